@@ -1,0 +1,42 @@
+/**
+ * @module
+ * Picks the backend module for a gateway. Credentials are read from D1 and decrypted here, inside
+ * the GatewayObject, and nowhere else.
+ */
+import { and, eq } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import type { BackendType } from "../../schema/gateway.ts";
+import { openJson } from "../../worker/crypto.ts";
+import { backendCredentials } from "../../worker/db/schema.ts";
+import type { Env } from "../../worker/env.ts";
+import { localBackend } from "./local.ts";
+import { BackendError, type GatewayBackend } from "./types.ts";
+
+export async function loadCredentials(env: Env, projectId: string, type: BackendType): Promise<unknown | null> {
+  const row = await drizzle(env.DB)
+    .select()
+    .from(backendCredentials)
+    .where(and(eq(backendCredentials.projectId, projectId), eq(backendCredentials.type, type)))
+    .get();
+  return row ? openJson(env.CREDENTIALS_KEY, row, `${projectId}/${type}`) : null;
+}
+
+export async function backendFor(env: Env, projectId: string, type: BackendType): Promise<GatewayBackend> {
+  if (type === "local") {
+    if (!env.LOCAL_HOST_DAEMON_URL) {
+      throw new BackendError("NotConfigured", "the local backend needs LOCAL_HOST_DAEMON_URL (started by npm start)", {
+        retryable: false,
+      });
+    }
+    return localBackend({ daemonUrl: env.LOCAL_HOST_DAEMON_URL, token: env.LOCAL_HOST_DAEMON_TOKEN ?? "" });
+  }
+  const credentials = await loadCredentials(env, projectId, type);
+  if (!credentials) {
+    throw new BackendError("NotConfigured", `the ${type} backend is not configured in this project`, {
+      retryable: false,
+    });
+  }
+  throw new BackendError("NotImplemented", `provisioning on the ${type} backend is not available in this build yet`, {
+    retryable: false,
+  });
+}

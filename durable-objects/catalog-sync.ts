@@ -1,0 +1,150 @@
+/**
+ * @module
+ * Write-through of a gateway's summary, its pending default-gateway change and its audit events
+ * from the GatewayObject to D1, as one D1 batch (one implicit transaction). The upsert only wins
+ * over an older version, and events carry a source key, so repeating a sync is harmless.
+ */
+import { and, eq, sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { events, gateways, projects } from "../worker/db/schema.ts";
+import { batch, type Statement } from "../worker/db/statements.ts";
+import type { GatewayState } from "./state.ts";
+
+export async function syncCatalog(db: D1Database, state: GatewayState, objectId: string): Promise<void> {
+  const g = state.gateway();
+  if (!g) return;
+  const outbox = state.outbox();
+  if (g.version <= g.synced_version && outbox.length === 0 && !g.default_intent) return;
+  const snapshot = state.snapshot();
+  if (!snapshot) return;
+  const d = drizzle(db);
+  const now = new Date().toISOString();
+  const eventKey = (seq: number) => `${g.id}:${seq}`;
+  const defaultEvent = (message: string, key: string) =>
+    sql`INSERT OR IGNORE INTO ${events} (project_id, gateway_id, gateway_name, actor, message, source_key)
+      SELECT ${g.project_id}, ${g.id}, ${g.name}, NULL, ${message}, ${key}
+      WHERE EXISTS (SELECT 1 FROM ${projects} WHERE ${projects.id} = ${g.project_id}
+        AND ${projects.defaultGatewayId} IS ${g.id})`;
+
+  const statements: Statement[] = [
+    d
+      .insert(gateways)
+      .values({
+        id: g.id,
+        projectId: g.project_id,
+        name: g.name,
+        objectId,
+        backend: g.configuration.backend,
+        region: g.configuration.region,
+        status: g.status,
+        statusMessage: g.status_message,
+        hostname: g.hostname,
+        wildcardDomain: g.configuration.domain,
+        toBeDeleted: g.to_be_deleted,
+        version: g.version,
+        snapshot,
+        createdAt: g.created_at,
+        updatedAt: now,
+      })
+      .onConflictDoUpdate({
+        target: gateways.id,
+        set: {
+          status: sql`excluded.status`,
+          statusMessage: sql`excluded.status_message`,
+          hostname: sql`excluded.hostname`,
+          wildcardDomain: sql`excluded.wildcard_domain`,
+          toBeDeleted: sql`excluded.to_be_deleted`,
+          version: sql`excluded.version`,
+          snapshot: sql`excluded.snapshot`,
+          updatedAt: sql`excluded.updated_at`,
+        },
+        setWhere: sql`excluded.version > ${gateways.version}`,
+      }),
+    ...outbox.map((e) =>
+      d
+        .insert(events)
+        .values({
+          projectId: g.project_id,
+          gatewayId: g.id,
+          gatewayName: g.name,
+          actor: e.actor,
+          message: e.message,
+          sourceKey: eventKey(e.seq),
+          createdAt: e.created_at,
+        })
+        .onConflictDoNothing(),
+    ),
+  ];
+  const key = `${g.id}:default:${g.version}`;
+  if (g.default_intent === "set" && !g.to_be_deleted) {
+    statements.push(
+      sql`INSERT OR IGNORE INTO ${events} (project_id, gateway_id, gateway_name, actor, message, source_key)
+        SELECT ${g.project_id}, ${g.id}, ${g.name}, NULL, 'Gateway set as project default', ${key}
+        WHERE NOT EXISTS (SELECT 1 FROM ${projects} WHERE ${projects.id} = ${g.project_id}
+          AND ${projects.defaultGatewayId} IS ${g.id})`,
+      d.update(projects).set({ defaultGatewayId: g.id }).where(eq(projects.id, g.project_id)),
+    );
+  } else if (g.default_intent === "unset") {
+    statements.push(
+      defaultEvent("Gateway unset as project default", key),
+      d
+        .update(projects)
+        .set({ defaultGatewayId: null })
+        .where(and(eq(projects.id, g.project_id), eq(projects.defaultGatewayId, g.id))),
+    );
+  } else if (g.default_intent === "if_none" && !g.to_be_deleted) {
+    // Default only when the project has none that is alive (a stale id of a deleted gateway counts as none).
+    statements.push(
+      sql`UPDATE ${projects} SET default_gateway_id = ${g.id} WHERE ${projects.id} = ${g.project_id}
+        AND (default_gateway_id IS NULL OR default_gateway_id NOT IN
+          (SELECT ${gateways.id} FROM ${gateways} WHERE ${gateways.toBeDeleted} = 0))`,
+      defaultEvent("Gateway set as project default", key),
+    );
+  }
+  await batch(db, statements);
+  // Only what was read before the await is acknowledged: changes made meanwhile stay pending.
+  state.setSyncState({ synced_version: g.version, sync_attempt: 0, next_sync_at: 0 });
+  const current = state.gateway();
+  if (current?.default_intent === g.default_intent) state.setSyncState({ default_intent: null });
+  const last = outbox.at(-1);
+  if (last) state.ackOutbox(last.seq);
+}
+
+/** Final write-through of a deleted gateway: its row goes, and so does its place as project default. */
+export async function removeFromCatalog(db: D1Database, state: GatewayState): Promise<void> {
+  const g = state.gateway();
+  if (!g) return;
+  const d = drizzle(db);
+  const outbox = state.outbox();
+  await batch(db, [
+    d.delete(gateways).where(eq(gateways.id, g.id)),
+    d
+      .update(projects)
+      .set({ defaultGatewayId: null })
+      .where(and(eq(projects.id, g.project_id), eq(projects.defaultGatewayId, g.id))),
+    ...outbox.map((e) =>
+      d
+        .insert(events)
+        .values({
+          projectId: g.project_id,
+          gatewayId: g.id,
+          gatewayName: g.name,
+          actor: e.actor,
+          message: e.message,
+          sourceKey: `${g.id}:${e.seq}`,
+          createdAt: e.created_at,
+        })
+        .onConflictDoNothing(),
+    ),
+    d
+      .insert(events)
+      .values({
+        projectId: g.project_id,
+        gatewayId: g.id,
+        gatewayName: g.name,
+        message: "Gateway deleted",
+        sourceKey: `${g.id}:deleted`,
+      })
+      .onConflictDoNothing(),
+  ]);
+}

@@ -1,0 +1,301 @@
+/**
+ * @module
+ * The GatewayObject's own SQLite storage: one gateway row, its replica rows, and an outbox of audit
+ * events waiting to be written through to D1. Every mutation bumps `version` so the D1 catalog can
+ * refuse stale write-throughs. All methods are synchronous (DO SQL is), so a sequence of them
+ * without an `await` in between commits atomically.
+ */
+import type { Gateway, GatewayReplica, GatewayStatus, ReplicaStatus } from "../schema/api.ts";
+import type { GatewayConfiguration } from "../schema/gateway.ts";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS gateway (
+  singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+  id TEXT NOT NULL,
+  project_id TEXT NOT NULL,
+  project_name TEXT NOT NULL,
+  name TEXT NOT NULL,
+  configuration TEXT NOT NULL,
+  configuration_path TEXT,
+  status TEXT NOT NULL,
+  status_message TEXT,
+  created_at TEXT NOT NULL,
+  last_update_at INTEGER NOT NULL,
+  to_be_deleted INTEGER NOT NULL DEFAULT 0,
+  control_plane_url TEXT NOT NULL,
+  hostname TEXT,
+  backend_data TEXT,
+  scale_attempt INTEGER NOT NULL DEFAULT 0,
+  last_scale_attempt_at INTEGER,
+  version INTEGER NOT NULL DEFAULT 1,
+  synced_version INTEGER NOT NULL DEFAULT 0,
+  default_intent TEXT,
+  sync_attempt INTEGER NOT NULL DEFAULT 0,
+  next_sync_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS replicas (
+  id TEXT PRIMARY KEY,
+  replica_num INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  status_message TEXT,
+  scale_in INTEGER NOT NULL DEFAULT 0,
+  terminate_attempt INTEGER NOT NULL DEFAULT 0,
+  instance_id TEXT,
+  hostname TEXT,
+  region TEXT NOT NULL,
+  backend_data TEXT,
+  attempt INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL DEFAULT 0,
+  bootstrap_secret TEXT,
+  agent_registered_at TEXT,
+  agent_last_seen_at TEXT,
+  agent_version TEXT,
+  provisioning_since INTEGER,
+  created_at TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  terminated_at TEXT
+);
+CREATE TABLE IF NOT EXISTS outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  message TEXT NOT NULL,
+  actor TEXT,
+  created_at TEXT NOT NULL
+);
+`;
+
+export type DefaultIntent = "set" | "unset" | "if_none";
+
+export interface GatewayRow {
+  id: string;
+  project_id: string;
+  project_name: string;
+  name: string;
+  configuration: GatewayConfiguration;
+  configuration_path: string | null;
+  status: GatewayStatus;
+  status_message: string | null;
+  created_at: string;
+  last_update_at: number;
+  to_be_deleted: boolean;
+  control_plane_url: string;
+  hostname: string | null;
+  backend_data: string | null;
+  scale_attempt: number;
+  last_scale_attempt_at: number | null;
+  version: number;
+  synced_version: number;
+  default_intent: DefaultIntent | null;
+  sync_attempt: number;
+  next_sync_at: number;
+}
+
+export interface ReplicaRow {
+  id: string;
+  replica_num: number;
+  status: ReplicaStatus;
+  status_message: string | null;
+  scale_in: boolean;
+  terminate_attempt: number;
+  instance_id: string | null;
+  hostname: string | null;
+  region: string;
+  backend_data: string | null;
+  attempt: number;
+  next_attempt_at: number;
+  bootstrap_secret: string | null;
+  agent_registered_at: string | null;
+  agent_last_seen_at: string | null;
+  agent_version: string | null;
+  provisioning_since: number | null;
+  created_at: string;
+  created_ms: number;
+  terminated_at: string | null;
+}
+
+export interface OutboxEvent {
+  seq: number;
+  message: string;
+  actor: string | null;
+  created_at: string;
+}
+
+type Row = Record<string, SqlStorageValue>;
+
+const iso = (ms = Date.now()) => new Date(ms).toISOString();
+
+function toGateway(r: Row): GatewayRow {
+  return {
+    ...(r as unknown as GatewayRow),
+    configuration: JSON.parse(r.configuration as string) as GatewayConfiguration,
+    to_be_deleted: r.to_be_deleted === 1,
+  };
+}
+
+function toReplica(r: Row): ReplicaRow {
+  return { ...(r as unknown as ReplicaRow), scale_in: r.scale_in === 1 };
+}
+
+export const upper = (s: string) => s.toUpperCase();
+
+export class GatewayState {
+  constructor(private readonly sql: SqlStorage) {}
+
+  migrate(): void {
+    this.sql.exec(SCHEMA);
+  }
+
+  gateway(): GatewayRow | null {
+    const rows = this.sql.exec("SELECT * FROM gateway WHERE singleton = 1").toArray();
+    return rows[0] ? toGateway(rows[0]) : null;
+  }
+
+  insertGateway(g: Omit<GatewayRow, "version" | "synced_version" | "sync_attempt" | "next_sync_at">): void {
+    this.sql.exec(
+      `INSERT INTO gateway (singleton, id, project_id, project_name, name, configuration, configuration_path, status,
+        status_message, created_at, last_update_at, to_be_deleted, control_plane_url, hostname, backend_data,
+        scale_attempt, last_scale_attempt_at, default_intent)
+       VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      g.id,
+      g.project_id,
+      g.project_name,
+      g.name,
+      JSON.stringify(g.configuration),
+      g.configuration_path,
+      g.status,
+      g.status_message,
+      g.created_at,
+      g.last_update_at,
+      g.to_be_deleted ? 1 : 0,
+      g.control_plane_url,
+      g.hostname,
+      g.backend_data,
+      g.scale_attempt,
+      g.last_scale_attempt_at,
+      g.default_intent,
+    );
+  }
+
+  /** Updates gateway columns and bumps the version (one statement, so it is atomic). */
+  updateGateway(changes: Partial<Omit<GatewayRow, "version" | "synced_version">>): void {
+    const entries = Object.entries(changes).map(([k, v]) => {
+      if (k === "configuration") return [k, JSON.stringify(v)] as const;
+      if (typeof v === "boolean") return [k, v ? 1 : 0] as const;
+      return [k, v as SqlStorageValue] as const;
+    });
+    const sets = entries.map(([k]) => `${k} = ?`);
+    this.sql.exec(
+      `UPDATE gateway SET ${[...sets, "version = version + 1"].join(", ")} WHERE singleton = 1`,
+      ...entries.map(([, v]) => v),
+    );
+  }
+
+  /** Sync bookkeeping: does not bump the version (it is not a change of the gateway). */
+  setSyncState(changes: {
+    synced_version?: number;
+    sync_attempt?: number;
+    next_sync_at?: number;
+    default_intent?: null;
+  }) {
+    const entries = Object.entries(changes);
+    if (entries.length === 0) return;
+    this.sql.exec(
+      `UPDATE gateway SET ${entries.map(([k]) => `${k} = ?`).join(", ")} WHERE singleton = 1`,
+      ...entries.map(([, v]) => v as SqlStorageValue),
+    );
+  }
+
+  bump(): void {
+    this.sql.exec("UPDATE gateway SET version = version + 1 WHERE singleton = 1");
+  }
+
+  replicas(): ReplicaRow[] {
+    return this.sql.exec("SELECT * FROM replicas ORDER BY replica_num, created_ms").toArray().map(toReplica);
+  }
+
+  replica(id: string): ReplicaRow | null {
+    const rows = this.sql.exec("SELECT * FROM replicas WHERE id = ?", id).toArray();
+    return rows[0] ? toReplica(rows[0]) : null;
+  }
+
+  insertReplica(r: Pick<ReplicaRow, "id" | "replica_num" | "region" | "bootstrap_secret">): void {
+    const now = Date.now();
+    this.sql.exec(
+      `INSERT INTO replicas (id, replica_num, status, region, bootstrap_secret, created_at, created_ms)
+       VALUES (?, ?, 'submitted', ?, ?, ?, ?)`,
+      r.id,
+      r.replica_num,
+      r.region,
+      r.bootstrap_secret,
+      iso(now),
+      now,
+    );
+    this.bump();
+  }
+
+  updateReplica(id: string, changes: Partial<Omit<ReplicaRow, "id">>): void {
+    const entries = Object.entries(changes).map(([k, v]) => [k, typeof v === "boolean" ? (v ? 1 : 0) : v] as const);
+    if (entries.length === 0) return;
+    this.sql.exec(
+      `UPDATE replicas SET ${entries.map(([k]) => `${k} = ?`).join(", ")} WHERE id = ?`,
+      ...entries.map(([, v]) => v as SqlStorageValue),
+      id,
+    );
+    this.bump();
+  }
+
+  /** Records an audit event; it reaches D1 with the next catalog sync. */
+  event(message: string, actor: string | null = null): void {
+    this.sql.exec("INSERT INTO outbox (message, actor, created_at) VALUES (?, ?, ?)", message, actor, iso());
+  }
+
+  outbox(): OutboxEvent[] {
+    return this.sql.exec("SELECT * FROM outbox ORDER BY seq LIMIT 50").toArray() as unknown as OutboxEvent[];
+  }
+
+  ackOutbox(upToSeq: number): void {
+    this.sql.exec("DELETE FROM outbox WHERE seq <= ?", upToSeq);
+  }
+
+  /** The API view of this gateway (`default` is filled in by the caller from D1). */
+  snapshot(isDefault = false): Gateway | null {
+    const g = this.gateway();
+    if (!g) return null;
+    const newest = new Map<number, ReplicaRow>();
+    for (const r of this.replicas()) {
+      if (r.status === "terminated" && r.scale_in) continue;
+      const seen = newest.get(r.replica_num);
+      if (!seen || seen.created_ms <= r.created_ms) newest.set(r.replica_num, r);
+    }
+    const replicas: GatewayReplica[] = [...newest.values()]
+      .sort((a, b) => a.replica_num - b.replica_num)
+      .map((r) => ({
+        replica_num: r.replica_num,
+        hostname: r.hostname,
+        backend: g.configuration.backend,
+        region: r.region,
+        instance_id: r.instance_id,
+        created_at: r.created_at,
+        status: r.status,
+        status_message: r.status_message,
+        agent: r.agent_registered_at
+          ? { registered_at: r.agent_registered_at, last_seen_at: r.agent_last_seen_at, version: r.agent_version }
+          : null,
+      }));
+    return {
+      id: g.id,
+      name: g.name,
+      project_name: g.project_name,
+      configuration: { ...g.configuration, default: isDefault },
+      created_at: g.created_at,
+      status: g.status,
+      status_message: g.status_message,
+      hostname: g.hostname,
+      wildcard_domain: g.configuration.domain,
+      default: isDefault,
+      to_be_deleted: g.to_be_deleted,
+      backend: g.configuration.backend,
+      region: g.configuration.region,
+      replicas,
+    };
+  }
+}

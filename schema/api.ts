@@ -1,0 +1,165 @@
+/**
+ * @module
+ * Shapes of the HTTPS API (`/api/v1/…`): request bodies are valibot schemas (validated by the Worker,
+ * published in the OpenAPI document); responses are typed here once and shared with the CLI.
+ */
+import * as v from "valibot";
+import { BACKENDS, type GatewayConfiguration, GatewayConfigurationInput, NAME_PATTERN } from "./gateway.ts";
+import { describeType, isMapping, mapping } from "./issues.ts";
+
+export const GATEWAY_STATUSES = ["submitted", "provisioning", "running", "failed"] as const;
+export type GatewayStatus = (typeof GATEWAY_STATUSES)[number];
+export const REPLICA_STATUSES = ["submitted", "provisioning", "running", "terminating", "terminated"] as const;
+export type ReplicaStatus = (typeof REPLICA_STATUSES)[number];
+export const ROLES = ["admin", "member"] as const;
+export type Role = (typeof ROLES)[number];
+
+const nameField = (what: string) =>
+  v.pipe(
+    v.string(`expected a ${what} name`),
+    v.regex(NAME_PATTERN, "must start with a lowercase letter and contain 2–41 lowercase letters, digits or hyphens"),
+  );
+
+/** A configuration as sent by a client; the Worker validates it with `parseGatewayConfiguration`. */
+export const GatewaySpecInput = mapping({
+  configuration: v.pipe(
+    v.custom<Record<string, unknown>>(
+      isMapping,
+      (issue) => `expected the gateway configuration as a mapping, got ${describeType(issue.input)}`,
+    ),
+    v.record(v.string(), v.unknown()),
+  ),
+  configuration_path: v.optional(v.nullable(v.string())),
+});
+
+export const PlanRequest = mapping({ spec: GatewaySpecInput });
+
+export const ApplyRequest = mapping({
+  plan: mapping({
+    spec: GatewaySpecInput,
+    /** The gateway the client planned against (`plan.current_resource`); `null` when it planned a create. */
+    current_resource: v.optional(v.nullable(v.looseObject({ id: v.string(), configuration: v.unknown() }))),
+  }),
+  force: v.optional(v.boolean("expected true or false"), false),
+});
+
+export const DeleteGatewaysRequest = mapping({
+  names: v.pipe(
+    v.array(v.string("expected gateway names"), "expected a list of gateway names"),
+    v.minLength(1, "name at least one gateway"),
+  ),
+});
+
+export const CreateProjectRequest = mapping({ name: nameField("project") });
+export const CreateUserRequest = mapping({ name: nameField("user") });
+export const SetMemberRequest = mapping({ role: v.picklist(ROLES, `expected one of ${ROLES.join(", ")}`) });
+export const CreateTokenRequest = mapping({
+  description: v.optional(v.pipe(v.string(), v.maxLength(200, "at most 200 characters"))),
+});
+
+const Timestamp = v.pipe(v.string(), v.isoTimestamp());
+const NullableString = v.nullable(v.string());
+
+export const GatewayReplicaSchema = v.object({
+  replica_num: v.number(),
+  /** IP or DNS name (plus `:port` for local hosts) to point `*.<domain>` at. */
+  hostname: NullableString,
+  backend: v.picklist(BACKENDS),
+  region: v.string(),
+  instance_id: NullableString,
+  created_at: Timestamp,
+  status: v.picklist(REPLICA_STATUSES),
+  status_message: NullableString,
+  /** Set once the replica's agent registered with the control plane. */
+  agent: v.nullable(
+    v.object({ registered_at: Timestamp, last_seen_at: v.nullable(Timestamp), version: NullableString }),
+  ),
+});
+export type GatewayReplica = v.InferOutput<typeof GatewayReplicaSchema>;
+
+export const GatewaySchema = v.object({
+  id: v.pipe(v.string(), v.uuid()),
+  name: v.string(),
+  project_name: v.string(),
+  /** The stored configuration with defaults applied; `default` is the gateway's effective default flag. */
+  configuration: GatewayConfigurationInput,
+  created_at: Timestamp,
+  status: v.picklist(GATEWAY_STATUSES),
+  status_message: NullableString,
+  /** Load balancer hostname (ACM gateways), else `null`: the replicas carry hostnames. */
+  hostname: NullableString,
+  wildcard_domain: NullableString,
+  default: v.boolean(),
+  to_be_deleted: v.boolean(),
+  backend: v.picklist(BACKENDS),
+  region: v.string(),
+  replicas: v.array(GatewayReplicaSchema),
+});
+export type Gateway = Omit<v.InferOutput<typeof GatewaySchema>, "configuration"> & {
+  configuration: GatewayConfiguration;
+};
+
+export const ConfigurationChangeSchema = v.object({ field: v.string(), from: v.unknown(), to: v.unknown() });
+export type ConfigurationChange = v.InferOutput<typeof ConfigurationChangeSchema>;
+
+const SpecOutput = v.object({ configuration: GatewayConfigurationInput, configuration_path: NullableString });
+
+export const GatewayPlanSchema = v.object({
+  project_name: v.string(),
+  user: v.string(),
+  spec: v.object({ configuration: v.record(v.string(), v.unknown()), configuration_path: NullableString }),
+  effective_spec: SpecOutput,
+  current_resource: v.nullable(GatewaySchema),
+  /** `create` when no gateway exists or it must be re-created; `update` for in-place changes. */
+  action: v.picklist(["create", "update"]),
+  changes: v.array(ConfigurationChangeSchema),
+  /** Whether applying changes the existing gateway in place (false: delete and re-create it). */
+  in_place: v.boolean(),
+});
+export type GatewayPlan = Omit<v.InferOutput<typeof GatewayPlanSchema>, "effective_spec" | "current_resource"> & {
+  effective_spec: { configuration: GatewayConfiguration; configuration_path: string | null };
+  current_resource: Gateway | null;
+};
+
+export const GatewayListSchema = v.object({ project: v.string(), gateways: v.array(GatewaySchema) });
+
+export const ApiErrorSchema = v.object({
+  error: v.object({ code: v.string(), message: v.string(), field: v.optional(v.string()) }),
+});
+export type ApiErrorBody = v.InferOutput<typeof ApiErrorSchema>;
+
+export const GatewayEventSchema = v.object({
+  id: v.number(),
+  gateway_name: NullableString,
+  actor: NullableString,
+  message: v.string(),
+  created_at: Timestamp,
+});
+export type GatewayEvent = v.InferOutput<typeof GatewayEventSchema>;
+
+export const ProjectSchema = v.object({
+  name: v.string(),
+  role: v.nullable(v.picklist(ROLES)),
+  default_gateway: NullableString,
+  created_at: Timestamp,
+});
+export type Project = v.InferOutput<typeof ProjectSchema>;
+
+export const BackendSummarySchema = v.object({
+  type: v.picklist(BACKENDS),
+  configured: v.boolean(),
+  updated_at: v.nullable(Timestamp),
+});
+export type BackendSummary = v.InferOutput<typeof BackendSummarySchema>;
+
+export const TokenCreatedSchema = v.object({
+  id: v.string(),
+  user: v.string(),
+  /** Shown once; only its hash is stored. */
+  token: v.string(),
+  created_at: Timestamp,
+});
+
+export const MeSchema = v.object({ user: v.string(), global_admin: v.boolean() });
+
+export const BackendTypeParam = v.picklist(BACKENDS, `expected one of ${BACKENDS.join(", ")}`);

@@ -1,0 +1,70 @@
+/**
+ * @module
+ * Per-project credentials of each cloud backend, as accepted by `PUT /projects/:p/backends/:type`.
+ * Stored encrypted in D1; only the backend modules of the GatewayObject ever see them decrypted.
+ */
+import * as v from "valibot";
+import type { BackendType } from "./gateway.ts";
+import { mapping } from "./issues.ts";
+
+const str = (what: string) => v.pipe(v.string(`expected ${what}`), v.minLength(1, "must not be empty"));
+
+export const AwsCredentials = mapping({
+  access_key_id: v.pipe(str("an access key id"), v.regex(/^[A-Z0-9]{16,128}$/, "expected an AWS access key id")),
+  secret_access_key: str("a secret access key"),
+  session_token: v.optional(str("a session token")),
+  role_arn: v.optional(
+    v.pipe(str("a role ARN"), v.regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, "expected an IAM role ARN")),
+  ),
+  vpc_id: v.optional(str("a VPC id")),
+});
+
+export const GcpCredentials = mapping({
+  project_id: str("a GCP project id"),
+  service_account_key: v.looseObject({
+    type: v.literal("service_account", 'expected type: "service_account"'),
+    client_email: str("client_email"),
+    private_key: str("private_key"),
+    token_uri: v.optional(str("token_uri")),
+  }),
+  network: v.optional(str("a VPC network name")),
+});
+
+export const AzureCredentials = v.pipe(
+  mapping({
+    tenant_id: str("a tenant id"),
+    client_id: str("a client id"),
+    subscription_id: str("a subscription id"),
+    client_secret: v.optional(str("a client secret")),
+    client_certificate: v.optional(
+      mapping({ private_key_pem: str("a PEM private key"), certificate_pem: str("a PEM certificate") }),
+    ),
+    resource_group: v.optional(str("a resource group")),
+  }),
+  v.check(
+    (c) => c.client_secret !== undefined || c.client_certificate !== undefined,
+    "set client_secret or client_certificate: the control plane authenticates to Azure with one of them",
+  ),
+);
+
+export const KubernetesCredentials = mapping({
+  server: v.pipe(str("the API server URL"), v.url("expected the API server URL")),
+  token: str("a bearer token"),
+  ca_certificate_pem: v.optional(str("a PEM CA certificate")),
+  namespace: v.optional(str("a namespace"), "default"),
+});
+
+export const LocalCredentials = mapping({});
+
+export const BACKEND_CREDENTIALS = {
+  aws: AwsCredentials,
+  gcp: GcpCredentials,
+  azure: AzureCredentials,
+  kubernetes: KubernetesCredentials,
+  local: LocalCredentials,
+} as const satisfies Record<BackendType, v.GenericSchema>;
+
+export type BackendCredentials<B extends BackendType = BackendType> = v.InferOutput<(typeof BACKEND_CREDENTIALS)[B]>;
+
+/** Backends usable without configuring credentials first. */
+export const BACKENDS_WITHOUT_CREDENTIALS: readonly BackendType[] = ["local"];

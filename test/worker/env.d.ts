@@ -1,0 +1,9 @@
+import type { Env } from "../../worker/env.ts";
+
+declare module "cloudflare:test" {
+  interface ProvidedEnv extends Env {
+    MIGRATIONS: D1Migration[];
+    /** Fault-injection control of the local host daemon used by these tests. */
+    FAULTS_URL: string;
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * Helpers for the Workers-pool tests: API calls through `SELF`, fresh projects and users, and
+ * access to a gateway's Durable Object.
+ */
+import { env, runInDurableObject, SELF } from "cloudflare:test";
+import type { Gateway } from "../../schema/api.ts";
+
+export const ADMIN = env.ADMIN_TOKEN;
+const BASE = "http://gateplane.test";
+
+export interface ApiResult<T = unknown> {
+  status: number;
+  body: T;
+}
+
+export async function api<T = any>(
+  method: string,
+  path: string,
+  body?: unknown,
+  token: string | null = ADMIN,
+): Promise<ApiResult<T>> {
+  const res = await SELF.fetch(`${BASE}${path}`, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { "content-type": "application/json" } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
+}
+
+let counter = 0;
+export const unique = (prefix: string) => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}`;
+
+export async function newProject(): Promise<string> {
+  const name = unique("p");
+  const res = await api("POST", "/api/v1/projects", { name });
+  if (res.status !== 201) throw new Error(`project: ${JSON.stringify(res.body)}`);
+  return name;
+}
+
+export async function newUser(project: string | null, role: "admin" | "member" | null): Promise<string> {
+  const name = unique("u");
+  const res = await api<{ token: string }>("POST", "/api/v1/users", { name });
+  if (project && role) await api("PUT", `/api/v1/projects/${project}/members/${name}`, { role });
+  return res.body.token;
+}
+
+export const localConfig = (name: string, extra: Record<string, unknown> = {}) => ({
+  type: "gateway",
+  name,
+  backend: "local",
+  domain: "localhost",
+  ...extra,
+});
+
+export async function plan(project: string, configuration: unknown, token = ADMIN) {
+  return api("POST", `/api/v1/projects/${project}/gateways/plan`, { spec: { configuration } }, token);
+}
+
+/** Plans then applies, as the CLI does. */
+export async function applyConfig(project: string, configuration: unknown, token = ADMIN): Promise<ApiResult<Gateway>> {
+  const p = await plan(project, configuration, token);
+  if (p.status !== 200) return p as ApiResult<Gateway>;
+  return api(
+    "POST",
+    `/api/v1/projects/${project}/gateways/apply`,
+    {
+      plan: { spec: { configuration }, current_resource: p.body.current_resource },
+    },
+    token,
+  );
+}
+
+export async function getGateway(project: string, name: string) {
+  return api<Gateway>("GET", `/api/v1/projects/${project}/gateways/${name}`);
+}
+
+export async function projectId(project: string): Promise<string> {
+  const row = await env.DB.prepare("SELECT id FROM projects WHERE name = ?").bind(project).first<{ id: string }>();
+  return row!.id;
+}
+
+export async function gatewayStub(project: string, name: string) {
+  return env.GATEWAYS.get(env.GATEWAYS.idFromName(`${await projectId(project)}/${name}`));
+}
+
+/** Reads rows of the object's own SQLite storage. */
+export async function objectSql<T>(project: string, name: string, query: string, ...binds: unknown[]): Promise<T[]> {
+  const stub = await gatewayStub(project, name);
+  return runInDurableObject(stub, (_obj, state) => state.storage.sql.exec(query, ...binds).toArray() as T[]);
+}
+
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | null | undefined | false>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+}
+
+export async function faults(set?: Record<string, number>): Promise<Record<string, number>> {
+  const res = await fetch(env.FAULTS_URL, {
+    method: set ? "POST" : "GET",
+    body: set ? JSON.stringify(set) : undefined,
+  });
+  return res.json();
+}
+
+export async function daemonInstances(): Promise<{ instance_id: string; client_token: string; state: string }[]> {
+  const url = env.LOCAL_HOST_DAEMON_URL!;
+  const res = await fetch(`${url}/v1/instances`, {
+    headers: { authorization: `Bearer ${env.LOCAL_HOST_DAEMON_TOKEN}` },
+  });
+  return ((await res.json()) as { instances: { instance_id: string; client_token: string; state: string }[] })
+    .instances;
+}
+
+/** Registers a replica's agent with its bootstrap secret, as the agent process would. */
+export async function registerAgent(project: string, name: string, replicaNum = 0) {
+  const [row] = await objectSql<{ bootstrap_secret: string | null }>(
+    project,
+    name,
+    "SELECT bootstrap_secret FROM replicas WHERE replica_num = ? ORDER BY created_ms DESC LIMIT 1",
+    replicaNum,
+  );
+  const g = (await getGateway(project, name)).body;
+  const stub = await gatewayStub(project, name);
+  return {
+    secret: row?.bootstrap_secret ?? "",
+    res: await api<{ token: string; expires_at: number }>(
+      "POST",
+      "/api/v1/agent/register",
+      {
+        object_id: stub.id.toString(),
+        gateway_id: g.id,
+        replica_num: replicaNum,
+        bootstrap_secret: row?.bootstrap_secret ?? "x".repeat(43),
+        version: "test",
+      },
+      null,
+    ),
+  };
+}

@@ -1,0 +1,55 @@
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+import path from "node:path";
+import { defineWorkersProject, readD1Migrations } from "@cloudflare/vitest-pool-workers/config";
+
+const root = path.resolve(__dirname, "../..");
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return typeof address === "object" && address ? address.port : 0;
+}
+
+// The global setup runs in this process (vitest resets process.env for it, so a global carries
+// these) and starts the host daemon's fault proxy on this port.
+const shared = globalThis as { gpPool?: { port: number; token: string } };
+shared.gpPool ??= { port: await freePort(), token: randomBytes(16).toString("hex") };
+const pool = shared.gpPool;
+const daemonUrl = `http://127.0.0.1:${pool.port}`;
+const signingKey = JSON.stringify({
+  ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }),
+  kid: "test",
+  alg: "ES256",
+});
+
+export default defineWorkersProject(async () => ({
+  root,
+  test: {
+    name: "worker",
+    include: ["test/worker/**/*.test.ts"],
+    setupFiles: ["test/worker/apply-migrations.ts"],
+    globalSetup: ["test/worker/global-setup.ts"],
+    poolOptions: {
+      workers: {
+        singleWorker: true,
+        isolatedStorage: false,
+        wrangler: { configPath: path.join(root, "wrangler.toml") },
+        miniflare: {
+          bindings: {
+            MIGRATIONS: await readD1Migrations(path.join(root, "migrations")),
+            ADMIN_TOKEN: "gpa_test_admin_token_0123456789abcdef",
+            CREDENTIALS_KEY: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            AGENT_SIGNING_KEY: signingKey,
+            LOCAL_HOST_DAEMON_URL: daemonUrl,
+            LOCAL_HOST_DAEMON_TOKEN: pool.token,
+            FAULTS_URL: `${daemonUrl}/__faults`,
+            PUBLIC_URL: "http://127.0.0.1:8787",
+          },
+        },
+      },
+    },
+  },
+}));

@@ -1,0 +1,113 @@
+/**
+ * @module
+ * D1 tables (drizzle). D1 is the catalog: what lists, joins and auth need. Each gateway's own state
+ * lives in its GatewayObject, which writes its summary here whenever it changes.
+ */
+import { sql } from "drizzle-orm";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+const now = sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`;
+
+export const projects = sqliteTable("projects", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull().unique(),
+  /** Not a foreign key: the gateway row may be written after (write-through from its object). */
+  defaultGatewayId: text("default_gateway_id"),
+  createdAt: text("created_at").notNull().default(now),
+});
+
+export const users = sqliteTable("users", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull().unique(),
+  globalAdmin: integer("global_admin", { mode: "boolean" }).notNull().default(false),
+  createdAt: text("created_at").notNull().default(now),
+});
+
+export const members = sqliteTable(
+  "members",
+  {
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    role: text("role", { enum: ["admin", "member"] }).notNull(),
+    createdAt: text("created_at").notNull().default(now),
+  },
+  (t) => [primaryKey({ columns: [t.projectId, t.userId] })],
+);
+
+/** Only a SHA-256 of each token's secret is kept; the public `id` part finds the row. */
+export const apiTokens = sqliteTable(
+  "api_tokens",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    secretHash: text("secret_hash").notNull(),
+    description: text("description"),
+    createdAt: text("created_at").notNull().default(now),
+    lastUsedAt: text("last_used_at"),
+    revokedAt: text("revoked_at"),
+  },
+  (t) => [index("api_tokens_user").on(t.userId)],
+);
+
+export const backendCredentials = sqliteTable(
+  "backend_credentials",
+  {
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    type: text("type").notNull(),
+    /** AES-256-GCM of the JSON credentials; `iv` is per write. */
+    ciphertext: text("ciphertext").notNull(),
+    iv: text("iv").notNull(),
+    updatedAt: text("updated_at").notNull().default(now),
+  },
+  (t) => [primaryKey({ columns: [t.projectId, t.type] })],
+);
+
+/** Gateway catalog: summary columns for lists, plus the object's full snapshot for reads. */
+export const gateways = sqliteTable(
+  "gateways",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    objectId: text("object_id").notNull(),
+    backend: text("backend").notNull(),
+    region: text("region").notNull(),
+    status: text("status").notNull(),
+    statusMessage: text("status_message"),
+    hostname: text("hostname"),
+    wildcardDomain: text("wildcard_domain"),
+    toBeDeleted: integer("to_be_deleted", { mode: "boolean" }).notNull().default(false),
+    /** Monotonic per gateway: a late write-through never overwrites a newer summary. */
+    version: integer("version").notNull(),
+    snapshot: text("snapshot", { mode: "json" }).notNull(),
+    createdAt: text("created_at").notNull(),
+    updatedAt: text("updated_at").notNull(),
+  },
+  (t) => [uniqueIndex("gateways_project_name").on(t.projectId, t.name)],
+);
+
+/** Audit trail. `sourceKey` makes the objects' at-least-once event delivery idempotent. */
+export const events = sqliteTable(
+  "events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    projectId: text("project_id").notNull(),
+    gatewayId: text("gateway_id"),
+    gatewayName: text("gateway_name"),
+    actor: text("actor"),
+    message: text("message").notNull(),
+    sourceKey: text("source_key").unique(),
+    createdAt: text("created_at").notNull().default(now),
+  },
+  (t) => [index("events_project").on(t.projectId, t.id)],
+);

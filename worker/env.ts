@@ -1,0 +1,20 @@
+/**
+ * @module
+ * Bindings of the Worker and its Durable Objects (see wrangler.toml).
+ */
+import type { GatewayObject } from "../durable-objects/gateway-object.ts";
+
+export interface Env {
+  DB: D1Database;
+  GATEWAYS: DurableObjectNamespace<GatewayObject>;
+  /** Global admin bearer token (like dstack's server admin token). */
+  ADMIN_TOKEN: string;
+  /** base64 of 32 bytes: AES-256-GCM key for backends' credentials. */
+  CREDENTIALS_KEY: string;
+  /** Private ES256 JWK (JSON) that signs agent tokens. */
+  AGENT_SIGNING_KEY: string;
+  LOCAL_HOST_DAEMON_URL?: string;
+  LOCAL_HOST_DAEMON_TOKEN?: string;
+  /** Public base URL of this control plane, given to agents; defaults to the request's origin. */
+  PUBLIC_URL?: string;
+}

@@ -1,0 +1,219 @@
+/**
+ * @module
+ * The OpenAPI 3.1 document, generated from the same valibot schemas the Worker validates with.
+ */
+import { toJsonSchema } from "@valibot/to-json-schema";
+import type * as v from "valibot";
+import { AgentHeartbeatRequest, AgentRegisterRequest } from "../schema/agent.ts";
+import {
+  ApiErrorSchema,
+  ApplyRequest,
+  BackendSummarySchema,
+  CreateProjectRequest,
+  CreateTokenRequest,
+  CreateUserRequest,
+  DeleteGatewaysRequest,
+  GatewayEventSchema,
+  GatewayListSchema,
+  GatewayPlanSchema,
+  GatewaySchema,
+  MeSchema,
+  PlanRequest,
+  ProjectSchema,
+  SetMemberRequest,
+  TokenCreatedSchema,
+} from "../schema/api.ts";
+import { BACKEND_CREDENTIALS } from "../schema/backend-credentials.ts";
+import { GatewayConfigurationInput } from "../schema/gateway.ts";
+
+const SCHEMAS = {
+  GatewayConfiguration: GatewayConfigurationInput,
+  Gateway: GatewaySchema,
+  GatewayList: GatewayListSchema,
+  GatewayPlan: GatewayPlanSchema,
+  PlanRequest,
+  ApplyRequest,
+  DeleteGatewaysRequest,
+  GatewayEvent: GatewayEventSchema,
+  Project: ProjectSchema,
+  CreateProjectRequest,
+  SetMemberRequest,
+  CreateUserRequest,
+  CreateTokenRequest,
+  TokenCreated: TokenCreatedSchema,
+  Me: MeSchema,
+  BackendSummary: BackendSummarySchema,
+  AwsCredentials: BACKEND_CREDENTIALS.aws,
+  GcpCredentials: BACKEND_CREDENTIALS.gcp,
+  AzureCredentials: BACKEND_CREDENTIALS.azure,
+  KubernetesCredentials: BACKEND_CREDENTIALS.kubernetes,
+  AgentRegisterRequest,
+  AgentHeartbeatRequest,
+  Error: ApiErrorSchema,
+} satisfies Record<string, v.GenericSchema>;
+
+type SchemaName = keyof typeof SCHEMAS;
+
+const ref = (name: SchemaName) => ({ $ref: `#/components/schemas/${name}` });
+const json = (name: SchemaName) => ({ content: { "application/json": { schema: ref(name) } } });
+const errors = {
+  "400": { description: "Invalid input; `error.field` names the field", ...json("Error") },
+  "401": { description: "Missing or invalid token", ...json("Error") },
+  "403": { description: "Not allowed for this token", ...json("Error") },
+  "404": { description: "No such resource", ...json("Error") },
+  "409": { description: "Conflicts with the resource's state", ...json("Error") },
+};
+
+interface Op {
+  summary: string;
+  body?: SchemaName;
+  response?: SchemaName;
+  status?: string;
+  tag: string;
+  auth?: false;
+}
+
+const OPERATIONS: Record<string, Record<string, Op>> = {
+  "/api/v1/projects/{project}/gateways/plan": {
+    post: {
+      tag: "gateways",
+      summary: "Plan a configuration: create, update in place or re-create",
+      body: "PlanRequest",
+      response: "GatewayPlan",
+    },
+  },
+  "/api/v1/projects/{project}/gateways/apply": {
+    post: {
+      tag: "gateways",
+      summary: "Apply a plan (optimistic concurrency on current_resource; force overrides)",
+      body: "ApplyRequest",
+      response: "Gateway",
+    },
+  },
+  "/api/v1/projects/{project}/gateways": {
+    get: { tag: "gateways", summary: "List gateways", response: "GatewayList" },
+  },
+  "/api/v1/projects/{project}/gateways/delete": {
+    post: { tag: "gateways", summary: "Delete gateways (asynchronous)", body: "DeleteGatewaysRequest", status: "202" },
+  },
+  "/api/v1/projects/{project}/gateways/{name}": {
+    get: { tag: "gateways", summary: "Get a gateway", response: "Gateway" },
+    delete: { tag: "gateways", summary: "Delete a gateway (asynchronous)", response: "Gateway", status: "202" },
+  },
+  "/api/v1/projects/{project}/gateways/{name}/set-default": {
+    post: { tag: "gateways", summary: "Make a gateway the project's default", response: "Gateway" },
+  },
+  "/api/v1/projects/{project}/events": { get: { tag: "projects", summary: "Audit trail (query: gateway, limit)" } },
+  "/api/v1/projects": {
+    get: { tag: "projects", summary: "Projects visible to the caller" },
+    post: {
+      tag: "projects",
+      summary: "Create a project (global admin)",
+      body: "CreateProjectRequest",
+      response: "Project",
+      status: "201",
+    },
+  },
+  "/api/v1/projects/{project}": { get: { tag: "projects", summary: "Get a project", response: "Project" } },
+  "/api/v1/projects/{project}/members": { get: { tag: "projects", summary: "List members" } },
+  "/api/v1/projects/{project}/members/{user}": {
+    put: { tag: "projects", summary: "Add a member or change its role", body: "SetMemberRequest" },
+    delete: { tag: "projects", summary: "Remove a member", status: "204" },
+  },
+  "/api/v1/projects/{project}/backends": {
+    get: { tag: "backends", summary: "Backends and whether they are configured" },
+  },
+  "/api/v1/projects/{project}/backends/{type}": {
+    put: {
+      tag: "backends",
+      summary:
+        "Set a backend's credentials (stored encrypted); body per type: AwsCredentials, GcpCredentials, AzureCredentials, KubernetesCredentials",
+      response: "BackendSummary",
+    },
+    delete: { tag: "backends", summary: "Remove a backend's credentials", status: "204" },
+  },
+  "/api/v1/users": {
+    post: {
+      tag: "users",
+      summary: "Create a user and its first token (global admin)",
+      body: "CreateUserRequest",
+      response: "TokenCreated",
+      status: "201",
+    },
+  },
+  "/api/v1/users/{user}/tokens": {
+    post: {
+      tag: "users",
+      summary: "Create an API token",
+      body: "CreateTokenRequest",
+      response: "TokenCreated",
+      status: "201",
+    },
+  },
+  "/api/v1/tokens/{id}": { delete: { tag: "users", summary: "Revoke an API token", status: "204" } },
+  "/api/v1/me": { get: { tag: "users", summary: "Who the token belongs to", response: "Me" } },
+  "/api/v1/agent/register": {
+    post: {
+      tag: "agent",
+      summary: "Exchange a replica's one-time bootstrap secret for an agent JWT",
+      body: "AgentRegisterRequest",
+      auth: false,
+    },
+  },
+  "/api/v1/agent/heartbeat": {
+    post: {
+      tag: "agent",
+      summary: "Agent health report (agent JWT)",
+      body: "AgentHeartbeatRequest",
+      status: "204",
+      auth: false,
+    },
+  },
+  "/api/v1/agent/token": { post: { tag: "agent", summary: "Refresh an agent JWT", auth: false } },
+};
+
+let cached: unknown = null;
+
+export function openApiDocument(): unknown {
+  if (cached) return cached;
+  const schemas = Object.fromEntries(
+    Object.entries(SCHEMAS).map(([name, schema]) => {
+      const { $schema: _ignored, ...body } = toJsonSchema(schema, { errorMode: "ignore" }) as Record<string, unknown>;
+      return [name, body];
+    }),
+  );
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const [path, ops] of Object.entries(OPERATIONS)) {
+    const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => ({
+      name: m[1],
+      in: "path",
+      required: true,
+      schema: { type: "string" },
+    }));
+    paths[path] = Object.fromEntries(
+      Object.entries(ops).map(([method, op]) => [
+        method,
+        {
+          tags: [op.tag],
+          summary: op.summary,
+          ...(params.length ? { parameters: params } : {}),
+          ...(op.body ? { requestBody: { required: true, ...json(op.body) } } : {}),
+          ...(op.auth === false ? { security: [] } : {}),
+          responses: {
+            [op.status ?? "200"]: { description: "Success", ...(op.response ? json(op.response) : {}) },
+            ...errors,
+          },
+        },
+      ]),
+    );
+  }
+  cached = {
+    openapi: "3.1.0",
+    info: { title: "Gateplane API", version: "1", description: "Control plane for inference gateways." },
+    servers: [{ url: "/" }],
+    security: [{ bearer: [] }],
+    components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } }, schemas },
+    paths,
+  };
+  return cached;
+}

@@ -1,0 +1,227 @@
+/**
+ * @module
+ * `/api/v1/projects/:project/gateways`: plan, apply, list, get, delete, set default. Validation and
+ * project rules happen here; each gateway's state changes inside its GatewayObject.
+ */
+import { and, desc, eq, sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { Hono } from "hono";
+import { ApplyRequest, DeleteGatewaysRequest, type Gateway, type GatewayPlan, PlanRequest } from "../../schema/api.ts";
+import { BACKENDS_WITHOUT_CREDENTIALS } from "../../schema/backend-credentials.ts";
+import {
+  diffConfigurations,
+  type GatewayConfiguration,
+  isInPlace,
+  parseGatewayConfiguration,
+} from "../../schema/gateway.ts";
+import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
+import { backendCredentials, events, gateways as gatewaysTable, projects } from "../db/schema.ts";
+import { batch } from "../db/statements.ts";
+import type { Env } from "../env.ts";
+import { ApiError, badRequest, conflict, notFound, unwrap } from "../errors.ts";
+import { readJson } from "../http.ts";
+import { randomGatewayName } from "../names.ts";
+
+export const gatewayStub = (env: Env, projectId: string, name: string) =>
+  env.GATEWAYS.get(env.GATEWAYS.idFromName(`${projectId}/${name}`));
+
+async function projectDefault(env: Env, projectId: string): Promise<string | null> {
+  const row = await drizzle(env.DB)
+    .select({ id: projects.defaultGatewayId })
+    .from(projects)
+    .where(eq(projects.id, projectId))
+    .get();
+  return row?.id ?? null;
+}
+
+/** `default` is a project fact (D1), not a gateway one: fill it in for the viewer. */
+const withDefault = (g: Gateway, defaultId: string | null): Gateway => {
+  const isDefault = g.id === defaultId && !g.to_be_deleted;
+  return { ...g, default: isDefault, configuration: { ...g.configuration, default: isDefault } };
+};
+
+async function describe(env: Env, project: ProjectContext, name: string): Promise<Gateway | null> {
+  const snapshot = await gatewayStub(env, project.id, name).describe();
+  if (!snapshot) return null;
+  return withDefault(snapshot, await projectDefault(env, project.id));
+}
+
+async function requireGateway(env: Env, project: ProjectContext, name: string): Promise<Gateway> {
+  const g = await describe(env, project, name);
+  if (!g) throw notFound(`Gateway ${name} does not exist`);
+  return g;
+}
+
+/** Rejects backends the project cannot use (dstack: "Backend must also be configured in the project"). */
+async function checkBackend(env: Env, project: ProjectContext, config: GatewayConfiguration): Promise<void> {
+  if (config.backend === "local") {
+    if (!env.LOCAL_HOST_DAEMON_URL) {
+      throw badRequest("the local backend is not enabled on this control plane (start it with npm start)", "backend");
+    }
+    return;
+  }
+  if (BACKENDS_WITHOUT_CREDENTIALS.includes(config.backend)) return;
+  const row = await drizzle(env.DB)
+    .select({ type: backendCredentials.type })
+    .from(backendCredentials)
+    .where(and(eq(backendCredentials.projectId, project.id), eq(backendCredentials.type, config.backend)))
+    .get();
+  if (!row) {
+    throw badRequest(
+      `the ${config.backend} backend is not configured in project ${project.name}; configure it with PUT /api/v1/projects/${project.name}/backends/${config.backend}`,
+      "backend",
+    );
+  }
+}
+
+async function uniqueName(env: Env, project: ProjectContext): Promise<string> {
+  const db = drizzle(env.DB);
+  for (let i = 0; i < 20; i++) {
+    const name = randomGatewayName();
+    const taken = await db
+      .select({ id: gatewaysTable.id })
+      .from(gatewaysTable)
+      .where(and(eq(gatewaysTable.projectId, project.id), eq(gatewaysTable.name, name)))
+      .get();
+    if (!taken && !(await gatewayStub(env, project.id, name).describe())) return name;
+  }
+  throw new ApiError(503, "name_exhausted", "could not generate a free gateway name; set name in the configuration");
+}
+
+function refuseIfBusy(g: Gateway): void {
+  if (g.to_be_deleted) throw conflict("being_deleted", `Gateway ${g.name} is being deleted. Try again later.`);
+  if (g.status === "failed") {
+    throw conflict(
+      "failed",
+      `Gateway ${g.name} is in FAILED status and cannot be updated in-place. Delete it and re-apply.`,
+    );
+  }
+}
+
+export const gateways = new Hono<AppEnv>()
+  .post("/plan", async (c) => {
+    const project = c.get("project");
+    requireProjectAdmin(project);
+    const { spec } = await readJson(c, PlanRequest);
+    const config = parseGatewayConfiguration(spec.configuration);
+    await checkBackend(c.env, project, config);
+    const current = config.name ? await describe(c.env, project, config.name) : null;
+    if (current) refuseIfBusy(current);
+    const effective = { ...config, name: config.name ?? (await uniqueName(c.env, project)) };
+    const changes = current ? diffConfigurations(current.configuration, effective) : [];
+    const inPlace = current !== null && isInPlace(changes.map((ch) => ch.field));
+    const plan: GatewayPlan = {
+      project_name: project.name,
+      user: c.get("principal").name,
+      spec: { configuration: spec.configuration, configuration_path: spec.configuration_path ?? null },
+      effective_spec: { configuration: effective, configuration_path: spec.configuration_path ?? null },
+      current_resource: current,
+      action: inPlace ? "update" : "create",
+      changes,
+      in_place: inPlace,
+    };
+    return c.json(plan);
+  })
+  .post("/apply", async (c) => {
+    const project = c.get("project");
+    requireProjectAdmin(project);
+    const { plan, force } = await readJson(c, ApplyRequest);
+    const config = parseGatewayConfiguration(plan.spec.configuration);
+    await checkBackend(c.env, project, config);
+    const name = config.name ?? (await uniqueName(c.env, project));
+    const result = unwrap(
+      await gatewayStub(c.env, project.id, name).apply({
+        projectId: project.id,
+        projectName: project.name,
+        configuration: { ...config, name },
+        configurationPath: plan.spec.configuration_path ?? null,
+        currentResource: plan.current_resource ?? null,
+        force,
+        actor: c.get("principal").name,
+        controlPlaneUrl: c.env.PUBLIC_URL || new URL(c.req.url).origin,
+      }),
+    );
+    const gateway = withDefault(result.gateway, await projectDefault(c.env, project.id));
+    return c.json(gateway, result.created ? 201 : 200);
+  })
+  .get("/", async (c) => {
+    const project = c.get("project");
+    const rows = await drizzle(c.env.DB)
+      .select({ snapshot: gatewaysTable.snapshot })
+      .from(gatewaysTable)
+      .where(eq(gatewaysTable.projectId, project.id))
+      .orderBy(gatewaysTable.createdAt);
+    const defaultId = await projectDefault(c.env, project.id);
+    return c.json({ project: project.name, gateways: rows.map((r) => withDefault(r.snapshot as Gateway, defaultId)) });
+  })
+  .post("/delete", async (c) => {
+    const project = c.get("project");
+    requireProjectAdmin(project);
+    const { names } = await readJson(c, DeleteGatewaysRequest);
+    const unique = [...new Set(names)];
+    // All or nothing: check every name before marking any.
+    for (const name of unique) await requireGateway(c.env, project, name);
+    const deleted: Gateway[] = [];
+    for (const name of unique) {
+      deleted.push(unwrap(await gatewayStub(c.env, project.id, name).markForDeletion(c.get("principal").name)));
+    }
+    const defaultId = await projectDefault(c.env, project.id);
+    return c.json({ gateways: deleted.map((g) => withDefault(g, defaultId)) }, 202);
+  })
+  .get("/:name", async (c) => c.json(await requireGateway(c.env, c.get("project"), c.req.param("name"))))
+  .delete("/:name", async (c) => {
+    const project = c.get("project");
+    requireProjectAdmin(project);
+    const name = c.req.param("name");
+    await requireGateway(c.env, project, name);
+    const g = unwrap(await gatewayStub(c.env, project.id, name).markForDeletion(c.get("principal").name));
+    return c.json(withDefault(g, await projectDefault(c.env, project.id)), 202);
+  })
+  .post("/:name/set-default", async (c) => {
+    const project = c.get("project");
+    requireProjectAdmin(project);
+    const g = await requireGateway(c.env, project, c.req.param("name"));
+    if (g.to_be_deleted)
+      throw conflict("being_deleted", `Gateway ${g.name} is being deleted and cannot be set default`);
+    const previous = await projectDefault(c.env, project.id);
+    if (previous !== g.id) {
+      const actor = c.get("principal").name;
+      const [update] = await batch(c.env.DB, [
+        sql`UPDATE ${projects} SET default_gateway_id = ${g.id} WHERE ${projects.id} = ${project.id}
+          AND EXISTS (SELECT 1 FROM ${gatewaysTable} WHERE ${gatewaysTable.id} = ${g.id} AND ${gatewaysTable.toBeDeleted} = 0)`,
+        sql`INSERT INTO ${events} (project_id, gateway_id, gateway_name, actor, message)
+          SELECT ${project.id}, ${g.id}, ${g.name}, ${actor}, 'Gateway set as project default'
+          WHERE EXISTS (SELECT 1 FROM ${projects} WHERE ${projects.id} = ${project.id} AND default_gateway_id = ${g.id})`,
+        sql`INSERT INTO ${events} (project_id, gateway_id, gateway_name, actor, message)
+          SELECT ${project.id}, ${gatewaysTable.id}, ${gatewaysTable.name}, ${actor}, 'Gateway unset as project default'
+          FROM ${gatewaysTable} WHERE ${gatewaysTable.id} = ${previous ?? ""}
+          AND EXISTS (SELECT 1 FROM ${projects} WHERE ${projects.id} = ${project.id} AND default_gateway_id = ${g.id})`,
+      ]);
+      if (!update?.meta.changes)
+        throw conflict("being_deleted", `Gateway ${g.name} is being deleted and cannot be set default`);
+    }
+    return c.json({ ...g, default: true, configuration: { ...g.configuration, default: true } });
+  });
+
+export const gatewayEvents = new Hono<AppEnv>().get("/", async (c) => {
+  const project = c.get("project");
+  const gateway = c.req.query("gateway");
+  const limit = Math.min(Math.max(Number(c.req.query("limit") ?? 100) || 100, 1), 1000);
+  const rows = await drizzle(c.env.DB)
+    .select({
+      id: events.id,
+      gateway_name: events.gatewayName,
+      actor: events.actor,
+      message: events.message,
+      created_at: events.createdAt,
+    })
+    .from(events)
+    .where(
+      gateway
+        ? and(eq(events.projectId, project.id), eq(events.gatewayName, gateway))
+        : eq(events.projectId, project.id),
+    )
+    .orderBy(desc(events.id))
+    .limit(limit);
+  return c.json({ project: project.name, events: rows.reverse() });
+});

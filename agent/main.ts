@@ -1,0 +1,47 @@
+/**
+ * @module
+ * Entry point of the on-host agent (`gateplane-agent`): parse the command line, read the bootstrap
+ * document, run until SIGTERM/SIGINT. Exit 2 means the host was set up wrongly and restarting it
+ * will not help; exit 1 is anything else.
+ */
+import { startAgent } from "./agent.ts";
+import { parseAgentArgs, UsageError } from "./args.ts";
+import { BootstrapError, readBootstrap } from "./bootstrap.ts";
+import { createLogger } from "./log.ts";
+
+async function main(): Promise<void> {
+  const log = createLogger();
+  try {
+    const args = parseAgentArgs(process.argv.slice(2));
+    const bootstrap = await readBootstrap(args.userDataFile);
+    const agent = await startAgent({
+      bootstrap,
+      stateDir: args.stateDir,
+      httpPort: args.httpPort,
+      httpsPort: args.httpsPort,
+      heartbeatIntervalMs: args.heartbeatIntervalMs,
+      log,
+    });
+    const shutdown = (signal: NodeJS.Signals) => {
+      log.info(`received ${signal}; shutting down`);
+      agent.stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          log.error(`shutdown failed: ${(error as Error).message}`);
+          process.exit(1);
+        },
+      );
+    };
+    process.once("SIGTERM", shutdown);
+    process.once("SIGINT", shutdown);
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof BootstrapError) {
+      process.stderr.write(`gateplane-agent: ${error.message}\n`);
+      process.exit(2);
+    }
+    log.error(`agent failed to start: ${(error as Error).stack ?? String(error)}`);
+    process.exit(1);
+  }
+}
+
+await main();

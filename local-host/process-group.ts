@@ -1,0 +1,60 @@
+/**
+ * @module
+ * Stopping a host's process group the way an init system does: SIGTERM, a grace period, SIGKILL.
+ * Agents are spawned `detached` so each leads its own group, and the whole group (the agent and
+ * anything it started, e.g. a router) goes down together.
+ */
+import { readFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+
+const POLL_MS = 25;
+
+function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ESRCH") return false;
+    throw error;
+  }
+}
+
+/** Whether any process of the group led by `pgid` is still alive. */
+export function isGroupAlive(pgid: number): boolean {
+  return signalGroup(pgid, 0);
+}
+
+async function waitForGroupExit(pgid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (isGroupAlive(pgid)) {
+    if (Date.now() >= deadline) return false;
+    await sleep(POLL_MS);
+  }
+  return true;
+}
+
+/**
+ * SIGTERM the group, SIGKILL it if anything is left after `graceMs`.
+ * Resolves once the group is gone; returns how it ended.
+ */
+export async function stopProcessGroup(pgid: number, graceMs: number): Promise<"terminated" | "killed" | "gone"> {
+  if (!signalGroup(pgid, "SIGTERM")) return "gone";
+  if (await waitForGroupExit(pgid, graceMs)) return "terminated";
+  signalGroup(pgid, "SIGKILL");
+  await waitForGroupExit(pgid, 2_000);
+  return "killed";
+}
+
+/**
+ * Whether `pid` is a process we started for the given marker (an env var `name=value`). A daemon
+ * that crashed leaves its agents running; after a restart their pids may as well belong to
+ * unrelated processes, which must not be killed. Linux only; elsewhere we never claim a process.
+ */
+export async function isProcessMarked(pid: number, marker: string): Promise<boolean> {
+  try {
+    const environ = await readFile(`/proc/${pid}/environ`, "latin1");
+    return environ.split("\0").includes(marker);
+  } catch {
+    return false;
+  }
+}

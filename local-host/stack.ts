@@ -1,0 +1,140 @@
+/**
+ * @module
+ * `npm start`: the whole control plane on one machine. Secrets, the local host daemon, D1 migrations,
+ * `wrangler dev`, the `main` project, and a CLI config, all under one directory (`.gateplane/`).
+ *
+ * @example
+ * const stack = await startStack({ dir: ".gateplane", port: 8787 });
+ * console.log(stack.url, stack.token);
+ * await stack.stop();
+ */
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { writeFileAtomic } from "./atomic-write.ts";
+import { type HostDaemon, startHostDaemon } from "./daemon.ts";
+import { writeDevVars } from "./dev-vars.ts";
+import { StackError } from "./errors.ts";
+import { isPortInUse } from "./ports.ts";
+import { loadOrCreateSecrets } from "./secrets.ts";
+import { applyMigrations, startWranglerDev, type WranglerDev, waitForHealthy } from "./wrangler.ts";
+
+export interface StackOptions {
+  /** Where everything lives: secrets, D1 and Durable Object state, hosts, the CLI config. */
+  dir?: string;
+  /** Port of the control plane (`wrangler dev`) on 127.0.0.1. */
+  port?: number;
+  /** Port of the local host daemon; 0 picks a free one. */
+  daemonPort?: number;
+  /** No progress lines, no wrangler or daemon output. */
+  quiet?: boolean;
+  /** How long `wrangler dev` may take to answer `/api/v1/health`. */
+  readyTimeoutMs?: number;
+  /** Where progress lines go (default: stdout). */
+  log?: (line: string) => void;
+}
+
+export interface Stack {
+  url: string;
+  token: string;
+  project: string;
+  daemon: HostDaemon;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_PROJECT = "main";
+
+/** The checkout the stack runs: where wrangler.toml, migrations and node_modules are. */
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const dir = path.resolve(options.dir ?? ".gateplane");
+  const port = options.port ?? 8787;
+  const write = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const log = options.quiet ? () => {} : write;
+  const url = `http://127.0.0.1:${port}`;
+
+  // wrangler would otherwise fail later with a less obvious message (or pick another port silently).
+  if (await isPortInUse(port)) {
+    throw new StackError("port", `127.0.0.1:${port} is already in use; choose another with --port`);
+  }
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const secrets = await loadOrCreateSecrets(dir);
+
+  const daemon = await startHostDaemon({
+    stateDir: path.join(dir, "hosts"),
+    port: options.daemonPort ?? 0,
+    token: secrets.LOCAL_HOST_DAEMON_TOKEN,
+    log: (line) => log(`[hosts] ${line}`),
+  });
+  let wrangler: WranglerDev | null = null;
+  const stop = async () => {
+    await wrangler?.stop();
+    await daemon.stop();
+  };
+
+  try {
+    const persistTo = path.join(dir, "wrangler");
+    log("applying D1 migrations…");
+    await applyMigrations(ROOT, persistTo);
+
+    const envFile = path.join(dir, "dev.vars");
+    await writeDevVars(envFile, {
+      ...secrets,
+      LOCAL_HOST_DAEMON_URL: daemon.url,
+      PUBLIC_URL: url,
+    });
+    log(`starting the control plane (wrangler dev) on ${url}…`);
+    wrangler = startWranglerDev({
+      root: ROOT,
+      port,
+      persistTo,
+      envFile,
+      onLine: (line) => log(`[wrangler] ${line}`),
+    });
+    await waitForHealthy(`${url}/api/v1/health`, wrangler, options.readyTimeoutMs ?? 60_000);
+
+    await ensureProject(url, secrets.ADMIN_TOKEN, DEFAULT_PROJECT);
+    await writeFileAtomic(
+      path.join(dir, "config.json"),
+      `${JSON.stringify({ url, token: secrets.ADMIN_TOKEN, project: DEFAULT_PROJECT }, null, 2)}\n`,
+      0o600,
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  let stopping: Promise<void> | null = null;
+  return {
+    url,
+    token: secrets.ADMIN_TOKEN,
+    project: DEFAULT_PROJECT,
+    daemon,
+    dir,
+    stop() {
+      stopping ??= stop();
+      return stopping;
+    },
+  };
+}
+
+/** Creates the project; one that already exists (a restart) is just as good. */
+async function ensureProject(url: string, token: string, name: string): Promise<void> {
+  let response: Response;
+  try {
+    response = await fetch(`${url}/api/v1/projects`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ name }),
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (error) {
+    throw new StackError("project", `POST /api/v1/projects failed: ${(error as Error).message}`);
+  }
+  const body = await response.text();
+  if (response.status === 201) return;
+  if (response.status === 409 && /already_exists/.test(body)) return;
+  throw new StackError("project", `POST /api/v1/projects answered ${response.status}`, body);
+}

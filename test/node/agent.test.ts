@@ -1,0 +1,223 @@
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { type Agent, type AgentOptions, startAgent } from "../../agent/agent.ts";
+import { BootstrapError, readBootstrap } from "../../agent/bootstrap.ts";
+import type { Logger } from "../../agent/log.ts";
+import { type FakeControlPlane, startFakeControlPlane } from "../../agent/testing/fake-control-plane.ts";
+import type { AgentBootstrap } from "../../schema/agent.ts";
+
+const SECRET = "bootstrap-secret-0123456789abcdef0123456789";
+
+const bootstrapFor = (url: string): AgentBootstrap => ({
+  control_plane_url: url,
+  object_id: "ab".repeat(32),
+  gateway_id: "5f0c6a36-8d3e-4c4b-9b7a-2c1f1f6f9e11",
+  gateway_name: "edge",
+  project_name: "main",
+  replica_num: 1,
+  bootstrap_secret: SECRET,
+});
+
+function memoryLog(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  return {
+    lines,
+    info: (m) => lines.push(`info ${m}`),
+    warn: (m) => lines.push(`warn ${m}`),
+    error: (m) => lines.push(`error ${m}`),
+  };
+}
+
+let dir: string;
+let cp: FakeControlPlane;
+const agents: Agent[] = [];
+
+async function start(overrides: Partial<AgentOptions> = {}): Promise<Agent> {
+  const agent = await startAgent({
+    bootstrap: bootstrapFor(cp.url),
+    stateDir: dir,
+    httpPort: 0,
+    heartbeatIntervalMs: 100,
+    backoff: { initialMs: 20, maxMs: 100 },
+    refusedRetryMs: 100,
+    log: memoryLog(),
+    version: "9.9.9-test",
+    ...overrides,
+  });
+  agents.push(agent);
+  return agent;
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), "gp-agent-"));
+  cp = await startFakeControlPlane({ bootstrapSecret: SECRET });
+});
+
+afterEach(async () => {
+  await Promise.all(agents.splice(0).map((a) => a.stop()));
+  await cp.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("registration", () => {
+  it("retries while the control plane answers 503, then heartbeats with the issued token", async () => {
+    cp.failRegistrations(3, 503);
+    const agent = await start();
+    await vi.waitFor(() => expect(cp.routes("heartbeat").length).toBeGreaterThanOrEqual(2), { timeout: 5_000 });
+
+    const registers = cp.routes("register");
+    expect(registers).toHaveLength(4);
+    expect(registers[3]!.body).toEqual({
+      object_id: "ab".repeat(32),
+      gateway_id: "5f0c6a36-8d3e-4c4b-9b7a-2c1f1f6f9e11",
+      replica_num: 1,
+      bootstrap_secret: SECRET,
+      version: "9.9.9-test",
+    });
+    const token = cp.issued[0]!;
+    expect(agent.token).toBe(token);
+    for (const heartbeat of cp.routes("heartbeat")) {
+      expect(heartbeat.authorization).toBe(`Bearer ${token}`);
+      expect(heartbeat.body).toEqual({ version: "9.9.9-test", status: "healthy", message: null });
+    }
+  });
+
+  it("keeps retrying while the control plane is unreachable", async () => {
+    const url = cp.url;
+    await cp.close();
+    const log = memoryLog();
+    await start({ log, bootstrap: bootstrapFor(url) });
+    await vi.waitFor(() => expect(log.lines.filter((l) => l.startsWith("warn registration failed")).length).toBe(3));
+    expect(log.lines.find((l) => l.includes("ECONNREFUSED"))).toBeDefined();
+    cp = await startFakeControlPlane({ bootstrapSecret: SECRET });
+  });
+
+  it("persists the token (0600) and resumes with it after a restart, when the secret is spent", async () => {
+    const first = await start();
+    await vi.waitFor(() => expect(cp.routes("heartbeat").length).toBeGreaterThan(0));
+    const token = cp.issued[0]!;
+    const file = path.join(dir, "agent-token.json");
+    expect(JSON.parse(await readFile(file, "utf8"))).toMatchObject({ token, gateway_id: bootstrapFor("").gateway_id });
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    await first.stop();
+
+    const heartbeatsBefore = cp.routes("heartbeat").length;
+    const log = memoryLog();
+    const second = await start({ log });
+    await vi.waitFor(() => expect(cp.routes("heartbeat").length).toBeGreaterThan(heartbeatsBefore));
+    expect(cp.issued).toHaveLength(1);
+    expect(second.token).toBe(token);
+    expect(cp.routes("heartbeat").at(-1)!.authorization).toBe(`Bearer ${token}`);
+    expect(log.lines.some((l) => l.includes("resuming with the persisted token"))).toBe(true);
+  });
+
+  it("does not resume with a persisted token of another gateway", async () => {
+    const foreign = { token: "foreign", expires_at: Date.now() / 1000 + 600, obtained_at: Date.now() / 1000 };
+    await writeFile(
+      path.join(dir, "agent-token.json"),
+      JSON.stringify({ ...foreign, gateway_id: "00000000-0000-0000-0000-000000000000", replica_num: 1 }),
+    );
+    // Another host spent the secret: registration is refused from the start.
+    const { object_id, gateway_id, replica_num, bootstrap_secret } = bootstrapFor(cp.url);
+    const spent = await fetch(`${cp.url}/api/v1/agent/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ object_id, gateway_id, replica_num, bootstrap_secret }),
+    });
+    expect(spent.status).toBe(200);
+    const log = memoryLog();
+    const agent = await start({ log });
+    await vi.waitFor(() => expect(cp.routes("register").length).toBeGreaterThanOrEqual(3));
+    expect(agent.token).toBeNull();
+    expect(cp.routes("heartbeat")).toHaveLength(0);
+    expect(
+      log.lines.some((l) => l.startsWith("error registration refused") && l.includes("no usable persisted token")),
+    ).toBe(true);
+  });
+});
+
+describe("token lifecycle", () => {
+  it("refreshes the token at half-life and heartbeats with the new one", async () => {
+    await cp.close();
+    cp = await startFakeControlPlane({ bootstrapSecret: SECRET, tokenTtlSeconds: 2 });
+    const agent = await start();
+    await vi.waitFor(() => expect(cp.routes("token").length).toBeGreaterThanOrEqual(1), { timeout: 5_000 });
+    const refresh = cp.routes("token")[0]!;
+    expect(refresh.authorization).toBe(`Bearer ${cp.issued[0]}`);
+    const registeredAt = cp.routes("register")[0]!.at;
+    // Half of a 1–2 s lifetime (expires_at is whole seconds): never before 0.4 s, never after the expiry.
+    expect(refresh.at - registeredAt).toBeGreaterThanOrEqual(400);
+    expect(refresh.at - registeredAt).toBeLessThan(2_000);
+    const refreshed = cp.issued[1]!;
+    await vi.waitFor(() => expect(cp.routes("heartbeat").at(-1)!.authorization).toBe(`Bearer ${refreshed}`));
+    expect(agent.token).toBe(cp.issued.at(-1));
+    expect(JSON.parse(await readFile(path.join(dir, "agent-token.json"), "utf8")).token).toBe(cp.issued.at(-1));
+  });
+
+  it("registers again when its token is refused (401)", async () => {
+    const log = memoryLog();
+    await start({ log });
+    await vi.waitFor(() => expect(cp.routes("heartbeat").length).toBeGreaterThan(0));
+    const oldToken = cp.issued[0]!;
+    cp.revokeTokens();
+    cp.rearmSecret();
+    await vi.waitFor(() => expect(cp.issued).toHaveLength(2));
+    const newToken = cp.issued[1]!;
+    await vi.waitFor(() => expect(cp.routes("heartbeat").at(-1)!.authorization).toBe(`Bearer ${newToken}`));
+    expect(cp.routes("register")).toHaveLength(2);
+    expect(newToken).not.toBe(oldToken);
+    expect(log.lines.some((l) => l.startsWith("warn token refused on heartbeat"))).toBe(true);
+  });
+});
+
+describe("health server", () => {
+  it("answers /healthz and names the host it has no service for", async () => {
+    const agent = await start();
+    const base = `http://127.0.0.1:${agent.httpPort}`;
+    const health = await fetch(`${base}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.text()).toBe("ok");
+    // fetch() cannot set Host; the proxy's routing key is exactly that header.
+    const other = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({
+        port: agent.httpPort,
+        host: "127.0.0.1",
+        path: "/v1/models",
+        headers: { host: "llama.localhost" },
+      });
+      req.on("response", async (res) => {
+        let body = "";
+        for await (const chunk of res) body += chunk;
+        resolve({ status: res.statusCode ?? 0, body });
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(other).toEqual({ status: 404, body: "no service for host llama.localhost" });
+  });
+
+  it("stops listening when stopped", async () => {
+    const agent = await start();
+    await agent.stop();
+    await expect(fetch(`http://127.0.0.1:${agent.httpPort}/healthz`)).rejects.toThrow();
+  });
+});
+
+describe("bootstrap", () => {
+  it("names the offending field of an invalid user-data document", async () => {
+    const file = path.join(dir, "user-data.json");
+    await writeFile(file, JSON.stringify({ ...bootstrapFor("http://127.0.0.1:1"), object_id: "nope" }));
+    const error = await readBootstrap(file).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BootstrapError);
+    expect((error as Error).message).toContain("object_id: expected 64 hex characters");
+  });
+
+  it("reads a valid document", async () => {
+    const file = path.join(dir, "user-data.json");
+    await writeFile(file, JSON.stringify(bootstrapFor("http://127.0.0.1:1")));
+    expect(await readBootstrap(file)).toEqual(bootstrapFor("http://127.0.0.1:1"));
+  });
+});

@@ -1,0 +1,129 @@
+/**
+ * @module
+ * The control plane's gateway endpoints as the CLI uses them. Every failure becomes an
+ * {@link ApiError} (the server said no) or a {@link NetworkError} (the server could not be asked).
+ */
+import type { ApiErrorBody, Gateway, GatewayPlan } from "../schema/api.ts";
+import { ApiError, NetworkError } from "./errors.ts";
+import type { Settings } from "./settings.ts";
+
+export interface GatewaySpec {
+  configuration: Record<string, unknown>;
+  configuration_path: string | null;
+}
+
+export interface GatewayList {
+  project: string;
+  gateways: Gateway[];
+}
+
+/** Long enough for a slow cold start of the Worker, short enough that a hung connection is noticed. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export class ControlPlane {
+  readonly url: string;
+  readonly #token: string;
+  readonly #timeoutMs: number;
+
+  constructor(settings: Pick<Settings, "url" | "token">, timeoutMs = REQUEST_TIMEOUT_MS) {
+    this.url = settings.url;
+    this.#token = settings.token;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  me(): Promise<{ user: string; global_admin: boolean }> {
+    return this.#request("GET", "/me");
+  }
+
+  plan(project: string, spec: GatewaySpec): Promise<GatewayPlan> {
+    return this.#request("POST", `${gateways(project)}/plan`, { spec });
+  }
+
+  apply(
+    project: string,
+    plan: { spec: GatewaySpec; current_resource: Gateway | null },
+    force: boolean,
+  ): Promise<Gateway> {
+    return this.#request("POST", `${gateways(project)}/apply`, { plan, force });
+  }
+
+  list(project: string, signal?: AbortSignal): Promise<GatewayList> {
+    return this.#request("GET", gateways(project), undefined, signal);
+  }
+
+  get(project: string, name: string, signal?: AbortSignal): Promise<Gateway> {
+    return this.#request("GET", `${gateways(project)}/${encodeURIComponent(name)}`, undefined, signal);
+  }
+
+  /** Marks the gateway for deletion; it disappears once its hosts are gone. */
+  delete(project: string, name: string): Promise<Gateway> {
+    return this.#request("DELETE", `${gateways(project)}/${encodeURIComponent(name)}`);
+  }
+
+  setDefault(project: string, name: string): Promise<Gateway> {
+    return this.#request("POST", `${gateways(project)}/${encodeURIComponent(name)}/set-default`);
+  }
+
+  async #request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const url = `${this.url}/api/v1${path}`;
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(url, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.#token}`,
+          accept: "application/json",
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+      text = await response.text();
+    } catch (e) {
+      // The caller's own abort (Ctrl-C) is not a network problem: let it through untouched.
+      if (signal?.aborted) throw e;
+      if (timeout.aborted) throw new NetworkError(this.url, `no answer within ${this.#timeoutMs / 1000} s`);
+      throw new NetworkError(this.url, reasonOf(e));
+    }
+    if (!response.ok) throw errorOf(response, text, method, url);
+    if (text === "") return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ApiError(response.status, "bad_response", `${method} ${url} returned a body that is not JSON`);
+    }
+  }
+}
+
+const gateways = (project: string) => `/projects/${encodeURIComponent(project)}/gateways`;
+
+function errorOf(response: Response, text: string, method: string, url: string): ApiError {
+  try {
+    const body = JSON.parse(text) as Partial<ApiErrorBody>;
+    const error = body.error;
+    if (error && typeof error.message === "string") {
+      return new ApiError(response.status, String(error.code ?? "error"), error.message, error.field);
+    }
+  } catch {
+    // Not our error shape (a proxy's HTML page, say): fall through to the status line.
+  }
+  const statusText = response.statusText ? ` ${response.statusText}` : "";
+  return new ApiError(response.status, "http_error", `${method} ${url} failed: HTTP ${response.status}${statusText}`);
+}
+
+/** undici hides the useful part ("connect ECONNREFUSED 127.0.0.1:8787") in `cause`. */
+function reasonOf(e: unknown): string {
+  if (e instanceof Error) {
+    const cause = e.cause;
+    // Happy-eyeballs failures (::1 and 127.0.0.1 both refused) arrive as an AggregateError without a message.
+    if (cause instanceof AggregateError && !cause.message && cause.errors[0] instanceof Error) {
+      return cause.errors[0].message;
+    }
+    if (cause instanceof Error && cause.message) return cause.message;
+    if (cause && typeof cause === "object" && "code" in cause) return String(cause.code);
+    return e.message;
+  }
+  return String(e);
+}

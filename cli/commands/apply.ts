@@ -1,0 +1,193 @@
+/**
+ * @module
+ * `gateplane apply -f FILE`: plan, show the plan, confirm, then create, update in place, or delete
+ * and re-create; then follow provisioning until the gateway runs or fails. Wording follows dstack's
+ * gateway configurator so that its users feel at home.
+ */
+import type { Gateway, GatewayPlan } from "../../schema/api.ts";
+import type { GatewaySpec } from "../api-client.ts";
+import { parseCommandArgs, takePositionals } from "../args.ts";
+import { loadConfigurationFile } from "../configuration-file.ts";
+import type { Context } from "../context.ts";
+import { INTERRUPTED_EXIT_CODE, UsageError } from "../errors.ts";
+import { gatewaysTable } from "../gateways-table.ts";
+import { renderKeyValues } from "../text-table.ts";
+import { waitUntilDeleted } from "./wait-until-deleted.ts";
+
+const POLL_PROVISIONING_MS = 2000;
+
+export const APPLY_OPTIONS = {
+  file: { type: "string", short: "f" },
+  yes: { type: "boolean", short: "y" },
+  force: { type: "boolean" },
+  detach: { type: "boolean", short: "d" },
+  name: { type: "string", short: "n" },
+  verbose: { type: "boolean", short: "v" },
+} as const;
+
+interface ApplyArgs {
+  file: string;
+  yes: boolean;
+  force: boolean;
+  detach: boolean;
+  name: string | undefined;
+  verbose: boolean;
+}
+
+export function parseApplyArgs(args: readonly string[]) {
+  const { values, positionals } = parseCommandArgs("apply", args, APPLY_OPTIONS);
+  takePositionals("apply", positionals, []);
+  return values;
+}
+
+export async function apply(ctx: Context, values: ReturnType<typeof parseApplyArgs>): Promise<number> {
+  if (!values.file)
+    throw new UsageError("gateplane apply: -f FILE is required (e.g. gateplane apply -f gateway.dstack.yml)");
+  const args: ApplyArgs = {
+    file: values.file,
+    yes: values.yes ?? false,
+    force: values.force ?? false,
+    detach: values.detach ?? false,
+    name: values.name,
+    verbose: values.verbose ?? false,
+  };
+  const file = loadConfigurationFile(args.file, ctx.io.cwd, { name: args.name });
+  const { project } = ctx.settings();
+  const api = ctx.api();
+  const spec: GatewaySpec = { configuration: file.raw, configuration_path: file.path };
+
+  const plan = await ctx.spinner("Getting apply plan...", () => api.plan(project, spec));
+  const user = plan.user || (await api.me()).user;
+  ctx.printLines(planHeader(ctx, plan, user));
+  ctx.print();
+
+  // Send the name the plan settled on, so that a generated name shown to the user is the one created.
+  const name = plan.current_resource?.name ?? plan.effective_spec.configuration.name;
+  const pinned: GatewaySpec = name ? { ...spec, configuration: { ...spec.configuration, name } } : spec;
+
+  const current = plan.current_resource;
+  if (current === null) {
+    if (name) ctx.print(`Gateway ${name} does not exist yet.`);
+    if (!(await confirmed(ctx, args, "Create the gateway?"))) return 0;
+    const created = await ctx.spinner("Creating gateway...", () =>
+      api.apply(project, { spec: pinned, current_resource: null }, args.force),
+    );
+    return follow(ctx, args, project, created);
+  }
+
+  if (plan.changes.length === 0) {
+    if (args.yes && !args.force) {
+      // With -y nobody is asked, so re-creating an unchanged gateway needs an explicit --force.
+      ctx.print("No configuration changes detected. Use --force to apply anyway.");
+      return 0;
+    }
+    ctx.print(`Found gateway ${current.name}. No configuration changes detected.`);
+    if (!(await confirmed(ctx, args, "Re-create the gateway?"))) return 0;
+    return recreate(ctx, args, project, current, pinned);
+  }
+
+  const inPlace = plan.action === "update";
+  ctx.print(`Found gateway ${current.name}. Detected changes that ${inPlace ? "can" : "cannot"} be updated in-place:`);
+  for (const change of plan.changes) ctx.print(`- ${change.field}`);
+  ctx.print();
+  if (!inPlace) {
+    if (!(await confirmed(ctx, args, "Re-create the gateway?"))) return 0;
+    return recreate(ctx, args, project, current, pinned);
+  }
+  if (!(await confirmed(ctx, args, "Update the gateway?"))) return 0;
+  const updated = await ctx.spinner("Updating gateway...", () =>
+    api.apply(project, { spec: pinned, current_resource: current }, args.force),
+  );
+  ctx.printLines(gatewaysTable([updated], { verbose: args.verbose, now: ctx.io.now() }, ctx.style));
+  return 0;
+}
+
+async function confirmed(ctx: Context, args: ApplyArgs, question: string): Promise<boolean> {
+  if (args.yes || (await ctx.confirm(question))) return true;
+  ctx.print();
+  ctx.print("Exiting...");
+  return false;
+}
+
+async function recreate(
+  ctx: Context,
+  args: ApplyArgs,
+  project: string,
+  current: Gateway,
+  spec: GatewaySpec,
+): Promise<number> {
+  const api = ctx.api();
+  await ctx.spinner("Deleting existing gateway...", async () => {
+    await api.delete(project, current.name);
+    await waitUntilDeleted(ctx, project, current.name);
+  });
+  const created = await ctx.spinner("Creating gateway...", () =>
+    api.apply(project, { spec, current_resource: null }, args.force),
+  );
+  return follow(ctx, args, project, created);
+}
+
+/** Follows a new gateway until it runs or fails, unless detached or interrupted. */
+async function follow(ctx: Context, args: ApplyArgs, project: string, created: Gateway): Promise<number> {
+  if (args.detach) {
+    ctx.print("Gateway configuration submitted. Exiting...");
+    return 0;
+  }
+  const api = ctx.api();
+  const interrupt = new AbortController();
+  const stopListening = ctx.io.onInterrupt(() => interrupt.abort());
+  const live = ctx.live(`Provisioning ${created.name}...`).start();
+  let gateway = created;
+  try {
+    while (!finished(gateway)) {
+      live.update(gatewaysTable([gateway], { includeCreated: true, now: ctx.io.now() }, ctx.style));
+      await ctx.io.sleep(POLL_PROVISIONING_MS, interrupt.signal);
+      gateway = await api.get(project, gateway.name, interrupt.signal);
+    }
+  } catch (e) {
+    if (!interrupt.signal.aborted) throw e;
+  } finally {
+    live.stop();
+    stopListening();
+  }
+
+  if (interrupt.signal.aborted) {
+    ctx.print();
+    if (!args.yes && (await ctx.confirm("Delete the gateway before exiting?"))) {
+      await ctx.spinner("Deleting gateway...", () => api.delete(project, gateway.name));
+      ctx.print(`Gateway ${gateway.name} deleted`);
+    } else {
+      ctx.print("Exiting... Gateway provisioning will continue in the background.");
+    }
+    return INTERRUPTED_EXIT_CODE;
+  }
+
+  const failed = gateway.status === "failed";
+  ctx.printLines(
+    gatewaysTable([gateway], { includeCreated: true, verbose: args.verbose || failed, now: ctx.io.now() }, ctx.style),
+  );
+  if (failed) {
+    ctx.io.stderr.write(`Provisioning failed. Error: ${gateway.status_message || "unknown"}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+const finished = (gateway: Gateway) => gateway.status === "running" || gateway.status === "failed";
+
+function planHeader(ctx: Context, plan: GatewayPlan, user: string): string[] {
+  const conf = plan.effective_spec.configuration;
+  return renderKeyValues(
+    [
+      ["Project", plan.project_name],
+      ["User", user],
+      ["Configuration", plan.spec.configuration_path ?? plan.effective_spec.configuration_path ?? "-"],
+      ["Type", conf.type],
+      ["Backend", conf.backend],
+      ["Region", conf.region],
+      ["Domain", conf.domain ?? "-"],
+      ["Replicas", String(conf.replicas)],
+    ],
+    ctx.style,
+  );
+}

@@ -1,0 +1,68 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { run } from "./run.ts";
+import { FakeControlPlane } from "./test-support/fake-control-plane.ts";
+import { testIo } from "./test-support/test-io.ts";
+
+let fake: FakeControlPlane;
+beforeEach(async () => {
+  fake = await new FakeControlPlane().start();
+});
+afterEach(async () => {
+  await fake.stop();
+});
+
+async function deleteFile(args: string[], file: string, stdin?: string) {
+  const io = testIo({ env: fake.env, ...(stdin === undefined ? {} : { stdin }) });
+  writeFileSync(join(io.cwd, "gateway.dstack.yml"), file);
+  const code = await run(["delete", "-f", "gateway.dstack.yml", ...args], io);
+  return { code, stdout: io.stdout.text, stderr: io.stderr.text };
+}
+
+const EDGE = "type: gateway\nname: edge\nbackend: aws\nregion: eu-west-1\n";
+
+describe("delete -f", () => {
+  it("deletes the named gateway after confirmation", async () => {
+    fake.seed({ name: "edge" });
+    const { code, stdout, stderr } = await deleteFile([], EDGE, "y\n");
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(stdout).toBe("Delete the gateway edge? [y/n]: \nGateway edge deleted\n");
+    expect(fake.calls()).toEqual([
+      "GET /api/v1/projects/main/gateways/edge",
+      "DELETE /api/v1/projects/main/gateways/edge",
+    ]);
+    expect(fake.gateways.get("edge")?.to_be_deleted).toBe(true);
+  });
+
+  it("does not ask with -y", async () => {
+    fake.seed({ name: "edge" });
+    const { code, stdout } = await deleteFile(["-y"], EDGE);
+    expect(code).toBe(0);
+    expect(stdout).toBe("Gateway edge deleted\n");
+  });
+
+  it("keeps the gateway when the answer is no", async () => {
+    fake.seed({ name: "edge" });
+    const { code, stdout } = await deleteFile([], EDGE, "n\n");
+    expect(code).toBe(0);
+    expect(stdout).toBe("Delete the gateway edge? [y/n]: \n\nExiting...\n");
+    expect(fake.gateways.get("edge")?.to_be_deleted).toBe(false);
+  });
+
+  it("fails for a gateway that does not exist", async () => {
+    const { code, stdout, stderr } = await deleteFile(["-y"], EDGE);
+    expect(code).toBe(1);
+    expect(stderr).toBe("Gateway edge does not exist\n");
+    expect(stdout).toBe("");
+    expect(fake.calls()).toEqual(["GET /api/v1/projects/main/gateways/edge"]);
+  });
+
+  it("fails for a configuration without a name, before contacting the control plane", async () => {
+    const { code, stderr } = await deleteFile(["-y"], "type: gateway\nbackend: local\n");
+    expect(code).toBe(1);
+    expect(stderr).toBe("Configuration specifies no gateway to delete\n");
+    expect(fake.requests).toEqual([]);
+  });
+});

@@ -1,0 +1,148 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Gateway } from "../schema/api.ts";
+import { run } from "./run.ts";
+import { FakeControlPlane } from "./test-support/fake-control-plane.ts";
+import { type TestIo, tempDir, testIo } from "./test-support/test-io.ts";
+
+let fake: FakeControlPlane;
+beforeEach(async () => {
+  fake = await new FakeControlPlane().start();
+  fake.seed({ name: "edge", domain: "example.com" }, { default: true });
+  fake.seed({ name: "multi", domain: "multi.example.com", replicas: 2, certificate: null });
+});
+afterEach(async () => {
+  await fake.stop();
+});
+
+async function gateplane(argv: string[], options: { stdin?: string; io?: TestIo } = {}) {
+  const io = options.io ?? testIo({ env: fake.env, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) });
+  const code = await run(argv, io);
+  return { code, stdout: io.stdout.text, stderr: io.stderr.text, io };
+}
+
+describe("gateway list", () => {
+  it("is the default and prints every gateway, replicas as sub-rows", async () => {
+    const bare = await gateplane(["gateway"]);
+    const explicit = await gateplane(["gateway", "list"]);
+    expect(bare.code).toBe(0);
+    expect(bare.stdout).toBe(explicit.stdout);
+    expect(bare.stdout.trimEnd().split("\n")).toEqual([
+      "BACKEND  REGION     NAME          HOSTNAME  DOMAIN             DEFAULT  STATUS",
+      "aws      eu-west-1  edge          10.0.0.1  example.com        ✓        running",
+      "aws      eu-west-1  multi                   multi.example.com           running",
+      "aws      eu-west-1     replica=0  10.0.0.1                              running",
+      "aws      eu-west-1     replica=1  10.0.0.2                              running",
+    ]);
+  });
+
+  it("adds CREATED and ERROR with -v", async () => {
+    const { stdout } = await gateplane(["gateway", "list", "-v"]);
+    expect(stdout.split("\n")[0]).toMatch(/STATUS +CREATED +ERROR$/);
+  });
+
+  it("prints {project, gateways} with --json and --format json", async () => {
+    for (const flag of [["--json"], ["--format", "json"]]) {
+      const { code, stdout } = await gateplane(["gateway", "list", ...flag]);
+      expect(code).toBe(0);
+      const body = JSON.parse(stdout) as { project: string; gateways: Gateway[] };
+      expect(body.project).toBe("main");
+      expect(body.gateways.map((g) => g.name)).toEqual(["edge", "multi"]);
+    }
+  });
+
+  it("refreshes every 2 seconds with -w until Ctrl-C", async () => {
+    const io = testIo({ env: fake.env });
+    let lists = 0;
+    fake.onRequest = (method, path) => {
+      if (method === "GET" && path.endsWith("/gateways") && ++lists === 3) io.interrupt();
+    };
+    const { code, stdout, stderr } = await gateplane(["gateway", "list", "-w"], { io });
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(stdout.match(/^BACKEND/gm)).toHaveLength(2);
+    expect(io.sleeps).toEqual([2000, 2000]);
+    expect(io.interruptListeners()).toBe(0);
+  });
+
+  it("takes connection options before the command and project from -p", async () => {
+    const io = testIo();
+    const argv = ["--url", fake.url, "--token", fake.token, "gateway", "list", "-p", "elsewhere"];
+    const { code, stderr } = await gateplane(argv, { io });
+    expect(code).toBe(1);
+    expect(stderr).toBe("Project elsewhere does not exist\n");
+  });
+
+  it("reads settings from the nearest .gateplane/config.json", async () => {
+    const root = tempDir();
+    mkdirSync(join(root, ".gateplane"));
+    mkdirSync(join(root, "sub"));
+    writeFileSync(
+      join(root, ".gateplane", "config.json"),
+      JSON.stringify({ url: fake.url, token: fake.token, project: "main" }),
+    );
+    const { code, stdout } = await gateplane(["gateway", "list"], { io: testIo({ cwd: join(root, "sub") }) });
+    expect(code).toBe(0);
+    expect(stdout).toContain("multi.example.com");
+  });
+});
+
+describe("gateway get", () => {
+  it("prints the gateway as JSON", async () => {
+    const { code, stdout } = await gateplane(["gateway", "get", "edge", "--json"]);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ name: "edge", status: "running", default: true });
+  });
+
+  it("prints a table without --json", async () => {
+    const { stdout } = await gateplane(["gateway", "get", "multi"]);
+    expect(stdout.trimEnd().split("\n")).toHaveLength(4);
+  });
+
+  it("prints the server's message for an unknown gateway", async () => {
+    const { code, stdout, stderr } = await gateplane(["gateway", "get", "nope", "--json"]);
+    expect(code).toBe(1);
+    expect(stderr).toBe("Gateway nope does not exist\n");
+    expect(stdout).toBe("");
+  });
+});
+
+describe("gateway delete", () => {
+  it("shows the gateway, asks, and deletes it", async () => {
+    const { code, stdout } = await gateplane(["gateway", "delete", "edge"], { stdin: "y\n" });
+    expect(code).toBe(0);
+    expect(stdout).toMatch(
+      /^BACKEND[^\n]+\naws +eu-west-1 +edge [^\n]+running\nDo you want to delete the gateway\? \[y\/n\]: \nGateway deleted\n$/,
+    );
+    expect(fake.gateways.get("edge")?.to_be_deleted).toBe(true);
+  });
+
+  it("keeps it on no and does not ask with -y", async () => {
+    const declined = await gateplane(["gateway", "delete", "edge"], { stdin: "n\n" });
+    expect(declined.stdout).toMatch(/\nExiting\.\.\.\n$/);
+    expect(fake.gateways.get("edge")?.to_be_deleted).toBe(false);
+
+    const forced = await gateplane(["gateway", "delete", "multi", "-y"]);
+    expect(forced.stdout).not.toContain("[y/n]");
+    expect(forced.stdout).toMatch(/\nGateway deleted\n$/);
+    expect(fake.gateways.get("multi")?.to_be_deleted).toBe(true);
+  });
+
+  it("fails for an unknown gateway without asking", async () => {
+    const { code, stdout, stderr } = await gateplane(["gateway", "delete", "nope"], { stdin: "y\n" });
+    expect(code).toBe(1);
+    expect(stderr).toBe("Gateway nope does not exist\n");
+    expect(stdout).toBe("");
+  });
+});
+
+describe("gateway update", () => {
+  it("makes a gateway the project's default", async () => {
+    const { code, stdout } = await gateplane(["gateway", "update", "multi", "--set-default"]);
+    expect(code).toBe(0);
+    expect(stdout.split("\n")[1]).toMatch(/^aws +eu-west-1 +multi +multi\.example\.com +✓ +running$/);
+    expect(fake.calls()).toEqual(["POST /api/v1/projects/main/gateways/multi/set-default"]);
+    expect(fake.gateways.get("edge")?.default).toBe(false);
+  });
+});

@@ -1,0 +1,80 @@
+/**
+ * @module
+ * The CLI as a function: `run(argv, io)` parses, dispatches and renders any failure exactly once,
+ * returning the exit status. Nothing below it writes to stderr or exits the process.
+ */
+
+import { YamlError } from "../schema/yaml.ts";
+import type { GlobalValues } from "./args.ts";
+import { splitCommandLine } from "./args.ts";
+import { apply, parseApplyArgs } from "./commands/apply.ts";
+import { deleteConfiguration, parseDeleteArgs } from "./commands/delete.ts";
+import { gateway, parseGatewayArgs } from "./commands/gateway.ts";
+import { type Context, createContext } from "./context.ts";
+import { CliError, UsageError } from "./errors.ts";
+import { HELP, version } from "./help.ts";
+import type { Io } from "./io.ts";
+import { LineReader } from "./prompt.ts";
+
+type Command = (io: Io, global: GlobalValues, lines: LineReader, args: string[]) => Promise<number>;
+
+/** Parses first (so `--help` needs no settings), then runs with connection options merged in. */
+const COMMANDS: Record<string, Command> = {
+  apply: (io, global, lines, args) => {
+    const values = parseApplyArgs(args);
+    return values.help ? help(io, "apply") : apply(withGlobals(io, global, values, lines), values);
+  },
+  delete: (io, global, lines, args) => {
+    const values = parseDeleteArgs(args);
+    return values.help ? help(io, "delete") : deleteConfiguration(withGlobals(io, global, values, lines), values);
+  },
+  gateway: (io, global, lines, args) => {
+    const parsed = parseGatewayArgs(args);
+    return parsed.help ? help(io, "gateway") : gateway(withGlobals(io, global, parsed.global, lines), parsed);
+  },
+};
+
+export async function run(argv: readonly string[], io: Io): Promise<number> {
+  const lines = new LineReader(io.stdin);
+  try {
+    const { global, command, rest } = splitCommandLine(argv);
+    if (global.version) {
+      io.stdout.write(`gateplane ${version()}\n`);
+      return 0;
+    }
+    if (command === null) return help(io, "main");
+    if (global.help) return help(io, command in COMMANDS ? (command as keyof typeof HELP) : "main");
+    const handler = COMMANDS[command];
+    if (!handler) throw new UsageError(`gateplane: unknown command '${command}' (see gateplane --help)`);
+    return await handler(io, global, lines, rest);
+  } catch (e) {
+    return report(e, io);
+  } finally {
+    lines.close();
+  }
+}
+
+function withGlobals(io: Io, global: GlobalValues, values: GlobalValues, lines: LineReader): Context {
+  // Options after the command win over the same options before it, as the later word usually does.
+  const merged: GlobalValues = {
+    url: values.url ?? global.url,
+    token: values.token ?? global.token,
+    project: values.project ?? global.project,
+  };
+  return createContext(io, merged, lines);
+}
+
+async function help(io: Io, topic: keyof typeof HELP): Promise<number> {
+  io.stdout.write(`${HELP[topic]}\n`);
+  return 0;
+}
+
+function report(e: unknown, io: Io): number {
+  if (e instanceof CliError || e instanceof YamlError) {
+    io.stderr.write(`${e.message}\n`);
+    return e instanceof CliError ? e.exitCode : 1;
+  }
+  const detail = io.env.GATEPLANE_DEBUG && e instanceof Error && e.stack ? e.stack : String(e);
+  io.stderr.write(`gateplane: unexpected error: ${detail.replace(/\n/g, io.env.GATEPLANE_DEBUG ? "\n" : " ")}\n`);
+  return 1;
+}

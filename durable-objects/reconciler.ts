@@ -168,7 +168,7 @@ async function createStep(ctx: ReconcileContext, g: GatewayRow, r: ReplicaRow, n
     });
     const info = await backend.createInstance(spec, network);
     const fresh = state.replica(r.id);
-    if (!fresh || fresh.status !== "submitted") return;
+    if (fresh?.status !== "submitted") return;
     setReplicaStatus(state, fresh, "provisioning", null, {
       instance_id: info.instanceId,
       hostname: info.hostname,
@@ -179,7 +179,7 @@ async function createStep(ctx: ReconcileContext, g: GatewayRow, r: ReplicaRow, n
     if (fresh.agent_registered_at) setReplicaStatus(state, fresh, "running", null);
   } catch (e) {
     const fresh = state.replica(r.id);
-    if (!fresh || fresh.status !== "submitted") return;
+    if (fresh?.status !== "submitted") return;
     const message = describeError(e);
     const retryable = e instanceof BackendError ? e.retryable : false;
     if (retryable && attempt < MAX_ATTEMPTS) {
@@ -219,7 +219,7 @@ async function provisioningStep(ctx: ReconcileContext, g: GatewayRow, r: Replica
     const backend = await ctx.backend();
     const info = await backend.describeInstance(r.instance_id, r.region);
     const fresh = state.replica(r.id);
-    if (!fresh || fresh.status !== "provisioning") return;
+    if (fresh?.status !== "provisioning") return;
     if (!info || info.state === "terminated") {
       failReplica(state, g, fresh, "the instance was terminated outside of the control plane");
       return;
@@ -241,7 +241,7 @@ async function terminateStep(ctx: ReconcileContext, g: GatewayRow, r: ReplicaRow
     }
     if (instanceId) await backend.terminateInstance(instanceId, r.region);
     const fresh = state.replica(r.id);
-    if (!fresh || fresh.status !== "terminating") return;
+    if (fresh?.status !== "terminating") return;
     setReplicaStatus(state, fresh, "terminated", fresh.status_message, {
       instance_id: instanceId,
       bootstrap_secret: null,

@@ -8,7 +8,6 @@ import * as v from "valibot";
 import {
   describeType,
   type FieldIssue,
-  formatPath,
   fromValibot,
   isMapping,
   mapping,

@@ -53,7 +53,6 @@ async function startDaemon(overrides: Partial<HostDaemonOptions> = {}): Promise<
 
 interface Answer {
   status: number;
-  // biome-ignore lint/suspicious/noExplicitAny: tests read whichever shape the route answers
   body: any;
 }
 

@@ -51,6 +51,9 @@ try {
 }
 
 const configFile = path.join(stack.dir, "config.json");
+// The CLI finds `.gateplane/config.json` by walking up from its directory; any other place needs telling.
+const found = path.resolve(".gateplane", "config.json") === configFile;
+const cli = found ? "npx gateplane" : `GATEPLANE_CONFIG=${configFile} npx gateplane`;
 process.stdout.write(
   [
     "",
@@ -60,9 +63,10 @@ process.stdout.write(
     `  local host daemon: ${stack.daemon.url}`,
     "",
     "Next:",
-    "  npx gateplane apply -f examples/local-gateway.dstack.yml",
-    "  npx gateplane gateway list",
-    "  npx gateplane delete -f examples/local-gateway.dstack.yml",
+    `  ${cli} apply -f examples/local-gateway.dstack.yml`,
+    `  ${cli} gateway list`,
+    `  ${cli} delete -f examples/local-gateway.dstack.yml`,
+    `  curl ${stack.url}/api/openapi.json    # the API, as OpenAPI 3.1`,
     "",
     "Press Ctrl-C to stop.",
     "",

@@ -248,7 +248,8 @@ export class GatewayObject extends DurableObject<Env> {
       wakeAt = Date.now() + 30_000;
     }
     const syncRetry = await this.flush();
-    const next = [wakeAt, syncRetry].filter((t): t is number => t !== null);
+    // An RPC may have kicked the reconciler while this pass ran: keep whichever run is sooner.
+    const next = [wakeAt, syncRetry, await this.ctx.storage.getAlarm()].filter((t): t is number => t !== null);
     if (next.length > 0) await this.ctx.storage.setAlarm(Math.min(...next));
   }
 

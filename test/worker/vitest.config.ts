@@ -26,12 +26,12 @@ const signingKey = JSON.stringify({
 });
 
 export default defineWorkersProject(async () => ({
-  root,
   test: {
     name: "worker",
-    include: ["test/worker/**/*.test.ts"],
-    setupFiles: ["test/worker/apply-migrations.ts"],
-    globalSetup: ["test/worker/global-setup.ts"],
+    include: [path.join(root, "test/worker/**/*.test.ts")],
+    // Absolute: as a project of the root config, this config's own directory is the root.
+    setupFiles: [path.join(root, "test/worker/apply-migrations.ts")],
+    globalSetup: [path.join(root, "test/worker/global-setup.ts")],
     poolOptions: {
       workers: {
         singleWorker: true,

@@ -6,11 +6,17 @@
  */
 import { and, eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { events, gateways, projects } from "../worker/db/schema.ts";
+import { events, gateways, projects, services } from "../worker/db/schema.ts";
 import { batch, type Statement } from "../worker/db/statements.ts";
+import type { ServiceStore } from "./services.ts";
 import type { GatewayState } from "./state.ts";
 
-export async function syncCatalog(db: D1Database, state: GatewayState, objectId: string): Promise<void> {
+export async function syncCatalog(
+  db: D1Database,
+  state: GatewayState,
+  store: ServiceStore,
+  objectId: string,
+): Promise<void> {
   const g = state.gateway();
   if (!g) return;
   const outbox = state.outbox();
@@ -74,6 +80,24 @@ export async function syncCatalog(db: D1Database, state: GatewayState, objectId:
         })
         .onConflictDoNothing(),
     ),
+    // The catalog's services of this gateway are replaced as a whole: one statement set, one truth.
+    d.delete(services).where(eq(services.gatewayId, g.id)),
+    ...store.list().map((svc) =>
+      d
+        .insert(services)
+        .values({
+          id: svc.id,
+          projectId: g.project_id,
+          name: svc.name,
+          gatewayId: g.id,
+          gatewayName: g.name,
+          createdAt: svc.created_at,
+        })
+        .onConflictDoUpdate({
+          target: [services.projectId, services.name],
+          set: { id: svc.id, gatewayId: g.id, gatewayName: g.name, createdAt: svc.created_at },
+        }),
+    ),
   ];
   const key = `${g.id}:default:${g.version}`;
   if (g.default_intent === "set" && !g.to_be_deleted) {
@@ -117,6 +141,7 @@ export async function removeFromCatalog(db: D1Database, state: GatewayState): Pr
   const d = drizzle(db);
   const outbox = state.outbox();
   await batch(db, [
+    d.delete(services).where(eq(services.gatewayId, g.id)),
     d.delete(gateways).where(eq(gateways.id, g.id)),
     d
       .update(projects)

@@ -6,14 +6,20 @@
  * through to the D1 catalog; a failed write-through is retried by the alarm.
  */
 import { DurableObject } from "cloudflare:workers";
+import * as v from "valibot";
+import { AgentMessage, type ServerMessage } from "../schema/agent-protocol.ts";
 import type { Gateway } from "../schema/api.ts";
+import type { ConfigDocument } from "../schema/config-document.ts";
 import { diffConfigurations, type GatewayConfiguration, isInPlace } from "../schema/gateway.ts";
+import type { ServiceConfiguration } from "../schema/service.ts";
+import type { Service } from "../schema/service-api.ts";
 import { randomBase62, secretsEqual } from "../worker/crypto.ts";
 import type { Env } from "../worker/env.ts";
 import type { ErrorInfo, Outcome } from "../worker/errors.ts";
 import { backendFor } from "./backends/index.ts";
 import { removeFromCatalog, syncCatalog } from "./catalog-sync.ts";
-import { reconcile, setGatewayStatus, setReplicaStatus, settleGatewayStatus } from "./reconciler.ts";
+import { reconcile, setReplicaStatus, settleGatewayStatus } from "./reconciler.ts";
+import { buildConfigDocument, gatewayDomain, type ServiceRow, ServiceStore, serviceView } from "./services.ts";
 import { type DefaultIntent, type GatewayRow, GatewayState } from "./state.ts";
 
 export interface ApplyInput {
@@ -42,11 +48,43 @@ export interface AgentIdentity {
   replicaNum: number;
 }
 
+export interface ServiceApplyInput {
+  configuration: ServiceConfiguration;
+  configurationPath: string | null;
+  currentResource: { id: string; configuration: unknown } | null;
+  force: boolean;
+  actor: string;
+}
+
+/** What a hibernated agent socket remembers about itself. */
+interface SocketAttachment {
+  replicaId: string;
+  replicaNum: number;
+  /** Token expiry (seconds since the epoch): the socket is closed with 4001 once it passes. */
+  exp: number;
+}
+
+/** Close codes the agent understands (4001: get a new token and reconnect). */
+const CLOSE_TOKEN_EXPIRED = 4001;
+const CLOSE_REPLICA_GONE = 4003;
+const CLOSE_BAD_MESSAGE = 4000;
+
 const SYNC_RETRY_MAX_MS = 5 * 60_000;
 
 const fail = (status: ErrorInfo["status"], code: string, message: string, field?: string) =>
   ({ ok: false, error: { status, code, message, ...(field ? { field } : {}) } }) as const;
 const ok = <T>(value: T): Outcome<T> => ({ ok: true, value });
+const canonical = (value: unknown): unknown =>
+  Array.isArray(value)
+    ? value.map(canonical)
+    : value && typeof value === "object"
+      ? Object.fromEntries(
+          Object.keys(value)
+            .sort()
+            .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+        )
+      : (value ?? null);
+const sameJson = (a: unknown, b: unknown) => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 
 /** Compares configurations as a client sees them: `default` is the live flag, so it is left out. */
 function sameConfiguration(a: unknown, b: GatewayConfiguration): boolean {
@@ -60,10 +98,12 @@ function sameConfiguration(a: unknown, b: GatewayConfiguration): boolean {
 
 export class GatewayObject extends DurableObject<Env> {
   private readonly state: GatewayState;
+  private readonly services: ServiceStore;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.state = new GatewayState(ctx.storage.sql);
+    this.services = new ServiceStore(ctx.storage.sql);
     ctx.blockConcurrencyWhile(async () => this.state.migrate());
   }
 
@@ -109,15 +149,18 @@ export class GatewayObject extends DurableObject<Env> {
       const intent: DefaultIntent | null =
         next.default === true ? "set" : next.default === false ? "unset" : current.default_intent;
       const replicasChanged = fields.includes("replicas");
+      // Hosts are derived from the domain: agents need a new document when it changes.
+      const domainChanged = fields.includes("domain");
       this.state.updateGateway({
         configuration: { ...next, name, default: next.default ?? current.configuration.default },
         configuration_path: input.configurationPath ?? current.configuration_path,
         last_update_at: Date.now(),
         default_intent: intent,
         ...(replicasChanged ? { scale_attempt: 0, last_scale_attempt_at: null } : {}),
+        ...(domainChanged ? { config_version: current.config_version + 1 } : {}),
       });
       this.state.event(`Gateway updated. Changed fields: ${fields.join(", ")}`, input.actor);
-      if (replicasChanged && current.status === "running") setGatewayStatus(this.state, current, "running", null);
+      if (domainChanged) this.broadcastConfig();
       await this.kick();
     }
     await this.flush();
@@ -220,6 +263,289 @@ export class GatewayObject extends DurableObject<Env> {
     return ok({ gatewayId: g.id, replicaId: r.id, replicaNum: r.replica_num });
   }
 
+  // ---- services -------------------------------------------------------------------------
+
+  async listServices(): Promise<Service[]> {
+    const g = this.state.gateway();
+    if (!g) return [];
+    const replicas = this.state.replicas();
+    return this.services.list().map((s) => serviceView(g, s, this.services, replicas));
+  }
+
+  async getService(name: string): Promise<Service | null> {
+    const g = this.state.gateway();
+    const s = this.services.get(name);
+    return g && s ? serviceView(g, s, this.services, this.state.replicas()) : null;
+  }
+
+  async applyService(input: ServiceApplyInput): Promise<Outcome<{ service: Service; created: boolean }>> {
+    const g = this.state.gateway();
+    if (!g) return fail(404, "not_found", "Gateway does not exist");
+    const refusal = this.refuseServices(g);
+    if (refusal) return refusal;
+    const c = input.configuration;
+    const cert = g.configuration.certificate;
+    if (c.https === true && cert === null) {
+      return fail(
+        400,
+        "invalid_field",
+        `https: gateway ${g.name} has no certificate; set https: false or auto`,
+        "https",
+      );
+    }
+    if (c.https === false && cert?.type === "acm") {
+      return fail(
+        400,
+        "invalid_field",
+        `https: gateway ${g.name} terminates HTTPS with ACM; set https: true or auto`,
+        "https",
+      );
+    }
+    const current = this.services.get(c.name);
+    if (current && !input.force) {
+      const planned = input.currentResource;
+      if (!planned || planned.id !== current.id || !sameJson(planned.configuration, current.configuration)) {
+        return fail(409, "conflict", "Failed to apply plan. Resource has been changed. Try again or use force apply.");
+      }
+    }
+    if (current && sameJson(current.configuration, c)) {
+      return ok({ service: serviceView(g, current, this.services, this.state.replicas()), created: false });
+    }
+    const now = new Date().toISOString();
+    const version = this.bumpConfig(g);
+    const row: ServiceRow = {
+      name: c.name,
+      id: current?.id ?? crypto.randomUUID(),
+      configuration: c,
+      configuration_path: input.configurationPath,
+      created_at: current?.created_at ?? now,
+      updated_at: now,
+      config_version: version,
+    };
+    this.services.upsert(row);
+    this.state.event(current ? `Service ${c.name} updated` : `Service ${c.name} created`, input.actor);
+    this.broadcastConfig();
+    await this.flush();
+    return ok({ service: serviceView(g, row, this.services, this.state.replicas()), created: !current });
+  }
+
+  async deleteService(name: string, actor: string): Promise<Outcome<Service>> {
+    const g = this.state.gateway();
+    const s = this.services.get(name);
+    if (!g || !s) return fail(404, "not_found", `Service ${name} does not exist`);
+    const view = serviceView(g, s, this.services, this.state.replicas());
+    this.bumpConfig(g);
+    this.services.remove(name);
+    this.state.event(`Service ${name} deleted`, actor);
+    this.broadcastConfig();
+    await this.flush();
+    return ok(view);
+  }
+
+  async putServiceReplica(
+    name: string,
+    replica: { id: string; url: string },
+    actor: string,
+  ): Promise<Outcome<{ service: Service; created: boolean }>> {
+    const g = this.state.gateway();
+    if (!g || !this.services.get(name)) return fail(404, "not_found", `Service ${name} does not exist`);
+    const refusal = this.refuseServices(g);
+    if (refusal) return refusal;
+    const change = this.services.putReplica(name, replica.id, replica.url);
+    if (change !== "unchanged") {
+      this.services.touch(name, this.bumpConfig(g));
+      this.state.event(
+        `Service ${name} replica ${replica.id} ${change === "created" ? "registered" : "updated"}`,
+        actor,
+      );
+      this.broadcastConfig();
+      await this.flush();
+    }
+    const view = serviceView(g, this.services.get(name)!, this.services, this.state.replicas());
+    return ok({ service: view, created: change === "created" });
+  }
+
+  async removeServiceReplica(name: string, id: string, actor: string): Promise<Outcome<Service>> {
+    const g = this.state.gateway();
+    if (!g || !this.services.get(name)) return fail(404, "not_found", `Service ${name} does not exist`);
+    if (!this.services.removeReplica(name, id)) {
+      return fail(404, "not_found", `Service ${name} has no replica ${id}`);
+    }
+    this.services.touch(name, this.bumpConfig(g));
+    this.state.event(`Service ${name} replica ${id} unregistered`, actor);
+    this.broadcastConfig();
+    await this.flush();
+    return ok(serviceView(g, this.services.get(name)!, this.services, this.state.replicas()));
+  }
+
+  private refuseServices(g: GatewayRow) {
+    if (g.to_be_deleted) return fail(409, "being_deleted", `Gateway ${g.name} was marked for deletion`);
+    if (g.status === "failed") return fail(409, "failed", `Gateway ${g.name} is in FAILED status`);
+    if (!gatewayDomain(g)) {
+      return fail(
+        400,
+        "invalid_field",
+        `gateway: gateway ${g.name} has no domain; set one with gateplane apply`,
+        "gateway",
+      );
+    }
+    return null;
+  }
+
+  /** Bumps the configuration version (in the same synchronous step as the change it covers). */
+  private bumpConfig(g: GatewayRow): number {
+    const version = g.config_version + 1;
+    this.state.updateGateway({ config_version: version });
+    g.config_version = version;
+    return version;
+  }
+
+  // ---- agents: configuration documents, ACK/NACK, stats ------------------------------------
+
+  private document(): ConfigDocument | null {
+    const g = this.state.gateway();
+    return g ? buildConfigDocument(g, this.services) : null;
+  }
+
+  /** The current document for an agent's HTTP pull; `null` when it already has this version. */
+  async configFor(identity: AgentIdentity, knownVersion: number | null): Promise<Outcome<ConfigDocument | null>> {
+    const seen = await this.agentSeen(identity, null);
+    if (!seen.ok) return seen;
+    const doc = this.document()!;
+    return ok(knownVersion !== null && knownVersion >= doc.version ? null : doc);
+  }
+
+  async recordConfigResult(identity: AgentIdentity, version: number, error: string | null): Promise<Outcome<null>> {
+    const seen = await this.agentSeen(identity, null);
+    if (!seen.ok) return seen;
+    this.applyResult(identity.replicaId, version, error);
+    return ok(null);
+  }
+
+  private applyResult(replicaId: string, version: number, error: string | null): void {
+    const r = this.state.replica(replicaId);
+    const g = this.state.gateway();
+    if (!r || !g || version > g.config_version) return;
+    if (error === null) {
+      if ((r.config_applied_version ?? 0) >= version) return;
+      this.state.updateReplica(r.id, {
+        config_applied_version: version,
+        config_error: null,
+        config_error_version: null,
+      });
+    } else {
+      this.state.updateReplica(r.id, { config_error: error.slice(0, 2000), config_error_version: version });
+      this.state.event(
+        `Gateway replica ${r.replica_num} rejected configuration version ${version}: ${error.slice(0, 500)}`,
+      );
+    }
+  }
+
+  /** Upgrade from the Worker (which verified the agent's JWT): a hibernatable socket per replica. */
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("expected a WebSocket upgrade", { status: 426 });
+    }
+    const identity: AgentIdentity = {
+      gatewayId: request.headers.get("x-gateplane-gateway-id") ?? "",
+      replicaId: request.headers.get("x-gateplane-replica-id") ?? "",
+      replicaNum: Number(request.headers.get("x-gateplane-replica-num")),
+    };
+    const exp = Number(request.headers.get("x-gateplane-token-exp"));
+    const seen = await this.agentSeen(identity, null);
+    if (!seen.ok) return new Response(seen.error.message, { status: 401 });
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server, [identity.replicaId]);
+    server.serializeAttachment({
+      replicaId: identity.replicaId,
+      replicaNum: identity.replicaNum,
+      exp,
+    } satisfies SocketAttachment);
+    this.send(server, { type: "config", document: this.document()! });
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const att = ws.deserializeAttachment() as SocketAttachment | null;
+    if (!att) return ws.close(CLOSE_BAD_MESSAGE, "unknown socket");
+    if (att.exp * 1000 < Date.now()) return ws.close(CLOSE_TOKEN_EXPIRED, "token expired");
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(typeof message === "string" ? message : new TextDecoder().decode(message));
+    } catch {
+      return ws.close(CLOSE_BAD_MESSAGE, "messages are JSON");
+    }
+    const result = v.safeParse(AgentMessage, parsed);
+    if (!result.success) return ws.close(CLOSE_BAD_MESSAGE, "unknown message");
+    const r = this.state.replica(att.replicaId);
+    if (!r || r.status === "terminating" || r.status === "terminated") {
+      return ws.close(CLOSE_REPLICA_GONE, "this gateway replica is no longer active");
+    }
+    const msg = result.output;
+    const now = new Date().toISOString();
+    switch (msg.type) {
+      case "ping":
+        this.send(ws, { type: "pong" });
+        return;
+      case "ack":
+      case "nack":
+        this.applyResult(r.id, msg.version, msg.type === "nack" ? msg.error : null);
+        break;
+      case "stats":
+        this.state.updateReplica(r.id, {
+          stats: JSON.stringify(msg.services),
+          stats_at: msg.at,
+          agent_last_seen_at: now,
+        });
+        return;
+      case "health": {
+        const statusMessage = msg.status === "healthy" ? null : (msg.message ?? "agent reports degraded");
+        this.state.updateReplica(r.id, {
+          agent_last_seen_at: now,
+          ...(msg.version ? { agent_version: msg.version } : {}),
+          ...(r.status === "running" ? { status_message: statusMessage } : {}),
+        });
+        if (statusMessage === r.status_message) return;
+        break;
+      }
+    }
+    await this.flush();
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    // Complete the close handshake; the agent reconnects by itself.
+    try {
+      ws.close(code === 1005 ? 1000 : code, reason);
+    } catch {
+      // already closed
+    }
+  }
+
+  private send(ws: WebSocket, message: ServerMessage): void {
+    try {
+      ws.send(JSON.stringify(message));
+    } catch {
+      // A socket that cannot take a frame is gone; the agent reconnects and pulls.
+    }
+  }
+
+  /** Pushes the current document to every connected agent. */
+  private broadcastConfig(): void {
+    const doc = this.document();
+    if (!doc) return;
+    for (const ws of this.ctx.getWebSockets()) this.send(ws, { type: "config", document: doc });
+  }
+
+  /** Disconnects agents of replicas that are going away. */
+  private closeRetiredSockets(): void {
+    for (const r of this.state.replicas()) {
+      if (r.status !== "terminating" && r.status !== "terminated") continue;
+      for (const ws of this.ctx.getWebSockets(r.id))
+        ws.close(CLOSE_REPLICA_GONE, "this gateway replica is no longer active");
+    }
+  }
+
   override async alarm(): Promise<void> {
     let wakeAt: number | null = null;
     try {
@@ -234,6 +560,7 @@ export class GatewayObject extends DurableObject<Env> {
         },
         (g, num) => this.addReplica(g, num),
       );
+      this.closeRetiredSockets();
       if (result.kind === "deleted") {
         await removeFromCatalog(this.env.DB, this.state);
         await this.ctx.storage.deleteAlarm();
@@ -272,12 +599,23 @@ export class GatewayObject extends DurableObject<Env> {
     if (current === null || current > now) await this.ctx.storage.setAlarm(now);
   }
 
-  /** Writes the catalog through to D1; returns when to retry if it failed. */
-  private async flush(): Promise<number | null> {
+  private flushing: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Writes the catalog through to D1; returns when to retry if it failed. Flushes run one at a
+   * time: two interleaved across their awaits could commit an older snapshot after a newer one.
+   */
+  private flush(): Promise<number | null> {
+    const run = this.flushing.then(() => this.flushOnce());
+    this.flushing = run.catch(() => null);
+    return run;
+  }
+
+  private async flushOnce(): Promise<number | null> {
     const g = this.state.gateway();
     if (!g) return null;
     try {
-      await syncCatalog(this.env.DB, this.state, this.ctx.id.toString());
+      await syncCatalog(this.env.DB, this.state, this.services, this.ctx.id.toString());
       const after = this.state.gateway();
       if (after && (after.version > after.synced_version || after.default_intent)) return Date.now() + 50;
       return null;

@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS gateway (
   synced_version INTEGER NOT NULL DEFAULT 0,
   default_intent TEXT,
   sync_attempt INTEGER NOT NULL DEFAULT 0,
-  next_sync_at INTEGER NOT NULL DEFAULT 0
+  next_sync_at INTEGER NOT NULL DEFAULT 0,
+  config_version INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS replicas (
   id TEXT PRIMARY KEY,
@@ -53,7 +54,28 @@ CREATE TABLE IF NOT EXISTS replicas (
   provisioning_since INTEGER,
   created_at TEXT NOT NULL,
   created_ms INTEGER NOT NULL,
-  terminated_at TEXT
+  terminated_at TEXT,
+  config_applied_version INTEGER,
+  config_error TEXT,
+  config_error_version INTEGER,
+  stats TEXT,
+  stats_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS services (
+  name TEXT PRIMARY KEY,
+  id TEXT NOT NULL,
+  configuration TEXT NOT NULL,
+  configuration_path TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  config_version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS service_replicas (
+  service TEXT NOT NULL,
+  id TEXT NOT NULL,
+  url TEXT NOT NULL,
+  registered_at TEXT NOT NULL,
+  PRIMARY KEY (service, id)
 );
 CREATE TABLE IF NOT EXISTS outbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -87,6 +109,8 @@ export interface GatewayRow {
   default_intent: DefaultIntent | null;
   sync_attempt: number;
   next_sync_at: number;
+  /** Version of the configuration document agents receive; bumped by every change they must see. */
+  config_version: number;
 }
 
 export interface ReplicaRow {
@@ -110,6 +134,11 @@ export interface ReplicaRow {
   created_at: string;
   created_ms: number;
   terminated_at: string | null;
+  config_applied_version: number | null;
+  config_error: string | null;
+  config_error_version: number | null;
+  stats: string | null;
+  stats_at: number | null;
 }
 
 export interface OutboxEvent {
@@ -149,7 +178,9 @@ export class GatewayState {
     return rows[0] ? toGateway(rows[0]) : null;
   }
 
-  insertGateway(g: Omit<GatewayRow, "version" | "synced_version" | "sync_attempt" | "next_sync_at">): void {
+  insertGateway(
+    g: Omit<GatewayRow, "version" | "synced_version" | "sync_attempt" | "next_sync_at" | "config_version">,
+  ): void {
     this.sql.exec(
       `INSERT INTO gateway (singleton, id, project_id, project_name, name, configuration, configuration_path, status,
         status_message, created_at, last_update_at, to_be_deleted, control_plane_url, hostname, backend_data,

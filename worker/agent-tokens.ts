@@ -18,6 +18,11 @@ export interface AgentClaims {
   replicaNum: number;
 }
 
+export interface VerifiedAgentClaims extends AgentClaims {
+  /** Expiry, seconds since the epoch. */
+  exp: number;
+}
+
 interface Keys {
   kid: string;
   privateKey: CryptoKey;
@@ -66,7 +71,7 @@ export async function signAgentToken(env: Env, claims: AgentClaims): Promise<Age
   return { token, expires_at: exp, gateway_id: claims.gatewayId, replica_num: claims.replicaNum };
 }
 
-export async function verifyAgentToken(env: Env, token: string): Promise<AgentClaims> {
+export async function verifyAgentToken(env: Env, token: string): Promise<VerifiedAgentClaims> {
   const k = await keys(env);
   try {
     const { payload } = await jwtVerify(token, k.publicKey, {
@@ -74,11 +79,17 @@ export async function verifyAgentToken(env: Env, token: string): Promise<AgentCl
       audience: AGENT_TOKEN_AUDIENCE,
       algorithms: ["ES256"],
     });
-    const { obj, gw, rn, sub } = payload as { obj?: unknown; gw?: unknown; rn?: unknown; sub?: unknown };
+    const { obj, gw, rn, sub, exp } = payload as {
+      obj?: unknown;
+      gw?: unknown;
+      rn?: unknown;
+      sub?: unknown;
+      exp?: number;
+    };
     if (typeof obj !== "string" || !/^[0-9a-f]{64}$/.test(obj) || typeof gw !== "string" || typeof rn !== "number") {
       throw new Error("malformed claims");
     }
-    return { objectId: obj, gatewayId: gw, replicaId: String(sub), replicaNum: rn };
+    return { objectId: obj, gatewayId: gw, replicaId: String(sub), replicaNum: rn, exp: exp ?? 0 };
   } catch {
     throw unauthorized("invalid or expired agent token");
   }

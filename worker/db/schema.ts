@@ -111,3 +111,22 @@ export const events = sqliteTable(
   },
   (t) => [index("events_project").on(t.projectId, t.id)],
 );
+
+/**
+ * Service catalog: which gateway serves which service name in a project (the gateway's object
+ * owns everything else about the service). Written through by the objects, replaced per gateway.
+ */
+export const services = sqliteTable(
+  "services",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    gatewayId: text("gateway_id").notNull(),
+    gatewayName: text("gateway_name").notNull(),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("services_project_name").on(t.projectId, t.name), index("services_gateway").on(t.gatewayId)],
+);

@@ -4,7 +4,9 @@
  * replica's one-time bootstrap secret, everything after it a short-lived JWT scoped to the replica.
  */
 import { Hono } from "hono";
+import * as v from "valibot";
 import { AgentHeartbeatRequest, AgentRegisterRequest } from "../../schema/agent.ts";
+import { mapping } from "../../schema/issues.ts";
 import { signAgentToken, verifyAgentToken } from "../agent-tokens.ts";
 import type { AppEnv } from "../auth.ts";
 import type { Env } from "../env.ts";
@@ -17,6 +19,17 @@ async function agentClaims(env: Env, header: string | undefined) {
   const token = header?.match(/^Bearer\s+(\S+)$/i)?.[1];
   if (!token) throw unauthorized("missing agent token");
   return verifyAgentToken(env, token);
+}
+
+const AckRequest = mapping({
+  version: v.pipe(v.number("expected the configuration version"), v.integer(), v.minValue(1)),
+  error: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(2000))), null),
+});
+
+/** `If-None-Match: "12"` → 12 (the version the agent already has). */
+function knownVersion(header: string | undefined): number | null {
+  const m = header?.match(/^\s*(?:W\/)?"(\d+)"\s*$/);
+  return m ? Number(m[1]) : null;
 }
 
 export const agentRoutes = new Hono<AppEnv>()
@@ -42,6 +55,34 @@ export const agentRoutes = new Hono<AppEnv>()
         message: report.message ?? null,
       }),
     );
+    return c.body(null, 204);
+  })
+  .get("/connect", async (c) => {
+    const claims = await agentClaims(c.env, c.req.header("authorization"));
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      return c.json({ error: { code: "upgrade_required", message: "connect with a WebSocket" } }, 426);
+    }
+    // The object trusts these headers: only this Worker can reach it, after verifying the JWT.
+    const headers = new Headers(c.req.raw.headers);
+    headers.set("x-gateplane-gateway-id", claims.gatewayId);
+    headers.set("x-gateplane-replica-id", claims.replicaId);
+    headers.set("x-gateplane-replica-num", String(claims.replicaNum));
+    headers.set("x-gateplane-token-exp", String(claims.exp));
+    return stubFor(c.env, claims.objectId).fetch(new Request(c.req.raw.url, { headers }));
+  })
+  .get("/config", async (c) => {
+    const claims = await agentClaims(c.env, c.req.header("authorization"));
+    const doc = unwrap(
+      await stubFor(c.env, claims.objectId).configFor(claims, knownVersion(c.req.header("if-none-match"))),
+    );
+    if (!doc) return c.body(null, 304);
+    c.header("etag", `"${doc.version}"`);
+    return c.json(doc);
+  })
+  .post("/ack", async (c) => {
+    const claims = await agentClaims(c.env, c.req.header("authorization"));
+    const { version, error } = await readJson(c, AckRequest);
+    unwrap(await stubFor(c.env, claims.objectId).recordConfigResult(claims, version, error ?? null));
     return c.body(null, 204);
   })
   .post("/token", async (c) => {

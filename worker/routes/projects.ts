@@ -16,6 +16,7 @@ import { backendCredentials, gateways, members, projects, users } from "../db/sc
 import { badRequest, conflict, notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
 import { gatewayEvents, gateways as gatewayRoutes } from "./gateways.ts";
+import { servicesRoutes } from "./services.ts";
 
 async function defaultGatewayName(db: ReturnType<typeof drizzle>, id: string | null): Promise<string | null> {
   if (!id) return null;
@@ -123,6 +124,7 @@ const project = new Hono<AppEnv>()
     return c.body(null, 204);
   })
   .route("/gateways", gatewayRoutes)
+  .route("/services", servicesRoutes)
   .route("/events", gatewayEvents);
 
 export const projectsRoutes = new Hono<AppEnv>()

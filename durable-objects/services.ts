@@ -1,0 +1,225 @@
+/**
+ * @module
+ * A gateway's services in its object's storage, and what is derived from them: the versioned
+ * configuration document its agents serve, and the API view of each service (URL, replicas,
+ * which gateway replicas applied it, traffic).
+ */
+import type { ServiceStats } from "../schema/agent-protocol.ts";
+import type { ConfigDocument, ConfigService } from "../schema/config-document.ts";
+import { interpolateDomain } from "../schema/gateway.ts";
+import type { ServiceConfiguration } from "../schema/service.ts";
+import type { Service } from "../schema/service-api.ts";
+import type { GatewayRow, ReplicaRow } from "./state.ts";
+
+export interface ServiceRow {
+  name: string;
+  id: string;
+  configuration: ServiceConfiguration;
+  configuration_path: string | null;
+  created_at: string;
+  updated_at: string;
+  config_version: number;
+}
+
+export interface ServiceReplicaRow {
+  service: string;
+  id: string;
+  url: string;
+  registered_at: string;
+}
+
+type Row = Record<string, SqlStorageValue>;
+
+export class ServiceStore {
+  constructor(private readonly sql: SqlStorage) {}
+
+  list(): ServiceRow[] {
+    return this.sql
+      .exec("SELECT * FROM services ORDER BY name")
+      .toArray()
+      .map((r: Row) => ({ ...(r as unknown as ServiceRow), configuration: JSON.parse(r.configuration as string) }));
+  }
+
+  get(name: string): ServiceRow | null {
+    return this.list().find((s) => s.name === name) ?? null;
+  }
+
+  upsert(row: ServiceRow): void {
+    this.sql.exec(
+      `INSERT INTO services (name, id, configuration, configuration_path, created_at, updated_at, config_version)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(name) DO UPDATE SET configuration = excluded.configuration,
+         configuration_path = excluded.configuration_path, updated_at = excluded.updated_at,
+         config_version = excluded.config_version`,
+      row.name,
+      row.id,
+      JSON.stringify(row.configuration),
+      row.configuration_path,
+      row.created_at,
+      row.updated_at,
+      row.config_version,
+    );
+  }
+
+  touch(name: string, configVersion: number): void {
+    this.sql.exec(
+      "UPDATE services SET config_version = ?, updated_at = ? WHERE name = ?",
+      configVersion,
+      new Date().toISOString(),
+      name,
+    );
+  }
+
+  remove(name: string): void {
+    this.sql.exec("DELETE FROM service_replicas WHERE service = ?", name);
+    this.sql.exec("DELETE FROM services WHERE name = ?", name);
+  }
+
+  replicas(service?: string): ServiceReplicaRow[] {
+    const rows = service
+      ? this.sql.exec("SELECT * FROM service_replicas WHERE service = ? ORDER BY registered_at, id", service)
+      : this.sql.exec("SELECT * FROM service_replicas ORDER BY registered_at, id");
+    return rows.toArray() as unknown as ServiceReplicaRow[];
+  }
+
+  putReplica(service: string, id: string, url: string): "created" | "updated" | "unchanged" {
+    const existing = this.replicas(service).find((r) => r.id === id);
+    if (existing?.url === url) return "unchanged";
+    this.sql.exec(
+      `INSERT INTO service_replicas (service, id, url, registered_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT(service, id) DO UPDATE SET url = excluded.url`,
+      service,
+      id,
+      url,
+      new Date().toISOString(),
+    );
+    return existing ? "updated" : "created";
+  }
+
+  removeReplica(service: string, id: string): boolean {
+    const existing = this.replicas(service).some((r) => r.id === id);
+    if (existing) this.sql.exec("DELETE FROM service_replicas WHERE service = ? AND id = ?", service, id);
+    return existing;
+  }
+}
+
+/** The gateway's wildcard domain for this project, or null (services then cannot be reached). */
+export const gatewayDomain = (g: GatewayRow): string | null =>
+  g.configuration.domain ? interpolateDomain(g.configuration.domain, g.project_name) : null;
+
+/** dstack's rule: `https: auto` follows the certificate; ACM terminates TLS at the load balancer. */
+export function serviceScheme(g: GatewayRow, s: ServiceConfiguration): "https" | "http" {
+  const https = s.https === "auto" ? g.configuration.certificate !== null : s.https;
+  return https ? "https" : "http";
+}
+
+export function buildConfigDocument(g: GatewayRow, store: ServiceStore): ConfigDocument {
+  const domain = gatewayDomain(g);
+  const replicas = store.replicas();
+  const services: ConfigService[] = domain
+    ? store.list().map((s) => {
+        const c = s.configuration;
+        return {
+          name: s.name,
+          project: g.project_name,
+          host: `${s.name}.${domain}`.toLowerCase(),
+          https: serviceScheme(g, c) === "https" && g.configuration.certificate?.type === "lets-encrypt",
+          auth: c.auth,
+          client_max_body_size: c.client_max_body_size,
+          read_timeout_ms: Math.round(c.read_timeout * 1000),
+          rate_limits: c.rate_limits,
+          model: c.model ? { name: c.model.name, format: c.model.format, prefix: c.model.prefix } : null,
+          router: c.router ?? g.configuration.router,
+          replicas: replicas.filter((r) => r.service === s.name).map((r) => ({ id: r.id, url: r.url })),
+        };
+      })
+    : [];
+  return {
+    version: g.config_version,
+    gateway: {
+      id: g.id,
+      name: g.name,
+      project: g.project_name,
+      domain,
+      router: g.configuration.router,
+    },
+    services,
+    entrypoint: domain ? { host: `gateway.${domain}` } : null,
+    generated_at: new Date().toISOString(),
+  };
+}
+
+/** Where clients reach the gateway: the load balancer, else the first running replica's address. */
+function publicPort(g: GatewayRow, gatewayReplicas: ReplicaRow[]): string {
+  if (g.configuration.backend !== "local") return "";
+  const host = gatewayReplicas.find((r) => r.status === "running" && r.hostname)?.hostname ?? null;
+  const port = host?.split(":")[1];
+  return port ? `:${port}` : "";
+}
+
+const STATS_WINDOWS = ["30", "60", "300"] as const;
+
+/** Sums traffic over running gateway replicas (request-weighted mean time); null if one has not reported. */
+export function aggregateStats(service: string, running: ReplicaRow[]): ServiceStats | null {
+  if (running.length === 0) return null;
+  const out: ServiceStats = {
+    service,
+    windows: {
+      "30": { requests: 0, request_time: 0 },
+      "60": { requests: 0, request_time: 0 },
+      "300": { requests: 0, request_time: 0 },
+    },
+  };
+  for (const r of running) {
+    if (!r.stats) return null;
+    const reported = (JSON.parse(r.stats) as ServiceStats[]).find((s) => s.service === service);
+    for (const w of STATS_WINDOWS) {
+      const win = reported?.windows[w];
+      if (!win) continue;
+      const total = out.windows[w].requests + win.requests;
+      out.windows[w].request_time =
+        total === 0
+          ? 0
+          : (out.windows[w].request_time * out.windows[w].requests + win.request_time * win.requests) / total;
+      out.windows[w].requests = total;
+    }
+  }
+  for (const w of STATS_WINDOWS) out.windows[w].request_time = Math.round(out.windows[w].request_time * 1000) / 1000;
+  return out;
+}
+
+export function serviceView(g: GatewayRow, s: ServiceRow, store: ServiceStore, gatewayReplicas: ReplicaRow[]): Service {
+  const domain = gatewayDomain(g);
+  const scheme = serviceScheme(g, s.configuration);
+  const port = publicPort(g, gatewayReplicas);
+  const active = gatewayReplicas.filter((r) => r.status === "provisioning" || r.status === "running");
+  return {
+    id: s.id,
+    name: s.name,
+    project_name: g.project_name,
+    gateway: g.name,
+    configuration: s.configuration,
+    url: domain ? `${scheme}://${s.name}.${domain}${port}` : "",
+    model_url:
+      domain && s.configuration.model ? `${scheme}://gateway.${domain}${port}${s.configuration.model.prefix}` : null,
+    created_at: s.created_at,
+    updated_at: s.updated_at,
+    replicas: store.replicas(s.name).map((r) => ({ id: r.id, url: r.url, registered_at: r.registered_at })),
+    config_version: s.config_version,
+    gateway_replicas: active.map((r) => {
+      const applied = r.config_applied_version;
+      const rejected = r.config_error !== null && (r.config_error_version ?? 0) >= s.config_version;
+      const state = applied !== null && applied >= s.config_version ? "in_sync" : rejected ? "rejected" : "pending";
+      return {
+        replica_num: r.replica_num,
+        applied_version: applied,
+        state,
+        error: state === "rejected" ? r.config_error : null,
+      };
+    }),
+    stats: aggregateStats(
+      s.name,
+      gatewayReplicas.filter((r) => r.status === "running"),
+    ),
+  };
+}

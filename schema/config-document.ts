@@ -1,0 +1,63 @@
+/**
+ * @module
+ * The versioned configuration document a GatewayObject gives its agents: everything the proxy needs
+ * to serve traffic without asking the control plane anything per request. Agents validate it with
+ * this schema before applying it (and NACK what does not parse).
+ */
+import * as v from "valibot";
+import { ROUTER_POLICIES } from "./gateway.ts";
+
+const RouterSchema = v.object({ type: v.literal("sglang"), policy: v.picklist(ROUTER_POLICIES) });
+
+export const ConfigRateLimit = v.object({
+  prefix: v.string(),
+  key: v.variant("type", [
+    v.object({ type: v.literal("ip_address") }),
+    v.object({ type: v.literal("header"), header: v.string() }),
+  ]),
+  rps: v.number(),
+  burst: v.number(),
+});
+
+export const ConfigReplica = v.object({
+  id: v.string(),
+  /** Where the replica listens: `http(s)://host:port[/prefix]`. */
+  url: v.pipe(v.string(), v.url()),
+});
+
+export const ConfigService = v.object({
+  name: v.string(),
+  project: v.string(),
+  /** Lower-cased `<name>.<domain>` the proxy matches on the Host header (port ignored). */
+  host: v.string(),
+  /** Whether the gateway terminates HTTPS for this host (certificates arrive with the HTTPS issue). */
+  https: v.boolean(),
+  auth: v.boolean(),
+  client_max_body_size: v.number(),
+  read_timeout_ms: v.number(),
+  rate_limits: v.array(ConfigRateLimit),
+  model: v.nullable(v.object({ name: v.string(), format: v.literal("openai"), prefix: v.string() })),
+  /** Effective router: the service's override, else the gateway's; null = built-in round robin. */
+  router: v.nullable(RouterSchema),
+  replicas: v.array(ConfigReplica),
+});
+
+export const ConfigDocument = v.object({
+  /** Monotonic per gateway; bumped by every change of services or replicas. */
+  version: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  gateway: v.object({
+    id: v.string(),
+    name: v.string(),
+    project: v.string(),
+    domain: v.nullable(v.string()),
+    router: v.nullable(RouterSchema),
+  }),
+  services: v.array(ConfigService),
+  /** `gateway.<domain>`: reserved for the OpenAI-compatible entrypoint. */
+  entrypoint: v.nullable(v.object({ host: v.string() })),
+  generated_at: v.string(),
+});
+
+export type ConfigDocument = v.InferOutput<typeof ConfigDocument>;
+export type ConfigService = v.InferOutput<typeof ConfigService>;
+export type ConfigReplica = v.InferOutput<typeof ConfigReplica>;

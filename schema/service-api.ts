@@ -1,0 +1,72 @@
+/**
+ * @module
+ * Shapes of the services API (`/api/v1/projects/:project/services/…`).
+ */
+import * as v from "valibot";
+import { ServiceStats } from "./agent-protocol.ts";
+import { describeType, isMapping, mapping } from "./issues.ts";
+import { ServiceConfigurationInput } from "./service.ts";
+
+export const ServiceSpecInput = mapping({
+  configuration: v.pipe(
+    v.custom<Record<string, unknown>>(
+      isMapping,
+      (issue) => `expected the service configuration as a mapping, got ${describeType(issue.input)}`,
+    ),
+    v.record(v.string(), v.unknown()),
+  ),
+  configuration_path: v.optional(v.nullable(v.string())),
+});
+
+export const ServicePlanRequest = mapping({ spec: ServiceSpecInput });
+
+export const ServiceApplyRequest = mapping({
+  plan: mapping({
+    spec: ServiceSpecInput,
+    current_resource: v.optional(v.nullable(v.looseObject({ id: v.string(), configuration: v.unknown() }))),
+  }),
+  force: v.optional(v.boolean("expected true or false"), false),
+});
+
+export const PutReplicaRequest = mapping({ url: v.string("expected the replica URL") });
+
+const Timestamp = v.pipe(v.string(), v.isoTimestamp());
+
+export const GatewayReplicaConfigStateSchema = v.object({
+  replica_num: v.number(),
+  applied_version: v.nullable(v.number()),
+  state: v.picklist(["in_sync", "pending", "rejected"]),
+  error: v.nullable(v.string()),
+});
+
+export const ServiceSchema = v.object({
+  id: v.pipe(v.string(), v.uuid()),
+  name: v.string(),
+  project_name: v.string(),
+  gateway: v.string(),
+  configuration: ServiceConfigurationInput,
+  url: v.string(),
+  model_url: v.nullable(v.string()),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  replicas: v.array(v.object({ id: v.string(), url: v.string(), registered_at: Timestamp })),
+  /** The gateway configuration version that carries this service's current state. */
+  config_version: v.number(),
+  gateway_replicas: v.array(GatewayReplicaConfigStateSchema),
+  /** Traffic summed over the gateway's replicas (null until every running replica reported). */
+  stats: v.nullable(ServiceStats),
+});
+export type Service = Omit<v.InferOutput<typeof ServiceSchema>, "configuration"> & {
+  configuration: import("./service.ts").ServiceConfiguration;
+};
+
+export const ServicePlanSchema = v.object({
+  project_name: v.string(),
+  user: v.string(),
+  spec: v.object({ configuration: v.record(v.string(), v.unknown()), configuration_path: v.nullable(v.string()) }),
+  effective_spec: v.object({ configuration: ServiceConfigurationInput, configuration_path: v.nullable(v.string()) }),
+  current_resource: v.nullable(ServiceSchema),
+  action: v.picklist(["create", "update"]),
+  changes: v.array(v.object({ field: v.string(), from: v.unknown(), to: v.unknown() })),
+  in_place: v.boolean(),
+});

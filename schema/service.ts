@@ -1,0 +1,257 @@
+/**
+ * @module
+ * A service on a gateway (`type: service` files and the services API): how the gateway exposes
+ * `<name>.<domain>`, plus its replicas' endpoints, which the orchestrator that runs them registers
+ * and removes at run time (`POST/DELETE …/services/:name/replicas`).
+ */
+import * as v from "valibot";
+import { NAME_PATTERN, ROUTER_POLICIES } from "./gateway.ts";
+import { describeType, type FieldIssue, isMapping, mapping, ValidationError } from "./issues.ts";
+
+export const DEFAULT_CLIENT_MAX_BODY_SIZE = 64 * 1024 * 1024;
+export const DEFAULT_READ_TIMEOUT_SECONDS = 300;
+export const RESERVED_SERVICE_NAMES = ["gateway"] as const;
+export const SCALING_WINDOWS = [30, 60, 300] as const;
+
+const expected = (what: string) => (issue: v.BaseIssue<unknown>) =>
+  `expected ${what}, got ${describeType(issue.input)}`;
+const oneOf = (values: readonly (string | number)[]) => (issue: v.BaseIssue<unknown>) =>
+  `expected one of ${values.join(", ")}, got ${describeType(issue.input)}`;
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+};
+const DURATION_UNITS: Record<string, number> = { "": 1, s: 1, m: 60, h: 3600 };
+
+/** `64MB`, `512k`, `1048576` → bytes (nginx-style units, powers of 1024). */
+export function parseSize(value: number | string): number | null {
+  if (typeof value === "number") return Number.isInteger(value) && value >= 0 ? value : null;
+  const m = value.trim().match(/^(\d+)\s*([a-zA-Z]*)$/);
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  return m && unit !== undefined ? Number(m[1]) * unit : null;
+}
+
+/** `300`, `300s`, `5m`, `1h` → seconds. */
+export function parseDuration(value: number | string): number | null {
+  if (typeof value === "number") return Number.isFinite(value) && value >= 0 ? value : null;
+  const m = value.trim().match(/^(\d+(?:\.\d+)?)\s*([smh]?)$/);
+  const unit = m ? DURATION_UNITS[m[2]!] : undefined;
+  return m && unit !== undefined ? Number(m[1]) * unit : null;
+}
+
+const Size = v.pipe(
+  v.union([v.number(), v.string()], expected("a size such as 64MB or a number of bytes")),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    const bytes = parseSize(dataset.value);
+    if (bytes === null) {
+      addIssue({
+        message: `expected a size such as 64MB, 512k or a number of bytes, got ${describeType(dataset.value)}`,
+      });
+      return NEVER;
+    }
+    return bytes;
+  }),
+);
+
+const duration = (min: number, max: number, what: string) =>
+  v.pipe(
+    v.union([v.number(), v.string()], expected(`${what} such as 300s or 5m`)),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const seconds = parseDuration(dataset.value);
+      if (seconds === null || seconds < min || seconds > max) {
+        addIssue({
+          message: `expected ${what} between ${min}s and ${max}s (e.g. 300s, 5m), got ${describeType(dataset.value)}`,
+        });
+        return NEVER;
+      }
+      return seconds;
+    }),
+  );
+
+export const RouterOverride = mapping({
+  type: v.picklist(["sglang"], oneOf(["sglang"])),
+  policy: v.optional(v.picklist(ROUTER_POLICIES, oneOf(ROUTER_POLICIES)), "cache_aware"),
+});
+
+/** dstack's `RateLimit` (validated here; enforced by the proxy in the services issue). */
+export const RateLimit = mapping({
+  prefix: v.optional(
+    v.pipe(
+      v.string(expected("a path prefix")),
+      v.maxLength(4094, "at most 4094 characters"),
+      v.regex(/^\/[^\s\\{}]*$/, "must start with / and contain no spaces, backslashes or braces"),
+    ),
+    "/",
+  ),
+  key: v.optional(
+    v.variant(
+      "type",
+      [
+        mapping({ type: v.literal("ip_address") }).pipe[1],
+        mapping({
+          type: v.literal("header"),
+          header: v.pipe(
+            v.string(expected("a header name")),
+            v.maxLength(500, "at most 500 characters"),
+            v.regex(/^[a-zA-Z0-9-_]+$/, "expected a header name of letters, digits, '-' or '_'"),
+          ),
+        }).pipe[1],
+      ],
+      oneOf(["ip_address", "header"]),
+    ),
+    { type: "ip_address" },
+  ),
+  rps: v.pipe(
+    v.number(expected("requests per second")),
+    v.minValue(1 / 60, "must be at least 1/60 (one request a minute)"),
+    v.maxValue(Math.floor(Number.MAX_SAFE_INTEGER / 60), "is too large"),
+  ),
+  burst: v.optional(
+    v.pipe(v.number(expected("an integer")), v.integer("expected an integer"), v.minValue(0, "must be at least 0")),
+    0,
+  ),
+});
+
+const ModelObject = mapping({
+  type: v.optional(v.picklist(["chat"], oneOf(["chat"])), "chat"),
+  name: v.pipe(v.string(expected("a model name")), v.minLength(1, "must not be empty")),
+  format: v.optional(v.picklist(["openai"], oneOf(["openai"])), "openai"),
+  prefix: v.optional(v.pipe(v.string(), v.regex(/^\/[^\s]*$/, "must start with /")), "/v1"),
+});
+
+const Model = v.union(
+  [
+    v.pipe(
+      v.string(),
+      v.minLength(1, "must not be empty"),
+      v.transform((name) => ({ type: "chat" as const, name, format: "openai" as const, prefix: "/v1" })),
+    ),
+    ModelObject,
+  ],
+  (issue) => `expected a model name or a mapping with name, got ${describeType(issue.input)}`,
+);
+
+const Scaling = mapping({
+  metric: v.picklist(["rps"], oneOf(["rps"])),
+  target: v.pipe(v.number(expected("a number")), v.gtValue(0, "must be greater than 0")),
+  window: v.optional(
+    v.pipe(
+      duration(30, 300, "a window"),
+      v.check((s) => (SCALING_WINDOWS as readonly number[]).includes(s), `expected one of 30s, 60s, 300s`),
+    ),
+    60,
+  ),
+  scale_up_delay: v.optional(duration(0, 86_400, "a delay"), 300),
+  scale_down_delay: v.optional(duration(0, 86_400, "a delay"), 600),
+});
+
+/** `replicas`: a count or a `min..max` range, as dstack. */
+const ReplicaCount = v.pipe(
+  v.union([v.number(), v.string()], expected("a count or a range such as 0..4")),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    const value = dataset.value;
+    const m = String(value)
+      .trim()
+      .match(/^(\d+)(?:\s*\.\.\s*(\d+))?$/);
+    const min = m ? Number(m[1]) : Number.NaN;
+    const max = m ? Number(m[2] ?? m[1]) : Number.NaN;
+    if (!Number.isInteger(min) || !Number.isInteger(max) || min < 0 || max < min || max > 1000) {
+      addIssue({
+        message: `expected a count or a range min..max with 0 ≤ min ≤ max ≤ 1000, got ${describeType(value)}`,
+      });
+      return NEVER;
+    }
+    return { min, max };
+  }),
+);
+
+export const ServiceConfigurationInput = mapping(
+  {
+    type: v.picklist(["service"], oneOf(["service"])),
+    name: v.pipe(
+      v.string(expected("a string")),
+      v.regex(NAME_PATTERN, "must start with a lowercase letter and contain 2–41 lowercase letters, digits or hyphens"),
+      v.check(
+        (n) => !(RESERVED_SERVICE_NAMES as readonly string[]).includes(n),
+        "gateway is reserved for the gateway's OpenAI-compatible entrypoint",
+      ),
+    ),
+    /** Gateway name; the project's default gateway when omitted. */
+    gateway: v.optional(
+      v.nullable(v.pipe(v.string(expected("a gateway name")), v.regex(NAME_PATTERN, "expected a gateway name"))),
+    ),
+    https: v.optional(v.union([v.boolean(), v.literal("auto")], oneOf(["true", "false", "auto"])), true),
+    auth: v.optional(v.boolean(expected("true or false")), true),
+    client_max_body_size: v.optional(Size, DEFAULT_CLIENT_MAX_BODY_SIZE),
+    read_timeout: v.optional(duration(1, 86_400, "a timeout"), DEFAULT_READ_TIMEOUT_SECONDS),
+    rate_limits: v.optional(v.array(RateLimit, expected("a list of rate limits")), []),
+    model: v.optional(v.nullable(Model)),
+    replicas: v.optional(ReplicaCount, 1),
+    scaling: v.optional(v.nullable(Scaling)),
+    router: v.optional(v.nullable(RouterOverride)),
+  },
+  "a mapping with type: service",
+);
+
+export type ServiceConfiguration = v.InferOutput<typeof ServiceConfigurationInput>;
+export type RateLimitConfig = v.InferOutput<typeof RateLimit>;
+export type ModelConfig = NonNullable<ServiceConfiguration["model"]>;
+
+/** Validates a service and applies defaults; dstack's cross-field rules included. */
+export function parseServiceConfiguration(input: unknown): ServiceConfiguration {
+  if (!isMapping(input)) {
+    throw new ValidationError([
+      { path: [], message: `expected a mapping with type: service, got ${describeType(input)}` },
+    ]);
+  }
+  const result = v.safeParse(ServiceConfigurationInput, input);
+  if (!result.success) {
+    throw new ValidationError(
+      result.issues.map((i) => ({ path: (i.path ?? []).map((p) => p.key as string | number), message: i.message })),
+    );
+  }
+  const s = result.output;
+  const issues: FieldIssue[] = [];
+  const prefixes = s.rate_limits.map((r) => r.prefix);
+  const repeated = [...new Set(prefixes.filter((p, i) => prefixes.indexOf(p) !== i))];
+  if (repeated.length > 0) {
+    issues.push({
+      path: ["rate_limits"],
+      message: `prefixes ${repeated.join(", ")} are used more than once; each prefix may have one limit`,
+    });
+  }
+  const ranged = s.replicas.min !== s.replicas.max;
+  if (ranged && !s.scaling) issues.push({ path: ["scaling"], message: "required when replicas is a range (min..max)" });
+  if (!ranged && s.scaling)
+    issues.push({ path: ["replicas"], message: "must be a range min..max when scaling is set" });
+  if (issues.length > 0) throw new ValidationError(issues);
+  return s;
+}
+
+/** A replica endpoint as the orchestrator registers it. */
+export const ReplicaEndpoint = mapping({
+  id: v.pipe(
+    v.string(expected("a replica id")),
+    v.regex(/^[A-Za-z0-9._:-]{1,128}$/, "expected 1–128 of letters, digits, '.', '_', ':' or '-'"),
+  ),
+  url: v.pipe(
+    v.string(expected("a URL")),
+    v.url("expected a URL such as http://10.0.0.5:8000"),
+    v.check((u) => {
+      try {
+        const url = new URL(u);
+        return (url.protocol === "http:" || url.protocol === "https:") && !url.search && !url.hash && !url.username;
+      } catch {
+        return false;
+      }
+    }, "expected http(s)://host:port with an optional path prefix, and no query, fragment or credentials"),
+  ),
+});
+export type ReplicaEndpoint = v.InferOutput<typeof ReplicaEndpoint>;

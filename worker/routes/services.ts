@@ -1,0 +1,178 @@
+/**
+ * @module
+ * `/api/v1/projects/:project/services`: services on the project's gateways and their replicas'
+ * endpoints. The D1 catalog says which gateway serves a name; that gateway's object owns the rest.
+ */
+import { and, eq } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { Hono } from "hono";
+import * as v from "valibot";
+import { parseOrThrow } from "../../schema/issues.ts";
+import { parseServiceConfiguration, ReplicaEndpoint } from "../../schema/service.ts";
+import { PutReplicaRequest, type Service, ServiceApplyRequest, ServicePlanRequest } from "../../schema/service-api.ts";
+import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
+import { gateways as gatewaysTable, projects, services as servicesTable } from "../db/schema.ts";
+import type { Env } from "../env.ts";
+import { conflict, notFound, unwrap } from "../errors.ts";
+import { readJson } from "../http.ts";
+import { gatewayStub } from "./gateways.ts";
+
+/** The gateway a service file points at: its `gateway`, else the project's live default. */
+async function resolveGateway(env: Env, project: ProjectContext, name: string | null | undefined): Promise<string> {
+  const db = drizzle(env.DB);
+  if (name) {
+    const row = await db
+      .select({ name: gatewaysTable.name, gone: gatewaysTable.toBeDeleted })
+      .from(gatewaysTable)
+      .where(and(eq(gatewaysTable.projectId, project.id), eq(gatewaysTable.name, name)))
+      .get();
+    if (!row) throw notFound(`Gateway ${name} does not exist in project ${project.name}`);
+    if (row.gone) throw conflict("being_deleted", `Gateway ${name} was marked for deletion`, "gateway");
+    return row.name;
+  }
+  const row = await db
+    .select({ name: gatewaysTable.name, gone: gatewaysTable.toBeDeleted })
+    .from(projects)
+    .innerJoin(gatewaysTable, eq(gatewaysTable.id, projects.defaultGatewayId))
+    .where(eq(projects.id, project.id))
+    .get();
+  if (!row || row.gone) {
+    throw notFound("The service requires a gateway, but there is no default gateway in the project");
+  }
+  return row.name;
+}
+
+/** Which gateway serves `name`, or null. */
+async function servingGateway(env: Env, project: ProjectContext, name: string): Promise<string | null> {
+  const row = await drizzle(env.DB)
+    .select({ gateway: servicesTable.gatewayName })
+    .from(servicesTable)
+    .where(and(eq(servicesTable.projectId, project.id), eq(servicesTable.name, name)))
+    .get();
+  return row?.gateway ?? null;
+}
+
+async function requireService(
+  env: Env,
+  project: ProjectContext,
+  name: string,
+): Promise<{ gateway: string; service: Service }> {
+  const gateway = await servingGateway(env, project, name);
+  const service = gateway ? await gatewayStub(env, project.id, gateway).getService(name) : null;
+  if (!gateway || !service) throw notFound(`Service ${name} does not exist`);
+  return { gateway, service };
+}
+
+function diff(current: Service | null, next: Record<string, unknown>, gateway: string) {
+  if (!current) return [];
+  const changes: { field: string; from: unknown; to: unknown }[] = [];
+  if (current.gateway !== gateway) changes.push({ field: "gateway", from: current.gateway, to: gateway });
+  const before = current.configuration as unknown as Record<string, unknown>;
+  for (const field of Object.keys(next)) {
+    if (field === "gateway") continue;
+    if (JSON.stringify(before[field] ?? null) !== JSON.stringify(next[field] ?? null)) {
+      changes.push({ field, from: before[field] ?? null, to: next[field] ?? null });
+    }
+  }
+  return changes;
+}
+
+const replicaId = (id: string) => parseOrThrow(v.object({ id: ReplicaEndpoint.pipe[1].entries.id }), { id }).id;
+
+export const servicesRoutes = new Hono<AppEnv>()
+  .post("/plan", async (c) => {
+    const project = c.get("project");
+    requireProjectAdmin(project);
+    const { spec } = await readJson(c, ServicePlanRequest);
+    const config = parseServiceConfiguration(spec.configuration);
+    const gateway = await resolveGateway(c.env, project, config.gateway);
+    const serving = await servingGateway(c.env, project, config.name);
+    const current = serving ? await gatewayStub(c.env, project.id, serving).getService(config.name) : null;
+    const changes = diff(current, config, gateway);
+    const inPlace = current !== null && current.gateway === gateway;
+    return c.json({
+      project_name: project.name,
+      user: c.get("principal").name,
+      spec: { configuration: spec.configuration, configuration_path: spec.configuration_path ?? null },
+      effective_spec: { configuration: config, configuration_path: spec.configuration_path ?? null },
+      current_resource: current,
+      action: inPlace ? "update" : "create",
+      changes,
+      in_place: inPlace,
+    });
+  })
+  .post("/apply", async (c) => {
+    const project = c.get("project");
+    requireProjectAdmin(project);
+    const { plan, force } = await readJson(c, ServiceApplyRequest);
+    const config = parseServiceConfiguration(plan.spec.configuration);
+    const gateway = await resolveGateway(c.env, project, config.gateway);
+    const serving = await servingGateway(c.env, project, config.name);
+    if (serving && serving !== gateway) {
+      throw conflict(
+        "not_updatable",
+        `Service ${config.name} is served by gateway ${serving}; delete it and re-apply to move it to ${gateway}`,
+        "gateway",
+      );
+    }
+    const result = unwrap(
+      await gatewayStub(c.env, project.id, gateway).applyService({
+        configuration: config,
+        configurationPath: plan.spec.configuration_path ?? null,
+        currentResource: plan.current_resource ?? null,
+        force,
+        actor: c.get("principal").name,
+      }),
+    );
+    return c.json(result.service, result.created ? 201 : 200);
+  })
+  .get("/", async (c) => {
+    const project = c.get("project");
+    const rows = await drizzle(c.env.DB)
+      .selectDistinct({ gateway: servicesTable.gatewayName })
+      .from(servicesTable)
+      .where(eq(servicesTable.projectId, project.id));
+    const lists = await Promise.all(rows.map((r) => gatewayStub(c.env, project.id, r.gateway).listServices()));
+    const all = lists.flat().sort((a, b) => a.name.localeCompare(b.name));
+    return c.json({ project: project.name, services: all });
+  })
+  .get("/:name", async (c) => c.json((await requireService(c.env, c.get("project"), c.req.param("name"))).service))
+  .delete("/:name", async (c) => {
+    const project = c.get("project");
+    requireProjectAdmin(project);
+    const { gateway } = await requireService(c.env, project, c.req.param("name"));
+    const removed = unwrap(
+      await gatewayStub(c.env, project.id, gateway).deleteService(c.req.param("name"), c.get("principal").name),
+    );
+    return c.json(removed);
+  })
+  .put("/:name/replicas/:id", async (c) => {
+    const project = c.get("project");
+    requireProjectAdmin(project);
+    const { url } = await readJson(c, PutReplicaRequest);
+    const endpoint = parseOrThrow(ReplicaEndpoint, { id: c.req.param("id"), url });
+    const { gateway } = await requireService(c.env, project, c.req.param("name"));
+    const result = unwrap(
+      await gatewayStub(c.env, project.id, gateway).putServiceReplica(
+        c.req.param("name"),
+        endpoint,
+        c.get("principal").name,
+      ),
+    );
+    return c.json(result.service, result.created ? 201 : 200);
+  })
+  .delete("/:name/replicas/:id", async (c) => {
+    const project = c.get("project");
+    requireProjectAdmin(project);
+    const id = replicaId(c.req.param("id"));
+    const { gateway } = await requireService(c.env, project, c.req.param("name"));
+    return c.json(
+      unwrap(
+        await gatewayStub(c.env, project.id, gateway).removeServiceReplica(
+          c.req.param("name"),
+          id,
+          c.get("principal").name,
+        ),
+      ),
+    );
+  });

@@ -264,7 +264,10 @@ describe("agent connection", () => {
       .sign(key);
     expect((await api("GET", "/api/v1/agent/config", undefined, expired)).status).toBe(401);
 
-    const other = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"]);
+    const other = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+      "sign",
+      "verify",
+    ])) as CryptoKeyPair;
     const foreign = await new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: "test" }).sign(other.privateKey);
     expect((await api("GET", "/api/v1/agent/config", undefined, foreign)).status).toBe(401);
 

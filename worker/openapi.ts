@@ -24,7 +24,16 @@ import {
   TokenCreatedSchema,
 } from "../schema/api.ts";
 import { BACKEND_CREDENTIALS } from "../schema/backend-credentials.ts";
+import { ConfigDocument } from "../schema/config-document.ts";
 import { GatewayConfigurationInput } from "../schema/gateway.ts";
+import { ServiceConfigurationInput } from "../schema/service.ts";
+import {
+  PutReplicaRequest,
+  ServiceApplyRequest,
+  ServicePlanRequest,
+  ServicePlanSchema,
+  ServiceSchema,
+} from "../schema/service-api.ts";
 
 const SCHEMAS = {
   GatewayConfiguration: GatewayConfigurationInput,
@@ -47,6 +56,13 @@ const SCHEMAS = {
   GcpCredentials: BACKEND_CREDENTIALS.gcp,
   AzureCredentials: BACKEND_CREDENTIALS.azure,
   KubernetesCredentials: BACKEND_CREDENTIALS.kubernetes,
+  ServiceConfiguration: ServiceConfigurationInput,
+  Service: ServiceSchema,
+  ServicePlan: ServicePlanSchema,
+  ServicePlanRequest,
+  ServiceApplyRequest,
+  PutReplicaRequest,
+  ConfigDocument,
   AgentRegisterRequest,
   AgentHeartbeatRequest,
   Error: ApiErrorSchema,
@@ -102,6 +118,31 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
   },
   "/api/v1/projects/{project}/gateways/{name}/set-default": {
     post: { tag: "gateways", summary: "Make a gateway the project's default", response: "Gateway" },
+  },
+  "/api/v1/projects/{project}/services/plan": {
+    post: {
+      tag: "services",
+      summary: "Plan a service configuration",
+      body: "ServicePlanRequest",
+      response: "ServicePlan",
+    },
+  },
+  "/api/v1/projects/{project}/services/apply": {
+    post: { tag: "services", summary: "Apply a service plan", body: "ServiceApplyRequest", response: "Service" },
+  },
+  "/api/v1/projects/{project}/services": { get: { tag: "services", summary: "List services" } },
+  "/api/v1/projects/{project}/services/{name}": {
+    get: { tag: "services", summary: "Get a service", response: "Service" },
+    delete: { tag: "services", summary: "Remove a service from its gateway", response: "Service" },
+  },
+  "/api/v1/projects/{project}/services/{name}/replicas/{id}": {
+    put: {
+      tag: "services",
+      summary: "Register or move a replica endpoint",
+      body: "PutReplicaRequest",
+      response: "Service",
+    },
+    delete: { tag: "services", summary: "Unregister a replica endpoint", response: "Service" },
   },
   "/api/v1/projects/{project}/events": { get: { tag: "projects", summary: "Audit trail (query: gateway, limit)" } },
   "/api/v1/projects": {
@@ -170,6 +211,25 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
     },
   },
   "/api/v1/agent/token": { post: { tag: "agent", summary: "Refresh an agent JWT", auth: false } },
+  "/api/v1/agent/connect": {
+    get: {
+      tag: "agent",
+      summary: "WebSocket (agent JWT): configuration pushes, ACK/NACK, stats",
+      status: "101",
+      auth: false,
+    },
+  },
+  "/api/v1/agent/config": {
+    get: {
+      tag: "agent",
+      summary: 'Pull the configuration document (If-None-Match: "<version>")',
+      response: "ConfigDocument",
+      auth: false,
+    },
+  },
+  "/api/v1/agent/ack": {
+    post: { tag: "agent", summary: "ACK or NACK a configuration version", status: "204", auth: false },
+  },
 };
 
 let cached: unknown = null;

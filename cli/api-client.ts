@@ -1,9 +1,10 @@
 /**
  * @module
- * The control plane's gateway endpoints as the CLI uses them. Every failure becomes an
+ * The control plane's gateway and service endpoints as the CLI uses them. Every failure becomes an
  * {@link ApiError} (the server said no) or a {@link NetworkError} (the server could not be asked).
  */
 import type { ApiErrorBody, Gateway, GatewayPlan } from "../schema/api.ts";
+import type { Service, ServiceList, ServicePlan, ServiceSpec } from "../schema/service-api.ts";
 import { ApiError, NetworkError } from "./errors.ts";
 import type { Settings } from "./settings.ts";
 
@@ -64,7 +65,57 @@ export class ControlPlane {
     return this.#request("POST", `${gateways(project)}/${encodeURIComponent(name)}/set-default`);
   }
 
+  planService(project: string, spec: ServiceSpec): Promise<ServicePlan> {
+    return this.#request("POST", `${services(project)}/plan`, { spec });
+  }
+
+  /** Creates (201) or updates in place (200) the service the plan describes. */
+  applyService(
+    project: string,
+    plan: { spec: ServiceSpec; current_resource: Service | null },
+    force: boolean,
+  ): Promise<Service> {
+    return this.#request("POST", `${services(project)}/apply`, { plan, force });
+  }
+
+  listServices(project: string): Promise<ServiceList> {
+    return this.#request("GET", services(project));
+  }
+
+  getService(project: string, name: string): Promise<Service> {
+    return this.#request("GET", service(project, name));
+  }
+
+  /** Immediate: the service leaves its gateway's configuration at once. */
+  deleteService(project: string, name: string): Promise<Service> {
+    return this.#request("DELETE", service(project, name));
+  }
+
+  /** Registers a replica endpoint, or changes its URL; `created` tells which (201 vs 200). */
+  async putServiceReplica(
+    project: string,
+    name: string,
+    replica: { id: string; url: string },
+  ): Promise<{ service: Service; created: boolean }> {
+    const path = `${service(project, name)}/replicas/${encodeURIComponent(replica.id)}`;
+    const { status, body } = await this.#send<Service>("PUT", path, { url: replica.url });
+    return { service: body, created: status === 201 };
+  }
+
+  removeServiceReplica(project: string, name: string, id: string): Promise<Service> {
+    return this.#request("DELETE", `${service(project, name)}/replicas/${encodeURIComponent(id)}`);
+  }
+
   async #request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    return (await this.#send<T>(method, path, body, signal)).body;
+  }
+
+  async #send<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; body: T }> {
     const url = `${this.url}/api/v1${path}`;
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     let response: Response;
@@ -88,9 +139,9 @@ export class ControlPlane {
       throw new NetworkError(this.url, reasonOf(e));
     }
     if (!response.ok) throw errorOf(response, text, method, url);
-    if (text === "") return undefined as T;
+    if (text === "") return { status: response.status, body: undefined as T };
     try {
-      return JSON.parse(text) as T;
+      return { status: response.status, body: JSON.parse(text) as T };
     } catch {
       throw new ApiError(response.status, "bad_response", `${method} ${url} returned a body that is not JSON`);
     }
@@ -98,6 +149,8 @@ export class ControlPlane {
 }
 
 const gateways = (project: string) => `/projects/${encodeURIComponent(project)}/gateways`;
+const services = (project: string) => `/projects/${encodeURIComponent(project)}/services`;
+const service = (project: string, name: string) => `${services(project)}/${encodeURIComponent(name)}`;
 
 function errorOf(response: Response, text: string, method: string, url: string): ApiError {
   try {

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { checkConfigurationFilename, loadConfigurationFile } from "./configuration-file.ts";
+import { checkConfigurationFilename, loadConfigurationFile, parseFieldPath } from "./configuration-file.ts";
 import { run } from "./run.ts";
 import { tempDir, testIo } from "./test-support/test-io.ts";
 
@@ -31,7 +31,7 @@ describe("checkConfigurationFilename", () => {
 
   it.each(["gateway.yml", "gateway.dstack.yaml", "gateway.dstack.yml.bak", "dstack.yml"])("refuses %s", (name) => {
     expect(() => checkConfigurationFilename(name)).toThrow(
-      `${name}: gateway configuration files must be named *.dstack.yml (e.g. gateway.dstack.yml)`,
+      `${name}: configuration files must be named *.dstack.yml (e.g. gateway.dstack.yml)`,
     );
   });
 });
@@ -47,7 +47,7 @@ describe("loadConfigurationFile", () => {
 
   it("reads paths relative to the working directory", () => {
     const cwd = dirWith({ "deploy/gw.dstack.yml": "type: gateway\nbackend: local\n" });
-    expect(loadConfigurationFile("deploy/gw.dstack.yml", cwd).configuration.backend).toBe("local");
+    expect(loadConfigurationFile("deploy/gw.dstack.yml", cwd).configuration).toMatchObject({ backend: "local" });
   });
 
   it("lets -n override the file's name", () => {
@@ -92,7 +92,9 @@ describe("loadConfigurationFile", () => {
   });
 
   it("reports an empty file without a position", () => {
-    expect(loadError("# nothing\n")).toBe("gateway.dstack.yml: expected a mapping with type: gateway, got null");
+    expect(loadError("# nothing\n")).toBe(
+      "gateway.dstack.yml: expected a mapping with type: gateway or service, got null",
+    );
   });
 
   it("reports YAML syntax errors with their position", () => {
@@ -105,6 +107,86 @@ describe("loadConfigurationFile", () => {
     const cwd = dirWith({ "dir.dstack.yml/x": "" });
     expect(() => loadConfigurationFile("missing.dstack.yml", cwd)).toThrow("missing.dstack.yml: no such file");
     expect(() => loadConfigurationFile("dir.dstack.yml", cwd)).toThrow("dir.dstack.yml: is a directory");
+  });
+});
+
+describe("loadConfigurationFile: the type decides the schema", () => {
+  it("loads a service with its defaults", () => {
+    const cwd = dirWith({ "svc.dstack.yml": "type: service\nname: echo\nhttps: false\n" });
+    const file = loadConfigurationFile("svc.dstack.yml", cwd);
+    expect(file.type).toBe("service");
+    expect(file.raw).toEqual({ type: "service", name: "echo", https: false });
+    expect(file.configuration).toMatchObject({ name: "echo", https: false, auth: true, replicas: { min: 1, max: 1 } });
+  });
+
+  it("lets -n override a service's name", () => {
+    const cwd = dirWith({ "svc.dstack.yml": "type: service\nname: echo\n" });
+    expect(loadConfigurationFile("svc.dstack.yml", cwd, { name: "other" }).configuration.name).toBe("other");
+  });
+
+  it.each([
+    ["an unknown type", "name: echo\ntype: task\n", "gateway.dstack.yml:2:7: type: expected one of gateway, service"],
+    ["a missing type", "# my service\nname: echo\n", "gateway.dstack.yml:2:1: type: expected one of gateway, service"],
+    [
+      "a type that is not a string",
+      "type: [service]\n",
+      "gateway.dstack.yml:1:7: type: expected one of gateway, service",
+    ],
+  ])("refuses %s, and reports nothing else", (_, text, expected) => {
+    expect(loadError(text)).toBe(expected);
+  });
+
+  it("reports service errors at their line and column, in file order", () => {
+    const text = [
+      "type: service",
+      "name: llama",
+      "https: yes",
+      "rate_limits:",
+      "  - prefix: /v1",
+      "    rps: 0",
+      "replicas: 1..4",
+      "scalng: {metric: rps, target: 10}",
+      "",
+    ].join("\n");
+    expect(loadError(text).split("\n")).toEqual([
+      'gateway.dstack.yml:3:8: https: expected one of true, false, auto, got "yes"',
+      "gateway.dstack.yml:6:10: rate_limits[0].rps: must be at least 1/60 (one request a minute)",
+      "gateway.dstack.yml:8:1: scalng: unknown field",
+    ]);
+  });
+
+  it("reports a service's cross-field rule under the field to change", () => {
+    expect(loadError("type: service\nname: llama\nreplicas: 0..4\n")).toBe(
+      "gateway.dstack.yml:1:1: scaling: required when replicas is a range (min..max)",
+    );
+  });
+
+  it("blames -n for an invalid service name", () => {
+    expect(loadError("type: service\nname: echo\n", { name: "gateway" })).toBe(
+      "-n/--name: gateway is reserved for the gateway's OpenAI-compatible entrypoint",
+    );
+  });
+
+  it("describes a problem found later (by the control plane) at its field, or at the document", () => {
+    const cwd = dirWith({ "svc.dstack.yml": "# echo\ntype: service\nname: echo\nrate_limits:\n  - rps: 5\n" });
+    const file = loadConfigurationFile("svc.dstack.yml", cwd);
+    expect(file.describe({ path: parseFieldPath("rate_limits[0].rps"), message: "too fast" })).toBe(
+      "svc.dstack.yml:5:10: rate_limits[0].rps: too fast",
+    );
+    expect(file.describe({ path: ["https"], message: "needs a certificate" })).toBe(
+      "svc.dstack.yml:2:1: https: needs a certificate",
+    );
+  });
+});
+
+describe("parseFieldPath", () => {
+  it.each([
+    ["https", ["https"]],
+    ["rate_limits[0].key.header", ["rate_limits", 0, "key", "header"]],
+    ["plan.spec.configuration.model.prefix", ["model", "prefix"]],
+    ["spec.configuration.replicas", ["replicas"]],
+  ])("%s", (field, path) => {
+    expect(parseFieldPath(field)).toEqual(path);
   });
 });
 
@@ -123,7 +205,7 @@ describe("configuration errors through the CLI", () => {
     const io = testIo({ cwd });
     expect(await run(["delete", "-f", "gateway.yml"], io)).toBe(1);
     expect(io.stderr.text).toBe(
-      "gateway.yml: gateway configuration files must be named *.dstack.yml (e.g. gateway.dstack.yml)\n",
+      "gateway.yml: configuration files must be named *.dstack.yml (e.g. gateway.dstack.yml)\n",
     );
   });
 

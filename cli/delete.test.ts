@@ -66,3 +66,52 @@ describe("delete -f", () => {
     expect(fake.requests).toEqual([]);
   });
 });
+
+describe("delete -f with a service file", () => {
+  const ECHO = "type: service\nname: echo\ngateway: local-gateway\nhttps: false\n";
+  const seedEcho = () => {
+    fake.seed({ name: "local-gateway", backend: "local", domain: "localhost" });
+    fake.seedService({ name: "echo", gateway: "local-gateway", https: false }, [
+      { id: "r1", url: "http://127.0.0.1:9001" },
+    ]);
+  };
+
+  it("deletes the named service after confirmation, at once", async () => {
+    seedEcho();
+    const { code, stdout, stderr } = await deleteFile([], ECHO, "y\n");
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(stdout).toBe("Delete the service echo? [y/n]: \nService echo deleted\n");
+    expect(fake.calls()).toEqual([
+      "GET /api/v1/projects/main/services/echo",
+      "DELETE /api/v1/projects/main/services/echo",
+    ]);
+    expect(fake.services.has("echo")).toBe(false);
+    expect(fake.gateways.get("local-gateway")?.to_be_deleted).toBe(false);
+  });
+
+  it("keeps it on no, and does not ask with -y", async () => {
+    seedEcho();
+    const declined = await deleteFile([], ECHO, "n\n");
+    expect(declined.stdout).toBe("Delete the service echo? [y/n]: \n\nExiting...\n");
+    expect(fake.services.has("echo")).toBe(true);
+    const forced = await deleteFile(["-y"], ECHO);
+    expect(forced.stdout).toBe("Service echo deleted\n");
+    expect(fake.services.has("echo")).toBe(false);
+  });
+
+  it("fails for a service that does not exist", async () => {
+    const { code, stdout, stderr } = await deleteFile(["-y"], ECHO);
+    expect(code).toBe(1);
+    expect(stderr).toBe("Service echo does not exist\n");
+    expect(stdout).toBe("");
+    expect(fake.calls()).toEqual(["GET /api/v1/projects/main/services/echo"]);
+  });
+
+  it("validates the file first, at file:line:col", async () => {
+    const { code, stderr } = await deleteFile(["-y"], "type: service\nname: Echo\n");
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^gateway\.dstack\.yml:2:7: name: must start with a lowercase letter/);
+    expect(fake.requests).toEqual([]);
+  });
+});

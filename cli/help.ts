@@ -16,15 +16,21 @@ $GATEPLANE_CONFIG, else the nearest .gateplane/config.json above the current dir
 export const HELP = {
   main: `Usage: gateplane [connection options] <command> [options]
 
-Manage Gateplane gateways described in *.dstack.yml files.
+Manage Gateplane gateways and the services on them, described in *.dstack.yml files
+(type: gateway or type: service).
 
 Commands:
-  apply -f FILE          Create or update the gateway a configuration describes
-  delete -f FILE         Delete the gateway a configuration describes
+  apply -f FILE          Create or update the gateway or service a configuration describes
+  delete -f FILE         Delete the gateway or service a configuration describes
   gateway [list]         List gateways
   gateway get NAME       Show a gateway
   gateway delete NAME    Delete a gateway
   gateway update NAME    Change a gateway (--set-default)
+  service [list]         List services
+  service get NAME       Show a service
+  service delete NAME    Delete a service
+  service replica add|remove|list NAME
+                         Register, remove or list a service's replica endpoints
 
 Options:
   -h, --help             Show help (also: gateplane <command> --help)
@@ -34,23 +40,32 @@ ${CONNECTION}`,
 
   apply: `Usage: gateplane apply -f FILE [-y] [--force] [-d] [-n NAME] [-v]
 
-Creates the gateway FILE describes, or updates it: in place when only domain, default or
-replicas change, otherwise by deleting and re-creating it (after confirmation).
+Creates the gateway or service FILE describes (its type: gateway or type: service), or
+updates it after confirmation.
+
+A gateway is updated in place when only domain, default or replicas change, otherwise deleted
+and re-created; then apply follows provisioning until it runs.
+
+A service is updated in place unless it moves to another gateway, which re-creates it (its
+registered replicas have to be registered again). Nothing is provisioned: apply prints where
+the service is served; replicas are registered with gateplane service replica add.
 
 Options:
   -f, --file FILE        The configuration file (*.dstack.yml)
   -y, --yes              Do not ask for confirmation
-  --force                Apply even if the gateway changed since the plan, or nothing changed
+  --force                Apply even if the resource changed since the plan, or nothing changed
+                         (an unchanged gateway is re-created, an unchanged service re-applied)
   -d, --detach           Do not wait for the gateway to be provisioned
   -n, --name NAME        Override the configuration's name
-  -v, --verbose          Show CREATED and ERROR columns
+  -v, --verbose          Show more columns (gateways: CREATED, ERROR; services: MODEL, CREATED)
   -h, --help             Show this help
 
 ${CONNECTION}`,
 
   delete: `Usage: gateplane delete -f FILE [-y]
 
-Deletes the gateway FILE names. Deletion continues in the background.
+Deletes the gateway or service FILE names. A gateway's deletion continues in the background;
+a service leaves its gateway at once.
 
 Options:
   -f, --file FILE        The configuration file (*.dstack.yml)
@@ -77,6 +92,40 @@ Options:
   --format plain|json    list: same as --json when json
   -y, --yes              delete: do not ask for confirmation
   --set-default          update: make the gateway the project's default
+  -h, --help             Show this help
+
+${CONNECTION}`,
+
+  service: `Usage: gateplane service [list] [-v] [--json]
+       gateplane service get NAME [-v] [--json]
+       gateplane service delete NAME [-y]
+       gateplane service replica add NAME --id ID --url URL
+       gateplane service replica remove NAME ID
+       gateplane service replica list NAME [--json]
+
+A service NAME is served by its gateway at <NAME>.<gateway domain>. Create or change one with
+gateplane apply -f FILE (type: service). Its replicas are endpoints registered at run time by
+whatever runs them; the gateway routes to those registered, nothing else.
+
+Commands:
+  list                   List the project's services (the default)
+  get NAME               Show one service
+  delete NAME            Delete a service; it leaves its gateway at once
+  replica add NAME       Register a replica endpoint, or change its URL
+  replica remove NAME ID Remove a replica endpoint
+  replica list NAME      List a service's replica endpoints
+
+CONFIG shows the gateway configuration version that includes the service's current state and
+whether the gateway's replicas applied it: applied, pending (in sync/all) or rejected: <error>.
+
+Options:
+  -v, --verbose          list, get: show MODEL and CREATED columns
+  --json                 list, get, replica list: print JSON ({project, services} for list)
+  --format plain|json    list: same as --json when json
+  -y, --yes              delete: do not ask for confirmation
+  --id ID                replica add: the replica's id (1-128 of letters, digits, . _ : -)
+  --url URL              replica add: where it listens, http(s)://host:port[/prefix]; give the
+                         control plane's URL before the command (gateplane --url … service …)
   -h, --help             Show this help
 
 ${CONNECTION}`,

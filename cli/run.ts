@@ -10,6 +10,7 @@ import { splitCommandLine } from "./args.ts";
 import { apply, parseApplyArgs } from "./commands/apply.ts";
 import { deleteConfiguration, parseDeleteArgs } from "./commands/delete.ts";
 import { gateway, parseGatewayArgs } from "./commands/gateway.ts";
+import { parseServiceArgs, service } from "./commands/service.ts";
 import { type Context, createContext } from "./context.ts";
 import { CliError, UsageError } from "./errors.ts";
 import { HELP, version } from "./help.ts";
@@ -31,6 +32,10 @@ const COMMANDS: Record<string, Command> = {
   gateway: (io, global, lines, args) => {
     const parsed = parseGatewayArgs(args);
     return parsed.help ? help(io, "gateway") : gateway(withGlobals(io, global, parsed.global, lines), parsed);
+  },
+  service: (io, global, lines, args) => {
+    const parsed = parseServiceArgs(args);
+    return parsed.help ? help(io, "service") : service(withGlobals(io, global, parsed.global, lines), parsed);
   },
 };
 

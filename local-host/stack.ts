@@ -40,6 +40,10 @@ export interface Stack {
   project: string;
   daemon: HostDaemon;
   dir: string;
+  /** Stops only the control plane (hosts keep serving): an outage, for tests and drills. */
+  stopControlPlane(): Promise<void>;
+  /** Starts the control plane again on the same port and state. */
+  startControlPlane(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -69,6 +73,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     log: (line) => log(`[hosts] ${line}`),
   });
   let wrangler: WranglerDev | null = null;
+  let launch: () => Promise<void> = async () => {};
   const stop = async () => {
     await wrangler?.stop();
     await daemon.stop();
@@ -86,14 +91,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       PUBLIC_URL: url,
     });
     log(`starting the control plane (wrangler dev) on ${url}…`);
-    wrangler = startWranglerDev({
-      root: ROOT,
-      port,
-      persistTo,
-      envFile,
-      onLine: (line) => log(`[wrangler] ${line}`),
-    });
-    await waitForHealthy(`${url}/api/v1/health`, wrangler, options.readyTimeoutMs ?? 60_000);
+    launch = async () => {
+      wrangler = startWranglerDev({
+        root: ROOT,
+        port,
+        persistTo,
+        envFile,
+        onLine: (line) => log(`[wrangler] ${line}`),
+      });
+      await waitForHealthy(`${url}/api/v1/health`, wrangler, options.readyTimeoutMs ?? 60_000);
+    };
+    await launch();
 
     await ensureProject(url, secrets.ADMIN_TOKEN, DEFAULT_PROJECT);
     await writeFileAtomic(
@@ -113,6 +121,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     project: DEFAULT_PROJECT,
     daemon,
     dir,
+    async stopControlPlane() {
+      await wrangler?.stop();
+      wrangler = null;
+    },
+    async startControlPlane() {
+      if (!wrangler) await launch();
+    },
     stop() {
       stopping ??= stop();
       return stopping;

@@ -15,6 +15,7 @@ import {
   ROUTER_POLICIES,
 } from "./gateway.ts";
 import { type FieldIssue, formatIssue, formatPath, ValidationError } from "./issues.ts";
+import { parseServiceConfiguration } from "./service.ts";
 
 type Doc = Record<string, unknown>;
 
@@ -1191,7 +1192,9 @@ describe("examples", () => {
 
   it.each(readdirSync(dir).filter((f) => f.endsWith(".yml") || f.endsWith(".yaml")))("%s validates", (file) => {
     expect(file).toMatch(/\.dstack\.yml$/);
-    expect(() => parseGatewayConfiguration(load(file))).not.toThrow();
+    const doc = load(file) as { type?: string };
+    const parse = doc.type === "service" ? parseServiceConfiguration : parseGatewayConfiguration;
+    expect(() => parse(doc)).not.toThrow();
   });
 
   it("gateway.dstack.yml is the seed's first example", () => {

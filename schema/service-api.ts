@@ -5,7 +5,7 @@
 import * as v from "valibot";
 import { ServiceStats } from "./agent-protocol.ts";
 import { describeType, isMapping, mapping } from "./issues.ts";
-import { ServiceConfigurationInput } from "./service.ts";
+import { type ServiceConfiguration, ServiceConfigurationInput } from "./service.ts";
 
 export const ServiceSpecInput = mapping({
   configuration: v.pipe(
@@ -57,7 +57,7 @@ export const ServiceSchema = v.object({
   stats: v.nullable(ServiceStats),
 });
 export type Service = Omit<v.InferOutput<typeof ServiceSchema>, "configuration"> & {
-  configuration: import("./service.ts").ServiceConfiguration;
+  configuration: ServiceConfiguration;
 };
 
 export const ServicePlanSchema = v.object({
@@ -70,3 +70,20 @@ export const ServicePlanSchema = v.object({
   changes: v.array(v.object({ field: v.string(), from: v.unknown(), to: v.unknown() })),
   in_place: v.boolean(),
 });
+
+export type ServiceReplica = Service["replicas"][number];
+export type GatewayReplicaSync = v.InferOutput<typeof GatewayReplicaConfigStateSchema>;
+export type ConfigSyncState = GatewayReplicaSync["state"];
+export const CONFIG_SYNC_STATES = ["in_sync", "pending", "rejected"] as const satisfies readonly ConfigSyncState[];
+export interface ServiceSpec {
+  configuration: Record<string, unknown>;
+  configuration_path: string | null;
+}
+export type ServicePlan = Omit<v.InferOutput<typeof ServicePlanSchema>, "effective_spec" | "current_resource"> & {
+  effective_spec: { configuration: ServiceConfiguration; configuration_path: string | null };
+  current_resource: Service | null;
+};
+export interface ServiceList {
+  project: string;
+  services: Service[];
+}

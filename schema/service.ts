@@ -6,7 +6,7 @@
  */
 import * as v from "valibot";
 import { NAME_PATTERN, ROUTER_POLICIES } from "./gateway.ts";
-import { describeType, type FieldIssue, isMapping, mapping, ValidationError } from "./issues.ts";
+import { describeType, type FieldIssue, fromValibot, isMapping, mapping, ValidationError } from "./issues.ts";
 
 export const DEFAULT_CLIENT_MAX_BODY_SIZE = 64 * 1024 * 1024;
 export const DEFAULT_READ_TIMEOUT_SECONDS = 300;
@@ -123,19 +123,29 @@ const ModelObject = mapping({
   type: v.optional(v.picklist(["chat"], oneOf(["chat"])), "chat"),
   name: v.pipe(v.string(expected("a model name")), v.minLength(1, "must not be empty")),
   format: v.optional(v.picklist(["openai"], oneOf(["openai"])), "openai"),
-  prefix: v.optional(v.pipe(v.string(), v.regex(/^\/[^\s]*$/, "must start with /")), "/v1"),
+  prefix: v.optional(v.pipe(v.string(expected("a path prefix")), v.regex(/^\/[^\s]*$/, "must start with /")), "/v1"),
 });
 
-const Model = v.union(
-  [
-    v.pipe(
-      v.string(),
-      v.minLength(1, "must not be empty"),
-      v.transform((name) => ({ type: "chat" as const, name, format: "openai" as const, prefix: "/v1" })),
-    ),
-    ModelObject,
-  ],
-  (issue) => `expected a model name or a mapping with name, got ${describeType(issue.input)}`,
+/** A model name (`model: llama-3`) or the full mapping; errors inside the mapping keep their path. */
+const Model = v.pipe(
+  v.unknown(),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    const value = dataset.value;
+    if (typeof value === "string" && value.length > 0) {
+      return { type: "chat" as const, name: value, format: "openai" as const, prefix: "/v1" };
+    }
+    if (!isMapping(value)) {
+      addIssue({ message: `expected a model name or a mapping with name, got ${describeType(value)}` });
+      return NEVER;
+    }
+    const inner = v.safeParse(ModelObject, value);
+    if (inner.success) return inner.output;
+    for (const issue of inner.issues) {
+      const path = issue.path as [v.IssuePathItem, ...v.IssuePathItem[]] | undefined;
+      addIssue({ message: issue.message, ...(path ? { path } : {}) });
+    }
+    return NEVER;
+  }),
 );
 
 const Scaling = mapping({
@@ -144,7 +154,10 @@ const Scaling = mapping({
   window: v.optional(
     v.pipe(
       duration(30, 300, "a window"),
-      v.check((s) => (SCALING_WINDOWS as readonly number[]).includes(s), `expected one of 30s, 60s, 300s`),
+      v.check(
+        (s) => (SCALING_WINDOWS as readonly number[]).includes(s),
+        (issue) => `expected one of 30s, 60s, 300s, got ${describeType(issue.input)}`,
+      ),
     ),
     60,
   ),
@@ -187,7 +200,7 @@ export const ServiceConfigurationInput = mapping(
     gateway: v.optional(
       v.nullable(v.pipe(v.string(expected("a gateway name")), v.regex(NAME_PATTERN, "expected a gateway name"))),
     ),
-    https: v.optional(v.union([v.boolean(), v.literal("auto")], oneOf(["true", "false", "auto"])), true),
+    https: v.optional(v.union([v.boolean(), v.literal("auto")], oneOf(["true", "false", "auto"])), "auto"),
     auth: v.optional(v.boolean(expected("true or false")), true),
     client_max_body_size: v.optional(Size, DEFAULT_CLIENT_MAX_BODY_SIZE),
     read_timeout: v.optional(duration(1, 86_400, "a timeout"), DEFAULT_READ_TIMEOUT_SECONDS),
@@ -212,12 +225,15 @@ export function parseServiceConfiguration(input: unknown): ServiceConfiguration 
     ]);
   }
   const result = v.safeParse(ServiceConfigurationInput, input);
-  if (!result.success) {
-    throw new ValidationError(
-      result.issues.map((i) => ({ path: (i.path ?? []).map((p) => p.key as string | number), message: i.message })),
-    );
-  }
-  const s = result.output;
+  if (!result.success) throw new ValidationError(fromValibot(result.issues));
+  // Absent and null mean the same; the stored (and diffed) form always has the key.
+  const s: ServiceConfiguration = {
+    ...result.output,
+    gateway: result.output.gateway ?? null,
+    model: result.output.model ?? null,
+    scaling: result.output.scaling ?? null,
+    router: result.output.router ?? null,
+  };
   const issues: FieldIssue[] = [];
   const prefixes = s.rate_limits.map((r) => r.prefix);
   const repeated = [...new Set(prefixes.filter((p, i) => prefixes.indexOf(p) !== i))];

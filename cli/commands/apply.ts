@@ -1,7 +1,8 @@
 /**
  * @module
  * `gateplane apply -f FILE`: plan, show the plan, confirm, then create, update in place, or delete
- * and re-create; then follow provisioning until the gateway runs or fails. Wording follows dstack's
+ * and re-create; then follow provisioning until the gateway runs or fails. Service files take
+ * their own path (`apply-service.ts`), chosen by the file's `type`. Wording follows dstack's
  * gateway configurator so that its users feel at home.
  */
 import type { Gateway, GatewayPlan } from "../../schema/api.ts";
@@ -12,6 +13,8 @@ import type { Context } from "../context.ts";
 import { INTERRUPTED_EXIT_CODE, UsageError } from "../errors.ts";
 import { gatewaysTable } from "../gateways-table.ts";
 import { renderKeyValues } from "../text-table.ts";
+import { applyService } from "./apply-service.ts";
+import { confirmed as confirmedOrExit } from "./confirm.ts";
 import { waitUntilDeleted } from "./wait-until-deleted.ts";
 
 const POLL_PROVISIONING_MS = 2000;
@@ -52,6 +55,7 @@ export async function apply(ctx: Context, values: ReturnType<typeof parseApplyAr
     verbose: values.verbose ?? false,
   };
   const file = loadConfigurationFile(args.file, ctx.io.cwd, { name: args.name });
+  if (file.type === "service") return applyService(ctx, args, file);
   const { project } = ctx.settings();
   const api = ctx.api();
   const spec: GatewaySpec = { configuration: file.raw, configuration_path: file.path };
@@ -102,12 +106,7 @@ export async function apply(ctx: Context, values: ReturnType<typeof parseApplyAr
   return 0;
 }
 
-async function confirmed(ctx: Context, args: ApplyArgs, question: string): Promise<boolean> {
-  if (args.yes || (await ctx.confirm(question))) return true;
-  ctx.print();
-  ctx.print("Exiting...");
-  return false;
-}
+const confirmed = (ctx: Context, args: ApplyArgs, question: string) => confirmedOrExit(ctx, args.yes, question);
 
 async function recreate(
   ctx: Context,

@@ -1,11 +1,12 @@
 /**
  * @module
- * `gateplane delete -f FILE`: deletes the gateway a configuration names.
+ * `gateplane delete -f FILE`: deletes the gateway or service a configuration names.
  */
 import { parseCommandArgs, takePositionals } from "../args.ts";
 import { loadConfigurationFile } from "../configuration-file.ts";
 import type { Context } from "../context.ts";
 import { ApiError, CliError, UsageError } from "../errors.ts";
+import { confirmed } from "./confirm.ts";
 
 export const DELETE_OPTIONS = {
   file: { type: "string", short: "f" },
@@ -21,23 +22,22 @@ export function parseDeleteArgs(args: readonly string[]) {
 export async function deleteConfiguration(ctx: Context, values: ReturnType<typeof parseDeleteArgs>): Promise<number> {
   if (!values.file)
     throw new UsageError("gateplane delete: -f FILE is required (e.g. gateplane delete -f gateway.dstack.yml)");
-  const { configuration } = loadConfigurationFile(values.file, ctx.io.cwd);
-  const name = configuration.name;
-  if (!name) throw new CliError("Configuration specifies no gateway to delete");
+  const file = loadConfigurationFile(values.file, ctx.io.cwd);
+  const name = file.configuration.name;
+  if (!name) throw new CliError(`Configuration specifies no ${file.type} to delete`);
   const { project } = ctx.settings();
   const api = ctx.api();
+  const kind = file.type === "service" ? "Service" : "Gateway";
   try {
-    await api.get(project, name);
+    await (file.type === "service" ? api.getService(project, name) : api.get(project, name));
   } catch (e) {
-    if (e instanceof ApiError && e.status === 404) throw new CliError(`Gateway ${name} does not exist`);
+    if (e instanceof ApiError && e.status === 404) throw new CliError(`${kind} ${name} does not exist`);
     throw e;
   }
-  if (!values.yes && !(await ctx.confirm(`Delete the gateway ${name}?`))) {
-    ctx.print();
-    ctx.print("Exiting...");
-    return 0;
-  }
-  await ctx.spinner("Deleting gateway...", () => api.delete(project, name));
-  ctx.print(`Gateway ${name} deleted`);
+  if (!(await confirmed(ctx, values.yes ?? false, `Delete the ${file.type} ${name}?`))) return 0;
+  await ctx.spinner(`Deleting ${file.type}...`, async () => {
+    await (file.type === "service" ? api.deleteService(project, name) : api.delete(project, name));
+  });
+  ctx.print(`${kind} ${name} deleted`);
   return 0;
 }

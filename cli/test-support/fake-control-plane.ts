@@ -1,19 +1,24 @@
 /**
  * @module
- * An in-memory stand-in for the control plane's gateway endpoints, for the CLI's unit tests only
- * (the real Worker is exercised end to end elsewhere). Provisioning advances one step per GET of
- * the gateway, and deletion completes after `deleteAfterPolls` GETs, so tests drive time by polling.
+ * An in-memory stand-in for the control plane's gateway and service endpoints, for the CLI's unit
+ * tests only (the real Worker is exercised end to end elsewhere). Provisioning advances one step per
+ * GET of the gateway, and deletion completes after `deleteAfterPolls` GETs, so tests drive time by
+ * polling. Services follow the services API: every change of a service or of its replicas bumps
+ * its gateway's configuration version, which the gateway's agents take as `agentState` says.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { ApiErrorBody, Gateway, GatewayPlan, GatewayReplica } from "../../schema/api.ts";
+import * as v from "valibot";
+import type { ApiErrorBody, ConfigurationChange, Gateway, GatewayPlan, GatewayReplica } from "../../schema/api.ts";
 import {
   diffConfigurations,
   type GatewayConfiguration,
   isInPlace,
   parseGatewayConfiguration,
 } from "../../schema/gateway.ts";
-import { formatIssue, ValidationError } from "../../schema/issues.ts";
+import { formatIssue, formatPath, ValidationError } from "../../schema/issues.ts";
+import { parseServiceConfiguration, ReplicaEndpoint, type ServiceConfiguration } from "../../schema/service.ts";
+import type { ConfigSyncState, GatewayReplicaSync, Service, ServicePlan } from "../../schema/service-api.ts";
 
 export interface RecordedRequest {
   method: string;
@@ -26,10 +31,13 @@ class HttpError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly field?: string,
   ) {
     super(message);
   }
 }
+
+export const NO_DEFAULT_GATEWAY = "The service requires a gateway, but there is no default gateway in the project";
 
 export class FakeControlPlane {
   readonly token = "test-token";
@@ -47,6 +55,12 @@ export class FakeControlPlane {
   onPoll: ((gateway: Gateway | undefined) => void) | null = null;
   /** Called before any request is handled; lets tests change the world between the CLI's calls. */
   onRequest: ((method: string, path: string) => void) | null = null;
+  readonly services = new Map<string, Service>();
+  /** How the gateways' agents take each new configuration version. */
+  agentState: ConfigSyncState = "in_sync";
+  /** The agents' reason when `agentState` is `rejected`. */
+  agentError = "upstream llama: invalid replica URL";
+  #configVersions = new Map<string, number>();
   #server: Server | null = null;
   #ids = 0;
   #generated = 0;
@@ -80,6 +94,21 @@ export class FakeControlPlane {
     return gateway;
   }
 
+  /**
+   * Puts a service in place as if applied earlier, on its configured gateway or the default one,
+   * with the given replica endpoints registered.
+   */
+  seedService(
+    configuration: Record<string, unknown> & { name: string },
+    replicas: { id: string; url: string }[] = [],
+  ): Service {
+    const conf = effective(parseServiceConfiguration({ type: "service", ...configuration }));
+    const service = this.#createService(conf, this.#servingGateway(conf));
+    for (const r of replicas) service.replicas.push({ ...r, registered_at: service.created_at });
+    if (replicas.length > 0) this.#changed(service);
+    return service;
+  }
+
   /** Requests other than the polling GETs, as `METHOD /path`, to assert what the CLI did. */
   calls(): string[] {
     return this.requests.map((r) => `${r.method} ${r.path}`);
@@ -106,7 +135,10 @@ export class FakeControlPlane {
       const [status, result] = this.#route(method, path, body);
       send(res, status, result);
     } catch (e) {
-      if (e instanceof HttpError) return send(res, e.status, { error: { code: e.code, message: e.message } });
+      if (e instanceof HttpError) {
+        const field = e.field === undefined ? {} : { field: e.field };
+        return send(res, e.status, { error: { code: e.code, message: e.message, ...field } });
+      }
       if (e instanceof ValidationError) {
         const first = e.issues[0]!;
         return send(res, 400, { error: { code: "invalid", message: formatIssue(first), field: e.field } });
@@ -117,6 +149,14 @@ export class FakeControlPlane {
 
   #route(method: string, path: string, body: unknown): [number, unknown] {
     if (method === "GET" && path === "/api/v1/me") return [200, { user: this.user, global_admin: false }];
+    const service = /^\/api\/v1\/projects\/([^/]+)\/services(?:\/([^/]+))?(?:\/replicas\/([^/]+))?$/.exec(path);
+    if (service) {
+      const project = decodeURIComponent(service[1]!);
+      if (project !== this.project) throw new HttpError(404, "not_found", `Project ${project} does not exist`);
+      const name = service[2] && decodeURIComponent(service[2]);
+      const replicaId = service[3] && decodeURIComponent(service[3]);
+      return this.#routeService(method, path, name, replicaId, body);
+    }
     const m = /^\/api\/v1\/projects\/([^/]+)\/gateways(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(path);
     if (!m) throw new HttpError(404, "not_found", `no route for ${method} ${path}`);
     const project = decodeURIComponent(m[1]!);
@@ -243,6 +283,188 @@ export class FakeControlPlane {
     return gateway;
   }
 
+  #routeService(
+    method: string,
+    path: string,
+    name: string | undefined,
+    replicaId: string | undefined,
+    body: unknown,
+  ): [number, unknown] {
+    if (method === "GET" && !name) return [200, { project: this.project, services: [...this.services.values()] }];
+    if (method === "POST" && name === "plan" && !replicaId) return [200, this.#planService(body as { spec: SpecBody })];
+    if (method === "POST" && name === "apply" && !replicaId) return this.#applyService(body as ServiceApplyBody);
+    if (!name) throw new HttpError(405, "method_not_allowed", `${method} ${path} is not supported`);
+    const service = this.#existingService(name);
+    if (method === "GET" && !replicaId) return [200, service];
+    if (method === "DELETE" && !replicaId) {
+      this.services.delete(name);
+      this.#bump(service.gateway);
+      return [200, service];
+    }
+    if (method === "PUT" && replicaId) {
+      const endpoint = v.safeParse(ReplicaEndpoint, {
+        id: replicaId,
+        url: (body as { url?: unknown } | undefined)?.url,
+      });
+      if (!endpoint.success) {
+        const issue = endpoint.issues[0];
+        const field = formatPath((issue.path ?? []).map((p) => p.key as string));
+        throw new HttpError(400, "invalid", `${field}: ${issue.message}`, field);
+      }
+      const existing = service.replicas.find((r) => r.id === replicaId);
+      if (existing && existing.url === endpoint.output.url) return [200, service];
+      if (existing) existing.url = endpoint.output.url;
+      else service.replicas.push({ id: replicaId, url: endpoint.output.url, registered_at: new Date().toISOString() });
+      this.#changed(service);
+      return [existing ? 200 : 201, service];
+    }
+    if (method === "DELETE" && replicaId) {
+      if (!service.replicas.some((r) => r.id === replicaId)) {
+        throw new HttpError(404, "not_found", `Replica ${replicaId} of service ${name} does not exist`);
+      }
+      service.replicas = service.replicas.filter((r) => r.id !== replicaId);
+      this.#changed(service);
+      return [200, service];
+    }
+    throw new HttpError(405, "method_not_allowed", `${method} ${path} is not supported`);
+  }
+
+  #planService({ spec }: { spec: SpecBody }): ServicePlan {
+    const conf = effective(parseServiceConfiguration(spec.configuration));
+    const current = this.services.get(conf.name) ?? null;
+    const changes = current ? this.#serviceChanges(current, conf) : [];
+    const inPlace = current !== null && !changes.some((c) => c.field === "gateway");
+    return {
+      project_name: this.project,
+      user: this.planOmitsUser ? "" : this.user,
+      spec: { configuration: spec.configuration, configuration_path: spec.configuration_path ?? null },
+      effective_spec: { configuration: conf, configuration_path: spec.configuration_path ?? null },
+      current_resource: current,
+      action: inPlace ? "update" : "create",
+      changes,
+      in_place: inPlace,
+    };
+  }
+
+  #applyService({ plan, force }: ServiceApplyBody): [number, Service] {
+    const conf = effective(parseServiceConfiguration(plan.spec.configuration));
+    const gateway = this.#servingGateway(conf);
+    const existing = this.services.get(conf.name);
+    const planned = plan.current_resource ?? null;
+    const unchanged = existing
+      ? planned?.id === existing.id && sameJson(planned.configuration, existing.configuration)
+      : planned === null;
+    if (!force && !unchanged) {
+      throw new HttpError(
+        409,
+        "conflict",
+        "Failed to apply plan. Resource has been changed. Try again or use force apply.",
+      );
+    }
+    if (!existing) return [201, this.#createService(conf, gateway)];
+    if (existing.gateway !== gateway.name) {
+      throw new HttpError(
+        409,
+        "not_updatable",
+        `Service '${conf.name}' cannot move to another gateway in place. Delete it and re-apply.`,
+      );
+    }
+    existing.configuration = conf;
+    Object.assign(existing, this.#addresses(conf, gateway));
+    this.#changed(existing);
+    return [200, existing];
+  }
+
+  /** The configured gateway, else the project's default; refused as the API refuses them. */
+  #servingGateway(conf: ServiceConfiguration): Gateway {
+    const name = conf.gateway ?? [...this.gateways.values()].find((g) => g.default && !g.to_be_deleted)?.name;
+    if (!name) throw new HttpError(404, "not_found", NO_DEFAULT_GATEWAY);
+    const gateway = this.gateways.get(name);
+    if (!gateway || gateway.to_be_deleted) throw new HttpError(404, "not_found", `Gateway ${name} does not exist`);
+    if (conf.https === true && gateway.configuration.certificate === null) {
+      throw new HttpError(
+        400,
+        "invalid",
+        "https: HTTPS needs a gateway with a certificate; set https: false or auto",
+        "https",
+      );
+    }
+    return gateway;
+  }
+
+  #serviceChanges(current: Service, conf: ServiceConfiguration): ConfigurationChange[] {
+    const changes: ConfigurationChange[] = [];
+    const gateway = conf.gateway ?? [...this.gateways.values()].find((g) => g.default)?.name ?? null;
+    if (gateway !== current.gateway) changes.push({ field: "gateway", from: current.gateway, to: gateway });
+    for (const field of Object.keys(conf) as (keyof ServiceConfiguration)[]) {
+      if (field === "gateway" || field === "name") continue;
+      const from = current.configuration[field];
+      if (!sameJson(from, conf[field])) changes.push({ field, from, to: conf[field] });
+    }
+    return changes;
+  }
+
+  #createService(conf: ServiceConfiguration, gateway: Gateway): Service {
+    const now = new Date().toISOString();
+    const service: Service = {
+      id: `svc-${++this.#ids}`,
+      name: conf.name,
+      project_name: this.project,
+      gateway: gateway.name,
+      configuration: conf,
+      ...this.#addresses(conf, gateway),
+      created_at: now,
+      updated_at: now,
+      replicas: [],
+      config_version: 0,
+      gateway_replicas: [],
+      stats: null,
+    };
+    this.services.set(service.name, service);
+    this.#changed(service);
+    return service;
+  }
+
+  /** `<name>.<domain>`, on the gateway's port when its hosts have one (local hosts do). */
+  #addresses(conf: ServiceConfiguration, gateway: Gateway): Pick<Service, "url" | "model_url"> {
+    const scheme =
+      conf.https === false || (conf.https === "auto" && !gateway.configuration.certificate) ? "http" : "https";
+    const domain = gateway.wildcard_domain ?? gateway.configuration.domain ?? "example.com";
+    const port = /:\d+$/.exec(gateway.replicas[0]?.hostname ?? "")?.[0] ?? "";
+    return {
+      url: `${scheme}://${conf.name}.${domain}${port}`,
+      model_url: conf.model ? `${scheme}://gateway.${domain}${port}${conf.model.prefix}` : null,
+    };
+  }
+
+  /** A new configuration version of the service's gateway, taken by its agents as `agentState` says. */
+  #changed(service: Service): void {
+    const version = this.#bump(service.gateway);
+    const gateway = this.gateways.get(service.gateway);
+    service.updated_at = new Date().toISOString();
+    service.config_version = version;
+    service.gateway_replicas = (gateway?.replicas ?? []).map(
+      (r): GatewayReplicaSync => ({
+        replica_num: r.replica_num,
+        applied_version: this.agentState === "in_sync" ? version : version > 1 ? version - 1 : null,
+        state: this.agentState,
+        error: this.agentState === "rejected" ? this.agentError : null,
+      }),
+    );
+  }
+
+  #bump(gateway: string): number {
+    const version = (this.#configVersions.get(gateway) ?? 0) + 1;
+    this.#configVersions.set(gateway, version);
+    return version;
+  }
+
+  #existingService(name: string): Service {
+    const service = this.services.get(name);
+    if (!service) throw new HttpError(404, "not_found", `Service ${name} does not exist`);
+    return service;
+  }
+
   /** One step of the lifecycle per look: submitted → provisioning → running (or failed); deleted → gone. */
   #advance(name: string): Gateway | undefined {
     const gateway = this.gateways.get(name);
@@ -274,7 +496,7 @@ export class FakeControlPlane {
         gateway.replicas = gateway.replicas.map((r) => ({
           ...r,
           status: "running",
-          hostname: `10.0.0.${r.replica_num + 1}`,
+          hostname: hostnameOf(conf, r.replica_num),
         }));
       }
     }
@@ -292,10 +514,43 @@ interface ApplyBody {
   force?: boolean;
 }
 
+interface ServiceApplyBody {
+  plan: { spec: SpecBody; current_resource?: Service | null };
+  force?: boolean;
+}
+
+/** What the API stores and returns: absent optional sections are `null`. */
+function effective(conf: ServiceConfiguration): ServiceConfiguration {
+  return {
+    ...conf,
+    gateway: conf.gateway ?? null,
+    model: conf.model ?? null,
+    scaling: conf.scaling ?? null,
+    router: conf.router ?? null,
+  };
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1));
+    return Object.fromEntries(entries.map(([k, item]) => [k, canonical(item)]));
+  }
+  return value ?? null;
+}
+
+/** Where a replica's host listens: local hosts are processes on loopback, each on its own port. */
+const hostnameOf = (conf: GatewayConfiguration, num: number) =>
+  conf.backend === "local" ? `127.0.0.1:${45531 + num}` : `10.0.0.${num + 1}`;
+
 function replica(conf: GatewayConfiguration, num: number, status: GatewayReplica["status"]): GatewayReplica {
   return {
     replica_num: num,
-    hostname: status === "running" ? `10.0.0.${num + 1}` : null,
+    hostname: status === "running" ? hostnameOf(conf, num) : null,
     backend: conf.backend,
     region: conf.region,
     instance_id: `i-${num}`,

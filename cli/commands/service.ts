@@ -1,0 +1,170 @@
+/**
+ * @module
+ * `gateplane service [list|get|delete]` and `gateplane service replica add|remove|list`: services
+ * by name, and the replica endpoints that whatever runs a service registers with its gateway.
+ */
+import * as v from "valibot";
+import { formatPath } from "../../schema/issues.ts";
+import { ReplicaEndpoint } from "../../schema/service.ts";
+import { parseCommandArgs, takePositionals } from "../args.ts";
+import type { Context } from "../context.ts";
+import { UsageError } from "../errors.ts";
+import { replicasTable, servicesTable } from "../services-table.ts";
+import { confirmed } from "./confirm.ts";
+
+const SUBCOMMANDS = {
+  list: {
+    options: { verbose: { type: "boolean", short: "v" }, json: { type: "boolean" }, format: { type: "string" } },
+    positionals: [],
+  },
+  get: { options: { json: { type: "boolean" }, verbose: { type: "boolean", short: "v" } }, positionals: ["NAME"] },
+  delete: { options: { yes: { type: "boolean", short: "y" } }, positionals: ["NAME"] },
+  "replica add": { options: { id: { type: "string" }, url: { type: "string" } }, positionals: ["NAME"] },
+  "replica remove": { options: {}, positionals: ["NAME", "ID"] },
+  "replica list": { options: { json: { type: "boolean" } }, positionals: ["NAME"] },
+} as const;
+
+type Subcommand = keyof typeof SUBCOMMANDS;
+const REPLICA_SUBCOMMANDS = ["add", "remove", "list"] as const;
+
+export interface ServiceArgs {
+  subcommand: Subcommand;
+  /** The service, for every subcommand but `list`. */
+  name: string | undefined;
+  /** `replica add --id` or `replica remove`'s ID. */
+  replicaId: string | undefined;
+  /** `replica add --url`. */
+  replicaUrl: string | undefined;
+  help: boolean;
+  verbose: boolean;
+  json: boolean;
+  yes: boolean;
+  global: { url?: string | undefined; token?: string | undefined; project?: string | undefined };
+}
+
+export function parseServiceArgs(args: readonly string[]): ServiceArgs {
+  const { subcommand, rest } = splitSubcommand(args);
+  const command = `service ${subcommand}`;
+  const spec = SUBCOMMANDS[subcommand];
+  const { values, positionals } = parseCommandArgs(command, rest, spec.options);
+  const o = values as Record<string, string | boolean | undefined>;
+  const help = o.help === true;
+  const [name, id] = takePositionals(command, positionals, spec.positionals);
+  const parsed: ServiceArgs = {
+    subcommand,
+    name,
+    replicaId: subcommand === "replica add" ? stringOf(o.id) : id,
+    replicaUrl: stringOf(o.url),
+    help,
+    verbose: o.verbose === true,
+    json: o.json === true || o.format === "json",
+    yes: o.yes === true,
+    global: {
+      // `--url` is a connection option everywhere but in `replica add`, where it is the replica's;
+      // there the control plane's URL goes before the command (`gateplane --url … service replica add`).
+      url: subcommand === "replica add" ? undefined : stringOf(o.url),
+      token: stringOf(o.token),
+      project: stringOf(o.project),
+    },
+  };
+  if (help) return parsed;
+
+  const missing = spec.positionals.slice(positionals.length);
+  if (missing.length > 0) {
+    throw new UsageError(
+      `gateplane ${command}: ${missing.join(" and ")} ${missing.length > 1 ? "are" : "is"} required`,
+    );
+  }
+  if (name?.includes("/")) {
+    throw new UsageError(`gateplane ${command}: '${name}': give the project with -p, not in the name`);
+  }
+  if (o.format !== undefined && o.format !== "plain" && o.format !== "json") {
+    throw new UsageError(`gateplane ${command}: --format must be plain or json, got '${o.format}'`);
+  }
+  if (subcommand === "replica add") checkEndpoint(command, parsed.replicaId, parsed.replicaUrl);
+  return parsed;
+}
+
+function splitSubcommand(args: readonly string[]): { subcommand: Subcommand; rest: readonly string[] } {
+  const first = args[0];
+  if (first === undefined || first.startsWith("-")) return { subcommand: "list", rest: args };
+  if (first === "replica") {
+    const second = args[1];
+    if (second !== undefined && (REPLICA_SUBCOMMANDS as readonly string[]).includes(second)) {
+      return { subcommand: `replica ${second}` as Subcommand, rest: args.slice(2) };
+    }
+    if (second === "-h" || second === "--help") return { subcommand: "replica list", rest: ["--help"] };
+    const got = second === undefined ? "" : `unknown command '${second}'; `;
+    throw new UsageError(`gateplane service replica: ${got}expected add, remove or list`);
+  }
+  if (first === "list" || first === "get" || first === "delete") return { subcommand: first, rest: args.slice(1) };
+  throw new UsageError(`gateplane service: unknown command '${first}'; expected list, get, delete or replica`);
+}
+
+/** The endpoint is checked here, with the schema the control plane uses, before anyone is asked. */
+function checkEndpoint(command: string, id: string | undefined, url: string | undefined): void {
+  if (id === undefined) throw new UsageError(`gateplane ${command}: --id ID is required`);
+  if (url === undefined) throw new UsageError(`gateplane ${command}: --url URL is required`);
+  const result = v.safeParse(ReplicaEndpoint, { id, url });
+  if (result.success) return;
+  // One line per option: a URL that is not one at all fails several checks that say the same.
+  const byOption = new Map<string, string>();
+  for (const issue of result.issues) {
+    const option = `--${formatPath((issue.path ?? []).map((p) => p.key as string))}`;
+    if (!byOption.has(option)) byOption.set(option, issue.message);
+  }
+  throw new UsageError(
+    [...byOption].map(([option, message]) => `gateplane ${command}: ${option}: ${message}`).join("\n"),
+  );
+}
+
+export async function service(ctx: Context, args: ServiceArgs): Promise<number> {
+  const { project } = ctx.settings();
+  const api = ctx.api();
+  const now = ctx.io.now();
+  const name = args.name!;
+
+  switch (args.subcommand) {
+    case "list": {
+      const list = await api.listServices(project);
+      if (args.json) ctx.print(toJson({ project: list.project, services: list.services }));
+      else ctx.printLines(servicesTable(list.services, { verbose: args.verbose, now }, ctx.style));
+      return 0;
+    }
+    case "get": {
+      const found = await api.getService(project, name);
+      if (args.json) ctx.print(toJson(found));
+      else ctx.printLines(servicesTable([found], { verbose: args.verbose, now }, ctx.style));
+      return 0;
+    }
+    case "delete": {
+      const found = await api.getService(project, name);
+      ctx.printLines(servicesTable([found], { now }, ctx.style));
+      if (!(await confirmed(ctx, args.yes, `Delete the service ${found.name}?`))) return 0;
+      await ctx.spinner("Deleting service...", () => api.deleteService(project, found.name));
+      ctx.print(`Service ${found.name} deleted`);
+      return 0;
+    }
+    case "replica add": {
+      const id = args.replicaId!;
+      const { created } = await api.putServiceReplica(project, name, { id, url: args.replicaUrl! });
+      ctx.print(created ? `Replica ${id} added to ${name}` : `Replica ${id} updated in ${name}`);
+      return 0;
+    }
+    case "replica remove": {
+      const id = args.replicaId!;
+      await api.removeServiceReplica(project, name, id);
+      ctx.print(`Replica ${id} removed from ${name}`);
+      return 0;
+    }
+    case "replica list": {
+      const found = await api.getService(project, name);
+      if (args.json) ctx.print(toJson({ service: found.name, replicas: found.replicas }));
+      else ctx.printLines(replicasTable(found, now, ctx.style));
+      return 0;
+    }
+  }
+}
+
+const toJson = (value: unknown) => JSON.stringify(value, null, 2);
+const stringOf = (value: string | boolean | undefined) => (typeof value === "string" ? value : undefined);

@@ -1,0 +1,52 @@
+/**
+ * @module
+ * The services table (`service list|get`, `apply` of a service) and a service's replicas table
+ * (`service replica list`). CONFIG tells whether the gateway actually serves the service's
+ * current state: `v<config_version>` plus how the gateway replicas' agents took that version.
+ */
+
+import type { Service } from "../schema/service-api.ts";
+import { formatAge } from "./age.ts";
+import type { Style } from "./style.ts";
+import { renderTable } from "./text-table.ts";
+
+export interface ServicesTableOptions {
+  /** Adds MODEL and CREATED. */
+  verbose?: boolean;
+  now: number;
+}
+
+export function servicesTable(services: readonly Service[], options: ServicesTableOptions, style: Style): string[] {
+  const header = ["NAME", "GATEWAY", "URL", "REPLICAS", "CONFIG"];
+  if (options.verbose) header.push("MODEL", "CREATED");
+  const rows = services.map((service) => {
+    const cells = [service.name, service.gateway, service.url, String(service.replicas.length), configState(service)];
+    if (options.verbose)
+      cells.push(service.configuration.model?.name ?? "", formatAge(service.created_at, options.now));
+    return { cells };
+  });
+  return renderTable(header, rows, style);
+}
+
+/**
+ * `v7 applied` when every gateway replica runs version 7 (or later), `v7 pending (1/2)` while some
+ * have yet to (in sync / all), `v7 rejected: <error>` when any refused it, which matters most.
+ * A gateway without replicas serves nothing, so its services are pending, not applied.
+ */
+export function configState(service: Pick<Service, "config_version" | "gateway_replicas">): string {
+  const version = `v${service.config_version}`;
+  const replicas = [...service.gateway_replicas].sort((a, b) => a.replica_num - b.replica_num);
+  const rejected = replicas.find((r) => r.state === "rejected");
+  if (rejected) return `${version} rejected${rejected.error ? `: ${oneLine(rejected.error)}` : ""}`;
+  const inSync = replicas.filter((r) => r.state === "in_sync").length;
+  if (replicas.length > 0 && inSync === replicas.length) return `${version} applied`;
+  return `${version} pending (${inSync}/${replicas.length})`;
+}
+
+export function replicasTable(service: Pick<Service, "replicas">, now: number, style: Style): string[] {
+  const rows = service.replicas.map((r) => ({ cells: [r.id, r.url, formatAge(r.registered_at, now)] }));
+  return renderTable(["ID", "URL", "REGISTERED"], rows, style);
+}
+
+/** An agent's error may span lines (a parser's report); a table cell may not. */
+const oneLine = (text: string) => text.replace(/\s*\n\s*/g, " ").trim();

@@ -1,216 +1,242 @@
 /**
  * @module
- * The agent's lifecycle: serve the host's HTTP port, register with the control plane (exchanging the
- * one-time bootstrap secret for a token), then heartbeat and refresh the token until stopped. Losing
- * the control plane never stops the host: every call is retried with back-off.
+ * The agent's lifecycle. It starts the proxy at once with the last good config from disk, so a host
+ * serves traffic before (and without) the control plane answering; then registers (one-time bootstrap
+ * secret → token), keeps its token fresh, and keeps the proxy's config in sync over a WebSocket to
+ * the control plane, with HTTP polling and heartbeats as the fallback while the socket is down.
+ * Losing the control plane never stops traffic: every call is retried with back-off.
  *
  * @example
- * const agent = await startAgent({ bootstrap, stateDir: "/var/lib/gateplane", httpPort: 80 });
+ * const agent = await startAgent({ bootstrap, stateDir: "/var/lib/gateplane", httpPort: 80, host: "0.0.0.0" });
  * await agent.stop();
  */
 import { mkdir } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { type ProxyHandle, type ProxyOptions, ProxyOptionsError, startProxy } from "../proxy/index.ts";
 import type { AgentBootstrap } from "../schema/agent.ts";
-import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF, sleep } from "./backoff.ts";
-import { ControlPlaneClient, isTransient, isUnauthorized } from "./control-plane-client.ts";
-import { type HealthServer, startHealthServer } from "./health-server.ts";
+import { type AdminServer, type AgentStatus, startAdminServer } from "./admin-server.ts";
+import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.ts";
+import { ConfigApplier } from "./config-applier.ts";
+import { DEFAULT_POLL_TIMING, type PollTiming, runConfigPoll } from "./config-poll.ts";
+import { DEFAULT_SOCKET_TIMING, type HostHealth, runConfigSocket, type SocketTiming } from "./config-socket.ts";
+import { ConfigStore } from "./config-store.ts";
+import { ControlPlaneClient } from "./control-plane-client.ts";
+import { Credentials } from "./credentials.ts";
+import { runHeartbeat } from "./heartbeat.ts";
+import { LinkState } from "./link-state.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { isUsableFor, nowSeconds, refreshDueAt, type StoredToken, TokenStore } from "./token-store.ts";
+import { TokenStore } from "./token-store.ts";
 import { AGENT_VERSION } from "./version.ts";
+
+export type StartProxy = (options: ProxyOptions) => Promise<ProxyHandle>;
 
 export interface AgentOptions {
   bootstrap: AgentBootstrap;
-  /** Where the agent keeps what must survive a restart (its token). */
+  /** Where the agent keeps what must survive a restart (its token, the last good config). */
   stateDir: string;
-  /** Port on 127.0.0.1 for the host's HTTP listener; 0 picks a free one. */
+  /** The proxy's HTTP port; 0 picks a free one. */
   httpPort: number;
-  /** Reserved for the HTTPS listener (certificates come with the proxy). */
+  /** The proxy's listen address (default 127.0.0.1; a VM passes 0.0.0.0). */
+  host?: string;
+  /** Proxy worker processes (default: the available cores; 0 serves from the agent's process). */
+  workers?: number;
+  /** Reserved for the HTTPS listener (certificates come with the HTTPS change). */
   httpsPort?: number | null;
+  /** Port on 127.0.0.1 for the agent's `/healthz`; 0 picks a free one; null or absent: none. */
+  adminPort?: number | null;
+  /** Period of the HTTP heartbeat while the WebSocket is down. */
   heartbeatIntervalMs?: number;
-  /** Back-off while the control plane is unreachable or failing (5xx). */
+  /** Back-off of registration and token refresh while the control plane is unreachable or failing. */
   backoff?: BackoffPolicy;
   /** Between attempts when the control plane refuses us (401 without a usable token, other 4xx). */
   refusedRetryMs?: number;
   requestTimeoutMs?: number;
+  socket?: Partial<SocketTiming>;
+  poll?: Partial<PollTiming>;
   version?: string;
   log?: Logger;
   fetch?: typeof fetch;
+  /** The data plane; the real proxy unless a test brings its own. */
+  startProxy?: StartProxy;
 }
 
 export interface Agent {
-  /** The port the HTTP listener is bound to. */
+  /** The port the proxy's HTTP listener is bound to. */
   httpPort: number;
-  /** The token in use, or null before the first registration. */
+  /** The port of the agent's `/healthz`, or null when disabled. */
+  adminPort: number | null;
+  /** The token in use, or null when there is none the control plane would accept. */
   readonly token: string | null;
-  /** Stops calling the control plane and closes the listener. */
+  /** Version of the config document the proxy serves, or null before the first one. */
+  readonly configVersion: number | null;
+  /** Whether the WebSocket to the control plane is up. */
+  readonly connected: boolean;
+  /** Stops talking to the control plane, then closes the admin endpoint and the proxy. */
   stop(): Promise<void>;
 }
 
 const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
-const timeOf = (seconds: number) => new Date(seconds * 1000).toISOString();
+/** The protocol caps a health message at this many characters. */
+const MAX_HEALTH_MESSAGE = 1000;
 
 export async function startAgent(options: AgentOptions): Promise<Agent> {
   const { bootstrap } = options;
   const log = options.log ?? createLogger();
   const version = options.version ?? AGENT_VERSION;
-  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 10_000;
   const backoff = options.backoff ?? DEFAULT_BACKOFF;
-  const refusedRetryMs = options.refusedRetryMs ?? backoff.maxMs;
   const client = new ControlPlaneClient(bootstrap.control_plane_url, {
     timeoutMs: options.requestTimeoutMs ?? 10_000,
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
   await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
-  const tokens = new TokenStore(options.stateDir);
   const who = `replica ${bootstrap.replica_num} of gateway ${bootstrap.project_name}/${bootstrap.gateway_name}`;
 
-  // Listen first: the host answers health checks even while the control plane is unreachable.
-  const server: HealthServer = await startHealthServer(options.httpPort);
+  const configStore = new ConfigStore(options.stateDir);
+  const stored = await configStore.read();
+  if (stored.kind === "unusable") {
+    log.warn(`last good config ${configStore.file} ${stored.reason}; starting without a config`);
+  }
+  let initial = stored.kind === "document" ? stored.document : null;
+
+  // The proxy first, with the last good config: traffic must not wait for the control plane.
+  const host = options.host ?? "127.0.0.1";
+  const launch = options.startProxy ?? startProxy;
+  const proxyOptions: ProxyOptions = {
+    host,
+    httpPort: options.httpPort,
+    workers: options.workers ?? availableParallelism(),
+    initialConfig: initial,
+    // Most proxy lines name the proxy already; the others get it, so the agent's log says who spoke.
+    log: (line) => log.info(line.startsWith("proxy") ? line : `proxy: ${line}`),
+  };
+  let proxy: ProxyHandle;
+  try {
+    proxy = await launch(proxyOptions);
+  } catch (error) {
+    // A document this proxy refuses (written by an older agent, say) must not keep the host down:
+    // serve nothing until the control plane sends a config, rather than crash-loop.
+    if (!(initial && error instanceof ProxyOptionsError && error.field === "initialConfig")) throw error;
+    log.error(`the proxy refused the last good config (${error.message}); starting without a config`);
+    initial = null;
+    proxy = await launch({ ...proxyOptions, initialConfig: null });
+  }
   log.info(
-    `agent ${version} for ${who} listening on http://127.0.0.1:${server.port}` +
+    `agent ${version} for ${who} serving http://${host}:${proxy.port} ` +
+      (initial ? `with config version ${initial.version} from ${configStore.file}` : "without a config yet") +
       (options.httpsPort ? ` (https port ${options.httpsPort} reserved)` : ""),
   );
 
-  const stopping = new AbortController();
-  const signal = stopping.signal;
-  let current: StoredToken | null = null;
-
-  /** A token not persisted is still good for this run; only a restart would miss it. */
-  async function persist(token: StoredToken): Promise<void> {
-    try {
-      await tokens.write(token);
-    } catch (error) {
-      log.error(`cannot persist the agent token to ${tokens.file}: ${errorMessage(error)}`);
-    }
-  }
-
-  /** Registers until it has a token; null only when stopping. */
-  async function acquireToken(): Promise<StoredToken | null> {
-    for (let attempt = 0; !signal.aborted; ) {
-      try {
-        const response = await client.register(
-          {
-            object_id: bootstrap.object_id,
-            gateway_id: bootstrap.gateway_id,
-            replica_num: bootstrap.replica_num,
-            bootstrap_secret: bootstrap.bootstrap_secret,
-            version,
-          },
-          signal,
-        );
-        const token: StoredToken = { ...response, obtained_at: nowSeconds() };
-        await persist(token);
-        log.info(`registered with ${bootstrap.control_plane_url}; token valid until ${timeOf(token.expires_at)}`);
-        return token;
-      } catch (error) {
-        if (signal.aborted) return null;
-        if (isUnauthorized(error)) {
-          // The secret is one-time: after the first registration only the persisted token proves who we are.
-          const persisted = await tokens.read();
-          if (persisted && isUsableFor(persisted, bootstrap)) {
-            log.info(
-              `bootstrap secret refused (already used); resuming with the persisted token valid until ${timeOf(persisted.expires_at)}`,
-            );
-            return persisted;
-          }
-          log.error(
-            `registration refused (${errorMessage(error)}) and no usable persisted token; retrying in ${Math.round(refusedRetryMs / 1000)} s`,
-          );
-          await sleep(refusedRetryMs, signal);
-        } else if (isTransient(error)) {
-          const delay = backoffDelay(backoff, attempt++);
-          log.warn(`registration failed (${errorMessage(error)}); retrying in ${delay} ms`);
-          await sleep(delay, signal);
-        } else {
-          log.error(
-            `registration refused (${errorMessage(error)}); retrying in ${Math.round(refusedRetryMs / 1000)} s`,
-          );
-          await sleep(refusedRetryMs, signal);
-        }
-      }
-    }
-    return null;
-  }
-
-  /** Heartbeats and refreshes with `token` until it is refused or expires (or the agent stops). */
-  async function keepAlive(initial: StoredToken): Promise<void> {
-    let token = initial;
-    let nextHeartbeatAt = Date.now();
-    let refreshAt = refreshDueAt(token);
-    let refreshFailures = 0;
-    let heartbeatHealthy: boolean | null = null;
-    while (!signal.aborted) {
-      await sleep(Math.min(nextHeartbeatAt, refreshAt) - Date.now(), signal);
-      if (signal.aborted) return;
-      if (Date.now() >= refreshAt) {
-        try {
-          const response = await client.refresh(token.token, signal);
-          token = { ...response, obtained_at: nowSeconds() };
-          current = token;
-          await persist(token);
-          refreshAt = refreshDueAt(token);
-          refreshFailures = 0;
-          log.info(`token refreshed; valid until ${timeOf(token.expires_at)}`);
-        } catch (error) {
-          if (signal.aborted) return;
-          if (isUnauthorized(error)) {
-            log.warn(`token refused on refresh (${errorMessage(error)}); registering again`);
-            await tokens.remove();
-            return;
-          }
-          if (token.expires_at * 1000 <= Date.now()) {
-            log.warn(`token expired before it could be refreshed (${errorMessage(error)}); registering again`);
-            return;
-          }
-          refreshAt = Math.min(Date.now() + backoffDelay(backoff, refreshFailures++), token.expires_at * 1000);
-          log.warn(
-            `token refresh failed (${errorMessage(error)}); retrying in ${Math.round(refreshAt - Date.now())} ms`,
-          );
-        }
-        continue;
-      }
-      nextHeartbeatAt = Date.now() + heartbeatIntervalMs;
-      try {
-        await client.heartbeat(token.token, { version, status: "healthy", message: null }, signal);
-        // Logged on changes only: a line every 10 s would bury the events that matter.
-        if (heartbeatHealthy !== true) log.info("heartbeat accepted");
-        heartbeatHealthy = true;
-      } catch (error) {
-        if (signal.aborted) return;
-        if (isUnauthorized(error)) {
-          log.warn(`token refused on heartbeat (${errorMessage(error)}); registering again`);
-          await tokens.remove();
-          return;
-        }
-        log.warn(`heartbeat failed (${errorMessage(error)})`);
-        heartbeatHealthy = false;
-      }
-    }
-  }
-
-  async function run(): Promise<void> {
-    while (!signal.aborted) {
-      const token = await acquireToken();
-      if (!token) return;
-      current = token;
-      await keepAlive(token);
-    }
-  }
-
-  const running = run().catch((error: unknown) => {
-    // Nothing expected gets here (control-plane failures are retried); the host still serves.
-    log.error(`control-plane loop stopped: ${errorMessage(error)}`);
+  const applier = new ConfigApplier({ apply: (document) => proxy.apply(document), store: configStore, initial, log });
+  const credentials = new Credentials({
+    bootstrap,
+    client,
+    store: new TokenStore(options.stateDir),
+    version,
+    backoff,
+    refusedRetryMs: options.refusedRetryMs ?? backoff.maxMs,
+    log,
+  });
+  const link = new LinkState();
+  const health = (): HostHealth => {
+    const problem = applier.persistError;
+    return problem
+      ? { status: "degraded", message: problem.slice(0, MAX_HEALTH_MESSAGE) }
+      : { status: "healthy", message: null };
+  };
+  const status = (): AgentStatus => ({
+    registered: credentials.current !== null,
+    config_version: applier.version,
+    control_plane_connected: link.connected,
+    ...health(),
+    agent_version: version,
   });
 
+  let admin: AdminServer | null = null;
+  if (options.adminPort !== undefined && options.adminPort !== null) {
+    try {
+      admin = await startAdminServer(options.adminPort, status);
+    } catch (error) {
+      await proxy.close();
+      throw error;
+    }
+    log.info(`agent health at http://127.0.0.1:${admin.port}/healthz`);
+  }
+
+  const stopping = new AbortController();
+  const signal = stopping.signal;
+  const guard = (name: string, task: Promise<void>) =>
+    task.catch((error: unknown) => {
+      // Nothing expected gets here (control-plane failures are retried); the proxy still serves.
+      log.error(`${name} stopped: ${errorMessage(error)}`);
+    });
+  const tasks = [
+    guard("credentials", credentials.run(signal)),
+    guard(
+      "config WebSocket",
+      runConfigSocket(
+        {
+          controlPlaneUrl: bootstrap.control_plane_url,
+          credentials,
+          applier,
+          link,
+          stats: () => proxy.stats(),
+          health,
+          version,
+          log,
+          timing: { ...DEFAULT_SOCKET_TIMING, ...options.socket },
+        },
+        signal,
+      ),
+    ),
+    guard(
+      "config polling",
+      runConfigPoll(
+        { client, credentials, applier, link, log, timing: { ...DEFAULT_POLL_TIMING, ...options.poll } },
+        signal,
+      ),
+    ),
+    guard(
+      "heartbeat",
+      runHeartbeat(
+        {
+          client,
+          credentials,
+          link,
+          health,
+          version,
+          intervalMs: options.heartbeatIntervalMs ?? 10_000,
+          log,
+        },
+        signal,
+      ),
+    ),
+  ];
+
+  let stopped: Promise<void> | null = null;
+  const stop = async () => {
+    stopping.abort();
+    await Promise.all(tasks);
+    await admin?.close();
+    await proxy.close();
+    log.info("agent stopped");
+  };
+
   return {
-    httpPort: server.port,
+    httpPort: proxy.port,
+    adminPort: admin?.port ?? null,
     get token() {
-      return current?.token ?? null;
+      return credentials.current?.token ?? null;
     },
-    async stop() {
-      stopping.abort();
-      await running;
-      await server.close();
-      log.info("agent stopped");
+    get configVersion() {
+      return applier.version;
+    },
+    get connected() {
+      return link.connected;
+    },
+    stop() {
+      // Idempotent: a signal handler and a test may both stop the agent.
+      stopped ??= stop();
+      return stopped;
     },
   };
 }

@@ -1,19 +1,28 @@
 /**
  * @module
  * The agent's command line, as the host launcher (the local daemon, a VM's unit file) passes it.
+ * The local daemon knows only `--http-port`/`--https-port`, so everything else is optional.
  */
+
+import { isIP } from "node:net";
+import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 
 export interface AgentArgs {
   userDataFile: string;
   stateDir: string;
+  host: string;
   httpPort: number;
   httpsPort: number | null;
+  /** null: no admin endpoint. */
+  adminPort: number | null;
+  workers: number;
   heartbeatIntervalMs: number;
 }
 
 export const USAGE =
-  "usage: gateplane-agent --user-data <file> --state-dir <dir> --http-port <port> [--https-port <port>] [--heartbeat-interval <seconds>]";
+  "usage: gateplane-agent --user-data <file> --state-dir <dir> --http-port <port> [--https-port <port>]" +
+  " [--host <address>] [--admin-port <port>] [--workers <n>] [--heartbeat-interval <seconds>]";
 
 /** Bad command line: exit 2, like any CLI. */
 export class UsageError extends Error {
@@ -38,8 +47,11 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
       options: {
         "user-data": { type: "string" },
         "state-dir": { type: "string" },
+        host: { type: "string" },
         "http-port": { type: "string" },
         "https-port": { type: "string" },
+        "admin-port": { type: "string" },
+        workers: { type: "string" },
         "heartbeat-interval": { type: "string" },
       },
     }));
@@ -56,12 +68,23 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
   if (!Number.isFinite(intervalSeconds) || intervalSeconds <= 0) {
     throw new UsageError(`--heartbeat-interval: expected a positive number of seconds, got "${interval}"`);
   }
+  const host = values.host ?? "127.0.0.1";
+  if (isIP(host) === 0) throw new UsageError(`--host: expected an IP address, got "${host}"`);
+  const workers = values.workers;
+  if (workers !== undefined && (!/^\d+$/.test(workers) || Number(workers) > 1024)) {
+    throw new UsageError(`--workers: expected a number of processes (0 serves from the agent), got "${workers}"`);
+  }
   const httpsPort = values["https-port"];
+  const adminPort = values["admin-port"] === undefined ? 0 : port("admin-port", values["admin-port"]);
   return {
     userDataFile: required("user-data"),
     stateDir: required("state-dir"),
+    host,
     httpPort: port("http-port", required("http-port")),
     httpsPort: httpsPort === undefined ? null : port("https-port", httpsPort),
+    // 0 is the documented "disabled": a health endpoint on a random port nobody knows is no use.
+    adminPort: adminPort === 0 ? null : adminPort,
+    workers: workers === undefined ? availableParallelism() : Number(workers),
     heartbeatIntervalMs: Math.round(intervalSeconds * 1000),
   };
 }

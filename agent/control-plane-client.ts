@@ -1,14 +1,30 @@
 /**
  * @module
- * The agent's side of the control plane's agent API (`/api/v1/agent/…`): register with the one-time
- * bootstrap secret, heartbeat and refresh with the agent token. Failures are typed so the caller can
- * tell "retry soon" (unreachable, 5xx, 429) from "the token or secret was refused" (401).
+ * The agent's side of the control plane's agent API (`/api/v1/agent/…`) over plain HTTP: register
+ * with the one-time bootstrap secret; heartbeat, refresh the token, fetch the config document and
+ * report its outcome with the agent token (the WebSocket is `config-socket.ts`). Failures are typed so
+ * the caller can tell "retry soon" (unreachable, 5xx, 429) from "the token or secret was refused" (401).
  */
 import type * as v from "valibot";
 import type { AgentHeartbeatRequest, AgentRegisterRequest, AgentTokenResponse } from "../schema/agent.ts";
 
 export type RegisterBody = v.InferInput<typeof AgentRegisterRequest>;
 export type HeartbeatBody = v.InferInput<typeof AgentHeartbeatRequest>;
+
+/** Body of `POST /api/v1/agent/ack`: the version the HTTP fallback fetched and null (applied) or why not. */
+export interface AckBody {
+  version: number;
+  error: string | null;
+}
+
+/** Answer of `GET /api/v1/agent/config`. */
+export type ConfigFetch =
+  /** 304: the applied version is still the current one. */
+  | { kind: "unchanged" }
+  /** 404 or 204: the control plane has no document for this host (yet). */
+  | { kind: "none" }
+  /** 200: a document to validate (raw JSON) and its ETag. */
+  | { kind: "document"; document: unknown; etag: string | null };
 
 /** The control plane could not be reached or did not answer in time. */
 export class ControlPlaneUnreachableError extends Error {
@@ -67,36 +83,76 @@ export class ControlPlaneClient {
     return parseTokenResponse(await this.call("/api/v1/agent/token", token, {}, signal));
   }
 
+  /** The current document unless it is `appliedVersion` (conditional on the ETag `"<version>"`). */
+  async fetchConfig(token: string, appliedVersion: number | null, signal: AbortSignal): Promise<ConfigFetch> {
+    const route = "/api/v1/agent/config";
+    const headers: Record<string, string> = { accept: "application/json", authorization: `Bearer ${token}` };
+    if (appliedVersion !== null) headers["if-none-match"] = `"${appliedVersion}"`;
+    let answer: { response: Response; json: unknown };
+    try {
+      answer = await this.send("GET", route, headers, undefined, signal);
+    } catch (error) {
+      // 404: no document yet, or a control plane older than this route; either way nothing to apply.
+      if (error instanceof ControlPlaneHttpError && error.status === 404) return { kind: "none" };
+      throw error;
+    }
+    const { response, json } = answer;
+    if (response.status === 304) return { kind: "unchanged" };
+    if (response.status === 204) return { kind: "none" };
+    if (json === undefined) {
+      // A 200 whose body is not JSON is a broken deploy or a captive proxy: worth retrying, not NACKing.
+      throw new ControlPlaneHttpError(502, "bad_config_response", `GET ${route}: the answer is not JSON`);
+    }
+    return { kind: "document", document: json, etag: response.headers.get("etag") };
+  }
+
+  async ack(token: string, body: AckBody, signal: AbortSignal): Promise<void> {
+    await this.call("/api/v1/agent/ack", token, body, signal);
+  }
+
   private async call(route: string, token: string | null, body: unknown, signal: AbortSignal): Promise<unknown> {
     const headers: Record<string, string> = { "content-type": "application/json", accept: "application/json" };
     if (token !== null) headers.authorization = `Bearer ${token}`;
+    const { json } = await this.send("POST", route, headers, JSON.stringify(body), signal);
+    return json ?? null;
+  }
+
+  /** One request; throws on transport failures and error statuses (304 is not an error). */
+  private async send(
+    method: "GET" | "POST",
+    route: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+    signal: AbortSignal,
+  ): Promise<{ response: Response; json: unknown }> {
     let response: Response;
     let text: string;
     try {
       response = await this.fetchImpl(this.baseUrl + route, {
-        method: "POST",
+        method,
         headers,
-        body: JSON.stringify(body),
+        ...(body === undefined ? {} : { body }),
         signal: AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]),
       });
       text = await response.text();
     } catch (error) {
       const cause = (error as Error & { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-      throw new ControlPlaneUnreachableError(`POST ${route}: ${cause}`, { cause: error });
+      throw new ControlPlaneUnreachableError(`${method} ${route}: ${cause}`, { cause: error });
     }
-    let json: unknown = null;
+    /** undefined: no body, or not JSON. */
+    let json: unknown;
     try {
-      json = text ? JSON.parse(text) : null;
+      json = text ? JSON.parse(text) : undefined;
     } catch {
       // Proxies and crashed Workers answer HTML; the status still says what happened.
     }
-    if (!response.ok) {
-      const error = (json as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+    if (!response.ok && response.status !== 304) {
+      const error = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
       const code = typeof error?.code === "string" ? error.code : null;
       const message = typeof error?.message === "string" ? error.message : text.slice(0, 200) || response.statusText;
-      throw new ControlPlaneHttpError(response.status, code, `POST ${route}: ${response.status} ${message}`);
+      throw new ControlPlaneHttpError(response.status, code, `${method} ${route}: ${response.status} ${message}`);
     }
-    return json;
+    return { response, json };
   }
 }
 

@@ -17,8 +17,11 @@ async function main(): Promise<void> {
     const agent = await startAgent({
       bootstrap,
       stateDir: args.stateDir,
+      host: args.host,
       httpPort: args.httpPort,
       httpsPort: args.httpsPort,
+      adminPort: args.adminPort,
+      workers: args.workers,
       heartbeatIntervalMs: args.heartbeatIntervalMs,
       log,
     });

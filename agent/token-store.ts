@@ -3,10 +3,10 @@
  * The agent token persisted in `<state-dir>/agent-token.json` (0600), so an agent restarted after its
  * one-time bootstrap secret was used keeps working while the token is valid.
  */
-import { randomBytes } from "node:crypto";
-import { open, readFile, rename, rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import type { AgentBootstrap, AgentTokenResponse } from "../schema/agent.ts";
+import { writeFileAtomic } from "./atomic-file.ts";
 
 export interface StoredToken extends AgentTokenResponse {
   /** Seconds since the epoch when the agent received it: the start of its lifetime for refresh timing. */
@@ -45,16 +45,8 @@ export class TokenStore {
   }
 
   async write(token: StoredToken): Promise<void> {
-    // Temp file + rename: a crash mid-write must not destroy the only credential the host has left.
-    const tmp = `${this.file}.${randomBytes(6).toString("hex")}.tmp`;
-    const handle = await open(tmp, "w", 0o600);
-    try {
-      await handle.writeFile(`${JSON.stringify(token)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, this.file);
+    // Atomic: a crash mid-write must not destroy the only credential the host has left.
+    await writeFileAtomic(this.file, `${JSON.stringify(token)}\n`);
   }
 
   async remove(): Promise<void> {

@@ -18,6 +18,7 @@ function replica(num: number, overrides: Partial<GatewayReplica> = {}): GatewayR
     created_at: ago(120),
     status: "running",
     status_message: null,
+    config: { desired_version: 1, applied_version: 1, error: null },
     agent: null,
     ...overrides,
   };

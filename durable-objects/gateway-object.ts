@@ -104,6 +104,8 @@ export class GatewayObject extends DurableObject<Env> {
     super(ctx, env);
     this.state = new GatewayState(ctx.storage.sql);
     this.services = new ServiceStore(ctx.storage.sql);
+    // Keep-alive pings are answered without waking a hibernated object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
     ctx.blockConcurrencyWhile(async () => this.state.migrate());
   }
 

@@ -308,6 +308,11 @@ export class GatewayState {
         created_at: r.created_at,
         status: r.status,
         status_message: r.status_message,
+        config: {
+          desired_version: g.config_version,
+          applied_version: r.config_applied_version,
+          error: r.config_error,
+        },
         agent: r.agent_registered_at
           ? { registered_at: r.agent_registered_at, last_seen_at: r.agent_last_seen_at, version: r.agent_version }
           : null,

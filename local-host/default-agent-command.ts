@@ -35,6 +35,9 @@ export const defaultAgentCommand: AgentCommand = (instance, paths) => {
       String(instance.http_port),
       "--https-port",
       String(instance.https_port),
+      // Many local hosts share one machine: one proxy process each (cloud hosts use every core).
+      "--workers",
+      "1",
     ],
     env: { ...process.env },
     cwd: paths.instanceDir,

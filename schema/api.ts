@@ -70,6 +70,13 @@ export const GatewayReplicaSchema = v.object({
   created_at: Timestamp,
   status: v.picklist(REPLICA_STATUSES),
   status_message: NullableString,
+  /** The configuration document: the version the gateway wants, and what this replica's agent runs. */
+  config: v.object({
+    desired_version: v.number(),
+    applied_version: v.nullable(v.number()),
+    /** Why the agent rejected the newest version it was sent, if it did. */
+    error: NullableString,
+  }),
   /** Set once the replica's agent registered with the control plane. */
   agent: v.nullable(
     v.object({ registered_at: Timestamp, last_seen_at: v.nullable(Timestamp), version: NullableString }),

@@ -71,13 +71,25 @@ export async function signAgentToken(env: Env, claims: AgentClaims): Promise<Age
   return { token, expires_at: exp, gateway_id: claims.gatewayId, replica_num: claims.replicaNum };
 }
 
-export async function verifyAgentToken(env: Env, token: string): Promise<VerifiedAgentClaims> {
+/**
+ * How long after expiry a token may still buy a new one. A host that was off for longer than a
+ * token's life must not be locked out (its one-time bootstrap secret is spent); the object still
+ * refuses replicas that are no longer active.
+ */
+export const REFRESH_GRACE_SECONDS = 30 * 24 * 3600;
+
+export async function verifyAgentToken(
+  env: Env,
+  token: string,
+  options: { forRefresh?: boolean } = {},
+): Promise<VerifiedAgentClaims> {
   const k = await keys(env);
   try {
     const { payload } = await jwtVerify(token, k.publicKey, {
       issuer: ISSUER,
       audience: AGENT_TOKEN_AUDIENCE,
       algorithms: ["ES256"],
+      ...(options.forRefresh ? { clockTolerance: REFRESH_GRACE_SECONDS } : {}),
     });
     const { obj, gw, rn, sub, exp } = payload as {
       obj?: unknown;

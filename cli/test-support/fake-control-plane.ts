@@ -557,6 +557,7 @@ function replica(conf: GatewayConfiguration, num: number, status: GatewayReplica
     created_at: new Date().toISOString(),
     status,
     status_message: null,
+    config: { desired_version: 1, applied_version: null, error: null },
     agent: null,
   };
 }

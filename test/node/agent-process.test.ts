@@ -6,6 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { type FakeControlPlane, startFakeControlPlane } from "../../agent/testing/fake-control-plane.ts";
+import { configDocument, get, type Replica, startReplica } from "../../agent/testing/fixtures.ts";
 import { allocatePorts } from "../../local-host/ports.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/gateplane-agent.mjs", import.meta.url));
@@ -14,6 +15,7 @@ const SECRET = "bootstrap-secret-0123456789abcdef0123456789";
 let dir: string;
 let cp: FakeControlPlane;
 let child: ChildProcess | null = null;
+let replica: Replica;
 
 function run(args: string[]): { child: ChildProcess; output: () => string } {
   let output = "";
@@ -36,6 +38,7 @@ async function exitOf(c: ChildProcess): Promise<number | null> {
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "gp-agent-bin-"));
   cp = await startFakeControlPlane({ bootstrapSecret: SECRET });
+  replica = await startReplica("one");
 });
 
 afterEach(async () => {
@@ -45,6 +48,7 @@ afterEach(async () => {
   }
   child = null;
   await cp.close();
+  await replica.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -62,9 +66,21 @@ describe("gateplane-agent", () => {
     const { child: c, output } = run(["--state-dir", dir]);
     expect(await exitOf(c)).toBe(2);
     expect(output()).toContain("--user-data is required");
+    const { child: d, output: dOutput } = run([
+      "--user-data",
+      "x",
+      "--state-dir",
+      dir,
+      "--http-port",
+      "0",
+      "--workers",
+      "many",
+    ]);
+    expect(await exitOf(d)).toBe(2);
+    expect(dOutput()).toContain('--workers: expected a number of processes (0 serves from the agent), got "many"');
   });
 
-  it("registers, heartbeats, serves /healthz, and exits 0 on SIGTERM", async () => {
+  it("registers, applies the pushed config to its proxy workers, serves traffic and /healthz, and exits 0 on SIGTERM", async () => {
     const userData = path.join(dir, "user-data.json");
     await writeFile(
       userData,
@@ -78,7 +94,8 @@ describe("gateplane-agent", () => {
         bootstrap_secret: SECRET,
       }),
     );
-    const [httpPort, httpsPort] = await allocatePorts(2, new Set());
+    cp.setConfig(configDocument(1, replica.url));
+    const [httpPort, httpsPort, adminPort] = await allocatePorts(3, new Set());
     const { child: c, output } = run([
       "--user-data",
       userData,
@@ -88,16 +105,23 @@ describe("gateplane-agent", () => {
       String(httpPort),
       "--https-port",
       String(httpsPort),
-      "--heartbeat-interval",
-      "0.1",
+      "--admin-port",
+      String(adminPort),
+      "--workers",
+      "1",
     ]);
-    await vi.waitFor(() => expect(cp.routes("heartbeat").length).toBeGreaterThanOrEqual(2), { timeout: 10_000 });
-    expect(cp.routes("heartbeat")[0]!.authorization).toBe(`Bearer ${cp.issued[0]}`);
-    const health = await fetch(`http://127.0.0.1:${httpPort}/healthz`);
-    expect(await health.text()).toBe("ok");
+    await vi.waitFor(() => expect(cp.received("ack").map((a) => a.version)).toEqual([1]), { timeout: 15_000 });
+    expect(cp.sockets[0]!.authorization).toBe(`Bearer ${cp.issued[0]}`);
+    expect(await get(httpPort!, "llama.localhost", "/v1/models")).toEqual({ status: 200, body: "one GET /v1/models" });
+    const health = await fetch(`http://127.0.0.1:${adminPort}/healthz`);
+    expect(await health.json()).toMatchObject({ registered: true, config_version: 1, control_plane_connected: true });
 
     c.kill("SIGTERM");
     expect(await exitOf(c)).toBe(0);
+    // The proxy's worker went with it: nothing listens on the host's port any more.
+    await expect(get(httpPort!, "llama.localhost")).rejects.toThrow();
+    // It said goodbye on the WebSocket rather than vanishing.
+    await vi.waitFor(() => expect(cp.sockets[0]!.closeCode).toBe(1000), { timeout: 10_000 });
     const lines = output().trim().split("\n");
     for (const line of lines) expect(line).toMatch(/^\d{4}-\d\d-\d\dT\S+Z (info|warn|error) \S/);
     expect(lines.some((l) => l.includes("registered with"))).toBe(true);

@@ -1,36 +1,16 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { request } from "node:http";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { type Agent, type AgentOptions, startAgent } from "../../agent/agent.ts";
+import { parseAgentArgs, UsageError } from "../../agent/args.ts";
 import { BootstrapError, readBootstrap } from "../../agent/bootstrap.ts";
-import type { Logger } from "../../agent/log.ts";
 import { type FakeControlPlane, startFakeControlPlane } from "../../agent/testing/fake-control-plane.ts";
-import type { AgentBootstrap } from "../../schema/agent.ts";
+import { bootstrapFor, get, memoryLog, SECRET } from "../../agent/testing/fixtures.ts";
+import { type ProxyOptions, startProxy } from "../../proxy/index.ts";
 
-const SECRET = "bootstrap-secret-0123456789abcdef0123456789";
-
-const bootstrapFor = (url: string): AgentBootstrap => ({
-  control_plane_url: url,
-  object_id: "ab".repeat(32),
-  gateway_id: "5f0c6a36-8d3e-4c4b-9b7a-2c1f1f6f9e11",
-  gateway_name: "edge",
-  project_name: "main",
-  replica_num: 1,
-  bootstrap_secret: SECRET,
-});
-
-function memoryLog(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return {
-    lines,
-    info: (m) => lines.push(`info ${m}`),
-    warn: (m) => lines.push(`warn ${m}`),
-    error: (m) => lines.push(`error ${m}`),
-  };
-}
-
+// Registration and tokens over the HTTP API; config sync is agent-sync.test.ts. The fake control
+// plane has no WebSocket here, so the HTTP heartbeat (the fallback) is what shows the token in use.
 let dir: string;
 let cp: FakeControlPlane;
 const agents: Agent[] = [];
@@ -40,6 +20,7 @@ async function start(overrides: Partial<AgentOptions> = {}): Promise<Agent> {
     bootstrap: bootstrapFor(cp.url),
     stateDir: dir,
     httpPort: 0,
+    workers: 0,
     heartbeatIntervalMs: 100,
     backoff: { initialMs: 20, maxMs: 100 },
     refusedRetryMs: 100,
@@ -53,7 +34,7 @@ async function start(overrides: Partial<AgentOptions> = {}): Promise<Agent> {
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "gp-agent-"));
-  cp = await startFakeControlPlane({ bootstrapSecret: SECRET });
+  cp = await startFakeControlPlane({ bootstrapSecret: SECRET, websocket: false });
 });
 
 afterEach(async () => {
@@ -90,14 +71,16 @@ describe("registration", () => {
     await cp.close();
     const log = memoryLog();
     await start({ log, bootstrap: bootstrapFor(url) });
-    await vi.waitFor(() => expect(log.lines.filter((l) => l.startsWith("warn registration failed")).length).toBe(3));
+    await vi.waitFor(() => expect(log.lines.filter((l) => l.startsWith("warn registration failed")).length).toBe(3), {
+      timeout: 10_000,
+    });
     expect(log.lines.find((l) => l.includes("ECONNREFUSED"))).toBeDefined();
-    cp = await startFakeControlPlane({ bootstrapSecret: SECRET });
+    cp = await startFakeControlPlane({ bootstrapSecret: SECRET, websocket: false });
   });
 
   it("persists the token (0600) and resumes with it after a restart, when the secret is spent", async () => {
     const first = await start();
-    await vi.waitFor(() => expect(cp.routes("heartbeat").length).toBeGreaterThan(0));
+    await vi.waitFor(() => expect(cp.routes("heartbeat").length).toBeGreaterThan(0), { timeout: 10_000 });
     const token = cp.issued[0]!;
     const file = path.join(dir, "agent-token.json");
     expect(JSON.parse(await readFile(file, "utf8"))).toMatchObject({ token, gateway_id: bootstrapFor("").gateway_id });
@@ -107,7 +90,9 @@ describe("registration", () => {
     const heartbeatsBefore = cp.routes("heartbeat").length;
     const log = memoryLog();
     const second = await start({ log });
-    await vi.waitFor(() => expect(cp.routes("heartbeat").length).toBeGreaterThan(heartbeatsBefore));
+    await vi.waitFor(() => expect(cp.routes("heartbeat").length).toBeGreaterThan(heartbeatsBefore), {
+      timeout: 10_000,
+    });
     expect(cp.issued).toHaveLength(1);
     expect(second.token).toBe(token);
     expect(cp.routes("heartbeat").at(-1)!.authorization).toBe(`Bearer ${token}`);
@@ -130,7 +115,7 @@ describe("registration", () => {
     expect(spent.status).toBe(200);
     const log = memoryLog();
     const agent = await start({ log });
-    await vi.waitFor(() => expect(cp.routes("register").length).toBeGreaterThanOrEqual(3));
+    await vi.waitFor(() => expect(cp.routes("register").length).toBeGreaterThanOrEqual(3), { timeout: 10_000 });
     expect(agent.token).toBeNull();
     expect(cp.routes("heartbeat")).toHaveLength(0);
     expect(
@@ -142,7 +127,7 @@ describe("registration", () => {
 describe("token lifecycle", () => {
   it("refreshes the token at half-life and heartbeats with the new one", async () => {
     await cp.close();
-    cp = await startFakeControlPlane({ bootstrapSecret: SECRET, tokenTtlSeconds: 2 });
+    cp = await startFakeControlPlane({ bootstrapSecret: SECRET, tokenTtlSeconds: 2, websocket: false });
     const agent = await start();
     await vi.waitFor(() => expect(cp.routes("token").length).toBeGreaterThanOrEqual(1), { timeout: 5_000 });
     const refresh = cp.routes("token")[0]!;
@@ -152,7 +137,9 @@ describe("token lifecycle", () => {
     expect(refresh.at - registeredAt).toBeGreaterThanOrEqual(400);
     expect(refresh.at - registeredAt).toBeLessThan(2_000);
     const refreshed = cp.issued[1]!;
-    await vi.waitFor(() => expect(cp.routes("heartbeat").at(-1)!.authorization).toBe(`Bearer ${refreshed}`));
+    await vi.waitFor(() => expect(cp.routes("heartbeat").at(-1)!.authorization).toBe(`Bearer ${refreshed}`), {
+      timeout: 10_000,
+    });
     expect(agent.token).toBe(cp.issued.at(-1));
     expect(JSON.parse(await readFile(path.join(dir, "agent-token.json"), "utf8")).token).toBe(cp.issued.at(-1));
   });
@@ -160,49 +147,102 @@ describe("token lifecycle", () => {
   it("registers again when its token is refused (401)", async () => {
     const log = memoryLog();
     await start({ log });
-    await vi.waitFor(() => expect(cp.routes("heartbeat").length).toBeGreaterThan(0));
+    await vi.waitFor(() => expect(cp.routes("heartbeat").length).toBeGreaterThan(0), { timeout: 10_000 });
     const oldToken = cp.issued[0]!;
     cp.revokeTokens();
     cp.rearmSecret();
-    await vi.waitFor(() => expect(cp.issued).toHaveLength(2));
+    await vi.waitFor(() => expect(cp.issued).toHaveLength(2), { timeout: 10_000 });
     const newToken = cp.issued[1]!;
-    await vi.waitFor(() => expect(cp.routes("heartbeat").at(-1)!.authorization).toBe(`Bearer ${newToken}`));
+    await vi.waitFor(() => expect(cp.routes("heartbeat").at(-1)!.authorization).toBe(`Bearer ${newToken}`), {
+      timeout: 10_000,
+    });
     expect(cp.routes("register")).toHaveLength(2);
     expect(newToken).not.toBe(oldToken);
     expect(log.lines.some((l) => l.startsWith("warn token refused on heartbeat"))).toBe(true);
   });
 });
 
-describe("health server", () => {
-  it("answers /healthz and names the host it has no service for", async () => {
-    const agent = await start();
-    const base = `http://127.0.0.1:${agent.httpPort}`;
-    const health = await fetch(`${base}/healthz`);
-    expect(health.status).toBe(200);
-    expect(await health.text()).toBe("ok");
-    // fetch() cannot set Host; the proxy's routing key is exactly that header.
-    const other = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request({
-        port: agent.httpPort,
-        host: "127.0.0.1",
-        path: "/v1/models",
-        headers: { host: "llama.localhost" },
-      });
-      req.on("response", async (res) => {
-        let body = "";
-        for await (const chunk of res) body += chunk;
-        resolve({ status: res.statusCode ?? 0, body });
-      });
-      req.on("error", reject);
-      req.end();
+describe("ports", () => {
+  it("starts the proxy as asked and answers the agent's /healthz on the admin port only", async () => {
+    let proxyOptions: ProxyOptions | null = null;
+    const agent = await start({
+      host: "127.0.0.1",
+      workers: 1,
+      adminPort: 0,
+      startProxy: (options) => {
+        proxyOptions = options;
+        return startProxy(options);
+      },
     });
-    expect(other).toEqual({ status: 404, body: "no service for host llama.localhost" });
+    expect(proxyOptions).toMatchObject({ host: "127.0.0.1", httpPort: 0, workers: 1, initialConfig: null });
+    expect(agent.adminPort).not.toBe(agent.httpPort);
+    await vi.waitFor(() => expect(cp.routes("heartbeat").length).toBeGreaterThan(0), { timeout: 10_000 });
+    const health = await fetch(`http://127.0.0.1:${agent.adminPort}/healthz`);
+    expect(health.status).toBe(200);
+    expect(health.headers.get("content-type")).toBe("application/json");
+    expect(await health.json()).toEqual({
+      registered: true,
+      config_version: null,
+      control_plane_connected: false,
+      status: "healthy",
+      message: null,
+      agent_version: "9.9.9-test",
+    });
+    expect((await fetch(`http://127.0.0.1:${agent.adminPort}/metrics`)).status).toBe(404);
+    // The proxy's port belongs to services: the agent answers nothing there itself.
+    const onProxy = await get(agent.httpPort, "llama.localhost", "/healthz");
+    expect(onProxy.status).toBe(404);
+    expect(onProxy.body).not.toContain("config_version");
   });
 
-  it("stops listening when stopped", async () => {
-    const agent = await start();
+  it("has no admin endpoint unless asked, and closes both ports when stopped", async () => {
+    const plain = await start();
+    expect(plain.adminPort).toBeNull();
+    const agent = await start({ adminPort: 0 });
     await agent.stop();
-    await expect(fetch(`http://127.0.0.1:${agent.httpPort}/healthz`)).rejects.toThrow();
+    await expect(fetch(`http://127.0.0.1:${agent.adminPort}/healthz`)).rejects.toThrow();
+    await expect(get(agent.httpPort, "llama.localhost")).rejects.toThrow();
+    // Stopping twice is harmless (a signal handler and a supervisor may both do it).
+    await agent.stop();
+  });
+});
+
+describe("command line", () => {
+  const base = ["--user-data", "/etc/gateplane/bootstrap.json", "--state-dir", "/var/lib/gateplane"];
+
+  it("needs only what the local host daemon passes, with defaults for the rest", () => {
+    expect(parseAgentArgs([...base, "--http-port", "8080", "--https-port", "8443"])).toEqual({
+      userDataFile: "/etc/gateplane/bootstrap.json",
+      stateDir: "/var/lib/gateplane",
+      host: "127.0.0.1",
+      httpPort: 8080,
+      httpsPort: 8443,
+      adminPort: null,
+      workers: availableParallelism(),
+      heartbeatIntervalMs: 10_000,
+    });
+  });
+
+  it("takes the host, admin port and workers; an admin port of 0 means none", () => {
+    const args = parseAgentArgs([
+      ...base,
+      "--http-port",
+      "80",
+      "--host",
+      "0.0.0.0",
+      "--admin-port",
+      "9901",
+      "--workers",
+      "0",
+    ]);
+    expect(args).toMatchObject({ host: "0.0.0.0", httpPort: 80, adminPort: 9901, workers: 0 });
+    expect(parseAgentArgs([...base, "--http-port", "80", "--admin-port", "0"]).adminPort).toBeNull();
+  });
+
+  it("refuses bad values", () => {
+    expect(() => parseAgentArgs([...base, "--http-port", "80", "--host", "example.com"])).toThrow(UsageError);
+    expect(() => parseAgentArgs([...base, "--http-port", "80", "--admin-port", "99999"])).toThrow(/--admin-port/);
+    expect(() => parseAgentArgs([...base, "--http-port", "80", "--workers", "-1"])).toThrow(/--workers/);
   });
 });
 

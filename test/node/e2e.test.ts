@@ -95,8 +95,8 @@ describe("local gateway, end to end", () => {
     const host = (await hosts()).find((h) => h.instance_id === gateway?.replicas[0]?.instance_id);
     expect(host?.pid).toBeGreaterThan(0);
     expect(alive(host!.pid!)).toBe(true);
-    // The agent serves on the host's port (the proxy's place until the data plane lands).
-    expect((await fetch(`http://${host!.hostname}/healthz`)).status).toBe(200);
+    // The agent's proxy serves the host's port: no service claims this host yet.
+    expect((await fetch(`http://${host!.hostname}/`)).status).toBe(404);
 
     const again = await cli("apply", "-f", EXAMPLE, "-y");
     expect(again.code).toBe(0);

@@ -35,7 +35,7 @@ const call = async (method: string, route: string, body?: unknown) => {
   return (await response.json()) as LocalInstance;
 };
 
-it("launches the real agent with the user-data: it registers and serves /healthz on the host's port", async () => {
+it("launches the real agent with the user-data: it registers, connects and serves on the host's port", async () => {
   const bootstrap: AgentBootstrap = {
     control_plane_url: cp.url,
     object_id: "ef".repeat(32),
@@ -52,10 +52,11 @@ it("launches the real agent with the user-data: it registers and serves /healthz
   });
   expect(instance.state).toBe("running");
 
-  await vi.waitFor(() => expect(cp.routes("heartbeat")).toHaveLength(1), { timeout: 15_000 });
+  await vi.waitFor(() => expect(cp.sockets).toHaveLength(1), { timeout: 15_000 });
   expect(cp.routes("register")[0]!.body).toMatchObject({ gateway_id: bootstrap.gateway_id, replica_num: 0 });
-  const health = await fetch(`http://${instance.hostname}/healthz`);
-  expect(await health.text()).toBe("ok");
+  // The host's port is the proxy's: a host no service claims gets its 404.
+  const unknown = await fetch(`http://${instance.hostname}/healthz`);
+  expect(unknown.status).toBe(404);
   // The agent keeps its token beside its user-data: the instance directory is the host's disk.
   const tokenFile = path.join(stateDir, "instances", instance.instance_id, "agent-token.json");
   expect(JSON.parse(await readFile(tokenFile, "utf8")).token).toBe(cp.issued[0]);

@@ -165,13 +165,16 @@ describe("instances", () => {
     const userDataFile = path.join(stateDir, "instances", instance.instance_id, "user-data.json");
     expect(await readFile(userDataFile, "utf8")).toBe(JSON.stringify({ hello: "replica-0" }));
     expect((await stat(userDataFile)).mode & 0o777).toBe(0o600);
-    await vi.waitFor(async () =>
-      expect(await hostAnswer(instance, "/user-data")).toBe(JSON.stringify({ hello: "replica-0" })),
+    await vi.waitFor(
+      async () => expect(await hostAnswer(instance, "/user-data")).toBe(JSON.stringify({ hello: "replica-0" })),
+      { timeout: 10_000 },
     );
-    await vi.waitFor(async () =>
-      expect(await readFile(path.join(stateDir, "instances", instance.instance_id, "agent.log"), "utf8")).toContain(
-        "fake agent",
-      ),
+    await vi.waitFor(
+      async () =>
+        expect(await readFile(path.join(stateDir, "instances", instance.instance_id, "agent.log"), "utf8")).toContain(
+          "fake agent",
+        ),
+      { timeout: 10_000 },
     );
 
     const again = await api(daemon, "POST", "/v1/instances", createBody("replica-0"));
@@ -201,7 +204,7 @@ describe("instances", () => {
   it("terminates: stops the agent, frees the host, and answers the same again", async () => {
     const daemon = await startDaemon();
     const instance = (await api(daemon, "POST", "/v1/instances", createBody("t"))).body as LocalInstance;
-    await vi.waitFor(() => hostAnswer(instance));
+    await vi.waitFor(() => hostAnswer(instance), { timeout: 10_000 });
 
     const deleted = await api(daemon, "DELETE", `/v1/instances/${instance.instance_id}`);
     expect(deleted.status).toBe(200);
@@ -221,7 +224,7 @@ describe("instances", () => {
     const instance = (
       await api(daemon, "POST", "/v1/instances", createBody("stubborn", { tags: { ignore_term: "1" } }))
     ).body as LocalInstance;
-    await vi.waitFor(() => hostAnswer(instance));
+    await vi.waitFor(() => hostAnswer(instance), { timeout: 10_000 });
     const started = Date.now();
     const deleted = await api(daemon, "DELETE", `/v1/instances/${instance.instance_id}`);
     expect(deleted.body.state).toBe("terminated");
@@ -232,7 +235,7 @@ describe("instances", () => {
   it("restarts an agent that exits on its own and records why", async () => {
     const daemon = await startDaemon();
     const instance = (await api(daemon, "POST", "/v1/instances", createBody("crashy"))).body as LocalInstance;
-    await vi.waitFor(() => hostAnswer(instance));
+    await vi.waitFor(() => hostAnswer(instance), { timeout: 10_000 });
     expect(await hostAnswer(instance, "/crash")).toBe("bye");
 
     let restarted: LocalInstance | undefined;

@@ -236,17 +236,23 @@ describe("default gateway rules", () => {
   it("refuses to plan, apply or set default a gateway being deleted, and a new gateway then becomes default", async () => {
     const project = await newProject();
     await provisionedGateway(project, "gw-going");
-    expect((await api("DELETE", `${gw(project)}/gw-going`)).status).toBe(202);
-    for (const res of [
-      await plan(project, localConfig("gw-going")),
-      await applyConfig(project, localConfig("gw-going")),
-      await api("POST", `${gw(project)}/gw-going/set-default`),
-    ]) {
-      expect(res.status).toBe(409);
-      expect((res.body as any).error.code).toBe("being_deleted");
+    // Terminating its host fails for a while, so the gateway stays "being deleted" during the test.
+    await faults({ fail_deletes: 100 });
+    try {
+      expect((await api("DELETE", `${gw(project)}/gw-going`)).status).toBe(202);
+      for (const res of [
+        await plan(project, localConfig("gw-going")),
+        await applyConfig(project, localConfig("gw-going")),
+        await api("POST", `${gw(project)}/gw-going/set-default`),
+      ]) {
+        expect(res.status).toBe(409);
+        expect((res.body as any).error.code).toBe("being_deleted");
+      }
+      const next = await provisionedGateway(project, "gw-next");
+      expect(next.default).toBe(true);
+    } finally {
+      await faults({ fail_deletes: 0 });
     }
-    const next = await provisionedGateway(project, "gw-next");
-    expect(next.default).toBe(true);
   });
 });
 

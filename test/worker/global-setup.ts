@@ -22,7 +22,7 @@ export default async function setup() {
     stopGraceMs: 1000,
     log: () => {},
   });
-  const faults = { fail_creates: 0, drop_creates: 0, creates_seen: 0 };
+  const faults = { fail_creates: 0, drop_creates: 0, fail_deletes: 0, creates_seen: 0 };
   const proxy = createServer((req, res) => {
     if (req.url === "/__faults") {
       let body = "";
@@ -42,6 +42,13 @@ export default async function setup() {
       req.resume();
       res.writeHead(503, { "content-type": "application/json" });
       res.end(JSON.stringify({ error: { code: "Unavailable", message: "injected: host capacity exhausted" } }));
+      return;
+    }
+    if (req.method === "DELETE" && faults.fail_deletes > 0) {
+      faults.fail_deletes--;
+      req.resume();
+      res.writeHead(503, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { code: "Unavailable", message: "injected: terminate failed" } }));
       return;
     }
     const drop = isCreate && faults.drop_creates > 0;

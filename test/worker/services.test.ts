@@ -202,6 +202,13 @@ describe("agent connection", () => {
       async () => (await api<Service>("GET", `${svc(project)}/echo`)).body.gateway_replicas[0]?.state === "in_sync",
     );
 
+    const gateway = (await getGateway(project, "gw-ws")).body;
+    expect(gateway.replicas[0]!.config).toEqual({
+      desired_version: pushed.version,
+      applied_version: pushed.version,
+      error: null,
+    });
+
     await api("PUT", `${svc(project)}/echo/replicas/r1`, { url: "http://127.0.0.1:9" });
     const third = await nextConfig(next);
     ws.send(JSON.stringify({ type: "nack", version: third.version, error: "replica r1: connection refused" }));
@@ -263,6 +270,22 @@ describe("agent connection", () => {
       .setExpirationTime(2_000)
       .sign(key);
     expect((await api("GET", "/api/v1/agent/config", undefined, expired)).status).toBe(401);
+    expect((await api("POST", "/api/v1/agent/token", undefined, expired)).status).toBe(401);
+
+    // A host that was off longer than a token's life can still refresh (within the grace period).
+    const now = Math.floor(Date.now() / 1000);
+    const lapsed = await new SignJWT({ obj: claims.obj, gw: claims.gw, rn: 0 })
+      .setProtectedHeader({ alg: "ES256", kid: "test" })
+      .setIssuer("gateplane")
+      .setAudience("gateplane-agent")
+      .setSubject(claims.sub)
+      .setIssuedAt(now - 7200)
+      .setExpirationTime(now - 3600)
+      .sign(key);
+    expect((await api("GET", "/api/v1/agent/config", undefined, lapsed)).status).toBe(401);
+    const renewed = await api("POST", "/api/v1/agent/token", undefined, lapsed);
+    expect(renewed.status).toBe(200);
+    expect((await api("GET", "/api/v1/agent/config", undefined, renewed.body.token)).status).toBe(200);
 
     const other = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
       "sign",

@@ -15,10 +15,10 @@ import { readJson } from "../http.ts";
 
 const stubFor = (env: Env, objectId: string) => env.GATEWAYS.get(env.GATEWAYS.idFromString(objectId));
 
-async function agentClaims(env: Env, header: string | undefined) {
+async function agentClaims(env: Env, header: string | undefined, options: { forRefresh?: boolean } = {}) {
   const token = header?.match(/^Bearer\s+(\S+)$/i)?.[1];
   if (!token) throw unauthorized("missing agent token");
-  return verifyAgentToken(env, token);
+  return verifyAgentToken(env, token, options);
 }
 
 const AckRequest = mapping({
@@ -86,7 +86,7 @@ export const agentRoutes = new Hono<AppEnv>()
     return c.body(null, 204);
   })
   .post("/token", async (c) => {
-    const claims = await agentClaims(c.env, c.req.header("authorization"));
+    const claims = await agentClaims(c.env, c.req.header("authorization"), { forRefresh: true });
     const identity = unwrap(await stubFor(c.env, claims.objectId).agentSeen(claims, null));
     return c.json(await signAgentToken(c.env, { objectId: claims.objectId, ...identity }));
   });

@@ -1,0 +1,63 @@
+/**
+ * @module
+ * The agent's own endpoint, `GET /healthz` on 127.0.0.1:<admin port>, for whoever supervises the host
+ * (a load balancer's health check goes through the proxy's port instead, which services own). It says
+ * whether the agent is registered, which config version the proxy serves, and whether the control
+ * plane's WebSocket is up; it answers 200 whenever the agent runs, since none of these stop traffic.
+ */
+import { createServer, type Server } from "node:http";
+
+export interface AgentStatus {
+  registered: boolean;
+  /** Version of the config document the proxy serves; null before the first one. */
+  config_version: number | null;
+  control_plane_connected: boolean;
+  status: "healthy" | "degraded";
+  message: string | null;
+  agent_version: string;
+}
+
+export interface AdminServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startAdminServer(port: number, status: () => AgentStatus): Promise<AdminServer> {
+  const server: Server = createServer((req, res) => {
+    const pathname = (req.url ?? "/").split("?")[0];
+    if (pathname !== "/healthz") {
+      res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
+      res.end("not found");
+      return;
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD" });
+      res.end();
+      return;
+    }
+    const body = JSON.stringify(status());
+    res.writeHead(200, {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+      "cache-control": "no-store",
+    });
+    res.end(req.method === "HEAD" ? undefined : body);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    // Loopback only: it describes the host to its operators, not to the internet.
+    server.listen({ host: "127.0.0.1", port }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  return {
+    port: typeof address === "object" && address ? address.port : port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * @module
+ * The one path by which a configuration document reaches the proxy, whichever channel brought it
+ * (WebSocket push or HTTP fallback): validate, skip what is not newer, `proxy.apply`, persist as the
+ * last good config. Offers are serialised, so two channels delivering at once cannot apply out of
+ * order, and the outcome says what to report (ACK, NACK, or nothing).
+ */
+import * as v from "valibot";
+import { ConfigRejectedError } from "../proxy/index.ts";
+import { ConfigDocument } from "../schema/config-document.ts";
+import { formatIssue, fromValibot } from "../schema/issues.ts";
+import type { ConfigStore } from "./config-store.ts";
+import type { Logger } from "./log.ts";
+
+export type ApplyOutcome =
+  /** Now served and persisted (ACK). */
+  | { kind: "applied"; version: number }
+  /** Already the applied version: nothing done (re-ACK on the socket, so a new connection learns it). */
+  | { kind: "current"; version: number }
+  /** Older than the applied version: ignored, nothing reported. */
+  | { kind: "stale"; version: number; applied: number }
+  /** Invalid, or the proxy refused it: the previous config stays (NACK). */
+  | { kind: "rejected"; version: number; error: string };
+
+/** The protocol's NACK carries at most this many characters of error. */
+const MAX_ERROR_LENGTH = 2000;
+
+export interface ConfigApplierOptions {
+  apply: (document: ConfigDocument) => Promise<void>;
+  store: ConfigStore;
+  /** The document the proxy started with (the last good config from disk), if any. */
+  initial: ConfigDocument | null;
+  log: Logger;
+}
+
+export class ConfigApplier {
+  private applied: ConfigDocument | null;
+  private persistFailure: string | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly options: ConfigApplierOptions;
+
+  constructor(options: ConfigApplierOptions) {
+    this.options = options;
+    this.applied = options.initial;
+  }
+
+  /** The version the proxy serves, or null before any document. */
+  get version(): number | null {
+    return this.applied?.version ?? null;
+  }
+
+  /** Why the last applied document could not be persisted (the host then runs degraded), or null. */
+  get persistError(): string | null {
+    return this.persistFailure;
+  }
+
+  /** Validates and applies `candidate` (raw JSON from the wire) after every earlier offer settled. */
+  offer(candidate: unknown, source: string): Promise<ApplyOutcome> {
+    const next = this.queue.then(() => this.process(candidate, source));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async process(candidate: unknown, source: string): Promise<ApplyOutcome> {
+    const { log } = this.options;
+    const version = versionOf(candidate);
+    const current = this.version;
+    // Before validating: an older document is ignored even when it would not parse.
+    if (version !== null && current !== null && version <= current) {
+      if (version < current) {
+        log.warn(`ignoring config version ${version} from ${source}: version ${current} is already applied`);
+        return { kind: "stale", version, applied: current };
+      }
+      return { kind: "current", version };
+    }
+    const parsed = v.safeParse(ConfigDocument, candidate);
+    if (!parsed.success) {
+      const error = truncate(`invalid config document: ${fromValibot(parsed.issues).map(formatIssue).join("; ")}`);
+      log.warn(`rejected config version ${version ?? "(none)"} from ${source}: ${error}`);
+      return { kind: "rejected", version: version ?? 0, error };
+    }
+    const document = parsed.output;
+    try {
+      await this.options.apply(document);
+    } catch (error) {
+      // The proxy's own refusal says which fields are wrong; anything else is the proxy failing.
+      const message = truncate(
+        error instanceof ConfigRejectedError
+          ? error.message
+          : `the proxy could not apply it: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      log.warn(`rejected config version ${document.version} from ${source}: ${message}`);
+      return { kind: "rejected", version: document.version, error: message };
+    }
+    this.applied = document;
+    log.info(`applied config version ${document.version} from ${source} (${document.services.length} services)`);
+    try {
+      await this.options.store.write(document);
+      if (this.persistFailure !== null) log.info(`last good config persisted again to ${this.options.store.file}`);
+      this.persistFailure = null;
+    } catch (error) {
+      // The proxy serves it, so it is applied; only a restart would fall back to the older file.
+      this.persistFailure = `cannot persist the last good config to ${this.options.store.file}: ${(error as Error).message}`;
+      log.error(this.persistFailure);
+    }
+    return { kind: "applied", version: document.version };
+  }
+}
+
+/** The document's version when it has a usable one, so even a NACK can name what it refuses. */
+function versionOf(candidate: unknown): number | null {
+  const version = (candidate as { version?: unknown } | null)?.version;
+  return typeof version === "number" && Number.isSafeInteger(version) && version >= 0 ? version : null;
+}
+
+const truncate = (text: string) => (text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH - 1)}…` : text);

@@ -1,0 +1,269 @@
+/**
+ * @module
+ * The agent's long-lived WebSocket to its GatewayObject (`GET /api/v1/agent/connect`, protocol in
+ * `schema/agent-protocol.ts`). The server pushes the config document on connect and on every new
+ * version; each is applied and answered with an ACK or NACK. The agent reports stats every 5 s and
+ * health every 10 s, pings every 20 s and gives the connection up after 2 unanswered pings. It
+ * reconnects with jittered exponential back-off, and a refused token (close 4001, or HTTP 401 on the
+ * upgrade) is refreshed before reconnecting. While this link is down the HTTP fallbacks take over.
+ */
+import { Agent as UndiciAgent, WebSocket } from "undici";
+import type { AgentMessage, ServiceStats } from "../schema/agent-protocol.ts";
+import { type BackoffPolicy, backoffDelay, sleep } from "./backoff.ts";
+import type { ApplyOutcome, ConfigApplier } from "./config-applier.ts";
+import type { Credentials } from "./credentials.ts";
+import type { LinkState } from "./link-state.ts";
+import type { Logger } from "./log.ts";
+import { dialWebSocket, webSocketUrl } from "./websocket-dial.ts";
+
+export const CONNECT_ROUTE = "/api/v1/agent/connect";
+/** Close code by which the control plane says the agent's token is no longer valid. */
+export const CLOSE_TOKEN_REFUSED = 4001;
+/** The protocol caps a stats message at this many services. */
+const MAX_STATS_SERVICES = 1000;
+
+export interface SocketTiming {
+  statsIntervalMs: number;
+  healthIntervalMs: number;
+  pingIntervalMs: number;
+  /** Unanswered pings (counted at each ping tick) after which the connection is dead. */
+  missedPongsLimit: number;
+  /** Between connection attempts. */
+  backoff: BackoffPolicy;
+  /** A connection that lived this long resets the back-off to its first step. */
+  stableAfterMs: number;
+  /** From dialling to `open`; a control plane that accepts TCP but never answers must not hang us. */
+  handshakeTimeoutMs: number;
+  /** On shutdown, how long to wait for the server's close frame before dropping the connection. */
+  closeTimeoutMs: number;
+}
+
+export const DEFAULT_SOCKET_TIMING: SocketTiming = {
+  statsIntervalMs: 5_000,
+  healthIntervalMs: 10_000,
+  pingIntervalMs: 20_000,
+  missedPongsLimit: 2,
+  backoff: { initialMs: 500, maxMs: 30_000 },
+  stableAfterMs: 30_000,
+  handshakeTimeoutMs: 15_000,
+  closeTimeoutMs: 2_000,
+};
+
+export interface HostHealth {
+  status: "healthy" | "degraded";
+  message: string | null;
+}
+
+export interface ConfigSocketOptions {
+  controlPlaneUrl: string;
+  credentials: Credentials;
+  applier: ConfigApplier;
+  link: LinkState;
+  stats: () => Promise<ServiceStats[]>;
+  health: () => HostHealth;
+  /** Agent software version, reported in health messages. */
+  version: string;
+  log: Logger;
+  timing: SocketTiming;
+}
+
+/** How one connection ended. */
+interface SessionEnd {
+  openedAt: number | null;
+  closedAt: number;
+  code: number;
+  reason: string;
+  /** Status of the upgrade answer: 101 once upgraded, the refusal's status otherwise, null if none came. */
+  upgradeStatus: number | null;
+  /** Why the agent itself gave the connection up (dead peer, handshake timeout), if it did. */
+  abandoned: string | null;
+  /** Why the handshake request failed, when it did not get an answer. */
+  failure: string | null;
+}
+
+const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** Keeps the WebSocket up until `signal` aborts. */
+export async function runConfigSocket(options: ConfigSocketOptions, signal: AbortSignal): Promise<void> {
+  const { credentials, log, timing } = options;
+  const url = webSocketUrl(options.controlPlaneUrl, CONNECT_ROUTE);
+  // Its own pool, destroyed on the way out: nothing of the agent's sockets outlives stop().
+  const dispatcher = new UndiciAgent();
+  let attempt = 0;
+  try {
+    while (!signal.aborted) {
+      const token = await credentials.ready(signal);
+      if (!token) break;
+      const end = await connectOnce(options, url, token.token, dispatcher, signal);
+      if (signal.aborted) break;
+      const lived = end.openedAt === null ? 0 : end.closedAt - end.openedAt;
+      if (lived >= timing.stableAfterMs) attempt = 0;
+      const delay = backoffDelay(timing.backoff, attempt++);
+      const tokenRefused = end.code === CLOSE_TOKEN_REFUSED || end.upgradeStatus === 401;
+      if (tokenRefused) {
+        log.warn(
+          `control plane refused the agent token on the WebSocket (${end.upgradeStatus === 401 ? "HTTP 401" : `close ${end.code}`}); getting a new one, reconnecting in ${delay} ms`,
+        );
+        credentials.refused(token.token);
+      } else {
+        log.warn(`${describeEnd(end)}; reconnecting in ${delay} ms`);
+      }
+      await sleep(delay, signal);
+    }
+  } finally {
+    await dispatcher.destroy().catch(() => undefined);
+  }
+}
+
+function describeEnd(end: SessionEnd): string {
+  if (end.openedAt !== null) {
+    const seconds = Math.round((end.closedAt - end.openedAt) / 1000);
+    const why = end.abandoned ?? `close ${end.code}${end.reason ? ` ${end.reason}` : ""}`;
+    return `control-plane WebSocket lost after ${seconds} s (${why})`;
+  }
+  if (end.abandoned) return `cannot open the control-plane WebSocket (${end.abandoned})`;
+  if (end.upgradeStatus !== null) return `control plane refused the WebSocket (HTTP ${end.upgradeStatus})`;
+  return `cannot reach the control-plane WebSocket${end.failure ? ` (${end.failure})` : ""}`;
+}
+
+/** One connection, from dialling to its close. Never rejects. */
+function connectOnce(
+  options: ConfigSocketOptions,
+  url: string,
+  token: string,
+  dispatcher: UndiciAgent,
+  signal: AbortSignal,
+): Promise<SessionEnd> {
+  const { applier, link, log, timing } = options;
+  const dialed = dialWebSocket(url, { authorization: `Bearer ${token}` }, dispatcher);
+  const { ws } = dialed;
+  let openedAt: number | null = null;
+  let abandoned: string | null = null;
+  let unansweredPings = 0;
+  let statsInFlight = false;
+  let statsFailing = false;
+  const intervals: NodeJS.Timeout[] = [];
+  let closeTimer: NodeJS.Timeout | undefined;
+
+  const abandon = (why: string) => {
+    abandoned ??= why;
+    dialed.destroy();
+  };
+  const send = (message: AgentMessage) => {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+  };
+  const sendHealth = () => {
+    const { status, message } = options.health();
+    send({ type: "health", status, message, version: options.version });
+  };
+  const sendStats = async () => {
+    // A proxy slow to count must not pile up calls.
+    if (statsInFlight) return;
+    statsInFlight = true;
+    try {
+      const services = await options.stats();
+      if (statsFailing) log.info("proxy stats available again");
+      statsFailing = false;
+      send({ type: "stats", at: Date.now(), services: services.slice(0, MAX_STATS_SERVICES) });
+    } catch (error) {
+      if (!statsFailing) log.warn(`cannot read proxy stats: ${errorMessage(error)}`);
+      statsFailing = true;
+    } finally {
+      statsInFlight = false;
+    }
+  };
+  const ping = () => {
+    if (unansweredPings >= timing.missedPongsLimit) {
+      abandon(`${unansweredPings} pings unanswered`);
+      return;
+    }
+    unansweredPings++;
+    send({ type: "ping" });
+  };
+  const report = (outcome: ApplyOutcome) => {
+    switch (outcome.kind) {
+      case "applied":
+      case "current":
+        send({ type: "ack", version: outcome.version });
+        break;
+      case "rejected":
+        send({ type: "nack", version: outcome.version, error: outcome.error });
+        break;
+      case "stale":
+        break;
+    }
+  };
+  const onMessage = async (data: unknown) => {
+    if (typeof data !== "string") {
+      log.warn("ignoring a binary WebSocket message from the control plane");
+      return;
+    }
+    let message: { type?: unknown; document?: unknown };
+    try {
+      message = JSON.parse(data) as typeof message;
+    } catch {
+      log.warn("ignoring a WebSocket message that is not JSON");
+      return;
+    }
+    if (message?.type === "pong") {
+      unansweredPings = 0;
+    } else if (message?.type === "config") {
+      report(await applier.offer(message.document, "the WebSocket"));
+    } else {
+      // A newer control plane may say more than this agent knows; that is not an error.
+      log.warn(`ignoring an unknown WebSocket message type ${JSON.stringify(message?.type ?? null)}`);
+    }
+  };
+
+  return new Promise<SessionEnd>((resolve) => {
+    const handshakeTimer = setTimeout(
+      () => abandon(`no answer within ${timing.handshakeTimeoutMs} ms`),
+      timing.handshakeTimeoutMs,
+    );
+    const onAbort = () => {
+      // A polite close first, so the server sees the agent leave rather than vanish.
+      if (ws.readyState === WebSocket.OPEN) ws.close(1000, "agent stopping");
+      else dialed.destroy();
+      closeTimer = setTimeout(() => dialed.destroy(), timing.closeTimeoutMs);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    if (signal.aborted) onAbort();
+
+    ws.addEventListener("open", () => {
+      clearTimeout(handshakeTimer);
+      openedAt = Date.now();
+      link.set(true);
+      log.info(`connected to the control plane over ${url.startsWith("wss:") ? "wss" : "ws"}`);
+      // Health at once: the control plane learns the replica's state without waiting a period.
+      sendHealth();
+      intervals.push(
+        setInterval(() => void sendStats(), timing.statsIntervalMs),
+        setInterval(sendHealth, timing.healthIntervalMs),
+        setInterval(ping, timing.pingIntervalMs),
+      );
+    });
+    ws.addEventListener("message", (event) => {
+      onMessage(event.data).catch((error: unknown) =>
+        log.error(`WebSocket message handling failed: ${errorMessage(error)}`),
+      );
+    });
+    // Always followed by `close`, which says everything there is to say.
+    ws.addEventListener("error", () => undefined);
+    ws.addEventListener("close", (event) => {
+      clearTimeout(handshakeTimer);
+      clearTimeout(closeTimer);
+      for (const interval of intervals) clearInterval(interval);
+      signal.removeEventListener("abort", onAbort);
+      link.set(false);
+      resolve({
+        openedAt,
+        closedAt: Date.now(),
+        code: event.code,
+        reason: event.reason,
+        upgradeStatus: dialed.upgradeStatus,
+        abandoned,
+        failure: dialed.failure ? errorMessage(dialed.failure) : null,
+      });
+    });
+  });
+}

@@ -1,0 +1,53 @@
+/**
+ * @module
+ * The last good configuration, `<state-dir>/config.json`: the document the proxy served last, kept so
+ * a restarted host serves traffic at once, before (and without) the control plane answering.
+ */
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import * as v from "valibot";
+import { ConfigDocument } from "../schema/config-document.ts";
+import { formatIssue, fromValibot } from "../schema/issues.ts";
+import { writeFileAtomic } from "./atomic-file.ts";
+
+/** What a read found: a document, nothing, or a file that cannot be used (and why). */
+export type StoredConfig =
+  | { kind: "document"; document: ConfigDocument }
+  | { kind: "absent" }
+  | { kind: "unusable"; reason: string };
+
+export class ConfigStore {
+  readonly file: string;
+
+  constructor(stateDir: string) {
+    this.file = path.join(stateDir, "config.json");
+  }
+
+  async read(): Promise<StoredConfig> {
+    let text: string;
+    try {
+      text = await readFile(this.file, "utf8");
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return { kind: "absent" };
+      return { kind: "unusable", reason: `cannot be read (${code ?? "error"})` };
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      return { kind: "unusable", reason: "is not valid JSON" };
+    }
+    // Validated again: the file may predate a schema change, and a bad document must not reach the proxy.
+    const result = v.safeParse(ConfigDocument, json);
+    if (!result.success) {
+      return { kind: "unusable", reason: fromValibot(result.issues).map(formatIssue).join("; ") };
+    }
+    return { kind: "document", document: result.output };
+  }
+
+  async write(document: ConfigDocument): Promise<void> {
+    // 0600: it is the gateway's whole routing table, and services' credentials (hashed) travel in it.
+    await writeFileAtomic(this.file, `${JSON.stringify(document)}\n`, 0o600);
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * @module
+ * The built-in balancer: round robin over the replicas that are in service, with passive health
+ * checks. A replica that fails `maxFailures` times in a row (connect error or 5xx) is ejected for a
+ * back-off that doubles on every ejection in a row and resets on the first success. Replica state
+ * outlives configuration versions (routes reuse it while a replica's id and URL are unchanged), so a
+ * new document neither forgives a broken replica nor loses in-flight counts.
+ */
+import { isIP } from "node:net";
+
+export interface HealthPolicy {
+  /** Consecutive failures that eject a replica. */
+  maxFailures: number;
+  /** First ejection length; doubled on each ejection in a row. */
+  baseEjectionMs: number;
+  maxEjectionMs: number;
+}
+
+export const DEFAULT_HEALTH_POLICY: HealthPolicy = { maxFailures: 3, baseEjectionMs: 10_000, maxEjectionMs: 120_000 };
+
+/** One replica endpoint as the proxy dials it. */
+export class ReplicaState {
+  readonly service: string;
+  readonly id: string;
+  readonly url: string;
+  /** `scheme://host:port`: the key of the connection pool. */
+  readonly origin: string;
+  /** Path prefix from the replica URL, without a trailing slash ("" for none). */
+  readonly pathPrefix: string;
+  readonly https: boolean;
+  /** `host[:port]` of the replica URL (the Host an HTTPS replica expects). */
+  readonly authority: string;
+  readonly hostname: string;
+  readonly port: number;
+  /**
+   * TLS server name. undici derives one from the Host header of every request unless given one
+   * (an IP-address check per request); for plain HTTP it only has to stay constant.
+   */
+  readonly servername: string | undefined;
+
+  /** Requests and tunnels dispatched and not yet settled. */
+  inFlight = 0;
+  /** Consecutive failures since the last success. */
+  failures = 0;
+  /** When the current ejection began (ms since epoch), 0 while in service. */
+  ejectedAt = 0;
+  /** When an ejected replica gets traffic again. */
+  readmitAt = 0;
+  /** Ejections in a row, for the doubling back-off. */
+  ejections = 0;
+
+  constructor(service: string, id: string, url: string) {
+    const parsed = new URL(url);
+    this.service = service;
+    this.id = id;
+    this.url = url;
+    this.https = parsed.protocol === "https:";
+    this.hostname = parsed.hostname.startsWith("[") ? parsed.hostname.slice(1, -1) : parsed.hostname;
+    this.port = parsed.port ? Number(parsed.port) : this.https ? 443 : 80;
+    this.origin = parsed.origin;
+    this.authority = parsed.host;
+    this.pathPrefix = parsed.pathname.replace(/\/+$/, "");
+    this.servername = this.https && isIP(this.hostname) ? undefined : this.hostname;
+  }
+}
+
+export class Balancer {
+  readonly replicas: readonly ReplicaState[];
+  readonly #policy: HealthPolicy;
+  readonly #log: (line: string) => void;
+  #next = 0;
+
+  constructor(replicas: readonly ReplicaState[], policy: HealthPolicy, log: (line: string) => void) {
+    this.replicas = replicas;
+    this.#policy = policy;
+    this.#log = log;
+  }
+
+  /**
+   * The next replica in round-robin order that is in service (or whose ejection ran out), skipping
+   * `tried`. When every candidate is ejected, the one ejected longest ago: a slim chance beats a
+   * certain failure.
+   */
+  pick(now: number, tried: readonly ReplicaState[] | null): ReplicaState | undefined {
+    const replicas = this.replicas;
+    const n = replicas.length;
+    for (let k = 0; k < n; k++) {
+      const index = (this.#next + k) % n;
+      const replica = replicas[index]!;
+      if (tried?.includes(replica)) continue;
+      if (replica.ejectedAt === 0 || now >= replica.readmitAt) {
+        this.#next = index + 1;
+        return replica;
+      }
+    }
+    let best: ReplicaState | undefined;
+    for (const replica of replicas) {
+      if (tried?.includes(replica)) continue;
+      if (best === undefined || replica.ejectedAt < best.ejectedAt) best = replica;
+    }
+    return best;
+  }
+
+  succeeded(replica: ReplicaState): void {
+    if (replica.ejectedAt !== 0) this.#log(`replica ${replica.id} of service ${replica.service} is back in service`);
+    replica.failures = 0;
+    replica.ejections = 0;
+    replica.ejectedAt = 0;
+  }
+
+  failed(replica: ReplicaState, now: number, reason: string): void {
+    replica.failures++;
+    const probing = replica.ejectedAt !== 0 && now >= replica.readmitAt;
+    if (probing || (replica.ejectedAt === 0 && replica.failures >= this.#policy.maxFailures)) {
+      const { baseEjectionMs, maxEjectionMs } = this.#policy;
+      const ms = Math.min(baseEjectionMs * 2 ** replica.ejections, maxEjectionMs);
+      replica.ejections++;
+      replica.ejectedAt = now;
+      replica.readmitAt = now + ms;
+      this.#log(
+        `replica ${replica.id} of service ${replica.service} ejected for ${Math.round(ms / 1000)}s after ${replica.failures} failures in a row (last: ${reason})`,
+      );
+    }
+  }
+}

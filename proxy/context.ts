@@ -1,0 +1,57 @@
+/**
+ * @module
+ * What every exchange in one process shares: the connection pools, settings, the log, and the
+ * exchanges still running (requests and tunnels), which a closing server waits on and, past its
+ * drain bound, cuts.
+ */
+import type { UpstreamPools } from "./upstream-pools.ts";
+
+export interface ContextSettings {
+  /** Retries of a request that did not reach a replica, on other replicas. */
+  maxRetries: number;
+  /** Dialing a replica for a tunnel (pooled requests use the pool's own setting). */
+  connectTimeoutMs: number;
+  proto: "http" | "https";
+}
+
+export class ProxyContext {
+  readonly pools: UpstreamPools;
+  readonly settings: ContextSettings;
+  readonly log: (line: string) => void;
+  /** Upgraded connections, which outlive any server-side bookkeeping. */
+  readonly tunnels = new Set<{ destroy(): void }>();
+  #active = 0;
+  #closing = false;
+  #idle: (() => void)[] = [];
+
+  constructor(pools: UpstreamPools, settings: ContextSettings, log: (line: string) => void) {
+    this.pools = pools;
+    this.settings = settings;
+    this.log = log;
+  }
+
+  get active(): number {
+    return this.#active;
+  }
+
+  /** The server stopped accepting: responses now close their connections. */
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  begin(): void {
+    this.#active++;
+  }
+
+  end(): void {
+    this.#active--;
+    if (this.#active === 0 && this.#idle.length > 0) for (const resolve of this.#idle.splice(0)) resolve();
+  }
+
+  /** Marks the context closing; resolves once no exchange is running (at once if none is). */
+  startClosing(): Promise<void> {
+    this.#closing = true;
+    if (this.#active === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+}

@@ -1,0 +1,272 @@
+/**
+ * @module
+ * One HTTP exchange: client request → replica → client response, streamed both ways with
+ * backpressure through undici's `dispatch` (no intermediate streams or `fetch` objects). A request
+ * that never reached a replica (connect failure) is retried on another one; everything that reached a
+ * replica is counted in the service's stats.
+ *
+ * The handler uses undici's raw-header callbacks (`onConnect`/`onHeaders`/`onData`/…): they are what
+ * undici 7's client calls natively, while the newer controller API adds a wrapper and parses every
+ * response's headers into an object per request.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
+import type { Readable } from "node:stream";
+import type { Dispatcher } from "undici";
+import type { ReplicaState } from "./balancer.ts";
+import { BodyLimit } from "./body-limit.ts";
+import { endChunked, takeOverChunking, writeChunk } from "./chunked-body.ts";
+import type { ProxyContext } from "./context.ts";
+import { BodyTooLargeError } from "./errors.ts";
+import { type RequestHead, readResponseHead, setUpstreamHost } from "./headers.ts";
+import { replyJson } from "./replies.ts";
+import type { ServiceRoute } from "./routes.ts";
+
+class ClientGoneError extends Error {
+  constructor() {
+    super("the client went away");
+    this.name = "ClientGoneError";
+  }
+}
+
+class BadResponseError extends Error {
+  readonly code = "GP_BAD_RESPONSE";
+  constructor() {
+    super("the replica sent a response head Node cannot relay");
+    this.name = "BadResponseError";
+  }
+}
+
+// The response carries its exchange so one shared listener serves every request: a per-request
+// closure costs an allocation (and, under tsx's keepNames, a defineProperty) on the hot path.
+const EXCHANGE = Symbol("exchange");
+type Tagged = ServerResponse & { [EXCHANGE]?: Exchange };
+function onClientClose(this: Tagged): void {
+  this[EXCHANGE]?.clientClosed();
+}
+
+/** Failures that say nothing about the replica's health (ours, or a pool closing under the request). */
+const NOT_A_REPLICA_FAULT = new Set([
+  "UND_ERR_INVALID_ARG",
+  "UND_ERR_NOT_SUPPORTED",
+  "UND_ERR_CLOSED",
+  "UND_ERR_DESTROYED",
+]);
+const NOT_RETRYABLE = new Set(["UND_ERR_INVALID_ARG", "UND_ERR_NOT_SUPPORTED", "GP_BAD_RESPONSE"]);
+const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+
+const errorCode = (err: Error) => (err as Error & { code?: string }).code ?? err.name;
+
+/** Forwards `req` to one of `route`'s replicas and streams the answer into `res`. */
+export function forward(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: ServiceRoute,
+  head: RequestHead,
+  path: string,
+  startedAt: number,
+): void {
+  new Exchange(ctx, req, res, route, head, path, startedAt).start();
+}
+
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly #ctx: ProxyContext;
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly #route: ServiceRoute;
+  readonly #head: RequestHead;
+  readonly #path: string;
+  readonly #startedAt: number;
+  #body: Readable | null = null;
+  #replica: ReplicaState | null = null;
+  #tried: ReplicaState[] | null = null;
+  #abort: ((err?: Error) => void) | null = null;
+  #resume: (() => void) | null = null;
+  /** The current attempt was written to a replica connection. */
+  #sent = false;
+  /** Some attempt reached a replica: the request counts in the stats. */
+  #reached = false;
+  #responded = false;
+  /** The body is chunked by us rather than by Node (see chunked-body.ts). */
+  #chunked = false;
+  #clientGone = false;
+  #done = false;
+
+  constructor(
+    ctx: ProxyContext,
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: ServiceRoute,
+    head: RequestHead,
+    path: string,
+    startedAt: number,
+  ) {
+    this.#ctx = ctx;
+    this.#req = req;
+    this.#res = res;
+    this.#route = route;
+    this.#head = head;
+    this.#path = path;
+    this.#startedAt = startedAt;
+  }
+
+  start(): void {
+    this.#ctx.begin();
+    (this.#res as Tagged)[EXCHANGE] = this;
+    this.#res.on("close", onClientClose);
+    const head = this.#head;
+    if (head.chunked) {
+      // The limiter also shields the client connection from undici destroying the body on failure.
+      this.#body = this.#route.maxBodySize > 0 ? this.#req.pipe(new BodyLimit(this.#route.maxBodySize)) : this.#req;
+    } else if (head.contentLength > 0) {
+      this.#body = this.#req;
+    }
+    this.#attempt();
+  }
+
+  #attempt(): void {
+    const replica = this.#route.balancer.pick(Date.now(), this.#tried);
+    if (!replica) {
+      this.#fail(502, "no replica of this service could be reached");
+      return;
+    }
+    this.#replica = replica;
+    this.#sent = false;
+    replica.inFlight++;
+    setUpstreamHost(this.#head, replica.https || this.#head.host === undefined ? replica.authority : this.#head.host);
+    const timeout = this.#route.readTimeoutMs;
+    this.#ctx.pools.get(replica.origin).dispatch(
+      {
+        path: replica.pathPrefix + this.#path,
+        method: this.#req.method as Dispatcher.HttpMethod,
+        headers: this.#head.forward,
+        body: this.#body,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+        servername: replica.servername,
+      } as Dispatcher.DispatchOptions,
+      this,
+    );
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+    this.#sent = true;
+    this.#reached = true;
+    if (this.#clientGone) abort(new ClientGoneError());
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    // 1xx informational answers are not relayed; the final response follows.
+    if (statusCode < 200) return true;
+    this.#responded = true;
+    this.#resume = resume;
+    const replica = this.#replica!;
+    if (statusCode >= 500) this.#route.balancer.failed(replica, Date.now(), `HTTP ${statusCode}`);
+    else this.#route.balancer.succeeded(replica);
+    const res = this.#res;
+    if (this.#clientGone) return false;
+    const { headers, eventStream } = readResponseHead(rawHeaders);
+    if (this.#ctx.closing) {
+      headers.push("connection", "close");
+      res.shouldKeepAlive = false;
+    }
+    try {
+      if (statusText) res.writeHead(statusCode, statusText, headers);
+      else res.writeHead(statusCode, headers);
+    } catch {
+      // A header Node refuses to write (invalid characters): the replica's answer is unusable.
+      this.#responded = false;
+      this.#abort?.(new BadResponseError());
+      return false;
+    }
+    // Streams (SSE) must reach the client at once, not with the first event.
+    if (eventStream) res.flushHeaders();
+    this.#chunked = takeOverChunking(res);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    // Node corks the socket on a write until the next tick, so the chunks parsed from one read of
+    // the replica's socket (and the headers) leave in one write, without waiting for later data.
+    if (this.#chunked ? writeChunk(this.#res, chunk) : this.#res.write(chunk)) return true;
+    this.#res.once("drain", this.#resume!);
+    return false;
+  }
+
+  onComplete(): void {
+    if (this.#chunked) endChunked(this.#res);
+    else this.#res.end();
+    this.#finish();
+  }
+
+  onError(err: Error): void {
+    const replica = this.#replica;
+    if (this.#clientGone || err instanceof ClientGoneError) {
+      this.#finish();
+      return;
+    }
+    if (err instanceof BodyTooLargeError) {
+      this.#reached = false;
+      this.#fail(413, `request body larger than client_max_body_size (${err.limit} bytes)`, true);
+      return;
+    }
+    const code = errorCode(err);
+    if (this.#responded) {
+      // Too late for a status code: cut the client's response so it sees a truncated body, not a whole one.
+      if (code !== "UND_ERR_BODY_TIMEOUT") this.#route.balancer.failed(replica!, Date.now(), code);
+      this.#res.destroy();
+      this.#finish();
+      return;
+    }
+    if (code === "UND_ERR_HEADERS_TIMEOUT") {
+      this.#fail(504, "the replica did not answer in time");
+      return;
+    }
+    const faulty = !NOT_A_REPLICA_FAULT.has(code);
+    if (replica && faulty) this.#route.balancer.failed(replica, Date.now(), code);
+    if (replica && this.#canRetry(code)) {
+      replica.inFlight--;
+      this.#replica = null;
+      if (this.#tried) this.#tried.push(replica);
+      else this.#tried = [replica];
+      this.#attempt();
+      return;
+    }
+    if (code === "GP_BAD_RESPONSE" || err.name === "HTTPParserError")
+      this.#fail(502, "the replica sent an invalid response");
+    else if (code === "UND_ERR_CONNECT_TIMEOUT") this.#fail(504, "connecting to the replica timed out");
+    else this.#fail(502, this.#sent ? "the replica closed the connection" : "the replica could not be reached");
+  }
+
+  /** Another replica may take the request: it never reached this one, or it is safe to send twice. */
+  #canRetry(code: string): boolean {
+    if (NOT_RETRYABLE.has(code)) return false;
+    if ((this.#tried?.length ?? 0) >= this.#ctx.settings.maxRetries) return false;
+    if (this.#route.balancer.replicas.length < 2 && code !== "UND_ERR_CLOSED") return false;
+    if (!this.#sent) return true;
+    return this.#body === null && IDEMPOTENT_METHODS.has(this.#req.method ?? "");
+  }
+
+  #fail(status: number, message: string, close = false): void {
+    if (!this.#clientGone) replyJson(this.#res, status, message, { close: close || this.#ctx.closing });
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    if (this.#replica) this.#replica.inFlight--;
+    if (this.#reached) this.#route.counter.record((performance.now() - this.#startedAt) / 1000, Date.now());
+    this.#ctx.end();
+  }
+
+  /** The client's side closed: if the exchange is not done, the client went away mid-way. */
+  clientClosed(): void {
+    if (this.#done || this.#res.writableFinished) return;
+    this.#clientGone = true;
+    // Before onConnect there is nothing to abort yet; onConnect aborts on arrival.
+    this.#abort?.(new ClientGoneError());
+  }
+}

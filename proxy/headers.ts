@@ -1,0 +1,182 @@
+/**
+ * @module
+ * Header rewriting between clients and replicas. Hop-by-hop headers describe one connection
+ * (RFC 9110 §7.6.1) and are never forwarded; the X-Forwarded-* family and X-Real-IP tell the replica
+ * who the client is. Works on Node's and undici's flat raw header lists so no header object is built
+ * per request on the hot path.
+ */
+
+/** What the proxy needs from a client's request head, plus the headers to send upstream. */
+export interface RequestHead {
+  /** The Host header as sent (port included), or undefined. */
+  host: string | undefined;
+  /** Declared body length, -1 when there is no Content-Length. */
+  contentLength: number;
+  /** The body uses chunked transfer coding. */
+  chunked: boolean;
+  /** Why the request's framing is ambiguous (a smuggling vector), or null when it is sound. */
+  framingError: string | null;
+  /** The client asked for a protocol upgrade (`Upgrade` header value), or undefined. */
+  upgrade: string | undefined;
+  /**
+   * Upstream headers as a flat name/value list. Slot 0/1 is reserved for `host` (the replica decides
+   * its value), then the client's end-to-end headers, then the forwarding headers.
+   */
+  forward: string[];
+}
+
+const HOST_SLOT = 1;
+
+/** Request headers the proxy consumes or replaces rather than copying upstream. */
+const DROPPED_REQUEST = new Set([
+  "keep-alive",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "proxy-connection",
+  // Node answers `Expect: 100-continue` itself, and undici refuses to send it.
+  "expect",
+  "x-forwarded-proto",
+  "x-forwarded-host",
+  "x-real-ip",
+]);
+
+/** Response headers that belong to the replica's connection, not to the client's. */
+const DROPPED_RESPONSE = new Set(["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"]);
+
+/** Connection options that name no header (or one we drop anyway). */
+const CONNECTION_KEYWORDS = new Set(["close", "keep-alive", "upgrade"]);
+
+const isProxyHeader = (lower: string) => lower.startsWith("proxy-");
+
+/** Headers named in `Connection` (other than the keywords): they are hop-by-hop too. */
+function connectionNamed(value: string, into: string[] | null): string[] | null {
+  // The usual values name no header: skip the split.
+  if (value.length <= 10 && CONNECTION_KEYWORDS.has(value.toLowerCase())) return into;
+  let named = into;
+  for (const part of value.split(",")) {
+    const token = part.trim().toLowerCase();
+    if (!token || CONNECTION_KEYWORDS.has(token)) continue;
+    if (named) named.push(token);
+    else named = [token];
+  }
+  return named;
+}
+
+function withoutNamed(list: string[], named: readonly string[], from: number): string[] {
+  const kept = list.slice(0, from);
+  for (let i = from; i < list.length; i += 2) {
+    if (!named.includes(list[i]!.toLowerCase())) kept.push(list[i]!, list[i + 1]!);
+  }
+  return kept;
+}
+
+/**
+ * Reads a client's raw headers once: framing facts for the proxy's own checks, and the end-to-end
+ * headers to forward. `clientIp` and `proto` become X-Forwarded-For/-Proto and X-Real-IP; the original
+ * Host travels as X-Forwarded-Host. With `keepUpgrade` (WebSocket and other upgrades) the
+ * `Connection: upgrade` / `Upgrade` pair is forwarded, since the replica must see it to switch.
+ */
+export function readRequestHead(
+  raw: readonly string[],
+  clientIp: string,
+  proto: "http" | "https",
+  keepUpgrade = false,
+): RequestHead {
+  const forward: string[] = ["host", ""];
+  let host: string | undefined;
+  let contentLength = -1;
+  let chunked = false;
+  let framingError: string | null = null;
+  let upgrade: string | undefined;
+  let forwardedFor: string | undefined;
+  let named: string[] | null = null;
+
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    const lower = name.toLowerCase();
+    switch (lower) {
+      case "host":
+        if (host !== undefined) framingError = "more than one Host header";
+        host = value;
+        continue;
+      case "content-length": {
+        const length = /^\d{1,15}$/.test(value) ? Number(value) : Number.NaN;
+        if (Number.isNaN(length)) framingError = "invalid Content-Length";
+        else if (contentLength !== -1 && contentLength !== length) framingError = "conflicting Content-Length values";
+        else if (contentLength === -1) forward.push("content-length", value);
+        contentLength = Number.isNaN(length) ? contentLength : length;
+        continue;
+      }
+      case "transfer-encoding":
+        chunked = true;
+        continue;
+      case "connection":
+        named = connectionNamed(value, named);
+        continue;
+      case "upgrade":
+        upgrade = value;
+        continue;
+      case "x-forwarded-for":
+        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        continue;
+      default:
+        if (DROPPED_REQUEST.has(lower) || isProxyHeader(lower)) continue;
+        forward.push(name, value);
+    }
+  }
+  if (chunked && contentLength !== -1) framingError = "both Content-Length and Transfer-Encoding";
+
+  const out = named ? withoutNamed(forward, named, 2) : forward;
+  if (keepUpgrade && upgrade !== undefined) out.push("connection", "upgrade", "upgrade", upgrade);
+  out.push(
+    "x-forwarded-for",
+    forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`,
+    "x-forwarded-proto",
+    proto,
+    "x-forwarded-host",
+    host ?? "",
+    "x-real-ip",
+    clientIp,
+  );
+  out[HOST_SLOT] = host ?? "";
+  return { host, contentLength, chunked, framingError, upgrade, forward: out };
+}
+
+/** Sets the Host the replica receives (the client's, or the replica's own authority for HTTPS). */
+export function setUpstreamHost(head: RequestHead, host: string): void {
+  head.forward[HOST_SLOT] = host;
+}
+
+/** The address a socket's peer connected from, without the IPv4-mapped IPv6 prefix. */
+export function clientAddress(remote: string | undefined): string {
+  if (!remote) return "";
+  return remote.startsWith("::ffff:") ? remote.slice(7) : remote;
+}
+
+/** A replica's response headers, minus hop-by-hop ones, ready for `res.writeHead`. */
+export interface ResponseHead {
+  headers: string[];
+  /** `text/event-stream`: flush headers at once and every event as it comes. */
+  eventStream: boolean;
+}
+
+export function readResponseHead(raw: readonly (Buffer | string)[]): ResponseHead {
+  const headers: string[] = [];
+  let eventStream = false;
+  let named: string[] | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString("latin1");
+    const value = raw[i + 1]!.toString("latin1");
+    const lower = name.toLowerCase();
+    if (lower === "connection") {
+      named = connectionNamed(value, named);
+      continue;
+    }
+    if (DROPPED_RESPONSE.has(lower) || isProxyHeader(lower)) continue;
+    if (lower === "content-type" && value.toLowerCase().startsWith("text/event-stream")) eventStream = true;
+    headers.push(name, value);
+  }
+  return { headers: named ? withoutNamed(headers, named, 0) : headers, eventStream };
+}

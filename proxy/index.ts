@@ -1,0 +1,184 @@
+/**
+ * @module
+ * The data plane's public face, used by the agent: start the proxy (in this process or in worker
+ * processes), apply configuration documents, read per-service stats, close.
+ */
+import { availableParallelism } from "node:os";
+import type { ServiceStats } from "../schema/agent-protocol.ts";
+import type { ConfigDocument } from "../schema/config-document.ts";
+import { ConfigRejectedError, ProxyClosedError, ProxyOptionsError } from "./errors.ts";
+import { parseDocument } from "./routes.ts";
+import { DEFAULT_SERVER_SETTINGS, ProxyServer, type ServerSettings } from "./server.ts";
+import { summarizeStats } from "./stats.ts";
+import { type Sharing, WorkerPool } from "./workers.ts";
+
+export { ConfigRejectedError, ProxyClosedError, ProxyOptionsError, WorkerError } from "./errors.ts";
+
+export interface ProxyOptions {
+  /** Address to listen on; default "127.0.0.1". */
+  host?: string;
+  /** 0 = any free port. */
+  httpPort: number;
+  /** Processes serving traffic; 0 = serve in this process (tests); default os.availableParallelism(). */
+  workers?: number;
+  /** Serve this at once (the agent's last good config from disk). */
+  initialConfig?: ConfigDocument | null;
+  log?: (line: string) => void;
+}
+
+export interface ProxyHandle {
+  readonly port: number;
+  /** Validates (valibot ConfigDocument) and applies to every process; resolves once all swapped; rejects with a clear reason (the agent NACKs with it) and keeps the old config. */
+  apply(doc: ConfigDocument): Promise<void>;
+  /** Per-service stats aggregated across processes. */
+  stats(): Promise<ServiceStats[]>;
+  /** Stop accepting, let in-flight requests finish (bounded), stop worker processes. */
+  close(): Promise<void>;
+}
+
+/** Knobs for tests and the benchmark; the agent uses the defaults. */
+export interface ProxyTuning {
+  settings?: Partial<ServerSettings>;
+  /** How worker processes share the listening socket (see workers.ts). */
+  sharing?: Sharing;
+  /** Extra Node flags for worker processes. */
+  nodeFlags?: string[];
+}
+
+export interface TunedProxyHandle extends ProxyHandle {
+  /** Worker process ids (empty when serving in this process). */
+  pids(): number[];
+}
+
+export function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
+  return startTunedProxy(options, {});
+}
+
+interface Checked {
+  host: string;
+  port: number;
+  workers: number;
+  initial: ConfigDocument | null;
+  log: (line: string) => void;
+}
+
+function checkOptions(options: ProxyOptions): Checked {
+  const host = options.host ?? "127.0.0.1";
+  if (typeof host !== "string" || host === "") throw new ProxyOptionsError("host", "expected an address to listen on");
+  const port = options.httpPort;
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new ProxyOptionsError("httpPort", `expected a port number 0..65535, got ${String(port)}`);
+  }
+  const workers = options.workers ?? availableParallelism();
+  if (!Number.isInteger(workers) || workers < 0 || workers > 256) {
+    throw new ProxyOptionsError("workers", `expected a whole number of processes 0..256, got ${String(workers)}`);
+  }
+  if (options.log !== undefined && typeof options.log !== "function") {
+    throw new ProxyOptionsError("log", "expected a function");
+  }
+  let initial: ConfigDocument | null = null;
+  if (options.initialConfig != null) {
+    try {
+      initial = parseDocument(options.initialConfig);
+    } catch (err) {
+      if (err instanceof ConfigRejectedError) throw new ProxyOptionsError("initialConfig", err.message);
+      throw err;
+    }
+  }
+  return { host, port, workers, initial, log: options.log ?? (() => {}) };
+}
+
+function checkSettings(settings: ServerSettings): void {
+  const positive: (keyof ServerSettings)[] = [
+    "maxHeaderSize",
+    "maxHeadersCount",
+    "headersTimeoutMs",
+    "requestTimeoutMs",
+    "keepAliveTimeoutMs",
+    "drainTimeoutMs",
+  ];
+  for (const key of positive) {
+    const value = settings[key];
+    if (typeof value !== "number" || !(value > 0))
+      throw new ProxyOptionsError(`settings.${key}`, "expected a positive number");
+  }
+  if (!Number.isInteger(settings.maxRetries) || settings.maxRetries < 0) {
+    throw new ProxyOptionsError("settings.maxRetries", "expected a whole number ≥ 0");
+  }
+}
+
+/** `startProxy` with tuning (tests, benchmark). */
+export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning): Promise<TunedProxyHandle> {
+  const checked = checkOptions(options);
+  const settings: ServerSettings = { ...DEFAULT_SERVER_SETTINGS, ...tuning.settings };
+  checkSettings(settings);
+  let services = checked.initial?.services.map((s) => s.name) ?? [];
+  let closed = false;
+  const assertOpen = () => {
+    if (closed) throw new ProxyClosedError();
+  };
+
+  if (checked.workers === 0) {
+    const server = new ProxyServer(settings, checked.log);
+    if (checked.initial) server.apply(checked.initial);
+    const port = await server.listen({ host: checked.host, port: checked.port });
+    return {
+      port,
+      async apply(doc) {
+        assertOpen();
+        const parsed = parseDocument(doc);
+        server.apply(parsed);
+        services = parsed.services.map((s) => s.name);
+        checked.log(`proxy: configuration version ${parsed.version} applied (${parsed.services.length} services)`);
+      },
+      async stats() {
+        assertOpen();
+        return summarizeStats(services, [server.stats()]);
+      },
+      close() {
+        closed = true;
+        return server.close();
+      },
+      pids: () => [],
+    };
+  }
+
+  const pool = await WorkerPool.start({
+    host: checked.host,
+    port: checked.port,
+    count: checked.workers,
+    settings,
+    document: checked.initial,
+    sharing: tuning.sharing ?? "handle",
+    nodeFlags: tuning.nodeFlags ?? [],
+    log: checked.log,
+  });
+  // Documents apply one after another, in the order they were given.
+  let queue: Promise<unknown> = Promise.resolve();
+  return {
+    port: pool.port,
+    apply(doc) {
+      const run = async () => {
+        assertOpen();
+        const parsed = parseDocument(doc);
+        await pool.apply(parsed);
+        services = parsed.services.map((s) => s.name);
+        checked.log(
+          `proxy: configuration version ${parsed.version} applied by ${checked.workers} workers (${parsed.services.length} services)`,
+        );
+      };
+      const result = queue.then(run, run);
+      queue = result.catch(() => {});
+      return result;
+    },
+    async stats() {
+      assertOpen();
+      return summarizeStats(services, await pool.stats());
+    },
+    close() {
+      closed = true;
+      return pool.close();
+    },
+    pids: () => pool.pids(),
+  };
+}

@@ -1,0 +1,172 @@
+/**
+ * @module
+ * Configuration document → routing table: which service owns each Host, with its balancer, limits
+ * and counters. A table is immutable once built; applying a document builds a new one and swaps it
+ * in, so requests that started under the old table finish on it. Replica health and in-flight
+ * counts carry over to the new table for replicas whose id and URL did not change.
+ */
+import * as v from "valibot";
+import { ConfigDocument } from "../schema/config-document.ts";
+import { formatIssue, fromValibot } from "../schema/issues.ts";
+import { Balancer, type HealthPolicy, ReplicaState } from "./balancer.ts";
+import { ConfigRejectedError } from "./errors.ts";
+import type { RequestCounter, StatsRegistry } from "./stats.ts";
+
+export interface ServiceRoute {
+  readonly name: string;
+  readonly host: string;
+  /** Largest request body in bytes; 0 = no limit (nginx's `client_max_body_size 0`). */
+  readonly maxBodySize: number;
+  /** Idle limit while waiting for the replica's headers and between body chunks (and on tunnels). */
+  readonly readTimeoutMs: number;
+  readonly balancer: Balancer;
+  readonly counter: RequestCounter;
+}
+
+export interface RoutingTable {
+  /** Document version, 0 before the first document. */
+  readonly version: number;
+  /** Services by normalized host. */
+  readonly byHost: ReadonlyMap<string, ServiceRoute>;
+  /** `gateway.<domain>`, reserved for the OpenAI-compatible entrypoint. */
+  readonly entrypointHost: string | null;
+  readonly origins: ReadonlySet<string>;
+  readonly services: readonly string[];
+}
+
+export const EMPTY_TABLE: RoutingTable = {
+  version: 0,
+  byHost: new Map(),
+  entrypointHost: null,
+  origins: new Set(),
+  services: [],
+};
+
+/**
+ * A Host header (or a document's host) as routing keys are written: lower case, no port, no
+ * trailing dot. Bracketed IPv6 literals keep their brackets.
+ */
+export function normalizeHost(value: string): string {
+  let host = value;
+  if (host.startsWith("[")) {
+    const end = host.indexOf("]");
+    if (end !== -1) host = host.slice(0, end + 1);
+  } else {
+    const colon = host.indexOf(":");
+    if (colon !== -1) host = host.slice(0, colon);
+  }
+  if (host.endsWith(".")) host = host.slice(0, -1);
+  return host.toLowerCase();
+}
+
+const HOST_PATTERN = /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
+
+function urlProblem(url: string): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `invalid URL ${JSON.stringify(url)}`;
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
+    return `expected an http or https URL, got ${JSON.stringify(url)}`;
+  if (parsed.username || parsed.password) return "credentials in a replica URL are not supported";
+  if (parsed.search || parsed.hash) return "a replica URL takes no query or fragment";
+  return null;
+}
+
+/** Problems valibot cannot see: clashing hosts and names, unusable URLs and limits. */
+export function documentProblems(doc: ConfigDocument): string[] {
+  const problems: string[] = [];
+  const hosts = new Map<string, number>();
+  const names = new Map<string, number>();
+  const entrypoint = doc.entrypoint ? normalizeHost(doc.entrypoint.host) : null;
+  if (doc.entrypoint && !HOST_PATTERN.test(entrypoint ?? "")) {
+    problems.push(`entrypoint.host: expected a host name, got ${JSON.stringify(doc.entrypoint.host)}`);
+  }
+  doc.services.forEach((service, i) => {
+    const at = `services[${i}]`;
+    const host = normalizeHost(service.host);
+    if (!HOST_PATTERN.test(host))
+      problems.push(`${at}.host: expected a host name, got ${JSON.stringify(service.host)}`);
+    else if (host === entrypoint) problems.push(`${at}.host: ${host} is reserved for the entrypoint`);
+    const sameHost = hosts.get(host);
+    if (sameHost !== undefined) problems.push(`${at}.host: ${host} is already the host of services[${sameHost}]`);
+    else hosts.set(host, i);
+    const sameName = names.get(service.name);
+    if (sameName !== undefined)
+      problems.push(`${at}.name: ${service.name} is already the name of services[${sameName}]`);
+    else names.set(service.name, i);
+    if (!Number.isSafeInteger(service.client_max_body_size) || service.client_max_body_size < 0) {
+      problems.push(`${at}.client_max_body_size: expected a whole number of bytes ≥ 0 (0 = no limit)`);
+    }
+    if (
+      !Number.isFinite(service.read_timeout_ms) ||
+      service.read_timeout_ms <= 0 ||
+      service.read_timeout_ms > 2 ** 31 - 1
+    ) {
+      problems.push(`${at}.read_timeout_ms: expected a positive number of milliseconds`);
+    }
+    const ids = new Set<string>();
+    service.replicas.forEach((replica, j) => {
+      if (ids.has(replica.id)) problems.push(`${at}.replicas[${j}].id: ${replica.id} appears twice`);
+      ids.add(replica.id);
+      const problem = urlProblem(replica.url);
+      if (problem) problems.push(`${at}.replicas[${j}].url: ${problem}`);
+    });
+  });
+  return problems;
+}
+
+/** Validates a document completely (schema, then cross-field rules) or throws {@link ConfigRejectedError}. */
+export function parseDocument(input: unknown): ConfigDocument {
+  const result = v.safeParse(ConfigDocument, input);
+  const version =
+    typeof input === "object" && input !== null && typeof (input as { version?: unknown }).version === "number"
+      ? (input as { version: number }).version
+      : null;
+  if (!result.success) throw new ConfigRejectedError(version, fromValibot(result.issues).map(formatIssue));
+  const problems = documentProblems(result.output);
+  if (problems.length > 0) throw new ConfigRejectedError(result.output.version, problems);
+  return result.output;
+}
+
+export interface TableDeps {
+  stats: StatsRegistry;
+  health: HealthPolicy;
+  log: (line: string) => void;
+}
+
+const replicaKey = (service: string, id: string, url: string) => `${service}\u0000${id}\u0000${url}`;
+
+/** Builds the table for a validated document, reusing `previous`'s replica state where it still applies. */
+export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, deps: TableDeps): RoutingTable {
+  const known = new Map<string, ReplicaState>();
+  for (const route of previous.byHost.values()) {
+    for (const r of route.balancer.replicas) known.set(replicaKey(r.service, r.id, r.url), r);
+  }
+  const byHost = new Map<string, ServiceRoute>();
+  const origins = new Set<string>();
+  for (const service of doc.services) {
+    const replicas = service.replicas.map(
+      (r) => known.get(replicaKey(service.name, r.id, r.url)) ?? new ReplicaState(service.name, r.id, r.url),
+    );
+    for (const r of replicas) origins.add(r.origin);
+    const host = normalizeHost(service.host);
+    byHost.set(host, {
+      name: service.name,
+      host,
+      maxBodySize: service.client_max_body_size,
+      readTimeoutMs: service.read_timeout_ms,
+      balancer: new Balancer(replicas, deps.health, deps.log),
+      counter: deps.stats.counter(service.name),
+    });
+  }
+  return {
+    version: doc.version,
+    byHost,
+    entrypointHost: doc.entrypoint ? normalizeHost(doc.entrypoint.host) : null,
+    origins,
+    services: doc.services.map((s) => s.name),
+  };
+}

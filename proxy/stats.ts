@@ -1,0 +1,133 @@
+/**
+ * @module
+ * Traffic counters per service, as dstack's collector computes them from nginx's access log: over
+ * the last 30, 60 and 300 seconds, how many requests reached a replica and their mean duration.
+ * Kept in one-second buckets in a fixed ring, so memory per service is constant whatever the load.
+ * Processes report raw sums; means are taken only after summing across processes.
+ */
+import type { ServiceStats } from "../schema/agent-protocol.ts";
+
+export const STATS_WINDOWS = [30, 60, 300] as const;
+const RING = 300;
+
+/** Sums over one window: the wire format between processes (means come later). */
+export interface RawWindow {
+  requests: number;
+  seconds: number;
+}
+export interface RawServiceStats {
+  service: string;
+  windows: Record<"30" | "60" | "300", RawWindow>;
+}
+
+/** One service's ring of one-second buckets. */
+export class RequestCounter {
+  readonly #second = new Float64Array(RING).fill(-1);
+  readonly #count = new Uint32Array(RING);
+  readonly #total = new Float64Array(RING);
+
+  /** Counts one request that took `seconds` and ended at `nowMs`. */
+  record(seconds: number, nowMs: number): void {
+    const second = Math.floor(nowMs / 1000);
+    const slot = second % RING;
+    if (this.#second[slot] !== second) {
+      this.#second[slot] = second;
+      this.#count[slot] = 0;
+      this.#total[slot] = 0;
+    }
+    this.#count[slot]!++;
+    this.#total[slot]! += seconds;
+  }
+
+  /** Sums over each window, the current second included. */
+  windows(nowMs: number): RawServiceStats["windows"] {
+    const now = Math.floor(nowMs / 1000);
+    const out = {
+      "30": { requests: 0, seconds: 0 },
+      "60": { requests: 0, seconds: 0 },
+      "300": { requests: 0, seconds: 0 },
+    };
+    for (let slot = 0; slot < RING; slot++) {
+      const age = now - this.#second[slot]!;
+      if (age < 0 || age >= RING) continue;
+      const count = this.#count[slot]!;
+      const total = this.#total[slot]!;
+      for (const w of STATS_WINDOWS) {
+        if (age < w) {
+          out[w].requests += count;
+          out[w].seconds += total;
+        }
+      }
+    }
+    return out;
+  }
+}
+
+/** Counters by service name, following the services of the current document. */
+export class StatsRegistry {
+  readonly #counters = new Map<string, RequestCounter>();
+
+  /** The counter for a service (created on first use). */
+  counter(service: string): RequestCounter {
+    let counter = this.#counters.get(service);
+    if (!counter) {
+      counter = new RequestCounter();
+      this.#counters.set(service, counter);
+    }
+    return counter;
+  }
+
+  /** Forgets services that left the document (requests still running on them count into nothing). */
+  retain(services: ReadonlySet<string>): void {
+    for (const name of this.#counters.keys()) if (!services.has(name)) this.#counters.delete(name);
+  }
+
+  snapshot(nowMs: number): RawServiceStats[] {
+    return [...this.#counters].map(([service, counter]) => ({ service, windows: counter.windows(nowMs) }));
+  }
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/**
+ * Sums raw snapshots from every process into the agent's report: one entry per service of the
+ * current document (zeros for a service without traffic, as dstack reports), mean times in seconds
+ * to three decimals.
+ */
+export function summarizeStats(services: readonly string[], snapshots: readonly RawServiceStats[][]): ServiceStats[] {
+  const sums = new Map<string, RawServiceStats["windows"]>();
+  for (const name of services) {
+    sums.set(name, {
+      "30": { requests: 0, seconds: 0 },
+      "60": { requests: 0, seconds: 0 },
+      "300": { requests: 0, seconds: 0 },
+    });
+  }
+  for (const snapshot of snapshots) {
+    for (const entry of snapshot) {
+      const sum = sums.get(entry.service);
+      if (!sum) continue;
+      for (const w of ["30", "60", "300"] as const) {
+        sum[w].requests += entry.windows[w].requests;
+        sum[w].seconds += entry.windows[w].seconds;
+      }
+    }
+  }
+  return [...sums].map(([service, w]) => ({
+    service,
+    windows: {
+      "30": {
+        requests: w["30"].requests,
+        request_time: w["30"].requests ? round3(w["30"].seconds / w["30"].requests) : 0,
+      },
+      "60": {
+        requests: w["60"].requests,
+        request_time: w["60"].requests ? round3(w["60"].seconds / w["60"].requests) : 0,
+      },
+      "300": {
+        requests: w["300"].requests,
+        request_time: w["300"].requests ? round3(w["300"].seconds / w["300"].requests) : 0,
+      },
+    },
+  }));
+}

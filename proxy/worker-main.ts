@@ -1,0 +1,57 @@
+/**
+ * @module
+ * Entry point of a proxy worker process (started by `workers.ts` under tsx). It serves traffic with
+ * its own `ProxyServer` on the socket the parent shares, applies the documents the parent sends, and
+ * answers stats requests. It exits when told to close or when the parent goes away.
+ */
+import { ProxyServer } from "./server.ts";
+import type { FromWorker, ToWorker } from "./worker-protocol.ts";
+
+const send = (message: FromWorker, handle?: object): void => {
+  // biome-ignore lint/suspicious/noExplicitAny: Node's send accepts a listening handle; its typing does not say so.
+  if (process.connected) process.send?.(message, handle as any);
+};
+
+let server: ProxyServer | null = null;
+
+async function init(message: Extract<ToWorker, { type: "init" }>, handle: object | undefined): Promise<void> {
+  server = new ProxyServer(message.settings, (line) => send({ type: "log", line }));
+  if (message.document) server.apply(message.document);
+  if (message.listen === "handle" && !handle) throw new Error("no listening handle came with init");
+  const port = await server.listen(message.listen === "handle" ? { handle: handle! } : message.listen);
+  send({ type: "ready", port }, message.shareHandle ? server.handle : undefined);
+}
+
+async function shutdown(code: number): Promise<never> {
+  await server?.close();
+  process.exit(code);
+}
+
+process.on("message", (message: ToWorker, handle: object | undefined) => {
+  switch (message.type) {
+    case "init":
+      init(message, handle).catch((err: Error) => {
+        send({ type: "failed", error: err.message });
+        process.exit(1);
+      });
+      return;
+    case "apply":
+      try {
+        server!.apply(message.document);
+        send({ type: "applied", id: message.id, version: message.document.version });
+      } catch (err) {
+        send({ type: "apply-failed", id: message.id, error: (err as Error).message });
+      }
+      return;
+    case "stats":
+      send({ type: "stats", id: message.id, stats: server?.stats() ?? [] });
+      return;
+    case "close":
+      void shutdown(0);
+      return;
+  }
+});
+
+// An orphaned worker would keep the port: follow the parent out.
+process.on("disconnect", () => void shutdown(0));
+send({ type: "started" });

@@ -1,0 +1,269 @@
+/**
+ * End to end through the data plane: the `npm start` stack, a local gateway whose agent runs the
+ * proxy, a service with real replica servers, and clients on loopback. Covers routing, SSE,
+ * WebSockets, replica failure, propagation time, and control-plane outages.
+ */
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer as createHttpServer, request as httpRequest, type Server } from "node:http";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket, { WebSocketServer } from "ws";
+import { type Stack, startStack } from "../../local-host/stack.ts";
+import type { Gateway } from "../../schema/api.ts";
+import type { LocalInstance } from "../../schema/local-host.ts";
+import type { Service } from "../../schema/service-api.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const BIN = path.join(ROOT, "bin/gateplane.mjs");
+const HOST = "echo.localhost";
+
+let stack: Stack;
+let dir: string;
+let gatewayPort: number;
+const replicas = new Map<string, { server: Server; url: string; sent: number[] }>();
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return typeof address === "object" && address ? address.port : 0;
+}
+
+function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: ROOT, env: { ...process.env, GATEPLANE_CONFIG: path.join(dir, "config.json"), NO_COLOR: "1" } },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+async function api<T>(method: string, route: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${stack.url}/api/v1/projects/main${route}`, {
+    method,
+    headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+/** A replica: answers with its id, streams SSE on /sse, echoes WebSocket messages on /ws. */
+async function startReplica(id: string): Promise<string> {
+  const sent: number[] = [];
+  const server = createHttpServer((req, res) => {
+    if (req.url === "/sse") {
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+      let n = 0;
+      const timer = setInterval(() => {
+        sent.push(Date.now());
+        res.write(`data: chunk-${n}\n\n`);
+        if (++n === 5) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 150);
+      req.on("close", () => clearInterval(timer));
+      return;
+    }
+    res.writeHead(200, { "content-type": "text/plain" }).end(`replica:${id}`);
+  });
+  const wss = new WebSocketServer({ server, path: "/ws" });
+  wss.on("connection", (socket) => socket.on("message", (data) => socket.send(`echo:${id}:${data}`)));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  const url = `http://127.0.0.1:${port}`;
+  replicas.set(id, { server, url, sent });
+  return url;
+}
+
+async function stopReplica(id: string): Promise<void> {
+  const r = replicas.get(id);
+  if (!r) return;
+  replicas.delete(id);
+  r.server.closeAllConnections();
+  await new Promise((resolve) => r.server.close(resolve));
+}
+
+/** One request through the gateway's proxy with the service's Host header. */
+function get(pathname = "/"): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: "127.0.0.1", port: gatewayPort, path: pathname, headers: { host: HOST }, agent: false },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c) => {
+          body += c;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on("error", reject);
+    req.setTimeout(5000, () => req.destroy(new Error("timeout")));
+    req.end();
+  });
+}
+
+async function until<T>(what: string, fn: () => Promise<T | null | false | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await fn();
+      if (value) return value;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+}
+
+async function hosts(): Promise<LocalInstance[]> {
+  const secrets = JSON.parse(await readFile(path.join(dir, "secrets.json"), "utf8")) as Record<string, string>;
+  const res = await fetch(`${stack.daemon.url}/v1/instances`, {
+    headers: { authorization: `Bearer ${secrets.LOCAL_HOST_DAEMON_TOKEN}` },
+  });
+  return ((await res.json()) as { instances: LocalInstance[] }).instances;
+}
+
+const inSync = async () => {
+  const s = await api<Service>("GET", "/services/echo");
+  return s.gateway_replicas.length > 0 && s.gateway_replicas.every((r) => r.state === "in_sync") ? s : null;
+};
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), "gp-e2e-dp-"));
+  stack = await startStack({ dir, port: await freePort(), quiet: true });
+  const applied = await cli("apply", "-f", path.join(ROOT, "examples/local-gateway.dstack.yml"), "-y");
+  expect(applied.code).toBe(0);
+  const gateway = await api<Gateway>("GET", "/gateways/local-gateway");
+  gatewayPort = Number(gateway.replicas[0]!.hostname!.split(":")[1]);
+  const file = path.join(dir, "echo.dstack.yml");
+  await writeFile(file, "type: service\nname: echo\ngateway: local-gateway\nhttps: false\nauth: false\n");
+  expect((await cli("apply", "-f", file, "-y")).code).toBe(0);
+  for (const id of ["a", "b"]) {
+    const url = await startReplica(id);
+    const added = await cli("service", "replica", "add", "echo", "--id", id, "--url", url);
+    expect(added.stderr).toBe("");
+  }
+  await until("configuration applied", inSync);
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  for (const id of [...replicas.keys()]) await stopReplica(id);
+  await rm(dir, { recursive: true, force: true });
+}, 60_000);
+
+describe("data plane, end to end", () => {
+  it("routes requests for the service's host to both replicas; unknown hosts get 404", async () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 10; i++) {
+      const res = await get();
+      expect(res.status).toBe(200);
+      seen.add(res.body);
+    }
+    expect([...seen].sort()).toEqual(["replica:a", "replica:b"]);
+    const unknown = await new Promise<number>((resolve, reject) => {
+      httpRequest({ host: "127.0.0.1", port: gatewayPort, headers: { host: "nope.localhost" } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+        .on("error", reject)
+        .end();
+    });
+    expect(unknown).toBe(404);
+  });
+
+  it("streams SSE chunk by chunk", async () => {
+    const arrivals: number[] = [];
+    await new Promise<void>((resolve, reject) => {
+      httpRequest({ host: "127.0.0.1", port: gatewayPort, path: "/sse", headers: { host: HOST } }, (res) => {
+        res.on("data", () => arrivals.push(Date.now()));
+        res.on("end", resolve);
+      })
+        .on("error", reject)
+        .end();
+    });
+    expect(arrivals.length).toBeGreaterThanOrEqual(5);
+    // Whichever replica served it: each chunk arrived before that replica sent the next one.
+    const sent = [...replicas.values()].map((r) => r.sent).find((s) => s.length === 5)!;
+    for (let i = 0; i < 4; i++) expect(arrivals[i]!).toBeLessThan(sent[i + 1]!);
+  });
+
+  it("passes WebSockets through", async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${gatewayPort}/ws`, { headers: { host: HOST } });
+    const reply = await new Promise<string>((resolve, reject) => {
+      ws.on("open", () => ws.send("hello"));
+      ws.on("message", (data) => resolve(String(data)));
+      ws.on("error", reject);
+    });
+    expect(reply).toMatch(/^echo:[ab]:hello$/);
+    ws.close();
+  });
+
+  it("makes a newly registered replica routable within a second of the API call", async () => {
+    const delays: number[] = [];
+    const apiTimes: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const id = `n${i}`;
+      const url = await startReplica(id);
+      const started = Date.now();
+      await api("PUT", `/services/echo/replicas/${id}`, { url });
+      apiTimes.push(Date.now() - started);
+      await until(`${id} routable`, async () => (await get()).body === `replica:${id}`, 5_000);
+      delays.push(Date.now() - started);
+      await api("DELETE", `/services/echo/replicas/${id}`);
+      await stopReplica(id);
+    }
+    delays.sort((a, b) => a - b);
+    const p95 = delays[Math.ceil(delays.length * 0.95) - 1]!;
+    apiTimes.sort((a, b) => a - b);
+    console.log(
+      `replica propagation (API call to first routed request): p50 ${delays[Math.floor(delays.length / 2)]} ms, ` +
+        `p95 ${p95} ms, max ${delays.at(-1)} ms; the API call alone: p50 ${apiTimes[Math.floor(apiTimes.length / 2)]} ms`,
+    );
+    expect(p95).toBeLessThan(1000);
+  });
+
+  it("keeps serving on the other replica when one dies", async () => {
+    await until("in sync", inSync);
+    await stopReplica("b");
+    const statuses: number[] = [];
+    for (let i = 0; i < 30; i++) statuses.push((await get()).status);
+    // The proxy may need a few failures to eject the dead replica; after that, no errors.
+    const firstOk = statuses.lastIndexOf(502) + 1;
+    expect(firstOk).toBeLessThanOrEqual(3);
+    expect(statuses.slice(firstOk).every((s) => s === 200)).toBe(true);
+    await api("DELETE", "/services/echo/replicas/b");
+  });
+
+  it("keeps serving while the control plane is down, even across an agent restart", async () => {
+    await until("in sync", inSync);
+    await stack.stopControlPlane();
+    for (let i = 0; i < 5; i++) expect((await get()).body).toBe("replica:a");
+
+    const host = (await hosts()).find((h) => h.state === "running" && h.hostname.endsWith(`:${gatewayPort}`))!;
+    process.kill(host.pid!, "SIGKILL");
+    // The daemon restarts the agent (as systemd would); it serves its last config from disk.
+    const back = await until("served after the agent restart", async () => {
+      const now = (await hosts()).find((h) => h.instance_id === host.instance_id);
+      if (!now?.pid || now.pid === host.pid) return null;
+      return (await get()).body === "replica:a" ? now : null;
+    });
+    expect(back.pid).not.toBe(host.pid);
+
+    await stack.startControlPlane();
+    await until("agent reconnected and in sync", inSync, 30_000);
+    expect((await get()).body).toBe("replica:a");
+  }, 60_000);
+});

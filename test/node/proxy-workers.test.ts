@@ -1,0 +1,117 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { startTunedProxy, type TunedProxyHandle } from "../../proxy/index.ts";
+import { configDocument, DOMAIN } from "../../proxy/testing/config-builder.ts";
+import { send } from "../../proxy/testing/http-client.ts";
+import { type Echo, startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function replica(name: string): Promise<TestReplica> {
+  const r = await startReplica(name);
+  cleanups.push(() => r.close());
+  return r;
+}
+
+/** `n` requests, each on a new connection so the kernel may hand it to any worker. */
+async function servedBy(port: number, host: string, n: number): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const res = await send(port, { host });
+    out.push(res.status === 200 ? (JSON.parse(res.body) as Echo).replica : `HTTP ${res.status}`);
+  }
+  return out;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function until(what: string, check: () => boolean, ms = 8_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe("worker processes", () => {
+  it("serve on one port, apply every document, sum stats, and come back with the current document", async () => {
+    const a = await replica("a");
+    const b = await replica("b");
+    const log: string[] = [];
+    const proxy: TunedProxyHandle = await startTunedProxy(
+      {
+        httpPort: 0,
+        workers: 2,
+        initialConfig: configDocument(1, [{ name: "alpha", replicas: [a.url] }]),
+        log: (l) => log.push(l),
+      },
+      { sharing: "handle" },
+    );
+    cleanups.push(() => proxy.close());
+    const [first, second] = proxy.pids() as [number, number];
+    expect(proxy.pids()).toHaveLength(2);
+
+    expect(await servedBy(proxy.port, `alpha.${DOMAIN}`, 10)).toEqual(Array(10).fill("a"));
+    const stats = await proxy.stats();
+    expect(stats[0]!.windows["30"].requests).toBe(10);
+
+    await proxy.apply(
+      configDocument(2, [
+        { name: "alpha", replicas: [b.url] },
+        { name: "beta", replicas: [a.url] },
+      ]),
+    );
+    // Kill one worker: the other serves alone, and must already run version 2.
+    process.kill(first, "SIGKILL");
+    await until("the first worker to be replaced", () => proxy.pids().length === 2 && !proxy.pids().includes(first));
+    expect(await servedBy(proxy.port, `alpha.${DOMAIN}`, 5)).toEqual(Array(5).fill("b"));
+    // Now kill the other: the replacement serves alone, and must have started with version 2.
+    process.kill(second, "SIGKILL");
+    await until("the second worker to be replaced", () => proxy.pids().length === 2 && !proxy.pids().includes(second));
+    expect(await servedBy(proxy.port, `alpha.${DOMAIN}`, 5)).toEqual(Array(5).fill("b"));
+    expect(await servedBy(proxy.port, `beta.${DOMAIN}`, 2)).toEqual(["a", "a"]);
+    expect(log.filter((l) => /proxy worker \d+ exited \(SIGKILL\); restarting/.test(l))).toHaveLength(2);
+
+    const pids = proxy.pids();
+    await proxy.close();
+    expect(pids.filter(alive)).toEqual([]);
+  });
+
+  it("work with node:cluster sharing too", async () => {
+    const a = await replica("a");
+    const b = await replica("b");
+    const proxy = await startTunedProxy(
+      { httpPort: 0, workers: 2, initialConfig: configDocument(1, [{ name: "alpha", replicas: [a.url] }]) },
+      { sharing: "cluster" },
+    );
+    cleanups.push(() => proxy.close());
+    expect(await servedBy(proxy.port, `alpha.${DOMAIN}`, 4)).toEqual(Array(4).fill("a"));
+    await proxy.apply(configDocument(2, [{ name: "alpha", replicas: [b.url] }]));
+    expect(await servedBy(proxy.port, `alpha.${DOMAIN}`, 4)).toEqual(Array(4).fill("b"));
+    const pids = proxy.pids();
+    await proxy.close();
+    expect(pids.filter(alive)).toEqual([]);
+  });
+
+  it("reject a document in the parent without disturbing the workers", async () => {
+    const a = await replica("a");
+    const proxy = await startTunedProxy(
+      { httpPort: 0, workers: 2, initialConfig: configDocument(1, [{ name: "alpha", replicas: [a.url] }]) },
+      {},
+    );
+    cleanups.push(() => proxy.close());
+    await expect(proxy.apply(configDocument(2, [{ name: "alpha", replicas: ["not a url"] }]))).rejects.toThrow(
+      /configuration version 2 rejected: services\[0\]\.replicas\[0\]\.url/,
+    );
+    expect(await servedBy(proxy.port, `alpha.${DOMAIN}`, 3)).toEqual(["a", "a", "a"]);
+  });
+});

@@ -15,7 +15,6 @@ import type { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import type { ReplicaState } from "./balancer.ts";
 import { BodyLimit } from "./body-limit.ts";
-import { endChunked, takeOverChunking, writeChunk } from "./chunked-body.ts";
 import type { ProxyContext } from "./context.ts";
 import { BodyTooLargeError } from "./errors.ts";
 import { type RequestHead, readResponseHead, setUpstreamHost } from "./headers.ts";
@@ -88,8 +87,6 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** Some attempt reached a replica: the request counts in the stats. */
   #reached = false;
   #responded = false;
-  /** The body is chunked by us rather than by Node (see chunked-body.ts). */
-  #chunked = false;
   #clientGone = false;
   #done = false;
 
@@ -183,21 +180,19 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     // Streams (SSE) must reach the client at once, not with the first event.
     if (eventStream) res.flushHeaders();
-    this.#chunked = takeOverChunking(res);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
     // Node corks the socket on a write until the next tick, so the chunks parsed from one read of
     // the replica's socket (and the headers) leave in one write, without waiting for later data.
-    if (this.#chunked ? writeChunk(this.#res, chunk) : this.#res.write(chunk)) return true;
+    if (this.#res.write(chunk)) return true;
     this.#res.once("drain", this.#resume!);
     return false;
   }
 
   onComplete(): void {
-    if (this.#chunked) endChunked(this.#res);
-    else this.#res.end();
+    this.#res.end();
     this.#finish();
   }
 

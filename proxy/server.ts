@@ -189,7 +189,7 @@ export class ProxyServer {
       if (host !== "" && host === table.entrypointHost) {
         return { status: 404, message: "the OpenAI-compatible entrypoint is not enabled yet", json: true };
       }
-      return { status: 404, message: `no service for host ${host || "(none)"}`, json: false };
+      return { status: 404, message: `no service for host ${host.slice(0, 253) || "(none)"}`, json: false };
     }
     if (route.balancer.replicas.length === 0) {
       return { status: 503, message: `service ${route.name} has no replicas`, json: true };

@@ -133,6 +133,62 @@ describe("bodies", () => {
     expect(res.body.length).toBe(8 * 1024 * 1024);
   });
 
+  it("holds a fast replica back while the client does not read (no whole-body buffering)", async () => {
+    const total = 64 * 1024 * 1024;
+    let written = 0;
+    const a = await replica("a", (_req, res) => {
+      res.writeHead(200, { "content-length": String(total) });
+      const block = Buffer.alloc(256 * 1024);
+      const pump = () => {
+        while (written < total) {
+          written += block.length;
+          if (!res.write(block)) return void res.once("drain", pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    const p = await proxyFor(a.url);
+    const socket = connect(p.port, "127.0.0.1");
+    cleanups.push(async () => socket.destroy());
+    socket.pause();
+    socket.write(`GET /big HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+    await new Promise((r) => setTimeout(r, 1_000));
+    // Only socket buffers fill up (a few MiB each on loopback), nothing like the whole body.
+    expect(written).toBeGreaterThan(0);
+    expect(written).toBeLessThan(total / 2);
+  });
+
+  it("holds a fast client back while the replica does not read", async () => {
+    const a = await replica("a", () => {});
+    const p = await proxyFor(a.url);
+    const total = 64 * 1024 * 1024;
+    let accepted = 0;
+    const req = request({
+      host: "127.0.0.1",
+      port: p.port,
+      method: "POST",
+      setHost: false,
+      headers: { host: HOST, "content-length": String(total) },
+    });
+    req.on("error", () => {});
+    cleanups.push(async () => req.destroy());
+    const block = Buffer.alloc(256 * 1024);
+    const pump = () => {
+      while (accepted < total) {
+        accepted += block.length;
+        if (!req.write(block)) return void req.once("drain", pump);
+      }
+    };
+    pump();
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(accepted).toBeGreaterThan(0);
+    expect(accepted).toBeLessThan(total / 2);
+    // While the upload is stalled the proxy does not read the client's socket, so it would notice the
+    // client leaving only when the replica reads again (or read_timeout_ms): end it from that side.
+    await a.kill();
+  });
+
   it("answers 413 for a declared Content-Length over client_max_body_size without contacting the replica", async () => {
     const a = await replica("a");
     const p = await proxyFor(a.url, { client_max_body_size: 1024 });

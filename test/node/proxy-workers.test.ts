@@ -1,5 +1,7 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { startTunedProxy, type TunedProxyHandle } from "../../proxy/index.ts";
+import { startTunedProxy, type TunedProxyHandle, WorkerError } from "../../proxy/index.ts";
 import { configDocument, DOMAIN } from "../../proxy/testing/config-builder.ts";
 import { send } from "../../proxy/testing/http-client.ts";
 import { type Echo, startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
@@ -33,6 +35,22 @@ const alive = (pid: number) => {
     return false;
   }
 };
+
+/** Children of this process running the proxy's worker entry. */
+function workerChildren(): number[] {
+  return readdirSync("/proc")
+    .filter((e) => /^\d+$/.test(e))
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+        return ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("worker-main.ts");
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
 
 async function until(what: string, check: () => boolean, ms = 8_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -100,6 +118,17 @@ describe("worker processes", () => {
     const pids = proxy.pids();
     await proxy.close();
     expect(pids.filter(alive)).toEqual([]);
+  });
+
+  it("fail to start with a clear error when the port is taken, leaving no process behind", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => new Promise((resolve) => taken.close(resolve)));
+    const port = (taken.address() as AddressInfo).port;
+    const err = await startTunedProxy({ httpPort: port, workers: 1 }, {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkerError);
+    expect((err as Error).message).toMatch(/failed to start: listen EADDRINUSE/);
+    await until("no worker process left", () => workerChildren().length === 0, 3_000);
   });
 
   it("reject a document in the parent without disturbing the workers", async () => {

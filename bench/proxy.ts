@@ -1,0 +1,255 @@
+/**
+ * @module
+ * `npm run bench:proxy`: Gateplane's proxy next to nginx configured as dstack configures it, on
+ * loopback, driven by wrk. Loads: tiny responses at 64 connections; the same on one connection (the
+ * latency of the hop); and SSE streams (200 events each, paced like token streaming) at 500
+ * concurrent streams, through wrk too (it reads chunked responses to their end, so one "request" is
+ * one whole stream). Prints req/s, p50/p99 latency, latency added over going to the upstream
+ * directly, peak RSS and CPU of the proxy's processes, and Gateplane/nginx ratios. Needs `nginx` and
+ * `wrk` on PATH; installs nothing. For experiments: `--only tiny|idle|sse`, `--repeat N`,
+ * `--targets nginx,gateplane`, `--workers N`, `--sharing handle|cluster`, pool and Node flags.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { startTunedProxy, type TunedProxyHandle } from "../proxy/index.ts";
+import { DEFAULT_POOL_SETTINGS } from "../proxy/upstream-pools.ts";
+import type { ConfigDocument } from "../schema/config-document.ts";
+import { haveNginx, type Nginx, proxyConfig, startNginx, upstreamConfig } from "./nginx.ts";
+import { cpuTimes, processTree, sampleRss } from "./procfs.ts";
+import { formatTable, type Row } from "./report.ts";
+import { type SseUpstream, startSseUpstream } from "./sse-upstream.ts";
+import { haveWrk, runWrk, type WrkResult } from "./wrk.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "10" },
+    "sse-seconds": { type: "string", default: "10" },
+    "idle-seconds": { type: "string", default: "3" },
+    warmup: { type: "string", default: "3" },
+    workers: { type: "string", default: String(availableParallelism()) },
+    sharing: { type: "string", default: "handle" },
+    connections: { type: "string", default: "64" },
+    "sse-streams": { type: "string", default: "500" },
+    "sse-chunks": { type: "string", default: "200" },
+    "sse-interval-ms": { type: "string", default: "10" },
+    "pool-connections": { type: "string" },
+    pipelining: { type: "string" },
+    "node-flags": { type: "string", default: "" },
+    repeat: { type: "string", default: "1" },
+    targets: { type: "string", default: "direct,nginx,gateplane" },
+    only: { type: "string" },
+  },
+});
+
+const num = (name: keyof typeof args) => {
+  const n = Number(args[name]);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name}: expected a number, got ${String(args[name])}`);
+  return n;
+};
+
+const TINY_HOST = "tiny.bench.test";
+const SSE_HOST = "sse.bench.test";
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen({ host: "127.0.0.1", port: 0 }, resolve));
+  const address = probe.address();
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return typeof address === "object" && address ? address.port : 0;
+}
+
+function benchDocument(tinyPort: number, ssePort: number): ConfigDocument {
+  const service = (name: string, host: string, port: number) => ({
+    name,
+    project: "bench",
+    host,
+    https: false,
+    auth: false,
+    client_max_body_size: 64 * 1024 * 1024,
+    read_timeout_ms: 300_000,
+    rate_limits: [],
+    model: null,
+    router: null,
+    replicas: [{ id: `${name}-0`, url: `http://127.0.0.1:${port}` }],
+  });
+  return {
+    version: 1,
+    gateway: { id: "bench", name: "bench", project: "bench", domain: "bench.test", router: null },
+    services: [service("tiny", TINY_HOST, tinyPort), service("sse", SSE_HOST, ssePort)],
+    entrypoint: { host: "gateway.bench.test" },
+    generated_at: new Date().toISOString(),
+  };
+}
+
+interface Target {
+  name: string;
+  port: number;
+  pids: () => number[];
+}
+
+async function measure(load: string, round: number, target: Target, run: () => Promise<WrkResult>): Promise<Row> {
+  const pids = target.pids();
+  const before = pids.map(cpuTimes);
+  const rss = pids.length > 0 ? sampleRss(target.pids) : null;
+  const result = await run();
+  const peak = rss?.stop() ?? null;
+  const perProcess = pids.map((p, i) => {
+    const now = cpuTimes(p);
+    return { user: now.user - before[i]!.user, system: now.system - before[i]!.system };
+  });
+  const user = perProcess.reduce((a, b) => a + b.user, 0);
+  const system = perProcess.reduce((a, b) => a + b.system, 0);
+  const cpu = pids.length > 0 ? user + system : null;
+  process.stderr.write(
+    `  ${load.padEnd(5)} ${target.name.padEnd(9)} ${result.rps.toFixed(0).padStart(7)} req/s  ` +
+      `p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  errors ${result.errors}` +
+      (pids.length > 0
+        ? `  CPU user ${user.toFixed(1)} s, system ${system.toFixed(1)} s; by process ${perProcess.map((c) => (c.user + c.system).toFixed(1)).join(" ")}`
+        : "") +
+      "\n",
+  );
+  return { load, round, target: target.name, result, rssBytes: peak, cpuSeconds: cpu };
+}
+
+async function main(): Promise<number> {
+  const missing = [!haveNginx() && "nginx", !haveWrk() && "wrk"].filter(Boolean);
+  if (missing.length > 0) {
+    console.error(
+      `bench:proxy needs ${missing.join(" and ")} on PATH. On Debian/Ubuntu:\n  apt-get update && apt-get install -y nginx-light wrk`,
+    );
+    return 1;
+  }
+  if (args.sharing !== "handle" && args.sharing !== "cluster") {
+    console.error(`--sharing: expected handle or cluster, got ${args.sharing}`);
+    return 2;
+  }
+  const seconds = num("seconds");
+  const sseSeconds = num("sse-seconds");
+  const warmup = num("warmup");
+  const workers = num("workers");
+  const only = args.only;
+  const dir = mkdtempSync(path.join(tmpdir(), "gp-bench-"));
+  const stops: (() => Promise<void>)[] = [];
+  const cleanup = async () => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once("SIGINT", () => void cleanup().then(() => process.exit(130)));
+
+  try {
+    const tinyPort = await freePort();
+    const upstream: Nginx = await startNginx(
+      path.join(dir, "upstream"),
+      upstreamConfig(path.join(dir, "upstream"), tinyPort),
+      tinyPort,
+    );
+    stops.push(() => upstream.stop());
+    const sse: SseUpstream = await startSseUpstream(num("sse-chunks"), num("sse-interval-ms"));
+    stops.push(() => sse.close());
+
+    const nginxPort = await freePort();
+    const nginxDir = path.join(dir, "proxy");
+    const services = [
+      { host: TINY_HOST, upstream: `127.0.0.1:${tinyPort}` },
+      { host: SSE_HOST, upstream: `127.0.0.1:${sse.port}` },
+    ];
+    const nginx = await startNginx(nginxDir, proxyConfig(nginxDir, nginxPort, services), nginxPort);
+    stops.push(() => nginx.stop());
+
+    const pools = {
+      ...(args["pool-connections"] ? { connections: Number(args["pool-connections"]) } : {}),
+      ...(args.pipelining ? { pipelining: Number(args.pipelining) } : {}),
+    };
+    const gateplane: TunedProxyHandle = await startTunedProxy(
+      { httpPort: 0, workers, initialConfig: benchDocument(tinyPort, sse.port) },
+      {
+        sharing: args.sharing === "cluster" ? "cluster" : "handle",
+        settings: { pools: { ...DEFAULT_POOL_SETTINGS, ...pools } },
+        nodeFlags: args["node-flags"] ? args["node-flags"].split(" ") : [],
+      },
+    );
+    stops.push(() => gateplane.close());
+
+    const wanted = new Set((args.targets ?? "").split(","));
+    const targets: Target[] = [
+      { name: "direct", port: 0, pids: () => [] },
+      { name: "nginx", port: nginxPort, pids: () => processTree(nginx.pid) },
+      { name: "gateplane", port: gateplane.port, pids: () => (workers === 0 ? [process.pid] : gateplane.pids()) },
+    ].filter((t) => wanted.has(t.name));
+    console.error(
+      `Gateplane: ${workers} worker process(es), sharing=${args.sharing}; nginx: worker_processes auto; wrk: 2 threads; ${availableParallelism()} cores`,
+    );
+    const rows: Row[] = [];
+    const repeat = Math.max(1, num("repeat"));
+    if (only === undefined || only === "tiny") {
+      const connections = num("connections");
+      for (let round = 1; round <= repeat; round++) {
+        for (const t of targets) {
+          const port = t.name === "direct" ? tinyPort : t.port;
+          const url = `http://127.0.0.1:${port}/`;
+          if (round === 1 && warmup > 0 && t.name !== "direct") {
+            await runWrk({ url, host: TINY_HOST, connections, threads: 2, seconds: warmup });
+          }
+          rows.push(
+            await measure("tiny", round, t, () => runWrk({ url, host: TINY_HOST, connections, threads: 2, seconds })),
+          );
+        }
+      }
+    }
+    if (only === undefined || only === "idle") {
+      // One connection: the latency a single hop adds when the proxy is not busy.
+      for (const t of targets) {
+        const port = t.name === "direct" ? tinyPort : t.port;
+        const url = `http://127.0.0.1:${port}/`;
+        rows.push(
+          await measure("idle", 1, t, () =>
+            runWrk({ url, host: TINY_HOST, connections: 1, threads: 1, seconds: num("idle-seconds") }),
+          ),
+        );
+      }
+    }
+    if (only === undefined || only === "sse") {
+      const streams = num("sse-streams");
+      for (let round = 1; round <= repeat; round++) {
+        for (const t of targets) {
+          const port = t.name === "direct" ? sse.port : t.port;
+          const url = `http://127.0.0.1:${port}/v1/stream`;
+          rows.push(
+            await measure("sse", round, t, () =>
+              runWrk({
+                url,
+                host: SSE_HOST,
+                connections: streams,
+                threads: 2,
+                seconds: sseSeconds,
+                timeoutSeconds: 60,
+              }),
+            ),
+          );
+        }
+      }
+    }
+    console.log("");
+    console.log(formatTable(rows));
+    console.log(
+      [
+        "",
+        `tiny: GET of a 3-byte body from nginx, ${num("connections")} keep-alive connections, ${seconds}s per target after a ${warmup}s warm-up.`,
+        `idle: the same request on one connection, one at a time (${num("idle-seconds")}s): the latency of the hop itself.`,
+        `sse:  ${num("sse-streams")} concurrent streams of ${num("sse-chunks")} events ${num("sse-interval-ms")}ms apart from a Node upstream; one request = one whole stream`,
+        "      (wrk reads each chunked response to its end, no Lua script), so latency is the stream's duration.",
+        "+p50/+p99: added over the same load sent straight to the upstream. Peak RSS: all of a proxy's processes",
+        "(nginx master + workers; Gateplane's workers, not the parent). CPU: user + system of those processes.",
+        `Load average (1 min) when done: ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} cores; other work on the host skews every number.`,
+      ].join("\n"),
+    );
+    return 0;
+  } finally {
+    await cleanup();
+  }
+}
+
+process.exitCode = await main();

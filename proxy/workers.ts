@@ -1,6 +1,6 @@
 /**
  * @module
- * Multi-process serving: N worker processes (`worker-main.ts` under tsx) accept on one shared
+ * Multi-process serving: N worker processes (`worker-main.ts`, compiled once to JavaScript) accept on one shared
  * listening socket, the kernel spreading connections between them. Two ways to share it:
  *
  * - `handle` (default): the first worker binds; its listening handle comes back to the parent, which
@@ -15,8 +15,10 @@
  */
 import { type ChildProcess, fork } from "node:child_process";
 import cluster from "node:cluster";
+import { mkdirSync, renameSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
+import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import { WorkerError } from "./errors.ts";
@@ -42,11 +44,41 @@ export interface WorkerPoolOptions {
   nodeFlags?: string[];
 }
 
-const WORKER_MAIN = fileURLToPath(new URL("./worker-main.ts", import.meta.url));
+const WORKER_SOURCE = fileURLToPath(new URL("./worker-main.ts", import.meta.url));
+/** Inside the package, so the bundle's bare imports (undici, valibot) resolve from its node_modules. */
+const WORKER_BUNDLE = fileURLToPath(new URL("../node_modules/.cache/gateplane/proxy-worker.mjs", import.meta.url));
 
-/** `--import tsx` would be resolved from the working directory; an absolute URL works from anywhere. */
-function workerExecArgv(nodeFlags: readonly string[]): string[] {
-  return [...nodeFlags, "--import", pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href];
+/**
+ * The worker entry: this checkout's worker compiled once to plain JavaScript, so each worker runs
+ * without the TypeScript loader (whose compiler thread costs tens of MiB per process). Falls back
+ * to the loader where the bundle cannot be written (a read-only install).
+ */
+let entry: { file: string; execArgv: string[] } | null = null;
+function workerEntry(nodeFlags: readonly string[]): { file: string; execArgv: string[] } {
+  entry ??= (() => {
+    try {
+      const esbuild = createRequire(import.meta.url)("esbuild") as typeof import("esbuild");
+      mkdirSync(path.dirname(WORKER_BUNDLE), { recursive: true });
+      const temp = `${WORKER_BUNDLE}.${process.pid}.tmp`;
+      esbuild.buildSync({
+        entryPoints: [WORKER_SOURCE],
+        outfile: temp,
+        bundle: true,
+        packages: "external",
+        platform: "node",
+        format: "esm",
+        target: "node20",
+        logLevel: "silent",
+      });
+      renameSync(temp, WORKER_BUNDLE);
+      return { file: WORKER_BUNDLE, execArgv: [] };
+    } catch {
+      // An absolute URL: `--import tsx` would be resolved from the working directory.
+      const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+      return { file: WORKER_SOURCE, execArgv: ["--import", tsx] };
+    }
+  })();
+  return { file: entry.file, execArgv: [...nodeFlags, ...entry.execArgv] };
 }
 
 /** What the pool needs of a worker, whether cluster or plain fork made it. */
@@ -57,17 +89,19 @@ interface Child {
 
 function forkChild(sharing: Sharing, nodeFlags: readonly string[]): Child {
   if (sharing === "cluster") {
-    if (cluster.settings.exec !== WORKER_MAIN) {
+    const { file, execArgv } = workerEntry(nodeFlags);
+    if (cluster.settings.exec !== file) {
       // Respect an operator's explicit choice; otherwise let the kernel spread connections.
       if (!process.env.NODE_CLUSTER_SCHED_POLICY) cluster.schedulingPolicy = cluster.SCHED_NONE;
-      cluster.setupPrimary({ exec: WORKER_MAIN, execArgv: workerExecArgv(nodeFlags), silent: false });
+      cluster.setupPrimary({ exec: file, execArgv, silent: false });
     }
     const worker = cluster.fork();
     // biome-ignore lint/suspicious/noExplicitAny: Node's send accepts listening handles; its typing does not say so.
     return { process: worker.process, send: (message, handle) => worker.send(message, handle as any) };
   }
-  const child = fork(WORKER_MAIN, [], {
-    execArgv: workerExecArgv(nodeFlags),
+  const { file, execArgv } = workerEntry(nodeFlags);
+  const child = fork(file, [], {
+    execArgv,
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   // biome-ignore lint/suspicious/noExplicitAny: as above.

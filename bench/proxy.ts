@@ -9,11 +9,12 @@
  * `wrk` on PATH; installs nothing. For experiments: `--only tiny|idle|sse`, `--repeat N`,
  * `--targets nginx,gateplane`, `--workers N`, `--sharing handle|cluster`, pool and Node flags.
  */
+
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { freePort } from "../local-host/ports.ts";
 import { startTunedProxy, type TunedProxyHandle } from "../proxy/index.ts";
 import { DEFAULT_POOL_SETTINGS } from "../proxy/upstream-pools.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
@@ -52,14 +53,6 @@ const num = (name: keyof typeof args) => {
 
 const TINY_HOST = "tiny.bench.test";
 const SSE_HOST = "sse.bench.test";
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen({ host: "127.0.0.1", port: 0 }, resolve));
-  const address = probe.address();
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return typeof address === "object" && address ? address.port : 0;
-}
 
 function benchDocument(tinyPort: number, ssePort: number): ConfigDocument {
   const service = (name: string, host: string, port: number) => ({

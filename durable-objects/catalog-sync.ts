@@ -5,11 +5,29 @@
  * over an older version, and events carry a source key, so repeating a sync is harmless.
  */
 import { and, eq, sql } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
+import { type DrizzleD1Database, drizzle } from "drizzle-orm/d1";
 import { events, gateways, projects, services } from "../worker/db/schema.ts";
 import { batch, type Statement } from "../worker/db/statements.ts";
 import type { ServiceStore } from "./services.ts";
-import type { GatewayState } from "./state.ts";
+import type { GatewayRow, GatewayState, OutboxEvent } from "./state.ts";
+
+/** Outbox events as idempotent inserts: the source key makes a repeated write-through a no-op. */
+function eventInserts(d: DrizzleD1Database, g: GatewayRow, outbox: OutboxEvent[]) {
+  return outbox.map((e) =>
+    d
+      .insert(events)
+      .values({
+        projectId: g.project_id,
+        gatewayId: g.id,
+        gatewayName: g.name,
+        actor: e.actor,
+        message: e.message,
+        sourceKey: `${g.id}:${e.seq}`,
+        createdAt: e.created_at,
+      })
+      .onConflictDoNothing(),
+  );
+}
 
 export async function syncCatalog(
   db: D1Database,
@@ -25,7 +43,6 @@ export async function syncCatalog(
   if (!snapshot) return;
   const d = drizzle(db);
   const now = new Date().toISOString();
-  const eventKey = (seq: number) => `${g.id}:${seq}`;
   const defaultEvent = (message: string, key: string) =>
     sql`INSERT OR IGNORE INTO ${events} (project_id, gateway_id, gateway_name, actor, message, source_key)
       SELECT ${g.project_id}, ${g.id}, ${g.name}, NULL, ${message}, ${key}
@@ -66,20 +83,7 @@ export async function syncCatalog(
         },
         setWhere: sql`excluded.version > ${gateways.version}`,
       }),
-    ...outbox.map((e) =>
-      d
-        .insert(events)
-        .values({
-          projectId: g.project_id,
-          gatewayId: g.id,
-          gatewayName: g.name,
-          actor: e.actor,
-          message: e.message,
-          sourceKey: eventKey(e.seq),
-          createdAt: e.created_at,
-        })
-        .onConflictDoNothing(),
-    ),
+    ...eventInserts(d, g, outbox),
     // The catalog's services of this gateway are replaced as a whole: one statement set, one truth.
     d.delete(services).where(eq(services.gatewayId, g.id)),
     ...store.list().map((svc) =>
@@ -147,20 +151,7 @@ export async function removeFromCatalog(db: D1Database, state: GatewayState): Pr
       .update(projects)
       .set({ defaultGatewayId: null })
       .where(and(eq(projects.id, g.project_id), eq(projects.defaultGatewayId, g.id))),
-    ...outbox.map((e) =>
-      d
-        .insert(events)
-        .values({
-          projectId: g.project_id,
-          gatewayId: g.id,
-          gatewayName: g.name,
-          actor: e.actor,
-          message: e.message,
-          sourceKey: `${g.id}:${e.seq}`,
-          createdAt: e.created_at,
-        })
-        .onConflictDoNothing(),
-    ),
+    ...eventInserts(d, g, outbox),
     d
       .insert(events)
       .values({

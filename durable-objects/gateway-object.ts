@@ -11,6 +11,7 @@ import { AgentMessage, type ServerMessage } from "../schema/agent-protocol.ts";
 import type { Gateway } from "../schema/api.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import { diffConfigurations, type GatewayConfiguration, isInPlace } from "../schema/gateway.ts";
+import { sameJson } from "../schema/json.ts";
 import type { ServiceConfiguration } from "../schema/service.ts";
 import type { Service } from "../schema/service-api.ts";
 import { randomBase62, secretsEqual } from "../worker/crypto.ts";
@@ -74,18 +75,6 @@ const SYNC_RETRY_MAX_MS = 5 * 60_000;
 const fail = (status: ErrorInfo["status"], code: string, message: string, field?: string) =>
   ({ ok: false, error: { status, code, message, ...(field ? { field } : {}) } }) as const;
 const ok = <T>(value: T): Outcome<T> => ({ ok: true, value });
-const canonical = (value: unknown): unknown =>
-  Array.isArray(value)
-    ? value.map(canonical)
-    : value && typeof value === "object"
-      ? Object.fromEntries(
-          Object.keys(value)
-            .sort()
-            .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
-        )
-      : (value ?? null);
-const sameJson = (a: unknown, b: unknown) => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
-
 /** Compares configurations as a client sees them: `default` is the live flag, so it is left out. */
 function sameConfiguration(a: unknown, b: GatewayConfiguration): boolean {
   if (!a || typeof a !== "object") return false;

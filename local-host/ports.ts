@@ -48,3 +48,9 @@ export function isPortInUse(port: number): Promise<boolean> {
     server.listen({ host: "127.0.0.1", port, exclusive: true }, () => server.close(() => resolve(false)));
   });
 }
+
+/** One free port on 127.0.0.1 (for servers started right after; tests and benchmarks). */
+export async function freePort(): Promise<number> {
+  const [port] = await allocatePorts(1, new Set());
+  return port!;
+}

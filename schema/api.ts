@@ -21,16 +21,20 @@ const nameField = (what: string) =>
   );
 
 /** A configuration as sent by a client; the Worker validates it with `parseGatewayConfiguration`. */
-export const GatewaySpecInput = mapping({
-  configuration: v.pipe(
-    v.custom<Record<string, unknown>>(
-      isMapping,
-      (issue) => `expected the gateway configuration as a mapping, got ${describeType(issue.input)}`,
+/** A configuration file as a client sends it: validated afterwards by the kind's own parser. */
+export const specInput = (kind: "gateway" | "service") =>
+  mapping({
+    configuration: v.pipe(
+      v.custom<Record<string, unknown>>(
+        isMapping,
+        (issue) => `expected the ${kind} configuration as a mapping, got ${describeType(issue.input)}`,
+      ),
+      v.record(v.string(), v.unknown()),
     ),
-    v.record(v.string(), v.unknown()),
-  ),
-  configuration_path: v.optional(v.nullable(v.string())),
-});
+    configuration_path: v.optional(v.nullable(v.string())),
+  });
+
+export const GatewaySpecInput = specInput("gateway");
 
 export const PlanRequest = mapping({ spec: GatewaySpecInput });
 

@@ -7,13 +7,16 @@
 import * as v from "valibot";
 import {
   describeType,
+  expected,
   type FieldIssue,
   fromValibot,
   isMapping,
   mapping,
+  oneOf,
   strictEntries,
   ValidationError,
 } from "./issues.ts";
+import { sameJson } from "./json.ts";
 
 export const BACKENDS = ["aws", "gcp", "azure", "kubernetes", "local"] as const;
 export type BackendType = (typeof BACKENDS)[number];
@@ -29,11 +32,6 @@ export const TAG_KEY_PATTERN = /^[_\-a-zA-Z0-9]{1,60}$/;
 export const TAG_VALUE_PATTERN = /^[a-zA-Z0-9 .:/=_\-+@]{0,256}$/;
 /** Fields that change without re-creating the gateway (dstack's `_CONF_UPDATABLE_FIELDS`). */
 export const IN_PLACE_FIELDS = ["domain", "default", "replicas"] as const;
-
-const oneOf = (values: readonly string[]) => (issue: v.BaseIssue<unknown>) =>
-  `expected one of ${values.join(", ")}, got ${describeType(issue.input)}`;
-const expected = (what: string) => (issue: v.BaseIssue<unknown>) =>
-  `expected ${what}, got ${describeType(issue.input)}`;
 
 const Name = v.pipe(
   v.string(expected("a string")),
@@ -270,19 +268,3 @@ export function diffConfigurations(
 
 export const isInPlace = (fields: readonly string[]): boolean =>
   fields.every((f) => (IN_PLACE_FIELDS as readonly string[]).includes(f));
-
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
-}
-
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value && typeof value === "object") {
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
-    );
-  }
-  return value ?? null;
-}

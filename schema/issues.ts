@@ -65,6 +65,14 @@ export function describeType(value: unknown): string {
   return String(value);
 }
 
+/** Message for a value of the wrong kind: `expected a string, got 5`. */
+export const expected = (what: string) => (issue: v.BaseIssue<unknown>) =>
+  `expected ${what}, got ${describeType(issue.input)}`;
+
+/** Message for a value outside a set: `expected one of a, b, got "c"`. */
+export const oneOf = (values: readonly (string | number)[]) => (issue: v.BaseIssue<unknown>) =>
+  `expected one of ${values.join(", ")}, got ${describeType(issue.input)}`;
+
 export const isMapping = (x: unknown): x is Record<string, unknown> =>
   x !== null && typeof x === "object" && !Array.isArray(x);
 

@@ -4,19 +4,11 @@
  */
 import * as v from "valibot";
 import { ServiceStats } from "./agent-protocol.ts";
-import { describeType, isMapping, mapping } from "./issues.ts";
+import { specInput } from "./api.ts";
+import { mapping } from "./issues.ts";
 import { type ServiceConfiguration, ServiceConfigurationInput } from "./service.ts";
 
-export const ServiceSpecInput = mapping({
-  configuration: v.pipe(
-    v.custom<Record<string, unknown>>(
-      isMapping,
-      (issue) => `expected the service configuration as a mapping, got ${describeType(issue.input)}`,
-    ),
-    v.record(v.string(), v.unknown()),
-  ),
-  configuration_path: v.optional(v.nullable(v.string())),
-});
+export const ServiceSpecInput = specInput("service");
 
 export const ServicePlanRequest = mapping({ spec: ServiceSpecInput });
 

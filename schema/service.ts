@@ -6,17 +6,21 @@
  */
 import * as v from "valibot";
 import { NAME_PATTERN, ROUTER_POLICIES } from "./gateway.ts";
-import { describeType, type FieldIssue, fromValibot, isMapping, mapping, ValidationError } from "./issues.ts";
+import {
+  describeType,
+  expected,
+  type FieldIssue,
+  fromValibot,
+  isMapping,
+  mapping,
+  oneOf,
+  ValidationError,
+} from "./issues.ts";
 
 export const DEFAULT_CLIENT_MAX_BODY_SIZE = 64 * 1024 * 1024;
 export const DEFAULT_READ_TIMEOUT_SECONDS = 300;
 export const RESERVED_SERVICE_NAMES = ["gateway"] as const;
 export const SCALING_WINDOWS = [30, 60, 300] as const;
-
-const expected = (what: string) => (issue: v.BaseIssue<unknown>) =>
-  `expected ${what}, got ${describeType(issue.input)}`;
-const oneOf = (values: readonly (string | number)[]) => (issue: v.BaseIssue<unknown>) =>
-  `expected one of ${values.join(", ")}, got ${describeType(issue.input)}`;
 
 const SIZE_UNITS: Record<string, number> = {
   "": 1,

@@ -40,7 +40,8 @@ export async function mintToken(userId: string, description?: string) {
   };
 }
 
-function bearer(header: string | undefined): string | null {
+/** The token of an `Authorization: Bearer <token>` header, or null. */
+export function bearer(header: string | undefined): string | null {
   const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
   return match?.[1] ?? null;
 }

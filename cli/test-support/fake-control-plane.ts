@@ -6,6 +6,7 @@
  * polling. Services follow the services API: every change of a service or of its replicas bumps
  * its gateway's configuration version, which the gateway's agents take as `agentState` says.
  */
+
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import * as v from "valibot";
@@ -17,6 +18,7 @@ import {
   parseGatewayConfiguration,
 } from "../../schema/gateway.ts";
 import { formatIssue, formatPath, ValidationError } from "../../schema/issues.ts";
+import { sameJson } from "../../schema/json.ts";
 import { parseServiceConfiguration, ReplicaEndpoint, type ServiceConfiguration } from "../../schema/service.ts";
 import type { ConfigSyncState, GatewayReplicaSync, Service, ServicePlan } from "../../schema/service-api.ts";
 
@@ -528,19 +530,6 @@ function effective(conf: ServiceConfiguration): ServiceConfiguration {
     scaling: conf.scaling ?? null,
     router: conf.router ?? null,
   };
-}
-
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
-}
-
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value && typeof value === "object") {
-    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1));
-    return Object.fromEntries(entries.map(([k, item]) => [k, canonical(item)]));
-  }
-  return value ?? null;
 }
 
 /** Where a replica's host listens: local hosts are processes on loopback, each on its own port. */

@@ -3,47 +3,25 @@
  * proxy, a service with real replica servers, and clients on loopback. Covers routing, SSE,
  * WebSockets, replica failure, propagation time, and control-plane outages.
  */
-import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer, request as httpRequest, type Server } from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
 import { type Stack, startStack } from "../../local-host/stack.ts";
 import type { Gateway } from "../../schema/api.ts";
-import type { LocalInstance } from "../../schema/local-host.ts";
 import type { Service } from "../../schema/service-api.ts";
+import { hosts as daemonHosts, freePort, ROOT, cli as run, until } from "./stack-support.ts";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const BIN = path.join(ROOT, "bin/gateplane.mjs");
 const HOST = "echo.localhost";
 
 let stack: Stack;
 let dir: string;
 let gatewayPort: number;
 const replicas = new Map<string, { server: Server; url: string; sent: number[] }>();
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === "object" && address ? address.port : 0;
-}
-
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: ROOT, env: { ...process.env, GATEPLANE_CONFIG: path.join(dir, "config.json"), NO_COLOR: "1" } },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const cli = (...args: string[]) => run(stack, ...args);
+const hosts = () => daemonHosts(stack);
 
 async function api<T>(method: string, route: string, body?: unknown): Promise<T> {
   const res = await fetch(`${stack.url}/api/v1/projects/main${route}`, {
@@ -110,29 +88,6 @@ function get(pathname = "/"): Promise<{ status: number; body: string }> {
     req.setTimeout(5000, () => req.destroy(new Error("timeout")));
     req.end();
   });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null | false | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await fn();
-      if (value) return value;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-}
-
-async function hosts(): Promise<LocalInstance[]> {
-  const secrets = JSON.parse(await readFile(path.join(dir, "secrets.json"), "utf8")) as Record<string, string>;
-  const res = await fetch(`${stack.daemon.url}/v1/instances`, {
-    headers: { authorization: `Bearer ${secrets.LOCAL_HOST_DAEMON_TOKEN}` },
-  });
-  return ((await res.json()) as { instances: LocalInstance[] }).instances;
 }
 
 const inSync = async () => {

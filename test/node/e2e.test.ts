@@ -2,69 +2,20 @@
  * End to end on loopback: the `npm start` stack (wrangler dev with D1 and the GatewayObject, the
  * local host daemon, real agents) driven by the real `gateplane` bin.
  */
-import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { createServer } from "node:net";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Stack, startStack } from "../../local-host/stack.ts";
 import type { Gateway } from "../../schema/api.ts";
-import type { LocalInstance } from "../../schema/local-host.ts";
+import { alive, hosts as daemonHosts, freePort, ROOT, cli as run, until } from "./stack-support.ts";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const BIN = path.join(ROOT, "bin/gateplane.mjs");
 const EXAMPLE = path.join(ROOT, "examples/local-gateway.dstack.yml");
 
 let stack: Stack;
 let dir: string;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === "object" && address ? address.port : 0;
-}
-
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: ROOT, env: { ...process.env, GATEPLANE_CONFIG: path.join(dir, "config.json"), NO_COLOR: "1" } },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-async function hosts(): Promise<LocalInstance[]> {
-  const secrets = JSON.parse(await readFile(path.join(dir, "secrets.json"), "utf8")) as Record<string, string>;
-  const res = await fetch(`${stack.daemon.url}/v1/instances`, {
-    headers: { authorization: `Bearer ${secrets.LOCAL_HOST_DAEMON_TOKEN}` },
-  });
-  return ((await res.json()) as { instances: LocalInstance[] }).instances;
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-async function until<T>(what: string, fn: () => Promise<T | null | false | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await fn();
-    if (value) return value;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const cli = (...args: string[]) => run(stack, ...args);
+const hosts = () => daemonHosts(stack);
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "gp-e2e-"));

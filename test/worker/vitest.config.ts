@@ -1,17 +1,9 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { createServer } from "node:net";
 import path from "node:path";
 import { defineWorkersProject, readD1Migrations } from "@cloudflare/vitest-pool-workers/config";
+import { freePort } from "../../local-host/ports.ts";
 
 const root = path.resolve(__dirname, "../..");
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === "object" && address ? address.port : 0;
-}
 
 // The global setup runs in this process (vitest resets process.env for it, so a global carries
 // these) and starts the host daemon's fault proxy on this port.

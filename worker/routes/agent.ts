@@ -8,7 +8,7 @@ import * as v from "valibot";
 import { AgentHeartbeatRequest, AgentRegisterRequest } from "../../schema/agent.ts";
 import { mapping } from "../../schema/issues.ts";
 import { signAgentToken, verifyAgentToken } from "../agent-tokens.ts";
-import type { AppEnv } from "../auth.ts";
+import { type AppEnv, bearer } from "../auth.ts";
 import type { Env } from "../env.ts";
 import { unauthorized, unwrap } from "../errors.ts";
 import { readJson } from "../http.ts";
@@ -16,7 +16,7 @@ import { readJson } from "../http.ts";
 const stubFor = (env: Env, objectId: string) => env.GATEWAYS.get(env.GATEWAYS.idFromString(objectId));
 
 async function agentClaims(env: Env, header: string | undefined, options: { forRefresh?: boolean } = {}) {
-  const token = header?.match(/^Bearer\s+(\S+)$/i)?.[1];
+  const token = bearer(header);
   if (!token) throw unauthorized("missing agent token");
   return verifyAgentToken(env, token, options);
 }

@@ -21,7 +21,7 @@ import { backendFor } from "./backends/index.ts";
 import { removeFromCatalog, syncCatalog } from "./catalog-sync.ts";
 import { reconcile, setReplicaStatus, settleGatewayStatus } from "./reconciler.ts";
 import { buildConfigDocument, gatewayDomain, type ServiceRow, ServiceStore, serviceView } from "./services.ts";
-import { type DefaultIntent, type GatewayRow, GatewayState } from "./state.ts";
+import { type DefaultIntent, type GatewayRow, GatewayState, type ReplicaRow } from "./state.ts";
 
 export interface ApplyInput {
   projectId: string;
@@ -241,17 +241,25 @@ export class GatewayObject extends DurableObject<Env> {
     if (!g || g.id !== identity.gatewayId || !r || r.status === "terminated" || r.status === "terminating") {
       return fail(401, "unauthorized", "this gateway replica is no longer active");
     }
-    if (report) {
-      const message = report.status === "healthy" ? null : (report.message ?? `agent reports ${report.status}`);
-      const changed = r.status_message !== message && r.status === "running";
-      this.state.updateReplica(r.id, {
-        agent_last_seen_at: new Date().toISOString(),
-        ...(report.version ? { agent_version: report.version } : {}),
-        ...(changed ? { status_message: message } : {}),
-      });
-      if (changed) await this.flush();
-    }
+    if (report) await this.recordHealth(r, report);
     return ok({ gatewayId: g.id, replicaId: r.id, replicaNum: r.replica_num });
+  }
+
+  /** An agent's health report (HTTP heartbeat or WebSocket): telemetry, plus the replica's message. */
+  private async recordHealth(
+    r: ReplicaRow,
+    report: { version: string | null; status: string; message: string | null },
+  ) {
+    this.state.updateReplica(
+      r.id,
+      { agent_last_seen_at: new Date().toISOString(), ...(report.version ? { agent_version: report.version } : {}) },
+      { bump: false },
+    );
+    const message = report.status === "healthy" ? null : (report.message ?? `agent reports ${report.status}`);
+    if (r.status === "running" && r.status_message !== message) {
+      this.state.updateReplica(r.id, { status_message: message });
+      await this.flush();
+    }
   }
 
   // ---- services -------------------------------------------------------------------------
@@ -410,6 +418,7 @@ export class GatewayObject extends DurableObject<Env> {
     const seen = await this.agentSeen(identity, null);
     if (!seen.ok) return seen;
     this.applyResult(identity.replicaId, version, error);
+    await this.flush();
     return ok(null);
   }
 
@@ -474,7 +483,6 @@ export class GatewayObject extends DurableObject<Env> {
       return ws.close(CLOSE_REPLICA_GONE, "this gateway replica is no longer active");
     }
     const msg = result.output;
-    const now = new Date().toISOString();
     switch (msg.type) {
       case "ping":
         this.send(ws, { type: "pong" });
@@ -482,26 +490,19 @@ export class GatewayObject extends DurableObject<Env> {
       case "ack":
       case "nack":
         this.applyResult(r.id, msg.version, msg.type === "nack" ? msg.error : null);
-        break;
-      case "stats":
-        this.state.updateReplica(r.id, {
-          stats: JSON.stringify(msg.services),
-          stats_at: msg.at,
-          agent_last_seen_at: now,
-        });
+        await this.flush();
         return;
-      case "health": {
-        const statusMessage = msg.status === "healthy" ? null : (msg.message ?? "agent reports degraded");
-        this.state.updateReplica(r.id, {
-          agent_last_seen_at: now,
-          ...(msg.version ? { agent_version: msg.version } : {}),
-          ...(r.status === "running" ? { status_message: statusMessage } : {}),
-        });
-        if (statusMessage === r.status_message) return;
-        break;
-      }
+      case "stats":
+        this.state.updateReplica(
+          r.id,
+          { stats: JSON.stringify(msg.services), stats_at: msg.at, agent_last_seen_at: new Date().toISOString() },
+          { bump: false },
+        );
+        return;
+      case "health":
+        await this.recordHealth(r, msg);
+        return;
     }
-    await this.flush();
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {

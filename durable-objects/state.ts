@@ -263,7 +263,11 @@ export class GatewayState {
     this.bump();
   }
 
-  updateReplica(id: string, changes: Partial<Omit<ReplicaRow, "id">>): void {
+  /**
+   * Updates replica columns. `bump: false` is for telemetry (last seen, stats): it is read from
+   * the object itself and must not make the catalog write through every few seconds.
+   */
+  updateReplica(id: string, changes: Partial<Omit<ReplicaRow, "id">>, options: { bump?: boolean } = {}): void {
     const entries = Object.entries(changes).map(([k, v]) => [k, typeof v === "boolean" ? (v ? 1 : 0) : v] as const);
     if (entries.length === 0) return;
     this.sql.exec(
@@ -271,7 +275,7 @@ export class GatewayState {
       ...entries.map(([, v]) => v as SqlStorageValue),
       id,
     );
-    this.bump();
+    if (options.bump !== false) this.bump();
   }
 
   /** Records an audit event; it reaches D1 with the next catalog sync. */

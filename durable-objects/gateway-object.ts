@@ -6,6 +6,8 @@
  * through to the D1 catalog; a failed write-through is retried by the alarm.
  */
 import { DurableObject } from "cloudflare:workers";
+import { and, eq, isNull } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
 import * as v from "valibot";
 import { AgentMessage, type ServerMessage } from "../schema/agent-protocol.ts";
 import type { Gateway } from "../schema/api.ts";
@@ -15,6 +17,7 @@ import { sameJson } from "../schema/json.ts";
 import type { ServiceConfiguration } from "../schema/service.ts";
 import type { Service } from "../schema/service-api.ts";
 import { randomBase62, secretsEqual } from "../worker/crypto.ts";
+import { apiTokens, members } from "../worker/db/schema.ts";
 import type { Env } from "../worker/env.ts";
 import type { ErrorInfo, Outcome } from "../worker/errors.ts";
 import { backendFor } from "./backends/index.ts";
@@ -181,6 +184,7 @@ export class GatewayObject extends DurableObject<Env> {
       default_intent: config.default === true ? "set" : config.default === false ? null : "if_none",
     });
     this.state.event("Gateway created. Status: SUBMITTED", input.actor);
+    await this.refreshAuthTokens();
     await this.kick();
     await this.flush();
     return ok({ gateway: this.state.snapshot()!, created: true });
@@ -375,6 +379,26 @@ export class GatewayObject extends DurableObject<Env> {
     this.broadcastConfig();
     await this.flush();
     return ok(serviceView(g, this.services.get(name)!, this.services, this.state.replicas()));
+  }
+
+  /**
+   * Re-reads the project's member tokens from D1 (called after member or token changes, and when
+   * the gateway is created); a change is a new configuration version, which is how revocation
+   * reaches the gateways without any per-request call.
+   */
+  async refreshAuthTokens(): Promise<void> {
+    const g = this.state.gateway();
+    if (!g || g.to_be_deleted) return;
+    const rows = await drizzle(this.env.DB)
+      .select({ id: apiTokens.id, secret_sha256: apiTokens.secretHash })
+      .from(apiTokens)
+      .innerJoin(members, eq(members.userId, apiTokens.userId))
+      .where(and(eq(members.projectId, g.project_id), isNull(apiTokens.revokedAt)));
+    const fresh = this.state.gateway();
+    if (!fresh || !this.services.replaceAuthTokens(rows)) return;
+    this.bumpConfig(fresh);
+    this.broadcastConfig();
+    await this.flush();
   }
 
   private refuseServices(g: GatewayRow) {

@@ -96,6 +96,24 @@ export class ServiceStore {
     return existing ? "updated" : "created";
   }
 
+  authTokens(): { id: string; secret_sha256: string }[] {
+    return this.sql.exec("SELECT id, secret_sha256 FROM auth_tokens ORDER BY id").toArray() as unknown as {
+      id: string;
+      secret_sha256: string;
+    }[];
+  }
+
+  /** Replaces the project's tokens; true when they changed. */
+  replaceAuthTokens(tokens: { id: string; secret_sha256: string }[]): boolean {
+    const before = JSON.stringify(this.authTokens());
+    const sorted = [...tokens].sort((a, b) => (a.id < b.id ? -1 : 1));
+    if (before === JSON.stringify(sorted)) return false;
+    this.sql.exec("DELETE FROM auth_tokens");
+    for (const t of sorted)
+      this.sql.exec("INSERT INTO auth_tokens (id, secret_sha256) VALUES (?, ?)", t.id, t.secret_sha256);
+    return true;
+  }
+
   removeReplica(service: string, id: string): boolean {
     const existing = this.replicas(service).some((r) => r.id === id);
     if (existing) this.sql.exec("DELETE FROM service_replicas WHERE service = ? AND id = ?", service, id);
@@ -145,6 +163,7 @@ export function buildConfigDocument(g: GatewayRow, store: ServiceStore): ConfigD
     },
     services,
     entrypoint: domain ? { host: `gateway.${domain}` } : null,
+    auth_tokens: store.authTokens(),
     generated_at: new Date().toISOString(),
   };
 }

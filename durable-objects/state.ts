@@ -70,6 +70,10 @@ CREATE TABLE IF NOT EXISTS services (
   updated_at TEXT NOT NULL,
   config_version INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS auth_tokens (
+  id TEXT PRIMARY KEY,
+  secret_sha256 TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS service_replicas (
   service TEXT NOT NULL,
   id TEXT NOT NULL,

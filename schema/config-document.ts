@@ -55,6 +55,11 @@ export const ConfigDocument = v.object({
   services: v.array(ConfigService),
   /** `gateway.<domain>`: reserved for the OpenAI-compatible entrypoint. */
   entrypoint: v.nullable(v.object({ host: v.string() })),
+  /**
+   * API tokens of the project's members, for services with `auth`: a token `gpt_<id>_<secret>` is
+   * valid when `id` is listed and SHA-256(secret) matches. Revocation arrives as a new version.
+   */
+  auth_tokens: v.optional(v.array(v.object({ id: v.string(), secret_sha256: v.string() })), []),
   generated_at: v.string(),
 });
 

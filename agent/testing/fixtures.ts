@@ -53,6 +53,7 @@ export function configDocument(version: number, replicaUrl: string): ConfigDocum
       },
     ],
     entrypoint: null,
+    auth_tokens: [],
     generated_at: new Date(0).toISOString(),
   };
 }

@@ -11,6 +11,7 @@ import { BACKEND_CREDENTIALS } from "../../schema/backend-credentials.ts";
 import { BACKENDS } from "../../schema/gateway.ts";
 import { parseOrThrow } from "../../schema/issues.ts";
 import { type AppEnv, projectAccess, requireGlobalAdmin, requireProjectAdmin } from "../auth.ts";
+import { refreshGatewayTokens } from "../auth-propagation.ts";
 import { sealJson } from "../crypto.ts";
 import { backendCredentials, gateways, members, projects, users } from "../db/schema.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
@@ -68,6 +69,7 @@ const project = new Hono<AppEnv>()
       .insert(members)
       .values({ projectId: p.id, userId: user.id, role })
       .onConflictDoUpdate({ target: [members.projectId, members.userId], set: { role } });
+    await refreshGatewayTokens(c.env, [p.id]);
     return c.json({ user: user.name, role });
   })
   .delete("/members/:user", async (c) => {
@@ -81,6 +83,7 @@ const project = new Hono<AppEnv>()
       .get();
     if (!user) throw notFound(`User ${c.req.param("user")} does not exist`);
     await db.delete(members).where(and(eq(members.projectId, p.id), eq(members.userId, user.id)));
+    await refreshGatewayTokens(c.env, [p.id]);
     return c.body(null, 204);
   })
   .get("/backends", async (c) => {

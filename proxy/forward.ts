@@ -16,6 +16,7 @@ import type { Dispatcher } from "undici";
 import type { ReplicaState } from "./balancer.ts";
 import { BodyLimit } from "./body-limit.ts";
 import type { ProxyContext } from "./context.ts";
+import { withAllowOrigin } from "./cors.ts";
 import { BodyTooLargeError } from "./errors.ts";
 import { type RequestHead, readResponseHead, setUpstreamHost } from "./headers.ts";
 import { replyJson } from "./replies.ts";
@@ -56,7 +57,10 @@ const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "
 
 const errorCode = (err: Error) => (err as Error & { code?: string }).code ?? err.name;
 
-/** Forwards `req` to one of `route`'s replicas and streams the answer into `res`. */
+/**
+ * Forwards `req` to one of `route`'s replicas and streams the answer into `res`. `body`, when given,
+ * is the request body already read from `req` (the entrypoint reads it to find the model).
+ */
 export function forward(
   ctx: ProxyContext,
   req: IncomingMessage,
@@ -65,8 +69,9 @@ export function forward(
   head: RequestHead,
   path: string,
   startedAt: number,
+  body: Buffer | null = null,
 ): void {
-  new Exchange(ctx, req, res, route, head, path, startedAt).start();
+  new Exchange(ctx, req, res, route, head, path, startedAt, body).start();
 }
 
 class Exchange implements Dispatcher.DispatchHandler {
@@ -77,7 +82,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   readonly #head: RequestHead;
   readonly #path: string;
   readonly #startedAt: number;
-  #body: Readable | null = null;
+  readonly #readBody: Buffer | null;
+  #body: Readable | Buffer | null = null;
   #replica: ReplicaState | null = null;
   #tried: ReplicaState[] | null = null;
   #abort: ((err?: Error) => void) | null = null;
@@ -98,6 +104,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     head: RequestHead,
     path: string,
     startedAt: number,
+    readBody: Buffer | null,
   ) {
     this.#ctx = ctx;
     this.#req = req;
@@ -106,6 +113,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#head = head;
     this.#path = path;
     this.#startedAt = startedAt;
+    this.#readBody = readBody;
   }
 
   start(): void {
@@ -113,7 +121,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     (this.#res as Tagged)[EXCHANGE] = this;
     this.#res.on("close", onClientClose);
     const head = this.#head;
-    if (head.chunked) {
+    if (this.#readBody) {
+      // undici sends a Buffer with its Content-Length (the client's, if any, is the same number).
+      if (this.#readBody.length > 0) this.#body = this.#readBody;
+    } else if (head.chunked) {
       // The limiter also shields the client connection from undici destroying the body on failure.
       this.#body = this.#route.maxBodySize > 0 ? this.#req.pipe(new BodyLimit(this.#route.maxBodySize)) : this.#req;
     } else if (head.contentLength > 0) {
@@ -164,7 +175,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     else this.#route.balancer.succeeded(replica);
     const res = this.#res;
     if (this.#clientGone) return false;
-    const { headers, eventStream } = readResponseHead(rawHeaders);
+    const { headers: replicaHeaders, eventStream } = readResponseHead(rawHeaders);
+    const headers = this.#route.model ? withAllowOrigin(replicaHeaders) : replicaHeaders;
     if (this.#ctx.closing) {
       headers.push("connection", "close");
       res.shouldKeepAlive = false;
@@ -245,7 +257,11 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   #fail(status: number, message: string, close = false): void {
-    if (!this.#clientGone) replyJson(this.#res, status, message, { close: close || this.#ctx.closing });
+    if (!this.#clientGone)
+      replyJson(this.#res, status, message, {
+        close: close || this.#ctx.closing,
+        cors: this.#route.model !== null,
+      });
     this.#finish();
   }
 

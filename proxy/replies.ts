@@ -12,9 +12,13 @@ export interface ReplyOptions {
   /** Close the connection afterwards (the client may still be sending a body we refuse to read). */
   close?: boolean;
   retryAfterSeconds?: number;
+  /** Add `Access-Control-Allow-Origin: *` (model services and the entrypoint), so browsers can read it. */
+  cors?: boolean;
+  /** Ask for credentials (401): `WWW-Authenticate: Bearer realm="gateplane"`. */
+  challenge?: boolean;
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string, options: ReplyOptions): void {
+export function send(res: ServerResponse, status: number, type: string, body: string, options: ReplyOptions): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
@@ -27,7 +31,9 @@ function send(res: ServerResponse, status: number, type: string, body: string, o
     "cache-control",
     "no-store",
   ];
+  if (options.cors) headers.push("access-control-allow-origin", "*");
   if (options.retryAfterSeconds !== undefined) headers.push("retry-after", String(options.retryAfterSeconds));
+  if (options.challenge) headers.push("www-authenticate", 'Bearer realm="gateplane"');
   if (options.close) {
     headers.push("connection", "close");
     res.shouldKeepAlive = false;

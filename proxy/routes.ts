@@ -5,16 +5,30 @@
  * in, so requests that started under the old table finish on it. Replica health and in-flight
  * counts carry over to the new table for replicas whose id and URL did not change.
  */
+
 import * as v from "valibot";
 import { ConfigDocument } from "../schema/config-document.ts";
 import { formatIssue, fromValibot } from "../schema/issues.ts";
+import { TokenSet } from "./auth.ts";
 import { Balancer, type HealthPolicy, ReplicaState } from "./balancer.ts";
 import { ConfigRejectedError } from "./errors.ts";
 import type { RequestCounter, StatsRegistry } from "./stats.ts";
 
+/** What a service serves through the OpenAI-compatible entrypoint. */
+export interface ModelRoute {
+  readonly name: string;
+  /** Path prefix of the OpenAI API on the replicas, without a trailing slash (`/v1`, or `` for `/`). */
+  readonly prefix: string;
+}
+
 export interface ServiceRoute {
   readonly name: string;
+  readonly project: string;
   readonly host: string;
+  /** Set for services with a `model`: listed and routed by the entrypoint, and CORS-enabled. */
+  readonly model: ModelRoute | null;
+  /** Requests need a project member's token (`auth.ts`). */
+  readonly auth: boolean;
   /** Largest request body in bytes; 0 = no limit (nginx's `client_max_body_size 0`). */
   readonly maxBodySize: number;
   /** Idle limit while waiting for the replica's headers and between body chunks (and on tunnels). */
@@ -30,16 +44,25 @@ export interface RoutingTable {
   readonly byHost: ReadonlyMap<string, ServiceRoute>;
   /** `gateway.<domain>`, reserved for the OpenAI-compatible entrypoint. */
   readonly entrypointHost: string | null;
+  /** Model services by model name (the first service wins when two declare the same name). */
+  readonly byModel: ReadonlyMap<string, ServiceRoute>;
+  /** Unix seconds reported as the models' `created` (the document's `generated_at`). */
+  readonly createdAt: number;
   readonly origins: ReadonlySet<string>;
   readonly services: readonly string[];
+  /** The project members' tokens, for services with `auth`. */
+  readonly tokens: TokenSet;
 }
 
 export const EMPTY_TABLE: RoutingTable = {
   version: 0,
   byHost: new Map(),
   entrypointHost: null,
+  byModel: new Map(),
+  createdAt: 0,
   origins: new Set(),
   services: [],
+  tokens: new TokenSet([]),
 };
 
 /**
@@ -146,6 +169,7 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
     for (const r of route.balancer.replicas) known.set(replicaKey(r.service, r.id, r.url), r);
   }
   const byHost = new Map<string, ServiceRoute>();
+  const byModel = new Map<string, ServiceRoute>();
   const origins = new Set<string>();
   for (const service of doc.services) {
     const replicas = service.replicas.map(
@@ -153,20 +177,29 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
     );
     for (const r of replicas) origins.add(r.origin);
     const host = normalizeHost(service.host);
-    byHost.set(host, {
+    const route: ServiceRoute = {
       name: service.name,
+      project: service.project,
       host,
+      model: service.model ? { name: service.model.name, prefix: service.model.prefix.replace(/\/+$/, "") } : null,
+      auth: service.auth,
       maxBodySize: service.client_max_body_size,
       readTimeoutMs: service.read_timeout_ms,
       balancer: new Balancer(replicas, deps.health, deps.log),
       counter: deps.stats.counter(service.name),
-    });
+    };
+    byHost.set(host, route);
+    if (route.model && !byModel.has(route.model.name)) byModel.set(route.model.name, route);
   }
+  const generatedAt = Date.parse(doc.generated_at);
   return {
     version: doc.version,
     byHost,
     entrypointHost: doc.entrypoint ? normalizeHost(doc.entrypoint.host) : null,
+    byModel,
+    createdAt: Number.isFinite(generatedAt) ? Math.floor(generatedAt / 1000) : Math.floor(Date.now() / 1000),
     origins,
     services: doc.services.map((s) => s.name),
+    tokens: new TokenSet(doc.auth_tokens),
   };
 }

@@ -9,10 +9,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { performance } from "node:perf_hooks";
 import type { Duplex } from "node:stream";
 import type { ConfigDocument } from "../schema/config-document.ts";
+import { authDenial } from "./auth.ts";
 import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from "./balancer.ts";
 import { ProxyContext } from "./context.ts";
+import { isPreflight, replyPreflight } from "./cors.ts";
 import { forward } from "./forward.ts";
 import { clientAddress, type RequestHead, readRequestHead } from "./headers.ts";
+import { serveEntrypoint } from "./openai-entrypoint.ts";
 import { replyJson, replyRaw, replyText } from "./replies.ts";
 import { buildRoutingTable, EMPTY_TABLE, normalizeHost, type RoutingTable, type ServiceRoute } from "./routes.ts";
 import { type RawServiceStats, StatsRegistry } from "./stats.ts";
@@ -73,7 +76,11 @@ function requestTarget(url: string, head: RequestHead): Target | null {
   }
 }
 
-type Routed = { route: ServiceRoute; path: string } | { status: number; message: string; json: boolean };
+type Routed =
+  | { route: ServiceRoute; path: string }
+  /** The OpenAI-compatible entrypoint (`openai-entrypoint.ts`), or a CORS preflight to a model service. */
+  | { special: "entrypoint" | "preflight"; table: RoutingTable; path: string }
+  | { status: number; message: string; json: boolean; cors?: boolean; challenge?: boolean };
 
 export class ProxyServer {
   readonly #settings: ServerSettings;
@@ -186,19 +193,22 @@ export class ProxyServer {
     const table = this.#table;
     const route = table.byHost.get(host);
     if (!route) {
-      if (host !== "" && host === table.entrypointHost) {
-        return { status: 404, message: "the OpenAI-compatible entrypoint is not enabled yet", json: true };
-      }
+      if (host !== "" && host === table.entrypointHost) return { special: "entrypoint", table, path: target.path };
       return { status: 404, message: `no service for host ${host.slice(0, 253) || "(none)"}`, json: false };
     }
+    const cors = route.model !== null;
+    if (cors && isPreflight(req)) return { special: "preflight", table, path: target.path };
+    const denied = authDenial(route, table, req.headers.authorization);
+    if (denied) return { ...denied, json: true, cors };
     if (route.balancer.replicas.length === 0) {
-      return { status: 503, message: `service ${route.name} has no replicas`, json: true };
+      return { status: 503, message: `service ${route.name} has no replicas`, json: true, cors };
     }
     if (route.maxBodySize > 0 && head.contentLength > route.maxBodySize) {
       return {
         status: 413,
         message: `request body larger than client_max_body_size (${route.maxBodySize} bytes)`,
         json: true,
+        cors,
       };
     }
     return { route, path: target.path };
@@ -221,12 +231,23 @@ export class ProxyServer {
       forward(this.#ctx, req, res, routed.route, head, routed.path, startedAt);
       return;
     }
+    if ("special" in routed) {
+      if (routed.special === "entrypoint") {
+        const options = { expectsContinue, retryAfterSeconds: this.#settings.retryAfterSeconds };
+        serveEntrypoint(this.#ctx, routed.table, req, res, head, routed.path, startedAt, options);
+      } else {
+        replyPreflight(req, res, expectsContinue || head.chunked || head.contentLength > 0 || this.#ctx.closing);
+      }
+      return;
+    }
     const options = {
       // A refused body may still be on its way (or, after no 100 Continue, may never come): close
       // rather than read it or guess where the next request starts.
       close:
         expectsContinue || routed.status === 400 || routed.status === 413 || routed.status === 431 || this.#ctx.closing,
       retryAfterSeconds: routed.status === 503 ? this.#settings.retryAfterSeconds : undefined,
+      cors: routed.cors,
+      challenge: routed.challenge,
     };
     if (routed.json) replyJson(res, routed.status, routed.message, options);
     else replyText(res, routed.status, routed.message, options);
@@ -251,6 +272,7 @@ export class ProxyServer {
     const head = readRequestHead(req.rawHeaders, clientAddress(req.socket.remoteAddress), "http", true);
     const routed = this.#route(req, head);
     if ("route" in routed) tunnel(this.#ctx, req, socket, early, routed.route, head, routed.path, startedAt);
+    else if ("special" in routed) replyRaw(socket, 404, "no upgrades here");
     else replyRaw(socket, routed.status, routed.message);
   };
 }

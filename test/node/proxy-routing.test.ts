@@ -43,7 +43,7 @@ describe("routing", () => {
     expect(echoOf(toB.body)).toMatchObject({ replica: "b", url: "/base/v1/chat" });
   });
 
-  it("answers 404 with a short text for an unknown host and JSON for the reserved entrypoint", async () => {
+  it("answers 404 with a short text for an unknown host; the entrypoint lists no models here", async () => {
     const a = await replica("a");
     const p = await proxy(configDocument(1, [{ name: "alpha", replicas: [a.url] }]));
     const unknown = await send(p.port, { host: `nobody.${DOMAIN}` });
@@ -51,8 +51,8 @@ describe("routing", () => {
     expect(unknown.headers["content-type"]).toMatch(/^text\/plain/);
     expect(unknown.body).toBe(`no service for host nobody.${DOMAIN}\n`);
     const entry = await send(p.port, { host: `gateway.${DOMAIN}`, path: "/v1/models" });
-    expect(entry.status).toBe(404);
-    expect(JSON.parse(entry.body)).toEqual({ error: "the OpenAI-compatible entrypoint is not enabled yet" });
+    expect(entry.status).toBe(200);
+    expect(JSON.parse(entry.body)).toEqual({ object: "list", data: [] });
     expect(a.seen).toHaveLength(0);
   });
 

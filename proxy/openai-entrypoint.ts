@@ -1,0 +1,276 @@
+/**
+ * @module
+ * The OpenAI-compatible entrypoint on `gateway.<domain>`: `GET /v1/models` lists every service with a
+ * `model`; `POST /v1/chat/completions` and `POST /v1/completions` are read whole (to learn the
+ * `model`), then forwarded with the same bytes to one replica of the service serving that model, at
+ * `<model.prefix>/chat/completions` (resp. `/completions`), through the ordinary forwarding path:
+ * balancer, pools, retries, timeouts, streaming and the service's stats are those of direct traffic.
+ * Errors the entrypoint makes itself use OpenAI's error body; every answer carries CORS headers.
+ */
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { authDenial } from "./auth.ts";
+import type { ProxyContext } from "./context.ts";
+import { replyPreflight } from "./cors.ts";
+import { forward } from "./forward.ts";
+import type { RequestHead } from "./headers.ts";
+import { replyJson, send } from "./replies.ts";
+import type { RoutingTable, ServiceRoute } from "./routes.ts";
+
+/** Body limit until the model (hence the service's `client_max_body_size`) is known. */
+export const UNKNOWN_MODEL_BODY_LIMIT = 1024 * 1024;
+
+/** How much of a large body is searched for the `model` before giving up (413). */
+const MODEL_SNIFF_WINDOW = UNKNOWN_MODEL_BODY_LIMIT;
+
+const FORWARDED = new Map([
+  ["/v1/chat/completions", "/chat/completions"],
+  ["/v1/completions", "/completions"],
+]);
+
+export interface EntrypointOptions {
+  expectsContinue: boolean;
+  retryAfterSeconds: number;
+}
+
+interface OpenAIError {
+  message: string;
+  type: string;
+  param?: string | null;
+  code?: string | null;
+}
+
+function replyError(
+  ctx: ProxyContext,
+  res: ServerResponse,
+  status: number,
+  error: OpenAIError,
+  close = false,
+  extra: string[] = [],
+): void {
+  const body = `${JSON.stringify({ error: { param: null, code: null, ...error } })}\n`;
+  if (extra.length > 0) {
+    // Headers beyond what `send` writes (Allow on 405).
+    for (let i = 0; i < extra.length; i += 2) res.setHeader(extra[i]!, extra[i + 1]!);
+  }
+  send(res, status, "application/json", body, { close: close || ctx.closing, cors: true });
+}
+
+function replyModels(
+  ctx: ProxyContext,
+  res: ServerResponse,
+  table: RoutingTable,
+  id: string | null,
+  close: boolean,
+): void {
+  const model = (name: string, route: ServiceRoute) => ({
+    id: name,
+    object: "model",
+    created: table.createdAt,
+    owned_by: route.project,
+  });
+  let body: unknown;
+  if (id === null) {
+    body = { object: "list", data: [...table.byModel].map(([name, route]) => model(name, route)) };
+  } else {
+    const route = table.byModel.get(id);
+    if (!route) {
+      replyError(ctx, res, 404, modelNotFound(id), close);
+      return;
+    }
+    body = model(id, route);
+  }
+  send(res, 200, "application/json", `${JSON.stringify(body)}\n`, { close: close || ctx.closing, cors: true });
+}
+
+const modelNotFound = (model: string): OpenAIError => ({
+  message: `The model '${model}' does not exist`,
+  type: "invalid_request_error",
+  param: "model",
+  code: "model_not_found",
+});
+
+const tooLarge = (limit: number): OpenAIError => ({
+  message: `request body larger than client_max_body_size (${limit} bytes)`,
+  type: "invalid_request_error",
+});
+
+/** The top-level `"model": "<name>"` of a JSON text's beginning, if it can be read off without parsing the whole. */
+function sniffModel(prefix: string): string | null {
+  const match = /"model"\s*:\s*("(?:[^"\\]|\\.)*")/.exec(prefix);
+  if (!match) return null;
+  try {
+    return JSON.parse(match[1]!) as string;
+  } catch {
+    return null;
+  }
+}
+
+/** Serves one request on the entrypoint host. `path` is the request target (query included). */
+export function serveEntrypoint(
+  ctx: ProxyContext,
+  table: RoutingTable,
+  req: IncomingMessage,
+  res: ServerResponse,
+  head: RequestHead,
+  path: string,
+  startedAt: number,
+  options: EntrypointOptions,
+): void {
+  const query = path.indexOf("?");
+  const pathname = query === -1 ? path : path.slice(0, query);
+  const search = query === -1 ? "" : path.slice(query);
+  const method = req.method ?? "";
+  // A body we do not read (the request is refused) may still be on its way: close after answering.
+  const unread = options.expectsContinue || head.chunked || head.contentLength > 0;
+
+  if (method === "OPTIONS") {
+    replyPreflight(req, res, unread || ctx.closing);
+    return;
+  }
+  if (pathname === "/v1/models" || pathname.startsWith("/v1/models/")) {
+    if (method !== "GET") {
+      replyError(ctx, res, 405, { message: `Method ${method} not allowed`, type: "invalid_request_error" }, unread, [
+        "allow",
+        "GET, OPTIONS",
+      ]);
+      return;
+    }
+    let id: string | null = null;
+    if (pathname !== "/v1/models") {
+      try {
+        id = decodeURIComponent(pathname.slice("/v1/models/".length));
+      } catch {
+        id = pathname.slice("/v1/models/".length);
+      }
+    }
+    replyModels(ctx, res, table, id, unread);
+    return;
+  }
+  const suffix = FORWARDED.get(pathname);
+  if (suffix === undefined) {
+    replyError(
+      ctx,
+      res,
+      404,
+      { message: `Invalid URL (${method} ${pathname})`, type: "invalid_request_error" },
+      unread,
+    );
+    return;
+  }
+  if (method !== "POST") {
+    replyError(ctx, res, 405, { message: `Method ${method} not allowed`, type: "invalid_request_error" }, unread, [
+      "allow",
+      "POST, OPTIONS",
+    ]);
+    return;
+  }
+  if (options.expectsContinue) res.writeContinue();
+  readBody(ctx, table, req, res, (body) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString("utf8"));
+    } catch {
+      replyError(ctx, res, 400, {
+        message:
+          "We could not parse the JSON body of your request. The request body must be a JSON object with a 'model' field.",
+        type: "invalid_request_error",
+      });
+      return;
+    }
+    const model =
+      typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
+        ? (parsed as { model?: unknown }).model
+        : undefined;
+    if (typeof model !== "string" || model === "") {
+      replyError(ctx, res, 400, {
+        message: "you must provide a model parameter",
+        type: "invalid_request_error",
+        param: "model",
+      });
+      return;
+    }
+    const route = table.byModel.get(model);
+    if (!route?.model) {
+      replyError(ctx, res, 404, modelNotFound(model));
+      return;
+    }
+    const denied = authDenial(route, table, req.headers.authorization);
+    if (denied) {
+      // OpenAI clients read `error.message`; the same refusal as for the service's own host.
+      const type = denied.status === 401 ? "authentication_error" : "permission_error";
+      const extra = denied.challenge ? ["www-authenticate", 'Bearer realm="gateplane"'] : [];
+      replyError(ctx, res, denied.status, { message: denied.message, type }, false, extra);
+      return;
+    }
+    if (route.maxBodySize > 0 && body.length > route.maxBodySize) {
+      replyError(ctx, res, 413, tooLarge(route.maxBodySize));
+      return;
+    }
+    if (route.balancer.replicas.length === 0) {
+      // As for direct traffic to the service.
+      replyJson(res, 503, `service ${route.name} has no replicas`, {
+        close: ctx.closing,
+        cors: true,
+        retryAfterSeconds: options.retryAfterSeconds,
+      });
+      return;
+    }
+    forward(ctx, req, res, route, head, `${route.model.prefix}${suffix}${search}`, startedAt, body);
+  });
+}
+
+/**
+ * Reads the whole request body, within 1 MiB until the model is known and within its service's
+ * `client_max_body_size` after (413 beyond, connection closed); `done` is not called when the client
+ * goes away or the body is refused. Counted as an exchange so a closing server waits for it.
+ */
+function readBody(
+  ctx: ProxyContext,
+  table: RoutingTable,
+  req: IncomingMessage,
+  res: ServerResponse,
+  done: (body: Buffer) => void,
+): void {
+  ctx.begin();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let limit = UNKNOWN_MODEL_BODY_LIMIT;
+  let sniffed = false;
+  let settled = false;
+  const settle = (): boolean => {
+    if (settled) return false;
+    settled = true;
+    req.off("data", onData);
+    req.off("end", onEnd);
+    req.off("error", onGone);
+    res.off("close", onGone);
+    ctx.end();
+    return true;
+  };
+  const onGone = () => {
+    settle();
+  };
+  const onData = (chunk: Buffer) => {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size <= limit) return;
+    if (!sniffed) {
+      sniffed = true;
+      const prefix = Buffer.concat(chunks).subarray(0, MODEL_SNIFF_WINDOW).toString("utf8");
+      const name = sniffModel(prefix);
+      const route = name === null ? undefined : table.byModel.get(name);
+      if (route) limit = route.maxBodySize > 0 ? route.maxBodySize : Number.POSITIVE_INFINITY;
+      if (size <= limit) return;
+    }
+    if (!settle()) return;
+    replyError(ctx, res, 413, tooLarge(limit), true);
+  };
+  const onEnd = () => {
+    if (settle()) done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+  };
+  req.on("data", onData);
+  req.on("end", onEnd);
+  req.on("error", onGone);
+  res.on("close", onGone);
+}

@@ -54,4 +54,9 @@ process.on("message", (message: ToWorker, handle: object | undefined) => {
 
 // An orphaned worker would keep the port: follow the parent out.
 process.on("disconnect", () => void shutdown(0));
+// A stop signal sent to the whole process group (the local host daemon, a terminal's Ctrl-C) is
+// the parent's to act on: it drains the workers over IPC. Dying here would cut in-flight
+// requests and make the parent restart the worker while it shuts down.
+process.on("SIGTERM", () => {});
+process.on("SIGINT", () => {});
 send({ type: "started" });

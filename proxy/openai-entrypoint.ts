@@ -56,13 +56,35 @@ function replyError(
   send(res, status, "application/json", body, { close: close || ctx.closing, cors: true });
 }
 
+/** OpenAI clients read `error.message`: the same refusal as on the service's own host, in their shape. */
+function replyDenied(
+  ctx: ProxyContext,
+  res: ServerResponse,
+  denied: NonNullable<ReturnType<typeof authDenial>>,
+  close = false,
+) {
+  const type = denied.status === 401 ? "authentication_error" : "permission_error";
+  const extra = denied.challenge ? ["www-authenticate", 'Bearer realm="gateplane"'] : [];
+  replyError(ctx, res, denied.status, { message: denied.message, type }, close, extra);
+}
+
 function replyModels(
   ctx: ProxyContext,
   res: ServerResponse,
   table: RoutingTable,
   id: string | null,
   close: boolean,
+  authorization: string | undefined,
 ): void {
+  // Listing needs what using needs: a member's token when any listed service has auth.
+  const guarded = id === null ? [...table.byModel.values()] : [table.byModel.get(id)].filter((r) => r !== undefined);
+  for (const route of guarded) {
+    const denied = authDenial(route, table, authorization);
+    if (denied) {
+      replyDenied(ctx, res, denied, close);
+      return;
+    }
+  }
   const model = (name: string, route: ServiceRoute) => ({
     id: name,
     object: "model",
@@ -144,7 +166,7 @@ export function serveEntrypoint(
         id = pathname.slice("/v1/models/".length);
       }
     }
-    replyModels(ctx, res, table, id, unread);
+    replyModels(ctx, res, table, id, unread, req.headers.authorization);
     return;
   }
   const suffix = FORWARDED.get(pathname);
@@ -197,10 +219,7 @@ export function serveEntrypoint(
     }
     const denied = authDenial(route, table, req.headers.authorization);
     if (denied) {
-      // OpenAI clients read `error.message`; the same refusal as for the service's own host.
-      const type = denied.status === 401 ? "authentication_error" : "permission_error";
-      const extra = denied.challenge ? ["www-authenticate", 'Bearer realm="gateplane"'] : [];
-      replyError(ctx, res, denied.status, { message: denied.message, type }, false, extra);
+      replyDenied(ctx, res, denied);
       return;
     }
     if (route.maxBodySize > 0 && body.length > route.maxBodySize) {

@@ -76,7 +76,17 @@ describe("service auth in the proxy", () => {
       expect(JSON.parse(refused.body).error.type).toBe("authentication_error");
       expect((await chat(good)).status).toBe(200);
 
+      const models = (authorization?: string) =>
+        send(proxy.port, {
+          host: `gateway.${DOMAIN}`,
+          path: "/v1/models",
+          headers: authorization ? { authorization } : {},
+        });
+      expect((await models()).status).toBe(401);
+      expect(JSON.parse((await models(good)).body).data.map((m: { id: string }) => m.id)).toEqual(["m1"]);
+
       await proxy.apply(doc(2, []));
+      expect((await models(good)).status).toBe(403);
       expect((await send(proxy.port, { host, headers: { authorization: good } })).status).toBe(403);
       expect((await chat(good)).status).toBe(403);
     } finally {

@@ -16,6 +16,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { freePort } from "../local-host/ports.ts";
 import { startTunedProxy, type TunedProxyHandle } from "../proxy/index.ts";
+import { service as serviceConfig } from "../proxy/testing/config-builder.ts";
 import { DEFAULT_POOL_SETTINGS } from "../proxy/upstream-pools.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import { haveNginx, type Nginx, proxyConfig, startNginx, upstreamConfig } from "./nginx.ts";
@@ -55,19 +56,8 @@ const TINY_HOST = "tiny.bench.test";
 const SSE_HOST = "sse.bench.test";
 
 function benchDocument(tinyPort: number, ssePort: number): ConfigDocument {
-  const service = (name: string, host: string, port: number) => ({
-    name,
-    project: "bench",
-    host,
-    https: false,
-    auth: false,
-    client_max_body_size: 64 * 1024 * 1024,
-    read_timeout_ms: 300_000,
-    rate_limits: [],
-    model: null,
-    router: null,
-    replicas: [{ id: `${name}-0`, url: `http://127.0.0.1:${port}` }],
-  });
+  const service = (name: string, host: string, port: number) =>
+    serviceConfig({ name, project: "bench", host, replicas: [`http://127.0.0.1:${port}`] });
   return {
     version: 1,
     gateway: { id: "bench", name: "bench", project: "bench", domain: "bench.test", router: null },

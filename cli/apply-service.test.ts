@@ -1,9 +1,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { run } from "./run.ts";
 import { FakeControlPlane, NO_DEFAULT_GATEWAY } from "./test-support/fake-control-plane.ts";
-import { type TestIo, testIo } from "./test-support/test-io.ts";
+import { runCli, type TestIo, testIo } from "./test-support/test-io.ts";
 
 const example = (name: string) => readFileSync(new URL(`../examples/${name}`, import.meta.url), "utf8");
 const ECHO = "type: service\nname: echo\ngateway: local-gateway\nhttps: false\n";
@@ -23,10 +22,9 @@ const seedLocalGateway = () => fake.seed({ name: "local-gateway", backend: "loca
 const seedDefaultGateway = () => fake.seed({ name: "edge", domain: "example.com" }, { default: true });
 
 async function apply(args: string[], options: { file?: string; stdin?: string; io?: TestIo } = {}) {
-  const io = options.io ?? testIo({ env: fake.env, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) });
+  const io = options.io ?? testIo({ env: fake.env, stdin: options.stdin });
   writeFileSync(join(io.cwd, "service.dstack.yml"), options.file ?? ECHO);
-  const code = await run(["apply", "-f", "service.dstack.yml", ...args], io);
-  return { code, stdout: io.stdout.text, stderr: io.stderr.text, io };
+  return runCli(["apply", "-f", "service.dstack.yml", ...args], io);
 }
 
 const applyBodies = () =>

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { run } from "./run.ts";
 import { FakeControlPlane } from "./test-support/fake-control-plane.ts";
-import { type TestIo, testIo } from "./test-support/test-io.ts";
+import { runCli, type TestIo, testIo } from "./test-support/test-io.ts";
 
 const EDGE = "type: gateway\nname: edge\nbackend: aws\nregion: eu-west-1\ndomain: example.com\n";
 
@@ -26,15 +26,10 @@ async function apply(
   args: string[],
   options: { file?: string; stdin?: string; tty?: boolean; before?: (io: TestIo) => void } = {},
 ): Promise<Result> {
-  const io = testIo({
-    env: fake.env,
-    ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
-    tty: options.tty,
-  });
+  const io = testIo({ env: fake.env, stdin: options.stdin, tty: options.tty });
   writeFileSync(join(io.cwd, "gateway.dstack.yml"), options.file ?? EDGE);
   options.before?.(io);
-  const code = await run(["apply", "-f", "gateway.dstack.yml", ...args], io);
-  return { code, stdout: io.stdout.text, stderr: io.stderr.text, io };
+  return runCli(["apply", "-f", "gateway.dstack.yml", ...args], io);
 }
 
 const applyBodies = () =>

@@ -1,17 +1,15 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { splitCommandLine } from "./args.ts";
-import { run } from "./run.ts";
-import { testIo } from "./test-support/test-io.ts";
+import { runCli, testIo } from "./test-support/test-io.ts";
 
 const PACKAGE_VERSION = (
   JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
 ).version;
 
 async function cli(argv: string[]) {
-  const io = testIo();
-  const code = await run(argv, io);
-  return { code, stdout: io.stdout.text, stderr: io.stderr.text };
+  const { code, stdout, stderr } = await runCli(argv, testIo());
+  return { code, stdout, stderr };
 }
 
 describe("splitCommandLine", () => {

@@ -1,9 +1,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { run } from "./run.ts";
 import { FakeControlPlane } from "./test-support/fake-control-plane.ts";
-import { testIo } from "./test-support/test-io.ts";
+import { runCli, testIo } from "./test-support/test-io.ts";
 
 let fake: FakeControlPlane;
 beforeEach(async () => {
@@ -14,10 +13,9 @@ afterEach(async () => {
 });
 
 async function deleteFile(args: string[], file: string, stdin?: string) {
-  const io = testIo({ env: fake.env, ...(stdin === undefined ? {} : { stdin }) });
+  const io = testIo({ env: fake.env, stdin });
   writeFileSync(join(io.cwd, "gateway.dstack.yml"), file);
-  const code = await run(["delete", "-f", "gateway.dstack.yml", ...args], io);
-  return { code, stdout: io.stdout.text, stderr: io.stderr.text };
+  return runCli(["delete", "-f", "gateway.dstack.yml", ...args], io);
 }
 
 const EDGE = "type: gateway\nname: edge\nbackend: aws\nregion: eu-west-1\n";

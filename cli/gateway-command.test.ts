@@ -2,9 +2,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Gateway } from "../schema/api.ts";
-import { run } from "./run.ts";
 import { FakeControlPlane } from "./test-support/fake-control-plane.ts";
-import { type TestIo, tempDir, testIo } from "./test-support/test-io.ts";
+import { runCli, type TestIo, tempDir, testIo } from "./test-support/test-io.ts";
 
 let fake: FakeControlPlane;
 beforeEach(async () => {
@@ -16,11 +15,8 @@ afterEach(async () => {
   await fake.stop();
 });
 
-async function gateplane(argv: string[], options: { stdin?: string; io?: TestIo } = {}) {
-  const io = options.io ?? testIo({ env: fake.env, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) });
-  const code = await run(argv, io);
-  return { code, stdout: io.stdout.text, stderr: io.stderr.text, io };
-}
+const gateplane = (argv: string[], options: { stdin?: string; io?: TestIo } = {}) =>
+  runCli(argv, options.io ?? testIo({ env: fake.env, stdin: options.stdin }));
 
 describe("gateway list", () => {
   it("is the default and prints every gateway, replicas as sub-rows", async () => {

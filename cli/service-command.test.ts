@@ -1,9 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Service } from "../schema/service-api.ts";
 import { HELP } from "./help.ts";
-import { run } from "./run.ts";
 import { FakeControlPlane } from "./test-support/fake-control-plane.ts";
-import { type TestIo, testIo } from "./test-support/test-io.ts";
+import { runCli, type TestIo, testIo } from "./test-support/test-io.ts";
 
 let fake: FakeControlPlane;
 beforeEach(async () => {
@@ -20,11 +19,8 @@ afterEach(async () => {
   await fake.stop();
 });
 
-async function gateplane(argv: string[], options: { stdin?: string; io?: TestIo } = {}) {
-  const io = options.io ?? testIo({ env: fake.env, ...(options.stdin === undefined ? {} : { stdin: options.stdin }) });
-  const code = await run(argv, io);
-  return { code, stdout: io.stdout.text, stderr: io.stderr.text, io };
-}
+const gateplane = (argv: string[], options: { stdin?: string; io?: TestIo } = {}) =>
+  runCli(argv, options.io ?? testIo({ env: fake.env, stdin: options.stdin }));
 
 describe("service list", () => {
   it("is the default and prints every service with its CONFIG state", async () => {

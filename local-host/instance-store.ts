@@ -6,8 +6,8 @@
  */
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
+import { writeFileAtomic } from "../agent/atomic-file.ts";
 import { INSTANCE_STATES, type LocalInstance } from "../schema/local-host.ts";
-import { writeFileAtomic } from "./atomic-write.ts";
 import { StateFileError } from "./errors.ts";
 
 const FORMAT_VERSION = 1;

@@ -11,7 +11,7 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeFileAtomic } from "./atomic-write.ts";
+import { writeFileAtomic } from "../agent/atomic-file.ts";
 import { type HostDaemon, startHostDaemon } from "./daemon.ts";
 import { writeDevVars } from "./dev-vars.ts";
 import { StackError } from "./errors.ts";

@@ -4,11 +4,13 @@
  * Ctrl-C, and a clock whose sleeps return at once but are recorded (so polling intervals can be
  * asserted without waiting for them).
  */
+
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import type { Io, Output } from "../io.ts";
+import { run } from "../run.ts";
 
 export interface CapturedOutput extends Output {
   text: string;
@@ -80,4 +82,17 @@ export function testIo(options: TestIoOptions = {}): TestIo {
     interruptListeners: () => handlers.size,
   };
   return io;
+}
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  io: TestIo;
+}
+
+/** Runs the CLI against `io` and returns its exit code and what it printed. */
+export async function runCli(argv: string[], io: TestIo): Promise<CliRun> {
+  const code = await run(argv, io);
+  return { code, stdout: io.stdout.text, stderr: io.stderr.text, io };
 }

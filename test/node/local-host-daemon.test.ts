@@ -7,6 +7,7 @@ import { type HostDaemon, type HostDaemonOptions, startHostDaemon } from "../../
 import { StateFileError } from "../../local-host/errors.ts";
 import { allocatePorts } from "../../local-host/ports.ts";
 import type { LocalInstance } from "../../schema/local-host.ts";
+import { alive } from "./stack-support.ts";
 
 const TOKEN = "daemon-token-0123456789abcdef0123456789";
 
@@ -75,15 +76,6 @@ const createBody = (clientToken: string, extra: Record<string, unknown> = {}) =>
   user_data: JSON.stringify({ hello: clientToken }),
   ...extra,
 });
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 async function hostAnswer(instance: LocalInstance, route = "/"): Promise<string> {
   const response = await fetch(`http://${instance.hostname}${route}`);

@@ -5,6 +5,7 @@ import { startTunedProxy, type TunedProxyHandle, WorkerError } from "../../proxy
 import { configDocument, DOMAIN } from "../../proxy/testing/config-builder.ts";
 import { send } from "../../proxy/testing/http-client.ts";
 import { type Echo, startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
+import { alive } from "./stack-support.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -26,15 +27,6 @@ async function servedBy(port: number, host: string, n: number): Promise<string[]
   }
   return out;
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** Children of this process running the proxy's worker entry. */
 function workerChildren(): number[] {

@@ -64,6 +64,7 @@ function benchDocument(tinyPort: number, ssePort: number): ConfigDocument {
     services: [service("tiny", TINY_HOST, tinyPort), service("sse", SSE_HOST, ssePort)],
     entrypoint: { host: "gateway.bench.test" },
     auth_tokens: [],
+    acme: null,
     generated_at: new Date().toISOString(),
   };
 }

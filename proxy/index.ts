@@ -6,19 +6,25 @@
 import { availableParallelism } from "node:os";
 import type { ServiceStats } from "../schema/agent-protocol.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
+import { type ChallengeTokens, checkChallenges } from "./acme-challenge.ts";
 import { ConfigRejectedError, ProxyClosedError, ProxyOptionsError } from "./errors.ts";
 import { parseDocument } from "./routes.ts";
 import { DEFAULT_SERVER_SETTINGS, ProxyServer, type ServerSettings } from "./server.ts";
 import { summarizeStats } from "./stats.ts";
+import { CertificateSet, type TlsCertificate } from "./tls.ts";
 import { type Sharing, WorkerPool } from "./workers.ts";
 
+export type { ChallengeTokens } from "./acme-challenge.ts";
 export { ConfigRejectedError, ProxyClosedError, ProxyOptionsError, WorkerError } from "./errors.ts";
+export type { TlsCertificate } from "./tls.ts";
 
 export interface ProxyOptions {
   /** Address to listen on; default "127.0.0.1". */
   host?: string;
   /** 0 = any free port. */
   httpPort: number;
+  /** The HTTPS listener (SNI over `setCertificates`'s); 0 = any free port; null or absent: none. */
+  httpsPort?: number | null;
   /** Processes serving traffic; 0 = serve in this process (tests); default os.availableParallelism(). */
   workers?: number;
   /** Serve this at once (the agent's last good config from disk). */
@@ -28,6 +34,16 @@ export interface ProxyOptions {
 
 export interface ProxyHandle {
   readonly port: number;
+  /** The HTTPS listener's port, or null without one. */
+  readonly httpsPort: number | null;
+  /**
+   * Replaces the certificates served on the HTTPS port, for every process, and resolves once all
+   * serve them; open connections keep the certificate they started with. Plain HTTP to a host in
+   * the set is redirected (301) to HTTPS. Rejects, changing nothing, if a pair is unusable.
+   */
+  setCertificates(certificates: TlsCertificate[]): Promise<void>;
+  /** Replaces the ACME HTTP-01 answers (token → key authorization); resolves once every process answers them. */
+  setChallenges(tokens: ChallengeTokens): Promise<void>;
   /** Validates (valibot ConfigDocument) and applies to every process; resolves once all swapped; rejects with a clear reason (the agent NACKs with it) and keeps the old config. */
   apply(doc: ConfigDocument): Promise<void>;
   /** Per-service stats aggregated across processes. */
@@ -57,6 +73,7 @@ export function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
 interface Checked {
   host: string;
   port: number;
+  tlsPort: number | null;
   workers: number;
   initial: ConfigDocument | null;
   log: (line: string) => void;
@@ -68,6 +85,10 @@ function checkOptions(options: ProxyOptions): Checked {
   const port = options.httpPort;
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new ProxyOptionsError("httpPort", `expected a port number 0..65535, got ${String(port)}`);
+  }
+  const tlsPort = options.httpsPort ?? null;
+  if (tlsPort !== null && (!Number.isInteger(tlsPort) || tlsPort < 0 || tlsPort > 65_535)) {
+    throw new ProxyOptionsError("httpsPort", `expected a port number 0..65535 or null, got ${String(tlsPort)}`);
   }
   const workers = options.workers ?? availableParallelism();
   if (!Number.isInteger(workers) || workers < 0 || workers > 256) {
@@ -85,7 +106,18 @@ function checkOptions(options: ProxyOptions): Checked {
       throw err;
     }
   }
-  return { host, port, workers, initial, log: options.log ?? (() => {}) };
+  return { host, port, tlsPort, workers, initial, log: options.log ?? (() => {}) };
+}
+
+/** Rejects unusable pairs before any process sees them (the message names the host). */
+function checkCertificates(certificates: TlsCertificate[]): TlsCertificate[] {
+  if (!Array.isArray(certificates)) throw new ProxyOptionsError("certificates", "expected a list");
+  try {
+    new CertificateSet().replace(certificates);
+  } catch (err) {
+    throw new ProxyOptionsError("certificates", (err as Error).message);
+  }
+  return certificates.map(({ host, cert, key }) => ({ host, cert, key }));
 }
 
 function checkSettings(settings: ServerSettings): void {
@@ -121,9 +153,20 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
   if (checked.workers === 0) {
     const server = new ProxyServer(settings, checked.log);
     if (checked.initial) server.apply(checked.initial);
+    const httpsPort =
+      checked.tlsPort === null ? null : await server.listenTls({ host: checked.host, port: checked.tlsPort });
     const port = await server.listen({ host: checked.host, port: checked.port });
     return {
       port,
+      httpsPort,
+      async setCertificates(certificates) {
+        assertOpen();
+        server.setCertificates(checkCertificates(certificates));
+      },
+      async setChallenges(tokens) {
+        assertOpen();
+        server.setChallenges(checkChallenges(tokens));
+      },
       async apply(doc) {
         assertOpen();
         const parsed = parseDocument(doc);
@@ -150,6 +193,9 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     settings,
     document: checked.initial,
     sharing: tuning.sharing ?? "handle",
+    tlsPort: checked.tlsPort,
+    certificates: [],
+    challenges: {},
     nodeFlags: tuning.nodeFlags ?? [],
     log: checked.log,
   });
@@ -157,6 +203,15 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
   let queue: Promise<unknown> = Promise.resolve();
   return {
     port: pool.port,
+    httpsPort: pool.tlsPort,
+    async setCertificates(certificates) {
+      assertOpen();
+      await pool.setCertificates(checkCertificates(certificates));
+    },
+    async setChallenges(tokens) {
+      assertOpen();
+      await pool.setChallenges(checkChallenges(tokens));
+    },
     apply(doc) {
       const run = async () => {
         assertOpen();

@@ -33,6 +33,8 @@ export interface ServiceRoute {
   readonly maxBodySize: number;
   /** Idle limit while waiting for the replica's headers and between body chunks (and on tunnels). */
   readonly readTimeoutMs: number;
+  /** `Strict-Transport-Security` value sent on this service's HTTPS responses, or null. */
+  readonly hsts: string | null;
   readonly balancer: Balancer;
   readonly counter: RequestCounter;
 }
@@ -130,6 +132,9 @@ export function documentProblems(doc: ConfigDocument): string[] {
     ) {
       problems.push(`${at}.read_timeout_ms: expected a positive number of milliseconds`);
     }
+    if (service.hsts && (!Number.isSafeInteger(service.hsts.max_age) || service.hsts.max_age < 0)) {
+      problems.push(`${at}.hsts.max_age: expected a whole number of seconds ≥ 0`);
+    }
     const ids = new Set<string>();
     service.replicas.forEach((replica, j) => {
       if (ids.has(replica.id)) problems.push(`${at}.replicas[${j}].id: ${replica.id} appears twice`);
@@ -185,6 +190,9 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
       auth: service.auth,
       maxBodySize: service.client_max_body_size,
       readTimeoutMs: service.read_timeout_ms,
+      hsts: service.hsts
+        ? `max-age=${service.hsts.max_age}${service.hsts.include_subdomains ? "; includeSubDomains" : ""}`
+        : null,
       balancer: new Balancer(replicas, deps.health, deps.log),
       counter: deps.stats.counter(service.name),
     };

@@ -6,9 +6,12 @@
  * framing) never reach a replica and are not counted in the stats.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import { performance } from "node:perf_hooks";
 import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
 import type { ConfigDocument } from "../schema/config-document.ts";
+import { answerChallenge, CHALLENGE_PREFIX, type ChallengeTokens } from "./acme-challenge.ts";
 import { authDenial } from "./auth.ts";
 import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from "./balancer.ts";
 import { ProxyContext } from "./context.ts";
@@ -19,6 +22,7 @@ import { serveEntrypoint } from "./openai-entrypoint.ts";
 import { replyJson, replyRaw, replyText } from "./replies.ts";
 import { buildRoutingTable, EMPTY_TABLE, normalizeHost, type RoutingTable, type ServiceRoute } from "./routes.ts";
 import { type RawServiceStats, StatsRegistry } from "./stats.ts";
+import { CertificateSet, type TlsCertificate } from "./tls.ts";
 import { DEFAULT_POOL_SETTINGS, type PoolSettings, UpstreamPools } from "./upstream-pools.ts";
 import { tunnel } from "./websocket.ts";
 
@@ -80,11 +84,19 @@ type Routed =
   | { route: ServiceRoute; path: string }
   /** The OpenAI-compatible entrypoint (`openai-entrypoint.ts`), or a CORS preflight to a model service. */
   | { special: "entrypoint" | "preflight"; table: RoutingTable; path: string }
-  | { status: number; message: string; json: boolean; cors?: boolean; challenge?: boolean };
+  | { status: number; message: string; json: boolean; cors?: boolean; challenge?: boolean }
+  /** Plain HTTP to a host we hold a certificate for. */
+  | { redirect: string };
 
 export class ProxyServer {
   readonly #settings: ServerSettings;
   readonly #server: Server;
+  /** The HTTPS listener, made by the first `listenTls`. */
+  #tlsServer: TlsServer | null = null;
+  /** Port in the `Location` of HTTP → HTTPS redirects (omitted when 443); null: no HTTPS listener. */
+  #httpsPort: number | null = null;
+  readonly #certificates = new CertificateSet();
+  #challenges: ChallengeTokens = {};
   readonly #ctx: ProxyContext;
   readonly #stats = new StatsRegistry();
   readonly #log: (line: string) => void;
@@ -100,23 +112,39 @@ export class ProxyServer {
       { maxRetries: settings.maxRetries, connectTimeoutMs: settings.pools.connectTimeoutMs, proto: "http" },
       log,
     );
-    this.#server = createServer(
-      {
-        maxHeaderSize: settings.maxHeaderSize,
-        headersTimeout: settings.headersTimeoutMs,
-        requestTimeout: settings.requestTimeoutMs,
-        // Node enforces the two timeouts above only when it sweeps connections (every 30 s by default).
-        connectionsCheckingInterval: Math.max(100, Math.min(5_000, settings.headersTimeoutMs / 2)),
-        noDelay: true,
-      },
-      this.#onRequest,
-    );
-    this.#server.keepAliveTimeout = settings.keepAliveTimeoutMs;
+    this.#server = createServer(this.#serverOptions(), this.#onRequest);
+    this.#configure(this.#server);
+  }
+
+  #serverOptions() {
+    const settings = this.#settings;
+    return {
+      maxHeaderSize: settings.maxHeaderSize,
+      headersTimeout: settings.headersTimeoutMs,
+      requestTimeout: settings.requestTimeoutMs,
+      // Node enforces the two timeouts above only when it sweeps connections (every 30 s by default).
+      connectionsCheckingInterval: Math.max(100, Math.min(5_000, settings.headersTimeoutMs / 2)),
+      noDelay: true,
+    };
+  }
+
+  #configure(server: Server): void {
+    server.keepAliveTimeout = this.#settings.keepAliveTimeoutMs;
     // One more than allowed, so an oversized request is seen (Node silently drops fields past the limit).
-    this.#server.maxHeadersCount = settings.maxHeadersCount + 1;
-    this.#server.on("upgrade", this.#onUpgrade);
+    server.maxHeadersCount = this.#settings.maxHeadersCount + 1;
+    server.on("upgrade", this.#onUpgrade);
     // Answer `Expect: 100-continue` only once the request is routable: a refused body is never sent.
-    this.#server.on("checkContinue", this.#onCheckContinue);
+    server.on("checkContinue", this.#onCheckContinue);
+  }
+
+  /** Replaces the certificates served by SNI (throws, keeping the old ones, if a pair is unusable). */
+  setCertificates(certificates: readonly TlsCertificate[]): void {
+    this.#certificates.replace(certificates);
+  }
+
+  /** Replaces the ACME HTTP-01 answers (already checked by the caller). */
+  setChallenges(tokens: ChallengeTokens): void {
+    this.#challenges = tokens;
   }
 
   /** Version of the document in force (0 before the first). */
@@ -137,18 +165,33 @@ export class ProxyServer {
   }
 
   listen(target: ListenTarget): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const server = this.#server;
-      const onError = (err: Error) => reject(err);
-      server.once("error", onError);
-      const onListening = () => {
-        server.off("error", onError);
-        const address = server.address();
-        resolve(typeof address === "object" && address ? address.port : 0);
-      };
-      if ("handle" in target) server.listen(target.handle, onListening);
-      else server.listen({ host: target.host, port: target.port }, onListening);
-    });
+    return listenOn(this.#server, target);
+  }
+
+  /** Starts the HTTPS listener (SNI picks among `setCertificates`'s); resolves with its port. */
+  async listenTls(target: ListenTarget): Promise<number> {
+    if (this.#tlsServer) throw new Error("the HTTPS listener is already started");
+    const server = createTlsServer(
+      {
+        ...this.#serverOptions(),
+        SNICallback: this.#certificates.sni,
+        minVersion: "TLSv1.2",
+        ALPNProtocols: ["http/1.1"],
+      },
+      this.#onRequest,
+    );
+    // Handshakes that fail (no SNI, unknown host, scanners) are the client's problem, not an error of ours.
+    server.on("tlsClientError", () => {});
+    this.#configure(server);
+    this.#tlsServer = server;
+    const port = await listenOn(server, target);
+    this.#httpsPort = port;
+    return port;
+  }
+
+  /** The HTTPS listening socket's handle, for handing to sibling processes. */
+  get tlsHandle(): object | undefined {
+    return (this.#tlsServer as (TlsServer & { _handle?: object }) | null)?._handle;
   }
 
   /** The listening socket's handle, for handing to sibling processes. */
@@ -167,22 +210,24 @@ export class ProxyServer {
   }
 
   async #close(): Promise<void> {
-    const server = this.#server;
+    const servers = this.#tlsServer ? [this.#server, this.#tlsServer] : [this.#server];
     const drained = this.#ctx.startClosing();
-    if (server.listening) server.close();
-    server.closeIdleConnections();
+    for (const server of servers) {
+      if (server.listening) server.close();
+      server.closeIdleConnections();
+    }
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.#settings.drainTimeoutMs);
     });
     await Promise.race([drained, bound]);
     clearTimeout(timer);
-    server.closeAllConnections();
+    for (const server of servers) server.closeAllConnections();
     for (const t of [...this.#ctx.tunnels]) t.destroy();
     await this.#ctx.pools.closeAll(true);
   }
 
-  #route(req: IncomingMessage, head: RequestHead): Routed {
+  #route(req: IncomingMessage, head: RequestHead, secure: boolean): Routed {
     if (head.framingError) return { status: 400, message: `bad request: ${head.framingError}`, json: false };
     if (req.rawHeaders.length > 2 * this.#settings.maxHeadersCount) {
       return { status: 431, message: "too many header fields", json: false };
@@ -190,6 +235,10 @@ export class ProxyServer {
     const target = requestTarget(req.url ?? "", head);
     if (!target) return { status: 400, message: "bad request target", json: false };
     const host = normalizeHost(target.host ?? "");
+    if (!secure && this.#httpsPort !== null && this.#certificates.has(host)) {
+      const port = this.#httpsPort === 443 ? "" : `:${this.#httpsPort}`;
+      return { redirect: `https://${host}${port}${target.path}` };
+    }
     const table = this.#table;
     const route = table.byHost.get(host);
     if (!route) {
@@ -224,10 +273,18 @@ export class ProxyServer {
 
   #handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     const startedAt = performance.now();
-    const head = readRequestHead(req.rawHeaders, clientAddress(req.socket.remoteAddress), "http");
-    const routed = this.#route(req, head);
+    const secure = (req.socket as TLSSocket).encrypted === true;
+    // Challenges come first: the CA validates over plain HTTP whatever else the host does.
+    if (!secure && req.url?.startsWith(CHALLENGE_PREFIX) && answerChallenge(req, res, this.#challenges)) return;
+    const head = readRequestHead(req.rawHeaders, clientAddress(req.socket.remoteAddress), secure ? "https" : "http");
+    const routed = this.#route(req, head, secure);
+    if ("redirect" in routed) {
+      redirect(res, routed.redirect, expectsContinue || head.chunked || head.contentLength > 0 || this.#ctx.closing);
+      return;
+    }
     if ("route" in routed) {
       if (expectsContinue) res.writeContinue();
+      if (secure && routed.route.hsts) res.setHeader("strict-transport-security", routed.route.hsts);
       forward(this.#ctx, req, res, routed.route, head, routed.path, startedAt);
       return;
     }
@@ -269,10 +326,47 @@ export class ProxyServer {
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, early: Buffer): void => {
     const startedAt = performance.now();
     socket.on("error", () => socket.destroy());
-    const head = readRequestHead(req.rawHeaders, clientAddress(req.socket.remoteAddress), "http", true);
-    const routed = this.#route(req, head);
-    if ("route" in routed) tunnel(this.#ctx, req, socket, early, routed.route, head, routed.path, startedAt);
+    const secure = (req.socket as TLSSocket).encrypted === true;
+    const proto = secure ? "https" : "http";
+    const head = readRequestHead(req.rawHeaders, clientAddress(req.socket.remoteAddress), proto, true);
+    const routed = this.#route(req, head, secure);
+    if ("redirect" in routed) replyRawRedirect(socket, routed.redirect);
+    else if ("route" in routed) tunnel(this.#ctx, req, socket, early, routed.route, head, routed.path, startedAt);
     else if ("special" in routed) replyRaw(socket, 404, "no upgrades here");
     else replyRaw(socket, routed.status, routed.message);
   };
+}
+
+function listenOn(server: Server, target: ListenTarget): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once("error", onError);
+    const onListening = () => {
+      server.off("error", onError);
+      const address = server.address();
+      resolve(typeof address === "object" && address ? address.port : 0);
+    };
+    if ("handle" in target) server.listen(target.handle, onListening);
+    else server.listen({ host: target.host, port: target.port }, onListening);
+  });
+}
+
+/** 301 to the HTTPS origin; a request body is not read, so its connection closes. */
+function redirect(res: ServerResponse, location: string, close: boolean): void {
+  const body = `moved to ${location}\n`;
+  const headers = ["location", location, "content-type", "text/plain; charset=utf-8"];
+  headers.push("content-length", String(Buffer.byteLength(body)));
+  if (close) {
+    headers.push("connection", "close");
+    res.shouldKeepAlive = false;
+  }
+  res.writeHead(301, headers);
+  res.end(body);
+}
+
+function replyRawRedirect(socket: Duplex, location: string): void {
+  if (socket.destroyed) return;
+  socket.end(
+    `HTTP/1.1 301 Moved Permanently\r\nlocation: ${location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
+  );
 }

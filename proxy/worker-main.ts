@@ -13,11 +13,21 @@ const send = (message: FromWorker, handle?: object): void => {
 };
 
 let server: ProxyServer | null = null;
+/** The HTTPS handle arrives in its own message, right after `init`. */
+let tlsHandle: Promise<object> | null = null;
+let receiveTlsHandle: (handle: object) => void = () => {};
 
 async function init(message: Extract<ToWorker, { type: "init" }>, handle: object | undefined): Promise<void> {
   server = new ProxyServer(message.settings, (line) => send({ type: "log", line }));
   if (message.document) server.apply(message.document);
+  server.setCertificates(message.certificates);
+  server.setChallenges(message.challenges);
   if (message.listen === "handle" && !handle) throw new Error("no listening handle came with init");
+  if (message.tls) {
+    const target = message.tls === "handle" ? { handle: await tlsHandle! } : message.tls;
+    const tlsPort = await server.listenTls(target);
+    send({ type: "tls-ready", port: tlsPort }, message.shareHandle ? server.tlsHandle : undefined);
+  }
   const port = await server.listen(message.listen === "handle" ? { handle: handle! } : message.listen);
   send({ type: "ready", port }, message.shareHandle ? server.handle : undefined);
 }
@@ -30,6 +40,11 @@ async function shutdown(code: number): Promise<never> {
 process.on("message", (message: ToWorker, handle: object | undefined) => {
   switch (message.type) {
     case "init":
+      if (message.tls === "handle") {
+        tlsHandle = new Promise((resolve) => {
+          receiveTlsHandle = resolve;
+        });
+      }
       init(message, handle).catch((err: Error) => {
         send({ type: "failed", error: err.message });
         process.exit(1);
@@ -41,6 +56,19 @@ process.on("message", (message: ToWorker, handle: object | undefined) => {
         send({ type: "applied", id: message.id, version: message.document.version });
       } catch (err) {
         send({ type: "apply-failed", id: message.id, error: (err as Error).message });
+      }
+      return;
+    case "tls-handle":
+      if (handle) receiveTlsHandle(handle);
+      return;
+    case "certificates":
+    case "challenges":
+      try {
+        if (message.type === "certificates") server!.setCertificates(message.certificates);
+        else server!.setChallenges(message.tokens);
+        send({ type: "set", id: message.id });
+      } catch (err) {
+        send({ type: "set-failed", id: message.id, error: (err as Error).message });
       }
       return;
     case "stats":

@@ -4,8 +4,10 @@
  * socket travels as the message's handle where a message says so.
  */
 import type { ConfigDocument } from "../schema/config-document.ts";
+import type { ChallengeTokens } from "./acme-challenge.ts";
 import type { ServerSettings } from "./server.ts";
 import type { RawServiceStats } from "./stats.ts";
+import type { TlsCertificate } from "./tls.ts";
 
 export type ToWorker =
   | {
@@ -16,7 +18,15 @@ export type ToWorker =
       listen: { host: string; port: number } | "handle";
       /** Send the listening handle back with `ready` (the first worker in handle mode). */
       shareHandle: boolean;
+      /** The HTTPS listener like `listen`; "handle" = it follows in a `tls-handle` message; null = none. */
+      tls: { host: string; port: number } | "handle" | null;
+      certificates: TlsCertificate[];
+      challenges: ChallengeTokens;
     }
+  /** Carries the HTTPS listening handle (one handle per IPC message). */
+  | { type: "tls-handle" }
+  | { type: "certificates"; id: number; certificates: TlsCertificate[] }
+  | { type: "challenges"; id: number; tokens: ChallengeTokens }
   | { type: "apply"; id: number; document: ConfigDocument }
   | { type: "stats"; id: number }
   | { type: "close" };
@@ -25,6 +35,10 @@ export type FromWorker =
   /** The worker listens for messages (anything sent earlier may be lost): send `init`. */
   | { type: "started" }
   | { type: "ready"; port: number }
+  /** The HTTPS listener is up; its handle comes along when `shareHandle` was asked (sent before `ready`). */
+  | { type: "tls-ready"; port: number }
+  | { type: "set"; id: number }
+  | { type: "set-failed"; id: number; error: string }
   | { type: "failed"; error: string }
   | { type: "applied"; id: number; version: number }
   | { type: "apply-failed"; id: number; error: string }

@@ -21,9 +21,11 @@ import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { ConfigDocument } from "../schema/config-document.ts";
+import type { ChallengeTokens } from "./acme-challenge.ts";
 import { WorkerError } from "./errors.ts";
 import type { ServerSettings } from "./server.ts";
 import type { RawServiceStats } from "./stats.ts";
+import type { TlsCertificate } from "./tls.ts";
 import type { FromWorker, ToWorker } from "./worker-protocol.ts";
 
 export type Sharing = "cluster" | "handle";
@@ -35,6 +37,10 @@ export interface WorkerPoolOptions {
   settings: ServerSettings;
   document: ConfigDocument | null;
   sharing: Sharing;
+  /** The HTTPS listener's port (0 = any free one), or null for none. */
+  tlsPort: number | null;
+  certificates: TlsCertificate[];
+  challenges: ChallengeTokens;
   log: (line: string) => void;
   /** A worker must be serving within this after it is started. */
   startTimeoutMs?: number;
@@ -156,12 +162,18 @@ export class WorkerPool {
   #document: ConfigDocument | null;
   #port = 0;
   #handle: object | undefined;
+  #tlsPort: number | null = null;
+  #tlsHandle: object | undefined;
+  #certificates: TlsCertificate[];
+  #challenges: ChallengeTokens;
   #started = false;
   #closing: Promise<void> | null = null;
 
   private constructor(options: WorkerPoolOptions) {
     this.#options = options;
     this.#document = options.document;
+    this.#certificates = options.certificates;
+    this.#challenges = options.challenges;
   }
 
   static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
@@ -178,6 +190,10 @@ export class WorkerPool {
 
   get port(): number {
     return this.#port;
+  }
+
+  get tlsPort(): number | null {
+    return this.#tlsPort;
   }
 
   /** Process ids of the workers now running. */
@@ -198,17 +214,26 @@ export class WorkerPool {
         restartTimer: null,
       });
     }
+    const tlsPort = this.#options.tlsPort;
     if (sharing === "handle") {
-      this.#port = await this.#boot(this.#slots[0]!, { host, port: this.#options.port }, true);
-      await Promise.all(this.#slots.slice(1).map((slot) => this.#boot(slot, "handle", false)));
+      const tls = tlsPort === null ? null : { host, port: tlsPort };
+      this.#port = await this.#boot(this.#slots[0]!, { host, port: this.#options.port }, tls, true);
+      await Promise.all(this.#slots.slice(1).map((slot) => this.#boot(slot, "handle", tls && "handle", false)));
     } else {
       this.#port = this.#options.port === 0 ? await freePort(host) : this.#options.port;
-      await Promise.all(this.#slots.map((slot) => this.#boot(slot, { host, port: this.#port }, false)));
+      if (tlsPort !== null) this.#tlsPort = tlsPort === 0 ? await freePort(host) : tlsPort;
+      const tls = this.#tlsPort === null ? null : { host, port: this.#tlsPort };
+      await Promise.all(this.#slots.map((slot) => this.#boot(slot, { host, port: this.#port }, tls, false)));
     }
   }
 
   /** Starts the slot's process; resolves with its port once it serves. */
-  #boot(slot: Slot, listen: { host: string; port: number } | "handle", shareHandle: boolean): Promise<number> {
+  #boot(
+    slot: Slot,
+    listen: { host: string; port: number } | "handle",
+    tls: { host: string; port: number } | "handle" | null,
+    shareHandle: boolean,
+  ): Promise<number> {
     const child = forkChild(this.#options.sharing, this.#options.nodeFlags ?? []);
     const pid = child.process.pid;
     slot.child = child;
@@ -234,9 +259,24 @@ export class WorkerPool {
         if (message.type === "started") {
           slot.document = this.#document;
           child.send(
-            { type: "init", settings: this.#options.settings, document: slot.document, listen, shareHandle },
+            {
+              type: "init",
+              settings: this.#options.settings,
+              document: slot.document,
+              listen,
+              shareHandle,
+              tls,
+              certificates: this.#certificates,
+              challenges: this.#challenges,
+            },
             listen === "handle" ? this.#handle : undefined,
           );
+          if (tls === "handle") child.send({ type: "tls-handle" }, this.#tlsHandle);
+        } else if (message.type === "tls-ready" && booting) {
+          if (shareHandle) {
+            this.#tlsHandle = handle;
+            this.#tlsPort = message.port;
+          }
         } else if (message.type === "ready" && booting) {
           booting = false;
           clearTimeout(timer);
@@ -302,7 +342,8 @@ export class WorkerPool {
     slot.restartTimer = null;
     if (this.#closing) return;
     const { host, sharing } = this.#options;
-    this.#boot(slot, sharing === "handle" ? "handle" : { host, port: this.#port }, false).catch((err: Error) =>
+    const tls = this.#tlsPort === null ? null : sharing === "handle" ? "handle" : { host, port: this.#tlsPort };
+    this.#boot(slot, sharing === "handle" ? "handle" : { host, port: this.#port }, tls, false).catch((err: Error) =>
       this.#options.log(`proxy worker restart failed: ${err.message}`),
     );
   }
@@ -353,6 +394,35 @@ export class WorkerPool {
     throw failure.reason instanceof Error ? failure.reason : new WorkerError(String(failure.reason));
   }
 
+  /** Hands certificates to every serving worker (and to later replacements); resolves once all have them. */
+  async setCertificates(certificates: TlsCertificate[]): Promise<void> {
+    this.#certificates = certificates;
+    await this.#setEverywhere(() => ({ type: "certificates", id: this.#nextId++, certificates }));
+  }
+
+  /** Hands ACME challenge answers to every serving worker; resolves once all can answer them. */
+  async setChallenges(tokens: ChallengeTokens): Promise<void> {
+    this.#challenges = tokens;
+    await this.#setEverywhere(() => ({ type: "challenges", id: this.#nextId++, tokens }));
+  }
+
+  async #setEverywhere(message: () => ToWorker & { id: number }): Promise<void> {
+    const results = await Promise.allSettled(
+      this.#slots.map(async (slot) => {
+        if (!(await slot.ready)) return;
+        try {
+          const answer = await this.#request(slot, message());
+          if (answer.type === "set-failed") throw new WorkerError(`proxy worker refused: ${answer.error}`);
+        } catch (err) {
+          // A worker gone meanwhile is fine: its replacement starts with the current set.
+          if (!(err instanceof WorkerGoneError)) throw err;
+        }
+      }),
+    );
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failure) throw failure.reason;
+  }
+
   /** Raw stats of every worker that answers (a worker that is restarting is skipped). */
   async stats(): Promise<RawServiceStats[][]> {
     const answers = await Promise.allSettled(
@@ -388,7 +458,8 @@ export class WorkerPool {
       );
     }
     await Promise.all(exits);
-    (this.#handle as { close?: () => void } | undefined)?.close?.();
+    for (const handle of [this.#handle, this.#tlsHandle]) (handle as { close?: () => void } | undefined)?.close?.();
     this.#handle = undefined;
+    this.#tlsHandle = undefined;
   }
 }

@@ -22,6 +22,26 @@ export const ServiceStats = v.object({
 });
 export type ServiceStats = v.InferOutput<typeof ServiceStats>;
 
+/** One host's certificate as the agent reports it (the API shows it per gateway replica). */
+export const CertificateState = v.object({
+  host: v.pipe(v.string(), v.maxLength(253)),
+  /** `issued`: a valid certificate is served; `pending`: none yet; `failed`: none, and the last try failed. */
+  status: v.picklist(["pending", "issued", "failed"]),
+  /** ISO times; null when unknown. */
+  not_after: v.nullable(v.string()),
+  issued_at: v.nullable(v.string()),
+  /** When the agent will renew (ARI window or a third of the lifetime left). */
+  renew_at: v.nullable(v.string()),
+  /** Why the last issuance or renewal failed (cleared by the next success). */
+  last_error: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
+  last_error_at: v.nullable(v.string()),
+  /** When the agent tries again after a failure (back-off, Retry-After). */
+  next_attempt_at: v.nullable(v.string()),
+});
+export type CertificateState = v.InferOutput<typeof CertificateState>;
+
+export const MAX_CERTIFICATE_HOSTS = 1000;
+
 export const AgentMessage = v.variant("type", [
   v.object({ type: v.literal("ack"), version: v.number() }),
   v.object({ type: v.literal("nack"), version: v.number(), error: v.pipe(v.string(), v.maxLength(2000)) }),
@@ -38,5 +58,10 @@ export const AgentMessage = v.variant("type", [
     version: v.nullable(v.pipe(v.string(), v.maxLength(64))),
   }),
   v.object({ type: v.literal("ping") }),
+  /** Every host's certificate, sent on connect and whenever one changes (added with HTTPS; older agents never send it). */
+  v.object({
+    type: v.literal("certificates"),
+    hosts: v.pipe(v.array(CertificateState), v.maxLength(MAX_CERTIFICATE_HOSTS)),
+  }),
 ]);
 export type AgentMessage = v.InferOutput<typeof AgentMessage>;

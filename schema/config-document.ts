@@ -32,6 +32,8 @@ export const ConfigService = v.object({
   host: v.string(),
   /** Whether the gateway terminates HTTPS for this host (certificates arrive with the HTTPS issue). */
   https: v.boolean(),
+  /** `Strict-Transport-Security` on HTTPS responses; null (or absent, from older control planes): none. */
+  hsts: v.optional(v.nullable(v.object({ max_age: v.number(), include_subdomains: v.boolean() })), null),
   auth: v.boolean(),
   client_max_body_size: v.number(),
   read_timeout_ms: v.number(),
@@ -60,6 +62,21 @@ export const ConfigDocument = v.object({
    * valid when `id` is listed and SHA-256(secret) matches. Revocation arrives as a new version.
    */
   auth_tokens: v.optional(v.array(v.object({ id: v.string(), secret_sha256: v.string() })), []),
+  /**
+   * ACME for the gateway's HTTPS hosts (services with `https` and the entrypoint); null or absent:
+   * no certificates on the host (`certificate: null`, or ACM at the load balancer). The EAB HMAC key
+   * travels only here (to the agent, over its authenticated socket) and is never logged.
+   */
+  acme: v.optional(
+    v.nullable(
+      v.object({
+        /** null: Let's Encrypt production. */
+        directory_url: v.nullable(v.string()),
+        eab: v.nullable(v.object({ kid: v.string(), hmac_key: v.string() })),
+      }),
+    ),
+    null,
+  ),
   generated_at: v.string(),
 });
 

@@ -43,6 +43,7 @@ export function configDocument(version: number, replicaUrl: string): ConfigDocum
         project: "main",
         host: "llama.localhost",
         https: false,
+        hsts: null,
         auth: false,
         client_max_body_size: 1_048_576,
         read_timeout_ms: 60_000,
@@ -54,6 +55,7 @@ export function configDocument(version: number, replicaUrl: string): ConfigDocum
     ],
     entrypoint: null,
     auth_tokens: [],
+    acme: null,
     generated_at: new Date(0).toISOString(),
   };
 }

@@ -20,6 +20,7 @@ export function service(spec: ServiceSpec): ConfigService {
     project: "main",
     host: `${name}.${DOMAIN}`,
     https: false,
+    hsts: null,
     auth: false,
     client_max_body_size: 64 * 1024 * 1024,
     read_timeout_ms: 300_000,
@@ -38,6 +39,7 @@ export function configDocument(version: number, services: ServiceSpec[]): Config
     services: services.map(service),
     entrypoint: { host: `gateway.${DOMAIN}` },
     auth_tokens: [],
+    acme: null,
     generated_at: new Date(0).toISOString(),
   };
 }

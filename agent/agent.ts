@@ -14,8 +14,10 @@ import { mkdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { type ProxyHandle, type ProxyOptions, ProxyOptionsError, startProxy } from "../proxy/index.ts";
 import type { AgentBootstrap } from "../schema/agent.ts";
+import type { CertificateState } from "../schema/agent-protocol.ts";
 import { type AdminServer, type AgentStatus, startAdminServer } from "./admin-server.ts";
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.ts";
+import { CertificateManager } from "./certificates/manager.ts";
 import { ConfigApplier } from "./config-applier.ts";
 import { DEFAULT_POLL_TIMING, type PollTiming, runConfigPoll } from "./config-poll.ts";
 import { DEFAULT_SOCKET_TIMING, type HostHealth, runConfigSocket, type SocketTiming } from "./config-socket.ts";
@@ -40,8 +42,14 @@ export interface AgentOptions {
   host?: string;
   /** Proxy worker processes (default: the available cores; 0 serves from the agent's process). */
   workers?: number;
-  /** Reserved for the HTTPS listener (certificates come with the HTTPS change). */
+  /** The proxy's HTTPS port (0 picks a free one); null or absent: no HTTPS listener and no ACME. */
   httpsPort?: number | null;
+  /** Certificate checks (renewal, retries after back-off); default every 10 minutes. */
+  certificateCheckIntervalMs?: number;
+  /** Extra PEM roots trusted for the ACME directory (a private CA; tests: Pebble). */
+  acmeDirectoryCa?: string;
+  /** The clock of certificate renewal (tests move it). */
+  now?: () => number;
   /** Port on 127.0.0.1 for the agent's `/healthz`; 0 picks a free one; null or absent: none. */
   adminPort?: number | null;
   /** Period of the HTTP heartbeat while the WebSocket is down. */
@@ -63,6 +71,10 @@ export interface AgentOptions {
 export interface Agent {
   /** The port the proxy's HTTP listener is bound to. */
   httpPort: number;
+  /** The proxy's HTTPS port, or null without one. */
+  httpsPort: number | null;
+  /** Per-host certificate state, as reported to the control plane (empty without HTTPS). */
+  certificates(): CertificateState[];
   /** The port of the agent's `/healthz`, or null when disabled. */
   adminPort: number | null;
   /** The token in use, or null when there is none the control plane would accept. */
@@ -104,6 +116,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const proxyOptions: ProxyOptions = {
     host,
     httpPort: options.httpPort,
+    httpsPort: options.httpsPort ?? null,
     workers: options.workers ?? availableParallelism(),
     initialConfig: initial,
     // Most proxy lines name the proxy already; the others get it, so the agent's log says who spoke.
@@ -123,10 +136,40 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   log.info(
     `agent ${version} for ${who} serving http://${host}:${proxy.port} ` +
       (initial ? `with config version ${initial.version} from ${configStore.file}` : "without a config yet") +
-      (options.httpsPort ? ` (https port ${options.httpsPort} reserved)` : ""),
+      (proxy.httpsPort !== null ? ` and https on port ${proxy.httpsPort}` : ""),
   );
 
-  const applier = new ConfigApplier({ apply: (document) => proxy.apply(document), store: configStore, initial, log });
+  // Certificates need the HTTPS listener; without one the host serves plain HTTP only.
+  const certificateListeners = new Set<(states: CertificateState[]) => void>();
+  const certificates =
+    proxy.httpsPort === null
+      ? null
+      : new CertificateManager({
+          stateDir: options.stateDir,
+          proxy,
+          log,
+          ...(options.now ? { now: options.now } : {}),
+          ...(options.certificateCheckIntervalMs ? { checkIntervalMs: options.certificateCheckIntervalMs } : {}),
+          ...(options.acmeDirectoryCa ? { directoryCa: options.acmeDirectoryCa } : {}),
+          onChange: (states) => {
+            for (const listener of certificateListeners) listener(states);
+          },
+        });
+  if (certificates) {
+    await certificates.start();
+    await certificates.configure(initial);
+  }
+
+  const applier = new ConfigApplier({
+    apply: async (document) => {
+      await proxy.apply(document);
+      // The routing change is in force; certificate work for new hosts runs in the background.
+      await certificates?.configure(document);
+    },
+    store: configStore,
+    initial,
+    log,
+  });
   const credentials = new Credentials({
     bootstrap,
     client,
@@ -181,6 +224,13 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
           link,
           stats: () => proxy.stats(),
           health,
+          certificates: certificates && {
+            states: () => certificates.states(),
+            onChange: (listener) => {
+              certificateListeners.add(listener);
+              return () => certificateListeners.delete(listener);
+            },
+          },
           version,
           log,
           timing: { ...DEFAULT_SOCKET_TIMING, ...options.socket },
@@ -216,6 +266,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const stop = async () => {
     stopping.abort();
     await Promise.all(tasks);
+    await certificates?.stop();
     await admin?.close();
     await proxy.close();
     log.info("agent stopped");
@@ -223,6 +274,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
 
   return {
     httpPort: proxy.port,
+    httpsPort: proxy.httpsPort,
+    certificates: () => certificates?.states() ?? [],
     adminPort: admin?.port ?? null,
     get token() {
       return credentials.current?.token ?? null;

@@ -8,7 +8,12 @@
  * upgrade) is refreshed before reconnecting. While this link is down the HTTP fallbacks take over.
  */
 import { Agent as UndiciAgent, WebSocket } from "undici";
-import type { AgentMessage, ServiceStats } from "../schema/agent-protocol.ts";
+import {
+  type AgentMessage,
+  type CertificateState,
+  MAX_CERTIFICATE_HOSTS,
+  type ServiceStats,
+} from "../schema/agent-protocol.ts";
 import { type BackoffPolicy, backoffDelay, sleep } from "./backoff.ts";
 import type { ApplyOutcome, ConfigApplier } from "./config-applier.ts";
 import type { Credentials } from "./credentials.ts";
@@ -61,6 +66,11 @@ export interface ConfigSocketOptions {
   link: LinkState;
   stats: () => Promise<ServiceStats[]>;
   health: () => HostHealth;
+  /** Per-host certificate state, sent on connect and on every change; null without HTTPS. */
+  certificates?: {
+    states(): CertificateState[];
+    onChange(listener: (states: CertificateState[]) => void): () => void;
+  } | null;
   /** Agent software version, reported in health messages. */
   version: string;
   log: Logger;
@@ -144,6 +154,7 @@ function connectOnce(
   let statsFailing = false;
   const intervals: NodeJS.Timeout[] = [];
   let closeTimer: NodeJS.Timeout | undefined;
+  let unsubscribe: () => void = () => {};
 
   const abandon = (why: string) => {
     abandoned ??= why;
@@ -236,6 +247,13 @@ function connectOnce(
       log.info(`connected to the control plane over ${url.startsWith("wss:") ? "wss" : "ws"}`);
       // Health at once: the control plane learns the replica's state without waiting a period.
       sendHealth();
+      const certificates = options.certificates;
+      if (certificates) {
+        const report = (hosts: CertificateState[]) =>
+          send({ type: "certificates", hosts: hosts.slice(0, MAX_CERTIFICATE_HOSTS) });
+        report(certificates.states());
+        unsubscribe = certificates.onChange(report);
+      }
       intervals.push(
         setInterval(() => void sendStats(), timing.statsIntervalMs),
         setInterval(sendHealth, timing.healthIntervalMs),
@@ -253,6 +271,7 @@ function connectOnce(
       clearTimeout(handshakeTimer);
       clearTimeout(closeTimer);
       for (const interval of intervals) clearInterval(interval);
+      unsubscribe();
       signal.removeEventListener("abort", onAbort);
       link.set(false);
       resolve({

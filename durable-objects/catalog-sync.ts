@@ -22,6 +22,9 @@ function eventInserts(d: DrizzleD1Database, g: GatewayRow, outbox: OutboxEvent[]
         gatewayName: g.name,
         actor: e.actor,
         message: e.message,
+        type: e.type,
+        data: e.data,
+        sequence: e.seq,
         sourceKey: `${g.id}:${e.seq}`,
         createdAt: e.created_at,
       })

@@ -183,7 +183,10 @@ export class GatewayObject extends DurableObject<Env> {
       last_scale_attempt_at: null,
       default_intent: config.default === true ? "set" : config.default === false ? null : "if_none",
     });
-    this.state.event("Gateway created. Status: SUBMITTED", input.actor);
+    this.state.event("Gateway created. Status: SUBMITTED", input.actor, {
+      type: "gateway.status",
+      data: { from: null, to: "submitted", message: null },
+    });
     await this.refreshAuthTokens();
     await this.kick();
     await this.flush();
@@ -326,7 +329,12 @@ export class GatewayObject extends DurableObject<Env> {
       config_version: version,
     };
     this.services.upsert(row);
-    this.state.event(current ? `Service ${c.name} updated` : `Service ${c.name} created`, input.actor);
+    if (current) this.state.event(`Service ${c.name} updated`, input.actor);
+    else
+      this.state.event(`Service ${c.name} created`, input.actor, {
+        type: "service.registered",
+        data: { service: c.name },
+      });
     this.broadcastConfig();
     await this.flush();
     return ok({ service: serviceView(g, row, this.services, this.state.replicas()), created: !current });
@@ -339,7 +347,7 @@ export class GatewayObject extends DurableObject<Env> {
     const view = serviceView(g, s, this.services, this.state.replicas());
     this.bumpConfig(g);
     this.services.remove(name);
-    this.state.event(`Service ${name} deleted`, actor);
+    this.state.event(`Service ${name} deleted`, actor, { type: "service.unregistered", data: { service: name } });
     this.broadcastConfig();
     await this.flush();
     return ok(view);
@@ -360,6 +368,7 @@ export class GatewayObject extends DurableObject<Env> {
       this.state.event(
         `Service ${name} replica ${replica.id} ${change === "created" ? "registered" : "updated"}`,
         actor,
+        { type: "service.replica.registered", data: { service: name, replica_id: replica.id, url: replica.url } },
       );
       this.broadcastConfig();
       await this.flush();
@@ -375,7 +384,10 @@ export class GatewayObject extends DurableObject<Env> {
       return fail(404, "not_found", `Service ${name} has no replica ${id}`);
     }
     this.services.touch(name, this.bumpConfig(g));
-    this.state.event(`Service ${name} replica ${id} unregistered`, actor);
+    this.state.event(`Service ${name} replica ${id} unregistered`, actor, {
+      type: "service.replica.unregistered",
+      data: { service: name, replica_id: id },
+    });
     this.broadcastConfig();
     await this.flush();
     return ok(serviceView(g, this.services.get(name)!, this.services, this.state.replicas()));
@@ -605,7 +617,10 @@ export class GatewayObject extends DurableObject<Env> {
       region: g.configuration.region,
       bootstrap_secret: secret,
     });
-    this.state.event(`Gateway replica ${replicaNum} submitted`);
+    this.state.event(`Gateway replica ${replicaNum} submitted`, null, {
+      type: "gateway.replica.status",
+      data: { replica_num: replicaNum, from: null, to: "submitted", message: null },
+    });
   }
 
   /** Runs the reconciler as soon as possible (alarms are the only place that calls clouds). */

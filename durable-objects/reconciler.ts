@@ -43,7 +43,14 @@ export function setGatewayStatus(state: GatewayState, g: GatewayRow, status: Gat
   if (g.status === status && g.status_message === message) return;
   state.updateGateway({ status, status_message: message });
   if (g.status !== status) {
-    state.event(`Gateway status changed ${upper(g.status)} -> ${upper(status)}${message ? ` (${message})` : ""}`);
+    state.event(
+      `Gateway status changed ${upper(g.status)} -> ${upper(status)}${message ? ` (${message})` : ""}`,
+      null,
+      {
+        type: "gateway.status",
+        data: { from: g.status, to: status, message },
+      },
+    );
   }
   g.status = status;
   g.status_message = message;
@@ -62,6 +69,8 @@ export function setReplicaStatus(
   if (r.status !== status) {
     state.event(
       `Gateway replica ${r.replica_num} status changed ${upper(r.status)} -> ${upper(status)}${message ? ` (${message})` : ""}`,
+      null,
+      { type: "gateway.replica.status", data: { replica_num: r.replica_num, from: r.status, to: status, message } },
     );
   }
   Object.assign(r, changes);

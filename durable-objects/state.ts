@@ -6,6 +6,7 @@
  * without an `await` in between commits atomically.
  */
 import type { Gateway, GatewayReplica, GatewayStatus, ReplicaStatus } from "../schema/api.ts";
+import type { EventType, TypedEvent } from "../schema/events.ts";
 import type { GatewayConfiguration } from "../schema/gateway.ts";
 
 const SCHEMA = `
@@ -85,9 +86,17 @@ CREATE TABLE IF NOT EXISTS outbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   message TEXT NOT NULL,
   actor TEXT,
-  created_at TEXT NOT NULL
+  created_at TEXT NOT NULL,
+  type TEXT,
+  data TEXT
 );
 `;
+
+/** Columns added after a table's first release: objects created earlier gain them on wake-up. */
+const ADDED_COLUMNS: Array<{ table: string; column: string; definition: string }> = [
+  { table: "outbox", column: "type", definition: "TEXT" },
+  { table: "outbox", column: "data", definition: "TEXT" },
+];
 
 export type DefaultIntent = "set" | "unset" | "if_none";
 
@@ -150,6 +159,9 @@ export interface OutboxEvent {
   message: string;
   actor: string | null;
   created_at: string;
+  /** Typed events only (see `schema/events.ts`); `data` is its JSON. */
+  type: EventType | null;
+  data: string | null;
 }
 
 type Row = Record<string, SqlStorageValue>;
@@ -175,6 +187,11 @@ export class GatewayState {
 
   migrate(): void {
     this.sql.exec(SCHEMA);
+    for (const { table, column, definition } of ADDED_COLUMNS) {
+      const columns = this.sql.exec(`PRAGMA table_info(${table})`).toArray();
+      if (!columns.some((c) => c.name === column))
+        this.sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+    }
   }
 
   gateway(): GatewayRow | null {
@@ -282,9 +299,19 @@ export class GatewayState {
     if (options.bump !== false) this.bump();
   }
 
-  /** Records an audit event; it reaches D1 with the next catalog sync. */
-  event(message: string, actor: string | null = null): void {
-    this.sql.exec("INSERT INTO outbox (message, actor, created_at) VALUES (?, ?, ?)", message, actor, iso());
+  /**
+   * Records an audit event, and with `typed` the event webhooks deliver; it reaches D1 with the
+   * next catalog sync, in the order recorded.
+   */
+  event(message: string, actor: string | null = null, typed?: TypedEvent): void {
+    this.sql.exec(
+      "INSERT INTO outbox (message, actor, created_at, type, data) VALUES (?, ?, ?, ?, ?)",
+      message,
+      actor,
+      iso(),
+      typed?.type ?? null,
+      typed ? JSON.stringify(typed.data) : null,
+    );
   }
 
   outbox(): OutboxEvent[] {

@@ -144,6 +144,11 @@ export const GatewayEventSchema = v.object({
   gateway_name: NullableString,
   actor: NullableString,
   message: v.string(),
+  /** Typed events only (see `schema/events.ts`); audit-only entries have nulls. */
+  type: NullableString,
+  data: v.nullable(v.record(v.string(), v.unknown())),
+  /** Increasing per gateway: the order its object recorded the events in. */
+  sequence: v.nullable(v.number()),
   created_at: Timestamp,
 });
 export type GatewayEvent = v.InferOutput<typeof GatewayEventSchema>;

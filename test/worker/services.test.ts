@@ -162,6 +162,48 @@ describe("services on a gateway", () => {
     expect(after.body.services).toEqual([]);
   });
 
+  it("records typed events in the gateway's order, filterable by type", async () => {
+    const project = await newProject();
+    await runningGateway(project, "gw-ev");
+    await applyService(project, echo());
+    await api("PUT", `${svc(project)}/echo/replicas/r1`, { url: "http://127.0.0.1:9001" });
+    await api("DELETE", `${svc(project)}/echo/replicas/r1`);
+    await api("DELETE", `${svc(project)}/echo`);
+    const all = (await api("GET", `/api/v1/projects/${project}/events?gateway=gw-ev`)).body.events as {
+      type: string | null;
+      data: Record<string, unknown> | null;
+      sequence: number;
+    }[];
+    const typed = all.filter((e) => e.type !== null);
+    const transitions = (type: string) =>
+      typed.filter((e) => e.type === type).map((e) => `${e.data?.from ?? "-"}>${e.data?.to}`);
+    expect(transitions("gateway.status")).toEqual(["->submitted", "submitted>provisioning", "provisioning>running"]);
+    expect(transitions("gateway.replica.status")).toEqual([
+      "->submitted",
+      "submitted>provisioning",
+      "provisioning>running",
+    ]);
+    expect(typed.filter((e) => e.type?.startsWith("service.")).map((e) => e.type)).toEqual([
+      "service.registered",
+      "service.replica.registered",
+      "service.replica.unregistered",
+      "service.unregistered",
+    ]);
+    expect(typed[0]?.data).toEqual({ from: null, to: "submitted", message: null });
+    expect(typed.at(-3)?.data).toEqual({ service: "echo", replica_id: "r1", url: "http://127.0.0.1:9001" });
+    const sequences = all.map((e) => e.sequence).filter((n) => n !== null);
+    expect(sequences).toEqual([...sequences].sort((a, b) => a - b));
+    expect(new Set(sequences).size).toBe(sequences.length);
+
+    const only = await api("GET", `/api/v1/projects/${project}/events?type=service.registered`);
+    expect(only.body.events).toEqual([
+      expect.objectContaining({ type: "service.registered", data: { service: "echo" } }),
+    ]);
+    const bad = await api("GET", `/api/v1/projects/${project}/events?type=nope`);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.field).toBe("type");
+  });
+
   it("keeps service names unique in a project and refuses stale plans", async () => {
     const project = await newProject();
     await runningGateway(project, "gw-a1");

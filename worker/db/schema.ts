@@ -106,6 +106,11 @@ export const events = sqliteTable(
     gatewayName: text("gateway_name"),
     actor: text("actor"),
     message: text("message").notNull(),
+    /** Typed events (`schema/events.ts`): what webhooks deliver; null for audit-only entries. */
+    type: text("type"),
+    data: text("data"),
+    /** The gateway object's outbox order: increasing per gateway. */
+    sequence: integer("sequence"),
     sourceKey: text("source_key").unique(),
     createdAt: text("created_at").notNull().default(now),
   },

@@ -8,6 +8,7 @@ import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
 import { ApplyRequest, DeleteGatewaysRequest, type Gateway, type GatewayPlan, PlanRequest } from "../../schema/api.ts";
 import { BACKENDS_WITHOUT_CREDENTIALS } from "../../schema/backend-credentials.ts";
+import { EVENT_TYPES, type EventType } from "../../schema/events.ts";
 import {
   diffConfigurations,
   type GatewayConfiguration,
@@ -206,6 +207,10 @@ export const gateways = new Hono<AppEnv>()
 export const gatewayEvents = new Hono<AppEnv>().get("/", async (c) => {
   const project = c.get("project");
   const gateway = c.req.query("gateway");
+  const type = c.req.query("type");
+  if (type !== undefined && !EVENT_TYPES.includes(type as EventType)) {
+    throw badRequest(`type: expected one of ${EVENT_TYPES.join(", ")}`, "type");
+  }
   const limit = Math.min(Math.max(Number(c.req.query("limit") ?? 100) || 100, 1), 1000);
   const rows = await drizzle(c.env.DB)
     .select({
@@ -213,15 +218,23 @@ export const gatewayEvents = new Hono<AppEnv>().get("/", async (c) => {
       gateway_name: events.gatewayName,
       actor: events.actor,
       message: events.message,
+      type: events.type,
+      data: events.data,
+      sequence: events.sequence,
       created_at: events.createdAt,
     })
     .from(events)
     .where(
-      gateway
-        ? and(eq(events.projectId, project.id), eq(events.gatewayName, gateway))
-        : eq(events.projectId, project.id),
+      and(
+        eq(events.projectId, project.id),
+        gateway ? eq(events.gatewayName, gateway) : undefined,
+        type ? eq(events.type, type) : undefined,
+      ),
     )
     .orderBy(desc(events.id))
     .limit(limit);
-  return c.json({ project: project.name, events: rows.reverse() });
+  return c.json({
+    project: project.name,
+    events: rows.reverse().map((r) => ({ ...r, data: r.data === null ? null : JSON.parse(r.data) })),
+  });
 });

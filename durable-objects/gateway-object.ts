@@ -9,7 +9,7 @@ import { DurableObject } from "cloudflare:workers";
 import { and, eq, isNull } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import * as v from "valibot";
-import { AgentMessage, type ServerMessage } from "../schema/agent-protocol.ts";
+import { AgentMessage, type CertificateState, type ServerMessage } from "../schema/agent-protocol.ts";
 import type { Gateway } from "../schema/api.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import { diffConfigurations, type GatewayConfiguration, isInPlace } from "../schema/gateway.ts";
@@ -22,6 +22,7 @@ import type { Env } from "../worker/env.ts";
 import type { ErrorInfo, Outcome } from "../worker/errors.ts";
 import { backendFor } from "./backends/index.ts";
 import { removeFromCatalog, syncCatalog } from "./catalog-sync.ts";
+import { certificateEvents } from "./certificate-report.ts";
 import { reconcile, setReplicaStatus, settleGatewayStatus } from "./reconciler.ts";
 import { buildConfigDocument, gatewayDomain, type ServiceRow, ServiceStore, serviceView } from "./services.ts";
 import { type DefaultIntent, type GatewayRow, GatewayState, type ReplicaRow } from "./state.ts";
@@ -295,7 +296,7 @@ export class GatewayObject extends DurableObject<Env> {
       return fail(
         400,
         "invalid_field",
-        `https: gateway ${g.name} has no certificate; set https: false or auto`,
+        `Cannot run HTTPS service on gateway with no SSL certificates configured (gateway ${g.name} has certificate: null); set https: false or auto`,
         "https",
       );
     }
@@ -303,7 +304,7 @@ export class GatewayObject extends DurableObject<Env> {
       return fail(
         400,
         "invalid_field",
-        `https: gateway ${g.name} terminates HTTPS with ACM; set https: true or auto`,
+        `Cannot run HTTP service on gateway with ACM certificates configured (gateway ${g.name}); set https: true or auto`,
         "https",
       );
     }
@@ -538,6 +539,17 @@ export class GatewayObject extends DurableObject<Env> {
       case "health":
         await this.recordHealth(r, msg);
         return;
+      case "certificates": {
+        const previous = r.certificates ? (JSON.parse(r.certificates) as CertificateState[]) : [];
+        const text = JSON.stringify(msg.hosts);
+        if (text === r.certificates) return;
+        this.state.updateReplica(r.id, { certificates: text });
+        for (const e of certificateEvents(r.replica_num, previous, msg.hosts)) {
+          this.state.event(e.message, null, e.typed);
+        }
+        await this.flush();
+        return;
+      }
     }
   }
 

@@ -131,6 +131,13 @@ export function serviceScheme(g: GatewayRow, s: ServiceConfiguration): "https" |
   return https ? "https" : "http";
 }
 
+/** `hsts: true` is a year (the common preload minimum); a mapping says its own. */
+function hstsOf(c: ServiceConfiguration): ConfigService["hsts"] {
+  if (!c.hsts) return null;
+  if (c.hsts === true) return { max_age: 31_536_000, include_subdomains: false };
+  return { max_age: c.hsts.max_age, include_subdomains: c.hsts.include_subdomains };
+}
+
 export function buildConfigDocument(g: GatewayRow, store: ServiceStore): ConfigDocument {
   const domain = gatewayDomain(g);
   const replicas = store.replicas();
@@ -142,6 +149,7 @@ export function buildConfigDocument(g: GatewayRow, store: ServiceStore): ConfigD
           project: g.project_name,
           host: `${s.name}.${domain}`.toLowerCase(),
           https: serviceScheme(g, c) === "https" && g.configuration.certificate?.type === "lets-encrypt",
+          hsts: hstsOf(c),
           auth: c.auth,
           client_max_body_size: c.client_max_body_size,
           read_timeout_ms: Math.round(c.read_timeout * 1000),
@@ -164,6 +172,10 @@ export function buildConfigDocument(g: GatewayRow, store: ServiceStore): ConfigD
     services,
     entrypoint: domain ? { host: `gateway.${domain}` } : null,
     auth_tokens: store.authTokens(),
+    acme:
+      domain && g.configuration.certificate?.type === "lets-encrypt"
+        ? { directory_url: g.configuration.certificate.acme_server ?? null, eab: null }
+        : null,
     generated_at: new Date().toISOString(),
   };
 }

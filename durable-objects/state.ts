@@ -5,6 +5,7 @@
  * refuse stale write-throughs. All methods are synchronous (DO SQL is), so a sequence of them
  * without an `await` in between commits atomically.
  */
+import type { CertificateState } from "../schema/agent-protocol.ts";
 import type { Gateway, GatewayReplica, GatewayStatus, ReplicaStatus } from "../schema/api.ts";
 import type { EventType, TypedEvent } from "../schema/events.ts";
 import type { GatewayConfiguration } from "../schema/gateway.ts";
@@ -96,6 +97,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 const ADDED_COLUMNS: Array<{ table: string; column: string; definition: string }> = [
   { table: "outbox", column: "type", definition: "TEXT" },
   { table: "outbox", column: "data", definition: "TEXT" },
+  /** The agent's last certificate report (JSON `CertificateState[]`). */
+  { table: "replicas", column: "certificates", definition: "TEXT" },
 ];
 
 export type DefaultIntent = "set" | "unset" | "if_none";
@@ -152,6 +155,7 @@ export interface ReplicaRow {
   config_error_version: number | null;
   stats: string | null;
   stats_at: number | null;
+  certificates: string | null;
 }
 
 export interface OutboxEvent {
@@ -348,6 +352,7 @@ export class GatewayState {
           applied_version: r.config_applied_version,
           error: r.config_error,
         },
+        certificates: r.certificates ? (JSON.parse(r.certificates) as CertificateState[]) : [],
         agent: r.agent_registered_at
           ? { registered_at: r.agent_registered_at, last_seen_at: r.agent_last_seen_at, version: r.agent_version }
           : null,

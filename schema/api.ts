@@ -4,6 +4,7 @@
  * published in the OpenAPI document); responses are typed here once and shared with the CLI.
  */
 import * as v from "valibot";
+import { CertificateState } from "./agent-protocol.ts";
 import { BACKENDS, type GatewayConfiguration, GatewayConfigurationInput, NAME_PATTERN } from "./gateway.ts";
 import { describeType, isMapping, mapping } from "./issues.ts";
 
@@ -81,6 +82,8 @@ export const GatewayReplicaSchema = v.object({
     /** Why the agent rejected the newest version it was sent, if it did. */
     error: NullableString,
   }),
+  /** Per-host certificates as the replica's agent last reported them (empty without ACME). */
+  certificates: v.optional(v.array(CertificateState)),
   /** Set once the replica's agent registered with the control plane. */
   agent: v.nullable(
     v.object({ registered_at: Timestamp, last_seen_at: v.nullable(Timestamp), version: NullableString }),

@@ -43,7 +43,21 @@ const Router = mapping({
   policy: v.optional(v.picklist(ROUTER_POLICIES, oneOf(ROUTER_POLICIES)), "cache_aware"),
 });
 
-const LetsEncrypt = strictEntries({ type: v.literal("lets-encrypt") });
+function isHttpsUrl(s: string): boolean {
+  try {
+    return new URL(s).protocol === "https:";
+  } catch {
+    return false;
+  }
+}
+
+const LetsEncrypt = strictEntries({
+  type: v.literal("lets-encrypt"),
+  /** ACME directory URL (dstack's DSTACK_ACME_SERVER); absent: Let's Encrypt production. */
+  acme_server: v.optional(
+    v.pipe(v.string(expected("a URL")), v.check(isHttpsUrl, "expected an https:// ACME directory URL")),
+  ),
+});
 const Acm = strictEntries({
   type: v.literal("acm"),
   arn: v.pipe(

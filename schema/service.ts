@@ -14,6 +14,7 @@ import {
   isMapping,
   mapping,
   oneOf,
+  strictEntries,
   ValidationError,
 } from "./issues.ts";
 
@@ -205,6 +206,25 @@ export const ServiceConfigurationInput = mapping(
       v.nullable(v.pipe(v.string(expected("a gateway name")), v.regex(NAME_PATTERN, "expected a gateway name"))),
     ),
     https: v.optional(v.union([v.boolean(), v.literal("auto")], oneOf(["true", "false", "auto"])), "auto"),
+    /** `Strict-Transport-Security` on HTTPS responses: true (a year) or {max_age, include_subdomains}. */
+    hsts: v.optional(
+      v.union(
+        [
+          v.boolean(),
+          strictEntries({
+            max_age: v.pipe(
+              v.number(expected("a number of seconds")),
+              v.integer("expected a whole number of seconds"),
+              v.minValue(0, "must be at least 0"),
+              v.maxValue(63_072_000, "at most 63072000 (two years)"),
+            ),
+            include_subdomains: v.optional(v.boolean(expected("true or false")), false),
+          }),
+        ],
+        expected("true, false or a mapping {max_age, include_subdomains}"),
+      ),
+      false,
+    ),
     auth: v.optional(v.boolean(expected("true or false")), true),
     client_max_body_size: v.optional(Size, DEFAULT_CLIENT_MAX_BODY_SIZE),
     read_timeout: v.optional(duration(1, 86_400, "a timeout"), DEFAULT_READ_TIMEOUT_SECONDS),

@@ -1,12 +1,16 @@
 /**
  * @module
- * The built-in balancer: round robin over the replicas that are in service, with passive health
- * checks. A replica that fails `maxFailures` times in a row (connect error or 5xx) is ejected for a
- * back-off that doubles on every ejection in a row and resets on the first success. Replica state
- * outlives configuration versions (routes reuse it while a replica's id and URL are unchanged), so a
- * new document neither forgives a broken replica nor loses in-flight counts.
+ * The built-in balancer: a load-balancing policy (`policies/`: SGLang's cache_aware, power_of_two,
+ * random, round_robin) over the replicas that are in service, with passive health checks. A replica
+ * that fails `maxFailures` times in a row (connect error or 5xx) is ejected for a back-off that
+ * doubles on every ejection in a row and resets on the first success. Replica state outlives
+ * configuration versions (routes reuse it while a replica's id and URL are unchanged), so a new
+ * document neither forgives a broken replica nor loses in-flight counts; the policy (and its prefix
+ * tree) carries over while the service's router is unchanged.
  */
 import { isIP } from "node:net";
+import type { Policy } from "./policies/index.ts";
+import { RoundRobin } from "./policies/round-robin.ts";
 
 export interface HealthPolicy {
   /** Consecutive failures that eject a replica. */
@@ -66,33 +70,39 @@ export class ReplicaState {
 
 export class Balancer {
   readonly replicas: readonly ReplicaState[];
-  readonly #policy: HealthPolicy;
+  readonly policy: Policy<ReplicaState>;
+  readonly #health: HealthPolicy;
   readonly #log: (line: string) => void;
-  #next = 0;
 
-  constructor(replicas: readonly ReplicaState[], policy: HealthPolicy, log: (line: string) => void) {
+  constructor(
+    replicas: readonly ReplicaState[],
+    health: HealthPolicy,
+    log: (line: string) => void,
+    policy: Policy<ReplicaState> = new RoundRobin(),
+  ) {
     this.replicas = replicas;
-    this.#policy = policy;
+    this.policy = policy;
+    this.#health = health;
     this.#log = log;
   }
 
   /**
-   * The next replica in round-robin order that is in service (or whose ejection ran out), skipping
-   * `tried`. When every candidate is ejected, the one ejected longest ago: a slim chance beats a
-   * certain failure.
+   * The policy's choice among the replicas in service (or whose ejection ran out), skipping
+   * `tried`; `text` is the request's routing text (cache_aware). When every candidate is ejected,
+   * the one ejected longest ago: a slim chance beats a certain failure.
    */
-  pick(now: number, tried: readonly ReplicaState[] | null): ReplicaState | undefined {
+  pick(now: number, tried: readonly ReplicaState[] | null, text = ""): ReplicaState | undefined {
     const replicas = this.replicas;
-    const n = replicas.length;
-    for (let k = 0; k < n; k++) {
-      const index = (this.#next + k) % n;
-      const replica = replicas[index]!;
-      if (tried?.includes(replica)) continue;
-      if (replica.ejectedAt === 0 || now >= replica.readmitAt) {
-        this.#next = index + 1;
-        return replica;
-      }
+    let candidates: ReplicaState[] | null = null;
+    for (let i = 0; i < replicas.length; i++) {
+      const replica = replicas[i]!;
+      const usable = (replica.ejectedAt === 0 || now >= replica.readmitAt) && !tried?.includes(replica);
+      // Copy only once some replica is left out: the common case hands the policy the list itself.
+      if (!usable) candidates ??= replicas.slice(0, i);
+      else if (candidates !== null) candidates.push(replica);
     }
+    const usable = candidates ?? replicas;
+    if (usable.length > 0) return this.policy.select(usable, text, now);
     let best: ReplicaState | undefined;
     for (const replica of replicas) {
       if (tried?.includes(replica)) continue;
@@ -111,8 +121,8 @@ export class Balancer {
   failed(replica: ReplicaState, now: number, reason: string): void {
     replica.failures++;
     const probing = replica.ejectedAt !== 0 && now >= replica.readmitAt;
-    if (probing || (replica.ejectedAt === 0 && replica.failures >= this.#policy.maxFailures)) {
-      const { baseEjectionMs, maxEjectionMs } = this.#policy;
+    if (probing || (replica.ejectedAt === 0 && replica.failures >= this.#health.maxFailures)) {
+      const { baseEjectionMs, maxEjectionMs } = this.#health;
       const ms = Math.min(baseEjectionMs * 2 ** replica.ejections, maxEjectionMs);
       replica.ejections++;
       replica.ejectedAt = now;

@@ -19,6 +19,7 @@ import type { ProxyContext } from "./context.ts";
 import { withAllowOrigin } from "./cors.ts";
 import { BodyTooLargeError } from "./errors.ts";
 import { type RequestHead, readResponseHead, setUpstreamHost } from "./headers.ts";
+import { DoneScanner } from "./policies/load.ts";
 import { replyJson } from "./replies.ts";
 import type { ServiceRoute } from "./routes.ts";
 
@@ -59,7 +60,8 @@ const errorCode = (err: Error) => (err as Error & { code?: string }).code ?? err
 
 /**
  * Forwards `req` to one of `route`'s replicas and streams the answer into `res`. `body`, when given,
- * is the request body already read from `req` (the entrypoint reads it to find the model).
+ * is the request body already read from `req` (the entrypoint reads it to find the model, and
+ * cache_aware services to find the routing `text`).
  */
 export function forward(
   ctx: ProxyContext,
@@ -70,8 +72,9 @@ export function forward(
   path: string,
   startedAt: number,
   body: Buffer | null = null,
+  text = "",
 ): void {
-  new Exchange(ctx, req, res, route, head, path, startedAt, body).start();
+  new Exchange(ctx, req, res, route, head, path, startedAt, body, text).start();
 }
 
 class Exchange implements Dispatcher.DispatchHandler {
@@ -83,8 +86,13 @@ class Exchange implements Dispatcher.DispatchHandler {
   readonly #path: string;
   readonly #startedAt: number;
   readonly #readBody: Buffer | null;
+  readonly #text: string;
   #body: Readable | Buffer | null = null;
   #replica: ReplicaState | null = null;
+  /** The replica whose in-flight count this exchange holds (released once, `policies/load.ts`). */
+  #held: ReplicaState | null = null;
+  /** Looks for `data: [DONE]` in an event stream, which releases the load before the stream ends. */
+  #scanner: DoneScanner | null = null;
   #tried: ReplicaState[] | null = null;
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
@@ -105,6 +113,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     path: string,
     startedAt: number,
     readBody: Buffer | null,
+    text: string,
   ) {
     this.#ctx = ctx;
     this.#req = req;
@@ -114,6 +123,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#path = path;
     this.#startedAt = startedAt;
     this.#readBody = readBody;
+    this.#text = text;
   }
 
   start(): void {
@@ -134,13 +144,14 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   #attempt(): void {
-    const replica = this.#route.balancer.pick(Date.now(), this.#tried);
+    const replica = this.#route.balancer.pick(Date.now(), this.#tried, this.#text);
     if (!replica) {
       this.#fail(502, "no replica of this service could be reached");
       return;
     }
     this.#replica = replica;
     this.#sent = false;
+    this.#held = replica;
     replica.inFlight++;
     setUpstreamHost(this.#head, replica.https || this.#head.host === undefined ? replica.authority : this.#head.host);
     const timeout = this.#route.readTimeoutMs;
@@ -191,11 +202,18 @@ class Exchange implements Dispatcher.DispatchHandler {
       return false;
     }
     // Streams (SSE) must reach the client at once, not with the first event.
-    if (eventStream) res.flushHeaders();
+    if (eventStream) {
+      res.flushHeaders();
+      this.#scanner = new DoneScanner();
+    }
     return true;
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.#scanner?.feed(chunk)) {
+      this.#scanner = null;
+      this.#release();
+    }
     // Node corks the socket on a write until the next tick, so the chunks parsed from one read of
     // the replica's socket (and the headers) leave in one write, without waiting for later data.
     if (this.#res.write(chunk)) return true;
@@ -234,7 +252,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     const faulty = !NOT_A_REPLICA_FAULT.has(code);
     if (replica && faulty) this.#route.balancer.failed(replica, Date.now(), code);
     if (replica && this.#canRetry(code)) {
-      replica.inFlight--;
+      this.#release();
       this.#replica = null;
       if (this.#tried) this.#tried.push(replica);
       else this.#tried = [replica];
@@ -268,9 +286,15 @@ class Exchange implements Dispatcher.DispatchHandler {
   #finish(): void {
     if (this.#done) return;
     this.#done = true;
-    if (this.#replica) this.#replica.inFlight--;
+    this.#release();
     if (this.#reached) this.#route.counter.record((performance.now() - this.#startedAt) / 1000, Date.now());
     this.#ctx.end();
+  }
+
+  #release(): void {
+    if (this.#held === null) return;
+    this.#held.inFlight--;
+    this.#held = null;
   }
 
   /** The client's side closed: if the exchange is not done, the client went away mid-way. */

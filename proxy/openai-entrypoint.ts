@@ -14,6 +14,7 @@ import type { ProxyContext } from "./context.ts";
 import { replyPreflight } from "./cors.ts";
 import { forward } from "./forward.ts";
 import type { RequestHead } from "./headers.ts";
+import { routingText } from "./policies/routing-text.ts";
 import { replyJson, send } from "./replies.ts";
 import type { RoutingTable, ServiceRoute } from "./routes.ts";
 
@@ -235,7 +236,8 @@ export function serveEntrypoint(
       });
       return;
     }
-    forward(ctx, req, res, route, head, `${route.model.prefix}${suffix}${search}`, startedAt, body);
+    const text = route.balancer.policy.needsText ? routingText(parsed) : "";
+    forward(ctx, req, res, route, head, `${route.model.prefix}${suffix}${search}`, startedAt, body, text);
   });
 }
 

@@ -7,11 +7,13 @@
  */
 
 import * as v from "valibot";
-import { ConfigDocument } from "../schema/config-document.ts";
+import { ConfigDocument, type ConfigService } from "../schema/config-document.ts";
 import { formatIssue, fromValibot } from "../schema/issues.ts";
+import { sameJson } from "../schema/json.ts";
 import { TokenSet } from "./auth.ts";
 import { Balancer, type HealthPolicy, ReplicaState } from "./balancer.ts";
 import { ConfigRejectedError } from "./errors.ts";
+import { createPolicy } from "./policies/index.ts";
 import type { RequestCounter, StatsRegistry } from "./stats.ts";
 
 /** What a service serves through the OpenAI-compatible entrypoint. */
@@ -36,6 +38,8 @@ export interface ServiceRoute {
   /** `Strict-Transport-Security` value sent on this service's HTTPS responses, or null. */
   readonly hsts: string | null;
   readonly balancer: Balancer;
+  /** The effective router the balancer's policy was made for (null = round robin). */
+  readonly router: ConfigService["router"];
   readonly counter: RequestCounter;
 }
 
@@ -170,7 +174,9 @@ const replicaKey = (service: string, id: string, url: string) => `${service}\u00
 /** Builds the table for a validated document, reusing `previous`'s replica state where it still applies. */
 export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, deps: TableDeps): RoutingTable {
   const known = new Map<string, ReplicaState>();
+  const previousRoutes = new Map<string, ServiceRoute>();
   for (const route of previous.byHost.values()) {
+    previousRoutes.set(route.name, route);
     for (const r of route.balancer.replicas) known.set(replicaKey(r.service, r.id, r.url), r);
   }
   const byHost = new Map<string, ServiceRoute>();
@@ -182,6 +188,11 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
     );
     for (const r of replicas) origins.add(r.origin);
     const host = normalizeHost(service.host);
+    // The policy keeps its state (round-robin counter, prefix tree) while the router is unchanged.
+    const before = previousRoutes.get(service.name);
+    let policy = before && sameJson(before.router, service.router) ? before.balancer.policy : null;
+    if (policy) policy.retain(replicas);
+    else policy = createPolicy(service.router, replicas);
     const route: ServiceRoute = {
       name: service.name,
       project: service.project,
@@ -193,7 +204,8 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
       hsts: service.hsts
         ? `max-age=${service.hsts.max_age}${service.hsts.include_subdomains ? "; includeSubDomains" : ""}`
         : null,
-      balancer: new Balancer(replicas, deps.health, deps.log),
+      balancer: new Balancer(replicas, deps.health, deps.log, policy),
+      router: service.router,
       counter: deps.stats.counter(service.name),
     };
     byHost.set(host, route);

@@ -19,6 +19,8 @@ import { isPreflight, replyPreflight } from "./cors.ts";
 import { forward } from "./forward.ts";
 import { clientAddress, type RequestHead, readRequestHead } from "./headers.ts";
 import { serveEntrypoint } from "./openai-entrypoint.ts";
+import { routingTextOf } from "./policies/routing-text.ts";
+import { readBody } from "./read-body.ts";
 import { replyJson, replyRaw, replyText } from "./replies.ts";
 import { buildRoutingTable, EMPTY_TABLE, normalizeHost, type RoutingTable, type ServiceRoute } from "./routes.ts";
 import { type RawServiceStats, StatsRegistry } from "./stats.ts";
@@ -284,8 +286,21 @@ export class ProxyServer {
     }
     if ("route" in routed) {
       if (expectsContinue) res.writeContinue();
-      if (secure && routed.route.hsts) res.setHeader("strict-transport-security", routed.route.hsts);
-      forward(this.#ctx, req, res, routed.route, head, routed.path, startedAt);
+      const route = routed.route;
+      if (secure && route.hsts) res.setHeader("strict-transport-security", route.hsts);
+      if (route.balancer.policy.needsText && (head.chunked || head.contentLength > 0)) {
+        // cache_aware routes on the body's text: read it (within the service's limit), then send the same bytes.
+        const tooLarge = () =>
+          replyJson(res, 413, `request body larger than client_max_body_size (${route.maxBodySize} bytes)`, {
+            close: true,
+            cors: route.model !== null,
+          });
+        const send = (body: Buffer) =>
+          forward(this.#ctx, req, res, route, head, routed.path, startedAt, body, routingTextOf(body));
+        readBody(this.#ctx, req, res, route.maxBodySize, send, tooLarge);
+        return;
+      }
+      forward(this.#ctx, req, res, route, head, routed.path, startedAt);
       return;
     }
     if ("special" in routed) {

@@ -5,9 +5,7 @@
  * this schema before applying it (and NACK what does not parse).
  */
 import * as v from "valibot";
-import { ROUTER_POLICIES } from "./gateway.ts";
-
-const RouterSchema = v.object({ type: v.literal("sglang"), policy: v.picklist(ROUTER_POLICIES) });
+import { RouterDocument as RouterSchema } from "./router.ts";
 
 export const ConfigRateLimit = v.object({
   prefix: v.string(),
@@ -39,7 +37,7 @@ export const ConfigService = v.object({
   read_timeout_ms: v.number(),
   rate_limits: v.array(ConfigRateLimit),
   model: v.nullable(v.object({ name: v.string(), format: v.literal("openai"), prefix: v.string() })),
-  /** Effective router: the service's override, else the gateway's; null = built-in round robin. */
+  /** Effective router: the service's override, else the gateway's; null = built-in round robin (`schema/router.ts`). */
   router: v.nullable(RouterSchema),
   replicas: v.array(ConfigReplica),
 });

@@ -135,10 +135,24 @@ describe("parseGatewayConfiguration: defaults", () => {
     { label: "tags is null", input: BASE, field: "tags", expected: null },
     { label: "router is null", input: BASE, field: "router", expected: null },
     {
-      label: "router policy is cache_aware",
+      label: "router policy is cache_aware, with SGLang's cache_aware defaults",
       input: withBase({ router: { type: "sglang" } }),
       field: "router",
-      expected: { type: "sglang", policy: "cache_aware" },
+      expected: {
+        type: "sglang",
+        policy: "cache_aware",
+        cache_threshold: 0.3,
+        balance_abs_threshold: 64,
+        balance_rel_threshold: 1.5,
+        eviction_interval: 120,
+        max_tree_size: 2 ** 26,
+      },
+    },
+    {
+      label: "router of another policy has no cache_aware options",
+      input: withBase({ router: { type: "sglang", policy: "round_robin" } }),
+      field: "router",
+      expected: { type: "sglang", policy: "round_robin" },
     },
   ])("$label", ({ input, field, expected }) => {
     expect(parseGatewayConfiguration(input)[field]).toEqual(expected);
@@ -815,6 +829,117 @@ describe("parseGatewayConfiguration: unknown fields", () => {
       "foo: unknown field",
       "bar: unknown field",
     ]);
+  });
+});
+
+describe("router: cache_aware options (gateway and service)", () => {
+  const SERVICE: Doc = { type: "service", name: "llama" };
+  const parsers = [
+    { kind: "gateway", parse: (router: unknown) => parseGatewayConfiguration(withBase({ router })).router },
+    { kind: "service", parse: (router: unknown) => parseServiceConfiguration({ ...SERVICE, router }).router },
+  ];
+
+  it.each(parsers)("$kind: keeps the values given and defaults the rest", ({ parse }) => {
+    expect(parse({ type: "sglang", cache_threshold: 0.5, balance_abs_threshold: 0, max_tree_size: 1000 })).toEqual({
+      type: "sglang",
+      policy: "cache_aware",
+      cache_threshold: 0.5,
+      balance_abs_threshold: 0,
+      balance_rel_threshold: 1.5,
+      eviction_interval: 120,
+      max_tree_size: 1000,
+    });
+  });
+
+  it.each(parsers)("$kind: the bounds are accepted", ({ parse }) => {
+    expect(
+      parse({ type: "sglang", cache_threshold: 1, balance_rel_threshold: 1, eviction_interval: 0, max_tree_size: 1 }),
+    ).toMatchObject({ cache_threshold: 1, balance_rel_threshold: 1, eviction_interval: 0, max_tree_size: 1 });
+    expect(parse({ type: "sglang", cache_threshold: 0, max_tree_size: 2 ** 30 })).toMatchObject({
+      cache_threshold: 0,
+      max_tree_size: 2 ** 30,
+    });
+  });
+
+  const invalid: { label: string; router: Doc; path: string; message: string }[] = [
+    {
+      label: "cache_threshold above 1",
+      router: { type: "sglang", cache_threshold: 1.5 },
+      path: "router.cache_threshold",
+      message: "must be between 0 and 1",
+    },
+    {
+      label: "cache_threshold as a string",
+      router: { type: "sglang", cache_threshold: "0.3" },
+      path: "router.cache_threshold",
+      message: 'expected a number between 0 and 1, got "0.3"',
+    },
+    {
+      label: "negative balance_abs_threshold",
+      router: { type: "sglang", balance_abs_threshold: -1 },
+      path: "router.balance_abs_threshold",
+      message: "must be a whole number of requests ≥ 0",
+    },
+    {
+      label: "fractional balance_abs_threshold",
+      router: { type: "sglang", balance_abs_threshold: 1.5 },
+      path: "router.balance_abs_threshold",
+      message: "expected an integer, got 1.5",
+    },
+    {
+      label: "balance_rel_threshold below 1",
+      router: { type: "sglang", balance_rel_threshold: 0.5 },
+      path: "router.balance_rel_threshold",
+      message: "must be at least 1",
+    },
+    {
+      label: "eviction_interval of a day and a second",
+      router: { type: "sglang", eviction_interval: 86_401 },
+      path: "router.eviction_interval",
+      message: "must be between 0 (no eviction) and 86400 seconds",
+    },
+    {
+      label: "max_tree_size 0",
+      router: { type: "sglang", max_tree_size: 0 },
+      path: "router.max_tree_size",
+      message: `must be between 1 and ${2 ** 30} characters`,
+    },
+    {
+      label: "a tunable with another policy",
+      router: { type: "sglang", policy: "round_robin", cache_threshold: 0.5 },
+      path: "router.cache_threshold",
+      message: 'applies to policy cache_aware only (policy is "round_robin")',
+    },
+  ];
+
+  it.each(invalid)("gateway: $label → $path", ({ router, path, message }) => {
+    expectRejected(withBase({ router }), path, message);
+  });
+
+  it.each(invalid)("service: $label → $path", ({ router, path, message }) => {
+    try {
+      parseServiceConfiguration({ ...SERVICE, router });
+    } catch (e) {
+      expect(e).toBeInstanceOf(ValidationError);
+      expect((e as ValidationError).issues.map(formatIssue)).toEqual([`${path}: ${message}`]);
+      return;
+    }
+    throw new Error("accepted");
+  });
+
+  it("names every stray tunable of a non-cache_aware policy", () => {
+    const issues = issuesOf(
+      withBase({ router: { type: "sglang", policy: "random", max_tree_size: 5, eviction_interval: 1 } }),
+    );
+    expect(issues.map((i) => formatPath(i.path))).toEqual(["router.eviction_interval", "router.max_tree_size"]);
+  });
+
+  it("treats written-out defaults as the same configuration", () => {
+    const plain = parseGatewayConfiguration(withBase({ router: { type: "sglang" } }));
+    const explicit = parseGatewayConfiguration(
+      withBase({ router: { type: "sglang", cache_threshold: 0.3, balance_abs_threshold: 64, max_tree_size: 2 ** 26 } }),
+    );
+    expect(diffConfigurations(plain, explicit)).toEqual([]);
   });
 });
 

@@ -17,6 +17,9 @@ import {
   ValidationError,
 } from "./issues.ts";
 import { sameJson } from "./json.ts";
+import { Router, type RouterConfig } from "./router.ts";
+
+export { ROUTER_POLICIES, type RouterConfig, type RouterPolicy } from "./router.ts";
 
 export const BACKENDS = ["aws", "gcp", "azure", "kubernetes", "local"] as const;
 export type BackendType = (typeof BACKENDS)[number];
@@ -24,8 +27,6 @@ export type BackendType = (typeof BACKENDS)[number];
 export const PRIVATE_GATEWAY_BACKENDS: readonly BackendType[] = ["aws", "gcp"];
 /** Backends that choose their own machine size; `instance_type` is refused for them. */
 export const NO_INSTANCE_TYPE_BACKENDS: readonly BackendType[] = ["kubernetes", "local"];
-export const ROUTER_POLICIES = ["cache_aware", "power_of_two", "random", "round_robin"] as const;
-export type RouterPolicy = (typeof ROUTER_POLICIES)[number];
 export const MAX_GATEWAY_REPLICAS = 9;
 export const NAME_PATTERN = /^[a-z][a-z0-9-]{1,40}$/;
 export const TAG_KEY_PATTERN = /^[_\-a-zA-Z0-9]{1,60}$/;
@@ -37,11 +38,6 @@ const Name = v.pipe(
   v.string(expected("a string")),
   v.regex(NAME_PATTERN, "must start with a lowercase letter and contain 2–41 lowercase letters, digits or hyphens"),
 );
-
-const Router = mapping({
-  type: v.picklist(["sglang"], oneOf(["sglang"])),
-  policy: v.optional(v.picklist(ROUTER_POLICIES, oneOf(ROUTER_POLICIES)), "cache_aware"),
-});
 
 function isHttpsUrl(s: string): boolean {
   try {
@@ -120,7 +116,6 @@ export const GatewayConfigurationInput = mapping(
   "a mapping with type: gateway",
 );
 
-export type RouterConfig = v.InferOutput<typeof Router>;
 export type CertificateConfig = v.InferOutput<typeof Certificate>;
 
 /** A validated configuration with every default applied: what the control plane stores and diffs. */

@@ -5,7 +5,7 @@
  * and removes at run time (`POST/DELETE …/services/:name/replicas`).
  */
 import * as v from "valibot";
-import { NAME_PATTERN, ROUTER_POLICIES } from "./gateway.ts";
+import { NAME_PATTERN } from "./gateway.ts";
 import {
   describeType,
   expected,
@@ -17,6 +17,7 @@ import {
   strictEntries,
   ValidationError,
 } from "./issues.ts";
+import { Router } from "./router.ts";
 
 export const DEFAULT_CLIENT_MAX_BODY_SIZE = 64 * 1024 * 1024;
 export const DEFAULT_READ_TIMEOUT_SECONDS = 300;
@@ -80,10 +81,8 @@ const duration = (min: number, max: number, what: string) =>
     }),
   );
 
-export const RouterOverride = mapping({
-  type: v.picklist(["sglang"], oneOf(["sglang"])),
-  policy: v.optional(v.picklist(ROUTER_POLICIES, oneOf(ROUTER_POLICIES)), "cache_aware"),
-});
+/** A service's own `router:`, replacing the gateway's as a whole (same shape and defaults). */
+export const RouterOverride = Router;
 
 /** dstack's `RateLimit` (validated here; enforced by the proxy in the services issue). */
 export const RateLimit = mapping({

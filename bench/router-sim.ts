@@ -1,0 +1,379 @@
+/**
+ * @module
+ * A simulated fleet for routing quality: N workers, each with a prefix cache of fixed capacity (LRU
+ * over blocks of 16 tokens, keyed by the whole prefix up to the block) and a cost model — prefill
+ * time ∝ uncached prompt tokens (one prefill at a time per worker), decode time ∝ output tokens, at
+ * most `concurrency` requests running per worker (the rest queue at the worker). The policies are
+ * the proxy's own (`proxy/policies/`), fed the routing text and the in-flight counts they would see
+ * in the proxy. One token is one character of routing text (a code point outside ASCII).
+ */
+import { CacheAware } from "../proxy/policies/cache-aware.ts";
+import type { Policy } from "../proxy/policies/policy.ts";
+import { PowerOfTwo } from "../proxy/policies/power-of-two.ts";
+import { RandomPolicy } from "../proxy/policies/random.ts";
+import { RoundRobin } from "../proxy/policies/round-robin.ts";
+import { CACHE_AWARE_DEFAULTS } from "../schema/router.ts";
+
+export const BLOCK = 16;
+
+export interface SimRequest {
+  arrival: number;
+  prompt: readonly number[];
+  output: readonly number[];
+  /** Conversation this request continues (multi-turn): the next turn arrives after it completes. */
+  next?: { think: number; request: SimRequest };
+}
+
+export interface CostModel {
+  /** Seconds of prefill per uncached prompt token. */
+  prefillPerToken: number;
+  /** Fixed seconds per prefill (scheduling, first step). */
+  prefillBase: number;
+  /** Seconds per output token (one decode step). */
+  decodePerToken: number;
+  /** Requests running at once per worker. */
+  concurrency: number;
+  /** Prefix cache capacity per worker, in tokens. */
+  cacheTokens: number;
+}
+
+export const DEFAULT_COST: CostModel = {
+  prefillPerToken: 0.00005,
+  prefillBase: 0.005,
+  decodePerToken: 0.01,
+  concurrency: 64,
+  cacheTokens: 32_768,
+};
+
+/** Interned keys of block prefixes: key(block j) = f(key(block j−1), tokens of block j). */
+class BlockKeys {
+  readonly #ids = new Map<string, number>();
+  keys(tokens: readonly number[]): number[] {
+    const out: number[] = [];
+    let prev = -1;
+    for (let b = 0; b + BLOCK <= tokens.length; b += BLOCK) {
+      const k = `${prev}:${tokens.slice(b, b + BLOCK).join(",")}`;
+      let id = this.#ids.get(k);
+      if (id === undefined) {
+        id = this.#ids.size;
+        this.#ids.set(k, id);
+      }
+      out.push(id);
+      prev = id;
+    }
+    return out;
+  }
+}
+
+class LruCache {
+  readonly #blocks = new Map<number, true>();
+  readonly #capacity: number;
+  constructor(capacityTokens: number) {
+    this.#capacity = Math.max(1, Math.floor(capacityTokens / BLOCK));
+  }
+  /** Blocks of `keys` cached from the start (and marks them used). */
+  match(keys: readonly number[]): number {
+    let n = 0;
+    while (n < keys.length && this.#blocks.has(keys[n]!)) {
+      this.#blocks.delete(keys[n]!);
+      this.#blocks.set(keys[n]!, true);
+      n++;
+    }
+    return n;
+  }
+  insert(keys: readonly number[]): void {
+    for (const k of keys) {
+      this.#blocks.delete(k);
+      this.#blocks.set(k, true);
+    }
+    while (this.#blocks.size > this.#capacity) this.#blocks.delete(this.#blocks.keys().next().value!);
+  }
+}
+
+class SimWorker {
+  inFlight = 0;
+  served = 0;
+  running = 0;
+  prefillFreeAt = 0;
+  readonly queue: Job[] = [];
+  readonly cache: LruCache;
+  constructor(
+    readonly index: number,
+    cacheTokens: number,
+  ) {
+    this.cache = new LruCache(cacheTokens);
+  }
+}
+
+interface Job {
+  request: SimRequest;
+  worker: SimWorker;
+  /** The in-flight view of the routing process that dispatched it. */
+  view: { inFlight: number };
+  keys: number[];
+}
+
+/** A min-heap of timed events. */
+class Events {
+  readonly #items: { at: number; seq: number; run: () => void }[] = [];
+  #seq = 0;
+  push(at: number, run: () => void): void {
+    const items = this.#items;
+    items.push({ at, seq: this.#seq++, run });
+    let i = items.length - 1;
+    while (i > 0) {
+      const up = (i - 1) >> 1;
+      const a = items[up]!;
+      const b = items[i]!;
+      if (a.at < b.at || (a.at === b.at && a.seq < b.seq)) break;
+      items[up] = b;
+      items[i] = a;
+      i = up;
+    }
+  }
+  pop(): { at: number; run: () => void } | undefined {
+    const items = this.#items;
+    const top = items[0];
+    const last = items.pop();
+    if (items.length > 0 && last) {
+      items[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        const less = (x: number, y: number) =>
+          items[x]!.at < items[y]!.at || (items[x]!.at === items[y]!.at && items[x]!.seq < items[y]!.seq);
+        if (l < items.length && less(l, m)) m = l;
+        if (r < items.length && less(r, m)) m = r;
+        if (m === i) break;
+        [items[m], items[i]] = [items[i]!, items[m]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+export interface SimResult {
+  hitRate: number;
+  throughput: number;
+  ttftP50: number;
+  ttftP99: number;
+  maxServed: number;
+  minServed: number;
+  requests: number;
+}
+
+const textOf = (tokens: readonly number[]) => String.fromCodePoint(...tokens.map((t) => 0x4e00 + (t % 20_000)));
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export type PolicyFactory = () => Policy<{ inFlight: number }>;
+
+export const SIM_POLICIES: Record<string, PolicyFactory> = {
+  cache_aware: () => new CacheAware({ ...CACHE_AWARE_DEFAULTS }, []),
+  power_of_two: () => new PowerOfTwo(),
+  random: () => new RandomPolicy(),
+  round_robin: () => new RoundRobin(),
+};
+
+/**
+ * Runs `requests` (each conversation's first turn; later turns hang off `next`) through `workers`
+ * workers routed by `processes` independent copies of the policy (each request reaches one copy at
+ * random, as connections reach the proxy's worker processes; each copy counts only its own
+ * in-flight requests).
+ */
+export function simulate(
+  requests: readonly SimRequest[],
+  factory: PolicyFactory,
+  workers: number,
+  cost: CostModel,
+  processes = 1,
+): SimResult {
+  const fleet = Array.from({ length: workers }, (_, i) => new SimWorker(i, cost.cacheTokens));
+  const routers = Array.from({ length: processes }, () => {
+    const views = fleet.map((w) => ({ inFlight: 0, worker: w }));
+    const policy = factory();
+    policy.retain(views);
+    return { policy, views };
+  });
+  const blockKeys = new BlockKeys();
+  const events = new Events();
+  const ttfts: number[] = [];
+  let promptTokens = 0;
+  let cachedTokens = 0;
+  let outputTokens = 0;
+  let lastDone = 0;
+  let firstArrival = Number.POSITIVE_INFINITY;
+
+  const tryStart = (w: SimWorker, now: number) => {
+    while (w.running < cost.concurrency && w.queue.length > 0) {
+      const job = w.queue.shift()!;
+      w.running++;
+      const cached = Math.min(w.cache.match(job.keys) * BLOCK, job.request.prompt.length);
+      promptTokens += job.request.prompt.length;
+      cachedTokens += cached;
+      const start = Math.max(now, w.prefillFreeAt);
+      const prefillDone = start + cost.prefillBase + (job.request.prompt.length - cached) * cost.prefillPerToken;
+      w.prefillFreeAt = prefillDone;
+      w.cache.insert(job.keys);
+      events.push(prefillDone, () => {
+        ttfts.push(prefillDone - job.request.arrival);
+        const done = prefillDone + job.request.output.length * cost.decodePerToken;
+        events.push(done, () => finish(job, done));
+      });
+    }
+  };
+
+  const finish = (job: Job, now: number) => {
+    const w = job.worker;
+    w.running--;
+    w.inFlight--;
+    job.view.inFlight--;
+    outputTokens += job.request.output.length;
+    lastDone = Math.max(lastDone, now);
+    // What the worker generated stays cached with the prompt (a later turn extends both).
+    w.cache.insert(blockKeys.keys([...job.request.prompt, ...job.request.output]));
+    const next = job.request.next;
+    if (next) {
+      next.request.arrival = now + next.think;
+      events.push(next.request.arrival, () => arrive(next.request, next.request.arrival));
+    }
+    tryStart(w, now);
+  };
+
+  const arrive = (request: SimRequest, now: number) => {
+    firstArrival = Math.min(firstArrival, now);
+    const router = routers[Math.floor(Math.random() * processes)]!;
+    const view = router.policy.select(router.views, textOf(request.prompt), now * 1000) as {
+      inFlight: number;
+      worker: SimWorker;
+    };
+    const w = view.worker;
+    view.inFlight++;
+    w.inFlight++;
+    w.served++;
+    w.queue.push({ request, worker: w, view, keys: blockKeys.keys(request.prompt) });
+    tryStart(w, now);
+  };
+
+  for (const r of requests) events.push(r.arrival, () => arrive(r, r.arrival));
+  for (let e = events.pop(); e; e = events.pop()) e.run();
+  ttfts.sort((a, b) => a - b);
+  const served = fleet.map((w) => w.served);
+  return {
+    hitRate: promptTokens === 0 ? 0 : cachedTokens / promptTokens,
+    throughput: (promptTokens + outputTokens) / (lastDone - firstArrival),
+    ttftP50: percentile(ttfts, 50),
+    ttftP99: percentile(ttfts, 99),
+    maxServed: Math.max(...served),
+    minServed: Math.min(...served),
+    requests: ttfts.length,
+  };
+}
+
+/**
+ * The best hit rate any routing could reach: one cache of unlimited size that has seen every earlier
+ * prompt and answer, in arrival order (turns of a conversation after the previous turn's answer).
+ */
+export function oracleHitRate(requests: readonly SimRequest[]): number {
+  const keys = new BlockKeys();
+  const seen = new Set<number>();
+  const all: SimRequest[] = [];
+  const walk = (r: SimRequest) => {
+    all.push(r);
+    if (r.next) walk(r.next.request);
+  };
+  for (const r of requests) walk(r);
+  let prompt = 0;
+  let cached = 0;
+  for (const r of all) {
+    const ks = keys.keys(r.prompt);
+    let n = 0;
+    while (n < ks.length && seen.has(ks[n]!)) n++;
+    prompt += r.prompt.length;
+    cached += Math.min(n * BLOCK, r.prompt.length);
+    for (const k of keys.keys([...r.prompt, ...r.output])) seen.add(k);
+  }
+  return prompt === 0 ? 0 : cached / prompt;
+}
+
+/** A seeded generator (mulberry32), so every policy sees the same workload. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const tokens = (rand: () => number, n: number) => Array.from({ length: n }, () => Math.floor(rand() * 50_000));
+
+/**
+ * SGLang's generated-shared-prefix workload (`bench_serving.py --dataset-name generated-shared-prefix`):
+ * `groups` × `perGroup` prompts, each a group's system prompt plus its own question, shuffled, all
+ * sent at once (request rate ∞).
+ */
+export function sharedPrefixWorkload(
+  seed: number,
+  groups = 64,
+  perGroup = 16,
+  systemLen = 2048,
+  questionLen = 128,
+  outputLen = 256,
+): SimRequest[] {
+  const rand = seeded(seed);
+  const out: SimRequest[] = [];
+  for (let g = 0; g < groups; g++) {
+    const system = tokens(rand, systemLen);
+    for (let i = 0; i < perGroup; i++) {
+      out.push({ arrival: 0, prompt: [...system, ...tokens(rand, questionLen)], output: tokens(rand, outputLen) });
+    }
+  }
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+/**
+ * Multi-turn chat: `conversations` starting over `spreadSeconds`, each `turns` long; a turn's prompt
+ * is the previous prompt, the previous answer and a new user message, sent `think` seconds after
+ * the previous answer. Conversations share one of a few system prompts.
+ */
+export function multiTurnWorkload(
+  seed: number,
+  conversations = 256,
+  turns = 6,
+  systemPrompts = 4,
+  systemLen = 512,
+  userLen = 96,
+  outputLen = 192,
+  spreadSeconds = 30,
+  think = 2,
+): SimRequest[] {
+  const rand = seeded(seed);
+  const systems = Array.from({ length: systemPrompts }, () => tokens(rand, systemLen));
+  const firsts: SimRequest[] = [];
+  for (let c = 0; c < conversations; c++) {
+    let prompt = [...systems[c % systemPrompts]!, ...tokens(rand, userLen)];
+    const first: SimRequest = { arrival: rand() * spreadSeconds, prompt, output: tokens(rand, outputLen) };
+    let turn = first;
+    for (let t = 1; t < turns; t++) {
+      prompt = [...turn.prompt, ...turn.output, ...tokens(rand, userLen)];
+      const next: SimRequest = { arrival: 0, prompt, output: tokens(rand, outputLen) };
+      turn.next = { think: think * (0.5 + rand()), request: next };
+      turn = next;
+    }
+    firsts.push(first);
+  }
+  return firsts;
+}

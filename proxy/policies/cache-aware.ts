@@ -1,0 +1,83 @@
+/**
+ * @module
+ * SGLang's cache_aware (v0.3 semantics, after PR #14650):
+ * 1. imbalanced — max − min in-flight > `balance_abs_threshold` AND max > min × `balance_rel_threshold`
+ *    over the candidates — → the least-loaded candidate (first on ties);
+ * 2. else the tree's longest prefix match: a match rate (matched / total code points) strictly above
+ *    `cache_threshold` → the worker that holds it; otherwise (a miss, or empty text) the least-loaded
+ *    candidate, not the smallest tree (the "death spiral" fix).
+ * The text is then inserted for the chosen worker in both branches. One tree per service (a service
+ * serves one model, so this is SGLang's tree per model).
+ *
+ * One deliberate difference: when the matched worker is not a candidate (ejected, or already tried
+ * by this request), SGLang falls back to the first healthy worker without learning; here it is a
+ * miss, so the prefix moves to the least-loaded candidate and the tree learns where it went.
+ */
+import type { CacheAwareOptions } from "../../schema/router.ts";
+import { type Loaded, leastLoaded, type Policy } from "./policy.ts";
+import { RadixTree } from "./radix-tree.ts";
+
+export interface CacheAwareCounts {
+  hits: number;
+  misses: number;
+  /** Decisions taken by the imbalance branch (SGLang's `load_balancing_events_total`). */
+  balanced: number;
+  evictions: number;
+}
+
+export class CacheAware<W extends Loaded> implements Policy<W> {
+  readonly name = "cache_aware";
+  readonly needsText = true;
+  readonly options: Readonly<CacheAwareOptions>;
+  readonly tree = new RadixTree<W>();
+  readonly counts: CacheAwareCounts = { hits: 0, misses: 0, balanced: 0, evictions: 0 };
+  #lastEviction: number;
+
+  constructor(options: CacheAwareOptions, replicas: readonly W[], now = Date.now()) {
+    this.options = options;
+    this.#lastEviction = now;
+    for (const w of replicas) this.tree.addTenant(w);
+  }
+
+  select(candidates: readonly W[], text: string, now: number): W {
+    const { eviction_interval, max_tree_size } = this.options;
+    // Evicting on the first decision after the interval: no timer to leak, and no tree grows without decisions.
+    if (eviction_interval > 0 && now - this.#lastEviction >= eviction_interval * 1000) {
+      this.#lastEviction = now;
+      this.tree.evict(max_tree_size);
+      this.counts.evictions++;
+    }
+    const chosen = this.#choose(candidates, text);
+    if (text !== "") this.tree.insert(text, chosen);
+    return chosen;
+  }
+
+  #choose(candidates: readonly W[], text: string): W {
+    let max = candidates[0]!.inFlight;
+    let min = max;
+    for (let i = 1; i < candidates.length; i++) {
+      const load = candidates[i]!.inFlight;
+      if (load > max) max = load;
+      if (load < min) min = load;
+    }
+    const { balance_abs_threshold, balance_rel_threshold, cache_threshold } = this.options;
+    if (max - min > balance_abs_threshold && max > min * balance_rel_threshold) {
+      this.counts.balanced++;
+      return leastLoaded(candidates);
+    }
+    const match = this.tree.prefixMatch(text);
+    const rate = match.total === 0 ? 0 : match.matched / match.total;
+    if (rate > cache_threshold && match.tenant !== undefined && candidates.includes(match.tenant)) {
+      this.counts.hits++;
+      return match.tenant;
+    }
+    this.counts.misses++;
+    return leastLoaded(candidates);
+  }
+
+  retain(replicas: readonly W[]): void {
+    const keep = new Set(replicas);
+    for (const tenant of [...this.tree.tenants()]) if (!keep.has(tenant)) this.tree.removeTenant(tenant);
+    for (const w of replicas) this.tree.addTenant(w);
+  }
+}

@@ -6,6 +6,7 @@
  * `<model.prefix>/chat/completions` (resp. `/completions`), through the ordinary forwarding path:
  * balancer, pools, retries, timeouts, streaming and the service's stats are those of direct traffic.
  * Errors the entrypoint makes itself use OpenAI's error body; every answer carries CORS headers.
+ * The service's rate limits apply to the path it receives (`<model.prefix>/chat/completions`).
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -13,7 +14,8 @@ import { authDenial } from "./auth.ts";
 import type { ProxyContext } from "./context.ts";
 import { replyPreflight } from "./cors.ts";
 import { forward } from "./forward.ts";
-import type { RequestHead } from "./headers.ts";
+import { clientAddress, type RequestHead } from "./headers.ts";
+import { checkRateLimit, replyRateLimited, setHeaders } from "./rate-limit.ts";
 import { replyJson, send } from "./replies.ts";
 import type { RoutingTable, ServiceRoute } from "./routes.ts";
 
@@ -235,7 +237,19 @@ export function serveEntrypoint(
       });
       return;
     }
-    forward(ctx, req, res, route, head, `${route.model.prefix}${suffix}${search}`, startedAt, body);
+    const forwarded = `${route.model.prefix}${suffix}${search}`;
+    checkRateLimit(ctx, {
+      rules: route.rateLimits,
+      path: forwarded,
+      rawHeaders: req.rawHeaders,
+      address: clientAddress(req.socket.remoteAddress),
+      gone: () => res.destroyed,
+      admit: (headers) => {
+        setHeaders(res, headers);
+        forward(ctx, req, res, route, head, forwarded, startedAt, body);
+      },
+      refuse: (rule, verdict) => replyRateLimited(res, rule, verdict, { openai: true, cors: true, close: ctx.closing }),
+    });
   });
 }
 

@@ -3,7 +3,9 @@
  * Configuration document → routing table: which service owns each Host, with its balancer, limits
  * and counters. A table is immutable once built; applying a document builds a new one and swaps it
  * in, so requests that started under the old table finish on it. Replica health and in-flight
- * counts carry over to the new table for replicas whose id and URL did not change.
+ * counts carry over to the new table for replicas whose id and URL did not change; rate-limit
+ * rules are compiled here once per document, and their zones (ids from the rules' content) keep
+ * their buckets across documents that keep the rule.
  */
 
 import * as v from "valibot";
@@ -12,6 +14,8 @@ import { formatIssue, fromValibot } from "../schema/issues.ts";
 import { TokenSet } from "./auth.ts";
 import { Balancer, type HealthPolicy, ReplicaState } from "./balancer.ts";
 import { ConfigRejectedError } from "./errors.ts";
+import { compileRateLimits, type RateLimitRule, rateLimitProblems } from "./rate-limit.ts";
+import type { ZoneSpec } from "./rate-limit-store.ts";
 import type { RequestCounter, StatsRegistry } from "./stats.ts";
 
 /** What a service serves through the OpenAI-compatible entrypoint. */
@@ -33,6 +37,8 @@ export interface ServiceRoute {
   readonly maxBodySize: number;
   /** Idle limit while waiting for the replica's headers and between body chunks (and on tunnels). */
   readonly readTimeoutMs: number;
+  /** `rate_limits`, longest prefix first (`rate-limit.ts`). */
+  readonly rateLimits: readonly RateLimitRule[];
   readonly balancer: Balancer;
   readonly counter: RequestCounter;
 }
@@ -52,6 +58,8 @@ export interface RoutingTable {
   readonly services: readonly string[];
   /** The project members' tokens, for services with `auth`. */
   readonly tokens: TokenSet;
+  /** Every rate-limit zone of the document. */
+  readonly zones: readonly ZoneSpec[];
 }
 
 export const EMPTY_TABLE: RoutingTable = {
@@ -63,6 +71,7 @@ export const EMPTY_TABLE: RoutingTable = {
   origins: new Set(),
   services: [],
   tokens: new TokenSet([]),
+  zones: [],
 };
 
 /**
@@ -130,6 +139,7 @@ export function documentProblems(doc: ConfigDocument): string[] {
     ) {
       problems.push(`${at}.read_timeout_ms: expected a positive number of milliseconds`);
     }
+    problems.push(...rateLimitProblems(service.rate_limits, at));
     const ids = new Set<string>();
     service.replicas.forEach((replica, j) => {
       if (ids.has(replica.id)) problems.push(`${at}.replicas[${j}].id: ${replica.id} appears twice`);
@@ -139,6 +149,11 @@ export function documentProblems(doc: ConfigDocument): string[] {
     });
   });
   return problems;
+}
+
+/** The rate-limit zones of a validated document (the parent process keeps the host's buckets without a routing table). */
+export function documentZones(doc: ConfigDocument | null): ZoneSpec[] {
+  return doc ? doc.services.flatMap((service) => compileRateLimits(service).map((rule) => rule.zone)) : [];
 }
 
 /** Validates a document completely (schema, then cross-field rules) or throws {@link ConfigRejectedError}. */
@@ -185,6 +200,7 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
       auth: service.auth,
       maxBodySize: service.client_max_body_size,
       readTimeoutMs: service.read_timeout_ms,
+      rateLimits: compileRateLimits(service),
       balancer: new Balancer(replicas, deps.health, deps.log),
       counter: deps.stats.counter(service.name),
     };
@@ -201,5 +217,6 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
     origins,
     services: doc.services.map((s) => s.name),
     tokens: new TokenSet(doc.auth_tokens),
+    zones: [...byHost.values()].flatMap((route) => route.rateLimits.map((rule) => rule.zone)),
   };
 }

@@ -3,7 +3,7 @@
  * The proxy in one process: a `node:http` server that routes each request by its Host to a service,
  * forwards it (or tunnels an upgrade), and swaps routing tables atomically when a document arrives.
  * Requests the proxy answers itself (unknown host, entrypoint, no replicas, body too large, malformed
- * framing) never reach a replica and are not counted in the stats.
+ * framing, rate limited) never reach a replica and are not counted in the stats.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
@@ -16,6 +16,9 @@ import { isPreflight, replyPreflight } from "./cors.ts";
 import { forward } from "./forward.ts";
 import { clientAddress, type RequestHead, readRequestHead } from "./headers.ts";
 import { serveEntrypoint } from "./openai-entrypoint.ts";
+import { checkRateLimit, replyRateLimited, replyRateLimitedRaw, setHeaders } from "./rate-limit.ts";
+import { LocalGate, type RateLimitGate } from "./rate-limit-gate.ts";
+import { ZoneRegistry } from "./rate-limit-store.ts";
 import { replyJson, replyRaw, replyText } from "./replies.ts";
 import { buildRoutingTable, EMPTY_TABLE, normalizeHost, type RoutingTable, type ServiceRoute } from "./routes.ts";
 import { type RawServiceStats, StatsRegistry } from "./stats.ts";
@@ -40,6 +43,8 @@ export interface ServerSettings {
   maxRetries: number;
   /** Seconds in the `Retry-After` of a 503 for a service without replicas. */
   retryAfterSeconds: number;
+  /** Most keys one rate-limit zone keeps (least recently used evicted beyond); nginx's 10 MB zone ≈ 160 000. */
+  rateLimitKeys: number;
   health: HealthPolicy;
   pools: PoolSettings;
 }
@@ -53,6 +58,7 @@ export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
   drainTimeoutMs: 10_000,
   maxRetries: 3,
   retryAfterSeconds: 5,
+  rateLimitKeys: 160_000,
   health: DEFAULT_HEALTH_POLICY,
   pools: DEFAULT_POOL_SETTINGS,
 };
@@ -91,7 +97,8 @@ export class ProxyServer {
   #table: RoutingTable = EMPTY_TABLE;
   #closed: Promise<void> | null = null;
 
-  constructor(settings: ServerSettings, log: (line: string) => void) {
+  /** `rateLimits`: where the host's rate-limit buckets are (a worker asks its parent); default: in this process. */
+  constructor(settings: ServerSettings, log: (line: string) => void, rateLimits?: RateLimitGate) {
     this.#settings = settings;
     this.#log = log;
     const pools = new UpstreamPools(settings.pools);
@@ -99,6 +106,7 @@ export class ProxyServer {
       pools,
       { maxRetries: settings.maxRetries, connectTimeoutMs: settings.pools.connectTimeoutMs, proto: "http" },
       log,
+      rateLimits ?? new LocalGate(new ZoneRegistry(settings.rateLimitKeys)),
     );
     this.#server = createServer(
       {
@@ -133,6 +141,7 @@ export class ProxyServer {
     });
     this.#stats.retain(new Set(table.services));
     this.#ctx.pools.retain(table.origins);
+    this.#ctx.rateLimits.retain(table.zones);
     this.#table = table;
   }
 
@@ -224,11 +233,30 @@ export class ProxyServer {
 
   #handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     const startedAt = performance.now();
-    const head = readRequestHead(req.rawHeaders, clientAddress(req.socket.remoteAddress), "http");
+    const address = clientAddress(req.socket.remoteAddress);
+    const head = readRequestHead(req.rawHeaders, address, "http");
     const routed = this.#route(req, head);
     if ("route" in routed) {
-      if (expectsContinue) res.writeContinue();
-      forward(this.#ctx, req, res, routed.route, head, routed.path, startedAt);
+      const { route, path } = routed;
+      checkRateLimit(this.#ctx, {
+        rules: route.rateLimits,
+        path,
+        rawHeaders: req.rawHeaders,
+        address,
+        gone: () => res.destroyed,
+        admit: (headers) => {
+          setHeaders(res, headers);
+          if (expectsContinue) res.writeContinue();
+          forward(this.#ctx, req, res, route, head, path, startedAt);
+        },
+        // Node discards an unread body after the answer and keeps the connection (nginx does the same).
+        refuse: (rule, verdict) =>
+          replyRateLimited(res, rule, verdict, {
+            openai: route.model !== null,
+            cors: route.model !== null,
+            close: expectsContinue || this.#ctx.closing,
+          }),
+      });
       return;
     }
     if ("special" in routed) {
@@ -269,10 +297,21 @@ export class ProxyServer {
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, early: Buffer): void => {
     const startedAt = performance.now();
     socket.on("error", () => socket.destroy());
-    const head = readRequestHead(req.rawHeaders, clientAddress(req.socket.remoteAddress), "http", true);
+    const address = clientAddress(req.socket.remoteAddress);
+    const head = readRequestHead(req.rawHeaders, address, "http", true);
     const routed = this.#route(req, head);
-    if ("route" in routed) tunnel(this.#ctx, req, socket, early, routed.route, head, routed.path, startedAt);
-    else if ("special" in routed) replyRaw(socket, 404, "no upgrades here");
+    if ("route" in routed) {
+      const { route, path } = routed;
+      checkRateLimit(this.#ctx, {
+        rules: route.rateLimits,
+        path,
+        rawHeaders: req.rawHeaders,
+        address,
+        gone: () => socket.destroyed,
+        admit: () => tunnel(this.#ctx, req, socket, early, route, head, path, startedAt),
+        refuse: (rule, verdict) => replyRateLimitedRaw(socket, rule, verdict),
+      });
+    } else if ("special" in routed) replyRaw(socket, 404, "no upgrades here");
     else replyRaw(socket, routed.status, routed.message);
   };
 }

@@ -84,7 +84,7 @@ export const RouterOverride = mapping({
   policy: v.optional(v.picklist(ROUTER_POLICIES, oneOf(ROUTER_POLICIES)), "cache_aware"),
 });
 
-/** dstack's `RateLimit` (validated here; enforced by the proxy in the services issue). */
+/** dstack's `RateLimit`, with its validation; the proxy enforces it (`proxy/rate-limit.ts`). */
 export const RateLimit = mapping({
   prefix: v.optional(
     v.pipe(

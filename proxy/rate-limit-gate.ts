@@ -10,7 +10,7 @@
  * admitted: rate limiting must never stop traffic on its own.
  */
 
-import type { Verdict, ZoneRegistry, ZoneSpec } from "./rate-limit-store.ts";
+import { hostMs, type Verdict, type ZoneRegistry, type ZoneSpec } from "./rate-limit-store.ts";
 import type { ToWorker } from "./worker-protocol.ts";
 
 export interface RateLimitGate {
@@ -37,12 +37,13 @@ export class LocalGate implements RateLimitGate {
   }
 }
 
-/** A worker's request: the zone id and key of each check, in order. */
+/** A worker's request: the zone id, key and arrival time (`hostMs`) of each check, in order. */
 export interface RateLimitAsk {
   type: "rate-limit";
   id: number;
   zones: string[];
   keys: string[];
+  times: number[];
 }
 
 interface Batch {
@@ -55,8 +56,10 @@ export class IpcGate implements RateLimitGate {
   readonly #send: (message: RateLimitAsk) => boolean;
   readonly #timeoutMs: number;
   readonly #log: (line: string) => void;
+  readonly #now: () => number;
   #zones: string[] = [];
   #keys: string[] = [];
+  #times: number[] = [];
   #done: ((verdict: Verdict | null) => void)[] = [];
   #scheduled = false;
   #nextId = 1;
@@ -64,15 +67,22 @@ export class IpcGate implements RateLimitGate {
   #warned = false;
 
   /** `send` returns false when the channel is closed. */
-  constructor(send: (message: RateLimitAsk) => boolean, timeoutMs: number, log: (line: string) => void) {
+  constructor(
+    send: (message: RateLimitAsk) => boolean,
+    timeoutMs: number,
+    log: (line: string) => void,
+    now: () => number = hostMs,
+  ) {
     this.#send = send;
     this.#timeoutMs = timeoutMs;
     this.#log = log;
+    this.#now = now;
   }
 
   take(zone: ZoneSpec, key: string, done: (verdict: Verdict | null) => void): void {
     this.#zones.push(zone.id);
     this.#keys.push(key);
+    this.#times.push(this.#now());
     this.#done.push(done);
     if (!this.#scheduled) {
       this.#scheduled = true;
@@ -86,9 +96,10 @@ export class IpcGate implements RateLimitGate {
     this.#scheduled = false;
     const id = this.#nextId++;
     const done = this.#done;
-    const message: RateLimitAsk = { type: "rate-limit", id, zones: this.#zones, keys: this.#keys };
+    const message: RateLimitAsk = { type: "rate-limit", id, zones: this.#zones, keys: this.#keys, times: this.#times };
     this.#zones = [];
     this.#keys = [];
+    this.#times = [];
     this.#done = [];
     const timer = setTimeout(() => this.#admit(id, "did not answer in time"), this.#timeoutMs);
     timer.unref();
@@ -134,6 +145,6 @@ export function answerAsk(
   ask: RateLimitAsk,
 ): Extract<ToWorker, { type: "rate-limit-verdicts" }> {
   const verdicts: (Verdict | null)[] = new Array(ask.zones.length);
-  for (let i = 0; i < ask.zones.length; i++) verdicts[i] = registry.take(ask.zones[i]!, ask.keys[i]!);
+  for (let i = 0; i < ask.zones.length; i++) verdicts[i] = registry.take(ask.zones[i]!, ask.keys[i]!, ask.times[i]);
   return { type: "rate-limit-verdicts", id: ask.id, verdicts };
 }

@@ -35,8 +35,14 @@ interface Bucket {
   last: number;
 }
 
-/** Monotonic milliseconds, as nginx's `ngx_current_msec`. */
-export const monotonicMs = (): number => Math.floor(performance.now());
+/**
+ * Milliseconds (nginx's `ngx_current_msec`) on a clock every process of the host reads alike: the
+ * wall clock when the process started plus monotonic time since. Workers stamp each request when it
+ * arrives, so a parent busy for a moment still sees the requests spread as they came. A clock a
+ * little ahead in one process only looks like time standing still to the others (nginx counts a
+ * negative interval as 0), never like extra leak.
+ */
+export const hostMs = (): number => Math.floor(performance.timeOrigin + performance.now());
 
 export class Zone {
   readonly spec: ZoneSpec;
@@ -106,7 +112,7 @@ export class ZoneRegistry {
   readonly #now: () => number;
 
   /** `keysPerZone`: most keys a zone keeps (nginx's 10 MB zone holds about 160 000). */
-  constructor(keysPerZone: number, now: () => number = monotonicMs) {
+  constructor(keysPerZone: number, now: () => number = hostMs) {
     this.#cap = keysPerZone;
     this.#now = now;
   }
@@ -123,8 +129,11 @@ export class ZoneRegistry {
     return this.#zones.get(id);
   }
 
-  /** The verdict for one request; null for a zone the document no longer has (a worker still on the old one): not limited. */
-  take(zoneId: string, key: string): Verdict | null {
-    return this.#zones.get(zoneId)?.take(key, this.#now()) ?? null;
+  /**
+   * The verdict for one request that arrived at `at` (default: now); null for a zone the document
+   * no longer has (a worker still on the old one): not limited.
+   */
+  take(zoneId: string, key: string, at?: number): Verdict | null {
+    return this.#zones.get(zoneId)?.take(key, at ?? this.#now()) ?? null;
   }
 }

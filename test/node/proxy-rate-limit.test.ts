@@ -236,14 +236,33 @@ describe("IPC gate", () => {
       },
       1000,
       () => {},
+      () => 5,
     );
     const verdicts: (Verdict | null)[] = [];
     for (const key of ["a", "a", "a", "b"]) gate.take(zone, key, (v) => verdicts.push(v));
     await new Promise((r) => setImmediate(r));
     expect(sent).toHaveLength(1);
     expect(sent[0]!.keys).toEqual(["a", "a", "a", "b"]);
+    expect(sent[0]!.times).toEqual([5, 5, 5, 5]);
     gate.receive(answerAsk(registry, sent[0]!));
     expect(verdicts).toEqual([0, 1000, -2000, 0]);
+  });
+
+  it("judges each request at the time it reached the worker, not when the parent got to it", () => {
+    const registry = new ZoneRegistry(10, () => 1_000_000);
+    const zone = spec(1, 0);
+    registry.retain([zone]);
+    const ask = (times: number[]): RateLimitAsk => ({
+      type: "rate-limit",
+      id: 1,
+      zones: times.map(() => zone.id),
+      keys: times.map(() => "k"),
+      times,
+    });
+    // One a second, answered late in one batch: all admitted, as they would have been on time.
+    expect(answerAsk(registry, ask([0, 1000, 2000])).verdicts).toEqual([0, 0, 0]);
+    // A worker whose clock lags: no leak is credited for going back in time.
+    expect(answerAsk(registry, ask([1500])).verdicts).toEqual([-1000]);
   });
 
   it("admits what waits when the parent is unreachable or silent", async () => {

@@ -71,6 +71,11 @@ function policyName(prefix: string, index: number): string {
   return `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
+/** A digest of the rule's content: short, since workers send it with every check. */
+function zoneId(...rule: (string | number | null)[]): string {
+  return createHash("sha256").update(JSON.stringify(rule)).digest("base64url").slice(0, 22);
+}
+
 /**
  * A service's rules, longest prefix first. The zone id is the rule's whole content, so a document
  * that keeps a rule keeps its zone and buckets; a changed rule starts with empty buckets.
@@ -90,7 +95,7 @@ export function compileRateLimits(service: ConfigService): RateLimitRule[] {
       return {
         prefix: limit.prefix,
         header,
-        zone: { id: JSON.stringify([service.name, limit.prefix, header, rate, burst]), rate, burst },
+        zone: { id: zoneId(service.name, limit.prefix, header, rate, burst), rate, burst },
         policy: `${name};q=${quota};w=${window};gateplane-burst=${limit.burst}`,
         name,
       };

@@ -5,6 +5,7 @@
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ProxyHandle, startProxy } from "../../proxy/index.ts";
+import { compileRateLimits } from "../../proxy/rate-limit.ts";
 import { LocalGate } from "../../proxy/rate-limit-gate.ts";
 import { ZoneRegistry } from "../../proxy/rate-limit-store.ts";
 import { parseDocument } from "../../proxy/routes.ts";
@@ -179,7 +180,7 @@ describe("a flood of distinct client addresses", () => {
           req.on("error", reject);
           req.end();
         });
-      const zone = registry.zone(JSON.stringify(["plain", "/", null, 17, 0]))!;
+      const zone = registry.zone(compileRateLimits(doc.services[0]!)[0]!.zone.id)!;
       expect(await from("127.0.0.1")).toBe(200);
       const flood: number[] = [];
       for (let i = 0; i < 120; i++) {

@@ -18,6 +18,8 @@ export function haveNginx(): boolean {
 export interface ProxiedService {
   host: string;
   upstream: string;
+  /** `limit_req_zone <key> … rate=<rate>` + `limit_req … burst=<burst> nodelay`, as dstack writes a rate limit. */
+  rateLimit?: { key: string; rate: string; burst: number };
 }
 
 function common(dir: string, workers: string): string {
@@ -59,7 +61,9 @@ ${temps(dir)}
 export function proxyConfig(dir: string, port: number, services: readonly ProxiedService[]): string {
   const blocks = services
     .map(
-      (s, i) => `  upstream u${i} {
+      (s, i) => `${
+        s.rateLimit ? `  limit_req_zone ${s.rateLimit.key} zone=z${i}:10m rate=${s.rateLimit.rate};\n` : ""
+      }  upstream u${i} {
     server ${s.upstream};
     keepalive 64;
   }
@@ -68,7 +72,12 @@ export function proxyConfig(dir: string, port: number, services: readonly Proxie
     server_name ${s.host};
     client_max_body_size 64m;
     access_log ${dir}/dstack.access.log dstack_stat;
-    location / {
+    limit_req_status 429;
+    location / {${
+      s.rateLimit
+        ? `\n      limit_req zone=z${i}${s.rateLimit.burst > 0 ? ` burst=${s.rateLimit.burst} nodelay` : ""};`
+        : ""
+    }
       proxy_pass http://u${i};
       proxy_http_version 1.1;
       proxy_set_header Connection "";

@@ -63,21 +63,19 @@ export function formatTable(rows: readonly Row[]): string {
       ratio,
     ]);
   }
-  return renderTable(lines, 2);
+  return renderTable(lines);
 }
 
-/** A Markdown table of string cells: the first `leftColumns` columns left-aligned, the rest right-aligned. */
-export function renderTable(lines: readonly (readonly string[])[], leftColumns: number): string {
+/** A Markdown table: the first line is the header; the first `left` columns align left, the rest (numbers) right. */
+export function renderTable(lines: readonly (readonly string[])[], left = 2): string {
   const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
   const out: string[] = [];
   for (const [n, line] of lines.entries()) {
     out.push(
-      `| ${line.map((cell, i) => (i < leftColumns ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(" | ")} |`,
+      `| ${line.map((cell, i) => (i < left ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(" | ")} |`,
     );
     if (n === 0)
-      out.push(
-        `|${widths.map((w, i) => (i < leftColumns ? `:${"-".repeat(w + 1)}` : `${"-".repeat(w + 1)}:`)).join("|")}|`,
-      );
+      out.push(`|${widths.map((w, i) => (i < left ? `:${"-".repeat(w + 1)}` : `${"-".repeat(w + 1)}:`)).join("|")}|`);
   }
   return out.join("\n");
 }

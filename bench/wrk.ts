@@ -11,6 +11,8 @@ export interface WrkResult {
   p99Ms: number;
   /** Socket errors plus non-2xx/3xx responses. */
   errors: number;
+  /** Responses with a status outside 2xx/3xx (the rate-limit benchmark's refusals). */
+  non2xx: number;
 }
 
 export interface WrkRun {
@@ -20,6 +22,8 @@ export interface WrkRun {
   threads: number;
   seconds: number;
   timeoutSeconds?: number;
+  /** A Lua script (`-s`), e.g. to vary a header per request. */
+  script?: string;
 }
 
 export function haveWrk(): boolean {
@@ -44,6 +48,7 @@ export function parseWrk(output: string): WrkResult {
     p50Ms: pct("50"),
     p99Ms: pct("99"),
     errors: socketErrors + non2xx,
+    non2xx,
   };
 }
 
@@ -57,6 +62,7 @@ export function runWrk(run: WrkRun): Promise<WrkResult> {
     "--latency",
     "-H",
     `Host: ${run.host}`,
+    ...(run.script ? ["-s", run.script] : []),
     run.url,
   ];
   return new Promise((resolve, reject) => {

@@ -1,9 +1,10 @@
 /**
  * @module
- * What every exchange in one process shares: the connection pools, settings, the log, and the
- * exchanges still running (requests and tunnels), which a closing server waits on and, past its
+ * What every exchange in one process shares: the connection pools, settings, the log, the
+ * rate-limit store (here or in the parent process), and the exchanges still running (requests and tunnels), which a closing server waits on and, past its
  * drain bound, cuts.
  */
+import type { RateLimitGate } from "./rate-limit-gate.ts";
 import type { UpstreamPools } from "./upstream-pools.ts";
 
 export interface ContextSettings {
@@ -18,16 +19,18 @@ export class ProxyContext {
   readonly pools: UpstreamPools;
   readonly settings: ContextSettings;
   readonly log: (line: string) => void;
+  readonly rateLimits: RateLimitGate;
   /** Upgraded connections, which outlive any server-side bookkeeping. */
   readonly tunnels = new Set<{ destroy(): void }>();
   #active = 0;
   #closing = false;
   #idle: (() => void)[] = [];
 
-  constructor(pools: UpstreamPools, settings: ContextSettings, log: (line: string) => void) {
+  constructor(pools: UpstreamPools, settings: ContextSettings, log: (line: string) => void, rateLimits: RateLimitGate) {
     this.pools = pools;
     this.settings = settings;
     this.log = log;
+    this.rateLimits = rateLimits;
   }
 
   get active(): number {

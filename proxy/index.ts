@@ -137,6 +137,9 @@ function checkSettings(settings: ServerSettings): void {
   if (!Number.isInteger(settings.maxRetries) || settings.maxRetries < 0) {
     throw new ProxyOptionsError("settings.maxRetries", "expected a whole number ≥ 0");
   }
+  if (!Number.isSafeInteger(settings.rateLimitKeys) || settings.rateLimitKeys < 1) {
+    throw new ProxyOptionsError("settings.rateLimitKeys", "expected a whole number of keys ≥ 1");
+  }
 }
 
 /** `startProxy` with tuning (tests, benchmark). */

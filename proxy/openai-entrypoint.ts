@@ -6,6 +6,7 @@
  * `<model.prefix>/chat/completions` (resp. `/completions`), through the ordinary forwarding path:
  * balancer, pools, retries, timeouts, streaming and the service's stats are those of direct traffic.
  * Errors the entrypoint makes itself use OpenAI's error body; every answer carries CORS headers.
+ * The service's rate limits apply to the path it receives (`<model.prefix>/chat/completions`).
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -13,8 +14,9 @@ import { authDenial } from "./auth.ts";
 import type { ProxyContext } from "./context.ts";
 import { replyPreflight } from "./cors.ts";
 import { forward } from "./forward.ts";
-import type { RequestHead } from "./headers.ts";
+import { clientAddress, type RequestHead } from "./headers.ts";
 import { routingText } from "./policies/routing-text.ts";
+import { checkRateLimit, replyRateLimited, setHeaders } from "./rate-limit.ts";
 import { replyJson, send } from "./replies.ts";
 import type { RoutingTable, ServiceRoute } from "./routes.ts";
 
@@ -236,8 +238,20 @@ export function serveEntrypoint(
       });
       return;
     }
+    const forwarded = `${route.model.prefix}${suffix}${search}`;
     const text = route.balancer.policy.needsText ? routingText(parsed) : "";
-    forward(ctx, req, res, route, head, `${route.model.prefix}${suffix}${search}`, startedAt, body, text);
+    checkRateLimit(ctx, {
+      rules: route.rateLimits,
+      path: forwarded,
+      rawHeaders: req.rawHeaders,
+      address: clientAddress(req.socket.remoteAddress),
+      gone: () => res.destroyed,
+      admit: (headers) => {
+        setHeaders(res, headers);
+        forward(ctx, req, res, route, head, forwarded, startedAt, body, text);
+      },
+      refuse: (rule, verdict) => replyRateLimited(res, rule, verdict, { openai: true, cors: true, close: ctx.closing }),
+    });
   });
 }
 

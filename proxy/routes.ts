@@ -3,7 +3,9 @@
  * Configuration document → routing table: which service owns each Host, with its balancer, limits
  * and counters. A table is immutable once built; applying a document builds a new one and swaps it
  * in, so requests that started under the old table finish on it. Replica health and in-flight
- * counts carry over to the new table for replicas whose id and URL did not change.
+ * counts carry over to the new table for replicas whose id and URL did not change; rate-limit
+ * rules are compiled here once per document, and their zones (ids from the rules' content) keep
+ * their buckets across documents that keep the rule.
  */
 
 import * as v from "valibot";
@@ -14,6 +16,8 @@ import { TokenSet } from "./auth.ts";
 import { Balancer, type HealthPolicy, ReplicaState } from "./balancer.ts";
 import { ConfigRejectedError } from "./errors.ts";
 import { createPolicy } from "./policies/index.ts";
+import { compileRateLimits, type RateLimitRule, rateLimitProblems } from "./rate-limit.ts";
+import type { ZoneSpec } from "./rate-limit-store.ts";
 import type { RequestCounter, StatsRegistry } from "./stats.ts";
 
 /** What a service serves through the OpenAI-compatible entrypoint. */
@@ -37,6 +41,8 @@ export interface ServiceRoute {
   readonly readTimeoutMs: number;
   /** `Strict-Transport-Security` value sent on this service's HTTPS responses, or null. */
   readonly hsts: string | null;
+  /** `rate_limits`, longest prefix first (`rate-limit.ts`). */
+  readonly rateLimits: readonly RateLimitRule[];
   readonly balancer: Balancer;
   /** The effective router the balancer's policy was made for (null = round robin). */
   readonly router: ConfigService["router"];
@@ -58,6 +64,8 @@ export interface RoutingTable {
   readonly services: readonly string[];
   /** The project members' tokens, for services with `auth`. */
   readonly tokens: TokenSet;
+  /** Every rate-limit zone of the document. */
+  readonly zones: readonly ZoneSpec[];
 }
 
 export const EMPTY_TABLE: RoutingTable = {
@@ -69,6 +77,7 @@ export const EMPTY_TABLE: RoutingTable = {
   origins: new Set(),
   services: [],
   tokens: new TokenSet([]),
+  zones: [],
 };
 
 /**
@@ -139,6 +148,7 @@ export function documentProblems(doc: ConfigDocument): string[] {
     if (service.hsts && (!Number.isSafeInteger(service.hsts.max_age) || service.hsts.max_age < 0)) {
       problems.push(`${at}.hsts.max_age: expected a whole number of seconds ≥ 0`);
     }
+    problems.push(...rateLimitProblems(service.rate_limits, at));
     const ids = new Set<string>();
     service.replicas.forEach((replica, j) => {
       if (ids.has(replica.id)) problems.push(`${at}.replicas[${j}].id: ${replica.id} appears twice`);
@@ -148,6 +158,11 @@ export function documentProblems(doc: ConfigDocument): string[] {
     });
   });
   return problems;
+}
+
+/** The rate-limit zones of a validated document (the parent process keeps the host's buckets without a routing table). */
+export function documentZones(doc: ConfigDocument | null): ZoneSpec[] {
+  return doc ? doc.services.flatMap((service) => compileRateLimits(service).map((rule) => rule.zone)) : [];
 }
 
 /** Validates a document completely (schema, then cross-field rules) or throws {@link ConfigRejectedError}. */
@@ -206,6 +221,7 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
         : null,
       balancer: new Balancer(replicas, deps.health, deps.log, policy),
       router: service.router,
+      rateLimits: compileRateLimits(service),
       counter: deps.stats.counter(service.name),
     };
     byHost.set(host, route);
@@ -221,5 +237,6 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
     origins,
     services: doc.services.map((s) => s.name),
     tokens: new TokenSet(doc.auth_tokens),
+    zones: [...byHost.values()].flatMap((route) => route.rateLimits.map((rule) => rule.zone)),
   };
 }

@@ -3,7 +3,7 @@
  * The proxy in one process: a `node:http` server that routes each request by its Host to a service,
  * forwards it (or tunnels an upgrade), and swaps routing tables atomically when a document arrives.
  * Requests the proxy answers itself (unknown host, entrypoint, no replicas, body too large, malformed
- * framing) never reach a replica and are not counted in the stats.
+ * framing, rate limited) never reach a replica and are not counted in the stats.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
@@ -20,6 +20,9 @@ import { forward } from "./forward.ts";
 import { clientAddress, type RequestHead, readRequestHead } from "./headers.ts";
 import { serveEntrypoint } from "./openai-entrypoint.ts";
 import { routingTextOf } from "./policies/routing-text.ts";
+import { checkRateLimit, replyRateLimited, replyRateLimitedRaw, setHeaders } from "./rate-limit.ts";
+import { LocalGate, type RateLimitGate } from "./rate-limit-gate.ts";
+import { ZoneRegistry } from "./rate-limit-store.ts";
 import { readBody } from "./read-body.ts";
 import { replyJson, replyRaw, replyText } from "./replies.ts";
 import { buildRoutingTable, EMPTY_TABLE, normalizeHost, type RoutingTable, type ServiceRoute } from "./routes.ts";
@@ -46,6 +49,8 @@ export interface ServerSettings {
   maxRetries: number;
   /** Seconds in the `Retry-After` of a 503 for a service without replicas. */
   retryAfterSeconds: number;
+  /** Most keys one rate-limit zone keeps (least recently used evicted beyond); nginx's 10 MB zone ≈ 160 000. */
+  rateLimitKeys: number;
   health: HealthPolicy;
   pools: PoolSettings;
 }
@@ -59,6 +64,7 @@ export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
   drainTimeoutMs: 10_000,
   maxRetries: 3,
   retryAfterSeconds: 5,
+  rateLimitKeys: 160_000,
   health: DEFAULT_HEALTH_POLICY,
   pools: DEFAULT_POOL_SETTINGS,
 };
@@ -105,7 +111,8 @@ export class ProxyServer {
   #table: RoutingTable = EMPTY_TABLE;
   #closed: Promise<void> | null = null;
 
-  constructor(settings: ServerSettings, log: (line: string) => void) {
+  /** `rateLimits`: where the host's rate-limit buckets are (a worker asks its parent); default: in this process. */
+  constructor(settings: ServerSettings, log: (line: string) => void, rateLimits?: RateLimitGate) {
     this.#settings = settings;
     this.#log = log;
     const pools = new UpstreamPools(settings.pools);
@@ -113,6 +120,7 @@ export class ProxyServer {
       pools,
       { maxRetries: settings.maxRetries, connectTimeoutMs: settings.pools.connectTimeoutMs, proto: "http" },
       log,
+      rateLimits ?? new LocalGate(new ZoneRegistry(settings.rateLimitKeys)),
     );
     this.#server = createServer(this.#serverOptions(), this.#onRequest);
     this.#configure(this.#server);
@@ -163,6 +171,7 @@ export class ProxyServer {
     });
     this.#stats.retain(new Set(table.services));
     this.#ctx.pools.retain(table.origins);
+    this.#ctx.rateLimits.retain(table.zones);
     this.#table = table;
   }
 
@@ -278,29 +287,47 @@ export class ProxyServer {
     const secure = (req.socket as TLSSocket).encrypted === true;
     // Challenges come first: the CA validates over plain HTTP whatever else the host does.
     if (!secure && req.url?.startsWith(CHALLENGE_PREFIX) && answerChallenge(req, res, this.#challenges)) return;
-    const head = readRequestHead(req.rawHeaders, clientAddress(req.socket.remoteAddress), secure ? "https" : "http");
+    const address = clientAddress(req.socket.remoteAddress);
+    const head = readRequestHead(req.rawHeaders, address, secure ? "https" : "http");
     const routed = this.#route(req, head, secure);
     if ("redirect" in routed) {
       redirect(res, routed.redirect, expectsContinue || head.chunked || head.contentLength > 0 || this.#ctx.closing);
       return;
     }
     if ("route" in routed) {
-      if (expectsContinue) res.writeContinue();
-      const route = routed.route;
-      if (secure && route.hsts) res.setHeader("strict-transport-security", route.hsts);
-      if (route.balancer.policy.needsText && (head.chunked || head.contentLength > 0)) {
-        // cache_aware routes on the body's text: read it (within the service's limit), then send the same bytes.
-        const tooLarge = () =>
-          replyJson(res, 413, `request body larger than client_max_body_size (${route.maxBodySize} bytes)`, {
-            close: true,
+      const { route, path } = routed;
+      checkRateLimit(this.#ctx, {
+        rules: route.rateLimits,
+        path,
+        rawHeaders: req.rawHeaders,
+        address,
+        gone: () => res.destroyed,
+        admit: (headers) => {
+          setHeaders(res, headers);
+          if (secure && route.hsts) res.setHeader("strict-transport-security", route.hsts);
+          if (expectsContinue) res.writeContinue();
+          if (route.balancer.policy.needsText && (head.chunked || head.contentLength > 0)) {
+            // cache_aware routes on the body's text: read it (within the service's limit), then send the same bytes.
+            const tooLarge = () =>
+              replyJson(res, 413, `request body larger than client_max_body_size (${route.maxBodySize} bytes)`, {
+                close: true,
+                cors: route.model !== null,
+              });
+            const send = (body: Buffer) =>
+              forward(this.#ctx, req, res, route, head, path, startedAt, body, routingTextOf(body));
+            readBody(this.#ctx, req, res, route.maxBodySize, send, tooLarge);
+            return;
+          }
+          forward(this.#ctx, req, res, route, head, path, startedAt);
+        },
+        // Node discards an unread body after the answer and keeps the connection (nginx does the same).
+        refuse: (rule, verdict) =>
+          replyRateLimited(res, rule, verdict, {
+            openai: route.model !== null,
             cors: route.model !== null,
-          });
-        const send = (body: Buffer) =>
-          forward(this.#ctx, req, res, route, head, routed.path, startedAt, body, routingTextOf(body));
-        readBody(this.#ctx, req, res, route.maxBodySize, send, tooLarge);
-        return;
-      }
-      forward(this.#ctx, req, res, route, head, routed.path, startedAt);
+            close: expectsContinue || this.#ctx.closing,
+          }),
+      });
       return;
     }
     if ("special" in routed) {
@@ -342,12 +369,22 @@ export class ProxyServer {
     const startedAt = performance.now();
     socket.on("error", () => socket.destroy());
     const secure = (req.socket as TLSSocket).encrypted === true;
-    const proto = secure ? "https" : "http";
-    const head = readRequestHead(req.rawHeaders, clientAddress(req.socket.remoteAddress), proto, true);
+    const address = clientAddress(req.socket.remoteAddress);
+    const head = readRequestHead(req.rawHeaders, address, secure ? "https" : "http", true);
     const routed = this.#route(req, head, secure);
     if ("redirect" in routed) replyRawRedirect(socket, routed.redirect);
-    else if ("route" in routed) tunnel(this.#ctx, req, socket, early, routed.route, head, routed.path, startedAt);
-    else if ("special" in routed) replyRaw(socket, 404, "no upgrades here");
+    else if ("route" in routed) {
+      const { route, path } = routed;
+      checkRateLimit(this.#ctx, {
+        rules: route.rateLimits,
+        path,
+        rawHeaders: req.rawHeaders,
+        address,
+        gone: () => socket.destroyed,
+        admit: () => tunnel(this.#ctx, req, socket, early, route, head, path, startedAt),
+        refuse: (rule, verdict) => replyRateLimitedRaw(socket, rule, verdict),
+      });
+    } else if ("special" in routed) replyRaw(socket, 404, "no upgrades here");
     else replyRaw(socket, routed.status, routed.message);
   };
 }

@@ -2,8 +2,10 @@
  * @module
  * Entry point of a proxy worker process (started by `workers.ts` under tsx). It serves traffic with
  * its own `ProxyServer` on the socket the parent shares, applies the documents the parent sends, and
- * answers stats requests. It exits when told to close or when the parent goes away.
+ * answers stats requests. Rate-limit verdicts come from the parent, which holds the host's buckets
+ * (`rate-limit-gate.ts`). It exits when told to close or when the parent goes away.
  */
+import { IpcGate } from "./rate-limit-gate.ts";
 import { ProxyServer } from "./server.ts";
 import type { FromWorker, ToWorker } from "./worker-protocol.ts";
 
@@ -17,8 +19,21 @@ let server: ProxyServer | null = null;
 let tlsHandle: Promise<object> | null = null;
 let receiveTlsHandle: (handle: object) => void = () => {};
 
+/** Past this, a batch of checks the parent has not answered is admitted. */
+const RATE_LIMIT_TIMEOUT_MS = 2_000;
+const rateLimits = new IpcGate(
+  // `send` returning false only means a backlog (the message is queued); a closed channel shows as disconnect.
+  (message) => {
+    if (!process.connected || !process.send) return false;
+    process.send(message);
+    return true;
+  },
+  RATE_LIMIT_TIMEOUT_MS,
+  (line) => send({ type: "log", line }),
+);
+
 async function init(message: Extract<ToWorker, { type: "init" }>, handle: object | undefined): Promise<void> {
-  server = new ProxyServer(message.settings, (line) => send({ type: "log", line }));
+  server = new ProxyServer(message.settings, (line) => send({ type: "log", line }), rateLimits);
   if (message.document) server.apply(message.document);
   server.setCertificates(message.certificates);
   server.setChallenges(message.challenges);
@@ -71,6 +86,9 @@ process.on("message", (message: ToWorker, handle: object | undefined) => {
         send({ type: "set-failed", id: message.id, error: (err as Error).message });
       }
       return;
+    case "rate-limit-verdicts":
+      rateLimits.receive(message);
+      return;
     case "stats":
       send({ type: "stats", id: message.id, stats: server?.stats() ?? [] });
       return;
@@ -81,7 +99,10 @@ process.on("message", (message: ToWorker, handle: object | undefined) => {
 });
 
 // An orphaned worker would keep the port: follow the parent out.
-process.on("disconnect", () => void shutdown(0));
+process.on("disconnect", () => {
+  rateLimits.release();
+  void shutdown(0);
+});
 // A stop signal sent to the whole process group (the local host daemon, a terminal's Ctrl-C) is
 // the parent's to act on: it drains the workers over IPC. Dying here would cut in-flight
 // requests and make the parent restart the worker while it shuts down.

@@ -5,6 +5,8 @@
  */
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { ChallengeTokens } from "./acme-challenge.ts";
+import type { RateLimitAsk } from "./rate-limit-gate.ts";
+import type { Verdict } from "./rate-limit-store.ts";
 import type { ServerSettings } from "./server.ts";
 import type { RawServiceStats } from "./stats.ts";
 import type { TlsCertificate } from "./tls.ts";
@@ -29,6 +31,8 @@ export type ToWorker =
   | { type: "challenges"; id: number; tokens: ChallengeTokens }
   | { type: "apply"; id: number; document: ConfigDocument }
   | { type: "stats"; id: number }
+  /** Answers a `rate-limit` batch, verdicts in the order asked (null: not limited). */
+  | { type: "rate-limit-verdicts"; id: number; verdicts: (Verdict | null)[] }
   | { type: "close" };
 
 export type FromWorker =
@@ -43,4 +47,6 @@ export type FromWorker =
   | { type: "applied"; id: number; version: number }
   | { type: "apply-failed"; id: number; error: string }
   | { type: "stats"; id: number; stats: RawServiceStats[] }
-  | { type: "log"; line: string };
+  | { type: "log"; line: string }
+  /** The rate-limit checks of one event-loop turn; the buckets of the host are in the parent. */
+  | RateLimitAsk;

@@ -11,7 +11,9 @@
  *   every worker that asks for port 0, so port 0 is resolved to a free port first.
  *
  * The parent sends each document to every worker and waits for every ack; a worker that dies is
- * restarted with the current document.
+ * restarted with the current document. The parent also holds the host's rate-limit buckets and
+ * answers the workers' batched checks (`rate-limit-gate.ts`), so the host admits the configured
+ * rate whatever the number of workers.
  */
 import { type ChildProcess, fork } from "node:child_process";
 import cluster from "node:cluster";
@@ -23,6 +25,9 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { ChallengeTokens } from "./acme-challenge.ts";
 import { WorkerError } from "./errors.ts";
+import { answerAsk } from "./rate-limit-gate.ts";
+import { ZoneRegistry } from "./rate-limit-store.ts";
+import { documentZones } from "./routes.ts";
 import type { ServerSettings } from "./server.ts";
 import type { RawServiceStats } from "./stats.ts";
 import type { TlsCertificate } from "./tls.ts";
@@ -168,12 +173,15 @@ export class WorkerPool {
   #challenges: ChallengeTokens;
   #started = false;
   #closing: Promise<void> | null = null;
+  readonly #rateLimits: ZoneRegistry;
 
   private constructor(options: WorkerPoolOptions) {
     this.#options = options;
     this.#document = options.document;
     this.#certificates = options.certificates;
     this.#challenges = options.challenges;
+    this.#rateLimits = new ZoneRegistry(options.settings.rateLimitKeys);
+    this.#rateLimits.retain(documentZones(options.document));
   }
 
   static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
@@ -284,6 +292,8 @@ export class WorkerPool {
           slot.readyAt = Date.now();
           settle(true);
           resolve(message.port);
+        } else if (message.type === "rate-limit") {
+          child.send(answerAsk(this.#rateLimits, message));
         } else if (message.type === "failed") {
           fail(new WorkerError(`proxy worker ${pid} failed to start: ${message.error}`));
         } else {
@@ -380,10 +390,13 @@ export class WorkerPool {
   async apply(document: ConfigDocument): Promise<void> {
     const previous = this.#document;
     this.#document = document;
+    // Before any worker runs the new rules; zones of rules the document keeps keep their buckets.
+    this.#rateLimits.retain(documentZones(document));
     const results = await Promise.allSettled(this.#slots.map((slot) => this.#applyTo(slot, document)));
     const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (!failure) return;
     this.#document = previous;
+    this.#rateLimits.retain(documentZones(previous));
     if (previous) {
       const rollback = await Promise.allSettled(this.#slots.map((slot) => this.#applyTo(slot, previous)));
       // A worker that cannot return to the previous document is replaced; its successor starts with it.

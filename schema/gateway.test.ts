@@ -1377,3 +1377,72 @@ describe("examples", () => {
     expect(() => parseGatewayConfiguration(SEED_SGLANG)).not.toThrow();
   });
 });
+
+describe("parseServiceConfiguration: rate_limits (dstack's RateLimit)", () => {
+  const service = (rate_limits: unknown) => ({ type: "service", name: "svc", rate_limits });
+  /** Every issue, rendered `path: message`. */
+  function rejected(rate_limits: unknown): string[] {
+    try {
+      parseServiceConfiguration(service(rate_limits));
+    } catch (e) {
+      if (e instanceof ValidationError) return e.issues.map(formatIssue);
+      throw e;
+    }
+    throw new Error(`expected ${JSON.stringify(rate_limits)} to be rejected`);
+  }
+
+  it("applies dstack's defaults: prefix /, key ip_address, burst 0; rps down to 1/60", () => {
+    expect(parseServiceConfiguration(service([{ rps: 1 / 60 }])).rate_limits).toEqual([
+      { prefix: "/", key: { type: "ip_address" }, rps: 1 / 60, burst: 0 },
+    ]);
+    expect(
+      parseServiceConfiguration(
+        service([{ prefix: "/v1/chat", key: { type: "header", header: "X-Api_Key" }, rps: 2.5, burst: 10 }]),
+      ).rate_limits,
+    ).toEqual([{ prefix: "/v1/chat", key: { type: "header", header: "X-Api_Key" }, rps: 2.5, burst: 10 }]);
+  });
+
+  it.each([
+    [[{}], "rate_limits[0].rps: required field is missing"],
+    [[{ rps: 0.01 }], "rate_limits[0].rps: must be at least 1/60 (one request a minute)"],
+    [[{ rps: "5" }], 'rate_limits[0].rps: expected requests per second, got "5"'],
+    [[{ rps: 5, burst: -1 }], "rate_limits[0].burst: must be at least 0"],
+    [[{ rps: 5, burst: 1.5 }], "rate_limits[0].burst: expected an integer"],
+    [
+      [{ rps: 5, prefix: "v1" }],
+      "rate_limits[0].prefix: must start with / and contain no spaces, backslashes or braces",
+    ],
+    [
+      [{ rps: 5, prefix: "/a b" }],
+      "rate_limits[0].prefix: must start with / and contain no spaces, backslashes or braces",
+    ],
+    [
+      [{ rps: 5, prefix: "/a\\b" }],
+      "rate_limits[0].prefix: must start with / and contain no spaces, backslashes or braces",
+    ],
+    [
+      [{ rps: 5, prefix: "/{a}" }],
+      "rate_limits[0].prefix: must start with / and contain no spaces, backslashes or braces",
+    ],
+    [[{ rps: 5, prefix: `/${"a".repeat(4094)}` }], "rate_limits[0].prefix: at most 4094 characters"],
+    [[{ rps: 5, key: { type: "header" } }], "rate_limits[0].key.header: required field is missing"],
+    [
+      [{ rps: 5, key: { type: "header", header: "X Api" } }],
+      "rate_limits[0].key.header: expected a header name of letters, digits, '-' or '_'",
+    ],
+    [
+      [{ rps: 5, key: { type: "header", header: "h".repeat(501) } }],
+      "rate_limits[0].key.header: at most 500 characters",
+    ],
+    [
+      [{ rps: 5, key: { type: "cookie" } }],
+      'rate_limits[0].key.type: expected one of ip_address, header, got "cookie"',
+    ],
+    [
+      [{ rps: 5 }, { prefix: "/", rps: 6 }],
+      "rate_limits: prefixes / are used more than once; each prefix may have one limit",
+    ],
+  ])("%j → %s", (limits, issue) => {
+    expect(rejected(limits)).toContain(issue);
+  });
+});

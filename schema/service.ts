@@ -84,7 +84,7 @@ const duration = (min: number, max: number, what: string) =>
 /** A service's own `router:`, replacing the gateway's as a whole (same shape and defaults). */
 export const RouterOverride = Router;
 
-/** dstack's `RateLimit` (validated here; enforced by the proxy in the services issue). */
+/** dstack's `RateLimit`, with its validation; the proxy enforces it (`proxy/rate-limit.ts`). */
 export const RateLimit = mapping({
   prefix: v.optional(
     v.pipe(

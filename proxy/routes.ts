@@ -33,6 +33,8 @@ export interface ServiceRoute {
   readonly maxBodySize: number;
   /** Idle limit while waiting for the replica's headers and between body chunks (and on tunnels). */
   readonly readTimeoutMs: number;
+  /** Router services (`router: sglang`) expose only what SGLang serves ({@link sglangPathAllowed}). */
+  readonly sglangPathsOnly: boolean;
   readonly balancer: Balancer;
   readonly counter: RequestCounter;
 }
@@ -80,6 +82,21 @@ export function normalizeHost(value: string): string {
   }
   if (host.endsWith(".")) host = host.slice(0, -1);
   return host.toLowerCase();
+}
+
+/**
+ * Whether a router service exposes `path` (with its query): `/generate`, `/v1/…` and `/chat/completions`,
+ * as dstack's gateway did; everything else (the router's worker API, `/flush_cache`, metrics…) is 403.
+ * Dot segments and encoded slashes are refused too, so `/v1/../add_worker` cannot reach what it names.
+ */
+export function sglangPathAllowed(path: string): boolean {
+  const end = path.search(/[?#]/);
+  const pathname = end === -1 ? path : path.slice(0, end);
+  if (/%2f|%5c|\\/i.test(pathname)) return false;
+  const segments = pathname.split("/").map((s) => s.replace(/%2e/gi, "."));
+  if (segments.some((s) => s === "." || s === "..")) return false;
+  const under = (prefix: string) => pathname === prefix || pathname.startsWith(`${prefix}/`);
+  return under("/generate") || pathname.startsWith("/v1/") || under("/chat/completions");
 }
 
 const HOST_PATTERN = /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
@@ -185,6 +202,7 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
       auth: service.auth,
       maxBodySize: service.client_max_body_size,
       readTimeoutMs: service.read_timeout_ms,
+      sglangPathsOnly: service.router?.type === "sglang",
       balancer: new Balancer(replicas, deps.health, deps.log),
       counter: deps.stats.counter(service.name),
     };

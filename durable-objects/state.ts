@@ -5,6 +5,7 @@
  * refuse stale write-throughs. All methods are synchronous (DO SQL is), so a sequence of them
  * without an `await` in between commits atomically.
  */
+import type { RouterReport } from "../schema/agent-protocol.ts";
 import type { Gateway, GatewayReplica, GatewayStatus, ReplicaStatus } from "../schema/api.ts";
 import type { GatewayConfiguration } from "../schema/gateway.ts";
 
@@ -59,7 +60,8 @@ CREATE TABLE IF NOT EXISTS replicas (
   config_error TEXT,
   config_error_version INTEGER,
   stats TEXT,
-  stats_at INTEGER
+  stats_at INTEGER,
+  routers TEXT
 );
 CREATE TABLE IF NOT EXISTS services (
   name TEXT PRIMARY KEY,
@@ -143,6 +145,8 @@ export interface ReplicaRow {
   config_error_version: number | null;
   stats: string | null;
   stats_at: number | null;
+  /** The agent's last `RouterReport[]` (JSON), or null before one. */
+  routers: string | null;
 }
 
 export interface OutboxEvent {
@@ -175,6 +179,14 @@ export class GatewayState {
 
   migrate(): void {
     this.sql.exec(SCHEMA);
+    // Columns added after the first release: objects created earlier get them here.
+    const columns = new Set(
+      this.sql
+        .exec("PRAGMA table_info(replicas)")
+        .toArray()
+        .map((c) => c.name),
+    );
+    if (!columns.has("routers")) this.sql.exec("ALTER TABLE replicas ADD COLUMN routers TEXT");
   }
 
   gateway(): GatewayRow | null {
@@ -324,6 +336,7 @@ export class GatewayState {
         agent: r.agent_registered_at
           ? { registered_at: r.agent_registered_at, last_seen_at: r.agent_last_seen_at, version: r.agent_version }
           : null,
+        routers: r.routers ? (JSON.parse(r.routers) as RouterReport[]) : [],
       }));
     return {
       id: g.id,

@@ -25,10 +25,24 @@ import { Credentials } from "./credentials.ts";
 import { runHeartbeat } from "./heartbeat.ts";
 import { LinkState } from "./link-state.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { detectSglangRouter, type RouterInstallation } from "./sglang/detect.ts";
+import { DEFAULT_PORT_RANGE, type PortRange } from "./sglang/ports.ts";
+import { SglangRouters } from "./sglang/routers.ts";
+import { DEFAULT_ROUTER_TIMING, type ServiceRouterTiming } from "./sglang/service-router.ts";
 import { TokenStore } from "./token-store.ts";
 import { AGENT_VERSION } from "./version.ts";
 
 export type StartProxy = (options: ProxyOptions) => Promise<ProxyHandle>;
+
+export interface SglangOptions {
+  /** Launch command (program and leading arguments) instead of looking for an installed router. */
+  command?: string[] | null;
+  /** Finds the router (default: the override, else PATH and python probes of `detect.ts`). */
+  detect?: () => Promise<RouterInstallation>;
+  /** Loopback ports for the routers (default 20000–24999). */
+  ports?: PortRange;
+  timing?: Partial<ServiceRouterTiming>;
+}
 
 export interface AgentOptions {
   bootstrap: AgentBootstrap;
@@ -58,6 +72,8 @@ export interface AgentOptions {
   fetch?: typeof fetch;
   /** The data plane; the real proxy unless a test brings its own. */
   startProxy?: StartProxy;
+  /** The external SGLang router for services whose router is `sglang` (`sglang/`). */
+  sglang?: SglangOptions;
 }
 
 export interface Agent {
@@ -71,6 +87,8 @@ export interface Agent {
   readonly configVersion: number | null;
   /** Whether the WebSocket to the control plane is up. */
   readonly connected: boolean;
+  /** The external routers this agent runs. */
+  readonly routers: SglangRouters;
   /** Stops talking to the control plane, then closes the admin endpoint and the proxy. */
   stop(): Promise<void>;
 }
@@ -126,7 +144,23 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       (options.httpsPort ? ` (https port ${options.httpsPort} reserved)` : ""),
   );
 
-  const applier = new ConfigApplier({ apply: (document) => proxy.apply(document), store: configStore, initial, log });
+  const healthListeners = new Set<() => void>();
+  const sglang = options.sglang ?? {};
+  const routers = new SglangRouters({
+    detect: sglang.detect ?? (() => detectSglangRouter({ override: sglang.command ?? null })),
+    ports: sglang.ports ?? DEFAULT_PORT_RANGE,
+    timing: { ...DEFAULT_ROUTER_TIMING, ...sglang.timing },
+    log,
+    applyToProxy: (document) => proxy.apply(document),
+    onReportsChange: () => {
+      for (const listener of healthListeners) listener();
+    },
+  });
+  // The proxy already serves the stored document on built-in balancers; this starts its routers.
+  if (initial) {
+    routers.apply(initial).catch((error: unknown) => log.error(`cannot start routers: ${errorMessage(error)}`));
+  }
+  const applier = new ConfigApplier({ apply: (document) => routers.apply(document), store: configStore, initial, log });
   const credentials = new Credentials({
     bootstrap,
     client,
@@ -139,9 +173,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const link = new LinkState();
   const health = (): HostHealth => {
     const problem = applier.persistError;
-    return problem
+    const state: HostHealth = problem
       ? { status: "degraded", message: problem.slice(0, MAX_HEALTH_MESSAGE) }
       : { status: "healthy", message: null };
+    return { ...state, routers: routers.reports() };
   };
   const status = (): AgentStatus => ({
     registered: credentials.current !== null,
@@ -181,6 +216,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
           link,
           stats: () => proxy.stats(),
           health,
+          onHealthChange: (listener) => {
+            healthListeners.add(listener);
+            return () => healthListeners.delete(listener);
+          },
           version,
           log,
           timing: { ...DEFAULT_SOCKET_TIMING, ...options.socket },
@@ -216,6 +255,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const stop = async () => {
     stopping.abort();
     await Promise.all(tasks);
+    await routers.stop();
     await admin?.close();
     await proxy.close();
     log.info("agent stopped");
@@ -233,6 +273,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     get connected() {
       return link.connected;
     },
+    routers,
     stop() {
       // Idempotent: a signal handler and a test may both stop the agent.
       stopped ??= stop();

@@ -8,7 +8,7 @@
  * upgrade) is refreshed before reconnecting. While this link is down the HTTP fallbacks take over.
  */
 import { Agent as UndiciAgent, WebSocket } from "undici";
-import type { AgentMessage, ServiceStats } from "../schema/agent-protocol.ts";
+import type { AgentMessage, RouterReport, ServiceStats } from "../schema/agent-protocol.ts";
 import { type BackoffPolicy, backoffDelay, sleep } from "./backoff.ts";
 import type { ApplyOutcome, ConfigApplier } from "./config-applier.ts";
 import type { Credentials } from "./credentials.ts";
@@ -52,6 +52,8 @@ export const DEFAULT_SOCKET_TIMING: SocketTiming = {
 export interface HostHealth {
   status: "healthy" | "degraded";
   message: string | null;
+  /** Modes of the services that ask for the sglang router (omitted: none to report). */
+  routers?: RouterReport[];
 }
 
 export interface ConfigSocketOptions {
@@ -61,6 +63,8 @@ export interface ConfigSocketOptions {
   link: LinkState;
   stats: () => Promise<ServiceStats[]>;
   health: () => HostHealth;
+  /** Subscribes to changes of what `health` returns (sent at once, not at the next period); returns the unsubscribe. */
+  onHealthChange?: (listener: () => void) => () => void;
   /** Agent software version, reported in health messages. */
   version: string;
   log: Logger;
@@ -144,6 +148,7 @@ function connectOnce(
   let statsFailing = false;
   const intervals: NodeJS.Timeout[] = [];
   let closeTimer: NodeJS.Timeout | undefined;
+  let unsubscribe: () => void = () => undefined;
 
   const abandon = (why: string) => {
     abandoned ??= why;
@@ -153,8 +158,8 @@ function connectOnce(
     if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
   };
   const sendHealth = () => {
-    const { status, message } = options.health();
-    send({ type: "health", status, message, version: options.version });
+    const { status, message, routers } = options.health();
+    send({ type: "health", status, message, version: options.version, ...(routers ? { routers } : {}) });
   };
   const sendStats = async () => {
     // A proxy slow to count must not pile up calls.
@@ -236,6 +241,7 @@ function connectOnce(
       log.info(`connected to the control plane over ${url.startsWith("wss:") ? "wss" : "ws"}`);
       // Health at once: the control plane learns the replica's state without waiting a period.
       sendHealth();
+      unsubscribe = options.onHealthChange?.(sendHealth) ?? unsubscribe;
       intervals.push(
         setInterval(() => void sendStats(), timing.statsIntervalMs),
         setInterval(sendHealth, timing.healthIntervalMs),
@@ -253,6 +259,7 @@ function connectOnce(
       clearTimeout(handshakeTimer);
       clearTimeout(closeTimer);
       for (const interval of intervals) clearInterval(interval);
+      unsubscribe();
       signal.removeEventListener("abort", onAbort);
       link.set(false);
       resolve({

@@ -220,6 +220,8 @@ describe("command line", () => {
       adminPort: null,
       workers: availableParallelism(),
       heartbeatIntervalMs: 10_000,
+      sglangRouterCommand: null,
+      sglangRouterPorts: { from: 20000, to: 24999 },
     });
   });
 
@@ -243,6 +245,28 @@ describe("command line", () => {
     expect(() => parseAgentArgs([...base, "--http-port", "80", "--host", "example.com"])).toThrow(UsageError);
     expect(() => parseAgentArgs([...base, "--http-port", "80", "--admin-port", "99999"])).toThrow(/--admin-port/);
     expect(() => parseAgentArgs([...base, "--http-port", "80", "--workers", "-1"])).toThrow(/--workers/);
+    expect(() => parseAgentArgs([...base, "--http-port", "80", "--sglang-router-ports", "9-8"])).toThrow(
+      /--sglang-router-ports/,
+    );
+    expect(() => parseAgentArgs([...base, "--http-port", "80", "--sglang-router-command", " "])).toThrow(
+      /--sglang-router-command/,
+    );
+  });
+
+  it("takes the sglang router's launch command and port range", () => {
+    const args = parseAgentArgs([
+      ...base,
+      "--http-port",
+      "80",
+      "--sglang-router-command",
+      "/opt/smg/bin/smg  launch",
+      "--sglang-router-ports",
+      "31000-31099",
+    ]);
+    expect(args).toMatchObject({
+      sglangRouterCommand: ["/opt/smg/bin/smg", "launch"],
+      sglangRouterPorts: { from: 31000, to: 31099 },
+    });
   });
 });
 

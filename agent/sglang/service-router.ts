@@ -94,6 +94,7 @@ export class ServiceRouter {
   /** Worker URL → when the router accepted (202) its addition. */
   readonly #pending = new Map<string, number>();
   #process: RouterProcess | null = null;
+  #port: number | null = null;
   #launches = 0;
 
   constructor(options: ServiceRouterOptions) {
@@ -109,6 +110,11 @@ export class ServiceRouter {
 
   get policy(): RouterPolicy {
     return this.#policy;
+  }
+
+  /** The running router's HTTP port, or null between launches. */
+  get port(): number | null {
+    return this.#port;
   }
 
   /** The running router's process id, or null between launches. */
@@ -195,6 +201,7 @@ export class ServiceRouter {
     this.#pending.clear();
     const proc = new RouterProcess(this.#o.command, { port, prometheusPort, policy });
     this.#process = proc;
+    this.#port = port;
     this.#launches++;
     // One listener per process (not per pause): an exit ends whatever wait is running.
     void proc.exited.then(() => this.#wake());
@@ -244,6 +251,7 @@ export class ServiceRouter {
       this.#setMode({ mode: "built-in", reason: this.#stopped ? "sglang router stopped" : "sglang router restarting" });
       await proc.stop(timing.stopGraceMs);
       this.#process = null;
+      this.#port = null;
       this.#o.ports.release(ports);
     }
   }

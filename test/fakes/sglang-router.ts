@@ -15,7 +15,9 @@
  *   `Successfully added worker: <url>` (400 `Worker <url> already exists`, or on timeout);
  *   `POST /remove_worker?url=` → 200; `GET /list_workers` → `{urls}`; `/health` is proxied to the first
  *   worker (503 without one). No `/workers`.
- * Every other path is proxied (streaming both ways) to a worker in round robin; 503 without workers.
+ * Inference and info routes (`/generate`, `/v1/…`, `/health_generate`, `/get_model_info`,
+ * `/get_server_info`) are proxied (streaming both ways) to a worker in round robin, 503 without
+ * workers; any other path is 404, as the real router's fixed route table answers.
  * A Prometheus listener answers `/metrics` on `--prometheus-host:--prometheus-port`.
  *
  * Test-only controls (under `/_fake/`, which the real router answers 404): `POST /_fake/crash` (exit 1),
@@ -27,6 +29,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, request, type ServerResponse } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 
+const PROXIED = ["/generate", "/v1/", "/health", "/health_generate", "/get_model_info", "/get_server_info"];
 const POLICIES = ["random", "round_robin", "cache_aware", "power_of_two"];
 const VALUE_FLAGS = [
   "host",
@@ -343,6 +346,15 @@ const server = createServer(async (req, res) => {
   if (await management(req, res, url)) return;
   if (url.pathname === "/health" && api === "workers") {
     send(res, 200, "OK");
+    return;
+  }
+  if (
+    !PROXIED.some(
+      (route) => url.pathname === route || url.pathname.startsWith(route.endsWith("/") ? route : `${route}/`),
+    )
+  ) {
+    await readBody(req);
+    send(res, 404, "Not Found");
     return;
   }
   if (workers.length === 0) {

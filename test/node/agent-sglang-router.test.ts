@@ -2,12 +2,12 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { configDocument, memoryLog, type Replica, startReplica } from "../../agent/testing/fixtures.ts";
 import { SglangRouterClient } from "../../agent/sglang/client.ts";
 import { detectSglangRouter, NOT_INSTALLED, type RouterInstallation } from "../../agent/sglang/detect.ts";
 import { PortAllocator, type PortRange } from "../../agent/sglang/ports.ts";
 import { SglangRouters } from "../../agent/sglang/routers.ts";
 import type { ServiceRouterTiming } from "../../agent/sglang/service-router.ts";
+import { configDocument, memoryLog, type Replica, startReplica } from "../../agent/testing/fixtures.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import type { RouterPolicy } from "../../schema/gateway.ts";
 
@@ -17,11 +17,13 @@ import type { RouterPolicy } from "../../schema/gateway.ts";
 
 const FAKE = path.resolve(import.meta.dirname, "../fakes/sglang-router.ts");
 const fakeCommand = (...args: string[]) => [process.execPath, "--import", "tsx", FAKE, ...args];
-const installed = (command: string[]): (() => Promise<RouterInstallation>) => async () => ({
-  installed: true,
-  command,
-  source: "test",
-});
+const installed =
+  (command: string[]): (() => Promise<RouterInstallation>) =>
+  async () => ({
+    installed: true,
+    command,
+    source: "test",
+  });
 
 const FAST: ServiceRouterTiming = {
   startupTimeoutMs: 30_000,
@@ -63,7 +65,8 @@ interface FakeState {
 
 const fakeState = async (port: number): Promise<FakeState> =>
   (await fetch(`http://127.0.0.1:${port}/_fake/state`)).json() as Promise<FakeState>;
-const post = (port: number, pathAndQuery: string) => fetch(`http://127.0.0.1:${port}${pathAndQuery}`, { method: "POST" });
+const post = (port: number, pathAndQuery: string) =>
+  fetch(`http://127.0.0.1:${port}${pathAndQuery}`, { method: "POST" });
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -328,7 +331,10 @@ describe("detection and ports", () => {
     const smg = path.join(dir, "smg");
     await writeFile(smg, "#!/bin/sh\nexit 0\n");
     await chmod(smg, 0o755);
-    expect(await detectSglangRouter({ env: { PATH: dir } })).toMatchObject({ installed: true, command: [smg, "launch"] });
+    expect(await detectSglangRouter({ env: { PATH: dir } })).toMatchObject({
+      installed: true,
+      command: [smg, "launch"],
+    });
     const gateway = path.join(dir, "sgl-model-gateway");
     await writeFile(gateway, "#!/bin/sh\nexit 0\n");
     await chmod(gateway, 0o755);

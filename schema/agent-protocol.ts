@@ -29,7 +29,7 @@ export type ServiceStats = v.InferOutput<typeof ServiceStats>;
  */
 export const RouterReport = v.object({
   service: v.pipe(v.string(), v.maxLength(200)),
-  mode: v.picklist(["external", "built-in"]),
+  mode: v.picklist(["external", "built-in"], "expected one of external, built-in"),
   reason: v.nullable(v.pipe(v.string(), v.maxLength(500))),
 });
 export type RouterReport = v.InferOutput<typeof RouterReport>;

@@ -68,7 +68,16 @@ export class RouterProcess {
         resolve(this.#exit);
       };
       this.#child.once("error", (error) => done({ code: null, signal: null, error: error.message }));
-      this.#child.once("exit", (code, signal) => done({ code, signal, error: null }));
+      // Its last words may still be in the pipes at `exit`: wait for them to close, but not for a
+      // grandchild that inherited them.
+      this.#child.once("exit", (code, signal) => {
+        const exit = { code, signal, error: null };
+        const timer = setTimeout(() => done(exit), 500);
+        this.#child.once("close", () => {
+          clearTimeout(timer);
+          done(exit);
+        });
+      });
     });
   }
 

@@ -248,7 +248,12 @@ export class ServiceRouter {
       return { why: "stopped", servedMs: Date.now() - servedFrom, immediate: false };
     } finally {
       // Off the router before it goes away, so no request is sent to a dying process.
-      this.#setMode({ mode: "built-in", reason: this.#stopped ? "sglang router stopped" : "sglang router restarting" });
+      if (this.#mode.mode === "external") {
+        this.#setMode({
+          mode: "built-in",
+          reason: this.#stopped ? "sglang router stopped" : "sglang router restarting",
+        });
+      }
       await proc.stop(timing.stopGraceMs);
       this.#process = null;
       this.#port = null;

@@ -8,6 +8,7 @@ import { PortAllocator, type PortRange } from "../../agent/sglang/ports.ts";
 import { SglangRouters } from "../../agent/sglang/routers.ts";
 import type { ServiceRouterTiming } from "../../agent/sglang/service-router.ts";
 import { configDocument, memoryLog, type Replica, startReplica } from "../../agent/testing/fixtures.ts";
+import { sglangPathAllowed } from "../../proxy/routes.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import type { RouterPolicy } from "../../schema/gateway.ts";
 
@@ -289,7 +290,7 @@ describe("supervision", () => {
   });
 
   it("reports a router that dies at start, and keeps trying with back-off", async () => {
-    const h = start(installed([process.execPath, "-e", "console.error('no such model'); process.exit(3)"]));
+    const h = start(installed([process.execPath, "-e", "console.error('no such model'); process.exit(3)", "--"]));
     await h.routers.apply(doc(1, [replicas[0]!.url]));
     await until("two launches", () => (h.routers.router("llama")?.launches ?? 0) >= 2);
     expect(h.routers.reports()[0]!.mode).toBe("built-in");
@@ -354,5 +355,32 @@ describe("detection and ports", () => {
   it("tells a router that answers nothing from one that refuses", async () => {
     const client = new SglangRouterClient(`http://127.0.0.1:${ports.from + 50}`, { timeoutMs: 1000 });
     await expect(client.generation()).rejects.toMatchObject({ status: null });
+  });
+});
+
+describe("paths a router service exposes", () => {
+  it.each([
+    ["/generate", true],
+    ["/generate?stream=1", true],
+    ["/v1/chat/completions", true],
+    ["/v1/models", true],
+    ["/chat/completions", true],
+    ["/chat/completions/x", true],
+    ["/", false],
+    ["/v1", false],
+    ["/generatex", false],
+    ["/workers", false],
+    ["/add_worker?url=http://x", false],
+    ["/list_workers", false],
+    ["/flush_cache", false],
+    ["/metrics", false],
+    ["/health", false],
+    ["/v1/../workers", false],
+    ["/v1/%2E%2E/workers", false],
+    ["/v1/.%2e/workers", false],
+    ["/v1/x%2Fy", false],
+    ["/generate/./", false],
+  ])("%s → %s", (p, allowed) => {
+    expect(sglangPathAllowed(p)).toBe(allowed);
   });
 });

@@ -13,8 +13,9 @@
  * Worker sync is a diff of `GET /workers` against the replicas each `syncIntervalMs` (and at once on a
  * change): extras are removed, missing ones added. A 202 (queued) add is not repeated while the
  * router may still be processing it (`pendingAddTimeoutMs`); after that it is posted again, since a
- * failed job never shows up. A router that does not answer `unresponsiveAfter` syncs in a row is
- * restarted; one that answers with errors is only retried (restarting would not fix its replicas).
+ * failed job never shows up. A router that does not answer a sync is taken out of traffic at once and
+ * restarted after `unresponsiveAfter` in a row; one that answers with errors is only retried
+ * (restarting would not fix its replicas).
  */
 import type { RouterPolicy } from "../../schema/gateway.ts";
 import { type BackoffPolicy, backoffDelay, sleep } from "../backoff.ts";
@@ -227,6 +228,9 @@ export class ServiceRouter {
         } catch (error) {
           if (!proc.running) break;
           const answered = error instanceof SglangRouterError && error.status !== null;
+          // A router that does not answer its own API is not trusted with traffic meanwhile.
+          if (!answered)
+            this.#setMode({ mode: "built-in", reason: `sglang router not answering (${errorMessage(error)})` });
           if (!answered && ++silent >= timing.unresponsiveAfter) {
             return {
               why: `unresponsive (${errorMessage(error)})`,

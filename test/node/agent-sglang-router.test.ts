@@ -255,6 +255,27 @@ describe("supervision", () => {
     expect(h.log.lines.some((l) => l.includes("worker sync failed (GET /workers: HTTP 500"))).toBe(true);
   });
 
+  it("takes a wedged router out of traffic at once, and restarts it", async () => {
+    const h = start(installed(fakeCommand()), { requestTimeoutMs: 500, stopGraceMs: 500 });
+    await h.routers.apply(doc(1, [replicas[0]!.url]));
+    const port = await h.external();
+    const { pid } = await fakeState(port);
+    process.kill(pid, "SIGSTOP");
+    try {
+      await until("built-in", () => h.served().join() === replicas[0]!.url);
+      expect(h.routers.reports()[0]?.reason).toMatch(
+        /^sglang router not answering \(GET \/workers: no answer within 500 ms\)$/,
+      );
+      await until("a new router", () => h.routers.router("llama")!.launches === 2);
+      await until("gone", () => !alive(pid));
+      const second = await h.external();
+      expect(second).not.toBe(port);
+      expect(h.log.lines.some((l) => l.includes("unresponsive (GET /workers: no answer within 500 ms)"))).toBe(true);
+    } finally {
+      if (alive(pid)) process.kill(pid, "SIGKILL");
+    }
+  });
+
   it("stops the router when the service goes, and when the service drops the router", async () => {
     const h = start(installed(fakeCommand()));
     await h.routers.apply(doc(1, [replicas[0]!.url]));

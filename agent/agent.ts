@@ -178,13 +178,18 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       : { status: "healthy", message: null };
     return { ...state, routers: routers.reports() };
   };
-  const status = (): AgentStatus => ({
-    registered: credentials.current !== null,
-    config_version: applier.version,
-    control_plane_connected: link.connected,
-    ...health(),
-    agent_version: version,
-  });
+  const status = (): AgentStatus => {
+    const { status, message } = health();
+    return {
+      registered: credentials.current !== null,
+      config_version: applier.version,
+      control_plane_connected: link.connected,
+      status,
+      message,
+      agent_version: version,
+      routers: routers.reports(),
+    };
+  };
 
   let admin: AdminServer | null = null;
   if (options.adminPort !== undefined && options.adminPort !== null) {

@@ -212,6 +212,7 @@ export function serviceView(g: GatewayRow, s: ServiceRow, store: ServiceStore, g
   const scheme = serviceScheme(g, s.configuration);
   const port = publicPort(g, gatewayReplicas);
   const active = gatewayReplicas.filter((r) => r.status === "provisioning" || r.status === "running");
+  const routed = (s.configuration.router ?? g.configuration.router)?.type === "sglang";
   return {
     id: s.id,
     name: s.name,
@@ -237,7 +238,8 @@ export function serviceView(g: GatewayRow, s: ServiceRow, store: ServiceStore, g
         applied_version: applied,
         state,
         error: state === "rejected" ? r.config_error : null,
-        router: report ? { mode: report.mode, reason: report.reason } : null,
+        // Only router services carry the field (null until this replica reported).
+        ...(routed ? { router: report ? { mode: report.mode, reason: report.reason } : null } : {}),
       };
     }),
     stats: aggregateStats(

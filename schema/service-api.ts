@@ -30,8 +30,8 @@ export const GatewayReplicaConfigStateSchema = v.object({
   state: v.picklist(["in_sync", "pending", "rejected"]),
   error: v.nullable(v.string()),
   /**
-   * For a service whose router is `sglang`: how this replica balances it (null: no report yet, or no
-   * router; absent from older control planes).
+   * For a service whose router is `sglang`: how this replica balances it (null: no report yet).
+   * Absent for other services, and from older control planes.
    */
   router: v.optional(v.nullable(v.object({ mode: RouterReport.entries.mode, reason: RouterReport.entries.reason }))),
 });

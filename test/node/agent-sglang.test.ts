@@ -148,7 +148,7 @@ describe("a service whose router is sglang", () => {
       const port = routerPort(a);
       return port !== null && port !== first ? port : Promise.reject(new Error("not back yet"));
     }, WAIT);
-    expect(lastReport()).toEqual([{ service: "llama", mode: "external", reason: null }]);
+    await vi.waitFor(() => expect(lastReport()).toEqual([{ service: "llama", mode: "external", reason: null }]), WAIT);
     // Resynced: the new router has both workers and carries the traffic.
     const before = await proxiedBy(second);
     for (let i = 0; i < 2; i++) expect((await get(a.httpPort, "llama.localhost", "/generate")).status).toBe(200);

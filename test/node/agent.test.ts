@@ -62,7 +62,7 @@ describe("registration", () => {
     expect(agent.token).toBe(token);
     for (const heartbeat of cp.routes("heartbeat")) {
       expect(heartbeat.authorization).toBe(`Bearer ${token}`);
-      expect(heartbeat.body).toEqual({ version: "9.9.9-test", status: "healthy", message: null });
+      expect(heartbeat.body).toEqual({ version: "9.9.9-test", status: "healthy", message: null, routers: [] });
     }
   });
 
@@ -187,6 +187,7 @@ describe("ports", () => {
       status: "healthy",
       message: null,
       agent_version: "9.9.9-test",
+      routers: [],
     });
     expect((await fetch(`http://127.0.0.1:${agent.adminPort}/metrics`)).status).toBe(404);
     // The proxy's port belongs to services: the agent answers nothing there itself.

@@ -5,7 +5,9 @@
  * whether the agent is registered, which config version the proxy serves, and whether the control
  * plane's WebSocket is up; it answers 200 whenever the agent runs, since none of these stop traffic.
  */
+
 import { createServer, type Server } from "node:http";
+import type { RouterReport } from "../schema/agent-protocol.ts";
 
 export interface AgentStatus {
   registered: boolean;
@@ -15,6 +17,8 @@ export interface AgentStatus {
   status: "healthy" | "degraded";
   message: string | null;
   agent_version: string;
+  /** How each service whose router is sglang is balanced (`sglang/routers.ts`). */
+  routers: RouterReport[];
 }
 
 export interface AdminServer {

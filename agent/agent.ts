@@ -27,10 +27,24 @@ import { Credentials } from "./credentials.ts";
 import { runHeartbeat } from "./heartbeat.ts";
 import { LinkState } from "./link-state.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { detectSglangRouter, type RouterInstallation } from "./sglang/detect.ts";
+import { DEFAULT_PORT_RANGE, type PortRange } from "./sglang/ports.ts";
+import { SglangRouters } from "./sglang/routers.ts";
+import { DEFAULT_ROUTER_TIMING, type ServiceRouterTiming } from "./sglang/service-router.ts";
 import { TokenStore } from "./token-store.ts";
 import { AGENT_VERSION } from "./version.ts";
 
 export type StartProxy = (options: ProxyOptions) => Promise<ProxyHandle>;
+
+export interface SglangOptions {
+  /** Launch command (program and leading arguments) instead of looking for an installed router. */
+  command?: string[] | null;
+  /** Finds the router (default: the override, else PATH and python probes of `detect.ts`). */
+  detect?: () => Promise<RouterInstallation>;
+  /** Loopback ports for the routers (default 20000–24999). */
+  ports?: PortRange;
+  timing?: Partial<ServiceRouterTiming>;
+}
 
 export interface AgentOptions {
   bootstrap: AgentBootstrap;
@@ -66,6 +80,8 @@ export interface AgentOptions {
   fetch?: typeof fetch;
   /** The data plane; the real proxy unless a test brings its own. */
   startProxy?: StartProxy;
+  /** The external SGLang router for services whose router is `sglang` (`sglang/`). */
+  sglang?: SglangOptions;
 }
 
 export interface Agent {
@@ -83,6 +99,8 @@ export interface Agent {
   readonly configVersion: number | null;
   /** Whether the WebSocket to the control plane is up. */
   readonly connected: boolean;
+  /** The external routers this agent runs. */
+  readonly routers: SglangRouters;
   /** Stops talking to the control plane, then closes the admin endpoint and the proxy. */
   stop(): Promise<void>;
 }
@@ -160,9 +178,25 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     await certificates.configure(initial);
   }
 
+  const healthListeners = new Set<() => void>();
+  const sglang = options.sglang ?? {};
+  const routers = new SglangRouters({
+    detect: sglang.detect ?? (() => detectSglangRouter({ override: sglang.command ?? null })),
+    ports: sglang.ports ?? DEFAULT_PORT_RANGE,
+    timing: { ...DEFAULT_ROUTER_TIMING, ...sglang.timing },
+    log,
+    applyToProxy: (document) => proxy.apply(document),
+    onReportsChange: () => {
+      for (const listener of healthListeners) listener();
+    },
+  });
+  // The proxy already serves the stored document on built-in balancers; this starts its routers.
+  if (initial) {
+    routers.apply(initial).catch((error: unknown) => log.error(`cannot start routers: ${errorMessage(error)}`));
+  }
   const applier = new ConfigApplier({
     apply: async (document) => {
-      await proxy.apply(document);
+      await routers.apply(document);
       // The routing change is in force; certificate work for new hosts runs in the background.
       await certificates?.configure(document);
     },
@@ -182,17 +216,23 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const link = new LinkState();
   const health = (): HostHealth => {
     const problem = applier.persistError;
-    return problem
+    const state: HostHealth = problem
       ? { status: "degraded", message: problem.slice(0, MAX_HEALTH_MESSAGE) }
       : { status: "healthy", message: null };
+    return { ...state, routers: routers.reports() };
   };
-  const status = (): AgentStatus => ({
-    registered: credentials.current !== null,
-    config_version: applier.version,
-    control_plane_connected: link.connected,
-    ...health(),
-    agent_version: version,
-  });
+  const status = (): AgentStatus => {
+    const { status, message } = health();
+    return {
+      registered: credentials.current !== null,
+      config_version: applier.version,
+      control_plane_connected: link.connected,
+      status,
+      message,
+      agent_version: version,
+      routers: routers.reports(),
+    };
+  };
 
   let admin: AdminServer | null = null;
   if (options.adminPort !== undefined && options.adminPort !== null) {
@@ -231,6 +271,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
               return () => certificateListeners.delete(listener);
             },
           },
+          onHealthChange: (listener) => {
+            healthListeners.add(listener);
+            return () => healthListeners.delete(listener);
+          },
           version,
           log,
           timing: { ...DEFAULT_SOCKET_TIMING, ...options.socket },
@@ -267,6 +311,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     stopping.abort();
     await Promise.all(tasks);
     await certificates?.stop();
+    await routers.stop();
     await admin?.close();
     await proxy.close();
     log.info("agent stopped");
@@ -286,6 +331,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     get connected() {
       return link.connected;
     },
+    routers,
     stop() {
       // Idempotent: a signal handler and a test may both stop the agent.
       stopped ??= stop();

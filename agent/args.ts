@@ -7,6 +7,7 @@
 import { isIP } from "node:net";
 import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
+import { DEFAULT_PORT_RANGE, type PortRange, parsePortRange } from "./sglang/ports.ts";
 
 export interface AgentArgs {
   userDataFile: string;
@@ -18,11 +19,16 @@ export interface AgentArgs {
   adminPort: number | null;
   workers: number;
   heartbeatIntervalMs: number;
+  /** The SGLang router's launch command (program and leading arguments), instead of looking for one. */
+  sglangRouterCommand: string[] | null;
+  /** Loopback ports the agent gives the routers it launches. */
+  sglangRouterPorts: PortRange;
 }
 
 export const USAGE =
   "usage: gateplane-agent --user-data <file> --state-dir <dir> --http-port <port> [--https-port <port>]" +
-  " [--host <address>] [--admin-port <port>] [--workers <n>] [--heartbeat-interval <seconds>]";
+  " [--host <address>] [--admin-port <port>] [--workers <n>] [--heartbeat-interval <seconds>]" +
+  " [--sglang-router-command <command>] [--sglang-router-ports <from>-<to>]";
 
 /** Bad command line: exit 2, like any CLI. */
 export class UsageError extends Error {
@@ -53,6 +59,8 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
         "admin-port": { type: "string" },
         workers: { type: "string" },
         "heartbeat-interval": { type: "string" },
+        "sglang-router-command": { type: "string" },
+        "sglang-router-ports": { type: "string" },
       },
     }));
   } catch (error) {
@@ -74,6 +82,15 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
   if (workers !== undefined && (!/^\d+$/.test(workers) || Number(workers) > 1024)) {
     throw new UsageError(`--workers: expected a number of processes (0 serves from the agent), got "${workers}"`);
   }
+  const routerCommand = values["sglang-router-command"];
+  if (routerCommand !== undefined && routerCommand.trim() === "") {
+    throw new UsageError(`--sglang-router-command: expected a command, e.g. "/opt/smg/bin/smg launch"`);
+  }
+  const routerPorts = values["sglang-router-ports"];
+  const sglangRouterPorts = routerPorts === undefined ? DEFAULT_PORT_RANGE : parsePortRange(routerPorts);
+  if (!sglangRouterPorts) {
+    throw new UsageError(`--sglang-router-ports: expected <from>-<to> with at least 2 ports, got "${routerPorts}"`);
+  }
   const httpsPort = values["https-port"];
   const adminPort = values["admin-port"] === undefined ? 0 : port("admin-port", values["admin-port"]);
   return {
@@ -86,5 +103,8 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
     adminPort: adminPort === 0 ? null : adminPort,
     workers: workers === undefined ? availableParallelism() : Number(workers),
     heartbeatIntervalMs: Math.round(intervalSeconds * 1000),
+    // Split on spaces: the program and its leading arguments; the agent appends the launch flags.
+    sglangRouterCommand: routerCommand === undefined ? null : routerCommand.trim().split(/\s+/),
+    sglangRouterPorts,
   };
 }

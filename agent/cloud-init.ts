@@ -19,6 +19,7 @@
 import * as v from "valibot";
 import { stringify } from "yaml";
 import { AgentBootstrap } from "../schema/agent.ts";
+import type { RouterConfig } from "../schema/gateway.ts";
 import { formatIssue, fromValibot } from "../schema/issues.ts";
 import { AGENT_UNIT, AGENT_UNIT_NAME, AGENT_UNIT_PATH, AGENT_USER, BOOTSTRAP_PATH } from "./deploy/systemd-unit.ts";
 
@@ -28,13 +29,23 @@ export interface CloudInitOptions {
   agentPackageUrl: string;
   /** Node.js major release line (default 22). */
   nodeMajor?: 22 | 24;
-  /** Also install the SGLang Model Gateway (`pip install sglang-router`) for services that ask for it. */
+  /**
+   * The gateway's `router`: `type: sglang` installs the SGLang Model Gateway (`pip install
+   * sglang-router`) for the agent to run per service.
+   */
+  router?: RouterConfig | null;
+  /** Install the SGLang Model Gateway whatever `router` says (default: as `router` says). */
   sglangRouter?: boolean;
 }
 
 /** EC2 refuses user-data above 16 KiB (before base64). */
 export const EC2_USER_DATA_LIMIT = 16 * 1024;
 export const INSTALL_SCRIPT_PATH = "/usr/local/lib/gateplane/install-agent.sh";
+/**
+ * Pinned: hosts must come up the same way whenever they are created. 0.3.2 is the last `sglang-router`
+ * on PyPI (what dstack installed); it serves the `/workers` API the agent prefers.
+ */
+export const SGLANG_ROUTER_PACKAGE = "sglang-router==0.3.2";
 /** The SGLang router's venv; the unit learns it from `GATEPLANE_SGLANG_ROUTER_VENV`. */
 export const SGLANG_ROUTER_VENV = "/opt/gateplane/sglang-router";
 const SGLANG_DROP_IN_PATH = `/etc/systemd/system/${AGENT_UNIT_NAME}.d/sglang-router.conf`;
@@ -69,7 +80,7 @@ export function renderCloudInit(options: CloudInitOptions): string {
   if (nodeMajor !== 22 && nodeMajor !== 24) {
     throw new CloudInitError(`nodeMajor: expected 22 or 24, got ${String(nodeMajor)}`);
   }
-  const sglangRouter = options.sglangRouter ?? false;
+  const sglangRouter = options.sglangRouter ?? options.router?.type === "sglang";
 
   const files: Array<Record<string, string>> = [
     {
@@ -150,7 +161,7 @@ retry npm install --global --no-fund --no-audit --omit=dev "$AGENT_PACKAGE_URL"
 if [ "$SGLANG_ROUTER" = 1 ]; then
   mkdir -p "${SGLANG_ROUTER_VENV}"
   python3 -m venv ${SGLANG_ROUTER_VENV}
-  retry ${SGLANG_ROUTER_VENV}/bin/pip install --no-cache-dir --upgrade sglang-router
+  retry ${SGLANG_ROUTER_VENV}/bin/pip install --no-cache-dir ${shellQuote(SGLANG_ROUTER_PACKAGE)}
 fi
 
 systemctl daemon-reload

@@ -12,6 +12,7 @@ import {
   type AgentMessage,
   type CertificateState,
   MAX_CERTIFICATE_HOSTS,
+  type RouterReport,
   type ServiceStats,
 } from "../schema/agent-protocol.ts";
 import { type BackoffPolicy, backoffDelay, sleep } from "./backoff.ts";
@@ -57,6 +58,8 @@ export const DEFAULT_SOCKET_TIMING: SocketTiming = {
 export interface HostHealth {
   status: "healthy" | "degraded";
   message: string | null;
+  /** Modes of the services that ask for the sglang router (omitted: none to report). */
+  routers?: RouterReport[];
 }
 
 export interface ConfigSocketOptions {
@@ -71,6 +74,8 @@ export interface ConfigSocketOptions {
     states(): CertificateState[];
     onChange(listener: (states: CertificateState[]) => void): () => void;
   } | null;
+  /** Subscribes to changes of what `health` returns (sent at once, not at the next period); returns the unsubscribe. */
+  onHealthChange?: (listener: () => void) => () => void;
   /** Agent software version, reported in health messages. */
   version: string;
   log: Logger;
@@ -154,7 +159,7 @@ function connectOnce(
   let statsFailing = false;
   const intervals: NodeJS.Timeout[] = [];
   let closeTimer: NodeJS.Timeout | undefined;
-  let unsubscribe: () => void = () => {};
+  let unsubscribe: () => void = () => undefined;
 
   const abandon = (why: string) => {
     abandoned ??= why;
@@ -164,8 +169,8 @@ function connectOnce(
     if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
   };
   const sendHealth = () => {
-    const { status, message } = options.health();
-    send({ type: "health", status, message, version: options.version });
+    const { status, message, routers } = options.health();
+    send({ type: "health", status, message, version: options.version, ...(routers ? { routers } : {}) });
   };
   const sendStats = async () => {
     // A proxy slow to count must not pile up calls.
@@ -248,12 +253,18 @@ function connectOnce(
       // Health at once: the control plane learns the replica's state without waiting a period.
       sendHealth();
       const certificates = options.certificates;
+      let unsubscribeCertificates: () => void = () => undefined;
       if (certificates) {
         const report = (hosts: CertificateState[]) =>
           send({ type: "certificates", hosts: hosts.slice(0, MAX_CERTIFICATE_HOSTS) });
         report(certificates.states());
-        unsubscribe = certificates.onChange(report);
+        unsubscribeCertificates = certificates.onChange(report);
       }
+      const unsubscribeHealth = options.onHealthChange?.(sendHealth) ?? (() => undefined);
+      unsubscribe = () => {
+        unsubscribeCertificates();
+        unsubscribeHealth();
+      };
       intervals.push(
         setInterval(() => void sendStats(), timing.statsIntervalMs),
         setInterval(sendHealth, timing.healthIntervalMs),

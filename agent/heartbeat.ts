@@ -43,8 +43,12 @@ export async function runHeartbeat(options: HeartbeatOptions, signal: AbortSigna
     if (link.connected) continue;
     lastBeatAt = Date.now();
     try {
-      const { status, message } = options.health();
-      await client.heartbeat(token.token, { version: options.version, status, message }, signal);
+      const { status, message, routers } = options.health();
+      await client.heartbeat(
+        token.token,
+        { version: options.version, status, message, ...(routers ? { routers } : {}) },
+        signal,
+      );
       if (healthy !== true) log.info("heartbeat accepted");
       healthy = true;
     } catch (error) {

@@ -23,6 +23,7 @@ async function main(): Promise<void> {
       adminPort: args.adminPort,
       workers: args.workers,
       heartbeatIntervalMs: args.heartbeatIntervalMs,
+      sglang: { command: args.sglangRouterCommand, ports: args.sglangRouterPorts },
       log,
     });
     const shutdown = (signal: NodeJS.Signals) => {

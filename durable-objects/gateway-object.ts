@@ -9,7 +9,12 @@ import { DurableObject } from "cloudflare:workers";
 import { and, eq, isNull } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import * as v from "valibot";
-import { AgentMessage, type CertificateState, type ServerMessage } from "../schema/agent-protocol.ts";
+import {
+  AgentMessage,
+  type CertificateState,
+  type RouterReport,
+  type ServerMessage,
+} from "../schema/agent-protocol.ts";
 import type { Gateway } from "../schema/api.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import { diffConfigurations, type GatewayConfiguration, isInPlace } from "../schema/gateway.ts";
@@ -62,6 +67,14 @@ export interface ServiceApplyInput {
 }
 
 /** What a hibernated agent socket remembers about itself. */
+/** An agent's health (HTTP heartbeat or WebSocket `health`); `routers` only from agents that know them. */
+interface HealthReport {
+  version: string | null;
+  status: string;
+  message: string | null;
+  routers?: RouterReport[];
+}
+
 interface SocketAttachment {
   replicaId: string;
   replicaNum: number;
@@ -240,10 +253,7 @@ export class GatewayObject extends DurableObject<Env> {
   }
 
   /** Confirms a token's replica is still part of this gateway (used for heartbeats and refresh). */
-  async agentSeen(
-    identity: AgentIdentity,
-    report: { version: string | null; status: string; message: string | null } | null,
-  ): Promise<Outcome<AgentIdentity>> {
+  async agentSeen(identity: AgentIdentity, report: HealthReport | null): Promise<Outcome<AgentIdentity>> {
     const g = this.state.gateway();
     const r = this.state.replica(identity.replicaId);
     if (!g || g.id !== identity.gatewayId || !r || r.status === "terminated" || r.status === "terminating") {
@@ -254,15 +264,18 @@ export class GatewayObject extends DurableObject<Env> {
   }
 
   /** An agent's health report (HTTP heartbeat or WebSocket): telemetry, plus the replica's message. */
-  private async recordHealth(
-    r: ReplicaRow,
-    report: { version: string | null; status: string; message: string | null },
-  ) {
+  private async recordHealth(r: ReplicaRow, report: HealthReport) {
     this.state.updateReplica(
       r.id,
       { agent_last_seen_at: new Date().toISOString(), ...(report.version ? { agent_version: report.version } : {}) },
       { bump: false },
     );
+    // Older agents say nothing about routers: what they last said (nothing) stands.
+    const routers = report.routers ? JSON.stringify(report.routers) : null;
+    if (routers !== null && routers !== r.routers) {
+      this.state.updateReplica(r.id, { routers });
+      await this.flush();
+    }
     const message = report.status === "healthy" ? null : (report.message ?? `agent reports ${report.status}`);
     if (r.status === "running" && r.status_message !== message) {
       this.state.updateReplica(r.id, { status_message: message });

@@ -4,7 +4,7 @@
  * configuration document its agents serve, and the API view of each service (URL, replicas,
  * which gateway replicas applied it, traffic).
  */
-import type { ServiceStats } from "../schema/agent-protocol.ts";
+import type { RouterReport, ServiceStats } from "../schema/agent-protocol.ts";
 import type { ConfigDocument, ConfigService } from "../schema/config-document.ts";
 import { interpolateDomain } from "../schema/gateway.ts";
 import type { ServiceConfiguration } from "../schema/service.ts";
@@ -224,6 +224,7 @@ export function serviceView(g: GatewayRow, s: ServiceRow, store: ServiceStore, g
   const scheme = serviceScheme(g, s.configuration);
   const port = publicPort(g, gatewayReplicas);
   const active = gatewayReplicas.filter((r) => r.status === "provisioning" || r.status === "running");
+  const routed = (s.configuration.router ?? g.configuration.router)?.type === "sglang";
   return {
     id: s.id,
     name: s.name,
@@ -241,11 +242,16 @@ export function serviceView(g: GatewayRow, s: ServiceRow, store: ServiceStore, g
       const applied = r.config_applied_version;
       const rejected = r.config_error !== null && (r.config_error_version ?? 0) >= s.config_version;
       const state = applied !== null && applied >= s.config_version ? "in_sync" : rejected ? "rejected" : "pending";
+      const report = r.routers
+        ? (JSON.parse(r.routers) as RouterReport[]).find((x) => x.service === s.name)
+        : undefined;
       return {
         replica_num: r.replica_num,
         applied_version: applied,
         state,
         error: state === "rejected" ? r.config_error : null,
+        // Only router services carry the field (null until this replica reported).
+        ...(routed ? { router: report ? { mode: report.mode, reason: report.reason } : null } : {}),
       };
     }),
     stats: aggregateStats(

@@ -5,7 +5,7 @@
  * refuse stale write-throughs. All methods are synchronous (DO SQL is), so a sequence of them
  * without an `await` in between commits atomically.
  */
-import type { CertificateState } from "../schema/agent-protocol.ts";
+import type { CertificateState, RouterReport } from "../schema/agent-protocol.ts";
 import type { Gateway, GatewayReplica, GatewayStatus, ReplicaStatus } from "../schema/api.ts";
 import type { EventType, TypedEvent } from "../schema/events.ts";
 import type { GatewayConfiguration } from "../schema/gateway.ts";
@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS replicas (
   config_error TEXT,
   config_error_version INTEGER,
   stats TEXT,
-  stats_at INTEGER
+  stats_at INTEGER,
+  routers TEXT
 );
 CREATE TABLE IF NOT EXISTS services (
   name TEXT PRIMARY KEY,
@@ -99,6 +100,8 @@ const ADDED_COLUMNS: Array<{ table: string; column: string; definition: string }
   { table: "outbox", column: "data", definition: "TEXT" },
   /** The agent's last certificate report (JSON `CertificateState[]`). */
   { table: "replicas", column: "certificates", definition: "TEXT" },
+  /** The agent's last router report (JSON `RouterReport[]`). */
+  { table: "replicas", column: "routers", definition: "TEXT" },
 ];
 
 export type DefaultIntent = "set" | "unset" | "if_none";
@@ -156,6 +159,8 @@ export interface ReplicaRow {
   stats: string | null;
   stats_at: number | null;
   certificates: string | null;
+  /** The agent's last `RouterReport[]` (JSON), or null before one. */
+  routers: string | null;
 }
 
 export interface OutboxEvent {
@@ -356,6 +361,7 @@ export class GatewayState {
         agent: r.agent_registered_at
           ? { registered_at: r.agent_registered_at, last_seen_at: r.agent_last_seen_at, version: r.agent_version }
           : null,
+        routers: r.routers ? (JSON.parse(r.routers) as RouterReport[]) : [],
       }));
     return {
       id: g.id,

@@ -43,6 +43,8 @@ export interface ServiceRoute {
   readonly hsts: string | null;
   /** `rate_limits`, longest prefix first (`rate-limit.ts`). */
   readonly rateLimits: readonly RateLimitRule[];
+  /** Router services (`router: sglang`) expose only what SGLang serves ({@link sglangPathAllowed}). */
+  readonly sglangPathsOnly: boolean;
   readonly balancer: Balancer;
   /** The effective router the balancer's policy was made for (null = round robin). */
   readonly router: ConfigService["router"];
@@ -95,6 +97,21 @@ export function normalizeHost(value: string): string {
   }
   if (host.endsWith(".")) host = host.slice(0, -1);
   return host.toLowerCase();
+}
+
+/**
+ * Whether a router service exposes `path` (with its query): `/generate`, `/v1/…` and `/chat/completions`,
+ * as dstack's gateway did; everything else (the router's worker API, `/flush_cache`, metrics…) is 403.
+ * Dot segments and encoded slashes are refused too, so `/v1/../add_worker` cannot reach what it names.
+ */
+export function sglangPathAllowed(path: string): boolean {
+  const end = path.search(/[?#]/);
+  const pathname = end === -1 ? path : path.slice(0, end);
+  if (/%2f|%5c|\\/i.test(pathname)) return false;
+  const segments = pathname.split("/").map((s) => s.replace(/%2e/gi, "."));
+  if (segments.some((s) => s === "." || s === "..")) return false;
+  const under = (prefix: string) => pathname === prefix || pathname.startsWith(`${prefix}/`);
+  return under("/generate") || pathname.startsWith("/v1/") || under("/chat/completions");
 }
 
 const HOST_PATTERN = /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
@@ -222,6 +239,7 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
       balancer: new Balancer(replicas, deps.health, deps.log, policy),
       router: service.router,
       rateLimits: compileRateLimits(service),
+      sglangPathsOnly: service.router?.type === "sglang",
       counter: deps.stats.counter(service.name),
     };
     byHost.set(host, route);

@@ -25,7 +25,14 @@ import { LocalGate, type RateLimitGate } from "./rate-limit-gate.ts";
 import { ZoneRegistry } from "./rate-limit-store.ts";
 import { readBody } from "./read-body.ts";
 import { replyJson, replyRaw, replyText } from "./replies.ts";
-import { buildRoutingTable, EMPTY_TABLE, normalizeHost, type RoutingTable, type ServiceRoute } from "./routes.ts";
+import {
+  buildRoutingTable,
+  EMPTY_TABLE,
+  normalizeHost,
+  type RoutingTable,
+  type ServiceRoute,
+  sglangPathAllowed,
+} from "./routes.ts";
 import { type RawServiceStats, StatsRegistry } from "./stats.ts";
 import { CertificateSet, type TlsCertificate } from "./tls.ts";
 import { DEFAULT_POOL_SETTINGS, type PoolSettings, UpstreamPools } from "./upstream-pools.ts";
@@ -257,6 +264,9 @@ export class ProxyServer {
       return { status: 404, message: `no service for host ${host.slice(0, 253) || "(none)"}`, json: false };
     }
     const cors = route.model !== null;
+    if (route.sglangPathsOnly && !sglangPathAllowed(target.path)) {
+      return { status: 403, message: `path not served by service ${route.name}'s router`, json: true, cors };
+    }
     if (cors && isPreflight(req)) return { special: "preflight", table, path: target.path };
     const denied = authDenial(route, table, req.headers.authorization);
     if (denied) return { ...denied, json: true, cors };

@@ -41,6 +41,18 @@ export const CertificateState = v.object({
 export type CertificateState = v.InferOutput<typeof CertificateState>;
 
 export const MAX_CERTIFICATE_HOSTS = 1000;
+/**
+ * How a service whose router is `sglang` is balanced on one gateway host: through the external SGLang
+ * Model Gateway the agent runs, or by the proxy's built-in policies (with the reason, e.g. "sglang
+ * router not installed on this host").
+ */
+export const RouterReport = v.object({
+  service: v.pipe(v.string(), v.maxLength(200)),
+  mode: v.picklist(["external", "built-in"], "expected one of external, built-in"),
+  reason: v.nullable(v.pipe(v.string(), v.maxLength(500))),
+});
+export type RouterReport = v.InferOutput<typeof RouterReport>;
+export const RouterReports = v.pipe(v.array(RouterReport), v.maxLength(1000));
 
 export const AgentMessage = v.variant("type", [
   v.object({ type: v.literal("ack"), version: v.number() }),
@@ -56,6 +68,8 @@ export const AgentMessage = v.variant("type", [
     status: v.picklist(["healthy", "degraded"]),
     message: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
     version: v.nullable(v.pipe(v.string(), v.maxLength(64))),
+    /** Router modes of the host's sglang services; absent from agents older than the external router. */
+    routers: v.optional(RouterReports),
   }),
   v.object({ type: v.literal("ping") }),
   /** Every host's certificate, sent on connect and whenever one changes (added with HTTPS; older agents never send it). */

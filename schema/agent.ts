@@ -4,6 +4,7 @@
  * in a host's user-data, and the agent API (`/api/v1/agent/…`) it calls with it.
  */
 import * as v from "valibot";
+import { RouterReports } from "./agent-protocol.ts";
 import { mapping } from "./issues.ts";
 
 /** Written into user-data by the GatewayObject; read by the agent at boot. */
@@ -34,6 +35,8 @@ export const AgentHeartbeatRequest = mapping({
   version: v.optional(v.pipe(v.string(), v.maxLength(64))),
   status: v.optional(v.picklist(["healthy", "degraded"]), "healthy"),
   message: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(1000)))),
+  /** As in the WebSocket's `health`; absent from older agents. */
+  routers: v.optional(RouterReports),
 });
 
 /** Answer to register and to token refresh. */

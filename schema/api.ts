@@ -4,7 +4,7 @@
  * published in the OpenAPI document); responses are typed here once and shared with the CLI.
  */
 import * as v from "valibot";
-import { CertificateState } from "./agent-protocol.ts";
+import { CertificateState, RouterReport } from "./agent-protocol.ts";
 import { BACKENDS, type GatewayConfiguration, GatewayConfigurationInput, NAME_PATTERN } from "./gateway.ts";
 import { describeType, isMapping, mapping } from "./issues.ts";
 
@@ -88,6 +88,12 @@ export const GatewayReplicaSchema = v.object({
   agent: v.nullable(
     v.object({ registered_at: Timestamp, last_seen_at: v.nullable(Timestamp), version: NullableString }),
   ),
+  /**
+   * How this replica balances each service whose router is `sglang`: `external` (the SGLang Model
+   * Gateway the agent runs) or `built-in` with the reason. Empty until the agent reports it; absent
+   * from control planes older than the external router.
+   */
+  routers: v.optional(v.array(RouterReport)),
 });
 export type GatewayReplica = v.InferOutput<typeof GatewayReplicaSchema>;
 

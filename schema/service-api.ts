@@ -3,7 +3,7 @@
  * Shapes of the services API (`/api/v1/projects/:project/services/…`).
  */
 import * as v from "valibot";
-import { ServiceStats } from "./agent-protocol.ts";
+import { RouterReport, ServiceStats } from "./agent-protocol.ts";
 import { specInput } from "./api.ts";
 import { mapping } from "./issues.ts";
 import { type ServiceConfiguration, ServiceConfigurationInput } from "./service.ts";
@@ -29,6 +29,11 @@ export const GatewayReplicaConfigStateSchema = v.object({
   applied_version: v.nullable(v.number()),
   state: v.picklist(["in_sync", "pending", "rejected"]),
   error: v.nullable(v.string()),
+  /**
+   * For a service whose router is `sglang`: how this replica balances it (null: no report yet).
+   * Absent for other services, and from older control planes.
+   */
+  router: v.optional(v.nullable(v.object({ mode: RouterReport.entries.mode, reason: RouterReport.entries.reason }))),
 });
 
 export const ServiceSchema = v.object({

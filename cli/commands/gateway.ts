@@ -9,6 +9,7 @@ import { certificatesTable } from "../certificates-table.ts";
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { gatewaysTable } from "../gateways-table.ts";
+import { gatewayRouterLines } from "../router-modes.ts";
 
 const WATCH_INTERVAL_MS = 2000;
 
@@ -102,7 +103,7 @@ export async function gateway(ctx: Context, args: GatewayArgs): Promise<number> 
     case "get": {
       const found = await api.get(project, args.name!);
       if (args.json) ctx.print(toJson(found));
-      else ctx.printLines([...table([found]), ...certificatesTable(found, ctx.style)]);
+      else ctx.printLines([...table([found]), ...certificatesTable(found, ctx.style), ...gatewayRouterLines(found)]);
       return 0;
     }
     case "delete": {

@@ -9,6 +9,7 @@ import { ReplicaEndpoint } from "../../schema/service.ts";
 import { parseCommandArgs, takePositionals } from "../args.ts";
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
+import { serviceRouterLines } from "../router-modes.ts";
 import { replicasTable, servicesTable } from "../services-table.ts";
 import { confirmed } from "./confirm.ts";
 
@@ -134,7 +135,11 @@ export async function service(ctx: Context, args: ServiceArgs): Promise<number> 
     case "get": {
       const found = await api.getService(project, name);
       if (args.json) ctx.print(toJson(found));
-      else ctx.printLines(servicesTable([found], { verbose: args.verbose, now }, ctx.style));
+      else
+        ctx.printLines([
+          ...servicesTable([found], { verbose: args.verbose, now }, ctx.style),
+          ...serviceRouterLines(found),
+        ]);
       return 0;
     }
     case "delete": {

@@ -67,12 +67,23 @@ describe("renderCloudInit", () => {
     expect(file(`/etc/systemd/system/gateplane-agent.service.d/sglang-router.conf`)).toBeUndefined();
   });
 
+  it("installs the SGLang router when the gateway's router is sglang, and only then", () => {
+    const sglang = parsed(render({ router: { type: "sglang", policy: "cache_aware" } }));
+    expect(sglang.script).toContain("SGLANG_ROUTER=1\n");
+    expect(sglang.doc.packages).toEqual(["python3-venv"]);
+    expect(parsed(render({ router: null })).script).toContain("SGLANG_ROUTER=0\n");
+    // An explicit choice wins (an operator may preinstall it in the image).
+    expect(parsed(render({ router: { type: "sglang", policy: "random" }, sglangRouter: false })).script).toContain(
+      "SGLANG_ROUTER=0\n",
+    );
+  });
+
   it("adds the SGLang router in a venv when asked, and Node 24 when asked", () => {
     const { doc, file, script } = parsed(render({ sglangRouter: true, nodeMajor: 24 }));
     expect(doc.packages).toEqual(["python3-venv"]);
     expect(script).toContain("SGLANG_ROUTER=1\n");
     expect(script).toContain(`python3 -m venv ${SGLANG_ROUTER_VENV}`);
-    expect(script).toContain(`${SGLANG_ROUTER_VENV}/bin/pip install --no-cache-dir --upgrade sglang-router`);
+    expect(script).toContain(`${SGLANG_ROUTER_VENV}/bin/pip install --no-cache-dir 'sglang-router==0.3.2'`);
     expect(script).toContain("NODE_MAJOR=24\n");
     expect(file("/etc/systemd/system/gateplane-agent.service.d/sglang-router.conf")!.content).toBe(
       `[Service]\nEnvironment=GATEPLANE_SGLANG_ROUTER_VENV=${SGLANG_ROUTER_VENV}\n`,

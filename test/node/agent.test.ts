@@ -62,7 +62,7 @@ describe("registration", () => {
     expect(agent.token).toBe(token);
     for (const heartbeat of cp.routes("heartbeat")) {
       expect(heartbeat.authorization).toBe(`Bearer ${token}`);
-      expect(heartbeat.body).toEqual({ version: "9.9.9-test", status: "healthy", message: null });
+      expect(heartbeat.body).toEqual({ version: "9.9.9-test", status: "healthy", message: null, routers: [] });
     }
   });
 
@@ -187,6 +187,7 @@ describe("ports", () => {
       status: "healthy",
       message: null,
       agent_version: "9.9.9-test",
+      routers: [],
     });
     expect((await fetch(`http://127.0.0.1:${agent.adminPort}/metrics`)).status).toBe(404);
     // The proxy's port belongs to services: the agent answers nothing there itself.
@@ -220,6 +221,8 @@ describe("command line", () => {
       adminPort: null,
       workers: availableParallelism(),
       heartbeatIntervalMs: 10_000,
+      sglangRouterCommand: null,
+      sglangRouterPorts: { from: 20000, to: 24999 },
     });
   });
 
@@ -243,6 +246,28 @@ describe("command line", () => {
     expect(() => parseAgentArgs([...base, "--http-port", "80", "--host", "example.com"])).toThrow(UsageError);
     expect(() => parseAgentArgs([...base, "--http-port", "80", "--admin-port", "99999"])).toThrow(/--admin-port/);
     expect(() => parseAgentArgs([...base, "--http-port", "80", "--workers", "-1"])).toThrow(/--workers/);
+    expect(() => parseAgentArgs([...base, "--http-port", "80", "--sglang-router-ports", "9-8"])).toThrow(
+      /--sglang-router-ports/,
+    );
+    expect(() => parseAgentArgs([...base, "--http-port", "80", "--sglang-router-command", " "])).toThrow(
+      /--sglang-router-command/,
+    );
+  });
+
+  it("takes the sglang router's launch command and port range", () => {
+    const args = parseAgentArgs([
+      ...base,
+      "--http-port",
+      "80",
+      "--sglang-router-command",
+      "/opt/smg/bin/smg  launch",
+      "--sglang-router-ports",
+      "31000-31099",
+    ]);
+    expect(args).toMatchObject({
+      sglangRouterCommand: ["/opt/smg/bin/smg", "launch"],
+      sglangRouterPorts: { from: 31000, to: 31099 },
+    });
   });
 });
 

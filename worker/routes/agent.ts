@@ -53,6 +53,7 @@ export const agentRoutes = new Hono<AppEnv>()
         version: report.version ?? null,
         status: report.status,
         message: report.message ?? null,
+        ...(report.routers ? { routers: report.routers } : {}),
       }),
     );
     return c.body(null, 204);

@@ -1,0 +1,178 @@
+/**
+ * @module
+ * The external routers of one gateway host: one SGLang Model Gateway per service whose effective
+ * router is `sglang`, started when such a service appears, stopped when it goes or drops the router.
+ * Sits between the config applier and the proxy: the proxy gets the document with each service that
+ * is `external` right now pointed at its router (`http://127.0.0.1:<port>`, one replica), so the proxy
+ * needs no knowledge of routers; every other service keeps its replicas on the built-in balancer.
+ * When a router becomes usable, or stops being usable, the current document is applied again.
+ *
+ * Built-in is the fallback whenever the router cannot serve (not installed, starting, restarting,
+ * no replica registered yet): the service keeps answering with the proxy's own policies, and the
+ * mode and its reason are reported to the control plane (`routers` in the agent's health).
+ */
+import type { RouterReport } from "../../schema/agent-protocol.ts";
+import type { ConfigDocument } from "../../schema/config-document.ts";
+import type { Logger } from "../log.ts";
+import { detectSglangRouter, type RouterInstallation } from "./detect.ts";
+import { PortAllocator, type PortRange } from "./ports.ts";
+import { type RouterMode, ServiceRouter, type ServiceRouterTiming } from "./service-router.ts";
+
+export interface SglangRoutersOptions {
+  /** Finds the router on this host (default {@link detectSglangRouter}). */
+  detect?: () => Promise<RouterInstallation>;
+  ports: PortRange;
+  timing: ServiceRouterTiming;
+  log: Logger;
+  /** Hands a document to the proxy (rejections propagate to the caller of {@link SglangRouters.apply}). */
+  applyToProxy: (document: ConfigDocument) => Promise<void>;
+  /** Called when a service's mode changes (to report it without waiting for the next health period). */
+  onReportsChange?: () => void;
+}
+
+/** Not installed: look again at most this often (an operator may install it on a running host). */
+const REDETECT_AFTER_MS = 60_000;
+
+/** The document the proxy serves: external services point at their router. */
+export function routeThroughRouters(doc: ConfigDocument, modes: ReadonlyMap<string, RouterMode>): ConfigDocument {
+  return {
+    ...doc,
+    services: doc.services.map((service) => {
+      const mode = modes.get(service.name);
+      // A service that just dropped its router leaves it at once, before the process is stopped.
+      if (mode?.mode !== "external" || service.router?.type !== "sglang") return service;
+      // The port in the id: a restarted router is a new upstream, with fresh health and counters.
+      return { ...service, replicas: [{ id: `sglang-router-${mode.port}`, url: `http://127.0.0.1:${mode.port}` }] };
+    }),
+  };
+}
+
+export class SglangRouters {
+  readonly #o: SglangRoutersOptions;
+  readonly #ports: PortAllocator;
+  readonly #routers = new Map<string, ServiceRouter>();
+  readonly #retiring = new Set<Promise<void>>();
+  #installation: RouterInstallation | null = null;
+  #detectedAt = 0;
+  #document: ConfigDocument | null = null;
+  #queue: Promise<unknown> = Promise.resolve();
+  #reapplyQueued = false;
+  #stopped = false;
+
+  constructor(options: SglangRoutersOptions) {
+    this.#o = options;
+    this.#ports = new PortAllocator(options.ports);
+  }
+
+  /** Applies `document` to the proxy (with the routers' current modes), then reconciles the routers. */
+  apply(document: ConfigDocument): Promise<void> {
+    return this.#enqueue(async () => {
+      await this.#o.applyToProxy(routeThroughRouters(document, this.#modes()));
+      this.#document = document;
+      await this.#reconcile(document);
+    });
+  }
+
+  /** Mode of every service that asks for the sglang router, in document order. */
+  reports(): RouterReport[] {
+    const doc = this.#document;
+    if (!doc) return [];
+    return doc.services.flatMap((service) => {
+      if (service.router?.type !== "sglang") return [];
+      const router = this.#routers.get(service.name);
+      if (router) return [{ service: service.name, mode: router.mode.mode, reason: router.mode.reason }];
+      const reason = this.#installation?.installed === false ? this.#installation.reason : "sglang router starting";
+      return [{ service: service.name, mode: "built-in" as const, reason }];
+    });
+  }
+
+  /** The supervisor of `service`'s router, if it has one (tests and diagnostics). */
+  router(service: string): ServiceRouter | null {
+    return this.#routers.get(service) ?? null;
+  }
+
+  /** Stops every router process. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    const routers = [...this.#routers.values()];
+    this.#routers.clear();
+    await Promise.all([...routers.map((r) => r.stop()), ...this.#retiring]);
+    await this.#queue;
+  }
+
+  #modes(): Map<string, RouterMode> {
+    return new Map([...this.#routers].map(([name, router]) => [name, router.mode]));
+  }
+
+  #enqueue(task: () => Promise<void>): Promise<void> {
+    const next = this.#queue.then(task);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async #installed(): Promise<RouterInstallation> {
+    const known = this.#installation;
+    if (known && (known.installed || Date.now() - this.#detectedAt < REDETECT_AFTER_MS)) return known;
+    const found = await (this.#o.detect ?? detectSglangRouter)();
+    if (found.installed !== known?.installed) {
+      if (found.installed) this.#o.log.info(`sglang router found: ${found.source}`);
+      else this.#o.log.warn(`${found.reason}: services asking for it use the built-in balancer`);
+    }
+    this.#installation = found;
+    this.#detectedAt = Date.now();
+    return found;
+  }
+
+  async #reconcile(document: ConfigDocument): Promise<void> {
+    const wanted = new Map(
+      document.services.flatMap((s) => (s.router?.type === "sglang" && !this.#stopped ? [[s.name, s] as const] : [])),
+    );
+    for (const [name, router] of this.#routers) {
+      if (wanted.has(name)) continue;
+      this.#o.log.info(`service ${name} no longer uses the sglang router; stopping it`);
+      this.#routers.delete(name);
+      const retired = router.stop().finally(() => this.#retiring.delete(retired));
+      this.#retiring.add(retired);
+    }
+    if (wanted.size === 0) return;
+    const installation = await this.#installed();
+    for (const [name, service] of wanted) {
+      const policy = service.router!.policy;
+      const workers = service.replicas.map((r) => r.url);
+      const existing = this.#routers.get(name);
+      if (existing) existing.update(policy, workers);
+      else if (installation.installed) {
+        this.#routers.set(
+          name,
+          new ServiceRouter({
+            service: name,
+            command: installation.command,
+            policy,
+            workers,
+            ports: this.#ports,
+            timing: this.#o.timing,
+            log: this.#o.log,
+            onModeChange: () => this.#modeChanged(),
+          }),
+        );
+      }
+    }
+    this.#o.onReportsChange?.();
+  }
+
+  #modeChanged(): void {
+    this.#o.onReportsChange?.();
+    if (this.#reapplyQueued) return;
+    this.#reapplyQueued = true;
+    void this.#enqueue(async () => {
+      this.#reapplyQueued = false;
+      const doc = this.#document;
+      if (!doc) return;
+      try {
+        await this.#o.applyToProxy(routeThroughRouters(doc, this.#modes()));
+      } catch (error) {
+        this.#o.log.error(`cannot switch router modes in the proxy: ${(error as Error).message}`);
+      }
+    });
+  }
+}

@@ -1,0 +1,342 @@
+/**
+ * @module
+ * The router of one service: launch it, wait until its worker API answers, keep its worker set equal
+ * to the service's replicas, and start it again when it dies or stops answering (jittered back-off,
+ * reset after it stayed up a while). It says at every moment whether traffic may go through it
+ * (`external`) or must stay on the proxy's built-in balancer (`built-in`, with the reason).
+ *
+ * Traffic is switched to the router only once it answers AND lists at least one of the service's
+ * replicas: a freshly started router has no workers and would answer 503 to everything. Readiness is
+ * the worker API (`GET /workers`, else `GET /list_workers`), not `/health`, which v0.1 proxies to the
+ * first worker (503 with none) and later versions answer before workers are usable.
+ *
+ * Worker sync is a diff of `GET /workers` against the replicas each `syncIntervalMs` (and at once on a
+ * change): extras are removed, missing ones added. A 202 (queued) add is not repeated while the
+ * router may still be processing it (`pendingAddTimeoutMs`); after that it is posted again, since a
+ * failed job never shows up. A router that does not answer a sync is taken out of traffic at once and
+ * restarted after `unresponsiveAfter` in a row; one that answers with errors is only retried
+ * (restarting would not fix its replicas).
+ */
+import type { RouterPolicy } from "../../schema/gateway.ts";
+import { type BackoffPolicy, backoffDelay, sleep } from "../backoff.ts";
+import type { Logger } from "../log.ts";
+import { type ApiGeneration, normalizeWorkerUrl, SglangRouterClient, SglangRouterError } from "./client.ts";
+import type { PortAllocator } from "./ports.ts";
+import { describeExit, RouterProcess } from "./router-process.ts";
+
+export type RouterMode =
+  | { mode: "external"; reason: null; port: number; pid: number | null }
+  | { mode: "built-in"; reason: string };
+
+export interface ServiceRouterTiming {
+  /** From launch until the worker API must answer. */
+  startupTimeoutMs: number;
+  probeIntervalMs: number;
+  syncIntervalMs: number;
+  pendingAddTimeoutMs: number;
+  /** Syncs in a row without an answer after which the router is restarted. */
+  unresponsiveAfter: number;
+  /** Between restarts. */
+  backoff: BackoffPolicy;
+  /** A router that served this long resets the back-off. */
+  stableAfterMs: number;
+  /** SIGTERM → SIGKILL. */
+  stopGraceMs: number;
+  requestTimeoutMs: number;
+  /** Adds on legacy routers wait for the worker's health. */
+  addTimeoutMs: number;
+}
+
+export const DEFAULT_ROUTER_TIMING: ServiceRouterTiming = {
+  startupTimeoutMs: 60_000,
+  probeIntervalMs: 250,
+  syncIntervalMs: 2_000,
+  pendingAddTimeoutMs: 30_000,
+  unresponsiveAfter: 3,
+  backoff: { initialMs: 1_000, maxMs: 30_000 },
+  stableAfterMs: 60_000,
+  stopGraceMs: 5_000,
+  requestTimeoutMs: 5_000,
+  addTimeoutMs: 30_000,
+};
+
+export interface ServiceRouterOptions {
+  service: string;
+  command: readonly string[];
+  policy: RouterPolicy;
+  workers: readonly string[];
+  ports: PortAllocator;
+  timing: ServiceRouterTiming;
+  log: Logger;
+  /** Called whenever {@link ServiceRouter.mode} changes. */
+  onModeChange: () => void;
+}
+
+const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
+const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+
+/** How one launch ended: why (for the report), and whether to back off before the next. */
+interface LaunchEnd {
+  why: string;
+  servedMs: number;
+  immediate: boolean;
+}
+
+export class ServiceRouter {
+  readonly #o: ServiceRouterOptions;
+  #policy: RouterPolicy;
+  #workers: string[];
+  #mode: RouterMode = { mode: "built-in", reason: "sglang router starting" };
+  #stopped = false;
+  #restartWanted = false;
+  #wake: () => void = () => undefined;
+  readonly #done: Promise<void>;
+  readonly #stopping = new AbortController();
+  /** Worker URL → when the router accepted (202) its addition. */
+  readonly #pending = new Map<string, number>();
+  #process: RouterProcess | null = null;
+  #port: number | null = null;
+  #launches = 0;
+
+  constructor(options: ServiceRouterOptions) {
+    this.#o = options;
+    this.#policy = options.policy;
+    this.#workers = options.workers.map(normalizeWorkerUrl);
+    this.#done = this.#run();
+  }
+
+  get mode(): RouterMode {
+    return this.#mode;
+  }
+
+  get policy(): RouterPolicy {
+    return this.#policy;
+  }
+
+  /** The running router's HTTP port, or null between launches. */
+  get port(): number | null {
+    return this.#port;
+  }
+
+  /** The running router's process id, or null between launches. */
+  get pid(): number | null {
+    return this.#process?.pid ?? null;
+  }
+
+  /** How many times a router process was started for this service. */
+  get launches(): number {
+    return this.#launches;
+  }
+
+  /** New replicas sync at once; a new policy restarts the router (the policy is a launch flag). */
+  update(policy: RouterPolicy, workers: readonly string[]): void {
+    if (policy !== this.#policy) {
+      this.#o.log.info(`sglang router for ${this.#o.service}: policy ${this.#policy} → ${policy}; restarting it`);
+      this.#policy = policy;
+      this.#restartWanted = true;
+    }
+    this.#workers = workers.map(normalizeWorkerUrl);
+    this.#wake();
+  }
+
+  /** Stops the router process; the service goes back to the built-in balancer. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#stopping.abort();
+    this.#wake();
+    await this.#done;
+  }
+
+  #setMode(mode: RouterMode) {
+    const before = this.#mode;
+    if (before.mode === mode.mode && before.reason === mode.reason) return;
+    this.#mode = mode;
+    const { service } = this.#o;
+    if (mode.mode === "external") {
+      this.#o.log.info(`service ${service}: traffic goes through the sglang router on port ${mode.port}`);
+    } else if (before.mode === "external" || !this.#stopped) {
+      this.#o.log.info(`service ${service}: built-in balancer (${mode.reason})`);
+    }
+    this.#o.onModeChange();
+  }
+
+  /** Resolves after `ms`, on {@link update}/{@link stop}, or when `proc` exits. */
+  #pause(ms: number, proc: RouterProcess): Promise<void> {
+    return new Promise((resolve) => {
+      if (!proc.running) return resolve();
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  async #run(): Promise<void> {
+    let attempt = 0;
+    while (!this.#stopped) {
+      const end = await this.#launchOnce();
+      if (this.#stopped) break;
+      if (end.immediate) continue;
+      if (end.servedMs >= this.#o.timing.stableAfterMs) attempt = 0;
+      const delay = backoffDelay(this.#o.timing.backoff, attempt++);
+      this.#o.log.warn(`sglang router for ${this.#o.service}: ${end.why}; starting it again in ${seconds(delay)}`);
+      this.#setMode({ mode: "built-in", reason: `${end.why}; restarting` });
+      await sleep(delay, this.#stopping.signal);
+    }
+    this.#setMode({ mode: "built-in", reason: "sglang router stopped" });
+  }
+
+  async #launchOnce(): Promise<LaunchEnd> {
+    const { service, timing, log } = this.#o;
+    let ports: [number, number];
+    try {
+      ports = await this.#o.ports.take();
+    } catch (error) {
+      return { why: `cannot launch: ${errorMessage(error)}`, servedMs: 0, immediate: false };
+    }
+    const [port, prometheusPort] = ports;
+    const policy = this.#policy;
+    this.#restartWanted = false;
+    this.#pending.clear();
+    const proc = new RouterProcess(this.#o.command, { port, prometheusPort, policy });
+    this.#process = proc;
+    this.#port = port;
+    this.#launches++;
+    // One listener per process (not per pause): an exit ends whatever wait is running.
+    void proc.exited.then(() => this.#wake());
+    const client = new SglangRouterClient(`http://127.0.0.1:${port}`, {
+      timeoutMs: timing.requestTimeoutMs,
+      addTimeoutMs: timing.addTimeoutMs,
+    });
+    log.info(
+      `sglang router for ${service}: launched pid ${proc.pid ?? "?"} on 127.0.0.1:${port} (metrics ${prometheusPort}, policy ${policy})`,
+    );
+    let servedFrom: number | null = null;
+    try {
+      const generation = await this.#awaitReady(proc, client);
+      if (typeof generation !== "string") return { why: generation.why, servedMs: 0, immediate: this.#restartWanted };
+      if (this.#stopped) return { why: "stopped", servedMs: 0, immediate: false };
+      log.info(`sglang router for ${service}: ready on port ${port} (${generation} API)`);
+      servedFrom = Date.now();
+      let silent = 0;
+      while (!this.#stopped && proc.running && !this.#restartWanted) {
+        try {
+          await this.#sync(client, generation, port, proc.pid);
+          silent = 0;
+        } catch (error) {
+          if (!proc.running) break;
+          const answered = error instanceof SglangRouterError && error.status !== null;
+          // A router that does not answer its own API is not trusted with traffic meanwhile.
+          if (!answered)
+            this.#setMode({ mode: "built-in", reason: `sglang router not answering (${errorMessage(error)})` });
+          if (!answered && ++silent >= timing.unresponsiveAfter) {
+            return {
+              why: `unresponsive (${errorMessage(error)})`,
+              servedMs: Date.now() - servedFrom,
+              immediate: false,
+            };
+          }
+          log.warn(`sglang router for ${service}: worker sync failed (${errorMessage(error)}); retrying`);
+        }
+        await this.#pause(timing.syncIntervalMs, proc);
+      }
+      if (this.#restartWanted && proc.running) return { why: "policy changed", servedMs: 0, immediate: true };
+      if (!proc.running) {
+        const exit = await proc.exited;
+        const tail = proc.tail();
+        if (tail.length > 0) log.warn(`sglang router for ${service} wrote before exiting:\n${tail.join("\n")}`);
+        return { why: `exited (${describeExit(exit)})`, servedMs: Date.now() - servedFrom, immediate: false };
+      }
+      return { why: "stopped", servedMs: Date.now() - servedFrom, immediate: false };
+    } finally {
+      // Off the router before it goes away, so no request is sent to a dying process.
+      if (this.#mode.mode === "external") {
+        this.#setMode({
+          mode: "built-in",
+          reason: this.#stopped ? "sglang router stopped" : "sglang router restarting",
+        });
+      }
+      await proc.stop(timing.stopGraceMs);
+      this.#process = null;
+      this.#port = null;
+      this.#o.ports.release(ports);
+    }
+  }
+
+  /** The API generation once the worker API answers; why not, if the process died or timed out. */
+  async #awaitReady(proc: RouterProcess, client: SglangRouterClient): Promise<ApiGeneration | { why: string }> {
+    const { timing } = this.#o;
+    const deadline = Date.now() + timing.startupTimeoutMs;
+    let last = "no answer yet";
+    this.#setMode({ mode: "built-in", reason: "sglang router starting" });
+    while (!this.#stopped && !this.#restartWanted) {
+      if (!proc.running) {
+        const exit = await proc.exited;
+        const tail = proc.tail();
+        return { why: `exited during startup (${describeExit(exit)})${tail.length ? `: ${tail.at(-1)}` : ""}` };
+      }
+      try {
+        return await client.generation();
+      } catch (error) {
+        last = errorMessage(error);
+      }
+      if (Date.now() >= deadline) return { why: `not ready within ${seconds(timing.startupTimeoutMs)} (${last})` };
+      await this.#pause(timing.probeIntervalMs, proc);
+    }
+    return { why: "stopped" };
+  }
+
+  async #sync(client: SglangRouterClient, generation: ApiGeneration, port: number, pid: number | null) {
+    const { service, log, timing } = this.#o;
+    const listed = await client.list(generation);
+    const desired = new Set(this.#workers);
+    const present = new Map(listed.map((w) => [normalizeWorkerUrl(w.url), w]));
+    const problems: string[] = [];
+    const removals = [...present].filter(([url]) => !desired.has(url));
+    const now = Date.now();
+    const additions = [...desired].filter((url) => {
+      if (present.has(url)) {
+        this.#pending.delete(url);
+        return false;
+      }
+      const since = this.#pending.get(url);
+      return since === undefined || now - since >= timing.pendingAddTimeoutMs;
+    });
+    await Promise.all([
+      ...removals.map(async ([url, worker]) => {
+        try {
+          await client.remove(generation, worker);
+          log.info(`sglang router for ${service}: removed worker ${url}`);
+        } catch (error) {
+          problems.push(errorMessage(error));
+        }
+      }),
+      ...additions.map(async (url) => {
+        try {
+          const outcome = await client.add(generation, url);
+          if (outcome === "accepted") this.#pending.set(url, Date.now());
+          log.info(`sglang router for ${service}: ${outcome === "accepted" ? "asked to add" : "added"} worker ${url}`);
+        } catch (error) {
+          problems.push(errorMessage(error));
+        }
+      }),
+    ]);
+    // Traffic goes through the router once it lists a replica it should have.
+    const changed = removals.length + additions.length > 0;
+    const after = changed ? await client.list(generation).catch(() => listed) : listed;
+    const usable = after.some((w) => desired.has(normalizeWorkerUrl(w.url)));
+    if (usable) this.#setMode({ mode: "external", reason: null, port, pid });
+    else {
+      this.#setMode({
+        mode: "built-in",
+        reason:
+          desired.size === 0
+            ? "service has no replicas"
+            : `sglang router lists none of the service's ${desired.size} replicas yet`,
+      });
+    }
+    if (problems.length > 0) throw new SglangRouterError(problems.join("; "), 0);
+  }
+}

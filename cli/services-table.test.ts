@@ -41,6 +41,7 @@ function service(overrides: Partial<Service> = {}, configuration: Record<string,
     config_version: 7,
     gateway_replicas: [synced(0)],
     stats: null,
+    scaling: null,
     ...overrides,
   };
 }

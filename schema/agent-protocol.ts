@@ -22,6 +22,8 @@ export const ServiceStats = v.object({
 });
 export type ServiceStats = v.InferOutput<typeof ServiceStats>;
 
+const ServiceName = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
+
 export const AgentMessage = v.variant("type", [
   v.object({ type: v.literal("ack"), version: v.number() }),
   v.object({ type: v.literal("nack"), version: v.number(), error: v.pipe(v.string(), v.maxLength(2000)) }),
@@ -38,5 +40,11 @@ export const AgentMessage = v.variant("type", [
     version: v.nullable(v.pipe(v.string(), v.maxLength(64))),
   }),
   v.object({ type: v.literal("ping") }),
+  /**
+   * The proxy holds a request for a service that has no replica (its document says it scales to
+   * zero): the control plane raises the desired count at once. Sent at most every few seconds per
+   * service; repeats are harmless.
+   */
+  v.object({ type: v.literal("scale_from_zero"), service: ServiceName }),
 ]);
 export type AgentMessage = v.InferOutput<typeof AgentMessage>;

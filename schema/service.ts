@@ -21,6 +21,8 @@ export const DEFAULT_CLIENT_MAX_BODY_SIZE = 64 * 1024 * 1024;
 export const DEFAULT_READ_TIMEOUT_SECONDS = 300;
 export const RESERVED_SERVICE_NAMES = ["gateway"] as const;
 export const SCALING_WINDOWS = [30, 60, 300] as const;
+/** How long the proxy holds a request for a service scaled to zero (`scaling.hold_timeout`). */
+export const DEFAULT_HOLD_TIMEOUT_SECONDS = 60;
 
 const SIZE_UNITS: Record<string, number> = {
   "": 1,
@@ -167,6 +169,11 @@ const Scaling = mapping({
   ),
   scale_up_delay: v.optional(duration(0, 86_400, "a delay"), 300),
   scale_down_delay: v.optional(duration(0, 86_400, "a delay"), 600),
+  /**
+   * Gateplane's own: with `replicas: 0..N`, a request arriving while no replica is registered is held
+   * this long for one to register (dstack answers 503 at once).
+   */
+  hold_timeout: v.optional(duration(1, 600, "a timeout"), DEFAULT_HOLD_TIMEOUT_SECONDS),
 });
 
 /** `replicas`: a count or a `min..max` range, as dstack. */

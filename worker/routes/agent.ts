@@ -26,6 +26,10 @@ const AckRequest = mapping({
   error: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(2000))), null),
 });
 
+const ScaleFromZeroRequest = mapping({
+  service: v.pipe(v.string("expected a service name"), v.minLength(1, "must not be empty"), v.maxLength(64)),
+});
+
 /** `If-None-Match: "12"` → 12 (the version the agent already has). */
 function knownVersion(header: string | undefined): number | null {
   const m = header?.match(/^\s*(?:W\/)?"(\d+)"\s*$/);
@@ -84,6 +88,13 @@ export const agentRoutes = new Hono<AppEnv>()
     const { version, error } = await readJson(c, AckRequest);
     unwrap(await stubFor(c.env, claims.objectId).recordConfigResult(claims, version, error ?? null));
     return c.body(null, 204);
+  })
+  /** The HTTP fallback of the WebSocket's `scale_from_zero`: a request is held for a service without replicas. */
+  .post("/scale-from-zero", async (c) => {
+    const claims = await agentClaims(c.env, c.req.header("authorization"));
+    const { service } = await readJson(c, ScaleFromZeroRequest);
+    const { changed } = unwrap(await stubFor(c.env, claims.objectId).scaleFromZero(claims, service));
+    return c.json({ changed });
   })
   .post("/token", async (c) => {
     const claims = await agentClaims(c.env, c.req.header("authorization"), { forRefresh: true });

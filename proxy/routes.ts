@@ -33,6 +33,8 @@ export interface ServiceRoute {
   readonly maxBodySize: number;
   /** Idle limit while waiting for the replica's headers and between body chunks (and on tunnels). */
   readonly readTimeoutMs: number;
+  /** Scales to zero: with no replica, a request waits this long for one (`hold.ts`); null = 503 at once. */
+  readonly holdTimeoutMs: number | null;
   readonly balancer: Balancer;
   readonly counter: RequestCounter;
 }
@@ -130,6 +132,10 @@ export function documentProblems(doc: ConfigDocument): string[] {
     ) {
       problems.push(`${at}.read_timeout_ms: expected a positive number of milliseconds`);
     }
+    const hold = service.hold?.timeout_ms;
+    if (hold !== undefined && (!Number.isSafeInteger(hold) || hold <= 0 || hold > 2 ** 31 - 1)) {
+      problems.push(`${at}.hold.timeout_ms: expected a positive number of milliseconds`);
+    }
     const ids = new Set<string>();
     service.replicas.forEach((replica, j) => {
       if (ids.has(replica.id)) problems.push(`${at}.replicas[${j}].id: ${replica.id} appears twice`);
@@ -185,6 +191,7 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
       auth: service.auth,
       maxBodySize: service.client_max_body_size,
       readTimeoutMs: service.read_timeout_ms,
+      holdTimeoutMs: service.hold?.timeout_ms ?? null,
       balancer: new Balancer(replicas, deps.health, deps.log),
       counter: deps.stats.counter(service.name),
     };

@@ -15,7 +15,11 @@ const send = (message: FromWorker, handle?: object): void => {
 let server: ProxyServer | null = null;
 
 async function init(message: Extract<ToWorker, { type: "init" }>, handle: object | undefined): Promise<void> {
-  server = new ProxyServer(message.settings, (line) => send({ type: "log", line }));
+  server = new ProxyServer(
+    message.settings,
+    (line) => send({ type: "log", line }),
+    (service) => send({ type: "held", service }),
+  );
   if (message.document) server.apply(message.document);
   if (message.listen === "handle" && !handle) throw new Error("no listening handle came with init");
   const port = await server.listen(message.listen === "handle" ? { handle: handle! } : message.listen);

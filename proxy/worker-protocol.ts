@@ -29,4 +29,6 @@ export type FromWorker =
   | { type: "applied"; id: number; version: number }
   | { type: "apply-failed"; id: number; error: string }
   | { type: "stats"; id: number; stats: RawServiceStats[] }
-  | { type: "log"; line: string };
+  | { type: "log"; line: string }
+  /** A request is held for `service`, which is scaled to zero (rate-limited per service by the worker). */
+  | { type: "held"; service: string };

@@ -173,7 +173,7 @@ const Scaling = mapping({
    * Gateplane's own: with `replicas: 0..N`, a request arriving while no replica is registered is held
    * this long for one to register (dstack answers 503 at once).
    */
-  hold_timeout: v.optional(duration(1, 600, "a timeout"), DEFAULT_HOLD_TIMEOUT_SECONDS),
+  hold_timeout: v.optional(duration(1, 300, "a timeout"), DEFAULT_HOLD_TIMEOUT_SECONDS),
 });
 
 /** `replicas`: a count or a `min..max` range, as dstack. */

@@ -25,6 +25,7 @@ import { Credentials } from "./credentials.ts";
 import { runHeartbeat } from "./heartbeat.ts";
 import { LinkState } from "./link-state.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { ScaleSignals } from "./scale-signal.ts";
 import { TokenStore } from "./token-store.ts";
 import { AGENT_VERSION } from "./version.ts";
 
@@ -98,6 +99,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   }
   let initial = stored.kind === "document" ? stored.document : null;
 
+  // Held requests may arrive before registration (the last good config is served at once).
+  let credentials: Credentials | null = null;
+  const signals = new ScaleSignals({ client, token: () => credentials?.current?.token ?? null, log });
+
   // The proxy first, with the last good config: traffic must not wait for the control plane.
   const host = options.host ?? "127.0.0.1";
   const launch = options.startProxy ?? startProxy;
@@ -108,6 +113,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     initialConfig: initial,
     // Most proxy lines name the proxy already; the others get it, so the agent's log says who spoke.
     log: (line) => log.info(line.startsWith("proxy") ? line : `proxy: ${line}`),
+    onHeldRequest: (service) => signals.notify(service),
   };
   let proxy: ProxyHandle;
   try {
@@ -127,7 +133,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   );
 
   const applier = new ConfigApplier({ apply: (document) => proxy.apply(document), store: configStore, initial, log });
-  const credentials = new Credentials({
+  credentials = new Credentials({
     bootstrap,
     client,
     store: new TokenStore(options.stateDir),
@@ -184,6 +190,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
           version,
           log,
           timing: { ...DEFAULT_SOCKET_TIMING, ...options.socket },
+          signals,
         },
         signal,
       ),
@@ -215,6 +222,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   let stopped: Promise<void> | null = null;
   const stop = async () => {
     stopping.abort();
+    signals.close();
     await Promise.all(tasks);
     await admin?.close();
     await proxy.close();

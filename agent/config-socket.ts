@@ -14,6 +14,7 @@ import type { ApplyOutcome, ConfigApplier } from "./config-applier.ts";
 import type { Credentials } from "./credentials.ts";
 import type { LinkState } from "./link-state.ts";
 import type { Logger } from "./log.ts";
+import type { ScaleSignals } from "./scale-signal.ts";
 import { dialWebSocket, webSocketUrl } from "./websocket-dial.ts";
 
 export const CONNECT_ROUTE = "/api/v1/agent/connect";
@@ -65,6 +66,8 @@ export interface ConfigSocketOptions {
   version: string;
   log: Logger;
   timing: SocketTiming;
+  /** Scale-from-zero signals go over this socket while it is open. */
+  signals?: ScaleSignals;
 }
 
 /** How one connection ended. */
@@ -149,8 +152,10 @@ function connectOnce(
     abandoned ??= why;
     dialed.destroy();
   };
-  const send = (message: AgentMessage) => {
-    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+  const send = (message: AgentMessage): boolean => {
+    if (ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(JSON.stringify(message));
+    return true;
   };
   const sendHealth = () => {
     const { status, message } = options.health();
@@ -236,6 +241,7 @@ function connectOnce(
       log.info(`connected to the control plane over ${url.startsWith("wss:") ? "wss" : "ws"}`);
       // Health at once: the control plane learns the replica's state without waiting a period.
       sendHealth();
+      options.signals?.attach(send);
       intervals.push(
         setInterval(() => void sendStats(), timing.statsIntervalMs),
         setInterval(sendHealth, timing.healthIntervalMs),
@@ -253,6 +259,7 @@ function connectOnce(
       clearTimeout(handshakeTimer);
       clearTimeout(closeTimer);
       for (const interval of intervals) clearInterval(interval);
+      options.signals?.detach();
       signal.removeEventListener("abort", onAbort);
       link.set(false);
       resolve({

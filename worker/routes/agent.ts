@@ -5,7 +5,7 @@
  */
 import { Hono } from "hono";
 import * as v from "valibot";
-import { AgentHeartbeatRequest, AgentRegisterRequest } from "../../schema/agent.ts";
+import { AgentHeartbeatRequest, AgentRegisterRequest, AgentScaleFromZeroRequest } from "../../schema/agent.ts";
 import { mapping } from "../../schema/issues.ts";
 import { signAgentToken, verifyAgentToken } from "../agent-tokens.ts";
 import { type AppEnv, bearer } from "../auth.ts";
@@ -24,10 +24,6 @@ async function agentClaims(env: Env, header: string | undefined, options: { forR
 const AckRequest = mapping({
   version: v.pipe(v.number("expected the configuration version"), v.integer(), v.minValue(1)),
   error: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(2000))), null),
-});
-
-const ScaleFromZeroRequest = mapping({
-  service: v.pipe(v.string("expected a service name"), v.minLength(1, "must not be empty"), v.maxLength(64)),
 });
 
 /** `If-None-Match: "12"` → 12 (the version the agent already has). */
@@ -92,7 +88,7 @@ export const agentRoutes = new Hono<AppEnv>()
   /** The HTTP fallback of the WebSocket's `scale_from_zero`: a request is held for a service without replicas. */
   .post("/scale-from-zero", async (c) => {
     const claims = await agentClaims(c.env, c.req.header("authorization"));
-    const { service } = await readJson(c, ScaleFromZeroRequest);
+    const { service } = await readJson(c, AgentScaleFromZeroRequest);
     const { changed } = unwrap(await stubFor(c.env, claims.objectId).scaleFromZero(claims, service));
     return c.json({ changed });
   })

@@ -595,9 +595,7 @@ export class GatewayObject extends DurableObject<Env> {
 
   /** Evaluates the services that are due; true when a decision changed (an event waits for D1). */
   private evaluateScaling(now: number): boolean {
-    const before = this.state.outbox().length;
-    evaluateAll(this.state, this.services, this.state.replicas(), { now });
-    return this.state.outbox().length !== before;
+    return evaluateAll(this.state, this.services, this.state.replicas(), { now }).changed;
   }
 
   /** Makes sure the alarm runs when the earliest held scaling decision may go through. */
@@ -631,7 +629,7 @@ export class GatewayObject extends DurableObject<Env> {
     let wakeAt: number | null = null;
     let scalingAt: number | null = null;
     try {
-      scalingAt = evaluateAll(this.state, this.services, this.state.replicas(), { now: Date.now() });
+      scalingAt = evaluateAll(this.state, this.services, this.state.replicas(), { now: Date.now() }).next;
     } catch (e) {
       // A scaling problem must not stop the reconciler.
       console.error("autoscaling evaluation failed", e);

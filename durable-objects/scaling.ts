@@ -29,7 +29,7 @@ function due(row: ScalingRow | null, now: number): boolean {
 
 /**
  * Decides for one service with `scaling` (others have their row dropped). `running` are the
- * gateway's running replicas, whose stats are summed.
+ * gateway's running replicas, whose stats are summed. Returns whether the desired count changed.
  */
 export function evaluateService(
   state: GatewayState,
@@ -37,20 +37,21 @@ export function evaluateService(
   s: ServiceRow,
   running: ReplicaRow[],
   options: EvaluateOptions,
-): void {
+): boolean {
   const c = s.configuration;
   const previous = store.scaling(s.name);
   if (!c.scaling) {
     if (previous) store.removeScaling(s.name);
-    return;
+    return false;
   }
   const { now } = options;
-  if (!options.force && !due(previous, now)) return;
+  if (!options.force && !due(previous, now)) return false;
   const registered = store.replicas(s.name).length;
   const { min, max } = c.replicas;
-  // The first decision starts from what runs, brought within the range (dstack submits a run at min).
+  // The first decision starts from what runs (dstack submits a run at min); a changed range
+  // applies at once. Either way the starting point is brought within min..max, delays or not.
   const baseline = previous?.desired_replicas ?? registered;
-  const current = previous ? previous.desired_replicas : Math.min(Math.max(registered, min), max);
+  const current = Math.min(Math.max(baseline, min), max);
   const decision = decideReplicas({
     replicas: c.replicas,
     scaling: c.scaling,
@@ -59,23 +60,28 @@ export function evaluateService(
     lastScaledAt: previous?.last_change_at ?? null,
     now,
   });
+  const from = previous ? `desired ${baseline}` : `${registered} registered`;
   const reason =
     current !== baseline && decision.desired === current
-      ? `${registered} registered, brought within ${min}..${max}; ${decision.reason}`
+      ? `${from}, brought within ${min}..${max}; ${decision.reason}`
       : decision.reason;
-  record(state, store, s.name, previous, baseline, registered, decision.desired, reason, now, decision.retryAt);
+  return record(state, store, s.name, previous, baseline, registered, decision.desired, reason, now, decision.retryAt);
 }
 
-/** Evaluates every service that is due; returns the earliest time a held decision wants a look. */
+/**
+ * Evaluates every service that is due. `changed`: some desired count changed (an event waits for
+ * D1); `next`: the earliest time a held decision wants another look.
+ */
 export function evaluateAll(
   state: GatewayState,
   store: ServiceStore,
   replicas: ReplicaRow[],
   options: EvaluateOptions,
-): number | null {
+): { changed: boolean; next: number | null } {
   const running = replicas.filter((r) => r.status === "running");
-  for (const s of store.list()) evaluateService(state, store, s, running, options);
-  return store.nextScalingEvaluation();
+  let changed = false;
+  for (const s of store.list()) changed = evaluateService(state, store, s, running, options) || changed;
+  return { changed, next: store.nextScalingEvaluation() };
 }
 
 /**
@@ -91,8 +97,7 @@ export function requestWhileZero(state: GatewayState, store: ServiceStore, s: Se
   const current = previous?.desired_replicas ?? registered;
   if (current >= 1) return false;
   const desired = Math.max(1, c.replicas.min);
-  record(state, store, s.name, previous, current, registered, desired, FROM_ZERO_REASON, now, null);
-  return true;
+  return record(state, store, s.name, previous, current, registered, desired, FROM_ZERO_REASON, now, null);
 }
 
 function record(
@@ -106,7 +111,7 @@ function record(
   reason: string,
   now: number,
   retryAt: number | null,
-): void {
+): boolean {
   const changed = desired !== current;
   store.putScaling({
     service,
@@ -116,7 +121,7 @@ function record(
     last_evaluated_at: now,
     next_evaluation_at: retryAt,
   });
-  if (!changed) return;
+  if (!changed) return false;
   state.event(`Service ${service} scaling: ${current} -> ${desired} replicas (${reason})`, null, {
     type: "service.scaling",
     data: {
@@ -127,4 +132,5 @@ function record(
       reason,
     },
   });
+  return true;
 }

@@ -232,6 +232,20 @@ describe("autoscaling", () => {
       return s.scaling?.desired_replicas === 4 ? s.scaling : null;
     });
     expect(decided.reason).toBe("rps 11 over 60s / target 1 → 4 (clamped to 1..4)");
+
+    // A narrower range applies at once, delays or not.
+    const narrowed = await applyService(project, {
+      type: "service",
+      name: "chat",
+      https: false,
+      replicas: "1..2",
+      scaling: { metric: "rps", target: 1, scale_up_delay: 0 },
+    });
+    expect(narrowed.status).toBe(200);
+    expect(narrowed.body.scaling).toMatchObject({
+      desired_replicas: 2,
+      reason: "desired 4, brought within 1..2; rps 11 over 60s / target 1 → 2 (clamped to 1..2)",
+    });
     a.ws.close(1000, "done");
     b.ws.close(1000, "done");
   });

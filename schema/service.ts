@@ -176,16 +176,19 @@ const Scaling = mapping({
   hold_timeout: v.optional(duration(1, 300, "a timeout"), DEFAULT_HOLD_TIMEOUT_SECONDS),
 });
 
-/** `replicas`: a count or a `min..max` range, as dstack. */
+/** `replicas`: a count or a `min..max` range, as dstack (`..4` is `0..4`; the maximum is required). */
 const ReplicaCount = v.pipe(
   v.union([v.number(), v.string()], expected("a count or a range such as 0..4")),
   v.rawTransform(({ dataset, addIssue, NEVER }) => {
     const value = dataset.value;
-    const m = String(value)
-      .trim()
-      .match(/^(\d+)(?:\s*\.\.\s*(\d+))?$/);
-    const min = m ? Number(m[1]) : Number.NaN;
-    const max = m ? Number(m[2] ?? m[1]) : Number.NaN;
+    const text = String(value).trim();
+    if (/^\d*\s*\.\.\s*$/.test(text)) {
+      addIssue({ message: `the maximum number of replicas is required (e.g. 0..4), got ${describeType(value)}` });
+      return NEVER;
+    }
+    const m = text.match(/^(?:(\d+)|(\d*)\s*\.\.\s*(\d+))$/);
+    const min = m ? Number(m[1] ?? (m[2] || "0")) : Number.NaN;
+    const max = m ? Number(m[1] ?? m[3]) : Number.NaN;
     if (!Number.isInteger(min) || !Number.isInteger(max) || min < 0 || max < min || max > 1000) {
       addIssue({
         message: `expected a count or a range min..max with 0 ≤ min ≤ max ≤ 1000, got ${describeType(value)}`,

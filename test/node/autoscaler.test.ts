@@ -183,3 +183,58 @@ describe("formatSeconds", () => {
     [5400, "90m"],
   ])("%s → %s", (s, text) => expect(formatSeconds(s)).toBe(text));
 });
+
+describe("replicas and scaling validation (dstack's rules)", () => {
+  const parse = (extra: Record<string, unknown>) =>
+    parseServiceConfiguration({ type: "service", name: "svc", ...extra });
+  const issue = (extra: Record<string, unknown>) => {
+    try {
+      parse(extra);
+    } catch (e) {
+      return (e as { issues: { path: (string | number)[]; message: string }[] }).issues.map(
+        (i) => `${i.path.join(".")}: ${i.message}`,
+      );
+    }
+    return [];
+  };
+
+  it("reads a count, a range, and a range without its minimum (0)", () => {
+    expect(parse({ replicas: 2 }).replicas).toEqual({ min: 2, max: 2 });
+    expect(parse({ replicas: "1..4", scaling: { metric: "rps", target: 1 } }).replicas).toEqual({ min: 1, max: 4 });
+    expect(parse({ replicas: "..4", scaling: { metric: "rps", target: 1 } }).replicas).toEqual({ min: 0, max: 4 });
+  });
+
+  it("needs the maximum, a range with scaling and scaling with a range", () => {
+    expect(issue({ replicas: "1..", scaling: { metric: "rps", target: 1 } })).toEqual([
+      'replicas: the maximum number of replicas is required (e.g. 0..4), got "1.."',
+    ]);
+    expect(issue({ replicas: "4..1" })[0]).toMatch(/^replicas: expected a count or a range/);
+    expect(issue({ replicas: "0..2" })).toEqual(["scaling: required when replicas is a range (min..max)"]);
+    expect(issue({ replicas: 2, scaling: { metric: "rps", target: 1 } })).toEqual([
+      "replicas: must be a range min..max when scaling is set",
+    ]);
+  });
+
+  it("checks every scaling field by name, with dstack's defaults and hold_timeout's", () => {
+    const s = parse({ replicas: "0..2", scaling: { metric: "rps", target: 0.5 } }).scaling;
+    expect(s).toEqual({
+      metric: "rps",
+      target: 0.5,
+      window: 60,
+      scale_up_delay: 300,
+      scale_down_delay: 600,
+      hold_timeout: 60,
+    });
+    const bad = (scaling: Record<string, unknown>) => issue({ replicas: "0..2", scaling })[0];
+    expect(bad({ metric: "cpu", target: 1 })).toMatch(/^scaling\.metric: expected one of rps/);
+    expect(bad({ metric: "rps", target: 0 })).toBe("scaling.target: must be greater than 0");
+    expect(bad({ metric: "rps", target: 1, window: "45s" })).toMatch(
+      /^scaling\.window: expected one of 30s, 60s, 300s/,
+    );
+    expect(bad({ metric: "rps", target: 1, scale_up_delay: "soon" })).toMatch(/^scaling\.scale_up_delay: /);
+    expect(bad({ metric: "rps", target: 1, hold_timeout: "10m" })).toMatch(
+      /^scaling\.hold_timeout: expected a timeout between 1s and 300s/,
+    );
+    expect(bad({ metric: "rps", target: 1, surprise: true })).toMatch(/^scaling\.surprise: /);
+  });
+});

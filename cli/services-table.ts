@@ -19,7 +19,7 @@ export interface ServicesTableOptions {
 
 export function servicesTable(services: readonly Service[], options: ServicesTableOptions, style: Style): string[] {
   const header = ["NAME", "GATEWAY", "URL", "REPLICAS", "CONFIG"];
-  const scaling = options.verbose && services.some((s) => s.scaling);
+  const scaling = options.verbose && services.some((s) => s.scaling?.reason);
   if (options.verbose) header.push("MODEL", "CREATED");
   if (scaling) header.push("SCALING");
   const rows = services.map((service) => {

@@ -1,6 +1,7 @@
 import { request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
-import { startTunedProxy } from "../../proxy/index.ts";
+import { ConfigRejectedError, startTunedProxy } from "../../proxy/index.ts";
+import { parseDocument } from "../../proxy/routes.ts";
 import { DEFAULT_SERVER_SETTINGS, ProxyServer, type ServerSettings } from "../../proxy/server.ts";
 import { configDocument, DOMAIN, type ServiceSpec } from "../../proxy/testing/config-builder.ts";
 import { type Reply, send } from "../../proxy/testing/http-client.ts";
@@ -194,6 +195,18 @@ describe("scale from zero: held requests", () => {
   });
 });
 
+describe("the document's hold", () => {
+  it("is optional (older control planes) and must be a positive number of milliseconds", () => {
+    const doc = configDocument(1, [{ name: "plain", replicas: [] }]);
+    const { hold: _, ...older } = doc.services[0]!;
+    expect(parseDocument({ ...doc, services: [older] }).services[0]!.hold).toBeNull();
+    expect(() => parseDocument(configDocument(1, [cold({ hold: { timeout_ms: 0 } })]))).toThrow(ConfigRejectedError);
+    expect(() => parseDocument(configDocument(1, [cold({ hold: { timeout_ms: 2 ** 31 } })]))).toThrow(
+      /services\[0\]\.hold\.timeout_ms/,
+    );
+  });
+});
+
 describe("scale from zero in worker mode", () => {
   it("signals through the parent and forwards once every worker has the new document", async () => {
     const signals: string[] = [];
@@ -207,7 +220,7 @@ describe("scale from zero in worker mode", () => {
       {},
     );
     cleanups.push(() => proxy.close());
-    const held = pending(send(port(proxy), { host: COLD, path: "/w" }));
+    const held = pending(send(proxy.port, { host: COLD, path: "/w" }));
     await until("signal", () => signals.length > 0, 20_000);
     expect(signals[0]).toBe("cold");
     expect(held.done).toBe(false);
@@ -225,4 +238,3 @@ describe("scale from zero in worker mode", () => {
   });
 });
 
-const port = (p: { port: number }) => p.port;

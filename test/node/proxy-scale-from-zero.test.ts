@@ -237,4 +237,3 @@ describe("scale from zero in worker mode", () => {
     );
   });
 });
-

@@ -27,6 +27,7 @@ import { Credentials } from "./credentials.ts";
 import { runHeartbeat } from "./heartbeat.ts";
 import { LinkState } from "./link-state.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { ScaleSignals } from "./scale-signal.ts";
 import { detectSglangRouter, type RouterInstallation } from "./sglang/detect.ts";
 import { DEFAULT_PORT_RANGE, type PortRange } from "./sglang/ports.ts";
 import { SglangRouters } from "./sglang/routers.ts";
@@ -128,6 +129,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   }
   let initial = stored.kind === "document" ? stored.document : null;
 
+  // Held requests may arrive before registration (the last good config is served at once).
+  let credentials: Credentials | null = null;
+  const signals = new ScaleSignals({ client, token: () => credentials?.current?.token ?? null, log });
+
   // The proxy first, with the last good config: traffic must not wait for the control plane.
   const host = options.host ?? "127.0.0.1";
   const launch = options.startProxy ?? startProxy;
@@ -139,6 +144,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     initialConfig: initial,
     // Most proxy lines name the proxy already; the others get it, so the agent's log says who spoke.
     log: (line) => log.info(line.startsWith("proxy") ? line : `proxy: ${line}`),
+    onHeldRequest: (service) => signals.notify(service),
   };
   let proxy: ProxyHandle;
   try {
@@ -204,7 +210,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     initial,
     log,
   });
-  const credentials = new Credentials({
+  credentials = new Credentials({
     bootstrap,
     client,
     store: new TokenStore(options.stateDir),
@@ -278,6 +284,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
           version,
           log,
           timing: { ...DEFAULT_SOCKET_TIMING, ...options.socket },
+          signals,
         },
         signal,
       ),
@@ -309,6 +316,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   let stopped: Promise<void> | null = null;
   const stop = async () => {
     stopping.abort();
+    signals.close();
     await Promise.all(tasks);
     await certificates?.stop();
     await routers.stop();

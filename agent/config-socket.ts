@@ -20,6 +20,7 @@ import type { ApplyOutcome, ConfigApplier } from "./config-applier.ts";
 import type { Credentials } from "./credentials.ts";
 import type { LinkState } from "./link-state.ts";
 import type { Logger } from "./log.ts";
+import type { ScaleSignals } from "./scale-signal.ts";
 import { dialWebSocket, webSocketUrl } from "./websocket-dial.ts";
 
 export const CONNECT_ROUTE = "/api/v1/agent/connect";
@@ -80,6 +81,8 @@ export interface ConfigSocketOptions {
   version: string;
   log: Logger;
   timing: SocketTiming;
+  /** Scale-from-zero signals go over this socket while it is open. */
+  signals?: ScaleSignals;
 }
 
 /** How one connection ended. */
@@ -165,8 +168,10 @@ function connectOnce(
     abandoned ??= why;
     dialed.destroy();
   };
-  const send = (message: AgentMessage) => {
-    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+  const send = (message: AgentMessage): boolean => {
+    if (ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(JSON.stringify(message));
+    return true;
   };
   const sendHealth = () => {
     const { status, message, routers } = options.health();
@@ -265,6 +270,7 @@ function connectOnce(
         unsubscribeCertificates();
         unsubscribeHealth();
       };
+      options.signals?.attach(send);
       intervals.push(
         setInterval(() => void sendStats(), timing.statsIntervalMs),
         setInterval(sendHealth, timing.healthIntervalMs),
@@ -283,6 +289,7 @@ function connectOnce(
       clearTimeout(closeTimer);
       for (const interval of intervals) clearInterval(interval);
       unsubscribe();
+      options.signals?.detach();
       signal.removeEventListener("abort", onAbort);
       link.set(false);
       resolve({

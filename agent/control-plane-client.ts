@@ -110,6 +110,11 @@ export class ControlPlaneClient {
     await this.call("/api/v1/agent/ack", token, body, signal);
   }
 
+  /** A request is held for `service`, scaled to zero (the WebSocket's `scale_from_zero`). */
+  async scaleFromZero(token: string, service: string, signal: AbortSignal): Promise<void> {
+    await this.call("/api/v1/agent/scale-from-zero", token, { service }, signal);
+  }
+
   private async call(route: string, token: string | null, body: unknown, signal: AbortSignal): Promise<unknown> {
     const headers: Record<string, string> = { "content-type": "application/json", accept: "application/json" };
     if (token !== null) headers.authorization = `Bearer ${token}`;

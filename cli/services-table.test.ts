@@ -41,6 +41,7 @@ function service(overrides: Partial<Service> = {}, configuration: Record<string,
     config_version: 7,
     gateway_replicas: [synced(0)],
     stats: null,
+    scaling: null,
     ...overrides,
   };
 }
@@ -80,6 +81,32 @@ describe("servicesTable", () => {
       "llama  edge           https://llama.example.com    2         v7 applied",
       "echo   local-gateway  http://echo.localhost:45531  0         v12 pending (1/2)",
     ]);
+  });
+
+  it("shows registered/desired for autoscaled services, and the autoscaler's reason with verbose", () => {
+    const scaled = service(
+      {
+        name: "chat",
+        scaling: {
+          desired_replicas: 3,
+          current_replicas: 1,
+          reason: "rps 12.4 over 60s / target 5 → 3",
+          last_change_at: ago(20),
+          last_evaluated_at: ago(2),
+        },
+        replicas: [{ id: "r1", url: "http://10.0.0.5:8000", registered_at: ago(10) }],
+      },
+      { replicas: "1..4", scaling: { metric: "rps", target: 5 } },
+    );
+    const fixed = service({ name: "echo" });
+    expect(servicesTable([scaled, fixed], { now: NOW }, plainStyle)).toEqual([
+      "NAME  GATEWAY  URL                        REPLICAS  CONFIG",
+      "chat  edge     https://llama.example.com  1/3       v7 applied",
+      "echo  edge     https://llama.example.com  0         v7 applied",
+    ]);
+    expect(servicesTable([scaled], { verbose: true, now: NOW }, plainStyle)[1]).toMatch(
+      /^chat .* 1\/3 +v7 applied +1 min ago +rps 12\.4 over 60s \/ target 5 → 3$/,
+    );
   });
 
   it("adds MODEL and CREATED with verbose", () => {

@@ -3,6 +3,7 @@
  * The services table (`service list|get`, `apply` of a service) and a service's replicas table
  * (`service replica list`). CONFIG tells whether the gateway actually serves the service's
  * current state: `v<config_version>` plus how the gateway replicas' agents took that version.
+ * REPLICAS counts the registered endpoints, as `registered/desired` for autoscaled services.
  */
 
 import type { Service } from "../schema/service-api.ts";
@@ -11,21 +12,31 @@ import type { Style } from "./style.ts";
 import { renderTable } from "./text-table.ts";
 
 export interface ServicesTableOptions {
-  /** Adds MODEL and CREATED. */
+  /** Adds MODEL and CREATED, and SCALING (the autoscaler's reason) when a service autoscales. */
   verbose?: boolean;
   now: number;
 }
 
 export function servicesTable(services: readonly Service[], options: ServicesTableOptions, style: Style): string[] {
   const header = ["NAME", "GATEWAY", "URL", "REPLICAS", "CONFIG"];
+  const scaling = options.verbose && services.some((s) => s.scaling?.reason);
   if (options.verbose) header.push("MODEL", "CREATED");
+  if (scaling) header.push("SCALING");
   const rows = services.map((service) => {
-    const cells = [service.name, service.gateway, service.url, String(service.replicas.length), configState(service)];
+    const cells = [service.name, service.gateway, service.url, replicaCount(service), configState(service)];
     if (options.verbose)
       cells.push(service.configuration.model?.name ?? "", formatAge(service.created_at, options.now));
+    if (scaling) cells.push(service.scaling?.reason ?? "");
     return { cells };
   });
   return renderTable(header, rows, style);
+}
+
+/** `2` registered; `0/1` for an autoscaled service: registered / what the autoscaler wants. */
+export function replicaCount(service: Pick<Service, "replicas" | "scaling">): string {
+  const registered = String(service.replicas.length);
+  const desired = service.scaling?.desired_replicas;
+  return desired === null || desired === undefined ? registered : `${registered}/${desired}`;
 }
 
 /**

@@ -29,6 +29,7 @@ import { backendFor } from "./backends/index.ts";
 import { removeFromCatalog, syncCatalog } from "./catalog-sync.ts";
 import { certificateEvents } from "./certificate-report.ts";
 import { reconcile, setReplicaStatus, settleGatewayStatus } from "./reconciler.ts";
+import { evaluateAll, evaluateService, requestWhileZero } from "./scaling.ts";
 import { buildConfigDocument, gatewayDomain, type ServiceRow, ServiceStore, serviceView } from "./services.ts";
 import { type DefaultIntent, type GatewayRow, GatewayState, type ReplicaRow } from "./state.ts";
 
@@ -343,6 +344,8 @@ export class GatewayObject extends DurableObject<Env> {
       config_version: version,
     };
     this.services.upsert(row);
+    // A new range or target takes effect now, not at the next stats report.
+    evaluateService(this.state, this.services, row, this.runningReplicas(), { now: Date.now(), force: true });
     if (current) this.state.event(`Service ${c.name} updated`, input.actor);
     else
       this.state.event(`Service ${c.name} created`, input.actor, {
@@ -350,6 +353,7 @@ export class GatewayObject extends DurableObject<Env> {
         data: { service: c.name },
       });
     this.broadcastConfig();
+    await this.scheduleScaling();
     await this.flush();
     return ok({ service: serviceView(g, row, this.services, this.state.replicas()), created: !current });
   }
@@ -542,12 +546,21 @@ export class GatewayObject extends DurableObject<Env> {
         this.applyResult(r.id, msg.version, msg.type === "nack" ? msg.error : null);
         await this.flush();
         return;
-      case "stats":
+      case "stats": {
+        // Received-at on this clock, not the host's: staleness must not depend on the host's clock.
+        const now = Date.now();
         this.state.updateReplica(
           r.id,
-          { stats: JSON.stringify(msg.services), stats_at: msg.at, agent_last_seen_at: new Date().toISOString() },
+          { stats: JSON.stringify(msg.services), stats_at: now, agent_last_seen_at: new Date(now).toISOString() },
           { bump: false },
         );
+        const changed = this.evaluateScaling(now);
+        await this.scheduleScaling();
+        if (changed) await this.flush();
+        return;
+      }
+      case "scale_from_zero":
+        await this.recordFromZero(msg.service);
         return;
       case "health":
         await this.recordHealth(r, msg);
@@ -599,8 +612,53 @@ export class GatewayObject extends DurableObject<Env> {
     }
   }
 
+  // ---- autoscaling ------------------------------------------------------------------------
+
+  private runningReplicas(): ReplicaRow[] {
+    return this.state.replicas().filter((r) => r.status === "running");
+  }
+
+  /** Evaluates the services that are due; true when a decision changed (an event waits for D1). */
+  private evaluateScaling(now: number): boolean {
+    return evaluateAll(this.state, this.services, this.state.replicas(), { now }).changed;
+  }
+
+  /** Makes sure the alarm runs when the earliest held scaling decision may go through. */
+  private async scheduleScaling(): Promise<void> {
+    const at = this.services.nextScalingEvaluation();
+    if (at === null) return;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+  }
+
+  /**
+   * An agent holds a request for `service`, which has no replica (WebSocket message or the HTTP
+   * fallback): the desired count goes to max(1, min) at once. Repeats change nothing.
+   */
+  async scaleFromZero(identity: AgentIdentity, service: string): Promise<Outcome<{ changed: boolean }>> {
+    const seen = await this.agentSeen(identity, null);
+    if (!seen.ok) return seen;
+    if (!this.services.get(service)) return fail(404, "not_found", `Service ${service} does not exist`, "service");
+    return ok({ changed: await this.recordFromZero(service) });
+  }
+
+  private async recordFromZero(service: string): Promise<boolean> {
+    const s = this.services.get(service);
+    // A signal may race the service's deletion: nothing to scale then.
+    if (!s || !requestWhileZero(this.state, this.services, s, Date.now())) return false;
+    await this.flush();
+    return true;
+  }
+
   override async alarm(): Promise<void> {
     let wakeAt: number | null = null;
+    let scalingAt: number | null = null;
+    try {
+      scalingAt = evaluateAll(this.state, this.services, this.state.replicas(), { now: Date.now() }).next;
+    } catch (e) {
+      // A scaling problem must not stop the reconciler.
+      console.error("autoscaling evaluation failed", e);
+    }
     try {
       const result = await reconcile(
         {
@@ -629,7 +687,9 @@ export class GatewayObject extends DurableObject<Env> {
     }
     const syncRetry = await this.flush();
     // An RPC may have kicked the reconciler while this pass ran: keep whichever run is sooner.
-    const next = [wakeAt, syncRetry, await this.ctx.storage.getAlarm()].filter((t): t is number => t !== null);
+    const next = [wakeAt, syncRetry, scalingAt, await this.ctx.storage.getAlarm()].filter(
+      (t): t is number => t !== null,
+    );
     if (next.length > 0) await this.ctx.storage.setAlarm(Math.min(...next));
   }
 

@@ -28,6 +28,18 @@ export interface ServiceReplicaRow {
   registered_at: string;
 }
 
+/** The autoscaler's standing decision for a service with `scaling` (times in ms since the epoch). */
+export interface ScalingRow {
+  service: string;
+  desired_replicas: number;
+  reason: string;
+  /** When `desired_replicas` last changed; null before the first change (no delay applies then). */
+  last_change_at: number | null;
+  last_evaluated_at: number;
+  /** When a change held back by a delay may go through (the alarm re-evaluates then). */
+  next_evaluation_at: number | null;
+}
+
 type Row = Record<string, SqlStorageValue>;
 
 export class ServiceStore {
@@ -71,6 +83,7 @@ export class ServiceStore {
   }
 
   remove(name: string): void {
+    this.sql.exec("DELETE FROM service_scaling WHERE service = ?", name);
     this.sql.exec("DELETE FROM service_replicas WHERE service = ?", name);
     this.sql.exec("DELETE FROM services WHERE name = ?", name);
   }
@@ -94,6 +107,37 @@ export class ServiceStore {
       new Date().toISOString(),
     );
     return existing ? "updated" : "created";
+  }
+
+  scaling(service: string): ScalingRow | null {
+    const rows = this.sql.exec("SELECT * FROM service_scaling WHERE service = ?", service).toArray();
+    return (rows[0] as unknown as ScalingRow | undefined) ?? null;
+  }
+
+  /** The earliest time a held scaling decision may go through, or null. */
+  nextScalingEvaluation(): number | null {
+    const row = this.sql.exec("SELECT MIN(next_evaluation_at) AS at FROM service_scaling").toArray()[0];
+    return typeof row?.at === "number" ? row.at : null;
+  }
+
+  putScaling(row: ScalingRow): void {
+    this.sql.exec(
+      `INSERT INTO service_scaling (service, desired_replicas, reason, last_change_at, last_evaluated_at, next_evaluation_at)
+       VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT(service) DO UPDATE SET desired_replicas = excluded.desired_replicas, reason = excluded.reason,
+         last_change_at = excluded.last_change_at, last_evaluated_at = excluded.last_evaluated_at,
+         next_evaluation_at = excluded.next_evaluation_at`,
+      row.service,
+      row.desired_replicas,
+      row.reason,
+      row.last_change_at,
+      row.last_evaluated_at,
+      row.next_evaluation_at,
+    );
+  }
+
+  removeScaling(service: string): void {
+    this.sql.exec("DELETE FROM service_scaling WHERE service = ?", service);
   }
 
   authTokens(): { id: string; secret_sha256: string }[] {
@@ -157,6 +201,7 @@ export function buildConfigDocument(g: GatewayRow, store: ServiceStore): ConfigD
           model: c.model ? { name: c.model.name, format: c.model.format, prefix: c.model.prefix } : null,
           router: c.router ?? g.configuration.router,
           replicas: replicas.filter((r) => r.service === s.name).map((r) => ({ id: r.id, url: r.url })),
+          hold: c.scaling && c.replicas.min === 0 ? { timeout_ms: Math.round(c.scaling.hold_timeout * 1000) } : null,
         };
       })
     : [];
@@ -189,9 +234,17 @@ function publicPort(g: GatewayRow, gatewayReplicas: ReplicaRow[]): string {
 }
 
 const STATS_WINDOWS = ["30", "60", "300"] as const;
+/**
+ * Agents report every 5 s; a report older than this is as good as none (a replica whose agent lost
+ * the socket keeps running, and its last windows would otherwise freeze the autoscaler's view).
+ */
+export const STATS_MAX_AGE_MS = 60_000;
 
-/** Sums traffic over running gateway replicas (request-weighted mean time); null if one has not reported. */
-export function aggregateStats(service: string, running: ReplicaRow[]): ServiceStats | null {
+/**
+ * Sums traffic over running gateway replicas (request-weighted mean time); null if one has not
+ * reported, or not within {@link STATS_MAX_AGE_MS} of `now`.
+ */
+export function aggregateStats(service: string, running: ReplicaRow[], now = Date.now()): ServiceStats | null {
   if (running.length === 0) return null;
   const out: ServiceStats = {
     service,
@@ -202,7 +255,7 @@ export function aggregateStats(service: string, running: ReplicaRow[]): ServiceS
     },
   };
   for (const r of running) {
-    if (!r.stats) return null;
+    if (!r.stats || r.stats_at === null || now - r.stats_at > STATS_MAX_AGE_MS) return null;
     const reported = (JSON.parse(r.stats) as ServiceStats[]).find((s) => s.service === service);
     for (const w of STATS_WINDOWS) {
       const win = reported?.windows[w];
@@ -258,5 +311,20 @@ export function serviceView(g: GatewayRow, s: ServiceRow, store: ServiceStore, g
       s.name,
       gatewayReplicas.filter((r) => r.status === "running"),
     ),
+    scaling: scalingView(s, store),
+  };
+}
+
+function scalingView(s: ServiceRow, store: ServiceStore): Service["scaling"] {
+  if (!s.configuration.scaling) return null;
+  const current = store.replicas(s.name).length;
+  const row = store.scaling(s.name);
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    desired_replicas: row?.desired_replicas ?? null,
+    current_replicas: current,
+    reason: row?.reason ?? null,
+    last_change_at: iso(row?.last_change_at ?? null),
+    last_evaluated_at: iso(row?.last_evaluated_at ?? null),
   };
 }

@@ -84,6 +84,14 @@ CREATE TABLE IF NOT EXISTS service_replicas (
   registered_at TEXT NOT NULL,
   PRIMARY KEY (service, id)
 );
+CREATE TABLE IF NOT EXISTS service_scaling (
+  service TEXT PRIMARY KEY,
+  desired_replicas INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  last_change_at INTEGER,
+  last_evaluated_at INTEGER NOT NULL,
+  next_evaluation_at INTEGER
+);
 CREATE TABLE IF NOT EXISTS outbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   message TEXT NOT NULL,

@@ -30,6 +30,12 @@ export interface ProxyOptions {
   /** Serve this at once (the agent's last good config from disk). */
   initialConfig?: ConfigDocument | null;
   log?: (line: string) => void;
+  /**
+   * A request is held for `service`, which has no replica and scales to zero (its document's
+   * `hold`): the agent asks the control plane for a replica. Called at most every few seconds per
+   * service by each serving process; the callback rate-limits across processes if it needs to.
+   */
+  onHeldRequest?: (service: string) => void;
 }
 
 export interface ProxyHandle {
@@ -77,6 +83,7 @@ interface Checked {
   workers: number;
   initial: ConfigDocument | null;
   log: (line: string) => void;
+  onHeldRequest: (service: string) => void;
 }
 
 function checkOptions(options: ProxyOptions): Checked {
@@ -97,6 +104,9 @@ function checkOptions(options: ProxyOptions): Checked {
   if (options.log !== undefined && typeof options.log !== "function") {
     throw new ProxyOptionsError("log", "expected a function");
   }
+  if (options.onHeldRequest !== undefined && typeof options.onHeldRequest !== "function") {
+    throw new ProxyOptionsError("onHeldRequest", "expected a function");
+  }
   let initial: ConfigDocument | null = null;
   if (options.initialConfig != null) {
     try {
@@ -106,7 +116,17 @@ function checkOptions(options: ProxyOptions): Checked {
       throw err;
     }
   }
-  return { host, port, tlsPort, workers, initial, log: options.log ?? (() => {}) };
+  const log = options.log ?? (() => {});
+  const onHeldRequest = options.onHeldRequest;
+  // The callback is the caller's code: its failure must not reach a request's path.
+  const held = (service: string) => {
+    try {
+      onHeldRequest?.(service);
+    } catch (err) {
+      log(`proxy: onHeldRequest failed for ${service}: ${(err as Error).message}`);
+    }
+  };
+  return { host, port, tlsPort, workers, initial, log, onHeldRequest: held };
 }
 
 /** Rejects unusable pairs before any process sees them (the message names the host). */
@@ -140,6 +160,12 @@ function checkSettings(settings: ServerSettings): void {
   if (!Number.isSafeInteger(settings.rateLimitKeys) || settings.rateLimitKeys < 1) {
     throw new ProxyOptionsError("settings.rateLimitKeys", "expected a whole number of keys ≥ 1");
   }
+  for (const key of ["perService", "total", "signalIntervalMs"] as const) {
+    const value = settings.hold?.[key];
+    if (!Number.isInteger(value) || !(value >= (key === "signalIntervalMs" ? 0 : 1))) {
+      throw new ProxyOptionsError(`settings.hold.${key}`, "expected a whole number ≥ 1 (signalIntervalMs ≥ 0)");
+    }
+  }
 }
 
 /** `startProxy` with tuning (tests, benchmark). */
@@ -154,7 +180,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
   };
 
   if (checked.workers === 0) {
-    const server = new ProxyServer(settings, checked.log);
+    const server = new ProxyServer(settings, checked.log, undefined, checked.onHeldRequest);
     if (checked.initial) server.apply(checked.initial);
     const httpsPort =
       checked.tlsPort === null ? null : await server.listenTls({ host: checked.host, port: checked.tlsPort });
@@ -201,6 +227,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     challenges: {},
     nodeFlags: tuning.nodeFlags ?? [],
     log: checked.log,
+    onHold: checked.onHeldRequest,
   });
   // Documents apply one after another, in the order they were given.
   let queue: Promise<unknown> = Promise.resolve();

@@ -34,6 +34,8 @@ const FORWARDED = new Map([
 export interface EntrypointOptions {
   expectsContinue: boolean;
   retryAfterSeconds: number;
+  /** Parks the request for a service scaled to zero; `resume` routes it again under a new table. */
+  hold: (route: ServiceRoute, unread: boolean, resume: (table: RoutingTable) => void) => void;
 }
 
 interface OpenAIError {
@@ -215,43 +217,51 @@ export function serveEntrypoint(
       });
       return;
     }
-    const route = table.byModel.get(model);
-    if (!route?.model) {
-      replyError(ctx, res, 404, modelNotFound(model));
-      return;
-    }
-    const denied = authDenial(route, table, req.headers.authorization);
-    if (denied) {
-      replyDenied(ctx, res, denied);
-      return;
-    }
-    if (route.maxBodySize > 0 && body.length > route.maxBodySize) {
-      replyError(ctx, res, 413, tooLarge(route.maxBodySize));
-      return;
-    }
-    if (route.balancer.replicas.length === 0) {
-      // As for direct traffic to the service.
-      replyJson(res, 503, `service ${route.name} has no replicas`, {
-        close: ctx.closing,
-        cors: true,
-        retryAfterSeconds: options.retryAfterSeconds,
+    // Routed again under a new table when the request was held for a service scaled to zero.
+    const dispatch = (current: RoutingTable) => {
+      const route = current.byModel.get(model);
+      if (!route?.model) {
+        replyError(ctx, res, 404, modelNotFound(model));
+        return;
+      }
+      const denied = authDenial(route, current, req.headers.authorization);
+      if (denied) {
+        replyDenied(ctx, res, denied);
+        return;
+      }
+      if (route.maxBodySize > 0 && body.length > route.maxBodySize) {
+        replyError(ctx, res, 413, tooLarge(route.maxBodySize));
+        return;
+      }
+      if (route.balancer.replicas.length === 0) {
+        // The body is already read, so nothing is left unread on the connection.
+        if (route.holdTimeoutMs !== null) options.hold(route, false, dispatch);
+        // As for direct traffic to the service.
+        else
+          replyJson(res, 503, `service ${route.name} has no replicas`, {
+            close: ctx.closing,
+            cors: true,
+            retryAfterSeconds: options.retryAfterSeconds,
+          });
+        return;
+      }
+      const forwarded = `${route.model.prefix}${suffix}${search}`;
+      const text = route.balancer.policy.needsText ? routingText(parsed) : "";
+      checkRateLimit(ctx, {
+        rules: route.rateLimits,
+        path: forwarded,
+        rawHeaders: req.rawHeaders,
+        address: clientAddress(req.socket.remoteAddress),
+        gone: () => res.destroyed,
+        admit: (headers) => {
+          setHeaders(res, headers);
+          forward(ctx, req, res, route, head, forwarded, startedAt, body, text);
+        },
+        refuse: (rule, verdict) =>
+          replyRateLimited(res, rule, verdict, { openai: true, cors: true, close: ctx.closing }),
       });
-      return;
-    }
-    const forwarded = `${route.model.prefix}${suffix}${search}`;
-    const text = route.balancer.policy.needsText ? routingText(parsed) : "";
-    checkRateLimit(ctx, {
-      rules: route.rateLimits,
-      path: forwarded,
-      rawHeaders: req.rawHeaders,
-      address: clientAddress(req.socket.remoteAddress),
-      gone: () => res.destroyed,
-      admit: (headers) => {
-        setHeaders(res, headers);
-        forward(ctx, req, res, route, head, forwarded, startedAt, body, text);
-      },
-      refuse: (rule, verdict) => replyRateLimited(res, rule, verdict, { openai: true, cors: true, close: ctx.closing }),
-    });
+    };
+    dispatch(table);
   });
 }
 

@@ -45,6 +45,8 @@ export interface ServiceRoute {
   readonly rateLimits: readonly RateLimitRule[];
   /** Router services (`router: sglang`) expose only what SGLang serves ({@link sglangPathAllowed}). */
   readonly sglangPathsOnly: boolean;
+  /** Scales to zero: with no replica, a request waits this long for one (`hold.ts`); null = 503 at once. */
+  readonly holdTimeoutMs: number | null;
   readonly balancer: Balancer;
   /** The effective router the balancer's policy was made for (null = round robin). */
   readonly router: ConfigService["router"];
@@ -166,6 +168,10 @@ export function documentProblems(doc: ConfigDocument): string[] {
       problems.push(`${at}.hsts.max_age: expected a whole number of seconds ≥ 0`);
     }
     problems.push(...rateLimitProblems(service.rate_limits, at));
+    const hold = service.hold?.timeout_ms;
+    if (hold !== undefined && (!Number.isSafeInteger(hold) || hold <= 0 || hold > 2 ** 31 - 1)) {
+      problems.push(`${at}.hold.timeout_ms: expected a positive number of milliseconds`);
+    }
     const ids = new Set<string>();
     service.replicas.forEach((replica, j) => {
       if (ids.has(replica.id)) problems.push(`${at}.replicas[${j}].id: ${replica.id} appears twice`);
@@ -240,6 +246,7 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
       router: service.router,
       rateLimits: compileRateLimits(service),
       sglangPathsOnly: service.router?.type === "sglang",
+      holdTimeoutMs: service.hold?.timeout_ms ?? null,
       counter: deps.stats.counter(service.name),
     };
     byHost.set(host, route);

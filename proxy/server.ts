@@ -18,6 +18,7 @@ import { ProxyContext } from "./context.ts";
 import { isPreflight, replyPreflight } from "./cors.ts";
 import { forward } from "./forward.ts";
 import { clientAddress, type RequestHead, readRequestHead } from "./headers.ts";
+import { DEFAULT_HOLD_LIMITS, type HoldLimits, HoldQueue } from "./hold.ts";
 import { serveEntrypoint } from "./openai-entrypoint.ts";
 import { routingTextOf } from "./policies/routing-text.ts";
 import { checkRateLimit, replyRateLimited, replyRateLimitedRaw, setHeaders } from "./rate-limit.ts";
@@ -60,6 +61,8 @@ export interface ServerSettings {
   rateLimitKeys: number;
   health: HealthPolicy;
   pools: PoolSettings;
+  /** Bounds of the queue of requests held for services scaled to zero. */
+  hold: HoldLimits;
 }
 
 export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
@@ -74,6 +77,7 @@ export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
   rateLimitKeys: 160_000,
   health: DEFAULT_HEALTH_POLICY,
   pools: DEFAULT_POOL_SETTINGS,
+  hold: DEFAULT_HOLD_LIMITS,
 };
 
 export type ListenTarget = { host: string; port: number } | { handle: object };
@@ -99,6 +103,8 @@ type Routed =
   | { route: ServiceRoute; path: string }
   /** The OpenAI-compatible entrypoint (`openai-entrypoint.ts`), or a CORS preflight to a model service. */
   | { special: "entrypoint" | "preflight"; table: RoutingTable; path: string }
+  /** A service scaled to zero: wait for a replica (`hold.ts`). */
+  | { hold: ServiceRoute; cors: boolean }
   | { status: number; message: string; json: boolean; cors?: boolean; challenge?: boolean }
   /** Plain HTTP to a host we hold a certificate for. */
   | { redirect: string };
@@ -115,13 +121,23 @@ export class ProxyServer {
   readonly #ctx: ProxyContext;
   readonly #stats = new StatsRegistry();
   readonly #log: (line: string) => void;
+  readonly #holds: HoldQueue;
   #table: RoutingTable = EMPTY_TABLE;
   #closed: Promise<void> | null = null;
 
-  /** `rateLimits`: where the host's rate-limit buckets are (a worker asks its parent); default: in this process. */
-  constructor(settings: ServerSettings, log: (line: string) => void, rateLimits?: RateLimitGate) {
+  /**
+   * `rateLimits`: where the host's rate-limit buckets are (a worker asks its parent); default: in this process.
+   * `onHold(service)`: a request waits for a service scaled to zero (rate-limited per service).
+   */
+  constructor(
+    settings: ServerSettings,
+    log: (line: string) => void,
+    rateLimits?: RateLimitGate,
+    onHold: (service: string) => void = () => {},
+  ) {
     this.#settings = settings;
     this.#log = log;
+    this.#holds = new HoldQueue(settings.hold, onHold);
     const pools = new UpstreamPools(settings.pools);
     this.#ctx = new ProxyContext(
       pools,
@@ -180,6 +196,12 @@ export class ProxyServer {
     this.#ctx.pools.retain(table.origins);
     this.#ctx.rateLimits.retain(table.zones);
     this.#table = table;
+    this.#holds.release(table);
+  }
+
+  /** Requests waiting for a service scaled to zero (diagnostics, tests). */
+  held(service?: string): number {
+    return this.#holds.size(service);
   }
 
   listen(target: ListenTarget): Promise<number> {
@@ -230,6 +252,7 @@ export class ProxyServer {
   async #close(): Promise<void> {
     const servers = this.#tlsServer ? [this.#server, this.#tlsServer] : [this.#server];
     const drained = this.#ctx.startClosing();
+    this.#holds.expireAll();
     for (const server of servers) {
       if (server.listening) server.close();
       server.closeIdleConnections();
@@ -270,7 +293,8 @@ export class ProxyServer {
     if (cors && isPreflight(req)) return { special: "preflight", table, path: target.path };
     const denied = authDenial(route, table, req.headers.authorization);
     if (denied) return { ...denied, json: true, cors };
-    if (route.balancer.replicas.length === 0) {
+    const empty = route.balancer.replicas.length === 0;
+    if (empty && route.holdTimeoutMs === null) {
       return { status: 503, message: `service ${route.name} has no replicas`, json: true, cors };
     }
     if (route.maxBodySize > 0 && head.contentLength > route.maxBodySize) {
@@ -281,6 +305,7 @@ export class ProxyServer {
         cors,
       };
     }
+    if (empty) return { hold: route, cors };
     return { route, path: target.path };
   }
 
@@ -340,9 +365,20 @@ export class ProxyServer {
       });
       return;
     }
+    if ("hold" in routed) {
+      this.#hold(routed.hold, res, routed.cors, expectsContinue || head.chunked || head.contentLength > 0, () =>
+        this.#handle(req, res, expectsContinue),
+      );
+      return;
+    }
     if ("special" in routed) {
       if (routed.special === "entrypoint") {
-        const options = { expectsContinue, retryAfterSeconds: this.#settings.retryAfterSeconds };
+        const options = {
+          expectsContinue,
+          retryAfterSeconds: this.#settings.retryAfterSeconds,
+          hold: (route: ServiceRoute, unread: boolean, resume: (table: RoutingTable) => void) =>
+            this.#hold(route, res, true, unread, resume),
+        };
         serveEntrypoint(this.#ctx, routed.table, req, res, head, routed.path, startedAt, options);
       } else {
         replyPreflight(req, res, expectsContinue || head.chunked || head.contentLength > 0 || this.#ctx.closing);
@@ -360,6 +396,41 @@ export class ProxyServer {
     };
     if (routed.json) replyJson(res, routed.status, routed.message, options);
     else replyText(res, routed.status, routed.message, options);
+  }
+
+  /**
+   * Parks a request for a service scaled to zero until a document gives it a replica (then
+   * `resume` routes it again, under the new table), or answers 503 with Retry-After when its hold
+   * timeout passes or the queue is full. The body is left unread meanwhile (`unread`: then the
+   * connection closes after a 503, since the rest of the body cannot be told from a next request).
+   */
+  #hold(
+    route: ServiceRoute,
+    res: ServerResponse,
+    cors: boolean,
+    unread: boolean,
+    resume: (table: RoutingTable) => void,
+  ): void {
+    const refuse = (message: string) =>
+      replyJson(res, 503, message, {
+        close: unread || this.#ctx.closing,
+        retryAfterSeconds: this.#settings.retryAfterSeconds,
+        cors,
+      });
+    // Counted as running, so a closing server answers held requests before it stops.
+    this.#ctx.begin();
+    const outcome = this.#holds.hold(route, res, (end) => {
+      this.#ctx.end();
+      if (end.kind === "resume") resume(end.table);
+      else if (end.kind === "expired") {
+        refuse(`service ${route.name} has no replicas (none registered within ${route.holdTimeoutMs! / 1000} s)`);
+      }
+    });
+    if (outcome === "full") {
+      this.#ctx.end();
+      this.#holds.signal(route.name);
+      refuse(`service ${route.name} has no replicas and too many requests wait for one`);
+    }
   }
 
   /** Every replica of the document in force with its in-flight count and health (diagnostics, tests). */
@@ -395,7 +466,11 @@ export class ProxyServer {
         refuse: (rule, verdict) => replyRateLimitedRaw(socket, rule, verdict),
       });
     } else if ("special" in routed) replyRaw(socket, 404, "no upgrades here");
-    else replyRaw(socket, routed.status, routed.message);
+    else if ("hold" in routed) {
+      // Upgrades are not held (a raw socket has no response to park); the replica is still asked for.
+      this.#holds.signal(routed.hold.name);
+      replyRaw(socket, 503, `service ${routed.hold.name} has no replicas`);
+    } else replyRaw(socket, routed.status, routed.message);
   };
 }
 

@@ -33,7 +33,12 @@ const rateLimits = new IpcGate(
 );
 
 async function init(message: Extract<ToWorker, { type: "init" }>, handle: object | undefined): Promise<void> {
-  server = new ProxyServer(message.settings, (line) => send({ type: "log", line }), rateLimits);
+  server = new ProxyServer(
+    message.settings,
+    (line) => send({ type: "log", line }),
+    rateLimits,
+    (service) => send({ type: "held", service }),
+  );
   if (message.document) server.apply(message.document);
   server.setCertificates(message.certificates);
   server.setChallenges(message.challenges);

@@ -49,4 +49,6 @@ export type FromWorker =
   | { type: "stats"; id: number; stats: RawServiceStats[] }
   | { type: "log"; line: string }
   /** The rate-limit checks of one event-loop turn; the buckets of the host are in the parent. */
-  | RateLimitAsk;
+  | RateLimitAsk
+  /** A request is held for `service`, which is scaled to zero (rate-limited per service by the worker). */
+  | { type: "held"; service: string };

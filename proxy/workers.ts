@@ -47,6 +47,8 @@ export interface WorkerPoolOptions {
   certificates: TlsCertificate[];
   challenges: ChallengeTokens;
   log: (line: string) => void;
+  /** A worker holds a request for a service scaled to zero. */
+  onHold: (service: string) => void;
   /** A worker must be serving within this after it is started. */
   startTimeoutMs?: number;
   /** A worker must acknowledge a document (or answer a stats request) within this. */
@@ -319,6 +321,10 @@ export class WorkerPool {
   #onMessage(message: FromWorker): void {
     if (message.type === "log") {
       this.#options.log(message.line);
+      return;
+    }
+    if (message.type === "held") {
+      this.#options.onHold(message.service);
       return;
     }
     if (!("id" in message)) return;

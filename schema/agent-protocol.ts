@@ -53,6 +53,7 @@ export const RouterReport = v.object({
 });
 export type RouterReport = v.InferOutput<typeof RouterReport>;
 export const RouterReports = v.pipe(v.array(RouterReport), v.maxLength(1000));
+const ServiceName = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
 
 export const AgentMessage = v.variant("type", [
   v.object({ type: v.literal("ack"), version: v.number() }),
@@ -77,5 +78,11 @@ export const AgentMessage = v.variant("type", [
     type: v.literal("certificates"),
     hosts: v.pipe(v.array(CertificateState), v.maxLength(MAX_CERTIFICATE_HOSTS)),
   }),
+  /**
+   * The proxy holds a request for a service that has no replica (its document says it scales to
+   * zero): the control plane raises the desired count at once. Sent at most every few seconds per
+   * service; repeats are harmless.
+   */
+  v.object({ type: v.literal("scale_from_zero"), service: ServiceName }),
 ]);
 export type AgentMessage = v.InferOutput<typeof AgentMessage>;

@@ -39,6 +39,11 @@ export const AgentHeartbeatRequest = mapping({
   routers: v.optional(RouterReports),
 });
 
+/** The proxy holds a request for a service scaled to zero (HTTP fallback of the WebSocket message). */
+export const AgentScaleFromZeroRequest = mapping({
+  service: v.pipe(v.string("expected a service name"), v.minLength(1, "must not be empty"), v.maxLength(64)),
+});
+
 /** Answer to register and to token refresh. */
 export interface AgentTokenResponse {
   token: string;

@@ -40,6 +40,12 @@ export const ConfigService = v.object({
   /** Effective router: the service's override, else the gateway's; null = built-in round robin (`schema/router.ts`). */
   router: v.nullable(RouterSchema),
   replicas: v.array(ConfigReplica),
+  /**
+   * Set for services that scale to zero (`replicas: 0..N`): while the service has no replicas a
+   * request is held up to `timeout_ms` for one to register, and the proxy tells the control plane.
+   * Null (or absent, from older control planes): no replicas → 503 at once.
+   */
+  hold: v.optional(v.nullable(v.object({ timeout_ms: v.pipe(v.number(), v.integer(), v.minValue(1)) })), null),
 });
 
 export const ConfigDocument = v.object({

@@ -52,6 +52,20 @@ export const ServiceSchema = v.object({
   gateway_replicas: v.array(GatewayReplicaConfigStateSchema),
   /** Traffic summed over the gateway's replicas (null until every running replica reported). */
   stats: v.nullable(ServiceStats),
+  /**
+   * The autoscaler's decision, for services with `scaling` (null otherwise): the orchestrator that
+   * runs the replicas brings `current_replicas` (registered) to `desired_replicas`. Before the first
+   * evaluation `desired_replicas`, `reason` and the times are null.
+   */
+  scaling: v.nullable(
+    v.object({
+      desired_replicas: v.nullable(v.number()),
+      current_replicas: v.number(),
+      reason: v.nullable(v.string()),
+      last_change_at: v.nullable(Timestamp),
+      last_evaluated_at: v.nullable(Timestamp),
+    }),
+  ),
 });
 export type Service = Omit<v.InferOutput<typeof ServiceSchema>, "configuration"> & {
   configuration: ServiceConfiguration;

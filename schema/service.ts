@@ -23,6 +23,8 @@ export const DEFAULT_CLIENT_MAX_BODY_SIZE = 64 * 1024 * 1024;
 export const DEFAULT_READ_TIMEOUT_SECONDS = 300;
 export const RESERVED_SERVICE_NAMES = ["gateway"] as const;
 export const SCALING_WINDOWS = [30, 60, 300] as const;
+/** How long the proxy holds a request for a service scaled to zero (`scaling.hold_timeout`). */
+export const DEFAULT_HOLD_TIMEOUT_SECONDS = 60;
 
 const SIZE_UNITS: Record<string, number> = {
   "": 1,
@@ -167,18 +169,26 @@ const Scaling = mapping({
   ),
   scale_up_delay: v.optional(duration(0, 86_400, "a delay"), 300),
   scale_down_delay: v.optional(duration(0, 86_400, "a delay"), 600),
+  /**
+   * Gateplane's own: with `replicas: 0..N`, a request arriving while no replica is registered is held
+   * this long for one to register (dstack answers 503 at once).
+   */
+  hold_timeout: v.optional(duration(1, 300, "a timeout"), DEFAULT_HOLD_TIMEOUT_SECONDS),
 });
 
-/** `replicas`: a count or a `min..max` range, as dstack. */
+/** `replicas`: a count or a `min..max` range, as dstack (`..4` is `0..4`; the maximum is required). */
 const ReplicaCount = v.pipe(
   v.union([v.number(), v.string()], expected("a count or a range such as 0..4")),
   v.rawTransform(({ dataset, addIssue, NEVER }) => {
     const value = dataset.value;
-    const m = String(value)
-      .trim()
-      .match(/^(\d+)(?:\s*\.\.\s*(\d+))?$/);
-    const min = m ? Number(m[1]) : Number.NaN;
-    const max = m ? Number(m[2] ?? m[1]) : Number.NaN;
+    const text = String(value).trim();
+    if (/^\d*\s*\.\.\s*$/.test(text)) {
+      addIssue({ message: `the maximum number of replicas is required (e.g. 0..4), got ${describeType(value)}` });
+      return NEVER;
+    }
+    const m = text.match(/^(?:(\d+)|(\d*)\s*\.\.\s*(\d+))$/);
+    const min = m ? Number(m[1] ?? (m[2] || "0")) : Number.NaN;
+    const max = m ? Number(m[1] ?? m[3]) : Number.NaN;
     if (!Number.isInteger(min) || !Number.isInteger(max) || min < 0 || max < min || max > 1000) {
       addIssue({
         message: `expected a count or a range min..max with 0 ≤ min ≤ max ≤ 1000, got ${describeType(value)}`,

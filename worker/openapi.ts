@@ -4,7 +4,7 @@
  */
 import { toJsonSchema } from "@valibot/to-json-schema";
 import type * as v from "valibot";
-import { AgentHeartbeatRequest, AgentRegisterRequest } from "../schema/agent.ts";
+import { AgentHeartbeatRequest, AgentRegisterRequest, AgentScaleFromZeroRequest } from "../schema/agent.ts";
 import {
   ApiErrorSchema,
   ApplyRequest,
@@ -65,6 +65,7 @@ const SCHEMAS = {
   ConfigDocument,
   AgentRegisterRequest,
   AgentHeartbeatRequest,
+  AgentScaleFromZeroRequest,
   Error: ApiErrorSchema,
 } satisfies Record<string, v.GenericSchema>;
 
@@ -229,6 +230,14 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
   },
   "/api/v1/agent/ack": {
     post: { tag: "agent", summary: "ACK or NACK a configuration version", status: "204", auth: false },
+  },
+  "/api/v1/agent/scale-from-zero": {
+    post: {
+      tag: "agent",
+      summary: "A request is held for a service scaled to zero: desired replicas = max(1, min) now (agent JWT)",
+      body: "AgentScaleFromZeroRequest",
+      auth: false,
+    },
   },
 };
 

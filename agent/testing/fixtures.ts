@@ -51,6 +51,7 @@ export function configDocument(version: number, replicaUrl: string): ConfigDocum
         model: null,
         router: null,
         replicas: [{ id: `replica-${version}`, url: replicaUrl }],
+        hold: null,
       },
     ],
     entrypoint: null,

@@ -421,6 +421,10 @@ export class FakeControlPlane {
       config_version: 0,
       gateway_replicas: [],
       stats: null,
+      // As the real one before its first evaluation (the fake has no autoscaler).
+      scaling: conf.scaling
+        ? { desired_replicas: null, current_replicas: 0, reason: null, last_change_at: null, last_evaluated_at: null }
+        : null,
     };
     this.services.set(service.name, service);
     this.#changed(service);

@@ -27,6 +27,7 @@ export function service(spec: ServiceSpec): ConfigService {
     rate_limits: [],
     model: null,
     router: null,
+    hold: null,
     ...rest,
     replicas: replicas.map((r, i) => (typeof r === "string" ? { id: `${name}-${i}`, url: r } : r)),
   };

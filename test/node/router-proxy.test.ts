@@ -153,20 +153,20 @@ describe("in-flight accounting", () => {
   it("returns to 0 after completions, replica errors, client aborts and data: [DONE]", async () => {
     let releaseStream: (() => void) | null = null;
     const r = await startReplica("sse", (req, res) => {
-      if (req.url === "/sse") {
+      if (req.url === "/v1/sse") {
         res.writeHead(200, { "content-type": "text/event-stream" });
         res.write('data: {"token":"a"}\n\n');
         // [DONE] split across two writes, then the stream stays open until released.
         setTimeout(() => res.write("data: [DO"), 20);
         setTimeout(() => res.write("NE]\n\n"), 40);
         releaseStream = () => res.end();
-      } else if (req.url === "/broken") {
+      } else if (req.url === "/v1/broken") {
         res.writeHead(200, { "content-length": "100" });
         res.write("partial");
         setTimeout(() => res.destroy(), 20);
-      } else if (req.url === "/slow") {
+      } else if (req.url === "/v1/slow") {
         setTimeout(() => res.end("late"), 2_000);
-      } else if (req.url === "/error") {
+      } else if (req.url === "/v1/error") {
         res.writeHead(500);
         res.end("boom");
       } else res.end("ok");
@@ -175,14 +175,14 @@ describe("in-flight accounting", () => {
     const { port, inFlight } = await proxyFor([
       { name: "llm", replicas: [r.url], router: { type: "sglang", policy: "power_of_two" } },
     ]);
-    expect((await send(port, { host: HOST, path: "/ok" })).status).toBe(200);
-    expect((await send(port, { host: HOST, path: "/error" })).status).toBe(500);
+    expect((await send(port, { host: HOST, path: "/v1/ok" })).status).toBe(200);
+    expect((await send(port, { host: HOST, path: "/v1/error" })).status).toBe(500);
     expect(inFlight()).toEqual([0]);
-    await send(port, { host: HOST, path: "/broken" }).catch(() => null);
+    await send(port, { host: HOST, path: "/v1/broken" }).catch(() => null);
     await until(() => inFlight()[0] === 0);
     // Client abort while the replica thinks.
     await new Promise<void>((resolve) => {
-      const req = request({ host: "127.0.0.1", port, path: "/slow", setHost: false, headers: { host: HOST } });
+      const req = request({ host: "127.0.0.1", port, path: "/v1/slow", setHost: false, headers: { host: HOST } });
       req.on("error", () => resolve());
       req.end();
       setTimeout(() => req.destroy(), 100);
@@ -191,10 +191,13 @@ describe("in-flight accounting", () => {
     // SSE: released at [DONE] while the stream is still open, and not released twice when it ends.
     const chunks: string[] = [];
     const streamed = new Promise<void>((resolve, reject) => {
-      const req = request({ host: "127.0.0.1", port, path: "/sse", setHost: false, headers: { host: HOST } }, (res) => {
-        res.on("data", (c: Buffer) => chunks.push(c.toString()));
-        res.on("end", resolve);
-      });
+      const req = request(
+        { host: "127.0.0.1", port, path: "/v1/sse", setHost: false, headers: { host: HOST } },
+        (res) => {
+          res.on("data", (c: Buffer) => chunks.push(c.toString()));
+          res.on("end", resolve);
+        },
+      );
       req.on("error", reject);
       req.end();
     });

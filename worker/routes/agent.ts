@@ -5,7 +5,7 @@
  */
 import { Hono } from "hono";
 import * as v from "valibot";
-import { AgentHeartbeatRequest, AgentRegisterRequest } from "../../schema/agent.ts";
+import { AgentHeartbeatRequest, AgentRegisterRequest, AgentScaleFromZeroRequest } from "../../schema/agent.ts";
 import { mapping } from "../../schema/issues.ts";
 import { signAgentToken, verifyAgentToken } from "../agent-tokens.ts";
 import { type AppEnv, bearer } from "../auth.ts";
@@ -85,6 +85,13 @@ export const agentRoutes = new Hono<AppEnv>()
     const { version, error } = await readJson(c, AckRequest);
     unwrap(await stubFor(c.env, claims.objectId).recordConfigResult(claims, version, error ?? null));
     return c.body(null, 204);
+  })
+  /** The HTTP fallback of the WebSocket's `scale_from_zero`: a request is held for a service without replicas. */
+  .post("/scale-from-zero", async (c) => {
+    const claims = await agentClaims(c.env, c.req.header("authorization"));
+    const { service } = await readJson(c, AgentScaleFromZeroRequest);
+    const { changed } = unwrap(await stubFor(c.env, claims.objectId).scaleFromZero(claims, service));
+    return c.json({ changed });
   })
   .post("/token", async (c) => {
     const claims = await agentClaims(c.env, c.req.header("authorization"), { forRefresh: true });

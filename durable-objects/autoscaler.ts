@@ -1,0 +1,83 @@
+/**
+ * @module
+ * The autoscaling decision, as dstack makes it (`RPSAutoscaler` / `ManualScaler`), as a pure
+ * function: configuration, aggregated stats, the current count, the last scaling time and the clock
+ * in; the desired count and a sentence saying why out. The GatewayObject stores and emits it.
+ */
+import type { ServiceStats } from "../schema/agent-protocol.ts";
+import type { ServiceConfiguration } from "../schema/service.ts";
+
+export interface ScalingInput {
+  replicas: ServiceConfiguration["replicas"];
+  scaling: ServiceConfiguration["scaling"];
+  /** Summed over the gateway's running replicas; null when one of them has not reported (no decision). */
+  stats: ServiceStats | null;
+  /** dstack's "current desired count": the last decision, or the registered replicas before the first. */
+  current: number;
+  /** When the desired count last changed (ms since the epoch); null = never, so no delay applies. */
+  lastScaledAt: number | null;
+  now: number;
+}
+
+export interface ScalingDecision {
+  desired: number;
+  reason: string;
+  /**
+   * When a held change (delay not elapsed) may go through: the caller re-evaluates then. Null when
+   * nothing is waiting on the clock.
+   */
+  retryAt: number | null;
+}
+
+const clamp = (n: number, min: number, max: number) => Math.min(Math.max(n, min), max);
+
+/** `600` → `10m`, `90` → `1m30s`, `3600` → `1h`: how the configuration spells delays. */
+export function formatSeconds(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s >= 3600 && s % 3600 === 0) return `${s / 3600}h`;
+  if (s >= 60) return s % 60 === 0 ? `${s / 60}m` : `${Math.floor(s / 60)}m${s % 60}s`;
+  return `${s}s`;
+}
+
+/** Requests per second with at most 2 decimals, as people read it. */
+const formatRps = (rps: number) => String(Math.round(rps * 100) / 100);
+
+export function decideReplicas(input: ScalingInput): ScalingDecision {
+  const { min, max } = input.replicas;
+  const { current, scaling } = input;
+  if (!scaling) {
+    const desired = clamp(current, min, max);
+    return { desired, reason: `manual: replicas ${min === max ? min : `${min}..${max}`}`, retryAt: null };
+  }
+  const window = scaling.window as 30 | 60 | 300;
+  const stat = input.stats?.windows[String(window) as "30" | "60" | "300"];
+  if (!stat) {
+    return {
+      desired: current,
+      reason: `no decision: not every running gateway replica reported stats (keeping ${current})`,
+      retryAt: null,
+    };
+  }
+  const rps = stat.requests / window;
+  const raw = Math.ceil(rps / scaling.target);
+  const target = clamp(raw, min, max);
+  const formula =
+    `rps ${formatRps(rps)} over ${window}s / target ${scaling.target} → ${target}` +
+    (raw !== target ? ` (clamped to ${min}..${max})` : "");
+  if (target === current) return { desired: current, reason: formula, retryAt: null };
+  if (target > current && current === 0)
+    return { desired: target, reason: `${formula}; up from zero at once`, retryAt: null };
+  const up = target > current;
+  const delay = up ? scaling.scale_up_delay : scaling.scale_down_delay;
+  const since = input.lastScaledAt === null ? null : (input.now - input.lastScaledAt) / 1000;
+  if (since !== null && since < delay) {
+    return {
+      desired: current,
+      reason:
+        `${formula}; holding ${current}: scale-${up ? "up" : "down"} delay ${formatSeconds(delay)} not elapsed ` +
+        `(last change ${formatSeconds(since)} ago)`,
+      retryAt: input.lastScaledAt! + delay * 1000,
+    };
+  }
+  return { desired: target, reason: formula, retryAt: null };
+}

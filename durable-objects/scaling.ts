@@ -1,0 +1,136 @@
+/**
+ * @module
+ * Autoscaling inside a GatewayObject: runs the decision (`autoscaler.ts`) for a service, records it in
+ * the object's storage and emits `service.scaling` when the desired count changes. Also the scale-up
+ * a proxy asks for when a request arrives for a service scaled to zero. All synchronous: called
+ * between two awaits, a decision and its event commit together.
+ */
+import { decideReplicas } from "./autoscaler.ts";
+import { aggregateStats, type ScalingRow, type ServiceRow, type ServiceStore } from "./services.ts";
+import type { GatewayState, ReplicaRow } from "./state.ts";
+
+/** Agents report every 5 s each; deciding more often per service would only repeat itself. */
+export const EVALUATE_INTERVAL_MS = 5_000;
+
+export const FROM_ZERO_REASON = "request while scaled to zero";
+
+export interface EvaluateOptions {
+  now: number;
+  /** Ignore the per-service interval (the configuration changed). */
+  force?: boolean;
+}
+
+/** Whether a service's standing decision is due for another look. */
+function due(row: ScalingRow | null, now: number): boolean {
+  if (!row) return true;
+  if (row.next_evaluation_at !== null && row.next_evaluation_at <= now) return true;
+  return now - row.last_evaluated_at >= EVALUATE_INTERVAL_MS;
+}
+
+/**
+ * Decides for one service with `scaling` (others have their row dropped). `running` are the
+ * gateway's running replicas, whose stats are summed. Returns whether the desired count changed.
+ */
+export function evaluateService(
+  state: GatewayState,
+  store: ServiceStore,
+  s: ServiceRow,
+  running: ReplicaRow[],
+  options: EvaluateOptions,
+): boolean {
+  const c = s.configuration;
+  const previous = store.scaling(s.name);
+  if (!c.scaling) {
+    if (previous) store.removeScaling(s.name);
+    return false;
+  }
+  const { now } = options;
+  if (!options.force && !due(previous, now)) return false;
+  const registered = store.replicas(s.name).length;
+  const { min, max } = c.replicas;
+  // The first decision starts from what runs (dstack submits a run at min); a changed range
+  // applies at once. Either way the starting point is brought within min..max, delays or not.
+  const baseline = previous?.desired_replicas ?? registered;
+  const current = Math.min(Math.max(baseline, min), max);
+  const decision = decideReplicas({
+    replicas: c.replicas,
+    scaling: c.scaling,
+    stats: aggregateStats(s.name, running, now),
+    current,
+    lastScaledAt: previous?.last_change_at ?? null,
+    now,
+  });
+  const from = previous ? `desired ${baseline}` : `${registered} registered`;
+  const reason =
+    current !== baseline && decision.desired === current
+      ? `${from}, brought within ${min}..${max}; ${decision.reason}`
+      : decision.reason;
+  return record(state, store, s.name, previous, baseline, registered, decision.desired, reason, now, decision.retryAt);
+}
+
+/**
+ * Evaluates every service that is due. `changed`: some desired count changed (an event waits for
+ * D1); `next`: the earliest time a held decision wants another look.
+ */
+export function evaluateAll(
+  state: GatewayState,
+  store: ServiceStore,
+  replicas: ReplicaRow[],
+  options: EvaluateOptions,
+): { changed: boolean; next: number | null } {
+  const running = replicas.filter((r) => r.status === "running");
+  let changed = false;
+  for (const s of store.list()) changed = evaluateService(state, store, s, running, options) || changed;
+  return { changed, next: store.nextScalingEvaluation() };
+}
+
+/**
+ * A proxy holds a request for `service`, which has no replica: desired becomes max(1, min) at once.
+ * Idempotent: nothing changes while the desired count is already at least 1, or when the service
+ * does not scale to zero. Returns whether the decision changed.
+ */
+export function requestWhileZero(state: GatewayState, store: ServiceStore, s: ServiceRow, now: number): boolean {
+  const c = s.configuration;
+  if (!c.scaling || c.replicas.min !== 0) return false;
+  const previous = store.scaling(s.name);
+  const registered = store.replicas(s.name).length;
+  const current = previous?.desired_replicas ?? registered;
+  if (current >= 1) return false;
+  const desired = Math.max(1, c.replicas.min);
+  return record(state, store, s.name, previous, current, registered, desired, FROM_ZERO_REASON, now, null);
+}
+
+function record(
+  state: GatewayState,
+  store: ServiceStore,
+  service: string,
+  previous: ScalingRow | null,
+  current: number,
+  registered: number,
+  desired: number,
+  reason: string,
+  now: number,
+  retryAt: number | null,
+): boolean {
+  const changed = desired !== current;
+  store.putScaling({
+    service,
+    desired_replicas: desired,
+    reason,
+    last_change_at: changed ? now : (previous?.last_change_at ?? null),
+    last_evaluated_at: now,
+    next_evaluation_at: retryAt,
+  });
+  if (!changed) return false;
+  state.event(`Service ${service} scaling: ${current} -> ${desired} replicas (${reason})`, null, {
+    type: "service.scaling",
+    data: {
+      service,
+      desired_replicas: desired,
+      previous_desired_replicas: previous?.desired_replicas ?? null,
+      current_replicas: registered,
+      reason,
+    },
+  });
+  return true;
+}

@@ -63,13 +63,14 @@ export const WebhookUrl = v.pipe(
   v.string(expected("a URL")),
   v.maxLength(2048, "at most 2048 characters"),
   v.check((u) => parseUrl(u) !== null, "expected a URL such as https://example.com/hooks/gateplane"),
+  // Checks run on after a failed one (valibot reports every issue): an unparseable URL passes these.
   v.check((u) => {
-    const url = new URL(u);
-    return url.protocol === "https:" || (url.protocol === "http:" && isLoopback(url.hostname));
+    const url = parseUrl(u);
+    return !url || url.protocol === "https:" || (url.protocol === "http:" && isLoopback(url.hostname));
   }, "expected an https:// URL (http:// is accepted only for 127.0.0.1, [::1] or localhost)"),
   v.check((u) => {
-    const url = new URL(u);
-    return !url.username && !url.password && !url.hash;
+    const url = parseUrl(u);
+    return !url || (!url.username && !url.password && !url.hash);
   }, "must not contain credentials or a fragment (the signature authenticates deliveries)"),
 );
 

@@ -135,6 +135,17 @@ describe("webhook endpoints", () => {
     expect((await api<Webhook>("GET", `${base(project)}/${hook.id}`)).body.url).toBe("http://127.0.0.1:9/h");
   });
 
+  it("is described in the OpenAPI document", async () => {
+    const doc = (await api("GET", "/api/openapi.json", undefined, null)).body;
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        "/api/v1/projects/{project}/webhooks",
+        "/api/v1/projects/{project}/webhooks/{id}/deliveries/{delivery}/redeliver",
+      ]),
+    );
+    expect(doc.components.schemas.CreateWebhookRequest.required).toEqual(["url", "events"]);
+  });
+
   it("lets members read but only admins change", async () => {
     const project = await newProject();
     const member = await newUser(project, "member");

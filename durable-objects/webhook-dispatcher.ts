@@ -116,7 +116,11 @@ export class WebhookDispatcher extends DurableObject<Env> {
     )
       .bind(webhookId)
       .first<{ at: number | null }>();
-    if (next?.at != null) await this.ctx.storage.setAlarm(Math.max(next.at, Date.now()));
+    if (next?.at == null) return;
+    const target = Math.max(next.at, Date.now());
+    // A poke that landed while this run awaited D1 may have armed an earlier alarm: keep that one.
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > target) await this.ctx.storage.setAlarm(target);
   }
 
   private webhook(id: string): Promise<WebhookRow | null> {

@@ -13,7 +13,8 @@ const pool = shared.gpPool;
 const daemonUrl = `http://127.0.0.1:${pool.port}`;
 // The webhook receiver's port, chosen the same way (test/worker/global-setup-webhooks.ts).
 const receiver = globalThis as { gpWebhooks?: { port: number } };
-const receiverPort = (receiver.gpWebhooks ??= { port: await freePort() }).port;
+receiver.gpWebhooks ??= { port: await freePort() };
+const receiverPort = receiver.gpWebhooks.port;
 const signingKey = JSON.stringify({
   ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }),
   kid: "test",

@@ -5,6 +5,13 @@
  */
 import type { ApiErrorBody, Gateway, GatewayPlan } from "../schema/api.ts";
 import type { Service, ServiceList, ServicePlan, ServiceSpec } from "../schema/service-api.ts";
+import type {
+  CreateWebhookRequest,
+  Delivery,
+  UpdateWebhookRequest,
+  Webhook,
+  WebhookWithSecret,
+} from "../schema/webhooks.ts";
 import { ApiError, NetworkError } from "./errors.ts";
 import type { Settings } from "./settings.ts";
 
@@ -106,6 +113,41 @@ export class ControlPlane {
     return this.#request("DELETE", `${service(project, name)}/replicas/${encodeURIComponent(id)}`);
   }
 
+  createWebhook(project: string, body: CreateWebhookRequest): Promise<WebhookWithSecret> {
+    return this.#request("POST", webhooks(project), body);
+  }
+
+  listWebhooks(project: string): Promise<{ project: string; webhooks: Webhook[] }> {
+    return this.#request("GET", webhooks(project));
+  }
+
+  getWebhook(project: string, id: string): Promise<Webhook> {
+    return this.#request("GET", webhook(project, id));
+  }
+
+  /** Carries `secret` when the change rotated it. */
+  updateWebhook(project: string, id: string, body: UpdateWebhookRequest): Promise<Webhook & { secret?: string }> {
+    return this.#request("PATCH", webhook(project, id), body);
+  }
+
+  deleteWebhook(project: string, id: string): Promise<void> {
+    return this.#request("DELETE", webhook(project, id));
+  }
+
+  webhookDeliveries(project: string, id: string, state?: string): Promise<{ deliveries: Delivery[] }> {
+    const query = state ? `?state=${encodeURIComponent(state)}` : "";
+    return this.#request("GET", `${webhook(project, id)}/deliveries${query}`);
+  }
+
+  /** Sends the delivery again at once; the answer is the delivery after that attempt. */
+  redeliver(project: string, id: string, delivery: string): Promise<Delivery> {
+    return this.#request("POST", `${webhook(project, id)}/deliveries/${encodeURIComponent(delivery)}/redeliver`);
+  }
+
+  ping(project: string, id: string): Promise<Delivery> {
+    return this.#request("POST", `${webhook(project, id)}/ping`);
+  }
+
   async #request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     return (await this.#send<T>(method, path, body, signal)).body;
   }
@@ -151,6 +193,8 @@ export class ControlPlane {
 const gateways = (project: string) => `/projects/${encodeURIComponent(project)}/gateways`;
 const services = (project: string) => `/projects/${encodeURIComponent(project)}/services`;
 const service = (project: string, name: string) => `${services(project)}/${encodeURIComponent(name)}`;
+const webhooks = (project: string) => `/projects/${encodeURIComponent(project)}/webhooks`;
+const webhook = (project: string, id: string) => `${webhooks(project)}/${encodeURIComponent(id)}`;
 
 function errorOf(response: Response, text: string, method: string, url: string): ApiError {
   try {

@@ -31,6 +31,9 @@ Commands:
   service delete NAME    Delete a service
   service replica add|remove|list NAME
                          Register, remove or list a service's replica endpoints
+  webhook [list]         List webhook endpoints
+  webhook add|get|update|delete|deliveries|redeliver|ping
+                         Manage webhook endpoints, their delivery log, test pings
 
 Options:
   -h, --help             Show help (also: gateplane <command> --help)
@@ -126,6 +129,45 @@ Options:
   --id ID                replica add: the replica's id (1-128 of letters, digits, . _ : -)
   --url URL              replica add: where it listens, http(s)://host:port[/prefix]; give the
                          control plane's URL before the command (gateplane --url … service …)
+  -h, --help             Show this help
+
+${CONNECTION}`,
+
+  webhook: `Usage: gateplane webhook [list] [--json]
+       gateplane webhook add --url URL --events TYPES [--secret S] [--description D]
+       gateplane webhook get ID [--json]
+       gateplane webhook update ID [--url URL] [--events TYPES] [--enable|--disable]
+                                   [--rotate-secret|--secret S] [--description D]
+       gateplane webhook delete ID [-y]
+       gateplane webhook deliveries ID [--state pending|delivered|failed] [--json]
+       gateplane webhook redeliver ID DELIVERY
+       gateplane webhook ping ID
+
+Webhook endpoints receive the project's events as signed POSTs (see the README's Webhooks
+section for the payload, headers and how to verify the Gateplane-Signature header).
+
+Commands:
+  list                   List the project's webhook endpoints (the default)
+  add                    Register an endpoint; prints its signing secret once
+  get ID                 Show one endpoint
+  update ID              Change an endpoint; --enable re-enables one that was disabled
+  delete ID              Delete an endpoint and its delivery log
+  deliveries ID          Show the delivery log, newest first
+  redeliver ID DELIVERY  Send a delivery again now (same event id)
+  ping ID                Send a signed test event now; fails unless the endpoint answers 2xx
+
+Options:
+  --url URL              add, update: the endpoint, https:// (http:// only for loopback); give
+                         the control plane's URL before the command (gateplane --url … webhook …)
+  --events TYPES         add, update: comma-separated event types, prefix.* patterns or *
+                         (e.g. gateway.*,service.scaling)
+  --secret S             add, update: use this signing secret (24+ characters) instead of a
+                         generated one
+  --rotate-secret        update: generate a new secret; the old one also signs for 24 h
+  --enable, --disable    update: resume or stop deliveries
+  --state STATE          deliveries: only pending, delivered or failed ones
+  --json                 print JSON
+  -y, --yes              delete: do not ask for confirmation
   -h, --help             Show this help
 
 ${CONNECTION}`,

@@ -11,6 +11,7 @@ import { apply, parseApplyArgs } from "./commands/apply.ts";
 import { deleteConfiguration, parseDeleteArgs } from "./commands/delete.ts";
 import { gateway, parseGatewayArgs } from "./commands/gateway.ts";
 import { parseServiceArgs, service } from "./commands/service.ts";
+import { parseWebhookArgs, webhook } from "./commands/webhook.ts";
 import { type Context, createContext } from "./context.ts";
 import { CliError, UsageError } from "./errors.ts";
 import { HELP, version } from "./help.ts";
@@ -36,6 +37,10 @@ const COMMANDS: Record<string, Command> = {
   service: (io, global, lines, args) => {
     const parsed = parseServiceArgs(args);
     return parsed.help ? help(io, "service") : service(withGlobals(io, global, parsed.global, lines), parsed);
+  },
+  webhook: (io, global, lines, args) => {
+    const parsed = parseWebhookArgs(args);
+    return parsed.help ? help(io, "webhook") : webhook(withGlobals(io, global, parsed.global, lines), parsed);
   },
 };
 

@@ -2,7 +2,9 @@
  * @module
  * Write-through of a gateway's summary, its pending default-gateway change and its audit events
  * from the GatewayObject to D1, as one D1 batch (one implicit transaction). The upsert only wins
- * over an older version, and events carry a source key, so repeating a sync is harmless.
+ * over an older version, and events carry a source key, so repeating a sync is harmless. Webhook
+ * deliveries of the typed events are created by the same batch; both functions return the webhook
+ * endpoints they fed, whose dispatchers the caller pokes once the batch has committed.
  */
 import { and, eq, sql } from "drizzle-orm";
 import { type DrizzleD1Database, drizzle } from "drizzle-orm/d1";
@@ -10,6 +12,7 @@ import { events, gateways, projects, services } from "../worker/db/schema.ts";
 import { batch, type Statement } from "../worker/db/statements.ts";
 import type { ServiceStore } from "./services.ts";
 import type { GatewayRow, GatewayState, OutboxEvent } from "./state.ts";
+import { deliveryInserts, fedWebhooks } from "./webhook-deliveries.ts";
 
 /** Outbox events as idempotent inserts: the source key makes a repeated write-through a no-op. */
 function eventInserts(d: DrizzleD1Database, g: GatewayRow, outbox: OutboxEvent[]) {
@@ -32,18 +35,24 @@ function eventInserts(d: DrizzleD1Database, g: GatewayRow, outbox: OutboxEvent[]
   );
 }
 
+/** The outbox's deliveries, last in the batch: they select the events inserted just before. */
+function outboxDeliveries(g: GatewayRow, outbox: OutboxEvent[]): Statement[] {
+  const typed = outbox.filter((e) => e.type !== null);
+  return typed.length > 0 ? [deliveryInserts(typed.map((e) => `${g.id}:${e.seq}`))] : [];
+}
+
 export async function syncCatalog(
   db: D1Database,
   state: GatewayState,
   store: ServiceStore,
   objectId: string,
-): Promise<void> {
+): Promise<string[]> {
   const g = state.gateway();
-  if (!g) return;
+  if (!g) return [];
   const outbox = state.outbox();
-  if (g.version <= g.synced_version && outbox.length === 0 && !g.default_intent) return;
+  if (g.version <= g.synced_version && outbox.length === 0 && !g.default_intent) return [];
   const snapshot = state.snapshot();
-  if (!snapshot) return;
+  if (!snapshot) return [];
   const d = drizzle(db);
   const now = new Date().toISOString();
   const defaultEvent = (message: string, key: string) =>
@@ -132,22 +141,26 @@ export async function syncCatalog(
       defaultEvent("Gateway set as project default", key),
     );
   }
-  await batch(db, statements);
+  const deliveries = outboxDeliveries(g, outbox);
+  statements.push(...deliveries);
+  const results = await batch(db, statements);
   // Only what was read before the await is acknowledged: changes made meanwhile stay pending.
   state.setSyncState({ synced_version: g.version, sync_attempt: 0, next_sync_at: 0 });
   const current = state.gateway();
   if (current?.default_intent === g.default_intent) state.setSyncState({ default_intent: null });
   const last = outbox.at(-1);
   if (last) state.ackOutbox(last.seq);
+  return deliveries.length > 0 ? fedWebhooks(results.at(-1)) : [];
 }
 
 /** Final write-through of a deleted gateway: its row goes, and so does its place as project default. */
-export async function removeFromCatalog(db: D1Database, state: GatewayState): Promise<void> {
+export async function removeFromCatalog(db: D1Database, state: GatewayState): Promise<string[]> {
   const g = state.gateway();
-  if (!g) return;
+  if (!g) return [];
   const d = drizzle(db);
   const outbox = state.outbox();
-  await batch(db, [
+  const deliveries = outboxDeliveries(g, outbox);
+  const results = await batch(db, [
     d.delete(services).where(eq(services.gatewayId, g.id)),
     d.delete(gateways).where(eq(gateways.id, g.id)),
     d
@@ -165,5 +178,7 @@ export async function removeFromCatalog(db: D1Database, state: GatewayState): Pr
         sourceKey: `${g.id}:deleted`,
       })
       .onConflictDoNothing(),
+    ...deliveries,
   ]);
+  return deliveries.length > 0 ? fedWebhooks(results.at(-1)) : [];
 }

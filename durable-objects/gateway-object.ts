@@ -32,6 +32,7 @@ import { reconcile, setReplicaStatus, settleGatewayStatus } from "./reconciler.t
 import { evaluateAll, evaluateService, requestWhileZero } from "./scaling.ts";
 import { buildConfigDocument, gatewayDomain, type ServiceRow, ServiceStore, serviceView } from "./services.ts";
 import { type DefaultIntent, type GatewayRow, GatewayState, type ReplicaRow } from "./state.ts";
+import { pokeDispatchers } from "./webhook-deliveries.ts";
 
 export interface ApplyInput {
   projectId: string;
@@ -673,7 +674,7 @@ export class GatewayObject extends DurableObject<Env> {
       );
       this.closeRetiredSockets();
       if (result.kind === "deleted") {
-        await removeFromCatalog(this.env.DB, this.state);
+        await pokeDispatchers(this.env, await removeFromCatalog(this.env.DB, this.state));
         await this.ctx.storage.deleteAlarm();
         await this.ctx.storage.deleteAll();
         // The object lives on (the name can be reused for a new gateway): recreate empty tables.
@@ -731,7 +732,8 @@ export class GatewayObject extends DurableObject<Env> {
     const g = this.state.gateway();
     if (!g) return null;
     try {
-      await syncCatalog(this.env.DB, this.state, this.services, this.ctx.id.toString());
+      const fed = await syncCatalog(this.env.DB, this.state, this.services, this.ctx.id.toString());
+      await pokeDispatchers(this.env, fed);
       const after = this.state.gateway();
       if (after && (after.version > after.synced_version || after.default_intent)) return Date.now() + 50;
       return null;

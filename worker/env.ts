@@ -3,10 +3,13 @@
  * Bindings of the Worker and its Durable Objects (see wrangler.toml).
  */
 import type { GatewayObject } from "../durable-objects/gateway-object.ts";
+import type { WebhookDispatcher } from "../durable-objects/webhook-dispatcher.ts";
 
 export interface Env {
   DB: D1Database;
   GATEWAYS: DurableObjectNamespace<GatewayObject>;
+  /** One dispatcher per webhook endpoint, named by its id. */
+  WEBHOOKS: DurableObjectNamespace<WebhookDispatcher>;
   /** Global admin bearer token (like dstack's server admin token). */
   ADMIN_TOKEN: string;
   /** base64 of 32 bytes: AES-256-GCM key for backends' credentials. */
@@ -17,4 +20,6 @@ export interface Env {
   LOCAL_HOST_DAEMON_TOKEN?: string;
   /** Public base URL of this control plane, given to agents; defaults to the request's origin. */
   PUBLIC_URL?: string;
+  /** Milliseconds one webhook delivery attempt may take (default 10000). */
+  WEBHOOK_ATTEMPT_TIMEOUT_MS?: string;
 }

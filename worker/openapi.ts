@@ -34,6 +34,7 @@ import {
   ServicePlanSchema,
   ServiceSchema,
 } from "../schema/service-api.ts";
+import { CreateWebhookRequest, DeliverySchema, UpdateWebhookRequest, WebhookSchema } from "../schema/webhooks.ts";
 
 const SCHEMAS = {
   GatewayConfiguration: GatewayConfigurationInput,
@@ -66,6 +67,10 @@ const SCHEMAS = {
   AgentRegisterRequest,
   AgentHeartbeatRequest,
   AgentScaleFromZeroRequest,
+  CreateWebhookRequest,
+  UpdateWebhookRequest,
+  Webhook: WebhookSchema,
+  WebhookDelivery: DeliverySchema,
   Error: ApiErrorSchema,
 } satisfies Record<string, v.GenericSchema>;
 
@@ -146,6 +151,39 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
     delete: { tag: "services", summary: "Unregister a replica endpoint", response: "Service" },
   },
   "/api/v1/projects/{project}/events": { get: { tag: "projects", summary: "Audit trail (query: gateway, limit)" } },
+  "/api/v1/projects/{project}/webhooks": {
+    get: { tag: "webhooks", summary: "List webhook endpoints" },
+    post: {
+      tag: "webhooks",
+      summary: "Register a webhook endpoint; the response carries its signing secret, once",
+      body: "CreateWebhookRequest",
+      response: "Webhook",
+      status: "201",
+    },
+  },
+  "/api/v1/projects/{project}/webhooks/{id}": {
+    get: { tag: "webhooks", summary: "Get a webhook endpoint", response: "Webhook" },
+    patch: {
+      tag: "webhooks",
+      summary: "Change url, events, enabled (re-enable after auto-disable) or rotate the secret",
+      body: "UpdateWebhookRequest",
+      response: "Webhook",
+    },
+    delete: { tag: "webhooks", summary: "Delete a webhook endpoint and its delivery log", status: "204" },
+  },
+  "/api/v1/projects/{project}/webhooks/{id}/deliveries": {
+    get: { tag: "webhooks", summary: "Delivery log, newest first (query: state, limit)" },
+  },
+  "/api/v1/projects/{project}/webhooks/{id}/deliveries/{delivery}/redeliver": {
+    post: {
+      tag: "webhooks",
+      summary: "Send a delivery again now (same event id)",
+      response: "WebhookDelivery",
+    },
+  },
+  "/api/v1/projects/{project}/webhooks/{id}/ping": {
+    post: { tag: "webhooks", summary: "Send a signed ping event now", response: "WebhookDelivery" },
+  },
   "/api/v1/projects": {
     get: { tag: "projects", summary: "Projects visible to the caller" },
     post: {

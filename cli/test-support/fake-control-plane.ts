@@ -21,6 +21,7 @@ import { formatIssue, formatPath, ValidationError } from "../../schema/issues.ts
 import { sameJson } from "../../schema/json.ts";
 import { parseServiceConfiguration, ReplicaEndpoint, type ServiceConfiguration } from "../../schema/service.ts";
 import type { ConfigSyncState, GatewayReplicaSync, Service, ServicePlan } from "../../schema/service-api.ts";
+import { FakeWebhooks } from "./fake-webhooks.ts";
 
 export interface RecordedRequest {
   method: string;
@@ -58,6 +59,7 @@ export class FakeControlPlane {
   /** Called before any request is handled; lets tests change the world between the CLI's calls. */
   onRequest: ((method: string, path: string) => void) | null = null;
   readonly services = new Map<string, Service>();
+  readonly webhooks = new FakeWebhooks();
   /** How the gateways' agents take each new configuration version. */
   agentState: ConfigSyncState = "in_sync";
   /** The agents' reason when `agentState` is `rejected`. */
@@ -151,6 +153,9 @@ export class FakeControlPlane {
 
   #route(method: string, path: string, body: unknown): [number, unknown] {
     if (method === "GET" && path === "/api/v1/me") return [200, { user: this.user, global_admin: false }];
+    const hooks = /^\/api\/v1\/projects\/main(\/webhooks.*)$/.exec(path);
+    const hookReply = hooks && this.webhooks.route(method, hooks[1]!, body);
+    if (hookReply) return hookReply;
     const service = /^\/api\/v1\/projects\/([^/]+)\/services(?:\/([^/]+))?(?:\/replicas\/([^/]+))?$/.exec(path);
     if (service) {
       const project = decodeURIComponent(service[1]!);

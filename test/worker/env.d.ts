@@ -5,5 +5,7 @@ declare module "cloudflare:test" {
     MIGRATIONS: D1Migration[];
     /** Fault-injection control of the local host daemon used by these tests. */
     FAULTS_URL: string;
+    /** The webhook receiver of test/worker/global-setup-webhooks.ts. */
+    WEBHOOK_RECEIVER_URL: string;
   }
 }

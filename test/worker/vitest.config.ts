@@ -11,6 +11,10 @@ const shared = globalThis as { gpPool?: { port: number; token: string } };
 shared.gpPool ??= { port: await freePort(), token: randomBytes(16).toString("hex") };
 const pool = shared.gpPool;
 const daemonUrl = `http://127.0.0.1:${pool.port}`;
+// The webhook receiver's port, chosen the same way (test/worker/global-setup-webhooks.ts).
+const receiver = globalThis as { gpWebhooks?: { port: number } };
+receiver.gpWebhooks ??= { port: await freePort() };
+const receiverPort = receiver.gpWebhooks.port;
 const signingKey = JSON.stringify({
   ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }),
   kid: "test",
@@ -23,7 +27,10 @@ export default defineWorkersProject(async () => ({
     include: [path.join(root, "test/worker/**/*.test.ts")],
     // Absolute: as a project of the root config, this config's own directory is the root.
     setupFiles: [path.join(root, "test/worker/apply-migrations.ts")],
-    globalSetup: [path.join(root, "test/worker/global-setup.ts")],
+    globalSetup: [
+      path.join(root, "test/worker/global-setup.ts"),
+      path.join(root, "test/worker/global-setup-webhooks.ts"),
+    ],
     poolOptions: {
       workers: {
         singleWorker: true,
@@ -39,6 +46,8 @@ export default defineWorkersProject(async () => ({
             LOCAL_HOST_DAEMON_TOKEN: pool.token,
             FAULTS_URL: `${daemonUrl}/__faults`,
             PUBLIC_URL: "http://127.0.0.1:8787",
+            WEBHOOK_RECEIVER_URL: `http://127.0.0.1:${receiverPort}`,
+            WEBHOOK_ATTEMPT_TIMEOUT_MS: "2000",
           },
         },
       },

@@ -135,3 +135,71 @@ export const services = sqliteTable(
   },
   (t) => [uniqueIndex("services_project_name").on(t.projectId, t.name), index("services_gateway").on(t.gatewayId)],
 );
+
+/**
+ * Webhook endpoints of a project. The secret is sealed like backends' credentials (HMAC signing
+ * needs the plaintext); during a rotation's grace period the previous one signs too.
+ */
+export const webhooks = sqliteTable(
+  "webhooks",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    url: text("url").notNull(),
+    /** JSON list of event types, `prefix.*` patterns or `*`. */
+    events: text("events", { mode: "json" }).notNull().$type<string[]>(),
+    description: text("description"),
+    secretCiphertext: text("secret_ciphertext").notNull(),
+    secretIv: text("secret_iv").notNull(),
+    previousSecretCiphertext: text("previous_secret_ciphertext"),
+    previousSecretIv: text("previous_secret_iv"),
+    previousSecretExpiresAt: text("previous_secret_expires_at"),
+    enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
+    disabledReason: text("disabled_reason"),
+    disabledAt: text("disabled_at"),
+    consecutiveFailures: integer("consecutive_failures").notNull().default(0),
+    failingSince: text("failing_since"),
+    lastSuccessAt: text("last_success_at"),
+    createdAt: text("created_at").notNull().default(now),
+  },
+  (t) => [index("webhooks_project").on(t.projectId)],
+);
+
+/**
+ * One row per (endpoint, event): created in the same D1 batch as the event, so none is lost, and
+ * unique per pair, so a repeated write-through adds none. `eventId` is null for pings.
+ */
+export const webhookDeliveries = sqliteTable(
+  "webhook_deliveries",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    webhookId: text("webhook_id")
+      .notNull()
+      .references(() => webhooks.id, { onDelete: "cascade" }),
+    eventId: integer("event_id"),
+    /** The idempotency key sent as `Gateplane-Event-Id`. */
+    eventKey: text("event_key").notNull(),
+    eventType: text("event_type").notNull(),
+    state: text("state", { enum: ["pending", "delivered", "failed"] })
+      .notNull()
+      .default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    /** Epoch ms; meaningful while pending. */
+    nextAttemptAt: integer("next_attempt_at").notNull(),
+    /** Epoch ms after which a failed attempt is the last one (creation, or a redelivery, + 24 h). */
+    retryUntil: integer("retry_until").notNull(),
+    lastAttemptAt: text("last_attempt_at"),
+    lastStatus: integer("last_status"),
+    lastError: text("last_error"),
+    responseExcerpt: text("response_excerpt"),
+    createdAt: text("created_at").notNull().default(now),
+    deliveredAt: text("delivered_at"),
+  },
+  (t) => [
+    uniqueIndex("webhook_deliveries_event").on(t.webhookId, t.eventId),
+    index("webhook_deliveries_due").on(t.state, t.nextAttemptAt),
+    index("webhook_deliveries_webhook").on(t.webhookId, t.id),
+  ],
+);

@@ -18,6 +18,7 @@ import { badRequest, conflict, notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
 import { gatewayEvents, gateways as gatewayRoutes } from "./gateways.ts";
 import { servicesRoutes } from "./services.ts";
+import { webhooksRoutes } from "./webhooks.ts";
 
 async function defaultGatewayName(db: ReturnType<typeof drizzle>, id: string | null): Promise<string | null> {
   if (!id) return null;
@@ -128,7 +129,8 @@ const project = new Hono<AppEnv>()
   })
   .route("/gateways", gatewayRoutes)
   .route("/services", servicesRoutes)
-  .route("/events", gatewayEvents);
+  .route("/events", gatewayEvents)
+  .route("/webhooks", webhooksRoutes);
 
 export const projectsRoutes = new Hono<AppEnv>()
   .post("/", async (c) => {

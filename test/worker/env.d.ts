@@ -5,5 +5,7 @@ declare module "cloudflare:test" {
     MIGRATIONS: D1Migration[];
     /** Fault-injection control of the local host daemon used by these tests. */
     FAULTS_URL: string;
+    /** The AWS fake (test/fakes/aws), started by global-setup-aws.ts. */
+    AWS_FAKE_URL: string;
   }
 }

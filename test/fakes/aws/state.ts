@@ -231,6 +231,7 @@ export class FakeAwsState {
       targetGroups: this.targetGroups,
       listeners: this.listeners,
       vpcs: this.vpcs,
+      images: this.images,
       subnets: this.subnets.map((s) => ({ ...s, public: this.isPublicSubnet(s.id) })),
     };
   }

@@ -12,7 +12,9 @@ shared.gpPool ??= { port: await freePort(), token: randomBytes(16).toString("hex
 const pool = shared.gpPool;
 const daemonUrl = `http://127.0.0.1:${pool.port}`;
 // The AWS fake's port (test/worker/global-setup-aws.ts), chosen here for the same reason.
-const awsFake = ((globalThis as { gpAws?: { port: number } }).gpAws ??= { port: await freePort() });
+const awsShared = globalThis as { gpAws?: { port: number } };
+awsShared.gpAws ??= { port: await freePort() };
+const awsFake = awsShared.gpAws;
 const signingKey = JSON.stringify({
   ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }),
   kid: "test",

@@ -7,6 +7,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { loadBalancerNames } from "../../durable-objects/backends/aws/elb.ts";
 import { api, applyConfig, gatewayStub, getGateway, newProject, waitFor } from "./helpers.ts";
 
 const KEY = { access_key_id: "AKIAGATEPLANETEST001", secret_access_key: "gateplane-test-secret-0123" };
@@ -57,6 +58,7 @@ async function fake<T = FakeState>(path = "state", body?: unknown): Promise<T> {
 const clearFaults = () => fetch(`${FAKE}/__fake/faults`, { method: "DELETE" });
 const injectFaults = (faults: { kind: string; action?: string; count: number }[]) => fake("faults", { faults });
 
+const lbNames = loadBalancerNames;
 const tag = (i: FakeInstance, key: string) => i.tags.find((t) => t.key === key)?.value;
 async function instancesOf(project: string): Promise<FakeInstance[]> {
   return (await fake()).instances.filter((i) => tag(i, "gateplane_project") === project);
@@ -229,6 +231,61 @@ describe("aws backend", { timeout: 60_000 }, () => {
     expect((await instancesOf(project)).every((i) => i.state !== "running" && i.state !== "pending")).toBe(true);
   });
 
+  it("retries a load balancer whose answer was lost, without a second ALB or target group", async () => {
+    await clearFaults();
+    await fake("certificates", { arn: CERT });
+    // The target group is created each time, but no answer arrives: the step fails, retryable.
+    await injectFaults([{ kind: "drop", action: "CreateTargetGroup", count: 4 }]);
+    const project = await awsProject();
+    const created = await applyConfig(project, awsConfig("gw-lbretry", { certificate: { type: "acm", arn: CERT } }));
+    const names = lbNames(created.body.id);
+    const waiting = await waitFor("load balancer retry", async () => {
+      const g = (await getGateway(project, "gw-lbretry")).body;
+      return g.status_message?.startsWith("Load balancer attempt 1/15 failed, retrying in 1 min") ? g : null;
+    });
+    expect(waiting.status).toBe("submitted");
+    expect(waiting.replicas).toEqual([]);
+
+    const stub = await gatewayStub(project, "gw-lbretry");
+    await runInDurableObject(stub, (_o, s) =>
+      s.storage.sql.exec("UPDATE gateway SET backend_data = json_set(backend_data, '$.lb_next_attempt_at', 0)"),
+    );
+    await runDurableObjectAlarm(stub);
+    const g = await waitFor("provisioning", async () => {
+      const x = (await getGateway(project, "gw-lbretry")).body;
+      return x.status === "provisioning" ? x : null;
+    });
+    const state = await fake();
+    expect(state.loadBalancers.filter((l) => l.name === names.lb)).toHaveLength(1);
+    expect(state.targetGroups.filter((t) => t.name === names.tg)).toHaveLength(1);
+    expect(g.hostname).toBe(state.loadBalancers.find((l) => l.name === names.lb)!.dnsName);
+    await deleteAndWait(project, "gw-lbretry");
+    const after = await fake();
+    expect(after.loadBalancers.filter((l) => l.name === names.lb)).toEqual([]);
+    expect(after.targetGroups.filter((t) => t.name === names.tg)).toEqual([]);
+  });
+
+  it("removes a half-made load balancer (answer lost) when the gateway is deleted before the retry", async () => {
+    await clearFaults();
+    await fake("certificates", { arn: CERT });
+    await injectFaults([{ kind: "drop", action: "CreateTargetGroup", count: 4 }]);
+    const project = await awsProject();
+    const created = await applyConfig(project, awsConfig("gw-lbhalf", { certificate: { type: "acm", arn: CERT } }));
+    const names = lbNames(created.body.id);
+    await waitFor("load balancer retry", async () =>
+      (await getGateway(project, "gw-lbhalf")).body.status_message?.startsWith("Load balancer attempt 1/15"),
+    );
+    const before = await fake();
+    expect(before.loadBalancers.filter((l) => l.name === names.lb)).toHaveLength(1);
+    // The target group exists, but its ARN never reached the object: the delete finds it by name.
+    expect(before.targetGroups.filter((t) => t.name === names.tg)).toHaveLength(1);
+    await deleteAndWait(project, "gw-lbhalf");
+    const after = await fake();
+    expect(after.loadBalancers.filter((l) => l.name === names.lb)).toEqual([]);
+    expect(after.targetGroups.filter((t) => t.name === names.tg)).toEqual([]);
+    expect(await instancesOf(project)).toEqual([]);
+  });
+
   it("fails an ACM gateway whose VPC has subnets in one AZ only, with the reason", async () => {
     await clearFaults();
     const vpc = await fake<{ vpc_id: string }>("vpcs", { region: REGION, subnets: [{ az: "a", public: true }] });
@@ -277,10 +334,16 @@ describe("aws backend", { timeout: 60_000 }, () => {
     expect(g.replicas[0]!.instance_id).toBeNull();
     expect(await instancesOf(project)).toHaveLength(1);
 
-    // A fresh pass (as after a restart of the object): the retry is due now.
+    // The object restarts (in-memory state gone), then the retry falls due.
     const stub = await gatewayStub(project, "gw-lost");
-    await runInDurableObject(stub, (_o, s) => s.storage.sql.exec("UPDATE replicas SET next_attempt_at = 0"));
-    await runDurableObjectAlarm(stub);
+    await expect(
+      runInDurableObject(stub, (_o, state) => {
+        state.abort("simulated restart");
+      }),
+    ).rejects.toThrow("simulated restart");
+    const fresh = await gatewayStub(project, "gw-lost");
+    await runInDurableObject(fresh, (_o, s) => s.storage.sql.exec("UPDATE replicas SET next_attempt_at = 0"));
+    await runDurableObjectAlarm(fresh);
     const instances = await instancesOf(project);
     expect(instances).toHaveLength(1);
     expect((await getGateway(project, "gw-lost")).body.replicas[0]!.instance_id).toBe(instances[0]!.id);

@@ -301,15 +301,37 @@ describe("ELBv2 through @aws-sdk/client-elastic-load-balancing-v2", () => {
       StatusCode: "HTTP_301",
     });
 
-    const running = fake.state.instances.find((i) => i.state === "running");
-    if (running) {
-      await elb.send(
-        new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: running.id, Port: 80 }] }),
-      );
-      await elb.send(
-        new DeregisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: running.id, Port: 80 }] }),
-      );
-    }
+    const sg = (
+      await ec2.send(
+        new DescribeSecurityGroupsCommand({
+          Filters: [{ Name: "group-name", Values: ["gateplane-gateway-contract"] }],
+        }),
+      )
+    ).SecurityGroups![0]!.GroupId!;
+    const imageId = (await ec2.send(new DescribeImagesCommand({ Owners: ["099720109477"] }))).Images![0]!.ImageId!;
+    const target = (
+      await ec2.send(
+        new RunInstancesCommand({
+          ImageId: imageId,
+          InstanceType: "t3.micro",
+          MinCount: 1,
+          MaxCount: 1,
+          NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: twoAzs[0], Groups: [sg] }],
+        }),
+      )
+    ).Instances![0]!.InstanceId!;
+    const register = () =>
+      elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: target, Port: 80 }] }));
+    expect((await rejected(register())).name).toBe("InvalidTargetException");
+    await ec2.send(new DescribeInstancesCommand({ InstanceIds: [target] }));
+    await register();
+    expect(fake.state.targetGroups.find((t) => t.arn === tg.TargetGroupArn)?.targets).toEqual([
+      { id: target, port: 80 },
+    ]);
+    await elb.send(
+      new DeregisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: target, Port: 80 }] }),
+    );
+    expect(fake.state.targetGroups.find((t) => t.arn === tg.TargetGroupArn)?.targets).toEqual([]);
     const byName = await elb.send(new DescribeLoadBalancersCommand({ Names: ["gp-contract-lb"] }));
     expect(byName.LoadBalancers?.[0]?.LoadBalancerArn).toBe(lb.LoadBalancerArn);
     const tgByName = await elb.send(new DescribeTargetGroupsCommand({ Names: ["gp-contract-tg"] }));

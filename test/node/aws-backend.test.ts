@@ -20,6 +20,8 @@ import {
 } from "../../durable-objects/backends/aws/elb.ts";
 import { awsBackend } from "../../durable-objects/backends/aws/index.ts";
 import { BackendError } from "../../durable-objects/backends/types.ts";
+import { AwsCredentials } from "../../schema/backend-credentials.ts";
+import { formatIssue, parseOrThrow, ValidationError } from "../../schema/issues.ts";
 import { type FakeAws, startFakeAws } from "../fakes/aws/server.ts";
 
 const KEY = { access_key_id: "AKIAFAKEBACKEND00001", secret_access_key: "backend-secret-0123456789" };
@@ -53,6 +55,24 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await fake?.close();
+});
+
+describe("credentials", () => {
+  const issues = (input: Record<string, unknown>) => {
+    try {
+      parseOrThrow(AwsCredentials, { ...KEY, ...input });
+      return [];
+    } catch (e) {
+      if (e instanceof ValidationError) return e.issues.map(formatIssue);
+      throw e;
+    }
+  };
+  it("takes an http(s) endpoint_url and a bounded timeout_seconds, naming the field otherwise", () => {
+    expect(issues({ endpoint_url: "https://aws-proxy.example.com", timeout_seconds: 2.5 })).toEqual([]);
+    expect(issues({ endpoint_url: "ftp://aws-proxy.example.com" })).toEqual(["endpoint_url: expected an http(s) URL"]);
+    expect(issues({ timeout_seconds: 0 })).toEqual(["timeout_seconds: must be at least 0.1"]);
+    expect(issues({ timeout_seconds: "20" })).toEqual(["timeout_seconds: expected a number of seconds"]);
+  });
 });
 
 describe("images and subnets", () => {

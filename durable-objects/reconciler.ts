@@ -6,7 +6,7 @@
  * its instance found again by that token if the answer was lost.
  */
 import type { GatewayStatus, ReplicaStatus } from "../schema/api.ts";
-import { BackendError, type GatewayBackend, type InstanceSpec } from "./backends/types.ts";
+import { BackendError, type GatewayBackend, type InstanceSpec, type LoadBalancerSpec } from "./backends/types.ts";
 import { type GatewayRow, type GatewayState, type ReplicaRow, upper } from "./state.ts";
 
 /** dstack's retry schedule for provisioning: 1, 2, 5, 10 and then every 30 minutes, 15 attempts. */
@@ -112,6 +112,129 @@ function instanceSpec(g: GatewayRow, r: ReplicaRow, objectId: string): InstanceS
     },
   };
 }
+
+/** The gateway's `backend_data`: its load balancer (ACM gateways) and that step's retry state. */
+interface GatewayBackendData {
+  load_balancer?: Record<string, unknown>;
+  lb_attempt?: number;
+  lb_next_attempt_at?: number;
+  lb_delete_attempt?: number;
+  lb_delete_next_at?: number;
+}
+
+const needsLoadBalancer = (g: GatewayRow) => g.configuration.certificate?.type === "acm";
+const gatewayData = (g: GatewayRow | null): GatewayBackendData =>
+  g?.backend_data ? (JSON.parse(g.backend_data) as GatewayBackendData) : {};
+const saveGatewayData = (state: GatewayState, changes: Partial<GatewayBackendData>) =>
+  state.updateGateway({ backend_data: JSON.stringify({ ...gatewayData(state.gateway()), ...changes }) });
+
+function loadBalancerSpec(g: GatewayRow): LoadBalancerSpec {
+  const cert = g.configuration.certificate;
+  return {
+    gatewayId: g.id,
+    projectName: g.project_name,
+    gatewayName: g.name,
+    region: g.configuration.region,
+    publicIp: g.configuration.public_ip,
+    certificateArn: cert?.type === "acm" ? cert.arn : "",
+    tags: {
+      ...(g.configuration.tags ?? {}),
+      owner: "gateplane",
+      gateplane_project: g.project_name,
+      gateplane_gateway: g.name,
+    },
+  };
+}
+
+/**
+ * ACM gateways get their load balancer before any replica (dstack's order): the gateway stays
+ * submitted until it exists, retrying on dstack's schedule. Returns when to try again.
+ */
+async function loadBalancerStep(ctx: ReconcileContext, g: GatewayRow, now: number): Promise<number | null> {
+  const { state } = ctx;
+  const data = gatewayData(g);
+  if (data.lb_next_attempt_at && now < data.lb_next_attempt_at) return data.lb_next_attempt_at;
+  const attempt = (data.lb_attempt ?? 0) + 1;
+  // Recorded before the call, so a delete knows to look for what a lost answer left behind.
+  saveGatewayData(state, { lb_attempt: attempt });
+  try {
+    const backend = await ctx.backend();
+    if (!backend.createLoadBalancer) {
+      throw new BackendError("NotSupported", `the ${backend.type} backend has no load balancers`, { retryable: false });
+    }
+    const info = await backend.createLoadBalancer(loadBalancerSpec(g), data.load_balancer ?? null, (partial) =>
+      saveGatewayData(state, { load_balancer: partial }),
+    );
+    const fresh = state.gateway();
+    if (fresh?.status !== "submitted") return null;
+    state.updateGateway({ hostname: info.hostname });
+    saveGatewayData(state, { load_balancer: info.backendData, lb_next_attempt_at: 0 });
+    state.event(`Gateway load balancer ready: ${info.hostname}`);
+    setGatewayStatus(state, fresh, "provisioning", null);
+    return null;
+  } catch (e) {
+    const fresh = state.gateway();
+    if (fresh?.status !== "submitted") return null;
+    const message = describeError(e);
+    const retryable = e instanceof BackendError ? e.retryable : false;
+    if (retryable && attempt < MAX_ATTEMPTS) {
+      const delay = retryDelay(attempt);
+      saveGatewayData(state, { lb_next_attempt_at: now + delay });
+      setGatewayStatus(
+        state,
+        fresh,
+        "submitted",
+        `Load balancer attempt ${attempt}/${MAX_ATTEMPTS} failed, retrying in ${minutes(delay)}: ${message}`,
+      );
+      state.event(`Gateway load balancer attempt ${attempt} failed: ${message}`);
+      return now + delay;
+    }
+    setGatewayStatus(state, fresh, "failed", `Failed to create the gateway load balancer: ${message}`);
+    return null;
+  }
+}
+
+/** Removes the load balancer once every replica is gone; returns when to retry, or null when done. */
+async function deleteLoadBalancerStep(ctx: ReconcileContext, g: GatewayRow, now: number): Promise<number | null> {
+  const { state } = ctx;
+  const data = gatewayData(g);
+  if (!needsLoadBalancer(g) || (!data.lb_attempt && !data.load_balancer)) return null;
+  if (data.lb_delete_next_at && now < data.lb_delete_next_at) return data.lb_delete_next_at;
+  try {
+    const backend = await ctx.backend();
+    await backend.deleteLoadBalancer?.(loadBalancerSpec(g), data.load_balancer ?? null);
+    saveGatewayData(state, { load_balancer: undefined, lb_attempt: 0 });
+    state.event("Gateway load balancer deleted");
+    return null;
+  } catch (e) {
+    const attempt = (data.lb_delete_attempt ?? 0) + 1;
+    const next = now + Math.min(5_000 * 2 ** (attempt - 1), TERMINATE_RETRY_MAX_MS);
+    saveGatewayData(state, { lb_delete_attempt: attempt, lb_delete_next_at: next });
+    state.event(`Gateway load balancer deletion attempt ${attempt} failed: ${describeError(e)}`);
+    return next;
+  }
+}
+
+/** Puts a running replica's instance behind the gateway's load balancer (once; idempotent anyway). */
+async function registerTargetStep(ctx: ReconcileContext, g: GatewayRow, r: ReplicaRow, now: number) {
+  const lb = gatewayData(g).load_balancer;
+  if (!needsLoadBalancer(g) || !lb || !r.instance_id || g.to_be_deleted) return null;
+  const data = r.backend_data ? (JSON.parse(r.backend_data) as Record<string, unknown>) : {};
+  if (data.lb_target === r.instance_id) return null;
+  try {
+    const backend = await ctx.backend();
+    await backend.registerReplica?.(r.instance_id, r.region, lb);
+    saveReplicaData(ctx.state, r.id, { ...data, lb_target: r.instance_id });
+    ctx.state.event(`Gateway replica ${r.replica_num} registered with the load balancer`);
+    return null;
+  } catch (e) {
+    ctx.state.event(`Gateway replica ${r.replica_num} load balancer registration failed: ${describeError(e)}`);
+    return now + 5_000;
+  }
+}
+
+const saveReplicaData = (state: GatewayState, id: string, data: Record<string, unknown>) =>
+  state.updateReplica(id, { backend_data: JSON.stringify(data) });
 
 export interface NewReplica {
   replicaNum: number;
@@ -248,6 +371,8 @@ async function terminateStep(ctx: ReconcileContext, g: GatewayRow, r: ReplicaRow
     if (!instanceId && r.attempt > 0) {
       instanceId = (await backend.findInstance(instanceSpec(g, r, ctx.objectId)))?.instanceId ?? null;
     }
+    const lb = gatewayData(g).load_balancer;
+    if (instanceId && lb && needsLoadBalancer(g)) await backend.deregisterReplica?.(instanceId, r.region, lb);
     if (instanceId) await backend.terminateInstance(instanceId, r.region);
     const fresh = state.replica(r.id);
     if (fresh?.status !== "terminating") return;
@@ -291,8 +416,13 @@ export async function reconcile(
   const wake: number[] = [];
 
   if (!g.to_be_deleted && g.status === "submitted") {
-    // Load balancers (ACM gateways) are created here, before any replica, by the cloud backends.
-    setGatewayStatus(state, g, "provisioning", null);
+    if (!needsLoadBalancer(g)) setGatewayStatus(state, g, "provisioning", null);
+    else {
+      const retryAt = await loadBalancerStep(ctx, g, now);
+      if (retryAt) wake.push(retryAt);
+      g = state.gateway();
+      if (!g) return { kind: "continue", wakeAt: null };
+    }
   }
   if (!g.to_be_deleted && (g.status === "provisioning" || g.status === "running")) {
     const gated = reconcileCount(ctx, g, now, (num) => newReplica(g as GatewayRow, num));
@@ -310,6 +440,12 @@ export async function reconcile(
     if (r.status === "submitted" && !g.to_be_deleted && g.status !== "failed") await createStep(ctx, g, r, now);
     else if (r.status === "provisioning") await provisioningStep(ctx, g, r, now);
     else if (r.status === "terminating") await terminateStep(ctx, g, r, now);
+    const fresh = state.replica(r.id);
+    // ELBv2 only takes running instances; a replica runs once its agent registered from the host.
+    if (fresh?.status === "running") {
+      const retryAt = await registerTargetStep(ctx, g, fresh, now);
+      if (retryAt) wake.push(retryAt);
+    }
   }
 
   g = state.gateway();
@@ -318,7 +454,11 @@ export async function reconcile(
   settleGatewayStatus(state);
 
   const replicas = state.replicas();
-  if (g.to_be_deleted && replicas.every((r) => r.status === "terminated")) return { kind: "deleted" };
+  if (g.to_be_deleted && replicas.every((r) => r.status === "terminated")) {
+    const retryAt = await deleteLoadBalancerStep(ctx, g, now);
+    if (retryAt === null) return { kind: "deleted" };
+    return { kind: "continue", wakeAt: retryAt };
+  }
   for (const r of replicas) {
     if (r.status === "provisioning") wake.push(now + PROVISION_POLL_MS);
     if (r.status === "submitted" || r.status === "terminating") wake.push(Math.max(r.next_attempt_at, now + 100));

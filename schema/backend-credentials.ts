@@ -17,6 +17,22 @@ export const AwsCredentials = mapping({
     v.pipe(str("a role ARN"), v.regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, "expected an IAM role ARN")),
   ),
   vpc_id: v.optional(str("a VPC id")),
+  /** One endpoint for EC2, ELBv2 and STS (LocalStack, a proxy); AWS's regional endpoints otherwise. */
+  endpoint_url: v.optional(
+    v.pipe(
+      str("an endpoint URL"),
+      v.url("expected an http(s) URL such as https://aws-proxy.example.com"),
+      v.regex(/^https?:\/\//, "expected an http(s) URL"),
+    ),
+  ),
+  /** Per request, answer included (default 20). */
+  timeout_seconds: v.optional(
+    v.pipe(
+      v.number("expected a number of seconds"),
+      v.minValue(0.1, "must be at least 0.1"),
+      v.maxValue(300, "must be at most 300"),
+    ),
+  ),
 });
 
 export const GcpCredentials = mapping({

@@ -18,6 +18,8 @@ export interface Env {
   AGENT_SIGNING_KEY: string;
   LOCAL_HOST_DAEMON_URL?: string;
   LOCAL_HOST_DAEMON_TOKEN?: string;
+  /** https URL of the agent package (`npm pack`) that cloud gateways' cloud-init installs. */
+  AGENT_PACKAGE_URL?: string;
   /** Public base URL of this control plane, given to agents; defaults to the request's origin. */
   PUBLIC_URL?: string;
   /** Milliseconds one webhook delivery attempt may take (default 10000). */

@@ -5,10 +5,13 @@
  */
 import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
+import * as v from "valibot";
+import { AwsCredentials } from "../../schema/backend-credentials.ts";
 import type { BackendType } from "../../schema/gateway.ts";
 import { openJson } from "../../worker/crypto.ts";
 import { backendCredentials } from "../../worker/db/schema.ts";
 import type { Env } from "../../worker/env.ts";
+import { awsBackend } from "./aws/index.ts";
 import { localBackend } from "./local.ts";
 import { BackendError, type GatewayBackend } from "./types.ts";
 
@@ -35,6 +38,9 @@ export async function backendFor(env: Env, projectId: string, type: BackendType)
     throw new BackendError("NotConfigured", `the ${type} backend is not configured in this project`, {
       retryable: false,
     });
+  }
+  if (type === "aws") {
+    return awsBackend({ credentials: v.parse(AwsCredentials, credentials), agentPackageUrl: env.AGENT_PACKAGE_URL });
   }
   throw new BackendError("NotImplemented", `provisioning on the ${type} backend is not available in this build yet`, {
     retryable: false,

@@ -52,8 +52,36 @@ export interface GatewayBackend {
   describeInstance(instanceId: string, region: string): Promise<InstanceInfo | null>;
   /** Succeeds when the instance is gone or going, including when it never existed. */
   terminateInstance(instanceId: string, region: string): Promise<void>;
-  // Load balancers (ACM gateways) are added here by the cloud backends: create, delete,
-  // register/deregister a replica's instance.
+  // Load balancers (ACM gateways), for backends that have them. `lb` is the `backendData` that
+  // `createLoadBalancer` returned (or last reported through `progress`).
+  /** Creates or finds the gateway's load balancer; `progress` persists what exists so far. */
+  createLoadBalancer?(
+    spec: LoadBalancerSpec,
+    saved: Record<string, unknown> | null,
+    progress: (data: Record<string, unknown>) => void,
+  ): Promise<LoadBalancerInfo>;
+  /** Removes everything `createLoadBalancer` may have made, including what `saved` never recorded. */
+  deleteLoadBalancer?(spec: LoadBalancerSpec, saved: Record<string, unknown> | null): Promise<void>;
+  registerReplica?(instanceId: string, region: string, lb: Record<string, unknown>): Promise<void>;
+  /** Silent when the instance is not registered. */
+  deregisterReplica?(instanceId: string, region: string, lb: Record<string, unknown>): Promise<void>;
+}
+
+export interface LoadBalancerSpec {
+  /** Deterministic resource names derive from it. */
+  gatewayId: string;
+  projectName: string;
+  gatewayName: string;
+  region: string;
+  publicIp: boolean;
+  certificateArn: string;
+  tags: Record<string, string>;
+}
+
+export interface LoadBalancerInfo {
+  /** The load balancer's DNS name: the gateway's hostname (a CNAME target). */
+  hostname: string;
+  backendData: Record<string, unknown>;
 }
 
 /**

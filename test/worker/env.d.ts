@@ -7,5 +7,7 @@ declare module "cloudflare:test" {
     FAULTS_URL: string;
     /** The webhook receiver of test/worker/global-setup-webhooks.ts. */
     WEBHOOK_RECEIVER_URL: string;
+    /** The AWS fake (test/fakes/aws), started by global-setup-aws.ts. */
+    AWS_FAKE_URL: string;
   }
 }

@@ -15,6 +15,10 @@ const daemonUrl = `http://127.0.0.1:${pool.port}`;
 const receiver = globalThis as { gpWebhooks?: { port: number } };
 receiver.gpWebhooks ??= { port: await freePort() };
 const receiverPort = receiver.gpWebhooks.port;
+// The AWS fake's port (test/worker/global-setup-aws.ts), chosen here for the same reason.
+const awsShared = globalThis as { gpAws?: { port: number } };
+awsShared.gpAws ??= { port: await freePort() };
+const awsFake = awsShared.gpAws;
 const signingKey = JSON.stringify({
   ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }),
   kid: "test",
@@ -30,6 +34,7 @@ export default defineWorkersProject(async () => ({
     globalSetup: [
       path.join(root, "test/worker/global-setup.ts"),
       path.join(root, "test/worker/global-setup-webhooks.ts"),
+      path.join(root, "test/worker/global-setup-aws.ts"),
     ],
     poolOptions: {
       workers: {
@@ -48,6 +53,8 @@ export default defineWorkersProject(async () => ({
             PUBLIC_URL: "http://127.0.0.1:8787",
             WEBHOOK_RECEIVER_URL: `http://127.0.0.1:${receiverPort}`,
             WEBHOOK_ATTEMPT_TIMEOUT_MS: "2000",
+            AWS_FAKE_URL: `http://127.0.0.1:${awsFake.port}`,
+            AGENT_PACKAGE_URL: "https://downloads.gateplane.test/gateplane-0.1.0.tgz",
           },
         },
       },

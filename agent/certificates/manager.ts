@@ -61,6 +61,7 @@ export function certificatePlan(doc: ConfigDocument | null): { hosts: string[]; 
     settings: {
       directoryUrl: acme.directory_url ?? LETS_ENCRYPT_DIRECTORY,
       eab: acme.eab ? { kid: acme.eab.kid, hmacKey: acme.eab.hmac_key } : null,
+      email: acme.email ?? null,
     },
   };
 }

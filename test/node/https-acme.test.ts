@@ -130,7 +130,7 @@ describe("HTTPS with ACME against Pebble", () => {
     pebble = await startPebble({ httpPort: proxy.port });
     await pebble.pointHost(BAD, "127.0.0.2");
     root = await pebble.root();
-    doc = { ...doc, acme: { directory_url: pebble.directoryUrl, eab: null } };
+    doc = { ...doc, acme: { directory_url: pebble.directoryUrl, eab: null, email: null } };
   }, 120_000);
 
   afterAll(async () => {

@@ -71,6 +71,9 @@ export function explainFailure(host: string, detail: string): string {
   ) {
     return `DNS for ${host} does not point at this gateway, or port 80 is not reachable (${text})`;
   }
+  if (/externalAccountBinding|external account/i.test(text)) {
+    return `External Account Binding refused by the CA for ${host}: check the project's ACME settings (EAB kid and HMAC key) (${text})`;
+  }
   return `certificate for ${host} failed: ${text}`;
 }
 

@@ -149,3 +149,37 @@ describe("project ACME settings", () => {
     for (const s of [before, after, other]) s.ws.close();
   });
 });
+
+describe("service URLs of local HTTPS gateways", () => {
+  it("name the host's HTTPS port for https services and its HTTP port for the others", async () => {
+    const project = await newProject();
+    const name = "gw-local-tls";
+    expect((await applyConfig(project, localConfig(name, { certificate: { type: "lets-encrypt" } }))).status).toBe(201);
+    await waitFor("instance", async () => (await getGateway(project, name)).body.replicas[0]?.instance_id);
+    expect((await registerAgent(project, name)).res.status).toBe(200);
+    await waitFor("running", async () => (await getGateway(project, name)).body.status === "running");
+    const [replica] = await objectSql<{ hostname: string; backend_data: string }>(
+      project,
+      name,
+      "SELECT hostname, backend_data FROM replicas",
+    );
+    const httpPort = replica!.hostname.split(":")[1];
+    const { https_port: httpsPort } = JSON.parse(replica!.backend_data) as { https_port: number };
+    expect(String(httpsPort)).not.toBe(httpPort);
+    const apply = async (configuration: Record<string, unknown>) => {
+      const path = `/api/v1/projects/${project}/services`;
+      const plan = await api("POST", `${path}/plan`, { spec: { configuration } });
+      expect(plan.status).toBe(200);
+      const res = await api("POST", `${path}/apply`, {
+        plan: { spec: { configuration }, current_resource: plan.body.current_resource },
+      });
+      expect(res.status).toBe(201);
+      return res.body as { url: string; model_url: string | null };
+    };
+    const secure = await apply({ type: "service", name: "secure", https: true, model: "m" });
+    expect(secure.url).toBe(`https://secure.localhost:${httpsPort}`);
+    expect(secure.model_url).toBe(`https://gateway.localhost:${httpsPort}/v1`);
+    const plain = await apply({ type: "service", name: "plain", https: false });
+    expect(plain.url).toBe(`http://plain.localhost:${httpPort}`);
+  });
+});

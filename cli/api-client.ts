@@ -3,10 +3,14 @@
  * The control plane's gateway and service endpoints as the CLI uses them. Every failure becomes an
  * {@link ApiError} (the server said no) or a {@link NetworkError} (the server could not be asked).
  */
+import type * as v from "valibot";
+import type { ProjectAcmeRequest, ProjectAcmeView } from "../schema/acme.ts";
 import type { ApiErrorBody, Gateway, GatewayPlan } from "../schema/api.ts";
 import type { Service, ServiceList, ServicePlan, ServiceSpec } from "../schema/service-api.ts";
 import { ApiError, NetworkError } from "./errors.ts";
 import type { Settings } from "./settings.ts";
+
+export type ProjectAcmeInput = v.InferInput<typeof ProjectAcmeRequest>;
 
 export interface GatewaySpec {
   configuration: Record<string, unknown>;
@@ -104,6 +108,18 @@ export class ControlPlane {
 
   removeServiceReplica(project: string, name: string, id: string): Promise<Service> {
     return this.#request("DELETE", `${service(project, name)}/replicas/${encodeURIComponent(id)}`);
+  }
+
+  getAcme(project: string): Promise<ProjectAcmeView> {
+    return this.#request("GET", `/projects/${encodeURIComponent(project)}/acme`);
+  }
+
+  putAcme(project: string, settings: ProjectAcmeInput): Promise<ProjectAcmeView> {
+    return this.#request("PUT", `/projects/${encodeURIComponent(project)}/acme`, settings);
+  }
+
+  async deleteAcme(project: string): Promise<void> {
+    await this.#request("DELETE", `/projects/${encodeURIComponent(project)}/acme`);
   }
 
   async #request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {

@@ -31,6 +31,7 @@ Commands:
   service delete NAME    Delete a service
   service replica add|remove|list NAME
                          Register, remove or list a service's replica endpoints
+  acme [get|set|unset]   Show or change the project's ACME settings (CA, EAB)
 
 Options:
   -h, --help             Show help (also: gateplane <command> --help)
@@ -126,6 +127,29 @@ Options:
   --id ID                replica add: the replica's id (1-128 of letters, digits, . _ : -)
   --url URL              replica add: where it listens, http(s)://host:port[/prefix]; give the
                          control plane's URL before the command (gateplane --url … service …)
+  -h, --help             Show this help
+
+${CONNECTION}`,
+
+  acme: `Usage: gateplane acme [get] [--json]
+       gateplane acme set [--directory URL] [--eab-kid KID] [--email ADDRESS]
+       gateplane acme unset
+
+The project's ACME settings, used by its gateways with certificate: {type: lets-encrypt}. A
+gateway's certificate.acme_server overrides the directory; the EAB is sent only to gateways
+that use the project's directory. set replaces every setting (an option left out is cleared).
+
+Commands:
+  get                    Show the settings (the HMAC key is never shown)
+  set                    Save the settings; the project's gateways get them at once
+  unset                  Back to Let's Encrypt without EAB
+
+Options:
+  --directory URL        set: the CA's https:// ACME directory (default: Let's Encrypt)
+  --eab-kid KID          set: External Account Binding key id; the HMAC key (base64url) is read
+                         from GATEPLANE_ACME_EAB_HMAC_KEY, never from the command line
+  --email ADDRESS        set: contact address registered with the ACME account
+  --json                 get: print JSON
   -h, --help             Show this help
 
 ${CONNECTION}`,

@@ -77,6 +77,9 @@ describe("project ACME settings", () => {
     const member = await newUser(project, "member");
     expect((await api("PUT", `/api/v1/projects/${project}/acme`, SETTINGS, member)).status).toBe(403);
     expect((await api("DELETE", `/api/v1/projects/${project}/acme`, undefined, member)).status).toBe(403);
+    const openapi = await api("GET", "/api/openapi.json", undefined, null);
+    expect(openapi.body.paths["/api/v1/projects/{project}/acme"].put.requestBody).toBeTruthy();
+    expect(JSON.stringify(openapi.body.components.schemas.ProjectAcmeRequest)).toContain("hmac_key");
   });
 
   it("stores the EAB sealed and never returns the HMAC key", async () => {

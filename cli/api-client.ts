@@ -3,6 +3,8 @@
  * The control plane's gateway and service endpoints as the CLI uses them. Every failure becomes an
  * {@link ApiError} (the server said no) or a {@link NetworkError} (the server could not be asked).
  */
+import type * as v from "valibot";
+import type { ProjectAcmeRequest, ProjectAcmeView } from "../schema/acme.ts";
 import type { ApiErrorBody, Gateway, GatewayPlan } from "../schema/api.ts";
 import type { Service, ServiceList, ServicePlan, ServiceSpec } from "../schema/service-api.ts";
 import type {
@@ -14,6 +16,8 @@ import type {
 } from "../schema/webhooks.ts";
 import { ApiError, NetworkError } from "./errors.ts";
 import type { Settings } from "./settings.ts";
+
+export type ProjectAcmeInput = v.InferInput<typeof ProjectAcmeRequest>;
 
 export interface GatewaySpec {
   configuration: Record<string, unknown>;
@@ -146,6 +150,18 @@ export class ControlPlane {
 
   ping(project: string, id: string): Promise<Delivery> {
     return this.#request("POST", `${webhook(project, id)}/ping`);
+  }
+
+  getAcme(project: string): Promise<ProjectAcmeView> {
+    return this.#request("GET", `/projects/${encodeURIComponent(project)}/acme`);
+  }
+
+  putAcme(project: string, settings: ProjectAcmeInput): Promise<ProjectAcmeView> {
+    return this.#request("PUT", `/projects/${encodeURIComponent(project)}/acme`, settings);
+  }
+
+  async deleteAcme(project: string): Promise<void> {
+    await this.#request("DELETE", `/projects/${encodeURIComponent(project)}/acme`);
   }
 
   async #request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {

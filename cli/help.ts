@@ -34,6 +34,7 @@ Commands:
   webhook [list]         List webhook endpoints
   webhook add|get|update|delete|deliveries|redeliver|ping
                          Manage webhook endpoints, their delivery log, test pings
+  acme [get|set|unset]   Show or change the project's ACME settings (CA, EAB)
 
 Options:
   -h, --help             Show help (also: gateplane <command> --help)
@@ -168,6 +169,28 @@ Options:
   --state STATE          deliveries: only pending, delivered or failed ones
   --json                 print JSON
   -y, --yes              delete: do not ask for confirmation
+  -h, --help             Show this help
+
+${CONNECTION}`,
+  acme: `Usage: gateplane acme [get] [--json]
+       gateplane acme set [--directory URL] [--eab-kid KID] [--email ADDRESS]
+       gateplane acme unset
+
+The project's ACME settings, used by its gateways with certificate: {type: lets-encrypt}. A
+gateway's certificate.acme_server overrides the directory; the EAB is sent only to gateways
+that use the project's directory. set replaces every setting (an option left out is cleared).
+
+Commands:
+  get                    Show the settings (the HMAC key is never shown)
+  set                    Save the settings; the project's gateways get them at once
+  unset                  Back to Let's Encrypt without EAB
+
+Options:
+  --directory URL        set: the CA's https:// ACME directory (default: Let's Encrypt)
+  --eab-kid KID          set: External Account Binding key id; the HMAC key (base64url) is read
+                         from GATEPLANE_ACME_EAB_HMAC_KEY, never from the command line
+  --email ADDRESS        set: contact address registered with the ACME account
+  --json                 get: print JSON
   -h, --help             Show this help
 
 ${CONNECTION}`,

@@ -7,6 +7,7 @@
 import { YamlError } from "../schema/yaml.ts";
 import type { GlobalValues } from "./args.ts";
 import { splitCommandLine } from "./args.ts";
+import { acme, parseAcmeArgs } from "./commands/acme.ts";
 import { apply, parseApplyArgs } from "./commands/apply.ts";
 import { deleteConfiguration, parseDeleteArgs } from "./commands/delete.ts";
 import { gateway, parseGatewayArgs } from "./commands/gateway.ts";
@@ -41,6 +42,10 @@ const COMMANDS: Record<string, Command> = {
   webhook: (io, global, lines, args) => {
     const parsed = parseWebhookArgs(args);
     return parsed.help ? help(io, "webhook") : webhook(withGlobals(io, global, parsed.global, lines), parsed);
+  },
+  acme: (io, global, lines, args) => {
+    const parsed = parseAcmeArgs(args);
+    return parsed.help ? help(io, "acme") : acme(withGlobals(io, global, parsed.global, lines), parsed);
   },
 };
 

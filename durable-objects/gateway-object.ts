@@ -9,6 +9,7 @@ import { DurableObject } from "cloudflare:workers";
 import { and, eq, isNull } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import * as v from "valibot";
+import type { ProjectAcmeSettings } from "../schema/acme.ts";
 import {
   AgentMessage,
   type CertificateState,
@@ -28,6 +29,7 @@ import type { ErrorInfo, Outcome } from "../worker/errors.ts";
 import { backendFor } from "./backends/index.ts";
 import { removeFromCatalog, syncCatalog } from "./catalog-sync.ts";
 import { certificateEvents } from "./certificate-report.ts";
+import { documentAcme, openProjectAcme, ProjectAcmeStore, readProjectAcmeRow } from "./project-acme.ts";
 import { reconcile, setReplicaStatus, settleGatewayStatus } from "./reconciler.ts";
 import { evaluateAll, evaluateService, requestWhileZero } from "./scaling.ts";
 import { buildConfigDocument, gatewayDomain, type ServiceRow, ServiceStore, serviceView } from "./services.ts";
@@ -107,14 +109,23 @@ function sameConfiguration(a: unknown, b: GatewayConfiguration): boolean {
 export class GatewayObject extends DurableObject<Env> {
   private readonly state: GatewayState;
   private readonly services: ServiceStore;
+  private readonly acmeStore: ProjectAcmeStore;
+  /** The project's ACME settings, opened from the sealed copy when the object wakes. */
+  private projectAcme: ProjectAcmeSettings | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.state = new GatewayState(ctx.storage.sql);
     this.services = new ServiceStore(ctx.storage.sql);
+    this.acmeStore = new ProjectAcmeStore(ctx.storage.sql);
     // Keep-alive pings are answered without waking a hibernated object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
-    ctx.blockConcurrencyWhile(async () => this.state.migrate());
+    ctx.blockConcurrencyWhile(async () => {
+      this.state.migrate();
+      this.acmeStore.migrate();
+      const g = this.state.gateway();
+      if (g) this.projectAcme = await openProjectAcme(env, g.project_id, this.acmeStore.get());
+    });
   }
 
   /** The gateway as the API shows it (without `default`, which lives in D1), or `null`. */
@@ -204,6 +215,7 @@ export class GatewayObject extends DurableObject<Env> {
       data: { from: null, to: "submitted", message: null },
     });
     await this.refreshAuthTokens();
+    await this.refreshAcme();
     await this.kick();
     await this.flush();
     return ok({ gateway: this.state.snapshot()!, created: true });
@@ -432,6 +444,26 @@ export class GatewayObject extends DurableObject<Env> {
     await this.flush();
   }
 
+  /**
+   * Re-reads the project's ACME settings from D1 (after `PUT/DELETE /projects/:p/acme`, and when
+   * the gateway is created); a change of the document's `acme` is a new configuration version.
+   */
+  async refreshAcme(): Promise<void> {
+    const g = this.state.gateway();
+    if (!g || g.to_be_deleted) return;
+    const sealed = await readProjectAcmeRow(this.env, g.project_id);
+    const settings = await openProjectAcme(this.env, g.project_id, sealed);
+    const fresh = this.state.gateway();
+    if (!fresh) return;
+    const before = documentAcme(fresh, this.projectAcme);
+    this.acmeStore.put(sealed);
+    this.projectAcme = settings;
+    if (sameJson(before, documentAcme(fresh, settings))) return;
+    this.bumpConfig(fresh);
+    this.broadcastConfig();
+    await this.flush();
+  }
+
   private refuseServices(g: GatewayRow) {
     if (g.to_be_deleted) return fail(409, "being_deleted", `Gateway ${g.name} was marked for deletion`);
     if (g.status === "failed") return fail(409, "failed", `Gateway ${g.name} is in FAILED status`);
@@ -458,7 +490,7 @@ export class GatewayObject extends DurableObject<Env> {
 
   private document(): ConfigDocument | null {
     const g = this.state.gateway();
-    return g ? buildConfigDocument(g, this.services) : null;
+    return g ? buildConfigDocument(g, this.services, documentAcme(g, this.projectAcme)) : null;
   }
 
   /** The current document for an agent's HTTP pull; `null` when it already has this version. */

@@ -182,7 +182,8 @@ function hstsOf(c: ServiceConfiguration): ConfigService["hsts"] {
   return { max_age: c.hsts.max_age, include_subdomains: c.hsts.include_subdomains };
 }
 
-export function buildConfigDocument(g: GatewayRow, store: ServiceStore): ConfigDocument {
+/** `acme` is derived by the caller from the gateway and its project's ACME settings (`project-acme.ts`). */
+export function buildConfigDocument(g: GatewayRow, store: ServiceStore, acme: ConfigDocument["acme"]): ConfigDocument {
   const domain = gatewayDomain(g);
   const replicas = store.replicas();
   const services: ConfigService[] = domain
@@ -217,19 +218,23 @@ export function buildConfigDocument(g: GatewayRow, store: ServiceStore): ConfigD
     services,
     entrypoint: domain ? { host: `gateway.${domain}` } : null,
     auth_tokens: store.authTokens(),
-    acme:
-      domain && g.configuration.certificate?.type === "lets-encrypt"
-        ? { directory_url: g.configuration.certificate.acme_server ?? null, eab: null }
-        : null,
+    acme,
     generated_at: new Date().toISOString(),
   };
 }
 
-/** Where clients reach the gateway: the load balancer, else the first running replica's address. */
-function publicPort(g: GatewayRow, gatewayReplicas: ReplicaRow[]): string {
+/**
+ * Where clients reach the gateway: the load balancer, else the first running replica's address.
+ * A local host serves HTTPS on a port of its own (`backend_data.https_port`).
+ */
+function publicPort(g: GatewayRow, gatewayReplicas: ReplicaRow[], scheme: "https" | "http"): string {
   if (g.configuration.backend !== "local") return "";
-  const host = gatewayReplicas.find((r) => r.status === "running" && r.hostname)?.hostname ?? null;
-  const port = host?.split(":")[1];
+  const replica = gatewayReplicas.find((r) => r.status === "running" && r.hostname);
+  if (scheme === "https") {
+    const data = replica?.backend_data ? (JSON.parse(replica.backend_data) as { https_port?: unknown }) : null;
+    return typeof data?.https_port === "number" ? `:${data.https_port}` : "";
+  }
+  const port = replica?.hostname?.split(":")[1];
   return port ? `:${port}` : "";
 }
 
@@ -275,7 +280,7 @@ export function aggregateStats(service: string, running: ReplicaRow[], now = Dat
 export function serviceView(g: GatewayRow, s: ServiceRow, store: ServiceStore, gatewayReplicas: ReplicaRow[]): Service {
   const domain = gatewayDomain(g);
   const scheme = serviceScheme(g, s.configuration);
-  const port = publicPort(g, gatewayReplicas);
+  const port = publicPort(g, gatewayReplicas, scheme);
   const active = gatewayReplicas.filter((r) => r.status === "provisioning" || r.status === "running");
   const routed = (s.configuration.router ?? g.configuration.router)?.type === "sglang";
   return {

@@ -77,6 +77,8 @@ export const ConfigDocument = v.object({
         /** null: Let's Encrypt production. */
         directory_url: v.nullable(v.string()),
         eab: v.nullable(v.object({ kid: v.string(), hmac_key: v.string() })),
+        /** Contact address for the ACME account; absent from older control planes. */
+        email: v.optional(v.nullable(v.string()), null),
       }),
     ),
     null,

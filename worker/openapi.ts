@@ -4,6 +4,7 @@
  */
 import { toJsonSchema } from "@valibot/to-json-schema";
 import type * as v from "valibot";
+import { ProjectAcmeRequest } from "../schema/acme.ts";
 import { AgentHeartbeatRequest, AgentRegisterRequest, AgentScaleFromZeroRequest } from "../schema/agent.ts";
 import {
   ApiErrorSchema,
@@ -57,6 +58,7 @@ const SCHEMAS = {
   GcpCredentials: BACKEND_CREDENTIALS.gcp,
   AzureCredentials: BACKEND_CREDENTIALS.azure,
   KubernetesCredentials: BACKEND_CREDENTIALS.kubernetes,
+  ProjectAcmeRequest,
   ServiceConfiguration: ServiceConfigurationInput,
   Service: ServiceSchema,
   ServicePlan: ServicePlanSchema,
@@ -211,6 +213,18 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
       response: "BackendSummary",
     },
     delete: { tag: "backends", summary: "Remove a backend's credentials", status: "204" },
+  },
+  "/api/v1/projects/{project}/acme": {
+    get: {
+      tag: "projects",
+      summary: "The project's ACME settings: directory_url, email, has_eab, eab_kid (never the HMAC key)",
+    },
+    put: {
+      tag: "projects",
+      summary: "Set the project's ACME directory, External Account Binding and contact address (stored sealed)",
+      body: "ProjectAcmeRequest",
+    },
+    delete: { tag: "projects", summary: "Remove the project's ACME settings", status: "204" },
   },
   "/api/v1/users": {
     post: {

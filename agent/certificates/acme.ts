@@ -20,6 +20,8 @@ export interface AcmeSettings {
   directoryUrl: string;
   /** External Account Binding (ZeroSSL and other CAs that need one); the HMAC key is base64url. */
   eab: { kid: string; hmacKey: string } | null;
+  /** Contact address registered with a new account. */
+  email?: string | null;
 }
 
 /** Where HTTP-01 answers go: the proxy's challenge map (every worker process). */
@@ -68,6 +70,9 @@ export function explainFailure(host: string, detail: string): string {
     )
   ) {
     return `DNS for ${host} does not point at this gateway, or port 80 is not reachable (${text})`;
+  }
+  if (/externalAccountBinding|external account/i.test(text)) {
+    return `External Account Binding refused by the CA for ${host}: check the project's ACME settings (EAB kid and HMAC key) (${text})`;
   }
   return `certificate for ${host} failed: ${text}`;
 }
@@ -135,6 +140,7 @@ export class AcmeIssuer {
         const cert = await client.auto({
           csr,
           termsOfServiceAgreed: true,
+          ...(settings.email ? { email: settings.email } : {}),
           challengePriority: ["http-01"],
           // acme-client would fetch the challenge itself over public DNS first; the CA's answer is the one that counts.
           skipChallengeVerification: true,

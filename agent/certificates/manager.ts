@@ -5,7 +5,8 @@
  * lifetime left, checked every 10 minutes), backs off after failures (1 min doubling to 6 h, never
  * before the CA's Retry-After) and hands the proxy the certificates it serves. Hosts are handled
  * one at a time so a fleet of new services never bursts the CA. A host without a valid certificate
- * keeps being served over plain HTTP. Every change of state is reported through `onChange`.
+ * keeps being served over plain HTTP. A host that leaves the document stops being served and renewed,
+ * and its certificate and key are deleted. Every change of state is reported through `onChange`.
  */
 import type { CertificateState } from "../../schema/agent-protocol.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
@@ -61,6 +62,7 @@ export function certificatePlan(doc: ConfigDocument | null): { hosts: string[]; 
     settings: {
       directoryUrl: acme.directory_url ?? LETS_ENCRYPT_DIRECTORY,
       eab: acme.eab ? { kid: acme.eab.kid, hmacKey: acme.eab.hmac_key } : null,
+      email: acme.email ?? null,
     },
   };
 }
@@ -112,7 +114,8 @@ export class CertificateManager {
       this.#settings = plan.settings;
     }
     const wanted = new Set(plan.hosts);
-    for (const host of [...this.#hosts.keys()]) if (!wanted.has(host)) this.#hosts.delete(host);
+    const dropped = [...this.#hosts.keys()].filter((host) => !wanted.has(host));
+    for (const host of dropped) this.#hosts.delete(host);
     for (const host of plan.hosts) {
       if (this.#hosts.has(host)) continue;
       this.#hosts.set(host, {
@@ -124,8 +127,22 @@ export class CertificateManager {
       });
     }
     await this.#serve();
+    await this.#forget(dropped);
     this.#report();
     this.kick();
+  }
+
+  /** Deletes what is stored for hosts that left the document (after the proxy stopped serving them). */
+  async #forget(hosts: string[]): Promise<void> {
+    if (hosts.length === 0) return;
+    for (const host of hosts) {
+      await this.#store.removeCertificate(host);
+      this.#o.log.info(`certificate for ${host} removed: the host left the configuration`);
+    }
+    const records = { ...this.#records };
+    for (const host of hosts) delete records[host];
+    this.#records = records;
+    await this.#store.writeRecords(records);
   }
 
   #makeIssuer(settings: AcmeSettings): Issuer {
@@ -205,6 +222,8 @@ export class CertificateManager {
     this.#o.log.info(`${renewing ? "renewing" : "obtaining"} the certificate for ${host}`);
     try {
       const { cert, key } = await this.#issuer!.issue(host);
+      // Dropped while the CA was working: nothing of it may be written back.
+      if (this.#hosts.get(host) !== slot) return;
       const stored = describeCertificate(host, cert, key, this.#now());
       await this.#store.writeCertificate(stored);
       slot.cert = stored;
@@ -219,6 +238,7 @@ export class CertificateManager {
     } catch (error) {
       const reason =
         error instanceof AcmeIssueError ? error.message : `certificate for ${host} failed: ${(error as Error).message}`;
+      if (this.#hosts.get(host) !== slot) return;
       const now = this.#now();
       const delay = failureDelay(slot.record.attempts, error instanceof AcmeIssueError ? error.retryAfterMs : null);
       slot.record = {

@@ -6,7 +6,7 @@
  * failure bookkeeping lives here too, so a crash-looping agent still respects its back-off.
  */
 import { createHash, X509Certificate } from "node:crypto";
-import { chmod, mkdir, readFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { writeFileAtomic } from "../atomic-file.ts";
 
@@ -98,6 +98,11 @@ export class CertificateStore {
       JSON.stringify({ host: c.host, cert: c.cert, key: c.key, issuedAt: c.issuedAt }),
       0o600,
     );
+  }
+
+  /** Forgets a host that left the document: its key must not outlive its use. */
+  async removeCertificate(host: string): Promise<void> {
+    await rm(this.#hostFile(host), { force: true });
   }
 
   get #recordsFile(): string {

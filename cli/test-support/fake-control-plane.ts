@@ -10,6 +10,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import * as v from "valibot";
+import { acmeView, ProjectAcmeRequest, type ProjectAcmeSettings } from "../../schema/acme.ts";
 import type { ApiErrorBody, ConfigurationChange, Gateway, GatewayPlan, GatewayReplica } from "../../schema/api.ts";
 import {
   diffConfigurations,
@@ -17,7 +18,7 @@ import {
   isInPlace,
   parseGatewayConfiguration,
 } from "../../schema/gateway.ts";
-import { formatIssue, formatPath, ValidationError } from "../../schema/issues.ts";
+import { formatIssue, formatPath, parseOrThrow, ValidationError } from "../../schema/issues.ts";
 import { sameJson } from "../../schema/json.ts";
 import { parseServiceConfiguration, ReplicaEndpoint, type ServiceConfiguration } from "../../schema/service.ts";
 import type { ConfigSyncState, GatewayReplicaSync, Service, ServicePlan } from "../../schema/service-api.ts";
@@ -151,11 +152,22 @@ export class FakeControlPlane {
     }
   }
 
+  /** The project's ACME settings as the real control plane keeps them (validated by the same schema). */
+  acme: ProjectAcmeSettings | null = null;
+
   #route(method: string, path: string, body: unknown): [number, unknown] {
     if (method === "GET" && path === "/api/v1/me") return [200, { user: this.user, global_admin: false }];
     const hooks = /^\/api\/v1\/projects\/main(\/webhooks.*)$/.exec(path);
     const hookReply = hooks && this.webhooks.route(method, hooks[1]!, body);
     if (hookReply) return hookReply;
+    if (path === `/api/v1/projects/${encodeURIComponent(this.project)}/acme`) {
+      if (method === "PUT") this.acme = parseOrThrow(ProjectAcmeRequest, body);
+      if (method === "DELETE") {
+        this.acme = null;
+        return [204, undefined];
+      }
+      return [200, acmeView(this.acme, this.acme ? "2026-01-01T00:00:00.000Z" : null)];
+    }
     const service = /^\/api\/v1\/projects\/([^/]+)\/services(?:\/([^/]+))?(?:\/replicas\/([^/]+))?$/.exec(path);
     if (service) {
       const project = decodeURIComponent(service[1]!);

@@ -79,6 +79,8 @@ describe("HTTPS with ACME against Pebble", () => {
   let doc: ConfigDocument;
   let offset = 0;
   const issued: string[] = [];
+  /** Every host any manager asked the CA for, in order. */
+  const asked: string[] = [];
   const managers: CertificateManager[] = [];
 
   const manager = (onIssue?: (host: string) => void) => {
@@ -99,6 +101,7 @@ describe("HTTPS with ACME against Pebble", () => {
         });
         const counted: Issuer = {
           issue: async (host) => {
+            asked.push(host);
             onIssue?.(host);
             return real.issue(host);
           },
@@ -130,7 +133,7 @@ describe("HTTPS with ACME against Pebble", () => {
     pebble = await startPebble({ httpPort: proxy.port });
     await pebble.pointHost(BAD, "127.0.0.2");
     root = await pebble.root();
-    doc = { ...doc, acme: { directory_url: pebble.directoryUrl, eab: null } };
+    doc = { ...doc, acme: { directory_url: pebble.directoryUrl, eab: null, email: null } };
   }, 120_000);
 
   afterAll(async () => {
@@ -270,5 +273,36 @@ describe("HTTPS with ACME against Pebble", () => {
     expect((await httpsGet(proxy.httpsPort!, LLAMA, root)).serial).toBe(serials.llama);
     // Only the failed host is retried, and only once its stored back-off has passed.
     expect(again.filter((h) => h !== BAD)).toEqual([]);
+  });
+
+  it("deletes a dropped host's certificate and key, stops serving and renewing it", async () => {
+    const m = managers[managers.length - 1]!;
+    const store = new CertificateStore(stateDir);
+    const file = path.join(store.dir, `${LLAMA}.json`);
+    expect((await stat(file)).isFile()).toBe(true);
+    const askedBefore = asked.length;
+    const withoutLlama: ConfigDocument = {
+      ...doc,
+      version: doc.version + 1,
+      services: doc.services.filter((s) => s.name !== "llama"),
+    };
+    await m.configure(withoutLlama);
+    await m.idle();
+    expect(await stat(file).catch((e: NodeJS.ErrnoException) => e.code)).toBe("ENOENT");
+    expect(Object.keys(await store.readRecords())).not.toContain(LLAMA);
+    expect(m.states().map((s) => s.host)).not.toContain(LLAMA);
+    expect(m.certificate(LLAMA)).toBeNull();
+    // No certificate for it any more: the handshake fails (other hosts are still served).
+    expect(await httpsGet(proxy.httpsPort!, LLAMA, root).catch((e: Error) => e)).toBeInstanceOf(Error);
+    expect((await httpsGet(proxy.httpsPort!, ENTRYPOINT, root)).authorized).toBe(true);
+    // Even with the clock past its renewal point nothing is asked of the CA for it (the entrypoint,
+    // still in the document, is renewed by the same check).
+    offset = m.certificate(ENTRYPOINT)!.notAfter - Date.now() + 60_000;
+    m.kick();
+    await until("the entrypoint renewed", () => asked.slice(askedBefore).includes(ENTRYPOINT));
+    await m.idle();
+    offset = 0;
+    expect(asked.slice(askedBefore)).not.toContain(LLAMA);
+    expect(await stat(file).catch((e: NodeJS.ErrnoException) => e.code)).toBe("ENOENT");
   });
 });

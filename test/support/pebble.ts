@@ -47,7 +47,15 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-export async function startPebble(options: { httpPort: number; validitySeconds?: number }): Promise<Pebble> {
+export interface PebbleOptions {
+  /** Where Pebble's VA fetches HTTP-01 answers (the proxy's HTTP port). */
+  httpPort: number;
+  validitySeconds?: number;
+  /** External Account Binding required, with these kid → base64url HMAC keys. */
+  eab?: Record<string, string>;
+}
+
+export async function startPebble(options: PebbleOptions): Promise<Pebble> {
   const missing = pebbleMissing();
   if (missing) throw new Error(missing);
   const dir = await mkdtemp(path.join(tmpdir(), "gateplane-pebble-"));
@@ -86,7 +94,8 @@ export async function startPebble(options: { httpPort: number; validitySeconds?:
         httpPort: options.httpPort,
         tlsPort: 1,
         ocspResponderURL: "",
-        externalAccountBindingRequired: false,
+        externalAccountBindingRequired: options.eab !== undefined,
+        ...(options.eab ? { externalAccountMACKeys: options.eab } : {}),
         ...(options.validitySeconds ? { certificateValidityPeriod: options.validitySeconds } : {}),
       },
     }),

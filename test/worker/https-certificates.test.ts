@@ -44,7 +44,7 @@ describe("certificates reported by agents", () => {
     const { res } = await registerAgent(project, name);
     const { ws, configs } = await connect(res.body.token as string);
     const doc = await waitFor("a document", async () => configs[0]);
-    expect(doc.acme).toEqual({ directory_url: "https://acme.example.test/dir", eab: null });
+    expect(doc.acme).toEqual({ directory_url: "https://acme.example.test/dir", eab: null, email: null });
 
     const failed = state("gateway.tls.example.test", {
       status: "failed",

@@ -1,6 +1,6 @@
 /**
  * @module
- * `/api/v1/projects`: projects, their members, and their backends' credentials.
+ * `/api/v1/projects`: projects, their members, their backends' credentials and ACME settings.
  */
 import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
@@ -16,6 +16,7 @@ import { sealJson } from "../crypto.ts";
 import { backendCredentials, gateways, members, projects, users } from "../db/schema.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
+import { acmeRoutes } from "./acme.ts";
 import { gatewayEvents, gateways as gatewayRoutes } from "./gateways.ts";
 import { servicesRoutes } from "./services.ts";
 import { webhooksRoutes } from "./webhooks.ts";
@@ -127,6 +128,7 @@ const project = new Hono<AppEnv>()
       .where(and(eq(backendCredentials.projectId, p.id), eq(backendCredentials.type, type)));
     return c.body(null, 204);
   })
+  .route("/acme", acmeRoutes)
   .route("/gateways", gatewayRoutes)
   .route("/services", servicesRoutes)
   .route("/events", gatewayEvents)

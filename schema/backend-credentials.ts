@@ -25,9 +25,12 @@ export const GcpCredentials = mapping({
     type: v.literal("service_account", 'expected type: "service_account"'),
     client_email: str("client_email"),
     private_key: str("private_key"),
-    token_uri: v.optional(str("token_uri")),
+    private_key_id: v.optional(str("private_key_id")),
+    token_uri: v.optional(v.pipe(str("token_uri"), v.url("expected the OAuth2 token URL"))),
   }),
   network: v.optional(str("a VPC network name")),
+  /** Compute Engine's REST root (Private Service Connect endpoints, tests); default https://compute.googleapis.com. */
+  api_endpoint: v.optional(v.pipe(str("the Compute Engine API URL"), v.url("expected the Compute Engine API URL"))),
 });
 
 export const AzureCredentials = v.pipe(

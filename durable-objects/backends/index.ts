@@ -5,10 +5,13 @@
  */
 import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
+import type { BackendCredentials } from "../../schema/backend-credentials.ts";
 import type { BackendType } from "../../schema/gateway.ts";
 import { openJson } from "../../worker/crypto.ts";
 import { backendCredentials } from "../../worker/db/schema.ts";
 import type { Env } from "../../worker/env.ts";
+import { agentPackageUrl, cloudTimeoutMs } from "./clouds/user-data.ts";
+import { gcpBackend } from "./gcp/backend.ts";
 import { localBackend } from "./local.ts";
 import { BackendError, type GatewayBackend } from "./types.ts";
 
@@ -34,6 +37,13 @@ export async function backendFor(env: Env, projectId: string, type: BackendType)
   if (!credentials) {
     throw new BackendError("NotConfigured", `the ${type} backend is not configured in this project`, {
       retryable: false,
+    });
+  }
+  if (type === "gcp") {
+    return gcpBackend({
+      credentials: credentials as BackendCredentials<"gcp">,
+      agentPackageUrl: agentPackageUrl(env.AGENT_PACKAGE_URL),
+      timeoutMs: cloudTimeoutMs(env),
     });
   }
   throw new BackendError("NotImplemented", `provisioning on the ${type} backend is not available in this build yet`, {

@@ -5,5 +5,7 @@ declare module "cloudflare:test" {
     MIGRATIONS: D1Migration[];
     /** Fault-injection control of the local host daemon used by these tests. */
     FAULTS_URL: string;
+    /** Fake clouds started by global-setup-clouds.ts. */
+    GCP_FAKE_URL: string;
   }
 }

@@ -11,6 +11,8 @@ const shared = globalThis as { gpPool?: { port: number; token: string } };
 shared.gpPool ??= { port: await freePort(), token: randomBytes(16).toString("hex") };
 const pool = shared.gpPool;
 const daemonUrl = `http://127.0.0.1:${pool.port}`;
+const clouds = globalThis as { gpClouds?: { gcp: number } };
+clouds.gpClouds ??= { gcp: await freePort() };
 const signingKey = JSON.stringify({
   ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }),
   kid: "test",
@@ -23,7 +25,10 @@ export default defineWorkersProject(async () => ({
     include: [path.join(root, "test/worker/**/*.test.ts")],
     // Absolute: as a project of the root config, this config's own directory is the root.
     setupFiles: [path.join(root, "test/worker/apply-migrations.ts")],
-    globalSetup: [path.join(root, "test/worker/global-setup.ts")],
+    globalSetup: [
+      path.join(root, "test/worker/global-setup.ts"),
+      path.join(root, "test/worker/global-setup-clouds.ts"),
+    ],
     poolOptions: {
       workers: {
         singleWorker: true,
@@ -39,6 +44,9 @@ export default defineWorkersProject(async () => ({
             LOCAL_HOST_DAEMON_TOKEN: pool.token,
             FAULTS_URL: `${daemonUrl}/__faults`,
             PUBLIC_URL: "http://127.0.0.1:8787",
+            AGENT_PACKAGE_URL: "https://downloads.gateplane.test/gateplane-0.1.0.tgz",
+            CLOUD_API_TIMEOUT_MS: "3000",
+            GCP_FAKE_URL: `http://127.0.0.1:${clouds.gpClouds.gcp}`,
           },
         },
       },

@@ -36,7 +36,7 @@ export async function accessToken(key: ServiceAccountKey, tokenUri: string, time
   const hit = cache.get(k);
   if (hit && hit.expiresAt - EARLY_REFRESH_MS > Date.now()) return hit.token;
 
-  let signingKey: CryptoKey;
+  let signingKey: Awaited<ReturnType<typeof importPKCS8>>;
   try {
     signingKey = await importPKCS8(key.private_key.replaceAll("\\n", "\n"), "RS256");
   } catch (cause) {

@@ -118,7 +118,8 @@ export async function startFakeGcp(options: { port?: number; projectId?: string 
   const googleError = (res: ServerResponse, code: number, status: string, reason: string, message: string) =>
     send(res, code, { error: { code, message, errors: [{ message, domain: "global", reason }], status } });
 
-  function verifyAssertion(assertion: string, tokenUri: string): string | null {
+  /** Google accepts its canonical token URL as audience, and the key's own token_uri (here, this fake's). */
+  function verifyAssertion(assertion: string): string | null {
     const parts = assertion.split(".");
     if (parts.length !== 3) return "Invalid JWT: Token must be a short-lived token and in a reasonable timeframe";
     let header: { alg?: string };
@@ -134,7 +135,9 @@ export async function startFakeGcp(options: { port?: number; projectId?: string 
     if (!key) return "Invalid JWT Signature.";
     const ok = verify("RSA-SHA256", Buffer.from(`${parts[0]}.${parts[1]}`), key, b64url(parts[2]!));
     if (!ok) return "Invalid JWT Signature.";
-    if (claims.aud !== tokenUri) return `Invalid JWT: audience must be ${tokenUri}`;
+    if (claims.aud !== `${base}/token` && claims.aud !== "https://oauth2.googleapis.com/token") {
+      return "Invalid JWT: audience is not a Google token endpoint";
+    }
     const now = Math.floor(Date.now() / 1000);
     if (!claims.iat || !claims.exp || claims.exp - claims.iat > 3600 || claims.exp < now || claims.iat > now + 300) {
       return "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.";
@@ -330,8 +333,8 @@ export async function startFakeGcp(options: { port?: number; projectId?: string 
           send(res, 200, view(op));
         };
         if (requestId && requestIds.has(requestId)) return answer(requestIds.get(requestId)!);
-        const spec = body as Partial<FakeInstance> & {
-          disks?: { boot?: boolean; initializeParams?: { sourceImage?: string } }[];
+        const spec = body as Omit<Partial<FakeInstance>, "disks" | "networkInterfaces"> & {
+          disks?: { boot?: boolean; initializeParams?: { sourceImage?: string } }[] | undefined;
           networkInterfaces?: { network?: string; accessConfigs?: { type?: string; name?: string }[] }[];
         };
         const bad = (field: string, why: string) =>
@@ -436,7 +439,7 @@ export async function startFakeGcp(options: { port?: number; projectId?: string 
         if (form.get("grant_type") !== "urn:ietf:params:oauth:grant-type:jwt-bearer") {
           return send(res, 400, { error: "unsupported_grant_type", error_description: "Invalid grant_type" });
         }
-        const problem = verifyAssertion(form.get("assertion") ?? "", `${base}/token`);
+        const problem = verifyAssertion(form.get("assertion") ?? "");
         if (problem) return send(res, 400, { error: "invalid_grant", error_description: problem });
         const token = `ya29.fake-${randomBytes(24).toString("base64url")}`;
         tokens.set(token, Date.now() + 3600_000);

@@ -50,12 +50,33 @@ export const AzureCredentials = v.pipe(
   ),
 );
 
-export const KubernetesCredentials = mapping({
-  server: v.pipe(str("the API server URL"), v.url("expected the API server URL")),
-  token: str("a bearer token"),
-  ca_certificate_pem: v.optional(str("a PEM CA certificate")),
-  namespace: v.optional(str("a namespace"), "default"),
-});
+export const KubernetesCredentials = v.pipe(
+  mapping({
+    server: v.pipe(str("the API server URL"), v.url("expected the API server URL")),
+    token: v.optional(str("a bearer token")),
+    ca_certificate_pem: v.optional(str("a PEM CA certificate")),
+    namespace: v.optional(
+      v.pipe(str("a namespace"), v.regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "expected a namespace name")),
+      "default",
+    ),
+    /** Name of a Worker mTLS certificate binding that presents the cluster's client certificate. */
+    mtls_certificate_binding: v.optional(str("a binding name")),
+    /** Image of the agent's pod (needs Node.js 20+ and npm); default node:22-bookworm-slim. */
+    agent_image: v.optional(str("a container image")),
+    load_balancer_timeout_seconds: v.optional(
+      v.pipe(
+        v.number("expected a number of seconds"),
+        v.integer("expected whole seconds"),
+        v.minValue(1),
+        v.maxValue(1800),
+      ),
+    ),
+  }),
+  v.check(
+    (c) => c.token !== undefined || c.mtls_certificate_binding !== undefined,
+    "set token or mtls_certificate_binding: the control plane authenticates to the API server with one of them",
+  ),
+);
 
 export const LocalCredentials = mapping({});
 

@@ -12,6 +12,7 @@ import { backendCredentials } from "../../worker/db/schema.ts";
 import type { Env } from "../../worker/env.ts";
 import { agentPackageUrl, cloudTimeoutMs } from "./clouds/user-data.ts";
 import { gcpBackend } from "./gcp/backend.ts";
+import { kubernetesBackend } from "./kubernetes/backend.ts";
 import { localBackend } from "./local.ts";
 import { BackendError, type GatewayBackend } from "./types.ts";
 
@@ -43,6 +44,14 @@ export async function backendFor(env: Env, projectId: string, type: BackendType)
     return gcpBackend({
       credentials: credentials as BackendCredentials<"gcp">,
       agentPackageUrl: agentPackageUrl(env.AGENT_PACKAGE_URL),
+      timeoutMs: cloudTimeoutMs(env),
+    });
+  }
+  if (type === "kubernetes") {
+    return kubernetesBackend({
+      credentials: credentials as BackendCredentials<"kubernetes">,
+      agentPackageUrl: agentPackageUrl(env.AGENT_PACKAGE_URL),
+      bindings: env as unknown as Record<string, unknown>,
       timeoutMs: cloudTimeoutMs(env),
     });
   }

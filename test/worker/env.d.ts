@@ -7,5 +7,6 @@ declare module "cloudflare:test" {
     FAULTS_URL: string;
     /** Fake clouds started by global-setup-clouds.ts. */
     GCP_FAKE_URL: string;
+    KUBERNETES_FAKE_URL: string;
   }
 }

@@ -11,8 +11,8 @@ const shared = globalThis as { gpPool?: { port: number; token: string } };
 shared.gpPool ??= { port: await freePort(), token: randomBytes(16).toString("hex") };
 const pool = shared.gpPool;
 const daemonUrl = `http://127.0.0.1:${pool.port}`;
-const sharedClouds = globalThis as { gpClouds?: { gcp: number } };
-sharedClouds.gpClouds ??= { gcp: await freePort() };
+const sharedClouds = globalThis as { gpClouds?: { gcp: number; kubernetes: number } };
+sharedClouds.gpClouds ??= { gcp: await freePort(), kubernetes: await freePort() };
 const clouds = sharedClouds.gpClouds;
 const signingKey = JSON.stringify({
   ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }),
@@ -48,6 +48,7 @@ export default defineWorkersProject(async () => ({
             AGENT_PACKAGE_URL: "https://downloads.gateplane.test/gateplane-0.1.0.tgz",
             CLOUD_API_TIMEOUT_MS: "3000",
             GCP_FAKE_URL: `http://127.0.0.1:${clouds.gcp}`,
+            KUBERNETES_FAKE_URL: `http://127.0.0.1:${clouds.kubernetes}`,
           },
         },
       },

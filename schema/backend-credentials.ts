@@ -43,6 +43,12 @@ export const AzureCredentials = v.pipe(
       mapping({ private_key_pem: str("a PEM private key"), certificate_pem: str("a PEM certificate") }),
     ),
     resource_group: v.optional(str("a resource group")),
+    /** Entra ID's host for sovereign clouds (and tests); default https://login.microsoftonline.com. */
+    authority_host: v.optional(v.pipe(str("the authority host URL"), v.url("expected the authority host URL"))),
+    /** ARM's endpoint for sovereign clouds (and tests); default https://management.azure.com. */
+    resource_manager_endpoint: v.optional(
+      v.pipe(str("the Resource Manager URL"), v.url("expected the Resource Manager URL")),
+    ),
   }),
   v.check(
     (c) => c.client_secret !== undefined || c.client_certificate !== undefined,

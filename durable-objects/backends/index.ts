@@ -10,6 +10,7 @@ import type { BackendType } from "../../schema/gateway.ts";
 import { openJson } from "../../worker/crypto.ts";
 import { backendCredentials } from "../../worker/db/schema.ts";
 import type { Env } from "../../worker/env.ts";
+import { azureBackend } from "./azure/backend.ts";
 import { agentPackageUrl, cloudTimeoutMs } from "./clouds/user-data.ts";
 import { gcpBackend } from "./gcp/backend.ts";
 import { kubernetesBackend } from "./kubernetes/backend.ts";
@@ -52,6 +53,13 @@ export async function backendFor(env: Env, projectId: string, type: BackendType)
       credentials: credentials as BackendCredentials<"kubernetes">,
       agentPackageUrl: agentPackageUrl(env.AGENT_PACKAGE_URL),
       bindings: env as unknown as Record<string, unknown>,
+      timeoutMs: cloudTimeoutMs(env),
+    });
+  }
+  if (type === "azure") {
+    return azureBackend({
+      credentials: credentials as BackendCredentials<"azure">,
+      agentPackageUrl: agentPackageUrl(env.AGENT_PACKAGE_URL),
       timeoutMs: cloudTimeoutMs(env),
     });
   }

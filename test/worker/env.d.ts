@@ -8,5 +8,6 @@ declare module "cloudflare:test" {
     /** Fake clouds started by global-setup-clouds.ts. */
     GCP_FAKE_URL: string;
     KUBERNETES_FAKE_URL: string;
+    AZURE_FAKE_URL: string;
   }
 }

@@ -1,13 +1,15 @@
 /**
- * Starts, for the Workers-pool tests, the fake clouds (GCP, Kubernetes, …) on the ports the config chose; the
+ * Starts, for the Workers-pool tests, the fake clouds (GCP, Kubernetes, Azure) on the ports the config chose; the
  * GatewayObject reaches them through the endpoint overrides in the backends' credentials.
  */
+import { startFakeAzure } from "../fakes/azure/server.ts";
 import { startFakeGcp } from "../fakes/gcp/server.ts";
 import { startFakeKube } from "../fakes/kubernetes/server.ts";
 
 export interface CloudPorts {
   gcp: number;
   kubernetes: number;
+  azure: number;
 }
 
 export default async function setup() {
@@ -15,7 +17,9 @@ export default async function setup() {
   if (!ports) throw new Error("test/worker/vitest.config.ts did not choose the fake clouds' ports");
   const gcp = await startFakeGcp({ port: ports.gcp });
   const kube = await startFakeKube({ port: ports.kubernetes, namespaces: ["gateways"] });
+  const azure = await startFakeAzure({ port: ports.azure });
   return async () => {
+    await azure.stop();
     await gcp.stop();
     await kube.stop();
   };

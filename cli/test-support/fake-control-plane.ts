@@ -11,6 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import * as v from "valibot";
 import type { ApiErrorBody, ConfigurationChange, Gateway, GatewayPlan, GatewayReplica } from "../../schema/api.ts";
+import { dnsRecords } from "../../schema/dns.ts";
 import {
   diffConfigurations,
   type GatewayConfiguration,
@@ -91,6 +92,10 @@ export class FakeControlPlane {
     const gateway = this.#newGateway(conf, configuration.name);
     gateway.status = "running";
     gateway.replicas = Array.from({ length: conf.replicas }, (_, i) => replica(conf, i, "running"));
+    gateway.dns_records = dnsRecords(
+      conf.domain,
+      gateway.replicas.map((r) => r.hostname),
+    );
     Object.assign(gateway, overrides);
     this.gateways.set(gateway.name, gateway);
     return gateway;
@@ -249,6 +254,7 @@ export class FakeControlPlane {
     }
     existing.configuration = { ...conf, name, default: existing.configuration.default };
     existing.wildcard_domain = conf.domain;
+    existing.dns_records = dnsRecords(conf.domain, existing.replicas.map((r) => r.hostname));
     if (conf.default !== null) existing.default = conf.default;
     return existing;
   }
@@ -264,6 +270,7 @@ export class FakeControlPlane {
       status_message: null,
       hostname: null,
       wildcard_domain: conf.domain,
+      dns_records: [],
       default: conf.default === true,
       to_be_deleted: false,
       backend: conf.backend,
@@ -500,6 +507,10 @@ export class FakeControlPlane {
           status: "running",
           hostname: hostnameOf(conf, r.replica_num),
         }));
+        gateway.dns_records = dnsRecords(
+          conf.domain,
+          gateway.replicas.map((r) => r.hostname),
+        );
       }
     }
     return gateway;

@@ -88,7 +88,11 @@ describe("gcp backend", { timeout: 30_000 }, () => {
     });
 
     // The public NAT IP becomes the hostname once described.
-    await waitReplica(project, "gw-gcp", "public ip", (x) => x.replicas[0]?.hostname?.startsWith("34.70."));
+    const withIp = await waitReplica(project, "gw-gcp", "public ip", (x) =>
+      x.replicas[0]?.hostname?.startsWith("34.70."),
+    );
+    // The API says which record to create for <service>.gw.example.com.
+    expect(withIp.dns_records).toEqual([{ name: "*.gw.example.com", type: "A", value: withIp.replicas[0]!.hostname }]);
     expect((await registerAgent(project, "gw-gcp")).res.status).toBe(200);
     await waitReplica(project, "gw-gcp", "running", (x) => x.status === "running");
 

@@ -99,6 +99,7 @@ describe("kubernetes backend", { timeout: 30_000 }, () => {
     await applyConfig(project, kubeConfig("gw-k8s-dns"));
     const g = await waitGateway(project, "gw-k8s-dns", "hostname", (x) => x.replicas[0]?.hostname);
     expect(g.replicas[0]!.hostname).toMatch(/\.elb\.amazonaws\.com$/);
+    expect(g.dns_records).toEqual([{ name: "*.gw.example.com", type: "CNAME", value: g.replicas[0]!.hostname }]);
     await deleteAndCheck(project, "gw-k8s-dns");
   });
 

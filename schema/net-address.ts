@@ -11,7 +11,7 @@ export function isIPv6(s: string): boolean {
   if (halves.length > 2) return false;
   const groups = halves.flatMap((h) => (h ? h.split(":") : []));
   const last = groups.at(-1);
-  const v4Tail = last !== undefined && last.includes(".");
+  const v4Tail = last?.includes(".") === true;
   if (v4Tail && !isIPv4(last!)) return false;
   const hex = v4Tail ? groups.slice(0, -1) : groups;
   if (!hex.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g))) return false;

@@ -254,7 +254,10 @@ export class FakeControlPlane {
     }
     existing.configuration = { ...conf, name, default: existing.configuration.default };
     existing.wildcard_domain = conf.domain;
-    existing.dns_records = dnsRecords(conf.domain, existing.replicas.map((r) => r.hostname));
+    existing.dns_records = dnsRecords(
+      conf.domain,
+      existing.replicas.map((r) => r.hostname),
+    );
     if (conf.default !== null) existing.default = conf.default;
     return existing;
   }

@@ -12,7 +12,8 @@
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes, randomUUID, verify, X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -76,7 +77,10 @@ function selfSignedCertificate(): { private_key_pem: string; certificate_pem: st
 const VM_SIZES = new Set(["Standard_B1s", "Standard_B1ms", "Standard_B2s", "Standard_D2s_v5"]);
 const b64url = (s: string) => Buffer.from(s, "base64url");
 
-export async function startFakeAzure(options: { port?: number } = {}): Promise<FakeAzure> {
+/** `tls`: serve https with this key and certificate (Azure's SDK pipelines refuse bearer tokens over http). */
+export async function startFakeAzure(
+  options: { port?: number; tls?: { key: string; cert: string } } = {},
+): Promise<FakeAzure> {
   const tenantId = randomUUID();
   const clientId = randomUUID();
   const subscriptionId = randomUUID();
@@ -490,7 +494,7 @@ export async function startFakeAzure(options: { port?: number } = {}): Promise<F
     return send(res, 200, r.body);
   }
 
-  const server: Server = createServer((req, res) => {
+  const handler: RequestListener = (req, res) => {
     let raw = "";
     req.on("data", (c) => {
       raw += c;
@@ -525,9 +529,10 @@ export async function startFakeAzure(options: { port?: number } = {}): Promise<F
       }
       arm(req, res, url, body).catch((e) => armError(res, 500, "InternalServerError", String(e)));
     });
-  });
+  };
+  const server: Server = options.tls ? createHttpsServer(options.tls, handler) : createServer(handler);
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = `${options.tls ? "https" : "http"}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url: base,
     tenantId,

@@ -115,6 +115,13 @@ describe("gcp backend module", () => {
     expect(await b.describeInstance(first.instanceId, "europe-west4")).toBeNull();
   });
 
+  it("signs a fresh token when the cached one is refused", async () => {
+    const b = backend();
+    expect(await b.findInstance(spec("t-5"))).toBeNull();
+    fake.revokeTokens();
+    expect(await b.findInstance(spec("t-5"))).toBeNull();
+  });
+
   it("turns exhausted retries into retryable errors and bad requests into final ones", async () => {
     const b = backend();
     Object.assign(fake.faults, { throttle: 10 });

@@ -6,7 +6,7 @@
  */
 import { type RestAnswer, restCall, sleep, withRetries } from "../clouds/rest.ts";
 import { BackendError } from "../types.ts";
-import { type AzureIdentity, armToken } from "./token.ts";
+import { type AzureIdentity, armToken, forgetArmToken } from "./token.ts";
 
 export interface ArmOptions {
   identity: AzureIdentity;
@@ -57,6 +57,12 @@ export function armApi(o: ArmOptions) {
       timeoutMs: o.timeoutMs,
       cloud: "Azure",
     });
+    if (res.status === 401) {
+      // A cached token revoked or expired early: the retry gets a fresh one (bad secrets fail at Entra ID).
+      await forgetArmToken(o.identity);
+      const e = errorOf(res);
+      throw new BackendError(e.code, e.message, { retryable: true });
+    }
     if (res.status >= 400 && res.status !== 404) throw errorOf(res);
     return res;
   }

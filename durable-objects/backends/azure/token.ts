@@ -68,8 +68,16 @@ export async function clientAssertion(id: AzureIdentity, tokenUrl: string): Prom
     .sign(key);
 }
 
+const cacheKey = async (id: AzureIdentity) =>
+  `${id.authorityHost}|${id.tenantId}|${id.clientId}|${await sha256Hex(id.clientSecret ?? id.certificate?.private_key_pem ?? "")}`;
+
+/** Forgets the cached token (ARM answered 401 to it). */
+export async function forgetArmToken(id: AzureIdentity): Promise<void> {
+  cache.delete(await cacheKey(id));
+}
+
 export async function armToken(id: AzureIdentity, timeoutMs: number): Promise<string> {
-  const k = `${id.authorityHost}|${id.tenantId}|${id.clientId}|${await sha256Hex(id.clientSecret ?? id.certificate?.private_key_pem ?? "")}`;
+  const k = await cacheKey(id);
   const hit = cache.get(k);
   if (hit && hit.expiresAt - EARLY_REFRESH_MS > Date.now()) return hit.token;
 

@@ -47,7 +47,8 @@ function splitId(instanceId: string): { zone: string; name: string } {
 
 function toInfo(i: GcpInstance, region: string): InstanceInfo {
   const nic = i.networkInterfaces?.[0];
-  const natIp = nic?.accessConfigs?.[0]?.natIP;
+  // A public instance's address is its NAT IP (none yet while it is being assigned), never its internal one.
+  const hostname = nic?.accessConfigs?.length ? (nic.accessConfigs[0]?.natIP ?? null) : (nic?.networkIP ?? null);
   const state = ["PROVISIONING", "STAGING", "REPAIRING"].includes(i.status)
     ? "pending"
     : i.status === "RUNNING"
@@ -57,7 +58,7 @@ function toInfo(i: GcpInstance, region: string): InstanceInfo {
   return {
     instanceId: `${zone}/${i.name}`,
     state,
-    hostname: natIp ?? nic?.networkIP ?? null,
+    hostname,
     region,
     backendData: { zone },
   };

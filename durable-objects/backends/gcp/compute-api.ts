@@ -67,7 +67,12 @@ export function computeApi(o: ComputeApiOptions) {
       timeoutMs: o.timeoutMs,
       cloud: "GCP",
     });
-    if (res.status === 401) await forgetToken(o.key, o.tokenUri);
+    if (res.status === 401) {
+      // A cached token revoked or expired early: the retry signs a fresh one (bad keys fail at the token endpoint).
+      await forgetToken(o.key, o.tokenUri);
+      const e = gcpError(res);
+      throw new BackendError(e.code, e.message, { retryable: true });
+    }
     if (res.status >= 400 && res.status !== 404 && res.status !== 409) throw gcpError(res);
     return res;
   }

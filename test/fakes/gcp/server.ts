@@ -69,6 +69,8 @@ export interface FakeGcp {
   serviceAccountKey: Record<string, string>;
   state(): { instances: FakeInstance[]; firewalls: Record<string, unknown>[]; inserts: number; deletes: string[] };
   faults: GcpFaults;
+  /** Invalidates every access token issued so far. */
+  revokeTokens(): void;
   stop(): Promise<void>;
 }
 
@@ -422,7 +424,10 @@ export async function startFakeGcp(options: { port?: number; projectId?: string 
     req.on("end", () => {
       const url = new URL(req.url ?? "/", base);
       if (url.pathname === "/__control") {
-        if (req.method === "POST") Object.assign(faults, JSON.parse(raw || "{}"));
+        const { revoke_tokens, ...rest } = JSON.parse(raw || "{}") as Partial<GcpFaults> & { revoke_tokens?: boolean };
+        // Revokes every issued access token, as a key rotation or an admin would.
+        if (revoke_tokens) tokens.clear();
+        if (req.method === "POST") Object.assign(faults, rest);
         return send(res, 200, faults);
       }
       if (url.pathname === "/__key") return send(res, 200, serviceAccountKey);
@@ -472,6 +477,7 @@ export async function startFakeGcp(options: { port?: number; projectId?: string 
     serviceAccountKey,
     state: () => ({ instances: [...instances.values()], firewalls: [...firewalls.values()], inserts, deletes }),
     faults,
+    revokeTokens: () => tokens.clear(),
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -22,9 +22,13 @@ import type { Env } from "../worker/env.ts";
 import type { ErrorInfo, Outcome } from "../worker/errors.ts";
 import { backendFor } from "./backends/index.ts";
 import { removeFromCatalog, syncCatalog } from "./catalog-sync.ts";
+import { DnsAutomation } from "./dns/dns-sync.ts";
 import { reconcile, setReplicaStatus, settleGatewayStatus } from "./reconciler.ts";
 import { buildConfigDocument, gatewayDomain, type ServiceRow, ServiceStore, serviceView } from "./services.ts";
 import { type DefaultIntent, type GatewayRow, GatewayState, type ReplicaRow } from "./state.ts";
+
+const DNS_RETRY_MS = 30_000;
+const DNS_RELEASE_ATTEMPTS = 5;
 
 export interface ApplyInput {
   projectId: string;
@@ -91,11 +95,13 @@ function sameConfiguration(a: unknown, b: GatewayConfiguration): boolean {
 export class GatewayObject extends DurableObject<Env> {
   private readonly state: GatewayState;
   private readonly services: ServiceStore;
+  private readonly dns: DnsAutomation;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.state = new GatewayState(ctx.storage.sql);
     this.services = new ServiceStore(ctx.storage.sql);
+    this.dns = new DnsAutomation(ctx.storage.sql, env, (message) => this.state.event(message));
     // Keep-alive pings are answered without waking a hibernated object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
     ctx.blockConcurrencyWhile(async () => this.state.migrate());
@@ -577,6 +583,12 @@ export class GatewayObject extends DurableObject<Env> {
         (g, num) => this.addReplica(g, num),
       );
       this.closeRetiredSockets();
+      const dns = await this.syncDns(result.kind === "deleted");
+      if (result.kind === "deleted" && dns !== null) {
+        // The wildcard record goes before the gateway does; a provider outage delays that a little.
+        await this.ctx.storage.setAlarm(dns);
+        return;
+      }
       if (result.kind === "deleted") {
         await removeFromCatalog(this.env.DB, this.state);
         await this.ctx.storage.deleteAlarm();
@@ -585,7 +597,7 @@ export class GatewayObject extends DurableObject<Env> {
         this.state.migrate();
         return;
       }
-      wakeAt = result.wakeAt;
+      wakeAt = result.wakeAt === null ? dns : dns === null ? result.wakeAt : Math.min(result.wakeAt, dns);
     } catch (e) {
       console.error("gateway reconcile failed", e);
       wakeAt = Date.now() + 30_000;
@@ -594,6 +606,23 @@ export class GatewayObject extends DurableObject<Env> {
     // An RPC may have kicked the reconciler while this pass ran: keep whichever run is sooner.
     const next = [wakeAt, syncRetry, await this.ctx.storage.getAlarm()].filter((t): t is number => t !== null);
     if (next.length > 0) await this.ctx.storage.setAlarm(Math.min(...next));
+  }
+
+  /**
+   * DNS automation (when the project has DNS credentials): returns when to try again after a
+   * provider failure, or null. A deletion waits for at most five failed removals, then leaves the
+   * records (with an event saying so).
+   */
+  private async syncDns(releasing: boolean): Promise<number | null> {
+    const g = this.state.gateway();
+    if (!g) return null;
+    const result = await this.dns.sync(g.project_id, this.state.snapshot(), releasing);
+    if (result.ok) return null;
+    if (releasing && this.dns.releaseFailures >= DNS_RELEASE_ATTEMPTS) {
+      this.dns.abandon();
+      return null;
+    }
+    return Date.now() + DNS_RETRY_MS;
   }
 
   private addReplica(g: GatewayRow, replicaNum: number): void {

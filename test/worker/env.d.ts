@@ -9,5 +9,6 @@ declare module "cloudflare:test" {
     GCP_FAKE_URL: string;
     KUBERNETES_FAKE_URL: string;
     AZURE_FAKE_URL: string;
+    CLOUDFLARE_FAKE_URL: string;
   }
 }

@@ -1,8 +1,9 @@
 /**
- * Starts, for the Workers-pool tests, the fake clouds (GCP, Kubernetes, Azure) on the ports the config chose; the
+ * Starts, for the Workers-pool tests, the fake clouds (GCP, Kubernetes, Azure) and Cloudflare's DNS API on the ports the config chose; the
  * GatewayObject reaches them through the endpoint overrides in the backends' credentials.
  */
 import { startFakeAzure } from "../fakes/azure/server.ts";
+import { startFakeCloudflare } from "../fakes/cloudflare/server.ts";
 import { startFakeGcp } from "../fakes/gcp/server.ts";
 import { startFakeKube } from "../fakes/kubernetes/server.ts";
 
@@ -10,6 +11,7 @@ export interface CloudPorts {
   gcp: number;
   kubernetes: number;
   azure: number;
+  cloudflare: number;
 }
 
 export default async function setup() {
@@ -18,7 +20,9 @@ export default async function setup() {
   const gcp = await startFakeGcp({ port: ports.gcp });
   const kube = await startFakeKube({ port: ports.kubernetes, namespaces: ["gateways"] });
   const azure = await startFakeAzure({ port: ports.azure });
+  const cloudflare = await startFakeCloudflare({ port: ports.cloudflare, zoneName: "example.com" });
   return async () => {
+    await cloudflare.stop();
     await azure.stop();
     await gcp.stop();
     await kube.stop();

@@ -11,8 +11,15 @@ const shared = globalThis as { gpPool?: { port: number; token: string } };
 shared.gpPool ??= { port: await freePort(), token: randomBytes(16).toString("hex") };
 const pool = shared.gpPool;
 const daemonUrl = `http://127.0.0.1:${pool.port}`;
-const sharedClouds = globalThis as { gpClouds?: { gcp: number; kubernetes: number; azure: number } };
-sharedClouds.gpClouds ??= { gcp: await freePort(), kubernetes: await freePort(), azure: await freePort() };
+const sharedClouds = globalThis as {
+  gpClouds?: { gcp: number; kubernetes: number; azure: number; cloudflare: number };
+};
+sharedClouds.gpClouds ??= {
+  gcp: await freePort(),
+  kubernetes: await freePort(),
+  azure: await freePort(),
+  cloudflare: await freePort(),
+};
 const clouds = sharedClouds.gpClouds;
 const signingKey = JSON.stringify({
   ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }),
@@ -50,6 +57,7 @@ export default defineWorkersProject(async () => ({
             GCP_FAKE_URL: `http://127.0.0.1:${clouds.gcp}`,
             KUBERNETES_FAKE_URL: `http://127.0.0.1:${clouds.kubernetes}`,
             AZURE_FAKE_URL: `http://127.0.0.1:${clouds.azure}`,
+            CLOUDFLARE_FAKE_URL: `http://127.0.0.1:${clouds.cloudflare}/client/v4`,
           },
         },
       },

@@ -16,6 +16,7 @@ import { sealJson } from "../crypto.ts";
 import { backendCredentials, gateways, members, projects, users } from "../db/schema.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
+import { dnsProviders } from "./dns-providers.ts";
 import { gatewayEvents, gateways as gatewayRoutes } from "./gateways.ts";
 import { servicesRoutes } from "./services.ts";
 
@@ -127,6 +128,7 @@ const project = new Hono<AppEnv>()
     return c.body(null, 204);
   })
   .route("/gateways", gatewayRoutes)
+  .route("/dns", dnsProviders)
   .route("/services", servicesRoutes)
   .route("/events", gatewayEvents);
 

@@ -11,7 +11,7 @@ import { openJson } from "../../worker/crypto.ts";
 import { backendCredentials } from "../../worker/db/schema.ts";
 import type { Env } from "../../worker/env.ts";
 import { azureBackend } from "./azure/backend.ts";
-import { agentPackageUrl, cloudTimeoutMs } from "./clouds/user-data.ts";
+import { agentPackageUrl, cloudTimeoutMs } from "./clouds/worker-settings.ts";
 import { gcpBackend } from "./gcp/backend.ts";
 import { kubernetesBackend } from "./kubernetes/backend.ts";
 import { localBackend } from "./local.ts";

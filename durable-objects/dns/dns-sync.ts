@@ -14,7 +14,7 @@ import { type CloudflareDnsCredentials, dnsCredentialType } from "../../schema/d
 import { openJson } from "../../worker/crypto.ts";
 import { backendCredentials } from "../../worker/db/schema.ts";
 import type { Env } from "../../worker/env.ts";
-import { cloudTimeoutMs } from "../backends/clouds/user-data.ts";
+import { cloudTimeoutMs } from "../backends/clouds/worker-settings.ts";
 import { cloudflareDns } from "./cloudflare-api.ts";
 
 interface ManagedRow {

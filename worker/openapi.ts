@@ -25,6 +25,7 @@ import {
 } from "../schema/api.ts";
 import { BACKEND_CREDENTIALS } from "../schema/backend-credentials.ts";
 import { ConfigDocument } from "../schema/config-document.ts";
+import { CloudflareDnsCredentials } from "../schema/dns-automation.ts";
 import { GatewayConfigurationInput } from "../schema/gateway.ts";
 import { ServiceConfigurationInput } from "../schema/service.ts";
 import {
@@ -56,6 +57,7 @@ const SCHEMAS = {
   GcpCredentials: BACKEND_CREDENTIALS.gcp,
   AzureCredentials: BACKEND_CREDENTIALS.azure,
   KubernetesCredentials: BACKEND_CREDENTIALS.kubernetes,
+  CloudflareDnsCredentials,
   ServiceConfiguration: ServiceConfigurationInput,
   Service: ServiceSchema,
   ServicePlan: ServicePlanSchema,
@@ -172,6 +174,15 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
       response: "BackendSummary",
     },
     delete: { tag: "backends", summary: "Remove a backend's credentials", status: "204" },
+  },
+  "/api/v1/projects/{project}/dns/{provider}": {
+    get: { tag: "backends", summary: "Whether DNS automation is configured (provider: cloudflare)" },
+    put: {
+      tag: "backends",
+      summary: "Set the DNS provider's credentials (stored encrypted): gateways then manage their wildcard records",
+      body: "CloudflareDnsCredentials",
+    },
+    delete: { tag: "backends", summary: "Stop DNS automation (records already made are left)", status: "204" },
   },
   "/api/v1/users": {
     post: {

@@ -111,6 +111,8 @@ describe("DNS automation with Cloudflare", { timeout: 30_000 }, () => {
     );
     expect((await getGateway(p, "gw-dns-bad")).body.status).not.toBe("failed");
     expect(await recordsFor("dns3.example.com")).toHaveLength(0);
+    await api("DELETE", `/api/v1/projects/${p}/gateways/gw-dns-bad`);
+    await waitFor("gone", async () => (await getGateway(p, "gw-dns-bad")).status === 404, 20_000);
   });
 
   it("validates the credentials and the provider, naming the field", async () => {

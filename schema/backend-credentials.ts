@@ -69,6 +69,13 @@ export const KubernetesCredentials = v.pipe(
     mtls_certificate_binding: v.optional(str("a binding name")),
     /** Image of the agent's pod (needs Node.js 20+ and npm); default node:22-bookworm-slim. */
     agent_image: v.optional(str("a container image")),
+    /**
+     * The container's command, for images with the agent preinstalled; it gets the bootstrap at
+     * /etc/gateplane/bootstrap.json and must serve on 80/443. Default: npm-install the package, run it.
+     */
+    agent_command: v.optional(
+      v.pipe(v.array(str("a command word"), "expected a list of strings"), v.minLength(1, "must not be empty")),
+    ),
     load_balancer_timeout_seconds: v.optional(
       v.pipe(
         v.number("expected a number of seconds"),

@@ -93,13 +93,22 @@ describe("kubernetes backend", { timeout: 30_000 }, () => {
     await deleteAndCheck(project, "gw-k8s");
   });
 
-  it("takes a DNS name from the load balancer as the hostname", async () => {
+  it("takes a DNS name from the load balancer as the hostname; runs a configured image and command", async () => {
     await control({ lb_mode: "hostname", lb_reads: 2 });
-    const project = await kubeProject();
+    const project = await kubeProject({
+      agent_image: "registry.example.com/gateplane-agent:0.1.0",
+      agent_command: ["gateplane-agent", "--user-data", "/etc/gateplane/bootstrap.json"],
+    });
     await applyConfig(project, kubeConfig("gw-k8s-dns"));
     const g = await waitGateway(project, "gw-k8s-dns", "hostname", (x) => x.replicas[0]?.hostname);
     expect(g.replicas[0]!.hostname).toMatch(/\.elb\.amazonaws\.com$/);
     expect(g.dns_records).toEqual([{ name: "*.gw.example.com", type: "CNAME", value: g.replicas[0]!.hostname }]);
+    const container = (await objectsOf(project, "gw-k8s-dns")).find((o) => o.kind === "Deployment")!.spec.template.spec
+      .containers[0];
+    expect(container).toMatchObject({
+      image: "registry.example.com/gateplane-agent:0.1.0",
+      command: ["gateplane-agent", "--user-data", "/etc/gateplane/bootstrap.json"],
+    });
     await deleteAndCheck(project, "gw-k8s-dns");
   });
 

@@ -135,6 +135,7 @@ export function kubernetesBackend(options: KubernetesBackendOptions): GatewayBac
         labels: labels(spec.tags, name),
         bootstrap: spec.bootstrap,
         image,
+        command: c.agent_command,
         agentPackageUrl: options.agentPackageUrl,
       });
       await create(`/api/v1/namespaces/${ns}/secrets`, objects.secret);

@@ -62,6 +62,7 @@ export function replicaObjects(o: {
   labels: Record<string, string>;
   bootstrap: AgentBootstrap;
   image: string;
+  command?: string[];
   agentPackageUrl: string;
 }): ReplicaObjects {
   const metadata = { name: o.name, namespace: o.namespace, labels: o.labels };
@@ -90,7 +91,7 @@ export function replicaObjects(o: {
               {
                 name: "agent",
                 image: o.image,
-                command: agentCommand(),
+                command: o.command ?? agentCommand(),
                 env: [{ name: "AGENT_PACKAGE_URL", value: o.agentPackageUrl }],
                 ports: [
                   { name: "http", containerPort: 80 },

@@ -6,55 +6,19 @@
  * bearer tokens over http, so here the fake serves https with a certificate made for the test.
  * Also drives the azure backend module's token code against the fake for both credential kinds.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { ComputeManagementClient } from "@azure/arm-compute";
 import { NetworkManagementClient } from "@azure/arm-network";
 import { Agent } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { armToken } from "../../durable-objects/backends/azure/token.ts";
 import { type FakeAzure, startFakeAzure } from "../fakes/azure/server.ts";
-
-function localhostCertificate(): { key: string; cert: string } {
-  const dir = mkdtempSync(path.join(tmpdir(), "gp-azure-tls-"));
-  try {
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-keyout",
-        path.join(dir, "key.pem"),
-        "-out",
-        path.join(dir, "cert.pem"),
-      ],
-      { stdio: "ignore" },
-    );
-    return {
-      key: readFileSync(path.join(dir, "key.pem"), "utf8"),
-      cert: readFileSync(path.join(dir, "cert.pem"), "utf8"),
-    };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+import { selfSignedLoopbackCertificate } from "../fakes/tls/self-signed.ts";
 
 let fake: FakeAzure;
 let tls: { key: string; cert: string };
 let dispatcher: Agent;
 beforeAll(async () => {
-  tls = localhostCertificate();
+  tls = selfSignedLoopbackCertificate();
   fake = await startFakeAzure({ tls });
   dispatcher = new Agent({ connect: { ca: tls.cert } });
 });

@@ -8,6 +8,7 @@ declare module "cloudflare:test" {
     /** Fake clouds started by global-setup-clouds.ts. */
     GCP_FAKE_URL: string;
     KUBERNETES_FAKE_URL: string;
+    KUBERNETES_TLS_FAKE_URL: string;
     AZURE_FAKE_URL: string;
     CLOUDFLARE_FAKE_URL: string;
   }

@@ -6,10 +6,12 @@ import { startFakeAzure } from "../fakes/azure/server.ts";
 import { startFakeCloudflare } from "../fakes/cloudflare/server.ts";
 import { startFakeGcp } from "../fakes/gcp/server.ts";
 import { startFakeKube } from "../fakes/kubernetes/server.ts";
+import { selfSignedLoopbackCertificate } from "../fakes/tls/self-signed.ts";
 
 export interface CloudPorts {
   gcp: number;
   kubernetes: number;
+  kubernetesTls: number;
   azure: number;
   cloudflare: number;
 }
@@ -19,6 +21,8 @@ export default async function setup() {
   if (!ports) throw new Error("test/worker/vitest.config.ts did not choose the fake clouds' ports");
   const gcp = await startFakeGcp({ port: ports.gcp });
   const kube = await startFakeKube({ port: ports.kubernetes, namespaces: ["gateways"] });
+  // A cluster whose API server has a private CA: the Workers runtime cannot be told to trust it.
+  const kubeTls = await startFakeKube({ port: ports.kubernetesTls, tls: selfSignedLoopbackCertificate() });
   const azure = await startFakeAzure({ port: ports.azure });
   const cloudflare = await startFakeCloudflare({ port: ports.cloudflare, zoneName: "example.com" });
   return async () => {
@@ -26,5 +30,6 @@ export default async function setup() {
     await azure.stop();
     await gcp.stop();
     await kube.stop();
+    await kubeTls.stop();
   };
 }

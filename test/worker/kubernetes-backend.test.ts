@@ -152,6 +152,17 @@ describe("kubernetes backend", { timeout: 30_000 }, () => {
     expect(g.status_message).toContain("Kubernetes Error: Unauthorized: Unauthorized");
   });
 
+  it("fails clearly, never skipping verification, when the API server's CA is private", async () => {
+    const project = await kubeProject({
+      server: env.KUBERNETES_TLS_FAKE_URL,
+      ca_certificate_pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    });
+    await applyConfig(project, kubeConfig("gw-k8s-tls"));
+    const g = await waitGateway(project, "gw-k8s-tls", "failed", (x) => x.status === "failed");
+    expect(g.status_message).toContain("Kubernetes Error: TLS:");
+    expect(g.status_message).toContain("cannot use ca_certificate_pem");
+  });
+
   it("refuses credentials without a way to authenticate, naming the fields", async () => {
     const project = await newProject();
     const res = await api("PUT", `/api/v1/projects/${project}/backends/kubernetes`, { server: FAKE });

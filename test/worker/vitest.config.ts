@@ -12,11 +12,12 @@ shared.gpPool ??= { port: await freePort(), token: randomBytes(16).toString("hex
 const pool = shared.gpPool;
 const daemonUrl = `http://127.0.0.1:${pool.port}`;
 const sharedClouds = globalThis as {
-  gpClouds?: { gcp: number; kubernetes: number; azure: number; cloudflare: number };
+  gpClouds?: { gcp: number; kubernetes: number; kubernetesTls: number; azure: number; cloudflare: number };
 };
 sharedClouds.gpClouds ??= {
   gcp: await freePort(),
   kubernetes: await freePort(),
+  kubernetesTls: await freePort(),
   azure: await freePort(),
   cloudflare: await freePort(),
 };
@@ -58,6 +59,7 @@ export default defineWorkersProject(async () => ({
             CLOUD_API_TIMEOUT_MS: "3000",
             GCP_FAKE_URL: `http://127.0.0.1:${clouds.gcp}`,
             KUBERNETES_FAKE_URL: `http://127.0.0.1:${clouds.kubernetes}`,
+            KUBERNETES_TLS_FAKE_URL: `https://127.0.0.1:${clouds.kubernetesTls}`,
             AZURE_FAKE_URL: `http://127.0.0.1:${clouds.azure}`,
             CLOUDFLARE_FAKE_URL: `http://127.0.0.1:${clouds.cloudflare}/client/v4`,
           },

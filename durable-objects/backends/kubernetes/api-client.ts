@@ -58,18 +58,16 @@ export function kubeApi(o: KubeApiOptions) {
       if (res.status >= 400 && res.status !== 404 && res.status !== 409) throw kubeError(res);
       return res;
     } catch (e) {
-      if (
-        e instanceof BackendError &&
-        e.code === "Unreachable" &&
-        server.startsWith("https:") &&
-        /certificate|tls|ssl|handshake/i.test(e.message)
-      ) {
+      // workerd reports a refused certificate as an opaque "internal error"; a refused connection differs.
+      const tls = /internal error|certificate|tls|ssl|handshake/i;
+      if (e instanceof BackendError && e.code === "Unreachable" && server.startsWith("https:") && tls.test(e.message)) {
         throw new BackendError(
           "TLS",
-          `Kubernetes Error: TLS: ${server} presented a certificate the Workers runtime does not trust. Workers trust public CAs only` +
+          `Kubernetes Error: TLS: no trusted TLS connection to ${server}. Workers trust public CAs only` +
             (o.hasCustomCa ? " and cannot use ca_certificate_pem" : "") +
             ": serve the API server with a publicly trusted certificate (e.g. behind a Cloudflare Tunnel).",
-          { retryable: false, cause: e },
+          // With a private CA configured this will not heal by itself; otherwise it may be transient.
+          { retryable: !o.hasCustomCa, cause: e },
         );
       }
       throw e;

@@ -9,7 +9,8 @@
  * `GET /__state` lists every object.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 
 export interface KubeFaults {
@@ -52,7 +53,10 @@ const KINDS: Record<string, { group: string; kind: string; apiVersion: string; n
   deployments: { group: "/apis/apps/v1", kind: "Deployment", apiVersion: "apps/v1", nameRule: DNS1123_SUBDOMAIN },
 };
 
-export async function startFakeKube(options: { port?: number; namespaces?: string[] } = {}): Promise<FakeKube> {
+/** `tls`: serve https with this key and certificate (a private CA, as most clusters have). */
+export async function startFakeKube(
+  options: { port?: number; namespaces?: string[]; tls?: { key: string; cert: string } } = {},
+): Promise<FakeKube> {
   const token = `fake-sa-token-${randomBytes(16).toString("hex")}`;
   const namespaces = new Set(["default", "kube-system", ...(options.namespaces ?? [])]);
   const store = new Map<string, Obj>();
@@ -269,7 +273,7 @@ export async function startFakeKube(options: { port?: number; namespaces?: strin
     return status(res, 405, "MethodNotAllowed", `the server does not allow this method on the requested resource`);
   }
 
-  const server: Server = createServer((req, res) => {
+  const handler: RequestListener = (req, res) => {
     let raw = "";
     req.on("data", (c) => {
       raw += c;
@@ -289,10 +293,11 @@ export async function startFakeKube(options: { port?: number; namespaces?: strin
       }
       handle(req, res, url, body).catch((e) => status(res, 500, "InternalError", String(e)));
     });
-  });
+  };
+  const server: Server = options.tls ? createHttpsServer(options.tls, handler) : createServer(handler);
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: `${options.tls ? "https" : "http"}://127.0.0.1:${(server.address() as AddressInfo).port}`,
     token,
     faults,
     objects: (kind) => [...store.values()].filter((o) => !kind || o.kind === kind).map(view),

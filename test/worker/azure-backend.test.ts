@@ -116,9 +116,10 @@ describe("azure backend", { timeout: 40_000 }, () => {
     await deleteAndCheck(project, "gw-az");
   });
 
-  it("provisions with a client secret, rides out throttling and 500s, and a replayed create makes no second VM", async () => {
+  it("provisions with a client secret, rides out throttling, 500s and a timeout; a replayed create makes no second VM", async () => {
     const project = await azureProject("secret");
-    await control({ throttle: 2, fail: 1 });
+    // Two throttled calls, a 500, and one call held past the 3 s deadline (ARM carries it out late).
+    await control({ throttle: 2, fail: 1, delay_calls: 1, delay_ms: 4_000 });
     await applyConfig(project, azureConfig("gw-az-faults"));
     await waitGateway(project, "gw-az-faults", "hostname", (x) => x.replicas[0]?.hostname);
     await objectSql(

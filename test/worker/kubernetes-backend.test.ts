@@ -122,9 +122,9 @@ describe("kubernetes backend", { timeout: 30_000 }, () => {
     await deleteAndCheck(project, "gw-k8s-nolb");
   });
 
-  it("rides out throttling and 500s, and a restart mid-create makes no second set of objects", async () => {
+  it("rides out throttling, 500s and a timeout, and a restart mid-create makes no second set of objects", async () => {
     const project = await kubeProject();
-    await control({ throttle: 2, fail: 1 });
+    await control({ throttle: 2, fail: 1, delay_calls: 1, delay_ms: 4_000 });
     await applyConfig(project, kubeConfig("gw-k8s-faults"));
     await waitGateway(project, "gw-k8s-faults", "hostname", (x) => x.replicas[0]?.hostname);
 

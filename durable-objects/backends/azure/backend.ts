@@ -227,7 +227,7 @@ export function azureBackend(options: AzureBackendOptions): GatewayBackend {
       // Only when absent: a second PUT would try to change the VM's SSH key, which ARM refuses.
       const vmPath = `${rg(g)}${compute(`/virtualMachines/${name}`)}`;
       if (!(await get<Vm>(vmPath, V.compute))) {
-        await put(vmPath, V.compute, {
+        const vmBody = {
           location,
           tags,
           properties: {
@@ -263,6 +263,11 @@ export function azureBackend(options: AzureBackendOptions): GatewayBackend {
               ],
             },
           },
+        };
+        await put(vmPath, V.compute, vmBody).catch(async (e) => {
+          // A timed-out earlier PUT that ARM carried out late made the VM (with another SSH key): keep it.
+          const late = e instanceof BackendError && e.code === "PropertyChangeNotAllowed";
+          if (!late || !(await get<Vm>(vmPath, V.compute))) throw e;
         });
       }
       return (

@@ -57,7 +57,11 @@ describe("apply: create", () => {
     expect(stdout).not.toContain("[y/n]");
     expect(stdout).toContain("Provisioning edge...\n");
     expect(stdout).toMatch(
-      /BACKEND +REGION +NAME +HOSTNAME +DOMAIN +DEFAULT +STATUS +CREATED\naws +eu-west-1 +edge +10\.0\.0\.1 +example\.com +✓ +running +\d+ sec ago\n$/,
+      /BACKEND +REGION +NAME +HOSTNAME +DOMAIN +DEFAULT +STATUS +CREATED\naws +eu-west-1 +edge +10\.0\.0\.1 +example\.com +✓ +running +\d+ sec ago\n\n/,
+    );
+    // Then which DNS record makes <service>.example.com reach it.
+    expect(stdout).toMatch(
+      /\nTo reach services on this gateway, create this DNS record:\n {2}\*\.example\.com {2}A {6}10\.0\.0\.1\n$/,
     );
     expect(fake.calls()).toEqual([
       "POST /api/v1/projects/main/gateways/plan",
@@ -157,7 +161,9 @@ describe("apply: existing gateway", () => {
     expect(stdout).toContain(
       "Found gateway edge. Detected changes that can be updated in-place:\n- domain\n\nUpdate the gateway? [y/n]: \n",
     );
-    expect(stdout).toMatch(/aws +eu-west-1 +edge +10\.0\.0\.1 +example\.com +running\n$/);
+    expect(stdout).toMatch(
+      /aws +eu-west-1 +edge +10\.0\.0\.1 +example\.com +running\n\nTo reach services on this gateway, create this DNS record:\n {2}\*\.example\.com {2}A {6}10\.0\.0\.1\n$/,
+    );
     expect(fake.gateways.get("edge")?.wildcard_domain).toBe("example.com");
     expect(applyBodies()[0]?.plan.current_resource).toMatchObject({ id: seeded.id });
     expect(io.sleeps).toEqual([]);

@@ -91,9 +91,26 @@ describe("gateway get", () => {
     expect(JSON.parse(stdout)).toMatchObject({ name: "edge", status: "running", default: true });
   });
 
-  it("prints a table without --json", async () => {
+  it("prints a table without --json, then the DNS records to create", async () => {
     const { stdout } = await gateplane(["gateway", "get", "multi"]);
-    expect(stdout.trimEnd().split("\n")).toHaveLength(4);
+    const lines = stdout.trimEnd().split("\n");
+    expect(lines).toHaveLength(8);
+    expect(lines.slice(4)).toEqual([
+      "",
+      "To reach services on this gateway, create these DNS records:",
+      "  *.multi.example.com  A      10.0.0.1",
+      "  *.multi.example.com  A      10.0.0.2",
+    ]);
+  });
+
+  it("tells to create a CNAME when the gateway's address is a DNS name", async () => {
+    fake.seed(
+      { name: "k8s", domain: "k8s.example.com", backend: "kubernetes", region: "cluster" },
+      { dns_records: [{ name: "*.k8s.example.com", type: "CNAME", value: "a1b2.elb.amazonaws.com" }] },
+    );
+    const { stdout } = await gateplane(["gateway", "get", "k8s"]);
+    expect(stdout).toContain("  *.k8s.example.com  CNAME  a1b2.elb.amazonaws.com\n");
+    expect(stdout).toContain("create a CNAME record, not an A record");
   });
 
   it("prints the server's message for an unknown gateway", async () => {

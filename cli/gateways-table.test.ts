@@ -44,6 +44,7 @@ function gateway(overrides: Partial<Gateway> = {}, replicas = 1): Gateway {
     status_message: null,
     hostname: null,
     wildcard_domain: "example.com",
+    dns_records: [],
     default: true,
     to_be_deleted: false,
     backend: "aws",

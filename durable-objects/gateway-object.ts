@@ -29,12 +29,16 @@ import type { ErrorInfo, Outcome } from "../worker/errors.ts";
 import { backendFor } from "./backends/index.ts";
 import { removeFromCatalog, syncCatalog } from "./catalog-sync.ts";
 import { certificateEvents } from "./certificate-report.ts";
+import { DnsAutomation } from "./dns/dns-sync.ts";
 import { documentAcme, openProjectAcme, ProjectAcmeStore, readProjectAcmeRow } from "./project-acme.ts";
 import { reconcile, setReplicaStatus, settleGatewayStatus } from "./reconciler.ts";
 import { evaluateAll, evaluateService, requestWhileZero } from "./scaling.ts";
 import { buildConfigDocument, gatewayDomain, type ServiceRow, ServiceStore, serviceView } from "./services.ts";
 import { type DefaultIntent, type GatewayRow, GatewayState, type ReplicaRow } from "./state.ts";
 import { pokeDispatchers } from "./webhook-deliveries.ts";
+
+const DNS_RETRY_MS = 30_000;
+const DNS_RELEASE_ATTEMPTS = 5;
 
 export interface ApplyInput {
   projectId: string;
@@ -112,12 +116,14 @@ export class GatewayObject extends DurableObject<Env> {
   private readonly acmeStore: ProjectAcmeStore;
   /** The project's ACME settings, opened from the sealed copy when the object wakes. */
   private projectAcme: ProjectAcmeSettings | null = null;
+  private readonly dns: DnsAutomation;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.state = new GatewayState(ctx.storage.sql);
     this.services = new ServiceStore(ctx.storage.sql);
     this.acmeStore = new ProjectAcmeStore(ctx.storage.sql);
+    this.dns = new DnsAutomation(ctx.storage.sql, env, (message) => this.state.event(message));
     // Keep-alive pings are answered without waking a hibernated object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
     ctx.blockConcurrencyWhile(async () => {
@@ -705,6 +711,12 @@ export class GatewayObject extends DurableObject<Env> {
         (g, num) => this.addReplica(g, num),
       );
       this.closeRetiredSockets();
+      const dns = await this.syncDns(result.kind === "deleted");
+      if (result.kind === "deleted" && dns !== null) {
+        // The wildcard record goes before the gateway does; a provider outage delays that a little.
+        await this.ctx.storage.setAlarm(dns);
+        return;
+      }
       if (result.kind === "deleted") {
         await pokeDispatchers(this.env, await removeFromCatalog(this.env.DB, this.state));
         await this.ctx.storage.deleteAlarm();
@@ -713,7 +725,7 @@ export class GatewayObject extends DurableObject<Env> {
         this.state.migrate();
         return;
       }
-      wakeAt = result.wakeAt;
+      wakeAt = result.wakeAt === null ? dns : dns === null ? result.wakeAt : Math.min(result.wakeAt, dns);
     } catch (e) {
       console.error("gateway reconcile failed", e);
       wakeAt = Date.now() + 30_000;
@@ -724,6 +736,23 @@ export class GatewayObject extends DurableObject<Env> {
       (t): t is number => t !== null,
     );
     if (next.length > 0) await this.ctx.storage.setAlarm(Math.min(...next));
+  }
+
+  /**
+   * DNS automation (when the project has DNS credentials): returns when to try again after a
+   * provider failure, or null. A deletion waits for at most five failed removals, then leaves the
+   * records (with an event saying so).
+   */
+  private async syncDns(releasing: boolean): Promise<number | null> {
+    const g = this.state.gateway();
+    if (!g) return null;
+    const result = await this.dns.sync(g.project_id, this.state.snapshot(), releasing);
+    if (result.ok) return null;
+    if (releasing && this.dns.releaseFailures >= DNS_RELEASE_ATTEMPTS) {
+      this.dns.abandon();
+      return null;
+    }
+    return Date.now() + DNS_RETRY_MS;
   }
 
   private addReplica(g: GatewayRow, replicaNum: number): void {

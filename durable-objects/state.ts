@@ -7,6 +7,7 @@
  */
 import type { CertificateState, RouterReport } from "../schema/agent-protocol.ts";
 import type { Gateway, GatewayReplica, GatewayStatus, ReplicaStatus } from "../schema/api.ts";
+import { dnsRecords } from "../schema/dns.ts";
 import type { EventType, TypedEvent } from "../schema/events.ts";
 import type { GatewayConfiguration } from "../schema/gateway.ts";
 
@@ -381,6 +382,12 @@ export class GatewayState {
       status_message: g.status_message,
       hostname: g.hostname,
       wildcard_domain: g.configuration.domain,
+      dns_records: dnsRecords(
+        g.configuration.domain,
+        g.hostname
+          ? [g.hostname]
+          : replicas.filter((r) => r.status !== "terminating" && r.status !== "terminated").map((r) => r.hostname),
+      ),
       default: isDefault,
       to_be_deleted: g.to_be_deleted,
       backend: g.configuration.backend,

@@ -5,6 +5,7 @@
  */
 import * as v from "valibot";
 import { CertificateState, RouterReport } from "./agent-protocol.ts";
+import { DnsRecordSchema } from "./dns.ts";
 import { BACKENDS, type GatewayConfiguration, GatewayConfigurationInput, NAME_PATTERN } from "./gateway.ts";
 import { describeType, isMapping, mapping } from "./issues.ts";
 
@@ -109,6 +110,8 @@ export const GatewaySchema = v.object({
   /** Load balancer hostname (ACM gateways), else `null`: the replicas carry hostnames. */
   hostname: NullableString,
   wildcard_domain: NullableString,
+  /** The DNS records to create for `*.<wildcard_domain>` (A/AAAA for IPs, CNAME for DNS names). */
+  dns_records: v.array(DnsRecordSchema),
   default: v.boolean(),
   to_be_deleted: v.boolean(),
   backend: v.picklist(BACKENDS),

@@ -303,7 +303,6 @@ describe.each<{
     ],
     invalid: [
       { label: "missing server", input: { token: "t" }, path: "server" },
-      { label: "missing token", input: { server: KUBERNETES.server }, path: "token" },
       {
         label: "server without a scheme",
         input: { ...KUBERNETES, server: "10.0.0.1:6443" },
@@ -364,6 +363,18 @@ describe("credential rules across fields", () => {
   it("rejects azure credentials with neither client_secret nor client_certificate", () => {
     const { client_secret: _secret, ...noSecret } = AZURE;
     expect(() => parseOrThrow(AzureCredentials, noSecret)).toThrow(ValidationError);
+  });
+
+  // workerd's fetch can present a client certificate only through an mTLS certificate binding.
+  it("rejects kubernetes credentials with neither token nor mtls_certificate_binding", () => {
+    expect(() => parseOrThrow(KubernetesCredentials, { server: KUBERNETES.server })).toThrow(
+      /set token or mtls_certificate_binding/,
+    );
+    expect(
+      parseOrThrow(KubernetesCredentials, { server: KUBERNETES.server, mtls_certificate_binding: "K8S" }),
+    ).toMatchObject({
+      namespace: "default",
+    });
   });
 
   it("names the offending field of the first issue", () => {

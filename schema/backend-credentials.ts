@@ -41,9 +41,12 @@ export const GcpCredentials = mapping({
     type: v.literal("service_account", 'expected type: "service_account"'),
     client_email: str("client_email"),
     private_key: str("private_key"),
-    token_uri: v.optional(str("token_uri")),
+    private_key_id: v.optional(str("private_key_id")),
+    token_uri: v.optional(v.pipe(str("token_uri"), v.url("expected the OAuth2 token URL"))),
   }),
   network: v.optional(str("a VPC network name")),
+  /** Compute Engine's REST root (Private Service Connect endpoints, tests); default https://compute.googleapis.com. */
+  api_endpoint: v.optional(v.pipe(str("the Compute Engine API URL"), v.url("expected the Compute Engine API URL"))),
 });
 
 export const AzureCredentials = v.pipe(
@@ -56,6 +59,12 @@ export const AzureCredentials = v.pipe(
       mapping({ private_key_pem: str("a PEM private key"), certificate_pem: str("a PEM certificate") }),
     ),
     resource_group: v.optional(str("a resource group")),
+    /** Entra ID's host for sovereign clouds (and tests); default https://login.microsoftonline.com. */
+    authority_host: v.optional(v.pipe(str("the authority host URL"), v.url("expected the authority host URL"))),
+    /** ARM's endpoint for sovereign clouds (and tests); default https://management.azure.com. */
+    resource_manager_endpoint: v.optional(
+      v.pipe(str("the Resource Manager URL"), v.url("expected the Resource Manager URL")),
+    ),
   }),
   v.check(
     (c) => c.client_secret !== undefined || c.client_certificate !== undefined,
@@ -63,12 +72,40 @@ export const AzureCredentials = v.pipe(
   ),
 );
 
-export const KubernetesCredentials = mapping({
-  server: v.pipe(str("the API server URL"), v.url("expected the API server URL")),
-  token: str("a bearer token"),
-  ca_certificate_pem: v.optional(str("a PEM CA certificate")),
-  namespace: v.optional(str("a namespace"), "default"),
-});
+export const KubernetesCredentials = v.pipe(
+  mapping({
+    server: v.pipe(str("the API server URL"), v.url("expected the API server URL")),
+    token: v.optional(str("a bearer token")),
+    ca_certificate_pem: v.optional(str("a PEM CA certificate")),
+    namespace: v.optional(
+      v.pipe(str("a namespace"), v.regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "expected a namespace name")),
+      "default",
+    ),
+    /** Name of a Worker mTLS certificate binding that presents the cluster's client certificate. */
+    mtls_certificate_binding: v.optional(str("a binding name")),
+    /** Image of the agent's pod (needs Node.js 20+ and npm); default node:22-bookworm-slim. */
+    agent_image: v.optional(str("a container image")),
+    /**
+     * The container's command, for images with the agent preinstalled; it gets the bootstrap at
+     * /etc/gateplane/bootstrap.json and must serve on 80/443. Default: npm-install the package, run it.
+     */
+    agent_command: v.optional(
+      v.pipe(v.array(str("a command word"), "expected a list of strings"), v.minLength(1, "must not be empty")),
+    ),
+    load_balancer_timeout_seconds: v.optional(
+      v.pipe(
+        v.number("expected a number of seconds"),
+        v.integer("expected whole seconds"),
+        v.minValue(1),
+        v.maxValue(1800),
+      ),
+    ),
+  }),
+  v.check(
+    (c) => c.token !== undefined || c.mtls_certificate_binding !== undefined,
+    "set token or mtls_certificate_binding: the control plane authenticates to the API server with one of them",
+  ),
+);
 
 export const LocalCredentials = mapping({});
 

@@ -17,9 +17,11 @@ export interface Env {
   /** Private ES256 JWK (JSON) that signs agent tokens. */
   AGENT_SIGNING_KEY: string;
   LOCAL_HOST_DAEMON_URL?: string;
-  LOCAL_HOST_DAEMON_TOKEN?: string;
-  /** https URL of the agent package (`npm pack`) that cloud gateways' cloud-init installs. */
+  /** https URL of the agent package tarball (npm pack) that cloud hosts install at first boot. */
   AGENT_PACKAGE_URL?: string;
+  /** Deadline of one cloud API call in milliseconds (default 20000). */
+  CLOUD_API_TIMEOUT_MS?: string;
+  LOCAL_HOST_DAEMON_TOKEN?: string;
   /** Public base URL of this control plane, given to agents; defaults to the request's origin. */
   PUBLIC_URL?: string;
   /** Milliseconds one webhook delivery attempt may take (default 10000). */

@@ -26,6 +26,7 @@ import {
 } from "../schema/api.ts";
 import { BACKEND_CREDENTIALS } from "../schema/backend-credentials.ts";
 import { ConfigDocument } from "../schema/config-document.ts";
+import { CloudflareDnsCredentials } from "../schema/dns-automation.ts";
 import { GatewayConfigurationInput } from "../schema/gateway.ts";
 import { ServiceConfigurationInput } from "../schema/service.ts";
 import {
@@ -59,6 +60,7 @@ const SCHEMAS = {
   AzureCredentials: BACKEND_CREDENTIALS.azure,
   KubernetesCredentials: BACKEND_CREDENTIALS.kubernetes,
   ProjectAcmeRequest,
+  CloudflareDnsCredentials,
   ServiceConfiguration: ServiceConfigurationInput,
   Service: ServiceSchema,
   ServicePlan: ServicePlanSchema,
@@ -225,6 +227,15 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
       body: "ProjectAcmeRequest",
     },
     delete: { tag: "projects", summary: "Remove the project's ACME settings", status: "204" },
+  },
+  "/api/v1/projects/{project}/dns/{provider}": {
+    get: { tag: "backends", summary: "Whether DNS automation is configured (provider: cloudflare)" },
+    put: {
+      tag: "backends",
+      summary: "Set the DNS provider's credentials (stored encrypted): gateways then manage their wildcard records",
+      body: "CloudflareDnsCredentials",
+    },
+    delete: { tag: "backends", summary: "Stop DNS automation (records already made are left)", status: "204" },
   },
   "/api/v1/users": {
     post: {

@@ -10,6 +10,7 @@ import type { GatewaySpec } from "../api-client.ts";
 import { parseCommandArgs, takePositionals } from "../args.ts";
 import { loadConfigurationFile } from "../configuration-file.ts";
 import type { Context } from "../context.ts";
+import { dnsGuidance } from "../dns-guidance.ts";
 import { INTERRUPTED_EXIT_CODE, UsageError } from "../errors.ts";
 import { gatewaysTable } from "../gateways-table.ts";
 import { renderKeyValues } from "../text-table.ts";
@@ -103,6 +104,11 @@ export async function apply(ctx: Context, values: ReturnType<typeof parseApplyAr
     api.apply(project, { spec: pinned, current_resource: current }, args.force),
   );
   ctx.printLines(gatewaysTable([updated], { verbose: args.verbose, now: ctx.io.now() }, ctx.style));
+  const dns = dnsGuidance(updated);
+  if (dns.length > 0) {
+    ctx.print();
+    ctx.printLines(dns);
+  }
   return 0;
 }
 
@@ -168,6 +174,11 @@ async function follow(ctx: Context, args: ApplyArgs, project: string, created: G
   if (failed) {
     ctx.io.stderr.write(`Provisioning failed. Error: ${gateway.status_message || "unknown"}\n`);
     return 1;
+  }
+  const dns = dnsGuidance(gateway);
+  if (dns.length > 0) {
+    ctx.print();
+    ctx.printLines(dns);
   }
   return 0;
 }

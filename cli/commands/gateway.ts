@@ -7,6 +7,7 @@ import type { GatewayList } from "../api-client.ts";
 import { parseCommandArgs, takePositionals } from "../args.ts";
 import { certificatesTable } from "../certificates-table.ts";
 import type { Context } from "../context.ts";
+import { dnsGuidance } from "../dns-guidance.ts";
 import { UsageError } from "../errors.ts";
 import { gatewaysTable } from "../gateways-table.ts";
 import { gatewayRouterLines } from "../router-modes.ts";
@@ -103,7 +104,14 @@ export async function gateway(ctx: Context, args: GatewayArgs): Promise<number> 
     case "get": {
       const found = await api.get(project, args.name!);
       if (args.json) ctx.print(toJson(found));
-      else ctx.printLines([...table([found]), ...certificatesTable(found, ctx.style), ...gatewayRouterLines(found)]);
+      else {
+        ctx.printLines([...table([found]), ...certificatesTable(found, ctx.style), ...gatewayRouterLines(found)]);
+        const dns = dnsGuidance(found);
+        if (dns.length > 0) {
+          ctx.print();
+          ctx.printLines(dns);
+        }
+      }
       return 0;
     }
     case "delete": {

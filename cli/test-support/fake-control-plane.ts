@@ -12,6 +12,7 @@ import type { AddressInfo } from "node:net";
 import * as v from "valibot";
 import { acmeView, ProjectAcmeRequest, type ProjectAcmeSettings } from "../../schema/acme.ts";
 import type { ApiErrorBody, ConfigurationChange, Gateway, GatewayPlan, GatewayReplica } from "../../schema/api.ts";
+import { dnsRecords } from "../../schema/dns.ts";
 import {
   diffConfigurations,
   type GatewayConfiguration,
@@ -94,6 +95,10 @@ export class FakeControlPlane {
     const gateway = this.#newGateway(conf, configuration.name);
     gateway.status = "running";
     gateway.replicas = Array.from({ length: conf.replicas }, (_, i) => replica(conf, i, "running"));
+    gateway.dns_records = dnsRecords(
+      conf.domain,
+      gateway.replicas.map((r) => r.hostname),
+    );
     Object.assign(gateway, overrides);
     this.gateways.set(gateway.name, gateway);
     return gateway;
@@ -266,6 +271,10 @@ export class FakeControlPlane {
     }
     existing.configuration = { ...conf, name, default: existing.configuration.default };
     existing.wildcard_domain = conf.domain;
+    existing.dns_records = dnsRecords(
+      conf.domain,
+      existing.replicas.map((r) => r.hostname),
+    );
     if (conf.default !== null) existing.default = conf.default;
     return existing;
   }
@@ -281,6 +290,7 @@ export class FakeControlPlane {
       status_message: null,
       hostname: null,
       wildcard_domain: conf.domain,
+      dns_records: [],
       default: conf.default === true,
       to_be_deleted: false,
       backend: conf.backend,
@@ -521,6 +531,10 @@ export class FakeControlPlane {
           status: "running",
           hostname: hostnameOf(conf, r.replica_num),
         }));
+        gateway.dns_records = dnsRecords(
+          conf.domain,
+          gateway.replicas.map((r) => r.hostname),
+        );
       }
     }
     return gateway;

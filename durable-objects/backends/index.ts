@@ -6,12 +6,16 @@
 import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import * as v from "valibot";
-import { AwsCredentials } from "../../schema/backend-credentials.ts";
+import { AwsCredentials, type BackendCredentials } from "../../schema/backend-credentials.ts";
 import type { BackendType } from "../../schema/gateway.ts";
 import { openJson } from "../../worker/crypto.ts";
 import { backendCredentials } from "../../worker/db/schema.ts";
 import type { Env } from "../../worker/env.ts";
 import { awsBackend } from "./aws/index.ts";
+import { azureBackend } from "./azure/backend.ts";
+import { agentPackageUrl, cloudTimeoutMs } from "./clouds/worker-settings.ts";
+import { gcpBackend } from "./gcp/backend.ts";
+import { kubernetesBackend } from "./kubernetes/backend.ts";
 import { localBackend } from "./local.ts";
 import { BackendError, type GatewayBackend } from "./types.ts";
 
@@ -41,6 +45,28 @@ export async function backendFor(env: Env, projectId: string, type: BackendType)
   }
   if (type === "aws") {
     return awsBackend({ credentials: v.parse(AwsCredentials, credentials), agentPackageUrl: env.AGENT_PACKAGE_URL });
+  }
+  if (type === "gcp") {
+    return gcpBackend({
+      credentials: credentials as BackendCredentials<"gcp">,
+      agentPackageUrl: agentPackageUrl(env.AGENT_PACKAGE_URL),
+      timeoutMs: cloudTimeoutMs(env),
+    });
+  }
+  if (type === "kubernetes") {
+    return kubernetesBackend({
+      credentials: credentials as BackendCredentials<"kubernetes">,
+      agentPackageUrl: agentPackageUrl(env.AGENT_PACKAGE_URL),
+      bindings: env as unknown as Record<string, unknown>,
+      timeoutMs: cloudTimeoutMs(env),
+    });
+  }
+  if (type === "azure") {
+    return azureBackend({
+      credentials: credentials as BackendCredentials<"azure">,
+      agentPackageUrl: agentPackageUrl(env.AGENT_PACKAGE_URL),
+      timeoutMs: cloudTimeoutMs(env),
+    });
   }
   throw new BackendError("NotImplemented", `provisioning on the ${type} backend is not available in this build yet`, {
     retryable: false,

@@ -9,5 +9,11 @@ declare module "cloudflare:test" {
     WEBHOOK_RECEIVER_URL: string;
     /** The AWS fake (test/fakes/aws), started by global-setup-aws.ts. */
     AWS_FAKE_URL: string;
+    /** Fake clouds started by global-setup-clouds.ts. */
+    GCP_FAKE_URL: string;
+    KUBERNETES_FAKE_URL: string;
+    KUBERNETES_TLS_FAKE_URL: string;
+    AZURE_FAKE_URL: string;
+    CLOUDFLARE_FAKE_URL: string;
   }
 }

@@ -19,6 +19,17 @@ const receiverPort = receiver.gpWebhooks.port;
 const awsShared = globalThis as { gpAws?: { port: number } };
 awsShared.gpAws ??= { port: await freePort() };
 const awsFake = awsShared.gpAws;
+const sharedClouds = globalThis as {
+  gpClouds?: { gcp: number; kubernetes: number; kubernetesTls: number; azure: number; cloudflare: number };
+};
+sharedClouds.gpClouds ??= {
+  gcp: await freePort(),
+  kubernetes: await freePort(),
+  kubernetesTls: await freePort(),
+  azure: await freePort(),
+  cloudflare: await freePort(),
+};
+const clouds = sharedClouds.gpClouds;
 const signingKey = JSON.stringify({
   ...generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" }),
   kid: "test",
@@ -28,6 +39,8 @@ const signingKey = JSON.stringify({
 export default defineWorkersProject(async () => ({
   test: {
     name: "worker",
+    // As in the node project: one shared runtime on a loaded machine makes a 0.3 s test take seconds.
+    testTimeout: 30_000,
     include: [path.join(root, "test/worker/**/*.test.ts")],
     // Absolute: as a project of the root config, this config's own directory is the root.
     setupFiles: [path.join(root, "test/worker/apply-migrations.ts")],
@@ -35,6 +48,7 @@ export default defineWorkersProject(async () => ({
       path.join(root, "test/worker/global-setup.ts"),
       path.join(root, "test/worker/global-setup-webhooks.ts"),
       path.join(root, "test/worker/global-setup-aws.ts"),
+      path.join(root, "test/worker/global-setup-clouds.ts"),
     ],
     poolOptions: {
       workers: {
@@ -55,6 +69,12 @@ export default defineWorkersProject(async () => ({
             WEBHOOK_ATTEMPT_TIMEOUT_MS: "2000",
             AWS_FAKE_URL: `http://127.0.0.1:${awsFake.port}`,
             AGENT_PACKAGE_URL: "https://downloads.gateplane.test/gateplane-0.1.0.tgz",
+            CLOUD_API_TIMEOUT_MS: "3000",
+            GCP_FAKE_URL: `http://127.0.0.1:${clouds.gcp}`,
+            KUBERNETES_FAKE_URL: `http://127.0.0.1:${clouds.kubernetes}`,
+            KUBERNETES_TLS_FAKE_URL: `https://127.0.0.1:${clouds.kubernetesTls}`,
+            AZURE_FAKE_URL: `http://127.0.0.1:${clouds.azure}`,
+            CLOUDFLARE_FAKE_URL: `http://127.0.0.1:${clouds.cloudflare}/client/v4`,
           },
         },
       },

@@ -17,6 +17,7 @@ import { backendCredentials, gateways, members, projects, users } from "../db/sc
 import { badRequest, conflict, notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
 import { acmeRoutes } from "./acme.ts";
+import { dnsProviders } from "./dns-providers.ts";
 import { gatewayEvents, gateways as gatewayRoutes } from "./gateways.ts";
 import { servicesRoutes } from "./services.ts";
 import { webhooksRoutes } from "./webhooks.ts";
@@ -130,6 +131,7 @@ const project = new Hono<AppEnv>()
   })
   .route("/acme", acmeRoutes)
   .route("/gateways", gatewayRoutes)
+  .route("/dns", dnsProviders)
   .route("/services", servicesRoutes)
   .route("/events", gatewayEvents)
   .route("/webhooks", webhooksRoutes);

@@ -264,11 +264,13 @@ export function azureBackend(options: AzureBackendOptions): GatewayBackend {
             },
           },
         };
-        await put(vmPath, V.compute, vmBody).catch(async (e) => {
+        try {
+          await put(vmPath, V.compute, vmBody);
+        } catch (e) {
           // A timed-out earlier PUT that ARM carried out late made the VM (with another SSH key): keep it.
           const late = e instanceof BackendError && e.code === "PropertyChangeNotAllowed";
           if (!late || !(await get<Vm>(vmPath, V.compute))) throw e;
-        });
+        }
       }
       return (
         (await info(g, name, spec.region)) ?? {

@@ -61,7 +61,7 @@ export class IpcGate implements RateLimitGate {
     now: () => number = hostMs,
   ) {
     this.#now = now;
-    this.#batcher = new IpcBatcher({
+    this.#batcher = new IpcBatcher<{ zone: string; key: string; time: number }, Verdict | null>({
       send: (id, items) =>
         send({
           type: "rate-limit",

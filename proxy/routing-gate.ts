@@ -67,7 +67,7 @@ function question(
   else
     return {
       candidates,
-      text: balancer.policy.needsText ? capRoutingText(text) : "",
+      text: route.router!.policy === "cache_aware" ? capRoutingText(text) : "",
       eligible: candidates === balancer.replicas ? null : candidates.map((r) => r.id),
     };
   return null;

@@ -161,6 +161,8 @@ export interface SimResult {
   ttftP50: number;
   ttftP99: number;
   maxServed: number;
+  /** Requests per worker, in worker order. */
+  served: number[];
   minServed: number;
   requests: number;
 }
@@ -274,6 +276,7 @@ export function simulate(
     ttftP50: percentile(ttfts, 50),
     ttftP99: percentile(ttfts, 99),
     maxServed: Math.max(...served),
+    served,
     minServed: Math.min(...served),
     requests: ttfts.length,
   };

@@ -100,7 +100,9 @@ describe("IpcRoutingGate", () => {
   });
 
   const service = (router: RouterConfig): RoutedService => {
-    const replicas = ["a", "b", "c"].map((id, i) => new ReplicaState("llm", `llm-${i}`, `http://10.0.0.${i + 1}:8000`));
+    const replicas = ["a", "b", "c"].map(
+      (_id, i) => new ReplicaState("llm", `llm-${i}`, `http://10.0.0.${i + 1}:8000`),
+    );
     return { name: "llm", router, balancer: new Balancer(replicas, DEFAULT_HEALTH_POLICY, () => {}, new RoundRobin()) };
   };
   const flush = () => new Promise((resolve) => setImmediate(resolve));

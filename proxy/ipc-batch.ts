@@ -37,8 +37,6 @@ export class IpcBatcher<Item, Answer> {
   #scheduled = false;
   #nextId = 1;
   readonly #pending = new Map<number, Batch<Answer>>();
-  /** Ids of batches that fell back: their answers, if any come, go to `late`. */
-  readonly #abandoned = new Set<number>();
   #warned = false;
 
   constructor(options: BatcherOptions<Item, Answer>) {
@@ -82,7 +80,8 @@ export class IpcBatcher<Item, Answer> {
   receive(id: number, answers: readonly Answer[]): void {
     const batch = this.#pending.get(id);
     if (!batch) {
-      if (this.#abandoned.delete(id)) this.#options.late?.(answers);
+      // The parent answers each batch once, so one that is no longer pending fell back already.
+      this.#options.late?.(answers);
       return;
     }
     this.#pending.delete(id);
@@ -94,7 +93,6 @@ export class IpcBatcher<Item, Answer> {
   /** Everything still waiting falls back (the parent went away). */
   release(): void {
     for (const id of [...this.#pending.keys()]) this.#fallBack(id, "went away");
-    this.#abandoned.clear();
   }
 
   #fallBack(id: number, why: string): void {
@@ -102,8 +100,6 @@ export class IpcBatcher<Item, Answer> {
     if (!batch) return;
     this.#pending.delete(id);
     clearTimeout(batch.timer);
-    // Bounded: a parent that never answers again is an outage that ends with the worker.
-    if (why === "did not answer in time" && this.#abandoned.size < 10_000) this.#abandoned.add(id);
     if (!this.#warned) {
       this.#warned = true;
       this.#options.log(`proxy: ${this.#options.what} ${why}; ${this.#options.meanwhile}`);

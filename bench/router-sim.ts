@@ -161,6 +161,8 @@ export interface SimResult {
   ttftP50: number;
   ttftP99: number;
   maxServed: number;
+  /** Requests per worker, in worker order. */
+  served: number[];
   minServed: number;
   requests: number;
 }
@@ -183,9 +185,11 @@ export const SIM_POLICIES: Record<string, PolicyFactory> = {
 
 /**
  * Runs `requests` (each conversation's first turn; later turns hang off `next`) through `workers`
- * workers routed by `processes` independent copies of the policy (each request reaches one copy at
- * random, as connections reach the proxy's worker processes; each copy counts only its own
- * in-flight requests).
+ * workers. Each request reaches one of `processes` proxy processes at random, as connections reach
+ * the proxy's workers. With `state: "host"` (what the proxy does) they all route through one
+ * policy and one set of loads, so the number of processes changes nothing; with "per-process"
+ * each process has its own policy copy and counts only its own in-flight requests (the first pass,
+ * kept to show what it cost).
  */
 export function simulate(
   requests: readonly SimRequest[],
@@ -193,9 +197,10 @@ export function simulate(
   workers: number,
   cost: CostModel,
   processes = 1,
+  state: "host" | "per-process" = "host",
 ): SimResult {
   const fleet = Array.from({ length: workers }, (_, i) => new SimWorker(i, cost.cacheTokens));
-  const routers = Array.from({ length: processes }, () => {
+  const routers = Array.from({ length: state === "host" ? 1 : processes }, () => {
     const views = fleet.map((w) => ({ inFlight: 0, worker: w }));
     const policy = factory();
     policy.retain(views);
@@ -248,7 +253,7 @@ export function simulate(
 
   const arrive = (request: SimRequest, now: number) => {
     firstArrival = Math.min(firstArrival, now);
-    const router = routers[Math.floor(Math.random() * processes)]!;
+    const router = routers[Math.floor(Math.random() * routers.length)]!;
     const view = router.policy.select(router.views, textOf(request.prompt), now * 1000) as {
       inFlight: number;
       worker: SimWorker;
@@ -271,6 +276,7 @@ export function simulate(
     ttftP50: percentile(ttfts, 50),
     ttftP99: percentile(ttfts, 99),
     maxServed: Math.max(...served),
+    served,
     minServed: Math.min(...served),
     requests: ttfts.length,
   };

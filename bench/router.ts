@@ -5,21 +5,35 @@
  *    and 32 K characters, cache_aware's tree first filled to its budget (`--tree-size` characters per
  *    worker, evicted to it as the proxy would) — round robin is the peer in the same run.
  * 2. The tree's memory: heap growth after GC for the filled tree (run with --expose-gc).
- * 3. Routing quality on a simulated fleet (`router-sim.ts`): SGLang's generated-shared-prefix
+ * 3. A decision through the host's routing state: in this process (`LocalRoutingGate`, no workers)
+ *    and over IPC from 2 forked workers running the real `IpcRoutingGate` at once
+ *    (`router-ipc-worker.ts`), timed from `pick` to `routed` in the worker, one at a time and 32 per
+ *    event-loop turn (batched into one message).
+ * 4. Routing quality on a simulated fleet (`router-sim.ts`): SGLang's generated-shared-prefix
  *    workload and a multi-turn chat workload, per policy, plus the oracle's hit rate.
  *
  * Flags: --workers 8, --tree-size 4194304 (SGLang's default is 67108864; needs a few GB of heap),
- * --decisions 2000, --seed 1, --processes 2 (the per-process cache_aware row), --skip-sim.
+ * --ipc-tree-size 1048576 (the tree behind the IPC section), --decisions 2000, --seed 1,
+ * --processes 2 (the simulated proxy processes), --skip-ipc, --skip-sim.
  */
+import { type ChildProcess, fork } from "node:child_process";
 import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { Balancer, DEFAULT_HEALTH_POLICY, ReplicaState } from "../proxy/balancer.ts";
 import { CacheAware } from "../proxy/policies/cache-aware.ts";
+import { createPolicy } from "../proxy/policies/index.ts";
 import type { Policy } from "../proxy/policies/policy.ts";
 import { PowerOfTwo } from "../proxy/policies/power-of-two.ts";
 import { RandomPolicy } from "../proxy/policies/random.ts";
 import { RoundRobin } from "../proxy/policies/round-robin.ts";
-import { CACHE_AWARE_DEFAULTS } from "../schema/router.ts";
+import { answerRoute, LocalRoutingGate } from "../proxy/routing-gate.ts";
+import { type HostReplica, RoutingState } from "../proxy/routing-state.ts";
+import { configDocument } from "../proxy/testing/config-builder.ts";
+import type { FromWorker } from "../proxy/worker-protocol.ts";
+import { CACHE_AWARE_DEFAULTS, type RouterConfig } from "../schema/router.ts";
 import { renderTable } from "./report.ts";
+import type { RunMessage } from "./router-ipc-worker.ts";
 import {
   DEFAULT_COST,
   multiTurnWorkload,
@@ -35,9 +49,11 @@ const { values } = parseArgs({
   options: {
     workers: { type: "string", default: "8" },
     "tree-size": { type: "string", default: String(2 ** 22) },
+    "ipc-tree-size": { type: "string", default: String(2 ** 20) },
     decisions: { type: "string", default: "2000" },
     seed: { type: "string", default: "1" },
     processes: { type: "string", default: "2" },
+    "skip-ipc": { type: "boolean", default: false },
     "skip-sim": { type: "boolean", default: false },
   },
 });
@@ -51,6 +67,7 @@ const positive = (name: string, raw: string): number => {
 };
 const WORKERS = positive("workers", values.workers);
 const TREE_SIZE = positive("tree-size", values["tree-size"]);
+const IPC_TREE_SIZE = positive("ipc-tree-size", values["ipc-tree-size"]);
 const DECISIONS = positive("decisions", values.decisions);
 const SEED = positive("seed", values.seed);
 const PROCESSES = positive("processes", values.processes);
@@ -79,14 +96,14 @@ const prompt = (chars: number) => {
 };
 
 /** Inserts prompts round robin until every worker holds its budget, then evicts to it (the proxy's steady state). */
-function fill(policy: CacheAware<Worker>, fleet: Worker[]): number {
+function fill<T>(policy: CacheAware<T & Worker>, fleet: (T & Worker)[], budget = TREE_SIZE): number {
   let inserted = 0;
-  for (let i = 0; fleet.some((w) => policy.tree.size(w) < TREE_SIZE); i++) {
+  for (let i = 0; fleet.some((w) => policy.tree.size(w) < budget); i++) {
     const text = prompt(8 * 1024);
     policy.tree.insert(text, fleet[i % fleet.length]!);
     inserted += text.length;
   }
-  policy.tree.evict(TREE_SIZE);
+  policy.tree.evict(budget);
   return inserted;
 }
 
@@ -145,6 +162,128 @@ function decisionCost(): void {
   if (cacheAware.tree.size(fleet[0]!) < 0) console.log("unreachable");
 }
 
+const percentiles = (times: number[]) => {
+  times.sort((a, b) => a - b);
+  return { p50: times[Math.floor(times.length / 2)]!, p99: times[Math.floor(times.length * 0.99)]! };
+};
+
+const IPC_WORKER = fileURLToPath(new URL("./router-ipc-worker.ts", import.meta.url));
+
+/** A forked stand-in worker whose routing questions this process answers from `state`. */
+function startWorker(
+  state: RoutingState,
+  owner: number,
+): Promise<{ child: ChildProcess; run: (m: RunMessage) => Promise<number[]> }> {
+  // Inherits this process's flags (`--import tsx`).
+  const child = fork(IPC_WORKER, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  let collect: ((times: number[]) => void) | null = null;
+  return new Promise((resolve, reject) => {
+    child.once("error", reject);
+    child.on("message", (message: FromWorker | { type: "times"; times: number[] }) => {
+      if (message.type === "route") {
+        const answer = answerRoute(state, owner, message);
+        if (answer) child.send(answer);
+      } else if (message.type === "times") collect?.(message.times);
+      else if (message.type === "started")
+        resolve({
+          child,
+          run: (m) =>
+            new Promise((done) => {
+              collect = done;
+              child.send(m);
+            }),
+        });
+    });
+  });
+}
+
+async function ipcCost(): Promise<void> {
+  const state = new RoutingState();
+  const local = new LocalRoutingGate(state);
+  const replicaUrls = Array.from({ length: WORKERS }, (_, i) => `http://10.0.0.${i + 1}:8000`);
+  const workers = await Promise.all([startWorker(state, 1), startWorker(state, 2)]);
+  const texts = (kchars: number) => Array.from({ length: 64 }, () => prompt(kchars * 1024));
+  const cacheAware: RouterConfig = {
+    type: "sglang",
+    policy: "cache_aware",
+    ...CACHE_AWARE_DEFAULTS,
+    max_tree_size: IPC_TREE_SIZE,
+  };
+  const cases: [string, RouterConfig, string[]][] = [
+    ["round_robin", { type: "sglang", policy: "round_robin" }, [""]],
+    ["power_of_two", { type: "sglang", policy: "power_of_two" }, [""]],
+    ["cache_aware, 1 K chars", cacheAware, texts(1)],
+    ["cache_aware, 8 K chars", cacheAware, texts(8)],
+    ["cache_aware, 32 K chars", cacheAware, texts(32)],
+  ];
+  const lines: string[][] = [
+    [
+      "decision",
+      "in-process p50 µs",
+      "p99 µs",
+      "2 workers over IPC p50 µs",
+      "p99 µs",
+      "IPC, 32 per turn µs/decision p50",
+      "IPC / in-process p50",
+    ],
+  ];
+  let filled = false;
+  for (const [name, router, list] of cases) {
+    state.retain(configDocument(1, [{ name: "llm", replicas: replicaUrls, router }]));
+    if (router.policy === "cache_aware" && !filled) {
+      const policy = state.policy("llm") as CacheAware<HostReplica>;
+      fill(policy, [...policy.tree.tenants()], IPC_TREE_SIZE);
+      filled = true;
+    }
+    // In this process: the same state, the same code path as a proxy without workers.
+    const replicas = replicaUrls.map((url, i) => new ReplicaState("llm", `llm-${i}`, url));
+    const route = {
+      name: "llm",
+      router,
+      balancer: new Balancer(replicas, DEFAULT_HEALTH_POLICY, () => {}, createPolicy(router, replicas)),
+    };
+    const inProcess: number[] = [];
+    for (let i = 0; i < DECISIONS; i++) {
+      const start = performance.now();
+      local.pick(route, null, list[i % list.length]!, {
+        routed: (_r, lease) => {
+          inProcess.push((performance.now() - start) * 1000);
+          local.release(lease);
+        },
+      });
+    }
+    const message = (perTurn: number): RunMessage => ({
+      type: "run",
+      router,
+      replicas: WORKERS,
+      texts: list,
+      decisions: DECISIONS,
+      perTurn,
+    });
+    const single = (await Promise.all(workers.map((w) => w.run(message(1))))).flat();
+    const batched = (await Promise.all(workers.map((w) => w.run(message(32))))).flat();
+    const a = percentiles(inProcess);
+    const b = percentiles(single);
+    const c = percentiles(batched);
+    lines.push([
+      name,
+      a.p50.toFixed(2),
+      a.p99.toFixed(2),
+      b.p50.toFixed(1),
+      b.p99.toFixed(1),
+      c.p50.toFixed(1),
+      `${(b.p50 / a.p50).toFixed(0)}×`,
+    ]);
+  }
+  for (const w of workers) w.child.kill();
+  const leaked = state.loads().reduce((n, l) => n + l.inFlight, 0);
+  console.log(
+    `\n## A decision through the host's routing state (${WORKERS} replicas; cache_aware tree ${IPC_TREE_SIZE} chars/replica; ${DECISIONS} decisions per worker per column)\n`,
+  );
+  console.log(renderTable(lines, 1));
+  console.log(`\n(in-flight left in the host's state after every lease came back: ${leaked})`);
+}
+
 function qualityTable(title: string, requests: SimRequest[], note: string): void {
   const lines: string[][] = [
     [
@@ -164,8 +303,12 @@ function qualityTable(title: string, requests: SimRequest[], note: string): void
         [name, () => simulate(requests, factory, WORKERS, DEFAULT_COST)] as [string, () => ReturnType<typeof simulate>],
     ),
     [
-      `cache_aware, ${PROCESSES} proxy processes`,
-      () => simulate(requests, SIM_POLICIES.cache_aware!, WORKERS, DEFAULT_COST, PROCESSES),
+      `cache_aware, ${PROCESSES} proxy processes, host state (as built)`,
+      () => simulate(requests, SIM_POLICIES.cache_aware!, WORKERS, DEFAULT_COST, PROCESSES, "host"),
+    ],
+    [
+      `cache_aware, ${PROCESSES} proxy processes, per-process state (not built: the cost of not sharing)`,
+      () => simulate(requests, SIM_POLICIES.cache_aware!, WORKERS, DEFAULT_COST, PROCESSES, "per-process"),
     ],
   ];
   for (const [name, run] of rows) results.set(name, run());
@@ -207,5 +350,6 @@ function quality(): void {
 
 const started = performance.now();
 decisionCost();
+if (!values["skip-ipc"]) await ipcCost();
 if (!values["skip-sim"]) quality();
 console.log(`\n(bench ran in ${((performance.now() - started) / 1000).toFixed(1)} s)`);

@@ -6,7 +6,9 @@
  * doubles on every ejection in a row and resets on the first success. Replica state outlives
  * configuration versions (routes reuse it while a replica's id and URL are unchanged), so a new
  * document neither forgives a broken replica nor loses in-flight counts; the policy (and its prefix
- * tree) carries over while the service's router is unchanged.
+ * tree) carries over while the service's router is unchanged. Where the host shares routing state
+ * (`routing-state.ts`), this policy and these counts are the process's own view, used when the
+ * host's state cannot answer (`routing-gate.ts`).
  */
 import { isIP } from "node:net";
 import type { Policy } from "./policies/index.ts";
@@ -87,11 +89,11 @@ export class Balancer {
   }
 
   /**
-   * The policy's choice among the replicas in service (or whose ejection ran out), skipping
-   * `tried`; `text` is the request's routing text (cache_aware). When every candidate is ejected,
-   * the one ejected longest ago: a slim chance beats a certain failure.
+   * The replicas a policy may choose from: those in service (or whose ejection ran out), minus
+   * `tried`. When every one of those is ejected, the one ejected longest ago alone: a slim chance
+   * beats a certain failure. Empty when a retry has tried them all.
    */
-  pick(now: number, tried: readonly ReplicaState[] | null, text = ""): ReplicaState | undefined {
+  candidates(now: number, tried: readonly ReplicaState[] | null): readonly ReplicaState[] {
     const replicas = this.replicas;
     let candidates: ReplicaState[] | null = null;
     for (let i = 0; i < replicas.length; i++) {
@@ -102,13 +104,25 @@ export class Balancer {
       else if (candidates !== null) candidates.push(replica);
     }
     const usable = candidates ?? replicas;
-    if (usable.length > 0) return this.policy.select(usable, text, now);
+    if (usable.length > 0) return usable;
     let best: ReplicaState | undefined;
     for (const replica of replicas) {
       if (tried?.includes(replica)) continue;
       if (best === undefined || replica.ejectedAt < best.ejectedAt) best = replica;
     }
-    return best;
+    return best ? [best] : [];
+  }
+
+  /** This process's own choice (its policy state and in-flight counts); `text` is the routing text (cache_aware). */
+  pick(now: number, tried: readonly ReplicaState[] | null, text = ""): ReplicaState | undefined {
+    const candidates = this.candidates(now, tried);
+    return candidates.length === 0 ? undefined : this.policy.select(candidates, text, now);
+  }
+
+  /** The replica with this id (the host's routing state answers with ids). */
+  byId(id: string): ReplicaState | undefined {
+    for (const replica of this.replicas) if (replica.id === id) return replica;
+    return undefined;
   }
 
   succeeded(replica: ReplicaState): void {

@@ -1,10 +1,11 @@
 /**
  * @module
  * What every exchange in one process shares: the connection pools, settings, the log, the
- * rate-limit store (here or in the parent process), and the exchanges still running (requests and tunnels), which a closing server waits on and, past its
+ * rate-limit store and the routing gate (here or in the parent process), and the exchanges still running (requests and tunnels), which a closing server waits on and, past its
  * drain bound, cuts.
  */
 import type { RateLimitGate } from "./rate-limit-gate.ts";
+import type { RoutingGate } from "./routing-gate.ts";
 import type { UpstreamPools } from "./upstream-pools.ts";
 
 export interface ContextSettings {
@@ -20,14 +21,22 @@ export class ProxyContext {
   readonly settings: ContextSettings;
   readonly log: (line: string) => void;
   readonly rateLimits: RateLimitGate;
+  readonly routing: RoutingGate;
   /** Upgraded connections, which outlive any server-side bookkeeping. */
   readonly tunnels = new Set<{ destroy(): void }>();
   #active = 0;
   #closing = false;
   #idle: (() => void)[] = [];
 
-  constructor(pools: UpstreamPools, settings: ContextSettings, log: (line: string) => void, rateLimits: RateLimitGate) {
+  constructor(
+    pools: UpstreamPools,
+    settings: ContextSettings,
+    log: (line: string) => void,
+    rateLimits: RateLimitGate,
+    routing: RoutingGate,
+  ) {
     this.pools = pools;
+    this.routing = routing;
     this.settings = settings;
     this.log = log;
     this.rateLimits = rateLimits;

@@ -22,6 +22,7 @@ import { type RequestHead, readResponseHead, setUpstreamHost } from "./headers.t
 import { DoneScanner } from "./policies/load.ts";
 import { replyJson } from "./replies.ts";
 import type { ServiceRoute } from "./routes.ts";
+import type { RoutingClient } from "./routing-gate.ts";
 
 class ClientGoneError extends Error {
   constructor() {
@@ -77,7 +78,7 @@ export function forward(
   new Exchange(ctx, req, res, route, head, path, startedAt, body, text).start();
 }
 
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
   readonly #ctx: ProxyContext;
   readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
@@ -91,6 +92,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   #replica: ReplicaState | null = null;
   /** The replica whose in-flight count this exchange holds (released once, `policies/load.ts`). */
   #held: ReplicaState | null = null;
+  /** The host routing state's lease on the same load (0: none; `routing-gate.ts`). */
+  #lease = 0;
   /** Looks for `data: [DONE]` in an event stream, which releases the load before the stream ends. */
   #scanner: DoneScanner | null = null;
   #tried: ReplicaState[] | null = null;
@@ -144,7 +147,17 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   #attempt(): void {
-    const replica = this.#route.balancer.pick(Date.now(), this.#tried, this.#text);
+    // The decision may take a round trip to the parent process: `routed` continues.
+    this.#ctx.routing.pick(this.#route, this.#tried, this.#text, this);
+  }
+
+  routed(replica: ReplicaState | undefined, lease: number): void {
+    if (this.#clientGone || this.#done) {
+      // The client left while the decision was on its way.
+      if (lease !== 0) this.#ctx.routing.release(lease);
+      this.#finish();
+      return;
+    }
     if (!replica) {
       this.#fail(502, "no replica of this service could be reached");
       return;
@@ -152,6 +165,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#replica = replica;
     this.#sent = false;
     this.#held = replica;
+    this.#lease = lease;
     replica.inFlight++;
     setUpstreamHost(this.#head, replica.https || this.#head.host === undefined ? replica.authority : this.#head.host);
     const timeout = this.#route.readTimeoutMs;
@@ -295,6 +309,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.#held === null) return;
     this.#held.inFlight--;
     this.#held = null;
+    if (this.#lease !== 0) {
+      this.#ctx.routing.release(this.#lease);
+      this.#lease = 0;
+    }
   }
 
   /** The client's side closed: if the exchange is not done, the client went away mid-way. */

@@ -34,6 +34,7 @@ import {
   type ServiceRoute,
   sglangPathAllowed,
 } from "./routes.ts";
+import { LocalRoutingGate, type RoutingGate } from "./routing-gate.ts";
 import { type RawServiceStats, StatsRegistry } from "./stats.ts";
 import { CertificateSet, type TlsCertificate } from "./tls.ts";
 import { DEFAULT_POOL_SETTINGS, type PoolSettings, UpstreamPools } from "./upstream-pools.ts";
@@ -128,12 +129,14 @@ export class ProxyServer {
   /**
    * `rateLimits`: where the host's rate-limit buckets are (a worker asks its parent); default: in this process.
    * `onHold(service)`: a request waits for a service scaled to zero (rate-limited per service).
+   * `routing`: where the host's routing state is (a worker asks its parent); default: in this process.
    */
   constructor(
     settings: ServerSettings,
     log: (line: string) => void,
     rateLimits?: RateLimitGate,
     onHold: (service: string) => void = () => {},
+    routing: RoutingGate = new LocalRoutingGate(),
   ) {
     this.#settings = settings;
     this.#log = log;
@@ -144,6 +147,7 @@ export class ProxyServer {
       { maxRetries: settings.maxRetries, connectTimeoutMs: settings.pools.connectTimeoutMs, proto: "http" },
       log,
       rateLimits ?? new LocalGate(new ZoneRegistry(settings.rateLimitKeys)),
+      routing,
     );
     this.#server = createServer(this.#serverOptions(), this.#onRequest);
     this.#configure(this.#server);
@@ -195,6 +199,7 @@ export class ProxyServer {
     this.#stats.retain(new Set(table.services));
     this.#ctx.pools.retain(table.origins);
     this.#ctx.rateLimits.retain(table.zones);
+    this.#ctx.routing.retain(doc);
     this.#table = table;
     this.#holds.release(table);
   }

@@ -3,9 +3,11 @@
  * Entry point of a proxy worker process (started by `workers.ts` under tsx). It serves traffic with
  * its own `ProxyServer` on the socket the parent shares, applies the documents the parent sends, and
  * answers stats requests. Rate-limit verdicts come from the parent, which holds the host's buckets
- * (`rate-limit-gate.ts`). It exits when told to close or when the parent goes away.
+ * (`rate-limit-gate.ts`), and so do routing decisions for services whose policy keeps host-wide
+ * state (`routing-gate.ts`). It exits when told to close or when the parent goes away.
  */
 import { IpcGate } from "./rate-limit-gate.ts";
+import { IpcRoutingGate } from "./routing-gate.ts";
 import { ProxyServer } from "./server.ts";
 import type { FromWorker, ToWorker } from "./worker-protocol.ts";
 
@@ -32,12 +34,28 @@ const rateLimits = new IpcGate(
   (line) => send({ type: "log", line }),
 );
 
+/**
+ * Past this, a routing decision the parent has not answered is taken here. Short: every request of
+ * such a service waits on it, and the parent answers in well under a millisecond when it is well.
+ */
+const ROUTING_TIMEOUT_MS = 500;
+const routing = new IpcRoutingGate(
+  (message) => {
+    if (!process.connected || !process.send) return false;
+    process.send(message);
+    return true;
+  },
+  ROUTING_TIMEOUT_MS,
+  (line) => send({ type: "log", line }),
+);
+
 async function init(message: Extract<ToWorker, { type: "init" }>, handle: object | undefined): Promise<void> {
   server = new ProxyServer(
     message.settings,
     (line) => send({ type: "log", line }),
     rateLimits,
     (service) => send({ type: "held", service }),
+    routing,
   );
   if (message.document) server.apply(message.document);
   server.setCertificates(message.certificates);
@@ -94,6 +112,9 @@ process.on("message", (message: ToWorker, handle: object | undefined) => {
     case "rate-limit-verdicts":
       rateLimits.receive(message);
       return;
+    case "routed":
+      routing.receive(message);
+      return;
     case "stats":
       send({ type: "stats", id: message.id, stats: server?.stats() ?? [] });
       return;
@@ -106,6 +127,7 @@ process.on("message", (message: ToWorker, handle: object | undefined) => {
 // An orphaned worker would keep the port: follow the parent out.
 process.on("disconnect", () => {
   rateLimits.release();
+  routing.releaseWaiting();
   void shutdown(0);
 });
 // A stop signal sent to the whole process group (the local host daemon, a terminal's Ctrl-C) is

@@ -7,6 +7,8 @@ import type { ConfigDocument } from "../schema/config-document.ts";
 import type { ChallengeTokens } from "./acme-challenge.ts";
 import type { RateLimitAsk } from "./rate-limit-gate.ts";
 import type { Verdict } from "./rate-limit-store.ts";
+import type { RouteAsk } from "./routing-gate.ts";
+import type { Decision } from "./routing-state.ts";
 import type { ServerSettings } from "./server.ts";
 import type { RawServiceStats } from "./stats.ts";
 import type { TlsCertificate } from "./tls.ts";
@@ -33,6 +35,8 @@ export type ToWorker =
   | { type: "stats"; id: number }
   /** Answers a `rate-limit` batch, verdicts in the order asked (null: not limited). */
   | { type: "rate-limit-verdicts"; id: number; verdicts: (Verdict | null)[] }
+  /** Answers a `route` batch, decisions in the order asked (null: decide yourself). */
+  | { type: "routed"; id: number; decisions: (Decision | null)[] }
   | { type: "close" };
 
 export type FromWorker =
@@ -50,5 +54,7 @@ export type FromWorker =
   | { type: "log"; line: string }
   /** The rate-limit checks of one event-loop turn; the buckets of the host are in the parent. */
   | RateLimitAsk
+  /** The routing decisions of one event-loop turn and the leases handed back; the host's routing state is in the parent. */
+  | RouteAsk
   /** A request is held for `service`, which is scaled to zero (rate-limited per service by the worker). */
   | { type: "held"; service: string };

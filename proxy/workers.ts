@@ -13,7 +13,10 @@
  * The parent sends each document to every worker and waits for every ack; a worker that dies is
  * restarted with the current document. The parent also holds the host's rate-limit buckets and
  * answers the workers' batched checks (`rate-limit-gate.ts`), so the host admits the configured
- * rate whatever the number of workers.
+ * rate whatever the number of workers; and it holds the host's routing state (`routing-state.ts`:
+ * round-robin counters, in-flight loads, cache_aware trees) and answers the workers' batched
+ * routing decisions (`routing-gate.ts`), so every worker routes as one proxy would. A worker that
+ * dies gives back the loads it held.
  */
 import { type ChildProcess, fork } from "node:child_process";
 import cluster from "node:cluster";
@@ -28,6 +31,8 @@ import { WorkerError } from "./errors.ts";
 import { answerAsk } from "./rate-limit-gate.ts";
 import { ZoneRegistry } from "./rate-limit-store.ts";
 import { documentZones } from "./routes.ts";
+import { answerRoute } from "./routing-gate.ts";
+import { RoutingState } from "./routing-state.ts";
 import type { ServerSettings } from "./server.ts";
 import type { RawServiceStats } from "./stats.ts";
 import type { TlsCertificate } from "./tls.ts";
@@ -176,6 +181,9 @@ export class WorkerPool {
   #started = false;
   #closing: Promise<void> | null = null;
   readonly #rateLimits: ZoneRegistry;
+  readonly #routing = new RoutingState();
+  /** Owner of the routing leases of each worker process started. */
+  #nextOwner = 1;
 
   private constructor(options: WorkerPoolOptions) {
     this.#options = options;
@@ -184,6 +192,7 @@ export class WorkerPool {
     this.#challenges = options.challenges;
     this.#rateLimits = new ZoneRegistry(options.settings.rateLimitKeys);
     this.#rateLimits.retain(documentZones(options.document));
+    this.#routing.retain(options.document);
   }
 
   static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
@@ -204,6 +213,11 @@ export class WorkerPool {
 
   get tlsPort(): number | null {
     return this.#tlsPort;
+  }
+
+  /** The host's in-flight count per replica of the services routed here (diagnostics, tests). */
+  routingLoads(): { service: string; id: string; inFlight: number }[] {
+    return this.#routing.loads();
   }
 
   /** Process ids of the workers now running. */
@@ -246,6 +260,7 @@ export class WorkerPool {
   ): Promise<number> {
     const child = forkChild(this.#options.sharing, this.#options.nodeFlags ?? []);
     const pid = child.process.pid;
+    const owner = this.#nextOwner++;
     slot.child = child;
     slot.document = this.#document;
     let settle!: (ok: boolean) => void;
@@ -294,6 +309,9 @@ export class WorkerPool {
           slot.readyAt = Date.now();
           settle(true);
           resolve(message.port);
+        } else if (message.type === "route") {
+          const answer = answerRoute(this.#routing, owner, message);
+          if (answer) child.send(answer);
         } else if (message.type === "rate-limit") {
           child.send(answerAsk(this.#rateLimits, message));
         } else if (message.type === "failed") {
@@ -303,6 +321,7 @@ export class WorkerPool {
         }
       });
       child.process.once("exit", (code, signal) => {
+        this.#routing.forget(owner);
         fail(new WorkerError(`proxy worker ${pid} exited while starting (${signal ?? `code ${code}`})`));
         this.#onExit(slot, child, code, signal);
       });
@@ -398,11 +417,13 @@ export class WorkerPool {
     this.#document = document;
     // Before any worker runs the new rules; zones of rules the document keeps keep their buckets.
     this.#rateLimits.retain(documentZones(document));
+    this.#routing.retain(document);
     const results = await Promise.allSettled(this.#slots.map((slot) => this.#applyTo(slot, document)));
     const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (!failure) return;
     this.#document = previous;
     this.#rateLimits.retain(documentZones(previous));
+    this.#routing.retain(previous);
     if (previous) {
       const rollback = await Promise.allSettled(this.#slots.map((slot) => this.#applyTo(slot, previous)));
       // A worker that cannot return to the previous document is replaced; its successor starts with it.

@@ -2,10 +2,12 @@
  * @module
  * SGLang's cache_aware (v0.3 semantics, after PR #14650):
  * 1. imbalanced — max − min in-flight > `balance_abs_threshold` AND max > min × `balance_rel_threshold`
- *    over the candidates — → the least-loaded candidate (first on ties);
+ *    over the candidates — → the least-loaded candidate;
  * 2. else the tree's longest prefix match: a match rate (matched / total code points) strictly above
  *    `cache_threshold` → the worker that holds it; otherwise (a miss, or empty text) the least-loaded
  *    candidate, not the smallest tree (the "death spiral" fix).
+ * Ties on the least load are broken at random (SGLang PR #33138 does so on a miss; the imbalance
+ * branch here shares the helper, where ties are rare and the first index has no merit either).
  * The text is then inserted for the chosen worker in both branches. One tree per service (a service
  * serves one model, so this is SGLang's tree per model).
  *
@@ -14,7 +16,7 @@
  * miss, so the prefix moves to the least-loaded candidate and the tree learns where it went.
  */
 import type { CacheAwareOptions } from "../../schema/router.ts";
-import { type Loaded, leastLoaded, type Policy } from "./policy.ts";
+import { type Loaded, leastLoaded, type Policy, type RandomInt, randomInt } from "./policy.ts";
 import { RadixTree } from "./radix-tree.ts";
 
 export interface CacheAwareCounts {
@@ -32,9 +34,11 @@ export class CacheAware<W extends Loaded> implements Policy<W> {
   readonly tree = new RadixTree<W>();
   readonly counts: CacheAwareCounts = { hits: 0, misses: 0, balanced: 0, evictions: 0 };
   #lastEviction: number;
+  readonly #random: RandomInt;
 
-  constructor(options: CacheAwareOptions, replicas: readonly W[], now = Date.now()) {
+  constructor(options: CacheAwareOptions, replicas: readonly W[], now = Date.now(), random: RandomInt = randomInt) {
     this.options = options;
+    this.#random = random;
     this.#lastEviction = now;
     for (const w of replicas) this.tree.addTenant(w);
   }
@@ -63,7 +67,7 @@ export class CacheAware<W extends Loaded> implements Policy<W> {
     const { balance_abs_threshold, balance_rel_threshold, cache_threshold } = this.options;
     if (max - min > balance_abs_threshold && max > min * balance_rel_threshold) {
       this.counts.balanced++;
-      return leastLoaded(candidates);
+      return leastLoaded(candidates, this.#random);
     }
     const match = this.tree.prefixMatch(text);
     const rate = match.total === 0 ? 0 : match.matched / match.total;
@@ -72,7 +76,7 @@ export class CacheAware<W extends Loaded> implements Policy<W> {
       return match.tenant;
     }
     this.counts.misses++;
-    return leastLoaded(candidates);
+    return leastLoaded(candidates, this.#random);
   }
 
   retain(replicas: readonly W[]): void {

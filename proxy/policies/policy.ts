@@ -21,14 +21,24 @@ export interface Policy<W extends Loaded> {
   retain(replicas: readonly W[]): void;
 }
 
-/** The first candidate with the least in-flight requests (Rust's `min_by_key`: first on ties). */
-export function leastLoaded<W extends Loaded>(candidates: readonly W[]): W {
-  let best = candidates[0]!;
+/**
+ * A candidate with the least in-flight requests, chosen at random among those that tie (SGLang
+ * PR #33138; before it, Rust's `min_by_key` took the first, which under light load sent every miss
+ * to the same replica and left others idle).
+ */
+export function leastLoaded<W extends Loaded>(candidates: readonly W[], random: RandomInt = randomInt): W {
+  let min = candidates[0]!.inFlight;
+  let ties = 1;
   for (let i = 1; i < candidates.length; i++) {
-    const c = candidates[i]!;
-    if (c.inFlight < best.inFlight) best = c;
+    const load = candidates[i]!.inFlight;
+    if (load < min) {
+      min = load;
+      ties = 1;
+    } else if (load === min) ties++;
   }
-  return best;
+  let k = ties === 1 ? 0 : random(ties);
+  for (const c of candidates) if (c.inFlight === min && k-- === 0) return c;
+  return candidates[0]!;
 }
 
 /** A uniform random integer in [0, n). */

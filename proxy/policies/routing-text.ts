@@ -60,3 +60,25 @@ export function routingTextOf(body: Buffer): string {
     return "";
   }
 }
+
+/**
+ * How much of the routing text cache_aware looks at: the first 32 K code points (~8 K tokens). A
+ * prefix that long decides which replica's cache holds a prompt as well as the whole would, and
+ * the cap bounds what one decision costs — the text crosses IPC to the parent for every request
+ * and is walked and inserted into the tree there. Longer prompts match (and are stored) on this
+ * prefix, so their match rate is over it too.
+ */
+export const ROUTING_TEXT_CAP = 32 * 1024;
+
+/** `text` cut to its first `ROUTING_TEXT_CAP` code points (never inside a surrogate pair). */
+export function capRoutingText(text: string, cap = ROUTING_TEXT_CAP): string {
+  // At most `cap` UTF-16 units is at most `cap` code points.
+  if (text.length <= cap) return text;
+  let units = 0;
+  for (let points = 0; points < cap && units < text.length; points++) {
+    const c = text.charCodeAt(units);
+    const pair = c >= 0xd800 && c <= 0xdbff && units + 1 < text.length;
+    units += pair && (text.charCodeAt(units + 1) & 0xfc00) === 0xdc00 ? 2 : 1;
+  }
+  return text.slice(0, units);
+}

@@ -79,14 +79,15 @@ describe("power_of_two", () => {
 });
 
 describe("cache_aware", () => {
-  const make = (ws: W[], options: Partial<CacheAwareOptions> = {}) =>
-    new CacheAware<W>({ ...CACHE_AWARE_DEFAULTS, ...options }, ws, 0);
+  /** Ties go to the first of the tied workers unless a test scripts the draws. */
+  const make = (ws: W[], options: Partial<CacheAwareOptions> = {}, random: (n: number) => number = () => 0) =>
+    new CacheAware<W>({ ...CACHE_AWARE_DEFAULTS, ...options }, ws, 0, random);
 
   it("routes a shared prefix back to the worker that has it", () => {
     const ws = workers(0, 0, 0);
     const p = make(ws);
     const first = p.select(ws, "You are a helpful assistant. Question one?", 1);
-    expect(first.name).toBe("w0"); // a miss: least loaded, first on ties
+    expect(first.name).toBe("w0"); // a miss: least loaded (a tie of three, the draw says the first)
     first.inFlight++;
     expect(p.select(ws, "Another topic entirely", 1).name).toBe("w1"); // miss → least loaded (w1)
     expect(p.select(ws, "You are a helpful assistant. Question two?", 1).name).toBe("w0"); // hit
@@ -144,11 +145,37 @@ describe("cache_aware", () => {
   it("sends a miss to the least-loaded worker, not the smallest tree (the death spiral fix)", () => {
     const ws = workers(50, 3, 3);
     const p = make(ws);
-    // w0 has the smallest tree (nothing) but the most load; w1 and w2 tie on load → first (w1).
+    // w0 has the smallest tree (nothing) but the most load; w1 and w2 tie on load → the draw's (first).
     p.tree.insert("x".repeat(100), ws[1]!);
     p.tree.insert("y".repeat(100), ws[2]!);
     expect(p.select(ws, "a brand new prompt", 1).name).toBe("w1");
     expect(p.select(ws, "", 1).name).toBe("w1"); // empty text: rate 0, a miss
+  });
+
+  it("breaks ties on the least load at random among the tied workers only (SGLang PR #33138)", () => {
+    const ws = workers(2, 0, 5, 0, 0);
+    // Three tie at 0 (w1, w3, w4): the draw is over 3 and indexes them in order.
+    expect(make(ws, {}, replay(2)).select(ws, "miss one", 1).name).toBe("w4");
+    expect(make(ws, {}, replay(1)).select(ws, "miss two", 1).name).toBe("w3");
+    expect(make(ws, {}, replay(0)).select(ws, "miss three", 1).name).toBe("w1");
+    // A single least-loaded worker takes it without a draw (replay() throws on any draw).
+    const one = workers(3, 1, 2);
+    expect(make(one, {}, replay()).select(one, "miss", 1).name).toBe("w1");
+    // The imbalance branch uses the same rule: w1 and w2 tie at 0 against w0's 100.
+    const busy = workers(100, 0, 0);
+    const p = make(busy, {}, replay(1));
+    p.tree.insert("hot prefix", busy[0]!);
+    expect(p.select(busy, "hot prefix", 1).name).toBe("w2");
+    expect(p.counts.balanced).toBe(1);
+  });
+
+  it("spreads misses of an idle fleet over every worker with the default random source", () => {
+    const ws = workers(0, 0, 0, 0);
+    const p = new CacheAware<W>({ ...CACHE_AWARE_DEFAULTS }, ws, 0);
+    const seen = new Set<string>();
+    // Each prompt is new (a miss) and nothing stays in flight: every decision is a 4-way tie.
+    for (let i = 0; i < 200; i++) seen.add(p.select(ws, `${i} ${"unrelated ".repeat(i % 7)}${i * 7919}`, 1).name);
+    expect([...seen].sort()).toEqual(["w0", "w1", "w2", "w3"]);
   });
 
   it("treats a prefix held by a worker that is not a candidate as a miss, and relearns it", () => {

@@ -126,9 +126,8 @@ describe("cache_aware in the proxy", () => {
     const a = replicaOf((await heldA).body);
     const b = replicaOf((await heldB).body);
     expect(a).not.toBe(b);
-    // Without the text every one of these would be a tie on load, hence the first replica.
+    // Without the text every one of these would be a tie on load, hence a random replica.
     expect([...seen]).toEqual([b]);
-    expect(b).toBe("r1");
   });
 
   it("refuses a chunked body past client_max_body_size with 413", async () => {

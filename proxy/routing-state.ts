@@ -1,0 +1,128 @@
+/**
+ * @module
+ * The host's routing state: for every service whose policy keeps state that must be one per host
+ * (`round_robin`'s counter, the in-flight loads `power_of_two` and `cache_aware` compare,
+ * `cache_aware`'s prefix tree), one policy instance and one load per replica. It lives in the
+ * proxy's parent process, which answers the workers' batched questions (`routing-gate.ts`), or in
+ * the server itself when it runs without workers.
+ *
+ * Every decision takes a lease: the chosen replica's load is +1 from the decision until the worker
+ * hands the lease back (−1) when the exchange ends. Leases are kept per owner (a worker process),
+ * so the loads a worker held are given back when it dies.
+ *
+ * `random` keeps nothing (workers decide it themselves); a service with no `router:` is plain
+ * round robin per process, like nginx's upstreams without a shared zone (no IPC on that path).
+ */
+import type { ConfigDocument } from "../schema/config-document.ts";
+import { sameJson } from "../schema/json.ts";
+import type { RouterConfig } from "../schema/router.ts";
+import { createPolicy, type Policy } from "./policies/index.ts";
+
+/** Whether a service's router keeps state that must be one per host. */
+export const sharesState = (router: RouterConfig | null): boolean => router !== null && router.policy !== "random";
+
+/** A replica as the host's state knows it: its id and the load of the whole host on it. */
+export interface HostReplica {
+  readonly id: string;
+  readonly url: string;
+  inFlight: number;
+}
+
+interface ServiceState {
+  readonly router: RouterConfig;
+  readonly policy: Policy<HostReplica>;
+  readonly replicas: readonly HostReplica[];
+}
+
+export interface Decision {
+  /** The chosen replica's id. */
+  id: string;
+  /** Hand it to `release` when the exchange ends. */
+  lease: number;
+}
+
+export class RoutingState {
+  #services = new Map<string, ServiceState>();
+  /** Owner (0: this process) → lease → the replica it holds a load on. */
+  readonly #leases = new Map<number, Map<number, HostReplica>>();
+  #nextLease = 1;
+
+  /** Follows a new document: loads and policy state carry over while a replica (id, URL) and the router stay. */
+  retain(doc: ConfigDocument | null): void {
+    const next = new Map<string, ServiceState>();
+    for (const service of doc?.services ?? []) {
+      if (!sharesState(service.router)) continue;
+      const router = service.router!;
+      const before = this.#services.get(service.name);
+      const known = new Map(before?.replicas.map((r) => [`${r.id}\u0000${r.url}`, r]));
+      const replicas = service.replicas.map(
+        (r) => known.get(`${r.id}\u0000${r.url}`) ?? { id: r.id, url: r.url, inFlight: 0 },
+      );
+      let policy = before && sameJson(before.router, router) ? before.policy : null;
+      if (policy) policy.retain(replicas);
+      else policy = createPolicy<HostReplica>(router, replicas);
+      next.set(service.name, { router, policy, replicas });
+    }
+    this.#services = next;
+  }
+
+  /**
+   * The policy's choice among the service's replicas whose ids are in `eligible` (null: all), its
+   * load +1 under a new lease of `owner`; null when the service or every eligible id is unknown
+   * here (the asker's document is newer or older: it decides itself).
+   */
+  decide(
+    owner: number,
+    service: string,
+    text: string,
+    eligible: readonly string[] | null,
+    now: number,
+  ): Decision | null {
+    const state = this.#services.get(service);
+    if (!state || state.replicas.length === 0) return null;
+    let candidates = state.replicas;
+    if (eligible !== null) {
+      candidates = state.replicas.filter((r) => eligible.includes(r.id));
+      if (candidates.length === 0) return null;
+    }
+    const chosen = state.policy.select(candidates, text, now);
+    chosen.inFlight++;
+    const lease = this.#nextLease++;
+    let leases = this.#leases.get(owner);
+    if (!leases) {
+      leases = new Map();
+      this.#leases.set(owner, leases);
+    }
+    leases.set(lease, chosen);
+    return { id: chosen.id, lease };
+  }
+
+  /** The exchange that took `lease` ended; unknown or returned leases are ignored (exactly once). */
+  release(owner: number, lease: number): void {
+    const leases = this.#leases.get(owner);
+    const replica = leases?.get(lease);
+    if (!replica) return;
+    leases!.delete(lease);
+    replica.inFlight--;
+  }
+
+  /** `owner` is gone (a worker died): every load it held is released. */
+  forget(owner: number): void {
+    const leases = this.#leases.get(owner);
+    if (!leases) return;
+    this.#leases.delete(owner);
+    for (const replica of leases.values()) replica.inFlight--;
+  }
+
+  /** The host's loads (diagnostics, tests). */
+  loads(): { service: string; id: string; inFlight: number }[] {
+    return [...this.#services].flatMap(([service, s]) =>
+      s.replicas.map((r) => ({ service, id: r.id, inFlight: r.inFlight })),
+    );
+  }
+
+  /** The policy state of a service (tests, benchmarks). */
+  policy(service: string): Policy<HostReplica> | undefined {
+    return this.#services.get(service)?.policy;
+  }
+}

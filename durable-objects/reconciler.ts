@@ -110,6 +110,7 @@ function instanceSpec(g: GatewayRow, r: ReplicaRow, objectId: string): InstanceS
       replica_num: r.replica_num,
       bootstrap_secret: r.bootstrap_secret ?? "",
     },
+    router: g.configuration.router ?? null,
   };
 }
 

@@ -4,7 +4,7 @@
  * GatewayObject's reconciler calls it; every call must be idempotent because alarms repeat.
  */
 import type { AgentBootstrap } from "../../schema/agent.ts";
-import type { BackendType } from "../../schema/gateway.ts";
+import type { BackendType, RouterConfig } from "../../schema/gateway.ts";
 
 export interface NetworkSpec {
   projectName: string;
@@ -28,6 +28,8 @@ export interface InstanceSpec {
   tags: Record<string, string>;
   /** The agent's bootstrap document; each backend renders it into its own user-data format. */
   bootstrap: AgentBootstrap;
+  /** The gateway's router: `type: sglang` makes VM user-data install the SGLang Model Gateway. */
+  router: RouterConfig | null;
 }
 
 export interface InstanceInfo {

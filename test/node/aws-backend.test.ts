@@ -4,6 +4,7 @@
  * (The GatewayObject's use of them is in test/worker/aws.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SGLANG_ROUTER_PACKAGE } from "../../agent/cloud-init.ts";
 import { AwsApi } from "../../durable-objects/backends/aws/client.ts";
 import {
   architectureOf,
@@ -215,6 +216,7 @@ describe("the backend", () => {
     publicIp: true,
     tags: { owner: "gateplane", gateplane_project: "main" },
     bootstrap,
+    router: null,
     ...extra,
   });
 
@@ -241,6 +243,25 @@ describe("the backend", () => {
     await b.terminateInstance("i-0123456789abcdef0", "eu-west-1");
     expect(await b.describeInstance("i-0123456789abcdef0", "eu-west-1")).toBeNull();
     expect((await b.describeInstance(first.instanceId, "eu-west-1"))?.state).toBe("terminated");
+  });
+
+  it("installs the SGLang Model Gateway in user-data only for gateways whose router is sglang", async () => {
+    const b = backend();
+    const network = await b.ensureNetwork({
+      projectName: "main",
+      gatewayName: "gw",
+      region: "eu-west-1",
+      publicIp: true,
+      tags: {},
+    });
+    const router = { type: "sglang" as const, policy: "cache_aware" as const };
+    await b.createInstance(spec({ clientToken: "with-router", router }), network);
+    await b.createInstance(spec({ clientToken: "without-router" }), network);
+    const userData = (token: string) => fake.state.instances.find((i) => i.clientToken === token)?.userData ?? "";
+    // The install script carries the router's install steps either way, switched by this variable.
+    expect(userData("with-router")).toContain("SGLANG_ROUTER=1");
+    expect(userData("with-router")).toContain(SGLANG_ROUTER_PACKAGE);
+    expect(userData("without-router")).toContain("SGLANG_ROUTER=0");
   });
 
   it("names the missing agent package instead of launching a host that cannot boot", async () => {

@@ -92,6 +92,7 @@ describe("gcp backend module", () => {
     publicIp: true,
     tags: { owner: "gateplane" },
     bootstrap,
+    router: null,
   });
 
   it("creates once per client token, finds and deletes by it, and names a zone it picked", async () => {

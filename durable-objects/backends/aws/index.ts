@@ -112,7 +112,11 @@ export function awsBackend(options: AwsBackendOptions): GatewayBackend {
           "AGENT_PACKAGE_URL is not set: cloud gateways install the agent package from that https URL",
         );
       }
-      const userData = renderCloudInit({ bootstrap: spec.bootstrap, agentPackageUrl: options.agentPackageUrl });
+      const userData = renderCloudInit({
+        bootstrap: spec.bootstrap,
+        router: spec.router,
+        agentPackageUrl: options.agentPackageUrl,
+      });
       if (new TextEncoder().encode(userData).length > EC2_USER_DATA_LIMIT) {
         throw fail("UserDataTooLarge", `the agent's cloud-init is larger than EC2's ${EC2_USER_DATA_LIMIT} bytes`);
       }

@@ -244,7 +244,7 @@ export function azureBackend(options: AzureBackendOptions): GatewayBackend {
             osProfile: {
               computerName: name.slice(0, 64),
               adminUsername: "gateplane",
-              customData: btoa(cloudUserData(spec.bootstrap, options.agentPackageUrl)),
+              customData: btoa(cloudUserData(spec, options.agentPackageUrl)),
               linuxConfiguration: {
                 disablePasswordAuthentication: true,
                 ssh: {

@@ -5,12 +5,11 @@
  */
 
 import { CloudInitError, renderCloudInit } from "../../../agent/cloud-init.ts";
-import type { AgentBootstrap } from "../../../schema/agent.ts";
-import { BackendError } from "../types.ts";
+import { BackendError, type InstanceSpec } from "../types.ts";
 
-export function cloudUserData(bootstrap: AgentBootstrap, packageUrl: string): string {
+export function cloudUserData(spec: Pick<InstanceSpec, "bootstrap" | "router">, packageUrl: string): string {
   try {
-    return renderCloudInit({ bootstrap, agentPackageUrl: packageUrl });
+    return renderCloudInit({ bootstrap: spec.bootstrap, router: spec.router, agentPackageUrl: packageUrl });
   } catch (e) {
     if (e instanceof CloudInitError) throw new BackendError("BadUserData", e.message, { retryable: false, cause: e });
     throw e;

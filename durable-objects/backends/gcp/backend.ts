@@ -144,7 +144,7 @@ export function gcpBackend(options: GcpBackendOptions): GatewayBackend {
             ...(spec.publicIp ? { accessConfigs: [{ type: "ONE_TO_ONE_NAT", name: "External NAT" }] } : {}),
           },
         ],
-        metadata: { items: [{ key: "user-data", value: cloudUserData(spec.bootstrap, options.agentPackageUrl) }] },
+        metadata: { items: [{ key: "user-data", value: cloudUserData(spec, options.agentPackageUrl) }] },
         scheduling: { provisioningModel: "STANDARD", automaticRestart: true, onHostMaintenance: "MIGRATE" },
       });
       // 409 alreadyExists: this replica's instance (the name embeds its token) from a lost answer.

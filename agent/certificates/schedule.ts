@@ -6,7 +6,9 @@
  * - Renewal: at the CA's ACME Renewal Information window when it offers one (RFC 9773: a random
  *   moment inside `suggestedWindow`), else when a third of the lifetime is left (certmagic's
  *   `DefaultRenewalWindowRatio`): 90-day certificates at 30 days left, 45-day ones at 15.
- * - Failures: 1 minute doubling to 6 hours, never sooner than the CA's `Retry-After`.
+ * - Failures: 1 minute doubling to 6 hours, never sooner than the CA's `Retry-After`. The ladder
+ *   stays inside Let's Encrypt's failed-validation limit (5 per hostname per hour, one back every
+ *   12 minutes): the first five failures fall within 15 minutes, every later gap is 16 minutes or more.
  */
 
 export const RENEWAL_CHECK_INTERVAL_MS = 10 * 60_000;

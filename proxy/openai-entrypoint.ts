@@ -17,6 +17,7 @@ import { forward } from "./forward.ts";
 import { clientAddress, type RequestHead } from "./headers.ts";
 import { routingText } from "./policies/routing-text.ts";
 import { checkRateLimit, replyRateLimited, setHeaders } from "./rate-limit.ts";
+import { readBody } from "./read-body.ts";
 import { replyJson, send } from "./replies.ts";
 import type { RoutingTable, ServiceRoute } from "./routes.ts";
 
@@ -193,129 +194,92 @@ export function serveEntrypoint(
     return;
   }
   if (options.expectsContinue) res.writeContinue();
-  readBody(ctx, table, req, res, (body) => {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body.toString("utf8"));
-    } catch {
-      replyError(ctx, res, 400, {
-        message:
-          "We could not parse the JSON body of your request. The request body must be a JSON object with a 'model' field.",
-        type: "invalid_request_error",
-      });
-      return;
-    }
-    const model =
-      typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
-        ? (parsed as { model?: unknown }).model
-        : undefined;
-    if (typeof model !== "string" || model === "") {
-      replyError(ctx, res, 400, {
-        message: "you must provide a model parameter",
-        type: "invalid_request_error",
-        param: "model",
-      });
-      return;
-    }
-    // Routed again under a new table when the request was held for a service scaled to zero.
-    const dispatch = (current: RoutingTable) => {
-      const route = current.byModel.get(model);
-      if (!route?.model) {
-        replyError(ctx, res, 404, modelNotFound(model));
-        return;
-      }
-      const denied = authDenial(route, current, req.headers.authorization);
-      if (denied) {
-        replyDenied(ctx, res, denied);
-        return;
-      }
-      if (route.maxBodySize > 0 && body.length > route.maxBodySize) {
-        replyError(ctx, res, 413, tooLarge(route.maxBodySize));
-        return;
-      }
-      if (route.balancer.replicas.length === 0) {
-        // The body is already read, so nothing is left unread on the connection.
-        if (route.holdTimeoutMs !== null) options.hold(route, false, dispatch);
-        // As for direct traffic to the service.
-        else
-          replyJson(res, 503, `service ${route.name} has no replicas`, {
-            close: ctx.closing,
-            cors: true,
-            retryAfterSeconds: options.retryAfterSeconds,
-          });
-        return;
-      }
-      const forwarded = `${route.model.prefix}${suffix}${search}`;
-      const text = route.balancer.policy.needsText ? routingText(parsed) : "";
-      checkRateLimit(ctx, {
-        rules: route.rateLimits,
-        path: forwarded,
-        rawHeaders: req.rawHeaders,
-        address: clientAddress(req.socket.remoteAddress),
-        gone: () => res.destroyed,
-        admit: (headers) => {
-          setHeaders(res, headers);
-          forward(ctx, req, res, route, head, forwarded, startedAt, body, text);
-        },
-        refuse: (rule, verdict) =>
-          replyRateLimited(res, rule, verdict, { openai: true, cors: true, close: ctx.closing }),
-      });
-    };
-    dispatch(table);
-  });
-}
-
-/**
- * Reads the whole request body, within 1 MiB until the model is known and within its service's
- * `client_max_body_size` after (413 beyond, connection closed); `done` is not called when the client
- * goes away or the body is refused. Counted as an exchange so a closing server waits for it.
- */
-function readBody(
-  ctx: ProxyContext,
-  table: RoutingTable,
-  req: IncomingMessage,
-  res: ServerResponse,
-  done: (body: Buffer) => void,
-): void {
-  ctx.begin();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let limit = UNKNOWN_MODEL_BODY_LIMIT;
-  let sniffed = false;
-  let settled = false;
-  const settle = (): boolean => {
-    if (settled) return false;
-    settled = true;
-    req.off("data", onData);
-    req.off("end", onEnd);
-    req.off("error", onGone);
-    res.off("close", onGone);
-    ctx.end();
-    return true;
-  };
-  const onGone = () => {
-    settle();
-  };
-  const onData = (chunk: Buffer) => {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size <= limit) return;
-    if (!sniffed) {
-      sniffed = true;
-      const prefix = Buffer.concat(chunks).subarray(0, MODEL_SNIFF_WINDOW).toString("utf8");
-      const name = sniffModel(prefix);
+  // 1 MiB until the model is known (a larger body has its `model` read off its first MiB), then the
+  // service's `client_max_body_size`; 413 beyond, connection closed.
+  const bound = {
+    limit: UNKNOWN_MODEL_BODY_LIMIT,
+    raise: (received: Buffer) => {
+      const name = sniffModel(received.subarray(0, MODEL_SNIFF_WINDOW).toString("utf8"));
       const route = name === null ? undefined : table.byModel.get(name);
-      if (route) limit = route.maxBodySize > 0 ? route.maxBodySize : Number.POSITIVE_INFINITY;
-      if (size <= limit) return;
-    }
-    if (!settle()) return;
-    replyError(ctx, res, 413, tooLarge(limit), true);
+      return route ? route.maxBodySize : UNKNOWN_MODEL_BODY_LIMIT;
+    },
   };
-  const onEnd = () => {
-    if (settle()) done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-  };
-  req.on("data", onData);
-  req.on("end", onEnd);
-  req.on("error", onGone);
-  res.on("close", onGone);
+  const refuse = (limit: number) => replyError(ctx, res, 413, tooLarge(limit), true);
+  readBody(
+    ctx,
+    req,
+    res,
+    bound,
+    (body) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body.toString("utf8"));
+      } catch {
+        replyError(ctx, res, 400, {
+          message:
+            "We could not parse the JSON body of your request. The request body must be a JSON object with a 'model' field.",
+          type: "invalid_request_error",
+        });
+        return;
+      }
+      const model =
+        typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
+          ? (parsed as { model?: unknown }).model
+          : undefined;
+      if (typeof model !== "string" || model === "") {
+        replyError(ctx, res, 400, {
+          message: "you must provide a model parameter",
+          type: "invalid_request_error",
+          param: "model",
+        });
+        return;
+      }
+      // Routed again under a new table when the request was held for a service scaled to zero.
+      const dispatch = (current: RoutingTable) => {
+        const route = current.byModel.get(model);
+        if (!route?.model) {
+          replyError(ctx, res, 404, modelNotFound(model));
+          return;
+        }
+        const denied = authDenial(route, current, req.headers.authorization);
+        if (denied) {
+          replyDenied(ctx, res, denied);
+          return;
+        }
+        if (route.maxBodySize > 0 && body.length > route.maxBodySize) {
+          replyError(ctx, res, 413, tooLarge(route.maxBodySize));
+          return;
+        }
+        if (route.balancer.replicas.length === 0) {
+          // The body is already read, so nothing is left unread on the connection.
+          if (route.holdTimeoutMs !== null) options.hold(route, false, dispatch);
+          // As for direct traffic to the service.
+          else
+            replyJson(res, 503, `service ${route.name} has no replicas`, {
+              close: ctx.closing,
+              cors: true,
+              retryAfterSeconds: options.retryAfterSeconds,
+            });
+          return;
+        }
+        const forwarded = `${route.model.prefix}${suffix}${search}`;
+        const text = route.balancer.policy.needsText ? routingText(parsed) : "";
+        checkRateLimit(ctx, {
+          rules: route.rateLimits,
+          path: forwarded,
+          rawHeaders: req.rawHeaders,
+          address: clientAddress(req.socket.remoteAddress),
+          gone: () => res.destroyed,
+          admit: (headers) => {
+            setHeaders(res, headers);
+            forward(ctx, req, res, route, head, forwarded, startedAt, body, text);
+          },
+          refuse: (rule, verdict) =>
+            replyRateLimited(res, rule, verdict, { openai: true, cors: true, close: ctx.closing }),
+        });
+      };
+      dispatch(table);
+    },
+    refuse,
+  );
 }

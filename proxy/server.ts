@@ -355,7 +355,7 @@ export class ProxyServer {
               });
             const send = (body: Buffer) =>
               forward(this.#ctx, req, res, route, head, path, startedAt, body, routingTextOf(body));
-            readBody(this.#ctx, req, res, route.maxBodySize, send, tooLarge);
+            readBody(this.#ctx, req, res, { limit: route.maxBodySize }, send, tooLarge);
             return;
           }
           forward(this.#ctx, req, res, route, head, path, startedAt);

@@ -12,6 +12,7 @@ import { ACME_CREDENTIAL_TYPE, ProjectAcmeRequest, type ProjectAcmeSettings } fr
 import type { ConfigDocument } from "../schema/config-document.ts";
 import { openJson } from "../worker/crypto.ts";
 import { backendCredentials } from "../worker/db/schema.ts";
+import { sealedAad } from "../worker/db/sealed-settings.ts";
 import type { Env } from "../worker/env.ts";
 import type { GatewayRow } from "./state.ts";
 
@@ -20,7 +21,7 @@ export interface SealedAcme {
   iv: string;
 }
 
-export const acmeAad = (projectId: string) => `${projectId}/${ACME_CREDENTIAL_TYPE}`;
+export const acmeAad = (projectId: string) => sealedAad(projectId, ACME_CREDENTIAL_TYPE);
 
 /** Opens a sealed row; a row that no longer opens (rotated key, damage) counts as no settings. */
 export async function openProjectAcme(

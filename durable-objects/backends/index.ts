@@ -3,13 +3,10 @@
  * Picks the backend module for a gateway. Credentials are read from D1 and decrypted here, inside
  * the GatewayObject, and nowhere else.
  */
-import { and, eq } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
 import * as v from "valibot";
 import { AwsCredentials, type BackendCredentials } from "../../schema/backend-credentials.ts";
 import type { BackendType } from "../../schema/gateway.ts";
-import { openJson } from "../../worker/crypto.ts";
-import { backendCredentials } from "../../worker/db/schema.ts";
+import { loadSealed } from "../../worker/db/sealed-settings.ts";
 import type { Env } from "../../worker/env.ts";
 import { awsBackend } from "./aws/index.ts";
 import { azureBackend } from "./azure/backend.ts";
@@ -18,15 +15,6 @@ import { gcpBackend } from "./gcp/backend.ts";
 import { kubernetesBackend } from "./kubernetes/backend.ts";
 import { localBackend } from "./local.ts";
 import { BackendError, type GatewayBackend } from "./types.ts";
-
-export async function loadCredentials(env: Env, projectId: string, type: BackendType): Promise<unknown | null> {
-  const row = await drizzle(env.DB)
-    .select()
-    .from(backendCredentials)
-    .where(and(eq(backendCredentials.projectId, projectId), eq(backendCredentials.type, type)))
-    .get();
-  return row ? openJson(env.CREDENTIALS_KEY, row, `${projectId}/${type}`) : null;
-}
 
 export async function backendFor(env: Env, projectId: string, type: BackendType): Promise<GatewayBackend> {
   if (type === "local") {
@@ -37,7 +25,7 @@ export async function backendFor(env: Env, projectId: string, type: BackendType)
     }
     return localBackend({ daemonUrl: env.LOCAL_HOST_DAEMON_URL, token: env.LOCAL_HOST_DAEMON_TOKEN ?? "" });
   }
-  const credentials = await loadCredentials(env, projectId, type);
+  const credentials = await loadSealed(env, projectId, type);
   if (!credentials) {
     throw new BackendError("NotConfigured", `the ${type} backend is not configured in this project`, {
       retryable: false,

@@ -6,13 +6,10 @@
  * identical record (adopts it), so a lost answer never leaves a duplicate. Without the project's
  * DNS credentials it does nothing: the API and CLI keep telling users which records to create.
  */
-import { and, eq } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
 import type { Gateway } from "../../schema/api.ts";
 import type { DnsRecord } from "../../schema/dns.ts";
 import { type CloudflareDnsCredentials, dnsCredentialType } from "../../schema/dns-automation.ts";
-import { openJson } from "../../worker/crypto.ts";
-import { backendCredentials } from "../../worker/db/schema.ts";
+import { loadSealed } from "../../worker/db/sealed-settings.ts";
 import type { Env } from "../../worker/env.ts";
 import { cloudTimeoutMs } from "../backends/clouds/worker-settings.ts";
 import { cloudflareDns } from "./cloudflare-api.ts";
@@ -70,15 +67,7 @@ export class DnsAutomation {
   }
 
   private async credentials(projectId: string): Promise<CloudflareDnsCredentials | null> {
-    const type = dnsCredentialType("cloudflare");
-    const row = await drizzle(this.env.DB)
-      .select()
-      .from(backendCredentials)
-      .where(and(eq(backendCredentials.projectId, projectId), eq(backendCredentials.type, type)))
-      .get();
-    return row
-      ? ((await openJson(this.env.CREDENTIALS_KEY, row, `${projectId}/${type}`)) as CloudflareDnsCredentials)
-      : null;
+    return (await loadSealed(this.env, projectId, dnsCredentialType("cloudflare"))) as CloudflareDnsCredentials | null;
   }
 
   /**

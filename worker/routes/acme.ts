@@ -12,8 +12,9 @@ import * as v from "valibot";
 import { acmeAad } from "../../durable-objects/project-acme.ts";
 import { ACME_CREDENTIAL_TYPE, acmeView, ProjectAcmeRequest } from "../../schema/acme.ts";
 import { type AppEnv, requireProjectAdmin } from "../auth.ts";
-import { openJson, sealJson } from "../crypto.ts";
+import { openJson } from "../crypto.ts";
 import { backendCredentials, gateways } from "../db/schema.ts";
+import { removeSealed, storeSealed } from "../db/sealed-settings.ts";
 import type { Env } from "../env.ts";
 import { readJson } from "../http.ts";
 
@@ -41,22 +42,14 @@ export const acmeRoutes = new Hono<AppEnv>()
     const p = c.get("project");
     requireProjectAdmin(p);
     const settings = await readJson(c, ProjectAcmeRequest);
-    const sealed = await sealJson(c.env.CREDENTIALS_KEY, settings, acmeAad(p.id));
-    const now = new Date().toISOString();
-    await drizzle(c.env.DB)
-      .insert(backendCredentials)
-      .values({ projectId: p.id, type: ACME_CREDENTIAL_TYPE, ...sealed, updatedAt: now })
-      .onConflictDoUpdate({
-        target: [backendCredentials.projectId, backendCredentials.type],
-        set: { ...sealed, updatedAt: now },
-      });
+    const now = await storeSealed(c.env, p.id, ACME_CREDENTIAL_TYPE, settings);
     await refreshGatewayAcme(c.env, p.id);
     return c.json(acmeView(settings, now));
   })
   .delete("/", async (c) => {
     const p = c.get("project");
     requireProjectAdmin(p);
-    await drizzle(c.env.DB).delete(backendCredentials).where(isAcme(p.id));
+    await removeSealed(c.env, p.id, ACME_CREDENTIAL_TYPE);
     await refreshGatewayAcme(c.env, p.id);
     return c.body(null, 204);
   });

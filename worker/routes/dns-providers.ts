@@ -11,8 +11,8 @@ import * as v from "valibot";
 import { DNS_CREDENTIALS, DnsProviderParam, dnsCredentialType } from "../../schema/dns-automation.ts";
 import { parseOrThrow } from "../../schema/issues.ts";
 import { type AppEnv, requireProjectAdmin } from "../auth.ts";
-import { sealJson } from "../crypto.ts";
 import { backendCredentials } from "../db/schema.ts";
+import { removeSealed, storeSealed } from "../db/sealed-settings.ts";
 import { readJson } from "../http.ts";
 
 const providerParam = (value: string) =>
@@ -38,24 +38,12 @@ export const dnsProviders = new Hono<AppEnv>()
     requireProjectAdmin(p);
     const provider = providerParam(c.req.param("provider"));
     const credentials = await readJson(c, DNS_CREDENTIALS[provider]);
-    const type = dnsCredentialType(provider);
-    const sealed = await sealJson(c.env.CREDENTIALS_KEY, credentials, `${p.id}/${type}`);
-    const now = new Date().toISOString();
-    await drizzle(c.env.DB)
-      .insert(backendCredentials)
-      .values({ projectId: p.id, type, ...sealed, updatedAt: now })
-      .onConflictDoUpdate({
-        target: [backendCredentials.projectId, backendCredentials.type],
-        set: { ...sealed, updatedAt: now },
-      });
+    const now = await storeSealed(c.env, p.id, dnsCredentialType(provider), credentials);
     return c.json({ provider, configured: true, updated_at: now });
   })
   .delete("/:provider", async (c) => {
     const p = c.get("project");
     requireProjectAdmin(p);
-    const type = dnsCredentialType(providerParam(c.req.param("provider")));
-    await drizzle(c.env.DB)
-      .delete(backendCredentials)
-      .where(and(eq(backendCredentials.projectId, p.id), eq(backendCredentials.type, type)));
+    await removeSealed(c.env, p.id, dnsCredentialType(providerParam(c.req.param("provider"))));
     return c.body(null, 204);
   });

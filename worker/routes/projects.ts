@@ -12,8 +12,8 @@ import { BACKENDS } from "../../schema/gateway.ts";
 import { parseOrThrow } from "../../schema/issues.ts";
 import { type AppEnv, projectAccess, requireGlobalAdmin, requireProjectAdmin } from "../auth.ts";
 import { refreshGatewayTokens } from "../auth-propagation.ts";
-import { sealJson } from "../crypto.ts";
 import { backendCredentials, gateways, members, projects, users } from "../db/schema.ts";
+import { removeSealed, storeSealed } from "../db/sealed-settings.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
 import { acmeRoutes } from "./acme.ts";
@@ -109,24 +109,13 @@ const project = new Hono<AppEnv>()
     const type = backendParam(c.req.param("type"));
     if (type === "local") throw badRequest("the local backend needs no credentials", "type");
     const credentials = await readJson(c, BACKEND_CREDENTIALS[type]);
-    const sealed = await sealJson(c.env.CREDENTIALS_KEY, credentials, `${p.id}/${type}`);
-    const now = new Date().toISOString();
-    await drizzle(c.env.DB)
-      .insert(backendCredentials)
-      .values({ projectId: p.id, type, ...sealed, updatedAt: now })
-      .onConflictDoUpdate({
-        target: [backendCredentials.projectId, backendCredentials.type],
-        set: { ...sealed, updatedAt: now },
-      });
+    const now = await storeSealed(c.env, p.id, type, credentials);
     return c.json({ type, configured: true, updated_at: now });
   })
   .delete("/backends/:type", async (c) => {
     const p = c.get("project");
     requireProjectAdmin(p);
-    const type = backendParam(c.req.param("type"));
-    await drizzle(c.env.DB)
-      .delete(backendCredentials)
-      .where(and(eq(backendCredentials.projectId, p.id), eq(backendCredentials.type, type)));
+    await removeSealed(c.env, p.id, backendParam(c.req.param("type")));
     return c.body(null, 204);
   })
   .route("/acme", acmeRoutes)

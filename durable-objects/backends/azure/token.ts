@@ -6,7 +6,8 @@
  * expects). Tokens are cached per isolate until a minute before expiry.
  */
 import { importPKCS8, SignJWT } from "jose";
-import { restCall, sha256Hex } from "../clouds/rest.ts";
+import { requestToken, TokenCache } from "../clouds/oauth-token.ts";
+import { sha256Hex } from "../clouds/rest.ts";
 import { BackendError } from "../types.ts";
 
 export interface AzureIdentity {
@@ -19,8 +20,7 @@ export interface AzureIdentity {
   resource: string;
 }
 
-const cache = new Map<string, { token: string; expiresAt: number }>();
-const EARLY_REFRESH_MS = 60_000;
+const cache = new TokenCache();
 
 const b64url = (bytes: ArrayBuffer) =>
   btoa(String.fromCharCode(...new Uint8Array(bytes)))
@@ -73,13 +73,13 @@ const cacheKey = async (id: AzureIdentity) =>
 
 /** Forgets the cached token (ARM answered 401 to it). */
 export async function forgetArmToken(id: AzureIdentity): Promise<void> {
-  cache.delete(await cacheKey(id));
+  cache.forget(await cacheKey(id));
 }
 
 export async function armToken(id: AzureIdentity, timeoutMs: number): Promise<string> {
   const k = await cacheKey(id);
   const hit = cache.get(k);
-  if (hit && hit.expiresAt - EARLY_REFRESH_MS > Date.now()) return hit.token;
+  if (hit) return hit;
 
   const tokenUrl = `${id.authorityHost}/${encodeURIComponent(id.tenantId)}/oauth2/v2.0/token`;
   const form = new URLSearchParams({
@@ -93,28 +93,7 @@ export async function armToken(id: AzureIdentity, timeoutMs: number): Promise<st
   } else {
     form.set("client_secret", id.clientSecret ?? "");
   }
-  const res = await restCall({
-    method: "POST",
-    url: tokenUrl,
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: form.toString(),
-    timeoutMs,
-    cloud: "Azure",
-  });
-  const body = (res.json ?? {}) as {
-    access_token?: string;
-    expires_in?: number;
-    error?: string;
-    error_description?: string;
-  };
-  if (res.status !== 200 || !body.access_token) {
-    const code = body.error ?? `HTTP ${res.status}`;
-    // Entra ID's descriptions carry a trace and timestamp after the first line; the first says why.
-    const why = (body.error_description ?? res.text.slice(0, 200)).split(/\r?\n/)[0];
-    throw new BackendError(code, `Azure Error: ${code}: ${why}`, {
-      retryable: res.status === 429 || res.status >= 500,
-    });
-  }
-  cache.set(k, { token: body.access_token, expiresAt: Date.now() + (body.expires_in ?? 3599) * 1000 });
-  return body.access_token;
+  const { token, expiresInSeconds } = await requestToken({ url: tokenUrl, form, timeoutMs, cloud: "Azure" });
+  cache.set(k, token, expiresInSeconds);
+  return token;
 }

@@ -5,12 +5,12 @@
  * per isolate until a minute before they expire, so a reconciler pass signs at most once an hour.
  */
 import { importPKCS8, SignJWT } from "jose";
-import { restCall, sha256Hex } from "../clouds/rest.ts";
+import { requestToken, TokenCache } from "../clouds/oauth-token.ts";
+import { sha256Hex } from "../clouds/rest.ts";
 import { BackendError } from "../types.ts";
 
 export const COMPUTE_SCOPE = "https://www.googleapis.com/auth/compute";
 export const DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token";
-const EARLY_REFRESH_MS = 60_000;
 
 export interface ServiceAccountKey {
   client_email: string;
@@ -19,13 +19,11 @@ export interface ServiceAccountKey {
   token_uri?: string;
 }
 
-const cache = new Map<string, { token: string; expiresAt: number }>();
+const cache = new TokenCache();
 
 /** Forgets cached tokens (a 401 from the API means the cached one is no longer good). */
 export function forgetToken(key: ServiceAccountKey, tokenUri: string): Promise<void> {
-  return cacheKey(key, tokenUri).then((k) => {
-    cache.delete(k);
-  });
+  return cacheKey(key, tokenUri).then((k) => cache.forget(k));
 }
 
 const cacheKey = async (key: ServiceAccountKey, tokenUri: string) =>
@@ -34,7 +32,7 @@ const cacheKey = async (key: ServiceAccountKey, tokenUri: string) =>
 export async function accessToken(key: ServiceAccountKey, tokenUri: string, timeoutMs: number): Promise<string> {
   const k = await cacheKey(key, tokenUri);
   const hit = cache.get(k);
-  if (hit && hit.expiresAt - EARLY_REFRESH_MS > Date.now()) return hit.token;
+  if (hit) return hit;
 
   let signingKey: Awaited<ReturnType<typeof importPKCS8>>;
   try {
@@ -53,30 +51,12 @@ export async function accessToken(key: ServiceAccountKey, tokenUri: string, time
     .setIssuedAt()
     .setExpirationTime("1h")
     .sign(signingKey);
-  const res = await restCall({
-    method: "POST",
+  const { token, expiresInSeconds } = await requestToken({
     url: tokenUri,
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer", assertion }).toString(),
+    form: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer", assertion }),
     timeoutMs,
     cloud: "GCP",
   });
-  const body = (res.json ?? {}) as {
-    access_token?: string;
-    expires_in?: number;
-    error?: string;
-    error_description?: string;
-  };
-  if (res.status !== 200 || !body.access_token) {
-    const code = body.error ?? `HTTP ${res.status}`;
-    throw new BackendError(
-      code,
-      `GCP Error: ${code}: ${body.error_description ?? (res.text.slice(0, 200) || "no token")}`,
-      {
-        retryable: res.status === 429 || res.status >= 500,
-      },
-    );
-  }
-  cache.set(k, { token: body.access_token, expiresAt: Date.now() + (body.expires_in ?? 3600) * 1000 });
-  return body.access_token;
+  cache.set(k, token, expiresInSeconds);
+  return token;
 }

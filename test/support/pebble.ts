@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Agent, fetch } from "undici";
 import { allocatePorts } from "../../local-host/ports.ts";
+import { selfSignedCertificate } from "../fakes/tls/self-signed.ts";
 
 export interface Pebble {
   directoryUrl: string;
@@ -60,29 +61,14 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
   if (missing) throw new Error(missing);
   const dir = await mkdtemp(path.join(tmpdir(), "gateplane-pebble-"));
   const [acmePort, managementPort, dnsPort, challManagementPort] = await allocatePorts(4, new Set());
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=pebble",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1,DNS:localhost",
-      "-keyout",
-      path.join(dir, "key.pem"),
-      "-out",
-      path.join(dir, "cert.pem"),
-    ],
-    { stdio: "ignore" },
-  );
+  const listener = selfSignedCertificate({
+    commonName: "pebble",
+    subjectAltName: "IP:127.0.0.1,DNS:localhost",
+    key: "ec-p256",
+    days: 2,
+  });
+  await writeFile(path.join(dir, "key.pem"), listener.key);
+  await writeFile(path.join(dir, "cert.pem"), listener.cert);
   await writeFile(
     path.join(dir, "pebble.json"),
     JSON.stringify({
@@ -128,7 +114,7 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
     env: { ...process.env, PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0", PEBBLE_AUTHZREUSE: "0" },
   });
   started(pebble, "pebble", log);
-  const serverCa = execFileSync("cat", [path.join(dir, "cert.pem")]).toString();
+  const serverCa = listener.cert;
   const dispatcher = new Agent({ connect: { ca: serverCa } });
   const stop = async () => {
     await Promise.all([stopChild(pebble), stopChild(dns)]);

@@ -9,14 +9,11 @@
  * refused), long-running operations answered through `Azure-AsyncOperation` / `Location`, and
  * `deleteOption: Delete` honoured. `POST /__control` injects faults, `GET /__state` lists resources.
  */
-import { execFileSync } from "node:child_process";
 import { createHash, randomBytes, randomUUID, verify, X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import path from "node:path";
+import { selfSignedCertificate } from "../tls/self-signed.ts";
 
 export interface AzureFaults {
   throttle: number;
@@ -43,35 +40,9 @@ export interface FakeAzure {
 
 type Resource = { id: string; type: string; name: string; body: any };
 
-function selfSignedCertificate(): { private_key_pem: string; certificate_pem: string } {
-  const dir = mkdtempSync(path.join(tmpdir(), "gp-azure-cert-"));
-  try {
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=gateplane-test",
-        "-keyout",
-        path.join(dir, "key.pem"),
-        "-out",
-        path.join(dir, "cert.pem"),
-      ],
-      { stdio: "ignore" },
-    );
-    return {
-      private_key_pem: readFileSync(path.join(dir, "key.pem"), "utf8"),
-      certificate_pem: readFileSync(path.join(dir, "cert.pem"), "utf8"),
-    };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+function clientCertificate(): { private_key_pem: string; certificate_pem: string } {
+  const { key, cert } = selfSignedCertificate({ commonName: "gateplane-test", days: 2 });
+  return { private_key_pem: key, certificate_pem: cert };
 }
 
 const VM_SIZES = new Set(["Standard_B1s", "Standard_B1ms", "Standard_B2s", "Standard_D2s_v5"]);
@@ -85,7 +56,7 @@ export async function startFakeAzure(
   const clientId = randomUUID();
   const subscriptionId = randomUUID();
   const clientSecret = `s~${randomBytes(24).toString("base64url")}`;
-  const certificate = selfSignedCertificate();
+  const certificate = clientCertificate();
   const x509 = new X509Certificate(certificate.certificate_pem);
   const thumbprint = createHash("sha1").update(x509.raw).digest("base64url");
   const tokens = new Map<string, number>();

@@ -1,14 +1,26 @@
 /**
- * A throwaway self-signed certificate for 127.0.0.1 (openssl), for fakes served over https: a
- * private CA, as clusters and test endpoints have.
+ * Throwaway self-signed certificates (openssl) for the tests: loopback servers with a private CA
+ * (fakes served over https, as clusters and test endpoints have; Pebble's own listener) and client
+ * certificates (Azure's certificate credentials).
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-export function selfSignedLoopbackCertificate(): { key: string; cert: string } {
-  const dir = mkdtempSync(path.join(tmpdir(), "gp-fake-tls-"));
+export interface SelfSignedOptions {
+  commonName: string;
+  /** e.g. `IP:127.0.0.1,DNS:localhost`; none for a client certificate. */
+  subjectAltName?: string;
+  /** RSA 2048 by default. */
+  key?: "rsa" | "ec-p256";
+  days?: number;
+}
+
+export function selfSignedCertificate(options: SelfSignedOptions): { key: string; cert: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), "gp-test-cert-"));
+  const keyArgs = options.key === "ec-p256" ? ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"] : ["rsa:2048"];
+  const san = options.subjectAltName ? ["-addext", `subjectAltName=${options.subjectAltName}`] : [];
   try {
     execFileSync(
       "openssl",
@@ -16,14 +28,13 @@ export function selfSignedLoopbackCertificate(): { key: string; cert: string } {
         "req",
         "-x509",
         "-newkey",
-        "rsa:2048",
+        ...keyArgs,
         "-nodes",
         "-days",
-        "1",
+        String(options.days ?? 1),
         "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
+        `/CN=${options.commonName}`,
+        ...san,
         "-keyout",
         path.join(dir, "key.pem"),
         "-out",
@@ -39,3 +50,6 @@ export function selfSignedLoopbackCertificate(): { key: string; cert: string } {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+export const selfSignedLoopbackCertificate = () =>
+  selfSignedCertificate({ commonName: "127.0.0.1", subjectAltName: "IP:127.0.0.1" });

@@ -2,13 +2,23 @@ import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { Gateway } from "../../schema/api.ts";
 import type { Service } from "../../schema/service-api.ts";
-import { api, applyConfig, getGateway, localConfig, newProject, objectSql, registerAgent, waitFor } from "./helpers.ts";
+import {
+  api,
+  applyConfig,
+  getGateway,
+  localConfig,
+  newProject,
+  objectSql,
+  registerAgent,
+  servicesPath,
+  waitFor,
+} from "./helpers.ts";
 
 // The router modes an agent reports (issue 5): stored per gateway replica by the GatewayObject,
 // shown in the gateway's replicas and in each service's gateway replicas; agents that say nothing
 // about routers (older ones) change nothing.
 
-const svc = (project: string) => `/api/v1/projects/${project}/services`;
+const svc = servicesPath;
 const NOT_INSTALLED = { service: "echo", mode: "built-in", reason: "sglang router not installed on this host" };
 const EXTERNAL = { service: "echo", mode: "external", reason: null };
 

@@ -1,21 +1,22 @@
-import { runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { ServerMessage } from "../../schema/agent-protocol.ts";
-import type { ConfigDocument } from "../../schema/config-document.ts";
 import type { Service } from "../../schema/service-api.ts";
 import {
   api,
   applyConfig,
+  applyService,
+  connectAgent,
   gatewayStub,
   getGateway,
   localConfig,
   newProject,
   objectSql,
   registerAgent,
+  servicesPath,
   waitFor,
 } from "./helpers.ts";
 
-const svc = (project: string) => `/api/v1/projects/${project}/services`;
+const svc = servicesPath;
 
 /** A gateway whose replicas' agents registered (through the API: the pool's hosts run no agent). */
 async function runningGateway(project: string, name: string, replicas = 1): Promise<string[]> {
@@ -32,29 +33,6 @@ async function runningGateway(project: string, name: string, replicas = 1): Prom
   }
   await waitFor("running", async () => (await getGateway(project, name)).body.status === "running");
   return tokens;
-}
-
-async function applyService(project: string, configuration: Record<string, unknown>) {
-  const plan = await api("POST", `${svc(project)}/plan`, { spec: { configuration } });
-  if (plan.status !== 200) return plan;
-  return api<Service>("POST", `${svc(project)}/apply`, {
-    plan: { spec: { configuration }, current_resource: plan.body.current_resource },
-  });
-}
-
-async function connect(token: string) {
-  const res = await SELF.fetch("http://gateplane.test/api/v1/agent/connect", {
-    headers: { upgrade: "websocket", authorization: `Bearer ${token}` },
-  });
-  expect(res.status).toBe(101);
-  const ws = res.webSocket!;
-  const documents: ConfigDocument[] = [];
-  ws.addEventListener("message", (e) => {
-    const m = JSON.parse(e.data as string) as ServerMessage;
-    if (m.type === "config") documents.push(m.document);
-  });
-  ws.accept();
-  return { ws, documents, send: (m: unknown) => ws.send(JSON.stringify(m)) };
 }
 
 const statsMessage = (service: string, requests: { "30"?: number; "60"?: number; "300"?: number }) => ({
@@ -106,7 +84,7 @@ describe("autoscaling", () => {
     // Decided at once: nothing registered, the range starts at 1.
     expect(created.body.scaling).toMatchObject({ desired_replicas: 1, current_replicas: 0 });
     expect(created.body.scaling.reason).toMatch(/^0 registered, brought within 1\.\.4; no decision/);
-    const agent = await connect(token!);
+    const agent = await connectAgent(token!);
 
     // Within 5 s of the last decision a report is stored but not evaluated.
     const evaluatedAt = created.body.scaling.last_evaluated_at;
@@ -210,8 +188,8 @@ describe("autoscaling", () => {
       replicas: "1..4",
       scaling: { metric: "rps", target: 1, scale_up_delay: 0 },
     });
-    const a = await connect(first!);
-    const b = await connect(second!);
+    const a = await connectAgent(first!);
+    const b = await connectAgent(second!);
     const before = (await getService(project, "chat")).scaling!;
     await ageDecision(project, "gw-as2");
     a.send(statsMessage("chat", { "60": 600 }));
@@ -271,8 +249,8 @@ describe("autoscaling", () => {
     });
     expect(created.status).toBe(201);
     expect(created.body.scaling).toMatchObject({ desired_replicas: 0, current_replicas: 0 });
-    const agent = await connect(token!);
-    const doc = await waitFor("document", async () => agent.documents.find((d) => d.services.length === 1));
+    const agent = await connectAgent(token!);
+    const doc = await waitFor("document", async () => agent.configs.find((d) => d.services.length === 1));
     expect(doc.services[0]!.hold).toEqual({ timeout_ms: 90_000 });
 
     agent.send({ type: "scale_from_zero", service: "chat" });

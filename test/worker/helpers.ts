@@ -3,7 +3,11 @@
  * access to a gateway's Durable Object.
  */
 import { env, runInDurableObject, SELF } from "cloudflare:test";
+import { expect } from "vitest";
+import type { ServerMessage } from "../../schema/agent-protocol.ts";
 import type { Gateway } from "../../schema/api.ts";
+import type { ConfigDocument } from "../../schema/config-document.ts";
+import type { Service } from "../../schema/service-api.ts";
 
 export const ADMIN = env.ADMIN_TOKEN;
 const BASE = "http://gateplane.test";
@@ -154,4 +158,31 @@ export async function registerAgent(project: string, name: string, replicaNum = 
       null,
     ),
   };
+}
+
+export const servicesPath = (project: string) => `/api/v1/projects/${project}/services`;
+
+/** Plans and applies a service configuration; a refused plan is returned as is. */
+export async function applyService(project: string, configuration: Record<string, unknown>) {
+  const plan = await api("POST", `${servicesPath(project)}/plan`, { spec: { configuration } });
+  if (plan.status !== 200) return plan;
+  return api<Service>("POST", `${servicesPath(project)}/apply`, {
+    plan: { spec: { configuration }, current_resource: plan.body.current_resource },
+  });
+}
+
+/** An agent's WebSocket: the configuration documents it received, in order, and a sender. */
+export async function connectAgent(token: string) {
+  const res = await SELF.fetch(`${BASE}/api/v1/agent/connect`, {
+    headers: { upgrade: "websocket", authorization: `Bearer ${token}` },
+  });
+  expect(res.status).toBe(101);
+  const ws = res.webSocket!;
+  const configs: ConfigDocument[] = [];
+  ws.addEventListener("message", (e) => {
+    const m = JSON.parse(e.data as string) as ServerMessage;
+    if (m.type === "config") configs.push(m.document);
+  });
+  ws.accept();
+  return { ws, configs, send: (m: unknown) => ws.send(JSON.stringify(m)) };
 }

@@ -3,13 +3,12 @@
  * (D1 and the gateway object's copy), never returned, and carried to the agents in the document's
  * `acme` — with the EAB only where the gateway uses the project's directory.
  */
-import { env, SELF } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { ServerMessage } from "../../schema/agent-protocol.ts";
-import type { ConfigDocument } from "../../schema/config-document.ts";
 import {
   api,
   applyConfig,
+  connectAgent,
   getGateway,
   localConfig,
   newProject,
@@ -26,27 +25,12 @@ const SETTINGS = {
   email: "ops@example.test",
 };
 
-async function connect(token: string) {
-  const res = await SELF.fetch("http://gateplane.test/api/v1/agent/connect", {
-    headers: { upgrade: "websocket", authorization: `Bearer ${token}` },
-  });
-  expect(res.status).toBe(101);
-  const ws = res.webSocket!;
-  const configs: ConfigDocument[] = [];
-  ws.addEventListener("message", (e) => {
-    const m = JSON.parse(e.data as string) as ServerMessage;
-    if (m.type === "config") configs.push(m.document);
-  });
-  ws.accept();
-  return { ws, configs };
-}
-
 async function agentOf(project: string, name: string, certificate: Record<string, unknown>) {
   const config = localConfig(name, { domain: `${name}.example.test`, certificate });
   expect((await applyConfig(project, config)).status).toBe(201);
   await waitFor("instance", async () => (await getGateway(project, name)).body.replicas[0]?.instance_id);
   const { res } = await registerAgent(project, name);
-  return connect(res.body.token as string);
+  return connectAgent(res.body.token as string);
 }
 
 describe("project ACME settings", () => {

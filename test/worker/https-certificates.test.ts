@@ -1,23 +1,15 @@
-import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { CertificateState, ServerMessage } from "../../schema/agent-protocol.ts";
-import type { ConfigDocument } from "../../schema/config-document.ts";
-import { api, applyConfig, getGateway, localConfig, newProject, registerAgent, waitFor } from "./helpers.ts";
-
-async function connect(token: string) {
-  const res = await SELF.fetch("http://gateplane.test/api/v1/agent/connect", {
-    headers: { upgrade: "websocket", authorization: `Bearer ${token}` },
-  });
-  expect(res.status).toBe(101);
-  const ws = res.webSocket!;
-  const configs: ConfigDocument[] = [];
-  ws.addEventListener("message", (e) => {
-    const m = JSON.parse(e.data as string) as ServerMessage;
-    if (m.type === "config") configs.push(m.document);
-  });
-  ws.accept();
-  return { ws, configs };
-}
+import type { CertificateState } from "../../schema/agent-protocol.ts";
+import {
+  api,
+  applyConfig,
+  connectAgent,
+  getGateway,
+  localConfig,
+  newProject,
+  registerAgent,
+  waitFor,
+} from "./helpers.ts";
 
 const state = (host: string, extra: Partial<CertificateState>): CertificateState => ({
   host,
@@ -42,7 +34,7 @@ describe("certificates reported by agents", () => {
     expect((await applyConfig(project, config)).status).toBe(201);
     await waitFor("instance", async () => (await getGateway(project, name)).body.replicas[0]?.instance_id);
     const { res } = await registerAgent(project, name);
-    const { ws, configs } = await connect(res.body.token as string);
+    const { ws, configs } = await connectAgent(res.body.token as string);
     const doc = await waitFor("a document", async () => configs[0]);
     expect(doc.acme).toEqual({ directory_url: "https://acme.example.test/dir", eab: null, email: null });
 

@@ -7,16 +7,18 @@ import type { Service } from "../../schema/service-api.ts";
 import {
   api,
   applyConfig,
+  applyService,
   gatewayStub,
   getGateway,
   localConfig,
   newProject,
   newUser,
   registerAgent,
+  servicesPath,
   waitFor,
 } from "./helpers.ts";
 
-const svc = (project: string) => `/api/v1/projects/${project}/services`;
+const svc = servicesPath;
 
 async function runningGateway(project: string, name: string, extra: Record<string, unknown> = {}) {
   expect((await applyConfig(project, localConfig(name, extra))).status).toBe(201);
@@ -25,14 +27,6 @@ async function runningGateway(project: string, name: string, extra: Record<strin
   expect(res.status).toBe(200);
   await waitFor("running", async () => (await getGateway(project, name)).body.status === "running");
   return res.body.token as string;
-}
-
-async function applyService(project: string, configuration: Record<string, unknown>) {
-  const plan = await api("POST", `${svc(project)}/plan`, { spec: { configuration } });
-  if (plan.status !== 200) return plan;
-  return api<Service>("POST", `${svc(project)}/apply`, {
-    plan: { spec: { configuration }, current_resource: plan.body.current_resource },
-  });
 }
 
 const echo = (extra: Record<string, unknown> = {}) => ({ type: "service", name: "echo", https: false, ...extra });

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ControlPlaneClient } from "../../agent/control-plane-client.ts";
 import { ScaleSignals } from "../../agent/scale-signal.ts";
 import type { AgentMessage } from "../../schema/agent-protocol.ts";
+import { until as waitUntil } from "../support/until.ts";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -51,13 +52,7 @@ const quietLog = () => {
   };
 };
 
-async function until(check: () => boolean, ms = 5_000) {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const until = (check: () => boolean, ms = 5_000) => waitUntil("the condition", check, ms, 10);
 
 describe("scale-from-zero signals", () => {
   it("go over the WebSocket when it is open, else over HTTP, at most once per interval per service", async () => {

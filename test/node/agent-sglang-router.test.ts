@@ -11,6 +11,7 @@ import { configDocument, memoryLog, type Replica, startReplica } from "../../age
 import { sglangPathAllowed } from "../../proxy/routes.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import type { RouterPolicy } from "../../schema/gateway.ts";
+import { type Check, until as waitUntil } from "../support/until.ts";
 
 // The router supervision against the fake SGLang Model Gateway (test/fakes/sglang-router.ts), run as
 // a child process exactly as the real one would be: launch flags, readiness, worker sync over both API
@@ -40,20 +41,7 @@ const FAST: ServiceRouterTiming = {
 };
 
 /** Polls until `check` returns something truthy; generous, for a loaded machine. */
-async function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value) return value as NonNullable<T>;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (${(last as Error).message})` : ""}`);
-}
+const until = <T>(what: string, check: Check<T>, timeoutMs = 30_000) => waitUntil(what, check, timeoutMs, 50);
 
 interface FakeState {
   pid: number;

@@ -20,6 +20,7 @@ import { send } from "../../proxy/testing/http-client.ts";
 import { startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import { type Pebble, pebbleMissing, startPebble } from "../support/pebble.ts";
+import { type Check, until as waitUntil } from "../support/until.ts";
 
 const LLAMA = `llama.${DOMAIN}`;
 const ENTRYPOINT = `gateway.${DOMAIN}`;
@@ -60,15 +61,7 @@ function httpsGet(port: number, host: string, ca: string, path = "/"): Promise<T
   });
 }
 
-async function until<T>(what: string, probe: () => T | undefined | null | false, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = <T>(what: string, probe: Check<T>, timeoutMs = 60_000) => waitUntil(what, probe, timeoutMs, 100);
 
 describe("HTTPS with ACME against Pebble", () => {
   let pebble: Pebble;

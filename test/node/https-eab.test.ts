@@ -15,21 +15,14 @@ import { configDocument, DOMAIN } from "../../proxy/testing/config-builder.ts";
 import { startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import { type Pebble, pebbleMissing, startPebble } from "../support/pebble.ts";
+import { type Check, until as waitUntil } from "../support/until.ts";
 
 const LLAMA = `llama.${DOMAIN}`;
 const KID = "kid-1";
 const HMAC = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
 const WRONG = "bm90LXRoZS1rZXktcGViYmxlLWtub3dzLWFib3V0LWF0LWFsbC0wMTIzNDU2Nzg5";
 
-async function until<T>(what: string, probe: () => T | undefined | null | false, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = <T>(what: string, probe: Check<T>, timeoutMs = 60_000) => waitUntil(what, probe, timeoutMs, 100);
 
 describe("External Account Binding against Pebble", () => {
   let pebble: Pebble;

@@ -6,6 +6,7 @@ import { DEFAULT_SERVER_SETTINGS, ProxyServer, type ServerSettings } from "../..
 import { configDocument, DOMAIN, type ServiceSpec } from "../../proxy/testing/config-builder.ts";
 import { type Reply, send } from "../../proxy/testing/http-client.ts";
 import { type Echo, startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
+import { until as waitUntil } from "../support/until.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -35,13 +36,7 @@ async function proxyWith(services: ServiceSpec[], settings: Partial<ServerSettin
   return { server, port, signals };
 }
 
-async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const until = (what: string, check: () => boolean, ms = 10_000) => waitUntil(what, check, ms, 10);
 
 /** Tracks whether a request has been answered yet. */
 function pending(promise: Promise<Reply>) {

@@ -5,6 +5,7 @@ import { startTunedProxy, type TunedProxyHandle, WorkerError } from "../../proxy
 import { configDocument, DOMAIN } from "../../proxy/testing/config-builder.ts";
 import { send } from "../../proxy/testing/http-client.ts";
 import { type Echo, startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
+import { until as waitUntil } from "../support/until.ts";
 import { alive } from "./stack-support.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -44,13 +45,7 @@ function workerChildren(): number[] {
     .map(Number);
 }
 
-async function until(what: string, check: () => boolean, ms = 8_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const until = (what: string, check: () => boolean, ms = 8_000) => waitUntil(what, check, ms);
 
 describe("worker processes", () => {
   it("serve on one port, apply every document, sum stats, and come back with the current document", async () => {

@@ -18,6 +18,7 @@ import { send } from "../../proxy/testing/http-client.ts";
 import { startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
 import { WorkerPool } from "../../proxy/workers.ts";
 import { CACHE_AWARE_DEFAULTS } from "../../schema/router.ts";
+import { until as waitUntil } from "../support/until.ts";
 
 const HOST = `llm.${DOMAIN}`;
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -80,13 +81,7 @@ async function pool(services: ServiceSpec[], log: (line: string) => void = () =>
   return { workers, port: workers.port, loads, perWorker };
 }
 
-const until = async (what: string, check: () => boolean, ms = 10_000) => {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
+const until = (what: string, check: () => boolean, ms = 10_000) => waitUntil(what, check, ms, 10);
 const replicaOf = (body: string) => (JSON.parse(body) as { replica: string }).replica;
 const chat = (system: string, question: string) =>
   JSON.stringify({

@@ -10,6 +10,7 @@ import type { Stack } from "../../local-host/stack.ts";
 import type { LocalInstance } from "../../schema/local-host.ts";
 
 export { freePort } from "../../local-host/ports.ts";
+export { until } from "../support/until.ts";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const BIN = path.join(ROOT, "bin/gateplane.mjs");
@@ -48,24 +49,4 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-/** Polls `fn` until it returns something truthy; errors count as "not yet". */
-export async function until<T>(
-  what: string,
-  fn: () => Promise<T | null | false | undefined>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await fn();
-      if (value) return value;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
 }

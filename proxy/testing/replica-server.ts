@@ -55,6 +55,34 @@ export function echo(name: string): Handler {
   };
 }
 
+/**
+ * A replica with one path per way an exchange can end, for in-flight accounting tests:
+ * `/v1/sse` streams `[DONE]` (split across two writes) and stays open until `release()`,
+ * `/v1/broken` dies mid-body, `/v1/slow` answers after `slowMs`, `/v1/error` is a 500, else 200.
+ */
+export function endings(slowMs: number): { handler: Handler; release: () => void } {
+  let end: (() => void) | null = null;
+  const handler: Handler = (req, res) => {
+    if (req.url === "/v1/sse") {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write('data: {"token":"a"}\n\n');
+      setTimeout(() => res.write("data: [DO"), 20);
+      setTimeout(() => res.write("NE]\n\n"), 40);
+      end = () => res.end();
+    } else if (req.url === "/v1/broken") {
+      res.writeHead(200, { "content-length": "100" });
+      res.write("partial");
+      setTimeout(() => res.destroy(), 20);
+    } else if (req.url === "/v1/slow") {
+      setTimeout(() => res.end("late"), slowMs);
+    } else if (req.url === "/v1/error") {
+      res.writeHead(500);
+      res.end("boom");
+    } else res.end("ok");
+  };
+  return { handler, release: () => end?.() };
+}
+
 export async function startReplica(name: string, handler: Handler = echo(name), port = 0): Promise<TestReplica> {
   const seen: SeenRequest[] = [];
   const sockets = new Set<Socket>();

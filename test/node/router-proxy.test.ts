@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "../../proxy/server.ts";
 import { configDocument, DOMAIN, type ServiceSpec } from "../../proxy/testing/config-builder.ts";
 import { send } from "../../proxy/testing/http-client.ts";
-import { startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
+import { endings, startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
 import { CACHE_AWARE_DEFAULTS } from "../../schema/router.ts";
 
 const HOST = `llm.${DOMAIN}`;
@@ -150,26 +150,8 @@ describe("cache_aware in the proxy", () => {
 
 describe("in-flight accounting", () => {
   it("returns to 0 after completions, replica errors, client aborts and data: [DONE]", async () => {
-    let releaseStream: (() => void) | null = null;
-    const r = await startReplica("sse", (req, res) => {
-      if (req.url === "/v1/sse") {
-        res.writeHead(200, { "content-type": "text/event-stream" });
-        res.write('data: {"token":"a"}\n\n');
-        // [DONE] split across two writes, then the stream stays open until released.
-        setTimeout(() => res.write("data: [DO"), 20);
-        setTimeout(() => res.write("NE]\n\n"), 40);
-        releaseStream = () => res.end();
-      } else if (req.url === "/v1/broken") {
-        res.writeHead(200, { "content-length": "100" });
-        res.write("partial");
-        setTimeout(() => res.destroy(), 20);
-      } else if (req.url === "/v1/slow") {
-        setTimeout(() => res.end("late"), 2_000);
-      } else if (req.url === "/v1/error") {
-        res.writeHead(500);
-        res.end("boom");
-      } else res.end("ok");
-    });
+    const sse = endings(2_000);
+    const r = await startReplica("sse", sse.handler);
     cleanups.push(() => r.close());
     const { port, inFlight } = await proxyFor([
       { name: "llm", replicas: [r.url], router: { type: "sglang", policy: "power_of_two" } },
@@ -204,7 +186,7 @@ describe("in-flight accounting", () => {
     expect(inFlight()).toEqual([1]);
     await until(() => chunks.join("").includes("data: [DONE]"));
     await until(() => inFlight()[0] === 0);
-    releaseStream!();
+    sse.release();
     await streamed;
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(inFlight()).toEqual([0]);

@@ -15,7 +15,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_SERVER_SETTINGS } from "../../proxy/server.ts";
 import { configDocument, DOMAIN, type ServiceSpec } from "../../proxy/testing/config-builder.ts";
 import { send } from "../../proxy/testing/http-client.ts";
-import { startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
+import { endings, startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
 import { WorkerPool } from "../../proxy/workers.ts";
 import { CACHE_AWARE_DEFAULTS } from "../../schema/router.ts";
 import { until as waitUntil } from "../support/until.ts";
@@ -206,25 +206,8 @@ describe("routing state shared by 2 worker processes", () => {
   });
 
   it("in-flight returns to 0 in the parent after completions, errors, client aborts, [DONE] and a dead worker", async () => {
-    let releaseStream: (() => void) | null = null;
-    const r = await startReplica("sse", (req, res) => {
-      if (req.url === "/v1/sse") {
-        res.writeHead(200, { "content-type": "text/event-stream" });
-        res.write('data: {"token":"a"}\n\n');
-        setTimeout(() => res.write("data: [DO"), 20);
-        setTimeout(() => res.write("NE]\n\n"), 40);
-        releaseStream = () => res.end();
-      } else if (req.url === "/v1/broken") {
-        res.writeHead(200, { "content-length": "100" });
-        res.write("partial");
-        setTimeout(() => res.destroy(), 20);
-      } else if (req.url === "/v1/slow") {
-        setTimeout(() => res.end("late"), 5_000);
-      } else if (req.url === "/v1/error") {
-        res.writeHead(500);
-        res.end("boom");
-      } else res.end("ok");
-    });
+    const sse = endings(5_000);
+    const r = await startReplica("sse", sse.handler);
     cleanups.push(() => r.close());
     const { port, loads, workers } = await pool([
       { name: "llm", replicas: [r.url], router: { type: "sglang", policy: "power_of_two" } },
@@ -267,7 +250,7 @@ describe("routing state shared by 2 worker processes", () => {
     expect(loads()).toEqual([1]);
     await until("[DONE]", () => chunks.join("").includes("data: [DONE]"));
     await until("released at [DONE]", () => loads()[0] === 0);
-    releaseStream!();
+    sse.release();
     await streamed;
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(loads()).toEqual([0]);

@@ -127,11 +127,20 @@ export class GatewayObject extends DurableObject<Env> {
     // Keep-alive pings are answered without waking a hibernated object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
     ctx.blockConcurrencyWhile(async () => {
-      this.state.migrate();
-      this.acmeStore.migrate();
+      this.migrateStorage();
       const g = this.state.gateway();
       if (g) this.projectAcme = await openProjectAcme(env, g.project_id, this.acmeStore.get());
     });
+  }
+
+  /**
+   * Creates every table of the object, in one place: when it wakes, and after a deletion wiped its
+   * storage (the object lives on, and the name can be used for a new gateway at once).
+   */
+  private migrateStorage(): void {
+    this.state.migrate();
+    this.acmeStore.migrate();
+    this.dns.migrate();
   }
 
   /** The gateway as the API shows it (without `default`, which lives in D1), or `null`. */
@@ -721,8 +730,9 @@ export class GatewayObject extends DurableObject<Env> {
         await pokeDispatchers(this.env, await removeFromCatalog(this.env.DB, this.state));
         await this.ctx.storage.deleteAlarm();
         await this.ctx.storage.deleteAll();
-        // The object lives on (the name can be reused for a new gateway): recreate empty tables.
-        this.state.migrate();
+        this.migrateStorage();
+        // What memory held of the old gateway goes with its storage.
+        this.projectAcme = null;
         return;
       }
       wakeAt = result.wakeAt === null ? dns : dns === null ? result.wakeAt : Math.min(result.wakeAt, dns);

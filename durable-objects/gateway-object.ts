@@ -19,6 +19,7 @@ import {
 import type { Gateway } from "../schema/api.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import { diffConfigurations, type GatewayConfiguration, isInPlace } from "../schema/gateway.ts";
+import { servicesRefusal } from "../schema/gateway-deletion.ts";
 import { sameJson } from "../schema/json.ts";
 import type { ServiceConfiguration } from "../schema/service.ts";
 import type { Service } from "../schema/service-api.ts";
@@ -34,7 +35,6 @@ import { documentAcme, openProjectAcme, ProjectAcmeStore, readProjectAcmeRow } f
 import { reconcile, setReplicaStatus, settleGatewayStatus } from "./reconciler.ts";
 import { evaluateAll, evaluateService, requestWhileZero } from "./scaling.ts";
 import { buildConfigDocument, gatewayDomain, type ServiceRow, ServiceStore, serviceView } from "./services.ts";
-import { servicesRefusal } from "./services-refusal.ts";
 import { type DefaultIntent, type GatewayRow, GatewayState, type ReplicaRow } from "./state.ts";
 import { pokeDispatchers } from "./webhook-deliveries.ts";
 

@@ -6,7 +6,6 @@
 import { and, desc, eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
-import { servicesRefusal } from "../../durable-objects/services-refusal.ts";
 import { ApplyRequest, DeleteGatewaysRequest, type Gateway, type GatewayPlan, PlanRequest } from "../../schema/api.ts";
 import { BACKENDS_WITHOUT_CREDENTIALS } from "../../schema/backend-credentials.ts";
 import { EVENT_TYPES, type EventType } from "../../schema/events.ts";
@@ -16,6 +15,7 @@ import {
   isInPlace,
   parseGatewayConfiguration,
 } from "../../schema/gateway.ts";
+import { servicesRefusal } from "../../schema/gateway-deletion.ts";
 import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
 import { backendCredentials, events, gateways as gatewaysTable, projects } from "../db/schema.ts";
 import { batch } from "../db/statements.ts";

@@ -288,7 +288,7 @@ export class FakeControlPlane {
       throw new HttpError(
         409,
         "not_updatable",
-        `Gateway '${name}' cannot be updated in-place. Delete it and re-apply.`,
+        `Gateway '${name}' cannot be updated in-place. Re-create it (apply with recreate: true).`,
       );
     }
     existing.configuration = { ...conf, name, default: existing.configuration.default };

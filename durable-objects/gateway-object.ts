@@ -787,8 +787,9 @@ export class GatewayObject extends DurableObject<Env> {
         return;
       }
       if (result.kind === "deleted") {
-        const recreate = this.state.gateway()?.recreate ?? null;
         await pokeDispatchers(this.env, await removeFromCatalog(this.env.DB, this.state));
+        // Read after the awaits: a delete may have cancelled the re-create meanwhile.
+        const recreate = this.state.gateway()?.recreate ?? null;
         await this.ctx.storage.deleteAlarm();
         await this.ctx.storage.deleteAll();
         this.migrateStorage();

@@ -3,15 +3,19 @@
  * deletion that would take services with it. The object is never evicted between the steps: the
  * same Durable Object (`idFromName(project/name)`) hosts the old gateway and the new one.
  */
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { Gateway } from "../../schema/api.ts";
 import {
   api,
   applyConfig,
   applyService,
+  faults,
+  gatewayStub,
   getGateway,
   localConfig,
   newProject,
+  objectSql,
   plan,
   registerAgent,
   servicesPath,
@@ -129,6 +133,31 @@ describe("re-create on the server", () => {
     const after = (await getGateway(project, "gw-rc-bad")).body;
     expect(after).toMatchObject({ id: old.id, status: "running", to_be_deleted: false });
     expect(after.replicas.map((r) => [r.replica_num, r.status])).toEqual([[0, "running"]]);
+  });
+});
+
+describe("re-create, then delete", () => {
+  it("a delete while the old gateway is being torn down cancels the re-create", async () => {
+    const project = await newProject();
+    await runningGateway(project, "gw-rc-del");
+    // Terminating the host fails for now, so the re-create waits in its deletion phase.
+    await faults({ fail_deletes: 100 });
+    try {
+      expect((await recreate(project, localConfig("gw-rc-del", { router: { type: "sglang" } }))).status).toBe(200);
+      expect((await api("DELETE", `${gw(project)}/gw-rc-del`)).status).toBe(202);
+    } finally {
+      await faults({ fail_deletes: 0 });
+    }
+    // The termination's next attempt, now rather than after its back-off.
+    await objectSql(project, "gw-rc-del", "UPDATE replicas SET next_attempt_at = 0");
+    await runDurableObjectAlarm(await gatewayStub(project, "gw-rc-del"));
+    // Gone, and not created again: the create would have run in the alarm that finished the deletion.
+    await deleted(project, "gw-rc-del");
+    const messages = (await api("GET", `/api/v1/projects/${project}/events?gateway=gw-rc-del`)).body.events.map(
+      (e: { message: string }) => e.message,
+    );
+    expect(messages).toContain("Gateway re-creation cancelled: the gateway is deleted");
+    expect(messages.filter((m: string) => m === "Gateway created. Status: SUBMITTED")).toHaveLength(1);
   });
 });
 

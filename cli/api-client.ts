@@ -51,12 +51,18 @@ export class ControlPlane {
     return this.#request("POST", `${gateways(project)}/plan`, { spec });
   }
 
+  /**
+   * Creates or updates in place; with `recreate` the server re-creates the planned gateway (checked
+   * before anything is deleted), `cascade` letting its services go with it.
+   */
   apply(
     project: string,
     plan: { spec: GatewaySpec; current_resource: Gateway | null },
     force: boolean,
+    options: { recreate?: boolean; cascade?: boolean } = {},
   ): Promise<Gateway> {
-    return this.#request("POST", `${gateways(project)}/apply`, { plan, force });
+    const extra = options.recreate ? { recreate: true, cascade: options.cascade ?? false } : {};
+    return this.#request("POST", `${gateways(project)}/apply`, { plan, force, ...extra });
   }
 
   list(project: string, signal?: AbortSignal): Promise<GatewayList> {
@@ -67,9 +73,19 @@ export class ControlPlane {
     return this.#request("GET", `${gateways(project)}/${encodeURIComponent(name)}`, undefined, signal);
   }
 
-  /** Marks the gateway for deletion; it disappears once its hosts are gone. */
-  delete(project: string, name: string): Promise<Gateway> {
-    return this.#request("DELETE", `${gateways(project)}/${encodeURIComponent(name)}`);
+  /**
+   * Marks the gateway for deletion; it disappears once its hosts are gone. A gateway with services
+   * is refused (409 `has_services`) unless `cascade`, which deletes them with it.
+   */
+  delete(project: string, name: string, cascade = false): Promise<Gateway> {
+    const query = cascade ? "?cascade=true" : "";
+    return this.#request("DELETE", `${gateways(project)}/${encodeURIComponent(name)}${query}`);
+  }
+
+  /** The services a gateway serves (what deleting it would take along). */
+  async servicesOf(project: string, gateway: string): Promise<Service[]> {
+    const list = await this.listServices(project);
+    return list.services.filter((s) => s.gateway === gateway);
   }
 
   setDefault(project: string, name: string): Promise<Gateway> {

@@ -177,22 +177,61 @@ describe("apply: existing gateway", () => {
     expect(stdout).toContain(
       "Found gateway edge. Detected changes that cannot be updated in-place:\n- region\n\nRe-create the gateway? [y/n]: \n",
     );
+    // One request re-creates it on the server; then the old one is followed until the new one runs.
     expect(fake.calls()).toEqual([
       "POST /api/v1/projects/main/gateways/plan",
-      "DELETE /api/v1/projects/main/gateways/edge",
-      // Still there twice (hosts being torn down), then gone.
-      "GET /api/v1/projects/main/gateways/edge",
-      "GET /api/v1/projects/main/gateways/edge",
-      "GET /api/v1/projects/main/gateways/edge",
+      "GET /api/v1/projects/main/services",
       "POST /api/v1/projects/main/gateways/apply",
+      // The old gateway still there twice (hosts being torn down), then the new one:
+      // submitted → provisioning → running.
+      "GET /api/v1/projects/main/gateways/edge",
+      "GET /api/v1/projects/main/gateways/edge",
+      "GET /api/v1/projects/main/gateways/edge",
       "GET /api/v1/projects/main/gateways/edge",
       "GET /api/v1/projects/main/gateways/edge",
     ]);
-    expect(io.sleeps).toEqual([1000, 1000, 2000, 2000]);
-    expect(applyBodies()[0]?.plan.current_resource).toBeNull();
+    expect(io.sleeps).toEqual([2000, 2000, 2000, 2000, 2000]);
+    expect(fake.requests.at(2)?.body).toMatchObject({
+      plan: { current_resource: { id: oldId } },
+      force: false,
+      recreate: true,
+      cascade: false,
+    });
     const recreated = fake.gateways.get("edge")!;
     expect(recreated.id).not.toBe(oldId);
+    expect(recreated.status).toBe("running");
     expect(recreated.configuration.region).toBe("eu-west-1");
+    expect(stdout).toMatch(/eu-west-1 +edge +10\.0\.0\.1 +example\.com +running/);
+  });
+
+  it("lists the services a re-create deletes, and asks the server to cascade only after yes", async () => {
+    fake.seed({ name: "edge", region: "us-east-1", domain: "example.com", certificate: null }, { default: true });
+    fake.seedService({ name: "echo", gateway: "edge", https: false }, [{ id: "r1", url: "http://10.1.0.1:80" }]);
+    const declined = await apply([], { stdin: "n\n" });
+    expect(declined.code).toBe(0);
+    expect(declined.stdout).toContain(
+      "Re-creating gateway edge also deletes its 1 service and their 1 replica registration:\n- echo (1 replica)\n\nRe-create the gateway? [y/n]: ",
+    );
+    expect(fake.calls()).not.toContain("POST /api/v1/projects/main/gateways/apply");
+    expect(fake.services.has("echo")).toBe(true);
+
+    const { code } = await apply(["-y", "-d"]);
+    expect(code).toBe(0);
+    expect(applyBodies().at(-1)).toMatchObject({ recreate: true, cascade: true });
+    expect(fake.gateways.get("edge")?.to_be_deleted).toBe(true);
+  });
+
+  it("a re-create the server refuses changes nothing and says why", async () => {
+    fake.seed({ name: "edge", region: "us-east-1", domain: "example.com" });
+    const oldId = fake.gateways.get("edge")!.id;
+    // The gateway changes between the plan and the re-create.
+    fake.onRequest = (method, path) => {
+      if (method === "POST" && path.endsWith("/apply")) fake.gateways.get("edge")!.configuration.replicas += 1;
+    };
+    const { code, stderr } = await apply(["-y"]);
+    expect(code).toBe(1);
+    expect(stderr).toBe("Failed to apply plan. Resource has been changed. Try again or use force apply.\n");
+    expect(fake.gateways.get("edge")).toMatchObject({ id: oldId, to_be_deleted: false, status: "running" });
   });
 
   it("with -y and no changes, says so and does nothing unless --force", async () => {
@@ -209,15 +248,16 @@ describe("apply: existing gateway", () => {
     expect(code).toBe(0);
     expect(stdout).toContain("Found gateway edge. No configuration changes detected.\nRe-create the gateway? [y/n]: ");
     expect(stdout).toMatch(/Exiting\.\.\.\n$/);
-    expect(fake.calls()).toEqual(["POST /api/v1/projects/main/gateways/plan"]);
+    expect(fake.calls()).toEqual(["POST /api/v1/projects/main/gateways/plan", "GET /api/v1/projects/main/services"]);
   });
 
   it("re-creates an unchanged gateway with -y --force", async () => {
     fake.seed({ name: "edge", domain: "example.com" });
     const { code } = await apply(["-y", "--force", "-d"]);
     expect(code).toBe(0);
-    expect(fake.calls()).toContain("DELETE /api/v1/projects/main/gateways/edge");
-    expect((fake.requests.at(-1)!.body as { force: boolean }).force).toBe(true);
+    expect(fake.calls()).not.toContain("DELETE /api/v1/projects/main/gateways/edge");
+    expect(fake.requests.at(-1)!.body).toMatchObject({ force: true, recreate: true });
+    expect(fake.gateways.get("edge")?.to_be_deleted).toBe(true);
   });
 
   it("reports a gateway changed between plan and apply, and --force overrides", async () => {

@@ -29,8 +29,41 @@ describe("delete -f", () => {
     expect(stdout).toBe("Delete the gateway edge? [y/n]: \nGateway edge deleted\n");
     expect(fake.calls()).toEqual([
       "GET /api/v1/projects/main/gateways/edge",
+      "GET /api/v1/projects/main/services",
       "DELETE /api/v1/projects/main/gateways/edge",
     ]);
+    expect(fake.gateways.get("edge")?.to_be_deleted).toBe(true);
+  });
+
+  it("lists the services that go with the gateway, and cascades only after yes", async () => {
+    fake.seed({ name: "edge", certificate: null });
+    fake.seedService({ name: "echo", gateway: "edge", https: false }, [
+      { id: "r1", url: "http://10.1.0.1:80" },
+      { id: "r2", url: "http://10.1.0.2:80" },
+    ]);
+    fake.seedService({ name: "chat", gateway: "edge", https: false });
+    const notice =
+      "Deleting gateway edge also deletes its 2 services and their 2 replica registrations:\n" +
+      "- echo (2 replicas)\n- chat (0 replicas)\n\n";
+    const declined = await deleteFile([], EDGE, "n\n");
+    expect(declined.stdout).toBe(`${notice}Delete the gateway edge and its 2 services? [y/n]: \n\nExiting...\n`);
+    expect(fake.gateways.get("edge")?.to_be_deleted).toBe(false);
+
+    const { code, stdout } = await deleteFile([], EDGE, "y\n");
+    expect(code).toBe(0);
+    expect(stdout).toBe(
+      `${notice}Delete the gateway edge and its 2 services? [y/n]: \nGateway edge and its 2 services deleted\n`,
+    );
+    expect(fake.calls()).toContain("DELETE /api/v1/projects/main/gateways/edge");
+    expect(fake.gateways.get("edge")?.to_be_deleted).toBe(true);
+  });
+
+  it("-y implies the cascade", async () => {
+    fake.seed({ name: "edge", certificate: null });
+    fake.seedService({ name: "echo", gateway: "edge", https: false });
+    const { code, stdout } = await deleteFile(["-y"], EDGE);
+    expect(code).toBe(0);
+    expect(stdout).toContain("Gateway edge and its service deleted\n");
     expect(fake.gateways.get("edge")?.to_be_deleted).toBe(true);
   });
 

@@ -142,6 +142,25 @@ describe("gateway delete", () => {
     expect(fake.gateways.get("multi")?.to_be_deleted).toBe(true);
   });
 
+  it("lists the services that go with it, and cascades only after yes (or -y)", async () => {
+    fake.seedService({ name: "echo", gateway: "multi", https: false }, [{ id: "r1", url: "http://10.1.0.1:80" }]);
+    const declined = await gateplane(["gateway", "delete", "multi"], { stdin: "n\n" });
+    expect(declined.stdout).toContain(
+      "\nDeleting gateway multi also deletes its 1 service and their 1 replica registration:\n- echo (1 replica)\n\n" +
+        "Do you want to delete the gateway and its service? [y/n]: \n\nExiting...\n",
+    );
+    expect(fake.gateways.get("multi")?.to_be_deleted).toBe(false);
+    const confirmed = await gateplane(["gateway", "delete", "multi"], { stdin: "y\n" });
+    expect(confirmed.stdout).toMatch(/\nGateway deleted with echo\n$/);
+    expect(fake.gateways.get("multi")?.to_be_deleted).toBe(true);
+
+    fake.seedService({ name: "chat", gateway: "edge", https: false });
+    const forced = await gateplane(["gateway", "delete", "edge", "-y"]);
+    expect(forced.stdout).not.toContain("[y/n]");
+    expect(forced.stdout).toMatch(/\nGateway deleted with chat\n$/);
+    expect(fake.gateways.get("edge")?.to_be_deleted).toBe(true);
+  });
+
   it("fails for an unknown gateway without asking", async () => {
     const { code, stdout, stderr } = await gateplane(["gateway", "delete", "nope"], { stdin: "y\n" });
     expect(code).toBe(1);

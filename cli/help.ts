@@ -47,8 +47,10 @@ ${CONNECTION}`,
 Creates the gateway or service FILE describes (its type: gateway or type: service), or
 updates it after confirmation.
 
-A gateway is updated in place when only domain, default or replicas change, otherwise deleted
-and re-created; then apply follows provisioning until it runs.
+A gateway is updated in place when only domain, default or replicas change, otherwise
+re-created: the control plane checks the new configuration first (a refusal changes nothing),
+then deletes the old gateway and creates the new one; apply follows it until it runs. A
+re-create also deletes the gateway's services, which are listed before the question.
 
 A service is updated in place unless it moves to another gateway, which re-creates it (its
 registered replicas have to be registered again). Nothing is provisioned: apply prints where
@@ -69,7 +71,8 @@ ${CONNECTION}`,
   delete: `Usage: gateplane delete -f FILE [-y]
 
 Deletes the gateway or service FILE names. A gateway's deletion continues in the background;
-a service leaves its gateway at once.
+a service leaves its gateway at once. Deleting a gateway also deletes its services and their
+replica registrations: they are listed before the question, and yes (or -y) deletes them too.
 
 Options:
   -f, --file FILE        The configuration file (*.dstack.yml)
@@ -86,7 +89,8 @@ ${CONNECTION}`,
 Commands:
   list                   List the project's gateways (the default)
   get NAME               Show one gateway
-  delete NAME            Delete a gateway; deletion continues in the background
+  delete NAME            Delete a gateway, with its services (listed before the question);
+                         deletion continues in the background
   update NAME            Change a gateway in place
 
 Options:

@@ -81,3 +81,56 @@ export function decideReplicas(input: ScalingInput): ScalingDecision {
   }
   return { desired: target, reason: formula, retryAt: null };
 }
+
+/** The standing decision of a service: its desired count and when the autoscaler last moved it. */
+export interface StandingDecision {
+  desired: number;
+  lastChangeAt: number | null;
+}
+
+export interface EvaluationInput {
+  replicas: ServiceConfiguration["replicas"];
+  scaling: ServiceConfiguration["scaling"];
+  stats: ServiceStats | null;
+  /** The last decision; null before the first (the service was just created). */
+  standing: StandingDecision | null;
+  /** Registered replica endpoints: the starting point of the first decision. */
+  registered: number;
+  now: number;
+}
+
+export interface Evaluation extends ScalingDecision {
+  /** The count the decision started from (the standing one, or the registered replicas). */
+  baseline: number;
+  /** What `last_change_at` becomes: `now` only when the autoscaler itself moved the count. */
+  lastChangeAt: number | null;
+}
+
+/**
+ * One evaluation from the standing decision: the starting point is brought within `min..max` at
+ * once, then `decideReplicas` runs. Only a move `decideReplicas` makes starts a delay. Bringing the
+ * start within the range (the service's creation, a changed range) is the configuration's doing,
+ * not a scaling change: as dstack's pending run (`last_scaled_at=None`), the first scale-up after a
+ * service is created is not held by `scale_up_delay`.
+ */
+export function evaluateScaling(input: EvaluationInput): Evaluation {
+  const { min, max } = input.replicas;
+  const { standing, registered } = input;
+  const baseline = standing?.desired ?? registered;
+  const current = clamp(baseline, min, max);
+  const decision = decideReplicas({
+    replicas: input.replicas,
+    scaling: input.scaling,
+    stats: input.stats,
+    current,
+    lastScaledAt: standing?.lastChangeAt ?? null,
+    now: input.now,
+  });
+  const from = standing ? `desired ${baseline}` : `${registered} registered`;
+  const reason =
+    current !== baseline && decision.desired === current
+      ? `${from}, brought within ${min}..${max}; ${decision.reason}`
+      : decision.reason;
+  const lastChangeAt = decision.desired !== current ? input.now : (standing?.lastChangeAt ?? null);
+  return { ...decision, reason, baseline, lastChangeAt };
+}

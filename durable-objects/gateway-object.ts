@@ -19,6 +19,7 @@ import {
 import type { Gateway } from "../schema/api.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import { diffConfigurations, type GatewayConfiguration, isInPlace } from "../schema/gateway.ts";
+import { servicesRefusal } from "../schema/gateway-deletion.ts";
 import { sameJson } from "../schema/json.ts";
 import type { ServiceConfiguration } from "../schema/service.ts";
 import type { Service } from "../schema/service-api.ts";
@@ -49,6 +50,10 @@ export interface ApplyInput {
   /** What the client planned against; `null` when it planned a create. */
   currentResource: { id: string; configuration: unknown } | null;
   force: boolean;
+  /** Re-create an existing gateway: delete it, then create this configuration (see `recreate`). */
+  recreate: boolean;
+  /** The deletion (of a re-create) may take the gateway's services with it. */
+  cascade: boolean;
   actor: string;
   controlPlaneUrl: string;
 }
@@ -127,11 +132,20 @@ export class GatewayObject extends DurableObject<Env> {
     // Keep-alive pings are answered without waking a hibernated object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
     ctx.blockConcurrencyWhile(async () => {
-      this.state.migrate();
-      this.acmeStore.migrate();
+      this.migrateStorage();
       const g = this.state.gateway();
       if (g) this.projectAcme = await openProjectAcme(env, g.project_id, this.acmeStore.get());
     });
+  }
+
+  /**
+   * Creates every table of the object, in one place: when it wakes, and after a deletion wiped its
+   * storage (the object lives on, and the name can be used for a new gateway at once).
+   */
+  private migrateStorage(): void {
+    this.state.migrate();
+    this.acmeStore.migrate();
+    this.dns.migrate();
   }
 
   /** The gateway as the API shows it (without `default`, which lives in D1), or `null`. */
@@ -148,18 +162,20 @@ export class GatewayObject extends DurableObject<Env> {
       return fail(409, "conflict", `Gateway ${name} belongs to another project`);
     }
     if (current.to_be_deleted) return fail(409, "being_deleted", `Gateway ${name} is being deleted. Try again later.`);
+    if (!input.force) {
+      const planned = input.currentResource;
+      if (!planned || planned.id !== current.id || !sameConfiguration(planned.configuration, current.configuration)) {
+        return fail(409, "conflict", "Failed to apply plan. Resource has been changed. Try again or use force apply.");
+      }
+    }
+    // Re-creating is how a FAILED gateway is replaced, so that check comes after this.
+    if (input.recreate) return this.recreate(current, input);
     if (current.status === "failed") {
       return fail(
         409,
         "failed",
         `Gateway ${name} is in FAILED status and cannot be updated in-place. Delete it and re-apply.`,
       );
-    }
-    if (!input.force) {
-      const planned = input.currentResource;
-      if (!planned || planned.id !== current.id || !sameConfiguration(planned.configuration, current.configuration)) {
-        return fail(409, "conflict", "Failed to apply plan. Resource has been changed. Try again or use force apply.");
-      }
     }
     const changes = diffConfigurations(current.configuration, next);
     const fields = changes.map((c) => c.field);
@@ -168,7 +184,7 @@ export class GatewayObject extends DurableObject<Env> {
       return fail(
         409,
         "not_updatable",
-        `Gateway ${name} cannot be updated in-place (changed: ${fixed.join(", ")}). Delete it and re-apply.`,
+        `Gateway ${name} cannot be updated in-place (changed: ${fixed.join(", ")}). Re-create it (apply with recreate: true).`,
         fixed[0],
       );
     }
@@ -227,14 +243,67 @@ export class GatewayObject extends DurableObject<Env> {
     return ok({ gateway: this.state.snapshot()!, created: true });
   }
 
-  /** Marks the gateway for deletion; replicas are terminated and the row removed asynchronously. */
-  async markForDeletion(actor: string): Promise<Outcome<Gateway>> {
+  /**
+   * A re-create, decided here before anything is destroyed: the configuration was validated and
+   * the backend checked as for a create (by the Worker), the plan is current, and no service goes
+   * unless allowed. Then the gateway is marked for deletion with the create to run once it is gone
+   * (in the alarm, on this same object): the old replicas are terminated with the old
+   * configuration's backend, and the new ones provisioned with the new. Nothing can refuse the
+   * create afterwards: it only records the new gateway.
+   */
+  private async recreate(
+    current: GatewayRow,
+    input: ApplyInput,
+  ): Promise<Outcome<{ gateway: Gateway; created: boolean }>> {
+    const refusal = this.refuseLosingServices(current, input.cascade, "re-create");
+    if (refusal) return refusal;
+    const next: ApplyInput = { ...input, recreate: false, cascade: false, currentResource: null, force: false };
+    const fields = diffConfigurations(current.configuration, input.configuration).map((c) => c.field);
+    this.state.updateGateway({ to_be_deleted: true, default_intent: null, recreate: JSON.stringify(next) });
+    this.state.event(
+      `Gateway marked for re-creation${fields.length > 0 ? `. Changed fields: ${fields.join(", ")}` : ""}`,
+      input.actor,
+    );
+    await this.kick();
+    await this.flush();
+    return ok({ gateway: this.state.snapshot()!, created: false });
+  }
+
+  /** The gateway's services, by name (a deletion takes them with it). */
+  async serviceNames(): Promise<string[]> {
+    return this.services.list().map((s) => s.name);
+  }
+
+  /** Refuses to delete (or re-create) a gateway that still has services, unless `cascade`. */
+  private refuseLosingServices(g: GatewayRow, cascade: boolean, action: "delete" | "re-create") {
+    const names = this.services.list().map((s) => s.name);
+    if (cascade || names.length === 0) return null;
+    const e = servicesRefusal(g.name, names, action);
+    return fail(409, e.code, e.message, e.field);
+  }
+
+  /**
+   * Marks the gateway for deletion; replicas are terminated and the row removed asynchronously.
+   * Its services (and their replica registrations) go with it only when `cascade` says so.
+   */
+  async markForDeletion(actor: string, cascade = false): Promise<Outcome<Gateway>> {
     const g = this.state.gateway();
     if (!g) return fail(404, "not_found", "Gateway does not exist");
     if (!g.to_be_deleted) {
+      const refusal = this.refuseLosingServices(g, cascade, "delete");
+      if (refusal) return refusal;
+      const names = this.services.list().map((s) => s.name);
       this.state.updateGateway({ to_be_deleted: true, default_intent: null });
-      this.state.event("Gateway marked for deletion", actor);
+      this.state.event(
+        `Gateway marked for deletion${names.length > 0 ? ` with its services: ${names.join(", ")}` : ""}`,
+        actor,
+      );
       await this.kick();
+      await this.flush();
+    } else if (g.recreate) {
+      // Deleting a gateway that waits to be re-created: it stays deleted.
+      this.state.updateGateway({ recreate: null });
+      this.state.event("Gateway re-creation cancelled: the gateway is deleted", actor);
       await this.flush();
     }
     return ok(this.state.snapshot()!);
@@ -719,10 +788,15 @@ export class GatewayObject extends DurableObject<Env> {
       }
       if (result.kind === "deleted") {
         await pokeDispatchers(this.env, await removeFromCatalog(this.env.DB, this.state));
+        // Read after the awaits: a delete may have cancelled the re-create meanwhile.
+        const recreate = this.state.gateway()?.recreate ?? null;
         await this.ctx.storage.deleteAlarm();
         await this.ctx.storage.deleteAll();
-        // The object lives on (the name can be reused for a new gateway): recreate empty tables.
-        this.state.migrate();
+        this.migrateStorage();
+        // What memory held of the old gateway goes with its storage.
+        this.projectAcme = null;
+        // A re-create: the new gateway takes the name now, in this same object.
+        if (recreate) await this.create(JSON.parse(recreate) as ApplyInput);
         return;
       }
       wakeAt = result.wakeAt === null ? dns : dns === null ? result.wakeAt : Math.min(result.wakeAt, dns);

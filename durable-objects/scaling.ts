@@ -5,7 +5,7 @@
  * a proxy asks for when a request arrives for a service scaled to zero. All synchronous: called
  * between two awaits, a decision and its event commit together.
  */
-import { decideReplicas } from "./autoscaler.ts";
+import { evaluateScaling } from "./autoscaler.ts";
 import { aggregateStats, type ScalingRow, type ServiceRow, type ServiceStore } from "./services.ts";
 import type { GatewayState, ReplicaRow } from "./state.ts";
 
@@ -47,25 +47,19 @@ export function evaluateService(
   const { now } = options;
   if (!options.force && !due(previous, now)) return false;
   const registered = store.replicas(s.name).length;
-  const { min, max } = c.replicas;
-  // The first decision starts from what runs (dstack submits a run at min); a changed range
-  // applies at once. Either way the starting point is brought within min..max, delays or not.
-  const baseline = previous?.desired_replicas ?? registered;
-  const current = Math.min(Math.max(baseline, min), max);
-  const decision = decideReplicas({
+  const decision = evaluateScaling({
     replicas: c.replicas,
     scaling: c.scaling,
     stats: aggregateStats(s.name, running, now),
-    current,
-    lastScaledAt: previous?.last_change_at ?? null,
+    standing: previous ? { desired: previous.desired_replicas, lastChangeAt: previous.last_change_at } : null,
+    registered,
     now,
   });
-  const from = previous ? `desired ${baseline}` : `${registered} registered`;
-  const reason =
-    current !== baseline && decision.desired === current
-      ? `${from}, brought within ${min}..${max}; ${decision.reason}`
-      : decision.reason;
-  return record(state, store, s.name, previous, baseline, registered, decision.desired, reason, now, decision.retryAt);
+  return record(state, store, s.name, previous, decision.baseline, registered, decision.desired, decision.reason, {
+    now,
+    lastChangeAt: decision.lastChangeAt,
+    retryAt: decision.retryAt,
+  });
 }
 
 /**
@@ -97,7 +91,12 @@ export function requestWhileZero(state: GatewayState, store: ServiceStore, s: Se
   const current = previous?.desired_replicas ?? registered;
   if (current >= 1) return false;
   const desired = Math.max(1, c.replicas.min);
-  return record(state, store, s.name, previous, current, registered, desired, FROM_ZERO_REASON, now, null);
+  // Up from zero is the autoscaler's move: a further scale-up waits its delay from here.
+  return record(state, store, s.name, previous, current, registered, desired, FROM_ZERO_REASON, {
+    now,
+    lastChangeAt: now,
+    retryAt: null,
+  });
 }
 
 function record(
@@ -109,15 +108,15 @@ function record(
   registered: number,
   desired: number,
   reason: string,
-  now: number,
-  retryAt: number | null,
+  when: { now: number; lastChangeAt: number | null; retryAt: number | null },
 ): boolean {
+  const { now, retryAt } = when;
   const changed = desired !== current;
   store.putScaling({
     service,
     desired_replicas: desired,
     reason,
-    last_change_at: changed ? now : (previous?.last_change_at ?? null),
+    last_change_at: when.lastChangeAt,
     last_evaluated_at: now,
     next_evaluation_at: retryAt,
   });

@@ -33,7 +33,7 @@ export interface ScalingRow {
   service: string;
   desired_replicas: number;
   reason: string;
-  /** When `desired_replicas` last changed; null before the first change (no delay applies then). */
+  /** When the autoscaler last moved `desired_replicas`; null before its first move (no delay applies then). */
   last_change_at: number | null;
   last_evaluated_at: number;
   /** When a change held back by a delay may go through (the alarm re-evaluates then). */

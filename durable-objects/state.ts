@@ -111,6 +111,8 @@ const ADDED_COLUMNS: Array<{ table: string; column: string; definition: string }
   { table: "replicas", column: "certificates", definition: "TEXT" },
   /** The agent's last router report (JSON `RouterReport[]`). */
   { table: "replicas", column: "routers", definition: "TEXT" },
+  /** A re-create waiting for the deletion to finish (JSON of the create's input). */
+  { table: "gateway", column: "recreate", definition: "TEXT" },
 ];
 
 export type DefaultIntent = "set" | "unset" | "if_none";
@@ -139,6 +141,8 @@ export interface GatewayRow {
   next_sync_at: number;
   /** Version of the configuration document agents receive; bumped by every change they must see. */
   config_version: number;
+  /** The create (JSON) that follows this gateway's deletion when it is being re-created. */
+  recreate: string | null;
 }
 
 export interface ReplicaRow {
@@ -218,7 +222,7 @@ export class GatewayState {
   }
 
   insertGateway(
-    g: Omit<GatewayRow, "version" | "synced_version" | "sync_attempt" | "next_sync_at" | "config_version">,
+    g: Omit<GatewayRow, "version" | "synced_version" | "sync_attempt" | "next_sync_at" | "config_version" | "recreate">,
   ): void {
     this.sql.exec(
       `INSERT INTO gateway (singleton, id, project_id, project_name, name, configuration, configuration_path, status,

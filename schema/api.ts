@@ -47,6 +47,14 @@ export const ApplyRequest = mapping({
     current_resource: v.optional(v.nullable(v.looseObject({ id: v.string(), configuration: v.unknown() }))),
   }),
   force: v.optional(v.boolean("expected true or false"), false),
+  /**
+   * Re-create the planned gateway (a change that cannot be made in place): checked like a create
+   * before anything is destroyed, then the old gateway is deleted and the new one created, by the
+   * gateway's own object. Without it such a change is refused (409 `not_updatable`).
+   */
+  recreate: v.optional(v.boolean("expected true or false"), false),
+  /** Allow a deletion or re-create to delete the gateway's services (refused with 409 `has_services` otherwise). */
+  cascade: v.optional(v.boolean("expected true or false"), false),
 });
 
 export const DeleteGatewaysRequest = mapping({
@@ -54,6 +62,8 @@ export const DeleteGatewaysRequest = mapping({
     v.array(v.string("expected gateway names"), "expected a list of gateway names"),
     v.minLength(1, "name at least one gateway"),
   ),
+  /** Also delete the gateways' services and their replica registrations (refused otherwise). */
+  cascade: v.optional(v.boolean("expected true or false"), false),
 });
 
 export const CreateProjectRequest = mapping({ name: nameField("project") });

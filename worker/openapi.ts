@@ -111,7 +111,8 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
   "/api/v1/projects/{project}/gateways/apply": {
     post: {
       tag: "gateways",
-      summary: "Apply a plan (optimistic concurrency on current_resource; force overrides)",
+      summary:
+        "Apply a plan (optimistic concurrency on current_resource; force overrides; recreate re-creates, checked before anything is deleted)",
       body: "ApplyRequest",
       response: "Gateway",
     },
@@ -120,11 +121,21 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
     get: { tag: "gateways", summary: "List gateways", response: "GatewayList" },
   },
   "/api/v1/projects/{project}/gateways/delete": {
-    post: { tag: "gateways", summary: "Delete gateways (asynchronous)", body: "DeleteGatewaysRequest", status: "202" },
+    post: {
+      tag: "gateways",
+      summary: "Delete gateways (asynchronous); 409 has_services unless cascade: true",
+      body: "DeleteGatewaysRequest",
+      status: "202",
+    },
   },
   "/api/v1/projects/{project}/gateways/{name}": {
     get: { tag: "gateways", summary: "Get a gateway", response: "Gateway" },
-    delete: { tag: "gateways", summary: "Delete a gateway (asynchronous)", response: "Gateway", status: "202" },
+    delete: {
+      tag: "gateways",
+      summary: "Delete a gateway (asynchronous); 409 has_services unless ?cascade=true",
+      response: "Gateway",
+      status: "202",
+    },
   },
   "/api/v1/projects/{project}/gateways/{name}/set-default": {
     post: { tag: "gateways", summary: "Make a gateway the project's default", response: "Gateway" },

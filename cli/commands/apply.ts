@@ -1,7 +1,8 @@
 /**
  * @module
- * `gateplane apply -f FILE`: plan, show the plan, confirm, then create, update in place, or delete
- * and re-create; then follow provisioning until the gateway runs or fails. Service files take
+ * `gateplane apply -f FILE`: plan, show the plan, confirm, then create, update in place, or
+ * re-create (one request: the server checks the new configuration before it deletes anything);
+ * then follow provisioning until the gateway runs or fails. Service files take
  * their own path (`apply-service.ts`), chosen by the file's `type`. Wording follows dstack's
  * gateway configurator so that its users feel at home.
  */
@@ -16,7 +17,7 @@ import { gatewaysTable } from "../gateways-table.ts";
 import { renderKeyValues } from "../text-table.ts";
 import { applyService } from "./apply-service.ts";
 import { confirmed as confirmedOrExit } from "./confirm.ts";
-import { waitUntilDeleted } from "./wait-until-deleted.ts";
+import { deletionNotice } from "./deletion-notice.ts";
 
 const POLL_PROVISIONING_MS = 2000;
 
@@ -87,7 +88,6 @@ export async function apply(ctx: Context, values: ReturnType<typeof parseApplyAr
       return 0;
     }
     ctx.print(`Found gateway ${current.name}. No configuration changes detected.`);
-    if (!(await confirmed(ctx, args, "Re-create the gateway?"))) return 0;
     return recreate(ctx, args, project, current, pinned);
   }
 
@@ -95,10 +95,7 @@ export async function apply(ctx: Context, values: ReturnType<typeof parseApplyAr
   ctx.print(`Found gateway ${current.name}. Detected changes that ${inPlace ? "can" : "cannot"} be updated in-place:`);
   for (const change of plan.changes) ctx.print(`- ${change.field}`);
   ctx.print();
-  if (!inPlace) {
-    if (!(await confirmed(ctx, args, "Re-create the gateway?"))) return 0;
-    return recreate(ctx, args, project, current, pinned);
-  }
+  if (!inPlace) return recreate(ctx, args, project, current, pinned);
   if (!(await confirmed(ctx, args, "Update the gateway?"))) return 0;
   const updated = await ctx.spinner("Updating gateway...", () =>
     api.apply(project, { spec: pinned, current_resource: current }, args.force),
@@ -114,6 +111,10 @@ export async function apply(ctx: Context, values: ReturnType<typeof parseApplyAr
 
 const confirmed = (ctx: Context, args: ApplyArgs, question: string) => confirmedOrExit(ctx, args.yes, question);
 
+/**
+ * Asks (listing the services that go with the gateway), then has the server re-create it in one
+ * request: refused with nothing changed, or the old gateway is deleted and the new one created.
+ */
 async function recreate(
   ctx: Context,
   args: ApplyArgs,
@@ -122,18 +123,29 @@ async function recreate(
   spec: GatewaySpec,
 ): Promise<number> {
   const api = ctx.api();
-  await ctx.spinner("Deleting existing gateway...", async () => {
-    await api.delete(project, current.name);
-    await waitUntilDeleted(ctx, project, current.name);
-  });
-  const created = await ctx.spinner("Creating gateway...", () =>
-    api.apply(project, { spec, current_resource: null }, args.force),
+  const services = await api.servicesOf(project, current.name);
+  ctx.printLines(deletionNotice(current.name, services, "Re-creating"));
+  if (!(await confirmed(ctx, args, "Re-create the gateway?"))) return 0;
+  const replaced = await ctx.spinner("Re-creating gateway...", () =>
+    api.apply(project, { spec, current_resource: current }, args.force, {
+      recreate: true,
+      cascade: services.length > 0,
+    }),
   );
-  return follow(ctx, args, project, created);
+  return follow(ctx, args, project, replaced, current.id);
 }
 
-/** Follows a new gateway until it runs or fails, unless detached or interrupted. */
-async function follow(ctx: Context, args: ApplyArgs, project: string, created: Gateway): Promise<number> {
+/**
+ * Follows a new gateway until it runs or fails, unless detached or interrupted. A re-created one
+ * is followed through the old gateway's deletion (`replacing` is its id) until the new one runs.
+ */
+async function follow(
+  ctx: Context,
+  args: ApplyArgs,
+  project: string,
+  created: Gateway,
+  replacing: string | null = null,
+): Promise<number> {
   if (args.detach) {
     ctx.print("Gateway configuration submitted. Exiting...");
     return 0;
@@ -144,7 +156,7 @@ async function follow(ctx: Context, args: ApplyArgs, project: string, created: G
   const live = ctx.live(`Provisioning ${created.name}...`).start();
   let gateway = created;
   try {
-    while (!finished(gateway)) {
+    while (gateway.id === replacing || !finished(gateway)) {
       live.update(gatewaysTable([gateway], { includeCreated: true, now: ctx.io.now() }, ctx.style));
       await ctx.io.sleep(POLL_PROVISIONING_MS, interrupt.signal);
       gateway = await api.get(project, gateway.name, interrupt.signal);

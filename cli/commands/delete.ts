@@ -1,12 +1,14 @@
 /**
  * @module
- * `gateplane delete -f FILE`: deletes the gateway or service a configuration names.
+ * `gateplane delete -f FILE`: deletes the gateway or service a configuration names. A gateway's
+ * services (and their replica registrations) are listed before the question and deleted with it.
  */
 import { parseCommandArgs, takePositionals } from "../args.ts";
 import { loadConfigurationFile } from "../configuration-file.ts";
 import type { Context } from "../context.ts";
 import { ApiError, CliError, UsageError } from "../errors.ts";
 import { confirmed } from "./confirm.ts";
+import { deletionNotice } from "./deletion-notice.ts";
 
 export const DELETE_OPTIONS = {
   file: { type: "string", short: "f" },
@@ -34,10 +36,15 @@ export async function deleteConfiguration(ctx: Context, values: ReturnType<typeo
     if (e instanceof ApiError && e.status === 404) throw new CliError(`${kind} ${name} does not exist`);
     throw e;
   }
-  if (!(await confirmed(ctx, values.yes ?? false, `Delete the ${file.type} ${name}?`))) return 0;
+  const services = file.type === "gateway" ? await api.servicesOf(project, name) : [];
+  ctx.printLines(deletionNotice(name, services, "Deleting"));
+  const what =
+    services.length > 0 ? ` and its ${services.length === 1 ? "service" : `${services.length} services`}` : "";
+  if (!(await confirmed(ctx, values.yes ?? false, `Delete the ${file.type} ${name}${what}?`))) return 0;
   await ctx.spinner(`Deleting ${file.type}...`, async () => {
-    await (file.type === "service" ? api.deleteService(project, name) : api.delete(project, name));
+    // Confirmed (or -y) with the services listed: that is the cascade the API asks for.
+    await (file.type === "service" ? api.deleteService(project, name) : api.delete(project, name, services.length > 0));
   });
-  ctx.print(`${kind} ${name} deleted`);
+  ctx.print(`${kind} ${name}${what} deleted`);
   return 0;
 }

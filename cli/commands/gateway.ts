@@ -11,6 +11,7 @@ import { dnsGuidance } from "../dns-guidance.ts";
 import { UsageError } from "../errors.ts";
 import { gatewaysTable } from "../gateways-table.ts";
 import { gatewayRouterLines } from "../router-modes.ts";
+import { deletionNotice } from "./deletion-notice.ts";
 
 const WATCH_INTERVAL_MS = 2000;
 
@@ -116,14 +117,19 @@ export async function gateway(ctx: Context, args: GatewayArgs): Promise<number> 
     }
     case "delete": {
       const found = await api.get(project, args.name!);
+      const services = await api.servicesOf(project, found.name);
       ctx.printLines(table([found]));
-      if (!args.yes && !(await ctx.confirm("Do you want to delete the gateway?"))) {
+      if (services.length > 0) ctx.print();
+      ctx.printLines(deletionNotice(found.name, services, "Deleting"));
+      const what = services.length > 0 ? ` and its ${services.length === 1 ? "service" : "services"}` : "";
+      if (!args.yes && !(await ctx.confirm(`Do you want to delete the gateway${what}?`))) {
         ctx.print();
         ctx.print("Exiting...");
         return 0;
       }
-      await ctx.spinner("Deleting gateway...", () => api.delete(project, found.name));
-      ctx.print("Gateway deleted");
+      // Confirmed (or -y) with the services listed: that is the cascade the API asks for.
+      await ctx.spinner("Deleting gateway...", () => api.delete(project, found.name, services.length > 0));
+      ctx.print(`Gateway deleted${services.length > 0 ? ` with ${services.map((s) => s.name).join(", ")}` : ""}`);
       return 0;
     }
     case "update": {

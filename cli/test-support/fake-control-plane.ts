@@ -19,6 +19,7 @@ import {
   isInPlace,
   parseGatewayConfiguration,
 } from "../../schema/gateway.ts";
+import { servicesRefusal } from "../../schema/gateway-deletion.ts";
 import { formatIssue, formatPath, parseOrThrow, ValidationError } from "../../schema/issues.ts";
 import { sameJson } from "../../schema/json.ts";
 import { parseServiceConfiguration, ReplicaEndpoint, type ServiceConfiguration } from "../../schema/service.ts";
@@ -71,6 +72,9 @@ export class FakeControlPlane {
   #ids = 0;
   #generated = 0;
   #pollsLeft = new Map<string, number>();
+  /** Re-creates waiting for their gateway's deletion to finish, by name (as the real object keeps them). */
+  #pendingRecreate = new Map<string, GatewayConfiguration>();
+  #query = new URLSearchParams();
   url = "";
 
   async start(): Promise<this> {
@@ -128,7 +132,9 @@ export class FakeControlPlane {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString("utf8");
-    const path = new URL(req.url ?? "/", "http://x").pathname;
+    const url = new URL(req.url ?? "/", "http://x");
+    const path = url.pathname;
+    this.#query = url.searchParams;
     const method = req.method ?? "GET";
     let body: unknown;
     try {
@@ -197,7 +203,10 @@ export class FakeControlPlane {
     if (method === "POST" && segment === "plan") return [200, this.#plan(body as { spec: SpecBody })];
     if (method === "POST" && segment === "apply") return [200, this.#apply(body as ApplyBody)];
     if (method === "POST" && segment === "delete") {
-      for (const name of (body as { names: string[] }).names) this.#markDeleted(name);
+      const { names, cascade } = body as { names: string[]; cascade?: boolean };
+      // All or nothing, as the real one.
+      for (const name of names) this.#refuseLosingServices(this.#existing(name), cascade === true, "delete");
+      for (const name of names) this.#markDeleted(name, cascade === true);
       return [202, {}];
     }
     if (segment && method === "GET" && !action) {
@@ -206,7 +215,13 @@ export class FakeControlPlane {
       if (!gateway) throw new HttpError(404, "not_found", `Gateway ${segment} does not exist`);
       return [200, gateway];
     }
-    if (segment && method === "DELETE" && !action) return [202, this.#markDeleted(segment)];
+    if (segment && method === "DELETE" && !action) {
+      const cascade = this.#query.get("cascade");
+      if (cascade !== null && cascade !== "true" && cascade !== "false") {
+        throw new HttpError(400, "invalid_request", "cascade: expected true or false", "cascade");
+      }
+      return [202, this.#markDeleted(segment, cascade === "true")];
+    }
     if (segment && method === "POST" && action === "set-default") {
       const gateway = this.#existing(segment);
       for (const other of this.gateways.values()) other.default = false;
@@ -236,7 +251,7 @@ export class FakeControlPlane {
     };
   }
 
-  #apply({ plan, force }: ApplyBody): Gateway {
+  #apply({ plan, force, recreate, cascade }: ApplyBody): Gateway {
     const conf = parseGatewayConfiguration(plan.spec.configuration);
     const name = conf.name ?? `gateway-${++this.#generated}`;
     const existing = this.gateways.get(name);
@@ -261,12 +276,19 @@ export class FakeControlPlane {
         "Failed to apply plan. Resource has been changed. Try again or use force apply.",
       );
     }
+    if (recreate) {
+      // Checked above as a create is; the old gateway goes, then the new one is created.
+      this.#refuseLosingServices(existing, cascade === true, "re-create");
+      this.#markDeleted(name, true);
+      this.#pendingRecreate.set(name, { ...conf, name });
+      return existing;
+    }
     const changes = diffConfigurations(existing.configuration, conf);
     if (!isInPlace(changes.map((c) => c.field))) {
       throw new HttpError(
         409,
         "not_updatable",
-        `Gateway '${name}' cannot be updated in-place. Delete it and re-apply.`,
+        `Gateway '${name}' cannot be updated in-place. Re-create it (apply with recreate: true).`,
       );
     }
     existing.configuration = { ...conf, name, default: existing.configuration.default };
@@ -305,11 +327,25 @@ export class FakeControlPlane {
     return gateway;
   }
 
-  #markDeleted(name: string): Gateway {
+  #markDeleted(name: string, cascade: boolean): Gateway {
     const gateway = this.#existing(name);
+    if (gateway.to_be_deleted) {
+      // A deletion cancels a pending re-create.
+      this.#pendingRecreate.delete(name);
+      return gateway;
+    }
+    this.#refuseLosingServices(gateway, cascade, "delete");
     gateway.to_be_deleted = true;
     this.#pollsLeft.set(name, this.deleteAfterPolls);
     return gateway;
+  }
+
+  #refuseLosingServices(gateway: Gateway, cascade: boolean, action: "delete" | "re-create"): void {
+    if (cascade || gateway.to_be_deleted) return;
+    const names = [...this.services.values()].filter((s) => s.gateway === gateway.name).map((s) => s.name);
+    if (names.length === 0) return;
+    const refusal = servicesRefusal(gateway.name, names.sort(), action);
+    throw new HttpError(refusal.status, refusal.code, refusal.message, refusal.field);
   }
 
   #routeService(
@@ -506,7 +542,14 @@ export class FakeControlPlane {
       const left = this.#pollsLeft.get(name) ?? 0;
       if (left <= 0) {
         this.gateways.delete(name);
-        return undefined;
+        for (const s of [...this.services.values()]) if (s.gateway === name) this.services.delete(s.name);
+        const next = this.#pendingRecreate.get(name);
+        this.#pendingRecreate.delete(name);
+        if (!next) return undefined;
+        const created = this.#newGateway(next, name);
+        created.default = gateway.default;
+        this.gateways.set(name, created);
+        return created;
       }
       this.#pollsLeft.set(name, left - 1);
       return gateway;
@@ -549,6 +592,8 @@ interface SpecBody {
 interface ApplyBody {
   plan: { spec: SpecBody; current_resource?: Gateway | null };
   force?: boolean;
+  recreate?: boolean;
+  cascade?: boolean;
 }
 
 interface ServiceApplyBody {

@@ -36,8 +36,8 @@ export class DnsAutomation {
     private readonly event: (message: string) => void,
   ) {}
 
-  /** Per call, not once: a deleted gateway's storage is wiped and the object may host a new one. */
-  private tables(): void {
+  /** Creates this part's tables; the GatewayObject calls it with every other part's (see `migrateStorage`). */
+  migrate(): void {
     this.sql.exec(
       "CREATE TABLE IF NOT EXISTS dns_managed (record_id TEXT PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, content TEXT NOT NULL)",
     );
@@ -62,7 +62,6 @@ export class DnsAutomation {
 
   /** Failed releases in a row (the gateway's deletion waits for a few). */
   get releaseFailures(): number {
-    this.tables();
     return Number(this.getState("release_failures") ?? 0);
   }
 
@@ -75,7 +74,6 @@ export class DnsAutomation {
    * nothing changed: no credentials are read and no API is called.
    */
   async sync(projectId: string, gateway: Gateway | null, releasing: boolean): Promise<DnsSyncResult> {
-    this.tables();
     const records: DnsRecord[] =
       releasing || !gateway || gateway.to_be_deleted || gateway.status === "failed" ? [] : gateway.dns_records;
     // Cloudflare calls a record's value its content.
@@ -139,7 +137,6 @@ export class DnsAutomation {
 
   /** Records left behind when a deletion stops waiting for the provider. */
   abandon(): void {
-    this.tables();
     for (const r of this.managed())
       this.event(`DNS record ${r.name} ${r.type} ${r.content} left in Cloudflare: remove it by hand`);
   }

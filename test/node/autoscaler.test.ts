@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decideReplicas, formatSeconds, type ScalingInput } from "../../durable-objects/autoscaler.ts";
+import { decideReplicas, evaluateScaling, formatSeconds, type ScalingInput } from "../../durable-objects/autoscaler.ts";
 import type { ServiceStats } from "../../schema/agent-protocol.ts";
 import { parseServiceConfiguration } from "../../schema/service.ts";
 
@@ -168,6 +168,40 @@ describe("decideReplicas (dstack's RPSAutoscaler)", () => {
       now: NOW,
     });
     expect(ranged).toEqual({ desired: 3, reason: "manual: replicas 1..3", retryAt: null });
+  });
+});
+
+describe("evaluateScaling (from the standing decision)", () => {
+  const base = (over: Partial<Parameters<typeof evaluateScaling>[0]> = {}) => {
+    const { replicas, scaling } = input();
+    return { replicas, scaling, stats: stats({ "60": 0 }), standing: null, registered: 0, now: NOW, ...over };
+  };
+
+  it("the service's creation is no change: the first scale-up is not held by scale_up_delay", () => {
+    // Created with nothing registered: brought within 1..4, which starts no delay.
+    const first = evaluateScaling(base({ stats: null }));
+    expect(first).toMatchObject({ baseline: 0, desired: 1, lastChangeAt: null });
+    expect(first.reason).toMatch(/^0 registered, brought within 1\.\.4; no decision/);
+    // Ten seconds later traffic arrives: 900 requests over 60 s = 15 rps / 5 → 3, at once.
+    const standing = { desired: first.desired, lastChangeAt: first.lastChangeAt };
+    const up = evaluateScaling(base({ standing, stats: stats({ "60": 900 }), now: NOW + 10_000 }));
+    expect(up).toMatchObject({ desired: 3, reason: "rps 15 over 60s / target 5 → 3", lastChangeAt: NOW + 10_000 });
+    // That was a change: the next scale-up waits the default 5m from it.
+    const next = { desired: 3, lastChangeAt: up.lastChangeAt };
+    const held = evaluateScaling(base({ standing: next, stats: stats({ "60": 1200 }), now: NOW + 20_000 }));
+    expect(held).toMatchObject({ desired: 3, lastChangeAt: NOW + 10_000, retryAt: NOW + 10_000 + 5 * MIN });
+  });
+
+  it("a changed range clamps the standing decision at once without starting a delay", () => {
+    const standing = { desired: 4, lastChangeAt: null };
+    const clamped = evaluateScaling(base({ standing, replicas: { min: 1, max: 2 }, stats: stats({ "60": 600 }) }));
+    expect(clamped).toMatchObject({ baseline: 4, desired: 2, lastChangeAt: null });
+    expect(clamped.reason).toBe("desired 4, brought within 1..2; rps 10 over 60s / target 5 → 2");
+  });
+
+  it("a first decision moved by traffic is a change", () => {
+    const d = evaluateScaling(base({ registered: 1, stats: stats({ "60": 900 }) }));
+    expect(d).toMatchObject({ baseline: 1, desired: 3, lastChangeAt: NOW });
   });
 });
 

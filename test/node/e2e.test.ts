@@ -2,7 +2,7 @@
  * End to end on loopback: the `npm start` stack (wrangler dev with D1 and the GatewayObject, the
  * local host daemon, real agents) driven by the real `gateplane` bin.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -66,6 +66,37 @@ describe("local gateway, end to end", () => {
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain("does not exist");
   }, 120_000);
+
+  it("uses a name again after delete, and re-creates a running 2-replica gateway", async () => {
+    const file = path.join(dir, "again.dstack.yml");
+    const config = "type: gateway\nname: again\nbackend: local\ndomain: again.localhost\nreplicas: 2\n";
+    const gateway = async () => JSON.parse((await cli("gateway", "get", "again", "--json")).stdout) as Gateway;
+    await writeFile(file, config);
+    expect((await cli("apply", "-f", file, "-y")).code).toBe(0);
+    expect((await cli("delete", "-f", file, "-y")).code).toBe(0);
+    await until("deleted", async () => (await cli("gateway", "get", "again", "--json")).code !== 0);
+
+    // The same name at once (the object was not evicted in between): it runs again.
+    const again = await cli("apply", "-f", file, "-y");
+    expect(again.stderr).toBe("");
+    expect(again.code).toBe(0);
+    const second = await gateway();
+    expect(second.status).toBe("running");
+
+    // A change that cannot be made in place: one request re-creates it on the server.
+    await writeFile(file, `${config}tags:\n  team: e2e\n`);
+    const recreated = await cli("apply", "-f", file, "-y");
+    expect(recreated.stderr).toBe("");
+    expect(recreated.code).toBe(0);
+    expect(recreated.stdout).toContain("Detected changes that cannot be updated in-place:\n- tags\n");
+    const third = await gateway();
+    expect(third.id).not.toBe(second.id);
+    expect(third).toMatchObject({ status: "running", to_be_deleted: false, configuration: { tags: { team: "e2e" } } });
+    expect(third.replicas.map((r) => r.status)).toEqual(["running", "running"]);
+
+    expect((await cli("delete", "-f", file, "-y")).code).toBe(0);
+    await until("deleted again", async () => (await cli("gateway", "get", "again", "--json")).code !== 0);
+  }, 180_000);
 
   it("shows one clear line for errors: bad file names, bad fields with their position", async () => {
     const badName = await cli("apply", "-f", path.join(ROOT, "package.json"), "-y");

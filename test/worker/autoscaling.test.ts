@@ -178,6 +178,31 @@ describe("autoscaling", () => {
     agent.ws.close(1000, "done");
   });
 
+  it("does not hold the first scale-up after the service's creation (default delays)", async () => {
+    const project = await newProject();
+    const [token] = await runningGateway(project, "gw-as-first");
+    const created = await applyService(project, {
+      type: "service",
+      name: "chat",
+      https: false,
+      replicas: "1..4",
+      scaling: { metric: "rps", target: 1, window: "30s" },
+    });
+    expect(created.status).toBe(201);
+    // Brought within 1..4 at creation: not a scaling change, so no delay is running.
+    expect(created.body.scaling).toMatchObject({ desired_replicas: 1, last_change_at: null });
+    const agent = await connectAgent(token!);
+    await ageDecision(project, "gw-as-first");
+    agent.send(statsMessage("chat", { "30": 90 }));
+    const scaled = await waitFor("first scale-up", async () => {
+      const s = (await getService(project, "chat")).scaling;
+      return s && s.last_evaluated_at !== created.body.scaling.last_evaluated_at ? s : null;
+    });
+    expect(scaled).toMatchObject({ desired_replicas: 3, reason: "rps 3 over 30s / target 1 → 3" });
+    expect(scaled.last_change_at).toBe(scaled.last_evaluated_at);
+    agent.ws.close(1000, "done");
+  });
+
   it("takes no decision while a running gateway replica has not reported", async () => {
     const project = await newProject();
     const [first, second] = await runningGateway(project, "gw-as2", 2);

@@ -15,6 +15,7 @@ import {
   isInPlace,
   parseGatewayConfiguration,
 } from "../../schema/gateway.ts";
+import { servicesRefusal } from "../../schema/gateway-deletion.ts";
 import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
 import { backendCredentials, events, gateways as gatewaysTable, projects } from "../db/schema.ts";
 import { batch } from "../db/statements.ts";
@@ -89,6 +90,21 @@ async function uniqueName(env: Env, project: ProjectContext): Promise<string> {
   throw new ApiError(503, "name_exhausted", "could not generate a free gateway name; set name in the configuration");
 }
 
+/** `?cascade=true|false` (absent: false). */
+function cascadeQuery(value: string | undefined): boolean {
+  if (value === undefined || value === "false") return false;
+  if (value === "true") return true;
+  throw badRequest(`cascade: expected true or false, got ${JSON.stringify(value.slice(0, 40))}`, "cascade");
+}
+
+/** The gateway exists, and deleting it takes no service unless `cascade` allows it. */
+async function requireDeletable(env: Env, project: ProjectContext, name: string, cascade: boolean): Promise<void> {
+  const g = await requireGateway(env, project, name);
+  if (cascade || g.to_be_deleted) return;
+  const services = await gatewayStub(env, project.id, name).serviceNames();
+  if (services.length > 0) throw ApiError.from(servicesRefusal(name, services, "delete"));
+}
+
 function refuseIfBusy(g: Gateway): void {
   if (g.to_be_deleted) throw conflict("being_deleted", `Gateway ${g.name} is being deleted. Try again later.`);
   if (g.status === "failed") {
@@ -126,7 +142,7 @@ export const gateways = new Hono<AppEnv>()
   .post("/apply", async (c) => {
     const project = c.get("project");
     requireProjectAdmin(project);
-    const { plan, force } = await readJson(c, ApplyRequest);
+    const { plan, force, recreate, cascade } = await readJson(c, ApplyRequest);
     const config = parseGatewayConfiguration(plan.spec.configuration);
     await checkBackend(c.env, project, config);
     const name = config.name ?? (await uniqueName(c.env, project));
@@ -138,6 +154,8 @@ export const gateways = new Hono<AppEnv>()
         configurationPath: plan.spec.configuration_path ?? null,
         currentResource: plan.current_resource ?? null,
         force,
+        recreate,
+        cascade,
         actor: c.get("principal").name,
         controlPlaneUrl: c.env.PUBLIC_URL || new URL(c.req.url).origin,
       }),
@@ -158,13 +176,15 @@ export const gateways = new Hono<AppEnv>()
   .post("/delete", async (c) => {
     const project = c.get("project");
     requireProjectAdmin(project);
-    const { names } = await readJson(c, DeleteGatewaysRequest);
+    const { names, cascade } = await readJson(c, DeleteGatewaysRequest);
     const unique = [...new Set(names)];
     // All or nothing: check every name before marking any.
-    for (const name of unique) await requireGateway(c.env, project, name);
+    for (const name of unique) await requireDeletable(c.env, project, name, cascade);
     const deleted: Gateway[] = [];
     for (const name of unique) {
-      deleted.push(unwrap(await gatewayStub(c.env, project.id, name).markForDeletion(c.get("principal").name)));
+      deleted.push(
+        unwrap(await gatewayStub(c.env, project.id, name).markForDeletion(c.get("principal").name, cascade)),
+      );
     }
     const defaultId = await projectDefault(c.env, project.id);
     return c.json({ gateways: deleted.map((g) => withDefault(g, defaultId)) }, 202);
@@ -174,8 +194,9 @@ export const gateways = new Hono<AppEnv>()
     const project = c.get("project");
     requireProjectAdmin(project);
     const name = c.req.param("name");
-    await requireGateway(c.env, project, name);
-    const g = unwrap(await gatewayStub(c.env, project.id, name).markForDeletion(c.get("principal").name));
+    const cascade = cascadeQuery(c.req.query("cascade"));
+    await requireDeletable(c.env, project, name, cascade);
+    const g = unwrap(await gatewayStub(c.env, project.id, name).markForDeletion(c.get("principal").name, cascade));
     return c.json(withDefault(g, await projectDefault(c.env, project.id)), 202);
   })
   .post("/:name/set-default", async (c) => {

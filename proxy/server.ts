@@ -17,7 +17,7 @@ import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from "./balancer.ts";
 import { ProxyContext } from "./context.ts";
 import { isPreflight, replyPreflight } from "./cors.ts";
 import { forward } from "./forward.ts";
-import { clientAddress, type RequestHead, readRequestHead } from "./headers.ts";
+import { clientAddress, type RequestHead, readRequestHead, useTargetAuthority } from "./headers.ts";
 import { DEFAULT_HOLD_LIMITS, type HoldLimits, HoldQueue } from "./hold.ts";
 import { serveEntrypoint } from "./openai-entrypoint.ts";
 import { routingTextOf } from "./policies/routing-text.ts";
@@ -88,12 +88,16 @@ interface Target {
   path: string;
 }
 
-/** Origin-form targets pass as they are; absolute-form ones name the host themselves (RFC 9112 §3.2.2). */
+/**
+ * Origin-form targets pass as they are; absolute-form ones name the host themselves (RFC 9112 §3.2.2):
+ * that authority replaces the Host header, for routing and for what the replica receives alike.
+ */
 function requestTarget(url: string, head: RequestHead): Target | null {
   if (url.startsWith("/")) return { host: head.host, path: url };
   if (!/^https?:\/\//i.test(url)) return null;
   try {
     const parsed = new URL(url);
+    useTargetAuthority(head, parsed.host);
     return { host: parsed.host, path: `${parsed.pathname}${parsed.search}` };
   } catch {
     return null;

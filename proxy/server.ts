@@ -14,6 +14,7 @@ import type { ConfigDocument } from "../schema/config-document.ts";
 import { answerChallenge, CHALLENGE_PREFIX, type ChallengeTokens } from "./acme-challenge.ts";
 import { authDenial } from "./auth.ts";
 import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from "./balancer.ts";
+import { onClientError, trackResponse } from "./client-error.ts";
 import { ProxyContext } from "./context.ts";
 import { isPreflight, replyPreflight } from "./cors.ts";
 import { forward } from "./forward.ts";
@@ -176,6 +177,8 @@ export class ProxyServer {
     server.on("upgrade", this.#onUpgrade);
     // Answer `Expect: 100-continue` only once the request is routable: a refused body is never sent.
     server.on("checkContinue", this.#onCheckContinue);
+    // Answers owed to earlier pipelined requests leave before the refusal of a malformed one.
+    server.on("clientError", onClientError);
   }
 
   /** Replaces the certificates served by SNI (throws, keeping the old ones, if a pair is unusable). */
@@ -328,6 +331,7 @@ export class ProxyServer {
 
   #handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     const startedAt = performance.now();
+    trackResponse(req, res);
     const secure = (req.socket as TLSSocket).encrypted === true;
     // Challenges come first: the CA validates over plain HTTP whatever else the host does.
     if (!secure && req.url?.startsWith(CHALLENGE_PREFIX) && answerChallenge(req, res, this.#challenges)) return;

@@ -135,3 +135,29 @@ describe("absolute-form request targets (RFC 9112 §3.2.2)", () => {
     expect(statusLines(reply)).toEqual(["HTTP/1.1 404"]);
   });
 });
+
+describe("pipelining", () => {
+  // Answers follow one another with no line break between a body and the next status line.
+  const answers = (reply: string) => reply.match(/HTTP\/1\.1 \d{3}(?= )/g) ?? [];
+
+  it("answers a valid request before the 400 of a malformed one that follows it, then closes", async () => {
+    const before = a.seen.length;
+    const reply = await rawExchange(
+      p.port,
+      `GET /first HTTP/1.1\r\nHost: ${HOST}\r\n\r\nGET /second HTTP/1.1\r\nHost: ${HOST}\r\nBad Header\r\n\r\n`,
+    );
+    expect(answers(reply)).toEqual(["HTTP/1.1 200", "HTTP/1.1 400"]);
+    expect(reply).toContain('"url":"/first"');
+    expect(a.seen.length).toBe(before + 1);
+  });
+
+  it("answers every valid pipelined request in order before the 400", async () => {
+    const reply = await rawExchange(
+      p.port,
+      `GET /1 HTTP/1.1\r\nHost: ${HOST}\r\n\r\nPOST /2 HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 2\r\n\r\nhiGET /3 HTTP/1.1\r\nHost: ${HOST}\r\n\r\n\x01garbage\r\n\r\n`,
+    );
+    expect(answers(reply)).toEqual(["HTTP/1.1 200", "HTTP/1.1 200", "HTTP/1.1 200", "HTTP/1.1 400"]);
+    const urls = [...reply.matchAll(/"url":"([^"]*)"/g)].map((m) => m[1]);
+    expect(urls).toEqual(["/1", "/2", "/3"]);
+  });
+});

@@ -14,6 +14,7 @@ import type { ConfigDocument } from "../schema/config-document.ts";
 import { answerChallenge, CHALLENGE_PREFIX, type ChallengeTokens } from "./acme-challenge.ts";
 import { authDenial } from "./auth.ts";
 import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from "./balancer.ts";
+import { type BodyBufferSettings, DEFAULT_BODY_BUFFER, forwardWithBody } from "./body-buffer.ts";
 import { onClientError, trackResponse } from "./client-error.ts";
 import { ProxyContext } from "./context.ts";
 import { isPreflight, replyPreflight } from "./cors.ts";
@@ -21,11 +22,9 @@ import { forward } from "./forward.ts";
 import { clientAddress, type RequestHead, readRequestHead, useTargetAuthority } from "./headers.ts";
 import { DEFAULT_HOLD_LIMITS, type HoldLimits, HoldQueue } from "./hold.ts";
 import { serveEntrypoint } from "./openai-entrypoint.ts";
-import { routingTextOf } from "./policies/routing-text.ts";
 import { checkRateLimit, replyRateLimited, replyRateLimitedRaw, setHeaders } from "./rate-limit.ts";
 import { LocalGate, type RateLimitGate } from "./rate-limit-gate.ts";
 import { ZoneRegistry } from "./rate-limit-store.ts";
-import { readBody } from "./read-body.ts";
 import { replyJson, replyRaw, replyText } from "./replies.ts";
 import {
   buildRoutingTable,
@@ -65,6 +64,8 @@ export interface ServerSettings {
   pools: PoolSettings;
   /** Bounds of the queue of requests held for services scaled to zero. */
   hold: HoldLimits;
+  /** Request bodies read before a replica is dialled, and the body read timeout (`body-buffer.ts`). */
+  bodyBuffer: BodyBufferSettings;
 }
 
 export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
@@ -80,6 +81,7 @@ export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
   health: DEFAULT_HEALTH_POLICY,
   pools: DEFAULT_POOL_SETTINGS,
   hold: DEFAULT_HOLD_LIMITS,
+  bodyBuffer: DEFAULT_BODY_BUFFER,
 };
 
 export type ListenTarget = { host: string; port: number } | { handle: object };
@@ -149,7 +151,12 @@ export class ProxyServer {
     const pools = new UpstreamPools(settings.pools);
     this.#ctx = new ProxyContext(
       pools,
-      { maxRetries: settings.maxRetries, connectTimeoutMs: settings.pools.connectTimeoutMs, proto: "http" },
+      {
+        maxRetries: settings.maxRetries,
+        connectTimeoutMs: settings.pools.connectTimeoutMs,
+        proto: "http",
+        body: settings.bodyBuffer,
+      },
       log,
       rateLimits ?? new LocalGate(new ZoneRegistry(settings.rateLimitKeys)),
       routing,
@@ -354,19 +361,9 @@ export class ProxyServer {
           setHeaders(res, headers);
           if (secure && route.hsts) res.setHeader("strict-transport-security", route.hsts);
           if (expectsContinue) res.writeContinue();
-          if (route.balancer.policy.needsText && (head.chunked || head.contentLength > 0)) {
-            // cache_aware routes on the body's text: read it (within the service's limit), then send the same bytes.
-            const tooLarge = () =>
-              replyJson(res, 413, `request body larger than client_max_body_size (${route.maxBodySize} bytes)`, {
-                close: true,
-                cors: route.model !== null,
-              });
-            const send = (body: Buffer) =>
-              forward(this.#ctx, req, res, route, head, path, startedAt, body, routingTextOf(body));
-            readBody(this.#ctx, req, res, { limit: route.maxBodySize }, send, tooLarge);
-            return;
-          }
-          forward(this.#ctx, req, res, route, head, path, startedAt);
+          if (head.chunked || head.contentLength > 0)
+            forwardWithBody(this.#ctx, req, res, route, head, path, startedAt);
+          else forward(this.#ctx, req, res, route, head, path, startedAt);
         },
         // Node discards an unread body after the answer and keeps the connection (nginx does the same).
         refuse: (rule, verdict) =>
@@ -444,6 +441,11 @@ export class ProxyServer {
       this.#holds.signal(route.name);
       refuse(`service ${route.name} has no replicas and too many requests wait for one`);
     }
+  }
+
+  /** Bytes of request bodies this process holds before dialling replicas (diagnostics, tests). */
+  bufferedBodyBytes(): number {
+    return this.#ctx.bodies.used;
   }
 
   /** Every replica of the document in force with its in-flight count and health (diagnostics, tests). */

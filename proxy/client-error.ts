@@ -27,9 +27,19 @@ const REFUSALS: Record<string, string> = {
   ERR_HTTP_REQUEST_TIMEOUT: "408 Request Timeout",
 };
 
-/** Remembers `res` as its connection's latest answer (one property store per request). */
+/**
+ * Remembers `res` as its connection's latest answer until it is sent: an idle keep-alive
+ * connection must not keep a finished exchange (and its buffered body) alive.
+ */
 export function trackResponse(req: IncomingMessage, res: ServerResponse): void {
   (req.socket as ClientSocket)[LAST_RESPONSE] = res;
+  // One shared listener, no closure per request.
+  res.on("finish", forget);
+}
+
+function forget(this: ServerResponse): void {
+  const socket = this.req.socket as ClientSocket;
+  if (socket[LAST_RESPONSE] === this) socket[LAST_RESPONSE] = undefined;
 }
 
 /** The server's `clientError` listener. */

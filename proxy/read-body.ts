@@ -2,7 +2,7 @@
  * @module
  * Reads a request body whole, within a limit: for a service whose policy routes on the body's text
  * (cache_aware) and for the OpenAI entrypoint, which must read `model` before it knows the service.
- * The same bytes are then forwarded. Every other body streams through `forward.ts` untouched.
+ * The same bytes are then forwarded. Every other body is read up to a bound by `body-buffer.ts`, then streams.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ProxyContext } from "./context.ts";

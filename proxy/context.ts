@@ -4,6 +4,7 @@
  * rate-limit store and the routing gate (here or in the parent process), and the exchanges still running (requests and tunnels), which a closing server waits on and, past its
  * drain bound, cuts.
  */
+import { BodyBudget, type BodyBufferSettings } from "./body-buffer.ts";
 import type { RateLimitGate } from "./rate-limit-gate.ts";
 import type { RoutingGate } from "./routing-gate.ts";
 import type { UpstreamPools } from "./upstream-pools.ts";
@@ -14,6 +15,8 @@ export interface ContextSettings {
   /** Dialing a replica for a tunnel (pooled requests use the pool's own setting). */
   connectTimeoutMs: number;
   proto: "http" | "https";
+  /** Request bodies read before dialling a replica (`body-buffer.ts`). */
+  body: BodyBufferSettings;
 }
 
 export class ProxyContext {
@@ -22,6 +25,8 @@ export class ProxyContext {
   readonly log: (line: string) => void;
   readonly rateLimits: RateLimitGate;
   readonly routing: RoutingGate;
+  /** The bytes request bodies being buffered hold in this process. */
+  readonly bodies: BodyBudget;
   /** Upgraded connections, which outlive any server-side bookkeeping. */
   readonly tunnels = new Set<{ destroy(): void }>();
   #active = 0;
@@ -38,6 +43,7 @@ export class ProxyContext {
     this.pools = pools;
     this.routing = routing;
     this.settings = settings;
+    this.bodies = new BodyBudget(settings.body.processBytes);
     this.log = log;
     this.rateLimits = rateLimits;
   }

@@ -61,8 +61,9 @@ const errorCode = (err: Error) => (err as Error & { code?: string }).code ?? err
 
 /**
  * Forwards `req` to one of `route`'s replicas and streams the answer into `res`. `body`, when given,
- * is the request body already read from `req` (the entrypoint reads it to find the model, and
- * cache_aware services to find the routing `text`).
+ * is the request body already read from `req` (the entrypoint reads it to find the model,
+ * cache_aware services to find the routing `text`, `body-buffer.ts` before dialling), or, for a
+ * body past the buffering bound, what was read followed by the rest.
  */
 export function forward(
   ctx: ProxyContext,
@@ -72,7 +73,7 @@ export function forward(
   head: RequestHead,
   path: string,
   startedAt: number,
-  body: Buffer | null = null,
+  body: Buffer | Readable | null = null,
   text = "",
 ): void {
   new Exchange(ctx, req, res, route, head, path, startedAt, body, text).start();
@@ -86,7 +87,7 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
   readonly #head: RequestHead;
   readonly #path: string;
   readonly #startedAt: number;
-  readonly #readBody: Buffer | null;
+  readonly #readBody: Buffer | Readable | null;
   readonly #text: string;
   #body: Readable | Buffer | null = null;
   #replica: ReplicaState | null = null;
@@ -115,7 +116,7 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
     head: RequestHead,
     path: string,
     startedAt: number,
-    readBody: Buffer | null,
+    readBody: Buffer | Readable | null,
     text: string,
   ) {
     this.#ctx = ctx;
@@ -136,7 +137,7 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
     const head = this.#head;
     if (this.#readBody) {
       // undici sends a Buffer with its Content-Length (the client's, if any, is the same number).
-      if (this.#readBody.length > 0) this.#body = this.#readBody;
+      if (!Buffer.isBuffer(this.#readBody) || this.#readBody.length > 0) this.#body = this.#readBody;
     } else if (head.chunked) {
       // The limiter also shields the client connection from undici destroying the body on failure.
       this.#body = this.#route.maxBodySize > 0 ? this.#req.pipe(new BodyLimit(this.#route.maxBodySize)) : this.#req;

@@ -26,6 +26,8 @@ export interface RequestHead {
 }
 
 const HOST_SLOT = 1;
+/** `x-forwarded-host`'s value, counted from the end: the list ends with the four forwarding headers. */
+const FORWARDED_HOST_FROM_END = 3;
 
 /** Request headers the proxy consumes or replaces rather than copying upstream. */
 const DROPPED_REQUEST = new Set([
@@ -142,6 +144,16 @@ export function readRequestHead(
   );
   out[HOST_SLOT] = host ?? "";
   return { host, contentLength, chunked, framingError, upgrade, forward: out };
+}
+
+/**
+ * The request-target is in absolute form: its authority is the request's host and the Host header
+ * is ignored (RFC 9112 §3.2.2), so the replica's Host and X-Forwarded-Host name what was routed.
+ */
+export function useTargetAuthority(head: RequestHead, authority: string): void {
+  head.host = authority;
+  head.forward[HOST_SLOT] = authority;
+  head.forward[head.forward.length - FORWARDED_HOST_FROM_END] = authority;
 }
 
 /** Sets the Host the replica receives (the client's, or the replica's own authority for HTTPS). */

@@ -160,6 +160,12 @@ function checkSettings(settings: ServerSettings): void {
   if (!Number.isSafeInteger(settings.rateLimitKeys) || settings.rateLimitKeys < 1) {
     throw new ProxyOptionsError("settings.rateLimitKeys", "expected a whole number of keys ≥ 1");
   }
+  for (const key of ["requestBytes", "processBytes", "readTimeoutMs"] as const) {
+    const value = settings.bodyBuffer?.[key];
+    if (!Number.isSafeInteger(value) || !(value >= (key === "readTimeoutMs" ? 1 : 0))) {
+      throw new ProxyOptionsError(`settings.bodyBuffer.${key}`, "expected a whole number ≥ 0 (readTimeoutMs ≥ 1)");
+    }
+  }
   for (const key of ["perService", "total", "signalIntervalMs"] as const) {
     const value = settings.hold?.[key];
     if (!Number.isInteger(value) || !(value >= (key === "signalIntervalMs" ? 0 : 1))) {

@@ -17,7 +17,7 @@ import { forward } from "./forward.ts";
 import { clientAddress, type RequestHead } from "./headers.ts";
 import { routingText } from "./policies/routing-text.ts";
 import { checkRateLimit, replyRateLimited, setHeaders } from "./rate-limit.ts";
-import { readBody } from "./read-body.ts";
+import { bodyTimedOut, readBody } from "./read-body.ts";
 import { replyJson, send } from "./replies.ts";
 import type { RoutingTable, ServiceRoute } from "./routes.ts";
 
@@ -203,6 +203,7 @@ export function serveEntrypoint(
       const route = name === null ? undefined : table.byModel.get(name);
       return route ? route.maxBodySize : UNKNOWN_MODEL_BODY_LIMIT;
     },
+    timedOut: () => replyError(ctx, res, 408, { message: bodyTimedOut(ctx), type: "invalid_request_error" }, true),
   };
   const refuse = (limit: number) => replyError(ctx, res, 413, tooLarge(limit), true);
   readBody(

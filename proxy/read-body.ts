@@ -2,10 +2,16 @@
  * @module
  * Reads a request body whole, within a limit: for a service whose policy routes on the body's text
  * (cache_aware) and for the OpenAI entrypoint, which must read `model` before it knows the service.
- * The same bytes are then forwarded. Every other body streams through `forward.ts` untouched.
+ * The same bytes are then forwarded. Every other body is read up to a bound by `body-buffer.ts`, then streams.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ProxyContext } from "./context.ts";
+import { replyJson } from "./replies.ts";
+
+/** The 408's message when a body stalls longer than the read timeout (`body-buffer.ts`). */
+export function bodyTimedOut(ctx: ProxyContext): string {
+  return `the request body stalled: nothing arrived for ${ctx.settings.body.readTimeoutMs / 1000} s`;
+}
 
 export interface BodyLimit {
   /** Bytes allowed; 0 = no limit. */
@@ -15,11 +21,14 @@ export interface BodyLimit {
    * keep reading under (the entrypoint learns the service, hence its own limit, from the body).
    */
   raise?: (received: Buffer) => number;
+  /** Nothing arrived for the body read timeout (default: a JSON 408, then close). */
+  timedOut?: () => void;
 }
 
 /**
  * Calls `done` with the body, or `tooLarge` with the limit in force once the body passes it.
- * Neither is called when the client goes away. Counted as an exchange so a closing server waits for it.
+ * Neither is called when the client goes away; a body that stalls longer than the read timeout
+ * (`body-buffer.ts`) gets 408 instead. Counted as an exchange so a closing server waits for it.
  */
 export function readBody(
   ctx: ProxyContext,
@@ -35,9 +44,15 @@ export function readBody(
   let limit = bound.limit > 0 ? bound.limit : Number.POSITIVE_INFINITY;
   let raise = bound.raise;
   let settled = false;
+  const timer = setTimeout(() => {
+    if (!settle()) return;
+    if (bound.timedOut) bound.timedOut();
+    else replyJson(res, 408, bodyTimedOut(ctx), { close: true });
+  }, ctx.settings.body.readTimeoutMs);
   const settle = (): boolean => {
     if (settled) return false;
     settled = true;
+    clearTimeout(timer);
     req.off("data", onData);
     req.off("end", onEnd);
     req.off("error", onGone);
@@ -51,6 +66,7 @@ export function readBody(
   const onData = (chunk: Buffer) => {
     chunks.push(chunk);
     size += chunk.length;
+    timer.refresh();
     if (size <= limit) return;
     if (raise) {
       const raised = raise(Buffer.concat(chunks, size));

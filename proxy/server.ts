@@ -14,17 +14,17 @@ import type { ConfigDocument } from "../schema/config-document.ts";
 import { answerChallenge, CHALLENGE_PREFIX, type ChallengeTokens } from "./acme-challenge.ts";
 import { authDenial } from "./auth.ts";
 import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from "./balancer.ts";
+import { type BodyBufferSettings, DEFAULT_BODY_BUFFER, forwardWithBody } from "./body-buffer.ts";
+import { onClientError, trackResponse } from "./client-error.ts";
 import { ProxyContext } from "./context.ts";
 import { isPreflight, replyPreflight } from "./cors.ts";
 import { forward } from "./forward.ts";
-import { clientAddress, type RequestHead, readRequestHead } from "./headers.ts";
+import { clientAddress, type RequestHead, readRequestHead, useTargetAuthority } from "./headers.ts";
 import { DEFAULT_HOLD_LIMITS, type HoldLimits, HoldQueue } from "./hold.ts";
 import { serveEntrypoint } from "./openai-entrypoint.ts";
-import { routingTextOf } from "./policies/routing-text.ts";
 import { checkRateLimit, replyRateLimited, replyRateLimitedRaw, setHeaders } from "./rate-limit.ts";
 import { LocalGate, type RateLimitGate } from "./rate-limit-gate.ts";
 import { ZoneRegistry } from "./rate-limit-store.ts";
-import { readBody } from "./read-body.ts";
 import { replyJson, replyRaw, replyText } from "./replies.ts";
 import {
   buildRoutingTable,
@@ -64,6 +64,8 @@ export interface ServerSettings {
   pools: PoolSettings;
   /** Bounds of the queue of requests held for services scaled to zero. */
   hold: HoldLimits;
+  /** Request bodies read before a replica is dialled, and the body read timeout (`body-buffer.ts`). */
+  bodyBuffer: BodyBufferSettings;
 }
 
 export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
@@ -79,6 +81,7 @@ export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
   health: DEFAULT_HEALTH_POLICY,
   pools: DEFAULT_POOL_SETTINGS,
   hold: DEFAULT_HOLD_LIMITS,
+  bodyBuffer: DEFAULT_BODY_BUFFER,
 };
 
 export type ListenTarget = { host: string; port: number } | { handle: object };
@@ -88,12 +91,16 @@ interface Target {
   path: string;
 }
 
-/** Origin-form targets pass as they are; absolute-form ones name the host themselves (RFC 9112 §3.2.2). */
+/**
+ * Origin-form targets pass as they are; absolute-form ones name the host themselves (RFC 9112 §3.2.2):
+ * that authority replaces the Host header, for routing and for what the replica receives alike.
+ */
 function requestTarget(url: string, head: RequestHead): Target | null {
   if (url.startsWith("/")) return { host: head.host, path: url };
   if (!/^https?:\/\//i.test(url)) return null;
   try {
     const parsed = new URL(url);
+    useTargetAuthority(head, parsed.host);
     return { host: parsed.host, path: `${parsed.pathname}${parsed.search}` };
   } catch {
     return null;
@@ -144,7 +151,12 @@ export class ProxyServer {
     const pools = new UpstreamPools(settings.pools);
     this.#ctx = new ProxyContext(
       pools,
-      { maxRetries: settings.maxRetries, connectTimeoutMs: settings.pools.connectTimeoutMs, proto: "http" },
+      {
+        maxRetries: settings.maxRetries,
+        connectTimeoutMs: settings.pools.connectTimeoutMs,
+        proto: "http",
+        body: settings.bodyBuffer,
+      },
       log,
       rateLimits ?? new LocalGate(new ZoneRegistry(settings.rateLimitKeys)),
       routing,
@@ -172,6 +184,8 @@ export class ProxyServer {
     server.on("upgrade", this.#onUpgrade);
     // Answer `Expect: 100-continue` only once the request is routable: a refused body is never sent.
     server.on("checkContinue", this.#onCheckContinue);
+    // Answers owed to earlier pipelined requests leave before the refusal of a malformed one.
+    server.on("clientError", onClientError);
   }
 
   /** Replaces the certificates served by SNI (throws, keeping the old ones, if a pair is unusable). */
@@ -324,6 +338,7 @@ export class ProxyServer {
 
   #handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     const startedAt = performance.now();
+    trackResponse(req, res);
     const secure = (req.socket as TLSSocket).encrypted === true;
     // Challenges come first: the CA validates over plain HTTP whatever else the host does.
     if (!secure && req.url?.startsWith(CHALLENGE_PREFIX) && answerChallenge(req, res, this.#challenges)) return;
@@ -346,19 +361,9 @@ export class ProxyServer {
           setHeaders(res, headers);
           if (secure && route.hsts) res.setHeader("strict-transport-security", route.hsts);
           if (expectsContinue) res.writeContinue();
-          if (route.balancer.policy.needsText && (head.chunked || head.contentLength > 0)) {
-            // cache_aware routes on the body's text: read it (within the service's limit), then send the same bytes.
-            const tooLarge = () =>
-              replyJson(res, 413, `request body larger than client_max_body_size (${route.maxBodySize} bytes)`, {
-                close: true,
-                cors: route.model !== null,
-              });
-            const send = (body: Buffer) =>
-              forward(this.#ctx, req, res, route, head, path, startedAt, body, routingTextOf(body));
-            readBody(this.#ctx, req, res, { limit: route.maxBodySize }, send, tooLarge);
-            return;
-          }
-          forward(this.#ctx, req, res, route, head, path, startedAt);
+          if (head.chunked || head.contentLength > 0)
+            forwardWithBody(this.#ctx, req, res, route, head, path, startedAt);
+          else forward(this.#ctx, req, res, route, head, path, startedAt);
         },
         // Node discards an unread body after the answer and keeps the connection (nginx does the same).
         refuse: (rule, verdict) =>
@@ -436,6 +441,11 @@ export class ProxyServer {
       this.#holds.signal(route.name);
       refuse(`service ${route.name} has no replicas and too many requests wait for one`);
     }
+  }
+
+  /** Bytes of request bodies this process holds before dialling replicas (diagnostics, tests). */
+  bufferedBodyBytes(): number {
+    return this.#ctx.bodies.used;
   }
 
   /** Every replica of the document in force with its in-flight count and health (diagnostics, tests). */

@@ -90,3 +90,74 @@ describe("limits", () => {
     expect(Date.now() - started).toBeLessThan(2_900);
   });
 });
+
+/** The replica's echo (JSON) in a raw reply, as a header name → values map. */
+function echoedHeaders(reply: string): Record<string, string[]> {
+  const body = reply.slice(reply.indexOf("\r\n\r\n") + 4);
+  const raw = (JSON.parse(body) as { rawHeaders: string[] }).rawHeaders;
+  const out: Record<string, string[]> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    out[name] = [...(out[name] ?? []), raw[i + 1]!];
+  }
+  return out;
+}
+
+describe("absolute-form request targets (RFC 9112 §3.2.2)", () => {
+  it("routes and forwards by the target's authority, ignoring the Host header", async () => {
+    const reply = await rawExchange(
+      p.port,
+      `GET http://${HOST}/abs HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n`,
+    );
+    expect(statusLines(reply)).toEqual(["HTTP/1.1 200"]);
+    const headers = echoedHeaders(reply);
+    expect(headers.host).toEqual([HOST]);
+    expect(headers["x-forwarded-host"]).toEqual([HOST]);
+    expect(JSON.stringify(headers)).not.toContain("evil.example");
+  });
+
+  it("normalises the target's host for routing and forwards the same authority", async () => {
+    const reply = await rawExchange(
+      p.port,
+      `GET http://ALPHA.${DOMAIN.toUpperCase()}./abs?q=1 HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n`,
+    );
+    expect(statusLines(reply)).toEqual(["HTTP/1.1 200"]);
+    const headers = echoedHeaders(reply);
+    expect(headers.host).toEqual([`${HOST}.`]);
+    expect(headers["x-forwarded-host"]).toEqual([`${HOST}.`]);
+  });
+
+  it("answers 404 for an absolute target naming an unknown host, whatever the Host header says", async () => {
+    const reply = await rawExchange(
+      p.port,
+      `GET http://evil.example/abs HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`,
+    );
+    expect(statusLines(reply)).toEqual(["HTTP/1.1 404"]);
+  });
+});
+
+describe("pipelining", () => {
+  // Answers follow one another with no line break between a body and the next status line.
+  const answers = (reply: string) => reply.match(/HTTP\/1\.1 \d{3}(?= )/g) ?? [];
+
+  it("answers a valid request before the 400 of a malformed one that follows it, then closes", async () => {
+    const before = a.seen.length;
+    const reply = await rawExchange(
+      p.port,
+      `GET /first HTTP/1.1\r\nHost: ${HOST}\r\n\r\nGET /second HTTP/1.1\r\nHost: ${HOST}\r\nBad Header\r\n\r\n`,
+    );
+    expect(answers(reply)).toEqual(["HTTP/1.1 200", "HTTP/1.1 400"]);
+    expect(reply).toContain('"url":"/first"');
+    expect(a.seen.length).toBe(before + 1);
+  });
+
+  it("answers every valid pipelined request in order before the 400", async () => {
+    const reply = await rawExchange(
+      p.port,
+      `GET /1 HTTP/1.1\r\nHost: ${HOST}\r\n\r\nPOST /2 HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 2\r\n\r\nhiGET /3 HTTP/1.1\r\nHost: ${HOST}\r\n\r\n\x01garbage\r\n\r\n`,
+    );
+    expect(answers(reply)).toEqual(["HTTP/1.1 200", "HTTP/1.1 200", "HTTP/1.1 200", "HTTP/1.1 400"]);
+    const urls = [...reply.matchAll(/"url":"([^"]*)"/g)].map((m) => m[1]);
+    expect(urls).toEqual(["/1", "/2", "/3"]);
+  });
+});

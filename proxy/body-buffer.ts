@@ -1,0 +1,179 @@
+/**
+ * @module
+ * Request bodies are read before a replica is dialled, as nginx does (`proxy_request_buffering on`):
+ * a client that trickles its body holds a proxy socket and a little memory, never a replica
+ * connection. Memory stays bounded twice: one body is buffered up to `requestBytes` (then the
+ * replica is dialled and the rest streams through, so large uploads still work), and the bodies a
+ * process is buffering hold at most `processBytes` together (past it, requests stream as they come,
+ * as with no buffering). Between two reads of a body being read at most `readTimeoutMs` may pass
+ * (nginx's `client_body_timeout`): 408 then. Bodies read whole for other reasons (cache_aware, the
+ * OpenAI entrypoint: `read-body.ts`) are not read again.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Readable } from "node:stream";
+import { BodyLimit } from "./body-limit.ts";
+import type { ProxyContext } from "./context.ts";
+import { forward } from "./forward.ts";
+import type { RequestHead } from "./headers.ts";
+import { routingTextOf } from "./policies/routing-text.ts";
+import { bodyTimedOut, readBody } from "./read-body.ts";
+import { replyJson } from "./replies.ts";
+import type { ServiceRoute } from "./routes.ts";
+
+export interface BodyBufferSettings {
+  /** Bytes of one body read before dialling a replica; 0 = stream every body as it comes. */
+  requestBytes: number;
+  /** Bytes all the bodies being buffered in one process may hold together. */
+  processBytes: number;
+  /** Longest wait between two reads of a request body (nginx `client_body_timeout`), then 408. */
+  readTimeoutMs: number;
+}
+
+export const DEFAULT_BODY_BUFFER: BodyBufferSettings = {
+  requestBytes: 1024 * 1024,
+  processBytes: 64 * 1024 * 1024,
+  readTimeoutMs: 60_000,
+};
+
+/** The bytes buffered bodies hold in this process, against `processBytes`. */
+export class BodyBudget {
+  readonly #cap: number;
+  #used = 0;
+
+  constructor(cap: number) {
+    this.#cap = cap;
+  }
+
+  get used(): number {
+    return this.#used;
+  }
+
+  take(bytes: number): boolean {
+    if (this.#used + bytes > this.#cap) return false;
+    this.#used += bytes;
+    return true;
+  }
+
+  give(bytes: number): void {
+    this.#used -= bytes;
+  }
+}
+
+/** What becomes of a body: exactly one is called, none when the client goes away. */
+export interface BodyOutcome {
+  /** The whole body, read within the bounds. */
+  whole(body: Buffer): void;
+  /** A bound was reached: what arrived, then the rest as it comes (within `client_max_body_size`). */
+  streaming(body: Readable): void;
+  /** The body passed `client_max_body_size` while being buffered. */
+  tooLarge(limit: number): void;
+  /** Nothing arrived for `readTimeoutMs`. */
+  timedOut(): void;
+}
+
+/**
+ * Buffers `req`'s body (`limit`: the service's `client_max_body_size`, 0 = none), then hands it on.
+ * The bytes held count against the process's budget until the exchange's response closes (the
+ * exchange keeps the body for a retry). Counted as an exchange so a closing server waits for it.
+ */
+export function bufferBody(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  limit: number,
+  outcome: BodyOutcome,
+): void {
+  const bound = ctx.settings.body.requestBytes;
+  ctx.begin();
+  const budget = ctx.bodies;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let held = 0;
+  let settled = false;
+  const timer = setTimeout(() => {
+    if (!settle()) return;
+    giveBack();
+    outcome.timedOut();
+  }, ctx.settings.body.readTimeoutMs);
+  const settle = (): boolean => {
+    if (settled) return false;
+    settled = true;
+    clearTimeout(timer);
+    req.off("data", onData);
+    req.off("end", onEnd);
+    req.off("error", onGone);
+    res.off("close", onGone);
+    ctx.end();
+    return true;
+  };
+  const giveBack = () => budget.give(held);
+  const onGone = () => {
+    if (settle()) giveBack();
+  };
+  const onData = (chunk: Buffer) => {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (limit > 0 && size > limit) {
+      if (settle()) {
+        giveBack();
+        outcome.tooLarge(limit);
+      }
+      return;
+    }
+    if (size <= bound && budget.take(chunk.length)) {
+      held += chunk.length;
+      timer.refresh();
+      return;
+    }
+    // A bound is reached: dial the replica and stream the rest. The limiter counts what was
+    // buffered, and stands between the client's request and undici (which destroys a failed body).
+    if (!settle()) return;
+    res.once("close", giveBack);
+    const rest = new BodyLimit(limit > 0 ? limit : Number.POSITIVE_INFINITY);
+    for (const c of chunks) rest.write(c);
+    req.pipe(rest);
+    outcome.streaming(rest);
+  };
+  const onEnd = () => {
+    if (!settle()) return;
+    res.once("close", giveBack);
+    outcome.whole(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+  };
+  req.on("data", onData);
+  req.on("end", onEnd);
+  req.on("error", onGone);
+  res.on("close", onGone);
+}
+
+/** Forwards a request that has a body: read whole for cache_aware, else buffered up to the bound. */
+export function forwardWithBody(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: ServiceRoute,
+  head: RequestHead,
+  path: string,
+  startedAt: number,
+): void {
+  const cors = route.model !== null;
+  const tooLarge = () =>
+    replyJson(res, 413, `request body larger than client_max_body_size (${route.maxBodySize} bytes)`, {
+      close: true,
+      cors,
+    });
+  const timedOut = () => replyJson(res, 408, bodyTimedOut(ctx), { close: true, cors });
+  if (route.balancer.policy.needsText) {
+    // cache_aware routes on the body's text: read it (within the service's limit), then send the same bytes.
+    const send = (body: Buffer) => forward(ctx, req, res, route, head, path, startedAt, body, routingTextOf(body));
+    readBody(ctx, req, res, { limit: route.maxBodySize, timedOut }, send, tooLarge);
+    return;
+  }
+  if (ctx.settings.body.requestBytes === 0) {
+    // Buffering is off: the body streams to the replica as it comes.
+    forward(ctx, req, res, route, head, path, startedAt);
+    return;
+  }
+  // Read the body (up to the bound) before dialling: a slow upload holds no replica connection.
+  const send = (body: Buffer | Readable) => forward(ctx, req, res, route, head, path, startedAt, body);
+  bufferBody(ctx, req, res, route.maxBodySize, { whole: send, streaming: send, tooLarge, timedOut });
+}

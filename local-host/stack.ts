@@ -12,6 +12,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeFileAtomic } from "../agent/atomic-file.ts";
+import { CRON_INTERVAL_MS, startCronTimer, triggerScheduled } from "./cron.ts";
 import { type HostDaemon, startHostDaemon } from "./daemon.ts";
 import { writeDevVars } from "./dev-vars.ts";
 import { StackError } from "./errors.ts";
@@ -32,6 +33,8 @@ export interface StackOptions {
   readyTimeoutMs?: number;
   /** Where progress lines go (default: stdout). */
   log?: (line: string) => void;
+  /** How often the Worker's scheduled handler runs (production's cron: every minute). */
+  cronIntervalMs?: number;
 }
 
 export interface Stack {
@@ -74,7 +77,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   });
   let wrangler: WranglerDev | null = null;
   let launch: () => Promise<void> = async () => {};
+  // `wrangler dev` never fires wrangler.toml's cron: the stack does, while the control plane is up.
+  const cron = startCronTimer(
+    options.cronIntervalMs ?? CRON_INTERVAL_MS,
+    async () => {
+      if (wrangler) await triggerScheduled(url);
+    },
+    (error) => log(`[cron] scheduled handler failed: ${(error as Error).message}`),
+  );
   const stop = async () => {
+    await cron.stop();
     await wrangler?.stop();
     await daemon.stop();
   };

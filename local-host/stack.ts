@@ -18,6 +18,7 @@ import { writeDevVars } from "./dev-vars.ts";
 import { StackError } from "./errors.ts";
 import { isPortInUse } from "./ports.ts";
 import { loadOrCreateSecrets } from "./secrets.ts";
+import { claimStateDir, STACK_MARKER_ENV } from "./stack-lock.ts";
 import { applyMigrations, startWranglerDev, type WranglerDev, waitForHealthy } from "./wrangler.ts";
 
 export interface StackOptions {
@@ -62,19 +63,28 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const log = options.quiet ? () => {} : write;
   const url = `http://127.0.0.1:${port}`;
 
-  // wrangler would otherwise fail later with a less obvious message (or pick another port silently).
-  if (await isPortInUse(port)) {
-    throw new StackError("port", `127.0.0.1:${port} is already in use; choose another with --port`);
-  }
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const secrets = await loadOrCreateSecrets(dir);
-
-  const daemon = await startHostDaemon({
-    stateDir: path.join(dir, "hosts"),
-    port: options.daemonPort ?? 0,
-    token: secrets.LOCAL_HOST_DAEMON_TOKEN,
-    log: (line) => log(`[hosts] ${line}`),
-  });
+  // First: a running stack on this directory is refused, and a killed one's wrangler stopped (it holds the port).
+  const lock = await claimStateDir(dir, url, log);
+  let daemon: HostDaemon;
+  let secrets: Awaited<ReturnType<typeof loadOrCreateSecrets>>;
+  try {
+    // wrangler would otherwise fail later with a less obvious message (or pick another port silently).
+    if (await isPortInUse(port)) {
+      throw new StackError("port", `127.0.0.1:${port} is already in use; choose another with --port`);
+    }
+    secrets = await loadOrCreateSecrets(dir);
+    // It stops the agents a killed stack left running (its state file names them) before relaunching them.
+    daemon = await startHostDaemon({
+      stateDir: path.join(dir, "hosts"),
+      port: options.daemonPort ?? 0,
+      token: secrets.LOCAL_HOST_DAEMON_TOKEN,
+      log: (line) => log(`[hosts] ${line}`),
+    });
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
   let wrangler: WranglerDev | null = null;
   let launch: () => Promise<void> = async () => {};
   // `wrangler dev` never fires wrangler.toml's cron: the stack does, while the control plane is up.
@@ -89,6 +99,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await cron.stop();
     await wrangler?.stop();
     await daemon.stop();
+    await lock.release();
   };
 
   try {
@@ -110,7 +121,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         persistTo,
         envFile,
         onLine: (line) => log(`[wrangler] ${line}`),
+        env: { [STACK_MARKER_ENV]: dir },
       });
+      await lock.recordWrangler(wrangler.pid);
       await waitForHealthy(`${url}/api/v1/health`, wrangler, options.readyTimeoutMs ?? 60_000);
     };
     await launch();
@@ -136,6 +149,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     async stopControlPlane() {
       await wrangler?.stop();
       wrangler = null;
+      await lock.recordWrangler(null);
     },
     async startControlPlane() {
       if (!wrangler) await launch();

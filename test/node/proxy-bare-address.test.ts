@@ -6,9 +6,10 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { startProxy } from "../../proxy/index.ts";
-import { configDocument } from "../../proxy/testing/config-builder.ts";
+import { configDocument, DOMAIN } from "../../proxy/testing/config-builder.ts";
 import { send } from "../../proxy/testing/http-client.ts";
 import { type Echo, startReplica } from "../../proxy/testing/replica-server.ts";
+import { selfSignedCertificate } from "../fakes/tls/self-signed.ts";
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 const ID = "AbCdEfGhIjKl";
@@ -82,6 +83,41 @@ describe("the gateway's bare address", () => {
       for (const path of ["/", "/proxy/services/main/nope/", "/proxy/services/other/open/", "/healthz"]) {
         expect((await send(proxy.port, { host: bare, path })).status, path).toBe(404);
       }
+    } finally {
+      await proxy.close();
+      await replica.close();
+    }
+  });
+});
+
+describe("the bare address over plain HTTP, for hosts with a certificate", () => {
+  it("redirects to the service's or the entrypoint's own HTTPS host, prefix stripped", async () => {
+    const replica = await startReplica("r");
+    const proxy = await startProxy({
+      httpPort: 0,
+      httpsPort: 0,
+      workers: 0,
+      initialConfig: configDocument(1, [
+        { name: "llm", replicas: [replica.url], model: { name: "m1", format: "openai" as const, prefix: "/v1" } },
+        { name: "plain", replicas: [replica.url] },
+      ]),
+    });
+    try {
+      const certificates = [`llm.${DOMAIN}`, `gateway.${DOMAIN}`].map((host) => ({
+        host,
+        ...selfSignedCertificate({ commonName: host, subjectAltName: `DNS:${host}`, key: "ec-p256" }),
+      }));
+      await proxy.setCertificates(certificates);
+      const bare = `127.0.0.1:${proxy.port}`;
+      const service = await send(proxy.port, { host: bare, path: "/proxy/services/main/llm/v1/models?x=1" });
+      expect(service.status).toBe(301);
+      expect(service.headers.location).toBe(`https://llm.${DOMAIN}:${proxy.httpsPort}/v1/models?x=1`);
+      const entrypoint = await send(proxy.port, { host: bare, path: "/v1/models" });
+      expect(entrypoint.status).toBe(301);
+      expect(entrypoint.headers.location).toBe(`https://gateway.${DOMAIN}:${proxy.httpsPort}/v1/models`);
+      // A service without a certificate is served over plain HTTP, as on its own host.
+      expect((await send(proxy.port, { host: bare, path: "/proxy/services/main/plain/" })).status).toBe(200);
+      expect(replica.seen).toHaveLength(1);
     } finally {
       await proxy.close();
       await replica.close();

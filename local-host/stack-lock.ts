@@ -8,11 +8,11 @@
  * second stack on a directory whose owner still runs is refused: it would rewrite `config.json`
  * and fight the first over the hosts.
  */
-import { open, readFile, rm } from "node:fs/promises";
+import { open, readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { writeFileAtomic } from "../agent/atomic-file.ts";
 import { StackError } from "./errors.ts";
-import { isProcessMarked, stopProcessGroup } from "./process-group.ts";
+import { isGroupAlive, isProcessMarked, stopProcessGroup } from "./process-group.ts";
 
 /** Set in wrangler's environment (its workerd inherits it): proves a recorded pid is still our wrangler. */
 export const STACK_MARKER_ENV = "GATEPLANE_STACK_DIR";
@@ -65,6 +65,30 @@ async function ownerRuns(lock: StackLockFile): Promise<boolean> {
   return started === null || lock.start_time === null || started === lock.start_time;
 }
 
+/** Pids of the processes in process group `pgid` (Linux; none elsewhere). */
+async function groupMembers(pgid: number): Promise<number[]> {
+  const entries = await readdir("/proc").catch(() => [] as string[]);
+  const members: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    // Field 5, the process group, is the third after the command name.
+    if (stat && Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) === pgid) members.push(Number(entry));
+  }
+  return members;
+}
+
+/**
+ * Whether the group wrangler led still holds a process of ours: wrangler itself, or (when wrangler
+ * died first) its workerd, which keeps the group and the port.
+ */
+async function groupIsMarked(pgid: number, marker: string): Promise<boolean> {
+  if (await isProcessMarked(pgid, marker)) return true;
+  if (!isGroupAlive(pgid)) return false;
+  for (const pid of await groupMembers(pgid)) if (await isProcessMarked(pid, marker)) return true;
+  return false;
+}
+
 function parseLock(text: string): StackLockFile | null {
   try {
     const value = JSON.parse(text) as Partial<StackLockFile>;
@@ -106,7 +130,7 @@ export async function claimStateDir(dir: string, url: string, log: (line: string
   if (previous) {
     if (await ownerRuns(previous)) throw inUse(dir, previous);
     const wrangler = previous.wrangler_pid;
-    if (wrangler !== null && (await isProcessMarked(wrangler, stackMarker(dir)))) {
+    if (wrangler !== null && (await groupIsMarked(wrangler, stackMarker(dir)))) {
       await stopProcessGroup(wrangler, 5_000);
       log(
         `stopped wrangler dev (pid ${wrangler}) left running by a stack that did not shut down (pid ${previous.pid})`,

@@ -84,6 +84,36 @@ describe("claimStateDir", () => {
     await lock.release();
   });
 
+  it("stops what is left of the wrangler's group when wrangler itself died first", async () => {
+    // A group leader that starts a child (as wrangler starts workerd) and exits.
+    const leader = spawn(
+      process.execPath,
+      [
+        "-e",
+        "const c = require('child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)'], { stdio: 'ignore' }); console.log(c.pid); c.unref();",
+      ],
+      { detached: true, stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, GATEPLANE_STACK_DIR: dir } },
+    );
+    children.push(leader);
+    let out = "";
+    leader.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    await once(leader, "exit");
+    const orphan = Number(out.trim());
+    expect(await processStartTime(orphan)).not.toBeNull();
+    await writeLock({ pid: leader.pid!, start_time: "1", url: "x", wrangler_pid: leader.pid! });
+
+    const lock = await claimStateDir(dir, "http://127.0.0.1:5", log);
+    try {
+      expect(lines).toHaveLength(1);
+      expect(await processStartTime(orphan)).toBeNull();
+    } finally {
+      await lock.release();
+      try {
+        process.kill(-leader.pid!, "SIGKILL");
+      } catch {}
+    }
+  });
+
   it("treats a reused pid as a dead owner and never kills a process without our marker", async () => {
     // Our own pid with another start time: the recorded owner is gone and its pid now names us.
     const stranger = await sleeper({ GATEPLANE_STACK_DIR: `${dir}-other` });

@@ -120,8 +120,12 @@ function inUse(dir: string, lock: StackLockFile): StackError {
 export async function claimStateDir(dir: string, url: string, log: (line: string) => void): Promise<StateDirLock> {
   const file = path.join(dir, "stack.json");
   let previous: StackLockFile | null = null;
+  let exists = false;
   try {
-    previous = parseLock(await readFile(file, "utf8"));
+    const text = await readFile(file, "utf8");
+    exists = true;
+    // Unreadable content (a crash between creating and writing it) names nobody: it is stale.
+    previous = parseLock(text);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
       throw new StackError("state dir", `${file} cannot be read: ${(error as Error).message}`);
@@ -137,7 +141,7 @@ export async function claimStateDir(dir: string, url: string, log: (line: string
       );
     }
   }
-  await rm(file, { force: true });
+  if (exists) await rm(file, { force: true });
 
   const mine: StackLockFile = {
     pid: process.pid,

@@ -238,6 +238,35 @@ function publicPort(g: GatewayRow, gatewayReplicas: ReplicaRow[], scheme: "https
   return port ? `:${port}` : "";
 }
 
+/**
+ * Where a client reaches the service and the OpenAI entrypoint. On a local plain-HTTP gateway under
+ * `localhost` the host's bare address is given (`/proxy/services/<project>/<name>/`, `/v1`):
+ * `*.localhost` names resolve in curl and browsers but not through most system resolvers (Node,
+ * Python, the openai clients), and the proxy serves both paths there (`proxy/host-routing.ts`).
+ */
+function serviceUrls(
+  g: GatewayRow,
+  s: ServiceRow,
+  gatewayReplicas: ReplicaRow[],
+  domain: string | null,
+  scheme: "https" | "http",
+  port: string,
+): Pick<Service, "url" | "model_url"> {
+  if (!domain) return { url: "", model_url: null };
+  const bare = scheme === "http" && g.configuration.backend === "local" && /(^|\.)localhost$/.test(domain);
+  const address = bare ? gatewayReplicas.find((r) => r.status === "running" && r.hostname)?.hostname : undefined;
+  if (address) {
+    return {
+      url: `http://${address}/proxy/services/${g.project_name}/${s.name}/`,
+      model_url: s.configuration.model ? `http://${address}/v1` : null,
+    };
+  }
+  return {
+    url: `${scheme}://${s.name}.${domain}${port}`,
+    model_url: s.configuration.model ? `${scheme}://gateway.${domain}${port}${s.configuration.model.prefix}` : null,
+  };
+}
+
 const STATS_WINDOWS = ["30", "60", "300"] as const;
 /**
  * Agents report every 5 s; a report older than this is as good as none (a replica whose agent lost
@@ -289,9 +318,7 @@ export function serviceView(g: GatewayRow, s: ServiceRow, store: ServiceStore, g
     project_name: g.project_name,
     gateway: g.name,
     configuration: s.configuration,
-    url: domain ? `${scheme}://${s.name}.${domain}${port}` : "",
-    model_url:
-      domain && s.configuration.model ? `${scheme}://gateway.${domain}${port}${s.configuration.model.prefix}` : null,
+    ...serviceUrls(g, s, gatewayReplicas, domain, scheme, port),
     created_at: s.created_at,
     updated_at: s.updated_at,
     replicas: store.replicas(s.name).map((r) => ({ id: r.id, url: r.url, registered_at: r.registered_at })),

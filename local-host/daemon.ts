@@ -220,6 +220,9 @@ export async function startHostDaemon(options: HostDaemonOptions): Promise<HostD
     ) {
       // Left behind by a daemon that crashed; it holds the host's ports.
       await stopProcessGroup(instance.pid, stopGraceMs);
+      log(
+        `${instance.instance_id} (${instance.name}): stopped the agent a previous run left running (pid ${instance.pid})`,
+      );
     }
     instance.pid = null;
     supervise(instance);

@@ -12,11 +12,13 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeFileAtomic } from "../agent/atomic-file.ts";
+import { CRON_INTERVAL_MS, startCronTimer, triggerScheduled } from "./cron.ts";
 import { type HostDaemon, startHostDaemon } from "./daemon.ts";
 import { writeDevVars } from "./dev-vars.ts";
 import { StackError } from "./errors.ts";
 import { isPortInUse } from "./ports.ts";
 import { loadOrCreateSecrets } from "./secrets.ts";
+import { claimStateDir, STACK_MARKER_ENV } from "./stack-lock.ts";
 import { applyMigrations, startWranglerDev, type WranglerDev, waitForHealthy } from "./wrangler.ts";
 
 export interface StackOptions {
@@ -32,6 +34,8 @@ export interface StackOptions {
   readyTimeoutMs?: number;
   /** Where progress lines go (default: stdout). */
   log?: (line: string) => void;
+  /** How often the Worker's scheduled handler runs (production's cron: every minute). */
+  cronIntervalMs?: number;
 }
 
 export interface Stack {
@@ -59,24 +63,43 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const log = options.quiet ? () => {} : write;
   const url = `http://127.0.0.1:${port}`;
 
-  // wrangler would otherwise fail later with a less obvious message (or pick another port silently).
-  if (await isPortInUse(port)) {
-    throw new StackError("port", `127.0.0.1:${port} is already in use; choose another with --port`);
-  }
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const secrets = await loadOrCreateSecrets(dir);
-
-  const daemon = await startHostDaemon({
-    stateDir: path.join(dir, "hosts"),
-    port: options.daemonPort ?? 0,
-    token: secrets.LOCAL_HOST_DAEMON_TOKEN,
-    log: (line) => log(`[hosts] ${line}`),
-  });
+  // First: a running stack on this directory is refused, and a killed one's wrangler stopped (it holds the port).
+  const lock = await claimStateDir(dir, url, log);
+  let daemon: HostDaemon;
+  let secrets: Awaited<ReturnType<typeof loadOrCreateSecrets>>;
+  try {
+    // wrangler would otherwise fail later with a less obvious message (or pick another port silently).
+    if (await isPortInUse(port)) {
+      throw new StackError("port", `127.0.0.1:${port} is already in use; choose another with --port`);
+    }
+    secrets = await loadOrCreateSecrets(dir);
+    // It stops the agents a killed stack left running (its state file names them) before relaunching them.
+    daemon = await startHostDaemon({
+      stateDir: path.join(dir, "hosts"),
+      port: options.daemonPort ?? 0,
+      token: secrets.LOCAL_HOST_DAEMON_TOKEN,
+      log: (line) => log(`[hosts] ${line}`),
+    });
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
   let wrangler: WranglerDev | null = null;
   let launch: () => Promise<void> = async () => {};
+  // `wrangler dev` never fires wrangler.toml's cron: the stack does, while the control plane is up.
+  const cron = startCronTimer(
+    options.cronIntervalMs ?? CRON_INTERVAL_MS,
+    async () => {
+      if (wrangler) await triggerScheduled(url);
+    },
+    (error) => log(`[cron] scheduled handler failed: ${(error as Error).message}`),
+  );
   const stop = async () => {
+    await cron.stop();
     await wrangler?.stop();
     await daemon.stop();
+    await lock.release();
   };
 
   try {
@@ -98,7 +121,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         persistTo,
         envFile,
         onLine: (line) => log(`[wrangler] ${line}`),
+        env: { [STACK_MARKER_ENV]: dir },
       });
+      await lock.recordWrangler(wrangler.pid);
       await waitForHealthy(`${url}/api/v1/health`, wrangler, options.readyTimeoutMs ?? 60_000);
     };
     await launch();
@@ -124,6 +149,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     async stopControlPlane() {
       await wrangler?.stop();
       wrangler = null;
+      await lock.recordWrangler(null);
     },
     async startControlPlane() {
       if (!wrangler) await launch();

@@ -95,6 +95,8 @@ export interface WranglerDevOptions {
   envFile: string;
   /** Each line wrangler prints (it runs with `--log-level warn`, so these are worth seeing). */
   onLine?: (line: string) => void;
+  /** Added to wrangler's environment (the stack's marker, `stack-lock.ts`). */
+  env?: Record<string, string>;
 }
 
 export interface WranglerDev {
@@ -126,7 +128,12 @@ export function startWranglerDev(options: WranglerDevOptions): WranglerDev {
       "warn",
     ],
     // Its own process group: wrangler runs workerd and esbuild, which must go down with it.
-    { cwd: options.root, env: wranglerEnv(), stdio: ["ignore", "pipe", "pipe"], detached: true },
+    {
+      cwd: options.root,
+      env: { ...wranglerEnv(), ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    },
   );
   const tail = new OutputTail();
   collect(child, tail, options.onLine);

@@ -21,6 +21,7 @@ import { isPreflight, replyPreflight } from "./cors.ts";
 import { forward } from "./forward.ts";
 import { clientAddress, type RequestHead, readRequestHead, useTargetAuthority } from "./headers.ts";
 import { DEFAULT_HOLD_LIMITS, type HoldLimits, HoldQueue } from "./hold.ts";
+import { routeByHost } from "./host-routing.ts";
 import { serveEntrypoint } from "./openai-entrypoint.ts";
 import { checkRateLimit, replyRateLimited, replyRateLimitedRaw, setHeaders } from "./rate-limit.ts";
 import { LocalGate, type RateLimitGate } from "./rate-limit-gate.ts";
@@ -300,16 +301,20 @@ export class ProxyServer {
       return { redirect: `https://${host}${port}${target.path}` };
     }
     const table = this.#table;
-    const route = table.byHost.get(host);
-    if (!route) {
-      if (host !== "" && host === table.entrypointHost) return { special: "entrypoint", table, path: target.path };
-      return { status: 404, message: `no service for host ${host.slice(0, 253) || "(none)"}`, json: false };
+    const routed = routeByHost(table, host, target.path);
+    if (!routed) return { status: 404, message: `no service for host ${host.slice(0, 253) || "(none)"}`, json: false };
+    // Reached on the bare address: plain HTTP to what has a certificate goes where its own host would send it.
+    if (routed.host !== host && !secure && this.#httpsPort !== null && this.#certificates.has(routed.host)) {
+      const port = this.#httpsPort === 443 ? "" : `:${this.#httpsPort}`;
+      return { redirect: `https://${routed.host}${port}${routed.path}` };
     }
+    if (routed.kind === "entrypoint") return { special: "entrypoint", table, path: routed.path };
+    const { route, path } = routed;
     const cors = route.model !== null;
-    if (route.sglangPathsOnly && !sglangPathAllowed(target.path)) {
+    if (route.sglangPathsOnly && !sglangPathAllowed(path)) {
       return { status: 403, message: `path not served by service ${route.name}'s router`, json: true, cors };
     }
-    if (cors && isPreflight(req)) return { special: "preflight", table, path: target.path };
+    if (cors && isPreflight(req)) return { special: "preflight", table, path };
     const denied = authDenial(route, table, req.headers.authorization);
     if (denied) return { ...denied, json: true, cors };
     const empty = route.balancer.replicas.length === 0;
@@ -325,7 +330,7 @@ export class ProxyServer {
       };
     }
     if (empty) return { hold: route, cors };
-    return { route, path: target.path };
+    return { route, path };
   }
 
   readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {

@@ -167,6 +167,8 @@ describe("service URLs of local HTTPS gateways", () => {
     expect(secure.url).toBe(`https://secure.localhost:${httpsPort}`);
     expect(secure.model_url).toBe(`https://gateway.localhost:${httpsPort}/v1`);
     const plain = await apply({ type: "service", name: "plain", https: false });
-    expect(plain.url).toBe(`http://plain.localhost:${httpPort}`);
+    expect(plain.url).toBe(`http://127.0.0.1:${httpPort}/proxy/services/${project}/plain/`);
+    const model = await apply({ type: "service", name: "model", https: false, model: "m" });
+    expect(model.model_url).toBe(`http://127.0.0.1:${httpPort}/v1`);
   });
 });

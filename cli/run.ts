@@ -14,7 +14,8 @@ import { gateway, parseGatewayArgs } from "./commands/gateway.ts";
 import { parseServiceArgs, service } from "./commands/service.ts";
 import { parseWebhookArgs, webhook } from "./commands/webhook.ts";
 import { type Context, createContext } from "./context.ts";
-import { CliError, UsageError } from "./errors.ts";
+import { ApiError, CliError, UsageError } from "./errors.ts";
+import { escapeLine, escapeLines } from "./escape.ts";
 import { HELP, version } from "./help.ts";
 import type { Io } from "./io.ts";
 import { LineReader } from "./prompt.ts";
@@ -86,10 +87,12 @@ async function help(io: Io, topic: keyof typeof HELP): Promise<number> {
 
 function report(e: unknown, io: Io): number {
   if (e instanceof CliError || e instanceof YamlError) {
-    io.stderr.write(`${e.message}\n`);
+    // The server's messages are one line, escaped whole; ours may be one line per problem.
+    io.stderr.write(`${e instanceof ApiError ? escapeLine(e.message) : escapeLines(e.message)}\n`);
     return e instanceof CliError ? e.exitCode : 1;
   }
   const detail = io.env.GATEPLANE_DEBUG && e instanceof Error && e.stack ? e.stack : String(e);
-  io.stderr.write(`gateplane: unexpected error: ${detail.replace(/\n/g, io.env.GATEPLANE_DEBUG ? "\n" : " ")}\n`);
+  const shown = escapeLines(detail.replace(/\n/g, io.env.GATEPLANE_DEBUG ? "\n" : " "));
+  io.stderr.write(`gateplane: unexpected error: ${shown}\n`);
   return 1;
 }

@@ -59,7 +59,7 @@ export async function acme(ctx: Context, args: AcmeArgs): Promise<number> {
     case "get": {
       const view = await api.getAcme(project);
       if (args.json) {
-        ctx.print(JSON.stringify(view, null, 2));
+        ctx.printJson(view);
         return 0;
       }
       ctx.printLines([

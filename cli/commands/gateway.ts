@@ -97,13 +97,13 @@ export async function gateway(ctx: Context, args: GatewayArgs): Promise<number> 
     case "list": {
       if (args.watch) return watch(ctx, project, table);
       const list = await api.list(project);
-      if (args.json) ctx.print(toJson({ project: list.project, gateways: list.gateways }));
+      if (args.json) ctx.printJson({ project: list.project, gateways: list.gateways });
       else ctx.printLines(table(list.gateways));
       return 0;
     }
     case "get": {
       const found = await api.get(project, args.name!);
-      if (args.json) ctx.print(toJson(found));
+      if (args.json) ctx.printJson(found);
       else {
         ctx.printLines([...table([found]), ...certificatesTable(found, ctx.style), ...gatewayRouterLines(found)]);
         const dns = dnsGuidance(found);
@@ -157,5 +157,4 @@ async function watch(ctx: Context, project: string, table: (g: readonly Gateway[
   return 0;
 }
 
-const toJson = (value: unknown) => JSON.stringify(value, null, 2);
 const stringOf = (value: string | boolean | undefined) => (typeof value === "string" ? value : undefined);

@@ -128,13 +128,13 @@ export async function service(ctx: Context, args: ServiceArgs): Promise<number> 
   switch (args.subcommand) {
     case "list": {
       const list = await api.listServices(project);
-      if (args.json) ctx.print(toJson({ project: list.project, services: list.services }));
+      if (args.json) ctx.printJson({ project: list.project, services: list.services });
       else ctx.printLines(servicesTable(list.services, { verbose: args.verbose, now }, ctx.style));
       return 0;
     }
     case "get": {
       const found = await api.getService(project, name);
-      if (args.json) ctx.print(toJson(found));
+      if (args.json) ctx.printJson(found);
       else
         ctx.printLines([
           ...servicesTable([found], { verbose: args.verbose, now }, ctx.style),
@@ -164,12 +164,11 @@ export async function service(ctx: Context, args: ServiceArgs): Promise<number> 
     }
     case "replica list": {
       const found = await api.getService(project, name);
-      if (args.json) ctx.print(toJson({ service: found.name, replicas: found.replicas }));
+      if (args.json) ctx.printJson({ service: found.name, replicas: found.replicas });
       else ctx.printLines(replicasTable(found, now, ctx.style));
       return 0;
     }
   }
 }
 
-const toJson = (value: unknown) => JSON.stringify(value, null, 2);
 const stringOf = (value: string | boolean | undefined) => (typeof value === "string" ? value : undefined);

@@ -136,7 +136,7 @@ export async function webhook(ctx: Context, args: WebhookArgs): Promise<number> 
   switch (args.subcommand) {
     case "list": {
       const list = await api.listWebhooks(project);
-      if (args.json) ctx.print(toJson(list));
+      if (args.json) ctx.printJson(list);
       else ctx.printLines(webhooksTable(list.webhooks, now, ctx.style));
       return 0;
     }
@@ -211,9 +211,8 @@ const splitList = (text: string) =>
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s !== "");
-const toJson = (value: unknown) => JSON.stringify(value, null, 2);
 const print = (ctx: Context, value: unknown) => {
-  ctx.print(toJson(value));
+  ctx.printJson(value);
   return 0;
 };
 const stringOf = (value: string | boolean | undefined) => (typeof value === "string" ? value : undefined);

@@ -47,7 +47,7 @@ export function createContext(io: Io, global: GlobalValues, lines: LineReader): 
     printJson: (value) => io.stdout.write(`${toJsonText(value)}\n`),
     printError: (text) => io.stderr.write(`${escapeLine(text)}\n`),
     settings() {
-      settings ??= resolveSettings({ url: global.url, token: global.token, project: global.project }, io);
+      settings ??= resolveSettings({ url: global["api-url"], token: global.token, project: global.project }, io);
       return settings;
     },
     api() {

@@ -5,7 +5,8 @@
 import { readFileSync } from "node:fs";
 
 const CONNECTION = `Connection options (any command):
-  --url URL              Control plane URL (env GATEPLANE_URL)
+  --api-url URL          Control plane URL (env GATEPLANE_URL); --url is never this one: it is
+                         a replica's (service replica add) or a webhook endpoint's
   --token TOKEN          API token (env GATEPLANE_TOKEN)
   -p, --project NAME     Project (env GATEPLANE_PROJECT)
 
@@ -128,8 +129,7 @@ Options:
   --format plain|json    list: same as --json when json
   -y, --yes              delete: do not ask for confirmation
   --id ID                replica add: the replica's id (1-128 of letters, digits, . _ : -)
-  --url URL              replica add: where it listens, http(s)://host:port[/prefix]; give the
-                         control plane's URL before the command (gateplane --url … service …)
+  --url URL              replica add: where it listens, http(s)://host:port[/prefix]
   -h, --help             Show this help
 
 ${CONNECTION}`,
@@ -158,8 +158,7 @@ Commands:
   ping ID                Send a signed test event now; fails unless the endpoint answers 2xx
 
 Options:
-  --url URL              add, update: the endpoint, https:// (http:// only for loopback); give
-                         the control plane's URL before the command (gateplane --url … webhook …)
+  --url URL              add, update: the endpoint, https:// (http:// only for loopback)
   --events TYPES         add, update: comma-separated event types, prefix.* patterns or *
                          (e.g. gateway.*,service.scaling)
   --secret S             add, update: use this signing secret (24+ characters) instead of a

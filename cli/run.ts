@@ -73,7 +73,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
 function withGlobals(io: Io, global: GlobalValues, values: GlobalValues, lines: LineReader): Context {
   // Options after the command win over the same options before it, as the later word usually does.
   const merged: GlobalValues = {
-    url: values.url ?? global.url,
+    "api-url": values["api-url"] ?? global["api-url"],
     token: values.token ?? global.token,
     project: values.project ?? global.project,
   };

@@ -51,12 +51,12 @@ export function resolveSettings(flags: SettingsFlags, io: Pick<Io, "env" | "cwd"
     const where = file ? ` (${file.path} does not set ${missing.length > 1 ? "them" : "it"})` : "";
     throw new CliError(
       `no control plane ${names} configured${where}: run \`npm start\` in the gateplane checkout, ` +
-        "which writes .gateplane/config.json, or pass --url, --token and --project " +
+        "which writes .gateplane/config.json, or pass --api-url, --token and --project " +
         "(or set GATEPLANE_URL, GATEPLANE_TOKEN and GATEPLANE_PROJECT)",
     );
   }
   return {
-    url: checkUrl(values.url!, flags.url !== undefined ? "--url" : fromEnv("url") ? ENV.url : (file?.path ?? "url")),
+    url: checkUrl(values.url!, flags.url !== undefined ? "--api-url" : fromEnv("url") ? ENV.url : (file?.path ?? "url")),
     token: values.token!,
     project: values.project!,
   };

@@ -4,7 +4,7 @@
  */
 import type { Gateway } from "../../schema/api.ts";
 import type { GatewayList } from "../api-client.ts";
-import { parseCommandArgs, takePositionals } from "../args.ts";
+import { connectionOf, type GlobalValues, parseCommandArgs, takePositionals } from "../args.ts";
 import { certificatesTable } from "../certificates-table.ts";
 import type { Context } from "../context.ts";
 import { dnsGuidance } from "../dns-guidance.ts";
@@ -39,7 +39,7 @@ export interface GatewayArgs {
   verbose: boolean;
   json: boolean;
   yes: boolean;
-  global: { url?: string | undefined; token?: string | undefined; project?: string | undefined };
+  global: GlobalValues;
 }
 
 export function parseGatewayArgs(args: readonly string[]): GatewayArgs {
@@ -79,11 +79,7 @@ export function parseGatewayArgs(args: readonly string[]): GatewayArgs {
     verbose: v.verbose === true,
     json,
     yes: v.yes === true,
-    global: {
-      url: stringOf(v.url),
-      token: stringOf(v.token),
-      project: stringOf(v.project),
-    },
+    global: connectionOf(v),
   };
 }
 

@@ -6,7 +6,7 @@
 import * as v from "valibot";
 import { formatPath } from "../../schema/issues.ts";
 import { ReplicaEndpoint } from "../../schema/service.ts";
-import { parseCommandArgs, takePositionals } from "../args.ts";
+import { connectionOf, type GlobalValues, parseCommandArgs, takePositionals } from "../args.ts";
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { serviceRouterLines } from "../router-modes.ts";
@@ -40,7 +40,7 @@ export interface ServiceArgs {
   verbose: boolean;
   json: boolean;
   yes: boolean;
-  global: { url?: string | undefined; token?: string | undefined; project?: string | undefined };
+  global: GlobalValues;
 }
 
 export function parseServiceArgs(args: readonly string[]): ServiceArgs {
@@ -60,13 +60,7 @@ export function parseServiceArgs(args: readonly string[]): ServiceArgs {
     verbose: o.verbose === true,
     json: o.json === true || o.format === "json",
     yes: o.yes === true,
-    global: {
-      // `--url` is a connection option everywhere but in `replica add`, where it is the replica's;
-      // there the control plane's URL goes before the command (`gateplane --url … service replica add`).
-      url: subcommand === "replica add" ? undefined : stringOf(o.url),
-      token: stringOf(o.token),
-      project: stringOf(o.project),
-    },
+    global: connectionOf(o),
   };
   if (help) return parsed;
 

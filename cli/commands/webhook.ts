@@ -5,7 +5,7 @@
  * the field; the CLI only checks that the options a subcommand needs are there.
  */
 import type { UpdateWebhookRequest } from "../../schema/webhooks.ts";
-import { parseCommandArgs, takePositionals } from "../args.ts";
+import { connectionOf, type GlobalValues, parseCommandArgs, takePositionals } from "../args.ts";
 import type { Context } from "../context.ts";
 import { CliError, UsageError } from "../errors.ts";
 import { renderKeyValues } from "../text-table.ts";
@@ -58,7 +58,7 @@ export interface WebhookArgs {
   help: boolean;
   json: boolean;
   yes: boolean;
-  global: { url?: string | undefined; token?: string | undefined; project?: string | undefined };
+  global: GlobalValues;
 }
 
 export function parseWebhookArgs(args: readonly string[]): WebhookArgs {
@@ -75,8 +75,6 @@ export function parseWebhookArgs(args: readonly string[]): WebhookArgs {
   const { values, positionals } = parseCommandArgs(command, explicit ? args.slice(1) : args, spec.options);
   const o = values as Record<string, string | boolean | undefined>;
   const [id, delivery] = takePositionals(command, positionals, spec.positionals);
-  // `--url` is the endpoint's in add and update; there the control plane's URL goes before the command.
-  const ownsUrl = subcommand === "add" || subcommand === "update";
   const parsed: WebhookArgs = {
     subcommand,
     id,
@@ -86,7 +84,7 @@ export function parseWebhookArgs(args: readonly string[]): WebhookArgs {
     help: o.help === true,
     json: o.json === true || o.format === "json",
     yes: o.yes === true,
-    global: { url: ownsUrl ? undefined : stringOf(o.url), token: stringOf(o.token), project: stringOf(o.project) },
+    global: connectionOf(o),
   };
   if (parsed.help) return parsed;
   const missing = spec.positionals.slice(positionals.length);

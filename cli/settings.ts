@@ -56,7 +56,10 @@ export function resolveSettings(flags: SettingsFlags, io: Pick<Io, "env" | "cwd"
     );
   }
   return {
-    url: checkUrl(values.url!, flags.url !== undefined ? "--api-url" : fromEnv("url") ? ENV.url : (file?.path ?? "url")),
+    url: checkUrl(
+      values.url!,
+      flags.url !== undefined ? "--api-url" : fromEnv("url") ? ENV.url : (file?.path ?? "url"),
+    ),
     token: values.token!,
     project: values.project!,
   };

@@ -152,5 +152,3 @@ async function watch(ctx: Context, project: string, table: (g: readonly Gateway[
   if (ctx.interactive && last) ctx.printLines(table(last.gateways));
   return 0;
 }
-
-const stringOf = (value: string | boolean | undefined) => (typeof value === "string" ? value : undefined);

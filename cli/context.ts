@@ -36,6 +36,7 @@ export function createContext(io: Io, global: GlobalValues, lines: LineReader): 
   let settings: Settings | undefined;
   let api: ControlPlane | undefined;
   const interactive = isInteractive(io);
+  const flags = { url: global["api-url"], token: global.token, project: global.project };
   const context: Context = {
     io,
     style: styleFor(io),
@@ -47,11 +48,12 @@ export function createContext(io: Io, global: GlobalValues, lines: LineReader): 
     printJson: (value) => io.stdout.write(`${toJsonText(value)}\n`),
     printError: (text) => io.stderr.write(`${escapeLine(text)}\n`),
     settings() {
-      settings ??= resolveSettings({ url: global["api-url"], token: global.token, project: global.project }, io);
+      settings ??= resolveSettings(flags, io);
       return settings;
     },
     api() {
-      api ??= new ControlPlane(context.settings());
+      // Commands that are not about a project (user, token) must work without one configured.
+      api ??= new ControlPlane(settings ?? resolveSettings(flags, io, false));
       return api;
     },
     confirm: (question) => confirm(question, lines, io),

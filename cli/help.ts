@@ -3,6 +3,7 @@
  * `--help` texts and `--version`. Kept next to each other so the grammar is documented in one place.
  */
 import { readFileSync } from "node:fs";
+import { ACCOUNT_COMMANDS_SUMMARY, ACCOUNT_HELP } from "./help-accounts.ts";
 
 const CONNECTION = `Connection options (any command):
   --api-url URL          Control plane URL (env GATEPLANE_URL); --url is never this one: it is
@@ -36,6 +37,7 @@ Commands:
   webhook add|get|update|delete|deliveries|redeliver|ping
                          Manage webhook endpoints, their delivery log, test pings
   acme [get|set|unset]   Show or change the project's ACME settings (CA, EAB)
+${ACCOUNT_COMMANDS_SUMMARY}
 
 Options:
   -h, --help             Show help (also: gateplane <command> --help)
@@ -193,6 +195,9 @@ Options:
   -h, --help             Show this help
 
 ${CONNECTION}`,
+  ...(Object.fromEntries(Object.entries(ACCOUNT_HELP).map(([name, text]) => [name, `${text}\n\n${CONNECTION}`])) as {
+    [K in keyof typeof ACCOUNT_HELP]: string;
+  }),
 } as const;
 
 export function version(): string {

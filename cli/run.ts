@@ -5,6 +5,7 @@
  */
 
 import { YamlError } from "../schema/yaml.ts";
+import { ACCOUNT_COMMANDS } from "./account-commands.ts";
 import type { GlobalValues } from "./args.ts";
 import { splitCommandLine } from "./args.ts";
 import { acme, parseAcmeArgs } from "./commands/acme.ts";
@@ -48,6 +49,16 @@ const COMMANDS: Record<string, Command> = {
     const parsed = parseAcmeArgs(args);
     return parsed.help ? help(io, "acme") : acme(withGlobals(io, global, parsed.global, lines), parsed);
   },
+  ...Object.fromEntries(
+    Object.entries(ACCOUNT_COMMANDS).map(([name, c]): [string, Command] => [
+      name,
+      (io, global, lines, args) => {
+        const parsed = c.parse(args);
+        const ctx = parsed.help ? null : withGlobals(io, global, parsed.global, lines);
+        return ctx ? c.run(ctx, parsed as never) : help(io, name as keyof typeof HELP);
+      },
+    ]),
+  ),
 };
 
 export async function run(argv: readonly string[], io: Io): Promise<number> {

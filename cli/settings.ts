@@ -32,7 +32,15 @@ const ENV: Record<(typeof KEYS)[number], string> = {
   project: "GATEPLANE_PROJECT",
 };
 
-export function resolveSettings(flags: SettingsFlags, io: Pick<Io, "env" | "cwd" | "homedir">): Settings {
+/**
+ * `needProject: false` is for the commands that are not about one project (`user`, `token`,
+ * `project list|create`): a missing project is then `""` rather than an error.
+ */
+export function resolveSettings(
+  flags: SettingsFlags,
+  io: Pick<Io, "env" | "cwd" | "homedir">,
+  needProject = true,
+): Settings {
   const fromEnv = (key: (typeof KEYS)[number]) => nonEmpty(io.env[ENV[key]]);
   // The file is read only when a flag or variable leaves something open, so a broken file in some
   // parent directory cannot get in the way of an explicit command line.
@@ -45,7 +53,7 @@ export function resolveSettings(flags: SettingsFlags, io: Pick<Io, "env" | "cwd"
     KEYS.map((key) => [key, nonEmpty(flags[key]) ?? fromEnv(key) ?? fromFile(key)] as const),
   ) as Record<(typeof KEYS)[number], string | undefined>;
 
-  const missing = KEYS.filter((key) => values[key] === undefined);
+  const missing = KEYS.filter((key) => values[key] === undefined && (needProject || key !== "project"));
   if (missing.length > 0) {
     const names = listOf(missing);
     const where = file ? ` (${file.path} does not set ${missing.length > 1 ? "them" : "it"})` : "";
@@ -61,7 +69,7 @@ export function resolveSettings(flags: SettingsFlags, io: Pick<Io, "env" | "cwd"
       flags.url !== undefined ? "--api-url" : fromEnv("url") ? ENV.url : (file?.path ?? "url"),
     ),
     token: values.token!,
-    project: values.project!,
+    project: values.project ?? "",
   };
 }
 

@@ -1,0 +1,67 @@
+/**
+ * @module
+ * `gateplane user create|whoami` and `gateplane token create|revoke`: users and their API tokens
+ * (`gpt_…`). A token is shown once, when it is created; the control plane keeps only its hash.
+ * Creating a user needs a global admin token; anyone may create and revoke tokens of their own.
+ */
+import { accounts, type TokenCreated } from "../accounts-api.ts";
+import type { Context } from "../context.ts";
+import { confirmed } from "./confirm.ts";
+import { JSON_OPTION, type ParsedSubcommand, parseSubcommand, stringOf, YES_OPTION } from "./subcommands.ts";
+
+const USER = {
+  whoami: { options: JSON_OPTION, positionals: [] },
+  create: { options: JSON_OPTION, positionals: ["NAME"] },
+} as const;
+
+const TOKEN = {
+  create: { options: { user: { type: "string" }, description: { type: "string" }, ...JSON_OPTION }, positionals: [] },
+  revoke: { options: YES_OPTION, positionals: ["ID"] },
+} as const;
+
+export const parseUserArgs = (args: readonly string[]) => parseSubcommand("user", USER, "whoami", args);
+export const parseTokenArgs = (args: readonly string[]) => parseSubcommand("token", TOKEN, "create", args);
+
+export async function user(ctx: Context, args: ParsedSubcommand<keyof typeof USER>): Promise<number> {
+  const api = ctx.api();
+  if (args.subcommand === "whoami") {
+    const me = await accounts.me(api);
+    if (args.json) ctx.printJson(me);
+    else ctx.print(`${me.user}${me.global_admin ? " (global admin)" : ""}`);
+    return 0;
+  }
+  const created = await accounts.createUser(api, args.positionals[0]!);
+  if (args.json) return json(ctx, created);
+  ctx.print(`User ${created.user} created with an API token (id ${created.id})`);
+  printToken(ctx, created);
+  ctx.print(`Add them to a project: gateplane member add ${created.user} [--role admin]`);
+  return 0;
+}
+
+export async function token(ctx: Context, args: ParsedSubcommand<keyof typeof TOKEN>): Promise<number> {
+  const api = ctx.api();
+  if (args.subcommand === "create") {
+    const owner = stringOf(args.options.user) ?? (await accounts.me(api)).user;
+    const created = await accounts.createToken(api, owner, stringOf(args.options.description));
+    if (args.json) return json(ctx, created);
+    ctx.print(`Token ${created.id} created for ${created.user}`);
+    printToken(ctx, created);
+    return 0;
+  }
+  const id = args.positionals[0]!;
+  if (!(await confirmed(ctx, args.yes, `Revoke the API token ${id}? Whatever uses it is refused from now on.`))) {
+    return 0;
+  }
+  await accounts.revokeToken(api, id);
+  ctx.print(`Token ${id} revoked`);
+  return 0;
+}
+
+function printToken(ctx: Context, created: TokenCreated): void {
+  ctx.print(`API token (shown once; it opens the API and ${created.user}'s auth: true services): ${created.token}`);
+}
+
+const json = (ctx: Context, value: unknown) => {
+  ctx.printJson(value);
+  return 0;
+};

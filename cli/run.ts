@@ -15,8 +15,8 @@ import { gateway, parseGatewayArgs } from "./commands/gateway.ts";
 import { parseServiceArgs, service } from "./commands/service.ts";
 import { parseWebhookArgs, webhook } from "./commands/webhook.ts";
 import { type Context, createContext } from "./context.ts";
-import { ApiError, CliError, UsageError } from "./errors.ts";
-import { escapeLine, escapeLines } from "./escape.ts";
+import { CliError, UsageError } from "./errors.ts";
+import { escapeLines } from "./escape.ts";
 import { HELP, version } from "./help.ts";
 import type { Io } from "./io.ts";
 import { LineReader } from "./prompt.ts";
@@ -98,8 +98,9 @@ async function help(io: Io, topic: keyof typeof HELP): Promise<number> {
 
 function report(e: unknown, io: Io): number {
   if (e instanceof CliError || e instanceof YamlError) {
-    // The server's messages are one line, escaped whole; ours may be one line per problem.
-    io.stderr.write(`${e instanceof ApiError ? escapeLine(e.message) : escapeLines(e.message)}\n`);
+    // One line per problem (the API joins a body's field issues with newlines too); anything else
+    // that could drive the terminal is shown escaped.
+    io.stderr.write(`${escapeLines(e.message)}\n`);
     return e instanceof CliError ? e.exitCode : 1;
   }
   const detail = io.env.GATEPLANE_DEBUG && e instanceof Error && e.stack ? e.stack : String(e);

@@ -137,10 +137,12 @@ Options:
 ${CONNECTION}`,
 
   webhook: `Usage: gateplane webhook [list] [--json]
-       gateplane webhook add --url URL --events TYPES [--secret S] [--description D]
+       gateplane webhook add --url URL --events TYPES [--secret-env NAME|--secret-file PATH]
+                             [--description D]
        gateplane webhook get ID [--json]
        gateplane webhook update ID [--url URL] [--events TYPES] [--enable|--disable]
-                                   [--rotate-secret|--secret S] [--description D]
+                                   [--rotate-secret|--secret-env NAME|--secret-file PATH]
+                                   [--description D]
        gateplane webhook delete ID [-y]
        gateplane webhook deliveries ID [--state pending|delivered|failed] [--json]
        gateplane webhook redeliver ID DELIVERY
@@ -163,8 +165,10 @@ Options:
   --url URL              add, update: the endpoint, https:// (http:// only for loopback)
   --events TYPES         add, update: comma-separated event types, prefix.* patterns or *
                          (e.g. gateway.*,service.scaling)
-  --secret S             add, update: use this signing secret (24+ characters) instead of a
-                         generated one
+  --secret-env NAME      add, update: use the signing secret (24+ characters) in the environment
+                         variable NAME instead of a generated one
+  --secret-file PATH     add, update: the same, read from PATH (- for stdin); never the secret
+                         itself on the command line (other users see it in ps)
   --rotate-secret        update: generate a new secret; the old one also signs for 24 h
   --enable, --disable    update: resume or stop deliveries
   --state STATE          deliveries: only pending, delivered or failed ones

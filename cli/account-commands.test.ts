@@ -32,7 +32,7 @@ describe("user", () => {
     expect(code).toBe(0);
     expect(stdout.split("\n")).toEqual([
       "User bob created with an API token (id tok1)",
-      `API token (shown once; it opens the API and bob's auth: true services): gpt_tok1_${"s".repeat(32)}`,
+      `API token (shown once; only its hash is kept): gpt_tok1_${"s".repeat(32)}`,
       "Add them to a project: gateplane member add bob [--role admin]",
       "",
     ]);

@@ -33,8 +33,8 @@ Options:
   token: `Usage: gateplane token create [--user NAME] [--description TEXT] [--json]
        gateplane token revoke ID [-y]
 
-API tokens (gpt_…) open the control plane's API and the auth: true services of the projects
-their user belongs to. A token is shown once, when it is created.
+API tokens (gpt_…) act as their user on the control plane's API. A token is shown once, when
+it is created; only its hash is kept.
 
 Commands:
   create                 Create a token for yourself, or for --user NAME (global admin)

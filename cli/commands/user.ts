@@ -58,7 +58,7 @@ export async function token(ctx: Context, args: ParsedSubcommand<keyof typeof TO
 }
 
 function printToken(ctx: Context, created: TokenCreated): void {
-  ctx.print(`API token (shown once; it opens the API and ${created.user}'s auth: true services): ${created.token}`);
+  ctx.print(`API token (shown once; only its hash is kept): ${created.token}`);
 }
 
 const json = (ctx: Context, value: unknown) => {

@@ -118,6 +118,40 @@ describe("project", () => {
   });
 });
 
+describe("events", () => {
+  const event = (id: number, gateway: string, type: string | null, message: string) => ({
+    id,
+    gateway_name: gateway,
+    actor: type ? null : "alice",
+    message,
+    type,
+    data: null,
+    sequence: null,
+    created_at: "2026-01-01T00:00:00.000Z",
+  });
+
+  it("shows the audit trail oldest first, filtered as asked", async () => {
+    fake.accounts.events.push(
+      event(1, "edge", null, "apply: created"),
+      event(2, "edge", "gateway.status", "running"),
+      event(3, "other", null, "delete"),
+    );
+    const all = await gateplane(["events"]);
+    expect(all.stdout.trimEnd().split("\n")).toEqual([
+      "TIME        GATEWAY  TYPE            ACTOR  MESSAGE",
+      "2026-01-01  edge                     alice  apply: created",
+      "2026-01-01  edge     gateway.status         running",
+      "2026-01-01  other                    alice  delete",
+    ]);
+    const some = await gateplane(["events", "--gateway", "edge", "--limit", "1", "--json"]);
+    expect(JSON.parse(some.stdout).events.map((e: { id: number }) => e.id)).toEqual([2]);
+    expect(fake.requests.at(-1)?.path).toBe("/api/v1/projects/main/events");
+    const bad = await gateplane(["events", "--type", "nope"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^type: expected one of gateway\./);
+  });
+});
+
 describe("member", () => {
   it("lists, adds with a role (member by default), changes it, and removes", async () => {
     fake.accounts.users.add("bob");
@@ -154,7 +188,8 @@ describe("member", () => {
   });
 
   it("documents every command in help", () => {
-    for (const topic of ["user", "token", "project", "member"] as const) expect(HELP[topic]).toMatch(/^Usage: /);
+    for (const topic of ["user", "token", "project", "member", "events"] as const)
+      expect(HELP[topic]).toMatch(/^Usage: /);
     expect(HELP.main).toContain("member [list]|add|remove");
   });
 });

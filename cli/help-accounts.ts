@@ -12,7 +12,8 @@ export const ACCOUNT_COMMANDS_SUMMARY = `  user [whoami]          Show who the t
                          The project's members and their roles (admin, member)
   backend [list]|set|unset
                          The project's cloud backends' credentials
-  dns [get]|set|unset    The project's DNS provider (cloudflare) credentials`;
+  dns [get]|set|unset    The project's DNS provider (cloudflare) credentials
+  events                 The project's audit trail and gateway events`;
 
 const SECRETS = `Secrets are never taken from the command line (other users see it in ps, and shell history
 keeps it): they come from a file (- reads stdin) or an environment variable you name.`;
@@ -124,4 +125,16 @@ Options:
   -h, --help             Show this help
 
 ${SECRETS}`,
+
+  events: `Usage: gateplane events [--gateway NAME] [--type TYPE] [--limit N] [--json]
+
+The project's audit trail (who planned, applied, deleted what) and the gateways' typed events
+(gateway.status, service.scaling, …; the README's Events section lists them), oldest first.
+
+Options:
+  --gateway NAME         only this gateway's
+  --type TYPE            only events of this type
+  --limit N              the newest N (1-1000, default 100)
+  --json                 print JSON ({project, events})
+  -h, --help             Show this help`,
 } as const;

@@ -23,6 +23,14 @@ const MEMBER = {
   remove: { options: YES_OPTION, positionals: ["USER"] },
 } as const;
 
+const EVENTS = {
+  list: {
+    options: { gateway: { type: "string" }, type: { type: "string" }, limit: { type: "string" }, ...JSON_OPTION },
+    positionals: [],
+  },
+} as const;
+
+export const parseEventsArgs = (args: readonly string[]) => parseSubcommand("events", EVENTS, "list", args);
 export const parseProjectArgs = (args: readonly string[]) => parseSubcommand("project", PROJECT, "list", args);
 export const parseMemberArgs = (args: readonly string[]) => parseSubcommand("member", MEMBER, "list", args);
 
@@ -88,6 +96,21 @@ export async function member(ctx: Context, args: ParsedSubcommand<keyof typeof M
       return 0;
     }
   }
+}
+
+/** The project's audit trail: who did what to which gateway, and the gateways' typed events. */
+export async function events(ctx: Context, args: ParsedSubcommand<keyof typeof EVENTS>): Promise<number> {
+  const { project: name } = ctx.settings();
+  const o = args.options;
+  const query = { gateway: stringOf(o.gateway), type: stringOf(o.type), limit: stringOf(o.limit) };
+  const list = await accounts.events(ctx.api(), name, query);
+  if (args.json) return json(ctx, list);
+  const now = ctx.io.now();
+  const rows = list.events.map((e) => ({
+    cells: [formatAge(e.created_at, now), e.gateway_name ?? "", e.type ?? "", e.actor ?? "", e.message],
+  }));
+  ctx.printLines(renderTable(["TIME", "GATEWAY", "TYPE", "ACTOR", "MESSAGE"], rows, ctx.style));
+  return 0;
 }
 
 const json = (ctx: Context, value: unknown) => {

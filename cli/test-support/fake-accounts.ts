@@ -11,11 +11,13 @@ import {
   CreateProjectRequest,
   CreateTokenRequest,
   CreateUserRequest,
+  type GatewayEvent,
   type Role,
   SetMemberRequest,
 } from "../../schema/api.ts";
 import { BACKEND_CREDENTIALS } from "../../schema/backend-credentials.ts";
 import { DNS_CREDENTIALS, DnsProviderParam } from "../../schema/dns-automation.ts";
+import { EVENT_TYPES } from "../../schema/events.ts";
 import { BACKENDS } from "../../schema/gateway.ts";
 import { parseOrThrow } from "../../schema/issues.ts";
 
@@ -51,6 +53,8 @@ export class FakeAccounts {
   readonly projects = new Map<string, Map<string, Role>>();
   /** project → credential kind (`aws`, `dns:cloudflare`) → the stored credentials. */
   readonly credentials = new Map<string, Map<string, { value: unknown; updated_at: string }>>();
+  /** The audit trail, oldest first (`GET …/events`). */
+  readonly events: GatewayEvent[] = [];
   /** Whether the Worker has LOCAL_HOST_DAEMON_URL (the local backend then counts as configured). */
   localBackend = true;
   #ids = 0;
@@ -64,7 +68,7 @@ export class FakeAccounts {
   }
 
   /** Answers `path` (under /api/v1) if it is an account route, else null. */
-  route(method: string, path: string, body: unknown): Reply | null {
+  route(method: string, path: string, query: URLSearchParams, body: unknown): Reply | null {
     const read = <S extends v.GenericSchema>(schema: S) => parseOrThrow(schema, body ?? {});
     if (path === "/me" && method === "GET") return [200, { user: this.caller(), global_admin: this.globalAdmin }];
     if (path === "/users" && method === "POST") {
@@ -103,7 +107,9 @@ export class FakeAccounts {
       const names = [...this.projects.keys()].filter((p) => this.globalAdmin || this.#roleIn(p));
       return [200, { projects: names.map((p) => this.#project(p, this.globalAdmin ? "admin" : this.#roleIn(p)!)) }];
     }
-    const m = /^\/projects\/([^/]+)(\/members(?:\/([^/]+))?|\/backends(?:\/([^/]+))?|\/dns\/([^/]+))?$/.exec(path);
+    const m = /^\/projects\/([^/]+)(\/members(?:\/([^/]+))?|\/backends(?:\/([^/]+))?|\/dns\/([^/]+)|\/events)?$/.exec(
+      path,
+    );
     if (!m) return null;
     const project = decodeURIComponent(m[1]!);
     const [, , sub, user, type, provider] = m;
@@ -112,6 +118,7 @@ export class FakeAccounts {
       if (role !== "admin") throw forbidden(`This action needs the admin role in project ${project}`);
     };
     if (sub === undefined && method === "GET") return [200, this.#project(project, role)];
+    if (sub === "/events" && method === "GET") return [200, { project, events: this.#events(query) }];
     const members = this.projects.get(project)!;
     if (sub === "/members" && method === "GET") {
       return [200, { members: [...members].map(([u, r]) => ({ user: u, role: r, created_at: CREATED })) }];
@@ -166,6 +173,18 @@ export class FakeAccounts {
       }
     }
     return null;
+  }
+
+  /** As `gatewayEvents` in worker/routes/gateways.ts: filters, then the newest `limit`, oldest first. */
+  #events(query: URLSearchParams): GatewayEvent[] {
+    const gateway = query.get("gateway");
+    const type = query.get("type");
+    if (type !== null && !(EVENT_TYPES as string[]).includes(type)) {
+      throw new FakeApiError(400, "invalid_request", `type: expected one of ${EVENT_TYPES.join(", ")}`, "type");
+    }
+    const limit = Math.min(Math.max(Number(query.get("limit") ?? 100) || 100, 1), 1000);
+    const kept = this.events.filter((e) => (!gateway || e.gateway_name === gateway) && (!type || e.type === type));
+    return kept.slice(-limit);
   }
 
   /** Tokens minted so far, to assert what the CLI did. */

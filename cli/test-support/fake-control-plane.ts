@@ -145,7 +145,8 @@ export class FakeControlPlane {
       if (req.headers.authorization !== `Bearer ${this.token}`) {
         throw new HttpError(401, "unauthorized", "invalid or missing API token");
       }
-      const [status, result] = this.#route(method, path, body);
+      const query = new URL(req.url ?? "/", "http://x").searchParams;
+      const [status, result] = this.#route(method, path, body, query);
       send(res, status, result);
     } catch (e) {
       if (e instanceof HttpError || e instanceof FakeApiError) {
@@ -163,9 +164,9 @@ export class FakeControlPlane {
   /** The project's ACME settings as the real control plane keeps them (validated by the same schema). */
   acme: ProjectAcmeSettings | null = null;
 
-  #route(method: string, path: string, body: unknown): [number, unknown] {
+  #route(method: string, path: string, body: unknown, query: URLSearchParams): [number, unknown] {
     const account = path.startsWith("/api/v1/")
-      ? this.accounts.route(method, path.slice("/api/v1".length), body)
+      ? this.accounts.route(method, path.slice("/api/v1".length), query, body)
       : null;
     if (account) return account;
     const hooks = /^\/api\/v1\/projects\/main(\/webhooks.*)$/.exec(path);

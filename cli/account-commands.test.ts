@@ -70,6 +70,17 @@ describe("token", () => {
     expect(json).toMatchObject({ id: "tok2", user: "bob", token: expect.stringMatching(/^gpt_tok2_/) });
   });
 
+  it("does nothing without a subcommand", async () => {
+    const bare = await gateplane(["token"]);
+    expect(bare).toMatchObject({
+      code: 2,
+      stderr: "gateplane token: expected create or revoke (see gateplane token --help)\n",
+    });
+    expect((await gateplane(["token", "--json"])).code).toBe(2);
+    expect((await gateplane(["token", "--help"])).stdout).toMatch(/^Usage: gateplane token create/);
+    expect(fake.requests).toEqual([]);
+  });
+
   it("revoke asks first, and -y does not", async () => {
     await gateplane(["token", "create"]);
     const no = await gateplane(["token", "revoke", "tok1"], "n\n");

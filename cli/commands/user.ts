@@ -6,6 +6,7 @@
  */
 import { accounts, type TokenCreated } from "../accounts-api.ts";
 import type { Context } from "../context.ts";
+import { UsageError } from "../errors.ts";
 import { confirmed } from "./confirm.ts";
 import { JSON_OPTION, type ParsedSubcommand, parseSubcommand, stringOf, YES_OPTION } from "./subcommands.ts";
 
@@ -20,7 +21,14 @@ const TOKEN = {
 } as const;
 
 export const parseUserArgs = (args: readonly string[]) => parseSubcommand("user", USER, "whoami", args);
-export const parseTokenArgs = (args: readonly string[]) => parseSubcommand("token", TOKEN, "create", args);
+/** No default: a bare `gateplane token` must not mint a credential. */
+export function parseTokenArgs(args: readonly string[]) {
+  const first = args[0];
+  if (first === undefined || (first.startsWith("-") && first !== "-h" && first !== "--help")) {
+    throw new UsageError("gateplane token: expected create or revoke (see gateplane token --help)");
+  }
+  return parseSubcommand("token", TOKEN, "create", args);
+}
 
 export async function user(ctx: Context, args: ParsedSubcommand<keyof typeof USER>): Promise<number> {
   const api = ctx.api();

@@ -35,7 +35,7 @@ export class LiveDisplay {
       // The spinner alone must never keep the process alive.
       this.#timer.unref?.();
     } else if (this.#title) {
-      this.#out.write(`${this.#title}\n`);
+      this.#out.write(`${escapeLine(this.#title)}\n`);
     }
     return this;
   }

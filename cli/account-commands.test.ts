@@ -39,6 +39,19 @@ describe("user", () => {
     expect(fake.requests.at(-1)).toEqual({ method: "POST", path: "/api/v1/users", body: { name: "bob" } });
   });
 
+  it("list shows users to a global admin", async () => {
+    expect((await gateplane(["user", "list"])).stderr).toBe("This action needs a global admin token\n");
+    fake.accounts.globalAdmin = true;
+    fake.accounts.users.add("bob");
+    const { code, stdout } = await gateplane(["user", "list"]);
+    expect(code).toBe(0);
+    expect(stdout.trimEnd().split("\n")).toEqual([
+      "NAME   GLOBAL ADMIN  CREATED",
+      "alice                2026-01-01",
+      "bob                  2026-01-01",
+    ]);
+  });
+
   it("create shows the control plane's refusals", async () => {
     const notAdmin = await gateplane(["user", "create", "bob"]);
     expect(notAdmin).toMatchObject({ code: 1, stderr: "This action needs a global admin token\n" });
@@ -70,15 +83,27 @@ describe("token", () => {
     expect(json).toMatchObject({ id: "tok2", user: "bob", token: expect.stringMatching(/^gpt_tok2_/) });
   });
 
-  it("does nothing without a subcommand", async () => {
+  it("list shows the caller's tokens (or --user's) without secrets, revoked ones marked", async () => {
+    await gateplane(["token", "create", "--description", "laptop"]);
+    await gateplane(["token", "create", "--description", "ci"]);
+    await gateplane(["token", "revoke", "tok2", "-y"]);
+    const { code, stdout } = await gateplane(["token", "list"]);
+    expect(code).toBe(0);
+    expect(stdout.trimEnd().split("\n")).toEqual([
+      "ID    DESCRIPTION  CREATED     LAST USED  REVOKED",
+      "tok1  laptop       2026-01-01  never",
+      "tok2  ci           2026-01-01  never      2026-01-01",
+    ]);
+    expect(stdout).not.toContain("gpt_");
+    fake.accounts.users.add("bob");
+    const other = await gateplane(["token", "list", "--user", "bob"]);
+    expect(other).toMatchObject({ code: 1, stderr: "You can only list your own tokens\n" });
+  });
+
+  it("lists without a subcommand: a bare token command mints nothing", async () => {
     const bare = await gateplane(["token"]);
-    expect(bare).toMatchObject({
-      code: 2,
-      stderr: "gateplane token: expected create or revoke (see gateplane token --help)\n",
-    });
-    expect((await gateplane(["token", "--json"])).code).toBe(2);
-    expect((await gateplane(["token", "--help"])).stdout).toMatch(/^Usage: gateplane token create/);
-    expect(fake.requests).toEqual([]);
+    expect(bare).toMatchObject({ code: 0, stdout: "ID  DESCRIPTION  CREATED  LAST USED  REVOKED\n" });
+    expect(fake.calls()).toEqual(["GET /api/v1/me", "GET /api/v1/users/alice/tokens"]);
   });
 
   it("revoke asks first, and -y does not", async () => {

@@ -10,6 +10,18 @@ import type { ControlPlane } from "./api-client.ts";
 
 export type TokenCreated = v.InferOutput<typeof TokenCreatedSchema>;
 export type Me = v.InferOutput<typeof MeSchema>;
+export interface UserSummary {
+  name: string;
+  global_admin: boolean;
+  created_at: string;
+}
+export interface TokenSummary {
+  id: string;
+  description: string | null;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
 export interface Member {
   user: string;
   role: Role;
@@ -26,6 +38,9 @@ const project = (name: string) => `/projects/${e(name)}`;
 
 export const accounts = {
   me: (api: ControlPlane) => api.call<Me>("GET", "/me"),
+  listUsers: (api: ControlPlane) => api.call<{ users: UserSummary[] }>("GET", "/users"),
+  listTokens: (api: ControlPlane, user: string) =>
+    api.call<{ user: string; tokens: TokenSummary[] }>("GET", `/users/${e(user)}/tokens`),
   createUser: (api: ControlPlane, name: string) => api.call<TokenCreated>("POST", "/users", { name }),
   createToken: (api: ControlPlane, user: string, description: string | undefined) =>
     api.call<TokenCreated>("POST", `/users/${e(user)}/tokens`, description === undefined ? {} : { description }),

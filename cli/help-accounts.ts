@@ -4,8 +4,9 @@
  */
 
 export const ACCOUNT_COMMANDS_SUMMARY = `  user [whoami]          Show who the token belongs to
-  user create NAME       Create a user and their first API token (global admin)
-  token create|revoke    Create an API token (for yourself, or --user) or revoke one
+  user list|create NAME  List users, or create one and their first API token (global admin)
+  token [list]|create|revoke
+                         Your API tokens (or --user's): list, create one, revoke one
   project [list]|create|get
                          List, create (global admin) or show projects
   member [list]|add|remove
@@ -20,10 +21,12 @@ keeps it): they come from a file (- reads stdin) or an environment variable you 
 
 export const ACCOUNT_HELP = {
   user: `Usage: gateplane user [whoami] [--json]
+       gateplane user list [--json]
        gateplane user create NAME [--json]
 
 Commands:
   whoami                 Show the user the API token belongs to (the default)
+  list                   List users (needs a global admin token)
   create NAME            Create a user (needs a global admin token); prints the user's first API
                          token once. Add them to a project with gateplane member add NAME.
 
@@ -31,20 +34,23 @@ Options:
   --json                 print JSON
   -h, --help             Show this help`,
 
-  token: `Usage: gateplane token create [--user NAME] [--description TEXT] [--json]
+  token: `Usage: gateplane token [list] [--user NAME] [--json]
+       gateplane token create [--user NAME] [--description TEXT] [--json]
        gateplane token revoke ID [-y]
 
 API tokens (gpt_…) act as their user on the control plane's API. A token is shown once, when
 it is created; only its hash is kept.
 
 Commands:
+  list                   Your tokens, or --user NAME's (global admin), the default: ids, when
+                         created, last used and revoked, descriptions; never the secrets
   create                 Create a token for yourself, or for --user NAME (global admin)
-  revoke ID              Revoke a token (the id create printed); it is refused from then on
+  revoke ID              Revoke a token (its id from list); it is refused from then on
 
 Options:
-  --user NAME            create: whose token (default: the caller)
+  --user NAME            list, create: whose tokens (default: the caller)
   --description TEXT     create: a note to tell tokens apart (up to 200 characters)
-  --json                 create: print JSON (includes the token)
+  --json                 list, create: print JSON (create's includes the token)
   -y, --yes              revoke: do not ask for confirmation
   -h, --help             Show this help`,
 

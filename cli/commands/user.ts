@@ -1,34 +1,31 @@
 /**
  * @module
- * `gateplane user create|whoami` and `gateplane token create|revoke`: users and their API tokens
+ * `gateplane user [whoami]|list|create` and `gateplane token list|create|revoke`: users and their API tokens
  * (`gpt_…`). A token is shown once, when it is created; the control plane keeps only its hash.
  * Creating a user needs a global admin token; anyone may create and revoke tokens of their own.
  */
 import { accounts, type TokenCreated } from "../accounts-api.ts";
+import { formatAge } from "../age.ts";
 import type { Context } from "../context.ts";
-import { UsageError } from "../errors.ts";
+import { renderTable } from "../text-table.ts";
 import { confirmed } from "./confirm.ts";
 import { JSON_OPTION, type ParsedSubcommand, parseSubcommand, stringOf, YES_OPTION } from "./subcommands.ts";
 
 const USER = {
   whoami: { options: JSON_OPTION, positionals: [] },
+  list: { options: JSON_OPTION, positionals: [] },
   create: { options: JSON_OPTION, positionals: ["NAME"] },
 } as const;
 
 const TOKEN = {
+  list: { options: { user: { type: "string" }, ...JSON_OPTION }, positionals: [] },
   create: { options: { user: { type: "string" }, description: { type: "string" }, ...JSON_OPTION }, positionals: [] },
   revoke: { options: YES_OPTION, positionals: ["ID"] },
 } as const;
 
 export const parseUserArgs = (args: readonly string[]) => parseSubcommand("user", USER, "whoami", args);
-/** No default: a bare `gateplane token` must not mint a credential. */
-export function parseTokenArgs(args: readonly string[]) {
-  const first = args[0];
-  if (first === undefined || (first.startsWith("-") && first !== "-h" && first !== "--help")) {
-    throw new UsageError("gateplane token: expected create or revoke (see gateplane token --help)");
-  }
-  return parseSubcommand("token", TOKEN, "create", args);
-}
+/** A bare `gateplane token` lists: it must not mint a credential. */
+export const parseTokenArgs = (args: readonly string[]) => parseSubcommand("token", TOKEN, "list", args);
 
 export async function user(ctx: Context, args: ParsedSubcommand<keyof typeof USER>): Promise<number> {
   const api = ctx.api();
@@ -36,6 +33,15 @@ export async function user(ctx: Context, args: ParsedSubcommand<keyof typeof USE
     const me = await accounts.me(api);
     if (args.json) ctx.printJson(me);
     else ctx.print(`${me.user}${me.global_admin ? " (global admin)" : ""}`);
+    return 0;
+  }
+  if (args.subcommand === "list") {
+    const { users } = await accounts.listUsers(api);
+    if (args.json) return json(ctx, { users });
+    const rows = users.map((u) => ({
+      cells: [u.name, u.global_admin ? "✓" : "", formatAge(u.created_at, ctx.io.now())],
+    }));
+    ctx.printLines(renderTable(["NAME", "GLOBAL ADMIN", "CREATED"], rows, ctx.style));
     return 0;
   }
   const created = await accounts.createUser(api, args.positionals[0]!);
@@ -48,6 +54,19 @@ export async function user(ctx: Context, args: ParsedSubcommand<keyof typeof USE
 
 export async function token(ctx: Context, args: ParsedSubcommand<keyof typeof TOKEN>): Promise<number> {
   const api = ctx.api();
+  if (args.subcommand === "list") {
+    const owner = stringOf(args.options.user) ?? (await accounts.me(api)).user;
+    const list = await accounts.listTokens(api, owner);
+    if (args.json) return json(ctx, list);
+    const now = ctx.io.now();
+    const age = (iso: string | null) => (iso ? formatAge(iso, now) : "");
+    const rows = list.tokens.map((t) => ({
+      cells: [t.id, t.description ?? "", age(t.created_at), age(t.last_used_at) || "never", age(t.revoked_at)],
+      secondary: t.revoked_at !== null,
+    }));
+    ctx.printLines(renderTable(["ID", "DESCRIPTION", "CREATED", "LAST USED", "REVOKED"], rows, ctx.style));
+    return 0;
+  }
   if (args.subcommand === "create") {
     const owner = stringOf(args.options.user) ?? (await accounts.me(api)).user;
     const created = await accounts.createToken(api, owner, stringOf(args.options.description));

@@ -71,6 +71,11 @@ export class FakeAccounts {
   route(method: string, path: string, query: URLSearchParams, body: unknown): Reply | null {
     const read = <S extends v.GenericSchema>(schema: S) => parseOrThrow(schema, body ?? {});
     if (path === "/me" && method === "GET") return [200, { user: this.caller(), global_admin: this.globalAdmin }];
+    if (path === "/users" && method === "GET") {
+      this.#requireGlobalAdmin();
+      const users = [...this.users].sort().map((name) => ({ name, global_admin: false, created_at: CREATED }));
+      return [200, { users }];
+    }
     if (path === "/users" && method === "POST") {
       this.#requireGlobalAdmin();
       const { name } = read(CreateUserRequest);
@@ -79,10 +84,21 @@ export class FakeAccounts {
       return [201, this.#mint(name, "created with the user")];
     }
     const userTokens = /^\/users\/([^/]+)\/tokens$/.exec(path);
+    if (userTokens && method === "GET") {
+      const user = this.#pathUser(userTokens[1]!, "You can only list your own tokens");
+      const tokens = [...this.tokens.values()]
+        .filter((t) => t.user === user)
+        .map((t) => ({
+          id: t.id,
+          description: t.description,
+          created_at: CREATED,
+          last_used_at: null,
+          revoked_at: t.revoked ? CREATED : null,
+        }));
+      return [200, { user, tokens }];
+    }
     if (userTokens && method === "POST") {
-      const user = decodeURIComponent(userTokens[1]!);
-      if (!this.users.has(user)) throw notFound(`User ${user} does not exist`);
-      if (!this.globalAdmin && this.caller() !== user) throw forbidden("You can only create tokens for yourself");
+      const user = this.#pathUser(userTokens[1]!, "You can only create tokens for yourself");
       const { description } = read(CreateTokenRequest);
       return [201, this.#mint(user, description ?? null)];
     }
@@ -196,6 +212,13 @@ export class FakeAccounts {
     const id = `tok${++this.#ids}`;
     this.tokens.set(id, { id, user, description, revoked: false });
     return { id, user, token: `gpt_${id}_${"s".repeat(32)}`, created_at: CREATED };
+  }
+
+  #pathUser(segment: string, refusal: string): string {
+    const user = decodeURIComponent(segment);
+    if (!this.users.has(user)) throw notFound(`User ${user} does not exist`);
+    if (!this.globalAdmin && this.caller() !== user) throw forbidden(refusal);
+    return user;
   }
 
   #requireGlobalAdmin() {

@@ -69,6 +69,11 @@ describe("account commands against the real Worker", () => {
     const revoked = await cli(["user", "whoami"], asBob);
     expect(revoked.code).toBe(1);
     expect((await cli(["token", "revoke", id, "-y"])).code).toBe(0);
+    const tokens = await cli(["token", "list", "--user", "bob"]);
+    expect(tokens.stdout).toMatch(new RegExp(`^${bob.id} +created with the user .* ago$`, "m"));
+    expect(tokens.stdout).toMatch(new RegExp(`^${id} +laptop .* ago$`, "m"));
+    expect(tokens.stdout).not.toContain("gpt_");
+    expect((await cli(["user", "list"])).stdout).toMatch(/^bob +\d/m);
     // A dozen runs of the bin, each a fresh Node process; slow on a busy machine.
   }, 120_000);
 

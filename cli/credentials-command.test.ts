@@ -92,8 +92,16 @@ describe("backend", () => {
     expect(broken.stderr).toMatch(/^gateplane backend set: broken\.json: not valid JSON \(/);
     const missing = await gateplane(["backend", "set", "aws", "--credentials-env", "UNSET"]);
     expect(missing.stderr).toBe(
-      "gateplane backend set: --credentials-env UNSET: the environment variable UNSET is not set\n",
+      "gateplane backend set: --credentials-env: the environment variable UNSET is not set\n",
     );
+    // The secret itself where the variable's name goes: refused without echoing it.
+    const value = await gateplane(["backend", "set", "aws", "--credentials-env", '{"secret_access_key":"wJalr"}']);
+    expect(value).toMatchObject({
+      code: 2,
+      stderr: "gateplane backend set: --credentials-env takes the name of an environment variable, not a value\n",
+    });
+    const lower = await gateplane(["backend", "set", "aws", "--credentials-env", "cfTokenAbc123"]);
+    expect(lower.stderr).toBe("gateplane backend set: --credentials-env: the environment variable named is not set\n");
     const nofile = await gateplane(["backend", "set", "aws", "--credentials-file", "nope.json"]);
     expect(nofile.stderr).toBe(`gateplane backend set: --credentials-file ${join(cwd, "nope.json")}: no such file\n`);
   });

@@ -30,9 +30,14 @@ export function refuseSecretFlags(command: string, args: readonly string[], flag
 
 /** The value of the environment variable `name`, which must be set and non-empty. */
 export function secretFromEnv(command: string, option: string, name: string, io: Pick<Io, "env">): string {
+  // Someone who passed the secret itself where its variable's name goes must not see it echoed.
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || name.length > 64) {
+    throw new UsageError(`gateplane ${command}: ${option} takes the name of an environment variable, not a value`);
+  }
   const value = io.env[name];
   if (value === undefined || value === "") {
-    throw new UsageError(`gateplane ${command}: ${option} ${name}: the environment variable ${name} is not set`);
+    const shown = /^[A-Z_][A-Z0-9_]*$/.test(name) ? name : "named";
+    throw new UsageError(`gateplane ${command}: ${option}: the environment variable ${shown} is not set`);
   }
   return value;
 }

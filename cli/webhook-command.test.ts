@@ -87,7 +87,7 @@ describe("webhook signing secrets", () => {
     const unset = await gateplane(["webhook", "update", "wh_x", "--secret-env", "NOPE"]);
     expect(unset).toMatchObject({
       code: 2,
-      stderr: "gateplane webhook update: --secret-env NOPE: the environment variable NOPE is not set\n",
+      stderr: "gateplane webhook update: --secret-env: the environment variable NOPE is not set\n",
     });
     expect(fake.requests).toEqual([]);
   });

@@ -180,6 +180,11 @@ export class ControlPlane {
     await this.#request("DELETE", `/projects/${encodeURIComponent(project)}/acme`);
   }
 
+  /** Any endpoint under `/api/v1`; the typed wrappers of other modules (`accounts-api.ts`) use it. */
+  call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.#request(method, path, body);
+  }
+
   async #request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     return (await this.#send<T>(method, path, body, signal)).body;
   }

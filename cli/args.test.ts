@@ -14,8 +14,8 @@ async function cli(argv: string[]) {
 
 describe("splitCommandLine", () => {
   it("takes connection options before the command", () => {
-    expect(splitCommandLine(["--url", "http://x:1", "-p", "prod", "gateway", "list", "-v"])).toEqual({
-      global: { url: "http://x:1", project: "prod" },
+    expect(splitCommandLine(["--api-url", "http://x:1", "-p", "prod", "gateway", "list", "-v"])).toEqual({
+      global: { "api-url": "http://x:1", project: "prod" },
       command: "gateway",
       rest: ["list", "-v"],
     });
@@ -24,7 +24,23 @@ describe("splitCommandLine", () => {
 
   it("rejects command options before the command", () => {
     expect(() => splitCommandLine(["-y", "apply"])).toThrow("gateplane: unknown option '-y' (see gateplane --help)");
-    expect(() => splitCommandLine(["--url"])).toThrow("gateplane: option '--url' needs a value");
+    expect(() => splitCommandLine(["--api-url"])).toThrow("gateplane: option '--api-url' needs a value");
+  });
+
+  // Issue 11 item 17: --url was the control plane's here and the replica's in service replica add.
+  it("refuses --url as a connection option, pointing at --api-url", async () => {
+    const hint = "--url is not a connection option: give the control plane's URL with --api-url URL (or GATEPLANE_URL)";
+    expect(() => splitCommandLine(["--url", "http://x:1", "gateway"])).toThrow(`gateplane: ${hint}`);
+    for (const argv of [
+      ["gateway", "list", "--url", "http://x:1"],
+      ["service", "get", "echo", "--url=http://x:1"],
+      ["apply", "-f", "x.yml", "--url", "http://x:1"],
+      ["service", "replica", "list", "echo", "--url", "http://x:1"],
+    ]) {
+      const { code, stderr } = await cli(argv);
+      expect(code).toBe(2);
+      expect(stderr).toContain(hint);
+    }
   });
 });
 

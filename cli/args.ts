@@ -1,7 +1,8 @@
 /**
  * @module
- * Command-line parsing on top of `node:util` parseArgs. Connection options (`--url`, `--token`,
- * `-p/--project`) are accepted both before the command and among its own options.
+ * Command-line parsing on top of `node:util` parseArgs. Connection options (`--api-url`, `--token`,
+ * `-p/--project`) are accepted both before the command and among its own options. `--url` is never
+ * the control plane's: it is a resource's own URL (`service replica add`, `webhook add|update`).
  */
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { UsageError } from "./errors.ts";
@@ -9,7 +10,7 @@ import { UsageError } from "./errors.ts";
 type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
 
 export const GLOBAL_OPTIONS = {
-  url: { type: "string" },
+  "api-url": { type: "string" },
   token: { type: "string" },
   project: { type: "string", short: "p" },
   help: { type: "boolean", short: "h" },
@@ -17,7 +18,8 @@ export const GLOBAL_OPTIONS = {
 } as const satisfies OptionSpecs;
 
 export interface GlobalValues {
-  url?: string | undefined;
+  /** The control plane's URL. */
+  "api-url"?: string | undefined;
   token?: string | undefined;
   project?: string | undefined;
   help?: boolean | undefined;
@@ -46,6 +48,7 @@ export function splitCommandLine(argv: readonly string[]): CommandLine {
       return { global, command: token.value, rest: argv.slice(token.index + 1) };
     }
     if (token.kind === "option-terminator") break;
+    if (token.name === "url") throw new UsageError(`gateplane: ${URL_IS_NOT_GLOBAL}`);
     if (!(token.name in GLOBAL_OPTIONS)) {
       throw new UsageError(`gateplane: unknown option '${token.rawName}' (see gateplane --help)`);
     }
@@ -56,6 +59,16 @@ export function splitCommandLine(argv: readonly string[]): CommandLine {
     (global as Record<string, unknown>)[token.name] = spec.type === "string" ? token.value : true;
   }
   return { global, command: null, rest: [] };
+}
+
+/** `--url` was the control plane's URL once; `service replica add` and `webhook` use it for their own. */
+export const URL_IS_NOT_GLOBAL =
+  "--url is not a connection option: give the control plane's URL with --api-url URL (or GATEPLANE_URL)";
+
+/** The connection options among a command's parsed values, for `run`'s merge with those before it. */
+export function connectionOf(values: Record<string, unknown>): GlobalValues {
+  const str = (x: unknown) => (typeof x === "string" ? x : undefined);
+  return { "api-url": str(values["api-url"]), token: str(values.token), project: str(values.project) };
 }
 
 /**
@@ -87,6 +100,7 @@ export function takePositionals(command: string, positionals: readonly string[],
 function describeParseError(e: unknown): string {
   const message = e instanceof Error ? e.message : String(e);
   const unknown = /^Unknown option '([^']+)'/.exec(message);
+  if (unknown?.[1] === "--url") return URL_IS_NOT_GLOBAL;
   if (unknown) return `unknown option '${unknown[1]}'`;
   return message.charAt(0).toLowerCase() + message.slice(1).replace(/\.$/, "");
 }

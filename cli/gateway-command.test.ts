@@ -64,7 +64,7 @@ describe("gateway list", () => {
 
   it("takes connection options before the command and project from -p", async () => {
     const io = testIo();
-    const argv = ["--url", fake.url, "--token", fake.token, "gateway", "list", "-p", "elsewhere"];
+    const argv = ["--api-url", fake.url, "--token", fake.token, "gateway", "list", "-p", "elsewhere"];
     const { code, stderr } = await gateplane(argv, { io });
     expect(code).toBe(1);
     expect(stderr).toBe("Project elsewhere does not exist\n");

@@ -3,9 +3,11 @@
  * `--help` texts and `--version`. Kept next to each other so the grammar is documented in one place.
  */
 import { readFileSync } from "node:fs";
+import { ACCOUNT_COMMANDS_SUMMARY, ACCOUNT_HELP } from "./help-accounts.ts";
 
 const CONNECTION = `Connection options (any command):
-  --url URL              Control plane URL (env GATEPLANE_URL)
+  --api-url URL          Control plane URL (env GATEPLANE_URL); --url is never this one: it is
+                         a replica's (service replica add) or a webhook endpoint's
   --token TOKEN          API token (env GATEPLANE_TOKEN)
   -p, --project NAME     Project (env GATEPLANE_PROJECT)
 
@@ -35,6 +37,7 @@ Commands:
   webhook add|get|update|delete|deliveries|redeliver|ping
                          Manage webhook endpoints, their delivery log, test pings
   acme [get|set|unset]   Show or change the project's ACME settings (CA, EAB)
+${ACCOUNT_COMMANDS_SUMMARY}
 
 Options:
   -h, --help             Show help (also: gateplane <command> --help)
@@ -132,17 +135,18 @@ Options:
   --format plain|json    list: same as --json when json
   -y, --yes              delete: do not ask for confirmation
   --id ID                replica add: the replica's id (1-128 of letters, digits, . _ : -)
-  --url URL              replica add: where it listens, http(s)://host:port[/prefix]; give the
-                         control plane's URL before the command (gateplane --url … service …)
+  --url URL              replica add: where it listens, http(s)://host:port[/prefix]
   -h, --help             Show this help
 
 ${CONNECTION}`,
 
   webhook: `Usage: gateplane webhook [list] [--json]
-       gateplane webhook add --url URL --events TYPES [--secret S] [--description D]
+       gateplane webhook add --url URL --events TYPES [--secret-env NAME|--secret-file PATH]
+                             [--description D]
        gateplane webhook get ID [--json]
        gateplane webhook update ID [--url URL] [--events TYPES] [--enable|--disable]
-                                   [--rotate-secret|--secret S] [--description D]
+                                   [--rotate-secret|--secret-env NAME|--secret-file PATH]
+                                   [--description D]
        gateplane webhook delete ID [-y]
        gateplane webhook deliveries ID [--state pending|delivered|failed] [--json]
        gateplane webhook redeliver ID DELIVERY
@@ -162,12 +166,13 @@ Commands:
   ping ID                Send a signed test event now; fails unless the endpoint answers 2xx
 
 Options:
-  --url URL              add, update: the endpoint, https:// (http:// only for loopback); give
-                         the control plane's URL before the command (gateplane --url … webhook …)
+  --url URL              add, update: the endpoint, https:// (http:// only for loopback)
   --events TYPES         add, update: comma-separated event types, prefix.* patterns or *
                          (e.g. gateway.*,service.scaling)
-  --secret S             add, update: use this signing secret (24+ characters) instead of a
-                         generated one
+  --secret-env NAME      add, update: use the signing secret (24+ characters) in the environment
+                         variable NAME instead of a generated one
+  --secret-file PATH     add, update: the same, read from PATH (- for stdin); never the secret
+                         itself on the command line (other users see it in ps)
   --rotate-secret        update: generate a new secret; the old one also signs for 24 h
   --enable, --disable    update: resume or stop deliveries
   --state STATE          deliveries: only pending, delivered or failed ones
@@ -198,6 +203,9 @@ Options:
   -h, --help             Show this help
 
 ${CONNECTION}`,
+  ...(Object.fromEntries(Object.entries(ACCOUNT_HELP).map(([name, text]) => [name, `${text}\n\n${CONNECTION}`])) as {
+    [K in keyof typeof ACCOUNT_HELP]: string;
+  }),
 } as const;
 
 export function version(): string {

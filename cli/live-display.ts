@@ -3,6 +3,7 @@
  * Spinners and in-place refreshed blocks ("Provisioning gw...", `gateway list -w`). On a terminal the
  * block is redrawn with cursor movement; elsewhere only what is worth keeping in a log is printed.
  */
+import { escapeLine } from "./escape.ts";
 import type { Output } from "./io.ts";
 
 const FRAMES = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -34,7 +35,7 @@ export class LiveDisplay {
       // The spinner alone must never keep the process alive.
       this.#timer.unref?.();
     } else if (this.#title) {
-      this.#out.write(`${this.#title}\n`);
+      this.#out.write(`${escapeLine(this.#title)}\n`);
     }
     return this;
   }
@@ -54,7 +55,7 @@ export class LiveDisplay {
   #draw() {
     const lines = this.#title ? [`${FRAMES[this.#frame]} ${this.#title}`, ...this.#body] : this.#body;
     // Erase and redraw in one write, so the terminal never shows the block half gone.
-    this.#out.write(this.#eraseCode() + (lines.length > 0 ? `${lines.join("\n")}\n` : ""));
+    this.#out.write(this.#eraseCode() + (lines.length > 0 ? `${lines.map(escapeLine).join("\n")}\n` : ""));
     const columns = this.#out.columns && this.#out.columns > 0 ? this.#out.columns : Number.POSITIVE_INFINITY;
     // Long lines wrap and take several rows; erase must climb over all of them.
     this.#drawnRows = lines.reduce((rows, line) => rows + Math.max(1, Math.ceil(visibleWidth(line) / columns)), 0);

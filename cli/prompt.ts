@@ -5,6 +5,7 @@
  */
 import { StringDecoder } from "node:string_decoder";
 import { CliError } from "./errors.ts";
+import { escapeLine } from "./escape.ts";
 import type { Io } from "./io.ts";
 
 /** Lines of a stream, one per `next()`, consuming the stream only while someone is waiting. */
@@ -91,7 +92,8 @@ export class LineReader {
  */
 export async function confirm(question: string, lines: LineReader, io: Pick<Io, "stdin" | "stdout">): Promise<boolean> {
   for (;;) {
-    io.stdout.write(`${question} [y/n]: `);
+    // Questions name server resources (a gateway's name): escaped like every printed line.
+    io.stdout.write(`${escapeLine(question)} [y/n]: `);
     const answer = await lines.next();
     // A terminal echoes the user's Enter; piped answers are invisible, so end the prompt's line ourselves.
     if (!io.stdin.isTTY) io.stdout.write("\n");

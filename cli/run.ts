@@ -5,6 +5,7 @@
  */
 
 import { YamlError } from "../schema/yaml.ts";
+import { ACCOUNT_COMMANDS } from "./account-commands.ts";
 import type { GlobalValues } from "./args.ts";
 import { splitCommandLine } from "./args.ts";
 import { acme, parseAcmeArgs } from "./commands/acme.ts";
@@ -15,6 +16,7 @@ import { parseServiceArgs, service } from "./commands/service.ts";
 import { parseWebhookArgs, webhook } from "./commands/webhook.ts";
 import { type Context, createContext } from "./context.ts";
 import { CliError, UsageError } from "./errors.ts";
+import { escapeLines } from "./escape.ts";
 import { HELP, version } from "./help.ts";
 import type { Io } from "./io.ts";
 import { LineReader } from "./prompt.ts";
@@ -47,6 +49,16 @@ const COMMANDS: Record<string, Command> = {
     const parsed = parseAcmeArgs(args);
     return parsed.help ? help(io, "acme") : acme(withGlobals(io, global, parsed.global, lines), parsed);
   },
+  ...Object.fromEntries(
+    Object.entries(ACCOUNT_COMMANDS).map(([name, c]): [string, Command] => [
+      name,
+      (io, global, lines, args) => {
+        const parsed = c.parse(args);
+        const ctx = parsed.help ? null : withGlobals(io, global, parsed.global, lines);
+        return ctx ? c.run(ctx, parsed as never) : help(io, name as keyof typeof HELP);
+      },
+    ]),
+  ),
 };
 
 export async function run(argv: readonly string[], io: Io): Promise<number> {
@@ -72,7 +84,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
 function withGlobals(io: Io, global: GlobalValues, values: GlobalValues, lines: LineReader): Context {
   // Options after the command win over the same options before it, as the later word usually does.
   const merged: GlobalValues = {
-    url: values.url ?? global.url,
+    "api-url": values["api-url"] ?? global["api-url"],
     token: values.token ?? global.token,
     project: values.project ?? global.project,
   };
@@ -86,10 +98,13 @@ async function help(io: Io, topic: keyof typeof HELP): Promise<number> {
 
 function report(e: unknown, io: Io): number {
   if (e instanceof CliError || e instanceof YamlError) {
-    io.stderr.write(`${e.message}\n`);
+    // One line per problem (the API joins a body's field issues with newlines too); anything else
+    // that could drive the terminal is shown escaped.
+    io.stderr.write(`${escapeLines(e.message)}\n`);
     return e instanceof CliError ? e.exitCode : 1;
   }
   const detail = io.env.GATEPLANE_DEBUG && e instanceof Error && e.stack ? e.stack : String(e);
-  io.stderr.write(`gateplane: unexpected error: ${detail.replace(/\n/g, io.env.GATEPLANE_DEBUG ? "\n" : " ")}\n`);
+  const shown = escapeLines(detail.replace(/\n/g, io.env.GATEPLANE_DEBUG ? "\n" : " "));
+  io.stderr.write(`gateplane: unexpected error: ${shown}\n`);
   return 1;
 }

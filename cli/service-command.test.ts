@@ -249,10 +249,10 @@ describe("service replica add", () => {
     expect(stderr).toBe("Service nope does not exist\n");
   });
 
-  it("takes --url as the replica's; the control plane's URL goes before the command", async () => {
+  it("takes --url as the replica's and --api-url as the control plane's, before or after", async () => {
     const io = testIo({ env: { GATEPLANE_TOKEN: fake.token, GATEPLANE_PROJECT: "main" } });
     const argv = [
-      "--url",
+      "--api-url",
       fake.url,
       "service",
       "replica",
@@ -268,6 +268,10 @@ describe("service replica add", () => {
     expect(code).toBe(0);
     expect(stdout).toBe("Replica r1 added to echo\n");
     expect(fake.services.get("echo")?.replicas[0]?.url).toBe("http://127.0.0.1:9001");
+    const after = ["service", "replica", "add", "echo", "--id", "r1", "--url", "http://127.0.0.1:9002"];
+    const io2 = testIo({ env: { GATEPLANE_TOKEN: fake.token, GATEPLANE_PROJECT: "main" } });
+    const moved = await gateplane([...after, "--api-url", fake.url], { io: io2 });
+    expect(moved.stdout).toBe("Replica r1 updated in echo\n");
   });
 });
 

@@ -88,7 +88,7 @@ describe("resolveSettings", () => {
     })();
     expect(error).toBeInstanceOf(CliError);
     expect(error.message).toMatch(/^no control plane token and project configured: run `npm start`/);
-    expect(error.message).toContain("--url, --token and --project");
+    expect(error.message).toContain("--api-url, --token and --project");
     expect(error.message).not.toContain("\n");
   });
 
@@ -112,7 +112,7 @@ describe("resolveSettings", () => {
     const { cwd, homedir } = layout();
     expect(() =>
       resolveSettings({ url: "localhost:8787", token: "t", project: "p" }, { env: {}, cwd, homedir }),
-    ).toThrow(/^--url: "localhost:8787" must be an http:\/\/ or https:\/\/ URL$/);
+    ).toThrow(/^--api-url: "localhost:8787" must be an http:\/\/ or https:\/\/ URL$/);
     const env = { GATEPLANE_URL: "not a url", GATEPLANE_TOKEN: "t", GATEPLANE_PROJECT: "p" };
     expect(() => resolveSettings({}, { env, cwd, homedir })).toThrow(/^GATEPLANE_URL: "not a url" is not a URL/);
   });

@@ -32,7 +32,15 @@ const ENV: Record<(typeof KEYS)[number], string> = {
   project: "GATEPLANE_PROJECT",
 };
 
-export function resolveSettings(flags: SettingsFlags, io: Pick<Io, "env" | "cwd" | "homedir">): Settings {
+/**
+ * `needProject: false` is for the commands that are not about one project (`user`, `token`,
+ * `project list|create`): a missing project is then `""` rather than an error.
+ */
+export function resolveSettings(
+  flags: SettingsFlags,
+  io: Pick<Io, "env" | "cwd" | "homedir">,
+  needProject = true,
+): Settings {
   const fromEnv = (key: (typeof KEYS)[number]) => nonEmpty(io.env[ENV[key]]);
   // The file is read only when a flag or variable leaves something open, so a broken file in some
   // parent directory cannot get in the way of an explicit command line.
@@ -45,20 +53,23 @@ export function resolveSettings(flags: SettingsFlags, io: Pick<Io, "env" | "cwd"
     KEYS.map((key) => [key, nonEmpty(flags[key]) ?? fromEnv(key) ?? fromFile(key)] as const),
   ) as Record<(typeof KEYS)[number], string | undefined>;
 
-  const missing = KEYS.filter((key) => values[key] === undefined);
+  const missing = KEYS.filter((key) => values[key] === undefined && (needProject || key !== "project"));
   if (missing.length > 0) {
     const names = listOf(missing);
     const where = file ? ` (${file.path} does not set ${missing.length > 1 ? "them" : "it"})` : "";
     throw new CliError(
       `no control plane ${names} configured${where}: run \`npm start\` in the gateplane checkout, ` +
-        "which writes .gateplane/config.json, or pass --url, --token and --project " +
+        "which writes .gateplane/config.json, or pass --api-url, --token and --project " +
         "(or set GATEPLANE_URL, GATEPLANE_TOKEN and GATEPLANE_PROJECT)",
     );
   }
   return {
-    url: checkUrl(values.url!, flags.url !== undefined ? "--url" : fromEnv("url") ? ENV.url : (file?.path ?? "url")),
+    url: checkUrl(
+      values.url!,
+      flags.url !== undefined ? "--api-url" : fromEnv("url") ? ENV.url : (file?.path ?? "url"),
+    ),
     token: values.token!,
-    project: values.project!,
+    project: values.project ?? "",
   };
 }
 

@@ -1,8 +1,10 @@
 /**
  * @module
  * Borderless, left-aligned text tables: columns separated by two spaces, trailing blanks trimmed so
- * that piped output diffs cleanly.
+ * that piped output diffs cleanly. Cells are escaped here (they hold the server's strings), before
+ * widths are measured and styles added.
  */
+import { escapeTerminal } from "./escape.ts";
 import type { Style } from "./style.ts";
 
 export interface TableRow {
@@ -17,7 +19,10 @@ const GAP = "  ";
 export const displayWidth = (text: string): number => [...text].length;
 
 export function renderTable(header: readonly string[] | null, rows: readonly TableRow[], style: Style): string[] {
-  const all = header ? [header, ...rows.map((r) => r.cells)] : rows.map((r) => r.cells);
+  const all = (header ? [header, ...rows.map((r) => r.cells)] : rows.map((r) => r.cells)).map((cells) =>
+    cells.map(escapeTerminal),
+  );
+  const [head, ...body] = header ? all : [null, ...all];
   const columns = Math.max(0, ...all.map((cells) => cells.length));
   const widths = Array.from({ length: columns }, (_, i) => Math.max(0, ...all.map((c) => displayWidth(c[i] ?? ""))));
   const line = (cells: readonly string[]) =>
@@ -29,15 +34,19 @@ export function renderTable(header: readonly string[] | null, rows: readonly Tab
       .join(GAP)
       .trimEnd();
   const lines: string[] = [];
-  if (header) lines.push(style.bold(line(header)));
-  for (const row of rows) lines.push(row.secondary ? style.dim(line(row.cells)) : line(row.cells));
+  if (head) lines.push(style.bold(line(head)));
+  rows.forEach((row, i) => {
+    const cells = body[i]!;
+    lines.push(row.secondary ? style.dim(line(cells)) : line(cells));
+  });
   return lines;
 }
 
 /** A key/value block with bold keys and no header, like the plan summary. */
 export function renderKeyValues(pairs: readonly (readonly [string, string])[], style: Style): string[] {
-  const width = Math.max(0, ...pairs.map(([key]) => displayWidth(key)));
-  return pairs.map(([key, value]) =>
+  const escaped = pairs.map(([key, value]) => [escapeTerminal(key), escapeTerminal(value)] as const);
+  const width = Math.max(0, ...escaped.map(([key]) => displayWidth(key)));
+  return escaped.map(([key, value]) =>
     `${style.bold(key)}${" ".repeat(width - displayWidth(key))}${GAP}${value}`.trimEnd(),
   );
 }

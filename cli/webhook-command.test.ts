@@ -56,6 +56,43 @@ describe("webhook add", () => {
   });
 });
 
+describe("webhook signing secrets", () => {
+  const SECRET = "my-own-signing-secret-0123456789";
+
+  it("reads a chosen secret from a named variable or a file, never the command line", async () => {
+    const add = ["webhook", "add", "--url", "https://e.com/x", "--events", "*"];
+    const fromEnv = await runCli(
+      [...add, "--secret-env", "HOOK_SECRET"],
+      testIo({ env: { ...fake.env, HOOK_SECRET: SECRET } }),
+    );
+    expect(fromEnv.code).toBe(0);
+    expect(fake.requests.at(-1)!.body).toMatchObject({ secret: SECRET });
+    const hook = [...fake.webhooks.webhooks.keys()][0]!;
+    const fromStdin = await gateplane(["webhook", "update", hook, "--secret-file", "-"], `${SECRET}-2\n`);
+    expect(fromStdin.code).toBe(0);
+    expect(fake.requests.at(-1)!.body).toEqual({ secret: `${SECRET}-2` });
+  });
+
+  it("refuses --secret VALUE with where to put it instead, and sends nothing", async () => {
+    for (const argv of [
+      ["webhook", "add", "--url", "https://e.com/x", "--events", "*", "--secret", SECRET],
+      ["webhook", "update", "wh_x", `--secret=${SECRET}`],
+    ]) {
+      const { code, stderr } = await gateplane(argv);
+      expect(code).toBe(2);
+      expect(stderr).toMatch(/--secret would put a secret on the command line, where other users see it \(ps\)/);
+      expect(stderr).toContain("give --secret-env NAME or --secret-file PATH (- for stdin)");
+      expect(stderr).not.toContain(SECRET);
+    }
+    const unset = await gateplane(["webhook", "update", "wh_x", "--secret-env", "NOPE"]);
+    expect(unset).toMatchObject({
+      code: 2,
+      stderr: "gateplane webhook update: --secret-env: the environment variable NOPE is not set\n",
+    });
+    expect(fake.requests).toEqual([]);
+  });
+});
+
 describe("webhook list, get, deliveries", () => {
   it("lists endpoints with their status", async () => {
     fake.webhooks.seed({ url: "https://a.example.com/h", events: ["gateway.*"] });

@@ -249,6 +249,7 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
     delete: { tag: "backends", summary: "Stop DNS automation (records already made are left)", status: "204" },
   },
   "/api/v1/users": {
+    get: { tag: "users", summary: "List users (global admin)" },
     post: {
       tag: "users",
       summary: "Create a user and its first token (global admin)",
@@ -258,6 +259,7 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
     },
   },
   "/api/v1/users/{user}/tokens": {
+    get: { tag: "users", summary: "List a user's API tokens (ids and descriptions, never secrets)" },
     post: {
       tag: "users",
       summary: "Create an API token",

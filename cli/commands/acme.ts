@@ -5,7 +5,7 @@
  * line (where `ps` and shell history would keep it), and the control plane never shows it again.
  */
 import type { ProjectAcmeInput } from "../api-client.ts";
-import { parseCommandArgs, takePositionals } from "../args.ts";
+import { connectionOf, type GlobalValues, parseCommandArgs, takePositionals } from "../args.ts";
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
 
@@ -26,7 +26,7 @@ export interface AcmeArgs {
   email: string | undefined;
   json: boolean;
   help: boolean;
-  global: { url?: string | undefined; token?: string | undefined; project?: string | undefined };
+  global: GlobalValues;
 }
 
 export function parseAcmeArgs(args: readonly string[]): AcmeArgs {
@@ -48,7 +48,7 @@ export function parseAcmeArgs(args: readonly string[]): AcmeArgs {
     email: str(o.email),
     json: o.json === true,
     help: o.help === true,
-    global: { url: str(o.url), token: str(o.token), project: str(o.project) },
+    global: connectionOf(o),
   };
 }
 
@@ -59,7 +59,7 @@ export async function acme(ctx: Context, args: AcmeArgs): Promise<number> {
     case "get": {
       const view = await api.getAcme(project);
       if (args.json) {
-        ctx.print(JSON.stringify(view, null, 2));
+        ctx.printJson(view);
         return 0;
       }
       ctx.printLines([

@@ -184,7 +184,7 @@ async function follow(
     gatewaysTable([gateway], { includeCreated: true, verbose: args.verbose || failed, now: ctx.io.now() }, ctx.style),
   );
   if (failed) {
-    ctx.io.stderr.write(`Provisioning failed. Error: ${gateway.status_message || "unknown"}\n`);
+    ctx.printError(`Provisioning failed. Error: ${gateway.status_message || "unknown"}`);
     return 1;
   }
   const dns = dnsGuidance(gateway);

@@ -4,7 +4,7 @@
  */
 import type { Gateway } from "../../schema/api.ts";
 import type { GatewayList } from "../api-client.ts";
-import { parseCommandArgs, takePositionals } from "../args.ts";
+import { connectionOf, type GlobalValues, parseCommandArgs, takePositionals } from "../args.ts";
 import { certificatesTable } from "../certificates-table.ts";
 import type { Context } from "../context.ts";
 import { dnsGuidance } from "../dns-guidance.ts";
@@ -40,7 +40,7 @@ export interface GatewayArgs {
   verbose: boolean;
   json: boolean;
   yes: boolean;
-  global: { url?: string | undefined; token?: string | undefined; project?: string | undefined };
+  global: GlobalValues;
 }
 
 export function parseGatewayArgs(args: readonly string[]): GatewayArgs {
@@ -80,11 +80,7 @@ export function parseGatewayArgs(args: readonly string[]): GatewayArgs {
     verbose: v.verbose === true,
     json,
     yes: v.yes === true,
-    global: {
-      url: stringOf(v.url),
-      token: stringOf(v.token),
-      project: stringOf(v.project),
-    },
+    global: connectionOf(v),
   };
 }
 
@@ -98,13 +94,13 @@ export async function gateway(ctx: Context, args: GatewayArgs): Promise<number> 
     case "list": {
       if (args.watch) return watch(ctx, project, table);
       const list = await api.list(project);
-      if (args.json) ctx.print(toJson({ project: list.project, gateways: list.gateways }));
+      if (args.json) ctx.printJson({ project: list.project, gateways: list.gateways });
       else ctx.printLines(table(list.gateways));
       return 0;
     }
     case "get": {
       const found = await api.get(project, args.name!);
-      if (args.json) ctx.print(toJson(found));
+      if (args.json) ctx.printJson(found);
       else {
         ctx.printLines([...table([found]), ...certificatesTable(found, ctx.style), ...gatewayRouterLines(found)]);
         const dns = dnsGuidance(found);
@@ -162,6 +158,3 @@ async function watch(ctx: Context, project: string, table: (g: readonly Gateway[
   if (ctx.interactive && last) ctx.printLines(table(last.gateways));
   return 0;
 }
-
-const toJson = (value: unknown) => JSON.stringify(value, null, 2);
-const stringOf = (value: string | boolean | undefined) => (typeof value === "string" ? value : undefined);

@@ -6,7 +6,7 @@
 import * as v from "valibot";
 import { formatPath } from "../../schema/issues.ts";
 import { ReplicaEndpoint } from "../../schema/service.ts";
-import { parseCommandArgs, takePositionals } from "../args.ts";
+import { connectionOf, type GlobalValues, parseCommandArgs, takePositionals } from "../args.ts";
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { serviceRouterLines } from "../router-modes.ts";
@@ -40,7 +40,7 @@ export interface ServiceArgs {
   verbose: boolean;
   json: boolean;
   yes: boolean;
-  global: { url?: string | undefined; token?: string | undefined; project?: string | undefined };
+  global: GlobalValues;
 }
 
 export function parseServiceArgs(args: readonly string[]): ServiceArgs {
@@ -60,13 +60,7 @@ export function parseServiceArgs(args: readonly string[]): ServiceArgs {
     verbose: o.verbose === true,
     json: o.json === true || o.format === "json",
     yes: o.yes === true,
-    global: {
-      // `--url` is a connection option everywhere but in `replica add`, where it is the replica's;
-      // there the control plane's URL goes before the command (`gateplane --url … service replica add`).
-      url: subcommand === "replica add" ? undefined : stringOf(o.url),
-      token: stringOf(o.token),
-      project: stringOf(o.project),
-    },
+    global: connectionOf(o),
   };
   if (help) return parsed;
 
@@ -128,13 +122,13 @@ export async function service(ctx: Context, args: ServiceArgs): Promise<number> 
   switch (args.subcommand) {
     case "list": {
       const list = await api.listServices(project);
-      if (args.json) ctx.print(toJson({ project: list.project, services: list.services }));
+      if (args.json) ctx.printJson({ project: list.project, services: list.services });
       else ctx.printLines(servicesTable(list.services, { verbose: args.verbose, now }, ctx.style));
       return 0;
     }
     case "get": {
       const found = await api.getService(project, name);
-      if (args.json) ctx.print(toJson(found));
+      if (args.json) ctx.printJson(found);
       else
         ctx.printLines([
           ...servicesTable([found], { verbose: args.verbose, now }, ctx.style),
@@ -164,12 +158,11 @@ export async function service(ctx: Context, args: ServiceArgs): Promise<number> 
     }
     case "replica list": {
       const found = await api.getService(project, name);
-      if (args.json) ctx.print(toJson({ service: found.name, replicas: found.replicas }));
+      if (args.json) ctx.printJson({ service: found.name, replicas: found.replicas });
       else ctx.printLines(replicasTable(found, now, ctx.style));
       return 0;
     }
   }
 }
 
-const toJson = (value: unknown) => JSON.stringify(value, null, 2);
 const stringOf = (value: string | boolean | undefined) => (typeof value === "string" ? value : undefined);

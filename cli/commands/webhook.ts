@@ -5,9 +5,10 @@
  * the field; the CLI only checks that the options a subcommand needs are there.
  */
 import type { UpdateWebhookRequest } from "../../schema/webhooks.ts";
-import { parseCommandArgs, takePositionals } from "../args.ts";
+import { connectionOf, type GlobalValues, parseCommandArgs, takePositionals } from "../args.ts";
 import type { Context } from "../context.ts";
 import { CliError, UsageError } from "../errors.ts";
+import { refuseSecretFlags, secretFromEnv, secretFromFile } from "../secrets.ts";
 import { renderKeyValues } from "../text-table.ts";
 import { deliveriesTable, webhookStatus, webhooksTable } from "../webhooks-table.ts";
 import { confirmed } from "./confirm.ts";
@@ -20,7 +21,8 @@ const SUBCOMMANDS = {
     options: {
       url: { type: "string" },
       events: { type: "string" },
-      secret: { type: "string" },
+      "secret-env": { type: "string" },
+      "secret-file": { type: "string" },
       description: { type: "string" },
       ...JSON_OPTIONS,
     },
@@ -34,7 +36,8 @@ const SUBCOMMANDS = {
       description: { type: "string" },
       enable: { type: "boolean" },
       disable: { type: "boolean" },
-      secret: { type: "string" },
+      "secret-env": { type: "string" },
+      "secret-file": { type: "string" },
       "rotate-secret": { type: "boolean" },
       ...JSON_OPTIONS,
     },
@@ -55,14 +58,20 @@ export interface WebhookArgs {
   /** `add`'s body, or `update`'s changes. */
   body: Record<string, unknown>;
   state: string | undefined;
+  /** add, update: where the chosen signing secret is read from (never the command line). */
+  secretSource?: { env: string } | { file: string };
   help: boolean;
   json: boolean;
   yes: boolean;
-  global: { url?: string | undefined; token?: string | undefined; project?: string | undefined };
+  global: GlobalValues;
 }
+
+/** A signing secret must not be on the command line (`ps`, shell history); see secrets.ts. */
+const SECRET_FLAGS = { "--secret": "give --secret-env NAME or --secret-file PATH (- for stdin)" };
 
 export function parseWebhookArgs(args: readonly string[]): WebhookArgs {
   const first = args[0];
+  if (first === "add" || first === "update") refuseSecretFlags(`webhook ${first}`, args, SECRET_FLAGS);
   const explicit = first !== undefined && !first.startsWith("-");
   if (explicit && !(first in SUBCOMMANDS)) {
     throw new UsageError(
@@ -75,8 +84,6 @@ export function parseWebhookArgs(args: readonly string[]): WebhookArgs {
   const { values, positionals } = parseCommandArgs(command, explicit ? args.slice(1) : args, spec.options);
   const o = values as Record<string, string | boolean | undefined>;
   const [id, delivery] = takePositionals(command, positionals, spec.positionals);
-  // `--url` is the endpoint's in add and update; there the control plane's URL goes before the command.
-  const ownsUrl = subcommand === "add" || subcommand === "update";
   const parsed: WebhookArgs = {
     subcommand,
     id,
@@ -86,7 +93,7 @@ export function parseWebhookArgs(args: readonly string[]): WebhookArgs {
     help: o.help === true,
     json: o.json === true || o.format === "json",
     yes: o.yes === true,
-    global: { url: ownsUrl ? undefined : stringOf(o.url), token: stringOf(o.token), project: stringOf(o.project) },
+    global: connectionOf(o),
   };
   if (parsed.help) return parsed;
   const missing = spec.positionals.slice(positionals.length);
@@ -99,10 +106,15 @@ export function parseWebhookArgs(args: readonly string[]): WebhookArgs {
     throw new UsageError(`gateplane ${command}: --format must be plain or json, got '${o.format}'`);
   }
   const events = typeof o.events === "string" ? splitList(o.events) : undefined;
+  if (o["secret-env"] !== undefined && o["secret-file"] !== undefined) {
+    throw new UsageError(`gateplane ${command}: give --secret-env or --secret-file, not both`);
+  }
+  if (typeof o["secret-env"] === "string") parsed.secretSource = { env: o["secret-env"] };
+  if (typeof o["secret-file"] === "string") parsed.secretSource = { file: o["secret-file"] };
   if (subcommand === "add") {
     if (o.url === undefined) throw new UsageError(`gateplane ${command}: --url URL is required`);
     if (events === undefined) throw new UsageError(`gateplane ${command}: --events TYPES is required (e.g. gateway.*)`);
-    parsed.body = { url: o.url, events, secret: stringOf(o.secret), description: stringOf(o.description) };
+    parsed.body = { url: o.url, events, description: stringOf(o.description) };
   }
   if (subcommand === "update") {
     if (o.enable === true && o.disable === true) {
@@ -113,13 +125,12 @@ export function parseWebhookArgs(args: readonly string[]): WebhookArgs {
       events,
       description: stringOf(o.description),
       enabled: o.enable === true ? true : o.disable === true ? false : undefined,
-      secret: stringOf(o.secret),
       rotate_secret: o["rotate-secret"] === true ? true : undefined,
     };
     parsed.body = changes;
-    if (Object.values(changes).every((value) => value === undefined)) {
+    if (Object.values(changes).every((value) => value === undefined) && !parsed.secretSource) {
       throw new UsageError(
-        `gateplane ${command}: nothing to change; pass --url, --events, --description, --enable, --disable, --secret or --rotate-secret`,
+        `gateplane ${command}: nothing to change; pass --url, --events, --description, --enable, --disable, --secret-env, --secret-file or --rotate-secret`,
       );
     }
   }
@@ -130,13 +141,23 @@ export function parseWebhookArgs(args: readonly string[]): WebhookArgs {
 
 export async function webhook(ctx: Context, args: WebhookArgs): Promise<number> {
   const { project } = ctx.settings();
+  const source = args.secretSource;
+  if (source) {
+    const command = `webhook ${args.subcommand}`;
+    const secret =
+      "env" in source
+        ? secretFromEnv(command, "--secret-env", source.env, ctx.io)
+        : await secretFromFile(command, "--secret-file", source.file, ctx.io);
+    // A file's trailing newline (echo … > file) is not part of the secret.
+    args.body.secret = secret.replace(/\r?\n$/, "");
+  }
   const api = ctx.api();
   const now = ctx.io.now();
   const id = args.id!;
   switch (args.subcommand) {
     case "list": {
       const list = await api.listWebhooks(project);
-      if (args.json) ctx.print(toJson(list));
+      if (args.json) ctx.printJson(list);
       else ctx.printLines(webhooksTable(list.webhooks, now, ctx.style));
       return 0;
     }
@@ -211,9 +232,8 @@ const splitList = (text: string) =>
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s !== "");
-const toJson = (value: unknown) => JSON.stringify(value, null, 2);
 const print = (ctx: Context, value: unknown) => {
-  ctx.print(toJson(value));
+  ctx.printJson(value);
   return 0;
 };
 const stringOf = (value: string | boolean | undefined) => (typeof value === "string" ? value : undefined);

@@ -20,10 +20,11 @@ import {
   parseGatewayConfiguration,
 } from "../../schema/gateway.ts";
 import { servicesRefusal } from "../../schema/gateway-deletion.ts";
-import { formatIssue, formatPath, parseOrThrow, ValidationError } from "../../schema/issues.ts";
+import { formatPath, parseOrThrow, ValidationError } from "../../schema/issues.ts";
 import { sameJson } from "../../schema/json.ts";
 import { parseServiceConfiguration, ReplicaEndpoint, type ServiceConfiguration } from "../../schema/service.ts";
 import type { ConfigSyncState, GatewayReplicaSync, Service, ServicePlan } from "../../schema/service-api.ts";
+import { FakeAccounts, FakeApiError } from "./fake-accounts.ts";
 import { FakeWebhooks } from "./fake-webhooks.ts";
 
 export interface RecordedRequest {
@@ -63,6 +64,8 @@ export class FakeControlPlane {
   onRequest: ((method: string, path: string) => void) | null = null;
   readonly services = new Map<string, Service>();
   readonly webhooks = new FakeWebhooks();
+  /** Users, tokens, projects, members, backends' and DNS credentials (`fake-accounts.ts`). */
+  readonly accounts = new FakeAccounts(this.project, () => this.user);
   /** How the gateways' agents take each new configuration version. */
   agentState: ConfigSyncState = "in_sync";
   /** The agents' reason when `agentState` is `rejected`. */
@@ -148,16 +151,17 @@ export class FakeControlPlane {
       if (req.headers.authorization !== `Bearer ${this.token}`) {
         throw new HttpError(401, "unauthorized", "invalid or missing API token");
       }
-      const [status, result] = this.#route(method, path, body);
+      const query = new URL(req.url ?? "/", "http://x").searchParams;
+      const [status, result] = this.#route(method, path, body, query);
       send(res, status, result);
     } catch (e) {
-      if (e instanceof HttpError) {
+      if (e instanceof HttpError || e instanceof FakeApiError) {
         const field = e.field === undefined ? {} : { field: e.field };
         return send(res, e.status, { error: { code: e.code, message: e.message, ...field } });
       }
       if (e instanceof ValidationError) {
-        const first = e.issues[0]!;
-        return send(res, 400, { error: { code: "invalid", message: formatIssue(first), field: e.field } });
+        // As the Worker's toApiError: every issue, one per line.
+        return send(res, 400, { error: { code: "invalid_field", message: e.message, field: e.field } });
       }
       send(res, 500, { error: { code: "internal", message: String(e) } });
     }
@@ -166,8 +170,11 @@ export class FakeControlPlane {
   /** The project's ACME settings as the real control plane keeps them (validated by the same schema). */
   acme: ProjectAcmeSettings | null = null;
 
-  #route(method: string, path: string, body: unknown): [number, unknown] {
-    if (method === "GET" && path === "/api/v1/me") return [200, { user: this.user, global_admin: false }];
+  #route(method: string, path: string, body: unknown, query: URLSearchParams): [number, unknown] {
+    const account = path.startsWith("/api/v1/")
+      ? this.accounts.route(method, path.slice("/api/v1".length), query, body)
+      : null;
+    if (account) return account;
     const hooks = /^\/api\/v1\/projects\/main(\/webhooks.*)$/.exec(path);
     const hookReply = hooks && this.webhooks.route(method, hooks[1]!, body);
     if (hookReply) return hookReply;

@@ -5,7 +5,7 @@
  */
 import { and, eq, isNull } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { CreateTokenRequest, CreateUserRequest } from "../../schema/api.ts";
 import { type AppEnv, mintToken, requireGlobalAdmin } from "../auth.ts";
 import { projectsOfUser, refreshGatewayTokens } from "../auth-propagation.ts";
@@ -13,7 +13,44 @@ import { apiTokens, users } from "../db/schema.ts";
 import { conflict, forbidden, notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
 
+/** The user named in the path, if the caller may act on them (themselves, or anyone for a global admin). */
+async function pathUser(c: Context<AppEnv>, refusal: string) {
+  const principal = c.get("principal");
+  const user = await drizzle(c.env.DB)
+    .select()
+    .from(users)
+    .where(eq(users.name, c.req.param("user") ?? ""))
+    .get();
+  if (!user) throw notFound(`User ${c.req.param("user")} does not exist`);
+  if (!principal.globalAdmin && principal.userId !== user.id) throw forbidden(refusal);
+  return user;
+}
+
 export const usersRoutes = new Hono<AppEnv>()
+  .get("/", async (c) => {
+    requireGlobalAdmin(c.get("principal"));
+    const rows = await drizzle(c.env.DB)
+      .select({ name: users.name, global_admin: users.globalAdmin, created_at: users.createdAt })
+      .from(users)
+      .orderBy(users.name);
+    return c.json({ users: rows });
+  })
+  // What `token revoke` needs to be usable: ids, what they are for, whether still in use. Never secrets.
+  .get("/:user/tokens", async (c) => {
+    const user = await pathUser(c, "You can only list your own tokens");
+    const tokens = await drizzle(c.env.DB)
+      .select({
+        id: apiTokens.id,
+        description: apiTokens.description,
+        created_at: apiTokens.createdAt,
+        last_used_at: apiTokens.lastUsedAt,
+        revoked_at: apiTokens.revokedAt,
+      })
+      .from(apiTokens)
+      .where(eq(apiTokens.userId, user.id))
+      .orderBy(apiTokens.createdAt, apiTokens.id);
+    return c.json({ user: user.name, tokens });
+  })
   .post("/", async (c) => {
     requireGlobalAdmin(c.get("principal"));
     const { name } = await readJson(c, CreateUserRequest);
@@ -26,16 +63,8 @@ export const usersRoutes = new Hono<AppEnv>()
     return c.json({ id: row.id, user: name, token, created_at: created!.createdAt }, 201);
   })
   .post("/:user/tokens", async (c) => {
-    const principal = c.get("principal");
     const db = drizzle(c.env.DB);
-    const user = await db
-      .select()
-      .from(users)
-      .where(eq(users.name, c.req.param("user")))
-      .get();
-    if (!user) throw notFound(`User ${c.req.param("user")} does not exist`);
-    if (!principal.globalAdmin && principal.userId !== user.id)
-      throw forbidden("You can only create tokens for yourself");
+    const user = await pathUser(c, "You can only create tokens for yourself");
     const { description } = await readJson(c, CreateTokenRequest);
     const { token, row } = await mintToken(user.id, description);
     const [created] = await db.insert(apiTokens).values(row).returning();

@@ -6,10 +6,12 @@
  */
 import type { RouterReport, ServiceStats } from "../schema/agent-protocol.ts";
 import type { ConfigDocument, ConfigService } from "../schema/config-document.ts";
-import { interpolateDomain } from "../schema/gateway.ts";
 import type { ServiceConfiguration } from "../schema/service.ts";
 import type { Service } from "../schema/service-api.ts";
+import { configService, gatewayDomain, serviceScheme } from "./config-service.ts";
 import type { GatewayRow, ReplicaRow } from "./state.ts";
+
+export { gatewayDomain, serviceScheme };
 
 export interface ServiceRow {
   name: string;
@@ -165,46 +167,19 @@ export class ServiceStore {
   }
 }
 
-/** The gateway's wildcard domain for this project, or null (services then cannot be reached). */
-export const gatewayDomain = (g: GatewayRow): string | null =>
-  g.configuration.domain ? interpolateDomain(g.configuration.domain, g.project_name) : null;
-
-/** dstack's rule: `https: auto` follows the certificate; ACM terminates TLS at the load balancer. */
-export function serviceScheme(g: GatewayRow, s: ServiceConfiguration): "https" | "http" {
-  const https = s.https === "auto" ? g.configuration.certificate !== null : s.https;
-  return https ? "https" : "http";
-}
-
-/** `hsts: true` is a year (the common preload minimum); a mapping says its own. */
-function hstsOf(c: ServiceConfiguration): ConfigService["hsts"] {
-  if (!c.hsts) return null;
-  if (c.hsts === true) return { max_age: 31_536_000, include_subdomains: false };
-  return { max_age: c.hsts.max_age, include_subdomains: c.hsts.include_subdomains };
-}
-
 /** `acme` is derived by the caller from the gateway and its project's ACME settings (`project-acme.ts`). */
 export function buildConfigDocument(g: GatewayRow, store: ServiceStore, acme: ConfigDocument["acme"]): ConfigDocument {
   const domain = gatewayDomain(g);
   const replicas = store.replicas();
   const services: ConfigService[] = domain
-    ? store.list().map((s) => {
-        const c = s.configuration;
-        return {
-          name: s.name,
-          project: g.project_name,
-          host: `${s.name}.${domain}`.toLowerCase(),
-          https: serviceScheme(g, c) === "https" && g.configuration.certificate?.type === "lets-encrypt",
-          hsts: hstsOf(c),
-          auth: c.auth,
-          client_max_body_size: c.client_max_body_size,
-          read_timeout_ms: Math.round(c.read_timeout * 1000),
-          rate_limits: c.rate_limits,
-          model: c.model ? { name: c.model.name, format: c.model.format, prefix: c.model.prefix } : null,
-          router: c.router ?? g.configuration.router,
-          replicas: replicas.filter((r) => r.service === s.name).map((r) => ({ id: r.id, url: r.url })),
-          hold: c.scaling && c.replicas.min === 0 ? { timeout_ms: Math.round(c.scaling.hold_timeout * 1000) } : null,
-        };
-      })
+    ? store.list().map((s) =>
+        configService(
+          g,
+          domain,
+          s,
+          replicas.filter((r) => r.service === s.name).map((r) => ({ id: r.id, url: r.url })),
+        ),
+      )
     : [];
   return {
     version: g.config_version,

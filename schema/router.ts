@@ -55,7 +55,11 @@ const entries = {
   policy: v.optional(v.picklist(ROUTER_POLICIES, oneOf(ROUTER_POLICIES)), "cache_aware"),
   cache_threshold: v.optional(number("a number between 0 and 1", (n) => n >= 0 && n <= 1, "must be between 0 and 1")),
   balance_abs_threshold: v.optional(
-    integer(0, L.MAX_BALANCE_ABS_THRESHOLD, `must be a whole number of requests from 0 to ${L.MAX_BALANCE_ABS_THRESHOLD}`),
+    integer(
+      0,
+      L.MAX_BALANCE_ABS_THRESHOLD,
+      `must be a whole number of requests from 0 to ${L.MAX_BALANCE_ABS_THRESHOLD}`,
+    ),
   ),
   balance_rel_threshold: v.optional(
     number(

@@ -1,14 +1,14 @@
 /**
  * One set of bounds across the Worker → agent → proxy boundary (issue 11 item 2): whatever the
- * service schema accepts, once the control plane's document builder turns it into a configuration
+ * service schema accepts, once the control plane's document builder (`configService`) turns it into a configuration
  * document, the proxy's document validation (what the agent applies) accepts too. Property-style:
  * a seeded generator mixes edge values (on, inside and beyond every documented limit, non-finite,
  * unsafe integers, size and duration strings) into random service files.
  */
 import { describe, expect, it } from "vitest";
-import type { GatewayRow } from "../../durable-objects/state.ts";
-import { buildConfigDocument, type ServiceStore } from "../../durable-objects/services.ts";
+import { configService, type GatewayForDocument } from "../../durable-objects/config-service.ts";
 import { documentProblems, parseDocument } from "../../proxy/routes.ts";
+import { configDocument } from "../../proxy/testing/config-builder.ts";
 import { ValidationError } from "../../schema/issues.ts";
 import * as L from "../../schema/limits.ts";
 import { parseServiceConfiguration, type ServiceConfiguration } from "../../schema/service.ts";
@@ -26,8 +26,24 @@ function rng(seed: number): () => number {
 }
 
 const EDGES = [
-  0, 1, -1, 0.5, 1 / 60, 1 / 61, 2 ** 31 - 1, 2 ** 31, Number.MAX_SAFE_INTEGER, 9007199254740993, 1e16, 1e20, 1e300,
-  Number.POSITIVE_INFINITY, Number.NaN, "9".repeat(400), "1e3", "",
+  0,
+  1,
+  -1,
+  0.5,
+  1 / 60,
+  1 / 61,
+  2 ** 31 - 1,
+  2 ** 31,
+  Number.MAX_SAFE_INTEGER,
+  JSON.parse("9007199254740993") as number,
+  1e16,
+  1e20,
+  1e300,
+  Number.POSITIVE_INFINITY,
+  Number.NaN,
+  "9".repeat(400),
+  "1e3",
+  "",
 ];
 const numberLike = (limit: number) => [limit, limit - 1, limit + 1, limit / 2, limit * 1000, limit + 0.5];
 
@@ -76,25 +92,19 @@ function generate(random: () => number): Record<string, unknown> {
   return spec;
 }
 
-const GATEWAY = {
-  id: "gw-1",
-  name: "edge",
+const GATEWAY: GatewayForDocument = {
   project_name: "main",
-  config_version: 7,
   configuration: { domain: "example.test", certificate: null, router: null },
-} as unknown as GatewayRow;
+};
 
 /** The document the control plane would serve for a gateway with this one service and a replica. */
 function documentFor(configuration: ServiceConfiguration): unknown {
-  const store = {
-    list: () => [
-      { name: "svc", id: "s-1", configuration, configuration_path: null, created_at: "", updated_at: "", config_version: 7 },
-    ],
-    replicas: () => [{ service: "svc", id: "r-1", url: "http://10.0.0.5:8000", registered_at: "" }],
-    authTokens: () => [],
-  } as unknown as ServiceStore;
+  const service = configService(GATEWAY, "example.test", { name: "svc", configuration }, [
+    { id: "r-1", url: "http://10.0.0.5:8000" },
+  ]);
+  const doc = configDocument(7, []);
   // Through JSON, as on the wire: a non-finite number would arrive as null.
-  return JSON.parse(JSON.stringify(buildConfigDocument(GATEWAY, store, null)));
+  return JSON.parse(JSON.stringify({ ...doc, services: [service] }));
 }
 
 describe("service schema ⊆ configuration document validation", () => {
@@ -133,7 +143,7 @@ describe("service schema ⊆ configuration document validation", () => {
     for (const [field, value] of [
       ["client_max_body_size", 1e20],
       ["client_max_body_size", "10000000000GB"],
-      ["client_max_body_size", 9007199254740993],
+      ["client_max_body_size", JSON.parse("9007199254740993")],
       ["client_max_body_size", "9".repeat(400)],
     ] as const) {
       expect(() => parseServiceConfiguration({ type: "service", name: "svc", [field]: value })).toThrow(

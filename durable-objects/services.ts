@@ -4,7 +4,7 @@
  * configuration document its agents serve, and the API view of each service (URL, replicas,
  * which gateway replicas applied it, traffic).
  */
-import type { RouterReport, ServiceStats } from "../schema/agent-protocol.ts";
+import type { RouterReport, ServiceRejection, ServiceStats } from "../schema/agent-protocol.ts";
 import type { ConfigDocument, ConfigService } from "../schema/config-document.ts";
 import type { ServiceConfiguration } from "../schema/service.ts";
 import type { Service } from "../schema/service-api.ts";
@@ -274,7 +274,12 @@ export function serviceView(g: GatewayRow, s: ServiceRow, store: ServiceStore, g
     gateway_replicas: active.map((r) => {
       const applied = r.config_applied_version;
       const rejected = r.config_error !== null && (r.config_error_version ?? 0) >= s.config_version;
-      const state = applied !== null && applied >= s.config_version ? "in_sync" : rejected ? "rejected" : "pending";
+      // The applied version carries this service, but the agent refused the service itself.
+      const refused = r.config_rejected
+        ? (JSON.parse(r.config_rejected) as ServiceRejection[]).find((x) => x.service === s.name)
+        : undefined;
+      const current = applied !== null && applied >= s.config_version;
+      const state = current ? (refused ? "rejected" : "in_sync") : rejected ? "rejected" : "pending";
       const report = r.routers
         ? (JSON.parse(r.routers) as RouterReport[]).find((x) => x.service === s.name)
         : undefined;
@@ -282,7 +287,7 @@ export function serviceView(g: GatewayRow, s: ServiceRow, store: ServiceStore, g
         replica_num: r.replica_num,
         applied_version: applied,
         state,
-        error: state === "rejected" ? r.config_error : null,
+        error: state !== "rejected" ? null : current && refused ? refused.error : r.config_error,
         // Only router services carry the field (null until this replica reported).
         ...(routed ? { router: report ? { mode: report.mode, reason: report.reason } : null } : {}),
       };

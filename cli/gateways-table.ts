@@ -97,4 +97,4 @@ function replicaCells(replica: GatewayReplica, now: number): Cells {
 }
 
 /** Deletion is asynchronous; saying so beats showing a "running" gateway the user just deleted. */
-const gatewayStatus = (gateway: Gateway): string => (gateway.to_be_deleted ? "deleting" : gateway.status);
+export const gatewayStatus = (gateway: Gateway): string => (gateway.to_be_deleted ? "deleting" : gateway.status);

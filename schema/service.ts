@@ -316,7 +316,14 @@ export const ReplicaEndpoint = mapping({
     v.check((u) => {
       try {
         const url = new URL(u);
-        return (url.protocol === "http:" || url.protocol === "https:") && !url.search && !url.hash && !url.username;
+        // The proxy refuses credentials in either part (`proxy/routes.ts`): so does the API.
+        return (
+          (url.protocol === "http:" || url.protocol === "https:") &&
+          !url.search &&
+          !url.hash &&
+          !url.username &&
+          !url.password
+        );
       } catch {
         return false;
       }

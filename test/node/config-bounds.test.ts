@@ -5,13 +5,15 @@
  * a seeded generator mixes edge values (on, inside and beyond every documented limit, non-finite,
  * unsafe integers, size and duration strings) into random service files.
  */
+
+import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { configService, type GatewayForDocument } from "../../durable-objects/config-service.ts";
 import { documentProblems, parseDocument } from "../../proxy/routes.ts";
 import { configDocument } from "../../proxy/testing/config-builder.ts";
 import { ValidationError } from "../../schema/issues.ts";
 import * as L from "../../schema/limits.ts";
-import { parseServiceConfiguration, type ServiceConfiguration } from "../../schema/service.ts";
+import { parseServiceConfiguration, ReplicaEndpoint, type ServiceConfiguration } from "../../schema/service.ts";
 
 /** mulberry32: deterministic, so a failure reproduces from its seed. */
 function rng(seed: number): () => number {
@@ -98,9 +100,9 @@ const GATEWAY: GatewayForDocument = {
 };
 
 /** The document the control plane would serve for a gateway with this one service and a replica. */
-function documentFor(configuration: ServiceConfiguration): unknown {
+function documentFor(configuration: ServiceConfiguration, replicaUrl = "http://10.0.0.5:8000"): unknown {
   const service = configService(GATEWAY, "example.test", { name: "svc", configuration }, [
-    { id: "r-1", url: "http://10.0.0.5:8000" },
+    { id: "r-1", url: replicaUrl },
   ]);
   const doc = configDocument(7, []);
   // Through JSON, as on the wire: a non-finite number would arrive as null.
@@ -153,5 +155,25 @@ describe("service schema ⊆ configuration document validation", () => {
     expect(() =>
       parseServiceConfiguration({ type: "service", name: "svc", rate_limits: [{ rps: 1, burst: 1e16 }] }),
     ).toThrow(/^rate_limits\[0\]\.burst: /);
+  });
+
+  it("every replica URL the API registers is one the proxy accepts", () => {
+    const configuration = parseServiceConfiguration({ type: "service", name: "svc" });
+    const urls = [
+      "http://10.0.0.5:8000",
+      "https://model.internal/v1",
+      "http://[::1]:8000/",
+      "http://:pw@10.0.0.5:8000",
+      "http://user@10.0.0.5",
+      "http://10.0.0.5:8000/?q=1",
+      "http://10.0.0.5#f",
+      "ftp://10.0.0.5",
+      "http://10.0.0.5:99999",
+      "http://exa mple.com",
+    ];
+    for (const url of urls) {
+      if (!v.safeParse(ReplicaEndpoint, { id: "r-1", url }).success) continue;
+      expect(documentProblems(parseDocument(documentFor(configuration, url))), url).toEqual([]);
+    }
   });
 });

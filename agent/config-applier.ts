@@ -52,6 +52,11 @@ export class ConfigApplier {
     return this.applied?.version ?? null;
   }
 
+  /** The services of the applied version that are not served as configured. */
+  get rejectedServices(): ServiceRejection[] {
+    return this.rejected;
+  }
+
   /** Why the last applied document could not be persisted (the host then runs degraded), or null. */
   get persistError(): string | null {
     return this.persistFailure;

@@ -125,6 +125,8 @@ describe("a service the agent cannot apply", () => {
     expect(await get(a.httpPort, "llama.localhost")).toMatchObject({ status: 200, body: "three GET /" });
     expect(await get(a.httpPort, "echo.localhost")).toMatchObject({ status: 200, body: "two GET /" });
     expect(a.configVersion).toBe(3);
+    const healthz = await (await fetch(`http://127.0.0.1:${a.adminPort}/healthz`)).json();
+    expect(healthz).toMatchObject({ config_version: 3, rejected_services: [{ service: "echo", kept: true }] });
     // What is persisted is what is served: a restart comes back with echo's last good state.
     const persisted = JSON.parse(await readFile(path.join(dir, "config.json"), "utf8")) as ConfigDocument;
     expect(persisted.services.find((s) => s.name === "echo")!.replicas).toEqual([{ id: "echo-1", url: two }]);

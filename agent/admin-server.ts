@@ -7,12 +7,14 @@
  */
 
 import { createServer, type Server } from "node:http";
-import type { RouterReport } from "../schema/agent-protocol.ts";
+import type { RouterReport, ServiceRejection } from "../schema/agent-protocol.ts";
 
 export interface AgentStatus {
   registered: boolean;
   /** Version of the config document the proxy serves; null before the first one. */
   config_version: number | null;
+  /** Services of that version the proxy does not serve as configured (kept at their last good state, or left out). */
+  rejected_services: ServiceRejection[];
   control_plane_connected: boolean;
   status: "healthy" | "degraded";
   message: string | null;

@@ -232,6 +232,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     return {
       registered: credentials.current !== null,
       config_version: applier.version,
+      rejected_services: applier.rejectedServices,
       control_plane_connected: link.connected,
       status,
       message,

@@ -3,20 +3,21 @@
  * The one path by which a configuration document reaches the proxy, whichever channel brought it
  * (WebSocket push or HTTP fallback): validate, skip what is not newer, `proxy.apply`, persist as the
  * last good config. Offers are serialised, so two channels delivering at once cannot apply out of
- * order, and the outcome says what to report (ACK, NACK, or nothing).
+ * order, and the outcome says what to report (ACK, NACK, or nothing). A service that cannot be
+ * applied is isolated (`isolate-services.ts`): the rest of the document is applied and the ACK lists it.
  */
-import * as v from "valibot";
 import { ConfigRejectedError } from "../proxy/index.ts";
-import { ConfigDocument } from "../schema/config-document.ts";
-import { formatIssue, fromValibot } from "../schema/issues.ts";
+import type { ServiceRejection } from "../schema/agent-protocol.ts";
+import type { ConfigDocument } from "../schema/config-document.ts";
 import type { ConfigStore } from "./config-store.ts";
+import { isolateServices } from "./isolate-services.ts";
 import type { Logger } from "./log.ts";
 
 export type ApplyOutcome =
-  /** Now served and persisted (ACK). */
-  | { kind: "applied"; version: number }
+  /** Now served and persisted (ACK), but for the `rejected` services (kept at their last good state, or left out). */
+  | { kind: "applied"; version: number; rejected: ServiceRejection[] }
   /** Already the applied version: nothing done (re-ACK on the socket, so a new connection learns it). */
-  | { kind: "current"; version: number }
+  | { kind: "current"; version: number; rejected: ServiceRejection[] }
   /** Older than the applied version: ignored, nothing reported. */
   | { kind: "stale"; version: number; applied: number }
   /** Invalid, or the proxy refused it: the previous config stays (NACK). */
@@ -35,6 +36,8 @@ export interface ConfigApplierOptions {
 
 export class ConfigApplier {
   private applied: ConfigDocument | null;
+  /** The services of the applied version that are not served as configured. */
+  private rejected: ServiceRejection[] = [];
   private persistFailure: string | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly options: ConfigApplierOptions;
@@ -47,6 +50,11 @@ export class ConfigApplier {
   /** The version the proxy serves, or null before any document. */
   get version(): number | null {
     return this.applied?.version ?? null;
+  }
+
+  /** The services of the applied version that are not served as configured. */
+  get rejectedServices(): ServiceRejection[] {
+    return this.rejected;
   }
 
   /** Why the last applied document could not be persisted (the host then runs degraded), or null. */
@@ -71,15 +79,19 @@ export class ConfigApplier {
         log.warn(`ignoring config version ${version} from ${source}: version ${current} is already applied`);
         return { kind: "stale", version, applied: current };
       }
-      return { kind: "current", version };
+      return { kind: "current", version, rejected: this.rejected };
     }
-    const parsed = v.safeParse(ConfigDocument, candidate);
-    if (!parsed.success) {
-      const error = truncate(`invalid config document: ${fromValibot(parsed.issues).map(formatIssue).join("; ")}`);
+    const isolated = isolateServices(candidate, this.applied);
+    if (!isolated.ok) {
+      const error = truncate(isolated.error);
       log.warn(`rejected config version ${version ?? "(none)"} from ${source}: ${error}`);
       return { kind: "rejected", version: version ?? 0, error };
     }
-    const document = parsed.output;
+    const { document, rejected } = isolated;
+    for (const r of rejected) {
+      const what = r.kept ? "keeps its last good state" : "is not served";
+      log.warn(`config version ${document.version}: service ${r.service} ${what}: ${r.error}`);
+    }
     try {
       await this.options.apply(document);
     } catch (error) {
@@ -93,6 +105,7 @@ export class ConfigApplier {
       return { kind: "rejected", version: document.version, error: message };
     }
     this.applied = document;
+    this.rejected = rejected;
     log.info(`applied config version ${document.version} from ${source} (${document.services.length} services)`);
     try {
       await this.options.store.write(document);
@@ -103,7 +116,7 @@ export class ConfigApplier {
       this.persistFailure = `cannot persist the last good config to ${this.options.store.file}: ${(error as Error).message}`;
       log.error(this.persistFailure);
     }
-    return { kind: "applied", version: document.version };
+    return { kind: "applied", version: document.version, rejected };
   }
 }
 

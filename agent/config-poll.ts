@@ -79,7 +79,10 @@ async function poll(options: ConfigPollOptions, signal: AbortSignal, wasFailing:
   if (answer.kind !== "document") return true;
   const outcome = await applier.offer(answer.document, "the HTTP fallback");
   if (outcome.kind !== "applied" && outcome.kind !== "rejected") return true;
-  const body = { version: outcome.version, error: outcome.kind === "rejected" ? outcome.error : null };
+  const body =
+    outcome.kind === "rejected"
+      ? { version: outcome.version, error: outcome.error, rejected: [] }
+      : { version: outcome.version, error: null, rejected: outcome.rejected };
   try {
     await client.ack(token.token, body, signal);
   } catch (error) {

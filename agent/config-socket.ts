@@ -205,7 +205,7 @@ function connectOnce(
     switch (outcome.kind) {
       case "applied":
       case "current":
-        send({ type: "ack", version: outcome.version });
+        send({ type: "ack", version: outcome.version, rejected: outcome.rejected });
         break;
       case "rejected":
         send({ type: "nack", version: outcome.version, error: outcome.error });

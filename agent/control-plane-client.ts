@@ -7,6 +7,7 @@
  */
 import type * as v from "valibot";
 import type { AgentHeartbeatRequest, AgentRegisterRequest, AgentTokenResponse } from "../schema/agent.ts";
+import type { ServiceRejection } from "../schema/agent-protocol.ts";
 
 export type RegisterBody = v.InferInput<typeof AgentRegisterRequest>;
 export type HeartbeatBody = v.InferInput<typeof AgentHeartbeatRequest>;
@@ -15,6 +16,8 @@ export type HeartbeatBody = v.InferInput<typeof AgentHeartbeatRequest>;
 export interface AckBody {
   version: number;
   error: string | null;
+  /** Services of an applied version that are not served as configured (an older control plane ignores it). */
+  rejected: ServiceRejection[];
 }
 
 /** Answer of `GET /api/v1/agent/config`. */

@@ -91,16 +91,71 @@ describe("gateway get", () => {
     expect(JSON.parse(stdout)).toMatchObject({ name: "edge", status: "running", default: true });
   });
 
-  it("prints a table without --json, then the DNS records to create", async () => {
-    const { stdout } = await gateplane(["gateway", "get", "multi"]);
+  it("prints the whole gateway: summary, replicas, services, then the DNS records to create", async () => {
+    fake.seedService({ name: "echo", gateway: "multi" }, [{ id: "r1", url: "http://10.1.0.5:8000" }]);
+    fake.seedService({ name: "other", gateway: "edge" });
+    const { code, stdout } = await gateplane(["gateway", "get", "multi"]);
+    expect(code).toBe(0);
     const lines = stdout.trimEnd().split("\n");
-    expect(lines).toHaveLength(8);
-    expect(lines.slice(4)).toEqual([
+    expect(lines.slice(0, 10).map((l) => l.replace(/ +/g, " "))).toEqual([
+      "Name multi",
+      "Project main",
+      "Status running",
+      "Backend aws eu-west-1",
+      "Address (per replica)",
+      "Domain multi.example.com",
+      "Certificate none",
+      "Router round robin (built-in)",
+      "Default no",
+      expect.stringMatching(/^Created /),
+    ]);
+    expect(lines.slice(10)).toEqual([
+      "",
+      "REPLICA  STATUS   ADDRESS   REGION     INSTANCE  AGENT  CONFIG",
+      "0        running  10.0.0.1  eu-west-1  i-0       -      v2",
+      "1        running  10.0.0.2  eu-west-1  i-1       -      v2",
+      "",
+      "NAME  GATEWAY  URL                            REPLICAS  CONFIG",
+      "echo  multi    http://echo.multi.example.com  1         v2 applied",
       "",
       "To reach services on this gateway, create these DNS records:",
       "  *.multi.example.com  A      10.0.0.1",
       "  *.multi.example.com  A      10.0.0.2",
     ]);
+  });
+
+  it("shows a replica that rejected its latest configuration, and the services a replica refused", async () => {
+    const multi = fake.gateways.get("multi")!;
+    multi.replicas[0]!.agent = { registered_at: multi.created_at, last_seen_at: null, version: "0.4.1" };
+    multi.replicas[0]!.config = {
+      desired_version: 3,
+      applied_version: 2,
+      error: "invalid config document:\nversion",
+      rejected_services: [],
+    };
+    multi.replicas[1]!.config = {
+      desired_version: 3,
+      applied_version: 3,
+      error: null,
+      rejected_services: [{ service: "echo", error: "services[0].client_max_body_size: too large", kept: true }],
+    };
+    const { stdout } = await gateplane(["gateway", "get", "multi"]);
+    expect(stdout).toContain(
+      "0        running  10.0.0.1  eu-west-1  i-0       0.4.1  v2 (v3 rejected: invalid config document: version)\n",
+    );
+    expect(stdout).toContain("1        running  10.0.0.2  eu-west-1  i-1       -      v3, rejects 1 service\n");
+    expect(stdout).toContain(
+      "REJECTED SERVICE  REPLICA  SERVING          ERROR\n" +
+        "echo              1        last good state  services[0].client_max_body_size: too large\n",
+    );
+  });
+
+  it("gives a one-replica gateway its replica's address as hostname in --json, as the Worker does", async () => {
+    const { stdout } = await gateplane(["gateway", "get", "edge", "--json"]);
+    const body = JSON.parse(stdout) as Gateway;
+    expect(body.hostname).toBe("10.0.0.1");
+    expect(body.hostname).toBe(body.replicas[0]!.hostname);
+    expect((await gateplane(["gateway", "get", "edge"])).stdout).toMatch(/^Address +10\.0\.0\.1$/m);
   });
 
   it("tells to create a CNAME when the gateway's address is a DNS name", async () => {

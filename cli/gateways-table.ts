@@ -61,8 +61,9 @@ export function gatewaysTable(gateways: readonly Gateway[], options: GatewaysTab
     const replicas = [...gateway.replicas].sort((a, b) => a.replica_num - b.replica_num);
     const only = replicas.length === 1 ? replicas[0] : undefined;
     // With a load balancer in verbose mode the lone replica gets its own row, so that both the LB's
-    // hostname and the instance's stay visible.
-    if (only && !(options.verbose && gateway.hostname)) {
+    // hostname and the instance's stay visible. (Without one, the API's hostname is the replica's.)
+    const balancer = gateway.hostname !== null && gateway.hostname !== only?.hostname;
+    if (only && !(options.verbose && balancer)) {
       rows.push(
         toRow({
           ...own,
@@ -96,4 +97,4 @@ function replicaCells(replica: GatewayReplica, now: number): Cells {
 }
 
 /** Deletion is asynchronous; saying so beats showing a "running" gateway the user just deleted. */
-const gatewayStatus = (gateway: Gateway): string => (gateway.to_be_deleted ? "deleting" : gateway.status);
+export const gatewayStatus = (gateway: Gateway): string => (gateway.to_be_deleted ? "deleting" : gateway.status);

@@ -91,7 +91,8 @@ ${CONNECTION}`,
 
 Commands:
   list                   List the project's gateways (the default)
-  get NAME               Show one gateway
+  get NAME               Show one gateway whole: replicas (agent, config applied or rejected),
+                         services, certificates, router, DNS records
   delete NAME            Delete a gateway, with its services (listed before the question);
                          deletion continues in the background
   update NAME            Change a gateway in place

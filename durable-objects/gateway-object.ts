@@ -15,6 +15,7 @@ import {
   type CertificateState,
   type RouterReport,
   type ServerMessage,
+  type ServiceRejection,
 } from "../schema/agent-protocol.ts";
 import type { Gateway } from "../schema/api.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
@@ -576,25 +577,45 @@ export class GatewayObject extends DurableObject<Env> {
     return ok(knownVersion !== null && knownVersion >= doc.version ? null : doc);
   }
 
-  async recordConfigResult(identity: AgentIdentity, version: number, error: string | null): Promise<Outcome<null>> {
+  async recordConfigResult(
+    identity: AgentIdentity,
+    version: number,
+    error: string | null,
+    rejected: ServiceRejection[] = [],
+  ): Promise<Outcome<null>> {
     const seen = await this.agentSeen(identity, null);
     if (!seen.ok) return seen;
-    this.applyResult(identity.replicaId, version, error);
+    this.applyResult(identity.replicaId, version, error, rejected);
     await this.flush();
     return ok(null);
   }
 
-  private applyResult(replicaId: string, version: number, error: string | null): void {
+  /**
+   * An ACK (`error` null) may still list services the agent did not apply (kept at their last good
+   * state or left out): they are stored with the applied version and shown per replica and per service.
+   */
+  private applyResult(replicaId: string, version: number, error: string | null, rejected: ServiceRejection[]): void {
     const r = this.state.replica(replicaId);
     const g = this.state.gateway();
     if (!r || !g || version > g.config_version) return;
     if (error === null) {
       if ((r.config_applied_version ?? 0) >= version) return;
+      const before = new Set(
+        r.config_rejected ? (JSON.parse(r.config_rejected) as ServiceRejection[]).map((x) => x.service) : [],
+      );
       this.state.updateReplica(r.id, {
         config_applied_version: version,
         config_error: null,
         config_error_version: null,
+        config_rejected: rejected.length > 0 ? JSON.stringify(rejected) : null,
       });
+      // One event per newly refused service, not one per version that still refuses it.
+      for (const x of rejected.filter((x) => !before.has(x.service))) {
+        const what = x.kept ? "keeps serving its last good state" : "does not serve it";
+        this.state.event(
+          `Gateway replica ${r.replica_num} rejected service ${x.service} in configuration version ${version} and ${what}: ${x.error.slice(0, 500)}`,
+        );
+      }
     } else {
       this.state.updateReplica(r.id, { config_error: error.slice(0, 2000), config_error_version: version });
       this.state.event(
@@ -651,7 +672,12 @@ export class GatewayObject extends DurableObject<Env> {
         return;
       case "ack":
       case "nack":
-        this.applyResult(r.id, msg.version, msg.type === "nack" ? msg.error : null);
+        this.applyResult(
+          r.id,
+          msg.version,
+          msg.type === "nack" ? msg.error : null,
+          msg.type === "ack" ? msg.rejected : [],
+        );
         await this.flush();
         return;
       case "stats": {

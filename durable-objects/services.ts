@@ -4,12 +4,14 @@
  * configuration document its agents serve, and the API view of each service (URL, replicas,
  * which gateway replicas applied it, traffic).
  */
-import type { RouterReport, ServiceStats } from "../schema/agent-protocol.ts";
+import type { RouterReport, ServiceRejection, ServiceStats } from "../schema/agent-protocol.ts";
 import type { ConfigDocument, ConfigService } from "../schema/config-document.ts";
-import { interpolateDomain } from "../schema/gateway.ts";
 import type { ServiceConfiguration } from "../schema/service.ts";
 import type { Service } from "../schema/service-api.ts";
+import { configService, gatewayDomain, serviceScheme } from "./config-service.ts";
 import type { GatewayRow, ReplicaRow } from "./state.ts";
+
+export { gatewayDomain, serviceScheme };
 
 export interface ServiceRow {
   name: string;
@@ -165,46 +167,19 @@ export class ServiceStore {
   }
 }
 
-/** The gateway's wildcard domain for this project, or null (services then cannot be reached). */
-export const gatewayDomain = (g: GatewayRow): string | null =>
-  g.configuration.domain ? interpolateDomain(g.configuration.domain, g.project_name) : null;
-
-/** dstack's rule: `https: auto` follows the certificate; ACM terminates TLS at the load balancer. */
-export function serviceScheme(g: GatewayRow, s: ServiceConfiguration): "https" | "http" {
-  const https = s.https === "auto" ? g.configuration.certificate !== null : s.https;
-  return https ? "https" : "http";
-}
-
-/** `hsts: true` is a year (the common preload minimum); a mapping says its own. */
-function hstsOf(c: ServiceConfiguration): ConfigService["hsts"] {
-  if (!c.hsts) return null;
-  if (c.hsts === true) return { max_age: 31_536_000, include_subdomains: false };
-  return { max_age: c.hsts.max_age, include_subdomains: c.hsts.include_subdomains };
-}
-
 /** `acme` is derived by the caller from the gateway and its project's ACME settings (`project-acme.ts`). */
 export function buildConfigDocument(g: GatewayRow, store: ServiceStore, acme: ConfigDocument["acme"]): ConfigDocument {
   const domain = gatewayDomain(g);
   const replicas = store.replicas();
   const services: ConfigService[] = domain
-    ? store.list().map((s) => {
-        const c = s.configuration;
-        return {
-          name: s.name,
-          project: g.project_name,
-          host: `${s.name}.${domain}`.toLowerCase(),
-          https: serviceScheme(g, c) === "https" && g.configuration.certificate?.type === "lets-encrypt",
-          hsts: hstsOf(c),
-          auth: c.auth,
-          client_max_body_size: c.client_max_body_size,
-          read_timeout_ms: Math.round(c.read_timeout * 1000),
-          rate_limits: c.rate_limits,
-          model: c.model ? { name: c.model.name, format: c.model.format, prefix: c.model.prefix } : null,
-          router: c.router ?? g.configuration.router,
-          replicas: replicas.filter((r) => r.service === s.name).map((r) => ({ id: r.id, url: r.url })),
-          hold: c.scaling && c.replicas.min === 0 ? { timeout_ms: Math.round(c.scaling.hold_timeout * 1000) } : null,
-        };
-      })
+    ? store.list().map((s) =>
+        configService(
+          g,
+          domain,
+          s,
+          replicas.filter((r) => r.service === s.name).map((r) => ({ id: r.id, url: r.url })),
+        ),
+      )
     : [];
   return {
     version: g.config_version,
@@ -326,7 +301,12 @@ export function serviceView(g: GatewayRow, s: ServiceRow, store: ServiceStore, g
     gateway_replicas: active.map((r) => {
       const applied = r.config_applied_version;
       const rejected = r.config_error !== null && (r.config_error_version ?? 0) >= s.config_version;
-      const state = applied !== null && applied >= s.config_version ? "in_sync" : rejected ? "rejected" : "pending";
+      // The applied version carries this service, but the agent refused the service itself.
+      const refused = r.config_rejected
+        ? (JSON.parse(r.config_rejected) as ServiceRejection[]).find((x) => x.service === s.name)
+        : undefined;
+      const current = applied !== null && applied >= s.config_version;
+      const state = current ? (refused ? "rejected" : "in_sync") : rejected ? "rejected" : "pending";
       const report = r.routers
         ? (JSON.parse(r.routers) as RouterReport[]).find((x) => x.service === s.name)
         : undefined;
@@ -334,7 +314,7 @@ export function serviceView(g: GatewayRow, s: ServiceRow, store: ServiceStore, g
         replica_num: r.replica_num,
         applied_version: applied,
         state,
-        error: state === "rejected" ? r.config_error : null,
+        error: state !== "rejected" ? null : current && refused ? refused.error : r.config_error,
         // Only router services carry the field (null until this replica reported).
         ...(routed ? { router: report ? { mode: report.mode, reason: report.reason } : null } : {}),
       };

@@ -5,7 +5,7 @@
  * refuse stale write-throughs. All methods are synchronous (DO SQL is), so a sequence of them
  * without an `await` in between commits atomically.
  */
-import type { CertificateState, RouterReport } from "../schema/agent-protocol.ts";
+import type { CertificateState, RouterReport, ServiceRejection } from "../schema/agent-protocol.ts";
 import type { Gateway, GatewayReplica, GatewayStatus, ReplicaStatus } from "../schema/api.ts";
 import { dnsRecords } from "../schema/dns.ts";
 import type { EventType, TypedEvent } from "../schema/events.ts";
@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS replicas (
   config_applied_version INTEGER,
   config_error TEXT,
   config_error_version INTEGER,
+  config_rejected TEXT,
   stats TEXT,
   stats_at INTEGER,
   routers TEXT
@@ -113,6 +114,8 @@ const ADDED_COLUMNS: Array<{ table: string; column: string; definition: string }
   { table: "replicas", column: "routers", definition: "TEXT" },
   /** A re-create waiting for the deletion to finish (JSON of the create's input). */
   { table: "gateway", column: "recreate", definition: "TEXT" },
+  /** Services the agent did not apply in its applied version (JSON `ServiceRejection[]`), or null. */
+  { table: "replicas", column: "config_rejected", definition: "TEXT" },
 ];
 
 export type DefaultIntent = "set" | "unset" | "if_none";
@@ -169,6 +172,8 @@ export interface ReplicaRow {
   config_applied_version: number | null;
   config_error: string | null;
   config_error_version: number | null;
+  /** The services the applied version does not serve as configured (JSON `ServiceRejection[]`), or null. */
+  config_rejected: string | null;
   stats: string | null;
   stats_at: number | null;
   certificates: string | null;
@@ -369,6 +374,7 @@ export class GatewayState {
           desired_version: g.config_version,
           applied_version: r.config_applied_version,
           error: r.config_error,
+          rejected_services: r.config_rejected ? (JSON.parse(r.config_rejected) as ServiceRejection[]) : [],
         },
         certificates: r.certificates ? (JSON.parse(r.certificates) as CertificateState[]) : [],
         agent: r.agent_registered_at
@@ -384,7 +390,7 @@ export class GatewayState {
       created_at: g.created_at,
       status: g.status,
       status_message: g.status_message,
-      hostname: g.hostname,
+      hostname: g.hostname ?? soleAddress(replicas),
       wildcard_domain: g.configuration.domain,
       dns_records: dnsRecords(
         g.configuration.domain,
@@ -399,4 +405,13 @@ export class GatewayState {
       replicas,
     };
   }
+}
+
+/**
+ * Without a load balancer, a gateway with one active replica is reached at that replica's address
+ * (what its table shows); with several there is no one address, and the replicas carry theirs.
+ */
+function soleAddress(replicas: GatewayReplica[]): string | null {
+  const active = replicas.filter((r) => r.status !== "terminating" && r.status !== "terminated");
+  return active.length === 1 ? active[0]!.hostname : null;
 }

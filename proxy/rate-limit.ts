@@ -15,6 +15,7 @@ import { createHash } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { ConfigService } from "../schema/config-document.ts";
+import { MAX_BURST, MAX_RPS, MIN_RPS } from "../schema/limits.ts";
 import type { ProxyContext } from "./context.ts";
 import type { Verdict, ZoneSpec } from "./rate-limit-store.ts";
 import { send } from "./replies.ts";
@@ -32,8 +33,9 @@ export interface RateLimitRule {
 
 type ConfigRateLimit = ConfigService["rate_limits"][number];
 
-/** dstack's limits (`core/models/configurations.py::RateLimit`). */
-export const MIN_RPS = 1 / 60;
+/** dstack's minimum; the bounds are the schema's (`schema/limits.ts`), one set for the API and the proxy. */
+export { MIN_RPS };
+
 const PREFIX_PATTERN = /^\/[^\s\\{}]*$/;
 const HEADER_PATTERN = /^[a-zA-Z0-9-_]+$/;
 /** Keys longer than this are stored as a digest, so a zone's memory does not grow with header sizes. */
@@ -52,11 +54,11 @@ export function rateLimitProblems(limits: readonly ConfigRateLimit[], at: string
     if (same !== undefined)
       problems.push(`${here}.prefix: ${limit.prefix} is already the prefix of rate_limits[${same}]`);
     else seen.set(limit.prefix, i);
-    if (!Number.isFinite(limit.rps) || limit.rps < MIN_RPS) {
-      problems.push(`${here}.rps: expected requests per second ≥ 1/60`);
+    if (!Number.isFinite(limit.rps) || limit.rps < MIN_RPS || limit.rps > MAX_RPS) {
+      problems.push(`${here}.rps: expected requests per second ≥ 1/60 and ≤ ${MAX_RPS}`);
     }
-    if (!Number.isSafeInteger(limit.burst) || limit.burst < 0) {
-      problems.push(`${here}.burst: expected a whole number of requests ≥ 0`);
+    if (!Number.isSafeInteger(limit.burst) || limit.burst < 0 || limit.burst > MAX_BURST) {
+      problems.push(`${here}.burst: expected a whole number of requests ≥ 0 and ≤ ${MAX_BURST}`);
     }
     if (limit.key.type === "header" && (!HEADER_PATTERN.test(limit.key.header) || limit.key.header.length > 500)) {
       problems.push(`${here}.key.header: expected a header name of letters, digits, '-' or '_'`);

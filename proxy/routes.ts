@@ -154,24 +154,8 @@ export function documentProblems(doc: ConfigDocument): string[] {
     if (sameName !== undefined)
       problems.push(`${at}.name: ${service.name} is already the name of services[${sameName}]`);
     else names.set(service.name, i);
-    if (!Number.isSafeInteger(service.client_max_body_size) || service.client_max_body_size < 0) {
-      problems.push(`${at}.client_max_body_size: expected a whole number of bytes ≥ 0 (0 = no limit)`);
-    }
-    if (
-      !Number.isFinite(service.read_timeout_ms) ||
-      service.read_timeout_ms <= 0 ||
-      service.read_timeout_ms > 2 ** 31 - 1
-    ) {
-      problems.push(`${at}.read_timeout_ms: expected a positive number of milliseconds`);
-    }
-    if (service.hsts && (!Number.isSafeInteger(service.hsts.max_age) || service.hsts.max_age < 0)) {
-      problems.push(`${at}.hsts.max_age: expected a whole number of seconds ≥ 0`);
-    }
+    // Numbers (body size, timeouts, HSTS, hold) are bounded by the document's schema (`schema/limits.ts`).
     problems.push(...rateLimitProblems(service.rate_limits, at));
-    const hold = service.hold?.timeout_ms;
-    if (hold !== undefined && (!Number.isSafeInteger(hold) || hold <= 0 || hold > 2 ** 31 - 1)) {
-      problems.push(`${at}.hold.timeout_ms: expected a positive number of milliseconds`);
-    }
     const ids = new Set<string>();
     service.replicas.forEach((replica, j) => {
       if (ids.has(replica.id)) problems.push(`${at}.replicas[${j}].id: ${replica.id} appears twice`);

@@ -55,8 +55,24 @@ export type RouterReport = v.InferOutput<typeof RouterReport>;
 export const RouterReports = v.pipe(v.array(RouterReport), v.maxLength(1000));
 const ServiceName = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
 
+/**
+ * A service of an applied document that the agent could not serve as configured (the rest of the
+ * document is served): `kept` when it still serves the service's last good state, else it is left
+ * out. `error` names the field (`services[2].client_max_body_size: …`).
+ */
+export const ServiceRejection = v.object({
+  service: v.pipe(v.string(), v.maxLength(200)),
+  error: v.pipe(v.string(), v.maxLength(1000)),
+  kept: v.boolean(),
+});
+export type ServiceRejection = v.InferOutput<typeof ServiceRejection>;
+export const MAX_SERVICE_REJECTIONS = 1000;
+/** Absent from older agents (which NACKed the whole document instead). */
+export const ServiceRejections = v.optional(v.pipe(v.array(ServiceRejection), v.maxLength(MAX_SERVICE_REJECTIONS)), []);
+
 export const AgentMessage = v.variant("type", [
-  v.object({ type: v.literal("ack"), version: v.number() }),
+  /** Applied; `rejected` lists the services of the document this host does not serve as configured. */
+  v.object({ type: v.literal("ack"), version: v.number(), rejected: ServiceRejections }),
   v.object({ type: v.literal("nack"), version: v.number(), error: v.pipe(v.string(), v.maxLength(2000)) }),
   v.object({
     type: v.literal("stats"),

@@ -4,7 +4,7 @@
  * published in the OpenAPI document); responses are typed here once and shared with the CLI.
  */
 import * as v from "valibot";
-import { CertificateState, RouterReport } from "./agent-protocol.ts";
+import { CertificateState, RouterReport, ServiceRejection } from "./agent-protocol.ts";
 import { DnsRecordSchema } from "./dns.ts";
 import { BACKENDS, type GatewayConfiguration, GatewayConfigurationInput, NAME_PATTERN } from "./gateway.ts";
 import { describeType, isMapping, mapping } from "./issues.ts";
@@ -92,6 +92,11 @@ export const GatewayReplicaSchema = v.object({
     applied_version: v.nullable(v.number()),
     /** Why the agent rejected the newest version it was sent, if it did. */
     error: NullableString,
+    /**
+     * Services of the applied version this replica does not serve as configured: `kept` at their
+     * last good state, or left out. Absent from control planes older than per-service isolation.
+     */
+    rejected_services: v.optional(v.array(ServiceRejection)),
   }),
   /** Per-host certificates as the replica's agent last reported them (empty without ACME). */
   certificates: v.optional(v.array(CertificateState)),
@@ -117,7 +122,10 @@ export const GatewaySchema = v.object({
   created_at: Timestamp,
   status: v.picklist(GATEWAY_STATUSES),
   status_message: NullableString,
-  /** Load balancer hostname (ACM gateways), else `null`: the replicas carry hostnames. */
+  /**
+   * Load balancer hostname (ACM gateways); else the address of the one active replica; else `null`
+   * (several replicas: each carries its own).
+   */
   hostname: NullableString,
   wildcard_domain: NullableString,
   /** The DNS records to create for `*.<wildcard_domain>` (A/AAAA for IPs, CNAME for DNS names). */

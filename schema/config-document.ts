@@ -5,7 +5,21 @@
  * this schema before applying it (and NACK what does not parse).
  */
 import * as v from "valibot";
+import * as L from "./limits.ts";
 import { RouterDocument as RouterSchema } from "./router.ts";
+
+/**
+ * A whole number from `min` to `max`: the document's numbers have the service schema's bounds
+ * (`limits.ts`), so whatever the API accepted the agent accepts, and a value outside them (from a
+ * newer or broken control plane) is refused naming its field.
+ */
+const whole = (min: number, max: number) =>
+  v.pipe(
+    v.number(),
+    v.safeInteger(`expected a whole number from ${min} to ${max}`),
+    v.minValue(min, `expected a whole number from ${min} to ${max}`),
+    v.maxValue(max, `expected a whole number from ${min} to ${max}`),
+  );
 
 export const ConfigRateLimit = v.object({
   prefix: v.string(),
@@ -13,8 +27,13 @@ export const ConfigRateLimit = v.object({
     v.object({ type: v.literal("ip_address") }),
     v.object({ type: v.literal("header"), header: v.string() }),
   ]),
-  rps: v.number(),
-  burst: v.number(),
+  rps: v.pipe(
+    v.number(),
+    v.finite(),
+    v.minValue(L.MIN_RPS, "expected requests per second ≥ 1/60"),
+    v.maxValue(L.MAX_RPS, `expected requests per second ≤ ${L.MAX_RPS}`),
+  ),
+  burst: whole(0, L.MAX_BURST),
 });
 
 export const ConfigReplica = v.object({
@@ -31,10 +50,15 @@ export const ConfigService = v.object({
   /** Whether the gateway terminates HTTPS for this host (certificates arrive with the HTTPS issue). */
   https: v.boolean(),
   /** `Strict-Transport-Security` on HTTPS responses; null (or absent, from older control planes): none. */
-  hsts: v.optional(v.nullable(v.object({ max_age: v.number(), include_subdomains: v.boolean() })), null),
+  hsts: v.optional(
+    v.nullable(v.object({ max_age: whole(0, L.MAX_HSTS_MAX_AGE), include_subdomains: v.boolean() })),
+    null,
+  ),
   auth: v.boolean(),
-  client_max_body_size: v.number(),
-  read_timeout_ms: v.number(),
+  /** Bytes; 0 = no limit. */
+  client_max_body_size: whole(0, L.MAX_CLIENT_MAX_BODY_SIZE),
+  /** From 1 ms: the service schema's minimum is 1 s, but the proxy itself works with less (its tests do). */
+  read_timeout_ms: whole(1, L.MAX_READ_TIMEOUT_SECONDS * 1000),
   rate_limits: v.array(ConfigRateLimit),
   model: v.nullable(v.object({ name: v.string(), format: v.literal("openai"), prefix: v.string() })),
   /** Effective router: the service's override, else the gateway's; null = built-in round robin (`schema/router.ts`). */
@@ -45,7 +69,14 @@ export const ConfigService = v.object({
    * request is held up to `timeout_ms` for one to register, and the proxy tells the control plane.
    * Null (or absent, from older control planes): no replicas → 503 at once.
    */
-  hold: v.optional(v.nullable(v.object({ timeout_ms: v.pipe(v.number(), v.integer(), v.minValue(1)) })), null),
+  hold: v.optional(
+    v.nullable(
+      v.object({
+        timeout_ms: whole(1, L.MAX_HOLD_TIMEOUT_SECONDS * 1000),
+      }),
+    ),
+    null,
+  ),
 });
 
 export const ConfigDocument = v.object({

@@ -878,7 +878,7 @@ describe("router: cache_aware options (gateway and service)", () => {
       label: "negative balance_abs_threshold",
       router: { type: "sglang", balance_abs_threshold: -1 },
       path: "router.balance_abs_threshold",
-      message: "must be a whole number of requests ≥ 0",
+      message: `must be a whole number of requests from 0 to ${2 ** 31 - 1}`,
     },
     {
       label: "fractional balance_abs_threshold",
@@ -890,7 +890,7 @@ describe("router: cache_aware options (gateway and service)", () => {
       label: "balance_rel_threshold below 1",
       router: { type: "sglang", balance_rel_threshold: 0.5 },
       path: "router.balance_rel_threshold",
-      message: "must be at least 1",
+      message: "must be between 1 and 1000000",
     },
     {
       label: "eviction_interval of a day and a second",

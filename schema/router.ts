@@ -6,6 +6,7 @@
  */
 import * as v from "valibot";
 import { describeType, expected, mapping, oneOf } from "./issues.ts";
+import * as L from "./limits.ts";
 
 export const ROUTER_POLICIES = ["cache_aware", "power_of_two", "random", "round_robin"] as const;
 export type RouterPolicy = (typeof ROUTER_POLICIES)[number];
@@ -37,8 +38,7 @@ export const CACHE_AWARE_OPTIONS = Object.keys(CACHE_AWARE_DEFAULTS) as (keyof C
 /** What a parsed `router:` holds: the five tunables are present exactly when the policy is cache_aware. */
 export type RouterConfig = { type: "sglang"; policy: RouterPolicy } & Partial<CacheAwareOptions>;
 
-/** Largest `max_tree_size`: 2^30 characters per worker is already gigabytes of routing history. */
-export const MAX_TREE_SIZE_LIMIT = 2 ** 30;
+export { MAX_TREE_SIZE_LIMIT } from "./limits.ts";
 
 const number = (what: string, check: (n: number) => boolean, message: string) =>
   v.pipe(v.number(expected(what)), v.finite(expected(what)), v.check(check, message));
@@ -54,10 +54,30 @@ const entries = {
   type: v.picklist(["sglang"], oneOf(["sglang"])),
   policy: v.optional(v.picklist(ROUTER_POLICIES, oneOf(ROUTER_POLICIES)), "cache_aware"),
   cache_threshold: v.optional(number("a number between 0 and 1", (n) => n >= 0 && n <= 1, "must be between 0 and 1")),
-  balance_abs_threshold: v.optional(integer(0, 2 ** 31 - 1, "must be a whole number of requests ≥ 0")),
-  balance_rel_threshold: v.optional(number("a number ≥ 1", (n) => n >= 1, "must be at least 1")),
-  eviction_interval: v.optional(integer(0, 86_400, "must be between 0 (no eviction) and 86400 seconds")),
-  max_tree_size: v.optional(integer(1, MAX_TREE_SIZE_LIMIT, `must be between 1 and ${MAX_TREE_SIZE_LIMIT} characters`)),
+  balance_abs_threshold: v.optional(
+    integer(
+      0,
+      L.MAX_BALANCE_ABS_THRESHOLD,
+      `must be a whole number of requests from 0 to ${L.MAX_BALANCE_ABS_THRESHOLD}`,
+    ),
+  ),
+  balance_rel_threshold: v.optional(
+    number(
+      "a number ≥ 1",
+      (n) => n >= 1 && n <= L.MAX_BALANCE_REL_THRESHOLD,
+      `must be between 1 and ${L.MAX_BALANCE_REL_THRESHOLD}`,
+    ),
+  ),
+  eviction_interval: v.optional(
+    integer(
+      0,
+      L.MAX_EVICTION_INTERVAL_SECONDS,
+      `must be between 0 (no eviction) and ${L.MAX_EVICTION_INTERVAL_SECONDS} seconds`,
+    ),
+  ),
+  max_tree_size: v.optional(
+    integer(1, L.MAX_TREE_SIZE_LIMIT, `must be between 1 and ${L.MAX_TREE_SIZE_LIMIT} characters`),
+  ),
 };
 
 /**
@@ -86,16 +106,18 @@ export const Router = v.pipe(
   }),
 );
 
-/** The effective router in a configuration document (already validated by the control plane). */
+/**
+ * The effective router in a configuration document: the same bounds as `router:` (one set on both
+ * sides of the agent boundary), tunables optional so documents from before them still parse.
+ */
 export const RouterDocument = v.object({
   type: v.literal("sglang"),
   policy: v.picklist(ROUTER_POLICIES),
-  // Optional so documents from before the tunables (and fixtures written without them) still parse.
-  cache_threshold: v.optional(v.number()),
-  balance_abs_threshold: v.optional(v.number()),
-  balance_rel_threshold: v.optional(v.number()),
-  eviction_interval: v.optional(v.number()),
-  max_tree_size: v.optional(v.number()),
+  cache_threshold: entries.cache_threshold,
+  balance_abs_threshold: entries.balance_abs_threshold,
+  balance_rel_threshold: entries.balance_rel_threshold,
+  eviction_interval: entries.eviction_interval,
+  max_tree_size: entries.max_tree_size,
 });
 
 /** The cache_aware options of an effective router: its own values over SGLang's defaults. */

@@ -17,6 +17,7 @@ import {
   strictEntries,
   ValidationError,
 } from "./issues.ts";
+import * as L from "./limits.ts";
 import { Router } from "./router.ts";
 
 export const DEFAULT_CLIENT_MAX_BODY_SIZE = 64 * 1024 * 1024;
@@ -54,26 +55,28 @@ export function parseDuration(value: number | string): number | null {
   return m && unit !== undefined ? Number(m[1]) * unit : null;
 }
 
-const Size = v.pipe(
-  v.union([v.number(), v.string()], expected("a size such as 64MB or a number of bytes")),
-  v.rawTransform(({ dataset, addIssue, NEVER }) => {
-    const bytes = parseSize(dataset.value);
-    if (bytes === null) {
-      addIssue({
-        message: `expected a size such as 64MB, 512k or a number of bytes, got ${describeType(dataset.value)}`,
-      });
-      return NEVER;
-    }
-    return bytes;
-  }),
-);
+/** A size up to `max` bytes: always a safe integer, so the configuration document carries it exactly. */
+const size = (max: number, maxText: string) =>
+  v.pipe(
+    v.union([v.number(), v.string()], expected("a size such as 64MB or a number of bytes")),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const bytes = parseSize(dataset.value);
+      if (bytes === null || !Number.isSafeInteger(bytes) || bytes > max) {
+        addIssue({
+          message: `expected a size such as 64MB, 512k or a number of bytes from 0 to ${maxText}, got ${describeType(dataset.value)}`,
+        });
+        return NEVER;
+      }
+      return bytes;
+    }),
+  );
 
 const duration = (min: number, max: number, what: string) =>
   v.pipe(
     v.union([v.number(), v.string()], expected(`${what} such as 300s or 5m`)),
     v.rawTransform(({ dataset, addIssue, NEVER }) => {
       const seconds = parseDuration(dataset.value);
-      if (seconds === null || seconds < min || seconds > max) {
+      if (seconds === null || !Number.isFinite(seconds) || seconds < min || seconds > max) {
         addIssue({
           message: `expected ${what} between ${min}s and ${max}s (e.g. 300s, 5m), got ${describeType(dataset.value)}`,
         });
@@ -116,11 +119,17 @@ export const RateLimit = mapping({
   ),
   rps: v.pipe(
     v.number(expected("requests per second")),
-    v.minValue(1 / 60, "must be at least 1/60 (one request a minute)"),
-    v.maxValue(Math.floor(Number.MAX_SAFE_INTEGER / 60), "is too large"),
+    v.finite(expected("requests per second")),
+    v.minValue(L.MIN_RPS, "must be at least 1/60 (one request a minute)"),
+    v.maxValue(L.MAX_RPS, `must be at most ${L.MAX_RPS}`),
   ),
   burst: v.optional(
-    v.pipe(v.number(expected("an integer")), v.integer("expected an integer"), v.minValue(0, "must be at least 0")),
+    v.pipe(
+      v.number(expected("an integer")),
+      v.integer("expected an integer"),
+      v.minValue(0, "must be at least 0"),
+      v.maxValue(L.MAX_BURST, `must be at most ${L.MAX_BURST}`),
+    ),
     0,
   ),
 });
@@ -156,7 +165,12 @@ const Model = v.pipe(
 
 const Scaling = mapping({
   metric: v.picklist(["rps"], oneOf(["rps"])),
-  target: v.pipe(v.number(expected("a number")), v.gtValue(0, "must be greater than 0")),
+  target: v.pipe(
+    v.number(expected("a number")),
+    v.finite(expected("a number")),
+    v.gtValue(0, "must be greater than 0"),
+    v.maxValue(L.MAX_SCALING_TARGET, `must be at most ${L.MAX_SCALING_TARGET}`),
+  ),
   window: v.optional(
     v.pipe(
       duration(30, 300, "a window"),
@@ -167,13 +181,16 @@ const Scaling = mapping({
     ),
     60,
   ),
-  scale_up_delay: v.optional(duration(0, 86_400, "a delay"), 300),
-  scale_down_delay: v.optional(duration(0, 86_400, "a delay"), 600),
+  scale_up_delay: v.optional(duration(0, L.MAX_SCALING_DELAY_SECONDS, "a delay"), 300),
+  scale_down_delay: v.optional(duration(0, L.MAX_SCALING_DELAY_SECONDS, "a delay"), 600),
   /**
    * Gateplane's own: with `replicas: 0..N`, a request arriving while no replica is registered is held
    * this long for one to register (dstack answers 503 at once).
    */
-  hold_timeout: v.optional(duration(1, 300, "a timeout"), DEFAULT_HOLD_TIMEOUT_SECONDS),
+  hold_timeout: v.optional(
+    duration(L.MIN_HOLD_TIMEOUT_SECONDS, L.MAX_HOLD_TIMEOUT_SECONDS, "a timeout"),
+    DEFAULT_HOLD_TIMEOUT_SECONDS,
+  ),
 });
 
 /** `replicas`: a count or a `min..max` range, as dstack (`..4` is `0..4`; the maximum is required). */
@@ -189,9 +206,9 @@ const ReplicaCount = v.pipe(
     const m = text.match(/^(?:(\d+)|(\d*)\s*\.\.\s*(\d+))$/);
     const min = m ? Number(m[1] ?? (m[2] || "0")) : Number.NaN;
     const max = m ? Number(m[1] ?? m[3]) : Number.NaN;
-    if (!Number.isInteger(min) || !Number.isInteger(max) || min < 0 || max < min || max > 1000) {
+    if (!Number.isInteger(min) || !Number.isInteger(max) || min < 0 || max < min || max > L.MAX_SERVICE_REPLICAS) {
       addIssue({
-        message: `expected a count or a range min..max with 0 ≤ min ≤ max ≤ 1000, got ${describeType(value)}`,
+        message: `expected a count or a range min..max with 0 ≤ min ≤ max ≤ ${L.MAX_SERVICE_REPLICAS}, got ${describeType(value)}`,
       });
       return NEVER;
     }
@@ -225,7 +242,7 @@ export const ServiceConfigurationInput = mapping(
               v.number(expected("a number of seconds")),
               v.integer("expected a whole number of seconds"),
               v.minValue(0, "must be at least 0"),
-              v.maxValue(63_072_000, "at most 63072000 (two years)"),
+              v.maxValue(L.MAX_HSTS_MAX_AGE, `at most ${L.MAX_HSTS_MAX_AGE} (two years)`),
             ),
             include_subdomains: v.optional(v.boolean(expected("true or false")), false),
           }),
@@ -235,8 +252,11 @@ export const ServiceConfigurationInput = mapping(
       false,
     ),
     auth: v.optional(v.boolean(expected("true or false")), true),
-    client_max_body_size: v.optional(Size, DEFAULT_CLIENT_MAX_BODY_SIZE),
-    read_timeout: v.optional(duration(1, 86_400, "a timeout"), DEFAULT_READ_TIMEOUT_SECONDS),
+    client_max_body_size: v.optional(size(L.MAX_CLIENT_MAX_BODY_SIZE, "1024GB"), DEFAULT_CLIENT_MAX_BODY_SIZE),
+    read_timeout: v.optional(
+      duration(L.MIN_READ_TIMEOUT_SECONDS, L.MAX_READ_TIMEOUT_SECONDS, "a timeout"),
+      DEFAULT_READ_TIMEOUT_SECONDS,
+    ),
     rate_limits: v.optional(v.array(RateLimit, expected("a list of rate limits")), []),
     model: v.optional(v.nullable(Model)),
     replicas: v.optional(ReplicaCount, 1),
@@ -296,7 +316,14 @@ export const ReplicaEndpoint = mapping({
     v.check((u) => {
       try {
         const url = new URL(u);
-        return (url.protocol === "http:" || url.protocol === "https:") && !url.search && !url.hash && !url.username;
+        // The proxy refuses credentials in either part (`proxy/routes.ts`): so does the API.
+        return (
+          (url.protocol === "http:" || url.protocol === "https:") &&
+          !url.search &&
+          !url.hash &&
+          !url.username &&
+          !url.password
+        );
       } catch {
         return false;
       }

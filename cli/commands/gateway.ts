@@ -5,12 +5,10 @@
 import type { Gateway } from "../../schema/api.ts";
 import type { GatewayList } from "../api-client.ts";
 import { connectionOf, type GlobalValues, parseCommandArgs, takePositionals } from "../args.ts";
-import { certificatesTable } from "../certificates-table.ts";
 import type { Context } from "../context.ts";
-import { dnsGuidance } from "../dns-guidance.ts";
 import { UsageError } from "../errors.ts";
+import { gatewayDetails } from "../gateway-details.ts";
 import { gatewaysTable } from "../gateways-table.ts";
-import { gatewayRouterLines } from "../router-modes.ts";
 import { deletionNotice } from "./deletion-notice.ts";
 
 const WATCH_INTERVAL_MS = 2000;
@@ -102,12 +100,8 @@ export async function gateway(ctx: Context, args: GatewayArgs): Promise<number> 
       const found = await api.get(project, args.name!);
       if (args.json) ctx.printJson(found);
       else {
-        ctx.printLines([...table([found]), ...certificatesTable(found, ctx.style), ...gatewayRouterLines(found)]);
-        const dns = dnsGuidance(found);
-        if (dns.length > 0) {
-          ctx.print();
-          ctx.printLines(dns);
-        }
+        const { services } = await api.listServices(project);
+        ctx.printLines(gatewayDetails(found, services, ctx.io.now(), ctx.style));
       }
       return 0;
     }

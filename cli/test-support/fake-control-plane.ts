@@ -102,6 +102,8 @@ export class FakeControlPlane {
     const gateway = this.#newGateway(conf, configuration.name);
     gateway.status = "running";
     gateway.replicas = Array.from({ length: conf.replicas }, (_, i) => replica(conf, i, "running"));
+    // Applied long ago: every agent runs the current version.
+    for (const r of gateway.replicas) r.config = { ...r.config, applied_version: r.config.desired_version };
     gateway.dns_records = dnsRecords(
       conf.domain,
       gateway.replicas.map((r) => r.hostname),
@@ -204,7 +206,13 @@ export class FakeControlPlane {
     if (method === "GET" && !segment) {
       return [
         200,
-        { project, gateways: [...this.gateways.values()].map((g) => this.#advance(g.name)).filter(Boolean) },
+        {
+          project,
+          gateways: [...this.gateways.values()]
+            .map((g) => this.#advance(g.name))
+            .filter((g) => g !== undefined)
+            .map(gatewayView),
+        },
       ];
     }
     if (method === "POST" && segment === "plan") return [200, this.#plan(body as { spec: SpecBody })];
@@ -220,7 +228,7 @@ export class FakeControlPlane {
       const gateway = this.#advance(segment);
       this.onPoll?.(gateway);
       if (!gateway) throw new HttpError(404, "not_found", `Gateway ${segment} does not exist`);
-      return [200, gateway];
+      return [200, gatewayView(gateway)];
     }
     if (segment && method === "DELETE" && !action) {
       const cascade = this.#query.get("cascade");
@@ -233,7 +241,7 @@ export class FakeControlPlane {
       const gateway = this.#existing(segment);
       for (const other of this.gateways.values()) other.default = false;
       gateway.default = true;
-      return [200, gateway];
+      return [200, gatewayView(gateway)];
     }
     throw new HttpError(405, "method_not_allowed", `${method} ${path} is not supported`);
   }
@@ -519,6 +527,15 @@ export class FakeControlPlane {
     const gateway = this.gateways.get(service.gateway);
     service.updated_at = new Date().toISOString();
     service.config_version = version;
+    // The gateway's replicas take the version as its services' do (`agentState`).
+    for (const r of gateway?.replicas ?? []) {
+      r.config = {
+        ...r.config,
+        desired_version: version,
+        applied_version: this.agentState === "in_sync" ? version : version > 1 ? version - 1 : null,
+        error: this.agentState === "rejected" ? this.agentError : null,
+      };
+    }
     service.gateway_replicas = (gateway?.replicas ?? []).map(
       (r): GatewayReplicaSync => ({
         replica_num: r.replica_num,
@@ -633,9 +650,18 @@ function replica(conf: GatewayConfiguration, num: number, status: GatewayReplica
     created_at: new Date().toISOString(),
     status,
     status_message: null,
-    config: { desired_version: 1, applied_version: null, error: null },
+    config: { desired_version: 1, applied_version: null, error: null, rejected_services: [] },
     agent: null,
   };
+}
+
+/**
+ * As the Worker's view (`durable-objects/state.ts`): `hostname` is the load balancer's (what the
+ * stored gateway holds), else the one active replica's address.
+ */
+function gatewayView(gateway: Gateway): Gateway {
+  const active = gateway.replicas.filter((r) => r.status !== "terminating" && r.status !== "terminated");
+  return { ...gateway, hostname: gateway.hostname ?? (active.length === 1 ? active[0]!.hostname : null) };
 }
 
 function send(res: ServerResponse, status: number, body: unknown | ApiErrorBody) {

@@ -119,25 +119,25 @@ describe("config over the WebSocket", () => {
     expect(await readdir(dir)).not.toContainEqual(expect.stringMatching(/\.tmp$/));
   });
 
-  it("NACKs an invalid document or one the proxy refuses, and keeps serving the previous one", async () => {
+  // A refused *service* is isolated instead (test/node/agent-service-isolation.test.ts).
+  it("NACKs a document whose envelope is invalid or refused by the proxy, and keeps serving the previous one", async () => {
     cp.setConfig(configDocument(1, replicas[0]!.url));
     const { agent } = await start();
     await vi.waitFor(() => expect(acks()).toEqual([1]), WAIT);
 
     const invalid = configDocument(2, replicas[1]!.url) as any;
-    invalid.services[0].replicas = "nope";
+    invalid.auth_tokens = "nope";
     cp.setConfig(invalid);
     await vi.waitFor(() => expect(nacks()).toHaveLength(1), WAIT);
-    expect(nacks()[0]).toMatchObject({ version: 2, error: expect.stringContaining("services[0].replicas") });
+    expect(nacks()[0]).toMatchObject({ version: 2, error: expect.stringContaining("auth_tokens") });
 
-    // Valid for the schema, refused by the proxy: two services on one host.
-    const clash = configDocument(3, replicas[1]!.url);
-    clash.services.push({ ...clash.services[0]!, name: "llama-copy" });
-    cp.setConfig(clash);
+    // Valid for the schema, refused by the proxy: an entrypoint host that is no host name.
+    const badHost = { ...configDocument(3, replicas[1]!.url), entrypoint: { host: "not a host" } };
+    cp.setConfig(badHost);
     await vi.waitFor(() => expect(nacks()).toHaveLength(2), WAIT);
     expect(nacks()[1]).toMatchObject({
       version: 3,
-      error: expect.stringContaining("services[1].host: llama.localhost is already the host of services[0]"),
+      error: expect.stringContaining("entrypoint.host: expected a host name"),
     });
 
     expect(acks()).toEqual([1]);
@@ -355,7 +355,10 @@ describe("HTTP fallback", () => {
     cp = await startFakeControlPlane({ bootstrapSecret: SECRET, websocket: false });
     cp.setConfig(configDocument(1, replicas[0]!.url));
     const { agent } = await start();
-    await vi.waitFor(() => expect(cp.routes("ack").map((r) => r.body)).toEqual([{ version: 1, error: null }]), WAIT);
+    await vi.waitFor(
+      () => expect(cp.routes("ack").map((r) => r.body)).toEqual([{ version: 1, error: null, rejected: [] }]),
+      WAIT,
+    );
     expect(cp.routes("ack")[0]!.authorization).toBe(`Bearer ${cp.issued[0]}`);
     const first = cp.routes("config")[0]!;
     expect(first).toMatchObject({ method: "GET", status: 200, authorization: `Bearer ${cp.issued[0]}` });
@@ -373,7 +376,7 @@ describe("HTTP fallback", () => {
 
     cp.setConfig(configDocument(2, replicas[1]!.url));
     await vi.waitFor(
-      () => expect(cp.routes("ack").map((r) => r.body)).toContainEqual({ version: 2, error: null }),
+      () => expect(cp.routes("ack").map((r) => r.body)).toContainEqual({ version: 2, error: null, rejected: [] }),
       WAIT,
     );
     expect(await get(agent.httpPort, "llama.localhost")).toMatchObject({ body: "two GET /" });
@@ -381,7 +384,12 @@ describe("HTTP fallback", () => {
     const invalid = { ...configDocument(3, replicas[0]!.url), gateway: null };
     cp.setConfig(invalid);
     await vi.waitFor(
-      () => expect(cp.routes("ack").at(-1)!.body).toEqual({ version: 3, error: expect.stringContaining("gateway") }),
+      () =>
+        expect(cp.routes("ack").at(-1)!.body).toEqual({
+          version: 3,
+          error: expect.stringContaining("gateway"),
+          rejected: [],
+        }),
       WAIT,
     );
     expect(agent.configVersion).toBe(2);
@@ -404,7 +412,7 @@ describe("HTTP fallback", () => {
     cp.dropSockets();
     cp.setConfig(configDocument(2, replicas[1]!.url));
     await vi.waitFor(
-      () => expect(cp.routes("ack").map((r) => r.body)).toContainEqual({ version: 2, error: null }),
+      () => expect(cp.routes("ack").map((r) => r.body)).toContainEqual({ version: 2, error: null, rejected: [] }),
       WAIT,
     );
     expect(cp.routes("config")[1]!.at - droppedAt).toBeGreaterThanOrEqual(300 - 5);

@@ -211,11 +211,11 @@ describe("rules", () => {
     );
     expect(problems).toEqual([
       "services[0].rate_limits[0].prefix: expected a path starting with / without spaces, backslashes or braces",
-      "services[0].rate_limits[1].rps: expected requests per second ≥ 1/60",
+      "services[0].rate_limits[1].rps: expected requests per second ≥ 1/60 and ≤ 1000000",
       "services[0].rate_limits[2].prefix: /a is already the prefix of rate_limits[1]",
-      "services[0].rate_limits[2].burst: expected a whole number of requests ≥ 0",
+      "services[0].rate_limits[2].burst: expected a whole number of requests ≥ 0 and ≤ 1000000",
       "services[0].rate_limits[3].key.header: expected a header name of letters, digits, '-' or '_'",
-      "services[0].rate_limits[4].rps: expected requests per second ≥ 1/60",
+      "services[0].rate_limits[4].rps: expected requests per second ≥ 1/60 and ≤ 1000000",
     ]);
     expect(() =>
       parseDocument(configDocument(1, [{ name: "svc", replicas: [], rate_limits: [limit({ rps: 0 })] }])),

@@ -245,6 +245,7 @@ describe("agent connection", () => {
       desired_version: pushed.version,
       applied_version: pushed.version,
       error: null,
+      rejected_services: [],
     });
 
     await api("PUT", `${svc(project)}/echo/replicas/r1`, { url: "http://127.0.0.1:9" });

@@ -6,6 +6,7 @@
 import { Hono } from "hono";
 import * as v from "valibot";
 import { AgentHeartbeatRequest, AgentRegisterRequest, AgentScaleFromZeroRequest } from "../../schema/agent.ts";
+import { ServiceRejections } from "../../schema/agent-protocol.ts";
 import { mapping } from "../../schema/issues.ts";
 import { signAgentToken, verifyAgentToken } from "../agent-tokens.ts";
 import { type AppEnv, bearer } from "../auth.ts";
@@ -24,6 +25,8 @@ async function agentClaims(env: Env, header: string | undefined, options: { forR
 const AckRequest = mapping({
   version: v.pipe(v.number("expected the configuration version"), v.integer(), v.minValue(1)),
   error: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(2000))), null),
+  /** Services an applied version does not serve as configured (absent from older agents). */
+  rejected: ServiceRejections,
 });
 
 /** `If-None-Match: "12"` → 12 (the version the agent already has). */
@@ -82,8 +85,8 @@ export const agentRoutes = new Hono<AppEnv>()
   })
   .post("/ack", async (c) => {
     const claims = await agentClaims(c.env, c.req.header("authorization"));
-    const { version, error } = await readJson(c, AckRequest);
-    unwrap(await stubFor(c.env, claims.objectId).recordConfigResult(claims, version, error ?? null));
+    const { version, error, rejected } = await readJson(c, AckRequest);
+    unwrap(await stubFor(c.env, claims.objectId).recordConfigResult(claims, version, error ?? null, rejected));
     return c.body(null, 204);
   })
   /** The HTTP fallback of the WebSocket's `scale_from_zero`: a request is held for a service without replicas. */

@@ -1,0 +1,40 @@
+/**
+ * @module
+ * The bounds of every number that crosses the Worker → agent → proxy boundaries: the service schema
+ * (API and `type: service` files) refuses what is outside them, and the configuration document the
+ * agent and proxy validate checks the same bounds, so a value the API accepted can never be one the
+ * agent refuses. Keep the README's service reference ("Limits") in step with this file.
+ */
+
+/** `client_max_body_size` in bytes: 1 TiB. Beyond it a count of bytes stops being meaningful for a proxy. */
+export const MAX_CLIENT_MAX_BODY_SIZE = 1024 ** 4;
+/** `read_timeout` in seconds (a day); below 1 s a model server never answers its first token. */
+export const MIN_READ_TIMEOUT_SECONDS = 1;
+export const MAX_READ_TIMEOUT_SECONDS = 86_400;
+/** `hsts.max_age` in seconds: two years, twice the preload minimum. */
+export const MAX_HSTS_MAX_AGE = 63_072_000;
+/** `rate_limits[].rps`: dstack's minimum (one request a minute) to a million per second per key. */
+export const MIN_RPS = 1 / 60;
+export const MAX_RPS = 1_000_000;
+/**
+ * `rate_limits[].burst` in requests. The proxy counts in milli-requests (nginx's `burst × 1000`),
+ * which stays a safe integer far beyond this.
+ */
+export const MAX_BURST = 1_000_000;
+/** `scaling.target` (requests per second per replica). */
+export const MAX_SCALING_TARGET = 1_000_000;
+/** `scaling.hold_timeout` in seconds. */
+export const MIN_HOLD_TIMEOUT_SECONDS = 1;
+export const MAX_HOLD_TIMEOUT_SECONDS = 300;
+/** `scaling.scale_up_delay` / `scale_down_delay` in seconds. */
+export const MAX_SCALING_DELAY_SECONDS = 86_400;
+/** `replicas` (a count or the maximum of a range). */
+export const MAX_SERVICE_REPLICAS = 1000;
+/** `router.balance_abs_threshold` (in-flight requests). */
+export const MAX_BALANCE_ABS_THRESHOLD = 2 ** 31 - 1;
+/** `router.balance_rel_threshold` (a ratio ≥ 1). */
+export const MAX_BALANCE_REL_THRESHOLD = 1_000_000;
+/** `router.eviction_interval` in seconds. */
+export const MAX_EVICTION_INTERVAL_SECONDS = 86_400;
+/** `router.max_tree_size`: 2^30 characters per worker is already gigabytes of routing history. */
+export const MAX_TREE_SIZE_LIMIT = 2 ** 30;

@@ -6,6 +6,7 @@
  */
 import * as v from "valibot";
 import {
+  checkInputTree,
   describeType,
   expected,
   type FieldIssue,
@@ -219,6 +220,7 @@ export function parseGatewayConfiguration(input: unknown): GatewayConfiguration 
       { path: [], message: `expected a mapping with type: gateway, got ${describeType(input)}` },
     ]);
   }
+  checkInputTree(input);
   const result = v.safeParse(GatewayConfigurationInput, input);
   const issues: FieldIssue[] = result.success ? [] : fromValibot(result.issues);
   // On schema errors, the remaining checks still run on the fields that are valid, so a user sees

@@ -7,6 +7,7 @@
 import * as v from "valibot";
 import { NAME_PATTERN } from "./gateway.ts";
 import {
+  checkInputTree,
   describeType,
   expected,
   type FieldIssue,
@@ -257,6 +258,7 @@ export function parseServiceConfiguration(input: unknown): ServiceConfiguration 
       { path: [], message: `expected a mapping with type: service, got ${describeType(input)}` },
     ]);
   }
+  checkInputTree(input);
   const result = v.safeParse(ServiceConfigurationInput, input);
   if (!result.success) throw new ValidationError(fromValibot(result.issues));
   // Absent and null mean the same; the stored (and diffed) form always has the key.

@@ -188,6 +188,27 @@ export const TokenCreatedSchema = v.object({
   created_at: Timestamp,
 });
 
+export const CreateServiceTokenRequest = CreateTokenRequest;
+
+/** A project's service token as listed: never its secret. */
+export const ServiceTokenSchema = v.object({
+  id: v.string(),
+  description: NullableString,
+  /** The user (or `admin`) who created it; the token belongs to the project, not to them. */
+  created_by: v.string(),
+  created_at: Timestamp,
+});
+export type ServiceToken = v.InferOutput<typeof ServiceTokenSchema>;
+
+export const ServiceTokenCreatedSchema = v.object({
+  ...ServiceTokenSchema.entries,
+  /** `gps_<id>_<secret>`, shown once; only its hash is stored. */
+  token: v.string(),
+});
+export type ServiceTokenCreated = v.InferOutput<typeof ServiceTokenCreatedSchema>;
+
+export const ServiceTokenListSchema = v.object({ service_tokens: v.array(ServiceTokenSchema) });
+
 export const MeSchema = v.object({ user: v.string(), global_admin: v.boolean() });
 
 export const BackendTypeParam = v.picklist(BACKENDS, `expected one of ${BACKENDS.join(", ")}`);

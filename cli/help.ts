@@ -3,6 +3,7 @@
  * `--help` texts and `--version`. Kept next to each other so the grammar is documented in one place.
  */
 import { readFileSync } from "node:fs";
+import { SERVICE_TOKEN_HELP } from "./commands/service-token.ts";
 
 const CONNECTION = `Connection options (any command):
   --url URL              Control plane URL (env GATEPLANE_URL)
@@ -35,6 +36,8 @@ Commands:
   webhook add|get|update|delete|deliveries|redeliver|ping
                          Manage webhook endpoints, their delivery log, test pings
   acme [get|set|unset]   Show or change the project's ACME settings (CA, EAB)
+  service-token [list]|create|revoke
+                         Tokens that open the project's auth: true services (not the API)
 
 Options:
   -h, --help             Show help (also: gateplane <command> --help)
@@ -170,6 +173,9 @@ Options:
   --json                 print JSON
   -y, --yes              delete: do not ask for confirmation
   -h, --help             Show this help
+
+${CONNECTION}`,
+  "service-token": `${SERVICE_TOKEN_HELP}
 
 ${CONNECTION}`,
   acme: `Usage: gateplane acme [get] [--json]

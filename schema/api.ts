@@ -8,6 +8,7 @@ import { CertificateState, RouterReport } from "./agent-protocol.ts";
 import { DnsRecordSchema } from "./dns.ts";
 import { BACKENDS, type GatewayConfiguration, GatewayConfigurationInput, NAME_PATTERN } from "./gateway.ts";
 import { describeType, isMapping, mapping } from "./issues.ts";
+import { text } from "./text.ts";
 
 export const GATEWAY_STATUSES = ["submitted", "provisioning", "running", "failed"] as const;
 export type GatewayStatus = (typeof GATEWAY_STATUSES)[number];
@@ -33,7 +34,7 @@ export const specInput = (kind: "gateway" | "service") =>
       ),
       v.record(v.string(), v.unknown()),
     ),
-    configuration_path: v.optional(v.nullable(v.string())),
+    configuration_path: v.optional(v.nullable(text())),
   });
 
 export const GatewaySpecInput = specInput("gateway");
@@ -51,7 +52,7 @@ export const ApplyRequest = mapping({
 
 export const DeleteGatewaysRequest = mapping({
   names: v.pipe(
-    v.array(v.string("expected gateway names"), "expected a list of gateway names"),
+    v.array(text("expected gateway names"), "expected a list of gateway names"),
     v.minLength(1, "name at least one gateway"),
   ),
 });
@@ -60,7 +61,7 @@ export const CreateProjectRequest = mapping({ name: nameField("project") });
 export const CreateUserRequest = mapping({ name: nameField("user") });
 export const SetMemberRequest = mapping({ role: v.picklist(ROLES, `expected one of ${ROLES.join(", ")}`) });
 export const CreateTokenRequest = mapping({
-  description: v.optional(v.pipe(v.string(), v.maxLength(200, "at most 200 characters"))),
+  description: v.optional(v.pipe(text(), v.maxLength(200, "at most 200 characters"))),
 });
 
 const Timestamp = v.pipe(v.string(), v.isoTimestamp());

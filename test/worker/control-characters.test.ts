@@ -20,7 +20,7 @@ describe("control characters in free strings", () => {
     expect((await applyConfig(p, localConfig("gw-cc"))).status).toBe(201);
     const user = unique("u");
     expect((await api("POST", "/api/v1/users", { name: user })).status).toBe(201);
-    const cases: [string, (bad: string) => ReturnType<typeof api>][] = [
+    const cases: [string, (bad: string) => Promise<{ status: number; body: any }>][] = [
       ["spec.configuration.region", (b) => gatewayPlan(p, { ...localConfig("gw-x"), region: b })],
       ["spec.configuration.instance_type", (b) => gatewayPlan(p, { ...localConfig("gw-x"), instance_type: b })],
       ["spec.configuration.domain", (b) => gatewayPlan(p, { ...localConfig("gw-x"), domain: `a${b}.example.com` })],

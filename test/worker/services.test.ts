@@ -12,7 +12,6 @@ import {
   getGateway,
   localConfig,
   newProject,
-  newUser,
   registerAgent,
   servicesPath,
   waitFor,

@@ -77,7 +77,10 @@ export function authDenial(
       message: `an API token (gpt_…) does not open services: use a service token (gps_…) of project ${route.project} (gateplane service-token create)`,
     };
   }
-  return { status: 403, message: `this token does not open service ${route.name} (project ${route.project})` };
+  return {
+    status: 403,
+    message: `this token does not open service ${route.name}: it takes a valid service token (gps_…) of project ${route.project}`,
+  };
 }
 
 /**

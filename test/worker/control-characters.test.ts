@@ -87,6 +87,7 @@ describe("control characters in free strings", () => {
         // Configuration errors name the field within the configuration (as the CLI locates them).
         const relative = (f: string) => f.replace(/^spec\.configuration\./, "");
         expect(relative(res.body.error.field), `${field} with ${JSON.stringify(bad)}`).toBe(relative(field));
+        expect(res.body.error.message, `${field} with ${JSON.stringify(bad)}`).toMatch(/control characters/);
       }
     }
     const one = await gatewayPlan(p, { ...localConfig("gw-x"), region: ESC });

@@ -63,7 +63,7 @@ function benchDocument(tinyPort: number, ssePort: number): ConfigDocument {
     gateway: { id: "bench", name: "bench", project: "bench", domain: "bench.test", router: null },
     services: [service("tiny", TINY_HOST, tinyPort), service("sse", SSE_HOST, ssePort)],
     entrypoint: { host: "gateway.bench.test" },
-    auth_tokens: [],
+    service_tokens: [],
     acme: null,
     generated_at: new Date().toISOString(),
   };

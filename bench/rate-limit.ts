@@ -90,7 +90,7 @@ function benchDocument(upstreamPort: number, loads: readonly Load[], rounds: num
     gateway: { id: "bench", name: "bench", project: "bench", domain: "bench.test", router: null },
     services,
     entrypoint: null,
-    auth_tokens: [],
+    service_tokens: [],
     acme: null,
     generated_at: new Date().toISOString(),
   };

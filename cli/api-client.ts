@@ -5,7 +5,7 @@
  */
 import type * as v from "valibot";
 import type { ProjectAcmeRequest, ProjectAcmeView } from "../schema/acme.ts";
-import type { ApiErrorBody, Gateway, GatewayPlan } from "../schema/api.ts";
+import type { ApiErrorBody, Gateway, GatewayPlan, ServiceToken, ServiceTokenCreated } from "../schema/api.ts";
 import type { Service, ServiceList, ServicePlan, ServiceSpec } from "../schema/service-api.ts";
 import type {
   CreateWebhookRequest,
@@ -185,6 +185,18 @@ export class ControlPlane {
     return this.#request(method, path, body);
   }
 
+  createServiceToken(project: string, description?: string): Promise<ServiceTokenCreated> {
+    return this.#request("POST", serviceTokens(project), description === undefined ? {} : { description });
+  }
+
+  listServiceTokens(project: string): Promise<{ service_tokens: ServiceToken[] }> {
+    return this.#request("GET", serviceTokens(project));
+  }
+
+  async revokeServiceToken(project: string, id: string): Promise<void> {
+    await this.#request("DELETE", `${serviceTokens(project)}/${encodeURIComponent(id)}`);
+  }
+
   async #request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     return (await this.#send<T>(method, path, body, signal)).body;
   }
@@ -231,6 +243,7 @@ const gateways = (project: string) => `/projects/${encodeURIComponent(project)}/
 const services = (project: string) => `/projects/${encodeURIComponent(project)}/services`;
 const service = (project: string, name: string) => `${services(project)}/${encodeURIComponent(name)}`;
 const webhooks = (project: string) => `/projects/${encodeURIComponent(project)}/webhooks`;
+const serviceTokens = (project: string) => `/projects/${encodeURIComponent(project)}/service-tokens`;
 const webhook = (project: string, id: string) => `${webhooks(project)}/${encodeURIComponent(id)}`;
 
 function errorOf(response: Response, text: string, method: string, url: string): ApiError {

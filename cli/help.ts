@@ -3,6 +3,7 @@
  * `--help` texts and `--version`. Kept next to each other so the grammar is documented in one place.
  */
 import { readFileSync } from "node:fs";
+import { SERVICE_TOKEN_HELP } from "./commands/service-token.ts";
 import { ACCOUNT_COMMANDS_SUMMARY, ACCOUNT_HELP } from "./help-accounts.ts";
 
 const CONNECTION = `Connection options (any command):
@@ -38,6 +39,8 @@ Commands:
                          Manage webhook endpoints, their delivery log, test pings
   acme [get|set|unset]   Show or change the project's ACME settings (CA, EAB)
 ${ACCOUNT_COMMANDS_SUMMARY}
+  service-token [list]|create|revoke
+                         Tokens that open the project's auth: true services (not the API)
 
 Options:
   -h, --help             Show help (also: gateplane <command> --help)
@@ -180,6 +183,9 @@ Options:
   --json                 print JSON
   -y, --yes              delete: do not ask for confirmation
   -h, --help             Show this help
+
+${CONNECTION}`,
+  "service-token": `${SERVICE_TOKEN_HELP}
 
 ${CONNECTION}`,
   acme: `Usage: gateplane acme [get] [--json]

@@ -13,6 +13,7 @@ import { apply, parseApplyArgs } from "./commands/apply.ts";
 import { deleteConfiguration, parseDeleteArgs } from "./commands/delete.ts";
 import { gateway, parseGatewayArgs } from "./commands/gateway.ts";
 import { parseServiceArgs, service } from "./commands/service.ts";
+import { parseServiceTokenArgs, serviceToken } from "./commands/service-token.ts";
 import { parseWebhookArgs, webhook } from "./commands/webhook.ts";
 import { type Context, createContext } from "./context.ts";
 import { CliError, UsageError } from "./errors.ts";
@@ -44,6 +45,12 @@ const COMMANDS: Record<string, Command> = {
   webhook: (io, global, lines, args) => {
     const parsed = parseWebhookArgs(args);
     return parsed.help ? help(io, "webhook") : webhook(withGlobals(io, global, parsed.global, lines), parsed);
+  },
+  "service-token": (io, global, lines, args) => {
+    const parsed = parseServiceTokenArgs(args);
+    return parsed.help
+      ? help(io, "service-token")
+      : serviceToken(withGlobals(io, global, parsed.global, lines), parsed);
   },
   acme: (io, global, lines, args) => {
     const parsed = parseAcmeArgs(args);

@@ -25,7 +25,7 @@ import { sameJson } from "../schema/json.ts";
 import type { ServiceConfiguration } from "../schema/service.ts";
 import type { Service } from "../schema/service-api.ts";
 import { randomBase62, secretsEqual } from "../worker/crypto.ts";
-import { apiTokens, members } from "../worker/db/schema.ts";
+import { serviceTokens } from "../worker/db/schema.ts";
 import type { Env } from "../worker/env.ts";
 import type { ErrorInfo, Outcome } from "../worker/errors.ts";
 import { backendFor } from "./backends/index.ts";
@@ -501,7 +501,7 @@ export class GatewayObject extends DurableObject<Env> {
   }
 
   /**
-   * Re-reads the project's member tokens from D1 (called after member or token changes, and when
+   * Re-reads the project's service tokens from D1 (called after one is created or revoked, and when
    * the gateway is created); a change is a new configuration version, which is how revocation
    * reaches the gateways without any per-request call.
    */
@@ -509,12 +509,11 @@ export class GatewayObject extends DurableObject<Env> {
     const g = this.state.gateway();
     if (!g || g.to_be_deleted) return;
     const rows = await drizzle(this.env.DB)
-      .select({ id: apiTokens.id, secret_sha256: apiTokens.secretHash })
-      .from(apiTokens)
-      .innerJoin(members, eq(members.userId, apiTokens.userId))
-      .where(and(eq(members.projectId, g.project_id), isNull(apiTokens.revokedAt)));
+      .select({ id: serviceTokens.id, secret_sha256: serviceTokens.secretHash })
+      .from(serviceTokens)
+      .where(and(eq(serviceTokens.projectId, g.project_id), isNull(serviceTokens.revokedAt)));
     const fresh = this.state.gateway();
-    if (!fresh || !this.services.replaceAuthTokens(rows)) return;
+    if (!fresh || !this.services.replaceServiceTokens(rows)) return;
     this.bumpConfig(fresh);
     this.broadcastConfig();
     await this.flush();

@@ -142,21 +142,21 @@ export class ServiceStore {
     this.sql.exec("DELETE FROM service_scaling WHERE service = ?", service);
   }
 
-  authTokens(): { id: string; secret_sha256: string }[] {
-    return this.sql.exec("SELECT id, secret_sha256 FROM auth_tokens ORDER BY id").toArray() as unknown as {
+  serviceTokens(): { id: string; secret_sha256: string }[] {
+    return this.sql.exec("SELECT id, secret_sha256 FROM service_tokens ORDER BY id").toArray() as unknown as {
       id: string;
       secret_sha256: string;
     }[];
   }
 
-  /** Replaces the project's tokens; true when they changed. */
-  replaceAuthTokens(tokens: { id: string; secret_sha256: string }[]): boolean {
-    const before = JSON.stringify(this.authTokens());
+  /** Replaces the project's service tokens; true when they changed. */
+  replaceServiceTokens(tokens: { id: string; secret_sha256: string }[]): boolean {
+    const before = JSON.stringify(this.serviceTokens());
     const sorted = [...tokens].sort((a, b) => (a.id < b.id ? -1 : 1));
     if (before === JSON.stringify(sorted)) return false;
-    this.sql.exec("DELETE FROM auth_tokens");
+    this.sql.exec("DELETE FROM service_tokens");
     for (const t of sorted)
-      this.sql.exec("INSERT INTO auth_tokens (id, secret_sha256) VALUES (?, ?)", t.id, t.secret_sha256);
+      this.sql.exec("INSERT INTO service_tokens (id, secret_sha256) VALUES (?, ?)", t.id, t.secret_sha256);
     return true;
   }
 
@@ -192,7 +192,7 @@ export function buildConfigDocument(g: GatewayRow, store: ServiceStore, acme: Co
     },
     services,
     entrypoint: domain ? { host: `gateway.${domain}` } : null,
-    auth_tokens: store.authTokens(),
+    service_tokens: store.serviceTokens(),
     acme,
     generated_at: new Date().toISOString(),
   };

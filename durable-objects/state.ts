@@ -75,7 +75,9 @@ CREATE TABLE IF NOT EXISTS services (
   updated_at TEXT NOT NULL,
   config_version INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS auth_tokens (
+-- Members' API tokens were cached here before service tokens; API tokens no longer open services.
+DROP TABLE IF EXISTS auth_tokens;
+CREATE TABLE IF NOT EXISTS service_tokens (
   id TEXT PRIMARY KEY,
   secret_sha256 TEXT NOT NULL
 );

@@ -161,6 +161,19 @@ export function setUpstreamHost(head: RequestHead, host: string): void {
   head.forward[HOST_SLOT] = host;
 }
 
+/** Removes every `name` (lower-case) header from what the replica receives. */
+export function dropForwardedHeader(head: RequestHead, name: string): void {
+  const list = head.forward;
+  let kept = 2;
+  for (let i = 2; i < list.length; i += 2) {
+    if (list[i]!.toLowerCase() === name) continue;
+    list[kept] = list[i]!;
+    list[kept + 1] = list[i + 1]!;
+    kept += 2;
+  }
+  list.length = kept;
+}
+
 /** The address a socket's peer connected from, without the IPv4-mapped IPv6 prefix. */
 export function clientAddress(remote: string | undefined): string {
   if (!remote) return "";

@@ -10,7 +10,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { authDenial } from "./auth.ts";
+import { type AuthDenial, admit, authDenial } from "./auth.ts";
 import type { ProxyContext } from "./context.ts";
 import { replyPreflight } from "./cors.ts";
 import { forward } from "./forward.ts";
@@ -63,12 +63,7 @@ function replyError(
 }
 
 /** OpenAI clients read `error.message`: the same refusal as on the service's own host, in their shape. */
-function replyDenied(
-  ctx: ProxyContext,
-  res: ServerResponse,
-  denied: NonNullable<ReturnType<typeof authDenial>>,
-  close = false,
-) {
+function replyDenied(ctx: ProxyContext, res: ServerResponse, denied: AuthDenial, close = false) {
   const type = denied.status === 401 ? "authentication_error" : "permission_error";
   const extra = denied.challenge ? ["www-authenticate", 'Bearer realm="gateplane"'] : [];
   replyError(ctx, res, denied.status, { message: denied.message, type }, close, extra);
@@ -242,7 +237,7 @@ export function serveEntrypoint(
           replyError(ctx, res, 404, modelNotFound(model));
           return;
         }
-        const denied = authDenial(route, current, req.headers.authorization);
+        const denied = admit(route, current, head, req.headers.authorization);
         if (denied) {
           replyDenied(ctx, res, denied);
           return;

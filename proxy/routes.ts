@@ -245,7 +245,7 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
     createdAt: Number.isFinite(generatedAt) ? Math.floor(generatedAt / 1000) : Math.floor(Date.now() / 1000),
     origins,
     services: doc.services.map((s) => s.name),
-    tokens: new TokenSet(doc.auth_tokens),
+    tokens: new TokenSet(doc.service_tokens),
     zones: [...byHost.values()].flatMap((route) => route.rateLimits.map((rule) => rule.zone)),
   };
 }

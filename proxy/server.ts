@@ -12,7 +12,7 @@ import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import { answerChallenge, CHALLENGE_PREFIX, type ChallengeTokens } from "./acme-challenge.ts";
-import { authDenial } from "./auth.ts";
+import { admit } from "./auth.ts";
 import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from "./balancer.ts";
 import { type BodyBufferSettings, DEFAULT_BODY_BUFFER, forwardWithBody } from "./body-buffer.ts";
 import { onClientError, trackResponse } from "./client-error.ts";
@@ -315,7 +315,7 @@ export class ProxyServer {
       return { status: 403, message: `path not served by service ${route.name}'s router`, json: true, cors };
     }
     if (cors && isPreflight(req)) return { special: "preflight", table, path };
-    const denied = authDenial(route, table, req.headers.authorization);
+    const denied = admit(route, table, head, req.headers.authorization);
     if (denied) return { ...denied, json: true, cors };
     const empty = route.balancer.replicas.length === 0;
     if (empty && route.holdTimeoutMs === null) {

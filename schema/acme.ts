@@ -6,6 +6,7 @@
  */
 import * as v from "valibot";
 import { expected, mapping } from "./issues.ts";
+import { text } from "./text.ts";
 
 function isHttpsUrl(s: string): boolean {
   try {
@@ -19,7 +20,7 @@ function isHttpsUrl(s: string): boolean {
 export const ACME_CREDENTIAL_TYPE = "acme";
 
 export const AcmeDirectoryUrl = v.pipe(
-  v.string(expected("a URL")),
+  text(expected("a URL")),
   v.check(isHttpsUrl, "expected an https:// ACME directory URL"),
 );
 
@@ -29,7 +30,7 @@ export const ProjectAcmeRequest = mapping({
   eab: v.optional(
     v.nullable(
       mapping({
-        kid: v.pipe(v.string(expected("a key id")), v.minLength(1, "must not be empty"), v.maxLength(256, "too long")),
+        kid: v.pipe(text(expected("a key id")), v.minLength(1, "must not be empty"), v.maxLength(256, "too long")),
         /** The CA gives it base64url-encoded (RFC 8555 §7.3.4); padding is tolerated. */
         hmac_key: v.pipe(
           v.string(expected("a base64url HMAC key")),

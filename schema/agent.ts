@@ -6,6 +6,7 @@
 import * as v from "valibot";
 import { RouterReports } from "./agent-protocol.ts";
 import { mapping } from "./issues.ts";
+import { text } from "./text.ts";
 
 /** Written into user-data by the GatewayObject; read by the agent at boot. */
 export const AgentBootstrap = mapping({
@@ -28,11 +29,11 @@ export const AgentRegisterRequest = mapping({
   replica_num: AgentBootstrap.pipe[1].entries.replica_num,
   bootstrap_secret: AgentBootstrap.pipe[1].entries.bootstrap_secret,
   /** Agent software version, shown in the API. */
-  version: v.optional(v.pipe(v.string(), v.maxLength(64))),
+  version: v.optional(v.pipe(text(), v.maxLength(64))),
 });
 
 export const AgentHeartbeatRequest = mapping({
-  version: v.optional(v.pipe(v.string(), v.maxLength(64))),
+  version: v.optional(v.pipe(text(), v.maxLength(64))),
   status: v.optional(v.picklist(["healthy", "degraded"]), "healthy"),
   message: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(1000)))),
   /** As in the WebSocket's `health`; absent from older agents. */

@@ -8,6 +8,7 @@ import { CertificateState, RouterReport, ServiceRejection } from "./agent-protoc
 import { DnsRecordSchema } from "./dns.ts";
 import { BACKENDS, type GatewayConfiguration, GatewayConfigurationInput, NAME_PATTERN } from "./gateway.ts";
 import { describeType, isMapping, mapping } from "./issues.ts";
+import { text } from "./text.ts";
 
 export const GATEWAY_STATUSES = ["submitted", "provisioning", "running", "failed"] as const;
 export type GatewayStatus = (typeof GATEWAY_STATUSES)[number];
@@ -33,7 +34,7 @@ export const specInput = (kind: "gateway" | "service") =>
       ),
       v.record(v.string(), v.unknown()),
     ),
-    configuration_path: v.optional(v.nullable(v.string())),
+    configuration_path: v.optional(v.nullable(text())),
   });
 
 export const GatewaySpecInput = specInput("gateway");
@@ -59,7 +60,7 @@ export const ApplyRequest = mapping({
 
 export const DeleteGatewaysRequest = mapping({
   names: v.pipe(
-    v.array(v.string("expected gateway names"), "expected a list of gateway names"),
+    v.array(text("expected gateway names"), "expected a list of gateway names"),
     v.minLength(1, "name at least one gateway"),
   ),
   /** Also delete the gateways' services and their replica registrations (refused otherwise). */
@@ -70,7 +71,7 @@ export const CreateProjectRequest = mapping({ name: nameField("project") });
 export const CreateUserRequest = mapping({ name: nameField("user") });
 export const SetMemberRequest = mapping({ role: v.picklist(ROLES, `expected one of ${ROLES.join(", ")}`) });
 export const CreateTokenRequest = mapping({
-  description: v.optional(v.pipe(v.string(), v.maxLength(200, "at most 200 characters"))),
+  description: v.optional(v.pipe(text(), v.maxLength(200, "at most 200 characters"))),
 });
 
 const Timestamp = v.pipe(v.string(), v.isoTimestamp());
@@ -205,6 +206,27 @@ export const TokenCreatedSchema = v.object({
   token: v.string(),
   created_at: Timestamp,
 });
+
+export const CreateServiceTokenRequest = CreateTokenRequest;
+
+/** A project's service token as listed: never its secret. */
+export const ServiceTokenSchema = v.object({
+  id: v.string(),
+  description: NullableString,
+  /** The user (or `admin`) who created it; the token belongs to the project, not to them. */
+  created_by: v.string(),
+  created_at: Timestamp,
+});
+export type ServiceToken = v.InferOutput<typeof ServiceTokenSchema>;
+
+export const ServiceTokenCreatedSchema = v.object({
+  ...ServiceTokenSchema.entries,
+  /** `gps_<id>_<secret>`, shown once; only its hash is stored. */
+  token: v.string(),
+});
+export type ServiceTokenCreated = v.InferOutput<typeof ServiceTokenCreatedSchema>;
+
+export const ServiceTokenListSchema = v.object({ service_tokens: v.array(ServiceTokenSchema) });
 
 export const MeSchema = v.object({ user: v.string(), global_admin: v.boolean() });
 

@@ -6,8 +6,12 @@
 import * as v from "valibot";
 import type { BackendType } from "./gateway.ts";
 import { mapping } from "./issues.ts";
+import { text } from "./text.ts";
 
-const str = (what: string) => v.pipe(v.string(`expected ${what}`), v.minLength(1, "must not be empty"));
+/** Single-line values: ids, names, URLs, tokens (a line break in a token forges HTTP headers). */
+const str = (what: string) => v.pipe(text(`expected ${what}`), v.minLength(1, "must not be empty"));
+/** PEM keys and certificates are the only multi-line values. */
+const pem = (what: string) => v.pipe(v.string(`expected ${what}`), v.minLength(1, "must not be empty"));
 
 export const AwsCredentials = mapping({
   access_key_id: v.pipe(str("an access key id"), v.regex(/^[A-Z0-9]{16,128}$/, "expected an AWS access key id")),
@@ -40,7 +44,7 @@ export const GcpCredentials = mapping({
   service_account_key: v.looseObject({
     type: v.literal("service_account", 'expected type: "service_account"'),
     client_email: str("client_email"),
-    private_key: str("private_key"),
+    private_key: pem("private_key"),
     private_key_id: v.optional(str("private_key_id")),
     token_uri: v.optional(v.pipe(str("token_uri"), v.url("expected the OAuth2 token URL"))),
   }),
@@ -56,7 +60,7 @@ export const AzureCredentials = v.pipe(
     subscription_id: str("a subscription id"),
     client_secret: v.optional(str("a client secret")),
     client_certificate: v.optional(
-      mapping({ private_key_pem: str("a PEM private key"), certificate_pem: str("a PEM certificate") }),
+      mapping({ private_key_pem: pem("a PEM private key"), certificate_pem: pem("a PEM certificate") }),
     ),
     resource_group: v.optional(str("a resource group")),
     /** Entra ID's host for sovereign clouds (and tests); default https://login.microsoftonline.com. */
@@ -76,7 +80,7 @@ export const KubernetesCredentials = v.pipe(
   mapping({
     server: v.pipe(str("the API server URL"), v.url("expected the API server URL")),
     token: v.optional(str("a bearer token")),
-    ca_certificate_pem: v.optional(str("a PEM CA certificate")),
+    ca_certificate_pem: v.optional(pem("a PEM CA certificate")),
     namespace: v.optional(
       v.pipe(str("a namespace"), v.regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "expected a namespace name")),
       "default",

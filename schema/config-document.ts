@@ -93,10 +93,12 @@ export const ConfigDocument = v.object({
   /** `gateway.<domain>`: reserved for the OpenAI-compatible entrypoint. */
   entrypoint: v.nullable(v.object({ host: v.string() })),
   /**
-   * API tokens of the project's members, for services with `auth`: a token `gpt_<id>_<secret>` is
-   * valid when `id` is listed and SHA-256(secret) matches. Revocation arrives as a new version.
+   * The project's service tokens, for services with `auth`: a token `gps_<id>_<secret>` is valid
+   * when `id` is listed and SHA-256(secret) matches. Revocation arrives as a new version. API tokens
+   * are never here: they do not open services (`schema/tokens.ts`). Absent (older control planes,
+   * whose `auth_tokens` were API tokens): no token opens anything, which fails closed.
    */
-  auth_tokens: v.optional(v.array(v.object({ id: v.string(), secret_sha256: v.string() })), []),
+  service_tokens: v.optional(v.array(v.object({ id: v.string(), secret_sha256: v.string() })), []),
   /**
    * ACME for the gateway's HTTPS hosts (services with `https` and the entrypoint); null or absent:
    * no certificates on the host (`certificate: null`, or ACM at the load balancer). The EAB HMAC key

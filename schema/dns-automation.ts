@@ -7,6 +7,7 @@
  */
 import * as v from "valibot";
 import { mapping } from "./issues.ts";
+import { text } from "./text.ts";
 
 export const DNS_PROVIDERS = ["cloudflare"] as const;
 export type DnsProvider = (typeof DNS_PROVIDERS)[number];
@@ -15,7 +16,7 @@ export const DnsProviderParam = v.picklist(DNS_PROVIDERS, `expected one of ${DNS
 
 export const CloudflareDnsCredentials = mapping({
   /** An API token with the Zone › DNS › Edit permission on the zone. */
-  api_token: v.pipe(v.string("expected an API token"), v.minLength(1, "must not be empty")),
+  api_token: v.pipe(text("expected an API token"), v.minLength(1, "must not be empty")),
   zone_id: v.pipe(v.string("expected a zone id"), v.regex(/^[0-9a-f]{32}$/, "expected a 32-character hex zone id")),
   /** Cloudflare API root (tests); default https://api.cloudflare.com/client/v4. */
   api_endpoint: v.optional(v.pipe(v.string("expected the API URL"), v.url("expected the API URL"))),

@@ -6,6 +6,7 @@
  */
 import * as v from "valibot";
 import {
+  checkInputTree,
   describeType,
   expected,
   type FieldIssue,
@@ -18,6 +19,7 @@ import {
 } from "./issues.ts";
 import { sameJson } from "./json.ts";
 import { Router, type RouterConfig } from "./router.ts";
+import { text } from "./text.ts";
 
 export { ROUTER_POLICIES, type RouterConfig, type RouterPolicy } from "./router.ts";
 
@@ -51,7 +53,7 @@ const LetsEncrypt = strictEntries({
   type: v.literal("lets-encrypt"),
   /** ACME directory URL (dstack's DSTACK_ACME_SERVER); absent: Let's Encrypt production. */
   acme_server: v.optional(
-    v.pipe(v.string(expected("a URL")), v.check(isHttpsUrl, "expected an https:// ACME directory URL")),
+    v.pipe(text(expected("a URL")), v.check(isHttpsUrl, "expected an https:// ACME directory URL")),
   ),
 });
 const Acm = strictEntries({
@@ -95,9 +97,9 @@ export const GatewayConfigurationInput = mapping(
     name: v.optional(v.nullable(Name)),
     default: v.optional(v.nullable(v.boolean(expected("true or false")))),
     backend: v.picklist(BACKENDS, oneOf(BACKENDS)),
-    region: v.optional(v.nullable(v.pipe(v.string(expected("a string")), v.minLength(1, "must not be empty")))),
-    instance_type: v.optional(v.nullable(v.pipe(v.string(expected("a string")), v.minLength(1, "must not be empty")))),
-    domain: v.optional(v.nullable(v.string(expected("a string")))),
+    region: v.optional(v.nullable(v.pipe(text(), v.minLength(1, "must not be empty")))),
+    instance_type: v.optional(v.nullable(v.pipe(text(), v.minLength(1, "must not be empty")))),
+    domain: v.optional(v.nullable(text())),
     public_ip: v.optional(v.boolean(expected("true or false")), true),
     certificate: v.optional(v.nullable(Certificate)),
     replicas: v.optional(
@@ -219,6 +221,7 @@ export function parseGatewayConfiguration(input: unknown): GatewayConfiguration 
       { path: [], message: `expected a mapping with type: gateway, got ${describeType(input)}` },
     ]);
   }
+  checkInputTree(input);
   const result = v.safeParse(GatewayConfigurationInput, input);
   const issues: FieldIssue[] = result.success ? [] : fromValibot(result.issues);
   // On schema errors, the remaining checks still run on the fields that are valid, so a user sees

@@ -4,6 +4,7 @@
  * field first (`router.policy: expected one of …`), the way every config and API error is shown.
  */
 import * as v from "valibot";
+import { inputTreeIssues } from "./input-tree.ts";
 
 export type PathSegment = string | number;
 
@@ -49,8 +50,18 @@ export function fromValibot(issues: readonly v.BaseIssue<unknown>[]): FieldIssue
   return out;
 }
 
+/**
+ * Throws the issues of `input`'s shape (reserved keys, nesting depth: `input-tree.ts`) before any
+ * schema walks it. Every parser of outside input calls this first.
+ */
+export function checkInputTree(input: unknown): void {
+  const issues = inputTreeIssues(input);
+  if (issues.length > 0) throw new ValidationError(issues);
+}
+
 /** Parses `input` with `schema` or throws a {@link ValidationError}. */
 export function parseOrThrow<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOutput<S> {
+  checkInputTree(input);
   const result = v.safeParse(schema, input);
   if (!result.success) throw new ValidationError(fromValibot(result.issues));
   return result.output;

@@ -7,6 +7,7 @@ import { RouterReport, ServiceStats } from "./agent-protocol.ts";
 import { specInput } from "./api.ts";
 import { mapping } from "./issues.ts";
 import { type ServiceConfiguration, ServiceConfigurationInput } from "./service.ts";
+import { text } from "./text.ts";
 
 export const ServiceSpecInput = specInput("service");
 
@@ -20,7 +21,7 @@ export const ServiceApplyRequest = mapping({
   force: v.optional(v.boolean("expected true or false"), false),
 });
 
-export const PutReplicaRequest = mapping({ url: v.string("expected the replica URL") });
+export const PutReplicaRequest = mapping({ url: text("expected the replica URL") });
 
 const Timestamp = v.pipe(v.string(), v.isoTimestamp());
 

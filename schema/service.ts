@@ -7,6 +7,7 @@
 import * as v from "valibot";
 import { NAME_PATTERN } from "./gateway.ts";
 import {
+  checkInputTree,
   describeType,
   expected,
   type FieldIssue,
@@ -19,6 +20,7 @@ import {
 } from "./issues.ts";
 import * as L from "./limits.ts";
 import { Router } from "./router.ts";
+import { text } from "./text.ts";
 
 export const DEFAULT_CLIENT_MAX_BODY_SIZE = 64 * 1024 * 1024;
 export const DEFAULT_READ_TIMEOUT_SECONDS = 300;
@@ -93,7 +95,7 @@ export const RouterOverride = Router;
 export const RateLimit = mapping({
   prefix: v.optional(
     v.pipe(
-      v.string(expected("a path prefix")),
+      text(expected("a path prefix")),
       v.maxLength(4094, "at most 4094 characters"),
       v.regex(/^\/[^\s\\{}]*$/, "must start with / and contain no spaces, backslashes or braces"),
     ),
@@ -136,9 +138,9 @@ export const RateLimit = mapping({
 
 const ModelObject = mapping({
   type: v.optional(v.picklist(["chat"], oneOf(["chat"])), "chat"),
-  name: v.pipe(v.string(expected("a model name")), v.minLength(1, "must not be empty")),
+  name: v.pipe(text(expected("a model name")), v.minLength(1, "must not be empty")),
   format: v.optional(v.picklist(["openai"], oneOf(["openai"])), "openai"),
-  prefix: v.optional(v.pipe(v.string(expected("a path prefix")), v.regex(/^\/[^\s]*$/, "must start with /")), "/v1"),
+  prefix: v.optional(v.pipe(text(expected("a path prefix")), v.regex(/^\/[^\s]*$/, "must start with /")), "/v1"),
 });
 
 /** A model name (`model: llama-3`) or the full mapping; errors inside the mapping keep their path. */
@@ -147,6 +149,11 @@ const Model = v.pipe(
   v.rawTransform(({ dataset, addIssue, NEVER }) => {
     const value = dataset.value;
     if (typeof value === "string" && value.length > 0) {
+      const checked = v.safeParse(text(), value);
+      if (!checked.success) {
+        addIssue({ message: checked.issues[0].message });
+        return NEVER;
+      }
       return { type: "chat" as const, name: value, format: "openai" as const, prefix: "/v1" };
     }
     if (!isMapping(value)) {
@@ -277,6 +284,7 @@ export function parseServiceConfiguration(input: unknown): ServiceConfiguration 
       { path: [], message: `expected a mapping with type: service, got ${describeType(input)}` },
     ]);
   }
+  checkInputTree(input);
   const result = v.safeParse(ServiceConfigurationInput, input);
   if (!result.success) throw new ValidationError(fromValibot(result.issues));
   // Absent and null mean the same; the stored (and diffed) form always has the key.
@@ -311,7 +319,7 @@ export const ReplicaEndpoint = mapping({
     v.regex(/^[A-Za-z0-9._:-]{1,128}$/, "expected 1–128 of letters, digits, '.', '_', ':' or '-'"),
   ),
   url: v.pipe(
-    v.string(expected("a URL")),
+    text(expected("a URL")),
     v.url("expected a URL such as http://10.0.0.5:8000"),
     v.check((u) => {
       try {

@@ -7,6 +7,7 @@
 import * as v from "valibot";
 import { EVENT_TYPES, type EventType } from "./events.ts";
 import { describeType, expected, mapping } from "./issues.ts";
+import { text } from "./text.ts";
 
 /** The test event `POST …/webhooks/:id/ping` sends; it is never recorded in the events table. */
 export const PING_EVENT = "ping";
@@ -60,7 +61,7 @@ const isLoopback = (host: string) => LOOPBACK_HOSTS.has(host) || /^127(\.\d{1,3}
  * `http://` to a loopback address never leaves the machine, which is what local development needs.
  */
 export const WebhookUrl = v.pipe(
-  v.string(expected("a URL")),
+  text(expected("a URL")),
   v.maxLength(2048, "at most 2048 characters"),
   v.check((u) => parseUrl(u) !== null, "expected a URL such as https://example.com/hooks/gateplane"),
   // Checks run on after a failed one (valibot reports every issue): an unparseable URL passes these.
@@ -87,7 +88,7 @@ export const CreateWebhookRequest = mapping({
   events: EventFilter,
   /** Generated (and returned once) when absent. */
   secret: v.optional(Secret),
-  description: v.optional(v.pipe(v.string(expected("a description")), v.maxLength(200, "at most 200 characters"))),
+  description: v.optional(v.pipe(text(expected("a description")), v.maxLength(200, "at most 200 characters"))),
 });
 export type CreateWebhookRequest = v.InferOutput<typeof CreateWebhookRequest>;
 
@@ -97,7 +98,7 @@ export const UpdateWebhookRequest = mapping({
   events: v.optional(EventFilter),
   enabled: v.optional(v.boolean(expected("true or false"))),
   description: v.optional(
-    v.nullable(v.pipe(v.string(expected("a description")), v.maxLength(200, "at most 200 characters"))),
+    v.nullable(v.pipe(text(expected("a description")), v.maxLength(200, "at most 200 characters"))),
   ),
   /** A new secret: the one given, or a generated one with `rotate_secret: true`. */
   secret: v.optional(Secret),

@@ -2,12 +2,14 @@
  * @module
  * Bearer-token authentication and project roles. API tokens look like `gpt_<id>_<secret>`: the
  * public id finds the row, and only a SHA-256 of the secret is stored and compared in constant time.
- * The global admin token comes from the `ADMIN_TOKEN` secret.
+ * The global admin token comes from the `ADMIN_TOKEN` secret. Service tokens (`gps_…`,
+ * `schema/tokens.ts`) open services on gateways only and are refused here.
  */
 import { and, eq, isNull } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { createMiddleware } from "hono/factory";
 import type { Role } from "../schema/api.ts";
+import { API_TOKEN_PATTERN, SERVICE_TOKEN_ON_API, SERVICE_TOKEN_PATTERN } from "../schema/tokens.ts";
 import { digestsEqual, randomBase62, secretsEqual, sha256Hex } from "./crypto.ts";
 import { apiTokens, members, projects, users } from "./db/schema.ts";
 import type { Env } from "./env.ts";
@@ -27,8 +29,6 @@ export interface ProjectContext {
 }
 
 export type AppEnv = { Bindings: Env; Variables: { principal: Principal; project: ProjectContext } };
-
-const TOKEN_PATTERN = /^gpt_([0-9A-Za-z]{12})_([0-9A-Za-z]{32})$/;
 
 /** Mints a new API token for a user; returns the token (shown once) and the row to store. */
 export async function mintToken(userId: string, description?: string) {
@@ -51,7 +51,7 @@ export async function authenticate(env: Env, token: string): Promise<Principal |
   if (env.ADMIN_TOKEN && (await secretsEqual(token, env.ADMIN_TOKEN))) {
     return { userId: null, name: "admin", globalAdmin: true };
   }
-  const match = token.match(TOKEN_PATTERN);
+  const match = token.match(API_TOKEN_PATTERN);
   if (!match) return null;
   const [, id, secret] = match as unknown as [string, string, string];
   const db = drizzle(env.DB);
@@ -71,6 +71,8 @@ export async function authenticate(env: Env, token: string): Promise<Principal |
 export const requireAuth = createMiddleware<AppEnv>(async function requireAuth(c, next) {
   const token = bearer(c.req.header("authorization"));
   if (!token) throw unauthorized();
+  // Said outright, so nobody is left guessing why a token that opens services does not open this.
+  if (SERVICE_TOKEN_PATTERN.test(token)) throw unauthorized(SERVICE_TOKEN_ON_API);
   const principal = await authenticate(c.env, token);
   if (!principal) throw unauthorized("invalid or revoked token");
   c.set("principal", principal);

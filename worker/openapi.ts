@@ -11,6 +11,7 @@ import {
   ApplyRequest,
   BackendSummarySchema,
   CreateProjectRequest,
+  CreateServiceTokenRequest,
   CreateTokenRequest,
   CreateUserRequest,
   DeleteGatewaysRequest,
@@ -21,6 +22,8 @@ import {
   MeSchema,
   PlanRequest,
   ProjectSchema,
+  ServiceTokenCreatedSchema,
+  ServiceTokenListSchema,
   SetMemberRequest,
   TokenCreatedSchema,
 } from "../schema/api.ts";
@@ -53,6 +56,9 @@ const SCHEMAS = {
   CreateUserRequest,
   CreateTokenRequest,
   TokenCreated: TokenCreatedSchema,
+  CreateServiceTokenRequest,
+  ServiceTokenCreated: ServiceTokenCreatedSchema,
+  ServiceTokenList: ServiceTokenListSchema,
   Me: MeSchema,
   BackendSummary: BackendSummarySchema,
   AwsCredentials: BACKEND_CREDENTIALS.aws,
@@ -84,7 +90,7 @@ const ref = (name: SchemaName) => ({ $ref: `#/components/schemas/${name}` });
 const json = (name: SchemaName) => ({ content: { "application/json": { schema: ref(name) } } });
 const errors = {
   "400": { description: "Invalid input; `error.field` names the field", ...json("Error") },
-  "401": { description: "Missing or invalid token", ...json("Error") },
+  "401": { description: "Missing or invalid token (service tokens are refused here)", ...json("Error") },
   "403": { description: "Not allowed for this token", ...json("Error") },
   "404": { description: "No such resource", ...json("Error") },
   "409": { description: "Conflicts with the resource's state", ...json("Error") },
@@ -214,6 +220,24 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
   "/api/v1/projects/{project}/members/{user}": {
     put: { tag: "projects", summary: "Add a member or change its role", body: "SetMemberRequest" },
     delete: { tag: "projects", summary: "Remove a member", status: "204" },
+  },
+  "/api/v1/projects/{project}/service-tokens": {
+    get: {
+      tag: "projects",
+      summary: "The project's service tokens (never their secrets)",
+      response: "ServiceTokenList",
+    },
+    post: {
+      tag: "projects",
+      summary:
+        "Create a service token (any member): gps_… opens the project's services on its gateways and is refused by this API; shown once",
+      body: "CreateServiceTokenRequest",
+      response: "ServiceTokenCreated",
+      status: "201",
+    },
+  },
+  "/api/v1/projects/{project}/service-tokens/{id}": {
+    delete: { tag: "projects", summary: "Revoke a service token (its gateways get a new version)", status: "204" },
   },
   "/api/v1/projects/{project}/backends": {
     get: { tag: "backends", summary: "Backends and whether they are configured" },

@@ -55,7 +55,7 @@ export function configDocument(version: number, replicaUrl: string): ConfigDocum
       },
     ],
     entrypoint: null,
-    auth_tokens: [],
+    service_tokens: [],
     acme: null,
     generated_at: new Date(0).toISOString(),
   };

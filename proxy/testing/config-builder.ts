@@ -39,7 +39,7 @@ export function configDocument(version: number, services: ServiceSpec[]): Config
     gateway: { id: "gw-1", name: "edge", project: "main", domain: DOMAIN, router: null },
     services: services.map(service),
     entrypoint: { host: `gateway.${DOMAIN}` },
-    auth_tokens: [],
+    service_tokens: [],
     acme: null,
     generated_at: new Date(0).toISOString(),
   };

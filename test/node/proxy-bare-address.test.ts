@@ -14,7 +14,7 @@ import { selfSignedCertificate } from "../fakes/tls/self-signed.ts";
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 const ID = "AbCdEfGhIjKl";
 const SECRET = "0123456789abcdefghijABCDEFGHIJ01";
-const TOKEN = `Bearer gpt_${ID}_${SECRET}`;
+const TOKEN = `Bearer gps_${ID}_${SECRET}`;
 
 describe("the gateway's bare address", () => {
   it("serves services under /proxy/services/ and the entrypoint under /v1 with their auth and limits", async () => {
@@ -36,7 +36,7 @@ describe("the gateway's bare address", () => {
             rate_limits: [{ prefix: "/limited", key: { type: "ip_address" }, rps: 1 / 60, burst: 0 }],
           },
         ]),
-        auth_tokens: [{ id: ID, secret_sha256: sha(SECRET) }],
+        service_tokens: [{ id: ID, secret_sha256: sha(SECRET) }],
       },
     });
     try {
@@ -61,7 +61,7 @@ describe("the gateway's bare address", () => {
           headers: authorization ? { authorization } : {},
         });
       expect((await llm()).status).toBe(401);
-      expect((await llm("Bearer gpt_ZZZZZZZZZZZZ_" + SECRET)).status).toBe(403);
+      expect((await llm("Bearer gps_ZZZZZZZZZZZZ_" + SECRET)).status).toBe(403);
       expect((await llm(TOKEN)).status).toBe(200);
 
       // The entrypoint, as on gateway.<domain>.

@@ -55,6 +55,27 @@ export const apiTokens = sqliteTable(
   (t) => [index("api_tokens_user").on(t.userId)],
 );
 
+/**
+ * Service tokens (`gps_<id>_<secret>`): owned by a project, they open its services on its gateways
+ * and nothing else (the API refuses them). Stored like API tokens: only a SHA-256 of the secret.
+ */
+export const serviceTokens = sqliteTable(
+  "service_tokens",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    secretHash: text("secret_hash").notNull(),
+    description: text("description"),
+    /** Who created it, for the audit trail; the token outlives its creator's membership. */
+    createdBy: text("created_by").notNull(),
+    createdAt: text("created_at").notNull().default(now),
+    revokedAt: text("revoked_at"),
+  },
+  (t) => [index("service_tokens_project").on(t.projectId)],
+);
+
 export const backendCredentials = sqliteTable(
   "backend_credentials",
   {

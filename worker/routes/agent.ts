@@ -11,10 +11,22 @@ import { mapping } from "../../schema/issues.ts";
 import { signAgentToken, verifyAgentToken } from "../agent-tokens.ts";
 import { type AppEnv, bearer } from "../auth.ts";
 import type { Env } from "../env.ts";
-import { unauthorized, unwrap } from "../errors.ts";
+import { badRequest, unauthorized, unwrap } from "../errors.ts";
 import { readJson } from "../http.ts";
 
-const stubFor = (env: Env, objectId: string) => env.GATEWAYS.get(env.GATEWAYS.idFromString(objectId));
+/**
+ * The gateway object an agent names. A well-formed id minted by another namespace (another
+ * deployment, another binding) makes `idFromString` throw: that is the caller's mistake, a 400.
+ */
+function stubFor(env: Env, objectId: string) {
+  let id: DurableObjectId;
+  try {
+    id = env.GATEWAYS.idFromString(objectId);
+  } catch {
+    throw badRequest("not the id of a gateway of this control plane", "object_id");
+  }
+  return env.GATEWAYS.get(id);
+}
 
 async function agentClaims(env: Env, header: string | undefined, options: { forRefresh?: boolean } = {}) {
   const token = bearer(header);

@@ -11,7 +11,6 @@ import { BACKEND_CREDENTIALS } from "../../schema/backend-credentials.ts";
 import { BACKENDS } from "../../schema/gateway.ts";
 import { parseOrThrow } from "../../schema/issues.ts";
 import { type AppEnv, projectAccess, requireGlobalAdmin, requireProjectAdmin } from "../auth.ts";
-import { refreshGatewayTokens } from "../auth-propagation.ts";
 import { backendCredentials, gateways, members, projects, users } from "../db/schema.ts";
 import { removeSealed, storeSealed } from "../db/sealed-settings.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
@@ -19,6 +18,7 @@ import { readJson } from "../http.ts";
 import { acmeRoutes } from "./acme.ts";
 import { dnsProviders } from "./dns-providers.ts";
 import { gatewayEvents, gateways as gatewayRoutes } from "./gateways.ts";
+import { serviceTokensRoutes } from "./service-tokens.ts";
 import { servicesRoutes } from "./services.ts";
 import { webhooksRoutes } from "./webhooks.ts";
 
@@ -72,7 +72,6 @@ const project = new Hono<AppEnv>()
       .insert(members)
       .values({ projectId: p.id, userId: user.id, role })
       .onConflictDoUpdate({ target: [members.projectId, members.userId], set: { role } });
-    await refreshGatewayTokens(c.env, [p.id]);
     return c.json({ user: user.name, role });
   })
   .delete("/members/:user", async (c) => {
@@ -86,7 +85,6 @@ const project = new Hono<AppEnv>()
       .get();
     if (!user) throw notFound(`User ${c.req.param("user")} does not exist`);
     await db.delete(members).where(and(eq(members.projectId, p.id), eq(members.userId, user.id)));
-    await refreshGatewayTokens(c.env, [p.id]);
     return c.body(null, 204);
   })
   .get("/backends", async (c) => {
@@ -122,6 +120,7 @@ const project = new Hono<AppEnv>()
   .route("/gateways", gatewayRoutes)
   .route("/dns", dnsProviders)
   .route("/services", servicesRoutes)
+  .route("/service-tokens", serviceTokensRoutes)
   .route("/events", gatewayEvents)
   .route("/webhooks", webhooksRoutes);
 

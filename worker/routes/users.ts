@@ -8,7 +8,6 @@ import { drizzle } from "drizzle-orm/d1";
 import { type Context, Hono } from "hono";
 import { CreateTokenRequest, CreateUserRequest } from "../../schema/api.ts";
 import { type AppEnv, mintToken, requireGlobalAdmin } from "../auth.ts";
-import { projectsOfUser, refreshGatewayTokens } from "../auth-propagation.ts";
 import { apiTokens, users } from "../db/schema.ts";
 import { conflict, forbidden, notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
@@ -68,7 +67,6 @@ export const usersRoutes = new Hono<AppEnv>()
     const { description } = await readJson(c, CreateTokenRequest);
     const { token, row } = await mintToken(user.id, description);
     const [created] = await db.insert(apiTokens).values(row).returning();
-    await refreshGatewayTokens(c.env, await projectsOfUser(c.env, user.id));
     return c.json({ id: row.id, user: user.name, token, created_at: created!.createdAt }, 201);
   });
 
@@ -87,7 +85,6 @@ export const tokensRoutes = new Hono<AppEnv>().delete("/:id", async (c) => {
     .update(apiTokens)
     .set({ revokedAt: new Date().toISOString() })
     .where(and(eq(apiTokens.id, token.id), isNull(apiTokens.revokedAt)));
-  await refreshGatewayTokens(c.env, await projectsOfUser(c.env, token.userId));
   return c.body(null, 204);
 });
 

@@ -1,0 +1,161 @@
+/**
+ * End to end (issue 11, item 4): the README's service walkthrough with `auth: true`, through the
+ * real Worker and the real proxy of a local gateway. A replica never receives a token that works on
+ * the control plane: a service token opens the service (host and OpenAI entrypoint), the gateway
+ * strips it before the replica, API tokens are refused at the gateway, and whatever credentials
+ * the replica did see are refused by the API.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, request as httpRequest, type Server } from "node:http";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import OpenAI from "openai";
+import { Agent, fetch as undiciFetch } from "undici";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Stack, startStack } from "../../local-host/stack.ts";
+import type { Gateway } from "../../schema/api.ts";
+import type { Service } from "../../schema/service-api.ts";
+import { freePort, ROOT, cli as run, until } from "./stack-support.ts";
+
+let stack: Stack;
+let dir: string;
+let gatewayPort: number;
+let replica: Server;
+/** Every header list the replica received. */
+const received: string[][] = [];
+const cli = (...args: string[]) => run(stack, ...args);
+
+async function api(method: string, route: string, token = stack.token) {
+  const res = await fetch(`${stack.url}/api/v1${route}`, { method, headers: { authorization: `Bearer ${token}` } });
+  return { status: res.status, body: (await res.json().catch(() => null)) as any };
+}
+
+function get(host: string, authorization?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { host, ...(authorization ? { authorization } : {}) };
+    httpRequest({ host: "127.0.0.1", port: gatewayPort, path: "/", headers, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => {
+        body += c;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    })
+      .on("error", reject)
+      .end();
+  });
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), "gp-e2e-st-"));
+  replica = createServer((req, res) => {
+    received.push(req.rawHeaders);
+    req.resume();
+    const completion = {
+      id: "c1",
+      object: "chat.completion",
+      created: 0,
+      model: "echo",
+      choices: [{ index: 0, message: { role: "assistant", content: "hello" }, finish_reason: "stop" }],
+    };
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(completion));
+  });
+  await new Promise<void>((resolve) => replica.listen(0, "127.0.0.1", resolve));
+  stack = await startStack({ dir, port: await freePort(), quiet: true });
+  expect((await cli("apply", "-f", path.join(ROOT, "examples/local-gateway.dstack.yml"), "-y")).code).toBe(0);
+  const gateway = (await api("GET", "/projects/main/gateways/local-gateway")).body as Gateway;
+  gatewayPort = Number(gateway.replicas[0]!.hostname!.split(":")[1]);
+  expect((await cli("apply", "-f", path.join(ROOT, "examples/local-service.dstack.yml"), "-y")).code).toBe(0);
+  const url = `http://127.0.0.1:${(replica.address() as { port: number }).port}`;
+  expect((await cli("service", "replica", "add", "echo", "--id", "r1", "--url", url)).code).toBe(0);
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  replica?.closeAllConnections();
+  await new Promise((resolve) => replica?.close(resolve));
+  await rm(dir, { recursive: true, force: true });
+}, 60_000);
+
+describe("an auth: true service, end to end", () => {
+  it("opens with a service token, refuses API tokens, and never hands the replica a credential", async () => {
+    const created = await cli("service-token", "create", "-q");
+    expect(created.stderr).toBe("");
+    const token = created.stdout.trim();
+    expect(token).toMatch(/^gps_/);
+
+    // The new token reaches the gateway as a configuration version.
+    const inSync = async () => {
+      const s = (await api("GET", "/projects/main/services/echo")).body as Service;
+      return s.gateway_replicas.length > 0 && s.gateway_replicas.every((r) => r.state === "in_sync");
+    };
+    await until("configuration applied", inSync);
+    await until("token accepted", async () => (await get("echo.localhost", `Bearer ${token}`)).status === 200);
+
+    expect((await get("echo.localhost")).status).toBe(401);
+    const withApiToken = await get("echo.localhost", `Bearer ${stack.token}`);
+    expect(withApiToken.status).toBe(403);
+    const user = await fetch(`${stack.url}/api/v1/users`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "alice" }),
+    });
+    const alice = ((await user.json()) as { token: string }).token;
+    await fetch(`${stack.url}/api/v1/projects/main/members/alice`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ role: "admin" }),
+    });
+    const withMemberToken = await get("echo.localhost", `Bearer ${alice}`);
+    expect(withMemberToken.status).toBe(403);
+    expect(JSON.parse(withMemberToken.body).error).toMatch(/an API token \(gpt_…\) does not open services/);
+
+    // The OpenAI entrypoint, with the real client (dialled at the gateway's port whatever the host).
+    const dialer = new Agent({
+      connect: (_opts, callback) => {
+        const socket = connect(gatewayPort, "127.0.0.1");
+        socket.once("connect", () => callback(null, socket));
+        socket.once("error", (err) => callback(err, null));
+      },
+    });
+    try {
+      const client = new OpenAI({
+        apiKey: token,
+        baseURL: `http://gateway.localhost:${gatewayPort}/v1`,
+        fetch: ((url: string, init: object) => undiciFetch(url, { ...init, dispatcher: dialer })) as never,
+      });
+      const reply = await client.chat.completions.create({
+        model: "echo",
+        messages: [{ role: "user", content: "hi" }],
+      });
+      expect(reply.choices[0]!.message.content).toBe("hello");
+    } finally {
+      await dialer.close();
+    }
+
+    // The service token does not open the API, and says why.
+    const onApi = await api("GET", "/me", token);
+    expect(onApi.status).toBe(401);
+    expect(onApi.body.error.message).toMatch(/service token/);
+
+    // What the replica saw: no Authorization at all, and no header value that works on the API.
+    expect(received.length).toBeGreaterThanOrEqual(2);
+    const values = new Set<string>();
+    for (const headers of received) {
+      for (let i = 0; i < headers.length; i += 2) {
+        expect(headers[i]!.toLowerCase()).not.toBe("authorization");
+        values.add(headers[i + 1]!);
+      }
+    }
+    for (const value of values) {
+      const candidate = value.replace(/^Bearer\s+/i, "");
+      expect((await api("GET", "/me", candidate)).status, `replica saw ${value}`).toBe(401);
+    }
+
+    // Revoked: the gateway stops accepting it within a configuration version.
+    const id = token.split("_")[1]!;
+    expect((await cli("service-token", "revoke", id, "-y")).code).toBe(0);
+    await until("token refused", async () => (await get("echo.localhost", `Bearer ${token}`)).status === 403);
+  });
+});

@@ -126,10 +126,10 @@ describe("config over the WebSocket", () => {
     await vi.waitFor(() => expect(acks()).toEqual([1]), WAIT);
 
     const invalid = configDocument(2, replicas[1]!.url) as any;
-    invalid.auth_tokens = "nope";
+    invalid.service_tokens = "nope";
     cp.setConfig(invalid);
     await vi.waitFor(() => expect(nacks()).toHaveLength(1), WAIT);
-    expect(nacks()[0]).toMatchObject({ version: 2, error: expect.stringContaining("auth_tokens") });
+    expect(nacks()[0]).toMatchObject({ version: 2, error: expect.stringContaining("service_tokens") });
 
     // Valid for the schema, refused by the proxy: an entrypoint host that is no host name.
     const badHost = { ...configDocument(3, replicas[1]!.url), entrypoint: { host: "not a host" } };

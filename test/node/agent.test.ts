@@ -190,6 +190,7 @@ describe("ports", () => {
       message: null,
       agent_version: "9.9.9-test",
       routers: [],
+      rejected_services: [],
     });
     expect((await fetch(`http://127.0.0.1:${agent.adminPort}/metrics`)).status).toBe(404);
     // The proxy's port belongs to services: the agent answers nothing there itself.

@@ -43,7 +43,7 @@ export default defineWorkersProject(async () => ({
     testTimeout: 30_000,
     include: [path.join(root, "test/worker/**/*.test.ts")],
     // Absolute: as a project of the root config, this config's own directory is the root.
-    setupFiles: [path.join(root, "test/worker/apply-migrations.ts")],
+    setupFiles: [path.join(root, "test/worker/apply-migrations.ts"), path.join(root, "test/worker/park-objects.ts")],
     globalSetup: [
       path.join(root, "test/worker/global-setup.ts"),
       path.join(root, "test/worker/global-setup-webhooks.ts"),

@@ -21,6 +21,12 @@ export interface Env {
   AGENT_PACKAGE_URL?: string;
   /** Deadline of one cloud API call in milliseconds (default 20000). */
   CLOUD_API_TIMEOUT_MS?: string;
+  /**
+   * Pause between polls of a cloud operation, and before the first in-call retry, in milliseconds.
+   * Unset in production (the backends' defaults apply); the tests shorten them for the fake clouds.
+   */
+  CLOUD_POLL_INTERVAL_MS?: string;
+  CLOUD_RETRY_DELAY_MS?: string;
   LOCAL_HOST_DAEMON_TOKEN?: string;
   /** Public base URL of this control plane, given to agents; defaults to the request's origin. */
   PUBLIC_URL?: string;

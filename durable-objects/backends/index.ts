@@ -10,7 +10,7 @@ import { loadSealed } from "../../worker/db/sealed-settings.ts";
 import type { Env } from "../../worker/env.ts";
 import { awsBackend } from "./aws/index.ts";
 import { azureBackend } from "./azure/backend.ts";
-import { agentPackageUrl, cloudTimeoutMs } from "./clouds/worker-settings.ts";
+import { agentPackageUrl, backendTiming, cloudTimeoutMs } from "./clouds/worker-settings.ts";
 import { gcpBackend } from "./gcp/backend.ts";
 import { kubernetesBackend } from "./kubernetes/backend.ts";
 import { localBackend } from "./local.ts";
@@ -31,14 +31,21 @@ export async function backendFor(env: Env, projectId: string, type: BackendType)
       retryable: false,
     });
   }
+  // Read once per backend: the pauses of polls and retries (unset in production: the defaults).
+  const timing = backendTiming(env);
   if (type === "aws") {
-    return awsBackend({ credentials: v.parse(AwsCredentials, credentials), agentPackageUrl: env.AGENT_PACKAGE_URL });
+    return awsBackend({
+      credentials: v.parse(AwsCredentials, credentials),
+      agentPackageUrl: env.AGENT_PACKAGE_URL,
+      retryBaseMs: timing.retryDelayMs,
+    });
   }
   if (type === "gcp") {
     return gcpBackend({
       credentials: credentials as BackendCredentials<"gcp">,
       agentPackageUrl: agentPackageUrl(env.AGENT_PACKAGE_URL),
       timeoutMs: cloudTimeoutMs(env),
+      ...timing,
     });
   }
   if (type === "kubernetes") {
@@ -47,6 +54,7 @@ export async function backendFor(env: Env, projectId: string, type: BackendType)
       agentPackageUrl: agentPackageUrl(env.AGENT_PACKAGE_URL),
       bindings: env as unknown as Record<string, unknown>,
       timeoutMs: cloudTimeoutMs(env),
+      ...timing,
     });
   }
   if (type === "azure") {
@@ -54,6 +62,7 @@ export async function backendFor(env: Env, projectId: string, type: BackendType)
       credentials: credentials as BackendCredentials<"azure">,
       agentPackageUrl: agentPackageUrl(env.AGENT_PACKAGE_URL),
       timeoutMs: cloudTimeoutMs(env),
+      ...timing,
     });
   }
   throw new BackendError("NotImplemented", `provisioning on the ${type} backend is not available in this build yet`, {

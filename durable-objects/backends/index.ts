@@ -4,10 +4,10 @@
  * the GatewayObject, and nowhere else.
  */
 import * as v from "valibot";
+import { loadSealed } from "../../core/db/sealed-settings.ts";
+import type { Env } from "../../core/env.ts";
 import { AwsCredentials, type BackendCredentials } from "../../schema/backend-credentials.ts";
 import type { BackendType } from "../../schema/gateway.ts";
-import { loadSealed } from "../../worker/db/sealed-settings.ts";
-import type { Env } from "../../worker/env.ts";
 import { awsBackend } from "./aws/index.ts";
 import { azureBackend } from "./azure/backend.ts";
 import { agentPackageUrl, cloudTimeoutMs } from "./clouds/worker-settings.ts";

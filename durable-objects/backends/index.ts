@@ -8,7 +8,7 @@ import { loadSealed } from "../../core/db/sealed-settings.ts";
 import type { Env } from "../../core/env.ts";
 import { AwsCredentials, type BackendCredentials } from "../../schema/backend-credentials.ts";
 import type { BackendType } from "../../schema/gateway.ts";
-import { awsBackend } from "./aws/index.ts";
+import { awsBackend } from "./aws/backend.ts";
 import { azureBackend } from "./azure/backend.ts";
 import { agentPackageUrl, cloudTimeoutMs } from "./clouds/worker-settings.ts";
 import { gcpBackend } from "./gcp/backend.ts";

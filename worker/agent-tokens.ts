@@ -76,7 +76,7 @@ export async function signAgentToken(env: Env, claims: AgentClaims): Promise<Age
  * token's life must not be locked out (its one-time bootstrap secret is spent); the object still
  * refuses replicas that are no longer active.
  */
-export const REFRESH_GRACE_SECONDS = 30 * 24 * 3600;
+const REFRESH_GRACE_SECONDS = 30 * 24 * 3600;
 
 export async function verifyAgentToken(
   env: Env,

@@ -41,7 +41,7 @@ export interface AwsBackendOptions {
   retryBaseMs?: number;
 }
 
-export const DEFAULT_TIMEOUT_SECONDS = 20;
+const DEFAULT_TIMEOUT_SECONDS = 20;
 
 interface AwsNetwork extends NetworkInfo {
   vpc_id: string;

@@ -33,7 +33,7 @@ const key = (r: { name: string; type: string; content: string }) => `${r.type} $
 export class DnsAutomation {
   constructor(
     private readonly sql: SqlStorage,
-    private readonly env: Env,
+    private readonly env: Pick<Env, "DB" | "CREDENTIALS_KEY" | "CLOUD_API_TIMEOUT_MS">,
     private readonly event: (message: string) => void,
   ) {}
 

@@ -9,6 +9,11 @@ import { DurableObject } from "cloudflare:workers";
 import { and, eq, isNull } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import * as v from "valibot";
+import { randomBase62, secretsEqual } from "../core/crypto.ts";
+import { serviceTokens } from "../core/db/schema.ts";
+import type { Env } from "../core/env.ts";
+import type { ErrorInfo, Outcome } from "../core/outcome.ts";
+import { pokeDispatchers } from "../core/webhook-deliveries.ts";
 import type { ProjectAcmeSettings } from "../schema/acme.ts";
 import {
   AgentMessage,
@@ -24,10 +29,6 @@ import { servicesRefusal } from "../schema/gateway-deletion.ts";
 import { sameJson } from "../schema/json.ts";
 import type { ServiceConfiguration } from "../schema/service.ts";
 import type { Service } from "../schema/service-api.ts";
-import { randomBase62, secretsEqual } from "../worker/crypto.ts";
-import { serviceTokens } from "../worker/db/schema.ts";
-import type { Env } from "../worker/env.ts";
-import type { ErrorInfo, Outcome } from "../worker/errors.ts";
 import { backendFor } from "./backends/index.ts";
 import { removeFromCatalog, syncCatalog } from "./catalog-sync.ts";
 import { certificateEvents } from "./certificate-report.ts";
@@ -37,7 +38,6 @@ import { reconcile, setReplicaStatus, settleGatewayStatus } from "./reconciler.t
 import { evaluateAll, evaluateService, requestWhileZero } from "./scaling.ts";
 import { buildConfigDocument, gatewayDomain, type ServiceRow, ServiceStore, serviceView } from "./services.ts";
 import { type DefaultIntent, type GatewayRow, GatewayState, type ReplicaRow } from "./state.ts";
-import { pokeDispatchers } from "./webhook-deliveries.ts";
 
 const DNS_RETRY_MS = 30_000;
 const DNS_RELEASE_ATTEMPTS = 5;

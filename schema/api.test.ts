@@ -109,7 +109,11 @@ describe.each<{ name: string; schema: v.GenericSchema; valid: Valid[]; invalid: 
     name: "ApplyRequest",
     schema: ApplyRequest,
     valid: [
-      { label: "a create plan", input: { plan: { spec: SPEC } }, expected: { plan: { spec: SPEC }, force: false, recreate: false, cascade: false } },
+      {
+        label: "a create plan",
+        input: { plan: { spec: SPEC } },
+        expected: { plan: { spec: SPEC }, force: false, recreate: false, cascade: false },
+      },
       { label: "current_resource: null", input: { plan: { spec: SPEC, current_resource: null }, force: false } },
       {
         label: "an update plan",
@@ -187,7 +191,11 @@ describe.each<{ name: string; schema: v.GenericSchema; valid: Valid[]; invalid: 
     name: "DeleteGatewaysRequest",
     schema: DeleteGatewaysRequest,
     valid: [
-      { label: "one name", input: { names: ["example-gateway"] }, expected: { names: ["example-gateway"], cascade: false } },
+      {
+        label: "one name",
+        input: { names: ["example-gateway"] },
+        expected: { names: ["example-gateway"], cascade: false },
+      },
       { label: "several names", input: { names: ["gw-a", "gw-b"] } },
     ],
     invalid: [

@@ -3,17 +3,8 @@
  * Typed API errors, rendered once by the app's error handler as `{error: {code, message, field?}}`.
  * Everything a user can get wrong is a 4xx with a code a client can branch on.
  */
+import type { ErrorInfo, ErrorStatus, Outcome } from "../core/outcome.ts";
 import { ValidationError } from "../schema/issues.ts";
-
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 500 | 502 | 503;
-
-/** A serialisable error description: what crosses the Durable Object RPC boundary. */
-export interface ErrorInfo {
-  status: ErrorStatus;
-  code: string;
-  message: string;
-  field?: string;
-}
 
 export class ApiError extends Error {
   readonly status: ErrorStatus;
@@ -28,14 +19,6 @@ export class ApiError extends Error {
   }
   static from(info: ErrorInfo): ApiError {
     return new ApiError(info.status, info.code, info.message, info.field);
-  }
-  toInfo(): ErrorInfo {
-    return {
-      status: this.status,
-      code: this.code,
-      message: this.message,
-      ...(this.field ? { field: this.field } : {}),
-    };
   }
 }
 
@@ -52,9 +35,7 @@ export function toApiError(err: unknown): ApiError {
   return new ApiError(500, "internal", "internal error; the operation may be retried");
 }
 
-/** Result of a Durable Object RPC: errors travel as data because RPC keeps only an error's message. */
-export type Outcome<T> = { ok: true; value: T } | { ok: false; error: ErrorInfo };
-
+/** The value of a Durable Object's outcome, or its error thrown as an ApiError for the app to render. */
 export const unwrap = <T>(outcome: Outcome<T>): T => {
   if (outcome.ok) return outcome.value;
   throw ApiError.from(outcome.error);

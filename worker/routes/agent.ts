@@ -5,12 +5,12 @@
  */
 import { Hono } from "hono";
 import * as v from "valibot";
+import type { Env } from "../../core/env.ts";
 import { AgentHeartbeatRequest, AgentRegisterRequest, AgentScaleFromZeroRequest } from "../../schema/agent.ts";
 import { ServiceRejections } from "../../schema/agent-protocol.ts";
 import { mapping } from "../../schema/issues.ts";
 import { signAgentToken, verifyAgentToken } from "../agent-tokens.ts";
 import { type AppEnv, bearer } from "../auth.ts";
-import type { Env } from "../env.ts";
 import { badRequest, unauthorized, unwrap } from "../errors.ts";
 import { readJson } from "../http.ts";
 

@@ -6,6 +6,9 @@
 import { and, desc, eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
+import { backendCredentials, events, gateways as gatewaysTable, projects } from "../../core/db/schema.ts";
+import { batch } from "../../core/db/statements.ts";
+import type { Env } from "../../core/env.ts";
 import { ApplyRequest, DeleteGatewaysRequest, type Gateway, type GatewayPlan, PlanRequest } from "../../schema/api.ts";
 import { BACKENDS_WITHOUT_CREDENTIALS } from "../../schema/backend-credentials.ts";
 import { EVENT_TYPES, type EventType } from "../../schema/events.ts";
@@ -17,9 +20,6 @@ import {
 } from "../../schema/gateway.ts";
 import { servicesRefusal } from "../../schema/gateway-deletion.ts";
 import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
-import { backendCredentials, events, gateways as gatewaysTable, projects } from "../db/schema.ts";
-import { batch } from "../db/statements.ts";
-import type { Env } from "../env.ts";
 import { ApiError, badRequest, conflict, notFound, unwrap } from "../errors.ts";
 import { readJson } from "../http.ts";
 import { randomGatewayName } from "../names.ts";

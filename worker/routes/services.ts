@@ -7,12 +7,12 @@ import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
 import * as v from "valibot";
+import { gateways as gatewaysTable, projects, services as servicesTable } from "../../core/db/schema.ts";
+import type { Env } from "../../core/env.ts";
 import { parseOrThrow } from "../../schema/issues.ts";
-import { parseServiceConfiguration, ReplicaEndpoint } from "../../schema/service.ts";
+import { parseServiceConfiguration, ReplicaEndpoint, ReplicaId } from "../../schema/service.ts";
 import { PutReplicaRequest, type Service, ServiceApplyRequest, ServicePlanRequest } from "../../schema/service-api.ts";
 import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
-import { gateways as gatewaysTable, projects, services as servicesTable } from "../db/schema.ts";
-import type { Env } from "../env.ts";
 import { conflict, notFound, unwrap } from "../errors.ts";
 import { readJson } from "../http.ts";
 import { gatewayStub } from "./gateways.ts";
@@ -77,7 +77,7 @@ function diff(current: Service | null, next: Record<string, unknown>, gateway: s
   return changes;
 }
 
-const replicaId = (id: string) => parseOrThrow(v.object({ id: ReplicaEndpoint.pipe[1].entries.id }), { id }).id;
+const replicaId = (id: string) => parseOrThrow(v.object({ id: ReplicaId }), { id }).id;
 
 export const servicesRoutes = new Hono<AppEnv>()
   .post("/plan", async (c) => {

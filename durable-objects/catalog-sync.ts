@@ -10,7 +10,7 @@ import { and, eq, sql } from "drizzle-orm";
 import { type DrizzleD1Database, drizzle } from "drizzle-orm/d1";
 import { events, gateways, projects, services } from "../worker/db/schema.ts";
 import { batch, type Statement } from "../worker/db/statements.ts";
-import type { ServiceStore } from "./services.ts";
+import type { ServiceStore } from "./service-store.ts";
 import type { GatewayRow, GatewayState, OutboxEvent } from "./state.ts";
 import { deliveryInserts, fedWebhooks } from "./webhook-deliveries.ts";
 

@@ -35,7 +35,10 @@ import { DnsAutomation } from "./dns/dns-sync.ts";
 import { documentAcme, openProjectAcme, ProjectAcmeStore, readProjectAcmeRow } from "./project-acme.ts";
 import { reconcile, setReplicaStatus, settleGatewayStatus } from "./reconciler.ts";
 import { evaluateAll, evaluateService, requestWhileZero } from "./scaling.ts";
-import { buildConfigDocument, gatewayDomain, type ServiceRow, ServiceStore, serviceView } from "./services.ts";
+import { gatewayDomain } from "./config-service.ts";
+import { buildConfigDocument } from "./config-document.ts";
+import { type ServiceRow, ServiceStore } from "./service-store.ts";
+import { serviceView } from "./service-view.ts";
 import { type DefaultIntent, type GatewayRow, GatewayState, type ReplicaRow } from "./state.ts";
 import { pokeDispatchers } from "./webhook-deliveries.ts";
 

@@ -7,7 +7,7 @@ import { ValidationError } from "../schema/issues.ts";
 
 export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 500 | 502 | 503;
 
-/** A serialisable error description: what crosses the Durable Object RPC boundary. */
+/** A serialisable error description with its status (the Durable Objects return `Failure`s instead). */
 export interface ErrorInfo {
   status: ErrorStatus;
   code: string;
@@ -52,10 +52,23 @@ export function toApiError(err: unknown): ApiError {
   return new ApiError(500, "internal", "internal error; the operation may be retried");
 }
 
-/** Result of a Durable Object RPC: errors travel as data because RPC keeps only an error's message. */
-export type Outcome<T> = { ok: true; value: T } | { ok: false; error: ErrorInfo };
+/**
+ * What a refusal means, without HTTP: a Durable Object says what went wrong, and the Worker alone
+ * decides the status (`worker/outcomes.ts`). `busy`: the gateway is being deleted or has failed.
+ */
+export type FailureKind = "invalid" | "denied" | "not_found" | "conflict" | "busy";
 
-export const unwrap = <T>(outcome: Outcome<T>): T => {
-  if (outcome.ok) return outcome.value;
-  throw ApiError.from(outcome.error);
-};
+export interface Failure {
+  kind: FailureKind;
+  /** The code clients branch on (`not_updatable`, `has_services`, …), shown as the API's `error.code`. */
+  code: string;
+  message: string;
+  field?: string;
+}
+
+/** Result of a Durable Object RPC: refusals travel as data because RPC keeps only an error's message. */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: Failure };
+
+export const ok = <T>(value: T): Outcome<T> => ({ ok: true, value });
+export const failure = (kind: FailureKind, code: string, message: string, field?: string) =>
+  ({ ok: false, error: { kind, code, message, ...(field ? { field } : {}) } }) as const;

@@ -13,8 +13,9 @@ import { PutReplicaRequest, type Service, ServiceApplyRequest, ServicePlanReques
 import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
 import { gateways as gatewaysTable, projects, services as servicesTable } from "../db/schema.ts";
 import type { Env } from "../env.ts";
-import { conflict, notFound, unwrap } from "../errors.ts";
+import { conflict, notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
+import { unwrap } from "../outcomes.ts";
 import { gatewayStub } from "./gateways.ts";
 
 /** The gateway a service file points at: its `gateway`, else the project's live default. */

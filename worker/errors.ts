@@ -3,8 +3,17 @@
  * Typed API errors, rendered once by the app's error handler as `{error: {code, message, field?}}`.
  * Everything a user can get wrong is a 4xx with a code a client can branch on.
  */
-import type { ErrorInfo, ErrorStatus, Outcome } from "../core/outcome.ts";
 import { ValidationError } from "../schema/issues.ts";
+
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 500 | 502 | 503;
+
+/** An error with its status, as the Worker renders it (the Durable Objects return `Failure`s instead). */
+export interface ErrorInfo {
+  status: ErrorStatus;
+  code: string;
+  message: string;
+  field?: string;
+}
 
 export class ApiError extends Error {
   readonly status: ErrorStatus;
@@ -34,9 +43,3 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof ValidationError) return new ApiError(400, "invalid_field", err.message, err.field);
   return new ApiError(500, "internal", "internal error; the operation may be retried");
 }
-
-/** The value of a Durable Object's outcome, or its error thrown as an ApiError for the app to render. */
-export const unwrap = <T>(outcome: Outcome<T>): T => {
-  if (outcome.ok) return outcome.value;
-  throw ApiError.from(outcome.error);
-};

@@ -11,8 +11,9 @@ import { ServiceRejections } from "../../schema/agent-protocol.ts";
 import { mapping } from "../../schema/issues.ts";
 import { signAgentToken, verifyAgentToken } from "../agent-tokens.ts";
 import { type AppEnv, bearer } from "../auth.ts";
-import { badRequest, unauthorized, unwrap } from "../errors.ts";
+import { badRequest, unauthorized } from "../errors.ts";
 import { readJson } from "../http.ts";
+import { unwrap } from "../outcomes.ts";
 
 /**
  * The gateway object an agent names. A well-formed id minted by another namespace (another

@@ -18,11 +18,13 @@ import {
   isInPlace,
   parseGatewayConfiguration,
 } from "../../schema/gateway.ts";
+import { busyRefusal } from "../../schema/gateway-busy.ts";
 import { servicesRefusal } from "../../schema/gateway-deletion.ts";
 import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
-import { ApiError, badRequest, conflict, notFound, unwrap } from "../errors.ts";
+import { ApiError, badRequest, conflict, notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
 import { randomGatewayName } from "../names.ts";
+import { failureError, unwrap } from "../outcomes.ts";
 
 export const gatewayStub = (env: Env, projectId: string, name: string) =>
   env.GATEWAYS.get(env.GATEWAYS.idFromName(`${projectId}/${name}`));
@@ -105,16 +107,6 @@ async function requireDeletable(env: Env, project: ProjectContext, name: string,
   if (services.length > 0) throw ApiError.from(servicesRefusal(name, services, "delete"));
 }
 
-function refuseIfBusy(g: Gateway): void {
-  if (g.to_be_deleted) throw conflict("being_deleted", `Gateway ${g.name} is being deleted. Try again later.`);
-  if (g.status === "failed") {
-    throw conflict(
-      "failed",
-      `Gateway ${g.name} is in FAILED status and cannot be updated in-place. Delete it and re-apply.`,
-    );
-  }
-}
-
 export const gateways = new Hono<AppEnv>()
   .post("/plan", async (c) => {
     const project = c.get("project");
@@ -123,7 +115,8 @@ export const gateways = new Hono<AppEnv>()
     const config = parseGatewayConfiguration(spec.configuration);
     await checkBackend(c.env, project, config);
     const current = config.name ? await describe(c.env, project, config.name) : null;
-    if (current) refuseIfBusy(current);
+    const busy = current ? busyRefusal(current) : null;
+    if (busy) throw failureError(busy);
     const effective = { ...config, name: config.name ?? (await uniqueName(c.env, project)) };
     const changes = current ? diffConfigurations(current.configuration, effective) : [];
     const inPlace = current !== null && isInPlace(changes.map((ch) => ch.field));

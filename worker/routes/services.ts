@@ -13,8 +13,9 @@ import { parseOrThrow } from "../../schema/issues.ts";
 import { parseServiceConfiguration, ReplicaEndpoint, ReplicaId } from "../../schema/service.ts";
 import { PutReplicaRequest, type Service, ServiceApplyRequest, ServicePlanRequest } from "../../schema/service-api.ts";
 import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
-import { conflict, notFound, unwrap } from "../errors.ts";
+import { conflict, notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
+import { unwrap } from "../outcomes.ts";
 import { gatewayStub } from "./gateways.ts";
 
 /** The gateway a service file points at: its `gateway`, else the project's live default. */

@@ -2,7 +2,9 @@
  * Checks the links of the README and the manual: every relative link names a file or folder that
  * exists, and every `#anchor` names a heading of its target page, as GitHub slugs headings. Links
  * inside code (fenced blocks, inline code) are not links; `http(s):` and `mailto:` are not checked
- * (no network in CI). Runs in well under a second, so `npm test` runs it.
+ * (no network in CI). The repository paths the pages name in code (`proxy/rate-limit.ts`, the test
+ * files of a `npx vitest run` line) must exist too, so a file moved without its docs is caught.
+ * Reads a few files and nothing else, so `npm test` runs it.
  *
  *   npx tsx scripts/check-links.ts            # prints each broken link as file:line, exits 1 if any
  */
@@ -86,17 +88,38 @@ function problem(page: string, target: string): string | null {
   return null;
 }
 
+/** Top-level folders whose files the pages name in code; a name there must exist. */
+const TREE =
+  /^(?:agent|bench|bin|cli|core|docs|durable-objects|examples|local-host|migrations|proxy|schema|scripts|test|worker)\//;
+
+/** Repository paths named on a line outside links (links are checked above): `proxy/x.ts`, not `/proxy/services/…`. */
+function pathsOf(line: string): string[] {
+  const withoutLinks = line.replace(/\[[^\]]*\]\([^)]*\)/g, " ");
+  const words = withoutLinks
+    .split(/[\s`'"(),;:=[\]]+/)
+    .map((word) => word.replace(/[.]+$/, ""))
+    .filter((word) => TREE.test(word) && /\.[a-z]+$/.test(word) && !/[{}*<>…]/.test(word));
+  return [...new Set(words)];
+}
+
 const problems: string[] = [];
 let checked = 0;
 for (const page of pages()) {
-  proseLines(readFileSync(page, "utf8")).forEach((line, index) => {
+  const text = readFileSync(page, "utf8");
+  proseLines(text).forEach((line, index) => {
     for (const target of linksOf(line)) {
       checked += 1;
       const wrong = problem(page, target);
       if (wrong) problems.push(`${relative(root, page)}:${index + 1}: ${wrong}`);
     }
   });
+  text.split("\n").forEach((line, index) => {
+    for (const path of pathsOf(line)) {
+      checked += 1;
+      if (!existsSync(join(root, path))) problems.push(`${relative(root, page)}:${index + 1}: ${path}: no such file`);
+    }
+  });
 }
 for (const line of problems) console.error(line);
-console.log(`check-links: ${checked} links, ${problems.length} broken`);
+console.log(`check-links: ${checked} links and paths, ${problems.length} broken`);
 process.exit(problems.length === 0 ? 0 : 1);

@@ -13,12 +13,13 @@ import { dirname, join, relative, resolve } from "node:path";
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), "..");
 
-/** The pages checked: the front door, the manual, and the benchmarks' page the manual links to. */
+/** The pages checked: the front door, the manual, and the READMEs of the parts the manual links to. */
 function pages(): string[] {
   const docs = readdirSync(join(root, "docs"))
     .filter((name) => name.endsWith(".md"))
     .map((name) => join(root, "docs", name));
-  return [join(root, "README.md"), join(root, "bench", "README.md"), ...docs].filter((file) => existsSync(file));
+  const readmes = ["README.md", "bench/README.md", "agent/README.md", "proxy/README.md", "test/README.md"];
+  return [...readmes.map((name) => join(root, name)), ...docs].filter((file) => existsSync(file));
 }
 
 /** A page's lines with fenced code blanked out (kept as empty lines so line numbers stay right). */

@@ -91,7 +91,7 @@ Options:
 
 Cloud credentials per backend type (aws, gcp, azure, kubernetes), stored encrypted; the control
 plane never shows them again. The credentials are a JSON object, the body of
-PUT /projects/:project/backends/:type (see the README's Cloud backends section).
+PUT /projects/:project/backends/:type (see docs/cloud-backends.md).
 
 Commands:
   list                   Which backends are configured (the default)
@@ -135,7 +135,7 @@ ${SECRETS}`,
   events: `Usage: gateplane events [--gateway NAME] [--type TYPE] [--limit N] [--json]
 
 The project's audit trail (who planned, applied, deleted what) and the gateways' typed events
-(gateway.status, service.scaling, …; the README's Events section lists them), oldest first.
+(gateway.status, service.scaling, …; docs/api.md#events lists them), oldest first.
 
 Options:
   --gateway NAME         only this gateway's

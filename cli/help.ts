@@ -156,8 +156,8 @@ ${CONNECTION}`,
        gateplane webhook redeliver ID DELIVERY
        gateplane webhook ping ID
 
-Webhook endpoints receive the project's events as signed POSTs (see the README's Webhooks
-section for the payload, headers and how to verify the Gateplane-Signature header).
+Webhook endpoints receive the project's events as signed POSTs (see docs/webhooks.md for the
+payload, headers and how to verify the Gateplane-Signature header).
 
 Commands:
   list                   List the project's webhook endpoints (the default)

@@ -3,7 +3,7 @@
  * The bounds of every number that crosses the Worker → agent → proxy boundaries: the service schema
  * (API and `type: service` files) refuses what is outside them, and the configuration document the
  * agent and proxy validate checks the same bounds, so a value the API accepted can never be one the
- * agent refuses. Keep the README's service reference ("Limits") in step with this file.
+ * agent refuses. Keep docs/services.md ("Limits") in step with this file.
  */
 
 /** `client_max_body_size` in bytes: 1 TiB. Beyond it a count of bytes stops being meaningful for a proxy. */

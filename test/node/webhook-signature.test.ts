@@ -1,7 +1,7 @@
 import { createHmac } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
-// @ts-expect-error: the README's snippet, a plain .mjs without types.
+// @ts-expect-error: the snippet docs/webhooks.md publishes, a plain .mjs without types.
 import { verifyWebhook } from "../../docs/verify-webhook.mjs";
 import { signatureHeader } from "../../durable-objects/webhook-signature.ts";
 
@@ -15,10 +15,10 @@ const verify = verifyWebhook as (
 const root = new URL("../../", import.meta.url);
 
 describe("webhook signatures", () => {
-  it("the README shows docs/verify-webhook.mjs verbatim", async () => {
+  it("docs/webhooks.md shows docs/verify-webhook.mjs verbatim", async () => {
     const snippet = await readFile(new URL("docs/verify-webhook.mjs", root), "utf8");
-    const readme = await readFile(new URL("README.md", root), "utf8");
-    expect(readme).toContain(`\`\`\`js\n${snippet}\`\`\``);
+    const page = await readFile(new URL("docs/webhooks.md", root), "utf8");
+    expect(page).toContain(`\`\`\`js\n${snippet}\`\`\``);
   });
 
   it("the dispatcher's header (WebCrypto) matches node:crypto's HMAC and passes the snippet", async () => {

@@ -3,15 +3,17 @@
  * real Worker and the real proxy of a local gateway. A replica never receives a token that works on
  * the control plane: a service token opens the service (host and OpenAI entrypoint), the gateway
  * strips it before the replica, API tokens are refused at the gateway, and whatever credentials
- * the replica did see are refused by the API.
+ * the replica did see are refused by the API. Everything goes where a user goes: the URLs `apply`
+ * printed, the `openai` client as the README configures it, no hand-set Host and no custom lookup;
+ * the last test runs the README's own replica command, curl line and client snippet.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { createServer, request as httpRequest, type Server } from "node:http";
-import { connect } from "node:net";
+
+import { execFile, spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import OpenAI from "openai";
-import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Stack, startStack } from "../../local-host/stack.ts";
 import type { Gateway } from "../../schema/api.ts";
@@ -21,6 +23,9 @@ import { freePort, ROOT, cli as run, until } from "./stack-support.ts";
 let stack: Stack;
 let dir: string;
 let gatewayPort: number;
+/** What `apply` printed for the service: its URL and the model endpoint. */
+let serviceUrl: string;
+let modelEndpoint: string;
 let replica: Server;
 /** Every header list the replica received. */
 const received: string[][] = [];
@@ -31,20 +36,9 @@ async function api(method: string, route: string, token = stack.token) {
   return { status: res.status, body: (await res.json().catch(() => null)) as any };
 }
 
-function get(host: string, authorization?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { host, ...(authorization ? { authorization } : {}) };
-    httpRequest({ host: "127.0.0.1", port: gatewayPort, path: "/", headers, agent: false }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c) => {
-        body += c;
-      });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    })
-      .on("error", reject)
-      .end();
-  });
+async function get(authorization?: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(serviceUrl, { headers: authorization ? { authorization } : {} });
+  return { status: res.status, body: await res.text() };
 }
 
 beforeAll(async () => {
@@ -66,7 +60,12 @@ beforeAll(async () => {
   expect((await cli("apply", "-f", path.join(ROOT, "examples/local-gateway.dstack.yml"), "-y")).code).toBe(0);
   const gateway = (await api("GET", "/projects/main/gateways/local-gateway")).body as Gateway;
   gatewayPort = Number(gateway.replicas[0]!.hostname!.split(":")[1]);
-  expect((await cli("apply", "-f", path.join(ROOT, "examples/local-service.dstack.yml"), "-y")).code).toBe(0);
+  const applied = await cli("apply", "-f", path.join(ROOT, "examples/local-service.dstack.yml"), "-y");
+  expect(applied.code).toBe(0);
+  serviceUrl = applied.stdout.match(/Service is available at (\S+)/)?.[1] ?? "";
+  modelEndpoint = applied.stdout.match(/Model endpoint: (\S+)/)?.[1] ?? "";
+  expect(serviceUrl).toBe(`http://127.0.0.1:${gatewayPort}/proxy/services/main/echo/`);
+  expect(modelEndpoint).toBe(`http://127.0.0.1:${gatewayPort}/v1`);
   const url = `http://127.0.0.1:${(replica.address() as { port: number }).port}`;
   expect((await cli("service", "replica", "add", "echo", "--id", "r1", "--url", url)).code).toBe(0);
 }, 120_000);
@@ -91,10 +90,10 @@ describe("an auth: true service, end to end", () => {
       return s.gateway_replicas.length > 0 && s.gateway_replicas.every((r) => r.state === "in_sync");
     };
     await until("configuration applied", inSync);
-    await until("token accepted", async () => (await get("echo.localhost", `Bearer ${token}`)).status === 200);
+    await until("token accepted", async () => (await get(`Bearer ${token}`)).status === 200);
 
-    expect((await get("echo.localhost")).status).toBe(401);
-    const withApiToken = await get("echo.localhost", `Bearer ${stack.token}`);
+    expect((await get()).status).toBe(401);
+    const withApiToken = await get(`Bearer ${stack.token}`);
     expect(withApiToken.status).toBe(403);
     const user = await fetch(`${stack.url}/api/v1/users`, {
       method: "POST",
@@ -107,32 +106,14 @@ describe("an auth: true service, end to end", () => {
       headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
       body: JSON.stringify({ role: "admin" }),
     });
-    const withMemberToken = await get("echo.localhost", `Bearer ${alice}`);
+    const withMemberToken = await get(`Bearer ${alice}`);
     expect(withMemberToken.status).toBe(403);
     expect(JSON.parse(withMemberToken.body).error).toMatch(/an API token \(gpt_…\) does not open services/);
 
-    // The OpenAI entrypoint, with the real client (dialled at the gateway's port whatever the host).
-    const dialer = new Agent({
-      connect: (_opts, callback) => {
-        const socket = connect(gatewayPort, "127.0.0.1");
-        socket.once("connect", () => callback(null, socket));
-        socket.once("error", (err) => callback(err, null));
-      },
-    });
-    try {
-      const client = new OpenAI({
-        apiKey: token,
-        baseURL: `http://gateway.localhost:${gatewayPort}/v1`,
-        fetch: ((url: string, init: object) => undiciFetch(url, { ...init, dispatcher: dialer })) as never,
-      });
-      const reply = await client.chat.completions.create({
-        model: "echo",
-        messages: [{ role: "user", content: "hi" }],
-      });
-      expect(reply.choices[0]!.message.content).toBe("hello");
-    } finally {
-      await dialer.close();
-    }
+    // The OpenAI entrypoint, with the real client as a user configures it: the printed endpoint.
+    const client = new OpenAI({ apiKey: token, baseURL: modelEndpoint });
+    const reply = await client.chat.completions.create({ model: "echo", messages: [{ role: "user", content: "hi" }] });
+    expect(reply.choices[0]!.message.content).toBe("hello");
 
     // The service token does not open the API, and says why.
     const onApi = await api("GET", "/me", token);
@@ -156,6 +137,56 @@ describe("an auth: true service, end to end", () => {
     // Revoked: the gateway stops accepting it within a configuration version.
     const id = token.split("_")[1]!;
     expect((await cli("service-token", "revoke", id, "-y")).code).toBe(0);
-    await until("token refused", async () => (await get("echo.localhost", `Bearer ${token}`)).status === 403);
+    await until("token refused", async () => (await get(`Bearer ${token}`)).status === 403);
+  });
+
+  it("works as the README shows it: its replica, its curl line and its openai snippet, verbatim", async () => {
+    const readme = await readFile(path.join(ROOT, "README.md"), "utf8");
+    // The README's replica, on a free port instead of 9001 (the only change).
+    const serverLine = readme.match(/^\$ node -e '(.+)\.listen\(9001\)' &$/m)?.[1];
+    expect(serverLine).toBeDefined();
+    const port = await freePort();
+    const server = spawn(process.execPath, ["-e", `${serverLine}.listen(${port}, "127.0.0.1")`], { stdio: "ignore" });
+    try {
+      await until(
+        "README replica listening",
+        async () => (await fetch(`http://127.0.0.1:${port}/`).catch(() => null))?.ok === true,
+      );
+      expect(
+        (await cli("service", "replica", "add", "echo", "--id", "r1", "--url", `http://127.0.0.1:${port}`)).code,
+      ).toBe(0);
+      const token = (await cli("service-token", "create", "-q")).stdout.trim();
+      await until("token accepted", async () => (await get(`Bearer ${token}`)).status === 200);
+
+      // The curl line, with the gateway's port where the README shows 45531.
+      const curlLine = readme.match(/^\$ curl -H "Authorization: Bearer \$TOKEN" (\S+)/m)?.[1];
+      expect(curlLine).toBe("http://127.0.0.1:45531/proxy/services/main/echo/");
+      const curled = await new Promise<string>((resolve, reject) =>
+        execFile(
+          "curl",
+          ["-sS", "-H", `Authorization: Bearer ${token}`, curlLine!.replace("45531", String(gatewayPort))],
+          (err, stdout) => (err ? reject(err) : resolve(stdout)),
+        ),
+      );
+      expect(JSON.parse(curled).choices[0].message.content).toBe("hello");
+
+      // The JS snippet, run as a module with TOKEN in its environment, as the README says.
+      const snippet = readme.match(/```js\n([\s\S]+?)```/)?.[1];
+      expect(snippet).toContain(`baseURL: "http://127.0.0.1:45531/v1"`);
+      const script = path.join(ROOT, `.readme-snippet-${process.pid}.mjs`);
+      await writeFile(script, snippet!.replace("45531", String(gatewayPort)));
+      try {
+        const printed = await new Promise<string>((resolve, reject) =>
+          execFile(process.execPath, [script], { env: { ...process.env, TOKEN: token } }, (err, stdout, stderr) =>
+            err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+          ),
+        );
+        expect(printed.trim()).toBe("hello");
+      } finally {
+        await rm(script, { force: true });
+      }
+    } finally {
+      server.kill();
+    }
   });
 });

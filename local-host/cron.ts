@@ -54,3 +54,27 @@ export function startCronTimer(
     },
   };
 }
+
+/**
+ * Wraps a line printer so that wrangler's notice "Scheduled Workers are not automatically triggered
+ * during local development" (and its three lines of how to curl the trigger) is replaced by one line
+ * saying the stack fires the cron itself: printed verbatim, it tells a newcomer to do by hand what
+ * the stack already does.
+ */
+export function withoutCronNotice(print: (line: string) => void): (line: string) => void {
+  let skip = 0;
+  return (line) => {
+    if (line.includes("Scheduled Workers are not automatically triggered")) {
+      // The notice's next lines: "To manually trigger…", the curl command, "For more details…".
+      skip = 3;
+      print("(wrangler dev does not fire crons: npm start fires the Worker's cron every minute itself)");
+      return;
+    }
+    if (skip > 0) {
+      skip--;
+      if (/manually trigger|cdn-cgi\/handler\/scheduled|For more details/.test(line)) return;
+      skip = 0;
+    }
+    print(line);
+  };
+}

@@ -12,7 +12,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeFileAtomic } from "../lib/atomic-file.ts";
-import { CRON_INTERVAL_MS, startCronTimer, triggerScheduled } from "./cron.ts";
+import { CRON_INTERVAL_MS, startCronTimer, triggerScheduled, withoutCronNotice } from "./cron.ts";
 import { type HostDaemon, startHostDaemon } from "./daemon.ts";
 import { writeDevVars } from "./dev-vars.ts";
 import { StackError } from "./errors.ts";
@@ -120,7 +120,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         port,
         persistTo,
         envFile,
-        onLine: (line) => log(`[wrangler] ${line}`),
+        onLine: withoutCronNotice((line) => log(`[wrangler] ${line}`)),
         env: { [STACK_MARKER_ENV]: dir },
       });
       await lock.recordWrangler(wrangler.pid);

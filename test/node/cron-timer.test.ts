@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { startCronTimer } from "../../local-host/cron.ts";
+import { startCronTimer, withoutCronNotice } from "../../local-host/cron.ts";
 
 describe("startCronTimer", () => {
   it("ticks again after a failed tick, never two at once, and stop waits for the tick in flight", async () => {
@@ -44,5 +44,33 @@ describe("startCronTimer", () => {
     expect(ticks).toBe(3);
     expect(overlapped).toBe(false);
     expect(errors).toEqual([new Error("control plane down")]);
+  });
+});
+
+describe("wrangler's cron notice", () => {
+  it("is replaced by one line saying the stack fires the cron; other lines pass as they are", () => {
+    const printed: string[] = [];
+    const print = withoutCronNotice((line) => printed.push(line));
+    for (const line of [
+      "▲ [WARNING] Scheduled Workers are not automatically triggered during local development.",
+      "  To manually trigger a scheduled event, run:",
+      '    curl "http://127.0.0.1:8787/cdn-cgi/handler/scheduled"',
+      "  For more details, see https://developers.cloudflare.com/workers/configuration/cron-triggers/",
+      "✘ [ERROR] something else",
+    ]) {
+      print(line);
+    }
+    expect(printed).toEqual([
+      "(wrangler dev does not fire crons: npm start fires the Worker's cron every minute itself)",
+      "✘ [ERROR] something else",
+    ]);
+  });
+
+  it("stops skipping at the first line that is not the notice's", () => {
+    const printed: string[] = [];
+    const print = withoutCronNotice((line) => printed.push(line));
+    print("Scheduled Workers are not automatically triggered during local development.");
+    print("▲ [WARNING] another warning");
+    expect(printed.at(-1)).toBe("▲ [WARNING] another warning");
   });
 });

@@ -14,7 +14,7 @@ import {
   SGLANG_ROUTER_VENV,
 } from "../../agent/cloud-init.ts";
 import { ADMIN_PORT, AGENT_BIN, AGENT_UNIT, BOOTSTRAP_PATH } from "../../agent/deploy/systemd-unit.ts";
-import { bootstrapFor } from "../../agent/testing/fixtures.ts";
+import { bootstrapFor } from "../support/agent-fixtures.ts";
 
 const run = promisify(execFile);
 const PACKAGE_URL = "https://downloads.example.com/gateplane/gateplane-0.1.0.tgz";

@@ -7,10 +7,10 @@ import { detectSglangRouter, NOT_INSTALLED, type RouterInstallation } from "../.
 import { PortAllocator, type PortRange } from "../../agent/sglang/ports.ts";
 import { SglangRouters } from "../../agent/sglang/routers.ts";
 import type { ServiceRouterTiming } from "../../agent/sglang/service-router.ts";
-import { configDocument, memoryLog, type Replica, startReplica } from "../../agent/testing/fixtures.ts";
 import { sglangPathAllowed } from "../../proxy/routes.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import type { RouterPolicy } from "../../schema/gateway.ts";
+import { configDocument, memoryLog, type Replica, startReplica } from "../support/agent-fixtures.ts";
 import { type Check, until as waitUntil } from "../support/until.ts";
 
 // The router supervision against the fake SGLang Model Gateway (test/fakes/sglang-router.ts), run as

@@ -5,7 +5,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { type Agent, type AgentOptions, startAgent } from "../../agent/agent.ts";
 import { NOT_INSTALLED } from "../../agent/sglang/detect.ts";
 import type { ServiceRouterTiming } from "../../agent/sglang/service-router.ts";
-import { type FakeControlPlane, startFakeControlPlane } from "../../agent/testing/fake-control-plane.ts";
+import type { RouterReport } from "../../schema/agent-protocol.ts";
+import type { ConfigDocument } from "../../schema/config-document.ts";
+import { type FakeControlPlane, startFakeControlPlane } from "../fakes/control-plane/agent-api.ts";
 import {
   bootstrapFor,
   configDocument,
@@ -14,9 +16,7 @@ import {
   type Replica,
   SECRET,
   startReplica,
-} from "../../agent/testing/fixtures.ts";
-import type { RouterReport } from "../../schema/agent-protocol.ts";
-import type { ConfigDocument } from "../../schema/config-document.ts";
+} from "../support/agent-fixtures.ts";
 
 // The whole agent (control-plane link, config applier, real proxy) with a service whose router is
 // sglang, the router being the fake SGLang Model Gateway run as a child process: traffic goes

@@ -7,7 +7,7 @@ import { type HostDaemon, type HostDaemonOptions, startHostDaemon } from "../../
 import { StateFileError } from "../../local-host/errors.ts";
 import { allocatePorts } from "../../local-host/ports.ts";
 import type { LocalInstance } from "../../schema/local-host.ts";
-import { alive } from "./stack-support.ts";
+import { alive } from "../support/stack.ts";
 
 const TOKEN = "daemon-token-0123456789abcdef0123456789";
 

@@ -3,10 +3,10 @@ import { request } from "node:http";
 import { describe, expect, it } from "vitest";
 import { TokenSet } from "../../proxy/auth.ts";
 import { startProxy } from "../../proxy/index.ts";
-import { configDocument, DOMAIN } from "../../proxy/testing/config-builder.ts";
-import { send } from "../../proxy/testing/http-client.ts";
-import { startReplica } from "../../proxy/testing/replica-server.ts";
-import { startEchoWebSocketServer } from "../../proxy/testing/websocket-echo.ts";
+import { startReplica } from "../fakes/replica-server.ts";
+import { startEchoWebSocketServer } from "../fakes/websocket-echo.ts";
+import { configDocument, DOMAIN } from "../support/config-builder.ts";
+import { send } from "../support/http-client.ts";
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 const ID = "AbCdEfGhIjKl";

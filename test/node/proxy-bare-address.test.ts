@@ -6,10 +6,10 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { startProxy } from "../../proxy/index.ts";
-import { configDocument, DOMAIN } from "../../proxy/testing/config-builder.ts";
-import { send } from "../../proxy/testing/http-client.ts";
-import { type Echo, startReplica } from "../../proxy/testing/replica-server.ts";
+import { type Echo, startReplica } from "../fakes/replica-server.ts";
 import { selfSignedCertificate } from "../fakes/tls/self-signed.ts";
+import { configDocument, DOMAIN } from "../support/config-builder.ts";
+import { send } from "../support/http-client.ts";
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 const ID = "AbCdEfGhIjKl";

@@ -3,9 +3,9 @@ import { type AddressInfo, createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { type ProxyHandle, startTunedProxy } from "../../proxy/index.ts";
 import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "../../proxy/server.ts";
-import { configDocument, DOMAIN, type ServiceSpec } from "../../proxy/testing/config-builder.ts";
-import { send } from "../../proxy/testing/http-client.ts";
-import { type Echo, type Handler, startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
+import { type Echo, type Handler, startReplica, type TestReplica } from "../fakes/replica-server.ts";
+import { configDocument, DOMAIN, type ServiceSpec } from "../support/config-builder.ts";
+import { send } from "../support/http-client.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

@@ -6,9 +6,9 @@ import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ProxyOptionsError, startTunedProxy } from "../../proxy/index.ts";
 import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "../../proxy/server.ts";
-import { configDocument, DOMAIN } from "../../proxy/testing/config-builder.ts";
-import { send } from "../../proxy/testing/http-client.ts";
-import { startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
+import { startReplica, type TestReplica } from "../fakes/replica-server.ts";
+import { configDocument, DOMAIN } from "../support/config-builder.ts";
+import { send } from "../support/http-client.ts";
 import { until } from "../support/until.ts";
 
 const HOST = `alpha.${DOMAIN}`;

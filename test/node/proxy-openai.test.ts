@@ -3,10 +3,10 @@ import OpenAI from "openai";
 import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ProxyHandle, startProxy } from "../../proxy/index.ts";
-import { configDocument, DOMAIN } from "../../proxy/testing/config-builder.ts";
-import { send } from "../../proxy/testing/http-client.ts";
-import { startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
-import { type FakeModelServer, startFakeModelServer, TOKENS } from "./fake-model-server.ts";
+import { type FakeModelServer, startFakeModelServer, TOKENS } from "../fakes/model-server.ts";
+import { startReplica, type TestReplica } from "../fakes/replica-server.ts";
+import { configDocument, DOMAIN } from "../support/config-builder.ts";
+import { send } from "../support/http-client.ts";
 
 const ENTRYPOINT = `gateway.${DOMAIN}`;
 

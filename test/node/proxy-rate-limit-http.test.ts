@@ -10,9 +10,9 @@ import { LocalGate } from "../../proxy/rate-limit-gate.ts";
 import { ZoneRegistry } from "../../proxy/rate-limit-store.ts";
 import { parseDocument } from "../../proxy/routes.ts";
 import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "../../proxy/server.ts";
-import { configDocument, DOMAIN, type ServiceSpec } from "../../proxy/testing/config-builder.ts";
-import { send } from "../../proxy/testing/http-client.ts";
-import { startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
+import { startReplica, type TestReplica } from "../fakes/replica-server.ts";
+import { configDocument, DOMAIN, type ServiceSpec } from "../support/config-builder.ts";
+import { send } from "../support/http-client.ts";
 
 const ONE_A_MINUTE = 1 / 60;
 let replica: TestReplica;

@@ -6,8 +6,8 @@ import { readdirSync, readlinkSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { startTunedProxy, type TunedProxyHandle } from "../../proxy/index.ts";
-import { configDocument, DOMAIN } from "../../proxy/testing/config-builder.ts";
-import { startReplica } from "../../proxy/testing/replica-server.ts";
+import { startReplica } from "../fakes/replica-server.ts";
+import { configDocument, DOMAIN } from "../support/config-builder.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

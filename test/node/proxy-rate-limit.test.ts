@@ -15,8 +15,8 @@ import {
 import { answerAsk, IpcGate, type RateLimitAsk } from "../../proxy/rate-limit-gate.ts";
 import { type Verdict, verdictAdmitted, Zone, ZoneRegistry, type ZoneSpec } from "../../proxy/rate-limit-store.ts";
 import { documentZones, parseDocument } from "../../proxy/routes.ts";
-import { configDocument } from "../../proxy/testing/config-builder.ts";
 import type { ConfigService } from "../../schema/config-document.ts";
+import { configDocument } from "../support/config-builder.ts";
 
 type Limit = ConfigService["rate_limits"][number];
 const limit = (l: Partial<Limit> & { rps: number }): Limit => ({

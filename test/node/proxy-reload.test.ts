@@ -1,9 +1,9 @@
 import { Agent as HttpAgent } from "node:http";
 import { afterAll, expect, it } from "vitest";
 import { type ProxyHandle, startProxy } from "../../proxy/index.ts";
-import { configDocument, DOMAIN } from "../../proxy/testing/config-builder.ts";
-import { send } from "../../proxy/testing/http-client.ts";
-import { type Handler, startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
+import { type Handler, startReplica, type TestReplica } from "../fakes/replica-server.ts";
+import { configDocument, DOMAIN } from "../support/config-builder.ts";
+import { send } from "../support/http-client.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ConfigRejectedError, type ProxyHandle, ProxyOptionsError, startProxy } from "../../proxy/index.ts";
-import { configDocument, DOMAIN } from "../../proxy/testing/config-builder.ts";
-import { rawExchange, send } from "../../proxy/testing/http-client.ts";
-import { type Echo, startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
+import { type Echo, startReplica, type TestReplica } from "../fakes/replica-server.ts";
+import { configDocument, DOMAIN } from "../support/config-builder.ts";
+import { rawExchange, send } from "../support/http-client.ts";
 
 const replicas: TestReplica[] = [];
 const proxies: ProxyHandle[] = [];

@@ -3,9 +3,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ConfigRejectedError, startTunedProxy } from "../../proxy/index.ts";
 import { parseDocument } from "../../proxy/routes.ts";
 import { DEFAULT_SERVER_SETTINGS, ProxyServer, type ServerSettings } from "../../proxy/server.ts";
-import { configDocument, DOMAIN, type ServiceSpec } from "../../proxy/testing/config-builder.ts";
-import { type Reply, send } from "../../proxy/testing/http-client.ts";
-import { type Echo, startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
+import { type Echo, startReplica, type TestReplica } from "../fakes/replica-server.ts";
+import { configDocument, DOMAIN, type ServiceSpec } from "../support/config-builder.ts";
+import { type Reply, send } from "../support/http-client.ts";
 import { until as waitUntil } from "../support/until.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];

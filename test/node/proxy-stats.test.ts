@@ -2,9 +2,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Balancer, ReplicaState } from "../../proxy/balancer.ts";
 import { type ProxyHandle, startProxy } from "../../proxy/index.ts";
 import { RequestCounter, summarizeStats } from "../../proxy/stats.ts";
-import { configDocument, DOMAIN } from "../../proxy/testing/config-builder.ts";
-import { send } from "../../proxy/testing/http-client.ts";
-import { startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
+import { startReplica, type TestReplica } from "../fakes/replica-server.ts";
+import { configDocument, DOMAIN } from "../support/config-builder.ts";
+import { send } from "../support/http-client.ts";
 
 describe("request counter", () => {
   const T = 1_700_000_000_000;

@@ -4,10 +4,10 @@ import { connect } from "node:net";
 import { Agent, WebSocket } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
 import { type ProxyHandle, startProxy } from "../../proxy/index.ts";
-import { configDocument, DOMAIN } from "../../proxy/testing/config-builder.ts";
-import { rawExchange, send } from "../../proxy/testing/http-client.ts";
-import { type Handler, startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
-import { type EchoWebSocketServer, startEchoWebSocketServer } from "../../proxy/testing/websocket-echo.ts";
+import { type Handler, startReplica, type TestReplica } from "../fakes/replica-server.ts";
+import { type EchoWebSocketServer, startEchoWebSocketServer } from "../fakes/websocket-echo.ts";
+import { configDocument, DOMAIN } from "../support/config-builder.ts";
+import { rawExchange, send } from "../support/http-client.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 

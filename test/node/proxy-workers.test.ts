@@ -2,11 +2,11 @@ import { readdirSync, readFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { startTunedProxy, type TunedProxyHandle, WorkerError } from "../../proxy/index.ts";
-import { configDocument, DOMAIN } from "../../proxy/testing/config-builder.ts";
-import { send } from "../../proxy/testing/http-client.ts";
-import { type Echo, startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
+import { type Echo, startReplica, type TestReplica } from "../fakes/replica-server.ts";
+import { configDocument, DOMAIN } from "../support/config-builder.ts";
+import { send } from "../support/http-client.ts";
+import { alive } from "../support/stack.ts";
 import { until as waitUntil } from "../support/until.ts";
-import { alive } from "./stack-support.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

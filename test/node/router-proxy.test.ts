@@ -7,10 +7,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "../../proxy/server.ts";
-import { configDocument, DOMAIN, type ServiceSpec } from "../../proxy/testing/config-builder.ts";
-import { send } from "../../proxy/testing/http-client.ts";
-import { endings, startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
 import { CACHE_AWARE_DEFAULTS } from "../../schema/router.ts";
+import { endings, startReplica, type TestReplica } from "../fakes/replica-server.ts";
+import { configDocument, DOMAIN, type ServiceSpec } from "../support/config-builder.ts";
+import { send } from "../support/http-client.ts";
 
 const HOST = `llm.${DOMAIN}`;
 const CACHE_AWARE = { type: "sglang" as const, policy: "cache_aware" as const, ...CACHE_AWARE_DEFAULTS };

@@ -10,8 +10,8 @@ import { RoundRobin } from "../../proxy/policies/round-robin.ts";
 import { capRoutingText, ROUTING_TEXT_CAP } from "../../proxy/policies/routing-text.ts";
 import { answerRoute, IpcRoutingGate, type RouteAsk, type RoutedService } from "../../proxy/routing-gate.ts";
 import { type HostReplica, RoutingState } from "../../proxy/routing-state.ts";
-import { configDocument, type ServiceSpec } from "../../proxy/testing/config-builder.ts";
 import type { RouterConfig } from "../../schema/router.ts";
+import { configDocument, type ServiceSpec } from "../support/config-builder.ts";
 
 const RR: RouterConfig = { type: "sglang", policy: "round_robin" };
 const doc = (services: ServiceSpec[]) => configDocument(1, services);

@@ -13,11 +13,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_SERVER_SETTINGS } from "../../proxy/server.ts";
-import { configDocument, DOMAIN, type ServiceSpec } from "../../proxy/testing/config-builder.ts";
-import { send } from "../../proxy/testing/http-client.ts";
-import { endings, startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
 import { WorkerPool } from "../../proxy/workers.ts";
 import { CACHE_AWARE_DEFAULTS } from "../../schema/router.ts";
+import { endings, startReplica, type TestReplica } from "../fakes/replica-server.ts";
+import { configDocument, DOMAIN, type ServiceSpec } from "../support/config-builder.ts";
+import { send } from "../support/http-client.ts";
 import { until as waitUntil } from "../support/until.ts";
 
 const HOST = `llm.${DOMAIN}`;

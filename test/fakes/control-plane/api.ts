@@ -10,22 +10,22 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import * as v from "valibot";
-import { acmeView, ProjectAcmeRequest, type ProjectAcmeSettings } from "../../schema/acme.ts";
-import type { ApiErrorBody, ConfigurationChange, Gateway, GatewayPlan, GatewayReplica } from "../../schema/api.ts";
-import { dnsRecords } from "../../schema/dns.ts";
+import { acmeView, ProjectAcmeRequest, type ProjectAcmeSettings } from "../../../schema/acme.ts";
+import type { ApiErrorBody, ConfigurationChange, Gateway, GatewayPlan, GatewayReplica } from "../../../schema/api.ts";
+import { dnsRecords } from "../../../schema/dns.ts";
 import {
   diffConfigurations,
   type GatewayConfiguration,
   isInPlace,
   parseGatewayConfiguration,
-} from "../../schema/gateway.ts";
-import { servicesRefusal } from "../../schema/gateway-deletion.ts";
-import { formatPath, parseOrThrow, ValidationError } from "../../schema/issues.ts";
-import { sameJson } from "../../schema/json.ts";
-import { parseServiceConfiguration, ReplicaEndpoint, type ServiceConfiguration } from "../../schema/service.ts";
-import type { ConfigSyncState, GatewayReplicaSync, Service, ServicePlan } from "../../schema/service-api.ts";
-import { FakeAccounts, FakeApiError } from "./fake-accounts.ts";
-import { FakeWebhooks } from "./fake-webhooks.ts";
+} from "../../../schema/gateway.ts";
+import { servicesRefusal } from "../../../schema/gateway-deletion.ts";
+import { formatPath, parseOrThrow, ValidationError } from "../../../schema/issues.ts";
+import { sameJson } from "../../../schema/json.ts";
+import { parseServiceConfiguration, ReplicaEndpoint, type ServiceConfiguration } from "../../../schema/service.ts";
+import type { ConfigSyncState, GatewayReplicaSync, Service, ServicePlan } from "../../../schema/service-api.ts";
+import { FakeAccounts, FakeApiError } from "./accounts.ts";
+import { FakeWebhooks } from "./webhooks.ts";
 
 export interface RecordedRequest {
   method: string;

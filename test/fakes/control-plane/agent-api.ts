@@ -12,8 +12,8 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { Duplex } from "node:stream";
 import * as v from "valibot";
 import { type WebSocket, WebSocketServer } from "ws";
-import { AgentHeartbeatRequest, AgentRegisterRequest, type AgentTokenResponse } from "../../schema/agent.ts";
-import { AgentMessage } from "../../schema/agent-protocol.ts";
+import { AgentHeartbeatRequest, AgentRegisterRequest, type AgentTokenResponse } from "../../../schema/agent.ts";
+import { AgentMessage } from "../../../schema/agent-protocol.ts";
 
 export interface RecordedRequest {
   method: string;

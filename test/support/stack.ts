@@ -10,7 +10,7 @@ import type { Stack } from "../../local-host/stack.ts";
 import type { LocalInstance } from "../../schema/local-host.ts";
 
 export { freePort } from "../../local-host/ports.ts";
-export { until } from "../support/until.ts";
+export { until } from "./until.ts";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const BIN = path.join(ROOT, "bin/gateplane.mjs");

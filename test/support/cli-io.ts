@@ -9,8 +9,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import type { Io, Output } from "../io.ts";
-import { run } from "../run.ts";
+import type { Io, Output } from "../../cli/io.ts";
+import { run } from "../../cli/run.ts";
 
 export interface CapturedOutput extends Output {
   text: string;

@@ -5,9 +5,9 @@
  * and it is the proxy's routing key).
  */
 import { createServer, request } from "node:http";
+import type { Logger } from "../../agent/log.ts";
 import type { AgentBootstrap } from "../../schema/agent.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
-import type { Logger } from "../log.ts";
 
 export const SECRET = "bootstrap-secret-0123456789abcdef0123456789";
 export const GATEWAY_ID = "5f0c6a36-8d3e-4c4b-9b7a-2c1f1f6f9e11";

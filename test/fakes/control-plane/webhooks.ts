@@ -4,14 +4,14 @@
  * and deliveries are tested in `test/worker/webhooks.test.ts`). Request bodies are validated with the
  * schemas the Worker uses, so the CLI meets the same field-named errors.
  */
-import { parseOrThrow } from "../../schema/issues.ts";
+import { parseOrThrow } from "../../../schema/issues.ts";
 import {
   CreateWebhookRequest,
   type Delivery,
   PING_EVENT,
   UpdateWebhookRequest,
   type Webhook,
-} from "../../schema/webhooks.ts";
+} from "../../../schema/webhooks.ts";
 
 type Reply = [number, unknown];
 

@@ -14,12 +14,12 @@ import {
   type GatewayEvent,
   type Role,
   SetMemberRequest,
-} from "../../schema/api.ts";
-import { BACKEND_CREDENTIALS } from "../../schema/backend-credentials.ts";
-import { DNS_CREDENTIALS, DnsProviderParam } from "../../schema/dns-automation.ts";
-import { EVENT_TYPES } from "../../schema/events.ts";
-import { BACKENDS } from "../../schema/gateway.ts";
-import { parseOrThrow } from "../../schema/issues.ts";
+} from "../../../schema/api.ts";
+import { BACKEND_CREDENTIALS } from "../../../schema/backend-credentials.ts";
+import { DNS_CREDENTIALS, DnsProviderParam } from "../../../schema/dns-automation.ts";
+import { EVENT_TYPES } from "../../../schema/events.ts";
+import { BACKENDS } from "../../../schema/gateway.ts";
+import { parseOrThrow } from "../../../schema/issues.ts";
 
 type Reply = [number, unknown];
 

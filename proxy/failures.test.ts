@@ -1,11 +1,11 @@
 import { Agent as HttpAgent, request } from "node:http";
 import { type AddressInfo, createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { type ProxyHandle, startTunedProxy } from "../../proxy/index.ts";
-import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "../../proxy/server.ts";
-import { type Echo, type Handler, startReplica, type TestReplica } from "../fakes/replica-server.ts";
-import { configDocument, DOMAIN, type ServiceSpec } from "../support/config-builder.ts";
-import { send } from "../support/http-client.ts";
+import { type Echo, type Handler, startReplica, type TestReplica } from "../test/fakes/replica-server.ts";
+import { configDocument, DOMAIN, type ServiceSpec } from "../test/support/config-builder.ts";
+import { send } from "../test/support/http-client.ts";
+import { type ProxyHandle, startTunedProxy } from "./index.ts";
+import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "./server.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

@@ -1,9 +1,9 @@
 import { Agent as HttpAgent } from "node:http";
 import { afterAll, expect, it } from "vitest";
-import { type ProxyHandle, startProxy } from "../../proxy/index.ts";
-import { type Handler, startReplica, type TestReplica } from "../fakes/replica-server.ts";
-import { configDocument, DOMAIN } from "../support/config-builder.ts";
-import { send } from "../support/http-client.ts";
+import { type Handler, startReplica, type TestReplica } from "../test/fakes/replica-server.ts";
+import { configDocument, DOMAIN } from "../test/support/config-builder.ts";
+import { send } from "../test/support/http-client.ts";
+import { type ProxyHandle, startProxy } from "./index.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {

@@ -1,12 +1,12 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { startTunedProxy, type TunedProxyHandle, WorkerError } from "../../proxy/index.ts";
-import { type Echo, startReplica, type TestReplica } from "../fakes/replica-server.ts";
-import { configDocument, DOMAIN } from "../support/config-builder.ts";
-import { send } from "../support/http-client.ts";
-import { alive } from "../support/stack.ts";
-import { until as waitUntil } from "../support/until.ts";
+import { type Echo, startReplica, type TestReplica } from "../test/fakes/replica-server.ts";
+import { configDocument, DOMAIN } from "../test/support/config-builder.ts";
+import { send } from "../test/support/http-client.ts";
+import { alive } from "../test/support/stack.ts";
+import { until as waitUntil } from "../test/support/until.ts";
+import { startTunedProxy, type TunedProxyHandle, WorkerError } from "./index.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

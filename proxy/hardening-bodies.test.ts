@@ -4,12 +4,12 @@
  */
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ProxyOptionsError, startTunedProxy } from "../../proxy/index.ts";
-import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "../../proxy/server.ts";
-import { startReplica, type TestReplica } from "../fakes/replica-server.ts";
-import { configDocument, DOMAIN } from "../support/config-builder.ts";
-import { send } from "../support/http-client.ts";
-import { until } from "../support/until.ts";
+import { startReplica, type TestReplica } from "../test/fakes/replica-server.ts";
+import { configDocument, DOMAIN } from "../test/support/config-builder.ts";
+import { send } from "../test/support/http-client.ts";
+import { until } from "../test/support/until.ts";
+import { ProxyOptionsError, startTunedProxy } from "./index.ts";
+import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "./server.ts";
 
 const HOST = `alpha.${DOMAIN}`;
 const SMALL = `small.${DOMAIN}`;

@@ -1,12 +1,12 @@
 import { request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
-import { ConfigRejectedError, startTunedProxy } from "../../proxy/index.ts";
-import { parseDocument } from "../../proxy/routes.ts";
-import { DEFAULT_SERVER_SETTINGS, ProxyServer, type ServerSettings } from "../../proxy/server.ts";
-import { type Echo, startReplica, type TestReplica } from "../fakes/replica-server.ts";
-import { configDocument, DOMAIN, type ServiceSpec } from "../support/config-builder.ts";
-import { type Reply, send } from "../support/http-client.ts";
-import { until as waitUntil } from "../support/until.ts";
+import { type Echo, startReplica, type TestReplica } from "../test/fakes/replica-server.ts";
+import { configDocument, DOMAIN, type ServiceSpec } from "../test/support/config-builder.ts";
+import { type Reply, send } from "../test/support/http-client.ts";
+import { until as waitUntil } from "../test/support/until.ts";
+import { ConfigRejectedError, startTunedProxy } from "./index.ts";
+import { parseDocument } from "./routes.ts";
+import { DEFAULT_SERVER_SETTINGS, ProxyServer, type ServerSettings } from "./server.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { Balancer, DEFAULT_HEALTH_POLICY, ReplicaState } from "../../proxy/balancer.ts";
-import { CacheAware } from "../../proxy/policies/cache-aware.ts";
-import { createPolicy } from "../../proxy/policies/index.ts";
-import { DoneScanner } from "../../proxy/policies/load.ts";
-import { PowerOfTwo } from "../../proxy/policies/power-of-two.ts";
-import { RandomPolicy } from "../../proxy/policies/random.ts";
-import { RoundRobin } from "../../proxy/policies/round-robin.ts";
-import { routingText, routingTextOf } from "../../proxy/policies/routing-text.ts";
 import { CACHE_AWARE_DEFAULTS, type CacheAwareOptions } from "../../schema/router.ts";
+import { Balancer, DEFAULT_HEALTH_POLICY, ReplicaState } from "../balancer.ts";
+import { CacheAware } from "./cache-aware.ts";
+import { createPolicy } from "./index.ts";
+import { DoneScanner } from "./load.ts";
+import { PowerOfTwo } from "./power-of-two.ts";
+import { RandomPolicy } from "./random.ts";
+import { RoundRobin } from "./round-robin.ts";
+import { routingText, routingTextOf } from "./routing-text.ts";
 
 class W {
   constructor(

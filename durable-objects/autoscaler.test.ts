@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { decideReplicas, evaluateScaling, formatSeconds, type ScalingInput } from "../../durable-objects/autoscaler.ts";
-import type { ServiceStats } from "../../schema/agent-protocol.ts";
-import { parseServiceConfiguration } from "../../schema/service.ts";
+import type { ServiceStats } from "../schema/agent-protocol.ts";
+import { parseServiceConfiguration } from "../schema/service.ts";
+import { decideReplicas, evaluateScaling, formatSeconds, type ScalingInput } from "./autoscaler.ts";
 
 const NOW = Date.parse("2026-03-01T12:00:00Z");
 const MIN = 60_000;

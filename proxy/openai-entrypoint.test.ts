@@ -2,11 +2,11 @@ import { request } from "node:http";
 import OpenAI from "openai";
 import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ProxyHandle, startProxy } from "../../proxy/index.ts";
-import { type FakeModelServer, startFakeModelServer, TOKENS } from "../fakes/model-server.ts";
-import { startReplica, type TestReplica } from "../fakes/replica-server.ts";
-import { configDocument, DOMAIN } from "../support/config-builder.ts";
-import { send } from "../support/http-client.ts";
+import { type FakeModelServer, startFakeModelServer, TOKENS } from "../test/fakes/model-server.ts";
+import { startReplica, type TestReplica } from "../test/fakes/replica-server.ts";
+import { configDocument, DOMAIN } from "../test/support/config-builder.ts";
+import { send } from "../test/support/http-client.ts";
+import { type ProxyHandle, startProxy } from "./index.ts";
 
 const ENTRYPOINT = `gateway.${DOMAIN}`;
 

@@ -4,15 +4,15 @@
  */
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ProxyHandle, startProxy } from "../../proxy/index.ts";
-import { compileRateLimits } from "../../proxy/rate-limit.ts";
-import { LocalGate } from "../../proxy/rate-limit-gate.ts";
-import { ZoneRegistry } from "../../proxy/rate-limit-store.ts";
-import { parseDocument } from "../../proxy/routes.ts";
-import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "../../proxy/server.ts";
-import { startReplica, type TestReplica } from "../fakes/replica-server.ts";
-import { configDocument, DOMAIN, type ServiceSpec } from "../support/config-builder.ts";
-import { send } from "../support/http-client.ts";
+import { startReplica, type TestReplica } from "../test/fakes/replica-server.ts";
+import { configDocument, DOMAIN, type ServiceSpec } from "../test/support/config-builder.ts";
+import { send } from "../test/support/http-client.ts";
+import { type ProxyHandle, startProxy } from "./index.ts";
+import { compileRateLimits } from "./rate-limit.ts";
+import { LocalGate } from "./rate-limit-gate.ts";
+import { ZoneRegistry } from "./rate-limit-store.ts";
+import { parseDocument } from "./routes.ts";
+import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "./server.ts";
 
 const ONE_A_MINUTE = 1 / 60;
 let replica: TestReplica;

@@ -3,6 +3,8 @@
  * key store, rule compilation and matching, keys, and the header values.
  */
 import { describe, expect, it } from "vitest";
+import type { ConfigService } from "../schema/config-document.ts";
+import { configDocument } from "../test/support/config-builder.ts";
 import {
   admittedHeaders,
   compileRateLimits,
@@ -11,12 +13,10 @@ import {
   rateLimitProblems,
   requestKey,
   retryAfterSeconds,
-} from "../../proxy/rate-limit.ts";
-import { answerAsk, IpcGate, type RateLimitAsk } from "../../proxy/rate-limit-gate.ts";
-import { type Verdict, verdictAdmitted, Zone, ZoneRegistry, type ZoneSpec } from "../../proxy/rate-limit-store.ts";
-import { documentZones, parseDocument } from "../../proxy/routes.ts";
-import type { ConfigService } from "../../schema/config-document.ts";
-import { configDocument } from "../support/config-builder.ts";
+} from "./rate-limit.ts";
+import { answerAsk, IpcGate, type RateLimitAsk } from "./rate-limit-gate.ts";
+import { type Verdict, verdictAdmitted, Zone, ZoneRegistry, type ZoneSpec } from "./rate-limit-store.ts";
+import { documentZones, parseDocument } from "./routes.ts";
 
 type Limit = ConfigService["rate_limits"][number];
 const limit = (l: Partial<Limit> & { rps: number }): Limit => ({

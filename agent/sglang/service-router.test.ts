@@ -2,12 +2,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { type Agent, type AgentOptions, startAgent } from "../../agent/agent.ts";
-import { NOT_INSTALLED } from "../../agent/sglang/detect.ts";
-import type { ServiceRouterTiming } from "../../agent/sglang/service-router.ts";
 import type { RouterReport } from "../../schema/agent-protocol.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
-import { type FakeControlPlane, startFakeControlPlane } from "../fakes/control-plane/agent-api.ts";
+import { type FakeControlPlane, startFakeControlPlane } from "../../test/fakes/control-plane/agent-api.ts";
 import {
   bootstrapFor,
   configDocument,
@@ -16,14 +13,17 @@ import {
   type Replica,
   SECRET,
   startReplica,
-} from "../support/agent-fixtures.ts";
+} from "../../test/support/agent-fixtures.ts";
+import { type Agent, type AgentOptions, startAgent } from "../agent.ts";
+import { NOT_INSTALLED } from "./detect.ts";
+import type { ServiceRouterTiming } from "./service-router.ts";
 
 // The whole agent (control-plane link, config applier, real proxy) with a service whose router is
 // sglang, the router being the fake SGLang Model Gateway run as a child process: traffic goes
 // through it once it serves, only SGLang's paths are exposed, the mode reaches the control plane,
 // and a crash or the router being switched off never interrupts the service.
 
-const FAKE = path.resolve(import.meta.dirname, "../fakes/sglang-router.ts");
+const FAKE = path.resolve(import.meta.dirname, "../../test/fakes/sglang-router.ts");
 const WAIT = { timeout: 30_000, interval: 50 };
 const FAST_ROUTER: Partial<ServiceRouterTiming> = {
   probeIntervalMs: 100,

@@ -5,11 +5,11 @@
  */
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { startProxy } from "../../proxy/index.ts";
-import { type Echo, startReplica } from "../fakes/replica-server.ts";
-import { selfSignedCertificate } from "../fakes/tls/self-signed.ts";
-import { configDocument, DOMAIN } from "../support/config-builder.ts";
-import { send } from "../support/http-client.ts";
+import { type Echo, startReplica } from "../test/fakes/replica-server.ts";
+import { selfSignedCertificate } from "../test/fakes/tls/self-signed.ts";
+import { configDocument, DOMAIN } from "../test/support/config-builder.ts";
+import { send } from "../test/support/http-client.ts";
+import { startProxy } from "./index.ts";
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 const ID = "AbCdEfGhIjKl";

@@ -4,10 +4,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { calculateJwkThumbprint, importJWK, jwtVerify, SignJWT } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { renderDevVars } from "../../local-host/dev-vars.ts";
-import { StackError } from "../../local-host/errors.ts";
-import { loadOrCreateSecrets } from "../../local-host/secrets.ts";
-import { startStack } from "../../local-host/stack.ts";
+import { renderDevVars } from "./dev-vars.ts";
+import { StackError } from "./errors.ts";
+import { loadOrCreateSecrets } from "./secrets.ts";
+import { startStack } from "./stack.ts";
 
 let dir: string;
 

@@ -4,14 +4,14 @@
  * and a worker's fallback when the parent is silent or late.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Balancer, DEFAULT_HEALTH_POLICY, ReplicaState } from "../../proxy/balancer.ts";
-import type { CacheAware } from "../../proxy/policies/cache-aware.ts";
-import { RoundRobin } from "../../proxy/policies/round-robin.ts";
-import { capRoutingText, ROUTING_TEXT_CAP } from "../../proxy/policies/routing-text.ts";
-import { answerRoute, IpcRoutingGate, type RouteAsk, type RoutedService } from "../../proxy/routing-gate.ts";
-import { type HostReplica, RoutingState } from "../../proxy/routing-state.ts";
-import type { RouterConfig } from "../../schema/router.ts";
-import { configDocument, type ServiceSpec } from "../support/config-builder.ts";
+import type { RouterConfig } from "../schema/router.ts";
+import { configDocument, type ServiceSpec } from "../test/support/config-builder.ts";
+import { Balancer, DEFAULT_HEALTH_POLICY, ReplicaState } from "./balancer.ts";
+import type { CacheAware } from "./policies/cache-aware.ts";
+import { RoundRobin } from "./policies/round-robin.ts";
+import { capRoutingText, ROUTING_TEXT_CAP } from "./policies/routing-text.ts";
+import { answerRoute, IpcRoutingGate, type RouteAsk, type RoutedService } from "./routing-gate.ts";
+import { type HostReplica, RoutingState } from "./routing-state.ts";
 
 const RR: RouterConfig = { type: "sglang", policy: "round_robin" };
 const doc = (services: ServiceSpec[]) => configDocument(1, services);

@@ -3,11 +3,11 @@ import { request, type ServerResponse } from "node:http";
 import { connect } from "node:net";
 import { Agent, WebSocket } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
-import { type ProxyHandle, startProxy } from "../../proxy/index.ts";
-import { type Handler, startReplica, type TestReplica } from "../fakes/replica-server.ts";
-import { type EchoWebSocketServer, startEchoWebSocketServer } from "../fakes/websocket-echo.ts";
-import { configDocument, DOMAIN } from "../support/config-builder.ts";
-import { rawExchange, send } from "../support/http-client.ts";
+import { type Handler, startReplica, type TestReplica } from "../test/fakes/replica-server.ts";
+import { type EchoWebSocketServer, startEchoWebSocketServer } from "../test/fakes/websocket-echo.ts";
+import { configDocument, DOMAIN } from "../test/support/config-builder.ts";
+import { rawExchange, send } from "../test/support/http-client.ts";
+import { type ProxyHandle, startProxy } from "./index.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 

@@ -1,8 +1,8 @@
 /** Renewal timing, back-off and the ARI certificate identifier (RFC 9773's own example). */
 import { describe, expect, it } from "vitest";
-import { explainFailure } from "../../agent/certificates/acme.ts";
-import { authorityKeyIdentifier } from "../../agent/certificates/ari.ts";
-import { failureDelay, parseRetryAfter, ratioRenewalAt, renewalAt } from "../../agent/certificates/schedule.ts";
+import { explainFailure } from "./acme.ts";
+import { authorityKeyIdentifier } from "./ari.ts";
+import { failureDelay, parseRetryAfter, ratioRenewalAt, renewalAt } from "./schedule.ts";
 
 const DAY = 86_400_000;
 

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { ConfigRejectedError, type ProxyHandle, ProxyOptionsError, startProxy } from "../../proxy/index.ts";
-import { type Echo, startReplica, type TestReplica } from "../fakes/replica-server.ts";
-import { configDocument, DOMAIN } from "../support/config-builder.ts";
-import { rawExchange, send } from "../support/http-client.ts";
+import { type Echo, startReplica, type TestReplica } from "../test/fakes/replica-server.ts";
+import { configDocument, DOMAIN } from "../test/support/config-builder.ts";
+import { rawExchange, send } from "../test/support/http-client.ts";
+import { ConfigRejectedError, type ProxyHandle, ProxyOptionsError, startProxy } from "./index.ts";
 
 const replicas: TestReplica[] = [];
 const proxies: ProxyHandle[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { startCronTimer } from "../../local-host/cron.ts";
+import { startCronTimer } from "./cron.ts";
 
 describe("startCronTimer", () => {
   it("ticks again after a failed tick, never two at once, and stop waits for the tick in flight", async () => {

@@ -6,11 +6,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
-import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "../../proxy/server.ts";
-import { CACHE_AWARE_DEFAULTS } from "../../schema/router.ts";
-import { endings, startReplica, type TestReplica } from "../fakes/replica-server.ts";
-import { configDocument, DOMAIN, type ServiceSpec } from "../support/config-builder.ts";
-import { send } from "../support/http-client.ts";
+import { CACHE_AWARE_DEFAULTS } from "../schema/router.ts";
+import { endings, startReplica, type TestReplica } from "../test/fakes/replica-server.ts";
+import { configDocument, DOMAIN, type ServiceSpec } from "../test/support/config-builder.ts";
+import { send } from "../test/support/http-client.ts";
+import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "./server.ts";
 
 const HOST = `llm.${DOMAIN}`;
 const CACHE_AWARE = { type: "sglang" as const, policy: "cache_aware" as const, ...CACHE_AWARE_DEFAULTS };

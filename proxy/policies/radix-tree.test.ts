@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { codePointLength, RadixTree } from "../../proxy/policies/radix-tree.ts";
+import { codePointLength, RadixTree } from "./radix-tree.ts";
 
 describe("radix tree (SGLang tree.rs semantics)", () => {
   it("counts characters as code points, as Rust's chars()", () => {

@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
 import { request } from "node:http";
 import { describe, expect, it } from "vitest";
-import { TokenSet } from "../../proxy/auth.ts";
-import { startProxy } from "../../proxy/index.ts";
-import { startReplica } from "../fakes/replica-server.ts";
-import { startEchoWebSocketServer } from "../fakes/websocket-echo.ts";
-import { configDocument, DOMAIN } from "../support/config-builder.ts";
-import { send } from "../support/http-client.ts";
+import { startReplica } from "../test/fakes/replica-server.ts";
+import { startEchoWebSocketServer } from "../test/fakes/websocket-echo.ts";
+import { configDocument, DOMAIN } from "../test/support/config-builder.ts";
+import { send } from "../test/support/http-client.ts";
+import { TokenSet } from "./auth.ts";
+import { startProxy } from "./index.ts";
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 const ID = "AbCdEfGhIjKl";

@@ -4,8 +4,8 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { StackError } from "../../local-host/errors.ts";
-import { claimStateDir, processStartTime, type StackLockFile, stackMarker } from "../../local-host/stack-lock.ts";
+import { StackError } from "./errors.ts";
+import { claimStateDir, processStartTime, type StackLockFile, stackMarker } from "./stack-lock.ts";
 
 let dir: string;
 const children: ChildProcess[] = [];

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ProxyHandle, startTunedProxy } from "../../proxy/index.ts";
-import { startReplica, type TestReplica } from "../fakes/replica-server.ts";
-import { configDocument, DOMAIN } from "../support/config-builder.ts";
-import { rawExchange } from "../support/http-client.ts";
+import { startReplica, type TestReplica } from "../test/fakes/replica-server.ts";
+import { configDocument, DOMAIN } from "../test/support/config-builder.ts";
+import { rawExchange } from "../test/support/http-client.ts";
+import { type ProxyHandle, startTunedProxy } from "./index.ts";
 
 let a: TestReplica;
 let p: ProxyHandle;

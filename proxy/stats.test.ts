@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { Balancer, ReplicaState } from "../../proxy/balancer.ts";
-import { type ProxyHandle, startProxy } from "../../proxy/index.ts";
-import { RequestCounter, summarizeStats } from "../../proxy/stats.ts";
-import { startReplica, type TestReplica } from "../fakes/replica-server.ts";
-import { configDocument, DOMAIN } from "../support/config-builder.ts";
-import { send } from "../support/http-client.ts";
+import { startReplica, type TestReplica } from "../test/fakes/replica-server.ts";
+import { configDocument, DOMAIN } from "../test/support/config-builder.ts";
+import { send } from "../test/support/http-client.ts";
+import { Balancer, ReplicaState } from "./balancer.ts";
+import { type ProxyHandle, startProxy } from "./index.ts";
+import { RequestCounter, summarizeStats } from "./stats.ts";
 
 describe("request counter", () => {
   const T = 1_700_000_000_000;

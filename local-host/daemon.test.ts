@@ -3,11 +3,11 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { type HostDaemon, type HostDaemonOptions, startHostDaemon } from "../../local-host/daemon.ts";
-import { StateFileError } from "../../local-host/errors.ts";
-import { allocatePorts } from "../../local-host/ports.ts";
-import type { LocalInstance } from "../../schema/local-host.ts";
-import { alive } from "../support/stack.ts";
+import type { LocalInstance } from "../schema/local-host.ts";
+import { alive } from "../test/support/stack.ts";
+import { type HostDaemon, type HostDaemonOptions, startHostDaemon } from "./daemon.ts";
+import { StateFileError } from "./errors.ts";
+import { allocatePorts } from "./ports.ts";
 
 const TOKEN = "daemon-token-0123456789abcdef0123456789";
 

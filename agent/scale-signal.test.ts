@@ -1,10 +1,10 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { ControlPlaneClient } from "../../agent/control-plane-client.ts";
-import { ScaleSignals } from "../../agent/scale-signal.ts";
-import type { AgentMessage } from "../../schema/agent-protocol.ts";
-import { until as waitUntil } from "../support/until.ts";
+import type { AgentMessage } from "../schema/agent-protocol.ts";
+import { until as waitUntil } from "../test/support/until.ts";
+import { ControlPlaneClient } from "./control-plane-client.ts";
+import { ScaleSignals } from "./scale-signal.ts";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

@@ -5,9 +5,9 @@
 import { readdirSync, readlinkSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
-import { startTunedProxy, type TunedProxyHandle } from "../../proxy/index.ts";
-import { startReplica } from "../fakes/replica-server.ts";
-import { configDocument, DOMAIN } from "../support/config-builder.ts";
+import { startReplica } from "../test/fakes/replica-server.ts";
+import { configDocument, DOMAIN } from "../test/support/config-builder.ts";
+import { startTunedProxy, type TunedProxyHandle } from "./index.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type Echo, type Handler, startReplica, type TestReplica } from "../test/fakes/replica-server.ts";
 import { configDocument, DOMAIN, type ServiceSpec } from "../test/support/config-builder.ts";
 import { send } from "../test/support/http-client.ts";
+import { until } from "../test/support/until.ts";
 import { type ProxyHandle, startTunedProxy } from "./index.ts";
 import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "./server.ts";
 
@@ -149,7 +150,7 @@ describe("removing replicas", () => {
     const res = await inFlight;
     expect(res.status).toBe(200);
     expect(res.body).toBe("first half, second half");
-    for (let i = 0; i < 50 && slow.openConnections > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await until("the slow replica's connection to close", () => slow.openConnections === 0, 1_000, 20);
     expect(slow.openConnections).toBe(0);
   });
 });

@@ -10,6 +10,7 @@ import { CACHE_AWARE_DEFAULTS } from "../schema/router.ts";
 import { endings, startReplica, type TestReplica } from "../test/fakes/replica-server.ts";
 import { configDocument, DOMAIN, type ServiceSpec } from "../test/support/config-builder.ts";
 import { send } from "../test/support/http-client.ts";
+import { until as waitUntil } from "../test/support/until.ts";
 import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "./server.ts";
 
 const HOST = `llm.${DOMAIN}`;
@@ -71,10 +72,7 @@ const chat = (system: string, question: string) =>
 const SYSTEM_A = `You are agent A. ${"Policy text for A. ".repeat(40)}`;
 const SYSTEM_B = `You are agent B. ${"Rules that only B follows. ".repeat(40)}`;
 const replicaOf = (body: string) => (JSON.parse(body) as { replica: string }).replica;
-const until = async (check: () => boolean) => {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(check()).toBe(true);
-};
+const until = (check: () => boolean) => waitUntil("the condition", check, 2_000, 10);
 
 describe("cache_aware in the proxy", () => {
   it("keeps requests that share a prefix on one replica and spreads new prefixes by load", async () => {

@@ -2,22 +2,22 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { SglangRouterClient } from "../../agent/sglang/client.ts";
-import { detectSglangRouter, NOT_INSTALLED, type RouterInstallation } from "../../agent/sglang/detect.ts";
-import { PortAllocator, type PortRange } from "../../agent/sglang/ports.ts";
-import { SglangRouters } from "../../agent/sglang/routers.ts";
-import type { ServiceRouterTiming } from "../../agent/sglang/service-router.ts";
 import { sglangPathAllowed } from "../../proxy/routes.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import type { RouterPolicy } from "../../schema/gateway.ts";
-import { configDocument, memoryLog, type Replica, startReplica } from "../support/agent-fixtures.ts";
-import { type Check, until as waitUntil } from "../support/until.ts";
+import { configDocument, memoryLog, type Replica, startReplica } from "../../test/support/agent-fixtures.ts";
+import { type Check, until as waitUntil } from "../../test/support/until.ts";
+import { SglangRouterClient } from "./client.ts";
+import { detectSglangRouter, NOT_INSTALLED, type RouterInstallation } from "./detect.ts";
+import { PortAllocator, type PortRange } from "./ports.ts";
+import { SglangRouters } from "./routers.ts";
+import type { ServiceRouterTiming } from "./service-router.ts";
 
 // The router supervision against the fake SGLang Model Gateway (test/fakes/sglang-router.ts), run as
 // a child process exactly as the real one would be: launch flags, readiness, worker sync over both API
 // generations, 202 eventual consistency, injected 5xx, crashes, removal. Timings are shrunk.
 
-const FAKE = path.resolve(import.meta.dirname, "../fakes/sglang-router.ts");
+const FAKE = path.resolve(import.meta.dirname, "../../test/fakes/sglang-router.ts");
 const fakeCommand = (...args: string[]) => [process.execPath, "--import", "tsx", FAKE, ...args];
 const installed =
   (command: string[]): (() => Promise<RouterInstallation>) =>

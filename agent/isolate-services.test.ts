@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { configDocument, service } from "../proxy/testing/config-builder.ts";
+import { configDocument, service } from "../test/support/config-builder.ts";
 import { isolateServices } from "./isolate-services.ts";
 
 const good = (version: number) => configDocument(version, [{ name: "a", replicas: ["http://10.0.0.1:80"] }]);

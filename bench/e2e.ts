@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { startStack } from "../local-host/stack.ts";
 import type { Gateway } from "../schema/api.ts";
 import type { Service } from "../schema/service-api.ts";
-import { cli, freePort, ROOT, until } from "../test/node/stack-support.ts";
+import { cli, freePort, ROOT, until } from "../test/support/stack.ts";
 import { renderTable } from "./report.ts";
 
 const { values: args } = parseArgs({ options: { rounds: { type: "string", default: "20" } } });

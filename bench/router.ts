@@ -29,9 +29,9 @@ import { RandomPolicy } from "../proxy/policies/random.ts";
 import { RoundRobin } from "../proxy/policies/round-robin.ts";
 import { answerRoute, LocalRoutingGate } from "../proxy/routing-gate.ts";
 import { type HostReplica, RoutingState } from "../proxy/routing-state.ts";
-import { configDocument } from "../proxy/testing/config-builder.ts";
 import type { FromWorker } from "../proxy/worker-protocol.ts";
 import { CACHE_AWARE_DEFAULTS, type RouterConfig } from "../schema/router.ts";
+import { configDocument } from "../test/support/config-builder.ts";
 import { renderTable } from "./report.ts";
 import type { RunMessage } from "./router-ipc-worker.ts";
 import {

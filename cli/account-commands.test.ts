@@ -3,9 +3,9 @@
  * plane (whose account routes answer as worker/routes/users.ts and projects.ts do).
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { FakeControlPlane } from "../test/fakes/control-plane/api.ts";
+import { runCli, testIo } from "../test/support/cli-io.ts";
 import { HELP } from "./help.ts";
-import { FakeControlPlane } from "./test-support/fake-control-plane.ts";
-import { runCli, testIo } from "./test-support/test-io.ts";
 
 let fake: FakeControlPlane;
 beforeEach(async () => {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FakeControlPlane } from "./test-support/fake-control-plane.ts";
-import { runCli, testIo } from "./test-support/test-io.ts";
+import { FakeControlPlane } from "../test/fakes/control-plane/api.ts";
+import { runCli, testIo } from "../test/support/cli-io.ts";
 
 const HMAC = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
 

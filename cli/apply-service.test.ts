@@ -1,8 +1,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FakeControlPlane, NO_DEFAULT_GATEWAY } from "./test-support/fake-control-plane.ts";
-import { runCli, type TestIo, testIo } from "./test-support/test-io.ts";
+import { FakeControlPlane, NO_DEFAULT_GATEWAY } from "../test/fakes/control-plane/api.ts";
+import { runCli, type TestIo, testIo } from "../test/support/cli-io.ts";
 
 const example = (name: string) => readFileSync(new URL(`../examples/${name}`, import.meta.url), "utf8");
 const ECHO = "type: service\nname: echo\ngateway: local-gateway\nhttps: false\n";

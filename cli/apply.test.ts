@@ -1,9 +1,9 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { FakeControlPlane } from "../test/fakes/control-plane/api.ts";
+import { runCli, type TestIo, testIo } from "../test/support/cli-io.ts";
 import { run } from "./run.ts";
-import { FakeControlPlane } from "./test-support/fake-control-plane.ts";
-import { runCli, type TestIo, testIo } from "./test-support/test-io.ts";
 
 const EDGE = "type: gateway\nname: edge\nbackend: aws\nregion: eu-west-1\ndomain: example.com\n";
 

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { runCli, testIo } from "../test/support/cli-io.ts";
 import { splitCommandLine } from "./args.ts";
-import { runCli, testIo } from "./test-support/test-io.ts";
 
 const PACKAGE_VERSION = (
   JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }

@@ -1,9 +1,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { tempDir, testIo } from "../test/support/cli-io.ts";
 import { checkConfigurationFilename, loadConfigurationFile, parseFieldPath } from "./configuration-file.ts";
 import { run } from "./run.ts";
-import { tempDir, testIo } from "./test-support/test-io.ts";
 
 function dirWith(files: Record<string, string>): string {
   const dir = tempDir();

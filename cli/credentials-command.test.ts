@@ -6,8 +6,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FakeControlPlane } from "./test-support/fake-control-plane.ts";
-import { runCli, tempDir, testIo } from "./test-support/test-io.ts";
+import { FakeControlPlane } from "../test/fakes/control-plane/api.ts";
+import { runCli, tempDir, testIo } from "../test/support/cli-io.ts";
 
 const AWS = { access_key_id: "AKIAIOSFODNN7EXAMPLE", secret_access_key: "wJalrXUtnFEMI/K7MDENG" };
 const ZONE = "0123456789abcdef0123456789abcdef";

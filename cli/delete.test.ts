@@ -1,8 +1,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FakeControlPlane } from "./test-support/fake-control-plane.ts";
-import { runCli, testIo } from "./test-support/test-io.ts";
+import { FakeControlPlane } from "../test/fakes/control-plane/api.ts";
+import { runCli, testIo } from "../test/support/cli-io.ts";
 
 let fake: FakeControlPlane;
 beforeEach(async () => {

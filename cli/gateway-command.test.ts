@@ -2,8 +2,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Gateway } from "../schema/api.ts";
-import { FakeControlPlane } from "./test-support/fake-control-plane.ts";
-import { runCli, type TestIo, tempDir, testIo } from "./test-support/test-io.ts";
+import { FakeControlPlane } from "../test/fakes/control-plane/api.ts";
+import { runCli, type TestIo, tempDir, testIo } from "../test/support/cli-io.ts";
 
 let fake: FakeControlPlane;
 beforeEach(async () => {

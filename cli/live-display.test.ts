@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { capture } from "../test/support/cli-io.ts";
 import { LiveDisplay, withSpinner } from "./live-display.ts";
-import { capture } from "./test-support/test-io.ts";
 
 describe("LiveDisplay", () => {
   it("redraws in place on a terminal, climbing over wrapped lines", () => {

@@ -1,8 +1,8 @@
 import { PassThrough, Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { capture } from "../test/support/cli-io.ts";
 import { CliError } from "./errors.ts";
 import { confirm, LineReader } from "./prompt.ts";
-import { capture } from "./test-support/test-io.ts";
 
 async function readAll(reader: LineReader): Promise<(string | null)[]> {
   const lines: (string | null)[] = [];

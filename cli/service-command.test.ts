@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Service } from "../schema/service-api.ts";
+import { FakeControlPlane } from "../test/fakes/control-plane/api.ts";
+import { runCli, type TestIo, testIo } from "../test/support/cli-io.ts";
 import { HELP } from "./help.ts";
-import { FakeControlPlane } from "./test-support/fake-control-plane.ts";
-import { runCli, type TestIo, testIo } from "./test-support/test-io.ts";
 
 let fake: FakeControlPlane;
 beforeEach(async () => {

@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { runCli, testIo } from "../test/support/cli-io.ts";
 import { HELP } from "./help.ts";
-import { runCli, testIo } from "./test-support/test-io.ts";
 
 const TOKEN = "gps_AbCdEfGhIjKl_0123456789abcdefghijABCDEFGHIJ01";
 const CREATED = { id: "AbCdEfGhIjKl", description: "ci", created_by: "alice", created_at: "2026-01-01T00:00:00.000Z" };

@@ -1,9 +1,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { tempDir } from "../test/support/cli-io.ts";
 import { CliError } from "./errors.ts";
 import { resolveSettings } from "./settings.ts";
-import { tempDir } from "./test-support/test-io.ts";
 
 function writeSettings(dir: string, settings: unknown, name = join(".gateplane", "config.json")): string {
   const path = join(dir, name);

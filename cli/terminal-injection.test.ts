@@ -3,8 +3,8 @@
  * key/value blocks, messages, prompts, errors, the live display); `--json` stays valid JSON.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FakeControlPlane } from "./test-support/fake-control-plane.ts";
-import { runCli, testIo } from "./test-support/test-io.ts";
+import { FakeControlPlane } from "../test/fakes/control-plane/api.ts";
+import { runCli, testIo } from "../test/support/cli-io.ts";
 
 // Everything but the newline that ends a line; with `tty` the CLI's own bold/dim are allowed too.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: asserting there are none.

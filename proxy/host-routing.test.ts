@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { configDocument } from "../test/support/config-builder.ts";
 import { DEFAULT_HEALTH_POLICY } from "./balancer.ts";
 import { isBareAddress, routeByHost } from "./host-routing.ts";
 import { buildRoutingTable, EMPTY_TABLE } from "./routes.ts";
 import { StatsRegistry } from "./stats.ts";
-import { configDocument } from "./testing/config-builder.ts";
 
 const doc = configDocument(1, [
   { name: "echo", replicas: ["http://127.0.0.1:9001"] },

@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { type FakeControlPlane, startFakeControlPlane } from "../../agent/testing/fake-control-plane.ts";
-import { configDocument, get, type Replica, startReplica } from "../../agent/testing/fixtures.ts";
 import { allocatePorts } from "../../local-host/ports.ts";
+import { type FakeControlPlane, startFakeControlPlane } from "../fakes/control-plane/agent-api.ts";
+import { configDocument, get, type Replica, startReplica } from "../support/agent-fixtures.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/gateplane-agent.mjs", import.meta.url));
 const SECRET = "bootstrap-secret-0123456789abcdef0123456789";

@@ -8,7 +8,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { type Agent, startAgent } from "../../agent/agent.ts";
-import { type FakeControlPlane, startFakeControlPlane } from "../../agent/testing/fake-control-plane.ts";
+import { startProxy } from "../../proxy/index.ts";
+import type { ConfigDocument } from "../../schema/config-document.ts";
+import { type FakeControlPlane, startFakeControlPlane } from "../fakes/control-plane/agent-api.ts";
 import {
   bootstrapFor,
   configDocument,
@@ -17,9 +19,7 @@ import {
   type Replica,
   SECRET,
   startReplica,
-} from "../../agent/testing/fixtures.ts";
-import { startProxy } from "../../proxy/index.ts";
-import type { ConfigDocument } from "../../schema/config-document.ts";
+} from "../support/agent-fixtures.ts";
 
 const WAIT = { timeout: 10_000 };
 

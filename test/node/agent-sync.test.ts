@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { type Agent, type AgentOptions, startAgent } from "../../agent/agent.ts";
-import { type FakeControlPlane, startFakeControlPlane } from "../../agent/testing/fake-control-plane.ts";
+import { type FakeControlPlane, startFakeControlPlane } from "../fakes/control-plane/agent-api.ts";
 import {
   bootstrapFor,
   configDocument,
@@ -12,7 +12,7 @@ import {
   type Replica,
   SECRET,
   startReplica,
-} from "../../agent/testing/fixtures.ts";
+} from "../support/agent-fixtures.ts";
 
 /** Back-offs stretch on a loaded machine: wait generously, fail only on a real hang. */
 const WAIT = { timeout: 10_000 };

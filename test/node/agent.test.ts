@@ -5,9 +5,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { type Agent, type AgentOptions, startAgent } from "../../agent/agent.ts";
 import { parseAgentArgs, UsageError } from "../../agent/args.ts";
 import { BootstrapError, readBootstrap } from "../../agent/bootstrap.ts";
-import { type FakeControlPlane, startFakeControlPlane } from "../../agent/testing/fake-control-plane.ts";
-import { bootstrapFor, get, memoryLog, SECRET } from "../../agent/testing/fixtures.ts";
 import { type ProxyOptions, startProxy } from "../../proxy/index.ts";
+import { type FakeControlPlane, startFakeControlPlane } from "../fakes/control-plane/agent-api.ts";
+import { bootstrapFor, get, memoryLog, SECRET } from "../support/agent-fixtures.ts";
 
 // Registration and tokens over the HTTP API; config sync is agent-sync.test.ts. The fake control
 // plane has no WebSocket here, so the HTTP heartbeat (the fallback) is what shows the token in use.

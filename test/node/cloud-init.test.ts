@@ -6,7 +6,6 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { bootstrapFor } from "../../agent/testing/fixtures.ts";
 import {
   CloudInitError,
   EC2_USER_DATA_LIMIT,
@@ -20,6 +19,7 @@ import {
   AGENT_UNIT,
   BOOTSTRAP_PATH,
 } from "../../durable-objects/backends/clouds/systemd-unit.ts";
+import { bootstrapFor } from "../support/agent-fixtures.ts";
 
 const run = promisify(execFile);
 const PACKAGE_URL = "https://downloads.example.com/gateplane/gateplane-0.1.0.tgz";

@@ -10,10 +10,10 @@ import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { configService, type GatewayForDocument } from "../../durable-objects/config-service.ts";
 import { documentProblems, parseDocument } from "../../proxy/routes.ts";
-import { configDocument } from "../../proxy/testing/config-builder.ts";
 import { ValidationError } from "../../schema/issues.ts";
 import * as L from "../../schema/limits.ts";
 import { parseServiceConfiguration, ReplicaEndpoint, type ServiceConfiguration } from "../../schema/service.ts";
+import { configDocument } from "../support/config-builder.ts";
 
 /** mulberry32: deterministic, so a failure reproduces from its seed. */
 function rng(seed: number): () => number {

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Stack, startStack } from "../../local-host/stack.ts";
-import { type CliResult, freePort, ROOT } from "./stack-support.ts";
+import { type CliResult, freePort, ROOT } from "../support/stack.ts";
 
 const BIN = path.join(ROOT, "bin/gateplane.mjs");
 const ZONE = "0123456789abcdef0123456789abcdef";

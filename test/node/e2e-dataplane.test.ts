@@ -12,7 +12,7 @@ import WebSocket, { WebSocketServer } from "ws";
 import { type Stack, startStack } from "../../local-host/stack.ts";
 import type { Gateway } from "../../schema/api.ts";
 import type { Service } from "../../schema/service-api.ts";
-import { hosts as daemonHosts, freePort, ROOT, cli as run, until } from "./stack-support.ts";
+import { hosts as daemonHosts, freePort, ROOT, cli as run, until } from "../support/stack.ts";
 
 const HOST = "echo.localhost";
 

@@ -13,8 +13,8 @@ import { promisify } from "node:util";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Stack, startStack } from "../../local-host/stack.ts";
-import { type FakeModelServer, startFakeModelServer, TOKENS } from "./fake-model-server.ts";
-import { freePort, ROOT, cli as run } from "./stack-support.ts";
+import { type FakeModelServer, startFakeModelServer, TOKENS } from "../fakes/model-server.ts";
+import { freePort, ROOT, cli as run } from "../support/stack.ts";
 
 const run$ = promisify(execFile);
 let stack: Stack;

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { type Stack, startStack } from "../../local-host/stack.ts";
 import type { Gateway } from "../../schema/api.ts";
 import type { Service } from "../../schema/service-api.ts";
-import { freePort, ROOT, cli as run, until } from "./stack-support.ts";
+import { freePort, ROOT, cli as run, until } from "../support/stack.ts";
 
 let stack: Stack;
 let dir: string;

@@ -8,7 +8,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Stack, startStack } from "../../local-host/stack.ts";
 import type { Gateway } from "../../schema/api.ts";
-import { alive, hosts as daemonHosts, freePort, ROOT, cli as run, until } from "./stack-support.ts";
+import { alive, hosts as daemonHosts, freePort, ROOT, cli as run, until } from "../support/stack.ts";
 
 const EXAMPLE = path.join(ROOT, "examples/local-gateway.dstack.yml");
 

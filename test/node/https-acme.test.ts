@@ -15,10 +15,10 @@ import { CertificateManager, type Issuer } from "../../agent/certificates/manage
 import { CertificateStore } from "../../agent/certificates/store.ts";
 import { allocatePorts } from "../../local-host/ports.ts";
 import { startTunedProxy, type TunedProxyHandle } from "../../proxy/index.ts";
-import { configDocument, DOMAIN } from "../../proxy/testing/config-builder.ts";
-import { send } from "../../proxy/testing/http-client.ts";
-import { startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
+import { startReplica, type TestReplica } from "../fakes/replica-server.ts";
+import { configDocument, DOMAIN } from "../support/config-builder.ts";
+import { send } from "../support/http-client.ts";
 import { type Pebble, pebbleMissing, startPebble } from "../support/pebble.ts";
 import { type Check, until as waitUntil } from "../support/until.ts";
 

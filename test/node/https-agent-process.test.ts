@@ -15,10 +15,10 @@ import path from "node:path";
 import type { TLSSocket } from "node:tls";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { type FakeControlPlane, startFakeControlPlane } from "../../agent/testing/fake-control-plane.ts";
-import { configDocument, get, type Replica, startReplica } from "../../agent/testing/fixtures.ts";
 import { allocatePorts } from "../../local-host/ports.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
+import { type FakeControlPlane, startFakeControlPlane } from "../fakes/control-plane/agent-api.ts";
+import { configDocument, get, type Replica, startReplica } from "../support/agent-fixtures.ts";
 import { type Pebble, pebbleMissing, startPebble } from "../support/pebble.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/gateplane-agent.mjs", import.meta.url));

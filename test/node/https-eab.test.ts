@@ -11,9 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CertificateManager } from "../../agent/certificates/manager.ts";
 import { allocatePorts } from "../../local-host/ports.ts";
 import { startTunedProxy, type TunedProxyHandle } from "../../proxy/index.ts";
-import { configDocument, DOMAIN } from "../../proxy/testing/config-builder.ts";
-import { startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
+import { startReplica, type TestReplica } from "../fakes/replica-server.ts";
+import { configDocument, DOMAIN } from "../support/config-builder.ts";
 import { type Pebble, pebbleMissing, startPebble } from "../support/pebble.ts";
 import { type Check, until as waitUntil } from "../support/until.ts";
 

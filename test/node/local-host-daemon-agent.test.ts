@@ -2,10 +2,10 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, expect, it, vi } from "vitest";
-import { type FakeControlPlane, startFakeControlPlane } from "../../agent/testing/fake-control-plane.ts";
 import { type HostDaemon, startHostDaemon } from "../../local-host/daemon.ts";
 import type { AgentBootstrap } from "../../schema/agent.ts";
 import type { LocalInstance } from "../../schema/local-host.ts";
+import { type FakeControlPlane, startFakeControlPlane } from "../fakes/control-plane/agent-api.ts";
 
 const TOKEN = "daemon-token-0123456789abcdef0123456789";
 const SECRET = "bootstrap-secret-0123456789abcdef0123456789";

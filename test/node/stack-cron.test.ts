@@ -12,7 +12,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WORKER_CRON } from "../../local-host/cron.ts";
 import { type Stack, startStack } from "../../local-host/stack.ts";
-import { freePort, ROOT } from "./stack-support.ts";
+import { freePort, ROOT } from "../support/stack.ts";
 
 let stack: Stack;
 let dir: string;

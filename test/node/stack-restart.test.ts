@@ -13,7 +13,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StackLockFile } from "../../local-host/stack-lock.ts";
 import type { LocalInstance } from "../../schema/local-host.ts";
-import { freePort, ROOT, until } from "./stack-support.ts";
+import { freePort, ROOT, until } from "../support/stack.ts";
 
 let dir: string;
 let port: number;

@@ -8,6 +8,7 @@ import type { ServerMessage } from "../../schema/agent-protocol.ts";
 import type { Gateway } from "../../schema/api.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import type { Service } from "../../schema/service-api.ts";
+import { until } from "../support/until.ts";
 
 export const ADMIN = env.ADMIN_TOKEN;
 const BASE = "http://gateplane.test";
@@ -97,24 +98,9 @@ export async function objectSql<T>(project: string, name: string, query: string,
   return runInDurableObject(stub, (_obj, state) => state.storage.sql.exec(query, ...binds).toArray() as T[]);
 }
 
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | null | undefined | false>,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-}
+/** Polls until `fn` returns something truthy (the one polling helper, test/support/until.ts). */
+export const waitFor = <T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 10_000) =>
+  until<T>(what, fn, timeoutMs, 50);
 
 export async function faults(set?: Record<string, number>): Promise<Record<string, number>> {
   const res = await fetch(env.FAULTS_URL, {

@@ -1,0 +1,98 @@
+/**
+ * Rate limits with worker processes: the host admits the configured total, not one allowance per
+ * worker, and over a 10 s run at 3× the rate it admits rps × 10 + burst within 5 %.
+ */
+import { readdirSync, readlinkSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { afterEach, describe, expect, it } from "vitest";
+import { startReplica } from "../test/fakes/replica-server.ts";
+import { configDocument, DOMAIN } from "../test/support/config-builder.ts";
+import { startTunedProxy, type TunedProxyHandle } from "./index.ts";
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function limitedProxy(rps: number, burst: number): Promise<TunedProxyHandle> {
+  const replica = await startReplica("r");
+  cleanups.push(() => replica.close());
+  const proxy = await startTunedProxy(
+    {
+      httpPort: 0,
+      workers: 2,
+      initialConfig: configDocument(1, [
+        {
+          name: "svc",
+          replicas: [replica.url],
+          rate_limits: [{ prefix: "/", key: { type: "ip_address" }, rps, burst }],
+        },
+      ]),
+    },
+    {},
+  );
+  cleanups.push(() => proxy.close());
+  return proxy;
+}
+
+function get(port: number, agent: Agent): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request({ host: "127.0.0.1", port, agent, headers: { host: `svc.${DOMAIN}` } }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.on("error", () => resolve(0));
+    req.end();
+  });
+}
+
+/** Open sockets of a process (its accepted client connections among them). */
+function sockets(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("socket:");
+    } catch {
+      return false;
+    }
+  }).length;
+}
+
+describe("rate limits across worker processes", () => {
+  it("64 connections spread over 2 workers share one allowance", async () => {
+    const proxy = await limitedProxy(1 / 60, 1);
+    const pids = proxy.pids();
+    const baseline = pids.map(sockets);
+    const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+    cleanups.push(async () => agent.destroy());
+    const statuses = await Promise.all(Array.from({ length: 64 }, () => get(proxy.port, agent)));
+    // Both workers hold some of the (kept-alive) client connections: both answered.
+    const accepted = pids.map((pid, i) => sockets(pid) - baseline[i]!);
+    expect(accepted.every((n) => n > 0)).toBe(true);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(2);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(62);
+  });
+
+  it("10 s at 3× the rate admits rps × 10 + burst within 5 %", { timeout: 60_000 }, async () => {
+    const rps = 50;
+    const burst = 20;
+    const proxy = await limitedProxy(rps, burst);
+    const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+    cleanups.push(async () => agent.destroy());
+    // Paced on absolute times, so a late timer is caught up rather than stretching the run.
+    const total = 3 * rps * 10;
+    const start = performance.now();
+    const answers: Promise<number>[] = [];
+    for (let i = 0; i < total; i++) {
+      const due = start + (i * 1000) / (3 * rps);
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      answers.push(get(proxy.port, agent));
+    }
+    const statuses = await Promise.all(answers);
+    const admitted = statuses.filter((s) => s === 200).length;
+    const refused = statuses.filter((s) => s === 429).length;
+    const expected = rps * 10 + burst;
+    expect(admitted + refused).toBe(total);
+    expect(Math.abs(admitted - expected) / expected).toBeLessThanOrEqual(0.05);
+  });
+});

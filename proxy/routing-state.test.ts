@@ -1,0 +1,196 @@
+/**
+ * The host's routing state and the worker's gate to it, without processes: leases released exactly
+ * once, a dead owner's loads given back, state kept across documents, eligibility, the text cap,
+ * and a worker's fallback when the parent is silent or late.
+ */
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { RouterConfig } from "../schema/router.ts";
+import { configDocument, type ServiceSpec } from "../test/support/config-builder.ts";
+import { Balancer, DEFAULT_HEALTH_POLICY, ReplicaState } from "./balancer.ts";
+import type { CacheAware } from "./policies/cache-aware.ts";
+import { RoundRobin } from "./policies/round-robin.ts";
+import { capRoutingText, ROUTING_TEXT_CAP } from "./policies/routing-text.ts";
+import { answerRoute, IpcRoutingGate, type RouteAsk, type RoutedService } from "./routing-gate.ts";
+import { type HostReplica, RoutingState } from "./routing-state.ts";
+
+const RR: RouterConfig = { type: "sglang", policy: "round_robin" };
+const doc = (services: ServiceSpec[]) => configDocument(1, services);
+const three = (router: RouterConfig | null = RR): ServiceSpec => ({
+  name: "llm",
+  replicas: ["http://10.0.0.1:8000", "http://10.0.0.2:8000", "http://10.0.0.3:8000"],
+  router,
+});
+
+describe("RoutingState", () => {
+  it("holds a load per decision until its lease comes back, exactly once", () => {
+    const state = new RoutingState();
+    state.retain(doc([three()]));
+    const a = state.decide(1, "llm", "", null, 0)!;
+    const b = state.decide(2, "llm", "", null, 0)!;
+    expect([a.id, b.id]).toEqual(["llm-0", "llm-1"]);
+    expect(state.loads().map((l) => l.inFlight)).toEqual([1, 1, 0]);
+    state.release(1, a.lease);
+    state.release(1, a.lease);
+    state.release(1, b.lease); // another owner's lease: ignored
+    expect(state.loads().map((l) => l.inFlight)).toEqual([0, 1, 0]);
+    state.forget(2);
+    expect(state.loads().map((l) => l.inFlight)).toEqual([0, 0, 0]);
+  });
+
+  it("keeps counters, loads and trees across documents while the router and replica stay", () => {
+    const state = new RoutingState();
+    state.retain(doc([three()]));
+    const held = state.decide(1, "llm", "", null, 0)!;
+    state.decide(1, "llm", "", null, 0);
+    // Same router, replica 2 gone: the counter goes on (2 % 2 = 0) and replica 0 keeps its load.
+    state.retain(doc([{ ...three(), replicas: three().replicas.slice(0, 2) }]));
+    expect(state.decide(1, "llm", "", null, 0)!.id).toBe("llm-0");
+    expect(state.loads().map((l) => l.inFlight)).toEqual([2, 1]);
+    state.release(1, held.lease);
+    expect(state.loads()[0]!.inFlight).toBe(1);
+    // A new router starts a new policy.
+    state.retain(doc([three({ type: "sglang", policy: "cache_aware" })]));
+    expect(state.policy("llm")!.name).toBe("cache_aware");
+  });
+
+  it("decides among the eligible ids only, and leaves random and router-less services to the workers", () => {
+    const state = new RoutingState();
+    state.retain(
+      doc([
+        three(),
+        { name: "plain", replicas: ["http://10.0.0.9:1"] },
+        { ...three({ type: "sglang", policy: "random" }), name: "rnd" },
+      ]),
+    );
+    expect(state.decide(1, "llm", "", ["llm-2"], 0)!.id).toBe("llm-2");
+    expect(state.decide(1, "llm", "", ["gone"], 0)).toBeNull();
+    expect(state.decide(1, "plain", "", null, 0)).toBeNull();
+    expect(state.decide(1, "rnd", "", null, 0)).toBeNull();
+    expect(state.loads().map((l) => l.service)).toEqual(["llm", "llm", "llm"]);
+  });
+
+  it("learns cache_aware prefixes from every owner in one tree", () => {
+    const state = new RoutingState();
+    state.retain(doc([three({ type: "sglang", policy: "cache_aware" })]));
+    const text = `system prompt ${"x".repeat(200)}`;
+    const first = state.decide(1, "llm", `${text} q1`, null, 0)!;
+    state.release(1, first.lease);
+    expect(state.decide(2, "llm", `${text} q2`, null, 0)!.id).toBe(first.id);
+    expect((state.policy("llm") as CacheAware<HostReplica>).counts.hits).toBe(1);
+  });
+});
+
+describe("routing text cap", () => {
+  it("keeps the first 32 K code points, never splitting a surrogate pair", () => {
+    expect(capRoutingText("short")).toBe("short");
+    const long = "a".repeat(ROUTING_TEXT_CAP + 10);
+    expect(capRoutingText(long)).toHaveLength(ROUTING_TEXT_CAP);
+    const astral = "😀".repeat(ROUTING_TEXT_CAP);
+    const cut = capRoutingText(astral);
+    expect(Array.from(cut)).toHaveLength(ROUTING_TEXT_CAP);
+    expect(cut).toBe(astral);
+    expect(Array.from(capRoutingText(`${astral}tail`))).toHaveLength(ROUTING_TEXT_CAP);
+    expect(capRoutingText("ab😀cd", 3)).toBe("ab😀");
+  });
+});
+
+describe("IpcRoutingGate", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const service = (router: RouterConfig): RoutedService => {
+    const replicas = ["a", "b", "c"].map(
+      (_id, i) => new ReplicaState("llm", `llm-${i}`, `http://10.0.0.${i + 1}:8000`),
+    );
+    return { name: "llm", router, balancer: new Balancer(replicas, DEFAULT_HEALTH_POLICY, () => {}, new RoundRobin()) };
+  };
+  const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+  it("asks once per event-loop turn, hands leases back batched, and routes as the parent says", async () => {
+    const state = new RoutingState();
+    state.retain(doc([three()]));
+    const sent: RouteAsk[] = [];
+    const gate = new IpcRoutingGate(
+      (m) => sent.push(m) > 0,
+      1_000,
+      () => {},
+    );
+    const route = service(RR);
+    const got: [string | undefined, number][] = [];
+    const client = { routed: (r: ReplicaState | undefined, lease: number) => got.push([r?.id, lease]) };
+    for (let i = 0; i < 4; i++) gate.pick(route, null, "ignored", client);
+    // One tried replica narrows what the parent may choose.
+    gate.pick(route, [route.balancer.replicas[0]!], "", client);
+    await flush();
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.eligible).toEqual([null, null, null, null, ["llm-1", "llm-2"]]);
+    expect(sent[0]!.texts).toEqual(["", "", "", "", ""]);
+    gate.receive(answerRoute(state, 7, sent[0]!)!);
+    expect(got.map(([id]) => id)).toEqual(["llm-0", "llm-1", "llm-2", "llm-0", "llm-1"]);
+    for (const [, lease] of got) gate.release(lease);
+    await flush();
+    expect(sent[1]!.services).toEqual([]);
+    expect(answerRoute(state, 7, sent[1]!)).toBeNull();
+    expect(state.loads().map((l) => l.inFlight)).toEqual([0, 0, 0]);
+  });
+
+  it("decides with its own state when the parent is silent, logs once, and gives late decisions back", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    const state = new RoutingState();
+    state.retain(doc([three()]));
+    const sent: RouteAsk[] = [];
+    const log: string[] = [];
+    const gate = new IpcRoutingGate(
+      (m) => sent.push(m) > 0,
+      500,
+      (l) => log.push(l),
+    );
+    const route = service(RR);
+    const got: [string | undefined, number][] = [];
+    const client = { routed: (r: ReplicaState | undefined, lease: number) => got.push([r?.id, lease]) };
+    gate.pick(route, null, "", client);
+    await flush();
+    gate.pick(route, null, "", client);
+    await flush();
+    expect(got).toEqual([]);
+    vi.advanceTimersByTime(500);
+    // The process's own round robin, no lease.
+    expect(got).toEqual([
+      ["llm-0", 0],
+      ["llm-1", 0],
+    ]);
+    expect(log).toHaveLength(1);
+    expect(log[0]).toContain("routing with this process's own state meanwhile");
+    // The parent wakes up and answers both: those loads go back with the next batch.
+    gate.receive(answerRoute(state, 1, sent[0]!)!);
+    gate.receive(answerRoute(state, 1, sent[1]!)!);
+    expect(state.loads().map((l) => l.inFlight)).toEqual([1, 1, 0]);
+    await flush();
+    answerRoute(state, 1, sent[2]!);
+    expect(state.loads().map((l) => l.inFlight)).toEqual([0, 0, 0]);
+    expect(got).toHaveLength(2);
+  });
+
+  it("routes at once when the channel is closed, and random services never ask", async () => {
+    const sent: RouteAsk[] = [];
+    const closed = new IpcRoutingGate(
+      () => false,
+      60_000,
+      () => {},
+    );
+    const got: (string | undefined)[] = [];
+    closed.pick(service(RR), null, "", { routed: (r) => got.push(r?.id) });
+    await flush();
+    expect(got).toEqual(["llm-0"]);
+    const open = new IpcRoutingGate(
+      (m) => sent.push(m) > 0,
+      60_000,
+      () => {},
+    );
+    open.pick(service({ type: "sglang", policy: "random" }), null, "", { routed: (r) => got.push(r?.id) });
+    expect(got).toHaveLength(2);
+    await flush();
+    expect(sent).toEqual([]);
+  });
+});

@@ -1,0 +1,317 @@
+/**
+ * The host's routing state with 2 worker processes behind real sockets: cache_aware keeps a shared
+ * prefix on one replica whichever worker took the connection, round robin cycles globally,
+ * power_of_two sees the other worker's in-flight requests, the parent's loads return to 0 however
+ * exchanges end (and when a worker dies holding some), and a parent that does not answer does not
+ * stop routing.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { CACHE_AWARE_DEFAULTS } from "../schema/router.ts";
+import { endings, startReplica, type TestReplica } from "../test/fakes/replica-server.ts";
+import { configDocument, DOMAIN, type ServiceSpec } from "../test/support/config-builder.ts";
+import { send } from "../test/support/http-client.ts";
+import { until as waitUntil } from "../test/support/until.ts";
+import { DEFAULT_SERVER_SETTINGS } from "./server.ts";
+import { WorkerPool } from "./workers.ts";
+
+const HOST = `llm.${DOMAIN}`;
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** Replicas that answer with their name; `hold(name)` makes one keep its answers until `release`. */
+async function replicas(n: number) {
+  const held = new Set<string>();
+  let waiting: (() => void)[] = [];
+  const served: Record<string, number> = {};
+  const list: TestReplica[] = [];
+  for (let i = 0; i < n; i++) {
+    const name = `r${i}`;
+    served[name] = 0;
+    const r = await startReplica(name, (req: IncomingMessage, res: ServerResponse) => {
+      req.resume();
+      req.on("end", () => {
+        served[name]!++;
+        const answer = () => res.end(JSON.stringify({ replica: name }));
+        if (held.has(name)) waiting.push(answer);
+        else answer();
+      });
+    });
+    list.push(r);
+    cleanups.push(() => r.close());
+  }
+  return {
+    urls: list.map((r) => r.url),
+    served,
+    hold: (name: string) => held.add(name),
+    release: () => {
+      held.clear();
+      for (const w of waiting.splice(0)) w();
+      waiting = [];
+    },
+  };
+}
+
+async function pool(services: ServiceSpec[], log: (line: string) => void = () => {}) {
+  const workers = await WorkerPool.start({
+    host: "127.0.0.1",
+    port: 0,
+    count: 2,
+    settings: { ...DEFAULT_SERVER_SETTINGS, drainTimeoutMs: 1_000 },
+    document: configDocument(1, services),
+    sharing: "handle",
+    tlsPort: null,
+    certificates: [],
+    challenges: {},
+    log,
+    onHold: () => {},
+  });
+  cleanups.push(() => workers.close());
+  const loads = () => workers.routingLoads().map((l) => l.inFlight);
+  /** Requests each worker counted (both must have served for a test to mean anything). */
+  const perWorker = async () =>
+    (await workers.stats()).map((stats) => stats.reduce((n, s) => n + s.windows["300"].requests, 0));
+  return { workers, port: workers.port, loads, perWorker };
+}
+
+const until = (what: string, check: () => boolean, ms = 10_000) => waitUntil(what, check, ms, 10);
+const replicaOf = (body: string) => (JSON.parse(body) as { replica: string }).replica;
+const chat = (system: string, question: string) =>
+  JSON.stringify({
+    model: "llama",
+    messages: [
+      { role: "system", content: system },
+      { role: "user", content: question },
+    ],
+  });
+/** `n` requests at once, each on its own connection, so the kernel spreads them over both workers. */
+const burst = (n: number, make: (i: number) => Parameters<typeof send>[1], port: number) =>
+  Promise.all(Array.from({ length: n }, (_, i) => send(port, make(i))));
+
+/**
+ * Another process with 3 replicas (prints their ports), which, once the file named by its argument
+ * holds the proxy's port, waits 300 ms, sends 12 requests at once and prints their statuses and end times.
+ */
+const HELPER = `
+const http = require("node:http");
+const servers = [0, 1, 2].map((i) => http.createServer((req, res) => { req.resume(); req.on("end", () => res.end("r" + i)); }));
+Promise.all(servers.map((s) => new Promise((r) => s.listen(0, "127.0.0.1", r)))).then(() => {
+  process.stdout.write(JSON.stringify(servers.map((s) => s.address().port)) + "\\n");
+});
+const go = process.argv[1];
+const poll = setInterval(() => {
+  let input;
+  try { input = require("node:fs").readFileSync(go, "utf8"); } catch { return; }
+  clearInterval(poll);
+  setTimeout(() => ask(input), 300);
+}, 10);
+const ask = (input) => {
+  const started = Date.now();
+  Promise.all(Array.from({ length: 12 }, () => new Promise((resolve) => {
+    const req = http.request({ host: "127.0.0.1", port: Number(input), path: "/v1/x", headers: { host: "${HOST}" }, agent: false }, (res) => {
+      res.resume();
+      res.on("end", () => resolve({ status: res.statusCode, at: Date.now() }));
+    });
+    req.on("error", (e) => resolve({ status: 0, error: e.message, at: Date.now() }));
+    req.end();
+  }))).then((replies) => {
+    process.stdout.write(JSON.stringify({ started, replies }) + "\\n");
+    for (const s of servers) s.close();
+  });
+};
+`;
+
+describe("routing state shared by 2 worker processes", () => {
+  it("cache_aware: requests sharing a prefix land on one replica whichever worker took them", async () => {
+    const fleet = await replicas(3);
+    const { port, loads, perWorker } = await pool([
+      { name: "llm", replicas: fleet.urls, router: { type: "sglang", policy: "cache_aware", ...CACHE_AWARE_DEFAULTS } },
+    ]);
+    const systems = ["alpha", "beta", "gamma", "delta"].map(
+      (n) => `You are agent ${n}. ${`Rules of ${n}. `.repeat(60)}`,
+    );
+    const where = new Map<string, Set<string>>(systems.map((s) => [s, new Set()]));
+    // Two waves of 48 concurrent connections: 4 prefixes × 12 questions each.
+    for (let wave = 0; wave < 2; wave++) {
+      const replies = await burst(
+        48,
+        (i) => ({
+          host: HOST,
+          method: "POST",
+          path: "/v1/chat/completions",
+          body: chat(systems[i % 4]!, `question ${wave}-${i}`),
+        }),
+        port,
+      );
+      for (const [i, r] of replies.entries()) where.get(systems[i % 4]!)!.add(replicaOf(r.body));
+    }
+    expect((await perWorker()).every((n) => n > 0)).toBe(true);
+    // One replica per prefix. With a tree and loads per process, each process would place each
+    // prefix on its own (a random least-loaded replica on its first miss).
+    for (const [, seen] of where) expect(seen.size).toBe(1);
+    expect(loads()).toEqual([0, 0, 0]);
+  });
+
+  it("round_robin: one counter for the host (30 requests over 3 replicas → 10 each, in order)", async () => {
+    const fleet = await replicas(3);
+    const { port, perWorker } = await pool([
+      { name: "llm", replicas: fleet.urls, router: { type: "sglang", policy: "round_robin" } },
+    ]);
+    const replies = await burst(30, () => ({ host: HOST, path: "/v1/x" }), port);
+    expect(replies.every((r) => r.status === 200)).toBe(true);
+    expect(fleet.served).toEqual({ r0: 10, r1: 10, r2: 10 });
+    // One at a time, the sequence itself is the global one.
+    const order: string[] = [];
+    for (let i = 0; i < 9; i++) order.push(replicaOf((await send(port, { host: HOST, path: "/v1/x" })).body));
+    expect(order).toEqual(["r0", "r1", "r2", "r0", "r1", "r2", "r0", "r1", "r2"]);
+    expect((await perWorker()).every((n) => n > 0)).toBe(true);
+  });
+
+  it("power_of_two: a worker sees the requests the other worker has in flight", async () => {
+    const fleet = await replicas(2);
+    const { port, loads, perWorker } = await pool([
+      { name: "llm", replicas: fleet.urls, router: { type: "sglang", policy: "power_of_two" } },
+    ]);
+    // r0 keeps every request it gets; r1 answers at once. The first request on r0 stays in flight,
+    // so with host-wide loads every later decision (from either worker) compares 1 with 0 → r1.
+    // Per process, each worker would send its own first tie to r0.
+    fleet.hold("r0");
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < 40; i++) {
+      let finished = false;
+      const reply = send(port, { host: HOST, path: "/v1/x" }).finally(() => {
+        finished = true;
+      });
+      // Wait until this request either finished or is held by r0.
+      const held = fleet.served.r0!;
+      await until("an answer or a held request", () => finished || fleet.served.r0! > held);
+      if (!finished) pending.push(reply);
+      // A worker hands a load back right after the answer, not before it: wait for the parent to see it.
+      else await until("r1's load released", () => loads()[1] === 0);
+    }
+    expect(fleet.served.r0).toBe(1);
+    expect(fleet.served.r1).toBe(39);
+    expect(loads()).toEqual([1, 0]);
+    expect((await perWorker()).every((n) => n > 0)).toBe(true);
+    fleet.release();
+    await Promise.all(pending);
+    await until("loads back to 0", () => loads().every((n) => n === 0));
+  });
+
+  it("in-flight returns to 0 in the parent after completions, errors, client aborts, [DONE] and a dead worker", async () => {
+    const sse = endings(5_000);
+    const r = await startReplica("sse", sse.handler);
+    cleanups.push(() => r.close());
+    const { port, loads, workers } = await pool([
+      { name: "llm", replicas: [r.url], router: { type: "sglang", policy: "power_of_two" } },
+    ]);
+    const ok = await burst(20, (i) => ({ host: HOST, path: i % 2 ? "/v1/ok" : "/v1/error" }), port);
+    expect(ok.map((x) => x.status).sort()).toEqual([...Array(10).fill(200), ...Array(10).fill(500)]);
+    await until("completions and errors released", () => loads()[0] === 0);
+    await Promise.all(
+      Array.from({ length: 6 }, () => send(port, { host: HOST, path: "/v1/broken" }).catch(() => null)),
+    );
+    await until("broken responses released", () => loads()[0] === 0);
+    // Client aborts while the replica thinks, on several connections (both workers).
+    const aborts = Array.from(
+      { length: 6 },
+      () =>
+        new Promise<void>((resolve) => {
+          const req = request({ host: "127.0.0.1", port, path: "/v1/slow", setHost: false, headers: { host: HOST } });
+          req.on("error", () => resolve());
+          req.end();
+          setTimeout(() => req.destroy(), 300);
+        }),
+    );
+    await until("aborted requests in flight", () => loads()[0] === 6);
+    await Promise.all(aborts);
+    await until("aborts released", () => loads()[0] === 0);
+    // SSE: released at [DONE] while the stream is still open.
+    const chunks: string[] = [];
+    const streamed = new Promise<void>((resolve, reject) => {
+      const req = request(
+        { host: "127.0.0.1", port, path: "/v1/sse", setHost: false, headers: { host: HOST } },
+        (res) => {
+          res.on("data", (c: Buffer) => chunks.push(c.toString()));
+          res.on("end", resolve);
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+    await until("first event", () => chunks.length > 0);
+    expect(loads()).toEqual([1]);
+    await until("[DONE]", () => chunks.join("").includes("data: [DONE]"));
+    await until("released at [DONE]", () => loads()[0] === 0);
+    sse.release();
+    await streamed;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(loads()).toEqual([0]);
+    // A worker killed while holding requests: the parent gives its loads back.
+    const slow = Array.from({ length: 6 }, () => send(port, { host: HOST, path: "/v1/slow" }).catch(() => null));
+    await until("slow requests in flight", () => loads()[0] === 6);
+    for (const pid of workers.pids()) process.kill(pid, "SIGKILL");
+    await until("a dead worker's loads released", () => loads()[0] === 0);
+    await Promise.all(slow);
+  });
+
+  it("routes when the parent does not answer, then settles the loads it decided late", {
+    timeout: 30_000,
+  }, async () => {
+    // Replicas and client are another process: this one (the workers' parent) is about to stop answering.
+    const dir = mkdtempSync(path.join(tmpdir(), "router-workers-"));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const go = path.join(dir, "port");
+    const helper = spawn(process.execPath, ["-e", HELPER, go], { stdio: ["ignore", "pipe", "inherit"] });
+    cleanups.push(async () => {
+      if (helper.exitCode === null) helper.kill("SIGKILL");
+    });
+    let out = "";
+    helper.stdout.on("data", (c: Buffer) => {
+      out += c.toString();
+    });
+    const exited = new Promise((resolve) => helper.on("exit", resolve));
+    await until("helper replicas", () => out.includes("\n"));
+    const ports = JSON.parse(out.split("\n")[0]!) as number[];
+    const log: string[] = [];
+    const { port, loads } = await pool(
+      [
+        {
+          name: "llm",
+          replicas: ports.map((p) => `http://127.0.0.1:${p}`),
+          router: { type: "sglang", policy: "round_robin" },
+        },
+      ],
+      (line) => log.push(line),
+    );
+    // Synchronously: this process's event loop is about to stop.
+    writeFileSync(go, String(port));
+    // Block this process's event loop (without burning CPU) for 4 s; the helper starts asking after 300 ms.
+    const blockedAt = Date.now();
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4_000);
+    const unblockedAt = Date.now();
+    await exited;
+    const result = JSON.parse(out.split("\n")[1]!) as { started: number; replies: { status: number; at: number }[] };
+    expect(result.replies.map((r) => r.status)).toEqual(Array(12).fill(200));
+    // Every answer came while the parent was blocked (each after the workers' 500 ms bound).
+    expect(result.started).toBeGreaterThanOrEqual(blockedAt);
+    for (const reply of result.replies) expect(reply.at).toBeLessThan(unblockedAt);
+    // The parent then decides the questions it had missed; the workers hand those leases back.
+    await until("the outage logged", () => log.length > 0);
+    await until("late decisions released", () => loads().every((n) => n === 0));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(loads()).toEqual([0, 0, 0]);
+    // Logged once per outage by each worker that waited (one or both), not once per request.
+    const outage = log.filter((l) => l.includes("routing state did not answer in time"));
+    expect(outage.length).toBeGreaterThanOrEqual(1);
+    expect(outage.length).toBeLessThanOrEqual(2);
+    expect(outage[0]).toContain("routing with this process's own state meanwhile");
+  });
+});

@@ -1,0 +1,670 @@
+/**
+ * @module
+ * An in-memory stand-in for the control plane's gateway and service endpoints, for the CLI's unit
+ * tests only (the real Worker is exercised end to end elsewhere). Provisioning advances one step per
+ * GET of the gateway, and deletion completes after `deleteAfterPolls` GETs, so tests drive time by
+ * polling. Services follow the services API: every change of a service or of its replicas bumps
+ * its gateway's configuration version, which the gateway's agents take as `agentState` says.
+ */
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import * as v from "valibot";
+import { acmeView, ProjectAcmeRequest, type ProjectAcmeSettings } from "../../../schema/acme.ts";
+import type { ApiErrorBody, ConfigurationChange, Gateway, GatewayPlan, GatewayReplica } from "../../../schema/api.ts";
+import { dnsRecords } from "../../../schema/dns.ts";
+import {
+  diffConfigurations,
+  type GatewayConfiguration,
+  isInPlace,
+  parseGatewayConfiguration,
+} from "../../../schema/gateway.ts";
+import { servicesRefusal } from "../../../schema/gateway-deletion.ts";
+import { formatPath, parseOrThrow, ValidationError } from "../../../schema/issues.ts";
+import { sameJson } from "../../../schema/json.ts";
+import { parseServiceConfiguration, ReplicaEndpoint, type ServiceConfiguration } from "../../../schema/service.ts";
+import type { ConfigSyncState, GatewayReplicaSync, Service, ServicePlan } from "../../../schema/service-api.ts";
+import { FakeAccounts, FakeApiError } from "./accounts.ts";
+import { FakeWebhooks } from "./webhooks.ts";
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  body: unknown;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+export const NO_DEFAULT_GATEWAY = "The service requires a gateway, but there is no default gateway in the project";
+
+export class FakeControlPlane {
+  readonly token = "test-token";
+  readonly project = "main";
+  user = "alice";
+  /** Plans without `user`, as a server might that leaves it to `GET /me`. */
+  planOmitsUser = false;
+  readonly gateways = new Map<string, Gateway>();
+  readonly requests: RecordedRequest[] = [];
+  /** Gateways created from now on fail instead of reaching running. */
+  failProvisioning: string | null = null;
+  /** GETs of a deleted gateway that still find it (deleting hosts takes a while). */
+  deleteAfterPolls = 2;
+  /** Called on every GET of one gateway, after the state advanced; lets tests act mid-provisioning. */
+  onPoll: ((gateway: Gateway | undefined) => void) | null = null;
+  /** Called before any request is handled; lets tests change the world between the CLI's calls. */
+  onRequest: ((method: string, path: string) => void) | null = null;
+  readonly services = new Map<string, Service>();
+  readonly webhooks = new FakeWebhooks();
+  /** Users, tokens, projects, members, backends' and DNS credentials (`fake-accounts.ts`). */
+  readonly accounts = new FakeAccounts(this.project, () => this.user);
+  /** How the gateways' agents take each new configuration version. */
+  agentState: ConfigSyncState = "in_sync";
+  /** The agents' reason when `agentState` is `rejected`. */
+  agentError = "upstream llama: invalid replica URL";
+  #configVersions = new Map<string, number>();
+  #server: Server | null = null;
+  #ids = 0;
+  #generated = 0;
+  #pollsLeft = new Map<string, number>();
+  /** Re-creates waiting for their gateway's deletion to finish, by name (as the real object keeps them). */
+  #pendingRecreate = new Map<string, GatewayConfiguration>();
+  #query = new URLSearchParams();
+  url = "";
+
+  async start(): Promise<this> {
+    this.#server = createServer((req, res) => void this.#handle(req, res));
+    await new Promise<void>((resolve) => this.#server!.listen(0, "127.0.0.1", resolve));
+    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.#server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server?.close(() => resolve()) ?? resolve());
+  }
+
+  get env(): Record<string, string> {
+    return { GATEPLANE_URL: this.url, GATEPLANE_TOKEN: this.token, GATEPLANE_PROJECT: this.project };
+  }
+
+  /** Puts a gateway in place as if applied long ago (running, one replica unless told otherwise). */
+  seed(configuration: Partial<GatewayConfiguration> & { name: string }, overrides: Partial<Gateway> = {}): Gateway {
+    const conf = parseGatewayConfiguration({ type: "gateway", backend: "aws", region: "eu-west-1", ...configuration });
+    const gateway = this.#newGateway(conf, configuration.name);
+    gateway.status = "running";
+    gateway.replicas = Array.from({ length: conf.replicas }, (_, i) => replica(conf, i, "running"));
+    // Applied long ago: every agent runs the current version.
+    for (const r of gateway.replicas) r.config = { ...r.config, applied_version: r.config.desired_version };
+    gateway.dns_records = dnsRecords(
+      conf.domain,
+      gateway.replicas.map((r) => r.hostname),
+    );
+    Object.assign(gateway, overrides);
+    this.gateways.set(gateway.name, gateway);
+    return gateway;
+  }
+
+  /**
+   * Puts a service in place as if applied earlier, on its configured gateway or the default one,
+   * with the given replica endpoints registered.
+   */
+  seedService(
+    configuration: Record<string, unknown> & { name: string },
+    replicas: { id: string; url: string }[] = [],
+  ): Service {
+    const conf = effective(parseServiceConfiguration({ type: "service", ...configuration }));
+    const service = this.#createService(conf, this.#servingGateway(conf));
+    for (const r of replicas) service.replicas.push({ ...r, registered_at: service.created_at });
+    if (replicas.length > 0) this.#changed(service);
+    return service;
+  }
+
+  /** Requests other than the polling GETs, as `METHOD /path`, to assert what the CLI did. */
+  calls(): string[] {
+    return this.requests.map((r) => `${r.method} ${r.path}`);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString("utf8");
+    const url = new URL(req.url ?? "/", "http://x");
+    const path = url.pathname;
+    this.#query = url.searchParams;
+    const method = req.method ?? "GET";
+    let body: unknown;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      return send(res, 400, { error: { code: "invalid_json", message: "request body is not JSON" } });
+    }
+    this.requests.push({ method, path, body });
+    try {
+      this.onRequest?.(method, path);
+      if (req.headers.authorization !== `Bearer ${this.token}`) {
+        throw new HttpError(401, "unauthorized", "invalid or missing API token");
+      }
+      const query = new URL(req.url ?? "/", "http://x").searchParams;
+      const [status, result] = this.#route(method, path, body, query);
+      send(res, status, result);
+    } catch (e) {
+      if (e instanceof HttpError || e instanceof FakeApiError) {
+        const field = e.field === undefined ? {} : { field: e.field };
+        return send(res, e.status, { error: { code: e.code, message: e.message, ...field } });
+      }
+      if (e instanceof ValidationError) {
+        // As the Worker's toApiError: every issue, one per line.
+        return send(res, 400, { error: { code: "invalid_field", message: e.message, field: e.field } });
+      }
+      send(res, 500, { error: { code: "internal", message: String(e) } });
+    }
+  }
+
+  /** The project's ACME settings as the real control plane keeps them (validated by the same schema). */
+  acme: ProjectAcmeSettings | null = null;
+
+  #route(method: string, path: string, body: unknown, query: URLSearchParams): [number, unknown] {
+    const account = path.startsWith("/api/v1/")
+      ? this.accounts.route(method, path.slice("/api/v1".length), query, body)
+      : null;
+    if (account) return account;
+    const hooks = /^\/api\/v1\/projects\/main(\/webhooks.*)$/.exec(path);
+    const hookReply = hooks && this.webhooks.route(method, hooks[1]!, body);
+    if (hookReply) return hookReply;
+    if (path === `/api/v1/projects/${encodeURIComponent(this.project)}/acme`) {
+      if (method === "PUT") this.acme = parseOrThrow(ProjectAcmeRequest, body);
+      if (method === "DELETE") {
+        this.acme = null;
+        return [204, undefined];
+      }
+      return [200, acmeView(this.acme, this.acme ? "2026-01-01T00:00:00.000Z" : null)];
+    }
+    const service = /^\/api\/v1\/projects\/([^/]+)\/services(?:\/([^/]+))?(?:\/replicas\/([^/]+))?$/.exec(path);
+    if (service) {
+      const project = decodeURIComponent(service[1]!);
+      if (project !== this.project) throw new HttpError(404, "not_found", `Project ${project} does not exist`);
+      const name = service[2] && decodeURIComponent(service[2]);
+      const replicaId = service[3] && decodeURIComponent(service[3]);
+      return this.#routeService(method, path, name, replicaId, body);
+    }
+    const m = /^\/api\/v1\/projects\/([^/]+)\/gateways(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(path);
+    if (!m) throw new HttpError(404, "not_found", `no route for ${method} ${path}`);
+    const project = decodeURIComponent(m[1]!);
+    if (project !== this.project) throw new HttpError(404, "not_found", `Project ${project} does not exist`);
+    const segment = m[2] && decodeURIComponent(m[2]);
+    const action = m[3];
+
+    if (method === "GET" && !segment) {
+      return [
+        200,
+        {
+          project,
+          gateways: [...this.gateways.values()]
+            .map((g) => this.#advance(g.name))
+            .filter((g) => g !== undefined)
+            .map(gatewayView),
+        },
+      ];
+    }
+    if (method === "POST" && segment === "plan") return [200, this.#plan(body as { spec: SpecBody })];
+    if (method === "POST" && segment === "apply") return [200, this.#apply(body as ApplyBody)];
+    if (method === "POST" && segment === "delete") {
+      const { names, cascade } = body as { names: string[]; cascade?: boolean };
+      // All or nothing, as the real one.
+      for (const name of names) this.#refuseLosingServices(this.#existing(name), cascade === true, "delete");
+      for (const name of names) this.#markDeleted(name, cascade === true);
+      return [202, {}];
+    }
+    if (segment && method === "GET" && !action) {
+      const gateway = this.#advance(segment);
+      this.onPoll?.(gateway);
+      if (!gateway) throw new HttpError(404, "not_found", `Gateway ${segment} does not exist`);
+      return [200, gatewayView(gateway)];
+    }
+    if (segment && method === "DELETE" && !action) {
+      const cascade = this.#query.get("cascade");
+      if (cascade !== null && cascade !== "true" && cascade !== "false") {
+        throw new HttpError(400, "invalid_request", "cascade: expected true or false", "cascade");
+      }
+      return [202, this.#markDeleted(segment, cascade === "true")];
+    }
+    if (segment && method === "POST" && action === "set-default") {
+      const gateway = this.#existing(segment);
+      for (const other of this.gateways.values()) other.default = false;
+      gateway.default = true;
+      return [200, gatewayView(gateway)];
+    }
+    throw new HttpError(405, "method_not_allowed", `${method} ${path} is not supported`);
+  }
+
+  #plan({ spec }: { spec: SpecBody }): GatewayPlan {
+    const conf = parseGatewayConfiguration(spec.configuration);
+    const name = conf.name ?? `gateway-${++this.#generated}`;
+    const current = this.gateways.get(name) ?? null;
+    if (current?.to_be_deleted) {
+      throw new HttpError(409, "being_deleted", `Gateway '${name}' is being deleted. Try again later.`);
+    }
+    const changes = current ? diffConfigurations(current.configuration, conf) : [];
+    return {
+      project_name: this.project,
+      user: this.planOmitsUser ? "" : this.user,
+      spec: { configuration: spec.configuration, configuration_path: spec.configuration_path ?? null },
+      effective_spec: { configuration: { ...conf, name }, configuration_path: spec.configuration_path ?? null },
+      current_resource: current,
+      action: current && isInPlace(changes.map((c) => c.field)) ? "update" : "create",
+      changes,
+      in_place: current !== null && isInPlace(changes.map((c) => c.field)),
+    };
+  }
+
+  #apply({ plan, force, recreate, cascade }: ApplyBody): Gateway {
+    const conf = parseGatewayConfiguration(plan.spec.configuration);
+    const name = conf.name ?? `gateway-${++this.#generated}`;
+    const existing = this.gateways.get(name);
+    if (!existing) {
+      const gateway = this.#newGateway(conf, name);
+      if (conf.default !== false && ![...this.gateways.values()].some((g) => g.default)) gateway.default = true;
+      this.gateways.set(name, gateway);
+      return gateway;
+    }
+    if (existing.to_be_deleted) {
+      throw new HttpError(409, "being_deleted", `Gateway '${name}' is being deleted. Try again later.`);
+    }
+    const planned = plan.current_resource;
+    const unchanged =
+      planned != null &&
+      planned.id === existing.id &&
+      JSON.stringify(planned.configuration) === JSON.stringify(existing.configuration);
+    if (!force && !unchanged) {
+      throw new HttpError(
+        409,
+        "conflict",
+        "Failed to apply plan. Resource has been changed. Try again or use force apply.",
+      );
+    }
+    if (recreate) {
+      // Checked above as a create is; the old gateway goes, then the new one is created.
+      this.#refuseLosingServices(existing, cascade === true, "re-create");
+      this.#markDeleted(name, true);
+      this.#pendingRecreate.set(name, { ...conf, name });
+      return existing;
+    }
+    const changes = diffConfigurations(existing.configuration, conf);
+    if (!isInPlace(changes.map((c) => c.field))) {
+      throw new HttpError(
+        409,
+        "not_updatable",
+        `Gateway '${name}' cannot be updated in-place. Re-create it (apply with recreate: true).`,
+      );
+    }
+    existing.configuration = { ...conf, name, default: existing.configuration.default };
+    existing.wildcard_domain = conf.domain;
+    existing.dns_records = dnsRecords(
+      conf.domain,
+      existing.replicas.map((r) => r.hostname),
+    );
+    if (conf.default !== null) existing.default = conf.default;
+    return existing;
+  }
+
+  #newGateway(conf: GatewayConfiguration, name: string): Gateway {
+    return {
+      id: `gw-${++this.#ids}`,
+      name,
+      project_name: this.project,
+      configuration: { ...conf, name },
+      created_at: new Date().toISOString(),
+      status: "submitted",
+      status_message: null,
+      hostname: null,
+      wildcard_domain: conf.domain,
+      dns_records: [],
+      default: conf.default === true,
+      to_be_deleted: false,
+      backend: conf.backend,
+      region: conf.region,
+      replicas: [],
+    };
+  }
+
+  #existing(name: string): Gateway {
+    const gateway = this.gateways.get(name);
+    if (!gateway) throw new HttpError(404, "not_found", `Gateway ${name} does not exist`);
+    return gateway;
+  }
+
+  #markDeleted(name: string, cascade: boolean): Gateway {
+    const gateway = this.#existing(name);
+    if (gateway.to_be_deleted) {
+      // A deletion cancels a pending re-create.
+      this.#pendingRecreate.delete(name);
+      return gateway;
+    }
+    this.#refuseLosingServices(gateway, cascade, "delete");
+    gateway.to_be_deleted = true;
+    this.#pollsLeft.set(name, this.deleteAfterPolls);
+    return gateway;
+  }
+
+  #refuseLosingServices(gateway: Gateway, cascade: boolean, action: "delete" | "re-create"): void {
+    if (cascade || gateway.to_be_deleted) return;
+    const names = [...this.services.values()].filter((s) => s.gateway === gateway.name).map((s) => s.name);
+    if (names.length === 0) return;
+    const refusal = servicesRefusal(gateway.name, names.sort(), action);
+    throw new HttpError(refusal.status, refusal.code, refusal.message, refusal.field);
+  }
+
+  #routeService(
+    method: string,
+    path: string,
+    name: string | undefined,
+    replicaId: string | undefined,
+    body: unknown,
+  ): [number, unknown] {
+    if (method === "GET" && !name) return [200, { project: this.project, services: [...this.services.values()] }];
+    if (method === "POST" && name === "plan" && !replicaId) return [200, this.#planService(body as { spec: SpecBody })];
+    if (method === "POST" && name === "apply" && !replicaId) return this.#applyService(body as ServiceApplyBody);
+    if (!name) throw new HttpError(405, "method_not_allowed", `${method} ${path} is not supported`);
+    const service = this.#existingService(name);
+    if (method === "GET" && !replicaId) return [200, service];
+    if (method === "DELETE" && !replicaId) {
+      this.services.delete(name);
+      this.#bump(service.gateway);
+      return [200, service];
+    }
+    if (method === "PUT" && replicaId) {
+      const endpoint = v.safeParse(ReplicaEndpoint, {
+        id: replicaId,
+        url: (body as { url?: unknown } | undefined)?.url,
+      });
+      if (!endpoint.success) {
+        const issue = endpoint.issues[0];
+        const field = formatPath((issue.path ?? []).map((p) => p.key as string));
+        throw new HttpError(400, "invalid", `${field}: ${issue.message}`, field);
+      }
+      const existing = service.replicas.find((r) => r.id === replicaId);
+      if (existing && existing.url === endpoint.output.url) return [200, service];
+      if (existing) existing.url = endpoint.output.url;
+      else service.replicas.push({ id: replicaId, url: endpoint.output.url, registered_at: new Date().toISOString() });
+      this.#changed(service);
+      return [existing ? 200 : 201, service];
+    }
+    if (method === "DELETE" && replicaId) {
+      if (!service.replicas.some((r) => r.id === replicaId)) {
+        throw new HttpError(404, "not_found", `Replica ${replicaId} of service ${name} does not exist`);
+      }
+      service.replicas = service.replicas.filter((r) => r.id !== replicaId);
+      this.#changed(service);
+      return [200, service];
+    }
+    throw new HttpError(405, "method_not_allowed", `${method} ${path} is not supported`);
+  }
+
+  #planService({ spec }: { spec: SpecBody }): ServicePlan {
+    const conf = effective(parseServiceConfiguration(spec.configuration));
+    const current = this.services.get(conf.name) ?? null;
+    const changes = current ? this.#serviceChanges(current, conf) : [];
+    const inPlace = current !== null && !changes.some((c) => c.field === "gateway");
+    return {
+      project_name: this.project,
+      user: this.planOmitsUser ? "" : this.user,
+      spec: { configuration: spec.configuration, configuration_path: spec.configuration_path ?? null },
+      effective_spec: { configuration: conf, configuration_path: spec.configuration_path ?? null },
+      current_resource: current,
+      action: inPlace ? "update" : "create",
+      changes,
+      in_place: inPlace,
+    };
+  }
+
+  #applyService({ plan, force }: ServiceApplyBody): [number, Service] {
+    const conf = effective(parseServiceConfiguration(plan.spec.configuration));
+    const gateway = this.#servingGateway(conf);
+    const existing = this.services.get(conf.name);
+    const planned = plan.current_resource ?? null;
+    const unchanged = existing
+      ? planned?.id === existing.id && sameJson(planned.configuration, existing.configuration)
+      : planned === null;
+    if (!force && !unchanged) {
+      throw new HttpError(
+        409,
+        "conflict",
+        "Failed to apply plan. Resource has been changed. Try again or use force apply.",
+      );
+    }
+    if (!existing) return [201, this.#createService(conf, gateway)];
+    if (existing.gateway !== gateway.name) {
+      throw new HttpError(
+        409,
+        "not_updatable",
+        `Service '${conf.name}' cannot move to another gateway in place. Delete it and re-apply.`,
+      );
+    }
+    existing.configuration = conf;
+    Object.assign(existing, this.#addresses(conf, gateway));
+    this.#changed(existing);
+    return [200, existing];
+  }
+
+  /** The configured gateway, else the project's default; refused as the API refuses them. */
+  #servingGateway(conf: ServiceConfiguration): Gateway {
+    const name = conf.gateway ?? [...this.gateways.values()].find((g) => g.default && !g.to_be_deleted)?.name;
+    if (!name) throw new HttpError(404, "not_found", NO_DEFAULT_GATEWAY);
+    const gateway = this.gateways.get(name);
+    if (!gateway || gateway.to_be_deleted) throw new HttpError(404, "not_found", `Gateway ${name} does not exist`);
+    if (conf.https === true && gateway.configuration.certificate === null) {
+      throw new HttpError(
+        400,
+        "invalid",
+        "https: HTTPS needs a gateway with a certificate; set https: false or auto",
+        "https",
+      );
+    }
+    return gateway;
+  }
+
+  #serviceChanges(current: Service, conf: ServiceConfiguration): ConfigurationChange[] {
+    const changes: ConfigurationChange[] = [];
+    const gateway = conf.gateway ?? [...this.gateways.values()].find((g) => g.default)?.name ?? null;
+    if (gateway !== current.gateway) changes.push({ field: "gateway", from: current.gateway, to: gateway });
+    for (const field of Object.keys(conf) as (keyof ServiceConfiguration)[]) {
+      if (field === "gateway" || field === "name") continue;
+      const from = current.configuration[field];
+      if (!sameJson(from, conf[field])) changes.push({ field, from, to: conf[field] });
+    }
+    return changes;
+  }
+
+  #createService(conf: ServiceConfiguration, gateway: Gateway): Service {
+    const now = new Date().toISOString();
+    const service: Service = {
+      id: `svc-${++this.#ids}`,
+      name: conf.name,
+      project_name: this.project,
+      gateway: gateway.name,
+      configuration: conf,
+      ...this.#addresses(conf, gateway),
+      created_at: now,
+      updated_at: now,
+      replicas: [],
+      config_version: 0,
+      gateway_replicas: [],
+      stats: null,
+      // As the real one before its first evaluation (the fake has no autoscaler).
+      scaling: conf.scaling
+        ? { desired_replicas: null, current_replicas: 0, reason: null, last_change_at: null, last_evaluated_at: null }
+        : null,
+    };
+    this.services.set(service.name, service);
+    this.#changed(service);
+    return service;
+  }
+
+  /** `<name>.<domain>`, on the gateway's port when its hosts have one (local hosts do). */
+  #addresses(conf: ServiceConfiguration, gateway: Gateway): Pick<Service, "url" | "model_url"> {
+    const scheme =
+      conf.https === false || (conf.https === "auto" && !gateway.configuration.certificate) ? "http" : "https";
+    const domain = gateway.wildcard_domain ?? gateway.configuration.domain ?? "example.com";
+    const port = /:\d+$/.exec(gateway.replicas[0]?.hostname ?? "")?.[0] ?? "";
+    return {
+      url: `${scheme}://${conf.name}.${domain}${port}`,
+      model_url: conf.model ? `${scheme}://gateway.${domain}${port}${conf.model.prefix}` : null,
+    };
+  }
+
+  /** A new configuration version of the service's gateway, taken by its agents as `agentState` says. */
+  #changed(service: Service): void {
+    const version = this.#bump(service.gateway);
+    const gateway = this.gateways.get(service.gateway);
+    service.updated_at = new Date().toISOString();
+    service.config_version = version;
+    // The gateway's replicas take the version as its services' do (`agentState`).
+    for (const r of gateway?.replicas ?? []) {
+      r.config = {
+        ...r.config,
+        desired_version: version,
+        applied_version: this.agentState === "in_sync" ? version : version > 1 ? version - 1 : null,
+        error: this.agentState === "rejected" ? this.agentError : null,
+      };
+    }
+    service.gateway_replicas = (gateway?.replicas ?? []).map(
+      (r): GatewayReplicaSync => ({
+        replica_num: r.replica_num,
+        applied_version: this.agentState === "in_sync" ? version : version > 1 ? version - 1 : null,
+        state: this.agentState,
+        error: this.agentState === "rejected" ? this.agentError : null,
+      }),
+    );
+  }
+
+  #bump(gateway: string): number {
+    const version = (this.#configVersions.get(gateway) ?? 0) + 1;
+    this.#configVersions.set(gateway, version);
+    return version;
+  }
+
+  #existingService(name: string): Service {
+    const service = this.services.get(name);
+    if (!service) throw new HttpError(404, "not_found", `Service ${name} does not exist`);
+    return service;
+  }
+
+  /** One step of the lifecycle per look: submitted → provisioning → running (or failed); deleted → gone. */
+  #advance(name: string): Gateway | undefined {
+    const gateway = this.gateways.get(name);
+    if (!gateway) return undefined;
+    if (gateway.to_be_deleted) {
+      const left = this.#pollsLeft.get(name) ?? 0;
+      if (left <= 0) {
+        this.gateways.delete(name);
+        for (const s of [...this.services.values()]) if (s.gateway === name) this.services.delete(s.name);
+        const next = this.#pendingRecreate.get(name);
+        this.#pendingRecreate.delete(name);
+        if (!next) return undefined;
+        const created = this.#newGateway(next, name);
+        created.default = gateway.default;
+        this.gateways.set(name, created);
+        return created;
+      }
+      this.#pollsLeft.set(name, left - 1);
+      return gateway;
+    }
+    const conf = gateway.configuration;
+    if (gateway.status === "submitted") {
+      gateway.status = "provisioning";
+      gateway.replicas = Array.from({ length: conf.replicas }, (_, i) => replica(conf, i, "provisioning"));
+    } else if (gateway.status === "provisioning") {
+      if (this.failProvisioning) {
+        gateway.status = "failed";
+        gateway.status_message = "Failed to provision gateway replica";
+        gateway.replicas = gateway.replicas.map((r) => ({
+          ...r,
+          status: "terminated",
+          status_message: this.failProvisioning,
+        }));
+      } else {
+        gateway.status = "running";
+        gateway.replicas = gateway.replicas.map((r) => ({
+          ...r,
+          status: "running",
+          hostname: hostnameOf(conf, r.replica_num),
+        }));
+        gateway.dns_records = dnsRecords(
+          conf.domain,
+          gateway.replicas.map((r) => r.hostname),
+        );
+      }
+    }
+    return gateway;
+  }
+}
+
+interface SpecBody {
+  configuration: Record<string, unknown>;
+  configuration_path?: string | null;
+}
+
+interface ApplyBody {
+  plan: { spec: SpecBody; current_resource?: Gateway | null };
+  force?: boolean;
+  recreate?: boolean;
+  cascade?: boolean;
+}
+
+interface ServiceApplyBody {
+  plan: { spec: SpecBody; current_resource?: Service | null };
+  force?: boolean;
+}
+
+/** What the API stores and returns: absent optional sections are `null`. */
+function effective(conf: ServiceConfiguration): ServiceConfiguration {
+  return {
+    ...conf,
+    gateway: conf.gateway ?? null,
+    model: conf.model ?? null,
+    scaling: conf.scaling ?? null,
+    router: conf.router ?? null,
+  };
+}
+
+/** Where a replica's host listens: local hosts are processes on loopback, each on its own port. */
+const hostnameOf = (conf: GatewayConfiguration, num: number) =>
+  conf.backend === "local" ? `127.0.0.1:${45531 + num}` : `10.0.0.${num + 1}`;
+
+function replica(conf: GatewayConfiguration, num: number, status: GatewayReplica["status"]): GatewayReplica {
+  return {
+    replica_num: num,
+    hostname: status === "running" ? hostnameOf(conf, num) : null,
+    backend: conf.backend,
+    region: conf.region,
+    instance_id: `i-${num}`,
+    created_at: new Date().toISOString(),
+    status,
+    status_message: null,
+    config: { desired_version: 1, applied_version: null, error: null, rejected_services: [] },
+    agent: null,
+  };
+}
+
+/**
+ * As the Worker's view (`durable-objects/state.ts`): `hostname` is the load balancer's (what the
+ * stored gateway holds), else the one active replica's address.
+ */
+function gatewayView(gateway: Gateway): Gateway {
+  const active = gateway.replicas.filter((r) => r.status !== "terminating" && r.status !== "terminated");
+  return { ...gateway, hostname: gateway.hostname ?? (active.length === 1 ? active[0]!.hostname : null) };
+}
+
+function send(res: ServerResponse, status: number, body: unknown | ApiErrorBody) {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+}

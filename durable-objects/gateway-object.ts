@@ -22,6 +22,14 @@ import type { ConfigDocument } from "../schema/config-document.ts";
 import { diffConfigurations, type GatewayConfiguration, isInPlace } from "../schema/gateway.ts";
 import { servicesRefusal } from "../schema/gateway-deletion.ts";
 import { sameJson } from "../schema/json.ts";
+import {
+  decideGatewayApply,
+  decideServiceApply,
+  type ServiceHost,
+  serviceHostRefusal,
+  serviceHttpsRefusal,
+} from "../schema/plan.ts";
+import type { PlannedResource } from "../schema/plan-envelope.ts";
 import type { ServiceConfiguration } from "../schema/service.ts";
 import type { Service } from "../schema/service-api.ts";
 import { randomBase62, secretsEqual } from "../worker/crypto.ts";
@@ -49,7 +57,7 @@ export interface ApplyInput {
   configuration: GatewayConfiguration & { name: string };
   configurationPath: string | null;
   /** What the client planned against; `null` when it planned a create. */
-  currentResource: { id: string; configuration: unknown } | null;
+  currentResource: PlannedResource;
   force: boolean;
   /** Re-create an existing gateway: delete it, then create this configuration (see `recreate`). */
   recreate: boolean;
@@ -75,7 +83,7 @@ export interface AgentIdentity {
 export interface ServiceApplyInput {
   configuration: ServiceConfiguration;
   configurationPath: string | null;
-  currentResource: { id: string; configuration: unknown } | null;
+  currentResource: PlannedResource;
   force: boolean;
   actor: string;
 }
@@ -106,15 +114,14 @@ const SYNC_RETRY_MAX_MS = 5 * 60_000;
 const fail = (status: ErrorInfo["status"], code: string, message: string, field?: string) =>
   ({ ok: false, error: { status, code, message, ...(field ? { field } : {}) } }) as const;
 const ok = <T>(value: T): Outcome<T> => ({ ok: true, value });
-/** Compares configurations as a client sees them: `default` is the live flag, so it is left out. */
-function sameConfiguration(a: unknown, b: GatewayConfiguration): boolean {
-  if (!a || typeof a !== "object") return false;
-  const changes = diffConfigurations(
-    { ...(a as GatewayConfiguration), default: null },
-    { ...b, default: null, name: b.name },
-  );
-  return changes.length === 0;
-}
+/** What the service rules (`schema/plan.ts`) need of the gateway. */
+const serviceHost = (g: GatewayRow): ServiceHost => ({
+  name: g.name,
+  status: g.status,
+  to_be_deleted: g.to_be_deleted,
+  domain: gatewayDomain(g),
+  certificate: g.configuration.certificate,
+});
 
 export class GatewayObject extends DurableObject<Env> {
   private readonly state: GatewayState;
@@ -162,33 +169,11 @@ export class GatewayObject extends DurableObject<Env> {
     if (current.project_id !== input.projectId) {
       return fail(409, "conflict", `Gateway ${name} belongs to another project`);
     }
-    if (current.to_be_deleted) return fail(409, "being_deleted", `Gateway ${name} is being deleted. Try again later.`);
-    if (!input.force) {
-      const planned = input.currentResource;
-      if (!planned || planned.id !== current.id || !sameConfiguration(planned.configuration, current.configuration)) {
-        return fail(409, "conflict", "Failed to apply plan. Resource has been changed. Try again or use force apply.");
-      }
-    }
-    // Re-creating is how a FAILED gateway is replaced, so that check comes after this.
-    if (input.recreate) return this.recreate(current, input);
-    if (current.status === "failed") {
-      return fail(
-        409,
-        "failed",
-        `Gateway ${name} is in FAILED status and cannot be updated in-place. Delete it and re-apply.`,
-      );
-    }
-    const changes = diffConfigurations(current.configuration, next);
+    const decision = decideGatewayApply(current, input);
+    if (!decision.ok) return decision;
+    if (decision.value.kind === "recreate") return this.recreate(current, input);
+    const changes = decision.value.changes;
     const fields = changes.map((c) => c.field);
-    if (!isInPlace(fields)) {
-      const fixed = fields.filter((f) => !["domain", "default", "replicas"].includes(f));
-      return fail(
-        409,
-        "not_updatable",
-        `Gateway ${name} cannot be updated in-place (changed: ${fixed.join(", ")}). Re-create it (apply with recreate: true).`,
-        fixed[0],
-      );
-    }
     if (changes.length > 0) {
       const intent: DefaultIntent | null =
         next.default === true ? "set" : next.default === false ? "unset" : current.default_intent;
@@ -394,31 +379,12 @@ export class GatewayObject extends DurableObject<Env> {
     const refusal = this.refuseServices(g);
     if (refusal) return refusal;
     const c = input.configuration;
-    const cert = g.configuration.certificate;
-    if (c.https === true && cert === null) {
-      return fail(
-        400,
-        "invalid_field",
-        `Cannot run HTTPS service on gateway with no SSL certificates configured (gateway ${g.name} has certificate: null); set https: false or auto`,
-        "https",
-      );
-    }
-    if (c.https === false && cert?.type === "acm") {
-      return fail(
-        400,
-        "invalid_field",
-        `Cannot run HTTP service on gateway with ACM certificates configured (gateway ${g.name}); set https: true or auto`,
-        "https",
-      );
-    }
+    const https = serviceHttpsRefusal(serviceHost(g), c.https);
+    if (https) return https;
     const current = this.services.get(c.name);
-    if (current && !input.force) {
-      const planned = input.currentResource;
-      if (!planned || planned.id !== current.id || !sameJson(planned.configuration, current.configuration)) {
-        return fail(409, "conflict", "Failed to apply plan. Resource has been changed. Try again or use force apply.");
-      }
-    }
-    if (current && sameJson(current.configuration, c)) {
+    const decision = decideServiceApply(current ?? null, input);
+    if (!decision.ok) return decision;
+    if (current && decision.value === "unchanged") {
       return ok({ service: serviceView(g, current, this.services, this.state.replicas()), created: false });
     }
     const now = new Date().toISOString();
@@ -540,17 +506,7 @@ export class GatewayObject extends DurableObject<Env> {
   }
 
   private refuseServices(g: GatewayRow) {
-    if (g.to_be_deleted) return fail(409, "being_deleted", `Gateway ${g.name} was marked for deletion`);
-    if (g.status === "failed") return fail(409, "failed", `Gateway ${g.name} is in FAILED status`);
-    if (!gatewayDomain(g)) {
-      return fail(
-        400,
-        "invalid_field",
-        `gateway: gateway ${g.name} has no domain; set one with gateplane apply`,
-        "gateway",
-      );
-    }
-    return null;
+    return serviceHostRefusal(serviceHost(g));
   }
 
   /** Bumps the configuration version (in the same synchronous step as the change it covers). */

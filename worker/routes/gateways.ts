@@ -9,13 +9,10 @@ import { Hono } from "hono";
 import { ApplyRequest, DeleteGatewaysRequest, type Gateway, type GatewayPlan, PlanRequest } from "../../schema/api.ts";
 import { BACKENDS_WITHOUT_CREDENTIALS } from "../../schema/backend-credentials.ts";
 import { EVENT_TYPES, type EventType } from "../../schema/events.ts";
-import {
-  diffConfigurations,
-  type GatewayConfiguration,
-  isInPlace,
-  parseGatewayConfiguration,
-} from "../../schema/gateway.ts";
+import { type GatewayConfiguration, parseGatewayConfiguration } from "../../schema/gateway.ts";
 import { servicesRefusal } from "../../schema/gateway-deletion.ts";
+import { gatewayBusy, planGateway } from "../../schema/plan.ts";
+import { echoSpec } from "../../schema/plan-envelope.ts";
 import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
 import { backendCredentials, events, gateways as gatewaysTable, projects } from "../db/schema.ts";
 import { batch } from "../db/statements.ts";
@@ -105,16 +102,6 @@ async function requireDeletable(env: Env, project: ProjectContext, name: string,
   if (services.length > 0) throw ApiError.from(servicesRefusal(name, services, "delete"));
 }
 
-function refuseIfBusy(g: Gateway): void {
-  if (g.to_be_deleted) throw conflict("being_deleted", `Gateway ${g.name} is being deleted. Try again later.`);
-  if (g.status === "failed") {
-    throw conflict(
-      "failed",
-      `Gateway ${g.name} is in FAILED status and cannot be updated in-place. Delete it and re-apply.`,
-    );
-  }
-}
-
 export const gateways = new Hono<AppEnv>()
   .post("/plan", async (c) => {
     const project = c.get("project");
@@ -123,19 +110,16 @@ export const gateways = new Hono<AppEnv>()
     const config = parseGatewayConfiguration(spec.configuration);
     await checkBackend(c.env, project, config);
     const current = config.name ? await describe(c.env, project, config.name) : null;
-    if (current) refuseIfBusy(current);
+    const busy = current && gatewayBusy(current);
+    if (busy) throw ApiError.from(busy.error);
     const effective = { ...config, name: config.name ?? (await uniqueName(c.env, project)) };
-    const changes = current ? diffConfigurations(current.configuration, effective) : [];
-    const inPlace = current !== null && isInPlace(changes.map((ch) => ch.field));
     const plan: GatewayPlan = {
       project_name: project.name,
       user: c.get("principal").name,
-      spec: { configuration: spec.configuration, configuration_path: spec.configuration_path ?? null },
-      effective_spec: { configuration: effective, configuration_path: spec.configuration_path ?? null },
+      spec: echoSpec(spec),
+      effective_spec: { ...echoSpec(spec), configuration: effective },
       current_resource: current,
-      action: inPlace ? "update" : "create",
-      changes,
-      in_place: inPlace,
+      ...planGateway(current?.configuration ?? null, effective),
     };
     return c.json(plan);
   })

@@ -14,7 +14,7 @@ import { mkdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { type ProxyHandle, type ProxyOptions, ProxyOptionsError, startProxy } from "../proxy/index.ts";
 import type { AgentBootstrap } from "../schema/agent.ts";
-import type { CertificateState } from "../schema/agent-protocol.ts";
+import { type CertificateState, MAX_REPORT_TEXT } from "../schema/agent-protocol.ts";
 import { type AdminServer, type AgentStatus, startAdminServer } from "./admin-server.ts";
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.ts";
 import { CertificateManager } from "./certificates/manager.ts";
@@ -107,8 +107,6 @@ export interface Agent {
 }
 
 const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
-/** The protocol caps a health message at this many characters. */
-const MAX_HEALTH_MESSAGE = 1000;
 
 export async function startAgent(options: AgentOptions): Promise<Agent> {
   const { bootstrap } = options;
@@ -223,7 +221,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const health = (): HostHealth => {
     const problem = applier.persistError;
     const state: HostHealth = problem
-      ? { status: "degraded", message: problem.slice(0, MAX_HEALTH_MESSAGE) }
+      ? { status: "degraded", message: problem.slice(0, MAX_REPORT_TEXT) }
       : { status: "healthy", message: null };
     return { ...state, routers: routers.reports() };
   };

@@ -13,13 +13,15 @@ import type { ProjectAcmeSettings } from "../schema/acme.ts";
 import {
   AgentMessage,
   type CertificateState,
+  CLOSE_CODES,
+  MAX_NACK_ERROR,
   type RouterReport,
   type ServerMessage,
   type ServiceRejection,
 } from "../schema/agent-protocol.ts";
 import type { Gateway } from "../schema/api.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
-import { diffConfigurations, type GatewayConfiguration, isInPlace } from "../schema/gateway.ts";
+import { diffConfigurations, type GatewayConfiguration } from "../schema/gateway.ts";
 import { servicesRefusal } from "../schema/gateway-deletion.ts";
 import { sameJson } from "../schema/json.ts";
 import {
@@ -103,11 +105,6 @@ interface SocketAttachment {
   /** Token expiry (seconds since the epoch): the socket is closed with 4001 once it passes. */
   exp: number;
 }
-
-/** Close codes the agent understands (4001: get a new token and reconnect). */
-const CLOSE_TOKEN_EXPIRED = 4001;
-const CLOSE_REPLICA_GONE = 4003;
-const CLOSE_BAD_MESSAGE = 4000;
 
 const SYNC_RETRY_MAX_MS = 5 * 60_000;
 
@@ -572,7 +569,7 @@ export class GatewayObject extends DurableObject<Env> {
         );
       }
     } else {
-      this.state.updateReplica(r.id, { config_error: error.slice(0, 2000), config_error_version: version });
+      this.state.updateReplica(r.id, { config_error: error.slice(0, MAX_NACK_ERROR), config_error_version: version });
       this.state.event(
         `Gateway replica ${r.replica_num} rejected configuration version ${version}: ${error.slice(0, 500)}`,
       );
@@ -606,19 +603,19 @@ export class GatewayObject extends DurableObject<Env> {
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const att = ws.deserializeAttachment() as SocketAttachment | null;
-    if (!att) return ws.close(CLOSE_BAD_MESSAGE, "unknown socket");
-    if (att.exp * 1000 < Date.now()) return ws.close(CLOSE_TOKEN_EXPIRED, "token expired");
+    if (!att) return ws.close(CLOSE_CODES.BAD_MESSAGE, "unknown socket");
+    if (att.exp * 1000 < Date.now()) return ws.close(CLOSE_CODES.TOKEN_REFUSED, "token expired");
     let parsed: unknown;
     try {
       parsed = JSON.parse(typeof message === "string" ? message : new TextDecoder().decode(message));
     } catch {
-      return ws.close(CLOSE_BAD_MESSAGE, "messages are JSON");
+      return ws.close(CLOSE_CODES.BAD_MESSAGE, "messages are JSON");
     }
     const result = v.safeParse(AgentMessage, parsed);
-    if (!result.success) return ws.close(CLOSE_BAD_MESSAGE, "unknown message");
+    if (!result.success) return ws.close(CLOSE_CODES.BAD_MESSAGE, "unknown message");
     const r = this.state.replica(att.replicaId);
     if (!r || r.status === "terminating" || r.status === "terminated") {
-      return ws.close(CLOSE_REPLICA_GONE, "this gateway replica is no longer active");
+      return ws.close(CLOSE_CODES.REPLICA_GONE, "this gateway replica is no longer active");
     }
     const msg = result.output;
     switch (msg.type) {
@@ -697,7 +694,7 @@ export class GatewayObject extends DurableObject<Env> {
     for (const r of this.state.replicas()) {
       if (r.status !== "terminating" && r.status !== "terminated") continue;
       for (const ws of this.ctx.getWebSockets(r.id))
-        ws.close(CLOSE_REPLICA_GONE, "this gateway replica is no longer active");
+        ws.close(CLOSE_CODES.REPLICA_GONE, "this gateway replica is no longer active");
     }
   }
 

@@ -140,6 +140,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     httpsPort: options.httpsPort ?? null,
     workers: options.workers ?? availableParallelism(),
     initialConfig: initial,
+    // The applier validates every document from the network (`isolate-services.ts`), once.
+    validatedDocuments: true,
     // Most proxy lines name the proxy already; the others get it, so the agent's log says who spoke.
     log: (line) => log.info(line.startsWith("proxy") ? line : `proxy: ${line}`),
     onHeldRequest: (service) => signals.notify(service),

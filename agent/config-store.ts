@@ -6,9 +6,9 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import * as v from "valibot";
+import { writeFileAtomic } from "../lib/atomic-file.ts";
 import { ConfigDocument } from "../schema/config-document.ts";
 import { formatIssue, fromValibot } from "../schema/issues.ts";
-import { writeFileAtomic } from "./atomic-file.ts";
 
 /** What a read found: a document, nothing, or a file that cannot be used (and why). */
 export type StoredConfig =

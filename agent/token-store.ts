@@ -5,8 +5,8 @@
  */
 import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
+import { writeFileAtomic } from "../lib/atomic-file.ts";
 import type { AgentBootstrap, AgentTokenResponse } from "../schema/agent.ts";
-import { writeFileAtomic } from "./atomic-file.ts";
 
 export interface StoredToken extends AgentTokenResponse {
   /** Seconds since the epoch when the agent received it: the start of its lifetime for refresh timing. */

@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { ControlPlane } from "./api-client.ts";
-import { ApiError, NetworkError } from "./errors.ts";
+import { ControlPlaneError, NetworkError } from "./errors.ts";
 
 let server: Server | null = null;
 afterEach(async () => {
@@ -46,13 +46,13 @@ describe("ControlPlane", () => {
     });
   });
 
-  it("turns error bodies into ApiError with code, message and field", async () => {
+  it("turns error bodies into ControlPlaneError with code, message and field", async () => {
     const { url } = await serve(() => [
       400,
       '{"error":{"code":"invalid","message":"region: required","field":"region"}}',
     ]);
     const error = await new ControlPlane({ url, token: "t" }).get("p", "g").catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toBeInstanceOf(ControlPlaneError);
     expect(error).toMatchObject({ status: 400, code: "invalid", message: "region: required", field: "region" });
   });
 

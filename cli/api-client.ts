@@ -1,7 +1,7 @@
 /**
  * @module
  * The control plane's gateway and service endpoints as the CLI uses them. Every failure becomes an
- * {@link ApiError} (the server said no) or a {@link NetworkError} (the server could not be asked).
+ * {@link ControlPlaneError} (the server said no) or a {@link NetworkError} (the server could not be asked).
  */
 import type * as v from "valibot";
 import type { ProjectAcmeRequest, ProjectAcmeView } from "../schema/acme.ts";
@@ -15,7 +15,7 @@ import type {
   Webhook,
   WebhookWithSecret,
 } from "../schema/webhooks.ts";
-import { ApiError, NetworkError } from "./errors.ts";
+import { ControlPlaneError, NetworkError } from "./errors.ts";
 import type { Settings } from "./settings.ts";
 
 export type ProjectAcmeInput = v.InferInput<typeof ProjectAcmeRequest>;
@@ -226,7 +226,7 @@ export class ControlPlane {
     try {
       return { status: response.status, body: JSON.parse(text) as T };
     } catch {
-      throw new ApiError(response.status, "bad_response", `${method} ${url} returned a body that is not JSON`);
+      throw new ControlPlaneError(response.status, "bad_response", `${method} ${url} returned a body that is not JSON`);
     }
   }
 }
@@ -238,18 +238,22 @@ const webhooks = (project: string) => `/projects/${encodeURIComponent(project)}/
 const serviceTokens = (project: string) => `/projects/${encodeURIComponent(project)}/service-tokens`;
 const webhook = (project: string, id: string) => `${webhooks(project)}/${encodeURIComponent(id)}`;
 
-function errorOf(response: Response, text: string, method: string, url: string): ApiError {
+function errorOf(response: Response, text: string, method: string, url: string): ControlPlaneError {
   try {
     const body = JSON.parse(text) as Partial<ApiErrorBody>;
     const error = body.error;
     if (error && typeof error.message === "string") {
-      return new ApiError(response.status, String(error.code ?? "error"), error.message, error.field);
+      return new ControlPlaneError(response.status, String(error.code ?? "error"), error.message, error.field);
     }
   } catch {
     // Not our error shape (a proxy's HTML page, say): fall through to the status line.
   }
   const statusText = response.statusText ? ` ${response.statusText}` : "";
-  return new ApiError(response.status, "http_error", `${method} ${url} failed: HTTP ${response.status}${statusText}`);
+  return new ControlPlaneError(
+    response.status,
+    "http_error",
+    `${method} ${url} failed: HTTP ${response.status}${statusText}`,
+  );
 }
 
 /** undici hides the useful part ("connect ECONNREFUSED 127.0.0.1:8787") in `cause`. */

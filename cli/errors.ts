@@ -21,14 +21,17 @@ export class UsageError extends CliError {
   }
 }
 
-/** The control plane answered with an error body (`{error: {code, message, field?}}`). */
-export class ApiError extends CliError {
+/**
+ * The control plane answered with an error body (`{error: {code, message, field?}}`): the client's
+ * view of what the Worker throws as its `ApiError` and renders.
+ */
+export class ControlPlaneError extends CliError {
   readonly status: number;
   readonly code: string;
   readonly field: string | undefined;
   constructor(status: number, code: string, message: string, field?: string) {
     super(message);
-    this.name = "ApiError";
+    this.name = "ControlPlaneError";
     this.status = status;
     this.code = code;
     this.field = field;

@@ -8,11 +8,11 @@
  */
 import { and, eq, sql } from "drizzle-orm";
 import { type DrizzleD1Database, drizzle } from "drizzle-orm/d1";
-import { events, gateways, projects, services } from "../worker/db/schema.ts";
-import { batch, type Statement } from "../worker/db/statements.ts";
-import type { ServiceStore } from "./services.ts";
+import { events, gateways, projects, services } from "../core/db/schema.ts";
+import { batch, type Statement } from "../core/db/statements.ts";
+import { deliveryInserts, fedWebhooks } from "../core/webhook-deliveries.ts";
+import type { ServiceStore } from "./service-store.ts";
 import type { GatewayRow, GatewayState, OutboxEvent } from "./state.ts";
-import { deliveryInserts, fedWebhooks } from "./webhook-deliveries.ts";
 
 /** Outbox events as idempotent inserts: the source key makes a repeated write-through a no-op. */
 function eventInserts(d: DrizzleD1Database, g: GatewayRow, outbox: OutboxEvent[]) {

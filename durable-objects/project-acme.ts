@@ -8,12 +8,12 @@
 import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import * as v from "valibot";
+import { acmeAad } from "../core/aad.ts";
+import { openJson } from "../core/crypto.ts";
+import { backendCredentials } from "../core/db/schema.ts";
+import type { Env } from "../core/env.ts";
 import { ACME_CREDENTIAL_TYPE, ProjectAcmeRequest, type ProjectAcmeSettings } from "../schema/acme.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
-import { openJson } from "../worker/crypto.ts";
-import { backendCredentials } from "../worker/db/schema.ts";
-import { sealedAad } from "../worker/db/sealed-settings.ts";
-import type { Env } from "../worker/env.ts";
 import type { GatewayRow } from "./state.ts";
 
 export interface SealedAcme {
@@ -21,11 +21,9 @@ export interface SealedAcme {
   iv: string;
 }
 
-export const acmeAad = (projectId: string) => sealedAad(projectId, ACME_CREDENTIAL_TYPE);
-
 /** Opens a sealed row; a row that no longer opens (rotated key, damage) counts as no settings. */
 export async function openProjectAcme(
-  env: Env,
+  env: Pick<Env, "CREDENTIALS_KEY">,
   projectId: string,
   sealed: SealedAcme | null,
 ): Promise<ProjectAcmeSettings | null> {
@@ -39,7 +37,7 @@ export async function openProjectAcme(
 }
 
 /** The project's sealed row in D1, or null. */
-export async function readProjectAcmeRow(env: Env, projectId: string): Promise<SealedAcme | null> {
+export async function readProjectAcmeRow(env: Pick<Env, "DB">, projectId: string): Promise<SealedAcme | null> {
   const row = await drizzle(env.DB)
     .select({ ciphertext: backendCredentials.ciphertext, iv: backendCredentials.iv })
     .from(backendCredentials)

@@ -6,7 +6,8 @@
  * between two awaits, a decision and its event commit together.
  */
 import { evaluateScaling } from "./autoscaler.ts";
-import { aggregateStats, type ScalingRow, type ServiceRow, type ServiceStore } from "./services.ts";
+import { aggregateStats } from "./service-stats.ts";
+import type { ScalingRow, ServiceRow, ServiceStore } from "./service-store.ts";
 import type { GatewayState, ReplicaRow } from "./state.ts";
 
 /** Agents report every 5 s each; deciding more often per service would only repeat itself. */

@@ -8,12 +8,19 @@
  * receivers absorb with the idempotency key.
  */
 import { DurableObject } from "cloudflare:workers";
+import { secretAad } from "../core/aad.ts";
+import { openJson } from "../core/crypto.ts";
+import { prepare } from "../core/db/statements.ts";
+import type { Env } from "../core/env.ts";
+import {
+  backoffMs,
+  DISABLE_AFTER_MS,
+  deliveryInserts,
+  fedWebhooks,
+  pokeDispatchers,
+} from "../core/webhook-deliveries.ts";
 import type { WebhookPayload } from "../schema/webhooks.ts";
 import { PING_EVENT } from "../schema/webhooks.ts";
-import { openJson } from "../worker/crypto.ts";
-import { prepare } from "../worker/db/statements.ts";
-import type { Env } from "../worker/env.ts";
-import { backoffMs, DISABLE_AFTER_MS, deliveryInserts, fedWebhooks, pokeDispatchers } from "./webhook-deliveries.ts";
 import { signatureHeader } from "./webhook-signature.ts";
 
 /** Deliveries attempted per alarm run; the alarm re-arms at once when more are due. */
@@ -61,9 +68,6 @@ function attemptTimeoutMs(setting: string | undefined): number {
   }
   return ms;
 }
-
-/** The sealed secret's additional data binds it to its row. */
-export const secretAad = (webhookId: string) => `webhook/${webhookId}`;
 
 export class WebhookDispatcher extends DurableObject<Env> {
   /** Deliveries being attempted by this instance: an RPC and the alarm never send the same one twice at once. */

@@ -2,7 +2,7 @@
  * @module
  * The env file `wrangler dev --env-file` reads: the stack's secrets and URLs as the Worker's bindings.
  */
-import { writeFileAtomic } from "../agent/atomic-file.ts";
+import { writeFileAtomic } from "../lib/atomic-file.ts";
 
 /**
  * Values are single-quoted so dotenv keeps JSON (the signing key) verbatim. wrangler also expands

@@ -6,7 +6,7 @@
  */
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { writeFileAtomic } from "../agent/atomic-file.ts";
+import { writeFileAtomic } from "../lib/atomic-file.ts";
 import { INSTANCE_STATES, type LocalInstance } from "../schema/local-host.ts";
 import { StateFileError } from "./errors.ts";
 

@@ -7,7 +7,7 @@ import { generateKeyPairSync, randomBytes, randomInt } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { calculateJwkThumbprint } from "jose";
-import { writeFileAtomic } from "../agent/atomic-file.ts";
+import { writeFileAtomic } from "../lib/atomic-file.ts";
 import { StackError } from "./errors.ts";
 
 export interface StackSecrets {

@@ -10,7 +10,7 @@
  */
 import { open, readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
-import { writeFileAtomic } from "../agent/atomic-file.ts";
+import { writeFileAtomic } from "../lib/atomic-file.ts";
 import { StackError } from "./errors.ts";
 import { isGroupAlive, isProcessMarked, stopProcessGroup } from "./process-group.ts";
 

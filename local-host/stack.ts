@@ -11,7 +11,7 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeFileAtomic } from "../agent/atomic-file.ts";
+import { writeFileAtomic } from "../lib/atomic-file.ts";
 import { CRON_INTERVAL_MS, startCronTimer, triggerScheduled } from "./cron.ts";
 import { type HostDaemon, startHostDaemon } from "./daemon.ts";
 import { writeDevVars } from "./dev-vars.ts";

@@ -109,12 +109,16 @@ describe.each<{ name: string; schema: v.GenericSchema; valid: Valid[]; invalid: 
     name: "ApplyRequest",
     schema: ApplyRequest,
     valid: [
-      { label: "a create plan", input: { plan: { spec: SPEC } }, expected: { plan: { spec: SPEC }, force: false } },
+      {
+        label: "a create plan",
+        input: { plan: { spec: SPEC } },
+        expected: { plan: { spec: SPEC }, force: false, recreate: false, cascade: false },
+      },
       { label: "current_resource: null", input: { plan: { spec: SPEC, current_resource: null }, force: false } },
       {
         label: "an update plan",
         input: { plan: { spec: SPEC, current_resource: CURRENT } },
-        expected: { plan: { spec: SPEC, current_resource: CURRENT }, force: false },
+        expected: { plan: { spec: SPEC, current_resource: CURRENT }, force: false, recreate: false, cascade: false },
       },
       {
         label: "a whole Gateway as current_resource (extra fields kept)",
@@ -122,12 +126,19 @@ describe.each<{ name: string; schema: v.GenericSchema; valid: Valid[]; invalid: 
         expected: {
           plan: { spec: SPEC, current_resource: { ...CURRENT, name: "example-gateway", status: "running" } },
           force: false,
+          recreate: false,
+          cascade: false,
         },
       },
       {
         label: "force: true",
         input: { plan: { spec: SPEC }, force: true },
-        expected: { plan: { spec: SPEC }, force: true },
+        expected: { plan: { spec: SPEC }, force: true, recreate: false, cascade: false },
+      },
+      {
+        label: "a re-create that may take services with it",
+        input: { plan: { spec: SPEC, current_resource: CURRENT }, recreate: true, cascade: true },
+        expected: { plan: { spec: SPEC, current_resource: CURRENT }, force: false, recreate: true, cascade: true },
       },
     ],
     invalid: [
@@ -180,7 +191,11 @@ describe.each<{ name: string; schema: v.GenericSchema; valid: Valid[]; invalid: 
     name: "DeleteGatewaysRequest",
     schema: DeleteGatewaysRequest,
     valid: [
-      { label: "one name", input: { names: ["example-gateway"] }, expected: { names: ["example-gateway"] } },
+      {
+        label: "one name",
+        input: { names: ["example-gateway"] },
+        expected: { names: ["example-gateway"], cascade: false },
+      },
       { label: "several names", input: { names: ["gw-a", "gw-b"] } },
     ],
     invalid: [

@@ -12,7 +12,7 @@
  *
  * The walk itself is iterative, so it cannot overflow on what it is there to refuse.
  */
-import type { FieldIssue, PathSegment } from "./issues.ts";
+import type { FieldIssue, PathSegment } from "./field-issue.ts";
 
 export const MAX_INPUT_DEPTH = 64;
 

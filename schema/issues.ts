@@ -4,15 +4,10 @@
  * field first (`router.policy: expected one of …`), the way every config and API error is shown.
  */
 import * as v from "valibot";
+import type { FieldIssue, PathSegment } from "./field-issue.ts";
 import { inputTreeIssues } from "./input-tree.ts";
 
-export type PathSegment = string | number;
-
-export interface FieldIssue {
-  /** Dotted path of the offending field (`router.policy`, `tags.team`); empty for the whole document. */
-  path: PathSegment[];
-  message: string;
-}
+export type { FieldIssue, PathSegment };
 
 export const formatPath = (path: readonly PathSegment[]): string =>
   path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? p : `.${p}`)).join("");

@@ -3,7 +3,6 @@ import { type GatewayConfiguration, parseGatewayConfiguration } from "./gateway.
 import {
   decideGatewayApply,
   decideServiceApply,
-  gatewayBusy,
   NO_DEFAULT_GATEWAY,
   planGateway,
   planIsCurrent,
@@ -60,16 +59,6 @@ describe("gateway plans", () => {
     expect(plan).toMatchObject({ action: "create", in_place: false });
     expect(plan.changes).toEqual([{ field: "region", from: "eu-west-1", to: "us-east-1" }]);
   });
-
-  it("refuses to plan against a gateway being deleted or FAILED", () => {
-    expect(gatewayBusy(running())).toBeNull();
-    expect(gatewayBusy({ ...running(), to_be_deleted: true })?.error).toEqual({
-      status: 409,
-      code: "being_deleted",
-      message: "Gateway edge is being deleted. Try again later.",
-    });
-    expect(gatewayBusy({ ...running(), status: "failed" })?.error).toMatchObject({ status: 409, code: "failed" });
-  });
 });
 
 describe("gateway applies", () => {
@@ -107,7 +96,7 @@ describe("gateway applies", () => {
     expect(decideGatewayApply(failed, input)).toEqual({
       ok: false,
       error: {
-        status: 409,
+        kind: "busy",
         code: "failed",
         message: "Gateway edge is in FAILED status and cannot be updated in-place. Delete it and re-apply.",
       },
@@ -119,7 +108,7 @@ describe("gateway applies", () => {
     expect(decideGatewayApply(running(), { ...input, configuration: next })).toEqual({
       ok: false,
       error: {
-        status: 409,
+        kind: "conflict",
         code: "not_updatable",
         message: "Gateway edge cannot be updated in-place (changed: region). Re-create it (apply with recreate: true).",
         field: "region",
@@ -135,16 +124,16 @@ describe("service plans and applies", () => {
     expect(serviceGateway("edge", { name: "edge", gone: false }, "main")).toEqual({ ok: true, value: "edge" });
     expect(serviceGateway("edge", null, "main")).toMatchObject({
       ok: false,
-      error: { status: 404, message: "Gateway edge does not exist in project main" },
+      error: { kind: "not_found", message: "Gateway edge does not exist in project main" },
     });
     expect(serviceGateway("edge", { name: "edge", gone: true }, "main")).toMatchObject({
       ok: false,
-      error: { status: 409, code: "being_deleted", field: "gateway" },
+      error: { kind: "busy", code: "being_deleted", field: "gateway" },
     });
     expect(serviceGateway(null, { name: "edge", gone: false }, "main")).toEqual({ ok: true, value: "edge" });
     expect(serviceGateway(null, { name: "edge", gone: true }, "main")).toMatchObject({
       ok: false,
-      error: { status: 404, message: NO_DEFAULT_GATEWAY },
+      error: { kind: "not_found", message: NO_DEFAULT_GATEWAY },
     });
   });
 
@@ -169,7 +158,7 @@ describe("service plans and applies", () => {
     expect(serviceMoveRefusal("echo", null, "edge")).toBeNull();
     expect(serviceMoveRefusal("echo", "edge", "edge")).toBeNull();
     expect(serviceMoveRefusal("echo", "edge", "backup")?.error).toEqual({
-      status: 409,
+      kind: "conflict",
       code: "not_updatable",
       message: "Service echo is served by gateway edge; delete it and re-apply to move it to backup",
       field: "gateway",
@@ -179,10 +168,10 @@ describe("service plans and applies", () => {
   it("refuses gateways that take no services, and schemes they cannot serve", () => {
     const host = { name: "edge", status: "running", to_be_deleted: false, domain: "example.com", certificate: null };
     expect(serviceHostRefusal(host)).toBeNull();
-    expect(serviceHostRefusal({ ...host, domain: null })?.error).toMatchObject({ status: 400, field: "gateway" });
+    expect(serviceHostRefusal({ ...host, domain: null })?.error).toMatchObject({ kind: "invalid", field: "gateway" });
     expect(serviceHostRefusal({ ...host, status: "failed" })?.error.code).toBe("failed");
     expect(serviceHttpsRefusal(host, true)?.error).toMatchObject({
-      status: 400,
+      kind: "invalid",
       code: "invalid_field",
       field: "https",
     });

@@ -4,16 +4,22 @@
  * re-create), when an apply is refused and with which words (stale plan, busy or failed gateway,
  * a change that cannot be made in place, a service that would move), and what an accepted apply
  * does. The Worker's routes and the GatewayObject decide with these, and so does the CLI's test
- * double, so the double answers what the control plane answers (same statuses, codes, messages).
- * What needs storage (looking gateways up, writing) stays with the caller; these only decide.
+ * double, so the double answers what the control plane answers (same codes and messages; the
+ * status follows from the refusal's kind, as `worker/outcomes.ts` maps it). What needs storage
+ * (looking gateways up, writing) stays with the caller; these only decide. The busy rule itself
+ * is `gateway-busy.ts`.
  */
 import { diffConfigurations, type GatewayConfiguration, IN_PLACE_FIELDS, isInPlace } from "./gateway.ts";
+import { beingDeletedRefusal, failedRefusal } from "./gateway-busy.ts";
 import { sameJson } from "./json.ts";
 import type { ConfigurationChange, PlannedResource } from "./plan-envelope.ts";
 
-/** A refusal as the API renders it: `{error: {code, message, field?}}` with the HTTP status. */
+/**
+ * A refusal: what went wrong (`kind`, as the objects' `Failure`), the code clients branch on, the
+ * message, and the field at fault. The Worker alone turns the kind into an HTTP status.
+ */
 export interface Refusal {
-  status: 400 | 404 | 409;
+  kind: "invalid" | "not_found" | "conflict" | "busy";
   code: string;
   message: string;
   field?: string;
@@ -24,10 +30,11 @@ export type Refused = { ok: false; error: Refusal };
 /** A decision: the value to act on, or the refusal to answer with. */
 export type Decision<T> = { ok: true; value: T } | Refused;
 
-const refuse = (status: Refusal["status"], code: string, message: string, field?: string): Refused => ({
+const refuse = (kind: Refusal["kind"], code: string, message: string, field?: string): Refused => ({
   ok: false,
-  error: { status, code, message, ...(field ? { field } : {}) },
+  error: { kind, code, message, ...(field ? { field } : {}) },
 });
+const refused = (refusal: Refusal | null): Refused | null => (refusal ? { ok: false, error: refusal } : null);
 
 /** What a plan shows besides the specs: `create` also when the change cannot be made in place. */
 export interface PlanSummary {
@@ -38,7 +45,7 @@ export interface PlanSummary {
 
 /** The plan's resource changed since (optimistic concurrency): re-plan, or apply with `force`. */
 export const STALE_PLAN: Refusal = {
-  status: 409,
+  kind: "conflict",
   code: "conflict",
   message: "Failed to apply plan. Resource has been changed. Try again or use force apply.",
 };
@@ -59,19 +66,6 @@ export interface GatewayStanding {
   name: string;
   status: string;
   to_be_deleted: boolean;
-}
-
-export const gatewayBeingDeleted = (name: string) =>
-  refuse(409, "being_deleted", `Gateway ${name} is being deleted. Try again later.`);
-
-export const gatewayFailed = (name: string) =>
-  refuse(409, "failed", `Gateway ${name} is in FAILED status and cannot be updated in-place. Delete it and re-apply.`);
-
-/** A gateway that cannot be planned against: being deleted, or FAILED (it can only be re-created). */
-export function gatewayBusy(g: GatewayStanding): Refused | null {
-  if (g.to_be_deleted) return gatewayBeingDeleted(g.name);
-  if (g.status === "failed") return gatewayFailed(g.name);
-  return null;
 }
 
 /** A gateway plan: no current gateway, or a change outside the in-place fields, is a create. */
@@ -114,18 +108,20 @@ export function decideGatewayApply(
   current: CurrentGateway,
   input: GatewayApply,
 ): Decision<{ kind: "recreate" } | { kind: "update"; changes: ConfigurationChange[] }> {
-  if (current.to_be_deleted) return gatewayBeingDeleted(current.name);
+  const deleting = refused(beingDeletedRefusal(current));
+  if (deleting) return deleting;
   if (!input.force && !planIsCurrent(input.currentResource, current, sameGatewayConfiguration)) {
     return { ok: false, error: STALE_PLAN };
   }
   if (input.recreate) return { ok: true, value: { kind: "recreate" } };
-  if (current.status === "failed") return gatewayFailed(current.name);
+  const failed = refused(failedRefusal(current));
+  if (failed) return failed;
   const changes = diffConfigurations(current.configuration, input.configuration);
   const fields = changes.map((c) => c.field);
   if (!isInPlace(fields)) {
     const fixed = fields.filter((f) => !(IN_PLACE_FIELDS as readonly string[]).includes(f));
     return refuse(
-      409,
+      "conflict",
       "not_updatable",
       `Gateway ${current.name} cannot be updated in-place (changed: ${fixed.join(", ")}). Re-create it (apply with recreate: true).`,
       fixed[0],
@@ -148,11 +144,11 @@ export function serviceGateway(
   project: string,
 ): Decision<string> {
   if (configured) {
-    if (!found) return refuse(404, "not_found", `Gateway ${configured} does not exist in project ${project}`);
-    if (found.gone) return refuse(409, "being_deleted", `Gateway ${configured} was marked for deletion`, "gateway");
+    if (!found) return refuse("not_found", "not_found", `Gateway ${configured} does not exist in project ${project}`);
+    if (found.gone) return refuse("busy", "being_deleted", `Gateway ${configured} was marked for deletion`, "gateway");
     return { ok: true, value: found.name };
   }
-  if (!found || found.gone) return refuse(404, "not_found", NO_DEFAULT_GATEWAY);
+  if (!found || found.gone) return refuse("not_found", "not_found", NO_DEFAULT_GATEWAY);
   return { ok: true, value: found.name };
 }
 
@@ -190,7 +186,7 @@ export function planService(
 export function serviceMoveRefusal(name: string, serving: string | null, gateway: string): Refused | null {
   if (!serving || serving === gateway) return null;
   return refuse(
-    409,
+    "conflict",
     "not_updatable",
     `Service ${name} is served by gateway ${serving}; delete it and re-apply to move it to ${gateway}`,
     "gateway",
@@ -205,11 +201,11 @@ export interface ServiceHost extends GatewayStanding {
 
 /** A gateway that takes no service changes: being deleted, FAILED, or without a domain. */
 export function serviceHostRefusal(g: ServiceHost): Refused | null {
-  if (g.to_be_deleted) return refuse(409, "being_deleted", `Gateway ${g.name} was marked for deletion`);
-  if (g.status === "failed") return refuse(409, "failed", `Gateway ${g.name} is in FAILED status`);
+  if (g.to_be_deleted) return refuse("busy", "being_deleted", `Gateway ${g.name} was marked for deletion`);
+  if (g.status === "failed") return refuse("busy", "failed", `Gateway ${g.name} is in FAILED status`);
   if (!g.domain) {
     return refuse(
-      400,
+      "invalid",
       "invalid_field",
       `gateway: gateway ${g.name} has no domain; set one with gateplane apply`,
       "gateway",
@@ -222,7 +218,7 @@ export function serviceHostRefusal(g: ServiceHost): Refused | null {
 export function serviceHttpsRefusal(g: ServiceHost, https: boolean | "auto"): Refused | null {
   if (https === true && g.certificate === null) {
     return refuse(
-      400,
+      "invalid",
       "invalid_field",
       `Cannot run HTTPS service on gateway with no SSL certificates configured (gateway ${g.name} has certificate: null); set https: false or auto`,
       "https",
@@ -230,7 +226,7 @@ export function serviceHttpsRefusal(g: ServiceHost, https: boolean | "auto"): Re
   }
   if (https === false && g.certificate?.type === "acm") {
     return refuse(
-      400,
+      "invalid",
       "invalid_field",
       `Cannot run HTTP service on gateway with ACM certificates configured (gateway ${g.name}); set https: true or auto`,
       "https",

@@ -312,12 +312,15 @@ export function parseServiceConfiguration(input: unknown): ServiceConfiguration 
   return s;
 }
 
+/** A replica's id as the orchestrator names it (a path segment of the replicas API). */
+export const ReplicaId = v.pipe(
+  v.string(expected("a replica id")),
+  v.regex(/^[A-Za-z0-9._:-]{1,128}$/, "expected 1–128 of letters, digits, '.', '_', ':' or '-'"),
+);
+
 /** A replica endpoint as the orchestrator registers it. */
 export const ReplicaEndpoint = mapping({
-  id: v.pipe(
-    v.string(expected("a replica id")),
-    v.regex(/^[A-Za-z0-9._:-]{1,128}$/, "expected 1–128 of letters, digits, '.', '_', ':' or '-'"),
-  ),
+  id: ReplicaId,
   url: v.pipe(
     text(expected("a URL")),
     v.url("expected a URL such as http://10.0.0.5:8000"),

@@ -22,7 +22,7 @@ export const EVENT_PATTERNS = [
   ),
 ].sort();
 
-/** Whether a filter entry selects an event type; the D1 query in `durable-objects/webhook-deliveries.ts` mirrors it. */
+/** Whether a filter entry selects an event type; the D1 query in `core/webhook-deliveries.ts` mirrors it. */
 export function filterMatches(filter: readonly string[], type: string): boolean {
   return filter.some((f) => f === "*" || f === type || (f.endsWith(".*") && type.startsWith(f.slice(0, -1))));
 }

@@ -2,7 +2,7 @@
  * Checks the import graph of the product code: no circles, and no arrow that crosses the house's
  * walls. `schema/` is the bottom; the control plane (`core/` under `worker/` and `durable-objects/`)
  * sits on one side, the host (`agent/`, `proxy/`) on the other; the CLI and the local host daemon
- * stand alone. Only `worker/index.ts` knows the Durable Object classes (it exports them to workerd).
+ * stand alone (beside `lib/`, Node helpers that know no part). Only `worker/index.ts` knows the Durable Object classes (it exports them to workerd).
  *
  * Type-only imports count: a type that crosses a wall still couples the two sides.
  *
@@ -18,10 +18,13 @@ const ALLOWED: Record<string, string[]> = {
   core: ["schema"],
   "durable-objects": ["schema", "core"],
   worker: ["schema", "core"],
-  agent: ["schema", "proxy"], // the agent embeds the proxy; the proxy never imports the agent
+  // Node helpers that know no part of Gateplane (atomic file replacement), needed by both host-side
+  // processes that keep state on disk: the agent and the local host daemon. Imports nothing of ours.
+  lib: [],
+  agent: ["schema", "proxy", "lib"], // the agent embeds the proxy; the proxy never imports the agent
   proxy: ["schema"],
   cli: ["schema"],
-  "local-host": ["schema"],
+  "local-host": ["schema", "lib"],
 };
 /** Named exceptions, each with its reason. */
 const EXCEPTIONS: { from: string; to: string; why: string }[] = [

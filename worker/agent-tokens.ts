@@ -4,8 +4,8 @@
  * is the `AGENT_SIGNING_KEY` secret; its public half is served as JWKS so anything can verify them.
  */
 import { type CryptoKey, exportJWK, importJWK, type JWK, jwtVerify, SignJWT } from "jose";
+import type { Env } from "../core/env.ts";
 import { AGENT_TOKEN_AUDIENCE, AGENT_TOKEN_TTL_SECONDS, type AgentTokenResponse } from "../schema/agent.ts";
-import type { Env } from "./env.ts";
 import { unauthorized } from "./errors.ts";
 
 const ISSUER = "gateplane";
@@ -76,7 +76,7 @@ export async function signAgentToken(env: Env, claims: AgentClaims): Promise<Age
  * token's life must not be locked out (its one-time bootstrap secret is spent); the object still
  * refuses replicas that are no longer active.
  */
-export const REFRESH_GRACE_SECONDS = 30 * 24 * 3600;
+const REFRESH_GRACE_SECONDS = 30 * 24 * 3600;
 
 export async function verifyAgentToken(
   env: Env,

@@ -6,8 +6,8 @@
  */
 import { and, eq, inArray } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { gateways } from "./db/schema.ts";
-import type { Env } from "./env.ts";
+import { gateways } from "../core/db/schema.ts";
+import type { Env } from "../core/env.ts";
 
 export async function refreshGatewayTokens(env: Env, projectIds: string[]): Promise<void> {
   if (projectIds.length === 0) return;

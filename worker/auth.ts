@@ -8,11 +8,11 @@
 import { and, eq, isNull } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { createMiddleware } from "hono/factory";
+import { digestsEqual, randomBase62, secretsEqual, sha256Hex } from "../core/crypto.ts";
+import { apiTokens, members, projects, users } from "../core/db/schema.ts";
+import type { Env } from "../core/env.ts";
 import type { Role } from "../schema/api.ts";
 import { API_TOKEN_PATTERN, SERVICE_TOKEN_ON_API, SERVICE_TOKEN_PATTERN } from "../schema/tokens.ts";
-import { digestsEqual, randomBase62, secretsEqual, sha256Hex } from "./crypto.ts";
-import { apiTokens, members, projects, users } from "./db/schema.ts";
-import type { Env } from "./env.ts";
 import { forbidden, notFound, unauthorized } from "./errors.ts";
 
 export interface Principal {

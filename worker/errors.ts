@@ -7,7 +7,7 @@ import { ValidationError } from "../schema/issues.ts";
 
 export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 500 | 502 | 503;
 
-/** A serialisable error description: what crosses the Durable Object RPC boundary. */
+/** An error with its status, as the Worker renders it (the Durable Objects return `Failure`s instead). */
 export interface ErrorInfo {
   status: ErrorStatus;
   code: string;
@@ -29,14 +29,6 @@ export class ApiError extends Error {
   static from(info: ErrorInfo): ApiError {
     return new ApiError(info.status, info.code, info.message, info.field);
   }
-  toInfo(): ErrorInfo {
-    return {
-      status: this.status,
-      code: this.code,
-      message: this.message,
-      ...(this.field ? { field: this.field } : {}),
-    };
-  }
 }
 
 export const badRequest = (message: string, field?: string) => new ApiError(400, "invalid_request", message, field);
@@ -51,11 +43,3 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof ValidationError) return new ApiError(400, "invalid_field", err.message, err.field);
   return new ApiError(500, "internal", "internal error; the operation may be retried");
 }
-
-/** Result of a Durable Object RPC: errors travel as data because RPC keeps only an error's message. */
-export type Outcome<T> = { ok: true; value: T } | { ok: false; error: ErrorInfo };
-
-export const unwrap = <T>(outcome: Outcome<T>): T => {
-  if (outcome.ok) return outcome.value;
-  throw ApiError.from(outcome.error);
-};

@@ -1,13 +1,24 @@
 /**
  * @module
- * Worker entrypoint: the HTTPS API, the cron, and the Durable Object classes it binds.
+ * Worker entrypoint: the HTTPS API, the cron, and the Durable Object classes it binds. The only module
+ * that knows the object classes: it exports them to workerd and registers them as the types of the
+ * namespaces in `core/env.ts`, so no other module of the Worker imports `durable-objects/`.
  */
-import { pokeOverdue } from "../durable-objects/webhook-deliveries.ts";
+import type { Env } from "../core/env.ts";
+import { pokeOverdue } from "../core/webhook-deliveries.ts";
+import type { GatewayObject } from "../durable-objects/gateway-object.ts";
+import type { WebhookDispatcher } from "../durable-objects/webhook-dispatcher.ts";
 import { app } from "./app.ts";
-import type { Env } from "./env.ts";
 
 export { GatewayObject } from "../durable-objects/gateway-object.ts";
 export { WebhookDispatcher } from "../durable-objects/webhook-dispatcher.ts";
+
+declare module "../core/env.ts" {
+  interface ObjectClasses {
+    GATEWAYS: GatewayObject;
+    WEBHOOKS: WebhookDispatcher;
+  }
+}
 
 export default {
   fetch: app.fetch,

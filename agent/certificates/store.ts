@@ -8,7 +8,7 @@
 import { createHash, X509Certificate } from "node:crypto";
 import { chmod, mkdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
-import { writeFileAtomic } from "../atomic-file.ts";
+import { writeFileAtomic } from "../../lib/atomic-file.ts";
 
 export interface StoredCertificate {
   host: string;

@@ -11,7 +11,7 @@ import type { ServiceConfiguration } from "../../schema/service.ts";
 import type { Service, ServicePlan } from "../../schema/service-api.ts";
 import { parseFieldPath, type ServiceFile } from "../configuration-file.ts";
 import type { Context } from "../context.ts";
-import { ApiError, CliError } from "../errors.ts";
+import { CliError, ControlPlaneError } from "../errors.ts";
 import { servicesTable } from "../services-table.ts";
 import { renderKeyValues } from "../text-table.ts";
 import { confirmed } from "./confirm.ts";
@@ -101,13 +101,13 @@ async function deleteIfPresent(ctx: Context, project: string, name: string): Pro
   try {
     await ctx.api().deleteService(project, name);
   } catch (e) {
-    if (!(e instanceof ApiError && e.status === 404)) throw e;
+    if (!(e instanceof ControlPlaneError && e.status === 404)) throw e;
   }
 }
 
 /** A 400 naming a field becomes `file:line:col: field: message`; anything else stays as it is. */
 function atField(e: unknown, file: ServiceFile): unknown {
-  if (!(e instanceof ApiError) || e.status !== 400 || !e.field) return e;
+  if (!(e instanceof ControlPlaneError) || e.status !== 400 || !e.field) return e;
   const prefix = `${e.field}: `;
   const message = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
   return new CliError(file.describe({ path: parseFieldPath(e.field), message }));

@@ -6,7 +6,7 @@
 import { parseCommandArgs, takePositionals } from "../args.ts";
 import { loadConfigurationFile } from "../configuration-file.ts";
 import type { Context } from "../context.ts";
-import { ApiError, CliError, UsageError } from "../errors.ts";
+import { CliError, ControlPlaneError, UsageError } from "../errors.ts";
 import { confirmed } from "./confirm.ts";
 import { deletionNotice } from "./deletion-notice.ts";
 
@@ -33,7 +33,7 @@ export async function deleteConfiguration(ctx: Context, values: ReturnType<typeo
   try {
     await (file.type === "service" ? api.getService(project, name) : api.get(project, name));
   } catch (e) {
-    if (e instanceof ApiError && e.status === 404) throw new CliError(`${kind} ${name} does not exist`);
+    if (e instanceof ControlPlaneError && e.status === 404) throw new CliError(`${kind} ${name} does not exist`);
     throw e;
   }
   const services = file.type === "gateway" ? await api.servicesOf(project, name) : [];

@@ -21,13 +21,13 @@ import {
 } from "../../schema/api.ts";
 import { dnsRecords } from "../../schema/dns.ts";
 import { type GatewayConfiguration, parseGatewayConfiguration } from "../../schema/gateway.ts";
+import { busyRefusal } from "../../schema/gateway-busy.ts";
 import { servicesRefusal } from "../../schema/gateway-deletion.ts";
 import { formatPath, parseOrThrow, ValidationError } from "../../schema/issues.ts";
 import {
   type Decision,
   decideGatewayApply,
   decideServiceApply,
-  gatewayBusy,
   planGateway,
   planService,
   type Refused,
@@ -47,6 +47,7 @@ import {
   type ServicePlan,
   ServicePlanRequest,
 } from "../../schema/service-api.ts";
+import { failureError } from "../../worker/outcomes.ts";
 import { FakeAccounts, FakeApiError } from "./fake-accounts.ts";
 import { FakeWebhooks } from "./fake-webhooks.ts";
 
@@ -280,8 +281,8 @@ export class FakeControlPlane {
     const name = conf.name ?? `gateway-${++this.#generated}`;
     const stored = this.gateways.get(name);
     const current = stored ? gatewayView(stored) : null;
-    const busy = current && gatewayBusy(current);
-    if (busy) refused(busy);
+    const busy = current && busyRefusal(current);
+    if (busy) refused({ ok: false, error: busy });
     const effective = { ...conf, name };
     return {
       project_name: this.project,
@@ -613,9 +614,9 @@ const serviceHost = (gateway: Gateway): ServiceHost => ({
   certificate: gateway.configuration.certificate,
 });
 
-/** Answers a refusal of `schema/plan.ts` as the Worker renders it. */
+/** Answers a refusal of `schema/plan.ts` as the Worker renders it (its status from the Worker's own mapping). */
 function refused({ error }: Refused): never {
-  throw new HttpError(error.status, error.code, error.message, error.field);
+  throw new HttpError(failureError(error).status, error.code, error.message, error.field);
 }
 
 const decided = <T>(decision: Decision<T>): T => (decision.ok ? decision.value : refused(decision));

@@ -9,7 +9,7 @@ import type { CloudflareDnsCredentials } from "../../schema/dns-automation.ts";
 import { endpoint, restCall, withRetries } from "../backends/clouds/rest.ts";
 import { BackendError } from "../backends/types.ts";
 
-export const DEFAULT_CLOUDFLARE_API = "https://api.cloudflare.com/client/v4";
+const DEFAULT_CLOUDFLARE_API = "https://api.cloudflare.com/client/v4";
 
 export interface CloudflareRecord {
   id: string;

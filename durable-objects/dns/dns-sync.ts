@@ -6,11 +6,12 @@
  * identical record (adopts it), so a lost answer never leaves a duplicate. Without the project's
  * DNS credentials it does nothing: the API and CLI keep telling users which records to create.
  */
+
+import { loadSealed } from "../../core/db/sealed-settings.ts";
+import type { Env } from "../../core/env.ts";
 import type { Gateway } from "../../schema/api.ts";
 import type { DnsRecord } from "../../schema/dns.ts";
 import { type CloudflareDnsCredentials, dnsCredentialType } from "../../schema/dns-automation.ts";
-import { loadSealed } from "../../worker/db/sealed-settings.ts";
-import type { Env } from "../../worker/env.ts";
 import { cloudTimeoutMs } from "../backends/clouds/worker-settings.ts";
 import { cloudflareDns } from "./cloudflare-api.ts";
 
@@ -32,7 +33,7 @@ const key = (r: { name: string; type: string; content: string }) => `${r.type} $
 export class DnsAutomation {
   constructor(
     private readonly sql: SqlStorage,
-    private readonly env: Env,
+    private readonly env: Pick<Env, "DB" | "CREDENTIALS_KEY" | "CLOUD_API_TIMEOUT_MS">,
     private readonly event: (message: string) => void,
   ) {}
 

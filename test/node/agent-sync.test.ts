@@ -126,10 +126,10 @@ describe("config over the WebSocket", () => {
     await vi.waitFor(() => expect(acks()).toEqual([1]), WAIT);
 
     const invalid = configDocument(2, replicas[1]!.url) as any;
-    invalid.auth_tokens = "nope";
+    invalid.service_tokens = "nope";
     cp.setConfig(invalid);
     await vi.waitFor(() => expect(nacks()).toHaveLength(1), WAIT);
-    expect(nacks()[0]).toMatchObject({ version: 2, error: expect.stringContaining("auth_tokens") });
+    expect(nacks()[0]).toMatchObject({ version: 2, error: expect.stringContaining("service_tokens") });
 
     // Valid for the schema, refused by the proxy: an entrypoint host that is no host name.
     const badHost = { ...configDocument(3, replicas[1]!.url), entrypoint: { host: "not a host" } };
@@ -172,6 +172,7 @@ describe("stats, health and liveness", () => {
     cp.setConfig(configDocument(1, replicas[0]!.url));
     const { agent } = await start({ heartbeatIntervalMs: 200 });
     await vi.waitFor(() => expect(acks()).toEqual([1]), WAIT);
+    const beforeRequests = Date.now();
     for (let i = 0; i < 3; i++) await get(agent.httpPort, "llama.localhost");
 
     // Stats from the real proxy: every service, with the requests it forwarded in each window.
@@ -190,8 +191,10 @@ describe("stats, health and liveness", () => {
     ]);
     const received = cp.received("stats").map((m) => m.receivedAt);
     for (let i = 1; i < received.length; i++) expect(received[i]! - received[i - 1]!).toBeGreaterThanOrEqual(50);
-    // `at` is the agent's clock when it read the counters: the same machine's clock here.
-    expect(Math.abs(stats.at(-1)!.at - stats.at(-1)!.receivedAt)).toBeLessThan(1_000);
+    // `at` is the agent's clock (ms since the epoch) when it read the counters, after the requests it
+    // counts and before the message arrived: the same machine's clock here, so ordered without a bound.
+    expect(stats.at(-1)!.at).toBeGreaterThanOrEqual(beforeRequests);
+    expect(stats.at(-1)!.at).toBeLessThanOrEqual(stats.at(-1)!.receivedAt);
     await vi.waitFor(() => expect(cp.received("health").length).toBeGreaterThanOrEqual(3), WAIT);
     const health = cp.received("health");
     expect(health[0]).toMatchObject({ status: "healthy", message: null, version: "9.9.9-test" });
@@ -291,14 +294,28 @@ describe("reconnection", () => {
 
   it("starts the back-off over after a connection that lived long enough", async () => {
     cp.refuseUpgrades(5, 503);
-    await start({ socket: { ...FAST_SOCKET, backoff: { initialMs: 50, maxMs: 5_000 }, stableAfterMs: 300 } });
-    await vi.waitFor(() => expect(cp.openSockets()).toBe(1), { timeout: 5_000 });
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    const droppedAt = Date.now();
+    const log = memoryLog();
+    const { agent } = await start({
+      log,
+      socket: { ...FAST_SOCKET, backoff: { initialMs: 50, maxMs: 5_000 }, stableAfterMs: 300 },
+    });
+    await vi.waitFor(() => expect(agent.connected).toBe(true), { timeout: 5_000 });
+    // Stats go out every 100 ms from the agent's open: the fifth means the connection has lived
+    // at least 400 ms by the agent's clock, past stableAfterMs, however slow the machine.
+    await vi.waitFor(
+      () => expect(cp.received("stats").filter((m) => m.socket === 1).length).toBeGreaterThanOrEqual(5),
+      WAIT,
+    );
+    const waits = () => log.lines.filter((l) => l.includes("reconnecting in")).length;
+    const before = waits();
     cp.dropSockets();
     await vi.waitFor(() => expect(cp.sockets).toHaveLength(2), WAIT);
-    // Without the reset this wait would be at least ½ × 50 ms · 2^5 = 800 ms.
-    expect(cp.sockets[1]!.openedAt - droppedAt).toBeLessThan(800);
+    // The pause it chose, from its log: the first step (½–1 × 50 ms), where without the reset it
+    // would be at least ½ × 50 ms · 2^5 = 800 ms.
+    const delay = Number(
+      /reconnecting in (\d+) ms/.exec(log.lines.filter((l) => l.includes("reconnecting in"))[before]!)![1],
+    );
+    expect(delay).toBeLessThanOrEqual(50);
   });
 
   it("refreshes its token when the socket is closed with 4001, then reconnects with the new token", async () => {
@@ -402,8 +419,10 @@ describe("HTTP fallback", () => {
     cp.setConfig(configDocument(1, replicas[0]!.url));
     await start();
     await vi.waitFor(() => expect(acks()).toEqual([1]), WAIT);
-    // The boot fetch, then nothing while the socket is up.
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    // The boot fetch, then nothing while the socket is up: watched for six stats periods (100 ms
+    // each by the agent's clock, twice the 300 ms grace period) rather than a fixed pause.
+    const sent = cp.received("stats").length;
+    await vi.waitFor(() => expect(cp.received("stats").length).toBeGreaterThanOrEqual(sent + 6), WAIT);
     expect(cp.routes("config")).toHaveLength(1);
     expect(cp.routes("heartbeat")).toHaveLength(0);
 
@@ -423,7 +442,8 @@ describe("HTTP fallback", () => {
     await vi.waitFor(() => expect(cp.openSockets()).toBe(1), { timeout: 5_000 });
     await vi.waitFor(() => expect(cp.received("ack").at(-1)!.version).toBe(2), WAIT);
     const polls = cp.routes("config").length;
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    const sentAgain = cp.received("stats").length;
+    await vi.waitFor(() => expect(cp.received("stats").length).toBeGreaterThanOrEqual(sentAgain + 4), WAIT);
     expect(cp.routes("config").length).toBe(polls);
   });
 });

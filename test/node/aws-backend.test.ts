@@ -4,7 +4,7 @@
  * (The GatewayObject's use of them is in test/worker/aws.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SGLANG_ROUTER_PACKAGE } from "../../agent/cloud-init.ts";
+import { awsBackend } from "../../durable-objects/backends/aws/backend.ts";
 import { AwsApi } from "../../durable-objects/backends/aws/client.ts";
 import {
   architectureOf,
@@ -19,7 +19,7 @@ import {
   ensureLoadBalancer,
   loadBalancerNames,
 } from "../../durable-objects/backends/aws/elb.ts";
-import { awsBackend } from "../../durable-objects/backends/aws/index.ts";
+import { SGLANG_ROUTER_PACKAGE } from "../../durable-objects/backends/clouds/cloud-init.ts";
 import { BackendError } from "../../durable-objects/backends/types.ts";
 import { AwsCredentials } from "../../schema/backend-credentials.ts";
 import { formatIssue, parseOrThrow, ValidationError } from "../../schema/issues.ts";

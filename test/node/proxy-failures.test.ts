@@ -6,6 +6,7 @@ import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "../../proxy/server.ts";
 import { configDocument, DOMAIN, type ServiceSpec } from "../../proxy/testing/config-builder.ts";
 import { send } from "../../proxy/testing/http-client.ts";
 import { type Echo, type Handler, startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
+import { until } from "../support/until.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -138,7 +139,7 @@ describe("removing replicas", () => {
     const fast = await replica("fast");
     const p = await proxy([{ name: "alpha", replicas: [slow.url, fast.url] }]);
     const inFlight = send(p.port, { host: HOST });
-    await new Promise((r) => setTimeout(r, 100));
+    await until("the request on the slow replica", () => slow.seen.length > 0);
     expect(slow.seen).toHaveLength(1);
 
     await p.apply(configDocument(2, [{ name: "alpha", replicas: [fast.url] }]));
@@ -149,7 +150,7 @@ describe("removing replicas", () => {
     const res = await inFlight;
     expect(res.status).toBe(200);
     expect(res.body).toBe("first half, second half");
-    for (let i = 0; i < 50 && slow.openConnections > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await until("the removed replica's connections closed", () => slow.openConnections === 0);
     expect(slow.openConnections).toBe(0);
   });
 });
@@ -180,7 +181,7 @@ describe("in-flight accounting", () => {
     const inFlight = () => Object.fromEntries(server.replicas().map((r) => [`${r.service}/${r.id}`, r.inFlight]));
 
     const holding = send(port, { host: HOST, path: "/hold" });
-    await new Promise((r) => setTimeout(r, 50));
+    await until("the held request on the replica", () => a.seen.some((r) => r.url === "/hold"));
     expect(inFlight()).toEqual({ "alpha/alpha-0": 1, "beta/beta-0": 0, "beta/beta-1": 0, "gamma/impatient": 0 });
     // Retried from the dead replica to the live one; timed out; cut by the client.
     expect((await send(port, { host: `beta.${DOMAIN}` })).status).toBe(200);
@@ -189,11 +190,17 @@ describe("in-flight accounting", () => {
       const req = request({ host: "127.0.0.1", port, path: "/silent", setHost: false, headers: { host: HOST } });
       req.on("error", () => resolve());
       req.end();
-      setTimeout(() => req.destroy(), 50);
+      // Cut by the client once the request is on the replica (counted), not after a guessed pause.
+      const silent = a.seen.filter((r) => r.url === "/silent").length;
+      void until(
+        "the request to cut on the replica",
+        () => a.seen.filter((r) => r.url === "/silent").length > silent,
+      ).then(() => req.destroy());
     });
     hold();
     expect((await holding).body).toBe("released");
-    await new Promise((r) => setTimeout(r, 50));
+    // The count drops when the proxy sees each exchange end, which may follow the client's view.
+    await until("no request in flight", () => server.replicas().every((r) => r.inFlight === 0));
     expect(inFlight()).toEqual({ "alpha/alpha-0": 0, "beta/beta-0": 0, "beta/beta-1": 0, "gamma/impatient": 0 });
   });
 });

@@ -55,6 +55,14 @@ it("drops no request, new or in flight, across repeated applies under load", asy
   let running = true;
   const failures: string[] = [];
   let completed = 0;
+  // Applies are paced by completed requests, not by the clock: under load the machine still sees
+  // traffic between every two applies.
+  let waiter: { target: number; resolve: () => void } | null = null;
+  const completedAtLeast = (target: number) =>
+    new Promise<void>((resolve) => {
+      if (completed >= target) resolve();
+      else waiter = { target, resolve };
+    });
   const client = async (i: number) => {
     while (running) {
       const streaming = i % 4 === 0;
@@ -73,11 +81,15 @@ it("drops no request, new or in flight, across repeated applies under load", asy
         failures.push((err as Error).message);
       }
       completed++;
+      if (waiter && completed >= waiter.target) {
+        waiter.resolve();
+        waiter = null;
+      }
     }
   };
   const clients = Array.from({ length: 16 }, (_, i) => client(i));
   for (let version = 2; version <= 40; version++) {
-    await new Promise((r) => setTimeout(r, 25));
+    await completedAtLeast(completed + 8);
     await proxy.apply(documentFor(version));
   }
   running = false;

@@ -8,6 +8,7 @@ import { configDocument, DOMAIN } from "../../proxy/testing/config-builder.ts";
 import { rawExchange, send } from "../../proxy/testing/http-client.ts";
 import { type Handler, startReplica, type TestReplica } from "../../proxy/testing/replica-server.ts";
 import { type EchoWebSocketServer, startEchoWebSocketServer } from "../../proxy/testing/websocket-echo.ts";
+import { until } from "../support/until.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 
@@ -153,6 +154,9 @@ describe("bodies", () => {
     cleanups.push(async () => socket.destroy());
     socket.pause();
     socket.write(`GET /big HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+    // The window below starts once the replica is sending (a loaded machine may take a while to get
+    // the request there); it watches for the absence of buffering, which no event can announce.
+    await until("the replica writing", () => written > 0);
     await new Promise((r) => setTimeout(r, 1_000));
     // Only socket buffers fill up (a few MiB each on loopback), nothing like the whole body.
     expect(written).toBeGreaterThan(0);
@@ -181,6 +185,8 @@ describe("bodies", () => {
       }
     };
     pump();
+    // As above: the window starts once the upload reached the replica that does not read it.
+    await until("the upload on the replica", () => a.seen.length > 0);
     await new Promise((r) => setTimeout(r, 1_000));
     expect(accepted).toBeGreaterThan(0);
     expect(accepted).toBeLessThan(total / 2);

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { backendTiming } from "../../durable-objects/backends/clouds/worker-settings.ts";
 import { api, newProject, newUser, plan } from "./helpers.ts";
 
 const AWS = { access_key_id: "AKIAIOSFODNN7EXAMPLE", secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" };
@@ -42,5 +43,19 @@ describe("backend credentials", () => {
     expect(local.status).toBe(400);
     const member = await newUser(project, "member");
     expect((await api("PUT", `/api/v1/projects/${project}/backends/aws`, AWS, member)).status).toBe(403);
+  });
+});
+
+describe("backend timing bindings", () => {
+  it("keeps each backend's defaults when unset and refuses values that are not milliseconds", () => {
+    expect(backendTiming({})).toEqual({ pollIntervalMs: undefined, retryDelayMs: undefined });
+    expect(backendTiming({ CLOUD_POLL_INTERVAL_MS: "50", CLOUD_RETRY_DELAY_MS: "20" })).toEqual({
+      pollIntervalMs: 50,
+      retryDelayMs: 20,
+    });
+    expect(() => backendTiming({ CLOUD_POLL_INTERVAL_MS: "2s" })).toThrow(
+      'CLOUD_POLL_INTERVAL_MS: expected milliseconds between 1 and 60000, got "2s"',
+    );
+    expect(() => backendTiming({ CLOUD_RETRY_DELAY_MS: "0" })).toThrow("CLOUD_RETRY_DELAY_MS");
   });
 });

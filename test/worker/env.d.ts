@@ -1,4 +1,4 @@
-import type { Env } from "../../worker/env.ts";
+import type { Env } from "../../core/env.ts";
 
 declare module "cloudflare:test" {
   interface ProvidedEnv extends Env {

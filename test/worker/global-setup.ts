@@ -18,7 +18,13 @@ export default async function setup() {
     stateDir,
     port: 0,
     token,
-    agentCommand: () => ({ command: process.execPath, args: ["-e", "setInterval(() => {}, 1 << 30)"], env: {} }),
+    // `sleep`, not a Node process: dozens of hosts are created per run, and each Node start costs
+    // a tenth of a second of CPU that the serial Workers pool waits on.
+    agentCommand: () => ({
+      command: "sleep",
+      args: ["2147483647"],
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+    }),
     stopGraceMs: 1000,
     log: () => {},
   });

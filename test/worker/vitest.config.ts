@@ -43,7 +43,7 @@ export default defineWorkersProject(async () => ({
     testTimeout: 30_000,
     include: [path.join(root, "test/worker/**/*.test.ts")],
     // Absolute: as a project of the root config, this config's own directory is the root.
-    setupFiles: [path.join(root, "test/worker/apply-migrations.ts")],
+    setupFiles: [path.join(root, "test/worker/apply-migrations.ts"), path.join(root, "test/worker/park-objects.ts")],
     globalSetup: [
       path.join(root, "test/worker/global-setup.ts"),
       path.join(root, "test/worker/global-setup-webhooks.ts"),
@@ -70,6 +70,10 @@ export default defineWorkersProject(async () => ({
             AWS_FAKE_URL: `http://127.0.0.1:${awsFake.port}`,
             AGENT_PACKAGE_URL: "https://downloads.gateplane.test/gateplane-0.1.0.tgz",
             CLOUD_API_TIMEOUT_MS: "3000",
+            // The fake clouds answer at once: poll their operations and retry their faults without
+            // the seconds a real cloud needs (production leaves both unset: 2 s and 0.5 s).
+            CLOUD_POLL_INTERVAL_MS: "50",
+            CLOUD_RETRY_DELAY_MS: "20",
             GCP_FAKE_URL: `http://127.0.0.1:${clouds.gcp}`,
             KUBERNETES_FAKE_URL: `http://127.0.0.1:${clouds.kubernetes}`,
             KUBERNETES_TLS_FAKE_URL: `https://127.0.0.1:${clouds.kubernetesTls}`,

@@ -9,13 +9,13 @@ import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
 import * as v from "valibot";
-import { acmeAad } from "../../durable-objects/project-acme.ts";
+import { acmeAad } from "../../core/aad.ts";
+import { openJson } from "../../core/crypto.ts";
+import { backendCredentials, gateways } from "../../core/db/schema.ts";
+import { removeSealed, storeSealed } from "../../core/db/sealed-settings.ts";
+import type { Env } from "../../core/env.ts";
 import { ACME_CREDENTIAL_TYPE, acmeView, ProjectAcmeRequest } from "../../schema/acme.ts";
 import { type AppEnv, requireProjectAdmin } from "../auth.ts";
-import { openJson } from "../crypto.ts";
-import { backendCredentials, gateways } from "../db/schema.ts";
-import { removeSealed, storeSealed } from "../db/sealed-settings.ts";
-import type { Env } from "../env.ts";
 import { readJson } from "../http.ts";
 
 const isAcme = (projectId: string) =>

@@ -5,14 +5,15 @@
  */
 import { Hono } from "hono";
 import * as v from "valibot";
+import type { Env } from "../../core/env.ts";
 import { AgentHeartbeatRequest, AgentRegisterRequest, AgentScaleFromZeroRequest } from "../../schema/agent.ts";
 import { MAX_NACK_ERROR, ServiceRejections } from "../../schema/agent-protocol.ts";
 import { mapping } from "../../schema/issues.ts";
 import { signAgentToken, verifyAgentToken } from "../agent-tokens.ts";
 import { type AppEnv, bearer } from "../auth.ts";
-import type { Env } from "../env.ts";
-import { badRequest, unauthorized, unwrap } from "../errors.ts";
+import { badRequest, unauthorized } from "../errors.ts";
 import { readJson } from "../http.ts";
+import { unwrap } from "../outcomes.ts";
 
 /**
  * The gateway object an agent names. A well-formed id minted by another namespace (another

@@ -8,11 +8,11 @@ import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
 import * as v from "valibot";
+import { backendCredentials } from "../../core/db/schema.ts";
+import { removeSealed, storeSealed } from "../../core/db/sealed-settings.ts";
 import { DNS_CREDENTIALS, DnsProviderParam, dnsCredentialType } from "../../schema/dns-automation.ts";
 import { parseOrThrow } from "../../schema/issues.ts";
 import { type AppEnv, requireProjectAdmin } from "../auth.ts";
-import { backendCredentials } from "../db/schema.ts";
-import { removeSealed, storeSealed } from "../db/sealed-settings.ts";
 import { readJson } from "../http.ts";
 
 const providerParam = (value: string) =>

@@ -6,20 +6,22 @@
 import { and, desc, eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
+import { backendCredentials, events, gateways as gatewaysTable, projects } from "../../core/db/schema.ts";
+import { batch } from "../../core/db/statements.ts";
+import type { Env } from "../../core/env.ts";
 import { ApplyRequest, DeleteGatewaysRequest, type Gateway, type GatewayPlan, PlanRequest } from "../../schema/api.ts";
 import { BACKENDS_WITHOUT_CREDENTIALS } from "../../schema/backend-credentials.ts";
 import { EVENT_TYPES, type EventType } from "../../schema/events.ts";
 import { type GatewayConfiguration, parseGatewayConfiguration } from "../../schema/gateway.ts";
+import { busyRefusal } from "../../schema/gateway-busy.ts";
 import { servicesRefusal } from "../../schema/gateway-deletion.ts";
-import { gatewayBusy, planGateway } from "../../schema/plan.ts";
+import { planGateway } from "../../schema/plan.ts";
 import { echoSpec } from "../../schema/plan-envelope.ts";
 import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
-import { backendCredentials, events, gateways as gatewaysTable, projects } from "../db/schema.ts";
-import { batch } from "../db/statements.ts";
-import type { Env } from "../env.ts";
-import { ApiError, badRequest, conflict, notFound, unwrap } from "../errors.ts";
+import { ApiError, badRequest, conflict, notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
 import { randomGatewayName } from "../names.ts";
+import { failureError, unwrap } from "../outcomes.ts";
 
 export const gatewayStub = (env: Env, projectId: string, name: string) =>
   env.GATEWAYS.get(env.GATEWAYS.idFromName(`${projectId}/${name}`));
@@ -110,8 +112,8 @@ export const gateways = new Hono<AppEnv>()
     const config = parseGatewayConfiguration(spec.configuration);
     await checkBackend(c.env, project, config);
     const current = config.name ? await describe(c.env, project, config.name) : null;
-    const busy = current && gatewayBusy(current);
-    if (busy) throw ApiError.from(busy.error);
+    const busy = current ? busyRefusal(current) : null;
+    if (busy) throw failureError(busy);
     const effective = { ...config, name: config.name ?? (await uniqueName(c.env, project)) };
     const plan: GatewayPlan = {
       project_name: project.name,

@@ -8,11 +8,11 @@
 import { and, desc, eq, isNull } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
+import { randomBase62, sha256Hex } from "../../core/crypto.ts";
+import { serviceTokens } from "../../core/db/schema.ts";
 import { CreateServiceTokenRequest, type ServiceToken, type ServiceTokenCreated } from "../../schema/api.ts";
 import type { AppEnv } from "../auth.ts";
 import { refreshGatewayTokens } from "../auth-propagation.ts";
-import { randomBase62, sha256Hex } from "../crypto.ts";
-import { serviceTokens } from "../db/schema.ts";
 import { notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
 

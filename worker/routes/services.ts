@@ -7,16 +7,17 @@ import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
 import * as v from "valibot";
+import { gateways as gatewaysTable, projects, services as servicesTable } from "../../core/db/schema.ts";
+import type { Env } from "../../core/env.ts";
 import { parseOrThrow } from "../../schema/issues.ts";
 import { planService, serviceGateway, serviceMoveRefusal } from "../../schema/plan.ts";
 import { echoSpec } from "../../schema/plan-envelope.ts";
-import { parseServiceConfiguration, ReplicaEndpoint } from "../../schema/service.ts";
+import { parseServiceConfiguration, ReplicaEndpoint, ReplicaId } from "../../schema/service.ts";
 import { PutReplicaRequest, type Service, ServiceApplyRequest, ServicePlanRequest } from "../../schema/service-api.ts";
 import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
-import { gateways as gatewaysTable, projects, services as servicesTable } from "../db/schema.ts";
-import type { Env } from "../env.ts";
-import { notFound, unwrap } from "../errors.ts";
+import { notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
+import { unwrap } from "../outcomes.ts";
 import { gatewayStub } from "./gateways.ts";
 
 /** The gateway a service file points at: its `gateway`, else the project's live default (`schema/plan.ts`). */
@@ -58,7 +59,7 @@ async function requireService(
   return { gateway, service };
 }
 
-const replicaId = (id: string) => parseOrThrow(v.object({ id: ReplicaEndpoint.pipe[1].entries.id }), { id }).id;
+const replicaId = (id: string) => parseOrThrow(v.object({ id: ReplicaId }), { id }).id;
 
 export const servicesRoutes = new Hono<AppEnv>()
   .post("/plan", async (c) => {

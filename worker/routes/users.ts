@@ -6,9 +6,9 @@
 import { and, eq, isNull } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { type Context, Hono } from "hono";
+import { apiTokens, users } from "../../core/db/schema.ts";
 import { CreateTokenRequest, CreateUserRequest } from "../../schema/api.ts";
 import { type AppEnv, mintToken, requireGlobalAdmin } from "../auth.ts";
-import { apiTokens, users } from "../db/schema.ts";
 import { conflict, forbidden, notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
 

@@ -8,8 +8,11 @@ import { and, desc, eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
 import * as v from "valibot";
-import { dispatcherStub, pokeDispatchers, RETRY_WINDOW_MS } from "../../durable-objects/webhook-deliveries.ts";
-import { secretAad } from "../../durable-objects/webhook-dispatcher.ts";
+import { secretAad } from "../../core/aad.ts";
+import { randomBase62, sealJson } from "../../core/crypto.ts";
+import { events, webhookDeliveries, webhooks } from "../../core/db/schema.ts";
+import type { Env } from "../../core/env.ts";
+import { dispatcherStub, pokeDispatchers, RETRY_WINDOW_MS } from "../../core/webhook-deliveries.ts";
 import { parseOrThrow } from "../../schema/issues.ts";
 import {
   CreateWebhookRequest,
@@ -21,9 +24,6 @@ import {
   type WebhookWithSecret,
 } from "../../schema/webhooks.ts";
 import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
-import { randomBase62, sealJson } from "../crypto.ts";
-import { events, webhookDeliveries, webhooks } from "../db/schema.ts";
-import type { Env } from "../env.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
 

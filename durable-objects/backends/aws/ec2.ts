@@ -9,14 +9,14 @@ import { hasCode } from "./errors.ts";
 import { child, list, text, type XmlNode } from "./xml.ts";
 
 /** Canonical's AWS account: only its images are trusted as the gateway's OS. */
-export const CANONICAL_OWNER = "099720109477";
+const CANONICAL_OWNER = "099720109477";
 /** Newest first: 24.04 LTS, then 22.04 LTS (`hvm-ssd-gp3` since noble, `hvm-ssd` before). */
 const UBUNTU_NAMES = [
   (arch: string) => `ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-${arch}-server-*`,
   (arch: string) => `ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-${arch}-server-*`,
 ];
 export const DEFAULT_INSTANCE_TYPE = "t3.micro";
-export const ROOT_VOLUME_GB = 10;
+const ROOT_VOLUME_GB = 10;
 
 export const fail = (code: string, message: string) => new BackendError(code, message, { retryable: false });
 
@@ -172,7 +172,7 @@ export async function ensureSecurityGroup(
   return groupId;
 }
 
-export function tagSpecification(index: number, resourceType: string, tags: Record<string, string>): QueryParams {
+function tagSpecification(index: number, resourceType: string, tags: Record<string, string>): QueryParams {
   const params: QueryParams = { [`TagSpecification.${index}.ResourceType`]: resourceType };
   Object.entries(tags).forEach(([key, value], i) => {
     params[`TagSpecification.${index}.Tag.${i + 1}.Key`] = key;

@@ -25,12 +25,12 @@ export function loadBalancerNames(gatewayId: string): { lb: string; tg: string }
 }
 
 /** TLS policy of the HTTPS listener: TLS 1.2+ (AWS's recommended policy; dstack uses 2016-08). */
-export const SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+const SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 /**
  * Health check: the proxy answers every request (a 404 for a host it does not serve, which is what
  * an ALB's check with the target's IP as Host gets), so any HTTP answer means it is serving.
  */
-export const HEALTH_CHECK = { path: "/", matcher: "200-499" } as const;
+const HEALTH_CHECK = { path: "/", matcher: "200-499" } as const;
 
 /** One subnet per AZ, at least two AZs: what an ALB needs. */
 export function loadBalancerSubnets(subnets: SubnetInfo[], vpcId: string, region: string): string[] {

@@ -15,9 +15,9 @@ import { BackendError, type GatewayBackend, type InstanceInfo, type InstanceSpec
 import { armApi } from "./arm-api.ts";
 import { throwawaySshPublicKey } from "./ssh-key.ts";
 
-export const DEFAULT_VM_SIZE = "Standard_B1ms";
-export const DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com";
-export const DEFAULT_RESOURCE_MANAGER = "https://management.azure.com";
+const DEFAULT_VM_SIZE = "Standard_B1ms";
+const DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com";
+const DEFAULT_RESOURCE_MANAGER = "https://management.azure.com";
 export const IMAGE = { publisher: "Canonical", offer: "ubuntu-24_04-lts", sku: "server", version: "latest" };
 const V = { resources: "2021-04-01", network: "2023-09-01", compute: "2024-03-01" } as const;
 const ADDRESS_SPACE = "10.90.0.0/16";

@@ -38,7 +38,7 @@ const invalid = (field: string, why: string) =>
   new BackendError("InvalidCredentials", `Azure Error: InvalidCredentials: ${field}: ${why}`, { retryable: false });
 
 /** The JWT that stands in for a client secret (RFC 7523 client authentication). */
-export async function clientAssertion(id: AzureIdentity, tokenUrl: string): Promise<string> {
+async function clientAssertion(id: AzureIdentity, tokenUrl: string): Promise<string> {
   const cert = id.certificate!;
   let der: Uint8Array;
   try {

@@ -1,11 +1,11 @@
 /**
  * @module
- * The user-data of a cloud VM: the agent's cloud-init (`agent/cloud-init.ts`) for this replica's
+ * The user-data of a cloud VM: the agent's cloud-init (`cloud-init.ts`) for this replica's
  * bootstrap, installing the agent package from the given URL.
  */
 
-import { CloudInitError, renderCloudInit } from "../../../agent/cloud-init.ts";
 import { BackendError, type InstanceSpec } from "../types.ts";
+import { CloudInitError, renderCloudInit } from "./cloud-init.ts";
 
 export function cloudUserData(spec: Pick<InstanceSpec, "bootstrap" | "router">, packageUrl: string): string {
   try {

@@ -1,7 +1,9 @@
 /**
  * @module
- * The Worker variables the cloud backends read: `AGENT_PACKAGE_URL` (what cloud hosts install) and
- * `CLOUD_API_TIMEOUT_MS` (the deadline of one cloud API call).
+ * The Worker variables the cloud backends read: `AGENT_PACKAGE_URL` (what cloud hosts install),
+ * `CLOUD_API_TIMEOUT_MS` (the deadline of one cloud API call) and, for tests against fake clouds,
+ * `CLOUD_POLL_INTERVAL_MS` / `CLOUD_RETRY_DELAY_MS` (the pauses between operation polls and
+ * in-call retries).
  */
 import { BackendError } from "../types.ts";
 
@@ -20,4 +22,35 @@ export function agentPackageUrl(value: string | undefined): string {
 export function cloudTimeoutMs(env: { CLOUD_API_TIMEOUT_MS?: string }): number {
   const ms = Number(env.CLOUD_API_TIMEOUT_MS ?? 20_000);
   return Number.isFinite(ms) && ms > 0 ? ms : 20_000;
+}
+
+/**
+ * The pauses a backend takes while it waits on a cloud: between polls of a long operation (or of a
+ * load balancer's address) and before the first in-call retry (later retries double it). Unset, each
+ * backend keeps its own default (2 s polls, 0.5 s retries; 0.25 s for AWS).
+ */
+export interface BackendTiming {
+  pollIntervalMs?: number;
+  retryDelayMs?: number;
+}
+
+/**
+ * `CLOUD_POLL_INTERVAL_MS` and `CLOUD_RETRY_DELAY_MS`. Production leaves both unset; the tests set
+ * them so that a fake cloud's faults cost milliseconds, not the seconds a real cloud needs.
+ */
+export function backendTiming(env: { CLOUD_POLL_INTERVAL_MS?: string; CLOUD_RETRY_DELAY_MS?: string }): BackendTiming {
+  const ms = (name: string, value: string | undefined): number | undefined => {
+    if (value === undefined || value === "") return undefined;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 60_000) {
+      throw new BackendError("NotConfigured", `${name}: expected milliseconds between 1 and 60000, got "${value}"`, {
+        retryable: false,
+      });
+    }
+    return n;
+  };
+  return {
+    pollIntervalMs: ms("CLOUD_POLL_INTERVAL_MS", env.CLOUD_POLL_INTERVAL_MS),
+    retryDelayMs: ms("CLOUD_RETRY_DELAY_MS", env.CLOUD_RETRY_DELAY_MS),
+  };
 }

@@ -13,10 +13,10 @@ import { computeApi, type Operation } from "./compute-api.ts";
 import { firewallName, GATEWAY_NETWORK_TAG, instanceName, labels } from "./names.ts";
 import { DEFAULT_TOKEN_URI } from "./token.ts";
 
-export const DEFAULT_MACHINE_TYPE = "e2-medium";
+const DEFAULT_MACHINE_TYPE = "e2-medium";
 /** Canonical's current LTS for x86 (e2 machines); cloud-init reads the `user-data` metadata key. */
-export const IMAGE_FAMILY = "projects/ubuntu-os-cloud/global/images/family/ubuntu-2404-lts-amd64";
-export const DEFAULT_API_ENDPOINT = "https://compute.googleapis.com";
+const IMAGE_FAMILY = "projects/ubuntu-os-cloud/global/images/family/ubuntu-2404-lts-amd64";
+const DEFAULT_API_ENDPOINT = "https://compute.googleapis.com";
 const DISK_GB = "10";
 
 export interface GcpBackendOptions {

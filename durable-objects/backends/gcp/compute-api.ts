@@ -42,7 +42,7 @@ const RETRYABLE_OPERATION_CODES = new Set([
   "RESOURCE_NOT_READY",
 ]);
 
-export function gcpError(res: RestAnswer): BackendError {
+function gcpError(res: RestAnswer): BackendError {
   const err = (res.json as GoogleError | null)?.error;
   const reason = err?.errors?.[0]?.reason ?? err?.status ?? `HTTP ${res.status}`;
   const message = err?.message ?? (res.text.slice(0, 200) || "no message");

@@ -9,7 +9,7 @@ import { requestToken, TokenCache } from "../clouds/oauth-token.ts";
 import { sha256Hex } from "../clouds/rest.ts";
 import { BackendError } from "../types.ts";
 
-export const COMPUTE_SCOPE = "https://www.googleapis.com/auth/compute";
+const COMPUTE_SCOPE = "https://www.googleapis.com/auth/compute";
 export const DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token";
 
 export interface ServiceAccountKey {

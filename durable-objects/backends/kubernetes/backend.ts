@@ -12,7 +12,7 @@ import { BackendError, type GatewayBackend, type InstanceInfo, type InstanceSpec
 import { kubeApi, kubeError } from "./api-client.ts";
 import { DEFAULT_AGENT_IMAGE, labels, objectName, replicaObjects } from "./manifests.ts";
 
-export const DEFAULT_LOAD_BALANCER_TIMEOUT_S = 300;
+const DEFAULT_LOAD_BALANCER_TIMEOUT_S = 300;
 
 export interface KubernetesBackendOptions {
   credentials: BackendCredentials<"kubernetes">;

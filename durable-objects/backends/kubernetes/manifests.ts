@@ -12,12 +12,12 @@ import { sha256Hex } from "../clouds/rest.ts";
  * package (the same tarball cloud VMs install), so no Gateplane image has to be published.
  */
 export const DEFAULT_AGENT_IMAGE = "node:22-bookworm-slim";
-export const MANAGED_BY = "app.kubernetes.io/managed-by";
-export const REPLICA_LABEL = "gateplane.dev/replica";
+const MANAGED_BY = "app.kubernetes.io/managed-by";
+const REPLICA_LABEL = "gateplane.dev/replica";
 const BOOTSTRAP_DIR = "/etc/gateplane";
 
 /** Label values: ≤ 63 of `[A-Za-z0-9._-]`, alphanumeric at both ends. */
-export function labelValue(text: string): string {
+function labelValue(text: string): string {
   return text
     .replace(/[^A-Za-z0-9._-]/g, "_")
     .slice(0, 63)

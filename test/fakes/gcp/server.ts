@@ -102,6 +102,8 @@ export async function startFakeGcp(options: { port?: number; projectId?: string 
   const requestIds = new Map<string, FakeOperation>();
   const deletes: string[] = [];
   let inserts = 0;
+  /** Calls being held by `delay_calls` right now: 0 again once a late call has been carried out. */
+  let held = 0;
   let counter = 0;
   const faults: GcpFaults = {
     throttle: 0,
@@ -183,7 +185,9 @@ export async function startFakeGcp(options: { port?: number; projectId?: string 
     }
     if (faults.delay_calls > 0) {
       faults.delay_calls--;
+      held++;
       await new Promise((r) => setTimeout(r, faults.delay_ms));
+      held--;
     }
     if (faults.throttle > 0) {
       faults.throttle--;
@@ -437,6 +441,7 @@ export async function startFakeGcp(options: { port?: number; projectId?: string 
           firewalls: [...firewalls.values()],
           inserts,
           deletes,
+          held,
         });
       }
       if (url.pathname === "/token" && req.method === "POST") {

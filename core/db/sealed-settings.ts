@@ -6,13 +6,12 @@
  */
 import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
+import { sealedAad } from "../aad.ts";
 import { openJson, sealJson } from "../crypto.ts";
 import type { Env } from "../env.ts";
 import { backendCredentials } from "./schema.ts";
 
 type Keys = Pick<Env, "DB" | "CREDENTIALS_KEY">;
-
-export const sealedAad = (projectId: string, kind: string) => `${projectId}/${kind}`;
 
 const row = (projectId: string, kind: string) =>
   and(eq(backendCredentials.projectId, projectId), eq(backendCredentials.type, kind));

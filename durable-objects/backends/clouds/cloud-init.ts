@@ -11,17 +11,19 @@
  * installs the same way on 22.04 and 24.04, x64 and arm64, and a background `apt upgrade` can never
  * swap the runtime under a running gateway. Hosts are replaced, not patched, to move to a newer Node.
  *
- * Pure (no file system), so whatever provisions hosts can call it, wherever it runs.
+ * Pure (no file system), so whatever provisions hosts can call it, wherever it runs. It lives with the
+ * cloud backends that render it (the Worker's side), not with the agent it installs: the two sides
+ * share only `schema/` (here `AgentBootstrap`).
  *
  * @example
  * const userData = renderCloudInit({ bootstrap, agentPackageUrl: "https://example.com/gateplane-0.1.0.tgz" });
  */
 import * as v from "valibot";
 import { stringify } from "yaml";
-import { AgentBootstrap } from "../schema/agent.ts";
-import type { RouterConfig } from "../schema/gateway.ts";
-import { formatIssue, fromValibot } from "../schema/issues.ts";
-import { AGENT_UNIT, AGENT_UNIT_NAME, AGENT_UNIT_PATH, AGENT_USER, BOOTSTRAP_PATH } from "./deploy/systemd-unit.ts";
+import { AgentBootstrap } from "../../../schema/agent.ts";
+import type { RouterConfig } from "../../../schema/gateway.ts";
+import { formatIssue, fromValibot } from "../../../schema/issues.ts";
+import { AGENT_UNIT, AGENT_UNIT_NAME, AGENT_UNIT_PATH, AGENT_USER, BOOTSTRAP_PATH } from "./systemd-unit.ts";
 
 export interface CloudInitOptions {
   bootstrap: AgentBootstrap;

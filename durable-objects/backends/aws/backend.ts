@@ -4,8 +4,9 @@
  * Application Load Balancer in front of them. Raw Query API calls signed with SigV4 (aws4fetch);
  * no SDK in the Worker.
  */
-import { EC2_USER_DATA_LIMIT, renderCloudInit } from "../../../agent/cloud-init.ts";
+
 import type { BackendCredentials } from "../../../schema/backend-credentials.ts";
+import { EC2_USER_DATA_LIMIT, renderCloudInit } from "../clouds/cloud-init.ts";
 import type { GatewayBackend, LoadBalancerSpec, NetworkInfo } from "../types.ts";
 import { AwsApi } from "./client.ts";
 import {
@@ -40,7 +41,7 @@ export interface AwsBackendOptions {
   retryBaseMs?: number;
 }
 
-export const DEFAULT_TIMEOUT_SECONDS = 20;
+const DEFAULT_TIMEOUT_SECONDS = 20;
 
 interface AwsNetwork extends NetworkInfo {
   vpc_id: string;

@@ -14,8 +14,9 @@ export const AGENT_BIN = "/usr/local/bin/gateplane-agent";
 export const ADMIN_PORT = 9901;
 
 export const AGENT_UNIT = `# Gateplane agent: runs the gateway's proxy on ports 80/443 and keeps its config in sync with the
-# control plane. Installed by the cloud-init that agent/cloud-init.ts renders; the same text is
-# agent/deploy/systemd-unit.ts (a test keeps them equal).
+# control plane. Installed by the cloud-init that the control plane's cloud backends render
+# (durable-objects/backends/clouds/cloud-init.ts); the same text is systemd-unit.ts beside this
+# file (a test keeps them equal).
 #
 # Needs: the system user "gateplane", Node.js and the gateplane package (/usr/local/bin/gateplane-agent),
 # and the bootstrap document at /etc/gateplane/bootstrap.json (root, 0600).

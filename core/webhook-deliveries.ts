@@ -7,8 +7,8 @@
  * cron pokes every dispatcher with an overdue delivery, so a lost poke only delays.
  */
 import { inArray, sql } from "drizzle-orm";
-import { events, webhookDeliveries, webhooks } from "../worker/db/schema.ts";
-import type { Env } from "../worker/env.ts";
+import { events, webhookDeliveries, webhooks } from "./db/schema.ts";
+import type { Env } from "./env.ts";
 
 /** Retries continue for this long after an event's delivery was created (or redelivered). */
 export const RETRY_WINDOW_MS = 24 * 60 * 60 * 1000;
@@ -45,16 +45,18 @@ export function fedWebhooks(result: D1Result | undefined): string[] {
   return [...new Set(rows.map((r) => r.webhook_id))];
 }
 
-export const dispatcherStub = (env: Env, webhookId: string) => env.WEBHOOKS.get(env.WEBHOOKS.idFromName(webhookId));
+/** A webhook endpoint's dispatcher object, named by the endpoint's id. */
+export const dispatcherStub = (env: Pick<Env, "WEBHOOKS">, webhookId: string) =>
+  env.WEBHOOKS.get(env.WEBHOOKS.idFromName(webhookId));
 
 /** Wakes dispatchers; a failed poke is only logged because the cron pokes again. */
-export async function pokeDispatchers(env: Env, webhookIds: string[]): Promise<void> {
+export async function pokeDispatchers(env: Pick<Env, "WEBHOOKS">, webhookIds: string[]): Promise<void> {
   const results = await Promise.allSettled(webhookIds.map((id) => dispatcherStub(env, id).poke(id)));
   for (const r of results) if (r.status === "rejected") console.error("webhook poke failed", r.reason);
 }
 
 /** The cron's sweep: every enabled endpoint with a delivery that is due gets poked. */
-export async function pokeOverdue(env: Env, now = Date.now()): Promise<string[]> {
+export async function pokeOverdue(env: Pick<Env, "DB" | "WEBHOOKS">, now = Date.now()): Promise<string[]> {
   const { results } = await env.DB.prepare(
     `SELECT DISTINCT d.webhook_id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
      WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND w.enabled = 1 LIMIT 1000`,

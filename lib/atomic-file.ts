@@ -1,8 +1,9 @@
 /**
  * @module
- * Replacing a file on the agent's state disk so that a reader, or the next start after a crash or a
- * power cut, sees the old content or the new one, never half of either: write a sibling temp file,
- * fsync it, rename it over the target, fsync the directory.
+ * Replacing a file so that a reader, or the next start after a crash or a power cut, sees the old
+ * content or the new one, never half of either: write a sibling temp file, fsync it, rename it over
+ * the target, fsync the directory. Used by the agent (its state disk) and the local host daemon and
+ * `npm start` stack (their state files); it knows nothing of either, so it lives below both in `lib/`.
  */
 import { randomBytes } from "node:crypto";
 import { open, rename, rm } from "node:fs/promises";

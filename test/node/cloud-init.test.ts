@@ -6,15 +6,20 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { bootstrapFor } from "../../agent/testing/fixtures.ts";
 import {
   CloudInitError,
   EC2_USER_DATA_LIMIT,
   INSTALL_SCRIPT_PATH,
   renderCloudInit,
   SGLANG_ROUTER_VENV,
-} from "../../agent/cloud-init.ts";
-import { ADMIN_PORT, AGENT_BIN, AGENT_UNIT, BOOTSTRAP_PATH } from "../../agent/deploy/systemd-unit.ts";
-import { bootstrapFor } from "../../agent/testing/fixtures.ts";
+} from "../../durable-objects/backends/clouds/cloud-init.ts";
+import {
+  ADMIN_PORT,
+  AGENT_BIN,
+  AGENT_UNIT,
+  BOOTSTRAP_PATH,
+} from "../../durable-objects/backends/clouds/systemd-unit.ts";
 
 const run = promisify(execFile);
 const PACKAGE_URL = "https://downloads.example.com/gateplane/gateplane-0.1.0.tgz";
@@ -116,7 +121,10 @@ describe("renderCloudInit", () => {
   });
 
   it("keeps the unit file on disk identical to the one it renders, with the paths it promises", async () => {
-    const onDisk = await readFile(new URL("../../agent/deploy/gateplane-agent.service", import.meta.url), "utf8");
+    const onDisk = await readFile(
+      new URL("../../durable-objects/backends/clouds/gateplane-agent.service", import.meta.url),
+      "utf8",
+    );
     expect(onDisk).toBe(AGENT_UNIT);
     const lines = AGENT_UNIT.split("\n");
     for (const expected of [

@@ -1,0 +1,136 @@
+/**
+ * @module
+ * The agent's socket protocol on a GatewayObject: one hibernatable WebSocket per gateway replica,
+ * accepted after the Worker verified the agent's JWT. The object pushes configuration documents;
+ * the agent sends ACK/NACK, stats, health, certificates and scale-from-zero signals, each handed to
+ * the module that records it. Close codes (`CLOSE_CODES` of the protocol): TOKEN_REFUSED get a new
+ * token and reconnect, REPLICA_GONE the replica is gone, BAD_MESSAGE a message it must not send again.
+ */
+import * as v from "valibot";
+import { AgentMessage, CLOSE_CODES, type ServerMessage } from "../schema/agent-protocol.ts";
+import { applyResult, currentDocument } from "./agent-config.ts";
+import { type AgentIdentity, agentSeen, recordHealth } from "./agent-identity.ts";
+import { recordCertificates, recordStats } from "./agent-reports.ts";
+import type { GatewayContext } from "./gateway-context.ts";
+import { recordFromZero } from "./scaling-schedule.ts";
+
+/** What a hibernated agent socket remembers about itself. */
+interface SocketAttachment {
+  replicaId: string;
+  replicaNum: number;
+  /** Token expiry (seconds since the epoch): the socket is closed with TOKEN_REFUSED once it passes. */
+  exp: number;
+}
+
+/** Keep-alive pings are answered without waking a hibernated object. */
+export function answerPings(ctx: DurableObjectState): void {
+  ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
+}
+
+/**
+ * The upgrade the Worker forwards (the identity in headers only it can set). The statuses here are
+ * the upgrade's own protocol, answered to the Worker, which returns them as they are.
+ */
+export async function acceptAgentSocket(gw: GatewayContext, request: Request): Promise<Response> {
+  if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    return new Response("expected a WebSocket upgrade", { status: 426 });
+  }
+  const identity: AgentIdentity = {
+    gatewayId: request.headers.get("x-gateplane-gateway-id") ?? "",
+    replicaId: request.headers.get("x-gateplane-replica-id") ?? "",
+    replicaNum: Number(request.headers.get("x-gateplane-replica-num")),
+  };
+  const exp = Number(request.headers.get("x-gateplane-token-exp"));
+  const seen = await agentSeen(gw, identity, null);
+  if (!seen.ok) return new Response(seen.error.message, { status: 401 });
+  const pair = new WebSocketPair();
+  const [client, server] = [pair[0], pair[1]];
+  gw.ctx.acceptWebSocket(server, [identity.replicaId]);
+  server.serializeAttachment({
+    replicaId: identity.replicaId,
+    replicaNum: identity.replicaNum,
+    exp,
+  } satisfies SocketAttachment);
+  send(server, { type: "config", document: currentDocument(gw)! });
+  return new Response(null, { status: 101, webSocket: client });
+}
+
+export async function onAgentMessage(gw: GatewayContext, ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+  const att = ws.deserializeAttachment() as SocketAttachment | null;
+  if (!att) return ws.close(CLOSE_CODES.BAD_MESSAGE, "unknown socket");
+  if (att.exp * 1000 < Date.now()) return ws.close(CLOSE_CODES.TOKEN_REFUSED, "token expired");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(typeof message === "string" ? message : new TextDecoder().decode(message));
+  } catch {
+    return ws.close(CLOSE_CODES.BAD_MESSAGE, "messages are JSON");
+  }
+  const result = v.safeParse(AgentMessage, parsed);
+  if (!result.success) return ws.close(CLOSE_CODES.BAD_MESSAGE, "unknown message");
+  const r = gw.state.replica(att.replicaId);
+  if (!r || r.status === "terminating" || r.status === "terminated") {
+    return ws.close(CLOSE_CODES.REPLICA_GONE, "this gateway replica is no longer active");
+  }
+  const msg = result.output;
+  switch (msg.type) {
+    case "ping":
+      send(ws, { type: "pong" });
+      return;
+    case "ack":
+    case "nack":
+      applyResult(
+        gw,
+        r.id,
+        msg.version,
+        msg.type === "nack" ? msg.error : null,
+        msg.type === "ack" ? msg.rejected : [],
+      );
+      await gw.flush();
+      return;
+    case "stats":
+      await recordStats(gw, r, msg.services);
+      return;
+    case "scale_from_zero":
+      await recordFromZero(gw, msg.service);
+      return;
+    case "health":
+      await recordHealth(gw, r, msg);
+      return;
+    case "certificates":
+      await recordCertificates(gw, r, msg.hosts);
+      return;
+  }
+}
+
+export function onAgentClose(ws: WebSocket, code: number, reason: string): void {
+  // Complete the close handshake; the agent reconnects by itself.
+  try {
+    ws.close(code === 1005 ? 1000 : code, reason);
+  } catch {
+    // already closed
+  }
+}
+
+function send(ws: WebSocket, message: ServerMessage): void {
+  try {
+    ws.send(JSON.stringify(message));
+  } catch {
+    // A socket that cannot take a frame is gone; the agent reconnects and pulls.
+  }
+}
+
+/** Pushes the current document to every connected agent. */
+export function broadcastConfig(gw: GatewayContext): void {
+  const doc = currentDocument(gw);
+  if (!doc) return;
+  for (const ws of gw.ctx.getWebSockets()) send(ws, { type: "config", document: doc });
+}
+
+/** Disconnects agents of replicas that are going away. */
+export function closeRetiredSockets(gw: GatewayContext): void {
+  for (const r of gw.state.replicas()) {
+    if (r.status !== "terminating" && r.status !== "terminated") continue;
+    for (const ws of gw.ctx.getWebSockets(r.id))
+      ws.close(CLOSE_CODES.REPLICA_GONE, "this gateway replica is no longer active");
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * @module
+ * A service as the API shows it: where clients reach it, its replicas, which gateway replicas
+ * applied it (or refused it), its traffic and its autoscaler's standing decision.
+ */
+import type { RouterReport, ServiceRejection } from "../schema/agent-protocol.ts";
+import type { Service } from "../schema/service-api.ts";
+import { gatewayDomain, serviceScheme } from "./config-service.ts";
+import { aggregateStats } from "./service-stats.ts";
+import type { ServiceRow, ServiceStore } from "./service-store.ts";
+import type { GatewayRow, ReplicaRow } from "./state.ts";
+
+/**
+ * Where clients reach the gateway: the load balancer, else the first running replica's address.
+ * A local host serves HTTPS on a port of its own (`backend_data.https_port`).
+ */
+function publicPort(g: GatewayRow, gatewayReplicas: ReplicaRow[], scheme: "https" | "http"): string {
+  if (g.configuration.backend !== "local") return "";
+  const replica = gatewayReplicas.find((r) => r.status === "running" && r.hostname);
+  if (scheme === "https") {
+    const data = replica?.backend_data ? (JSON.parse(replica.backend_data) as { https_port?: unknown }) : null;
+    return typeof data?.https_port === "number" ? `:${data.https_port}` : "";
+  }
+  const port = replica?.hostname?.split(":")[1];
+  return port ? `:${port}` : "";
+}
+
+/**
+ * Where a client reaches the service and the OpenAI entrypoint. On a local plain-HTTP gateway under
+ * `localhost` the host's bare address is given (`/proxy/services/<project>/<name>/`, `/v1`):
+ * `*.localhost` names resolve in curl and browsers but not through most system resolvers (Node,
+ * Python, the openai clients), and the proxy serves both paths there (`proxy/host-routing.ts`).
+ */
+function serviceUrls(
+  g: GatewayRow,
+  s: ServiceRow,
+  gatewayReplicas: ReplicaRow[],
+  domain: string | null,
+  scheme: "https" | "http",
+  port: string,
+): Pick<Service, "url" | "model_url"> {
+  if (!domain) return { url: "", model_url: null };
+  const bare = scheme === "http" && g.configuration.backend === "local" && /(^|\.)localhost$/.test(domain);
+  const address = bare ? gatewayReplicas.find((r) => r.status === "running" && r.hostname)?.hostname : undefined;
+  if (address) {
+    return {
+      url: `http://${address}/proxy/services/${g.project_name}/${s.name}/`,
+      model_url: s.configuration.model ? `http://${address}/v1` : null,
+    };
+  }
+  return {
+    url: `${scheme}://${s.name}.${domain}${port}`,
+    model_url: s.configuration.model ? `${scheme}://gateway.${domain}${port}${s.configuration.model.prefix}` : null,
+  };
+}
+
+export function serviceView(g: GatewayRow, s: ServiceRow, store: ServiceStore, gatewayReplicas: ReplicaRow[]): Service {
+  const domain = gatewayDomain(g);
+  const scheme = serviceScheme(g, s.configuration);
+  const port = publicPort(g, gatewayReplicas, scheme);
+  const active = gatewayReplicas.filter((r) => r.status === "provisioning" || r.status === "running");
+  const routed = (s.configuration.router ?? g.configuration.router)?.type === "sglang";
+  return {
+    id: s.id,
+    name: s.name,
+    project_name: g.project_name,
+    gateway: g.name,
+    configuration: s.configuration,
+    ...serviceUrls(g, s, gatewayReplicas, domain, scheme, port),
+    created_at: s.created_at,
+    updated_at: s.updated_at,
+    replicas: store.replicas(s.name).map((r) => ({ id: r.id, url: r.url, registered_at: r.registered_at })),
+    config_version: s.config_version,
+    gateway_replicas: active.map((r) => {
+      const applied = r.config_applied_version;
+      const rejected = r.config_error !== null && (r.config_error_version ?? 0) >= s.config_version;
+      // The applied version carries this service, but the agent refused the service itself.
+      const refused = r.config_rejected
+        ? (JSON.parse(r.config_rejected) as ServiceRejection[]).find((x) => x.service === s.name)
+        : undefined;
+      const current = applied !== null && applied >= s.config_version;
+      const state = current ? (refused ? "rejected" : "in_sync") : rejected ? "rejected" : "pending";
+      const report = r.routers
+        ? (JSON.parse(r.routers) as RouterReport[]).find((x) => x.service === s.name)
+        : undefined;
+      return {
+        replica_num: r.replica_num,
+        applied_version: applied,
+        state,
+        error: state !== "rejected" ? null : current && refused ? refused.error : r.config_error,
+        // Only router services carry the field (null until this replica reported).
+        ...(routed ? { router: report ? { mode: report.mode, reason: report.reason } : null } : {}),
+      };
+    }),
+    stats: aggregateStats(
+      s.name,
+      gatewayReplicas.filter((r) => r.status === "running"),
+    ),
+    scaling: scalingView(s, store),
+  };
+}
+
+function scalingView(s: ServiceRow, store: ServiceStore): Service["scaling"] {
+  if (!s.configuration.scaling) return null;
+  const current = store.replicas(s.name).length;
+  const row = store.scaling(s.name);
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    desired_replicas: row?.desired_replicas ?? null,
+    current_replicas: current,
+    reason: row?.reason ?? null,
+    last_change_at: iso(row?.last_change_at ?? null),
+    last_evaluated_at: iso(row?.last_evaluated_at ?? null),
+  };
+}

@@ -14,7 +14,7 @@ import { mkdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { type ProxyHandle, type ProxyOptions, ProxyOptionsError, startProxy } from "../proxy/index.ts";
 import type { AgentBootstrap } from "../schema/agent.ts";
-import type { CertificateState } from "../schema/agent-protocol.ts";
+import { type CertificateState, MAX_REPORT_TEXT } from "../schema/agent-protocol.ts";
 import { type AdminServer, type AgentStatus, startAdminServer } from "./admin-server.ts";
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.ts";
 import { CertificateManager } from "./certificates/manager.ts";
@@ -107,8 +107,6 @@ export interface Agent {
 }
 
 const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
-/** The protocol caps a health message at this many characters. */
-const MAX_HEALTH_MESSAGE = 1000;
 
 export async function startAgent(options: AgentOptions): Promise<Agent> {
   const { bootstrap } = options;
@@ -142,6 +140,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     httpsPort: options.httpsPort ?? null,
     workers: options.workers ?? availableParallelism(),
     initialConfig: initial,
+    // The applier validates every document from the network (`isolate-services.ts`), once.
+    validatedDocuments: true,
     // Most proxy lines name the proxy already; the others get it, so the agent's log says who spoke.
     log: (line) => log.info(line.startsWith("proxy") ? line : `proxy: ${line}`),
     onHeldRequest: (service) => signals.notify(service),
@@ -223,7 +223,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const health = (): HostHealth => {
     const problem = applier.persistError;
     const state: HostHealth = problem
-      ? { status: "degraded", message: problem.slice(0, MAX_HEALTH_MESSAGE) }
+      ? { status: "degraded", message: problem.slice(0, MAX_REPORT_TEXT) }
       : { status: "healthy", message: null };
     return { ...state, routers: routers.reports() };
   };

@@ -7,7 +7,7 @@
  * applied is isolated (`isolate-services.ts`): the rest of the document is applied and the ACK lists it.
  */
 import { ConfigRejectedError } from "../proxy/index.ts";
-import type { ServiceRejection } from "../schema/agent-protocol.ts";
+import { MAX_NACK_ERROR, type ServiceRejection } from "../schema/agent-protocol.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { ConfigStore } from "./config-store.ts";
 import { isolateServices } from "./isolate-services.ts";
@@ -22,9 +22,6 @@ export type ApplyOutcome =
   | { kind: "stale"; version: number; applied: number }
   /** Invalid, or the proxy refused it: the previous config stays (NACK). */
   | { kind: "rejected"; version: number; error: string };
-
-/** The protocol's NACK carries at most this many characters of error. */
-const MAX_ERROR_LENGTH = 2000;
 
 export interface ConfigApplierOptions {
   apply: (document: ConfigDocument) => Promise<void>;
@@ -126,4 +123,4 @@ function versionOf(candidate: unknown): number | null {
   return typeof version === "number" && Number.isSafeInteger(version) && version >= 0 ? version : null;
 }
 
-const truncate = (text: string) => (text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH - 1)}…` : text);
+const truncate = (text: string) => (text.length > MAX_NACK_ERROR ? `${text.slice(0, MAX_NACK_ERROR - 1)}…` : text);

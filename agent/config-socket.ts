@@ -11,7 +11,9 @@ import { Agent as UndiciAgent, WebSocket } from "undici";
 import {
   type AgentMessage,
   type CertificateState,
+  CLOSE_CODES,
   MAX_CERTIFICATE_HOSTS,
+  MAX_REPORT_ENTRIES,
   type RouterReport,
   type ServiceStats,
 } from "../schema/agent-protocol.ts";
@@ -24,10 +26,6 @@ import type { ScaleSignals } from "./scale-signal.ts";
 import { dialWebSocket, webSocketUrl } from "./websocket-dial.ts";
 
 export const CONNECT_ROUTE = "/api/v1/agent/connect";
-/** Close code by which the control plane says the agent's token is no longer valid. */
-export const CLOSE_TOKEN_REFUSED = 4001;
-/** The protocol caps a stats message at this many services. */
-const MAX_STATS_SERVICES = 1000;
 
 export interface SocketTiming {
   statsIntervalMs: number;
@@ -117,7 +115,7 @@ export async function runConfigSocket(options: ConfigSocketOptions, signal: Abor
       const lived = end.openedAt === null ? 0 : end.closedAt - end.openedAt;
       if (lived >= timing.stableAfterMs) attempt = 0;
       const delay = backoffDelay(timing.backoff, attempt++);
-      const tokenRefused = end.code === CLOSE_TOKEN_REFUSED || end.upgradeStatus === 401;
+      const tokenRefused = end.code === CLOSE_CODES.TOKEN_REFUSED || end.upgradeStatus === 401;
       if (tokenRefused) {
         log.warn(
           `control plane refused the agent token on the WebSocket (${end.upgradeStatus === 401 ? "HTTP 401" : `close ${end.code}`}); getting a new one, reconnecting in ${delay} ms`,
@@ -185,7 +183,7 @@ function connectOnce(
       const services = await options.stats();
       if (statsFailing) log.info("proxy stats available again");
       statsFailing = false;
-      send({ type: "stats", at: Date.now(), services: services.slice(0, MAX_STATS_SERVICES) });
+      send({ type: "stats", at: Date.now(), services: services.slice(0, MAX_REPORT_ENTRIES) });
     } catch (error) {
       if (!statsFailing) log.warn(`cannot read proxy stats: ${errorMessage(error)}`);
       statsFailing = true;

@@ -9,7 +9,7 @@
  */
 import * as v from "valibot";
 import { normalizeHost, parseDocument } from "../proxy/routes.ts";
-import type { ServiceRejection } from "../schema/agent-protocol.ts";
+import { MAX_REPORT_TEXT, type ServiceRejection } from "../schema/agent-protocol.ts";
 import { ConfigDocument, type ConfigService } from "../schema/config-document.ts";
 import { formatIssue, fromValibot } from "../schema/issues.ts";
 
@@ -19,9 +19,6 @@ const Envelope = v.object({ ...ConfigDocument.entries, services: v.array(v.unkno
 export type IsolationResult =
   | { ok: true; document: ConfigDocument; rejected: ServiceRejection[] }
   | { ok: false; error: string };
-
-/** Largest error reported per service (the protocol carries at most 1000). */
-const MAX_SERVICE_ERROR = 1000;
 
 /**
  * Splits `candidate` into the document to apply and the services refused. `previous` is the
@@ -81,5 +78,4 @@ function clash(service: ConfigService, accepted: readonly ConfigService[]): stri
   return null;
 }
 
-const truncate = (text: string) =>
-  text.length > MAX_SERVICE_ERROR ? `${text.slice(0, MAX_SERVICE_ERROR - 1)}…` : text;
+const truncate = (text: string) => (text.length > MAX_REPORT_TEXT ? `${text.slice(0, MAX_REPORT_TEXT - 1)}…` : text);

@@ -6,7 +6,8 @@
 import type * as v from "valibot";
 import type { ProjectAcmeRequest, ProjectAcmeView } from "../schema/acme.ts";
 import type { ApiErrorBody, Gateway, GatewayPlan, ServiceToken, ServiceTokenCreated } from "../schema/api.ts";
-import type { Service, ServiceList, ServicePlan, ServiceSpec } from "../schema/service-api.ts";
+import type { PlanToApply, Spec } from "../schema/plan-envelope.ts";
+import type { Service, ServiceList, ServicePlan } from "../schema/service-api.ts";
 import type {
   CreateWebhookRequest,
   Delivery,
@@ -18,11 +19,6 @@ import { ControlPlaneError, NetworkError } from "./errors.ts";
 import type { Settings } from "./settings.ts";
 
 export type ProjectAcmeInput = v.InferInput<typeof ProjectAcmeRequest>;
-
-export interface GatewaySpec {
-  configuration: Record<string, unknown>;
-  configuration_path: string | null;
-}
 
 export interface GatewayList {
   project: string;
@@ -47,7 +43,7 @@ export class ControlPlane {
     return this.#request("GET", "/me");
   }
 
-  plan(project: string, spec: GatewaySpec): Promise<GatewayPlan> {
+  plan(project: string, spec: Spec): Promise<GatewayPlan> {
     return this.#request("POST", `${gateways(project)}/plan`, { spec });
   }
 
@@ -57,7 +53,7 @@ export class ControlPlane {
    */
   apply(
     project: string,
-    plan: { spec: GatewaySpec; current_resource: Gateway | null },
+    plan: PlanToApply<Gateway>,
     force: boolean,
     options: { recreate?: boolean; cascade?: boolean } = {},
   ): Promise<Gateway> {
@@ -92,16 +88,12 @@ export class ControlPlane {
     return this.#request("POST", `${gateways(project)}/${encodeURIComponent(name)}/set-default`);
   }
 
-  planService(project: string, spec: ServiceSpec): Promise<ServicePlan> {
+  planService(project: string, spec: Spec): Promise<ServicePlan> {
     return this.#request("POST", `${services(project)}/plan`, { spec });
   }
 
   /** Creates (201) or updates in place (200) the service the plan describes. */
-  applyService(
-    project: string,
-    plan: { spec: ServiceSpec; current_resource: Service | null },
-    force: boolean,
-  ): Promise<Service> {
+  applyService(project: string, plan: PlanToApply<Service>, force: boolean): Promise<Service> {
     return this.#request("POST", `${services(project)}/apply`, { plan, force });
   }
 

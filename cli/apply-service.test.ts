@@ -300,7 +300,7 @@ describe("apply -f service: existing service", () => {
     };
     const { code, stderr } = await apply(["-y"], { file: "type: service\nname: echo\nauth: false\n" });
     expect(code).toBe(1);
-    expect(stderr).toBe("Service 'echo' cannot move to another gateway in place. Delete it and re-apply.\n");
+    expect(stderr).toBe("Service echo is served by gateway edge; delete it and re-apply to move it to backup\n");
   });
 });
 
@@ -344,7 +344,7 @@ describe("apply -f service: errors", () => {
   it("prints the server's message for a gateway that does not exist", async () => {
     const { code, stderr } = await apply(["-y"]);
     expect(code).toBe(1);
-    expect(stderr).toBe("Gateway local-gateway does not exist\n");
+    expect(stderr).toBe("Gateway local-gateway does not exist in project main\n");
   });
 
   it("puts a field the control plane refuses at its place in the file", async () => {
@@ -353,7 +353,7 @@ describe("apply -f service: errors", () => {
     const { code, stdout, stderr } = await apply(["-y"], { file });
     expect(code).toBe(1);
     expect(stderr).toBe(
-      "service.dstack.yml:3:8: https: HTTPS needs a gateway with a certificate; set https: false or auto\n",
+      "service.dstack.yml:3:8: https: Cannot run HTTPS service on gateway with no SSL certificates configured (gateway local-gateway has certificate: null); set https: false or auto\n",
     );
     expect(stdout).not.toContain("Service is available");
   });
@@ -363,7 +363,7 @@ describe("apply -f service: errors", () => {
     const file = "# echo on the local gateway\ntype: service\nname: echo\ngateway: local-gateway\nhttps: true\n";
     const { stderr } = await apply(["-y"], { file });
     expect(stderr).toBe(
-      "service.dstack.yml:5:8: https: HTTPS needs a gateway with a certificate; set https: false or auto\n",
+      "service.dstack.yml:5:8: https: Cannot run HTTPS service on gateway with no SSL certificates configured (gateway local-gateway has certificate: null); set https: false or auto\n",
     );
   });
 });

@@ -280,7 +280,7 @@ describe("apply: existing gateway", () => {
     fake.seed({ name: "edge" }, { to_be_deleted: true });
     const { code, stdout, stderr } = await apply(["-y"]);
     expect(code).toBe(1);
-    expect(stderr).toBe("Gateway 'edge' is being deleted. Try again later.\n");
+    expect(stderr).toBe("Gateway edge is being deleted. Try again later.\n");
     expect(stdout).toBe("");
   });
 });

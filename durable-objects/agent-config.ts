@@ -6,7 +6,7 @@
  */
 
 import { type Outcome, ok } from "../core/outcome.ts";
-import type { ServiceRejection } from "../schema/agent-protocol.ts";
+import { MAX_NACK_ERROR, type ServiceRejection } from "../schema/agent-protocol.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import { type AgentIdentity, agentSeen } from "./agent-identity.ts";
 import { buildConfigDocument } from "./config-document.ts";
@@ -79,7 +79,7 @@ export function applyResult(
       );
     }
   } else {
-    gw.state.updateReplica(r.id, { config_error: error.slice(0, 2000), config_error_version: version });
+    gw.state.updateReplica(r.id, { config_error: error.slice(0, MAX_NACK_ERROR), config_error_version: version });
     gw.state.event(
       `Gateway replica ${r.replica_num} rejected configuration version ${version}: ${error.slice(0, 500)}`,
     );

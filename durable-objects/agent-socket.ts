@@ -3,11 +3,11 @@
  * The agent's socket protocol on a GatewayObject: one hibernatable WebSocket per gateway replica,
  * accepted after the Worker verified the agent's JWT. The object pushes configuration documents;
  * the agent sends ACK/NACK, stats, health, certificates and scale-from-zero signals, each handed to
- * the module that records it. Close codes the agent understands: 4001 get a new token and
- * reconnect, 4003 the replica is gone, 4000 a message it must not send again.
+ * the module that records it. Close codes (`CLOSE_CODES` of the protocol): TOKEN_REFUSED get a new
+ * token and reconnect, REPLICA_GONE the replica is gone, BAD_MESSAGE a message it must not send again.
  */
 import * as v from "valibot";
-import { AgentMessage, type ServerMessage } from "../schema/agent-protocol.ts";
+import { AgentMessage, CLOSE_CODES, type ServerMessage } from "../schema/agent-protocol.ts";
 import { applyResult, currentDocument } from "./agent-config.ts";
 import { type AgentIdentity, agentSeen, recordHealth } from "./agent-identity.ts";
 import { recordCertificates, recordStats } from "./agent-reports.ts";
@@ -18,13 +18,9 @@ import { recordFromZero } from "./scaling-schedule.ts";
 interface SocketAttachment {
   replicaId: string;
   replicaNum: number;
-  /** Token expiry (seconds since the epoch): the socket is closed with 4001 once it passes. */
+  /** Token expiry (seconds since the epoch): the socket is closed with TOKEN_REFUSED once it passes. */
   exp: number;
 }
-
-const CLOSE_TOKEN_EXPIRED = 4001;
-const CLOSE_REPLICA_GONE = 4003;
-const CLOSE_BAD_MESSAGE = 4000;
 
 /** Keep-alive pings are answered without waking a hibernated object. */
 export function answerPings(ctx: DurableObjectState): void {
@@ -61,19 +57,19 @@ export async function acceptAgentSocket(gw: GatewayContext, request: Request): P
 
 export async function onAgentMessage(gw: GatewayContext, ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
   const att = ws.deserializeAttachment() as SocketAttachment | null;
-  if (!att) return ws.close(CLOSE_BAD_MESSAGE, "unknown socket");
-  if (att.exp * 1000 < Date.now()) return ws.close(CLOSE_TOKEN_EXPIRED, "token expired");
+  if (!att) return ws.close(CLOSE_CODES.BAD_MESSAGE, "unknown socket");
+  if (att.exp * 1000 < Date.now()) return ws.close(CLOSE_CODES.TOKEN_REFUSED, "token expired");
   let parsed: unknown;
   try {
     parsed = JSON.parse(typeof message === "string" ? message : new TextDecoder().decode(message));
   } catch {
-    return ws.close(CLOSE_BAD_MESSAGE, "messages are JSON");
+    return ws.close(CLOSE_CODES.BAD_MESSAGE, "messages are JSON");
   }
   const result = v.safeParse(AgentMessage, parsed);
-  if (!result.success) return ws.close(CLOSE_BAD_MESSAGE, "unknown message");
+  if (!result.success) return ws.close(CLOSE_CODES.BAD_MESSAGE, "unknown message");
   const r = gw.state.replica(att.replicaId);
   if (!r || r.status === "terminating" || r.status === "terminated") {
-    return ws.close(CLOSE_REPLICA_GONE, "this gateway replica is no longer active");
+    return ws.close(CLOSE_CODES.REPLICA_GONE, "this gateway replica is no longer active");
   }
   const msg = result.output;
   switch (msg.type) {
@@ -135,6 +131,6 @@ export function closeRetiredSockets(gw: GatewayContext): void {
   for (const r of gw.state.replicas()) {
     if (r.status !== "terminating" && r.status !== "terminated") continue;
     for (const ws of gw.ctx.getWebSockets(r.id))
-      ws.close(CLOSE_REPLICA_GONE, "this gateway replica is no longer active");
+      ws.close(CLOSE_CODES.REPLICA_GONE, "this gateway replica is no longer active");
   }
 }

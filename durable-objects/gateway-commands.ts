@@ -7,9 +7,10 @@
 
 import { failure, type Outcome, ok } from "../core/outcome.ts";
 import type { Gateway } from "../schema/api.ts";
-import { diffConfigurations, type GatewayConfiguration, isInPlace } from "../schema/gateway.ts";
-import { beingDeletedRefusal, failedRefusal } from "../schema/gateway-busy.ts";
+import { diffConfigurations, type GatewayConfiguration } from "../schema/gateway.ts";
 import { servicesRefusal } from "../schema/gateway-deletion.ts";
+import { decideGatewayApply } from "../schema/plan.ts";
+import type { PlannedResource } from "../schema/plan-envelope.ts";
 import { broadcastConfig } from "./agent-socket.ts";
 import { type GatewayContext, kick } from "./gateway-context.ts";
 import { refreshProjectAcme, refreshServiceTokens } from "./project-refresh.ts";
@@ -22,7 +23,7 @@ export interface ApplyInput {
   configuration: GatewayConfiguration & { name: string };
   configurationPath: string | null;
   /** What the client planned against; `null` when it planned a create. */
-  currentResource: { id: string; configuration: unknown } | null;
+  currentResource: PlannedResource;
   force: boolean;
   /** Re-create an existing gateway: delete it, then create this configuration (see `recreate`). */
   recreate: boolean;
@@ -34,16 +35,6 @@ export interface ApplyInput {
 
 type Applied = Outcome<{ gateway: Gateway; created: boolean }>;
 
-/** Compares configurations as a client sees them: `default` is the live flag, so it is left out. */
-function sameConfiguration(a: unknown, b: GatewayConfiguration): boolean {
-  if (!a || typeof a !== "object") return false;
-  const changes = diffConfigurations(
-    { ...(a as GatewayConfiguration), default: null },
-    { ...b, default: null, name: b.name },
-  );
-  return changes.length === 0;
-}
-
 export async function applyGateway(gw: GatewayContext, input: ApplyInput): Promise<Applied> {
   const current = gw.state.gateway();
   const next = input.configuration;
@@ -52,33 +43,12 @@ export async function applyGateway(gw: GatewayContext, input: ApplyInput): Promi
   if (current.project_id !== input.projectId) {
     return failure("conflict", "conflict", `Gateway ${name} belongs to another project`);
   }
-  const deleting = beingDeletedRefusal(current);
-  if (deleting) return { ok: false, error: deleting };
-  if (!input.force) {
-    const planned = input.currentResource;
-    if (!planned || planned.id !== current.id || !sameConfiguration(planned.configuration, current.configuration)) {
-      return failure(
-        "conflict",
-        "conflict",
-        "Failed to apply plan. Resource has been changed. Try again or use force apply.",
-      );
-    }
-  }
-  // Re-creating is how a FAILED gateway is replaced, so that check comes after this.
-  if (input.recreate) return recreate(gw, current, input);
-  const failed = failedRefusal(current);
-  if (failed) return { ok: false, error: failed };
-  const changes = diffConfigurations(current.configuration, next);
+  const decision = decideGatewayApply(current, input);
+  if (!decision.ok) return decision;
+  // Re-creating is how a FAILED gateway is replaced: decided before the FAILED check.
+  if (decision.value.kind === "recreate") return recreate(gw, current, input);
+  const changes = decision.value.changes;
   const fields = changes.map((c) => c.field);
-  if (!isInPlace(fields)) {
-    const fixed = fields.filter((f) => !["domain", "default", "replicas"].includes(f));
-    return failure(
-      "conflict",
-      "not_updatable",
-      `Gateway ${name} cannot be updated in-place (changed: ${fixed.join(", ")}). Re-create it (apply with recreate: true).`,
-      fixed[0],
-    );
-  }
   if (changes.length > 0) {
     const intent: DefaultIntent | null =
       next.default === true ? "set" : next.default === false ? "unset" : current.default_intent;

@@ -6,7 +6,8 @@
  */
 
 import { failure, type Outcome, ok } from "../core/outcome.ts";
-import { sameJson } from "../schema/json.ts";
+import { decideServiceApply, type ServiceHost, serviceHostRefusal, serviceHttpsRefusal } from "../schema/plan.ts";
+import type { PlannedResource } from "../schema/plan-envelope.ts";
 import type { ServiceConfiguration } from "../schema/service.ts";
 import type { Service } from "../schema/service-api.ts";
 import { broadcastConfig } from "./agent-socket.ts";
@@ -21,7 +22,7 @@ import type { GatewayRow } from "./state.ts";
 export interface ServiceApplyInput {
   configuration: ServiceConfiguration;
   configurationPath: string | null;
-  currentResource: { id: string; configuration: unknown } | null;
+  currentResource: PlannedResource;
   force: boolean;
   actor: string;
 }
@@ -40,19 +41,17 @@ export function getService(gw: GatewayContext, name: string): Service | null {
 }
 
 /** A gateway takes no service change while it is being deleted, has failed, or has no domain. */
-function refuseServices(g: GatewayRow) {
-  if (g.to_be_deleted) return failure("busy", "being_deleted", `Gateway ${g.name} was marked for deletion`);
-  if (g.status === "failed") return failure("busy", "failed", `Gateway ${g.name} is in FAILED status`);
-  if (!gatewayDomain(g)) {
-    return failure(
-      "invalid",
-      "invalid_field",
-      `gateway: gateway ${g.name} has no domain; set one with gateplane apply`,
-      "gateway",
-    );
-  }
-  return null;
-}
+/** What the service rules (`schema/plan.ts`) need of the gateway. */
+const serviceHost = (g: GatewayRow): ServiceHost => ({
+  name: g.name,
+  status: g.status,
+  to_be_deleted: g.to_be_deleted,
+  domain: gatewayDomain(g),
+  certificate: g.configuration.certificate,
+});
+
+/** A gateway being deleted, FAILED or without a domain takes no service change. */
+const refuseServices = (g: GatewayRow) => serviceHostRefusal(serviceHost(g));
 
 export async function applyService(
   gw: GatewayContext,
@@ -63,35 +62,12 @@ export async function applyService(
   const refusal = refuseServices(g);
   if (refusal) return refusal;
   const c = input.configuration;
-  const cert = g.configuration.certificate;
-  if (c.https === true && cert === null) {
-    return failure(
-      "invalid",
-      "invalid_field",
-      `Cannot run HTTPS service on gateway with no SSL certificates configured (gateway ${g.name} has certificate: null); set https: false or auto`,
-      "https",
-    );
-  }
-  if (c.https === false && cert?.type === "acm") {
-    return failure(
-      "invalid",
-      "invalid_field",
-      `Cannot run HTTP service on gateway with ACM certificates configured (gateway ${g.name}); set https: true or auto`,
-      "https",
-    );
-  }
+  const https = serviceHttpsRefusal(serviceHost(g), c.https);
+  if (https) return https;
   const current = gw.services.get(c.name);
-  if (current && !input.force) {
-    const planned = input.currentResource;
-    if (!planned || planned.id !== current.id || !sameJson(planned.configuration, current.configuration)) {
-      return failure(
-        "conflict",
-        "conflict",
-        "Failed to apply plan. Resource has been changed. Try again or use force apply.",
-      );
-    }
-  }
-  if (current && sameJson(current.configuration, c)) {
+  const decision = decideServiceApply(current ?? null, input);
+  if (!decision.ok) return decision;
+  if (current && decision.value === "unchanged") {
     return ok({ service: serviceView(g, current, gw.services, gw.state.replicas()), created: false });
   }
   const now = new Date().toISOString();

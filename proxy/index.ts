@@ -27,8 +27,16 @@ export interface ProxyOptions {
   httpsPort?: number | null;
   /** Processes serving traffic; 0 = serve in this process (tests); default os.availableParallelism(). */
   workers?: number;
-  /** Serve this at once (the agent's last good config from disk). */
+  /** Serve this at once (the agent's last good config from disk); always validated, as `apply` without `validatedDocuments`. */
   initialConfig?: ConfigDocument | null;
+  /**
+   * Every document handed to `apply` was validated by the caller in this process (the agent
+   * validates each one as it arrives from the network, service by service, and derives the rest
+   * from validated parts): `apply` takes it as given instead of validating it a second time.
+   * Default false: `apply` validates, for callers that hand over documents as they received them.
+   * The serving processes never validate: they take documents from this one over a private pipe.
+   */
+  validatedDocuments?: boolean;
   log?: (line: string) => void;
   /**
    * A request is held for `service`, which has no replica and scales to zero (its document's
@@ -50,7 +58,11 @@ export interface ProxyHandle {
   setCertificates(certificates: TlsCertificate[]): Promise<void>;
   /** Replaces the ACME HTTP-01 answers (token → key authorization); resolves once every process answers them. */
   setChallenges(tokens: ChallengeTokens): Promise<void>;
-  /** Validates (valibot ConfigDocument) and applies to every process; resolves once all swapped; rejects with a clear reason (the agent NACKs with it) and keeps the old config. */
+  /**
+   * Validates (valibot ConfigDocument, then the cross-field rules; not with `validatedDocuments`) and
+   * applies to every process; resolves once all swapped; rejects with a clear reason (the agent
+   * NACKs with it) and keeps the old config.
+   */
   apply(doc: ConfigDocument): Promise<void>;
   /** Per-service stats aggregated across processes. */
   stats(): Promise<ServiceStats[]>;
@@ -82,6 +94,8 @@ interface Checked {
   tlsPort: number | null;
   workers: number;
   initial: ConfigDocument | null;
+  /** What `apply` does with a document before serving it: validate it, or take it as validated. */
+  accept: (doc: ConfigDocument) => ConfigDocument;
   log: (line: string) => void;
   onHeldRequest: (service: string) => void;
 }
@@ -126,7 +140,11 @@ function checkOptions(options: ProxyOptions): Checked {
       log(`proxy: onHeldRequest failed for ${service}: ${(err as Error).message}`);
     }
   };
-  return { host, port, tlsPort, workers, initial, log, onHeldRequest: held };
+  if (options.validatedDocuments !== undefined && typeof options.validatedDocuments !== "boolean") {
+    throw new ProxyOptionsError("validatedDocuments", "expected true or false");
+  }
+  const accept = options.validatedDocuments ? (doc: ConfigDocument) => doc : parseDocument;
+  return { host, port, tlsPort, workers, initial, accept, log, onHeldRequest: held };
 }
 
 /** Rejects unusable pairs before any process sees them (the message names the host). */
@@ -204,7 +222,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
       },
       async apply(doc) {
         assertOpen();
-        const parsed = parseDocument(doc);
+        const parsed = checked.accept(doc);
         server.apply(parsed);
         services = parsed.services.map((s) => s.name);
         checked.log(`proxy: configuration version ${parsed.version} applied (${parsed.services.length} services)`);
@@ -251,7 +269,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     apply(doc) {
       const run = async () => {
         assertOpen();
-        const parsed = parseDocument(doc);
+        const parsed = checked.accept(doc);
         await pool.apply(parsed);
         services = parsed.services.map((s) => s.name);
         checked.log(

@@ -8,6 +8,26 @@
 import * as v from "valibot";
 import type { ConfigDocument } from "./config-document.ts";
 
+/**
+ * Close codes of the socket (4000–4999 are the application's). The agent acts on `TOKEN_REFUSED`
+ * (get a new token, then reconnect); the others it logs and reconnects after back-off.
+ */
+export const CLOSE_CODES = {
+  /** A frame that is not a protocol message. */
+  BAD_MESSAGE: 4000,
+  /** The agent's token expired or is no longer valid. */
+  TOKEN_REFUSED: 4001,
+  /** The replica this agent stood for is gone (terminated or re-registered elsewhere). */
+  REPLICA_GONE: 4003,
+} as const;
+
+/** Longest NACK error (a config document's problems, joined), in characters; the sender truncates. */
+export const MAX_NACK_ERROR = 2000;
+/** Longest short text of a report: a health message, a certificate's last error, a service's rejection. */
+export const MAX_REPORT_TEXT = 1000;
+/** Most entries of one list in a report: services in stats, router reports. */
+export const MAX_REPORT_ENTRIES = 1000;
+
 export type ServerMessage = { type: "config"; document: ConfigDocument } | { type: "pong" };
 
 const Window = v.object({
@@ -33,14 +53,14 @@ export const CertificateState = v.object({
   /** When the agent will renew (ARI window or a third of the lifetime left). */
   renew_at: v.nullable(v.string()),
   /** Why the last issuance or renewal failed (cleared by the next success). */
-  last_error: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
+  last_error: v.nullable(v.pipe(v.string(), v.maxLength(MAX_REPORT_TEXT))),
   last_error_at: v.nullable(v.string()),
   /** When the agent tries again after a failure (back-off, Retry-After). */
   next_attempt_at: v.nullable(v.string()),
 });
 export type CertificateState = v.InferOutput<typeof CertificateState>;
 
-export const MAX_CERTIFICATE_HOSTS = 1000;
+export const MAX_CERTIFICATE_HOSTS = MAX_REPORT_ENTRIES;
 /**
  * How a service whose router is `sglang` is balanced on one gateway host: through the external SGLang
  * Model Gateway the agent runs, or by the proxy's built-in policies (with the reason, e.g. "sglang
@@ -52,7 +72,7 @@ export const RouterReport = v.object({
   reason: v.nullable(v.pipe(v.string(), v.maxLength(500))),
 });
 export type RouterReport = v.InferOutput<typeof RouterReport>;
-export const RouterReports = v.pipe(v.array(RouterReport), v.maxLength(1000));
+export const RouterReports = v.pipe(v.array(RouterReport), v.maxLength(MAX_REPORT_ENTRIES));
 const ServiceName = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
 
 /**
@@ -62,28 +82,28 @@ const ServiceName = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
  */
 export const ServiceRejection = v.object({
   service: v.pipe(v.string(), v.maxLength(200)),
-  error: v.pipe(v.string(), v.maxLength(1000)),
+  error: v.pipe(v.string(), v.maxLength(MAX_REPORT_TEXT)),
   kept: v.boolean(),
 });
 export type ServiceRejection = v.InferOutput<typeof ServiceRejection>;
-export const MAX_SERVICE_REJECTIONS = 1000;
+export const MAX_SERVICE_REJECTIONS = MAX_REPORT_ENTRIES;
 /** Absent from older agents (which NACKed the whole document instead). */
 export const ServiceRejections = v.optional(v.pipe(v.array(ServiceRejection), v.maxLength(MAX_SERVICE_REJECTIONS)), []);
 
 export const AgentMessage = v.variant("type", [
   /** Applied; `rejected` lists the services of the document this host does not serve as configured. */
   v.object({ type: v.literal("ack"), version: v.number(), rejected: ServiceRejections }),
-  v.object({ type: v.literal("nack"), version: v.number(), error: v.pipe(v.string(), v.maxLength(2000)) }),
+  v.object({ type: v.literal("nack"), version: v.number(), error: v.pipe(v.string(), v.maxLength(MAX_NACK_ERROR)) }),
   v.object({
     type: v.literal("stats"),
     /** Milliseconds since the epoch when the windows were computed. */
     at: v.number(),
-    services: v.pipe(v.array(ServiceStats), v.maxLength(1000)),
+    services: v.pipe(v.array(ServiceStats), v.maxLength(MAX_REPORT_ENTRIES)),
   }),
   v.object({
     type: v.literal("health"),
     status: v.picklist(["healthy", "degraded"]),
-    message: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
+    message: v.nullable(v.pipe(v.string(), v.maxLength(MAX_REPORT_TEXT))),
     version: v.nullable(v.pipe(v.string(), v.maxLength(64))),
     /** Router modes of the host's sglang services; absent from agents older than the external router. */
     routers: v.optional(RouterReports),

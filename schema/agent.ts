@@ -4,7 +4,7 @@
  * in a host's user-data, and the agent API (`/api/v1/agent/…`) it calls with it.
  */
 import * as v from "valibot";
-import { RouterReports } from "./agent-protocol.ts";
+import { MAX_REPORT_TEXT, RouterReports } from "./agent-protocol.ts";
 import { mapping } from "./issues.ts";
 import { text } from "./text.ts";
 
@@ -35,7 +35,7 @@ export const AgentRegisterRequest = mapping({
 export const AgentHeartbeatRequest = mapping({
   version: v.optional(v.pipe(text(), v.maxLength(64))),
   status: v.optional(v.picklist(["healthy", "degraded"]), "healthy"),
-  message: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(1000)))),
+  message: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(MAX_REPORT_TEXT)))),
   /** As in the WebSocket's `health`; absent from older agents. */
   routers: v.optional(RouterReports),
 });

@@ -7,7 +7,15 @@ import * as v from "valibot";
 import { CertificateState, RouterReport, ServiceRejection } from "./agent-protocol.ts";
 import { DnsRecordSchema } from "./dns.ts";
 import { BACKENDS, type GatewayConfiguration, GatewayConfigurationInput, NAME_PATTERN } from "./gateway.ts";
-import { describeType, isMapping, mapping } from "./issues.ts";
+import { mapping } from "./issues.ts";
+import {
+  ConfigurationChangeSchema,
+  effectiveSpec,
+  plannedApply,
+  planRequest,
+  SpecEcho,
+  specInput,
+} from "./plan-envelope.ts";
 import { text } from "./text.ts";
 
 export const GATEWAY_STATUSES = ["submitted", "provisioning", "running", "failed"] as const;
@@ -23,30 +31,13 @@ const nameField = (what: string) =>
     v.regex(NAME_PATTERN, "must start with a lowercase letter and contain 2–41 lowercase letters, digits or hyphens"),
   );
 
-/** A configuration as sent by a client; the Worker validates it with `parseGatewayConfiguration`. */
-/** A configuration file as a client sends it: validated afterwards by the kind's own parser. */
-export const specInput = (kind: "gateway" | "service") =>
-  mapping({
-    configuration: v.pipe(
-      v.custom<Record<string, unknown>>(
-        isMapping,
-        (issue) => `expected the ${kind} configuration as a mapping, got ${describeType(issue.input)}`,
-      ),
-      v.record(v.string(), v.unknown()),
-    ),
-    configuration_path: v.optional(v.nullable(text())),
-  });
-
 export const GatewaySpecInput = specInput("gateway");
 
-export const PlanRequest = mapping({ spec: GatewaySpecInput });
+export const PlanRequest = planRequest("gateway");
 
 export const ApplyRequest = mapping({
-  plan: mapping({
-    spec: GatewaySpecInput,
-    /** The gateway the client planned against (`plan.current_resource`); `null` when it planned a create. */
-    current_resource: v.optional(v.nullable(v.looseObject({ id: v.string(), configuration: v.unknown() }))),
-  }),
+  /** The spec and the gateway the client planned against (`null` when it planned a create). */
+  plan: plannedApply("gateway"),
   force: v.optional(v.boolean("expected true or false"), false),
   /**
    * Re-create the planned gateway (a change that cannot be made in place): checked like a create
@@ -141,16 +132,13 @@ export type Gateway = Omit<v.InferOutput<typeof GatewaySchema>, "configuration">
   configuration: GatewayConfiguration;
 };
 
-export const ConfigurationChangeSchema = v.object({ field: v.string(), from: v.unknown(), to: v.unknown() });
-export type ConfigurationChange = v.InferOutput<typeof ConfigurationChangeSchema>;
-
-const SpecOutput = v.object({ configuration: GatewayConfigurationInput, configuration_path: NullableString });
+export { type ConfigurationChange, ConfigurationChangeSchema } from "./plan-envelope.ts";
 
 export const GatewayPlanSchema = v.object({
   project_name: v.string(),
   user: v.string(),
-  spec: v.object({ configuration: v.record(v.string(), v.unknown()), configuration_path: NullableString }),
-  effective_spec: SpecOutput,
+  spec: SpecEcho,
+  effective_spec: effectiveSpec(GatewayConfigurationInput),
   current_resource: v.nullable(GatewaySchema),
   /** `create` when no gateway exists or it must be re-created; `update` for in-place changes. */
   action: v.picklist(["create", "update"]),

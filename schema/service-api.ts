@@ -4,20 +4,25 @@
  */
 import * as v from "valibot";
 import { RouterReport, ServiceStats } from "./agent-protocol.ts";
-import { specInput } from "./api.ts";
 import { mapping } from "./issues.ts";
+import {
+  ConfigurationChangeSchema,
+  effectiveSpec,
+  plannedApply,
+  planRequest,
+  SpecEcho,
+  specInput,
+} from "./plan-envelope.ts";
 import { type ServiceConfiguration, ServiceConfigurationInput } from "./service.ts";
 import { text } from "./text.ts";
 
 export const ServiceSpecInput = specInput("service");
 
-export const ServicePlanRequest = mapping({ spec: ServiceSpecInput });
+export const ServicePlanRequest = planRequest("service");
 
 export const ServiceApplyRequest = mapping({
-  plan: mapping({
-    spec: ServiceSpecInput,
-    current_resource: v.optional(v.nullable(v.looseObject({ id: v.string(), configuration: v.unknown() }))),
-  }),
+  /** The spec and the service the client planned against (`null` when it planned a create). */
+  plan: plannedApply("service"),
   force: v.optional(v.boolean("expected true or false"), false),
 });
 
@@ -75,11 +80,11 @@ export type Service = Omit<v.InferOutput<typeof ServiceSchema>, "configuration">
 export const ServicePlanSchema = v.object({
   project_name: v.string(),
   user: v.string(),
-  spec: v.object({ configuration: v.record(v.string(), v.unknown()), configuration_path: v.nullable(v.string()) }),
-  effective_spec: v.object({ configuration: ServiceConfigurationInput, configuration_path: v.nullable(v.string()) }),
+  spec: SpecEcho,
+  effective_spec: effectiveSpec(ServiceConfigurationInput),
   current_resource: v.nullable(ServiceSchema),
   action: v.picklist(["create", "update"]),
-  changes: v.array(v.object({ field: v.string(), from: v.unknown(), to: v.unknown() })),
+  changes: v.array(ConfigurationChangeSchema),
   in_place: v.boolean(),
 });
 
@@ -87,10 +92,6 @@ export type ServiceReplica = Service["replicas"][number];
 export type GatewayReplicaSync = v.InferOutput<typeof GatewayReplicaConfigStateSchema>;
 export type ConfigSyncState = GatewayReplicaSync["state"];
 export const CONFIG_SYNC_STATES = ["in_sync", "pending", "rejected"] as const satisfies readonly ConfigSyncState[];
-export interface ServiceSpec {
-  configuration: Record<string, unknown>;
-  configuration_path: string | null;
-}
 export type ServicePlan = Omit<v.InferOutput<typeof ServicePlanSchema>, "effective_spec" | "current_resource"> & {
   effective_spec: { configuration: ServiceConfiguration; configuration_path: string | null };
   current_resource: Service | null;

@@ -8,7 +8,7 @@
  * keeps being served over plain HTTP. A host that leaves the document stops being served and renewed,
  * and its certificate and key are deleted. Every change of state is reported through `onChange`.
  */
-import type { CertificateState } from "../../schema/agent-protocol.ts";
+import { type CertificateState, MAX_REPORT_TEXT } from "../../schema/agent-protocol.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import { AcmeIssueError, AcmeIssuer, type AcmeSettings, LETS_ENCRYPT_DIRECTORY } from "./acme.ts";
 import type { RenewalWindow } from "./schedule.ts";
@@ -279,7 +279,7 @@ export class CertificateManager {
         not_after: iso(s.cert?.notAfter ?? null),
         issued_at: iso(s.cert?.issuedAt ?? null),
         renew_at: s.cert ? iso(renewalAt(s.cert, s.window, s.draw)) : null,
-        last_error: s.record.lastError?.slice(0, 1000) ?? null,
+        last_error: s.record.lastError?.slice(0, MAX_REPORT_TEXT) ?? null,
         last_error_at: iso(s.record.lastErrorAt),
         next_attempt_at: s.record.lastError ? iso(s.record.nextAttemptAt) : null,
       };

@@ -5,8 +5,10 @@
  * is nothing to wait for: the service is printed with where it is served and, while no replica is
  * registered yet, how to register one.
  */
+
+import type { Spec } from "../../schema/plan-envelope.ts";
 import type { ServiceConfiguration } from "../../schema/service.ts";
-import type { Service, ServicePlan, ServiceSpec } from "../../schema/service-api.ts";
+import type { Service, ServicePlan } from "../../schema/service-api.ts";
 import { parseFieldPath, type ServiceFile } from "../configuration-file.ts";
 import type { Context } from "../context.ts";
 import { CliError, ControlPlaneError } from "../errors.ts";
@@ -23,7 +25,7 @@ export interface ServiceApplyArgs {
 export async function applyService(ctx: Context, args: ServiceApplyArgs, file: ServiceFile): Promise<number> {
   const { project } = ctx.settings();
   const api = ctx.api();
-  const spec: ServiceSpec = { configuration: file.raw, configuration_path: file.path };
+  const spec: Spec = { configuration: file.raw, configuration_path: file.path };
   // The control plane checks what a file cannot (the gateway's certificate for https, say); its
   // `field` leads back to the line to edit.
   const inFile = <T>(request: Promise<T>) => request.catch((e: unknown) => Promise.reject(atField(e, file)));

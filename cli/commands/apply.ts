@@ -7,7 +7,7 @@
  * gateway configurator so that its users feel at home.
  */
 import type { Gateway, GatewayPlan } from "../../schema/api.ts";
-import type { GatewaySpec } from "../api-client.ts";
+import type { Spec } from "../../schema/plan-envelope.ts";
 import { parseCommandArgs, takePositionals } from "../args.ts";
 import { loadConfigurationFile } from "../configuration-file.ts";
 import type { Context } from "../context.ts";
@@ -60,7 +60,7 @@ export async function apply(ctx: Context, values: ReturnType<typeof parseApplyAr
   if (file.type === "service") return applyService(ctx, args, file);
   const { project } = ctx.settings();
   const api = ctx.api();
-  const spec: GatewaySpec = { configuration: file.raw, configuration_path: file.path };
+  const spec: Spec = { configuration: file.raw, configuration_path: file.path };
 
   const plan = await ctx.spinner("Getting apply plan...", () => api.plan(project, spec));
   const user = plan.user || (await api.me()).user;
@@ -69,7 +69,7 @@ export async function apply(ctx: Context, values: ReturnType<typeof parseApplyAr
 
   // Send the name the plan settled on, so that a generated name shown to the user is the one created.
   const name = plan.current_resource?.name ?? plan.effective_spec.configuration.name;
-  const pinned: GatewaySpec = name ? { ...spec, configuration: { ...spec.configuration, name } } : spec;
+  const pinned: Spec = name ? { ...spec, configuration: { ...spec.configuration, name } } : spec;
 
   const current = plan.current_resource;
   if (current === null) {
@@ -115,13 +115,7 @@ const confirmed = (ctx: Context, args: ApplyArgs, question: string) => confirmed
  * Asks (listing the services that go with the gateway), then has the server re-create it in one
  * request: refused with nothing changed, or the old gateway is deleted and the new one created.
  */
-async function recreate(
-  ctx: Context,
-  args: ApplyArgs,
-  project: string,
-  current: Gateway,
-  spec: GatewaySpec,
-): Promise<number> {
+async function recreate(ctx: Context, args: ApplyArgs, project: string, current: Gateway, spec: Spec): Promise<number> {
   const api = ctx.api();
   const services = await api.servicesOf(project, current.name);
   ctx.printLines(deletionNotice(current.name, services, "Re-creating"));

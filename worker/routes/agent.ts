@@ -7,7 +7,7 @@ import { Hono } from "hono";
 import * as v from "valibot";
 import type { Env } from "../../core/env.ts";
 import { AgentHeartbeatRequest, AgentRegisterRequest, AgentScaleFromZeroRequest } from "../../schema/agent.ts";
-import { ServiceRejections } from "../../schema/agent-protocol.ts";
+import { MAX_NACK_ERROR, ServiceRejections } from "../../schema/agent-protocol.ts";
 import { mapping } from "../../schema/issues.ts";
 import { signAgentToken, verifyAgentToken } from "../agent-tokens.ts";
 import { type AppEnv, bearer } from "../auth.ts";
@@ -37,7 +37,7 @@ async function agentClaims(env: Env, header: string | undefined, options: { forR
 
 const AckRequest = mapping({
   version: v.pipe(v.number("expected the configuration version"), v.integer(), v.minValue(1)),
-  error: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(2000))), null),
+  error: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(MAX_NACK_ERROR))), null),
   /** Services an applied version does not serve as configured (absent from older agents). */
   rejected: ServiceRejections,
 });

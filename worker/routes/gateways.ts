@@ -12,14 +12,11 @@ import type { Env } from "../../core/env.ts";
 import { ApplyRequest, DeleteGatewaysRequest, type Gateway, type GatewayPlan, PlanRequest } from "../../schema/api.ts";
 import { BACKENDS_WITHOUT_CREDENTIALS } from "../../schema/backend-credentials.ts";
 import { EVENT_TYPES, type EventType } from "../../schema/events.ts";
-import {
-  diffConfigurations,
-  type GatewayConfiguration,
-  isInPlace,
-  parseGatewayConfiguration,
-} from "../../schema/gateway.ts";
+import { type GatewayConfiguration, parseGatewayConfiguration } from "../../schema/gateway.ts";
 import { busyRefusal } from "../../schema/gateway-busy.ts";
 import { servicesRefusal } from "../../schema/gateway-deletion.ts";
+import { planGateway } from "../../schema/plan.ts";
+import { echoSpec } from "../../schema/plan-envelope.ts";
 import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
 import { ApiError, badRequest, conflict, notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
@@ -118,17 +115,13 @@ export const gateways = new Hono<AppEnv>()
     const busy = current ? busyRefusal(current) : null;
     if (busy) throw failureError(busy);
     const effective = { ...config, name: config.name ?? (await uniqueName(c.env, project)) };
-    const changes = current ? diffConfigurations(current.configuration, effective) : [];
-    const inPlace = current !== null && isInPlace(changes.map((ch) => ch.field));
     const plan: GatewayPlan = {
       project_name: project.name,
       user: c.get("principal").name,
-      spec: { configuration: spec.configuration, configuration_path: spec.configuration_path ?? null },
-      effective_spec: { configuration: effective, configuration_path: spec.configuration_path ?? null },
+      spec: echoSpec(spec),
+      effective_spec: { ...echoSpec(spec), configuration: effective },
       current_resource: current,
-      action: inPlace ? "update" : "create",
-      changes,
-      in_place: inPlace,
+      ...planGateway(current?.configuration ?? null, effective),
     };
     return c.json(plan);
   })

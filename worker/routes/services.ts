@@ -10,37 +10,32 @@ import * as v from "valibot";
 import { gateways as gatewaysTable, projects, services as servicesTable } from "../../core/db/schema.ts";
 import type { Env } from "../../core/env.ts";
 import { parseOrThrow } from "../../schema/issues.ts";
+import { planService, serviceGateway, serviceMoveRefusal } from "../../schema/plan.ts";
+import { echoSpec } from "../../schema/plan-envelope.ts";
 import { parseServiceConfiguration, ReplicaEndpoint, ReplicaId } from "../../schema/service.ts";
 import { PutReplicaRequest, type Service, ServiceApplyRequest, ServicePlanRequest } from "../../schema/service-api.ts";
 import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
-import { conflict, notFound } from "../errors.ts";
+import { notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
 import { unwrap } from "../outcomes.ts";
 import { gatewayStub } from "./gateways.ts";
 
-/** The gateway a service file points at: its `gateway`, else the project's live default. */
+/** The gateway a service file points at: its `gateway`, else the project's live default (`schema/plan.ts`). */
 async function resolveGateway(env: Env, project: ProjectContext, name: string | null | undefined): Promise<string> {
   const db = drizzle(env.DB);
-  if (name) {
-    const row = await db
-      .select({ name: gatewaysTable.name, gone: gatewaysTable.toBeDeleted })
-      .from(gatewaysTable)
-      .where(and(eq(gatewaysTable.projectId, project.id), eq(gatewaysTable.name, name)))
-      .get();
-    if (!row) throw notFound(`Gateway ${name} does not exist in project ${project.name}`);
-    if (row.gone) throw conflict("being_deleted", `Gateway ${name} was marked for deletion`, "gateway");
-    return row.name;
-  }
-  const row = await db
-    .select({ name: gatewaysTable.name, gone: gatewaysTable.toBeDeleted })
-    .from(projects)
-    .innerJoin(gatewaysTable, eq(gatewaysTable.id, projects.defaultGatewayId))
-    .where(eq(projects.id, project.id))
-    .get();
-  if (!row || row.gone) {
-    throw notFound("The service requires a gateway, but there is no default gateway in the project");
-  }
-  return row.name;
+  const found = name
+    ? await db
+        .select({ name: gatewaysTable.name, gone: gatewaysTable.toBeDeleted })
+        .from(gatewaysTable)
+        .where(and(eq(gatewaysTable.projectId, project.id), eq(gatewaysTable.name, name)))
+        .get()
+    : await db
+        .select({ name: gatewaysTable.name, gone: gatewaysTable.toBeDeleted })
+        .from(projects)
+        .innerJoin(gatewaysTable, eq(gatewaysTable.id, projects.defaultGatewayId))
+        .where(eq(projects.id, project.id))
+        .get();
+  return unwrap(serviceGateway(name, found ?? null, project.name));
 }
 
 /** Which gateway serves `name`, or null. */
@@ -64,20 +59,6 @@ async function requireService(
   return { gateway, service };
 }
 
-function diff(current: Service | null, next: Record<string, unknown>, gateway: string) {
-  if (!current) return [];
-  const changes: { field: string; from: unknown; to: unknown }[] = [];
-  if (current.gateway !== gateway) changes.push({ field: "gateway", from: current.gateway, to: gateway });
-  const before = current.configuration as unknown as Record<string, unknown>;
-  for (const field of Object.keys(next)) {
-    if (field === "gateway") continue;
-    if (JSON.stringify(before[field] ?? null) !== JSON.stringify(next[field] ?? null)) {
-      changes.push({ field, from: before[field] ?? null, to: next[field] ?? null });
-    }
-  }
-  return changes;
-}
-
 const replicaId = (id: string) => parseOrThrow(v.object({ id: ReplicaId }), { id }).id;
 
 export const servicesRoutes = new Hono<AppEnv>()
@@ -89,17 +70,13 @@ export const servicesRoutes = new Hono<AppEnv>()
     const gateway = await resolveGateway(c.env, project, config.gateway);
     const serving = await servingGateway(c.env, project, config.name);
     const current = serving ? await gatewayStub(c.env, project.id, serving).getService(config.name) : null;
-    const changes = diff(current, config, gateway);
-    const inPlace = current !== null && current.gateway === gateway;
     return c.json({
       project_name: project.name,
       user: c.get("principal").name,
-      spec: { configuration: spec.configuration, configuration_path: spec.configuration_path ?? null },
-      effective_spec: { configuration: config, configuration_path: spec.configuration_path ?? null },
+      spec: echoSpec(spec),
+      effective_spec: { ...echoSpec(spec), configuration: config },
       current_resource: current,
-      action: inPlace ? "update" : "create",
-      changes,
-      in_place: inPlace,
+      ...planService(current, config, gateway),
     });
   })
   .post("/apply", async (c) => {
@@ -109,13 +86,8 @@ export const servicesRoutes = new Hono<AppEnv>()
     const config = parseServiceConfiguration(plan.spec.configuration);
     const gateway = await resolveGateway(c.env, project, config.gateway);
     const serving = await servingGateway(c.env, project, config.name);
-    if (serving && serving !== gateway) {
-      throw conflict(
-        "not_updatable",
-        `Service ${config.name} is served by gateway ${serving}; delete it and re-apply to move it to ${gateway}`,
-        "gateway",
-      );
-    }
+    const move = serviceMoveRefusal(config.name, serving, gateway);
+    if (move) unwrap(move);
     const result = unwrap(
       await gatewayStub(c.env, project.id, gateway).applyService({
         configuration: config,

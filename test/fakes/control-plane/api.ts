@@ -11,19 +11,43 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import * as v from "valibot";
 import { acmeView, ProjectAcmeRequest, type ProjectAcmeSettings } from "../../../schema/acme.ts";
-import type { ApiErrorBody, ConfigurationChange, Gateway, GatewayPlan, GatewayReplica } from "../../../schema/api.ts";
-import { dnsRecords } from "../../../schema/dns.ts";
 import {
-  diffConfigurations,
-  type GatewayConfiguration,
-  isInPlace,
-  parseGatewayConfiguration,
-} from "../../../schema/gateway.ts";
+  type ApiErrorBody,
+  ApplyRequest,
+  type Gateway,
+  type GatewayPlan,
+  type GatewayReplica,
+  PlanRequest,
+} from "../../../schema/api.ts";
+import { dnsRecords } from "../../../schema/dns.ts";
+import { type GatewayConfiguration, parseGatewayConfiguration } from "../../../schema/gateway.ts";
+import { busyRefusal } from "../../../schema/gateway-busy.ts";
 import { servicesRefusal } from "../../../schema/gateway-deletion.ts";
 import { formatPath, parseOrThrow, ValidationError } from "../../../schema/issues.ts";
-import { sameJson } from "../../../schema/json.ts";
+import {
+  type Decision,
+  decideGatewayApply,
+  decideServiceApply,
+  planGateway,
+  planService,
+  type Refused,
+  type ServiceHost,
+  serviceGateway,
+  serviceHostRefusal,
+  serviceHttpsRefusal,
+  serviceMoveRefusal,
+} from "../../../schema/plan.ts";
+import { echoSpec } from "../../../schema/plan-envelope.ts";
 import { parseServiceConfiguration, ReplicaEndpoint, type ServiceConfiguration } from "../../../schema/service.ts";
-import type { ConfigSyncState, GatewayReplicaSync, Service, ServicePlan } from "../../../schema/service-api.ts";
+import {
+  type ConfigSyncState,
+  type GatewayReplicaSync,
+  type Service,
+  ServiceApplyRequest,
+  type ServicePlan,
+  ServicePlanRequest,
+} from "../../../schema/service-api.ts";
+import { failureError } from "../../../worker/outcomes.ts";
 import { FakeAccounts, FakeApiError } from "./accounts.ts";
 import { FakeWebhooks } from "./webhooks.ts";
 
@@ -44,7 +68,8 @@ class HttpError extends Error {
   }
 }
 
-export const NO_DEFAULT_GATEWAY = "The service requires a gateway, but there is no default gateway in the project";
+/** The Worker's words when a service names no gateway and the project has no default. */
+export { NO_DEFAULT_GATEWAY } from "../../../schema/plan.ts";
 
 export class FakeControlPlane {
   readonly token = "test-token";
@@ -121,8 +146,12 @@ export class FakeControlPlane {
     configuration: Record<string, unknown> & { name: string },
     replicas: { id: string; url: string }[] = [],
   ): Service {
-    const conf = effective(parseServiceConfiguration({ type: "service", ...configuration }));
-    const service = this.#createService(conf, this.#servingGateway(conf));
+    const conf = parseServiceConfiguration({ type: "service", ...configuration });
+    const gateway = this.#resolveGateway(conf);
+    // Seeds skip the gateway's standing (tests seed gateways without a domain), not the scheme.
+    const https = serviceHttpsRefusal(serviceHost(gateway), conf.https);
+    if (https) refused(https);
+    const service = this.#createService(conf, gateway);
     for (const r of replicas) service.replicas.push({ ...r, registered_at: service.created_at });
     if (replicas.length > 0) this.#changed(service);
     return service;
@@ -215,8 +244,8 @@ export class FakeControlPlane {
         },
       ];
     }
-    if (method === "POST" && segment === "plan") return [200, this.#plan(body as { spec: SpecBody })];
-    if (method === "POST" && segment === "apply") return [200, this.#apply(body as ApplyBody)];
+    if (method === "POST" && segment === "plan") return [200, this.#plan(parseOrThrow(PlanRequest, body))];
+    if (method === "POST" && segment === "apply") return this.#apply(parseOrThrow(ApplyRequest, body));
     if (method === "POST" && segment === "delete") {
       const { names, cascade } = body as { names: string[]; cascade?: boolean };
       // All or nothing, as the real one.
@@ -246,27 +275,27 @@ export class FakeControlPlane {
     throw new HttpError(405, "method_not_allowed", `${method} ${path} is not supported`);
   }
 
-  #plan({ spec }: { spec: SpecBody }): GatewayPlan {
+  /** As the Worker's plan route: the busy rule, then the plan of `schema/plan.ts`. */
+  #plan({ spec }: v.InferOutput<typeof PlanRequest>): GatewayPlan {
     const conf = parseGatewayConfiguration(spec.configuration);
     const name = conf.name ?? `gateway-${++this.#generated}`;
-    const current = this.gateways.get(name) ?? null;
-    if (current?.to_be_deleted) {
-      throw new HttpError(409, "being_deleted", `Gateway '${name}' is being deleted. Try again later.`);
-    }
-    const changes = current ? diffConfigurations(current.configuration, conf) : [];
+    const stored = this.gateways.get(name);
+    const current = stored ? gatewayView(stored) : null;
+    const busy = current && busyRefusal(current);
+    if (busy) refused({ ok: false, error: busy });
+    const effective = { ...conf, name };
     return {
       project_name: this.project,
       user: this.planOmitsUser ? "" : this.user,
-      spec: { configuration: spec.configuration, configuration_path: spec.configuration_path ?? null },
-      effective_spec: { configuration: { ...conf, name }, configuration_path: spec.configuration_path ?? null },
+      spec: echoSpec(spec),
+      effective_spec: { ...echoSpec(spec), configuration: effective },
       current_resource: current,
-      action: current && isInPlace(changes.map((c) => c.field)) ? "update" : "create",
-      changes,
-      in_place: current !== null && isInPlace(changes.map((c) => c.field)),
+      ...planGateway(current?.configuration ?? null, effective),
     };
   }
 
-  #apply({ plan, force, recreate, cascade }: ApplyBody): Gateway {
+  /** As the Worker's apply route and the gateway's object: 201 when it creates, 200 otherwise. */
+  #apply({ plan, force, recreate, cascade }: v.InferOutput<typeof ApplyRequest>): [number, Gateway] {
     const conf = parseGatewayConfiguration(plan.spec.configuration);
     const name = conf.name ?? `gateway-${++this.#generated}`;
     const existing = this.gateways.get(name);
@@ -274,37 +303,21 @@ export class FakeControlPlane {
       const gateway = this.#newGateway(conf, name);
       if (conf.default !== false && ![...this.gateways.values()].some((g) => g.default)) gateway.default = true;
       this.gateways.set(name, gateway);
-      return gateway;
+      return [201, gatewayView(gateway)];
     }
-    if (existing.to_be_deleted) {
-      throw new HttpError(409, "being_deleted", `Gateway '${name}' is being deleted. Try again later.`);
-    }
-    const planned = plan.current_resource;
-    const unchanged =
-      planned != null &&
-      planned.id === existing.id &&
-      JSON.stringify(planned.configuration) === JSON.stringify(existing.configuration);
-    if (!force && !unchanged) {
-      throw new HttpError(
-        409,
-        "conflict",
-        "Failed to apply plan. Resource has been changed. Try again or use force apply.",
-      );
-    }
-    if (recreate) {
-      // Checked above as a create is; the old gateway goes, then the new one is created.
-      this.#refuseLosingServices(existing, cascade === true, "re-create");
+    const decision = decideGatewayApply(existing, {
+      configuration: { ...conf, name },
+      currentResource: plan.current_resource,
+      force,
+      recreate,
+    });
+    if (!decision.ok) refused(decision);
+    if (decision.value.kind === "recreate") {
+      // Checked as a create is (by the caller); the old gateway goes, then the new one is created.
+      this.#refuseLosingServices(existing, cascade, "re-create");
       this.#markDeleted(name, true);
       this.#pendingRecreate.set(name, { ...conf, name });
-      return existing;
-    }
-    const changes = diffConfigurations(existing.configuration, conf);
-    if (!isInPlace(changes.map((c) => c.field))) {
-      throw new HttpError(
-        409,
-        "not_updatable",
-        `Gateway '${name}' cannot be updated in-place. Re-create it (apply with recreate: true).`,
-      );
+      return [200, gatewayView(existing)];
     }
     existing.configuration = { ...conf, name, default: existing.configuration.default };
     existing.wildcard_domain = conf.domain;
@@ -313,7 +326,7 @@ export class FakeControlPlane {
       existing.replicas.map((r) => r.hostname),
     );
     if (conf.default !== null) existing.default = conf.default;
-    return existing;
+    return [200, gatewayView(existing)];
   }
 
   #newGateway(conf: GatewayConfiguration, name: string): Gateway {
@@ -371,8 +384,12 @@ export class FakeControlPlane {
     body: unknown,
   ): [number, unknown] {
     if (method === "GET" && !name) return [200, { project: this.project, services: [...this.services.values()] }];
-    if (method === "POST" && name === "plan" && !replicaId) return [200, this.#planService(body as { spec: SpecBody })];
-    if (method === "POST" && name === "apply" && !replicaId) return this.#applyService(body as ServiceApplyBody);
+    if (method === "POST" && name === "plan" && !replicaId) {
+      return [200, this.#planService(parseOrThrow(ServicePlanRequest, body))];
+    }
+    if (method === "POST" && name === "apply" && !replicaId) {
+      return this.#applyService(parseOrThrow(ServiceApplyRequest, body));
+    }
     if (!name) throw new HttpError(405, "method_not_allowed", `${method} ${path} is not supported`);
     const service = this.#existingService(name);
     if (method === "GET" && !replicaId) return [200, service];
@@ -409,79 +426,59 @@ export class FakeControlPlane {
     throw new HttpError(405, "method_not_allowed", `${method} ${path} is not supported`);
   }
 
-  #planService({ spec }: { spec: SpecBody }): ServicePlan {
-    const conf = effective(parseServiceConfiguration(spec.configuration));
+  /** As the Worker's service plan route (`schema/plan.ts`). */
+  #planService({ spec }: v.InferOutput<typeof ServicePlanRequest>): ServicePlan {
+    const conf = parseServiceConfiguration(spec.configuration);
+    const gateway = this.#resolveGateway(conf);
     const current = this.services.get(conf.name) ?? null;
-    const changes = current ? this.#serviceChanges(current, conf) : [];
-    const inPlace = current !== null && !changes.some((c) => c.field === "gateway");
     return {
       project_name: this.project,
       user: this.planOmitsUser ? "" : this.user,
-      spec: { configuration: spec.configuration, configuration_path: spec.configuration_path ?? null },
-      effective_spec: { configuration: conf, configuration_path: spec.configuration_path ?? null },
+      spec: echoSpec(spec),
+      effective_spec: { ...echoSpec(spec), configuration: conf },
       current_resource: current,
-      action: inPlace ? "update" : "create",
-      changes,
-      in_place: inPlace,
+      ...planService(current, conf, gateway.name),
     };
   }
 
-  #applyService({ plan, force }: ServiceApplyBody): [number, Service] {
-    const conf = effective(parseServiceConfiguration(plan.spec.configuration));
-    const gateway = this.#servingGateway(conf);
+  /** As the Worker's service apply route and the gateway's object: 201 when it creates, 200 otherwise. */
+  #applyService({ plan, force }: v.InferOutput<typeof ServiceApplyRequest>): [number, Service] {
+    const conf = parseServiceConfiguration(plan.spec.configuration);
+    const gateway = this.#resolveGateway(conf);
     const existing = this.services.get(conf.name);
-    const planned = plan.current_resource ?? null;
-    const unchanged = existing
-      ? planned?.id === existing.id && sameJson(planned.configuration, existing.configuration)
-      : planned === null;
-    if (!force && !unchanged) {
-      throw new HttpError(
-        409,
-        "conflict",
-        "Failed to apply plan. Resource has been changed. Try again or use force apply.",
-      );
-    }
+    const move = serviceMoveRefusal(conf.name, existing?.gateway ?? null, gateway.name);
+    if (move) refused(move);
+    this.#refuseServiceHost(gateway, conf);
+    const decision = decideServiceApply(existing ?? null, {
+      configuration: conf,
+      currentResource: plan.current_resource,
+      force,
+    });
+    if (!decision.ok) refused(decision);
     if (!existing) return [201, this.#createService(conf, gateway)];
-    if (existing.gateway !== gateway.name) {
-      throw new HttpError(
-        409,
-        "not_updatable",
-        `Service '${conf.name}' cannot move to another gateway in place. Delete it and re-apply.`,
-      );
-    }
+    if (decision.value === "unchanged") return [200, existing];
     existing.configuration = conf;
     Object.assign(existing, this.#addresses(conf, gateway));
     this.#changed(existing);
     return [200, existing];
   }
 
-  /** The configured gateway, else the project's default; refused as the API refuses them. */
-  #servingGateway(conf: ServiceConfiguration): Gateway {
-    const name = conf.gateway ?? [...this.gateways.values()].find((g) => g.default && !g.to_be_deleted)?.name;
-    if (!name) throw new HttpError(404, "not_found", NO_DEFAULT_GATEWAY);
-    const gateway = this.gateways.get(name);
-    if (!gateway || gateway.to_be_deleted) throw new HttpError(404, "not_found", `Gateway ${name} does not exist`);
-    if (conf.https === true && gateway.configuration.certificate === null) {
-      throw new HttpError(
-        400,
-        "invalid",
-        "https: HTTPS needs a gateway with a certificate; set https: false or auto",
-        "https",
-      );
-    }
-    return gateway;
+  /** The configured gateway, else the project's live default, refused as the Worker refuses them. */
+  #resolveGateway(conf: ServiceConfiguration): Gateway {
+    const found = conf.gateway
+      ? this.gateways.get(conf.gateway)
+      : [...this.gateways.values()].find((g) => g.default && !g.to_be_deleted);
+    const name = decided(
+      serviceGateway(conf.gateway, found ? { name: found.name, gone: found.to_be_deleted } : null, this.project),
+    );
+    return this.gateways.get(name)!;
   }
 
-  #serviceChanges(current: Service, conf: ServiceConfiguration): ConfigurationChange[] {
-    const changes: ConfigurationChange[] = [];
-    const gateway = conf.gateway ?? [...this.gateways.values()].find((g) => g.default)?.name ?? null;
-    if (gateway !== current.gateway) changes.push({ field: "gateway", from: current.gateway, to: gateway });
-    for (const field of Object.keys(conf) as (keyof ServiceConfiguration)[]) {
-      if (field === "gateway" || field === "name") continue;
-      const from = current.configuration[field];
-      if (!sameJson(from, conf[field])) changes.push({ field, from, to: conf[field] });
-    }
-    return changes;
+  /** As the gateway's object: a gateway that takes no services, or a scheme it cannot serve. */
+  #refuseServiceHost(gateway: Gateway, conf: ServiceConfiguration): void {
+    const host = serviceHost(gateway);
+    const refusal = serviceHostRefusal(host) ?? serviceHttpsRefusal(host, conf.https);
+    if (refusal) refused(refusal);
   }
 
   #createService(conf: ServiceConfiguration, gateway: Gateway): Service {
@@ -608,33 +605,21 @@ export class FakeControlPlane {
   }
 }
 
-interface SpecBody {
-  configuration: Record<string, unknown>;
-  configuration_path?: string | null;
+/** What the service rules need of a gateway (the object derives `domain` the same way, interpolated). */
+const serviceHost = (gateway: Gateway): ServiceHost => ({
+  name: gateway.name,
+  status: gateway.status,
+  to_be_deleted: gateway.to_be_deleted,
+  domain: gateway.configuration.domain,
+  certificate: gateway.configuration.certificate,
+});
+
+/** Answers a refusal of `schema/plan.ts` as the Worker renders it (its status from the Worker's own mapping). */
+function refused({ error }: Refused): never {
+  throw new HttpError(failureError(error).status, error.code, error.message, error.field);
 }
 
-interface ApplyBody {
-  plan: { spec: SpecBody; current_resource?: Gateway | null };
-  force?: boolean;
-  recreate?: boolean;
-  cascade?: boolean;
-}
-
-interface ServiceApplyBody {
-  plan: { spec: SpecBody; current_resource?: Service | null };
-  force?: boolean;
-}
-
-/** What the API stores and returns: absent optional sections are `null`. */
-function effective(conf: ServiceConfiguration): ServiceConfiguration {
-  return {
-    ...conf,
-    gateway: conf.gateway ?? null,
-    model: conf.model ?? null,
-    scaling: conf.scaling ?? null,
-    router: conf.router ?? null,
-  };
-}
+const decided = <T>(decision: Decision<T>): T => (decision.ok ? decision.value : refused(decision));
 
 /** Where a replica's host listens: local hosts are processes on loopback, each on its own port. */
 const hostnameOf = (conf: GatewayConfiguration, num: number) =>
@@ -661,7 +646,14 @@ function replica(conf: GatewayConfiguration, num: number, status: GatewayReplica
  */
 function gatewayView(gateway: Gateway): Gateway {
   const active = gateway.replicas.filter((r) => r.status !== "terminating" && r.status !== "terminated");
-  return { ...gateway, hostname: gateway.hostname ?? (active.length === 1 ? active[0]!.hostname : null) };
+  // `default` is a project fact the Worker fills in (`withDefault`): the live flag, false once deleting.
+  const isDefault = gateway.default && !gateway.to_be_deleted;
+  return {
+    ...gateway,
+    default: isDefault,
+    configuration: { ...gateway.configuration, default: isDefault },
+    hostname: gateway.hostname ?? (active.length === 1 ? active[0]!.hostname : null),
+  };
 }
 
 function send(res: ServerResponse, status: number, body: unknown | ApiErrorBody) {

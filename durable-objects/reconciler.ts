@@ -4,6 +4,10 @@
  * each replica one step towards the desired state, then say when to run again. Safe to repeat at
  * any point: a create is recorded (attempt counter, client token) before the cloud is called, and
  * its instance found again by that token if the answer was lost.
+ *
+ * Why one file of ~470 lines: it is one state machine. The steps (create, poll, terminate, and the
+ * ACM load balancer's create/register/delete) share the retry schedule, the status transitions and
+ * the order in which `reconcile` runs them; split apart, each piece would import the others back.
  */
 import type { GatewayStatus, ReplicaStatus } from "../schema/api.ts";
 import { BackendError, type GatewayBackend, type InstanceSpec, type LoadBalancerSpec } from "./backends/types.ts";

@@ -122,7 +122,7 @@ describe("HTTPS with ACME against Pebble", () => {
         { name: "plain", https: false, replicas: [replica.url] },
       ]),
     };
-    proxy = await startTunedProxy({ httpPort: httpPort!, httpsPort: 0, workers: 2, initialConfig: doc }, {});
+    proxy = await startTunedProxy({ httpPort: httpPort!, httpsPort: 0, processes: 2, initialConfig: doc }, {});
     pebble = await startPebble({ httpPort: proxy.port });
     await pebble.pointHost(BAD, "127.0.0.2");
     root = await pebble.root();

@@ -237,7 +237,7 @@ describe("command line", () => {
     });
   });
 
-  it("takes the host, admin port and workers; an admin port of 0 means none", () => {
+  it("takes the host, admin port and processes (here by --workers, their old name); an admin port of 0 means none", () => {
     const args = parseAgentArgs([
       ...base,
       "--http-port",

@@ -6,7 +6,7 @@ import { configDocument, DOMAIN } from "../test/support/config-builder.ts";
 import { send } from "../test/support/http-client.ts";
 import { alive } from "../test/support/stack.ts";
 import { until as waitUntil } from "../test/support/until.ts";
-import { startTunedProxy, type TunedProxyHandle, ProxyProcessError } from "./index.ts";
+import { ProxyProcessError, startTunedProxy, type TunedProxyHandle } from "./index.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

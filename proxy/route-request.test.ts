@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { configDocument } from "../test/support/config-builder.ts";
 import { DEFAULT_HEALTH_POLICY } from "./balancer.ts";
 import { type RequestHead, readRequestHead } from "./headers.ts";
 import {
@@ -11,7 +12,6 @@ import {
 } from "./route-request.ts";
 import { buildRoutingTable, EMPTY_TABLE } from "./routes.ts";
 import { StatsRegistry } from "./stats.ts";
-import { configDocument } from "../test/support/config-builder.ts";
 
 const doc = configDocument(1, [
   { name: "echo", replicas: ["http://127.0.0.1:9001"] },

@@ -17,8 +17,8 @@ import { endings, startReplica, type TestReplica } from "../test/fakes/replica-s
 import { configDocument, DOMAIN, type ServiceSpec } from "../test/support/config-builder.ts";
 import { send } from "../test/support/http-client.ts";
 import { until as waitUntil } from "../test/support/until.ts";
-import { DEFAULT_SERVER_SETTINGS } from "./settings.ts";
 import { ProcessPool } from "./process-pool.ts";
+import { DEFAULT_SERVER_SETTINGS } from "./settings.ts";
 
 const HOST = `llm.${DOMAIN}`;
 const cleanups: (() => Promise<unknown>)[] = [];

@@ -129,9 +129,9 @@ describe("applying documents", () => {
     );
     // A caller that validates what it applies still has its document from disk checked here.
     await expect(
-      startProxy({ httpPort: 0, workers: 0, validatedDocuments: true, initialConfig: { version: 1 } as never }),
+      startProxy({ httpPort: 0, processes: 0, validatedDocuments: true, initialConfig: { version: 1 } as never }),
     ).rejects.toThrow(/^initialConfig: configuration version 1 rejected/);
-    await expect(startProxy({ httpPort: 0, workers: 0, validatedDocuments: "yes" as never })).rejects.toThrow(
+    await expect(startProxy({ httpPort: 0, processes: 0, validatedDocuments: "yes" as never })).rejects.toThrow(
       /^validatedDocuments: expected true or false/,
     );
   });

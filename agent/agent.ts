@@ -55,8 +55,8 @@ export interface AgentOptions {
   httpPort: number;
   /** The proxy's listen address (default 127.0.0.1; a VM passes 0.0.0.0). */
   host?: string;
-  /** Proxy worker processes (default: the available cores; 0 serves from the agent's process). */
-  workers?: number;
+  /** Proxy processes (default: the available cores; 0 serves from the agent's process). */
+  processes?: number;
   /** The proxy's HTTPS port (0 picks a free one); null or absent: no HTTPS listener and no ACME. */
   httpsPort?: number | null;
   /** Certificate checks (renewal, retries after back-off); default every 10 minutes. */
@@ -138,7 +138,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     host,
     httpPort: options.httpPort,
     httpsPort: options.httpsPort ?? null,
-    workers: options.workers ?? availableParallelism(),
+    processes: options.processes ?? availableParallelism(),
     initialConfig: initial,
     // The applier validates every document from the network (`isolate-services.ts`), once.
     validatedDocuments: true,

@@ -17,7 +17,8 @@ export interface AgentArgs {
   httpsPort: number | null;
   /** null: no admin endpoint. */
   adminPort: number | null;
-  workers: number;
+  /** Proxy processes (0: the proxy serves from the agent's own process). */
+  processes: number;
   heartbeatIntervalMs: number;
   /** The SGLang router's launch command (program and leading arguments), instead of looking for one. */
   sglangRouterCommand: string[] | null;
@@ -27,7 +28,7 @@ export interface AgentArgs {
 
 export const USAGE =
   "usage: gateplane-agent --user-data <file> --state-dir <dir> --http-port <port> [--https-port <port>]" +
-  " [--host <address>] [--admin-port <port>] [--workers <n>] [--heartbeat-interval <seconds>]" +
+  " [--host <address>] [--admin-port <port>] [--processes <n>] [--heartbeat-interval <seconds>]" +
   " [--sglang-router-command <command>] [--sglang-router-ports <from>-<to>]";
 
 /** Bad command line: exit 2, like any CLI. */
@@ -57,6 +58,8 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
         "http-port": { type: "string" },
         "https-port": { type: "string" },
         "admin-port": { type: "string" },
+        processes: { type: "string" },
+        // The old name of --processes, still accepted: launchers and unit files written before it pass it.
         workers: { type: "string" },
         "heartbeat-interval": { type: "string" },
         "sglang-router-command": { type: "string" },
@@ -78,9 +81,15 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
   }
   const host = values.host ?? "127.0.0.1";
   if (isIP(host) === 0) throw new UsageError(`--host: expected an IP address, got "${host}"`);
-  const workers = values.workers;
-  if (workers !== undefined && (!/^\d+$/.test(workers) || Number(workers) > 1024)) {
-    throw new UsageError(`--workers: expected a number of processes (0 serves from the agent), got "${workers}"`);
+  if (values.processes !== undefined && values.workers !== undefined) {
+    throw new UsageError("--processes and --workers (its old name) are the same setting: give one");
+  }
+  const processesFlag = values.workers !== undefined ? "workers" : "processes";
+  const processes = values[processesFlag];
+  if (processes !== undefined && (!/^\d+$/.test(processes) || Number(processes) > 1024)) {
+    throw new UsageError(
+      `--${processesFlag}: expected a number of processes (0 serves from the agent), got "${processes}"`,
+    );
   }
   const routerCommand = values["sglang-router-command"];
   if (routerCommand !== undefined && routerCommand.trim() === "") {
@@ -101,7 +110,7 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
     httpsPort: httpsPort === undefined ? null : port("https-port", httpsPort),
     // 0 is the documented "disabled": a health endpoint on a random port nobody knows is no use.
     adminPort: adminPort === 0 ? null : adminPort,
-    workers: workers === undefined ? availableParallelism() : Number(workers),
+    processes: processes === undefined ? availableParallelism() : Number(processes),
     heartbeatIntervalMs: Math.round(intervalSeconds * 1000),
     // Split on spaces: the program and its leading arguments; the agent appends the launch flags.
     sglangRouterCommand: routerCommand === undefined ? null : routerCommand.trim().split(/\s+/),

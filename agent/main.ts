@@ -21,7 +21,7 @@ async function main(): Promise<void> {
       httpPort: args.httpPort,
       httpsPort: args.httpsPort,
       adminPort: args.adminPort,
-      workers: args.workers,
+      processes: args.processes,
       heartbeatIntervalMs: args.heartbeatIntervalMs,
       sglang: { command: args.sglangRouterCommand, ports: args.sglangRouterPorts },
       log,

@@ -7,7 +7,7 @@
  * one whole stream). Prints req/s, p50/p99 latency, latency added over going to the upstream
  * directly, peak RSS and CPU of the proxy's processes, and Gateplane/nginx ratios. Needs `nginx` and
  * `wrk` on PATH; installs nothing. For experiments: `--only tiny|idle|sse`, `--repeat N`,
- * `--targets nginx,gateplane`, `--workers N`, `--sharing handle|cluster`, pool and Node flags.
+ * `--targets nginx,gateplane`, `--processes N`, `--sharing handle|cluster`, pool and Node flags.
  */
 
 import { mkdtempSync, rmSync } from "node:fs";
@@ -31,7 +31,7 @@ const { values: args } = parseArgs({
     "sse-seconds": { type: "string", default: "10" },
     "idle-seconds": { type: "string", default: "3" },
     warmup: { type: "string", default: "3" },
-    workers: { type: "string", default: String(availableParallelism()) },
+    processes: { type: "string", default: String(availableParallelism()) },
     sharing: { type: "string", default: "handle" },
     connections: { type: "string", default: "64" },
     "sse-streams": { type: "string", default: "500" },
@@ -114,7 +114,7 @@ async function main(): Promise<number> {
   const seconds = num("seconds");
   const sseSeconds = num("sse-seconds");
   const warmup = num("warmup");
-  const workers = num("workers");
+  const processes = num("processes");
   const only = args.only;
   const dir = mkdtempSync(path.join(tmpdir(), "gp-bench-"));
   const stops: (() => Promise<void>)[] = [];
@@ -149,7 +149,7 @@ async function main(): Promise<number> {
       ...(args.pipelining ? { pipelining: Number(args.pipelining) } : {}),
     };
     const gateplane: TunedProxyHandle = await startTunedProxy(
-      { httpPort: 0, workers, initialConfig: benchDocument(tinyPort, sse.port) },
+      { httpPort: 0, processes, initialConfig: benchDocument(tinyPort, sse.port) },
       {
         sharing: args.sharing === "cluster" ? "cluster" : "handle",
         settings: { pools: { ...DEFAULT_POOL_SETTINGS, ...pools } },
@@ -162,10 +162,10 @@ async function main(): Promise<number> {
     const targets: Target[] = [
       { name: "direct", port: 0, pids: () => [] },
       { name: "nginx", port: nginxPort, pids: () => processTree(nginx.pid) },
-      { name: "gateplane", port: gateplane.port, pids: () => (workers === 0 ? [process.pid] : gateplane.pids()) },
+      { name: "gateplane", port: gateplane.port, pids: () => (processes === 0 ? [process.pid] : gateplane.pids()) },
     ].filter((t) => wanted.has(t.name));
     console.error(
-      `Gateplane: ${workers} worker process(es), sharing=${args.sharing}; nginx: worker_processes auto; wrk: 2 threads; ${availableParallelism()} cores`,
+      `Gateplane: ${processes} proxy process(es), sharing=${args.sharing}; nginx: worker_processes auto; wrk: 2 threads; ${availableParallelism()} cores`,
     );
     const rows: Row[] = [];
     const repeat = Math.max(1, num("repeat"));
@@ -227,7 +227,7 @@ async function main(): Promise<number> {
         `sse:  ${num("sse-streams")} concurrent streams of ${num("sse-chunks")} events ${num("sse-interval-ms")}ms apart from a Node upstream; one request = one whole stream`,
         "      (wrk reads each chunked response to its end, no Lua script), so latency is the stream's duration.",
         "+p50/+p99: added over the same load sent straight to the upstream. Peak RSS: all of a proxy's processes",
-        "(nginx master + workers; Gateplane's workers, not the parent). CPU: user + system of those processes.",
+        "(nginx master + workers; Gateplane's proxy processes, not the parent). CPU: user + system of those processes.",
         `Load average (1 min) when done: ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} cores; other work on the host skews every number.`,
       ].join("\n"),
     );

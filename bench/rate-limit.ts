@@ -2,7 +2,7 @@
  * @module
  * `npm run bench:ratelimit`: Gateplane's rate limiting next to nginx's `limit_req` (as dstack
  * configures it: `limit_req_zone … rate=…`, `limit_req … burst=N nodelay`, `limit_req_status 429`),
- * the same wrk traffic against both, on loopback, each proxy with its worker processes sharing one
+ * the same wrk traffic against both, on loopback, each proxy with its processes sharing one
  * set of buckets. Two loads, each saturating its keys so the expected count is exact:
  *
  * - hot: every request from one address (`ip_address` key / `$binary_remote_addr`);
@@ -28,7 +28,7 @@ import { haveWrk, runWrk, type WrkResult } from "./wrk.ts";
 const { values: args } = parseArgs({
   options: {
     seconds: { type: "string", default: "10" },
-    workers: { type: "string", default: String(availableParallelism()) },
+    processes: { type: "string", default: String(availableParallelism()) },
     connections: { type: "string", default: "64" },
     "hot-rps": { type: "string", default: "1000" },
     "hot-burst": { type: "string", default: "100" },
@@ -147,7 +147,7 @@ async function main(): Promise<number> {
     return 1;
   }
   const seconds = num("seconds");
-  const workers = num("workers");
+  const processes = num("processes");
   const connections = num("connections");
   const rounds = Math.max(1, num("repeat"));
   const loads: Load[] = [
@@ -204,13 +204,13 @@ end
     stops.push(() => nginx.stop());
 
     const gateplane: TunedProxyHandle = await startTunedProxy(
-      { httpPort: 0, workers, initialConfig: benchDocument(upstreamPort, loads, rounds) },
+      { httpPort: 0, processes, initialConfig: benchDocument(upstreamPort, loads, rounds) },
       {},
     );
     stops.push(() => gateplane.close());
 
     console.error(
-      `Gateplane: ${workers} worker process(es), buckets in the parent; nginx: worker_processes auto, 10m zones; wrk: 2 threads, ${connections} connections, ${seconds}s; ${availableParallelism()} cores`,
+      `Gateplane: ${processes} proxy process(es), buckets in the parent; nginx: worker_processes auto, 10m zones; wrk: 2 threads, ${connections} connections, ${seconds}s; ${availableParallelism()} cores`,
     );
     const rows: Row[] = [];
     for (let round = 1; round <= rounds; round++) {

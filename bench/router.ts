@@ -5,9 +5,9 @@
  *    and 32 K characters, cache_aware's tree first filled to its budget (`--tree-size` characters per
  *    worker, evicted to it as the proxy would) — round robin is the peer in the same run.
  * 2. The tree's memory: heap growth after GC for the filled tree (run with --expose-gc).
- * 3. A decision through the host's routing state: in this process (`LocalRoutingGate`, no workers)
- *    and over IPC from 2 forked workers running the real `IpcRoutingGate` at once
- *    (`router-ipc-worker.ts`), timed from `pick` to `routed` in the worker, one at a time and 32 per
+ * 3. A decision through the host's routing state: in this process (`LocalRoutingGate`, no child
+ *    processes) and over IPC from 2 forked stand-in proxy processes running the real `IpcRoutingGate`
+ *    at once (`router-ipc-process.ts`), timed from `pick` to `routed` in the child, one at a time and 32 per
  *    event-loop turn (batched into one message).
  * 4. Routing quality on a simulated fleet (`router-sim.ts`): SGLang's generated-shared-prefix
  *    workload and a multi-turn chat workload, per policy, plus the oracle's hit rate.
@@ -27,13 +27,13 @@ import type { Policy } from "../proxy/policies/policy.ts";
 import { PowerOfTwo } from "../proxy/policies/power-of-two.ts";
 import { RandomPolicy } from "../proxy/policies/random.ts";
 import { RoundRobin } from "../proxy/policies/round-robin.ts";
+import type { FromProcess } from "../proxy/process-protocol.ts";
 import { answerRoute, LocalRoutingGate } from "../proxy/routing-gate.ts";
 import { type HostReplica, RoutingState } from "../proxy/routing-state.ts";
-import type { FromWorker } from "../proxy/worker-protocol.ts";
 import { CACHE_AWARE_DEFAULTS, type RouterConfig } from "../schema/router.ts";
 import { configDocument } from "../test/support/config-builder.ts";
 import { renderTable } from "./report.ts";
-import type { RunMessage } from "./router-ipc-worker.ts";
+import type { RunMessage } from "./router-ipc-process.ts";
 import {
   DEFAULT_COST,
   multiTurnWorkload,
@@ -167,19 +167,19 @@ const percentiles = (times: number[]) => {
   return { p50: times[Math.floor(times.length / 2)]!, p99: times[Math.floor(times.length * 0.99)]! };
 };
 
-const IPC_WORKER = fileURLToPath(new URL("./router-ipc-worker.ts", import.meta.url));
+const IPC_CHILD = fileURLToPath(new URL("./router-ipc-process.ts", import.meta.url));
 
-/** A forked stand-in worker whose routing questions this process answers from `state`. */
-function startWorker(
+/** A forked stand-in proxy process whose routing questions this process answers from `state`. */
+function startChild(
   state: RoutingState,
   owner: number,
 ): Promise<{ child: ChildProcess; run: (m: RunMessage) => Promise<number[]> }> {
   // Inherits this process's flags (`--import tsx`).
-  const child = fork(IPC_WORKER, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child = fork(IPC_CHILD, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   let collect: ((times: number[]) => void) | null = null;
   return new Promise((resolve, reject) => {
     child.once("error", reject);
-    child.on("message", (message: FromWorker | { type: "times"; times: number[] }) => {
+    child.on("message", (message: FromProcess | { type: "times"; times: number[] }) => {
       if (message.type === "route") {
         const answer = answerRoute(state, owner, message);
         if (answer) child.send(answer);
@@ -201,7 +201,7 @@ async function ipcCost(): Promise<void> {
   const state = new RoutingState();
   const local = new LocalRoutingGate(state);
   const replicaUrls = Array.from({ length: WORKERS }, (_, i) => `http://10.0.0.${i + 1}:8000`);
-  const workers = await Promise.all([startWorker(state, 1), startWorker(state, 2)]);
+  const children = await Promise.all([startChild(state, 1), startChild(state, 2)]);
   const texts = (kchars: number) => Array.from({ length: 64 }, () => prompt(kchars * 1024));
   const cacheAware: RouterConfig = {
     type: "sglang",
@@ -221,7 +221,7 @@ async function ipcCost(): Promise<void> {
       "decision",
       "in-process p50 µs",
       "p99 µs",
-      "2 workers over IPC p50 µs",
+      "2 processes over IPC p50 µs",
       "p99 µs",
       "IPC, 32 per turn µs/decision p50",
       "IPC / in-process p50",
@@ -235,7 +235,7 @@ async function ipcCost(): Promise<void> {
       fill(policy, [...policy.tree.tenants()], IPC_TREE_SIZE);
       filled = true;
     }
-    // In this process: the same state, the same code path as a proxy without workers.
+    // In this process: the same state, the same code path as a proxy without child processes.
     const replicas = replicaUrls.map((url, i) => new ReplicaState("llm", `llm-${i}`, url));
     const route = {
       name: "llm",
@@ -260,8 +260,8 @@ async function ipcCost(): Promise<void> {
       decisions: DECISIONS,
       perTurn,
     });
-    const single = (await Promise.all(workers.map((w) => w.run(message(1))))).flat();
-    const batched = (await Promise.all(workers.map((w) => w.run(message(32))))).flat();
+    const single = (await Promise.all(children.map((c) => c.run(message(1))))).flat();
+    const batched = (await Promise.all(children.map((c) => c.run(message(32))))).flat();
     const a = percentiles(inProcess);
     const b = percentiles(single);
     const c = percentiles(batched);
@@ -275,10 +275,10 @@ async function ipcCost(): Promise<void> {
       `${(b.p50 / a.p50).toFixed(0)}×`,
     ]);
   }
-  for (const w of workers) w.child.kill();
+  for (const c of children) c.child.kill();
   const leaked = state.loads().reduce((n, l) => n + l.inFlight, 0);
   console.log(
-    `\n## A decision through the host's routing state (${WORKERS} replicas; cache_aware tree ${IPC_TREE_SIZE} chars/replica; ${DECISIONS} decisions per worker per column)\n`,
+    `\n## A decision through the host's routing state (${WORKERS} replicas; cache_aware tree ${IPC_TREE_SIZE} chars/replica; ${DECISIONS} decisions per process per column)\n`,
   );
   console.log(renderTable(lines, 1));
   console.log(`\n(in-flight left in the host's state after every lease came back: ${leaked})`);

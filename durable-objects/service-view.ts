@@ -29,7 +29,7 @@ function publicPort(g: GatewayRow, gatewayReplicas: ReplicaRow[], scheme: "https
  * Where a client reaches the service and the OpenAI entrypoint. On a local plain-HTTP gateway under
  * `localhost` the host's bare address is given (`/proxy/services/<project>/<name>/`, `/v1`):
  * `*.localhost` names resolve in curl and browsers but not through most system resolvers (Node,
- * Python, the openai clients), and the proxy serves both paths there (`proxy/host-routing.ts`).
+ * Python, the openai clients), and the proxy serves both paths there (`proxy/route-request.ts`).
  */
 function serviceUrls(
   g: GatewayRow,

@@ -51,7 +51,7 @@ describe("service auth in the proxy", () => {
     });
     const proxy = await startProxy({
       httpPort: 0,
-      workers: 0,
+      processes: 0,
       initialConfig: doc(1, [{ id: ID, secret_sha256: sha(SECRET) }]),
     });
     try {
@@ -111,7 +111,7 @@ describe("credentials the gateway consumed", () => {
 
   it("are not forwarded to the replica: service host and OpenAI entrypoint, repeated headers too", async () => {
     const replica = await startReplica("r");
-    const proxy = await startProxy({ httpPort: 0, workers: 0, initialConfig: withAuth(replica.url) });
+    const proxy = await startProxy({ httpPort: 0, processes: 0, initialConfig: withAuth(replica.url) });
     try {
       const direct = await send(proxy.port, { host: `llm.${DOMAIN}`, headers: { authorization: good } });
       expect(direct.status).toBe(200);
@@ -143,7 +143,7 @@ describe("credentials the gateway consumed", () => {
 
   it("are not forwarded on WebSocket upgrades", async () => {
     const echo = await startEchoWebSocketServer();
-    const proxy = await startProxy({ httpPort: 0, workers: 0, initialConfig: withAuth(echo.url) });
+    const proxy = await startProxy({ httpPort: 0, processes: 0, initialConfig: withAuth(echo.url) });
     try {
       const status = await new Promise<number>((resolve, reject) => {
         const req = request({
@@ -177,7 +177,7 @@ describe("credentials the gateway consumed", () => {
 
   it("stay with the request when the service has no auth: the replica's own scheme", async () => {
     const replica = await startReplica("r");
-    const proxy = await startProxy({ httpPort: 0, workers: 0, initialConfig: withAuth(replica.url, false) });
+    const proxy = await startProxy({ httpPort: 0, processes: 0, initialConfig: withAuth(replica.url, false) });
     try {
       await send(proxy.port, { host: `llm.${DOMAIN}`, headers: { authorization: "Bearer sk-replica-own" } });
       expect(replica.seen[0]!.headers.authorization).toBe("Bearer sk-replica-own");
@@ -189,7 +189,7 @@ describe("credentials the gateway consumed", () => {
 
   it("an API token is refused with a message saying what opens services", async () => {
     const replica = await startReplica("r");
-    const proxy = await startProxy({ httpPort: 0, workers: 0, initialConfig: withAuth(replica.url) });
+    const proxy = await startProxy({ httpPort: 0, processes: 0, initialConfig: withAuth(replica.url) });
     try {
       const res = await send(proxy.port, {
         host: `llm.${DOMAIN}`,

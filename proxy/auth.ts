@@ -94,6 +94,11 @@ export function admit(
   authorization: string | undefined,
 ): AuthDenial | null {
   const denied = authDenial(route, table, authorization);
-  if (!denied && route.auth) dropForwardedHeader(head, "authorization");
+  if (!denied) dropCredential(route, head);
   return denied;
+}
+
+/** For a request admitted to `route`: the credential it presented never reaches the replica. */
+export function dropCredential(route: { auth: boolean }, head: RequestHead): void {
+  if (route.auth) dropForwardedHeader(head, "authorization");
 }

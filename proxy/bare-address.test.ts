@@ -21,7 +21,7 @@ describe("the gateway's bare address", () => {
     const replica = await startReplica("r");
     const proxy = await startProxy({
       httpPort: 0,
-      workers: 0,
+      processes: 0,
       initialConfig: {
         ...configDocument(1, [
           {
@@ -96,7 +96,7 @@ describe("the bare address over plain HTTP, for hosts with a certificate", () =>
     const proxy = await startProxy({
       httpPort: 0,
       httpsPort: 0,
-      workers: 0,
+      processes: 0,
       initialConfig: configDocument(1, [
         { name: "llm", replicas: [replica.url], model: { name: "m1", format: "openai" as const, prefix: "/v1" } },
         { name: "plain", replicas: [replica.url] },

@@ -7,7 +7,7 @@
  * process is buffering hold at most `processBytes` together (past it, requests stream as they come,
  * as with no buffering). Between two reads of a body being read at most `readTimeoutMs` may pass
  * (nginx's `client_body_timeout`): 408 then. Bodies read whole for other reasons (cache_aware, the
- * OpenAI entrypoint: `read-body.ts`) are not read again.
+ * OpenAI entrypoint: `read-body.ts`) are not read again. The bounds and the budget: `body-budget.ts`.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
@@ -19,45 +19,6 @@ import { routingTextOf } from "./policies/routing-text.ts";
 import { bodyTimedOut, readBody } from "./read-body.ts";
 import { replyJson } from "./replies.ts";
 import type { ServiceRoute } from "./routes.ts";
-
-export interface BodyBufferSettings {
-  /** Bytes of one body read before dialling a replica; 0 = stream every body as it comes. */
-  requestBytes: number;
-  /** Bytes all the bodies being buffered in one process may hold together. */
-  processBytes: number;
-  /** Longest wait between two reads of a request body (nginx `client_body_timeout`), then 408. */
-  readTimeoutMs: number;
-}
-
-export const DEFAULT_BODY_BUFFER: BodyBufferSettings = {
-  requestBytes: 1024 * 1024,
-  processBytes: 64 * 1024 * 1024,
-  readTimeoutMs: 60_000,
-};
-
-/** The bytes buffered bodies hold in this process, against `processBytes`. */
-export class BodyBudget {
-  readonly #cap: number;
-  #used = 0;
-
-  constructor(cap: number) {
-    this.#cap = cap;
-  }
-
-  get used(): number {
-    return this.#used;
-  }
-
-  take(bytes: number): boolean {
-    if (this.#used + bytes > this.#cap) return false;
-    this.#used += bytes;
-    return true;
-  }
-
-  give(bytes: number): void {
-    this.#used -= bytes;
-  }
-}
 
 /** What becomes of a body: exactly one is called, none when the client goes away. */
 export interface BodyOutcome {

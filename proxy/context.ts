@@ -4,7 +4,7 @@
  * rate-limit store and the routing gate (here or in the parent process), and the exchanges still running (requests and tunnels), which a closing server waits on and, past its
  * drain bound, cuts.
  */
-import { BodyBudget, type BodyBufferSettings } from "./body-buffer.ts";
+import { BodyBudget, type BodyBufferSettings } from "./body-budget.ts";
 import type { RateLimitGate } from "./rate-limit-gate.ts";
 import type { RoutingGate } from "./routing-gate.ts";
 import type { UpstreamPools } from "./upstream-pools.ts";

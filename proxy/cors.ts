@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 export const ALLOW_ORIGIN = "access-control-allow-origin";
 
 /** A CORS preflight: `OPTIONS` naming the method the browser wants to use. */
-export function isPreflight(req: IncomingMessage): boolean {
+export function isPreflight(req: Pick<IncomingMessage, "method" | "headers">): boolean {
   return req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined;
 }
 

@@ -27,11 +27,11 @@ export class ConfigRejectedError extends Error {
   }
 }
 
-/** A worker process failed to start, to answer, or to apply what every other process applied. */
-export class WorkerError extends Error {
+/** A proxy child process failed to start, to answer, or to apply what every other process applied. */
+export class ProxyProcessError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = "WorkerError";
+    this.name = "ProxyProcessError";
   }
 }
 

@@ -6,7 +6,8 @@ import { configDocument, DOMAIN, type ServiceSpec } from "../test/support/config
 import { send } from "../test/support/http-client.ts";
 import { until } from "../test/support/until.ts";
 import { type ProxyHandle, startTunedProxy } from "./index.ts";
-import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "./server.ts";
+import { ProxyServer } from "./server.ts";
+import { DEFAULT_SERVER_SETTINGS } from "./settings.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -21,7 +22,7 @@ async function replica(name: string, handler?: Handler, port?: number): Promise<
 
 async function proxy(services: ServiceSpec[], log: string[] = []): Promise<ProxyHandle> {
   const p = await startTunedProxy(
-    { httpPort: 0, workers: 0, initialConfig: configDocument(1, services), log: (line) => log.push(line) },
+    { httpPort: 0, processes: 0, initialConfig: configDocument(1, services), log: (line) => log.push(line) },
     { settings: { drainTimeoutMs: 2_000 } },
   );
   cleanups.push(() => p.close());

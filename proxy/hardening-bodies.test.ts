@@ -9,7 +9,8 @@ import { configDocument, DOMAIN } from "../test/support/config-builder.ts";
 import { send } from "../test/support/http-client.ts";
 import { until } from "../test/support/until.ts";
 import { ProxyOptionsError, startTunedProxy } from "./index.ts";
-import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "./server.ts";
+import { ProxyServer } from "./server.ts";
+import { DEFAULT_SERVER_SETTINGS } from "./settings.ts";
 
 const HOST = `alpha.${DOMAIN}`;
 const SMALL = `small.${DOMAIN}`;
@@ -174,10 +175,10 @@ describe("request body buffering", () => {
 
   it("refuses unusable buffering settings, naming the field", async () => {
     const bodyBuffer = { requestBytes: -1, processBytes: 1, readTimeoutMs: 1 };
-    await expect(startTunedProxy({ httpPort: 0, workers: 0 }, { settings: { bodyBuffer } })).rejects.toThrow(
+    await expect(startTunedProxy({ httpPort: 0, processes: 0 }, { settings: { bodyBuffer } })).rejects.toThrow(
       ProxyOptionsError,
     );
-    await expect(startTunedProxy({ httpPort: 0, workers: 0 }, { settings: { bodyBuffer } })).rejects.toThrow(
+    await expect(startTunedProxy({ httpPort: 0, processes: 0 }, { settings: { bodyBuffer } })).rejects.toThrow(
       /settings\.bodyBuffer\.requestBytes/,
     );
   });

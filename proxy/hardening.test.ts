@@ -11,7 +11,7 @@ const HOST = `alpha.${DOMAIN}`;
 beforeAll(async () => {
   a = await startReplica("a");
   p = await startTunedProxy(
-    { httpPort: 0, workers: 0, initialConfig: configDocument(1, [{ name: "alpha", replicas: [a.url] }]) },
+    { httpPort: 0, processes: 0, initialConfig: configDocument(1, [{ name: "alpha", replicas: [a.url] }]) },
     { settings: { maxHeadersCount: 20, maxHeaderSize: 4096, headersTimeoutMs: 500 } },
   );
 });

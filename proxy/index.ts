@@ -1,21 +1,22 @@
 /**
  * @module
- * The data plane's public face, used by the agent: start the proxy (in this process or in worker
- * processes), apply configuration documents, read per-service stats, close.
+ * The data plane's public face, used by the agent: start the proxy (in this process or in child
+ * processes, `process-pool.ts`), apply configuration documents, read per-service stats, close.
  */
 import { availableParallelism } from "node:os";
 import type { ServiceStats } from "../schema/agent-protocol.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import { type ChallengeTokens, checkChallenges } from "./acme-challenge.ts";
 import { ConfigRejectedError, ProxyClosedError, ProxyOptionsError } from "./errors.ts";
+import { ProcessPool, type Sharing } from "./process-pool.ts";
 import { parseDocument } from "./routes.ts";
-import { DEFAULT_SERVER_SETTINGS, ProxyServer, type ServerSettings } from "./server.ts";
+import { ProxyServer } from "./server.ts";
+import { checkSettings, DEFAULT_SERVER_SETTINGS, type ServerSettings } from "./settings.ts";
 import { summarizeStats } from "./stats.ts";
 import { CertificateSet, type TlsCertificate } from "./tls.ts";
-import { type Sharing, WorkerPool } from "./workers.ts";
 
 export type { ChallengeTokens } from "./acme-challenge.ts";
-export { ConfigRejectedError, ProxyClosedError, ProxyOptionsError, WorkerError } from "./errors.ts";
+export { ConfigRejectedError, ProxyClosedError, ProxyOptionsError, ProxyProcessError } from "./errors.ts";
 export type { TlsCertificate } from "./tls.ts";
 
 export interface ProxyOptions {
@@ -26,7 +27,7 @@ export interface ProxyOptions {
   /** The HTTPS listener (SNI over `setCertificates`'s); 0 = any free port; null or absent: none. */
   httpsPort?: number | null;
   /** Processes serving traffic; 0 = serve in this process (tests); default os.availableParallelism(). */
-  workers?: number;
+  processes?: number;
   /** Serve this at once (the agent's last good config from disk); always validated, as `apply` without `validatedDocuments`. */
   initialConfig?: ConfigDocument | null;
   /**
@@ -66,21 +67,21 @@ export interface ProxyHandle {
   apply(doc: ConfigDocument): Promise<void>;
   /** Per-service stats aggregated across processes. */
   stats(): Promise<ServiceStats[]>;
-  /** Stop accepting, let in-flight requests finish (bounded), stop worker processes. */
+  /** Stop accepting, let in-flight requests finish (bounded), stop the child processes. */
   close(): Promise<void>;
 }
 
 /** Knobs for tests and the benchmark; the agent uses the defaults. */
 export interface ProxyTuning {
   settings?: Partial<ServerSettings>;
-  /** How worker processes share the listening socket (see workers.ts). */
+  /** How the child processes share the listening socket (see process-pool.ts). */
   sharing?: Sharing;
-  /** Extra Node flags for worker processes. */
+  /** Extra Node flags for the child processes. */
   nodeFlags?: string[];
 }
 
 export interface TunedProxyHandle extends ProxyHandle {
-  /** Worker process ids (empty when serving in this process). */
+  /** Child process ids (empty when serving in this process). */
   pids(): number[];
 }
 
@@ -92,7 +93,7 @@ interface Checked {
   host: string;
   port: number;
   tlsPort: number | null;
-  workers: number;
+  processes: number;
   initial: ConfigDocument | null;
   /** What `apply` does with a document before serving it: validate it, or take it as validated. */
   accept: (doc: ConfigDocument) => ConfigDocument;
@@ -111,9 +112,9 @@ function checkOptions(options: ProxyOptions): Checked {
   if (tlsPort !== null && (!Number.isInteger(tlsPort) || tlsPort < 0 || tlsPort > 65_535)) {
     throw new ProxyOptionsError("httpsPort", `expected a port number 0..65535 or null, got ${String(tlsPort)}`);
   }
-  const workers = options.workers ?? availableParallelism();
-  if (!Number.isInteger(workers) || workers < 0 || workers > 256) {
-    throw new ProxyOptionsError("workers", `expected a whole number of processes 0..256, got ${String(workers)}`);
+  const processes = options.processes ?? availableParallelism();
+  if (!Number.isInteger(processes) || processes < 0 || processes > 256) {
+    throw new ProxyOptionsError("processes", `expected a whole number of processes 0..256, got ${String(processes)}`);
   }
   if (options.log !== undefined && typeof options.log !== "function") {
     throw new ProxyOptionsError("log", "expected a function");
@@ -144,7 +145,7 @@ function checkOptions(options: ProxyOptions): Checked {
     throw new ProxyOptionsError("validatedDocuments", "expected true or false");
   }
   const accept = options.validatedDocuments ? (doc: ConfigDocument) => doc : parseDocument;
-  return { host, port, tlsPort, workers, initial, accept, log, onHeldRequest: held };
+  return { host, port, tlsPort, processes, initial, accept, log, onHeldRequest: held };
 }
 
 /** Rejects unusable pairs before any process sees them (the message names the host). */
@@ -158,40 +159,6 @@ function checkCertificates(certificates: TlsCertificate[]): TlsCertificate[] {
   return certificates.map(({ host, cert, key }) => ({ host, cert, key }));
 }
 
-function checkSettings(settings: ServerSettings): void {
-  const positive: (keyof ServerSettings)[] = [
-    "maxHeaderSize",
-    "maxHeadersCount",
-    "headersTimeoutMs",
-    "requestTimeoutMs",
-    "keepAliveTimeoutMs",
-    "drainTimeoutMs",
-  ];
-  for (const key of positive) {
-    const value = settings[key];
-    if (typeof value !== "number" || !(value > 0))
-      throw new ProxyOptionsError(`settings.${key}`, "expected a positive number");
-  }
-  if (!Number.isInteger(settings.maxRetries) || settings.maxRetries < 0) {
-    throw new ProxyOptionsError("settings.maxRetries", "expected a whole number ≥ 0");
-  }
-  if (!Number.isSafeInteger(settings.rateLimitKeys) || settings.rateLimitKeys < 1) {
-    throw new ProxyOptionsError("settings.rateLimitKeys", "expected a whole number of keys ≥ 1");
-  }
-  for (const key of ["requestBytes", "processBytes", "readTimeoutMs"] as const) {
-    const value = settings.bodyBuffer?.[key];
-    if (!Number.isSafeInteger(value) || !(value >= (key === "readTimeoutMs" ? 1 : 0))) {
-      throw new ProxyOptionsError(`settings.bodyBuffer.${key}`, "expected a whole number ≥ 0 (readTimeoutMs ≥ 1)");
-    }
-  }
-  for (const key of ["perService", "total", "signalIntervalMs"] as const) {
-    const value = settings.hold?.[key];
-    if (!Number.isInteger(value) || !(value >= (key === "signalIntervalMs" ? 0 : 1))) {
-      throw new ProxyOptionsError(`settings.hold.${key}`, "expected a whole number ≥ 1 (signalIntervalMs ≥ 0)");
-    }
-  }
-}
-
 /** `startProxy` with tuning (tests, benchmark). */
 export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning): Promise<TunedProxyHandle> {
   const checked = checkOptions(options);
@@ -203,7 +170,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     if (closed) throw new ProxyClosedError();
   };
 
-  if (checked.workers === 0) {
+  if (checked.processes === 0) {
     const server = new ProxyServer(settings, checked.log, undefined, checked.onHeldRequest);
     if (checked.initial) server.apply(checked.initial);
     const httpsPort =
@@ -239,10 +206,10 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     };
   }
 
-  const pool = await WorkerPool.start({
+  const pool = await ProcessPool.start({
     host: checked.host,
     port: checked.port,
-    count: checked.workers,
+    count: checked.processes,
     settings,
     document: checked.initial,
     sharing: tuning.sharing ?? "handle",
@@ -273,7 +240,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
         await pool.apply(parsed);
         services = parsed.services.map((s) => s.name);
         checked.log(
-          `proxy: configuration version ${parsed.version} applied by ${checked.workers} workers (${parsed.services.length} services)`,
+          `proxy: configuration version ${parsed.version} applied by ${checked.processes} processes (${parsed.services.length} services)`,
         );
       };
       const result = queue.then(run, run);

@@ -1,6 +1,6 @@
 /**
  * @module
- * A worker's questions to the parent process, batched: everything asked during one event-loop turn
+ * A child process's questions to its parent, batched: everything asked during one event-loop turn
  * travels in one IPC message (a message costs a serialization and a wake-up on both sides, whatever
  * its size) and comes back in one answer, in order. The parent holds what must be one per host
  * (rate-limit buckets, routing state); Node processes cannot share memory.

@@ -35,7 +35,7 @@ beforeAll(async () => {
   plain = await startReplica("plain");
   proxy = await startProxy({
     httpPort: 0,
-    workers: 0,
+    processes: 0,
     initialConfig: configDocument(1, [
       { name: "llama", replicas: [llama.url], model: { name: "meta/llama-3", format: "openai", prefix: "/v1" } },
       {
@@ -324,7 +324,7 @@ describe("entrypoint failures behave as direct traffic", () => {
     await dead.close();
     const p = await startProxy({
       httpPort: 0,
-      workers: 0,
+      processes: 0,
       initialConfig: configDocument(1, [
         { name: "empty", replicas: [], model: { name: "empty-model", format: "openai", prefix: "/v1" } },
         { name: "down", replicas: [deadUrl], model: { name: "down-model", format: "openai", prefix: "/v1" } },

@@ -2,10 +2,11 @@
  * @module
  * Where a process gets its verdicts. nginx keeps limit_req zones in shared memory; Node processes
  * cannot share memory, so the buckets of the whole host live in one place, the parent process
- * (`workers.ts`), and workers ask it over their IPC channel. To keep that cheap, every check a
- * worker makes during one event-loop turn travels in one message and comes back in one answer
- * (`ipc-batch.ts`, shared with the routing gate).
- * Without workers the server asks its own registry directly, synchronously.
+ * (`process-pool.ts`), and its child processes ask it over their IPC channel. To keep that cheap,
+ * every check a child makes during one event-loop turn travels in one message and comes back in one
+ * answer (`ipc-batch.ts`, shared with the routing gate). The gate owns both messages
+ * (`RateLimitAsk`, `RateLimitVerdicts`); `process-protocol.ts` only composes them.
+ * Without child processes the server asks its own registry directly, synchronously.
  *
  * If the parent does not answer (it is gone, or stuck past `timeoutMs`), waiting requests are
  * admitted: rate limiting must never stop traffic on its own.
@@ -13,7 +14,6 @@
 
 import { IpcBatcher } from "./ipc-batch.ts";
 import { hostMs, type Verdict, type ZoneRegistry, type ZoneSpec } from "./rate-limit-store.ts";
-import type { ToWorker } from "./worker-protocol.ts";
 
 export interface RateLimitGate {
   /** Calls `done` with the zone's verdict (null: not limited), at once or after one round trip. */
@@ -39,13 +39,20 @@ export class LocalGate implements RateLimitGate {
   }
 }
 
-/** A worker's request: the zone id, key and arrival time (`hostMs`) of each check, in order. */
+/** A child process's checks: the zone id, key and arrival time (`hostMs`) of each, in order. */
 export interface RateLimitAsk {
   type: "rate-limit";
   id: number;
   zones: string[];
   keys: string[];
   times: number[];
+}
+
+/** The parent's answer to a `RateLimitAsk`: verdicts in the order asked (null: not limited). */
+export interface RateLimitVerdicts {
+  type: "rate-limit-verdicts";
+  id: number;
+  verdicts: (Verdict | null)[];
 }
 
 /** The buckets live in the parent process; checks are batched per event-loop turn (`ipc-batch.ts`). */
@@ -85,7 +92,7 @@ export class IpcGate implements RateLimitGate {
   retain(): void {}
 
   /** The parent's answer to one batch. */
-  receive(message: Extract<ToWorker, { type: "rate-limit-verdicts" }>): void {
+  receive(message: RateLimitVerdicts): void {
     this.#batcher.receive(message.id, message.verdicts);
   }
 
@@ -95,11 +102,8 @@ export class IpcGate implements RateLimitGate {
   }
 }
 
-/** The parent's side: answers one worker's batch from the host's registry. */
-export function answerAsk(
-  registry: ZoneRegistry,
-  ask: RateLimitAsk,
-): Extract<ToWorker, { type: "rate-limit-verdicts" }> {
+/** The parent's side: answers one child's batch from the host's registry. */
+export function answerAsk(registry: ZoneRegistry, ask: RateLimitAsk): RateLimitVerdicts {
   const verdicts: (Verdict | null)[] = new Array(ask.zones.length);
   for (let i = 0; i < ask.zones.length; i++) verdicts[i] = registry.take(ask.zones[i]!, ask.keys[i]!, ask.times[i]);
   return { type: "rate-limit-verdicts", id: ask.id, verdicts };

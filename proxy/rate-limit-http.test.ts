@@ -12,7 +12,8 @@ import { compileRateLimits } from "./rate-limit.ts";
 import { LocalGate } from "./rate-limit-gate.ts";
 import { ZoneRegistry } from "./rate-limit-store.ts";
 import { parseDocument } from "./routes.ts";
-import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "./server.ts";
+import { ProxyServer } from "./server.ts";
+import { DEFAULT_SERVER_SETTINGS } from "./settings.ts";
 
 const ONE_A_MINUTE = 1 / 60;
 let replica: TestReplica;
@@ -40,7 +41,7 @@ function services(replicaUrl: string, burst = 2): ServiceSpec[] {
 
 beforeAll(async () => {
   replica = await startReplica("r");
-  proxy = await startProxy({ httpPort: 0, workers: 0, initialConfig: configDocument(1, services(replica.url)) });
+  proxy = await startProxy({ httpPort: 0, processes: 0, initialConfig: configDocument(1, services(replica.url)) });
 });
 afterAll(async () => {
   await proxy?.close();

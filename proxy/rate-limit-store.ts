@@ -37,8 +37,8 @@ interface Bucket {
 
 /**
  * Milliseconds (nginx's `ngx_current_msec`) on a clock every process of the host reads alike: the
- * wall clock when the process started plus monotonic time since. Workers stamp each request when it
- * arrives, so a parent busy for a moment still sees the requests spread as they came. A clock a
+ * wall clock when the process started plus monotonic time since. Child processes stamp each request
+ * when it arrives, so a parent busy for a moment still sees the requests spread as they came. A clock a
  * little ahead in one process only looks like time standing still to the others (nginx counts a
  * negative interval as 0), never like extra leak.
  */
@@ -131,7 +131,7 @@ export class ZoneRegistry {
 
   /**
    * The verdict for one request that arrived at `at` (default: now); null for a zone the document
-   * no longer has (a worker still on the old one): not limited.
+   * no longer has (a child process still on the old one): not limited.
    */
   take(zoneId: string, key: string, at?: number): Verdict | null {
     return this.#zones.get(zoneId)?.take(key, at ?? this.#now()) ?? null;

@@ -73,7 +73,7 @@ function policyName(prefix: string, index: number): string {
   return `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
-/** A digest of the rule's content: short, since workers send it with every check. */
+/** A digest of the rule's content: short, since child processes send it with every check. */
 function zoneId(...rule: (string | number | null)[]): string {
   return createHash("sha256").update(JSON.stringify(rule)).digest("base64url").slice(0, 22);
 }

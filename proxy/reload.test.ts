@@ -47,7 +47,7 @@ it("drops no request, new or in flight, across repeated applies under load", asy
       { name: "beta", replicas: [urls[3]!], read_timeout_ms: 10_000 + version },
     ]);
   };
-  const proxy: ProxyHandle = await startProxy({ httpPort: 0, workers: 0, initialConfig: documentFor(1) });
+  const proxy: ProxyHandle = await startProxy({ httpPort: 0, processes: 0, initialConfig: documentFor(1) });
   cleanups.push(() => proxy.close());
   const agent = new HttpAgent({ keepAlive: true, maxSockets: 32 });
   cleanups.push(async () => agent.destroy());

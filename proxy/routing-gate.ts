@@ -2,9 +2,10 @@
  * @module
  * Where a process gets its routing decisions. Services whose policy keeps host-wide state
  * (`routing-state.ts`: an explicit `round_robin`, `power_of_two`, `cache_aware`) are routed by
- * the one `RoutingState` of the host: in this process without workers (`LocalRoutingGate`), else
- * in the parent, asked over IPC with every decision of one event-loop turn in one message
- * (`IpcRoutingGate`, `ipc-batch.ts`). A worker sends the service, the routing text (cache_aware
+ * the one `RoutingState` of the host: in this process without child processes (`LocalRoutingGate`),
+ * else in the parent, asked over IPC with every decision of one event-loop turn in one message
+ * (`IpcRoutingGate`, `ipc-batch.ts`; the gate owns both messages, `RouteAsk` and `RouteAnswer`, and
+ * `process-protocol.ts` only composes them). A child sends the service, the routing text (cache_aware
  * only, capped at `ROUTING_TEXT_CAP`) and the ids of the replicas it considers eligible (its own
  * passive health, minus those a retry already tried; null when that is all of them), and gets the
  * chosen id and a lease; the lease goes back, batched too, when the exchange ends.
@@ -18,7 +19,6 @@ import type { Balancer, ReplicaState } from "./balancer.ts";
 import { IpcBatcher } from "./ipc-batch.ts";
 import { capRoutingText } from "./policies/routing-text.ts";
 import { type Decision, RoutingState, sharesState } from "./routing-state.ts";
-import type { ToWorker } from "./worker-protocol.ts";
 
 /** What the gate needs of a service's route (`routes.ts`). */
 export interface RoutedService {
@@ -94,7 +94,7 @@ function conclude(
   client.routed(route.balancer.policy.select(asked.candidates, asked.text, Date.now()), 0);
 }
 
-/** The host's state lives in this process (no workers). */
+/** The host's state lives in this process (no child processes). */
 export class LocalRoutingGate implements RoutingGate {
   readonly state: RoutingState;
 
@@ -118,7 +118,7 @@ export class LocalRoutingGate implements RoutingGate {
   }
 }
 
-/** A worker's decisions of one event-loop turn, and the leases it hands back. */
+/** A child process's decisions of one event-loop turn, and the leases it hands back. */
 export interface RouteAsk {
   type: "route";
   id: number;
@@ -126,6 +126,13 @@ export interface RouteAsk {
   texts: string[];
   eligible: (string[] | null)[];
   releases: number[];
+}
+
+/** The parent's answer to a `RouteAsk`: decisions in the order asked (null: decide yourself). */
+export interface RouteAnswer {
+  type: "routed";
+  id: number;
+  decisions: (Decision | null)[];
 }
 
 interface RouteItem {
@@ -182,7 +189,7 @@ export class IpcRoutingGate implements RoutingGate {
   retain(): void {}
 
   /** The parent's answer to one batch. */
-  receive(message: Extract<ToWorker, { type: "routed" }>): void {
+  receive(message: RouteAnswer): void {
     this.#batcher.receive(message.id, message.decisions);
   }
 
@@ -192,13 +199,8 @@ export class IpcRoutingGate implements RoutingGate {
   }
 }
 
-/** The parent's side: takes the leases a worker hands back, then answers its decisions. */
-export function answerRoute(
-  state: RoutingState,
-  owner: number,
-  ask: RouteAsk,
-  now = Date.now(),
-): Extract<ToWorker, { type: "routed" }> | null {
+/** The parent's side: takes the leases a child hands back, then answers its decisions. */
+export function answerRoute(state: RoutingState, owner: number, ask: RouteAsk, now = Date.now()): RouteAnswer | null {
   for (const lease of ask.releases) state.release(owner, lease);
   const n = ask.services.length;
   if (n === 0) return null;

@@ -11,7 +11,8 @@ import { endings, startReplica, type TestReplica } from "../test/fakes/replica-s
 import { configDocument, DOMAIN, type ServiceSpec } from "../test/support/config-builder.ts";
 import { send } from "../test/support/http-client.ts";
 import { until as waitUntil } from "../test/support/until.ts";
-import { DEFAULT_SERVER_SETTINGS, ProxyServer } from "./server.ts";
+import { ProxyServer } from "./server.ts";
+import { DEFAULT_SERVER_SETTINGS } from "./settings.ts";
 
 const HOST = `llm.${DOMAIN}`;
 const CACHE_AWARE = { type: "sglang" as const, policy: "cache_aware" as const, ...CACHE_AWARE_DEFAULTS };

@@ -3,14 +3,14 @@
  * The host's routing state: for every service whose policy keeps state that must be one per host
  * (`round_robin`'s counter, the in-flight loads `power_of_two` and `cache_aware` compare,
  * `cache_aware`'s prefix tree), one policy instance and one load per replica. It lives in the
- * proxy's parent process, which answers the workers' batched questions (`routing-gate.ts`), or in
- * the server itself when it runs without workers.
+ * proxy's parent process, which answers its child processes' batched questions (`routing-gate.ts`),
+ * or in the server itself when it runs without child processes.
  *
- * Every decision takes a lease: the chosen replica's load is +1 from the decision until the worker
- * hands the lease back (−1) when the exchange ends. Leases are kept per owner (a worker process),
- * so the loads a worker held are given back when it dies.
+ * Every decision takes a lease: the chosen replica's load is +1 from the decision until the process
+ * hands the lease back (−1) when the exchange ends. Leases are kept per owner (a child process),
+ * so the loads a child held are given back when it dies.
  *
- * `random` keeps nothing (workers decide it themselves); a service with no `router:` is plain
+ * `random` keeps nothing (each process decides it itself); a service with no `router:` is plain
  * round robin per process, like nginx's upstreams without a shared zone (no IPC on that path).
  */
 import type { ConfigDocument } from "../schema/config-document.ts";
@@ -106,7 +106,7 @@ export class RoutingState {
     replica.inFlight--;
   }
 
-  /** `owner` is gone (a worker died): every load it held is released. */
+  /** `owner` is gone (a child process died): every load it held is released. */
   forget(owner: number): void {
     const leases = this.#leases.get(owner);
     if (!leases) return;

@@ -14,7 +14,7 @@ async function replica(name: string, handler?: Parameters<typeof startReplica>[1
 }
 
 async function proxy(initialConfig: Parameters<typeof startProxy>[0]["initialConfig"]): Promise<ProxyHandle> {
-  const p = await startProxy({ httpPort: 0, workers: 0, initialConfig });
+  const p = await startProxy({ httpPort: 0, processes: 0, initialConfig });
   proxies.push(p);
   return p;
 }
@@ -122,16 +122,16 @@ describe("applying documents", () => {
   });
 
   it("validates options eagerly", async () => {
-    await expect(startProxy({ httpPort: -1, workers: 0 })).rejects.toBeInstanceOf(ProxyOptionsError);
-    await expect(startProxy({ httpPort: 0, workers: 1.5 })).rejects.toThrow(/workers/);
-    await expect(startProxy({ httpPort: 0, workers: 0, initialConfig: { version: 1 } as never })).rejects.toThrow(
+    await expect(startProxy({ httpPort: -1, processes: 0 })).rejects.toBeInstanceOf(ProxyOptionsError);
+    await expect(startProxy({ httpPort: 0, processes: 1.5 })).rejects.toThrow(/processes/);
+    await expect(startProxy({ httpPort: 0, processes: 0, initialConfig: { version: 1 } as never })).rejects.toThrow(
       /^initialConfig: configuration version 1 rejected/,
     );
     // A caller that validates what it applies still has its document from disk checked here.
     await expect(
-      startProxy({ httpPort: 0, workers: 0, validatedDocuments: true, initialConfig: { version: 1 } as never }),
+      startProxy({ httpPort: 0, processes: 0, validatedDocuments: true, initialConfig: { version: 1 } as never }),
     ).rejects.toThrow(/^initialConfig: configuration version 1 rejected/);
-    await expect(startProxy({ httpPort: 0, workers: 0, validatedDocuments: "yes" as never })).rejects.toThrow(
+    await expect(startProxy({ httpPort: 0, processes: 0, validatedDocuments: "yes" as never })).rejects.toThrow(
       /^validatedDocuments: expected true or false/,
     );
   });

@@ -6,7 +6,8 @@ import { type Reply, send } from "../test/support/http-client.ts";
 import { until as waitUntil } from "../test/support/until.ts";
 import { ConfigRejectedError, startTunedProxy } from "./index.ts";
 import { parseDocument } from "./routes.ts";
-import { DEFAULT_SERVER_SETTINGS, ProxyServer, type ServerSettings } from "./server.ts";
+import { ProxyServer } from "./server.ts";
+import { DEFAULT_SERVER_SETTINGS, type ServerSettings } from "./settings.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -209,7 +210,7 @@ describe("scale from zero in worker mode", () => {
     const proxy = await startTunedProxy(
       {
         httpPort: 0,
-        workers: 2,
+        processes: 2,
         initialConfig: configDocument(1, [cold()]),
         onHeldRequest: (s) => signals.push(s),
       },
@@ -228,7 +229,7 @@ describe("scale from zero in worker mode", () => {
   });
 
   it("rejects an onHeldRequest that is not a function, naming the option", async () => {
-    await expect(startTunedProxy({ httpPort: 0, workers: 0, onHeldRequest: "yes" as never }, {})).rejects.toThrow(
+    await expect(startTunedProxy({ httpPort: 0, processes: 0, onHeldRequest: "yes" as never }, {})).rejects.toThrow(
       /onHeldRequest/,
     );
   });

@@ -120,7 +120,7 @@ describe("stats of a running proxy", () => {
     await dead.close();
     proxy = await startProxy({
       httpPort: 0,
-      workers: 0,
+      processes: 0,
       initialConfig: configDocument(1, [
         { name: "alpha", replicas: [replica.url], client_max_body_size: 10 },
         { name: "beta", replicas: [] },

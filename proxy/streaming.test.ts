@@ -25,7 +25,7 @@ async function replica(name: string, handler?: Handler): Promise<TestReplica> {
 async function proxyFor(url: string, overrides: { client_max_body_size?: number } = {}): Promise<ProxyHandle> {
   const p = await startProxy({
     httpPort: 0,
-    workers: 0,
+    processes: 0,
     initialConfig: configDocument(1, [{ name: "alpha", replicas: [url], ...overrides }]),
   });
   cleanups.push(() => p.close());

@@ -24,7 +24,7 @@ export interface AcmeSettings {
   email?: string | null;
 }
 
-/** Where HTTP-01 answers go: the proxy's challenge map (every worker process). */
+/** Where HTTP-01 answers go: the proxy's challenge map (every proxy process). */
 export interface ChallengeBoard {
   add(token: string, keyAuthorization: string): Promise<void>;
   remove(token: string): Promise<void>;

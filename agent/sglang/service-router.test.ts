@@ -66,7 +66,7 @@ async function start(sglang: AgentOptions["sglang"], overrides: Partial<AgentOpt
     bootstrap: bootstrapFor(cp.url),
     stateDir: dir,
     httpPort: 0,
-    workers: 0,
+    processes: 0,
     heartbeatIntervalMs: 100,
     backoff: { initialMs: 20, maxMs: 100 },
     socket: FAST_SOCKET,

@@ -80,7 +80,7 @@ describe("gateplane-agent", () => {
     expect(dOutput()).toContain('--workers: expected a number of processes (0 serves from the agent), got "many"');
   });
 
-  it("registers, applies the pushed config to its proxy workers, serves traffic and /healthz, and exits 0 on SIGTERM", async () => {
+  it("registers, applies the pushed config to its proxy processes, serves traffic and /healthz, and exits 0 on SIGTERM", async () => {
     const userData = path.join(dir, "user-data.json");
     await writeFile(
       userData,
@@ -118,7 +118,7 @@ describe("gateplane-agent", () => {
 
     c.kill("SIGTERM");
     expect(await exitOf(c)).toBe(0);
-    // The proxy's worker went with it: nothing listens on the host's port any more.
+    // The proxy's process went with it: nothing listens on the host's port any more.
     await expect(get(httpPort!, "llama.localhost")).rejects.toThrow();
     // It said goodbye on the WebSocket rather than vanishing.
     await vi.waitFor(() => expect(cp.sockets[0]!.closeCode).toBe(1000), { timeout: 10_000 });

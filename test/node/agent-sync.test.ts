@@ -47,7 +47,7 @@ async function start(overrides: Partial<AgentOptions> = {}): Promise<{ agent: Ag
     bootstrap: bootstrapFor(cp.url),
     stateDir: dir,
     httpPort: 0,
-    workers: 0,
+    processes: 0,
     adminPort: 0,
     startProxy: (options) => {
       proxyOptions.push(options);

@@ -3,7 +3,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { type Agent, type AgentOptions, startAgent } from "../../agent/agent.ts";
-import { parseAgentArgs, UsageError } from "../../agent/args.ts";
+import { parseAgentArgs, USAGE, UsageError } from "../../agent/args.ts";
 import { BootstrapError, readBootstrap } from "../../agent/bootstrap.ts";
 import { type ProxyOptions, startProxy } from "../../proxy/index.ts";
 import { type FakeControlPlane, startFakeControlPlane } from "../fakes/control-plane/agent-api.ts";
@@ -20,7 +20,7 @@ async function start(overrides: Partial<AgentOptions> = {}): Promise<Agent> {
     bootstrap: bootstrapFor(cp.url),
     stateDir: dir,
     httpPort: 0,
-    workers: 0,
+    processes: 0,
     heartbeatIntervalMs: 100,
     backoff: { initialMs: 20, maxMs: 100 },
     refusedRetryMs: 100,
@@ -177,14 +177,14 @@ describe("ports", () => {
     let proxyOptions: ProxyOptions | null = null;
     const agent = await start({
       host: "127.0.0.1",
-      workers: 1,
+      processes: 1,
       adminPort: 0,
       startProxy: (options) => {
         proxyOptions = options;
         return startProxy(options);
       },
     });
-    expect(proxyOptions).toMatchObject({ host: "127.0.0.1", httpPort: 0, workers: 1, initialConfig: null });
+    expect(proxyOptions).toMatchObject({ host: "127.0.0.1", httpPort: 0, processes: 1, initialConfig: null });
     expect(agent.adminPort).not.toBe(agent.httpPort);
     await vi.waitFor(() => expect(cp.routes("heartbeat").length).toBeGreaterThan(0), { timeout: 10_000 });
     const health = await fetch(`http://127.0.0.1:${agent.adminPort}/healthz`);
@@ -230,14 +230,14 @@ describe("command line", () => {
       httpPort: 8080,
       httpsPort: 8443,
       adminPort: null,
-      workers: availableParallelism(),
+      processes: availableParallelism(),
       heartbeatIntervalMs: 10_000,
       sglangRouterCommand: null,
       sglangRouterPorts: { from: 20000, to: 24999 },
     });
   });
 
-  it("takes the host, admin port and workers; an admin port of 0 means none", () => {
+  it("takes the host, admin port and processes (here by --workers, their old name); an admin port of 0 means none", () => {
     const args = parseAgentArgs([
       ...base,
       "--http-port",
@@ -249,14 +249,31 @@ describe("command line", () => {
       "--workers",
       "0",
     ]);
-    expect(args).toMatchObject({ host: "0.0.0.0", httpPort: 80, adminPort: 9901, workers: 0 });
+    expect(args).toMatchObject({ host: "0.0.0.0", httpPort: 80, adminPort: 9901, processes: 0 });
     expect(parseAgentArgs([...base, "--http-port", "80", "--admin-port", "0"]).adminPort).toBeNull();
+  });
+
+  it("takes --processes, and --workers as its old name, but not both", () => {
+    expect(parseAgentArgs([...base, "--http-port", "80", "--processes", "3"]).processes).toBe(3);
+    expect(parseAgentArgs([...base, "--http-port", "80", "--workers", "3"]).processes).toBe(3);
+    expect(() => parseAgentArgs([...base, "--http-port", "80", "--processes", "2", "--workers", "2"])).toThrow(
+      /--processes and --workers \(its old name\) are the same setting: give one/,
+    );
+    // A refusal names the flag that was given.
+    expect(() => parseAgentArgs([...base, "--http-port", "80", "--processes", "many"])).toThrow(
+      '--processes: expected a number of processes (0 serves from the agent), got "many"',
+    );
+    expect(() => parseAgentArgs([...base, "--http-port", "80", "--workers", "many"])).toThrow(
+      '--workers: expected a number of processes (0 serves from the agent), got "many"',
+    );
+    expect(USAGE).toContain("[--processes <n>]");
   });
 
   it("refuses bad values", () => {
     expect(() => parseAgentArgs([...base, "--http-port", "80", "--host", "example.com"])).toThrow(UsageError);
     expect(() => parseAgentArgs([...base, "--http-port", "80", "--admin-port", "99999"])).toThrow(/--admin-port/);
     expect(() => parseAgentArgs([...base, "--http-port", "80", "--workers", "-1"])).toThrow(/--workers/);
+    expect(() => parseAgentArgs([...base, "--http-port", "80", "--processes", "-1"])).toThrow(/--processes/);
     expect(() => parseAgentArgs([...base, "--http-port", "80", "--sglang-router-ports", "9-8"])).toThrow(
       /--sglang-router-ports/,
     );

@@ -1,6 +1,6 @@
 /**
  * ACME HTTP-01 against a real Pebble: the certificate manager obtains certificates through the
- * proxy's challenge answers, the proxy serves them by SNI (in worker processes), renewal swaps
+ * proxy's challenge answers, the proxy serves them by SNI (in its child processes), renewal swaps
  * them under a steady request loop, a restart reuses them, and a host that does not resolve to
  * us fails with a reason and backs off. Fails (does not skip) when Pebble is not installed.
  */
@@ -122,7 +122,7 @@ describe("HTTPS with ACME against Pebble", () => {
         { name: "plain", https: false, replicas: [replica.url] },
       ]),
     };
-    proxy = await startTunedProxy({ httpPort: httpPort!, httpsPort: 0, workers: 2, initialConfig: doc }, {});
+    proxy = await startTunedProxy({ httpPort: httpPort!, httpsPort: 0, processes: 2, initialConfig: doc }, {});
     pebble = await startPebble({ httpPort: proxy.port });
     await pebble.pointHost(BAD, "127.0.0.2");
     root = await pebble.root();
@@ -160,7 +160,7 @@ describe("HTTPS with ACME against Pebble", () => {
     expect(JSON.parse(reply.body).headers["x-forwarded-proto"]).toBe("https");
     expect((await httpsGet(proxy.httpsPort!, ENTRYPOINT, root, "/v1/models")).authorized).toBe(true);
 
-    // Every worker process has it: several fresh connections all verify.
+    // Every proxy process has it: several fresh connections all verify.
     for (let i = 0; i < 6; i++) expect((await httpsGet(proxy.httpsPort!, LLAMA, root)).serial).toBe(reply.serial);
   });
 

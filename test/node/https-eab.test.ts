@@ -62,7 +62,7 @@ describe("External Account Binding against Pebble", () => {
     base = configDocument(1, [{ name: "llama", https: true, replicas: [replica.url] }]);
     // Only the service host: the entrypoint is not part of what this test is about.
     base = { ...base, entrypoint: null };
-    proxy = await startTunedProxy({ httpPort: httpPort!, httpsPort: 0, workers: 0, initialConfig: base }, {});
+    proxy = await startTunedProxy({ httpPort: httpPort!, httpsPort: 0, processes: 0, initialConfig: base }, {});
     pebble = await startPebble({ httpPort: proxy.port, eab: { [KID]: HMAC } });
   }, 120_000);
 

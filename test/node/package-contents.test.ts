@@ -13,7 +13,7 @@ import { ROOT } from "../support/stack.ts";
 
 /** What runs from the tarball: the two bins (they import the agent's and the CLI's main) and the
  * proxy's child processes, which the proxy bundles and forks at run time. */
-const ENTRY_POINTS = ["bin/gateplane-agent.mjs", "bin/gateplane.mjs", "proxy/worker-main.ts"];
+const ENTRY_POINTS = ["bin/gateplane-agent.mjs", "bin/gateplane.mjs", "proxy/process-main.ts"];
 
 let packed: string[];
 beforeAll(async () => {

@@ -101,7 +101,7 @@ describe("services on a gateway", () => {
     expect(created.status).toBe(201);
     const service = created.body as Service;
     expect(service).toMatchObject({ name: "echo", gateway: "gw-svc", replicas: [] });
-    // *.localhost resolves in curl only: the bare address works for every client (proxy/host-routing.ts).
+    // *.localhost resolves in curl only: the bare address works for every client (proxy/route-request.ts).
     expect(service.url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:\\d+/proxy/services/${project}/echo/$`));
     expect(service.configuration).toMatchObject({
       https: false,

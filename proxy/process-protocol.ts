@@ -1,26 +1,25 @@
 /**
  * @module
- * Messages between the proxy's parent process and its workers (Node IPC, JSON). The listening
- * socket travels as the message's handle where a message says so.
+ * Messages between the proxy's parent process and its child processes (Node IPC, JSON). The
+ * listening socket travels as the message's handle where a message says so. The gates' messages
+ * belong to the gates (`rate-limit-gate.ts`, `routing-gate.ts`); this module only composes them.
  */
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { ChallengeTokens } from "./acme-challenge.ts";
-import type { RateLimitAsk } from "./rate-limit-gate.ts";
-import type { Verdict } from "./rate-limit-store.ts";
-import type { RouteAsk } from "./routing-gate.ts";
-import type { Decision } from "./routing-state.ts";
-import type { ServerSettings } from "./server.ts";
+import type { RateLimitAsk, RateLimitVerdicts } from "./rate-limit-gate.ts";
+import type { RouteAnswer, RouteAsk } from "./routing-gate.ts";
+import type { ServerSettings } from "./settings.ts";
 import type { RawServiceStats } from "./stats.ts";
 import type { TlsCertificate } from "./tls.ts";
 
-export type ToWorker =
+export type ToProcess =
   | {
       type: "init";
       settings: ServerSettings;
       document: ConfigDocument | null;
-      /** Bind this address (cluster mode, or the first worker in handle mode), or use the attached handle. */
+      /** Bind this address (cluster mode, or the first process in handle mode), or use the attached handle. */
       listen: { host: string; port: number } | "handle";
-      /** Send the listening handle back with `ready` (the first worker in handle mode). */
+      /** Send the listening handle back with `ready` (the first process in handle mode). */
       shareHandle: boolean;
       /** The HTTPS listener like `listen`; "handle" = it follows in a `tls-handle` message; null = none. */
       tls: { host: string; port: number } | "handle" | null;
@@ -33,14 +32,14 @@ export type ToWorker =
   | { type: "challenges"; id: number; tokens: ChallengeTokens }
   | { type: "apply"; id: number; document: ConfigDocument }
   | { type: "stats"; id: number }
-  /** Answers a `rate-limit` batch, verdicts in the order asked (null: not limited). */
-  | { type: "rate-limit-verdicts"; id: number; verdicts: (Verdict | null)[] }
-  /** Answers a `route` batch, decisions in the order asked (null: decide yourself). */
-  | { type: "routed"; id: number; decisions: (Decision | null)[] }
+  /** Answers a `rate-limit` batch. */
+  | RateLimitVerdicts
+  /** Answers a `route` batch. */
+  | RouteAnswer
   | { type: "close" };
 
-export type FromWorker =
-  /** The worker listens for messages (anything sent earlier may be lost): send `init`. */
+export type FromProcess =
+  /** The process listens for messages (anything sent earlier may be lost): send `init`. */
   | { type: "started" }
   | { type: "ready"; port: number }
   /** The HTTPS listener is up; its handle comes along when `shareHandle` was asked (sent before `ready`). */
@@ -56,5 +55,5 @@ export type FromWorker =
   | RateLimitAsk
   /** The routing decisions of one event-loop turn and the leases handed back; the host's routing state is in the parent. */
   | RouteAsk
-  /** A request is held for `service`, which is scaled to zero (rate-limited per service by the worker). */
+  /** A request is held for `service`, which is scaled to zero (rate-limited per service by the process). */
   | { type: "held"; service: string };

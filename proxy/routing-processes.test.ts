@@ -1,8 +1,8 @@
 /**
- * The host's routing state with 2 worker processes behind real sockets: cache_aware keeps a shared
- * prefix on one replica whichever worker took the connection, round robin cycles globally,
- * power_of_two sees the other worker's in-flight requests, the parent's loads return to 0 however
- * exchanges end (and when a worker dies holding some), and a parent that does not answer does not
+ * The host's routing state with 2 proxy processes behind real sockets: cache_aware keeps a shared
+ * prefix on one replica whichever process took the connection, round robin cycles globally,
+ * power_of_two sees the other process's in-flight requests, the parent's loads return to 0 however
+ * exchanges end (and when a process dies holding some), and a parent that does not answer does not
  * stop routing.
  */
 import { spawn } from "node:child_process";
@@ -17,8 +17,8 @@ import { endings, startReplica, type TestReplica } from "../test/fakes/replica-s
 import { configDocument, DOMAIN, type ServiceSpec } from "../test/support/config-builder.ts";
 import { send } from "../test/support/http-client.ts";
 import { until as waitUntil } from "../test/support/until.ts";
-import { DEFAULT_SERVER_SETTINGS } from "./server.ts";
-import { WorkerPool } from "./workers.ts";
+import { ProcessPool } from "./process-pool.ts";
+import { DEFAULT_SERVER_SETTINGS } from "./settings.ts";
 
 const HOST = `llm.${DOMAIN}`;
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -60,7 +60,7 @@ async function replicas(n: number) {
 }
 
 async function pool(services: ServiceSpec[], log: (line: string) => void = () => {}) {
-  const workers = await WorkerPool.start({
+  const processes = await ProcessPool.start({
     host: "127.0.0.1",
     port: 0,
     count: 2,
@@ -73,12 +73,12 @@ async function pool(services: ServiceSpec[], log: (line: string) => void = () =>
     log,
     onHold: () => {},
   });
-  cleanups.push(() => workers.close());
-  const loads = () => workers.routingLoads().map((l) => l.inFlight);
-  /** Requests each worker counted (both must have served for a test to mean anything). */
-  const perWorker = async () =>
-    (await workers.stats()).map((stats) => stats.reduce((n, s) => n + s.windows["300"].requests, 0));
-  return { workers, port: workers.port, loads, perWorker };
+  cleanups.push(() => processes.close());
+  const loads = () => processes.routingLoads().map((l) => l.inFlight);
+  /** Requests each process counted (both must have served for a test to mean anything). */
+  const perProcess = async () =>
+    (await processes.stats()).map((stats) => stats.reduce((n, s) => n + s.windows["300"].requests, 0));
+  return { processes, port: processes.port, loads, perProcess };
 }
 
 const until = (what: string, check: () => boolean, ms = 10_000) => waitUntil(what, check, ms, 10);
@@ -91,7 +91,7 @@ const chat = (system: string, question: string) =>
       { role: "user", content: question },
     ],
   });
-/** `n` requests at once, each on its own connection, so the kernel spreads them over both workers. */
+/** `n` requests at once, each on its own connection, so the kernel spreads them over both processes. */
 const burst = (n: number, make: (i: number) => Parameters<typeof send>[1], port: number) =>
   Promise.all(Array.from({ length: n }, (_, i) => send(port, make(i))));
 
@@ -128,10 +128,10 @@ const ask = (input) => {
 };
 `;
 
-describe("routing state shared by 2 worker processes", () => {
-  it("cache_aware: requests sharing a prefix land on one replica whichever worker took them", async () => {
+describe("routing state shared by 2 proxy processes", () => {
+  it("cache_aware: requests sharing a prefix land on one replica whichever process took them", async () => {
     const fleet = await replicas(3);
-    const { port, loads, perWorker } = await pool([
+    const { port, loads, perProcess } = await pool([
       { name: "llm", replicas: fleet.urls, router: { type: "sglang", policy: "cache_aware", ...CACHE_AWARE_DEFAULTS } },
     ]);
     const systems = ["alpha", "beta", "gamma", "delta"].map(
@@ -152,7 +152,7 @@ describe("routing state shared by 2 worker processes", () => {
       );
       for (const [i, r] of replies.entries()) where.get(systems[i % 4]!)!.add(replicaOf(r.body));
     }
-    expect((await perWorker()).every((n) => n > 0)).toBe(true);
+    expect((await perProcess()).every((n) => n > 0)).toBe(true);
     // One replica per prefix. With a tree and loads per process, each process would place each
     // prefix on its own (a random least-loaded replica on its first miss).
     for (const [, seen] of where) expect(seen.size).toBe(1);
@@ -161,7 +161,7 @@ describe("routing state shared by 2 worker processes", () => {
 
   it("round_robin: one counter for the host (30 requests over 3 replicas → 10 each, in order)", async () => {
     const fleet = await replicas(3);
-    const { port, perWorker } = await pool([
+    const { port, perProcess } = await pool([
       { name: "llm", replicas: fleet.urls, router: { type: "sglang", policy: "round_robin" } },
     ]);
     const replies = await burst(30, () => ({ host: HOST, path: "/v1/x" }), port);
@@ -171,17 +171,17 @@ describe("routing state shared by 2 worker processes", () => {
     const order: string[] = [];
     for (let i = 0; i < 9; i++) order.push(replicaOf((await send(port, { host: HOST, path: "/v1/x" })).body));
     expect(order).toEqual(["r0", "r1", "r2", "r0", "r1", "r2", "r0", "r1", "r2"]);
-    expect((await perWorker()).every((n) => n > 0)).toBe(true);
+    expect((await perProcess()).every((n) => n > 0)).toBe(true);
   });
 
-  it("power_of_two: a worker sees the requests the other worker has in flight", async () => {
+  it("power_of_two: a process sees the requests the other process has in flight", async () => {
     const fleet = await replicas(2);
-    const { port, loads, perWorker } = await pool([
+    const { port, loads, perProcess } = await pool([
       { name: "llm", replicas: fleet.urls, router: { type: "sglang", policy: "power_of_two" } },
     ]);
     // r0 keeps every request it gets; r1 answers at once. The first request on r0 stays in flight,
-    // so with host-wide loads every later decision (from either worker) compares 1 with 0 → r1.
-    // Per process, each worker would send its own first tie to r0.
+    // so with host-wide loads every later decision (from either process) compares 1 with 0 → r1.
+    // With state per process, each would send its own first tie to r0.
     fleet.hold("r0");
     const pending: Promise<unknown>[] = [];
     for (let i = 0; i < 40; i++) {
@@ -193,23 +193,23 @@ describe("routing state shared by 2 worker processes", () => {
       const held = fleet.served.r0!;
       await until("an answer or a held request", () => finished || fleet.served.r0! > held);
       if (!finished) pending.push(reply);
-      // A worker hands a load back right after the answer, not before it: wait for the parent to see it.
+      // A process hands a load back right after the answer, not before it: wait for the parent to see it.
       else await until("r1's load released", () => loads()[1] === 0);
     }
     expect(fleet.served.r0).toBe(1);
     expect(fleet.served.r1).toBe(39);
     expect(loads()).toEqual([1, 0]);
-    expect((await perWorker()).every((n) => n > 0)).toBe(true);
+    expect((await perProcess()).every((n) => n > 0)).toBe(true);
     fleet.release();
     await Promise.all(pending);
     await until("loads back to 0", () => loads().every((n) => n === 0));
   });
 
-  it("in-flight returns to 0 in the parent after completions, errors, client aborts, [DONE] and a dead worker", async () => {
+  it("in-flight returns to 0 in the parent after completions, errors, client aborts, [DONE] and a dead process", async () => {
     const sse = endings(5_000);
     const r = await startReplica("sse", sse.handler);
     cleanups.push(() => r.close());
-    const { port, loads, workers } = await pool([
+    const { port, loads, processes } = await pool([
       { name: "llm", replicas: [r.url], router: { type: "sglang", policy: "power_of_two" } },
     ]);
     const ok = await burst(20, (i) => ({ host: HOST, path: i % 2 ? "/v1/ok" : "/v1/error" }), port);
@@ -219,7 +219,7 @@ describe("routing state shared by 2 worker processes", () => {
       Array.from({ length: 6 }, () => send(port, { host: HOST, path: "/v1/broken" }).catch(() => null)),
     );
     await until("broken responses released", () => loads()[0] === 0);
-    // Client aborts while the replica thinks, on several connections (both workers).
+    // Client aborts while the replica thinks, on several connections (both processes).
     const aborts = Array.from(
       { length: 6 },
       () =>
@@ -254,19 +254,19 @@ describe("routing state shared by 2 worker processes", () => {
     await streamed;
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(loads()).toEqual([0]);
-    // A worker killed while holding requests: the parent gives its loads back.
+    // A process killed while holding requests: the parent gives its loads back.
     const slow = Array.from({ length: 6 }, () => send(port, { host: HOST, path: "/v1/slow" }).catch(() => null));
     await until("slow requests in flight", () => loads()[0] === 6);
-    for (const pid of workers.pids()) process.kill(pid, "SIGKILL");
-    await until("a dead worker's loads released", () => loads()[0] === 0);
+    for (const pid of processes.pids()) process.kill(pid, "SIGKILL");
+    await until("a dead process's loads released", () => loads()[0] === 0);
     await Promise.all(slow);
   });
 
   it("routes when the parent does not answer, then settles the loads it decided late", {
     timeout: 30_000,
   }, async () => {
-    // Replicas and client are another process: this one (the workers' parent) is about to stop answering.
-    const dir = mkdtempSync(path.join(tmpdir(), "router-workers-"));
+    // Replicas and client are another process: this one (the children's parent) is about to stop answering.
+    const dir = mkdtempSync(path.join(tmpdir(), "router-processes-"));
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const go = path.join(dir, "port");
     const helper = spawn(process.execPath, ["-e", HELPER, go], { stdio: ["ignore", "pipe", "inherit"] });
@@ -300,15 +300,15 @@ describe("routing state shared by 2 worker processes", () => {
     await exited;
     const result = JSON.parse(out.split("\n")[1]!) as { started: number; replies: { status: number; at: number }[] };
     expect(result.replies.map((r) => r.status)).toEqual(Array(12).fill(200));
-    // Every answer came while the parent was blocked (each after the workers' 500 ms bound).
+    // Every answer came while the parent was blocked (each after the children's 500 ms bound).
     expect(result.started).toBeGreaterThanOrEqual(blockedAt);
     for (const reply of result.replies) expect(reply.at).toBeLessThan(unblockedAt);
-    // The parent then decides the questions it had missed; the workers hand those leases back.
+    // The parent then decides the questions it had missed; the processes hand those leases back.
     await until("the outage logged", () => log.length > 0);
     await until("late decisions released", () => loads().every((n) => n === 0));
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(loads()).toEqual([0, 0, 0]);
-    // Logged once per outage by each worker that waited (one or both), not once per request.
+    // Logged once per outage by each process that waited (one or both), not once per request.
     const outage = log.filter((l) => l.includes("routing state did not answer in time"));
     expect(outage.length).toBeGreaterThanOrEqual(1);
     expect(outage.length).toBeLessThanOrEqual(2);

@@ -1,6 +1,6 @@
 /**
  * @module
- * A stand-in proxy worker for `bench/router.ts`'s IPC section: the real `IpcRoutingGate` and
+ * A stand-in proxy child process for `bench/router.ts`'s IPC section: the real `IpcRoutingGate` and
  * `Balancer`, forked by the benchmark (which plays the parent with the real `RoutingState`). On
  * `run` it times decisions from `pick` to `routed` — one at a time (the latency a request sees), or
  * `perTurn` at once (what batching does to the cost per decision) — handing each lease back.
@@ -8,8 +8,8 @@
 import { performance } from "node:perf_hooks";
 import { Balancer, DEFAULT_HEALTH_POLICY, ReplicaState } from "../proxy/balancer.ts";
 import { createPolicy } from "../proxy/policies/index.ts";
+import type { ToProcess } from "../proxy/process-protocol.ts";
 import { IpcRoutingGate, type RoutedService } from "../proxy/routing-gate.ts";
-import type { ToWorker } from "../proxy/worker-protocol.ts";
 import type { RouterConfig } from "../schema/router.ts";
 
 export interface RunMessage {
@@ -66,7 +66,7 @@ async function run(message: RunMessage): Promise<number[]> {
   return times;
 }
 
-process.on("message", (message: ToWorker | RunMessage) => {
+process.on("message", (message: ToProcess | RunMessage) => {
   if (message.type === "routed") gate.receive(message);
   else if (message.type === "run") void run(message).then((times) => process.send!({ type: "times", times }));
 });

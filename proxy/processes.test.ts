@@ -6,7 +6,7 @@ import { configDocument, DOMAIN } from "../test/support/config-builder.ts";
 import { send } from "../test/support/http-client.ts";
 import { alive } from "../test/support/stack.ts";
 import { until as waitUntil } from "../test/support/until.ts";
-import { startTunedProxy, type TunedProxyHandle, WorkerError } from "./index.ts";
+import { ProxyProcessError, startTunedProxy, type TunedProxyHandle } from "./index.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -19,7 +19,7 @@ async function replica(name: string): Promise<TestReplica> {
   return r;
 }
 
-/** `n` requests, each on a new connection so the kernel may hand it to any worker. */
+/** `n` requests, each on a new connection so the kernel may hand it to any process. */
 async function servedBy(port: number, host: string, n: number): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
@@ -29,15 +29,15 @@ async function servedBy(port: number, host: string, n: number): Promise<string[]
   return out;
 }
 
-/** Children of this process running the proxy's worker entry. */
-function workerChildren(): number[] {
+/** Children of this process running the proxy's child entry (`process-main.ts`, or its bundle). */
+function proxyChildren(): number[] {
   return readdirSync("/proc")
     .filter((e) => /^\d+$/.test(e))
     .filter((pid) => {
       try {
         const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
         const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-        return ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("worker-main.ts");
+        return ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("process-main");
       } catch {
         return false;
       }
@@ -47,7 +47,7 @@ function workerChildren(): number[] {
 
 const until = (what: string, check: () => boolean, ms = 8_000) => waitUntil(what, check, ms);
 
-describe("worker processes", () => {
+describe("proxy processes", () => {
   it("serve on one port, apply every document, sum stats, and come back with the current document", async () => {
     const a = await replica("a");
     const b = await replica("b");
@@ -55,7 +55,7 @@ describe("worker processes", () => {
     const proxy: TunedProxyHandle = await startTunedProxy(
       {
         httpPort: 0,
-        workers: 2,
+        processes: 2,
         initialConfig: configDocument(1, [{ name: "alpha", replicas: [a.url] }]),
         log: (l) => log.push(l),
       },
@@ -75,16 +75,16 @@ describe("worker processes", () => {
         { name: "beta", replicas: [a.url] },
       ]),
     );
-    // Kill one worker: the other serves alone, and must already run version 2.
+    // Kill one process: the other serves alone, and must already run version 2.
     process.kill(first, "SIGKILL");
-    await until("the first worker to be replaced", () => proxy.pids().length === 2 && !proxy.pids().includes(first));
+    await until("the first process to be replaced", () => proxy.pids().length === 2 && !proxy.pids().includes(first));
     expect(await servedBy(proxy.port, `alpha.${DOMAIN}`, 5)).toEqual(Array(5).fill("b"));
     // Now kill the other: the replacement serves alone, and must have started with version 2.
     process.kill(second, "SIGKILL");
-    await until("the second worker to be replaced", () => proxy.pids().length === 2 && !proxy.pids().includes(second));
+    await until("the second process to be replaced", () => proxy.pids().length === 2 && !proxy.pids().includes(second));
     expect(await servedBy(proxy.port, `alpha.${DOMAIN}`, 5)).toEqual(Array(5).fill("b"));
     expect(await servedBy(proxy.port, `beta.${DOMAIN}`, 2)).toEqual(["a", "a"]);
-    expect(log.filter((l) => /proxy worker \d+ exited \(SIGKILL\); restarting/.test(l))).toHaveLength(2);
+    expect(log.filter((l) => /proxy process \d+ exited \(SIGKILL\); restarting/.test(l))).toHaveLength(2);
 
     const pids = proxy.pids();
     await proxy.close();
@@ -95,7 +95,7 @@ describe("worker processes", () => {
     const a = await replica("a");
     const b = await replica("b");
     const proxy = await startTunedProxy(
-      { httpPort: 0, workers: 2, initialConfig: configDocument(1, [{ name: "alpha", replicas: [a.url] }]) },
+      { httpPort: 0, processes: 2, initialConfig: configDocument(1, [{ name: "alpha", replicas: [a.url] }]) },
       { sharing: "cluster" },
     );
     cleanups.push(() => proxy.close());
@@ -112,16 +112,16 @@ describe("worker processes", () => {
     await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
     cleanups.push(() => new Promise((resolve) => taken.close(resolve)));
     const port = (taken.address() as AddressInfo).port;
-    const err = await startTunedProxy({ httpPort: port, workers: 1 }, {}).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(WorkerError);
+    const err = await startTunedProxy({ httpPort: port, processes: 1 }, {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProxyProcessError);
     expect((err as Error).message).toMatch(/failed to start: listen EADDRINUSE/);
-    await until("no worker process left", () => workerChildren().length === 0, 3_000);
+    await until("no proxy process left", () => proxyChildren().length === 0, 3_000);
   });
 
-  it("reject a document in the parent without disturbing the workers", async () => {
+  it("reject a document in the parent without disturbing the processes", async () => {
     const a = await replica("a");
     const proxy = await startTunedProxy(
-      { httpPort: 0, workers: 2, initialConfig: configDocument(1, [{ name: "alpha", replicas: [a.url] }]) },
+      { httpPort: 0, processes: 2, initialConfig: configDocument(1, [{ name: "alpha", replicas: [a.url] }]) },
       {},
     );
     cleanups.push(() => proxy.close());

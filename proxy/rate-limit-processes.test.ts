@@ -1,6 +1,6 @@
 /**
- * Rate limits with worker processes: the host admits the configured total, not one allowance per
- * worker, and over a 10 s run at 3× the rate it admits rps × 10 + burst within 5 %.
+ * Rate limits with proxy processes: the host admits the configured total, not one allowance per
+ * process, and over a 10 s run at 3× the rate it admits rps × 10 + burst within 5 %.
  */
 import { readdirSync, readlinkSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -20,7 +20,7 @@ async function limitedProxy(rps: number, burst: number): Promise<TunedProxyHandl
   const proxy = await startTunedProxy(
     {
       httpPort: 0,
-      workers: 2,
+      processes: 2,
       initialConfig: configDocument(1, [
         {
           name: "svc",
@@ -57,15 +57,15 @@ function sockets(pid: number): number {
   }).length;
 }
 
-describe("rate limits across worker processes", () => {
-  it("64 connections spread over 2 workers share one allowance", async () => {
+describe("rate limits across proxy processes", () => {
+  it("64 connections spread over 2 processes share one allowance", async () => {
     const proxy = await limitedProxy(1 / 60, 1);
     const pids = proxy.pids();
     const baseline = pids.map(sockets);
     const agent = new Agent({ keepAlive: true, maxSockets: 64 });
     cleanups.push(async () => agent.destroy());
     const statuses = await Promise.all(Array.from({ length: 64 }, () => get(proxy.port, agent)));
-    // Both workers hold some of the (kept-alive) client connections: both answered.
+    // Both processes hold some of the (kept-alive) client connections: both answered.
     const accepted = pids.map((pid, i) => sockets(pid) - baseline[i]!);
     expect(accepted.every((n) => n > 0)).toBe(true);
     expect(statuses.filter((s) => s === 200)).toHaveLength(2);

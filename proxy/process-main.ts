@@ -1,17 +1,19 @@
 /**
  * @module
- * Entry point of a proxy worker process (started by `workers.ts` under tsx). It serves traffic with
+ * Entry point of a proxy child process (started by `process-pool.ts` through `process-fork.ts`: this
+ * file bundled to JavaScript, or under tsx where the bundle cannot be written). It serves traffic with
  * its own `ProxyServer` on the socket the parent shares, applies the documents the parent sends, and
  * answers stats requests. Rate-limit verdicts come from the parent, which holds the host's buckets
  * (`rate-limit-gate.ts`), and so do routing decisions for services whose policy keeps host-wide
  * state (`routing-gate.ts`). It exits when told to close or when the parent goes away.
  */
+
+import type { FromProcess, ToProcess } from "./process-protocol.ts";
 import { IpcGate } from "./rate-limit-gate.ts";
 import { IpcRoutingGate } from "./routing-gate.ts";
 import { ProxyServer } from "./server.ts";
-import type { FromWorker, ToWorker } from "./worker-protocol.ts";
 
-const send = (message: FromWorker, handle?: object): void => {
+const send = (message: FromProcess, handle?: object): void => {
   // biome-ignore lint/suspicious/noExplicitAny: Node's send accepts a listening handle; its typing does not say so.
   if (process.connected) process.send?.(message, handle as any);
 };
@@ -49,7 +51,7 @@ const routing = new IpcRoutingGate(
   (line) => send({ type: "log", line }),
 );
 
-async function init(message: Extract<ToWorker, { type: "init" }>, handle: object | undefined): Promise<void> {
+async function init(message: Extract<ToProcess, { type: "init" }>, handle: object | undefined): Promise<void> {
   server = new ProxyServer(
     message.settings,
     (line) => send({ type: "log", line }),
@@ -75,7 +77,7 @@ async function shutdown(code: number): Promise<never> {
   process.exit(code);
 }
 
-process.on("message", (message: ToWorker, handle: object | undefined) => {
+process.on("message", (message: ToProcess, handle: object | undefined) => {
   switch (message.type) {
     case "init":
       if (message.tls === "handle") {
@@ -124,15 +126,15 @@ process.on("message", (message: ToWorker, handle: object | undefined) => {
   }
 });
 
-// An orphaned worker would keep the port: follow the parent out.
+// An orphaned child would keep the port: follow the parent out.
 process.on("disconnect", () => {
   rateLimits.release();
   routing.releaseWaiting();
   void shutdown(0);
 });
 // A stop signal sent to the whole process group (the local host daemon, a terminal's Ctrl-C) is
-// the parent's to act on: it drains the workers over IPC. Dying here would cut in-flight
-// requests and make the parent restart the worker while it shuts down.
+// the parent's to act on: it drains its children over IPC. Dying here would cut in-flight
+// requests and make the parent restart the child while it shuts down.
 process.on("SIGTERM", () => {});
 process.on("SIGINT", () => {});
 send({ type: "started" });

@@ -1,0 +1,94 @@
+/**
+ * @module
+ * How a proxy child process is started: its entry (`process-main.ts`) compiled once to plain
+ * JavaScript at run time, then forked either plainly or through node:cluster (`process-pool.ts`
+ * says why both).
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import cluster from "node:cluster";
+import { mkdirSync, renameSync } from "node:fs";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { ProxyProcessError } from "./errors.ts";
+import type { ToProcess } from "./process-protocol.ts";
+
+export type Sharing = "cluster" | "handle";
+
+const ENTRY_SOURCE = fileURLToPath(new URL("./process-main.ts", import.meta.url));
+/** Inside the package, so the bundle's bare imports (undici, valibot) resolve from its node_modules. */
+const ENTRY_BUNDLE = fileURLToPath(new URL("../node_modules/.cache/gateplane/proxy-process-main.mjs", import.meta.url));
+
+/**
+ * The child's entry: this checkout's `process-main.ts` compiled once to plain JavaScript, so each
+ * child runs without the TypeScript loader (whose compiler thread costs tens of MiB per process).
+ * Falls back to the loader where the bundle cannot be written (a read-only install).
+ */
+let entry: { file: string; execArgv: string[] } | null = null;
+function processEntry(nodeFlags: readonly string[]): { file: string; execArgv: string[] } {
+  entry ??= (() => {
+    try {
+      const esbuild = createRequire(import.meta.url)("esbuild") as typeof import("esbuild");
+      mkdirSync(path.dirname(ENTRY_BUNDLE), { recursive: true });
+      const temp = `${ENTRY_BUNDLE}.${process.pid}.tmp`;
+      esbuild.buildSync({
+        entryPoints: [ENTRY_SOURCE],
+        outfile: temp,
+        bundle: true,
+        packages: "external",
+        platform: "node",
+        format: "esm",
+        target: "node20",
+        logLevel: "silent",
+      });
+      renameSync(temp, ENTRY_BUNDLE);
+      return { file: ENTRY_BUNDLE, execArgv: [] };
+    } catch {
+      // An absolute URL: `--import tsx` would be resolved from the working directory.
+      const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+      return { file: ENTRY_SOURCE, execArgv: ["--import", tsx] };
+    }
+  })();
+  return { file: entry.file, execArgv: [...nodeFlags, ...entry.execArgv] };
+}
+
+/** What the pool needs of a child, whether cluster or plain fork made it. */
+export interface Child {
+  readonly process: ChildProcess;
+  send(message: ToProcess, handle?: object): void;
+}
+
+export function forkChild(sharing: Sharing, nodeFlags: readonly string[]): Child {
+  if (sharing === "cluster") {
+    const { file, execArgv } = processEntry(nodeFlags);
+    if (cluster.settings.exec !== file) {
+      // Respect an operator's explicit choice; otherwise let the kernel spread connections.
+      if (!process.env.NODE_CLUSTER_SCHED_POLICY) cluster.schedulingPolicy = cluster.SCHED_NONE;
+      cluster.setupPrimary({ exec: file, execArgv, silent: false });
+    }
+    const clustered = cluster.fork();
+    // biome-ignore lint/suspicious/noExplicitAny: Node's send accepts listening handles; its typing does not say so.
+    return { process: clustered.process, send: (message, handle) => clustered.send(message, handle as any) };
+  }
+  const { file, execArgv } = processEntry(nodeFlags);
+  const child = fork(file, [], {
+    execArgv,
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  // biome-ignore lint/suspicious/noExplicitAny: as above.
+  return { process: child, send: (message, handle) => child.send(message, handle as any) };
+}
+
+/** A port free on `host` now (cluster mode shares one socket between every child asking for port 0). */
+export async function freePort(host: string): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once("error", reject);
+    probe.listen({ host, port: 0 }, resolve);
+  });
+  const address = probe.address();
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  if (typeof address !== "object" || !address) throw new ProxyProcessError(`cannot find a free port on ${host}`);
+  return address.port;
+}

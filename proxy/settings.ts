@@ -1,0 +1,90 @@
+/**
+ * @module
+ * What a proxy process needs to serve, besides documents: listener bounds and timeouts, retries,
+ * the rate-limit zone size, passive health, upstream pools, the hold queue and body buffering.
+ * Plain data, so the parent can hand it to its child processes (`process-protocol.ts`); checked once,
+ * in the parent, before any listener starts (`checkSettings`).
+ */
+import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from "./balancer.ts";
+import { type BodyBufferSettings, DEFAULT_BODY_BUFFER } from "./body-budget.ts";
+import { ProxyOptionsError } from "./errors.ts";
+import { DEFAULT_HOLD_LIMITS, type HoldLimits } from "./hold.ts";
+import { DEFAULT_POOL_SETTINGS, type PoolSettings } from "./upstream-pools.ts";
+
+export interface ServerSettings {
+  /** Largest request head in bytes (Node answers 431 beyond it). */
+  maxHeaderSize: number;
+  /** Most header fields in a request (431 beyond it). */
+  maxHeadersCount: number;
+  /** A client must send its whole request head within this (Node answers 408). */
+  headersTimeoutMs: number;
+  /** A client must send its whole request, body included, within this. */
+  requestTimeoutMs: number;
+  /** Idle client keep-alive connections close after this. */
+  keepAliveTimeoutMs: number;
+  /** On close, how long requests in flight may run before connections are cut. */
+  drainTimeoutMs: number;
+  /** Other replicas tried for a request that never reached one. */
+  maxRetries: number;
+  /** Seconds in the `Retry-After` of a 503 for a service without replicas. */
+  retryAfterSeconds: number;
+  /** Most keys one rate-limit zone keeps (least recently used evicted beyond); nginx's 10 MB zone ≈ 160 000. */
+  rateLimitKeys: number;
+  health: HealthPolicy;
+  pools: PoolSettings;
+  /** Bounds of the queue of requests held for services scaled to zero. */
+  hold: HoldLimits;
+  /** Request bodies read before a replica is dialled, and the body read timeout (`body-buffer.ts`). */
+  bodyBuffer: BodyBufferSettings;
+}
+
+export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
+  maxHeaderSize: 16 * 1024,
+  maxHeadersCount: 100,
+  headersTimeoutMs: 30_000,
+  requestTimeoutMs: 300_000,
+  keepAliveTimeoutMs: 75_000,
+  drainTimeoutMs: 10_000,
+  maxRetries: 3,
+  retryAfterSeconds: 5,
+  rateLimitKeys: 160_000,
+  health: DEFAULT_HEALTH_POLICY,
+  pools: DEFAULT_POOL_SETTINGS,
+  hold: DEFAULT_HOLD_LIMITS,
+  bodyBuffer: DEFAULT_BODY_BUFFER,
+};
+
+/** Throws `ProxyOptionsError` naming the first setting a process cannot work with. */
+export function checkSettings(settings: ServerSettings): void {
+  const positive: (keyof ServerSettings)[] = [
+    "maxHeaderSize",
+    "maxHeadersCount",
+    "headersTimeoutMs",
+    "requestTimeoutMs",
+    "keepAliveTimeoutMs",
+    "drainTimeoutMs",
+  ];
+  for (const key of positive) {
+    const value = settings[key];
+    if (typeof value !== "number" || !(value > 0))
+      throw new ProxyOptionsError(`settings.${key}`, "expected a positive number");
+  }
+  if (!Number.isInteger(settings.maxRetries) || settings.maxRetries < 0) {
+    throw new ProxyOptionsError("settings.maxRetries", "expected a whole number ≥ 0");
+  }
+  if (!Number.isSafeInteger(settings.rateLimitKeys) || settings.rateLimitKeys < 1) {
+    throw new ProxyOptionsError("settings.rateLimitKeys", "expected a whole number of keys ≥ 1");
+  }
+  for (const key of ["requestBytes", "processBytes", "readTimeoutMs"] as const) {
+    const value = settings.bodyBuffer?.[key];
+    if (!Number.isSafeInteger(value) || !(value >= (key === "readTimeoutMs" ? 1 : 0))) {
+      throw new ProxyOptionsError(`settings.bodyBuffer.${key}`, "expected a whole number ≥ 0 (readTimeoutMs ≥ 1)");
+    }
+  }
+  for (const key of ["perService", "total", "signalIntervalMs"] as const) {
+    const value = settings.hold?.[key];
+    if (!Number.isInteger(value) || !(value >= (key === "signalIntervalMs" ? 0 : 1))) {
+      throw new ProxyOptionsError(`settings.hold.${key}`, "expected a whole number ≥ 1 (signalIntervalMs ≥ 0)");
+    }
+  }
+}

@@ -36,7 +36,7 @@ export const defaultAgentCommand: AgentCommand = (instance, paths) => {
       "--https-port",
       String(instance.https_port),
       // Many local hosts share one machine: one proxy process each (cloud hosts use every core).
-      "--workers",
+      "--processes",
       "1",
     ],
     env: { ...process.env },

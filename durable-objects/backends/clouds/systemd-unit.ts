@@ -41,7 +41,7 @@ ExecStart=/usr/local/bin/gateplane-agent --user-data %d/bootstrap.json --state-d
 Environment=NODE_ENV=production
 Restart=always
 RestartSec=2
-# SIGTERM to the agent only: it drains and stops its proxy workers itself; stragglers get SIGKILL.
+# SIGTERM to the agent only: it drains and stops its proxy processes itself; stragglers get SIGKILL.
 KillMode=mixed
 TimeoutStopSec=30
 # Ports 80 and 443 without root.

@@ -7,7 +7,8 @@
  * process is buffering hold at most `processBytes` together (past it, requests stream as they come,
  * as with no buffering). Between two reads of a body being read at most `readTimeoutMs` may pass
  * (nginx's `client_body_timeout`): 408 then. Bodies read whole for other reasons (cache_aware, the
- * OpenAI entrypoint: `read-body.ts`) are not read again. The bounds and the budget: `body-budget.ts`.
+ * OpenAI entrypoint: `read-body.ts`, whose `watchBody` both readers share) are not read again. The
+ * bounds and the budget: `body-budget.ts`.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
@@ -16,7 +17,7 @@ import type { ProxyContext } from "./context.ts";
 import { forward } from "./forward.ts";
 import type { RequestHead } from "./headers.ts";
 import { routingTextOf } from "./policies/routing-text.ts";
-import { bodyTimedOut, readBody } from "./read-body.ts";
+import { bodyTimedOut, readBody, watchBody } from "./read-body.ts";
 import { replyJson } from "./replies.ts";
 import type { ServiceRoute } from "./routes.ts";
 
@@ -45,65 +46,50 @@ export function bufferBody(
   outcome: BodyOutcome,
 ): void {
   const bound = ctx.settings.body.requestBytes;
-  ctx.begin();
   const budget = ctx.bodies;
   const chunks: Buffer[] = [];
   let size = 0;
   let held = 0;
-  let settled = false;
-  const timer = setTimeout(() => {
-    if (!settle()) return;
-    giveBack();
-    outcome.timedOut();
-  }, ctx.settings.body.readTimeoutMs);
-  const settle = (): boolean => {
-    if (settled) return false;
-    settled = true;
-    clearTimeout(timer);
-    req.off("data", onData);
-    req.off("end", onEnd);
-    req.off("error", onGone);
-    res.off("close", onGone);
-    ctx.end();
-    return true;
-  };
   const giveBack = () => budget.give(held);
-  const onGone = () => {
-    if (settle()) giveBack();
-  };
-  const onData = (chunk: Buffer) => {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (limit > 0 && size > limit) {
-      if (settle()) {
-        giveBack();
-        outcome.tooLarge(limit);
+  const { settle, refresh } = watchBody(ctx, req, res, {
+    data(chunk) {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (limit > 0 && size > limit) {
+        if (settle()) {
+          giveBack();
+          outcome.tooLarge(limit);
+        }
+        return;
       }
-      return;
-    }
-    if (size <= bound && budget.take(chunk.length)) {
-      held += chunk.length;
-      timer.refresh();
-      return;
-    }
-    // A bound is reached: dial the replica and stream the rest. The limiter counts what was
-    // buffered, and stands between the client's request and undici (which destroys a failed body).
-    if (!settle()) return;
-    res.once("close", giveBack);
-    const rest = new BodyLimit(limit > 0 ? limit : Number.POSITIVE_INFINITY);
-    for (const c of chunks) rest.write(c);
-    req.pipe(rest);
-    outcome.streaming(rest);
-  };
-  const onEnd = () => {
-    if (!settle()) return;
-    res.once("close", giveBack);
-    outcome.whole(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-  };
-  req.on("data", onData);
-  req.on("end", onEnd);
-  req.on("error", onGone);
-  res.on("close", onGone);
+      if (size <= bound && budget.take(chunk.length)) {
+        held += chunk.length;
+        refresh();
+        return;
+      }
+      // A bound is reached: dial the replica and stream the rest. The limiter counts what was
+      // buffered, and stands between the client's request and undici (which destroys a failed body).
+      if (!settle()) return;
+      res.once("close", giveBack);
+      const rest = new BodyLimit(limit > 0 ? limit : Number.POSITIVE_INFINITY);
+      for (const c of chunks) rest.write(c);
+      req.pipe(rest);
+      outcome.streaming(rest);
+    },
+    end() {
+      if (!settle()) return;
+      res.once("close", giveBack);
+      outcome.whole(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    },
+    timedOut() {
+      if (!settle()) return;
+      giveBack();
+      outcome.timedOut();
+    },
+    gone() {
+      if (settle()) giveBack();
+    },
+  });
 }
 
 /** Forwards a request that has a body: read whole for cache_aware, else buffered up to the bound. */

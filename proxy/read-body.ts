@@ -13,6 +13,49 @@ export function bodyTimedOut(ctx: ProxyContext): string {
   return `the request body stalled: nothing arrived for ${ctx.settings.body.readTimeoutMs / 1000} s`;
 }
 
+/** What a body read hears: each chunk, the end, a stall past the read timeout, the client gone. */
+export interface BodyWatch {
+  data(chunk: Buffer): void;
+  end(): void;
+  timedOut(): void;
+  gone(): void;
+}
+
+/**
+ * Listens to `req`'s body for one reader, counted as an exchange so a closing server waits for it.
+ * Returns `settle`: it stops listening (the timer too) and says whether this call was the first, so
+ * exactly one of the reader's outcomes happens. The reader calls `refresh` on progress it counts.
+ */
+export function watchBody(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  watch: BodyWatch,
+): { settle: () => boolean; refresh: () => void } {
+  ctx.begin();
+  let settled = false;
+  const onData = (chunk: Buffer) => watch.data(chunk);
+  const onEnd = () => watch.end();
+  const onGone = () => watch.gone();
+  const timer = setTimeout(() => watch.timedOut(), ctx.settings.body.readTimeoutMs);
+  const settle = (): boolean => {
+    if (settled) return false;
+    settled = true;
+    clearTimeout(timer);
+    req.off("data", onData);
+    req.off("end", onEnd);
+    req.off("error", onGone);
+    res.off("close", onGone);
+    ctx.end();
+    return true;
+  };
+  req.on("data", onData);
+  req.on("end", onEnd);
+  req.on("error", onGone);
+  res.on("close", onGone);
+  return { settle, refresh: () => timer.refresh() };
+}
+
 export interface BodyLimit {
   /** Bytes allowed; 0 = no limit. */
   limit: number;
@@ -38,49 +81,34 @@ export function readBody(
   done: (body: Buffer) => void,
   tooLarge: (limit: number) => void,
 ): void {
-  ctx.begin();
   const chunks: Buffer[] = [];
   let size = 0;
   let limit = bound.limit > 0 ? bound.limit : Number.POSITIVE_INFINITY;
   let raise = bound.raise;
-  let settled = false;
-  const timer = setTimeout(() => {
-    if (!settle()) return;
-    if (bound.timedOut) bound.timedOut();
-    else replyJson(res, 408, bodyTimedOut(ctx), { close: true });
-  }, ctx.settings.body.readTimeoutMs);
-  const settle = (): boolean => {
-    if (settled) return false;
-    settled = true;
-    clearTimeout(timer);
-    req.off("data", onData);
-    req.off("end", onEnd);
-    req.off("error", onGone);
-    res.off("close", onGone);
-    ctx.end();
-    return true;
-  };
-  const onGone = () => {
-    settle();
-  };
-  const onData = (chunk: Buffer) => {
-    chunks.push(chunk);
-    size += chunk.length;
-    timer.refresh();
-    if (size <= limit) return;
-    if (raise) {
-      const raised = raise(Buffer.concat(chunks, size));
-      raise = undefined;
-      limit = raised > 0 ? raised : Number.POSITIVE_INFINITY;
+  const { settle, refresh } = watchBody(ctx, req, res, {
+    data(chunk) {
+      chunks.push(chunk);
+      size += chunk.length;
+      refresh();
       if (size <= limit) return;
-    }
-    if (settle()) tooLarge(limit);
-  };
-  const onEnd = () => {
-    if (settle()) done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-  };
-  req.on("data", onData);
-  req.on("end", onEnd);
-  req.on("error", onGone);
-  res.on("close", onGone);
+      if (raise) {
+        const raised = raise(Buffer.concat(chunks, size));
+        raise = undefined;
+        limit = raised > 0 ? raised : Number.POSITIVE_INFINITY;
+        if (size <= limit) return;
+      }
+      if (settle()) tooLarge(limit);
+    },
+    end() {
+      if (settle()) done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    },
+    timedOut() {
+      if (!settle()) return;
+      if (bound.timedOut) bound.timedOut();
+      else replyJson(res, 408, bodyTimedOut(ctx), { close: true });
+    },
+    gone() {
+      settle();
+    },
+  });
 }

@@ -16,7 +16,7 @@ import { CRON_INTERVAL_MS, startCronTimer, triggerScheduled, withoutCronNotice }
 import { type HostDaemon, startHostDaemon } from "./daemon.ts";
 import { writeDevVars } from "./dev-vars.ts";
 import { StackError } from "./errors.ts";
-import { isPortInUse } from "./ports.ts";
+import { freePort, isPortInUse } from "./ports.ts";
 import { loadOrCreateSecrets } from "./secrets.ts";
 import { claimStateDir, STACK_MARKER_ENV } from "./stack-lock.ts";
 import { applyMigrations, startWranglerDev, type WranglerDev, waitForHealthy } from "./wrangler.ts";
@@ -36,6 +36,8 @@ export interface StackOptions {
   log?: (line: string) => void;
   /** How often the Worker's scheduled handler runs (production's cron: every minute). */
   cronIntervalMs?: number;
+  /** Port of wrangler's inspector: 0 picks a free one (tests side by side); unset, wrangler's 9229. */
+  inspectorPort?: number;
 }
 
 export interface Stack {
@@ -59,6 +61,8 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const dir = path.resolve(options.dir ?? ".gateplane");
   const port = options.port ?? 8787;
+  // Chosen once: a restarted control plane (startControlPlane) keeps it.
+  const inspectorPort = options.inspectorPort === 0 ? await freePort() : options.inspectorPort;
   const write = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const log = options.quiet ? () => {} : write;
   const url = `http://127.0.0.1:${port}`;
@@ -122,6 +126,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         envFile,
         onLine: withoutCronNotice((line) => log(`[wrangler] ${line}`)),
         env: { [STACK_MARKER_ENV]: dir },
+        inspectorPort,
       });
       await lock.recordWrangler(wrangler.pid);
       await waitForHealthy(`${url}/api/v1/health`, wrangler, options.readyTimeoutMs ?? 60_000);

@@ -97,6 +97,9 @@ export interface WranglerDevOptions {
   onLine?: (line: string) => void;
   /** Added to wrangler's environment (the stack's marker, `stack-lock.ts`). */
   env?: Record<string, string>;
+  /** Port of wrangler's DevTools inspector; unset, wrangler's default (9229), which a second
+   * `wrangler dev` on the machine cannot also take: tests running side by side each pass a free one. */
+  inspectorPort?: number;
 }
 
 export interface WranglerDev {
@@ -126,6 +129,7 @@ export function startWranglerDev(options: WranglerDevOptions): WranglerDev {
       "--show-interactive-dev-session=false",
       "--log-level",
       "warn",
+      ...(options.inspectorPort === undefined ? [] : ["--inspector-port", String(options.inspectorPort)]),
     ],
     // Its own process group: wrangler runs workerd and esbuild, which must go down with it.
     {

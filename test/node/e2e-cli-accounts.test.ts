@@ -34,7 +34,7 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<CliResul
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "gp-e2e-accounts-"));
-  stack = await startStack({ dir, port: await freePort(), quiet: true });
+  stack = await startStack({ dir, port: await freePort(), quiet: true, inspectorPort: 0 });
 }, 120_000);
 
 afterAll(async () => {

@@ -97,7 +97,7 @@ const inSync = async () => {
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "gp-e2e-dp-"));
-  stack = await startStack({ dir, port: await freePort(), quiet: true });
+  stack = await startStack({ dir, port: await freePort(), quiet: true, inspectorPort: 0 });
   const applied = await cli("apply", "-f", path.join(ROOT, "examples/local-gateway.dstack.yml"), "-y");
   expect(applied.code).toBe(0);
   const gateway = await api<Gateway>("GET", "/gateways/local-gateway");

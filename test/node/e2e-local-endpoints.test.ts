@@ -24,7 +24,7 @@ let model: FakeModelServer;
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "gp-endpoints-"));
   model = await startFakeModelServer("m");
-  stack = await startStack({ dir, port: await freePort(), quiet: true });
+  stack = await startStack({ dir, port: await freePort(), quiet: true, inspectorPort: 0 });
 }, 120_000);
 
 afterAll(async () => {

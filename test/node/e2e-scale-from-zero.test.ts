@@ -50,7 +50,7 @@ function get(pathname: string): Promise<{ status: number; body: string }> {
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "gp-e2e-zero-"));
-  stack = await startStack({ dir, port: await freePort(), quiet: true });
+  stack = await startStack({ dir, port: await freePort(), quiet: true, inspectorPort: 0 });
   const applied = await run(stack, "apply", "-f", path.join(ROOT, "examples/local-gateway.dstack.yml"), "-y");
   expect(applied.code).toBe(0);
   const gateway = await api<Gateway>("GET", "/gateways/local-gateway");

@@ -56,7 +56,7 @@ beforeAll(async () => {
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(completion));
   });
   await new Promise<void>((resolve) => replica.listen(0, "127.0.0.1", resolve));
-  stack = await startStack({ dir, port: await freePort(), quiet: true });
+  stack = await startStack({ dir, port: await freePort(), quiet: true, inspectorPort: 0 });
   expect((await cli("apply", "-f", path.join(ROOT, "examples/local-gateway.dstack.yml"), "-y")).code).toBe(0);
   const gateway = (await api("GET", "/projects/main/gateways/local-gateway")).body as Gateway;
   gatewayPort = Number(gateway.replicas[0]!.hostname!.split(":")[1]);

@@ -19,7 +19,7 @@ const hosts = () => daemonHosts(stack);
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "gp-e2e-"));
-  stack = await startStack({ dir, port: await freePort(), quiet: true });
+  stack = await startStack({ dir, port: await freePort(), quiet: true, inspectorPort: 0 });
 }, 120_000);
 
 afterAll(async () => {

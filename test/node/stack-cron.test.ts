@@ -34,7 +34,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => receiver.listen({ host: "127.0.0.1", port: 0 }, resolve));
   receiverUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
-  stack = await startStack({ dir, port: await freePort(), quiet: true, cronIntervalMs: 500 });
+  stack = await startStack({ dir, port: await freePort(), quiet: true, inspectorPort: 0, cronIntervalMs: 500 });
 }, 120_000);
 
 afterAll(async () => {

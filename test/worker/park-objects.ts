@@ -2,8 +2,9 @@
  * After each test file: park every gateway and webhook dispatcher it left behind (delete their
  * alarms). The pool shares one runtime and its storage across files (isolatedStorage is off for
  * alarms), so without this a gateway left provisioning keeps polling its fake cloud every 2 s for
- * the rest of the run, and each later file runs slower than the one before (the last files took
- * 3-20 × longer than alone). No test looks at another file's objects.
+ * the rest of the run, work that later files wait behind. No test looks at another file's objects.
+ * (Most of the run's old slowdown of later files, 3-20 × their time alone, was the pool's own
+ * Proxy build-up: pool-prototype-fix.ts.)
  */
 import { env, runInDurableObject } from "cloudflare:test";
 import { afterAll, beforeAll } from "vitest";

@@ -2,6 +2,8 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import path from "node:path";
 import { defineWorkersProject, readD1Migrations } from "@cloudflare/vitest-pool-workers/config";
 import { freePort } from "../../local-host/ports.ts";
+// Before the pool starts: it loads its runtime modules through fs.readFileSync (see the module).
+import "./pool-prototype-fix.ts";
 
 const root = path.resolve(__dirname, "../..");
 

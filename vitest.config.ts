@@ -2,6 +2,9 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    // vitest's default on a 2-core machine is one file at a time (cores - 1); the node project's
+    // files mostly wait on sockets and child processes, so two at a time halve its wall time.
+    maxWorkers: 2,
     projects: [
       "test/worker/vitest.config.ts",
       {

@@ -183,6 +183,7 @@ describe("in-flight accounting", () => {
     });
     await until(() => chunks.length > 0);
     expect(inFlight()).toEqual([1]);
+    sse.done();
     await until(() => chunks.join("").includes("data: [DONE]"));
     await until(() => inFlight()[0] === 0);
     sse.release();

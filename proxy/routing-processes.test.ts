@@ -248,6 +248,7 @@ describe("routing state shared by 2 proxy processes", () => {
     });
     await until("first event", () => chunks.length > 0);
     expect(loads()).toEqual([1]);
+    sse.done();
     await until("[DONE]", () => chunks.join("").includes("data: [DONE]"));
     await until("released at [DONE]", () => loads()[0] === 0);
     sse.release();

@@ -57,17 +57,23 @@ export function echo(name: string): Handler {
 
 /**
  * A replica with one path per way an exchange can end, for in-flight accounting tests:
- * `/v1/sse` streams `[DONE]` (split across two writes) and stays open until `release()`,
+ * `/v1/sse` streams one event, `[DONE]` (split across two writes) once `done()` is called, and stays
+ * open until `release()`;
  * `/v1/broken` dies mid-body, `/v1/slow` answers after `slowMs`, `/v1/error` is a 500, else 200.
  */
-export function endings(slowMs: number): { handler: Handler; release: () => void } {
+export function endings(slowMs: number): { handler: Handler; done: () => void; release: () => void } {
+  let finish: (() => void) | null = null;
   let end: (() => void) | null = null;
   const handler: Handler = (req, res) => {
     if (req.url === "/v1/sse") {
       res.writeHead(200, { "content-type": "text/event-stream" });
       res.write('data: {"token":"a"}\n\n');
-      setTimeout(() => res.write("data: [DO"), 20);
-      setTimeout(() => res.write("NE]\n\n"), 40);
+      // `[DONE]` comes split across two writes, and only when the test says so (`done`): a test
+      // can look at the stream's first event before the proxy sees the end of it.
+      finish = () => {
+        res.write("data: [DO");
+        setTimeout(() => res.write("NE]\n\n"), 20);
+      };
       end = () => res.end();
     } else if (req.url === "/v1/broken") {
       res.writeHead(200, { "content-length": "100" });
@@ -80,7 +86,7 @@ export function endings(slowMs: number): { handler: Handler; release: () => void
       res.end("boom");
     } else res.end("ok");
   };
-  return { handler, release: () => end?.() };
+  return { handler, done: () => finish?.(), release: () => end?.() };
 }
 
 export async function startReplica(name: string, handler: Handler = echo(name), port = 0): Promise<TestReplica> {

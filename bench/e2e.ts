@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { startStack } from "../local-host/stack.ts";
 import type { Gateway } from "../schema/api.ts";
 import type { Service } from "../schema/service-api.ts";
-import { cli, freePort, ROOT, until } from "../test/support/stack.ts";
+import { cli, freePort, projectApi, ROOT, until } from "../test/support/stack.ts";
 import { renderTable } from "./report.ts";
 
 const { values: args } = parseArgs({ options: { rounds: { type: "string", default: "20" } } });
@@ -26,15 +26,7 @@ const dir = await mkdtemp(path.join(tmpdir(), "gp-bench-e2e-"));
 const stack = await startStack({ dir, port: await freePort(), quiet: true });
 const servers: Server[] = [];
 
-async function api<T>(method: string, route: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${stack.url}/api/v1/projects/main${route}`, {
-    method,
-    headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
+const api = <T>(method: string, route: string, body?: unknown) => projectApi<T>(stack, method, route, body);
 
 async function replica(id: string): Promise<{ url: string; server: Server }> {
   const server = createServer((_req, res) => res.end(`replica:${id}`));

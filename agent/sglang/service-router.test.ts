@@ -8,6 +8,7 @@ import { type FakeControlPlane, startFakeControlPlane } from "../../test/fakes/c
 import {
   bootstrapFor,
   configDocument,
+  FAST_SOCKET,
   get,
   memoryLog,
   type Replica,
@@ -30,15 +31,6 @@ const FAST_ROUTER: Partial<ServiceRouterTiming> = {
   syncIntervalMs: 200,
   backoff: { initialMs: 100, maxMs: 500 },
   stopGraceMs: 3_000,
-};
-const FAST_SOCKET = {
-  statsIntervalMs: 100,
-  healthIntervalMs: 200,
-  pingIntervalMs: 100,
-  backoff: { initialMs: 50, maxMs: 400 },
-  stableAfterMs: 60_000,
-  handshakeTimeoutMs: 2_000,
-  closeTimeoutMs: 500,
 };
 
 let dir: string;

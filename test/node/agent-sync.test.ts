@@ -7,6 +7,7 @@ import { type FakeControlPlane, startFakeControlPlane } from "../fakes/control-p
 import {
   bootstrapFor,
   configDocument,
+  FAST_SOCKET,
   get,
   memoryLog,
   type Replica,
@@ -29,16 +30,6 @@ let replicas: Replica[];
 const agents: Agent[] = [];
 /** What each agent started its proxy with, in start order. */
 let proxyOptions: ProxyOptions[];
-
-const FAST_SOCKET = {
-  statsIntervalMs: 100,
-  healthIntervalMs: 200,
-  pingIntervalMs: 100,
-  backoff: { initialMs: 50, maxMs: 400 },
-  stableAfterMs: 60_000,
-  handshakeTimeoutMs: 2_000,
-  closeTimeoutMs: 500,
-};
 
 async function start(overrides: Partial<AgentOptions> = {}): Promise<{ agent: Agent; proxy: () => ProxyOptions }> {
   const index = proxyOptions.length;

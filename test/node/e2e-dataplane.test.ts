@@ -12,7 +12,7 @@ import WebSocket, { WebSocketServer } from "ws";
 import { type Stack, startStack } from "../../local-host/stack.ts";
 import type { Gateway } from "../../schema/api.ts";
 import type { Service } from "../../schema/service-api.ts";
-import { hosts as daemonHosts, freePort, ROOT, cli as run, until } from "../support/stack.ts";
+import { hosts as daemonHosts, freePort, projectApi, ROOT, cli as run, until } from "../support/stack.ts";
 
 const HOST = "echo.localhost";
 
@@ -23,15 +23,7 @@ const replicas = new Map<string, { server: Server; url: string; sent: number[] }
 const cli = (...args: string[]) => run(stack, ...args);
 const hosts = () => daemonHosts(stack);
 
-async function api<T>(method: string, route: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${stack.url}/api/v1/projects/main${route}`, {
-    method,
-    headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
+const api = <T>(method: string, route: string, body?: unknown) => projectApi<T>(stack, method, route, body);
 
 /** A replica: answers with its id, streams SSE on /sse, echoes WebSocket messages on /ws. */
 async function startReplica(id: string): Promise<string> {

@@ -12,22 +12,14 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { type Stack, startStack } from "../../local-host/stack.ts";
 import type { Gateway } from "../../schema/api.ts";
 import type { Service } from "../../schema/service-api.ts";
-import { freePort, ROOT, cli as run, until } from "../support/stack.ts";
+import { freePort, projectApi, ROOT, cli as run, until } from "../support/stack.ts";
 
 let stack: Stack;
 let dir: string;
 let gatewayPort: number;
 let replica: Server | null = null;
 
-async function api<T>(method: string, route: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${stack.url}/api/v1/projects/main${route}`, {
-    method,
-    headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
+const api = <T>(method: string, route: string, body?: unknown) => projectApi<T>(stack, method, route, body);
 
 function get(pathname: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

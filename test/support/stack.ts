@@ -50,3 +50,14 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** Calls the stack's API for project `main` as its admin; a non-2xx answer throws with its body. */
+export async function projectApi<T>(stack: Stack, method: string, route: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${stack.url}/api/v1/projects/main${route}`, {
+    method,
+    headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}

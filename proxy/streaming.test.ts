@@ -370,6 +370,23 @@ describe("websocket", () => {
     expect(upgrade.headers.connection).toBe("upgrade");
   });
 
+  it("closes the tunnel when the client half-closes it, as nginx does (a closing proxy does not wait on it)", async () => {
+    echo = await startEchoWebSocketServer();
+    cleanups.push(() => echo.close());
+    const p = await proxyFor(echo.url);
+    const socket = connect(p.port, "127.0.0.1");
+    const upgraded = new Promise<string>((resolve) => socket.once("data", (chunk: Buffer) => resolve(chunk.toString())));
+    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    socket.write(
+      `GET /socket HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    );
+    expect(await within(3_000, "the 101", upgraded)).toMatch(/^HTTP\/1\.1 101 /);
+    // The replica (an HTTP server's socket) stays half-open after our FIN: only the proxy can end it.
+    socket.end();
+    await within(3_000, "the proxy to close the tunnel", closed);
+  });
+
   it("answers 502 on the raw socket when the replica cannot be reached", async () => {
     const gone = await startReplica("gone");
     await gone.close();

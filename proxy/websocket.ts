@@ -123,6 +123,12 @@ class Tunnel {
     });
     this.#client.pipe(upstream);
     upstream.pipe(this.#client);
+    // Sockets of an HTTP server stay half-open after the peer's FIN, and so do most replicas': a
+    // tunnel whose one side ended would hold both sockets (and a closing server's drain) until the
+    // idle timeout. Like nginx, an end on either side ends the other and then closes the tunnel.
+    const closeAfter = (to: Duplex) => () => to.end(() => this.destroy());
+    this.#client.once("end", closeAfter(upstream));
+    upstream.once("end", closeAfter(this.#client));
   }
 
   #onUpstreamError(upstream: Socket, err: Error): void {

@@ -52,17 +52,19 @@ const quietLog = () => {
   };
 };
 
-const until = (check: () => boolean, ms = 5_000) => waitUntil("the condition", check, ms, 10);
+const until = (check: () => boolean) => waitUntil("the condition", check, 20_000, 10);
 
 describe("scale-from-zero signals", () => {
   it("go over the WebSocket when it is open, else over HTTP, at most once per interval per service", async () => {
     const cp = await controlPlane();
     const log = quietLog();
+    let clock = 1_000_000;
     const signals = new ScaleSignals({
       client: new ControlPlaneClient(cp.url),
       token: () => "agent-token",
       log,
       intervalMs: 200,
+      now: () => clock,
     });
     cleanups.push(() => signals.close());
     const frames: AgentMessage[] = [];
@@ -78,7 +80,11 @@ describe("scale-from-zero signals", () => {
       { type: "scale_from_zero", service: "other" },
     ]);
     signals.detach();
-    await new Promise((r) => setTimeout(r, 250));
+    const asked = () => log.lines.filter((l) => l.endsWith("asking for one")).length;
+    clock += 199;
+    signals.notify("chat");
+    expect(asked()).toBe(2);
+    clock += 1;
     signals.notify("chat");
     signals.notify("chat");
     await until(() => cp.calls.length === 1);

@@ -18,6 +18,8 @@ export interface ScaleSignalOptions {
   token: () => string | null;
   log: Logger;
   intervalMs?: number;
+  /** The clock the interval is measured on (tests drive it). */
+  now?: () => number;
 }
 
 const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -43,7 +45,7 @@ export class ScaleSignals {
 
   /** The proxy holds a request for `service`. */
   notify(service: string): void {
-    const now = Date.now();
+    const now = (this.#options.now ?? Date.now)();
     const last = this.#lastAt.get(service);
     if (last !== undefined && now - last < (this.#options.intervalMs ?? SCALE_SIGNAL_INTERVAL_MS)) return;
     if (this.#stopping.signal.aborted) return;

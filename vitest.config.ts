@@ -16,6 +16,7 @@ export default defineConfig({
             "agent/**/*.test.ts",
             "proxy/**/*.test.ts",
             "cli/**/*.test.ts",
+            "bin/**/*.test.ts",
             "local-host/**/*.test.ts",
             // Node-side unit tests of the objects' pure modules and backends; the Worker and the
             // objects as a whole run in workerd, in the worker project (test/worker/).

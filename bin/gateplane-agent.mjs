@@ -1,7 +1,5 @@
 #!/usr/bin/env node
-// The agent is TypeScript; tsx compiles it on the fly so a host runs straight from the package.
-import { register } from "tsx/esm/api";
+// The agent is TypeScript, run straight from the package (compiled-entry.mjs says how).
+import { importEntry } from "./compiled-entry.mjs";
 
-register();
-// Imported after register(): a static import would be hoisted and loaded before the hook exists.
-await import("../agent/main.ts");
+await importEntry("agent/main.ts");

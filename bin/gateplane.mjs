@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI straight from the checkout (no build step): tsx compiles on import.
-import { register } from "tsx/esm/api";
+// Runs the TypeScript CLI straight from the checkout, no build step (compiled-entry.mjs says how).
+import { importEntry } from "./compiled-entry.mjs";
 
-register();
-const { main } = await import("../cli/main.ts");
+const { main } = await importEntry("cli/main.ts");
 process.exitCode = await main(process.argv.slice(2));

@@ -1,10 +1,10 @@
 /**
  * @module
- * How the daemon launches a host's agent by default: this checkout's `agent/main.ts` under tsx, with
- * the same Node that runs the daemon. Paths are absolute so the agent's working directory is free.
+ * How the daemon launches a host's agent by default: this checkout's `bin/gateplane-agent.mjs`, as a
+ * cloud host runs it, with the same Node that runs the daemon. Paths are absolute so the agent's
+ * working directory is free.
  */
-import { createRequire } from "node:module";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import type { LocalInstance } from "../schema/local-host.ts";
 import type { LaunchSpec } from "./agent-supervisor.ts";
 
@@ -16,17 +16,13 @@ export interface InstancePaths {
 
 export type AgentCommand = (instance: LocalInstance, paths: InstancePaths) => LaunchSpec;
 
-const AGENT_MAIN = fileURLToPath(new URL("../agent/main.ts", import.meta.url));
+const AGENT_BIN = fileURLToPath(new URL("../bin/gateplane-agent.mjs", import.meta.url));
 
 export const defaultAgentCommand: AgentCommand = (instance, paths) => {
-  // `--import tsx` would be resolved from the agent's cwd; an absolute URL works from anywhere.
-  const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
   return {
     command: process.execPath,
     args: [
-      "--import",
-      tsxLoader,
-      AGENT_MAIN,
+      AGENT_BIN,
       "--user-data",
       paths.userDataFile,
       "--state-dir",

@@ -375,7 +375,9 @@ describe("websocket", () => {
     cleanups.push(() => echo.close());
     const p = await proxyFor(echo.url);
     const socket = connect(p.port, "127.0.0.1");
-    const upgraded = new Promise<string>((resolve) => socket.once("data", (chunk: Buffer) => resolve(chunk.toString())));
+    const upgraded = new Promise<string>((resolve) =>
+      socket.once("data", (chunk: Buffer) => resolve(chunk.toString())),
+    );
     const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
     socket.write(
       `GET /socket HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +

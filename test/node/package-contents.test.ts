@@ -11,9 +11,15 @@ import { build } from "esbuild";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../support/stack.ts";
 
-/** What runs from the tarball: the two bins (they import the agent's and the CLI's main) and the
- * proxy's child processes, which the proxy bundles and forks at run time. */
-const ENTRY_POINTS = ["bin/gateplane-agent.mjs", "bin/gateplane.mjs", "proxy/process-main.ts"];
+/** What runs from the tarball: the two bins, the agent's and the CLI's main (which the bins compile
+ * and import by path, at run time) and the proxy's child processes (which the proxy bundles and forks). */
+const ENTRY_POINTS = [
+  "bin/gateplane-agent.mjs",
+  "bin/gateplane.mjs",
+  "agent/main.ts",
+  "cli/main.ts",
+  "proxy/process-main.ts",
+];
 
 let packed: string[];
 beforeAll(async () => {
@@ -27,7 +33,7 @@ beforeAll(async () => {
 
 describe("the package tarball", () => {
   it("holds the bins and the host's parts", () => {
-    for (const file of ["package.json", "agent/main.ts", "cli/main.ts", ...ENTRY_POINTS]) {
+    for (const file of ["package.json", "bin/compiled-entry.mjs", ...ENTRY_POINTS]) {
       expect(packed).toContain(file);
     }
   });

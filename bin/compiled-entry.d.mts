@@ -1,0 +1,5 @@
+/** Imports `entry` (a path from the package's root) compiled once into the cache, or under tsx. */
+export function importEntry(
+  entry: string,
+  options?: { cacheDir?: string; root?: string },
+): Promise<Record<string, unknown>>;

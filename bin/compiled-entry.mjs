@@ -1,0 +1,96 @@
+// How the bins run TypeScript without a build step, and without paying for it on every start.
+//
+// tsx compiles on import, but its loader runs on a thread of its own: ~0.25 s of CPU and tens of MiB
+// before the first line of ours runs (a CLI command took ~0.4 s, most of it that). So an entry is
+// compiled once with esbuild into one plain module in `node_modules/.cache/gateplane/` (where the
+// bundle's bare imports resolve from the package's node_modules), and compiled again whenever a
+// source it was built from changed (size or mtime, each checked with one stat). Where the cache
+// cannot be written (a read-only install) tsx compiles on import as before.
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const DEFAULT_CACHE = path.join(ROOT, "node_modules/.cache/gateplane");
+const MARK = "\n//# gateplane-inputs=";
+
+/**
+ * Imports `entry` (a path from the package's root, e.g. "cli/main.ts") compiled, or under tsx when it
+ * cannot be. `options.cacheDir` and `options.root` are for tests.
+ */
+export async function importEntry(entry, options = {}) {
+  const root = options.root ?? ROOT;
+  const source = path.join(root, entry);
+  const bundle = path.join(options.cacheDir ?? DEFAULT_CACHE, `${entry.replaceAll("/", "-").replace(/\.ts$/, "")}.mjs`);
+  let fresh = false;
+  try {
+    fresh = isFresh(bundle, root);
+  } catch {
+    // No bundle yet, or an unreadable one: build it.
+  }
+  if (!fresh) {
+    try {
+      await build(source, bundle, root);
+    } catch {
+      const { register } = await import("tsx/esm/api");
+      register();
+      return import(pathToFileURL(source).href);
+    }
+  }
+  return import(pathToFileURL(bundle).href);
+}
+
+/** True when every input recorded at the bundle's end still has the size and mtime it was built from. */
+function isFresh(bundle, root) {
+  const text = readFileSync(bundle, "utf8");
+  const at = text.lastIndexOf(MARK);
+  if (at < 0) return false;
+  const inputs = JSON.parse(text.slice(at + MARK.length));
+  for (const [file, [size, mtimeMs]] of Object.entries(inputs)) {
+    const stat = statSync(path.join(root, file));
+    if (stat.size !== size || stat.mtimeMs !== mtimeMs) return false;
+  }
+  return true;
+}
+
+/** esbuild leaves `import.meta.url` alone, so each module gets its source's URL back: its paths
+ * (`../package.json`, a child's entry) stay what they are under tsx. */
+const keepModuleUrls = {
+  name: "keep-module-urls",
+  setup(b) {
+    b.onLoad({ filter: /\.ts$/ }, (args) => {
+      const text = readFileSync(args.path, "utf8");
+      const url = JSON.stringify(pathToFileURL(args.path).href);
+      return { contents: text.replace(/\bimport\.meta\.url\b/g, url), loader: "ts" };
+    });
+  },
+};
+
+async function build(source, bundle, root) {
+  const esbuild = createRequire(import.meta.url)("esbuild");
+  const result = await esbuild.build({
+    absWorkingDir: root,
+    entryPoints: [source],
+    bundle: true,
+    packages: "external",
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    write: false,
+    metafile: true,
+    logLevel: "silent",
+    plugins: [keepModuleUrls],
+  });
+  const inputs = {};
+  // Stat after building: a file saved during the build is then seen as changed next time.
+  for (const file of Object.keys(result.metafile.inputs)) {
+    const stat = statSync(path.join(root, file));
+    inputs[file] = [stat.size, stat.mtimeMs];
+  }
+  mkdirSync(path.dirname(bundle), { recursive: true });
+  // Written aside and renamed: a command starting meanwhile reads the old bundle or the new, whole.
+  const temp = `${bundle}.${process.pid}.tmp`;
+  writeFileSync(temp, `${result.outputFiles[0].text}${MARK}${JSON.stringify(inputs)}\n`);
+  renameSync(temp, bundle);
+}

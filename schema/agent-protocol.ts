@@ -7,6 +7,7 @@
  */
 import * as v from "valibot";
 import type { ConfigDocument } from "./config-document.ts";
+import { LlmWindow } from "./llm-stats.ts";
 
 /**
  * Close codes of the socket (4000–4999 are the application's). The agent acts on `TOKEN_REFUSED`
@@ -34,6 +35,8 @@ const Window = v.object({
   requests: v.pipe(v.number(), v.integer(), v.minValue(0)),
   /** Mean request time in seconds over the window (only requests that reached a replica). */
   request_time: v.pipe(v.number(), v.minValue(0)),
+  /** Distributions and tokens (`llm-stats.ts`); absent from older agents, and from windows without traffic. */
+  llm: v.optional(LlmWindow),
 });
 
 export const ServiceStats = v.object({

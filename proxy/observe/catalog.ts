@@ -1,0 +1,206 @@
+/**
+ * @module
+ * Every metric a gateway host exports, in one table: name, type, help text and labels. The proxy's
+ * registry and the agent use these entries; `docs/metrics.md` documents each one (a test holds them
+ * together). Names follow OpenTelemetry's GenAI conventions mapped to Prometheus (`.` → `_`, unit
+ * `s` → `_seconds`, `{token}` dropped, counters end in `_total`) where OTel defines the metric, and
+ * `gateplane_` otherwise.
+ *
+ * Labels are bounded by the configuration: `service`, `replica` (its id), `gen_ai_request_model` (the
+ * service's configured `model.name`, never the request's), `gen_ai_operation_name` (from the path's
+ * last segments: `chat`, `text_completion`, `embeddings`), `code` (a status class), and a few fixed
+ * enumerations. Never paths, client addresses or anything a client chooses.
+ */
+import { DURATION_BOUNDS, TOKEN_BOUNDS, TPOT_BOUNDS, TTFT_BOUNDS } from "../../schema/llm-stats.ts";
+
+export interface MetricSpec {
+  name: string;
+  type: "counter" | "gauge" | "histogram";
+  help: string;
+  labels: readonly string[];
+  bounds?: readonly number[];
+}
+
+const LLM_LABELS = ["service", "replica", "gen_ai_request_model", "gen_ai_operation_name"] as const;
+
+export const METRICS = {
+  ttft: {
+    name: "gen_ai_server_time_to_first_token_seconds",
+    type: "histogram",
+    help: "Time from a request's arrival to its first content event (streams) or the first byte of its body, for successful LLM responses.",
+    labels: LLM_LABELS,
+    bounds: TTFT_BOUNDS,
+  },
+  tpot: {
+    name: "gen_ai_server_time_per_output_token_seconds",
+    type: "histogram",
+    help: "Per streamed response with more than one output token: (duration - time to first token) / (output tokens - 1).",
+    labels: LLM_LABELS,
+    bounds: TPOT_BOUNDS,
+  },
+  duration: {
+    name: "gen_ai_server_request_duration_seconds",
+    type: "histogram",
+    help: "Time from a request's arrival to the end of its response, for requests that reached a replica.",
+    labels: LLM_LABELS,
+    bounds: DURATION_BOUNDS,
+  },
+  itl: {
+    name: "gateplane_inter_token_latency_seconds",
+    type: "histogram",
+    help: "Gaps between consecutive content events of streamed LLM responses.",
+    labels: LLM_LABELS,
+    bounds: TPOT_BOUNDS,
+  },
+  tokenUsage: {
+    name: "gen_ai_client_token_usage",
+    type: "histogram",
+    help: "Tokens per request as the response's own usage counted them (exact counts only).",
+    labels: [...LLM_LABELS, "gen_ai_token_type"],
+    bounds: TOKEN_BOUNDS,
+  },
+  tokens: {
+    name: "gateplane_tokens_total",
+    type: "counter",
+    help: "Tokens: source=usage from the responses' own usage, source=estimate counted as one per content event of streams without usage.",
+    labels: ["service", "replica", "gen_ai_request_model", "gen_ai_token_type", "source"],
+  },
+  requests: {
+    name: "gateplane_requests_total",
+    type: "counter",
+    help: "Requests by status class (code=none: the client left before a status was sent), whether a replica or the gateway answered.",
+    labels: ["service", "replica", "code"],
+  },
+  incomplete: {
+    name: "gateplane_responses_incomplete_total",
+    type: "counter",
+    help: "Responses that ended early: cut by the replica, timed out, or the client left.",
+    labels: ["service", "replica"],
+  },
+  inFlight: {
+    name: "gateplane_requests_in_flight",
+    type: "gauge",
+    help: "Requests being forwarded to a replica now.",
+    labels: ["service"],
+  },
+  upstreamErrors: {
+    name: "gateplane_upstream_errors_total",
+    type: "counter",
+    help: "Failed attempts to reach or read a replica, by kind (connect, timeout, closed, invalid).",
+    labels: ["service", "replica", "kind"],
+  },
+  retries: {
+    name: "gateplane_retries_total",
+    type: "counter",
+    help: "Attempts on another replica after one could not be reached.",
+    labels: ["service"],
+  },
+  rateLimited: {
+    name: "gateplane_rate_limited_total",
+    type: "counter",
+    help: "Requests refused (429) by a rate limit.",
+    labels: ["service"],
+  },
+  heldTotal: {
+    name: "gateplane_held_requests_total",
+    type: "counter",
+    help: "Requests held for a service scaled to zero until a replica registers.",
+    labels: ["service"],
+  },
+  held: {
+    name: "gateplane_held_requests",
+    type: "gauge",
+    help: "Requests held now for a service scaled to zero.",
+    labels: ["service"],
+  },
+  cacheHits: {
+    name: "gateplane_cache_aware_hits_total",
+    type: "counter",
+    help: "cache_aware decisions that followed a prefix match.",
+    labels: ["service"],
+  },
+  cacheMisses: {
+    name: "gateplane_cache_aware_misses_total",
+    type: "counter",
+    help: "cache_aware decisions without a prefix match above cache_threshold.",
+    labels: ["service"],
+  },
+  cacheBalanced: {
+    name: "gateplane_cache_aware_balanced_total",
+    type: "counter",
+    help: "cache_aware decisions taken by the imbalance rule (least loaded replica).",
+    labels: ["service"],
+  },
+  cacheEvictions: {
+    name: "gateplane_cache_aware_evictions_total",
+    type: "counter",
+    help: "cache_aware prefix tree evictions (every eviction_interval).",
+    labels: ["service"],
+  },
+  configVersion: {
+    name: "gateplane_config_version",
+    type: "gauge",
+    help: "Version of the configuration document the proxy serves (0: none yet).",
+    labels: [],
+  },
+  rejectedServices: {
+    name: "gateplane_config_rejected_services",
+    type: "gauge",
+    help: "Services of the applied version the host does not serve as configured.",
+    labels: [],
+  },
+  serviceRejected: {
+    name: "gateplane_config_service_rejected",
+    type: "gauge",
+    help: "1 for each rejected service; kept=true when it still serves its last good state.",
+    labels: ["service", "kept"],
+  },
+  certificateExpiry: {
+    name: "gateplane_certificate_expiry_timestamp_seconds",
+    type: "gauge",
+    help: "When the certificate served for a host expires (Unix seconds).",
+    labels: ["host"],
+  },
+  certificateFailing: {
+    name: "gateplane_certificate_failing",
+    type: "gauge",
+    help: "1 when the last issuance or renewal of a host's certificate failed.",
+    labels: ["host"],
+  },
+  linkUp: {
+    name: "gateplane_control_plane_connected",
+    type: "gauge",
+    help: "1 while the agent's WebSocket to the control plane is up.",
+    labels: [],
+  },
+  linkChanged: {
+    name: "gateplane_control_plane_link_changed_timestamp_seconds",
+    type: "gauge",
+    help: "When the control-plane link last went up or down (Unix seconds; the agent's start before any change).",
+    labels: [],
+  },
+  agentInfo: {
+    name: "gateplane_agent_info",
+    type: "gauge",
+    help: "Always 1; the agent's version as a label.",
+    labels: ["version"],
+  },
+} as const satisfies Record<string, MetricSpec>;
+
+/** Operation names (`gen_ai.operation.name`) by index; 0: none (the label is left out). */
+export const OPERATIONS = ["", "chat", "text_completion", "embeddings"] as const;
+
+/** The operation of a request path (query already removed): its last segments, as OpenAI and SGLang name them. */
+export function operationOf(path: string): number {
+  if (path.endsWith("/chat/completions")) return 1;
+  if (path.endsWith("/completions") || path.endsWith("/generate")) return 2;
+  if (path.endsWith("/embeddings")) return 3;
+  return 0;
+}
+
+/** A sample's labels from name/value pairs, leaving out empty values (an empty label is no label). */
+export function labelsOf(...pairs: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < pairs.length; i += 2) if (pairs[i + 1] !== "") out.push(pairs[i]!, pairs[i + 1]!);
+  return out;
+}

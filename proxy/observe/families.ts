@@ -1,0 +1,132 @@
+/**
+ * @module
+ * Metrics as plain data: families of samples, the one shape every part speaks — a proxy process's
+ * snapshot (sent to the parent over IPC as JSON), the host's sum over its processes, the agent's own
+ * gauges, and what `exposition.ts` renders for Prometheus. Histograms carry non-cumulative counts per
+ * bucket (the last one past every bound), so merging is adding: counts and sums add up across
+ * processes; quantiles are only ever computed from the merged buckets (by Prometheus), never averaged.
+ */
+
+export type ScalarType = "counter" | "gauge";
+
+/** `labels`: flat name/value pairs in a fixed order (`["service", "a", "replica", "r1"]`). */
+export interface ScalarSample {
+  labels: string[];
+  value: number;
+}
+
+/** `counts[i]`: observations ≤ bounds[i] and above bounds[i-1]; `counts[bounds.length]`: above every bound. */
+export interface HistogramSample {
+  labels: string[];
+  counts: number[];
+  sum: number;
+}
+
+export type MetricFamily =
+  | { name: string; help: string; type: ScalarType; samples: ScalarSample[] }
+  | { name: string; help: string; type: "histogram"; bounds: readonly number[]; samples: HistogramSample[] };
+
+const keyOf = (labels: readonly string[]) => labels.join("\u0000");
+
+function cloneFamily(family: MetricFamily): MetricFamily {
+  if (family.type === "histogram") {
+    return {
+      ...family,
+      samples: family.samples.map((s) => ({ labels: s.labels, counts: [...s.counts], sum: s.sum })),
+    };
+  }
+  return { ...family, samples: family.samples.map((s) => ({ labels: s.labels, value: s.value })) };
+}
+
+/**
+ * Adds every family of `from` into `into` (by name; samples by their labels). A family whose type or
+ * buckets differ from the one already there is skipped rather than mixed (it cannot happen between
+ * processes of one build).
+ */
+export function addFamilies(into: MetricFamily[], from: readonly MetricFamily[]): void {
+  const byName = new Map(into.map((f) => [f.name, f]));
+  for (const family of from) {
+    const have = byName.get(family.name);
+    if (!have) {
+      const copy = cloneFamily(family);
+      into.push(copy);
+      byName.set(copy.name, copy);
+      continue;
+    }
+    if (have.type !== family.type) continue;
+    if (have.type === "histogram" && family.type === "histogram") {
+      if (have.bounds.length !== family.bounds.length) continue;
+      const samples = new Map(have.samples.map((s) => [keyOf(s.labels), s]));
+      for (const s of family.samples) {
+        const mine = samples.get(keyOf(s.labels));
+        if (!mine) {
+          const copy = { labels: s.labels, counts: [...s.counts], sum: s.sum };
+          have.samples.push(copy);
+          samples.set(keyOf(s.labels), copy);
+          continue;
+        }
+        for (let i = 0; i < s.counts.length; i++) mine.counts[i] = (mine.counts[i] ?? 0) + s.counts[i]!;
+        mine.sum += s.sum;
+      }
+    } else if (have.type !== "histogram" && family.type !== "histogram") {
+      const samples = new Map(have.samples.map((s) => [keyOf(s.labels), s]));
+      for (const s of family.samples) {
+        const mine = samples.get(keyOf(s.labels));
+        if (mine) mine.value += s.value;
+        else {
+          const copy = { labels: s.labels, value: s.value };
+          have.samples.push(copy);
+          samples.set(keyOf(s.labels), copy);
+        }
+      }
+    }
+  }
+}
+
+/** The sum of several snapshots (processes of one host), as a new list. */
+export function mergeFamilies(snapshots: readonly (readonly MetricFamily[])[]): MetricFamily[] {
+  const out: MetricFamily[] = [];
+  for (const snapshot of snapshots) addFamilies(out, snapshot);
+  return out;
+}
+
+/** The value of label `name` in a sample's flat list, or undefined. */
+export function labelValue(labels: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < labels.length; i += 2) if (labels[i] === name) return labels[i + 1];
+  return undefined;
+}
+
+/**
+ * The counts of proxy processes that are gone, kept so that the host's sums never go down: a
+ * counter summed over processes would drop when one process is replaced, and Prometheus would read
+ * the drop as a reset (and the next scrape as a burst). Gauges are not kept (a gone process holds
+ * nothing). Bounded like the live series: samples of services that left the document are dropped.
+ */
+export class RetiredCounts {
+  #families: MetricFamily[] = [];
+
+  /** Keeps the counters and histograms of a snapshot of a process that is gone. */
+  retire(snapshot: readonly MetricFamily[]): void {
+    addFamilies(
+      this.#families,
+      snapshot.filter((f) => f.type !== "gauge"),
+    );
+  }
+
+  /** Drops samples whose `service` label names a service not in `services` (samples without one stay). */
+  retain(services: ReadonlySet<string>): void {
+    const keep = (labels: readonly string[]) => {
+      const service = labelValue(labels, "service");
+      return service === undefined || service === "" || services.has(service);
+    };
+    for (const family of this.#families) {
+      if (family.type === "histogram") family.samples = family.samples.filter((s) => keep(s.labels));
+      else family.samples = family.samples.filter((s) => keep(s.labels));
+    }
+    this.#families = this.#families.filter((f) => f.samples.length > 0);
+  }
+
+  get families(): readonly MetricFamily[] {
+    return this.#families;
+  }
+}

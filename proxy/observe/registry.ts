@@ -1,0 +1,198 @@
+/**
+ * @module
+ * The metrics of one proxy process: an `ExchangeSink` (`sink`) that turns each request's record into
+ * cumulative series, plus the few counts the record does not carry (in-flight requests, failed
+ * attempts, holds: `ServiceMeter`'s methods, called where they happen). It follows the services of
+ * the document in force (`retain`): a service or replica that leaves takes its series with it, so
+ * memory grows with the services and replicas of the document (`service-meter.ts` has the figures),
+ * never with traffic. A process hands its series over as plain families (`families`), which the
+ * parent adds up over processes (`families.ts`), and its window sums for the agent's report (`windows`).
+ */
+import type { ConfigDocument } from "../../schema/config-document.ts";
+import type { LlmWindow, LlmWindowName } from "../../schema/llm-stats.ts";
+import { CacheAware, type CacheAwareCounts } from "../policies/cache-aware.ts";
+import type { RoutingState } from "../routing-state.ts";
+import { labelsOf, METRICS, type MetricSpec } from "./catalog.ts";
+import type { ExchangeRecord, ExchangeSink } from "./exchange-record.ts";
+import type { HistogramSample, MetricFamily, ScalarSample } from "./families.ts";
+import { CODE_CLASSES, codeIndex, type Hist, ServiceMeter, UPSTREAM_ERROR_KINDS } from "./service-meter.ts";
+
+export type LlmWindows = Partial<Record<LlmWindowName, LlmWindow>>;
+
+const histogramSample = (labels: string[], h: Hist): HistogramSample => ({
+  labels,
+  counts: Array.from(h.counts),
+  sum: h.sum,
+});
+
+function family(spec: MetricSpec, samples: ScalarSample[] | HistogramSample[]): MetricFamily {
+  if (spec.type === "histogram")
+    return { name: spec.name, help: spec.help, type: "histogram", bounds: spec.bounds!, samples } as MetricFamily;
+  return { name: spec.name, help: spec.help, type: spec.type, samples } as MetricFamily;
+}
+
+/** The service's model name as the document gives it, "" for none. */
+const modelOf = (service: ConfigDocument["services"][number]) => service.model?.name ?? "";
+
+export class MetricsRegistry {
+  readonly #services = new Map<string, ServiceMeter>();
+  /** Requests no service took (unknown host, the gateway's own paths), by status class. */
+  readonly #unrouted = new Float64Array(CODE_CLASSES.length);
+
+  /** Called once per request after its response ended (never throws). */
+  readonly sink: ExchangeSink = (record: ExchangeRecord): void => {
+    if (record.service === null) {
+      this.#unrouted[codeIndex(record.status)]!++;
+      return;
+    }
+    // A service that left the document meanwhile counts into nothing.
+    this.#services.get(record.service)?.record(record);
+  };
+
+  /** The meter of a service of the document in force (null: not in it). */
+  service(name: string): ServiceMeter | null {
+    return this.#services.get(name) ?? null;
+  }
+
+  /** Follows a new document; a service whose model changed starts new series (their labels changed). */
+  retain(doc: ConfigDocument | null): void {
+    const keep = new Set<string>();
+    for (const service of doc?.services ?? []) {
+      keep.add(service.name);
+      let meter = this.#services.get(service.name);
+      if (!meter || meter.model !== modelOf(service)) {
+        meter = new ServiceMeter(service.name, modelOf(service));
+        this.#services.set(service.name, meter);
+      }
+      meter.retainReplicas(new Set(service.replicas.map((r) => r.id)));
+    }
+    for (const name of this.#services.keys()) if (!keep.has(name)) this.#services.delete(name);
+  }
+
+  /** Each service's window sums (services without LLM traffic in any window are left out). */
+  windows(nowMs: number): Map<string, LlmWindows> {
+    const out = new Map<string, LlmWindows>();
+    for (const [name, meter] of this.#services) {
+      const windows = meter.ring?.windows(nowMs);
+      if (windows && Object.keys(windows).length > 0) out.set(name, windows);
+    }
+    return out;
+  }
+
+  /**
+   * Every series of this process. `held(service)`: requests held now; `cacheAware`: the counts of the
+   * cache_aware policies this process decides with (its own fallbacks, or the host's state).
+   */
+  families(held: (service: string) => number, cacheAware: readonly CacheAwareEntry[] = []): MetricFamily[] {
+    const h = {
+      ttft: [] as HistogramSample[],
+      tpot: [] as HistogramSample[],
+      itl: [] as HistogramSample[],
+      duration: [] as HistogramSample[],
+      tokenUsage: [] as HistogramSample[],
+    };
+    const c = {
+      tokens: [] as ScalarSample[],
+      requests: [] as ScalarSample[],
+      incomplete: [] as ScalarSample[],
+      inFlight: [] as ScalarSample[],
+      upstreamErrors: [] as ScalarSample[],
+      retries: [] as ScalarSample[],
+      rateLimited: [] as ScalarSample[],
+      heldTotal: [] as ScalarSample[],
+      held: [] as ScalarSample[],
+    };
+    for (const meter of this.#services.values()) {
+      const s = meter.labels;
+      c.inFlight.push({ labels: s, value: meter.inFlight });
+      c.held.push({ labels: s, value: held(meter.name) });
+      if (meter.retries > 0) c.retries.push({ labels: s, value: meter.retries });
+      if (meter.rateLimited > 0) c.rateLimited.push({ labels: s, value: meter.rateLimited });
+      if (meter.held > 0) c.heldTotal.push({ labels: s, value: meter.held });
+      for (const replica of meter.replicas.values()) {
+        replica.requests.forEach((n, i) => {
+          if (n > 0) c.requests.push({ labels: [...replica.labels, "code", CODE_CLASSES[i]!], value: n });
+        });
+        if (replica.incomplete > 0) c.incomplete.push({ labels: replica.labels, value: replica.incomplete });
+        replica.upstreamErrors.forEach((n, i) => {
+          if (n > 0) c.upstreamErrors.push({ labels: [...replica.labels, "kind", UPSTREAM_ERROR_KINDS[i]!], value: n });
+        });
+        const tokens = (type: string, source: string, value: number) => {
+          if (value > 0)
+            c.tokens.push({
+              labels: [...replica.modelLabels, ...labelsOf("gen_ai_token_type", type, "source", source)],
+              value,
+            });
+        };
+        tokens("input", "usage", replica.inputTokens);
+        tokens("output", "usage", replica.outputTokens);
+        tokens("output", "estimate", replica.estimatedOutputTokens);
+        for (const op of replica.operations) {
+          if (!op) continue;
+          h.duration.push(histogramSample(op.labels, op.duration));
+          if (op.ttft.count > 0) h.ttft.push(histogramSample(op.labels, op.ttft));
+          if (op.tpot.count > 0) h.tpot.push(histogramSample(op.labels, op.tpot));
+          if (op.itl.count > 0) h.itl.push(histogramSample(op.labels, op.itl));
+          if (op.inputTokens.count > 0)
+            h.tokenUsage.push(histogramSample([...op.labels, "gen_ai_token_type", "input"], op.inputTokens));
+          if (op.outputTokens.count > 0)
+            h.tokenUsage.push(histogramSample([...op.labels, "gen_ai_token_type", "output"], op.outputTokens));
+        }
+      }
+    }
+    this.#unrouted.forEach((n, i) => {
+      if (n > 0) c.requests.push({ labels: ["code", CODE_CLASSES[i]!], value: n });
+    });
+    return [
+      family(METRICS.ttft, h.ttft),
+      family(METRICS.tpot, h.tpot),
+      family(METRICS.duration, h.duration),
+      family(METRICS.itl, h.itl),
+      family(METRICS.tokenUsage, h.tokenUsage),
+      family(METRICS.tokens, c.tokens),
+      family(METRICS.requests, c.requests),
+      family(METRICS.incomplete, c.incomplete),
+      family(METRICS.inFlight, c.inFlight),
+      family(METRICS.upstreamErrors, c.upstreamErrors),
+      family(METRICS.retries, c.retries),
+      family(METRICS.rateLimited, c.rateLimited),
+      family(METRICS.heldTotal, c.heldTotal),
+      family(METRICS.held, c.held),
+      ...cacheAwareFamilies(cacheAware),
+    ];
+  }
+}
+
+/** A cache_aware policy's counts and the service it routes. */
+export interface CacheAwareEntry {
+  service: string;
+  counts: CacheAwareCounts;
+}
+
+/** The cache_aware counters (summed by service: a process may hold both its own policy and the host's). */
+export function cacheAwareFamilies(entries: readonly CacheAwareEntry[]): MetricFamily[] {
+  const specs = [
+    [METRICS.cacheHits, "hits"],
+    [METRICS.cacheMisses, "misses"],
+    [METRICS.cacheBalanced, "balanced"],
+    [METRICS.cacheEvictions, "evictions"],
+  ] as const;
+  return specs.map(([spec, key]) => {
+    const sums = new Map<string, number>();
+    for (const e of entries) sums.set(e.service, (sums.get(e.service) ?? 0) + e.counts[key]);
+    return family(
+      spec,
+      [...sums].map(([service, value]) => ({ labels: ["service", service], value })),
+    );
+  });
+}
+
+/** The cache_aware policies of the host's routing state, for the services of the table. */
+export function cacheAwareOf(state: RoutingState, services: readonly string[]): CacheAwareEntry[] {
+  const out: CacheAwareEntry[] = [];
+  for (const service of services) {
+    const policy = state.policy(service);
+    if (policy instanceof CacheAware) out.push({ service, counts: policy.counts });
+  }
+  return out;
+}

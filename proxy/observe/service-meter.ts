@@ -1,0 +1,172 @@
+/**
+ * @module
+ * One service's metrics in one proxy process: cumulative series per replica (requests by status
+ * class, tokens, failures) and per replica and operation (the LLM histograms), plus the report's
+ * window ring (`llm-windows.ts`). Everything is made on first use: a replica that never answered
+ * has no series, an operation never asked for has no histograms, a service without traffic has no
+ * ring. Memory per service: ~0.2 KiB, plus ~0.2 KiB per replica that answered, ~1 KiB per
+ * (replica, operation) with LLM traffic (≤ 4 operations), and the ring (≤ 24 KiB).
+ */
+import { DURATION_BOUNDS, TOKEN_BOUNDS, TPOT_BOUNDS, TTFT_BOUNDS } from "../../schema/llm-stats.ts";
+import { labelsOf, OPERATIONS, operationOf } from "./catalog.ts";
+import type { ExchangeRecord } from "./exchange-record.ts";
+import { bucketOf, LlmRing } from "./llm-windows.ts";
+
+/** Status classes by index: `code` label values. */
+export const CODE_CLASSES = ["none", "1xx", "2xx", "3xx", "4xx", "5xx"] as const;
+export const codeIndex = (status: number): number => (status >= 100 && status < 600 ? Math.floor(status / 100) : 0);
+
+/** Kinds of failed attempts (`upstreamErrors`' `kind` label). */
+export const UPSTREAM_ERROR_KINDS = ["connect", "timeout", "closed", "invalid"] as const;
+export type UpstreamErrorKind = (typeof UPSTREAM_ERROR_KINDS)[number];
+
+/** A histogram in a process: counts per bucket (last: +Inf) and the sum. */
+export class Hist {
+  readonly bounds: readonly number[];
+  readonly counts: Float64Array;
+  sum = 0;
+  constructor(bounds: readonly number[]) {
+    this.bounds = bounds;
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+  observe(value: number): void {
+    this.counts[bucketOf(this.bounds, value)]!++;
+    this.sum += value;
+  }
+  get count(): number {
+    return this.counts.reduce((a, b) => a + b, 0);
+  }
+}
+
+/** The LLM histograms of one (replica, operation). */
+export class OperationSeries {
+  readonly labels: string[];
+  readonly ttft = new Hist(TTFT_BOUNDS);
+  readonly tpot = new Hist(TPOT_BOUNDS);
+  readonly itl = new Hist(TPOT_BOUNDS);
+  readonly duration = new Hist(DURATION_BOUNDS);
+  readonly inputTokens = new Hist(TOKEN_BOUNDS);
+  readonly outputTokens = new Hist(TOKEN_BOUNDS);
+  constructor(labels: string[]) {
+    this.labels = labels;
+  }
+}
+
+export class ReplicaMeter {
+  readonly labels: string[];
+  readonly #modelLabels: string[];
+  /** By status class (`CODE_CLASSES`). */
+  readonly requests = new Float64Array(CODE_CLASSES.length);
+  incomplete = 0;
+  /** By `UPSTREAM_ERROR_KINDS`. */
+  readonly upstreamErrors = new Float64Array(UPSTREAM_ERROR_KINDS.length);
+  inputTokens = 0;
+  outputTokens = 0;
+  estimatedOutputTokens = 0;
+  readonly operations: (OperationSeries | undefined)[] = new Array(OPERATIONS.length);
+
+  constructor(service: string, replica: string, model: string) {
+    this.labels = labelsOf("service", service, "replica", replica);
+    this.#modelLabels = labelsOf("service", service, "replica", replica, "gen_ai_request_model", model);
+  }
+
+  get modelLabels(): string[] {
+    return this.#modelLabels;
+  }
+
+  operation(index: number): OperationSeries {
+    let series = this.operations[index];
+    if (!series) {
+      series = new OperationSeries([...this.#modelLabels, ...labelsOf("gen_ai_operation_name", OPERATIONS[index]!)]);
+      this.operations[index] = series;
+    }
+    return series;
+  }
+}
+
+export class ServiceMeter {
+  readonly name: string;
+  /** The service's configured model name, "" for none. */
+  readonly model: string;
+  readonly labels: string[];
+  readonly replicas = new Map<string, ReplicaMeter>();
+  /** Requests being forwarded now (`forward.ts`). */
+  inFlight = 0;
+  retries = 0;
+  rateLimited = 0;
+  held = 0;
+  #ring: LlmRing | null = null;
+
+  constructor(name: string, model: string) {
+    this.name = name;
+    this.model = model;
+    this.labels = labelsOf("service", name);
+  }
+
+  get ring(): LlmRing | null {
+    return this.#ring;
+  }
+
+  replica(id: string): ReplicaMeter {
+    let meter = this.replicas.get(id);
+    if (!meter) {
+      meter = new ReplicaMeter(this.name, id, this.model);
+      this.replicas.set(id, meter);
+    }
+    return meter;
+  }
+
+  /** Keeps the series of these replica ids (and of the gateway's own answers). */
+  retainReplicas(ids: ReadonlySet<string>): void {
+    for (const id of this.replicas.keys()) if (id !== "" && !ids.has(id)) this.replicas.delete(id);
+  }
+
+  upstreamError(replica: string, kind: UpstreamErrorKind): void {
+    this.replica(replica).upstreamErrors[UPSTREAM_ERROR_KINDS.indexOf(kind)]!++;
+  }
+
+  /** One request of this service is over. */
+  record(r: ExchangeRecord): void {
+    const replica = this.replica(r.replica ?? "");
+    replica.requests[codeIndex(r.status)]!++;
+    if (r.incomplete) replica.incomplete++;
+    if (r.rateLimit === "refused") this.rateLimited++;
+    this.retries += r.retries;
+    const reached = r.replica !== null;
+    const error = r.status >= 500 || r.incomplete;
+    // An LLM answer: successful, with a first token, and either token counts or a model service.
+    const llm = reached && r.status >= 200 && r.status < 300 && r.ttft !== null;
+    const llmAnswer = llm && (r.outputTokens !== null || this.model !== "");
+    if (reached) {
+      const series = replica.operation(operationOf(r.path));
+      series.duration.observe(r.duration);
+      if (llmAnswer) {
+        series.ttft.observe(r.ttft!);
+        if (r.tpot !== null) series.tpot.observe(r.tpot);
+        for (const gap of r.itl) series.itl.observe(gap);
+      }
+      if (r.inputTokens !== null) series.inputTokens.observe(r.inputTokens);
+      if (r.outputTokens !== null && !r.tokensEstimated) series.outputTokens.observe(r.outputTokens);
+    }
+    if (r.inputTokens !== null) replica.inputTokens += r.inputTokens;
+    if (r.outputTokens !== null) {
+      if (r.tokensEstimated) replica.estimatedOutputTokens += r.outputTokens;
+      else replica.outputTokens += r.outputTokens;
+    }
+    if (!reached && !error) return;
+    this.#ring ??= new LlmRing();
+    this.#ring.record(
+      {
+        duration: reached ? r.duration : null,
+        ttft: llmAnswer ? r.ttft : null,
+        tpot: llmAnswer ? r.tpot : null,
+        itl: llmAnswer ? r.itl : [],
+        error,
+        inputTokens: r.inputTokens,
+        outputTokens: r.outputTokens,
+        estimated: r.tokensEstimated,
+      },
+      r.time + r.duration * 1000,
+    );
+  }
+}

@@ -1,9 +1,18 @@
 /**
- * A replica that speaks enough of the OpenAI protocol for the entrypoint tests: `/v1/chat/completions`
- * (whole or streamed as SSE tokens ending in `data: [DONE]`) and `/v1/completions`. Every answer
- * names the server (`system_fingerprint`) so tests see which replica served a request; a streamed
- * answer waits for `release()` between tokens when `gated` is set, so tests can prove chunks arrive
- * one by one.
+ * A replica that speaks enough of the OpenAI protocol for the entrypoint and metrics tests, as vLLM
+ * does: `/v1/chat/completions` and `/v1/completions`, whole or streamed as SSE chunks ending in
+ * `data: [DONE]`, and SGLang's native `/generate` (cumulative text, counts in `meta_info`). Every
+ * answer names the server (`system_fingerprint`) so tests see which replica served a request.
+ *
+ * Timing: `ttftMs` before the first token (a stream's role chunk comes with it, as vLLM sends it) or
+ * before a whole answer, `itlMs` between a stream's tokens; a streamed answer also waits for
+ * `release()` between tokens while `gated` is set, so tests can prove chunks arrive one by one.
+ *
+ * Usage, as vLLM: whole answers carry `usage`; a stream sends the final usage chunk (`choices: []`)
+ * when `stream_options` is given and its `include_usage` is not false (vLLM's default is true), and
+ * `stream_options` on a request that does not stream is a 400. `usage: "never"` leaves usage out
+ * everywhere (a server that counts nothing); `"always"` sends the usage chunk on every stream (vLLM's
+ * `--enable-force-include-usage`).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -13,6 +22,20 @@ export interface SeenRequest {
   path: string;
   host: string | undefined;
   body: string;
+}
+
+export interface ModelServerOptions {
+  /** Path prefix of the OpenAI API (default `/v1`). */
+  prefix?: string;
+  /** Milliseconds before the first token of a stream, or before a whole answer. */
+  ttftMs?: number;
+  /** Milliseconds between a stream's tokens. */
+  itlMs?: number;
+  /** The tokens of every answer (default `TOKENS`). */
+  tokens?: string[];
+  /** Prompt tokens reported in usage (default 1). */
+  promptTokens?: number;
+  usage?: "requested" | "never" | "always";
 }
 
 export interface FakeModelServer {
@@ -45,7 +68,18 @@ function readJson(req: IncomingMessage): Promise<{ text: string; json: Record<st
   });
 }
 
-export async function startFakeModelServer(name: string, prefix = "/v1"): Promise<FakeModelServer> {
+const sleep = (ms: number) =>
+  new Promise<void>((resolve) => (ms > 0 ? setTimeout(resolve, ms) : setImmediate(resolve)));
+
+export async function startFakeModelServer(
+  name: string,
+  prefixOrOptions: string | ModelServerOptions = {},
+): Promise<FakeModelServer> {
+  const options = typeof prefixOrOptions === "string" ? { prefix: prefixOrOptions } : prefixOrOptions;
+  const prefix = options.prefix ?? "/v1";
+  const tokens = options.tokens ?? TOKENS;
+  const promptTokens = options.promptTokens ?? 1;
+  const usageMode = options.usage ?? "requested";
   let waiters: (() => void)[] = [];
   const sockets = new Set<import("node:net").Socket>();
   const state = {
@@ -54,10 +88,49 @@ export async function startFakeModelServer(name: string, prefix = "/v1"): Promis
       for (const w of waiters.splice(0)) w();
     },
   };
-  const nextToken = () =>
-    state.gated ? new Promise<void>((resolve) => waiters.push(resolve)) : new Promise((r) => setImmediate(r));
+  /** Waits before token `i` of a stream (0: the first). */
+  const nextToken = (i: number) =>
+    state.gated
+      ? new Promise<void>((resolve) => waiters.push(resolve))
+      : sleep(i === 0 ? (options.ttftMs ?? 0) : (options.itlMs ?? 0));
   const requests: SeenRequest[] = [];
   const created = Math.floor(Date.now() / 1000);
+  const usage = {
+    prompt_tokens: promptTokens,
+    completion_tokens: tokens.length,
+    total_tokens: promptTokens + tokens.length,
+  };
+
+  const error = (res: ServerResponse, status: number, message: string) => {
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end(JSON.stringify({ error: { message, type: "invalid_request_error", param: null, code: null } }));
+  };
+
+  /** A stream of `event(token, i)` data events, one per token, then `finish` events and `[DONE]`. */
+  const stream = async (
+    res: ServerResponse,
+    first: string | null,
+    event: (token: string) => string,
+    finish: string[],
+  ): Promise<void> => {
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    res.flushHeaders();
+    // Gated, the role chunk goes at once (tests step through the tokens); timed, with the first token.
+    let opening = first === null ? "" : `data: ${first}\n\n`;
+    if (opening && state.gated) {
+      res.write(opening);
+      opening = "";
+    }
+    for (let i = 0; i < tokens.length; i++) {
+      await nextToken(i);
+      if (res.destroyed) return;
+      res.write(`${i === 0 ? opening : ""}data: ${event(tokens[i]!)}\n\n`);
+    }
+    await nextToken(tokens.length);
+    if (res.destroyed) return;
+    for (const f of finish) res.write(`data: ${f}\n\n`);
+    res.end("data: [DONE]\n\n");
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const { text, json } = await readJson(req);
@@ -69,65 +142,100 @@ export async function startFakeModelServer(name: string, prefix = "/v1"): Promis
     // Replicas often send their own CORS header; the proxy replaces it.
     res.setHeader("access-control-allow-origin", "https://replica.invalid");
     if (req.method !== "POST" || json === null) {
-      res.writeHead(400, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: { message: "bad request", type: "invalid_request_error" } }));
+      error(res, 400, "bad request");
       return;
     }
+    const streamOptions = json.stream_options as { include_usage?: unknown } | null | undefined;
+    if (streamOptions != null && json.stream !== true) {
+      error(res, 400, "Stream options can only be defined when `stream=True`.");
+      return;
+    }
+    const withUsage =
+      usageMode === "always" ||
+      (usageMode === "requested" && streamOptions != null && streamOptions.include_usage !== false);
+    const common = { id, created, model, system_fingerprint: name };
+    const usageChunk = (object: string) => JSON.stringify({ ...common, object, choices: [], usage });
+    const whole = usageMode === "never" ? {} : { usage };
     if (pathname === `${prefix}/chat/completions`) {
+      const chunk = (delta: Record<string, unknown>, finish: string | null) =>
+        JSON.stringify({
+          ...common,
+          object: "chat.completion.chunk",
+          choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+        });
       if (json.stream === true) {
-        res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
-        res.flushHeaders();
-        const chunk = (delta: Record<string, unknown>, finish: string | null) =>
-          `data: ${JSON.stringify({
-            id,
-            object: "chat.completion.chunk",
-            created,
-            model,
-            system_fingerprint: name,
-            choices: [{ index: 0, delta, finish_reason: finish }],
-          })}\n\n`;
-        res.write(chunk({ role: "assistant", content: "" }, null));
-        for (const token of TOKENS) {
-          await nextToken();
-          if (res.destroyed) return;
-          res.write(chunk({ content: token }, null));
-        }
-        await nextToken();
-        res.write(chunk({}, "stop"));
-        res.end("data: [DONE]\n\n");
+        const finish = [chunk({}, "stop"), ...(withUsage ? [usageChunk("chat.completion.chunk")] : [])];
+        await stream(res, chunk({ role: "assistant", content: "" }, null), (t) => chunk({ content: t }, null), finish);
         return;
       }
+      await sleep(options.ttftMs ?? 0);
       res.writeHead(200, { "content-type": "application/json" });
       res.end(
         JSON.stringify({
-          id,
+          ...common,
           object: "chat.completion",
-          created,
-          model,
-          system_fingerprint: name,
-          choices: [{ index: 0, message: { role: "assistant", content: TOKENS.join("") }, finish_reason: "stop" }],
-          usage: { prompt_tokens: 1, completion_tokens: TOKENS.length, total_tokens: TOKENS.length + 1 },
+          choices: [{ index: 0, message: { role: "assistant", content: tokens.join("") }, finish_reason: "stop" }],
+          ...whole,
         }),
       );
       return;
     }
     if (pathname === `${prefix}/completions`) {
+      const choice = (t: string, finish: string | null) => ({
+        index: 0,
+        text: t,
+        logprobs: null,
+        finish_reason: finish,
+      });
+      if (json.stream === true) {
+        const chunk = (t: string, finish: string | null) =>
+          JSON.stringify({ ...common, object: "text_completion", choices: [choice(t, finish)] });
+        const finish = [chunk("", "stop"), ...(withUsage ? [usageChunk("text_completion")] : [])];
+        await stream(res, null, (t) => chunk(t, null), finish);
+        return;
+      }
+      await sleep(options.ttftMs ?? 0);
       res.writeHead(200, { "content-type": "application/json" });
+      const completion = options.tokens ? tokens.join("") : ` from ${name}`;
+      const counts = options.tokens ? usage : { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 };
       res.end(
         JSON.stringify({
-          id,
+          ...common,
           object: "text_completion",
-          created,
-          model,
-          system_fingerprint: name,
-          choices: [{ index: 0, text: ` from ${name}`, logprobs: null, finish_reason: "stop" }],
-          usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
+          choices: [choice(completion, "stop")],
+          ...(usageMode === "never" ? {} : { usage: counts }),
         }),
       );
       return;
     }
-    res.writeHead(404, { "content-type": "application/json" });
-    res.end(JSON.stringify({ error: { message: `no route ${path}`, type: "invalid_request_error" } }));
+    if (pathname === "/generate") {
+      // SGLang's native API: cumulative text, the engine's counts in meta_info.
+      const meta = (n: number, finish: unknown) => ({
+        id,
+        finish_reason: finish,
+        prompt_tokens: promptTokens,
+        completion_tokens: n,
+        cached_tokens: 0,
+      });
+      if (json.stream === true) {
+        let n = 0;
+        await stream(
+          res,
+          null,
+          () => {
+            n++;
+            return JSON.stringify({ text: tokens.slice(0, n).join(""), meta_info: meta(n, null) });
+          },
+          [],
+        );
+        return;
+      }
+      await sleep(options.ttftMs ?? 0);
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ text: tokens.join(""), meta_info: meta(tokens.length, { type: "stop" }) }));
+      return;
+    }
+    error(res, 404, `no route ${path}`);
   };
 
   const server = createServer((req, res) => {

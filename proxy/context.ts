@@ -1,10 +1,13 @@
 /**
  * @module
  * What every exchange in one process shares: the connection pools, settings, the log, the
- * rate-limit store and the routing gate (here or in the parent process), and the exchanges still running (requests and tunnels), which a closing server waits on and, past its
- * drain bound, cuts.
+ * rate-limit store and the routing gate (here or in the parent process), the sinks of the requests'
+ * records, and the exchanges still running (requests and tunnels), which a closing server waits on
+ * and, past its drain bound, cuts.
  */
 import { BodyBudget, type BodyBufferSettings } from "./body-budget.ts";
+import type { ExchangeSink } from "./observe/exchange-record.ts";
+import type { MetricsRegistry } from "./observe/registry.ts";
 import type { RateLimitGate } from "./rate-limit-gate.ts";
 import type { RoutingGate } from "./routing-gate.ts";
 import type { UpstreamPools } from "./upstream-pools.ts";
@@ -29,6 +32,13 @@ export class ProxyContext {
   readonly bodies: BodyBudget;
   /** Upgraded connections, which outlive any server-side bookkeeping. */
   readonly tunnels = new Set<{ destroy(): void }>();
+  /**
+   * Who reads each request's record once it is over (`observe/exchange-record.ts`): the metrics
+   * registry, the access log, the trace exporter. Empty: requests are not observed at all.
+   */
+  readonly sinks: ExchangeSink[] = [];
+  /** This process's metrics (null when they are off: `settings.metrics`). */
+  metrics: MetricsRegistry | null = null;
   #active = 0;
   #closing = false;
   #idle: (() => void)[] = [];

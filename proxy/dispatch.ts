@@ -4,7 +4,8 @@
  * buffering its body first), serve the entrypoint or a preflight, park it for a service scaled to
  * zero (`hold.ts`), redirect it to HTTPS, or answer it here. Upgrades are tunnelled or refused the
  * same way, on the raw socket. Requests answered here never reach a replica and are not counted in
- * the stats.
+ * the stats; their observation (`observe/observation.ts`) learns the service and the rate-limit
+ * verdict here, so their records name them.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
@@ -15,6 +16,8 @@ import { replyPreflight } from "./cors.ts";
 import { forward } from "./forward.ts";
 import { type RequestHead, useTargetAuthority } from "./headers.ts";
 import type { HoldQueue } from "./hold.ts";
+import { observation } from "./observe/observation.ts";
+import { servePublicMetrics } from "./observe/public-metrics.ts";
 import { serveEntrypoint } from "./openai-entrypoint.ts";
 import { checkRateLimit, replyRateLimited, replyRateLimitedRaw, setHeaders } from "./rate-limit.ts";
 import { replyJson, replyRaw, replyText } from "./replies.ts";
@@ -28,6 +31,8 @@ export interface Dispatch {
   readonly holds: HoldQueue;
   /** Seconds in the `Retry-After` of a 503 for a service without replicas. */
   readonly retryAfterSeconds: number;
+  /** The host's metrics, rendered for Prometheus (`GET /metrics` when public). */
+  readonly exposition: () => Promise<string>;
 }
 
 /** The head rewrites the decision carries, in the order the replica's head was always built. */
@@ -57,9 +62,11 @@ export function dispatchRequest(
     redirect(res, routed.redirect, expectsContinue || head.chunked || head.contentLength > 0 || ctx.closing);
     return;
   }
+  const observed = observation(res);
   if ("route" in routed) {
     const { route, path } = routed;
     rewriteHead(head, routed.authority, route);
+    if (observed) observed.route = route;
     checkRateLimit(ctx, {
       rules: route.rateLimits,
       path,
@@ -67,6 +74,7 @@ export function dispatchRequest(
       address,
       gone: () => res.destroyed,
       admit: (headers) => {
+        if (observed && headers) observed.rateLimit = "allowed";
         setHeaders(res, headers);
         if (secure && route.hsts) res.setHeader("strict-transport-security", route.hsts);
         if (expectsContinue) res.writeContinue();
@@ -74,16 +82,19 @@ export function dispatchRequest(
         else forward(ctx, req, res, route, head, path, startedAt);
       },
       // Node discards an unread body after the answer and keeps the connection (nginx does the same).
-      refuse: (rule, verdict) =>
+      refuse: (rule, verdict) => {
+        if (observed) observed.rateLimit = "refused";
         replyRateLimited(res, rule, verdict, {
           openai: route.model !== null,
           cors: route.model !== null,
           close: expectsContinue || ctx.closing,
-        }),
+        });
+      },
     });
     return;
   }
   if ("hold" in routed) {
+    if (observed) observed.route = routed.hold;
     hold(d, routed.hold, res, routed.cors, expectsContinue || head.chunked || head.contentLength > 0, () =>
       again(req, res, expectsContinue),
     );
@@ -99,11 +110,15 @@ export function dispatchRequest(
           hold(d, route, res, true, unread, resume),
       };
       serveEntrypoint(ctx, routed.table, req, res, head, routed.path, startedAt, options);
+    } else if (routed.special === "metrics") {
+      const unread = expectsContinue || head.chunked || head.contentLength > 0;
+      servePublicMetrics(ctx, req, res, routed.table, unread, d.exposition);
     } else {
       replyPreflight(req, res, expectsContinue || head.chunked || head.contentLength > 0 || ctx.closing);
     }
     return;
   }
+  if (observed && routed.service) observed.route = routed.service;
   const options = {
     // A refused body may still be on its way (or, after no 100 Continue, may never come): close
     // rather than read it or guess where the next request starts.
@@ -179,6 +194,7 @@ function hold(
       refuse(`service ${route.name} has no replicas (none registered within ${route.holdTimeoutMs! / 1000} s)`);
     }
   });
+  if (outcome === "held" && route.metrics) route.metrics.held++;
   if (outcome === "full") {
     ctx.end();
     holds.signal(route.name);

@@ -3,7 +3,9 @@
  * One HTTP exchange: client request → replica → client response, streamed both ways with
  * backpressure through undici's `dispatch` (no intermediate streams or `fetch` objects). A request
  * that never reached a replica (connect failure) is retried on another one; everything that reached a
- * replica is counted in the service's stats.
+ * replica is counted in the service's stats. When the request is observed (`observe/observation.ts`),
+ * the exchange tells its observation what happened and meters the response as it passes: LLM event
+ * streams (`observe/sse-meter.ts`) and JSON answers' token counts (`observe/json-usage.ts`).
  *
  * The handler uses undici's raw-header callbacks (`onConnect`/`onHeaders`/`onData`/…): they are what
  * undici 7's client calls natively, while the newer controller API adds a wrapper and parses every
@@ -18,7 +20,12 @@ import { BodyLimit } from "./body-limit.ts";
 import type { ProxyContext } from "./context.ts";
 import { withAllowOrigin } from "./cors.ts";
 import { BodyTooLargeError } from "./errors.ts";
-import { type RequestHead, readResponseHead, setUpstreamHost } from "./headers.ts";
+import { type RequestHead, readResponseHead, replaceForwardedHeader, setUpstreamHost } from "./headers.ts";
+import { includeUsage, usagePath } from "./observe/include-usage.ts";
+import { JsonUsage } from "./observe/json-usage.ts";
+import { type Observation, observation } from "./observe/observation.ts";
+import type { ServiceMeter, UpstreamErrorKind } from "./observe/service-meter.ts";
+import { SseMeter } from "./observe/sse-meter.ts";
 import { DoneScanner } from "./policies/load.ts";
 import { replyJson } from "./replies.ts";
 import type { ServiceRoute } from "./routes.ts";
@@ -59,6 +66,14 @@ const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "
 
 const errorCode = (err: Error) => (err as Error & { code?: string }).code ?? err.name;
 
+/** What kind of failure of an attempt an error is, for `gateplane_upstream_errors_total`. */
+function failureKind(code: string, sent: boolean): UpstreamErrorKind {
+  if (code === "UND_ERR_CONNECT_TIMEOUT" || code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT")
+    return "timeout";
+  if (code === "GP_BAD_RESPONSE" || code === "HTTPParserError") return "invalid";
+  return sent ? "closed" : "connect";
+}
+
 /**
  * Forwards `req` to one of `route`'s replicas and streams the answer into `res`. `body`, when given,
  * is the request body already read from `req` (the entrypoint reads it to find the model,
@@ -97,6 +112,12 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
   #lease = 0;
   /** Looks for `data: [DONE]` in an event stream, which releases the load before the stream ends. */
   #scanner: DoneScanner | null = null;
+  /** Measures an event stream (and finds `data: [DONE]`) when the request is observed or usage withheld. */
+  #meter: SseMeter | null = null;
+  /** The gateway asked for the stream's usage (`usage: include`): the usage-only event is withheld. */
+  #withhold = false;
+  #observed: Observation | undefined;
+  #metrics: ServiceMeter | null;
   #tried: ReplicaState[] | null = null;
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
@@ -128,22 +149,39 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
     this.#startedAt = startedAt;
     this.#readBody = readBody;
     this.#text = text;
+    this.#metrics = route.metrics;
   }
 
   start(): void {
     this.#ctx.begin();
+    if (this.#metrics) this.#metrics.inFlight++;
     (this.#res as Tagged)[EXCHANGE] = this;
     this.#res.on("close", onClientClose);
     const head = this.#head;
+    const observed = observation(this.#res);
+    this.#observed = observed;
+    if (observed) observed.route = this.#route;
     if (this.#readBody) {
+      let body = this.#readBody;
+      if (this.#route.usageInclude && Buffer.isBuffer(body) && usagePath(this.#req.method, this.#path)) {
+        const asked = includeUsage(body);
+        if (asked) {
+          body = asked;
+          this.#withhold = true;
+          replaceForwardedHeader(head, "content-length", String(asked.length));
+        }
+      }
       // undici sends a Buffer with its Content-Length (the client's, if any, is the same number).
-      if (!Buffer.isBuffer(this.#readBody) || this.#readBody.length > 0) this.#body = this.#readBody;
+      if (!Buffer.isBuffer(body) || body.length > 0) this.#body = body;
+      if (observed)
+        observed.bytesIn = Buffer.isBuffer(this.#readBody) ? this.#readBody.length : Math.max(0, head.contentLength);
     } else if (head.chunked) {
       // The limiter also shields the client connection from undici destroying the body on failure.
       this.#body = this.#route.maxBodySize > 0 ? this.#req.pipe(new BodyLimit(this.#route.maxBodySize)) : this.#req;
     } else if (head.contentLength > 0) {
       this.#body = this.#req;
     }
+    if (observed && !this.#readBody && head.contentLength > 0) observed.bytesIn = head.contentLength;
     this.#attempt();
   }
 
@@ -165,6 +203,7 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
     }
     this.#replica = replica;
     this.#sent = false;
+    if (this.#observed) this.#observed.retries = this.#tried?.length ?? 0;
     this.#held = replica;
     this.#lease = lease;
     replica.inFlight++;
@@ -201,7 +240,9 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
     else this.#route.balancer.succeeded(replica);
     const res = this.#res;
     if (this.#clientGone) return false;
-    const { headers: replicaHeaders, eventStream } = readResponseHead(rawHeaders);
+    const observed = this.#observed;
+    if (observed) observed.replica = replica.id;
+    const { headers: replicaHeaders, eventStream, json } = readResponseHead(rawHeaders);
     const headers = this.#route.model ? withAllowOrigin(replicaHeaders) : replicaHeaders;
     if (this.#ctx.closing) {
       headers.push("connection", "close");
@@ -219,25 +260,45 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
     // Streams (SSE) must reach the client at once, not with the first event.
     if (eventStream) {
       res.flushHeaders();
-      this.#scanner = new DoneScanner();
-    }
+      if (observed || this.#withhold) {
+        this.#meter = new SseMeter(this.#withhold);
+        if (observed) observed.sse = this.#meter;
+      } else this.#scanner = new DoneScanner();
+    } else if (observed && json) observed.json = new JsonUsage();
     return true;
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.#scanner?.feed(chunk)) {
+    let out = chunk;
+    const observed = this.#observed;
+    if (observed) {
+      if (observed.firstByteAt < 0) observed.firstByteAt = performance.now();
+      observed.json?.feed(chunk);
+    }
+    const meter = this.#meter;
+    if (meter) {
+      const wasDone = meter.done;
+      out = meter.feed(chunk, performance.now());
+      if (!wasDone && meter.done) this.#release();
+      if (out.length === 0) return true;
+    } else if (this.#scanner?.feed(chunk)) {
       this.#scanner = null;
       this.#release();
     }
+    if (observed) observed.bytesOut += out.length;
     // Node corks the socket on a write until the next tick, so the chunks parsed from one read of
     // the replica's socket (and the headers) leave in one write, without waiting for later data.
-    if (this.#res.write(chunk)) return true;
+    if (this.#res.write(out)) return true;
     this.#res.once("drain", this.#resume!);
     return false;
   }
 
   onComplete(): void {
-    this.#res.end();
+    const rest = this.#meter?.end();
+    if (rest) {
+      if (this.#observed) this.#observed.bytesOut += rest.length;
+      this.#res.end(rest);
+    } else this.#res.end();
     this.#finish();
   }
 
@@ -253,6 +314,8 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
       return;
     }
     const code = errorCode(err);
+    if (replica && !NOT_A_REPLICA_FAULT.has(code))
+      this.#metrics?.upstreamError(replica.id, failureKind(code, this.#sent));
     if (this.#responded) {
       // Too late for a status code: cut the client's response so it sees a truncated body, not a whole one.
       if (code !== "UND_ERR_BODY_TIMEOUT") this.#route.balancer.failed(replica!, Date.now(), code);
@@ -302,6 +365,7 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
     if (this.#done) return;
     this.#done = true;
     this.#release();
+    if (this.#metrics) this.#metrics.inFlight--;
     if (this.#reached) this.#route.counter.record((performance.now() - this.#startedAt) / 1000, Date.now());
     this.#ctx.end();
   }

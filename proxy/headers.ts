@@ -6,6 +6,23 @@
  * per request on the hot path.
  */
 
+/**
+ * A Host header (or a document's host) as routing keys are written: lower case, no port, no
+ * trailing dot. Bracketed IPv6 literals keep their brackets.
+ */
+export function normalizeHost(value: string): string {
+  let host = value;
+  if (host.startsWith("[")) {
+    const end = host.indexOf("]");
+    if (end !== -1) host = host.slice(0, end + 1);
+  } else {
+    const colon = host.indexOf(":");
+    if (colon !== -1) host = host.slice(0, colon);
+  }
+  if (host.endsWith(".")) host = host.slice(0, -1);
+  return host.toLowerCase();
+}
+
 /** What the proxy needs from a client's request head, plus the headers to send upstream. */
 export interface RequestHead {
   /** The Host header as sent (port included), or undefined. */
@@ -174,6 +191,12 @@ export function dropForwardedHeader(head: RequestHead, name: string): void {
   list.length = kept;
 }
 
+/** Sets the value of the `name` (lower-case) header the replica receives, if the client sent one. */
+export function replaceForwardedHeader(head: RequestHead, name: string, value: string): void {
+  const list = head.forward;
+  for (let i = 2; i < list.length; i += 2) if (list[i]!.toLowerCase() === name) list[i + 1] = value;
+}
+
 /** The address a socket's peer connected from, without the IPv4-mapped IPv6 prefix. */
 export function clientAddress(remote: string | undefined): string {
   if (!remote) return "";
@@ -185,11 +208,14 @@ export interface ResponseHead {
   headers: string[];
   /** `text/event-stream`: flush headers at once and every event as it comes. */
   eventStream: boolean;
+  /** A JSON body (`application/json`, `…+json`): its token counts are read as it passes (`observe/json-usage.ts`). */
+  json: boolean;
 }
 
 export function readResponseHead(raw: readonly (Buffer | string)[]): ResponseHead {
   const headers: string[] = [];
   let eventStream = false;
+  let json = false;
   let named: string[] | null = null;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString("latin1");
@@ -200,8 +226,12 @@ export function readResponseHead(raw: readonly (Buffer | string)[]): ResponseHea
       continue;
     }
     if (DROPPED_RESPONSE.has(lower) || isProxyHeader(lower)) continue;
-    if (lower === "content-type" && value.toLowerCase().startsWith("text/event-stream")) eventStream = true;
+    if (lower === "content-type") {
+      const type = value.toLowerCase();
+      if (type.startsWith("text/event-stream")) eventStream = true;
+      else if (type.includes("json")) json = true;
+    }
     headers.push(name, value);
   }
-  return { headers: named ? withoutNamed(headers, named, 0) : headers, eventStream };
+  return { headers: named ? withoutNamed(headers, named, 0) : headers, eventStream, json };
 }

@@ -15,6 +15,7 @@ import type { ProxyContext } from "./context.ts";
 import { replyPreflight } from "./cors.ts";
 import { forward } from "./forward.ts";
 import { clientAddress, type RequestHead } from "./headers.ts";
+import { observation } from "./observe/observation.ts";
 import { routingText } from "./policies/routing-text.ts";
 import { checkRateLimit, replyRateLimited, setHeaders } from "./rate-limit.ts";
 import { bodyTimedOut, readBody } from "./read-body.ts";
@@ -237,6 +238,8 @@ export function serveEntrypoint(
           replyError(ctx, res, 404, modelNotFound(model));
           return;
         }
+        const observed = observation(res);
+        if (observed) observed.route = route;
         const denied = admit(route, current, head, req.headers.authorization);
         if (denied) {
           replyDenied(ctx, res, denied);
@@ -267,11 +270,14 @@ export function serveEntrypoint(
           address: clientAddress(req.socket.remoteAddress),
           gone: () => res.destroyed,
           admit: (headers) => {
+            if (observed && headers) observed.rateLimit = "allowed";
             setHeaders(res, headers);
             forward(ctx, req, res, route, head, forwarded, startedAt, body, text);
           },
-          refuse: (rule, verdict) =>
-            replyRateLimited(res, rule, verdict, { openai: true, cors: true, close: ctx.closing }),
+          refuse: (rule, verdict) => {
+            if (observed) observed.rateLimit = "refused";
+            replyRateLimited(res, rule, verdict, { openai: true, cors: true, close: ctx.closing });
+          },
         });
       };
       dispatch(table);

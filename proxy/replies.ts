@@ -7,6 +7,7 @@
 import type { ServerResponse } from "node:http";
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
+import { observation } from "./observe/observation.ts";
 
 export interface ReplyOptions {
   /** Close the connection afterwards (the client may still be sending a body we refuse to read). */
@@ -39,6 +40,9 @@ export function send(res: ServerResponse, status: number, type: string, body: st
     res.shouldKeepAlive = false;
   }
   res.writeHead(status, headers);
+  const length = Buffer.byteLength(body);
+  const observed = observation(res);
+  if (observed) observed.bytesOut = length;
   res.end(body);
 }
 

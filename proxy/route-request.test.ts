@@ -27,6 +27,7 @@ const table = buildRoutingTable(doc, EMPTY_TABLE, {
 function decide(host: string, path: string): string {
   const routed = routeByHost(table, host, path);
   if (!routed) return "404";
+  if (routed.kind === "metrics") return `metrics ${routed.host} ${routed.path}`;
   return routed.kind === "entrypoint"
     ? `entrypoint ${routed.host} ${routed.path}`
     : `${routed.route.project}/${routed.route.name} ${routed.host} ${routed.path}`;

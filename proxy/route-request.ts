@@ -50,10 +50,12 @@ export type Routed =
   | { special: "entrypoint"; table: RoutingTable; path: string; authority: string | null }
   /** A CORS preflight to a model service. */
   | { special: "preflight"; table: RoutingTable; path: string }
+  /** `GET /metrics` on the gateway's own address, when its document makes them public (`observe/public-metrics.ts`). */
+  | { special: "metrics"; table: RoutingTable; path: string }
   /** A service scaled to zero: wait for a replica (`hold.ts`). */
   | { hold: ServiceRoute; cors: boolean }
-  /** Answered by the proxy itself. */
-  | { status: number; message: string; json: boolean; cors?: boolean; challenge?: boolean }
+  /** Answered by the proxy itself; `service`: the service it was for, when one was found. */
+  | { status: number; message: string; json: boolean; cors?: boolean; challenge?: boolean; service?: ServiceRoute }
   /** Plain HTTP to a host we hold a certificate for. */
   | { redirect: string };
 
@@ -98,17 +100,24 @@ export function routeRequest(req: RequestLine, head: RequestHead, secure: boolea
     return { redirect: `https://${routed.host}${port}${routed.path}` };
   }
   if (routed.kind === "entrypoint") return { special: "entrypoint", table, path: routed.path, authority };
+  if (routed.kind === "metrics") return { special: "metrics", table, path: routed.path };
   const { route, path } = routed;
   const cors = route.model !== null;
   if (route.sglangPathsOnly && !sglangPathAllowed(path)) {
-    return { status: 403, message: `path not served by service ${route.name}'s router`, json: true, cors };
+    return {
+      status: 403,
+      message: `path not served by service ${route.name}'s router`,
+      json: true,
+      cors,
+      service: route,
+    };
   }
   if (cors && isPreflight(req)) return { special: "preflight", table, path };
   const denied = authDenial(route, table, req.headers.authorization);
-  if (denied) return { ...denied, json: true, cors };
+  if (denied) return { ...denied, json: true, cors, service: route };
   const empty = route.balancer.replicas.length === 0;
   if (empty && route.holdTimeoutMs === null) {
-    return { status: 503, message: `service ${route.name} has no replicas`, json: true, cors };
+    return { status: 503, message: `service ${route.name} has no replicas`, json: true, cors, service: route };
   }
   if (route.maxBodySize > 0 && head.contentLength > route.maxBodySize) {
     return {
@@ -116,6 +125,7 @@ export function routeRequest(req: RequestLine, head: RequestHead, secure: boolea
       message: `request body larger than client_max_body_size (${route.maxBodySize} bytes)`,
       json: true,
       cors,
+      service: route,
     };
   }
   if (empty) return { hold: route, cors };
@@ -125,7 +135,9 @@ export function routeRequest(req: RequestLine, head: RequestHead, secure: boolea
 export type HostRouting =
   /** `host`: the host the request counts as on (its certificate means HTTPS; see the redirect). */
   | { kind: "service"; route: ServiceRoute; host: string; path: string }
-  | { kind: "entrypoint"; host: string; path: string };
+  | { kind: "entrypoint"; host: string; path: string }
+  /** The gateway's own metrics (only when the document makes them public). */
+  | { kind: "metrics"; host: string; path: string };
 
 const SERVICE_PREFIX = /^\/proxy\/services\/([^/?#]+)\/([^/?#]+)(.*)$/s;
 
@@ -152,7 +164,11 @@ function serviceOf(table: RoutingTable, project: string, name: string): ServiceR
 export function routeByHost(table: RoutingTable, host: string, path: string): HostRouting | null {
   const route = table.byHost.get(host);
   if (route) return { kind: "service", route, host, path };
-  if (host !== "" && host === table.entrypointHost) return { kind: "entrypoint", host, path };
+  const entrypoint = host !== "" && host === table.entrypointHost;
+  if (table.metricsPublic && (entrypoint || isBareAddress(host)) && /^\/metrics(\?|$)/.test(path)) {
+    return { kind: "metrics", host, path };
+  }
+  if (entrypoint) return { kind: "entrypoint", host, path };
   if (!isBareAddress(host)) return null;
   if (path === "/v1" || /^\/v1[/?]/.test(path)) {
     return { kind: "entrypoint", host: table.entrypointHost ?? host, path };

@@ -15,10 +15,15 @@ import { sameJson } from "../schema/json.ts";
 import { TokenSet } from "./auth.ts";
 import { Balancer, type HealthPolicy, ReplicaState } from "./balancer.ts";
 import { ConfigRejectedError } from "./errors.ts";
+import { normalizeHost } from "./headers.ts";
+import type { MetricsRegistry } from "./observe/registry.ts";
+import type { ServiceMeter } from "./observe/service-meter.ts";
 import { createPolicy } from "./policies/index.ts";
 import { compileRateLimits, type RateLimitRule, rateLimitProblems } from "./rate-limit.ts";
 import type { ZoneSpec } from "./rate-limit-store.ts";
 import type { RequestCounter, StatsRegistry } from "./stats.ts";
+
+export { normalizeHost } from "./headers.ts";
 
 /** What a service serves through the OpenAI-compatible entrypoint. */
 export interface ModelRoute {
@@ -51,6 +56,10 @@ export interface ServiceRoute {
   /** The effective router the balancer's policy was made for (null = round robin). */
   readonly router: ConfigService["router"];
   readonly counter: RequestCounter;
+  /** This process's metrics of the service (null when metrics are off). */
+  readonly metrics: ServiceMeter | null;
+  /** `usage: include`: streamed completions are asked for their usage (`observe/include-usage.ts`). */
+  readonly usageInclude: boolean;
 }
 
 export interface RoutingTable {
@@ -70,6 +79,8 @@ export interface RoutingTable {
   readonly tokens: TokenSet;
   /** Every rate-limit zone of the document. */
   readonly zones: readonly ZoneSpec[];
+  /** `observability.metrics.public`: `GET /metrics` on the gateway's address, with a service token. */
+  readonly metricsPublic: boolean;
 }
 
 export const EMPTY_TABLE: RoutingTable = {
@@ -82,23 +93,22 @@ export const EMPTY_TABLE: RoutingTable = {
   services: [],
   tokens: new TokenSet([]),
   zones: [],
+  metricsPublic: false,
 };
 
 /**
- * A Host header (or a document's host) as routing keys are written: lower case, no port, no
- * trailing dot. Bracketed IPv6 literals keep their brackets.
+ * `usage:` of a service: "include" or "as_requested" (the default). Read defensively: the control
+ * plane adds the field to the document, and a document from an older one has none.
  */
-export function normalizeHost(value: string): string {
-  let host = value;
-  if (host.startsWith("[")) {
-    const end = host.indexOf("]");
-    if (end !== -1) host = host.slice(0, end + 1);
-  } else {
-    const colon = host.indexOf(":");
-    if (colon !== -1) host = host.slice(0, colon);
-  }
-  if (host.endsWith(".")) host = host.slice(0, -1);
-  return host.toLowerCase();
+export const usageInclude = (service: ConfigService): boolean =>
+  (service as ConfigService & { usage?: unknown }).usage === "include";
+
+/** `observability.metrics.public` of a document (absent, as from older control planes: false). */
+export function metricsPublic(doc: ConfigDocument): boolean {
+  const observability = (doc as ConfigDocument & { observability?: unknown }).observability;
+  if (typeof observability !== "object" || observability === null) return false;
+  const metrics = (observability as { metrics?: unknown }).metrics;
+  return typeof metrics === "object" && metrics !== null && (metrics as { public?: unknown }).public === true;
 }
 
 /**
@@ -187,6 +197,8 @@ export function parseDocument(input: unknown): ConfigDocument {
 
 export interface TableDeps {
   stats: StatsRegistry;
+  /** This process's metrics, already following `doc` (null when they are off). */
+  metrics?: MetricsRegistry | null;
   health: HealthPolicy;
   log: (line: string) => void;
 }
@@ -232,6 +244,8 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
       sglangPathsOnly: service.router?.type === "sglang",
       holdTimeoutMs: service.hold?.timeout_ms ?? null,
       counter: deps.stats.counter(service.name),
+      metrics: deps.metrics?.service(service.name) ?? null,
+      usageInclude: usageInclude(service),
     };
     byHost.set(host, route);
     if (route.model && !byModel.has(route.model.name)) byModel.set(route.model.name, route);
@@ -247,5 +261,6 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
     services: doc.services.map((s) => s.name),
     tokens: new TokenSet(doc.service_tokens),
     zones: [...byHost.values()].flatMap((route) => route.rateLimits.map((rule) => rule.zone)),
+    metricsPublic: metricsPublic(doc),
   };
 }

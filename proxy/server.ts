@@ -3,7 +3,8 @@
  * The proxy in one process: `node:http`/`node:https` listeners whose requests are routed
  * (`route-request.ts`, a pure decision from the head and the table in force) and carried out
  * (`dispatch.ts`: forward, tunnel, hold, redirect or answer), and routing tables swapped atomically
- * when a document arrives. Settings: `settings.ts`.
+ * when a document arrives. Settings: `settings.ts`. Each request is observed (`observe/`) when some
+ * sink reads the records: the process's metrics registry is one.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
@@ -17,6 +18,12 @@ import { ProxyContext } from "./context.ts";
 import { type Dispatch, dispatchRequest, dispatchUpgrade } from "./dispatch.ts";
 import { clientAddress, readRequestHead } from "./headers.ts";
 import { HoldQueue } from "./hold.ts";
+import type { ExchangeSink } from "./observe/exchange-record.ts";
+import { renderExposition } from "./observe/exposition.ts";
+import type { MetricFamily } from "./observe/families.ts";
+import { observe } from "./observe/observation.ts";
+import { type CacheAwareEntry, cacheAwareOf, MetricsRegistry } from "./observe/registry.ts";
+import { CacheAware } from "./policies/cache-aware.ts";
 import { LocalGate, type RateLimitGate } from "./rate-limit-gate.ts";
 import { ZoneRegistry } from "./rate-limit-store.ts";
 import { type RoutingView, routeRequest } from "./route-request.ts";
@@ -52,6 +59,8 @@ export class ProxyServer {
    * `rateLimits`: where the host's rate-limit buckets are (a child process asks its parent); default: in this process.
    * `onHold(service)`: a request waits for a service scaled to zero (rate-limited per service).
    * `routing`: where the host's routing state is (a child process asks its parent); default: in this process.
+   * `exposition`: the host's metrics for Prometheus (`GET /metrics` on the gateway's address when
+   * public); default: this process's alone.
    */
   constructor(
     settings: ServerSettings,
@@ -59,6 +68,7 @@ export class ProxyServer {
     rateLimits?: RateLimitGate,
     onHold: (service: string) => void = () => {},
     routing: RoutingGate = new LocalRoutingGate(),
+    exposition?: () => Promise<string>,
   ) {
     this.#settings = settings;
     this.#log = log;
@@ -76,7 +86,17 @@ export class ProxyServer {
       rateLimits ?? new LocalGate(new ZoneRegistry(settings.rateLimitKeys)),
       routing,
     );
-    this.#dispatch = { ctx: this.#ctx, holds: this.#holds, retryAfterSeconds: settings.retryAfterSeconds };
+    if (settings.metrics) {
+      const registry = new MetricsRegistry();
+      this.#ctx.metrics = registry;
+      this.#ctx.sinks.push(registry.sink);
+    }
+    this.#dispatch = {
+      ctx: this.#ctx,
+      holds: this.#holds,
+      retryAfterSeconds: settings.retryAfterSeconds,
+      exposition: exposition ?? (async () => renderExposition(this.metrics())),
+    };
     const server = this;
     this.#view = {
       get table() {
@@ -132,8 +152,10 @@ export class ProxyServer {
 
   /** Swaps in a validated document; requests already running finish on the previous table. */
   apply(doc: ConfigDocument): void {
+    this.#ctx.metrics?.retain(doc);
     const table = buildRoutingTable(doc, this.#table, {
       stats: this.#stats,
+      metrics: this.#ctx.metrics,
       health: this.#settings.health,
       log: this.#log,
     });
@@ -186,7 +208,30 @@ export class ProxyServer {
   }
 
   stats(): RawServiceStats[] {
-    return this.#stats.snapshot(Date.now());
+    const now = Date.now();
+    return this.#stats.snapshot(now, this.#ctx.metrics?.windows(now));
+  }
+
+  /** The sinks every request's record goes to (the metrics registry first, when on). */
+  get sinks(): ExchangeSink[] {
+    return this.#ctx.sinks;
+  }
+
+  /**
+   * This process's series (empty when metrics are off). The cache_aware counts are those of the
+   * policies this process decides with: the host's state when it is here, and its own fallbacks.
+   */
+  metrics(): MetricFamily[] {
+    const registry = this.#ctx.metrics;
+    if (!registry) return [];
+    const cacheAware: CacheAwareEntry[] = [];
+    for (const route of this.#table.byHost.values()) {
+      const policy = route.balancer.policy;
+      if (policy instanceof CacheAware) cacheAware.push({ service: route.name, counts: policy.counts });
+    }
+    const routing = this.#ctx.routing;
+    if (routing instanceof LocalRoutingGate) cacheAware.push(...cacheAwareOf(routing.state, this.#table.services));
+    return registry.families((service) => this.#holds.size(service), cacheAware);
   }
 
   /** Stops accepting, lets running exchanges finish for up to `drainTimeoutMs`, then cuts the rest. */
@@ -231,9 +276,10 @@ export class ProxyServer {
     const startedAt = performance.now();
     trackResponse(req, res);
     const secure = (req.socket as TLSSocket).encrypted === true;
+    const address = clientAddress(req.socket.remoteAddress);
+    observe(this.#ctx.sinks, req, res, req.headers.host, address, startedAt);
     // Challenges come first: the CA validates over plain HTTP whatever else the host does.
     if (!secure && req.url?.startsWith(CHALLENGE_PREFIX) && answerChallenge(req, res, this.#challenges)) return;
-    const address = clientAddress(req.socket.remoteAddress);
     const head = readRequestHead(req.rawHeaders, address, secure ? "https" : "http");
     const routed = routeRequest(req, head, secure, this.#view);
     dispatchRequest(this.#dispatch, routed, req, res, head, address, secure, expectsContinue, startedAt, this.#again);

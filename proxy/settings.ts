@@ -1,7 +1,7 @@
 /**
  * @module
  * What a proxy process needs to serve, besides documents: listener bounds and timeouts, retries,
- * the rate-limit zone size, passive health, upstream pools, the hold queue and body buffering.
+ * the rate-limit zone size, passive health, upstream pools, the hold queue, body buffering, metrics.
  * Plain data, so the parent can hand it to its child processes (`process-protocol.ts`); checked once,
  * in the parent, before any listener starts (`checkSettings`).
  */
@@ -36,6 +36,8 @@ export interface ServerSettings {
   hold: HoldLimits;
   /** Request bodies read before a replica is dialled, and the body read timeout (`body-buffer.ts`). */
   bodyBuffer: BodyBufferSettings;
+  /** Measure requests (`observe/`): Prometheus series and the LLM windows of the report. Off: the benchmark's baseline. */
+  metrics: boolean;
 }
 
 export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
@@ -52,6 +54,7 @@ export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
   pools: DEFAULT_POOL_SETTINGS,
   hold: DEFAULT_HOLD_LIMITS,
   bodyBuffer: DEFAULT_BODY_BUFFER,
+  metrics: true,
 };
 
 /** Throws `ProxyOptionsError` naming the first setting a process cannot work with. */
@@ -87,4 +90,5 @@ export function checkSettings(settings: ServerSettings): void {
       throw new ProxyOptionsError(`settings.hold.${key}`, "expected a whole number ≥ 1 (signalIntervalMs ≥ 0)");
     }
   }
+  if (typeof settings.metrics !== "boolean") throw new ProxyOptionsError("settings.metrics", "expected true or false");
 }

@@ -144,8 +144,19 @@ describe("stats of a running proxy", () => {
     for (const w of ["30", "60", "300"] as const) expect(alpha[w].requests).toBe(3);
     expect(alpha["30"].request_time).toBeGreaterThanOrEqual(0.05);
     expect(alpha["30"].request_time).toBeLessThan(1);
-    expect(stats[1]!.windows["300"]).toEqual({ requests: 0, request_time: 0 });
-    expect(stats[2]!.windows["300"]).toEqual({ requests: 0, request_time: 0 });
+    // The gateway's own 503 (no replicas) and 502 (unreachable) count as errors of the LLM windows.
+    const onlyAnError = {
+      duration: { counts: [], sum: 0 },
+      ttft: { counts: [], sum: 0 },
+      tpot: { counts: [], sum: 0 },
+      itl: { counts: [], sum: 0 },
+      errors: 1,
+      tokens: { input: 0, output: 0, estimated_output: 0 },
+    };
+    expect(stats[1]!.windows["300"]).toEqual({ requests: 0, request_time: 0, llm: onlyAnError });
+    expect(stats[2]!.windows["300"]).toEqual({ requests: 0, request_time: 0, llm: onlyAnError });
+    expect(alpha["300"].llm?.duration.counts.reduce((a, b) => a + b)).toBe(3);
+    expect(alpha["300"].llm?.errors).toBe(0);
 
     // A service that leaves the document leaves the report; one that stays keeps its history.
     await proxy.apply(configDocument(2, [{ name: "alpha", replicas: [replica.url] }]));

@@ -3,9 +3,13 @@
  * Traffic counters per service, as dstack's collector computes them from nginx's access log: over
  * the last 30, 60 and 300 seconds, how many requests reached a replica and their mean duration.
  * Kept in one-second buckets in a fixed ring, so memory per service is constant whatever the load.
- * Processes report raw sums; means are taken only after summing across processes.
+ * Processes report raw sums; means are taken only after summing across processes. Beside them, each
+ * window may carry the LLM distributions of the metrics registry (`observe/llm-windows.ts`), whose
+ * buckets add up across processes the same way.
  */
 import type { ServiceStats } from "../schema/agent-protocol.ts";
+import { addHistogram, type LlmWindow, type LlmWindowName } from "../schema/llm-stats.ts";
+import { emptyWindow, trimWindow } from "./observe/llm-windows.ts";
 
 export const STATS_WINDOWS = [30, 60, 300] as const;
 const RING = 300;
@@ -18,6 +22,8 @@ export interface RawWindow {
 export interface RawServiceStats {
   service: string;
   windows: Record<"30" | "60" | "300", RawWindow>;
+  /** The windows with LLM traffic (absent when metrics are off or none had any). */
+  llm?: Partial<Record<LlmWindowName, LlmWindow>>;
 }
 
 /** One service's ring of one-second buckets. */
@@ -82,8 +88,14 @@ export class StatsRegistry {
     for (const name of this.#counters.keys()) if (!services.has(name)) this.#counters.delete(name);
   }
 
-  snapshot(nowMs: number): RawServiceStats[] {
-    return [...this.#counters].map(([service, counter]) => ({ service, windows: counter.windows(nowMs) }));
+  /** Every service's sums; `llm`: the LLM windows by service (the metrics registry's). */
+  snapshot(nowMs: number, llm?: ReadonlyMap<string, Partial<Record<LlmWindowName, LlmWindow>>>): RawServiceStats[] {
+    return [...this.#counters].map(([service, counter]) => {
+      const windows = llm?.get(service);
+      return windows
+        ? { service, windows: counter.windows(nowMs), llm: windows }
+        : { service, windows: counter.windows(nowMs) };
+    });
   }
 }
 
@@ -96,6 +108,7 @@ const round3 = (x: number) => Math.round(x * 1000) / 1000;
  */
 export function summarizeStats(services: readonly string[], snapshots: readonly RawServiceStats[][]): ServiceStats[] {
   const sums = new Map<string, RawServiceStats["windows"]>();
+  const llm = new Map<string, Partial<Record<LlmWindowName, LlmWindow>>>();
   for (const name of services) {
     sums.set(name, {
       "30": { requests: 0, seconds: 0 },
@@ -110,24 +123,40 @@ export function summarizeStats(services: readonly string[], snapshots: readonly 
       for (const w of ["30", "60", "300"] as const) {
         sum[w].requests += entry.windows[w].requests;
         sum[w].seconds += entry.windows[w].seconds;
+        const from = entry.llm?.[w];
+        if (!from) continue;
+        let windows = llm.get(entry.service);
+        if (!windows) {
+          windows = {};
+          llm.set(entry.service, windows);
+        }
+        windows[w] = addWindow(windows[w] ?? emptyWindow(), from);
       }
     }
   }
-  return [...sums].map(([service, w]) => ({
-    service,
-    windows: {
-      "30": {
-        requests: w["30"].requests,
-        request_time: w["30"].requests ? round3(w["30"].seconds / w["30"].requests) : 0,
-      },
-      "60": {
-        requests: w["60"].requests,
-        request_time: w["60"].requests ? round3(w["60"].seconds / w["60"].requests) : 0,
-      },
-      "300": {
-        requests: w["300"].requests,
-        request_time: w["300"].requests ? round3(w["300"].seconds / w["300"].requests) : 0,
-      },
-    },
-  }));
+  return [...sums].map(([service, w]) => {
+    const distributions = llm.get(service);
+    const window = (name: LlmWindowName) => {
+      const out = {
+        requests: w[name].requests,
+        request_time: w[name].requests ? round3(w[name].seconds / w[name].requests) : 0,
+      };
+      const extra = distributions?.[name];
+      return extra ? { ...out, llm: trimWindow(extra) } : out;
+    };
+    return { service, windows: { "30": window("30"), "60": window("60"), "300": window("300") } };
+  });
+}
+
+/** Adds a process's window into a sum (histograms bucket by bucket). */
+function addWindow(into: LlmWindow, from: LlmWindow): LlmWindow {
+  addHistogram(into.duration, from.duration);
+  addHistogram(into.ttft, from.ttft);
+  addHistogram(into.tpot, from.tpot);
+  addHistogram(into.itl, from.itl);
+  into.errors += from.errors;
+  into.tokens.input += from.tokens.input;
+  into.tokens.output += from.tokens.output;
+  into.tokens.estimated_output += from.tokens.estimated_output;
+  return into;
 }

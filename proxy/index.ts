@@ -1,13 +1,16 @@
 /**
  * @module
  * The data plane's public face, used by the agent: start the proxy (in this process or in child
- * processes, `process-pool.ts`), apply configuration documents, read per-service stats, close.
+ * processes, `process-pool.ts`), apply configuration documents, read per-service stats and the
+ * host's metrics (`observe/`), close.
  */
 import { availableParallelism } from "node:os";
 import type { ServiceStats } from "../schema/agent-protocol.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import { type ChallengeTokens, checkChallenges } from "./acme-challenge.ts";
 import { ConfigRejectedError, ProxyClosedError, ProxyOptionsError } from "./errors.ts";
+import { renderExposition } from "./observe/exposition.ts";
+import { type MetricFamily, mergeFamilies } from "./observe/families.ts";
 import { ProcessPool, type Sharing } from "./process-pool.ts";
 import { parseDocument } from "./routes.ts";
 import { ProxyServer } from "./server.ts";
@@ -17,6 +20,8 @@ import { CertificateSet, type TlsCertificate } from "./tls.ts";
 
 export type { ChallengeTokens } from "./acme-challenge.ts";
 export { ConfigRejectedError, ProxyClosedError, ProxyOptionsError, ProxyProcessError } from "./errors.ts";
+export { EXPOSITION_CONTENT_TYPE } from "./observe/exposition.ts";
+export type { MetricFamily } from "./observe/families.ts";
 export type { TlsCertificate } from "./tls.ts";
 
 export interface ProxyOptions {
@@ -45,6 +50,11 @@ export interface ProxyOptions {
    * service by each serving process; the callback rate-limits across processes if it needs to.
    */
   onHeldRequest?: (service: string) => void;
+  /**
+   * Series the caller adds to the host's metrics (the agent's own: configuration, certificates, the
+   * control-plane link), read at every scrape; they must not throw.
+   */
+  extraMetrics?: () => MetricFamily[];
 }
 
 export interface ProxyHandle {
@@ -65,8 +75,12 @@ export interface ProxyHandle {
    * NACKs with it) and keeps the old config.
    */
   apply(doc: ConfigDocument): Promise<void>;
-  /** Per-service stats aggregated across processes. */
+  /** Per-service stats aggregated across processes (with the LLM windows of services that had LLM traffic). */
   stats(): Promise<ServiceStats[]>;
+  /** The proxy's metric series, summed over its processes (empty when `settings.metrics` is off). */
+  metrics(): Promise<MetricFamily[]>;
+  /** The proxy's series and `extraMetrics`, in Prometheus's text format (`EXPOSITION_CONTENT_TYPE`). */
+  exposition(): Promise<string>;
   /** Stop accepting, let in-flight requests finish (bounded), stop the child processes. */
   close(): Promise<void>;
 }
@@ -99,6 +113,7 @@ interface Checked {
   accept: (doc: ConfigDocument) => ConfigDocument;
   log: (line: string) => void;
   onHeldRequest: (service: string) => void;
+  extraMetrics: () => MetricFamily[];
 }
 
 function checkOptions(options: ProxyOptions): Checked {
@@ -145,7 +160,19 @@ function checkOptions(options: ProxyOptions): Checked {
     throw new ProxyOptionsError("validatedDocuments", "expected true or false");
   }
   const accept = options.validatedDocuments ? (doc: ConfigDocument) => doc : parseDocument;
-  return { host, port, tlsPort, processes, initial, accept, log, onHeldRequest: held };
+  if (options.extraMetrics !== undefined && typeof options.extraMetrics !== "function") {
+    throw new ProxyOptionsError("extraMetrics", "expected a function");
+  }
+  const extra = options.extraMetrics;
+  const extraMetrics = () => {
+    try {
+      return extra?.() ?? [];
+    } catch (err) {
+      log(`proxy: extraMetrics failed: ${(err as Error).message}`);
+      return [];
+    }
+  };
+  return { host, port, tlsPort, processes, initial, accept, log, onHeldRequest: held, extraMetrics };
 }
 
 /** Rejects unusable pairs before any process sees them (the message names the host). */
@@ -171,7 +198,15 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
   };
 
   if (checked.processes === 0) {
-    const server = new ProxyServer(settings, checked.log, undefined, checked.onHeldRequest);
+    const exposition = async () => renderExposition(mergeFamilies([server.metrics(), checked.extraMetrics()]));
+    const server: ProxyServer = new ProxyServer(
+      settings,
+      checked.log,
+      undefined,
+      checked.onHeldRequest,
+      undefined,
+      exposition,
+    );
     if (checked.initial) server.apply(checked.initial);
     const httpsPort =
       checked.tlsPort === null ? null : await server.listenTls({ host: checked.host, port: checked.tlsPort });
@@ -198,6 +233,14 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
         assertOpen();
         return summarizeStats(services, [server.stats()]);
       },
+      async metrics() {
+        assertOpen();
+        return server.metrics();
+      },
+      exposition() {
+        assertOpen();
+        return exposition();
+      },
       close() {
         closed = true;
         return server.close();
@@ -206,7 +249,8 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     };
   }
 
-  const pool = await ProcessPool.start({
+  const exposition = async () => renderExposition(mergeFamilies([await pool.metrics(), checked.extraMetrics()]));
+  const pool: ProcessPool = await ProcessPool.start({
     host: checked.host,
     port: checked.port,
     count: checked.processes,
@@ -219,6 +263,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     nodeFlags: tuning.nodeFlags ?? [],
     log: checked.log,
     onHold: checked.onHeldRequest,
+    exposition,
   });
   // Documents apply one after another, in the order they were given.
   let queue: Promise<unknown> = Promise.resolve();
@@ -250,6 +295,14 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     async stats() {
       assertOpen();
       return summarizeStats(services, await pool.stats());
+    },
+    async metrics() {
+      assertOpen();
+      return pool.metrics();
+    },
+    async exposition() {
+      assertOpen();
+      return exposition();
     },
     close() {
       closed = true;

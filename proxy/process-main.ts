@@ -3,7 +3,7 @@
  * Entry point of a proxy child process (started by `process-pool.ts` through `process-fork.ts`: this
  * file bundled to JavaScript, or under tsx where the bundle cannot be written). It serves traffic with
  * its own `ProxyServer` on the socket the parent shares, applies the documents the parent sends, and
- * answers stats requests. Rate-limit verdicts come from the parent, which holds the host's buckets
+ * answers stats and metrics requests. Rate-limit verdicts come from the parent, which holds the host's buckets
  * (`rate-limit-gate.ts`), and so do routing decisions for services whose policy keeps host-wide
  * state (`routing-gate.ts`). It exits when told to close or when the parent goes away.
  */
@@ -51,6 +51,33 @@ const routing = new IpcRoutingGate(
   (line) => send({ type: "log", line }),
 );
 
+/** Past this, a `GET /metrics` the parent has not answered gets a 503. */
+const EXPOSITION_TIMEOUT_MS = 15_000;
+const expositionAsks = new Map<number, { resolve: (text: string) => void; reject: (err: Error) => void }>();
+let nextAsk = 1;
+
+/** The host's exposition, rendered by the parent (which asks every process for its series). */
+function askExposition(): Promise<string> {
+  const ask = nextAsk++;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      expositionAsks.delete(ask);
+      reject(new Error(`the parent process did not answer within ${EXPOSITION_TIMEOUT_MS / 1000} s`));
+    }, EXPOSITION_TIMEOUT_MS);
+    expositionAsks.set(ask, {
+      resolve: (text) => {
+        clearTimeout(timer);
+        resolve(text);
+      },
+      reject: (err) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    });
+    send({ type: "exposition-ask", ask });
+  });
+}
+
 async function init(message: Extract<ToProcess, { type: "init" }>, handle: object | undefined): Promise<void> {
   server = new ProxyServer(
     message.settings,
@@ -58,6 +85,7 @@ async function init(message: Extract<ToProcess, { type: "init" }>, handle: objec
     rateLimits,
     (service) => send({ type: "held", service }),
     routing,
+    askExposition,
   );
   if (message.document) server.apply(message.document);
   server.setCertificates(message.certificates);
@@ -120,6 +148,16 @@ process.on("message", (message: ToProcess, handle: object | undefined) => {
     case "stats":
       send({ type: "stats", id: message.id, stats: server?.stats() ?? [] });
       return;
+    case "metrics":
+      send({ type: "metrics", id: message.id, families: server?.metrics() ?? [] });
+      return;
+    case "exposition": {
+      const pending = expositionAsks.get(message.ask);
+      expositionAsks.delete(message.ask);
+      if (message.text !== null) pending?.resolve(message.text);
+      else pending?.reject(new Error(message.error ?? "no metrics"));
+      return;
+    }
     case "close":
       void shutdown(0);
       return;

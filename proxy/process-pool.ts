@@ -18,10 +18,17 @@
  * round-robin counters, in-flight loads, cache_aware trees) and answers the children's batched
  * routing decisions (`routing-gate.ts`), so every process routes as one proxy would. A child that
  * dies gives back the loads it held.
+ *
+ * Metrics: the parent asks every child for its series and adds them up (`observe/families.ts`); the
+ * last counts of a child that died are kept (`RetiredCounts`), so the host's counters never go down
+ * when a child is replaced. The cache_aware counts of the host's routing state are the parent's own.
  */
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { ChallengeTokens } from "./acme-challenge.ts";
 import { ProxyProcessError } from "./errors.ts";
+import { renderExposition } from "./observe/exposition.ts";
+import { type MetricFamily, mergeFamilies, RetiredCounts } from "./observe/families.ts";
+import { cacheAwareFamilies, cacheAwareOf } from "./observe/registry.ts";
 import { type Child, forkChild, freePort, type Sharing } from "./process-fork.ts";
 import type { FromProcess, ToProcess } from "./process-protocol.ts";
 import { ProcessGoneError, ProcessRpc } from "./process-rpc.ts";
@@ -50,6 +57,8 @@ export interface ProcessPoolOptions {
   log: (line: string) => void;
   /** A child holds a request for a service scaled to zero. */
   onHold: (service: string) => void;
+  /** The host's metrics rendered for Prometheus, for a child asked `GET /metrics` (default: the pool's series). */
+  exposition?: () => Promise<string>;
   /** A child must be serving within this after it is started. */
   startTimeoutMs?: number;
   /** A child must acknowledge a document (or answer a stats request) within this. */
@@ -97,6 +106,9 @@ export class ProcessPool {
   readonly #routing = new RoutingState();
   /** Owner of the routing leases of each child process started. */
   #nextOwner = 1;
+  /** The last series each position's child reported, with its pid. */
+  readonly #lastMetrics = new Map<Slot, { pid: number | undefined; families: MetricFamily[] }>();
+  readonly #retired = new RetiredCounts();
 
   private constructor(options: ProcessPoolOptions) {
     this.#options = options;
@@ -228,6 +240,11 @@ export class ProcessPool {
           if (answer) child.send(answer);
         } else if (message.type === "rate-limit") {
           child.send(answerAsk(this.#rateLimits, message));
+        } else if (message.type === "exposition-ask") {
+          (this.#options.exposition ?? (async () => renderExposition(await this.metrics())))().then(
+            (text) => child.send({ type: "exposition", ask: message.ask, text, error: null }),
+            (err: Error) => child.send({ type: "exposition", ask: message.ask, text: null, error: err.message }),
+          );
         } else if (message.type === "failed") {
           fail(new ProxyProcessError(`proxy process ${pid} failed to start: ${message.error}`));
         } else {
@@ -265,6 +282,7 @@ export class ProcessPool {
     if (slot.child !== child) return;
     slot.child = null;
     this.#rpc.gone(slot, child.process.pid);
+    this.#retire(slot);
     if (this.#closing || !this.#started) return;
     const lived = slot.readyAt ? Date.now() - slot.readyAt : 0;
     slot.quickExits = lived < YOUNG_MS ? slot.quickExits + 1 : 0;
@@ -310,6 +328,7 @@ export class ProcessPool {
     // Before any child runs the new rules; zones of rules the document keeps keep their buckets.
     this.#rateLimits.retain(documentZones(document));
     this.#routing.retain(document);
+    this.#retired.retain(new Set(document.services.map((s) => s.name)));
     const results = await Promise.allSettled(this.#slots.map((slot) => this.#applyTo(slot, document)));
     const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (!failure) return;
@@ -361,6 +380,39 @@ export class ProcessPool {
       this.#slots.filter((s) => s.child).map((slot) => this.#request(slot, { type: "stats", id: this.#rpc.nextId() })),
     );
     return answers.flatMap((a) => (a.status === "fulfilled" && a.value.type === "stats" ? [a.value.stats] : []));
+  }
+
+  /**
+   * The host's series: every child's (the last it reported when it does not answer now), those of
+   * children gone, and the host routing state's cache_aware counts.
+   */
+  async metrics(): Promise<MetricFamily[]> {
+    await Promise.allSettled(
+      this.#slots
+        .filter((s) => s.child)
+        .map(async (slot) => {
+          const pid = slot.child?.process.pid;
+          const answer = await this.#request(slot, { type: "metrics", id: this.#rpc.nextId() });
+          if (answer.type !== "metrics" || slot.child?.process.pid !== pid) return;
+          const last = this.#lastMetrics.get(slot);
+          if (last && last.pid !== pid) this.#retired.retire(last.families);
+          this.#lastMetrics.set(slot, { pid, families: answer.families });
+        }),
+    );
+    const services = this.#document?.services.map((s) => s.name) ?? [];
+    return mergeFamilies([
+      this.#retired.families,
+      ...[...this.#lastMetrics.values()].map((m) => m.families),
+      cacheAwareFamilies(cacheAwareOf(this.#routing, services)),
+    ]);
+  }
+
+  /** A position's child is gone: its last counts stay in the host's sums. */
+  #retire(slot: Slot): void {
+    const last = this.#lastMetrics.get(slot);
+    if (!last) return;
+    this.#lastMetrics.delete(slot);
+    this.#retired.retire(last.families);
   }
 
   /** Asks every child to drain and exit; kills the ones still there after their drain bound. */

@@ -6,6 +6,7 @@
  */
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { ChallengeTokens } from "./acme-challenge.ts";
+import type { MetricFamily } from "./observe/families.ts";
 import type { RateLimitAsk, RateLimitVerdicts } from "./rate-limit-gate.ts";
 import type { RouteAnswer, RouteAsk } from "./routing-gate.ts";
 import type { ServerSettings } from "./settings.ts";
@@ -32,6 +33,10 @@ export type ToProcess =
   | { type: "challenges"; id: number; tokens: ChallengeTokens }
   | { type: "apply"; id: number; document: ConfigDocument }
   | { type: "stats"; id: number }
+  /** This process's metric series (`observe/registry.ts`). */
+  | { type: "metrics"; id: number }
+  /** Answers an `exposition-ask`: the host's metrics rendered for Prometheus, or why not. */
+  | { type: "exposition"; ask: number; text: string | null; error: string | null }
   /** Answers a `rate-limit` batch. */
   | RateLimitVerdicts
   /** Answers a `route` batch. */
@@ -50,6 +55,9 @@ export type FromProcess =
   | { type: "applied"; id: number; version: number }
   | { type: "apply-failed"; id: number; error: string }
   | { type: "stats"; id: number; stats: RawServiceStats[] }
+  | { type: "metrics"; id: number; families: MetricFamily[] }
+  /** A client asked this process for the host's metrics (`GET /metrics` when public): the parent has them all. */
+  | { type: "exposition-ask"; ask: number }
   | { type: "log"; line: string }
   /** The rate-limit checks of one event-loop turn; the buckets of the host are in the parent. */
   | RateLimitAsk

@@ -4,9 +4,11 @@
  * (a load balancer's health check goes through the proxy's port instead, which services own). It says
  * whether the agent is registered, which config version the proxy serves, and whether the control
  * plane's WebSocket is up; it answers 200 whenever the agent runs, since none of these stop traffic.
+ * `GET /metrics` beside it: the host's metrics in Prometheus's text format (the proxy's series summed
+ * over its processes, and the agent's own), for a Prometheus on the host or one that reaches it.
  */
 
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { RouterReport, ServiceRejection } from "../schema/agent-protocol.ts";
 
 export interface AgentStatus {
@@ -28,9 +30,23 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-export async function startAdminServer(port: number, status: () => AgentStatus): Promise<AdminServer> {
+/** The exposition and its content type (`text/plain; version=0.0.4`). */
+export interface MetricsEndpoint {
+  render(): Promise<string>;
+  contentType: string;
+}
+
+export async function startAdminServer(
+  port: number,
+  status: () => AgentStatus,
+  metrics?: MetricsEndpoint,
+): Promise<AdminServer> {
   const server: Server = createServer((req, res) => {
     const pathname = (req.url ?? "/").split("?")[0];
+    if (pathname === "/metrics" && metrics) {
+      serveMetrics(req.method, res, metrics);
+      return;
+    }
     if (pathname !== "/healthz") {
       res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
       res.end("not found");
@@ -66,4 +82,26 @@ export async function startAdminServer(port: number, status: () => AgentStatus):
         server.closeAllConnections();
       }),
   };
+}
+
+function serveMetrics(method: string | undefined, res: ServerResponse, metrics: MetricsEndpoint): void {
+  if (method !== "GET" && method !== "HEAD") {
+    res.writeHead(405, { allow: "GET, HEAD" });
+    res.end();
+    return;
+  }
+  metrics.render().then(
+    (body) => {
+      res.writeHead(200, {
+        "content-type": metrics.contentType,
+        "content-length": Buffer.byteLength(body),
+        "cache-control": "no-store",
+      });
+      res.end(method === "HEAD" ? undefined : body);
+    },
+    (err: Error) => {
+      res.writeHead(503, { "content-type": "text/plain; charset=utf-8" });
+      res.end(`metrics unavailable: ${err.message}\n`);
+    },
+  );
 }

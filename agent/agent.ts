@@ -12,7 +12,14 @@
  */
 import { mkdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { type ProxyHandle, type ProxyOptions, ProxyOptionsError, startProxy } from "../proxy/index.ts";
+import {
+  EXPOSITION_CONTENT_TYPE,
+  type MetricFamily,
+  type ProxyHandle,
+  type ProxyOptions,
+  ProxyOptionsError,
+  startProxy,
+} from "../proxy/index.ts";
 import type { AgentBootstrap } from "../schema/agent.ts";
 import { type CertificateState, MAX_REPORT_TEXT } from "../schema/agent-protocol.ts";
 import { type AdminServer, type AgentStatus, startAdminServer } from "./admin-server.ts";
@@ -27,6 +34,7 @@ import { Credentials } from "./credentials.ts";
 import { runHeartbeat } from "./heartbeat.ts";
 import { LinkState } from "./link-state.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { agentFamilies } from "./metrics.ts";
 import { ScaleSignals } from "./scale-signal.ts";
 import { detectSglangRouter, type RouterInstallation } from "./sglang/detect.ts";
 import { DEFAULT_PORT_RANGE, type PortRange } from "./sglang/ports.ts";
@@ -131,6 +139,9 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   let credentials: Credentials | null = null;
   const signals = new ScaleSignals({ client, token: () => credentials?.current?.token ?? null, log });
 
+  // The agent's own series, once its parts exist (the proxy starts first and renders the exposition).
+  let ownMetrics: () => MetricFamily[] = () => [];
+
   // The proxy first, with the last good config: traffic must not wait for the control plane.
   const host = options.host ?? "127.0.0.1";
   const launch = options.startProxy ?? startProxy;
@@ -145,6 +156,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     // Most proxy lines name the proxy already; the others get it, so the agent's log says who spoke.
     log: (line) => log.info(line.startsWith("proxy") ? line : `proxy: ${line}`),
     onHeldRequest: (service) => signals.notify(service),
+    extraMetrics: () => ownMetrics(),
   };
   let proxy: ProxyHandle;
   try {
@@ -220,6 +232,15 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     log,
   });
   const link = new LinkState();
+  ownMetrics = () =>
+    agentFamilies({
+      configVersion: applier.version,
+      rejected: applier.rejectedServices,
+      certificates: certificates?.states() ?? [],
+      connected: link.connected,
+      linkChangedAt: link.since,
+      version,
+    });
   const health = (): HostHealth => {
     const problem = applier.persistError;
     const state: HostHealth = problem
@@ -244,12 +265,15 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   let admin: AdminServer | null = null;
   if (options.adminPort !== undefined && options.adminPort !== null) {
     try {
-      admin = await startAdminServer(options.adminPort, status);
+      admin = await startAdminServer(options.adminPort, status, {
+        render: () => proxy.exposition(),
+        contentType: EXPOSITION_CONTENT_TYPE,
+      });
     } catch (error) {
       await proxy.close();
       throw error;
     }
-    log.info(`agent health at http://127.0.0.1:${admin.port}/healthz`);
+    log.info(`agent health at http://127.0.0.1:${admin.port}/healthz, metrics at /metrics`);
   }
 
   const stopping = new AbortController();

@@ -20,6 +20,7 @@ import { CertificateSet, type TlsCertificate } from "./tls.ts";
 
 export type { ChallengeTokens } from "./acme-challenge.ts";
 export { ConfigRejectedError, ProxyClosedError, ProxyOptionsError, ProxyProcessError } from "./errors.ts";
+export { METRICS, type MetricSpec } from "./observe/catalog.ts";
 export { EXPOSITION_CONTENT_TYPE } from "./observe/exposition.ts";
 export type { MetricFamily } from "./observe/families.ts";
 export type { TlsCertificate } from "./tls.ts";

@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { request } from "node:http";
+import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import { type FakeModelServer, startFakeModelServer, TOKENS } from "../../test/fakes/model-server.ts";
@@ -138,6 +139,18 @@ describe("metering through the proxy", () => {
       false,
       Buffer.byteLength(reply.body),
     ]);
+  });
+
+  it("usage: include is invisible to the openai client, which sees exactly the chunks it asked for", async () => {
+    // The gateway's bare address serves the entrypoint: no name resolution needed.
+    const client = new OpenAI({ apiKey: "unused", baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 });
+    const stream = await client.chat.completions.create({ model: "qwen", messages: [], stream: true });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    expect(chunks.map((c) => c.choices.length)).toEqual(Array(TOKENS.length + 2).fill(1));
+    expect(chunks.some((c) => c.usage)).toBe(false);
+    const r = await recordOf((r) => r.service === "exact");
+    expect([r.host, r.inputTokens, r.outputTokens, r.tokensEstimated]).toEqual(["127.0.0.1", 9, TOKENS.length, false]);
   });
 
   it("usage: include leaves a request that does not stream, or chose its stream_options, as it was", async () => {

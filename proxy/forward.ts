@@ -155,12 +155,17 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
   start(): void {
     this.#ctx.begin();
     if (this.#metrics) this.#metrics.inFlight++;
-    (this.#res as Tagged)[EXCHANGE] = this;
-    this.#res.on("close", onClientClose);
     const head = this.#head;
     const observed = observation(this.#res);
     this.#observed = observed;
-    if (observed) observed.route = this.#route;
+    if (observed) {
+      observed.route = this.#route;
+      // The observation's own `close` listener tells the exchange first: one listener, not two.
+      observed.exchange = this;
+    } else {
+      (this.#res as Tagged)[EXCHANGE] = this;
+      this.#res.on("close", onClientClose);
+    }
     if (this.#readBody) {
       let body = this.#readBody;
       if (this.#route.usageInclude && Buffer.isBuffer(body) && usagePath(this.#req.method, this.#path)) {

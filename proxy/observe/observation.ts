@@ -47,6 +47,8 @@ export class Observation {
   firstByteAt = -1;
   sse: SseMeter | null = null;
   json: JsonUsage | null = null;
+  /** The forwarding exchange, told first when the response closes (it may be the client leaving). */
+  exchange: { clientClosed(): void } | null = null;
   #done = false;
 
   constructor(
@@ -154,7 +156,10 @@ export function pathOf(url: string): string {
 }
 
 function onClose(this: Observed): void {
-  this[OBSERVATION]?.finish(this);
+  const observed = this[OBSERVATION];
+  if (!observed) return;
+  observed.exchange?.clientClosed();
+  observed.finish(this);
 }
 
 /**

@@ -5,9 +5,13 @@
  * latency of the hop); and SSE streams (200 events each, paced like token streaming) at 500
  * concurrent streams, through wrk too (it reads chunked responses to their end, so one "request" is
  * one whole stream). Prints req/s, p50/p99 latency, latency added over going to the upstream
- * directly, peak RSS and CPU of the proxy's processes, and Gateplane/nginx ratios. Needs `nginx` and
- * `wrk` on PATH; installs nothing. For experiments: `--only tiny|idle|sse`, `--repeat N`,
- * `--targets nginx,gateplane`, `--processes N`, `--sharing handle|cluster`, pool and Node flags.
+ * directly, peak RSS and CPU of the proxy's processes, and Gateplane/nginx ratios. Gateplane runs
+ * twice side by side: with its metrics (`gateplane`, the default) and without (`gateplane-off`:
+ * `settings.metrics: false`, no request observed), and a second table gives what measuring costs
+ * in req/s and CPU per request (the SSE load streams OpenAI chat chunks, so the meter does its real
+ * work). Needs `nginx` and `wrk` on PATH; installs nothing. For experiments: `--only tiny|idle|sse`,
+ * `--repeat N` (rounds alternate the order of the two Gateplanes), `--targets nginx,gateplane,gateplane-off`,
+ * `--processes N`, `--sharing handle|cluster`, pool and Node flags.
  */
 
 import { mkdtempSync, rmSync } from "node:fs";
@@ -21,7 +25,7 @@ import type { ConfigDocument } from "../schema/config-document.ts";
 import { service as serviceConfig } from "../test/support/config-builder.ts";
 import { haveNginx, type Nginx, proxyConfig, startNginx, upstreamConfig } from "./nginx.ts";
 import { cpuTimes, processTree, sampleRss } from "./procfs.ts";
-import { formatTable, type Row } from "./report.ts";
+import { formatMetricsCost, formatTable, type Row } from "./report.ts";
 import { type SseUpstream, startSseUpstream } from "./sse-upstream.ts";
 import { haveWrk, runWrk, type WrkResult } from "./wrk.ts";
 
@@ -41,7 +45,7 @@ const { values: args } = parseArgs({
     pipelining: { type: "string" },
     "node-flags": { type: "string", default: "" },
     repeat: { type: "string", default: "1" },
-    targets: { type: "string", default: "direct,nginx,gateplane" },
+    targets: { type: "string", default: "direct,nginx,gateplane,gateplane-off" },
     only: { type: "string" },
   },
 });
@@ -57,7 +61,13 @@ const SSE_HOST = "sse.bench.test";
 
 function benchDocument(tinyPort: number, ssePort: number): ConfigDocument {
   const service = (name: string, host: string, port: number) =>
-    serviceConfig({ name, project: "bench", host, replicas: [`http://127.0.0.1:${port}`] });
+    serviceConfig({
+      name,
+      project: "bench",
+      host,
+      replicas: [`http://127.0.0.1:${port}`],
+      model: name === "sse" ? { name: "bench-model", format: "openai", prefix: "/v1" } : null,
+    });
   return {
     version: 1,
     gateway: { id: "bench", name: "bench", project: "bench", domain: "bench.test", router: null },
@@ -148,22 +158,33 @@ async function main(): Promise<number> {
       ...(args["pool-connections"] ? { connections: Number(args["pool-connections"]) } : {}),
       ...(args.pipelining ? { pipelining: Number(args.pipelining) } : {}),
     };
-    const gateplane: TunedProxyHandle = await startTunedProxy(
-      { httpPort: 0, processes, initialConfig: benchDocument(tinyPort, sse.port) },
-      {
-        sharing: args.sharing === "cluster" ? "cluster" : "handle",
-        settings: { pools: { ...DEFAULT_POOL_SETTINGS, ...pools } },
-        nodeFlags: args["node-flags"] ? args["node-flags"].split(" ") : [],
-      },
-    );
-    stops.push(() => gateplane.close());
-
     const wanted = new Set((args.targets ?? "").split(","));
-    const targets: Target[] = [
+    const startGateplane = async (metrics: boolean): Promise<TunedProxyHandle | null> => {
+      if (!wanted.has(metrics ? "gateplane" : "gateplane-off")) return null;
+      const proxy = await startTunedProxy(
+        { httpPort: 0, processes, initialConfig: benchDocument(tinyPort, sse.port) },
+        {
+          sharing: args.sharing === "cluster" ? "cluster" : "handle",
+          settings: { pools: { ...DEFAULT_POOL_SETTINGS, ...pools }, metrics },
+          nodeFlags: args["node-flags"] ? args["node-flags"].split(" ") : [],
+        },
+      );
+      stops.push(() => proxy.close());
+      return proxy;
+    };
+    const gateplane = await startGateplane(true);
+    const gateplaneOff = await startGateplane(false);
+    const gateplaneTarget = (name: string, proxy: TunedProxyHandle | null): Target[] =>
+      proxy ? [{ name, port: proxy.port, pids: () => (processes === 0 ? [process.pid] : proxy.pids()) }] : [];
+
+    const fixed: Target[] = [
       { name: "direct", port: 0, pids: () => [] },
       { name: "nginx", port: nginxPort, pids: () => processTree(nginx.pid) },
-      { name: "gateplane", port: gateplane.port, pids: () => (processes === 0 ? [process.pid] : gateplane.pids()) },
     ].filter((t) => wanted.has(t.name));
+    const pair = [...gateplaneTarget("gateplane", gateplane), ...gateplaneTarget("gateplane-off", gateplaneOff)];
+    // Rounds alternate which Gateplane goes first, so drift in the host's load does not favour one.
+    const targetsOf = (round: number): Target[] => [...fixed, ...(round % 2 === 1 ? pair : [...pair].reverse())];
+    const targets = targetsOf(1);
     console.error(
       `Gateplane: ${processes} proxy process(es), sharing=${args.sharing}; nginx: worker_processes auto; wrk: 2 threads; ${availableParallelism()} cores`,
     );
@@ -172,7 +193,7 @@ async function main(): Promise<number> {
     if (only === undefined || only === "tiny") {
       const connections = num("connections");
       for (let round = 1; round <= repeat; round++) {
-        for (const t of targets) {
+        for (const t of targetsOf(round)) {
           const port = t.name === "direct" ? tinyPort : t.port;
           const url = `http://127.0.0.1:${port}/`;
           if (round === 1 && warmup > 0 && t.name !== "direct") {
@@ -199,7 +220,7 @@ async function main(): Promise<number> {
     if (only === undefined || only === "sse") {
       const streams = num("sse-streams");
       for (let round = 1; round <= repeat; round++) {
-        for (const t of targets) {
+        for (const t of targetsOf(round)) {
           const port = t.name === "direct" ? sse.port : t.port;
           const url = `http://127.0.0.1:${port}/v1/stream`;
           rows.push(
@@ -219,12 +240,19 @@ async function main(): Promise<number> {
     }
     console.log("");
     console.log(formatTable(rows));
+    const cost = formatMetricsCost(rows);
+    if (cost) {
+      console.log("");
+      console.log("What measuring costs (gateplane: metrics on; gateplane-off: settings.metrics false):");
+      console.log("");
+      console.log(cost);
+    }
     console.log(
       [
         "",
         `tiny: GET of a 3-byte body from nginx, ${num("connections")} keep-alive connections, ${seconds}s per target after a ${warmup}s warm-up.`,
         `idle: the same request on one connection, one at a time (${num("idle-seconds")}s): the latency of the hop itself.`,
-        `sse:  ${num("sse-streams")} concurrent streams of ${num("sse-chunks")} events ${num("sse-interval-ms")}ms apart from a Node upstream; one request = one whole stream`,
+        `sse:  ${num("sse-streams")} concurrent streams of ${num("sse-chunks")} OpenAI chat chunks ${num("sse-interval-ms")}ms apart from a Node upstream; one request = one whole stream`,
         "      (wrk reads each chunked response to its end, no Lua script), so latency is the stream's duration.",
         "+p50/+p99: added over the same load sent straight to the upstream. Peak RSS: all of a proxy's processes",
         "(nginx master + workers; Gateplane's proxy processes, not the parent). CPU: user + system of those processes.",

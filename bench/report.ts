@@ -42,7 +42,7 @@ export function formatTable(rows: readonly Row[]): string {
     const cpuPerRequest = (r: Row | undefined) =>
       r?.cpuSeconds == null ? null : (r.cpuSeconds / r.result.requests) * 1e6;
     let ratio = "";
-    if (row.target === "gateplane" && nginx) {
+    if (row.target.startsWith("gateplane") && nginx) {
       const nginxCpu = cpuPerRequest(nginx);
       const ownCpu = cpuPerRequest(row);
       ratio = `${((row.result.rps / nginx.result.rps) * 100).toFixed(0)}% req/s`;
@@ -64,6 +64,35 @@ export function formatTable(rows: readonly Row[]): string {
     ]);
   }
   return renderTable(lines);
+}
+
+/**
+ * Gateplane with metrics (`gateplane`) against without (`gateplane-off`), per load and round: req/s
+ * and CPU per request, and the differences; null when the run had not both.
+ */
+export function formatMetricsCost(rows: readonly Row[]): string | null {
+  const lines: string[][] = [
+    ["load", "round", "req/s on", "req/s off", "Δ req/s", "CPU µs/req on", "CPU µs/req off", "Δ CPU/req"],
+  ];
+  const perRequest = (r: Row) => (r.cpuSeconds === null ? null : (r.cpuSeconds / r.result.requests) * 1e6);
+  const pct = (a: number, b: number) => `${a >= b ? "+" : ""}${(((a - b) / b) * 100).toFixed(1)}%`;
+  for (const on of rows.filter((r) => r.target === "gateplane")) {
+    const off = rows.find((r) => r.target === "gateplane-off" && r.load === on.load && r.round === on.round);
+    if (!off) continue;
+    const cpuOn = perRequest(on);
+    const cpuOff = perRequest(off);
+    lines.push([
+      on.load,
+      String(on.round),
+      on.result.rps.toFixed(0),
+      off.result.rps.toFixed(0),
+      pct(on.result.rps, off.result.rps),
+      cpuOn?.toFixed(1) ?? "",
+      cpuOff?.toFixed(1) ?? "",
+      cpuOn !== null && cpuOff !== null ? pct(cpuOn, cpuOff) : "",
+    ]);
+  }
+  return lines.length > 1 ? renderTable(lines) : null;
 }
 
 /** A Markdown table: the first line is the header; the first `left` columns align left, the rest (numbers) right. */

@@ -1,14 +1,20 @@
 /**
  * @module
  * The streaming upstream: every `GET` opens a `text/event-stream` of `chunks` events, one per tick
- * of a shared timer (token streaming as an LLM server does it). One timer drives every stream so
- * the upstream's own cost stays small and even.
+ * of a shared timer (token streaming as an LLM server does it): OpenAI chat completion chunks as
+ * vLLM writes them, one token each, then `data: [DONE]`. One timer drives every stream so the
+ * upstream's own cost stays small and even.
  */
 import { createServer, type ServerResponse } from "node:http";
 
 export interface SseUpstream {
   readonly port: number;
   close(): Promise<void>;
+}
+
+/** One chat completion chunk carrying `token` (vLLM's serialization: compact, no usage key). */
+export function chatChunk(index: number, token: string): string {
+  return `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench-model","choices":[{"index":0,"delta":{"content":"${token}"},"logprobs":null,"finish_reason":null}],"index":${index}}\n\n`;
 }
 
 export async function startSseUpstream(chunks: number, intervalMs: number): Promise<SseUpstream> {
@@ -29,10 +35,10 @@ export async function startSseUpstream(chunks: number, intervalMs: number): Prom
   const timer = setInterval(() => {
     for (const [res, sent] of streams) {
       const n = sent + 1;
-      res.write(`data: {"index":${n},"token":"lorem"}\n\n`);
+      res.write(chatChunk(n, " lorem"));
       if (n >= chunks) {
         streams.delete(res);
-        res.end();
+        res.end("data: [DONE]\n\n");
       } else streams.set(res, n);
     }
   }, intervalMs);

@@ -1,0 +1,189 @@
+import { spawnSync } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { agentFamilies } from "../../agent/metrics.ts";
+import { METRICS } from "../../proxy/observe/catalog.ts";
+import { renderExposition } from "../../proxy/observe/exposition.ts";
+import { ProxyServer } from "../../proxy/server.ts";
+import { DEFAULT_SERVER_SETTINGS } from "../../proxy/settings.ts";
+import { CACHE_AWARE_DEFAULTS } from "../../schema/router.ts";
+import { type FakeModelServer, startFakeModelServer } from "../fakes/model-server.ts";
+import { configDocument, DOMAIN } from "../support/config-builder.ts";
+import { send } from "../support/http-client.ts";
+
+// docs/metrics.md and docs/grafana/gateplane.json against the code: every metric is documented,
+// every dashboard expression is valid PromQL (promtool check rules), and every series the dashboard
+// names is in a real exposition — one where the proxy served traffic that makes every series appear.
+const root = path.join(import.meta.dirname, "../..");
+let exposition: string;
+let server: ProxyServer;
+let model: FakeModelServer;
+let cutting: Server;
+let dir: string;
+
+function listen(s: Server): Promise<string> {
+  return new Promise((resolve) =>
+    s.listen(0, "127.0.0.1", () => {
+      const address = s.address();
+      resolve(`http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`);
+    }),
+  );
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), "gp-metrics-docs-"));
+  model = await startFakeModelServer("m", { promptTokens: 3 });
+  // A replica that promises more than it sends: the response is cut.
+  cutting = createServer((_req, res) => {
+    res.writeHead(200, { "content-length": "100" });
+    res.write("partial");
+    setImmediate(() => res.destroy());
+  });
+  const cuttingUrl = await listen(cutting);
+  const doc = configDocument(1, [
+    {
+      name: "chat",
+      replicas: [{ id: "r1", url: model.url }],
+      model: { name: "llama", format: "openai", prefix: "/v1" },
+    },
+    {
+      name: "routed",
+      replicas: [
+        { id: "dead", url: "http://127.0.0.1:1" },
+        { id: "live", url: model.url },
+      ],
+      router: { type: "sglang", policy: "round_robin" },
+    },
+    {
+      name: "cached",
+      replicas: [{ id: "r1", url: model.url }],
+      router: { type: "sglang", policy: "cache_aware", ...CACHE_AWARE_DEFAULTS },
+    },
+    { name: "asleep", replicas: [], hold: { timeout_ms: 1 } },
+    {
+      name: "limited",
+      replicas: [model.url],
+      rate_limits: [{ prefix: "/", key: { type: "ip_address" }, rps: 1 / 60, burst: 0 }],
+    },
+    { name: "cut", replicas: [cuttingUrl] },
+  ]);
+  server = new ProxyServer(DEFAULT_SERVER_SETTINGS, () => {});
+  server.apply(doc);
+  const port = await server.listen({ host: "127.0.0.1", port: 0 });
+  const post = (host: string, body: object) =>
+    send(port, { host: `${host}.${DOMAIN}`, path: "/v1/chat/completions", method: "POST", body: JSON.stringify(body) });
+  await post("chat", { stream: true, stream_options: { include_usage: true } });
+  await post("chat", { stream: true });
+  // Round robin over a dead and a live replica: one of two requests tries the dead one first.
+  for (let i = 0; i < 2; i++) await post("routed", { messages: [] });
+  await post("cached", { messages: [{ role: "user", content: "hello" }] });
+  expect((await post("asleep", {})).status).toBe(503);
+  await post("limited", {});
+  expect((await post("limited", {})).status).toBe(429);
+  await send(port, { host: `cut.${DOMAIN}` }).catch(() => {});
+  const agent = agentFamilies({
+    configVersion: 1,
+    rejected: [{ service: "bad", error: "x", kept: false }],
+    certificates: [
+      {
+        host: `chat.${DOMAIN}`,
+        status: "issued",
+        not_after: new Date(Date.now() + 86_400_000).toISOString(),
+        issued_at: null,
+        renew_at: null,
+        last_error: null,
+        last_error_at: null,
+        next_attempt_at: null,
+      },
+    ],
+    connected: true,
+    linkChangedAt: Date.now(),
+    version: "test",
+  });
+  // Records are made as responses close: wait until the cut one (the last) is in.
+  for (
+    let i = 0;
+    i < 200 && !server.metrics().some((f) => f.name === METRICS.incomplete.name && f.samples.length);
+    i++
+  ) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  exposition = renderExposition([...server.metrics(), ...agent]);
+});
+
+afterAll(async () => {
+  await server?.close();
+  await model?.close();
+  cutting?.closeAllConnections();
+  await new Promise((r) => cutting?.close(r));
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** The metric names of an exposition's samples (`_bucket`, `_sum`, `_count` included). */
+const sampleNames = (text: string) =>
+  new Set(
+    text
+      .split("\n")
+      .filter((l) => l && !l.startsWith("#"))
+      .map((l) => /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(l)![0]),
+  );
+
+describe("the metrics documentation", () => {
+  it("documents every metric of the catalog, and a real exposition has each of them", () => {
+    return readFile(path.join(root, "docs/metrics.md"), "utf8").then((page) => {
+      const names = sampleNames(exposition);
+      for (const spec of Object.values(METRICS)) {
+        expect(page, spec.name).toContain(`\`${spec.name}\``);
+        const sample = spec.type === "histogram" ? `${spec.name}_bucket` : spec.name;
+        expect(names.has(sample), `${sample} in the exposition`).toBe(true);
+      }
+      const check = spawnSync("promtool", ["check", "metrics"], { input: exposition, encoding: "utf8" });
+      expect(`${check.stdout}${check.stderr}`).toBe("");
+    });
+  });
+
+  it("ships a Grafana dashboard whose every expression is valid PromQL over series that exist", async () => {
+    const dashboard = JSON.parse(await readFile(path.join(root, "docs/grafana/gateplane.json"), "utf8")) as {
+      panels: { targets?: { expr: string }[] }[];
+      templating: { list: { definition: string }[] };
+    };
+    const exprs = dashboard.panels.flatMap((p) => p.targets ?? []).map((t) => t.expr);
+    expect(exprs.length).toBeGreaterThan(20);
+    // Grafana's variables, as Grafana fills them in.
+    const promql = exprs.map((e) => e.replaceAll("$__rate_interval", "5m").replaceAll("$service", ".*"));
+    const rules = [
+      "groups:",
+      "  - name: gateplane-dashboard",
+      "    rules:",
+      ...promql.flatMap((expr, i) => [
+        `      - record: gateplane:dashboard_expr_${i}`,
+        `        expr: ${JSON.stringify(expr)}`,
+      ]),
+      "",
+    ].join("\n");
+    const file = path.join(dir, "dashboard-rules.yml");
+    await writeFile(file, rules);
+    const check = spawnSync("promtool", ["check", "rules", file], { encoding: "utf8" });
+    expect(check.status, `${check.stdout}${check.stderr}`).toBe(0);
+    expect(check.stdout).toContain(`SUCCESS: ${promql.length} rules found`);
+
+    const names = sampleNames(exposition);
+    const used = new Set(
+      [...exprs, ...dashboard.templating.list.map((v) => v.definition)].flatMap((e) =>
+        // Metric names: what is left once label matchers and grouping clauses are taken out.
+        [
+          ...e
+            .replace(/\b(?:by|without)\s*\([^)]*\)/g, "")
+            .replace(/\{[^}]*\}/g, "")
+            .replace(/label_values\((\w+),[^)]*\)/g, "$1")
+            .matchAll(/\b(?:gen_ai|gateplane)_[a-z_]+\b/g),
+        ].map((m) => m[0]),
+      ),
+    );
+    expect(used.size).toBeGreaterThan(15);
+    for (const name of used) expect(names.has(name), `${name} in a real exposition`).toBe(true);
+  });
+});

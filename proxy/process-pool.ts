@@ -27,7 +27,7 @@ import type { ConfigDocument } from "../schema/config-document.ts";
 import type { ChallengeTokens } from "./acme-challenge.ts";
 import { ProxyProcessError } from "./errors.ts";
 import { renderExposition } from "./observe/exposition.ts";
-import { type MetricFamily, mergeFamilies, RetiredCounts } from "./observe/families.ts";
+import { type MetricFamily, ProcessSeries } from "./observe/families.ts";
 import { cacheAwareFamilies, cacheAwareOf } from "./observe/registry.ts";
 import { type Child, forkChild, freePort, type Sharing } from "./process-fork.ts";
 import type { FromProcess, ToProcess } from "./process-protocol.ts";
@@ -106,9 +106,8 @@ export class ProcessPool {
   readonly #routing = new RoutingState();
   /** Owner of the routing leases of each child process started. */
   #nextOwner = 1;
-  /** The last series each position's child reported, with its pid. */
-  readonly #lastMetrics = new Map<Slot, { pid: number | undefined; families: MetricFamily[] }>();
-  readonly #retired = new RetiredCounts();
+  /** The last series each position's child reported, and those of children gone. */
+  readonly #series = new ProcessSeries<Slot>();
 
   private constructor(options: ProcessPoolOptions) {
     this.#options = options;
@@ -282,7 +281,7 @@ export class ProcessPool {
     if (slot.child !== child) return;
     slot.child = null;
     this.#rpc.gone(slot, child.process.pid);
-    this.#retire(slot);
+    this.#series.gone(slot);
     if (this.#closing || !this.#started) return;
     const lived = slot.readyAt ? Date.now() - slot.readyAt : 0;
     slot.quickExits = lived < YOUNG_MS ? slot.quickExits + 1 : 0;
@@ -328,7 +327,7 @@ export class ProcessPool {
     // Before any child runs the new rules; zones of rules the document keeps keep their buckets.
     this.#rateLimits.retain(documentZones(document));
     this.#routing.retain(document);
-    this.#retired.retain(new Set(document.services.map((s) => s.name)));
+    this.#series.retain(new Set(document.services.map((s) => s.name)));
     const results = await Promise.allSettled(this.#slots.map((slot) => this.#applyTo(slot, document)));
     const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (!failure) return;
@@ -393,26 +392,12 @@ export class ProcessPool {
         .map(async (slot) => {
           const pid = slot.child?.process.pid;
           const answer = await this.#request(slot, { type: "metrics", id: this.#rpc.nextId() });
-          if (answer.type !== "metrics" || slot.child?.process.pid !== pid) return;
-          const last = this.#lastMetrics.get(slot);
-          if (last && last.pid !== pid) this.#retired.retire(last.families);
-          this.#lastMetrics.set(slot, { pid, families: answer.families });
+          if (answer.type === "metrics" && slot.child?.process.pid === pid)
+            this.#series.update(slot, pid, answer.families);
         }),
     );
     const services = this.#document?.services.map((s) => s.name) ?? [];
-    return mergeFamilies([
-      this.#retired.families,
-      ...[...this.#lastMetrics.values()].map((m) => m.families),
-      cacheAwareFamilies(cacheAwareOf(this.#routing, services)),
-    ]);
-  }
-
-  /** A position's child is gone: its last counts stay in the host's sums. */
-  #retire(slot: Slot): void {
-    const last = this.#lastMetrics.get(slot);
-    if (!last) return;
-    this.#lastMetrics.delete(slot);
-    this.#retired.retire(last.families);
+    return this.#series.sum(cacheAwareFamilies(cacheAwareOf(this.#routing, services)));
   }
 
   /** Asks every child to drain and exit; kills the ones still there after their drain bound. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addFamilies, type MetricFamily, mergeFamilies, RetiredCounts } from "./families.ts";
+import { addFamilies, type MetricFamily, mergeFamilies, ProcessSeries, RetiredCounts } from "./families.ts";
 
 const counter = (value: number, service = "a"): MetricFamily => ({
   name: "x_total",
@@ -77,4 +77,29 @@ describe("metric families", () => {
     retired.retain(new Set());
     expect(retired.families).toEqual([]);
   });
+
+  it("sum a host's processes: the last snapshot of each position, and what replaced or gone ones left", () => {
+    const host = new ProcessSeries<number>();
+    host.update(0, 100, [counter(5), gauge(1)]);
+    host.update(1, 200, [counter(2), gauge(1)]);
+    host.update(0, 100, [counter(6), gauge(2)]);
+    expect(mergeFamilies([host.sum()]).map((f) => f.samples[0]!)).toEqual([
+      { labels: ["service", "a"], value: 8 },
+      { labels: [], value: 3 },
+    ]);
+    // Position 0's process was replaced (pid 101 starts from zero); position 1's died.
+    host.update(0, 101, [counter(1), gauge(0)]);
+    host.gone(1);
+    expect(host.sum(counterOf(3, "b")).map((f) => f.samples)).toEqual([
+      [
+        { labels: ["service", "a"], value: 9 },
+        { labels: ["service", "b"], value: 3 },
+      ],
+      [{ labels: [], value: 0 }],
+    ]);
+  });
 });
+
+function counterOf(value: number, service: string): MetricFamily[] {
+  return [counter(value, service)];
+}

@@ -130,3 +130,37 @@ export class RetiredCounts {
     return this.#families;
   }
 }
+
+/**
+ * The host's series as the parent of the proxy processes keeps them: each process position's last
+ * snapshot (with the pid that sent it), and what processes that are gone left (`RetiredCounts`).
+ */
+export class ProcessSeries<K> {
+  readonly #last = new Map<K, { pid: number | undefined; families: MetricFamily[] }>();
+  readonly #retired = new RetiredCounts();
+
+  /** A process's snapshot; a position's earlier process (another pid) is retired. */
+  update(key: K, pid: number | undefined, families: MetricFamily[]): void {
+    const last = this.#last.get(key);
+    if (last && last.pid !== pid) this.#retired.retire(last.families);
+    this.#last.set(key, { pid, families });
+  }
+
+  /** The process at `key` is gone: its last counts stay in the sums. */
+  gone(key: K): void {
+    const last = this.#last.get(key);
+    if (!last) return;
+    this.#last.delete(key);
+    this.#retired.retire(last.families);
+  }
+
+  /** Follows the document's services (`RetiredCounts.retain`). */
+  retain(services: ReadonlySet<string>): void {
+    this.#retired.retain(services);
+  }
+
+  /** The host's sums: gone processes, every position's last snapshot, and `extra`. */
+  sum(...extra: MetricFamily[][]): MetricFamily[] {
+    return mergeFamilies([this.#retired.families, ...[...this.#last.values()].map((m) => m.families), ...extra]);
+  }
+}

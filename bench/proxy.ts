@@ -9,7 +9,9 @@
  * twice side by side: with its metrics (`gateplane`, the default) and without (`gateplane-off`:
  * `settings.metrics: false`, no request observed), and a second table gives what measuring costs
  * in req/s and CPU per request (the SSE load streams OpenAI chat chunks, so the meter does its real
- * work). Needs `nginx` and `wrk` on PATH; installs nothing. For experiments: `--only tiny|idle|sse`,
+ * work), and a `pair` load drives both at once (half the connections each), so that on a busy host
+ * both see the same contention and their difference is what measuring costs. Needs `nginx` and
+ * `wrk` on PATH; installs nothing. For experiments: `--only tiny|idle|sse|pair`,
  * `--repeat N` (rounds alternate the order of the two Gateplanes), `--targets nginx,gateplane,gateplane-off`,
  * `--processes N`, `--sharing handle|cluster`, pool and Node flags.
  */
@@ -205,6 +207,20 @@ async function main(): Promise<number> {
         }
       }
     }
+    if (pair.length === 2 && (only === undefined || only === "pair")) {
+      // Both Gateplanes under tiny load at the same time: whatever else runs on the host hits both alike.
+      const connections = Math.max(1, Math.floor(num("connections") / 2));
+      for (let round = 1; round <= repeat; round++) {
+        const measured = await Promise.all(
+          pair.map((t) =>
+            measure("pair", round, t, () =>
+              runWrk({ url: `http://127.0.0.1:${t.port}/`, host: TINY_HOST, connections, threads: 1, seconds }),
+            ),
+          ),
+        );
+        rows.push(...measured);
+      }
+    }
     if (only === undefined || only === "idle") {
       // One connection: the latency a single hop adds when the proxy is not busy.
       for (const t of targets) {
@@ -252,6 +268,7 @@ async function main(): Promise<number> {
         "",
         `tiny: GET of a 3-byte body from nginx, ${num("connections")} keep-alive connections, ${seconds}s per target after a ${warmup}s warm-up.`,
         `idle: the same request on one connection, one at a time (${num("idle-seconds")}s): the latency of the hop itself.`,
+        `pair: tiny load on both Gateplanes at once, ${Math.max(1, Math.floor(num("connections") / 2))} connections each (one wrk thread each), ${seconds}s.`,
         `sse:  ${num("sse-streams")} concurrent streams of ${num("sse-chunks")} OpenAI chat chunks ${num("sse-interval-ms")}ms apart from a Node upstream; one request = one whole stream`,
         "      (wrk reads each chunked response to its end, no Lua script), so latency is the stream's duration.",
         "+p50/+p99: added over the same load sent straight to the upstream. Peak RSS: all of a proxy's processes",

@@ -3,7 +3,9 @@
  * In-flight accounting. A replica's load is the requests the proxy dispatched to it and has not
  * released: +1 on dispatch; −1 exactly once on whichever comes first of completion, error, client
  * abort, or — for `text/event-stream` answers — the `data: [DONE]` event (OpenAI streams may idle
- * after it; SGLang releases there too). This scanner finds that event across chunk boundaries.
+ * after it; SGLang releases there too). This scanner finds that event across chunk boundaries
+ * when the response is not measured; a measured one is read by `observe/sse-meter.ts`, which finds
+ * the same event as it goes.
  */
 
 const DONE = Buffer.from("data: [DONE]");

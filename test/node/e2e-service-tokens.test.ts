@@ -53,7 +53,8 @@ beforeAll(async () => {
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(completion));
   });
   await new Promise<void>((resolve) => replica.listen(0, "127.0.0.1", resolve));
-  stack = await sharedStack("tokens");
+  // npm start's project, as the README's commands name it (no other file of the run uses it).
+  stack = await sharedStack("tokens", { project: "main" });
   expect((await cli("apply", "-f", path.join(ROOT, "examples/local-gateway.dstack.yml"), "-y")).code).toBe(0);
   const gateway = (await api("GET", `/projects/${stack.project}/gateways/local-gateway`)).body as Gateway;
   gatewayPort = Number(gateway.replicas[0]!.hostname!.split(":")[1]);
@@ -154,11 +155,10 @@ describe("an auth: true service, end to end", () => {
       const token = (await cli("service-token", "create", "-q")).stdout.trim();
       await until("token accepted", async () => (await get(`Bearer ${token}`)).status === 200);
 
-      // The curl line, with the gateway's port where the README shows 45531, and this file's
-      // project where it shows main (`npm start`'s project; this file has its own in the shared stack).
+      // The curl line, with the gateway's port where the README shows 45531.
       const curlLine = readme.match(/^\$ curl -H "Authorization: Bearer \$TOKEN" (\S+)/m)?.[1];
       expect(curlLine).toBe("http://127.0.0.1:45531/proxy/services/main/echo/");
-      const curlUrl = curlLine!.replace("45531", String(gatewayPort)).replace("/main/", `/${stack.project}/`);
+      const curlUrl = curlLine!.replace("45531", String(gatewayPort));
       const curled = await new Promise<string>((resolve, reject) =>
         execFile("curl", ["-sS", "-H", `Authorization: Bearer ${token}`, curlUrl], (err, stdout) =>
           err ? reject(err) : resolve(stdout),

@@ -31,23 +31,29 @@ export interface SharedStack extends StackLike {
 
 /**
  * Waits for the shared stack (at most `timeoutMs`; a failed start throws its error) and creates the
- * file's project, named `name` plus a random suffix.
+ * file's project, named `name` plus a random suffix — or, with `project`, uses that one as it is
+ * (`main`, which `npm start` creates: for the one file that runs the README's commands verbatim).
  */
-export async function sharedStack(name: string, timeoutMs = 90_000): Promise<SharedStack> {
+export async function sharedStack(
+  name: string,
+  { timeoutMs = 90_000, project: existing }: { timeoutMs?: number; project?: string } = {},
+): Promise<SharedStack> {
   const root = inject("sharedStackDir");
   if (!root) {
     throw new Error("no shared stack: sharedStack() works in the e2e project's files (vitest.config.ts)");
   }
   const ready = await waitForReady(root, timeoutMs);
-  const project = `${name}-${randomBytes(3).toString("hex")}`;
+  const project = existing ?? `${name}-${randomBytes(3).toString("hex")}`;
   if (!NAME_PATTERN.test(project)) throw new Error(`sharedStack(${name}): ${project} is not a valid project name`);
-  const res = await fetch(`${ready.url}/api/v1/projects`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${ready.token}`, "content-type": "application/json" },
-    body: JSON.stringify({ name: project }),
-  });
-  // 409 too: a project of that name belongs to another file.
-  if (res.status !== 201) throw new Error(`creating project ${project}: ${res.status} ${await res.text()}`);
+  if (!existing) {
+    const res = await fetch(`${ready.url}/api/v1/projects`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ready.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: project }),
+    });
+    // 409 too: a project of that name belongs to another file.
+    if (res.status !== 201) throw new Error(`creating project ${project}: ${res.status} ${await res.text()}`);
+  }
 
   const dir = path.join(root, SHARED_STACK_LAYOUT.files, project);
   await mkdir(dir, { recursive: true, mode: 0o700 });

@@ -4,7 +4,7 @@ import { bucketOf, observe, trueQuantile } from "../test/support/llm-windows.ts"
 import { AgentMessage } from "./agent-protocol.ts";
 import { formatIssue, fromValibot } from "./issues.ts";
 import { DURATION_BOUNDS, type LlmWindow, TPOT_BOUNDS, TTFT_BOUNDS } from "./llm-stats.ts";
-import { emptyLlmWindow, mergeLlmWindows, TrafficSchema, trafficOf, trafficWindow } from "./traffic.ts";
+import { emptyLlmWindow, mergedTraffic, mergeLlmWindows, TrafficSchema, trafficOf, trafficWindow } from "./traffic.ts";
 
 function window(ttft: number[], extra: Partial<Omit<LlmWindow, "ttft">> & { durations?: number[] } = {}): LlmWindow {
   const { durations, ...rest } = extra;
@@ -111,6 +111,17 @@ describe("traffic of every window", () => {
     expect(t.windows["60"].requests).toBe(2);
     expect(t.windows["300"].requests).toBe(0);
     expect(v.safeParse(TrafficSchema, t).success).toBe(true);
+  });
+});
+
+describe("merged traffic of several replicas", () => {
+  it("is the traffic of their windows merged window by window", () => {
+    const a = { "60": { llm: window([0.03, 0.03]) }, "300": { llm: window([0.03]) } };
+    const b = { "60": { llm: window([7]) } };
+    const t = mergedTraffic([a, b]);
+    expect(t).toEqual(trafficOf({ "60": { llm: mergeLlmWindows([a["60"].llm, b["60"].llm]) }, "300": a["300"] }));
+    expect(t.windows["60"].requests).toBe(3);
+    expect(t.windows["30"].requests).toBe(0);
   });
 });
 

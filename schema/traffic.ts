@@ -135,3 +135,10 @@ export function trafficOf(windows: LlmWindows): Traffic {
   for (const name of LLM_WINDOWS) out[name] = trafficWindow(windows[name]?.llm, Number(name));
   return { windows: out };
 }
+
+/** Several gateway replicas' windows merged, window by window, as one service's traffic. */
+export function mergedTraffic(replicas: readonly LlmWindows[]): Traffic {
+  const merged: LlmWindows = {};
+  for (const name of LLM_WINDOWS) merged[name] = { llm: mergeLlmWindows(replicas.map((r) => r[name]?.llm)) };
+  return trafficOf(merged);
+}

@@ -51,6 +51,16 @@ describe("usage: of a service", () => {
     });
   });
 
+  it("a service stored before hsts existed (HTTPS came later) reads as hsts: false, so it shows no change", () => {
+    const { hsts: _, ...old } = service();
+    const stored = storedServiceConfiguration(old as ServiceConfiguration);
+    expect(stored.hsts).toBe(false);
+    expect(planService({ gateway: "edge", configuration: stored }, service(), "edge").changes).toEqual([]);
+    expect(storedServiceConfiguration({ ...service(), hsts: null } as unknown as ServiceConfiguration).hsts).toBe(
+      false,
+    );
+  });
+
   it("a service stored before usage existed reads as as_requested, so it shows no change", () => {
     const { usage: _, ...old } = service();
     const stored = storedServiceConfiguration(old as ServiceConfiguration);

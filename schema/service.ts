@@ -284,7 +284,9 @@ export function parseServiceConfiguration(input: unknown): ServiceConfiguration 
  * defaults, so a service stored before `usage` existed shows no change and is not a stale plan.
  */
 export function storedServiceConfiguration(stored: ServiceConfiguration): ServiceConfiguration {
-  return stored.usage ? stored : { ...stored, usage: DEFAULT_USAGE };
+  // `hsts` came with HTTPS (absent from services stored before it), `usage` with LLM metrics.
+  if (stored.usage && stored.hsts !== undefined && stored.hsts !== null) return stored;
+  return { ...stored, hsts: stored.hsts ?? false, usage: stored.usage ?? DEFAULT_USAGE };
 }
 
 /** A replica's id as the orchestrator names it (a path segment of the replicas API). */

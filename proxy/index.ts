@@ -9,6 +9,8 @@ import type { ConfigDocument } from "../schema/config-document.ts";
 import { type ChallengeTokens, checkChallenges } from "./acme-challenge.ts";
 import { ConfigRejectedError, ProxyClosedError, ProxyOptionsError } from "./errors.ts";
 import { ProcessPool, type Sharing } from "./process-pool.ts";
+import { LocalGate } from "./rate-limit-gate.ts";
+import { ZoneRegistry } from "./rate-limit-store.ts";
 import { parseDocument } from "./routes.ts";
 import { ProxyServer } from "./server.ts";
 import { checkSettings, DEFAULT_SERVER_SETTINGS, type ServerSettings } from "./settings.ts";
@@ -78,6 +80,11 @@ export interface ProxyTuning {
   sharing?: Sharing;
   /** Extra Node flags for the child processes. */
   nodeFlags?: string[];
+  /**
+   * The rate limiter's clock (milliseconds since the epoch), with `processes: 0`: tests whose
+   * verdicts depend on elapsed time freeze it, so a slow machine cannot refill a bucket mid-test.
+   */
+  rateLimitClock?: () => number;
 }
 
 export interface TunedProxyHandle extends ProxyHandle {
@@ -171,7 +178,10 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
   };
 
   if (checked.processes === 0) {
-    const server = new ProxyServer(settings, checked.log, undefined, checked.onHeldRequest);
+    const gate = tuning.rateLimitClock
+      ? new LocalGate(new ZoneRegistry(settings.rateLimitKeys, tuning.rateLimitClock))
+      : undefined;
+    const server = new ProxyServer(settings, checked.log, gate, checked.onHeldRequest);
     if (checked.initial) server.apply(checked.initial);
     const httpsPort =
       checked.tlsPort === null ? null : await server.listenTls({ host: checked.host, port: checked.tlsPort });

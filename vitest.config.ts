@@ -1,4 +1,17 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
+
+/**
+ * The end-to-end files that share ONE `npm start` stack (test/support/shared-stack-setup.ts), each
+ * in a project of its own. The stack tests that stop or restart the control plane, or need a fast
+ * cron, start their own (e2e-dataplane, stack-cron, stack-restart) and stay in the node project.
+ */
+const SHARED_STACK_FILES = [
+  "test/node/e2e.test.ts",
+  "test/node/e2e-cli-accounts.test.ts",
+  "test/node/e2e-local-endpoints.test.ts",
+  "test/node/e2e-scale-from-zero.test.ts",
+  "test/node/e2e-service-tokens.test.ts",
+];
 
 export default defineConfig({
   test: {
@@ -23,6 +36,19 @@ export default defineConfig({
             "durable-objects/**/*.test.ts",
             "test/node/**/*.test.ts",
           ],
+          exclude: [...configDefaults.exclude, ...SHARED_STACK_FILES],
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          // Its own project so that its global setup, which starts the shared stack, runs only
+          // when the run has one of these files (vitest sets up only the projects it runs).
+          name: "e2e",
+          environment: "node",
+          include: SHARED_STACK_FILES,
+          globalSetup: ["test/support/shared-stack-setup.ts"],
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },

@@ -24,6 +24,7 @@ import { freePort } from "../local-host/ports.ts";
 import { startTunedProxy, type TunedProxyHandle } from "../proxy/index.ts";
 import { DEFAULT_POOL_SETTINGS } from "../proxy/upstream-pools.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
+import { DEFAULT_OBSERVABILITY } from "../schema/observability.ts";
 import { service as serviceConfig } from "../test/support/config-builder.ts";
 import { haveNginx, type Nginx, proxyConfig, startNginx, upstreamConfig } from "./nginx.ts";
 import { cpuTimes, processTree, sampleRss } from "./procfs.ts";
@@ -77,6 +78,7 @@ function benchDocument(tinyPort: number, ssePort: number): ConfigDocument {
     entrypoint: { host: "gateway.bench.test" },
     service_tokens: [],
     acme: null,
+    observability: DEFAULT_OBSERVABILITY,
     generated_at: new Date().toISOString(),
   };
 }

@@ -20,6 +20,7 @@ import { parseArgs } from "node:util";
 import { freePort } from "../local-host/ports.ts";
 import { startTunedProxy, type TunedProxyHandle } from "../proxy/index.ts";
 import type { ConfigDocument, ConfigService } from "../schema/config-document.ts";
+import { DEFAULT_OBSERVABILITY } from "../schema/observability.ts";
 import { service as serviceConfig } from "../test/support/config-builder.ts";
 import { haveNginx, type ProxiedService, proxyConfig, startNginx, upstreamConfig } from "./nginx.ts";
 import { renderTable } from "./report.ts";
@@ -92,6 +93,7 @@ function benchDocument(upstreamPort: number, loads: readonly Load[], rounds: num
     entrypoint: null,
     service_tokens: [],
     acme: null,
+    observability: DEFAULT_OBSERVABILITY,
     generated_at: new Date().toISOString(),
   };
 }

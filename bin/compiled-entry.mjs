@@ -6,6 +6,7 @@
 // bundle's bare imports resolve from the package's node_modules), and compiled again whenever a
 // source it was built from changed (size or mtime, each checked with one stat). Where the cache
 // cannot be written (a read-only install) tsx compiles on import as before.
+import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -22,7 +23,10 @@ const MARK = "\n//# gateplane-inputs=";
 export async function importEntry(entry, options = {}) {
   const root = options.root ?? ROOT;
   const source = path.join(root, entry);
-  const bundle = path.join(options.cacheDir ?? DEFAULT_CACHE, `${entry.replaceAll("/", "-").replace(/\.ts$/, "")}.mjs`);
+  // Named for the checkout too: worktrees sharing one node_modules must not load each other's build.
+  const checkout = createHash("sha256").update(root).digest("hex").slice(0, 8);
+  const name = `${entry.replaceAll("/", "-").replace(/\.ts$/, "")}-${checkout}.mjs`;
+  const bundle = path.join(options.cacheDir ?? DEFAULT_CACHE, name);
   let fresh = false;
   try {
     fresh = isFresh(bundle, root);

@@ -69,7 +69,8 @@ Options:
                          (an unchanged gateway is re-created, an unchanged service re-applied)
   -d, --detach           Do not wait for the gateway to be provisioned
   -n, --name NAME        Override the configuration's name
-  -v, --verbose          Show more columns (gateways: CREATED, ERROR; services: MODEL, CREATED)
+  -v, --verbose          Show more columns (gateways: CREATED, ERROR; services: MODEL, CREATED,
+                         and TTFT P90, TOK/S OUT once traffic is reported)
   -h, --help             Show this help
 
 ${CONNECTION}`,
@@ -111,8 +112,8 @@ Options:
 
 ${CONNECTION}`,
 
-  service: `Usage: gateplane service [list] [-v] [--json]
-       gateplane service get NAME [-v] [--json]
+  service: `Usage: gateplane service [list] [-v [--window S]] [--json]
+       gateplane service get NAME [-v] [--window S] [--json]
        gateplane service delete NAME [-y]
        gateplane service replica add NAME --id ID --url URL
        gateplane service replica remove NAME ID
@@ -124,7 +125,8 @@ whatever runs them; the gateway routes to those registered, nothing else.
 
 Commands:
   list                   List the project's services (the default)
-  get NAME               Show one service
+  get NAME               Show one service, with its LLM traffic over all gateway replicas and
+                         per replica: requests, errors, tokens/s, TTFT, ITL, TPOT and duration
   delete NAME            Delete a service; it leaves its gateway at once
   replica add NAME       Register a replica endpoint, or change its URL
   replica remove NAME ID Remove a replica endpoint
@@ -132,9 +134,14 @@ Commands:
 
 CONFIG shows the gateway configuration version that includes the service's current state and
 whether the gateway's replicas applied it: applied, pending (in sync/all) or rejected: <error>.
+Traffic is what the gateway measured over the last 30, 60 or 300 seconds (percentiles p50, p90,
+p99 from histograms merged across gateway replicas); "not reported yet" until every running
+gateway replica has reported.
 
 Options:
-  -v, --verbose          list, get: show MODEL and CREATED columns
+  -v, --verbose          list, get: show MODEL and CREATED columns, and TTFT P90 and TOK/S OUT
+                         once traffic is reported
+  --window 30|60|300     get, list -v: the traffic window in seconds (default 60)
   --json                 list, get, replica list: print JSON ({project, services} for list)
   --format plain|json    list: same as --json when json
   -y, --yes              delete: do not ask for confirmation

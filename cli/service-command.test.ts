@@ -115,6 +115,8 @@ describe("service get", () => {
     expect(stdout.trimEnd().split("\n")).toEqual([
       "NAME  GATEWAY        URL                          REPLICAS  CONFIG",
       "echo  local-gateway  http://echo.localhost:45531  0         v1 applied",
+      "",
+      "Traffic (last 60s): not reported yet by every running gateway replica",
     ]);
   });
 

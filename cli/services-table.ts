@@ -8,24 +8,33 @@
 
 import type { Service } from "../schema/service-api.ts";
 import { formatAge } from "./age.ts";
+import { DEFAULT_TRAFFIC_WINDOW, TRAFFIC_COLUMNS, type TrafficWindowName, trafficCells } from "./service-traffic.ts";
 import type { Style } from "./style.ts";
 import { renderTable } from "./text-table.ts";
 
 export interface ServicesTableOptions {
-  /** Adds MODEL and CREATED, and SCALING (the autoscaler's reason) when a service autoscales. */
+  /**
+   * Adds MODEL and CREATED; TTFT P90 and TOK/S OUT once a service's traffic is reported; SCALING
+   * (the autoscaler's reason) when a service autoscales.
+   */
   verbose?: boolean;
+  /** The traffic window of the verbose columns (60 s by default). */
+  window?: TrafficWindowName;
   now: number;
 }
 
 export function servicesTable(services: readonly Service[], options: ServicesTableOptions, style: Style): string[] {
   const header = ["NAME", "GATEWAY", "URL", "REPLICAS", "CONFIG"];
   const scaling = options.verbose && services.some((s) => s.scaling?.reason);
+  const traffic = options.verbose && services.some((s) => s.traffic);
   if (options.verbose) header.push("MODEL", "CREATED");
+  if (traffic) header.push(...TRAFFIC_COLUMNS);
   if (scaling) header.push("SCALING");
   const rows = services.map((service) => {
     const cells = [service.name, service.gateway, service.url, replicaCount(service), configState(service)];
     if (options.verbose)
       cells.push(service.configuration.model?.name ?? "", formatAge(service.created_at, options.now));
+    if (traffic) cells.push(...trafficCells(service, options.window ?? DEFAULT_TRAFFIC_WINDOW));
     if (scaling) cells.push(service.scaling?.reason ?? "");
     return { cells };
   });

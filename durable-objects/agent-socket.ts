@@ -8,6 +8,7 @@
  */
 import * as v from "valibot";
 import { AgentMessage, CLOSE_CODES, type ServerMessage } from "../schema/agent-protocol.ts";
+import { formatIssue, fromValibot } from "../schema/issues.ts";
 import { applyResult, currentDocument } from "./agent-config.ts";
 import { type AgentIdentity, agentSeen, recordHealth } from "./agent-identity.ts";
 import { recordCertificates, recordStats } from "./agent-reports.ts";
@@ -66,7 +67,8 @@ export async function onAgentMessage(gw: GatewayContext, ws: WebSocket, message:
     return ws.close(CLOSE_CODES.BAD_MESSAGE, "messages are JSON");
   }
   const result = v.safeParse(AgentMessage, parsed);
-  if (!result.success) return ws.close(CLOSE_CODES.BAD_MESSAGE, "unknown message");
+  // Refused whole (nothing of it is recorded), saying which field, so the agent's log tells.
+  if (!result.success) return ws.close(CLOSE_CODES.BAD_MESSAGE, refusalReason(parsed, result.issues));
   const r = gw.state.replica(att.replicaId);
   if (!r || r.status === "terminating" || r.status === "terminated") {
     return ws.close(CLOSE_CODES.REPLICA_GONE, "this gateway replica is no longer active");
@@ -109,6 +111,23 @@ export function onAgentClose(ws: WebSocket, code: number, reason: string): void 
   } catch {
     // already closed
   }
+}
+
+/** A WebSocket close reason is at most 123 bytes of UTF-8. */
+const MAX_CLOSE_REASON_BYTES = 123;
+
+/** `stats: services[0].windows.60.llm.ttft.counts: …`, cut to fit a close frame; "unknown message" for other types. */
+export function refusalReason(message: unknown, issues: readonly v.BaseIssue<unknown>[]): string {
+  const type = (message as { type?: unknown } | null)?.type;
+  const known = AgentMessage.options.some((o) => o.entries.type.literal === type);
+  const first = fromValibot(issues)[0];
+  if (!known || !first) return "unknown message";
+  const encoder = new TextEncoder();
+  const reason = `${String(type)}: ${formatIssue(first)}`;
+  if (encoder.encode(reason).length <= MAX_CLOSE_REASON_BYTES) return reason;
+  const chars = [...reason];
+  while (encoder.encode(`${chars.join("")}…`).length > MAX_CLOSE_REASON_BYTES) chars.pop();
+  return `${chars.join("")}…`;
 }
 
 function send(ws: WebSocket, message: ServerMessage): void {

@@ -1,7 +1,8 @@
 /**
  * @module
  * The versioned configuration document a gateway's agents serve: the gateway, its services (each
- * built by `config-service.ts`), the project's service tokens and the ACME settings. Built from the
+ * built by `config-service.ts`), the project's service tokens, the ACME settings and what the hosts
+ * export of their traffic (`observability`). Built from the
  * object's storage at each push or pull; the version is the gateway's `config_version`.
  */
 import type { ConfigDocument, ConfigService } from "../schema/config-document.ts";
@@ -36,6 +37,7 @@ export function buildConfigDocument(g: GatewayRow, store: ServiceStore, acme: Co
     entrypoint: domain ? { host: `gateway.${domain}` } : null,
     service_tokens: store.serviceTokens(),
     acme,
+    observability: g.configuration.observability,
     generated_at: new Date().toISOString(),
   };
 }

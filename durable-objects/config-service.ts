@@ -51,6 +51,7 @@ export function configService(
     model: c.model ? { name: c.model.name, format: c.model.format, prefix: c.model.prefix } : null,
     router: c.router ?? g.configuration.router,
     replicas,
+    usage: c.usage,
     hold: c.scaling && c.replicas.min === 0 ? { timeout_ms: Math.round(c.scaling.hold_timeout * 1000) } : null,
   };
 }

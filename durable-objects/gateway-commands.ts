@@ -53,18 +53,19 @@ export async function applyGateway(gw: GatewayContext, input: ApplyInput): Promi
     const intent: DefaultIntent | null =
       next.default === true ? "set" : next.default === false ? "unset" : current.default_intent;
     const replicasChanged = fields.includes("replicas");
-    // Hosts are derived from the domain: agents need a new document when it changes.
-    const domainChanged = fields.includes("domain");
+    // Hosts are derived from the domain, and the document carries observability: agents need a new
+    // document when either changes.
+    const documentChanged = fields.includes("domain") || fields.includes("observability");
     gw.state.updateGateway({
       configuration: { ...next, name, default: next.default ?? current.configuration.default },
       configuration_path: input.configurationPath ?? current.configuration_path,
       last_update_at: Date.now(),
       default_intent: intent,
       ...(replicasChanged ? { scale_attempt: 0, last_scale_attempt_at: null } : {}),
-      ...(domainChanged ? { config_version: current.config_version + 1 } : {}),
+      ...(documentChanged ? { config_version: current.config_version + 1 } : {}),
     });
     gw.state.event(`Gateway updated. Changed fields: ${fields.join(", ")}`, input.actor);
-    if (domainChanged) broadcastConfig(gw);
+    if (documentChanged) broadcastConfig(gw);
     await kick(gw);
   }
   await gw.flush();

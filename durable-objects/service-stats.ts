@@ -1,46 +1,90 @@
 /**
  * @module
  * A service's traffic as the API and the autoscaler see it: the windows every running gateway
- * replica reported, summed.
+ * replica reported, summed (LLM distributions merged bucket by bucket), and each replica's own.
  */
 import type { ServiceStats } from "../schema/agent-protocol.ts";
-import type { ReplicaRow } from "./state.ts";
+import { LLM_WINDOWS } from "../schema/llm-stats.ts";
+import { addLlmWindow, emptyLlmWindow } from "../schema/traffic.ts";
 
-const STATS_WINDOWS = ["30", "60", "300"] as const;
+/** What of a gateway replica's row the stats are read from (`ReplicaRow`: the agent's last report, as JSON). */
+export interface ReportingReplica {
+  stats: string | null;
+  /** When the report arrived, on the object's clock (ms). */
+  stats_at: number | null;
+}
+
 /**
  * Agents report every 5 s; a report older than this is as good as none (a replica whose agent lost
  * the socket keeps running, and its last windows would otherwise freeze the autoscaler's view).
  */
 export const STATS_MAX_AGE_MS = 60_000;
 
+const zeroWindows = (): ServiceStats["windows"] => ({
+  "30": { requests: 0, request_time: 0 },
+  "60": { requests: 0, request_time: 0 },
+  "300": { requests: 0, request_time: 0 },
+});
+
 /**
- * Sums traffic over running gateway replicas (request-weighted mean time); null if one has not
+ * A replica row's last report, parsed once per row object: a view of many services reads the same
+ * rows (a report carries every service of the gateway, histograms included).
+ */
+const parsed = new WeakMap<ReportingReplica, { text: string; report: ServiceStats[] }>();
+function reportOf(r: ReportingReplica & { stats: string }): ServiceStats[] {
+  const cached = parsed.get(r);
+  if (cached?.text === r.stats) return cached.report;
+  const report = JSON.parse(r.stats) as ServiceStats[];
+  parsed.set(r, { text: r.stats, report });
+  return report;
+}
+
+/**
+ * What one gateway replica reported of a service: null when it has not reported within
+ * {@link STATS_MAX_AGE_MS} of `now`; zero windows when its report does not name the service.
+ */
+export function replicaStats(service: string, r: ReportingReplica, now = Date.now()): ServiceStats | null {
+  if (!r.stats || r.stats_at === null || now - r.stats_at > STATS_MAX_AGE_MS) return null;
+  const reported = reportOf(r as ReportingReplica & { stats: string }).find((s) => s.service === service);
+  return reported ?? { service, windows: zeroWindows() };
+}
+
+/**
+ * Sums traffic over running gateway replicas (request-weighted mean time; `llm` windows added bucket
+ * by bucket, present when any replica measured something in the window); null if one has not
  * reported, or not within {@link STATS_MAX_AGE_MS} of `now`.
  */
-export function aggregateStats(service: string, running: ReplicaRow[], now = Date.now()): ServiceStats | null {
+export function aggregateStats(
+  service: string,
+  running: readonly ReportingReplica[],
+  now = Date.now(),
+): ServiceStats | null {
   if (running.length === 0) return null;
-  const out: ServiceStats = {
-    service,
-    windows: {
-      "30": { requests: 0, request_time: 0 },
-      "60": { requests: 0, request_time: 0 },
-      "300": { requests: 0, request_time: 0 },
-    },
-  };
+  const out: ServiceStats = { service, windows: zeroWindows() };
   for (const r of running) {
-    if (!r.stats || r.stats_at === null || now - r.stats_at > STATS_MAX_AGE_MS) return null;
-    const reported = (JSON.parse(r.stats) as ServiceStats[]).find((s) => s.service === service);
-    for (const w of STATS_WINDOWS) {
-      const win = reported?.windows[w];
-      if (!win) continue;
-      const total = out.windows[w].requests + win.requests;
-      out.windows[w].request_time =
-        total === 0
-          ? 0
-          : (out.windows[w].request_time * out.windows[w].requests + win.request_time * win.requests) / total;
-      out.windows[w].requests = total;
+    const reported = replicaStats(service, r, now);
+    if (!reported) return null;
+    for (const w of LLM_WINDOWS) {
+      const win = reported.windows[w];
+      const sum = out.windows[w];
+      const total = sum.requests + win.requests;
+      sum.request_time = total === 0 ? 0 : (sum.request_time * sum.requests + win.request_time * win.requests) / total;
+      sum.requests = total;
+      if (win.llm) {
+        sum.llm ??= emptyLlmWindow();
+        addLlmWindow(sum.llm, win.llm);
+      }
     }
   }
-  for (const w of STATS_WINDOWS) out.windows[w].request_time = Math.round(out.windows[w].request_time * 1000) / 1000;
+  for (const w of LLM_WINDOWS) out.windows[w].request_time = Math.round(out.windows[w].request_time * 1000) / 1000;
   return out;
+}
+
+/** dstack's `stats` as the API has always shown them: requests and mean time, no distributions. */
+export function withoutLlm(stats: ServiceStats): ServiceStats {
+  const windows = zeroWindows();
+  for (const w of LLM_WINDOWS) {
+    windows[w] = { requests: stats.windows[w].requests, request_time: stats.windows[w].request_time };
+  }
+  return { service: stats.service, windows };
 }

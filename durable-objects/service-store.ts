@@ -5,7 +5,7 @@
  * rest of the object's storage, `storage-schema.ts`). Storage only: the configuration document is
  * built in `config-document.ts`, the API view in `service-view.ts`.
  */
-import type { ServiceConfiguration } from "../schema/service.ts";
+import { type ServiceConfiguration, storedServiceConfiguration } from "../schema/service.ts";
 
 export interface ServiceRow {
   name: string;
@@ -45,7 +45,11 @@ export class ServiceStore {
     return this.sql
       .exec("SELECT * FROM services ORDER BY name")
       .toArray()
-      .map((r: Row) => ({ ...(r as unknown as ServiceRow), configuration: JSON.parse(r.configuration as string) }));
+      .map((r: Row) => ({
+        ...(r as unknown as ServiceRow),
+        // Stored by this or an older version: fields added since get their defaults.
+        configuration: storedServiceConfiguration(JSON.parse(r.configuration as string)),
+      }));
   }
 
   get(name: string): ServiceRow | null {

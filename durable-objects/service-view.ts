@@ -5,8 +5,9 @@
  */
 import type { RouterReport, ServiceRejection } from "../schema/agent-protocol.ts";
 import type { Service } from "../schema/service-api.ts";
+import { trafficOf } from "../schema/traffic.ts";
 import { gatewayDomain, serviceScheme } from "./config-service.ts";
-import { aggregateStats } from "./service-stats.ts";
+import { aggregateStats, replicaStats, withoutLlm } from "./service-stats.ts";
 import type { ServiceRow, ServiceStore } from "./service-store.ts";
 import type { GatewayRow, ReplicaRow } from "./state.ts";
 
@@ -54,12 +55,23 @@ function serviceUrls(
   };
 }
 
-export function serviceView(g: GatewayRow, s: ServiceRow, store: ServiceStore, gatewayReplicas: ReplicaRow[]): Service {
+export function serviceView(
+  g: GatewayRow,
+  s: ServiceRow,
+  store: ServiceStore,
+  gatewayReplicas: ReplicaRow[],
+  now = Date.now(),
+): Service {
   const domain = gatewayDomain(g);
   const scheme = serviceScheme(g, s.configuration);
   const port = publicPort(g, gatewayReplicas, scheme);
   const active = gatewayReplicas.filter((r) => r.status === "provisioning" || r.status === "running");
   const routed = (s.configuration.router ?? g.configuration.router)?.type === "sglang";
+  const stats = aggregateStats(
+    s.name,
+    gatewayReplicas.filter((r) => r.status === "running"),
+    now,
+  );
   return {
     id: s.id,
     name: s.name,
@@ -90,14 +102,19 @@ export function serviceView(g: GatewayRow, s: ServiceRow, store: ServiceStore, g
         error: state !== "rejected" ? null : current && refused ? refused.error : r.config_error,
         // Only router services carry the field (null until this replica reported).
         ...(routed ? { router: report ? { mode: report.mode, reason: report.reason } : null } : {}),
+        traffic: replicaTraffic(s.name, r, now),
       };
     }),
-    stats: aggregateStats(
-      s.name,
-      gatewayReplicas.filter((r) => r.status === "running"),
-    ),
+    stats: stats && withoutLlm(stats),
+    traffic: stats && trafficOf(stats.windows),
     scaling: scalingView(s, store),
   };
+}
+
+/** A running replica's own traffic, once it reported within the last minute; null otherwise. */
+function replicaTraffic(service: string, r: ReplicaRow, now: number): Service["traffic"] {
+  const reported = r.status === "running" ? replicaStats(service, r, now) : null;
+  return reported && trafficOf(reported.windows);
 }
 
 function scalingView(s: ServiceRow, store: ServiceStore): Service["scaling"] {

@@ -8,7 +8,7 @@
  */
 import type { Gateway } from "../schema/api.ts";
 import type { TypedEvent } from "../schema/events.ts";
-import type { GatewayConfiguration } from "../schema/gateway.ts";
+import { type GatewayConfiguration, storedGatewayConfiguration } from "../schema/gateway.ts";
 import { gatewayView } from "./gateway-view.ts";
 import {
   type DefaultIntent,
@@ -27,7 +27,8 @@ const iso = (ms = Date.now()) => new Date(ms).toISOString();
 function toGateway(r: Row): GatewayRow {
   return {
     ...(r as unknown as GatewayRow),
-    configuration: JSON.parse(r.configuration as string) as GatewayConfiguration,
+    // Stored by this or an older version: fields added since get their defaults.
+    configuration: storedGatewayConfiguration(JSON.parse(r.configuration as string) as GatewayConfiguration),
     to_be_deleted: r.to_be_deleted === 1,
   };
 }

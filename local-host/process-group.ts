@@ -4,6 +4,7 @@
  * Agents are spawned `detached` so each leads its own group, and the whole group (the agent and
  * anything it started, e.g. a router) goes down together.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -19,9 +20,39 @@ function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
   }
 }
 
-/** Whether any process of the group led by `pgid` is still alive. */
+/**
+ * Whether any process of the group led by `pgid` is still alive. A zombie answers signals until its
+ * parent reaps it, and an orphan's new parent (init, or a container's PID 1) may take seconds to:
+ * on Linux a group whose every member is a zombie has stopped, and counts as gone.
+ */
 export function isGroupAlive(pgid: number): boolean {
-  return signalGroup(pgid, 0);
+  return signalGroup(pgid, 0) && !onlyZombies(pgid);
+}
+
+/** True when /proc shows members of the group and all of them are zombies (false where it cannot tell). */
+function onlyZombies(pgid: number): boolean {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return false;
+  }
+  let members = 0;
+  for (const entry of entries) {
+    if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "latin1");
+    } catch {
+      continue; // exited meanwhile
+    }
+    // pid (comm) state ppid pgrp …; comm may hold spaces and parentheses, so parse after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(fields[2]) !== pgid) continue;
+    members++;
+    if (fields[0] !== "Z") return false;
+  }
+  return members > 0;
 }
 
 async function waitForGroupExit(pgid: number, timeoutMs: number): Promise<boolean> {

@@ -12,6 +12,8 @@ import { ConfigRejectedError, ProxyClosedError, ProxyOptionsError } from "./erro
 import { renderExposition } from "./observe/exposition.ts";
 import { type MetricFamily, mergeFamilies } from "./observe/families.ts";
 import { ProcessPool, type Sharing } from "./process-pool.ts";
+import { LocalGate } from "./rate-limit-gate.ts";
+import { ZoneRegistry } from "./rate-limit-store.ts";
 import { parseDocument } from "./routes.ts";
 import { ProxyServer } from "./server.ts";
 import { checkSettings, DEFAULT_SERVER_SETTINGS, type ServerSettings } from "./settings.ts";
@@ -93,6 +95,11 @@ export interface ProxyTuning {
   sharing?: Sharing;
   /** Extra Node flags for the child processes. */
   nodeFlags?: string[];
+  /**
+   * The rate limiter's clock (milliseconds since the epoch), with `processes: 0`: tests whose
+   * verdicts depend on elapsed time freeze it, so a slow machine cannot refill a bucket mid-test.
+   */
+  rateLimitClock?: () => number;
 }
 
 export interface TunedProxyHandle extends ProxyHandle {
@@ -199,11 +206,14 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
   };
 
   if (checked.processes === 0) {
+    const gate = tuning.rateLimitClock
+      ? new LocalGate(new ZoneRegistry(settings.rateLimitKeys, tuning.rateLimitClock))
+      : undefined;
     const exposition = async () => renderExposition(mergeFamilies([server.metrics(), checked.extraMetrics()]));
     const server: ProxyServer = new ProxyServer(
       settings,
       checked.log,
-      undefined,
+      gate,
       checked.onHeldRequest,
       undefined,
       exposition,

@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, fork } from "node:child_process";
 import cluster from "node:cluster";
+import { createHash } from "node:crypto";
 import { mkdirSync, renameSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
@@ -17,8 +18,16 @@ import type { ToProcess } from "./process-protocol.ts";
 export type Sharing = "cluster" | "handle";
 
 const ENTRY_SOURCE = fileURLToPath(new URL("./process-main.ts", import.meta.url));
-/** Inside the package, so the bundle's bare imports (undici, valibot) resolve from its node_modules. */
-const ENTRY_BUNDLE = fileURLToPath(new URL("../node_modules/.cache/gateplane/proxy-process-main.mjs", import.meta.url));
+/**
+ * Inside the package, so the bundle's bare imports (undici, valibot) resolve from its node_modules;
+ * named for the checkout, so worktrees sharing one node_modules never fork each other's build.
+ */
+const ENTRY_BUNDLE = fileURLToPath(
+  new URL(
+    `../node_modules/.cache/gateplane/proxy-process-main-${createHash("sha256").update(ENTRY_SOURCE).digest("hex").slice(0, 8)}.mjs`,
+    import.meta.url,
+  ),
+);
 
 /**
  * The child's entry: this checkout's `process-main.ts` compiled once to plain JavaScript, so each

@@ -97,19 +97,13 @@ export const EMPTY_TABLE: RoutingTable = {
 };
 
 /**
- * `usage:` of a service: "include" or "as_requested" (the default). Read defensively: the control
- * plane adds the field to the document, and a document from an older one has none.
+ * `usage:` of a service: "include" or "as_requested" (the default, also when absent: a document
+ * handed over as validated by a caller that predates the field).
  */
-export const usageInclude = (service: ConfigService): boolean =>
-  (service as ConfigService & { usage?: unknown }).usage === "include";
+export const usageInclude = (service: ConfigService): boolean => service.usage === "include";
 
-/** `observability.metrics.public` of a document (absent, as from older control planes: false). */
-export function metricsPublic(doc: ConfigDocument): boolean {
-  const observability = (doc as ConfigDocument & { observability?: unknown }).observability;
-  if (typeof observability !== "object" || observability === null) return false;
-  const metrics = (observability as { metrics?: unknown }).metrics;
-  return typeof metrics === "object" && metrics !== null && (metrics as { public?: unknown }).public === true;
-}
+/** `observability.metrics.public` of a document (false when absent, as above). */
+export const metricsPublic = (doc: ConfigDocument): boolean => doc.observability?.metrics?.public === true;
 
 /**
  * Whether a router service exposes `path` (with its query): `/generate`, `/v1/…` and `/chat/completions`,

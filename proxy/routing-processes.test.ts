@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
 import { CACHE_AWARE_DEFAULTS } from "../schema/router.ts";
 import { endings, startReplica, type TestReplica } from "../test/fakes/replica-server.ts";
@@ -97,7 +98,8 @@ const burst = (n: number, make: (i: number) => Parameters<typeof send>[1], port:
 
 /**
  * Another process with 3 replicas (prints their ports), which, once the file named by its argument
- * holds the proxy's port, waits 300 ms, sends 12 requests at once and prints their statuses and end times.
+ * holds the proxy's port, waits 300 ms, sends 12 requests at once, prints their statuses and end
+ * times, then creates `<file>.done`.
  */
 const HELPER = `
 const http = require("node:http");
@@ -123,9 +125,23 @@ const ask = (input) => {
     req.end();
   }))).then((replies) => {
     process.stdout.write(JSON.stringify({ started, replies }) + "\\n");
+    require("node:fs").writeFileSync(go + ".done", "");
     for (const s of servers) s.close();
   });
 };
+`;
+
+/** A thread that sets the shared flag and wakes its waiter once `workerData.file` exists. */
+const WAKER = `
+const { existsSync } = require("node:fs");
+const { workerData } = require("node:worker_threads");
+const flag = new Int32Array(workerData.buffer);
+const poll = setInterval(() => {
+  if (!existsSync(workerData.file)) return;
+  clearInterval(poll);
+  Atomics.store(flag, 0, 1);
+  Atomics.notify(flag, 0);
+}, 5);
 `;
 
 describe("routing state shared by 2 proxy processes", () => {
@@ -219,19 +235,17 @@ describe("routing state shared by 2 proxy processes", () => {
       Array.from({ length: 6 }, () => send(port, { host: HOST, path: "/v1/broken" }).catch(() => null)),
     );
     await until("broken responses released", () => loads()[0] === 0);
-    // Client aborts while the replica thinks, on several connections (both processes).
-    const aborts = Array.from(
-      { length: 6 },
-      () =>
-        new Promise<void>((resolve) => {
-          const req = request({ host: "127.0.0.1", port, path: "/v1/slow", setHost: false, headers: { host: HOST } });
-          req.on("error", () => resolve());
-          req.end();
-          setTimeout(() => req.destroy(), 300);
-        }),
-    );
+    // Client aborts while the replica thinks, on several connections (both processes): each is
+    // destroyed once all six are in flight.
+    const slowRequests = Array.from({ length: 6 }, () => {
+      const req = request({ host: "127.0.0.1", port, path: "/v1/slow", setHost: false, headers: { host: HOST } });
+      const aborted = new Promise<void>((resolve) => req.on("error", () => resolve()));
+      req.end();
+      return { req, aborted };
+    });
     await until("aborted requests in flight", () => loads()[0] === 6);
-    await Promise.all(aborts);
+    for (const { req } of slowRequests) req.destroy();
+    await Promise.all(slowRequests.map((r) => r.aborted));
     await until("aborts released", () => loads()[0] === 0);
     // SSE: released at [DONE] while the stream is still open.
     const chunks: string[] = [];
@@ -292,11 +306,16 @@ describe("routing state shared by 2 proxy processes", () => {
       ],
       (line) => log.push(line),
     );
+    // This thread's event loop is about to stop; another thread wakes it once the helper has all
+    // its answers (or after 15 s, when the assertions below fail).
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    const waker = new Worker(WAKER, { eval: true, workerData: { buffer: flag.buffer, file: `${go}.done` } });
+    cleanups.push(() => waker.terminate());
     // Synchronously: this process's event loop is about to stop.
     writeFileSync(go, String(port));
-    // Block this process's event loop (without burning CPU) for 4 s; the helper starts asking after 300 ms.
+    // Block this process's event loop (without burning CPU); the helper starts asking after 300 ms.
     const blockedAt = Date.now();
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4_000);
+    Atomics.wait(flag, 0, 0, 15_000);
     const unblockedAt = Date.now();
     await exited;
     const result = JSON.parse(out.split("\n")[1]!) as { started: number; replies: { status: number; at: number }[] };

@@ -6,7 +6,9 @@
  */
 import * as v from "valibot";
 import * as L from "./limits.ts";
+import { DEFAULT_OBSERVABILITY, ObservabilityDocument } from "./observability.ts";
 import { RouterDocument as RouterSchema } from "./router.ts";
+import { DEFAULT_USAGE, USAGE_MODES } from "./service.ts";
 
 /**
  * A whole number from `min` to `max`: the document's numbers have the service schema's bounds
@@ -65,6 +67,12 @@ export const ConfigService = v.object({
   router: v.nullable(RouterSchema),
   replicas: v.array(ConfigReplica),
   /**
+   * Token usage of streamed chat/completions requests (`schema/service.ts`): `include` asks the
+   * replica for it (`stream_options.include_usage`) and withholds the usage chunk from clients that
+   * did not ask; `as_requested` (also when absent, from older control planes) never rewrites a request.
+   */
+  usage: v.optional(v.picklist(USAGE_MODES), DEFAULT_USAGE),
+  /**
    * Set for services that scale to zero (`replicas: 0..N`): while the service has no replicas a
    * request is held up to `timeout_ms` for one to register, and the proxy tells the control plane.
    * Null (or absent, from older control planes): no replicas → 503 at once.
@@ -116,6 +124,11 @@ export const ConfigDocument = v.object({
     ),
     null,
   ),
+  /**
+   * What the gateway's hosts export of their traffic (`schema/observability.ts`), every default
+   * applied; absent (older control planes): the defaults.
+   */
+  observability: v.optional(ObservabilityDocument, DEFAULT_OBSERVABILITY),
   generated_at: v.string(),
 });
 

@@ -15,6 +15,7 @@ import {
   ROUTER_POLICIES,
 } from "./gateway.ts";
 import { type FieldIssue, formatIssue, formatPath, ValidationError } from "./issues.ts";
+import { DEFAULT_OBSERVABILITY } from "./observability.ts";
 import { parseServiceConfiguration } from "./service.ts";
 
 type Doc = Record<string, unknown>;
@@ -74,6 +75,7 @@ describe("parseGatewayConfiguration: defaults", () => {
       replicas: 1,
       tags: null,
       router: null,
+      observability: DEFAULT_OBSERVABILITY,
     } satisfies GatewayConfiguration);
   });
 
@@ -91,6 +93,7 @@ describe("parseGatewayConfiguration: defaults", () => {
       replicas: 1,
       tags: null,
       router: null,
+      observability: DEFAULT_OBSERVABILITY,
     } satisfies GatewayConfiguration);
   });
 
@@ -1337,6 +1340,7 @@ describe("examples", () => {
       replicas: 1,
       tags: null,
       router: null,
+      observability: DEFAULT_OBSERVABILITY,
     } satisfies GatewayConfiguration);
   });
 
@@ -1369,6 +1373,7 @@ describe("examples", () => {
       replicas: 1,
       tags: null,
       router: null,
+      observability: DEFAULT_OBSERVABILITY,
     } satisfies GatewayConfiguration);
   });
 

@@ -18,6 +18,12 @@ import {
   ValidationError,
 } from "./issues.ts";
 import { sameJson } from "./json.ts";
+import {
+  DEFAULT_OBSERVABILITY,
+  type ObservabilityDocument,
+  ObservabilityInput,
+  observabilityDocument,
+} from "./observability.ts";
 import { Router, type RouterConfig } from "./router.ts";
 import { text } from "./text.ts";
 
@@ -33,8 +39,11 @@ export const MAX_GATEWAY_REPLICAS = 9;
 export const NAME_PATTERN = /^[a-z][a-z0-9-]{1,40}$/;
 export const TAG_KEY_PATTERN = /^[_\-a-zA-Z0-9]{1,60}$/;
 export const TAG_VALUE_PATTERN = /^[a-zA-Z0-9 .:/=_\-+@]{0,256}$/;
-/** Fields that change without re-creating the gateway (dstack's `_CONF_UPDATABLE_FIELDS`). */
-export const IN_PLACE_FIELDS = ["domain", "default", "replicas"] as const;
+/**
+ * Fields that change without re-creating the gateway (dstack's `_CONF_UPDATABLE_FIELDS`, plus
+ * `observability`, which only the hosts' agents and proxies act on: a new configuration version).
+ */
+export const IN_PLACE_FIELDS = ["domain", "default", "replicas", "observability"] as const;
 
 const Name = v.pipe(
   v.string(expected("a string")),
@@ -114,6 +123,8 @@ export const GatewayConfigurationInput = mapping(
     ),
     tags: v.optional(v.nullable(Tags)),
     router: v.optional(v.nullable(Router)),
+    /** What the hosts export of the traffic they carry (`observability.ts`); absent or null: the defaults. */
+    observability: v.optional(ObservabilityInput),
   },
   "a mapping with type: gateway",
 );
@@ -136,6 +147,8 @@ export interface GatewayConfiguration {
   replicas: number;
   tags: Record<string, string> | null;
   router: RouterConfig | null;
+  /** Every default applied (absent or null in the file: {@link DEFAULT_OBSERVABILITY}). */
+  observability: ObservabilityDocument;
 }
 
 const INTERPOLATION = /\$\{\{\s*([^}]*?)\s*\}\}/g;
@@ -248,6 +261,7 @@ export function parseGatewayConfiguration(input: unknown): GatewayConfiguration 
     replicas: raw.replicas ?? 1,
     tags: raw.tags ?? null,
     router: raw.router ?? null,
+    observability: observabilityDocument(raw.observability),
   };
   if (!bad.has("backend")) {
     const cross: FieldIssue[] = [];
@@ -256,6 +270,15 @@ export function parseGatewayConfiguration(input: unknown): GatewayConfiguration 
   }
   if (issues.length > 0) throw new ValidationError(issues);
   return config;
+}
+
+/**
+ * A configuration as stored by this or an older control plane (the object's storage, a client's
+ * `current_resource`): fields added since are filled with their defaults, so a gateway stored before
+ * `observability` existed neither shows a change nor looks stale to a plan made against it.
+ */
+export function storedGatewayConfiguration(stored: GatewayConfiguration): GatewayConfiguration {
+  return stored.observability ? stored : { ...stored, observability: DEFAULT_OBSERVABILITY };
 }
 
 /** The input with every reported top-level field removed (so defaults stand in for them). */

@@ -46,6 +46,22 @@ export const Histogram = v.object({
 export type Histogram = v.InferOutput<typeof Histogram>;
 
 /**
+ * A histogram over `bounds`: at most one count per bound plus +Inf. A longer one was filled with
+ * other bounds, and adding it to these would mix buckets, so it is refused (naming the field).
+ */
+const histogramOver = (bounds: readonly number[]) =>
+  v.object({
+    counts: v.pipe(
+      v.array(count),
+      v.maxLength(
+        bounds.length + 1,
+        `expected at most ${bounds.length + 1} buckets (${bounds.length} bounds and +Inf)`,
+      ),
+    ),
+    sum: Histogram.entries.sum,
+  });
+
+/**
  * One service's LLM traffic over one window on one gateway host, beside dstack's `requests` and
  * `request_time`. TTFT, TPOT and ITL cover responses that reached a replica and sent a body; TPOT and
  * ITL only streams (per request: (duration − TTFT) / (output tokens − 1); per gap between content
@@ -53,10 +69,10 @@ export type Histogram = v.InferOutput<typeof Histogram>;
  * content events of streams that carried no usage, one token each.
  */
 export const LlmWindow = v.object({
-  duration: Histogram,
-  ttft: Histogram,
-  tpot: Histogram,
-  itl: Histogram,
+  duration: histogramOver(DURATION_BOUNDS),
+  ttft: histogramOver(TTFT_BOUNDS),
+  tpot: histogramOver(TPOT_BOUNDS),
+  itl: histogramOver(TPOT_BOUNDS),
   /** Requests answered 5xx by the gateway or the replica, or cut mid-response. */
   errors: count,
   tokens: v.object({ input: count, output: count, estimated_output: count }),

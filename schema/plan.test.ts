@@ -54,6 +54,30 @@ describe("gateway plans", () => {
     expect(plan.changes.map((c) => c.field)).toEqual(["domain", "replicas"]);
   });
 
+  it("updates observability in place, whole as one field", () => {
+    const next = gatewayConf({ observability: { tracing: { endpoint: "http://otel:4318/v1/traces" } } });
+    const plan = planGateway(gatewayConf(), next);
+    expect(plan).toMatchObject({ action: "update", in_place: true });
+    expect(plan.changes).toEqual([
+      { field: "observability", from: gatewayConf().observability, to: next.observability },
+    ]);
+    const current = { id: "g1", configuration: gatewayConf() };
+    const apply = { configuration: next, currentResource: current, force: false, recreate: false };
+    expect(decideGatewayApply(running(), apply)).toEqual({
+      ok: true,
+      value: { kind: "update", changes: plan.changes },
+    });
+    // Absent, null and {} are the same defaults: no change.
+    expect(planGateway(gatewayConf(), gatewayConf({ observability: {} })).changes).toEqual([]);
+    expect(planGateway(gatewayConf(), gatewayConf({ observability: null })).changes).toEqual([]);
+  });
+
+  it("takes a plan made against a gateway stored before observability existed as current", () => {
+    const { observability: _, ...old } = gatewayConf();
+    expect(sameGatewayConfiguration(old, gatewayConf())).toBe(true);
+    expect(sameGatewayConfiguration(old, gatewayConf({ observability: { metrics: { public: true } } }))).toBe(false);
+  });
+
   it("re-creates when another field changes", () => {
     const plan = planGateway(gatewayConf(), gatewayConf({ region: "us-east-1" }));
     expect(plan).toMatchObject({ action: "create", in_place: false });

@@ -9,10 +9,17 @@
  * (looking gateways up, writing) stays with the caller; these only decide. The busy rule itself
  * is `gateway-busy.ts`.
  */
-import { diffConfigurations, type GatewayConfiguration, IN_PLACE_FIELDS, isInPlace } from "./gateway.ts";
+import {
+  diffConfigurations,
+  type GatewayConfiguration,
+  IN_PLACE_FIELDS,
+  isInPlace,
+  storedGatewayConfiguration,
+} from "./gateway.ts";
 import { beingDeletedRefusal, failedRefusal } from "./gateway-busy.ts";
 import { sameJson } from "./json.ts";
 import type { ConfigurationChange, PlannedResource } from "./plan-envelope.ts";
+import { type ServiceConfiguration, storedServiceConfiguration } from "./service.ts";
 
 /**
  * A refusal: what went wrong (`kind`, as the objects' `Failure`), the code clients branch on, the
@@ -75,11 +82,14 @@ export function planGateway(current: GatewayConfiguration | null, effective: Gat
   return { action: inPlace ? "update" : "create", changes, in_place: inPlace };
 }
 
-/** Compares configurations as a client sees them: `default` is the live flag, so it is left out. */
+/**
+ * Compares configurations as a client sees them: `default` is the live flag, so it is left out; a
+ * plan made against an older control plane lacks the fields added since (their defaults stand in).
+ */
 export function sameGatewayConfiguration(planned: unknown, current: GatewayConfiguration): boolean {
   if (!planned || typeof planned !== "object") return false;
   const changes = diffConfigurations(
-    { ...(planned as GatewayConfiguration), default: null },
+    { ...storedGatewayConfiguration(planned as GatewayConfiguration), default: null },
     { ...current, default: null, name: current.name },
   );
   return changes.length === 0;
@@ -235,6 +245,15 @@ export function serviceHttpsRefusal(g: ServiceHost, https: boolean | "auto"): Re
   return null;
 }
 
+/** A plan made against an older control plane lacks the service fields added since: their defaults stand in. */
+const sameServiceConfiguration = (planned: unknown, current: unknown): boolean =>
+  !!planned &&
+  typeof planned === "object" &&
+  sameJson(
+    storedServiceConfiguration(planned as ServiceConfiguration),
+    storedServiceConfiguration(current as ServiceConfiguration),
+  );
+
 /**
  * What a service apply does on its gateway (after `serviceHostRefusal` and `serviceHttpsRefusal`):
  * a new service is created whatever was planned; an existing one needs a current plan unless
@@ -245,6 +264,8 @@ export function decideServiceApply(
   input: { configuration: unknown; currentResource: PlannedResource | undefined; force: boolean },
 ): Decision<"create" | "update" | "unchanged"> {
   if (!current) return { ok: true, value: "create" };
-  if (!input.force && !planIsCurrent(input.currentResource, current)) return { ok: false, error: STALE_PLAN };
+  if (!input.force && !planIsCurrent(input.currentResource, current, sameServiceConfiguration)) {
+    return { ok: false, error: STALE_PLAN };
+  }
   return { ok: true, value: sameJson(current.configuration, input.configuration) ? "unchanged" : "update" };
 }

@@ -15,6 +15,7 @@ import {
 } from "./plan-envelope.ts";
 import { type ServiceConfiguration, ServiceConfigurationInput } from "./service.ts";
 import { text } from "./text.ts";
+import { TrafficSchema } from "./traffic.ts";
 
 export const ServiceSpecInput = specInput("service");
 
@@ -40,6 +41,11 @@ export const GatewayReplicaConfigStateSchema = v.object({
    * Absent for other services, and from older control planes.
    */
   router: v.optional(v.nullable(v.object({ mode: RouterReport.entries.mode, reason: RouterReport.entries.reason }))),
+  /**
+   * This replica's LLM traffic for the service (`traffic.ts`): null until it reported within the
+   * last minute (and while it provisions). Absent from older control planes.
+   */
+  traffic: v.optional(v.nullable(TrafficSchema)),
 });
 
 export const ServiceSchema = v.object({
@@ -56,8 +62,18 @@ export const ServiceSchema = v.object({
   /** The gateway configuration version that carries this service's current state. */
   config_version: v.number(),
   gateway_replicas: v.array(GatewayReplicaConfigStateSchema),
-  /** Traffic summed over the gateway's replicas (null until every running replica reported). */
+  /**
+   * dstack's traffic summed over the gateway's replicas (null until every running replica reported):
+   * requests and mean time per window, what the autoscaler reads.
+   */
   stats: v.nullable(ServiceStats),
+  /**
+   * LLM traffic merged over the gateway's running replicas (`traffic.ts`): per window requests,
+   * error rate, duration/TTFT/TPOT/ITL percentiles and tokens; null when `stats` is (until every
+   * running replica reported within the last minute). Each replica's own is in `gateway_replicas`.
+   * Absent from older control planes.
+   */
+  traffic: v.optional(v.nullable(TrafficSchema)),
   /**
    * The autoscaler's decision, for services with `scaling` (null otherwise): the orchestrator that
    * runs the replicas brings `current_replicas` (registered) to `desired_replicas`. Before the first

@@ -29,6 +29,15 @@ export const RESERVED_SERVICE_NAMES = ["gateway"] as const;
 export const SCALING_WINDOWS = [30, 60, 300] as const;
 /** How long the proxy holds a request for a service scaled to zero (`scaling.hold_timeout`). */
 export const DEFAULT_HOLD_TIMEOUT_SECONDS = 60;
+/**
+ * `usage:` of a service, for token counts of streamed chat/completions responses. `include`: the
+ * gateway asks the replica for usage (`stream_options.include_usage: true`) and withholds the extra
+ * usage chunk from clients that did not ask for it, so counts are exact. `as_requested`: requests
+ * are never rewritten; streams without usage have their output tokens estimated.
+ */
+export const USAGE_MODES = ["include", "as_requested"] as const;
+export type UsageMode = (typeof USAGE_MODES)[number];
+export const DEFAULT_USAGE: UsageMode = "as_requested";
 
 const duration = (min: number, max: number, what: string) =>
   v.pipe(
@@ -226,6 +235,7 @@ export const ServiceConfigurationInput = mapping(
     replicas: v.optional(ReplicaCount, 1),
     scaling: v.optional(v.nullable(Scaling)),
     router: v.optional(v.nullable(RouterOverride)),
+    usage: v.optional(v.picklist(USAGE_MODES, oneOf(USAGE_MODES)), DEFAULT_USAGE),
   },
   "a mapping with type: service",
 );
@@ -267,6 +277,16 @@ export function parseServiceConfiguration(input: unknown): ServiceConfiguration 
     issues.push({ path: ["replicas"], message: "must be a range min..max when scaling is set" });
   if (issues.length > 0) throw new ValidationError(issues);
   return s;
+}
+
+/**
+ * A configuration as stored by this or an older control plane: fields added since get their
+ * defaults, so a service stored before `usage` existed shows no change and is not a stale plan.
+ */
+export function storedServiceConfiguration(stored: ServiceConfiguration): ServiceConfiguration {
+  // `hsts` came with HTTPS (absent from services stored before it), `usage` with LLM metrics.
+  if (stored.usage && stored.hsts !== undefined && stored.hsts !== null) return stored;
+  return { ...stored, hsts: stored.hsts ?? false, usage: stored.usage ?? DEFAULT_USAGE };
 }
 
 /** A replica's id as the orchestrator names it (a path segment of the replicas API). */

@@ -24,6 +24,19 @@ export interface AcmeSettings {
   email?: string | null;
 }
 
+/**
+ * How long an issuance waits for the CA to finish validating a challenge, and an order: it asks at
+ * once, then again after `initialMs`, doubling up to `maxMs`, `attempts` times in all.
+ */
+export interface StatusPolling {
+  initialMs: number;
+  maxMs: number;
+  attempts: number;
+}
+
+/** acme-client's own defaults (a CA such as Let's Encrypt takes seconds to validate). */
+export const DEFAULT_STATUS_POLLING: StatusPolling = { initialMs: 5_000, maxMs: 30_000, attempts: 10 };
+
 /** Where HTTP-01 answers go: the proxy's challenge map (every proxy process). */
 export interface ChallengeBoard {
   add(token: string, keyAuthorization: string): Promise<void>;
@@ -83,6 +96,8 @@ export interface AcmeIssuerOptions {
   board: ChallengeBoard;
   /** Extra PEM roots trusted for the directory's HTTPS (a private or test CA, e.g. Pebble's). */
   directoryCa?: string;
+  /** Default {@link DEFAULT_STATUS_POLLING}; tests against a local CA that validates at once ask sooner. */
+  statusPolling?: StatusPolling;
   log: (line: string) => void;
 }
 
@@ -110,6 +125,7 @@ export class AcmeIssuer {
 
   async #client(): Promise<acme.Client> {
     const { store, settings } = this.#options;
+    const polling = this.#options.statusPolling ?? DEFAULT_STATUS_POLLING;
     let account = await store.readAccount(settings.directoryUrl);
     if (!account) {
       // Persisted before first use: a crash after registering must not leave an account we cannot use again.
@@ -120,6 +136,9 @@ export class AcmeIssuer {
     return new acme.Client({
       directoryUrl: settings.directoryUrl,
       accountKey: account.key,
+      backoffMin: polling.initialMs,
+      backoffMax: polling.maxMs,
+      backoffAttempts: polling.attempts,
       ...(account.url ? { accountUrl: account.url } : {}),
       ...(settings.eab ? { externalAccountBinding: { kid: settings.eab.kid, hmacKey: settings.eab.hmacKey } } : {}),
     });

@@ -10,7 +10,7 @@
  */
 import { type CertificateState, MAX_REPORT_TEXT } from "../../schema/agent-protocol.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
-import { AcmeIssueError, AcmeIssuer, type AcmeSettings, LETS_ENCRYPT_DIRECTORY } from "./acme.ts";
+import { AcmeIssueError, AcmeIssuer, type AcmeSettings, LETS_ENCRYPT_DIRECTORY, type StatusPolling } from "./acme.ts";
 import type { RenewalWindow } from "./schedule.ts";
 import { failureDelay, RENEWAL_CHECK_INTERVAL_MS, renewalAt } from "./schedule.ts";
 import { CertificateStore, describeCertificate, type HostRecord, type StoredCertificate } from "./store.ts";
@@ -42,6 +42,8 @@ export interface CertificateManagerOptions {
   checkIntervalMs?: number;
   /** Extra PEM roots trusted for the ACME directory (tests: Pebble's). */
   directoryCa?: string;
+  /** How an issuance waits for the CA (default acme-client's: 5 s, doubling to 30 s, 10 times). */
+  statusPolling?: StatusPolling;
   onChange?: (states: CertificateState[]) => void;
   onEvent?: (event: CertificateEvent) => void;
   /** For the random moment inside an ARI window. */
@@ -164,6 +166,7 @@ export class CertificateManager {
       board,
       log: (line) => this.#o.log.info(line),
       ...(this.#o.directoryCa ? { directoryCa: this.#o.directoryCa } : {}),
+      ...(this.#o.statusPolling ? { statusPolling: this.#o.statusPolling } : {}),
     });
   }
 

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -14,10 +15,11 @@ import type { ServiceRouterTiming } from "./service-router.ts";
 
 // The router supervision against the fake SGLang Model Gateway (test/fakes/sglang-router.ts), run as
 // a child process exactly as the real one would be: launch flags, readiness, worker sync over both API
-// generations, 202 eventual consistency, injected 5xx, crashes, removal. Timings are shrunk.
+// generations, 202 eventual consistency, injected 5xx, crashes, removal. Timings are shrunk; where a
+// test needs the router slow (starting, processing a job) the fake holds until the test lets it go.
 
-const FAKE = path.resolve(import.meta.dirname, "../../test/fakes/sglang-router.ts");
-const fakeCommand = (...args: string[]) => [process.execPath, "--import", "tsx", FAKE, ...args];
+const FAKE = path.resolve(import.meta.dirname, "../../test/fakes/sglang-router.mjs");
+const fakeCommand = (...args: string[]) => [process.execPath, FAKE, ...args];
 const installed =
   (command: string[]): (() => Promise<RouterInstallation>) =>
   async () => ({
@@ -28,11 +30,11 @@ const installed =
 
 const FAST: ServiceRouterTiming = {
   startupTimeoutMs: 30_000,
-  probeIntervalMs: 100,
-  syncIntervalMs: 200,
+  probeIntervalMs: 20,
+  syncIntervalMs: 50,
   pendingAddTimeoutMs: 10_000,
   unresponsiveAfter: 3,
-  backoff: { initialMs: 100, maxMs: 500 },
+  backoff: { initialMs: 50, maxMs: 200 },
   stableAfterMs: 60_000,
   stopGraceMs: 3_000,
   requestTimeoutMs: 3_000,
@@ -40,7 +42,7 @@ const FAST: ServiceRouterTiming = {
 };
 
 /** Polls until `check` returns something truthy; generous, for a loaded machine. */
-const until = <T>(what: string, check: Check<T>, timeoutMs = 30_000) => waitUntil(what, check, timeoutMs, 50);
+const until = <T>(what: string, check: Check<T>, timeoutMs = 30_000) => waitUntil(what, check, timeoutMs, 20);
 
 interface FakeState {
   pid: number;
@@ -76,8 +78,13 @@ let replicas: Replica[];
 let ports: PortRange;
 let routers: SglangRouters[];
 const pids = new Set<number>();
+/** For `--fake-hold-dir`: a held fake writes `<pid>.holding` here and listens once `<pid>.go` exists. */
+let holdDir: string;
+const holding = (pid: number) => existsSync(path.join(holdDir, `${pid}.holding`));
+const release = (pid: number) => writeFile(path.join(holdDir, `${pid}.go`), "");
 
 beforeEach(async () => {
+  holdDir = await mkdtemp(path.join(tmpdir(), "gp-sglang-hold-"));
   replicas = await Promise.all([startReplica("one"), startReplica("two"), startReplica("three")]);
   // Below the kernel's ephemeral range (32768+), where outgoing connections would make ports look taken.
   const from = 20000 + Math.floor(Math.random() * 120) * 100;
@@ -90,6 +97,7 @@ afterEach(async () => {
   for (const pid of pids) if (alive(pid)) process.kill(pid, "SIGKILL");
   pids.clear();
   await Promise.all(replicas.map((r) => r.close()));
+  await rm(holdDir, { recursive: true, force: true });
 });
 
 function start(detect: () => Promise<RouterInstallation>, timing: Partial<ServiceRouterTiming> = {}) {
@@ -120,11 +128,18 @@ function start(detect: () => Promise<RouterInstallation>, timing: Partial<Servic
 describe.each(["workers", "legacy"] as const)("with the %s worker API", (api) => {
   it("launches with the launch flags, waits for readiness, registers the replicas, then switches traffic", async () => {
     const urls = [replicas[0]!.url, replicas[1]!.url];
-    const h = start(installed(fakeCommand("--fake-api", api, "--fake-startup-delay-ms", "700")));
+    const h = start(installed(fakeCommand("--fake-api", api, "--fake-hold-dir", holdDir)));
     await h.routers.apply(doc(1, urls));
     // Until the router serves, traffic stays on the replicas, and the report says why.
     expect(h.served()).toEqual(urls);
     expect(h.routers.reports()).toEqual([{ service: "llama", mode: "built-in", reason: "sglang router starting" }]);
+    // The process runs but does not listen yet (it was probed before it even started): still built-in.
+    const pid = await until("the router process", () => h.routers.router("llama")?.pid);
+    pids.add(pid);
+    await until("the router holding", () => holding(pid));
+    expect(h.served()).toEqual(urls);
+    expect(h.routers.reports()).toEqual([{ service: "llama", mode: "built-in", reason: "sglang router starting" }]);
+    await release(pid);
 
     const port = await h.external();
     expect(h.served()).toEqual([`http://127.0.0.1:${port}`]);
@@ -206,17 +221,30 @@ describe.each(["workers", "legacy"] as const)("with the %s worker API", (api) =>
 
 describe("supervision", () => {
   it("does not post an accepted (202) worker again while the router still processes it", async () => {
-    const h = start(installed(fakeCommand("--fake-job-delay-ms", "1500")));
+    const h = start(installed(fakeCommand("--fake-jobs", "held")));
     await h.routers.apply(doc(1, [replicas[0]!.url]));
-    const port = await h.external();
+    const port = await until("a router", () => h.routers.router("llama")?.port);
+    // The job stays pending until released: wait for several syncs that found it pending.
+    const calls = await until("syncs after the POST", async () => {
+      const { management_calls: c } = await fakeState(port);
+      const posted = c.indexOf("POST /workers");
+      return posted >= 0 && c.slice(posted + 1).filter((x) => x === "GET /workers").length > 3 ? c : null;
+    });
+    expect(calls.filter((c) => c === "POST /workers")).toHaveLength(1);
+    expect(h.routers.reports()[0]).toMatchObject({ mode: "built-in" });
+    await post(port, "/_fake/run-jobs");
+    expect(await h.external()).toBe(port);
     const state = await fakeState(port);
-    // Syncs ran every 200 ms during the 1.5 s the job was pending: still one POST.
     expect(state.management_calls.filter((c) => c === "POST /workers")).toHaveLength(1);
-    expect(state.management_calls.filter((c) => c === "GET /workers").length).toBeGreaterThan(3);
+    expect(state.workers).toEqual([replicas[0]!.url]);
   });
 
   it("posts again a worker whose job failed, once the pending window is over", async () => {
-    const h = start(installed(fakeCommand("--fake-worker-startup-timeout-ms", "200")), { pendingAddTimeoutMs: 800 });
+    const h = start(
+      installed(fakeCommand("--fake-job-delay-ms", "0", "--fake-worker-startup-timeout-ms", "100")),
+      // Past the job's failure (at most ~0.2 s after the POST).
+      { pendingAddTimeoutMs: 400 },
+    );
     const late = await startReplica("late");
     const url = late.url;
     await late.close();
@@ -248,7 +276,7 @@ describe("supervision", () => {
   });
 
   it("takes a wedged router out of traffic at once, and restarts it", async () => {
-    const h = start(installed(fakeCommand()), { requestTimeoutMs: 500, stopGraceMs: 500 });
+    const h = start(installed(fakeCommand()), { requestTimeoutMs: 250, stopGraceMs: 200 });
     await h.routers.apply(doc(1, [replicas[0]!.url]));
     const port = await h.external();
     const { pid } = await fakeState(port);
@@ -256,13 +284,13 @@ describe("supervision", () => {
     try {
       await until("built-in", () => h.served().join() === replicas[0]!.url);
       expect(h.routers.reports()[0]?.reason).toMatch(
-        /^sglang router not answering \(GET \/workers: no answer within 500 ms\)$/,
+        /^sglang router not answering \(GET \/workers: no answer within 250 ms\)$/,
       );
       await until("a new router", () => h.routers.router("llama")!.launches === 2);
       await until("gone", () => !alive(pid));
       const second = await h.external();
       expect(second).not.toBe(port);
-      expect(h.log.lines.some((l) => l.includes("unresponsive (GET /workers: no answer within 500 ms)"))).toBe(true);
+      expect(h.log.lines.some((l) => l.includes("unresponsive (GET /workers: no answer within 250 ms)"))).toBe(true);
     } finally {
       if (alive(pid)) process.kill(pid, "SIGKILL");
     }

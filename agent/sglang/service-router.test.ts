@@ -1,4 +1,5 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -24,12 +25,13 @@ import type { ServiceRouterTiming } from "./service-router.ts";
 // through it once it serves, only SGLang's paths are exposed, the mode reaches the control plane,
 // and a crash or the router being switched off never interrupts the service.
 
-const FAKE = path.resolve(import.meta.dirname, "../../test/fakes/sglang-router.ts");
-const WAIT = { timeout: 30_000, interval: 50 };
+const FAKE = path.resolve(import.meta.dirname, "../../test/fakes/sglang-router.mjs");
+const FAKE_COMMAND = [process.execPath, FAKE];
+const WAIT = { timeout: 30_000, interval: 20 };
 const FAST_ROUTER: Partial<ServiceRouterTiming> = {
-  probeIntervalMs: 100,
-  syncIntervalMs: 200,
-  backoff: { initialMs: 100, maxMs: 500 },
+  probeIntervalMs: 20,
+  syncIntervalMs: 50,
+  backoff: { initialMs: 50, maxMs: 200 },
   stopGraceMs: 3_000,
 };
 
@@ -89,7 +91,7 @@ const proxiedBy = async (port: number) =>
 describe("a service whose router is sglang", () => {
   it("goes through the router once it serves, exposes only SGLang's paths, and reports its mode", async () => {
     cp.setConfig(routerDoc(1));
-    const a = await start({ command: [process.execPath, "--import", "tsx", FAKE] });
+    const a = await start({ command: FAKE_COMMAND });
     await vi.waitFor(() => expect(lastReport()).toEqual([{ service: "llama", mode: "external", reason: null }]), WAIT);
     // The control plane heard the way there too.
     expect(reported()).toContainEqual([{ service: "llama", mode: "built-in", reason: "sglang router starting" }]);
@@ -122,20 +124,38 @@ describe("a service whose router is sglang", () => {
 
   it("serves from the built-in balancer while a crashed router restarts, then through the new one", async () => {
     cp.setConfig(routerDoc(1));
-    // A slow restart, so the built-in period is long enough to look at.
-    const a = await start({
-      command: [process.execPath, "--import", "tsx", FAKE],
-      timing: { ...FAST_ROUTER, backoff: { initialMs: 3_000, maxMs: 3_000 } },
-    });
+    // Each launch holds before listening until the test lets it go: the new router stays away (the
+    // built-in period lasts) for as long as the test looks at it.
+    const hold = path.join(dir, "hold");
+    await mkdir(hold);
+    const release = (pid: number) => writeFile(path.join(hold, `${pid}.go`), "");
+    const a = await start({ command: [...FAKE_COMMAND, "--fake-hold-dir", hold] });
+    const launched = (launch: number) =>
+      vi.waitFor(() => {
+        const router = a.routers.router("llama");
+        return router?.launches === launch && router.pid ? router.pid : Promise.reject(new Error("not launched"));
+      }, WAIT);
+    await release(await launched(1));
     const first = await vi.waitFor(() => routerPort(a) ?? Promise.reject(new Error("not external")), WAIT);
     await fetch(`http://127.0.0.1:${first}/_fake/crash`, { method: "POST" });
 
-    await vi.waitFor(() => expect(lastReport()?.[0]?.reason).toMatch(/^exited \(exit code 1\); restarting$/), WAIT);
-    // The replicas answer directly (a request caught in the instant between the crash and the switch
-    // would get the 502 of any upstream that died; none is sent then here).
+    await vi.waitFor(
+      () =>
+        expect(reported().map((r) => r[0]?.reason)).toContainEqual(
+          expect.stringMatching(/^exited \(exit code 1\); restarting$/),
+        ),
+      WAIT,
+    );
+    // The new router runs, held before listening: the replicas answer directly (a request caught in
+    // the instant between the crash and the switch would get the 502 of any upstream that died; none
+    // is sent then here, and a request sent to the held router would fail).
+    const secondPid = await launched(2);
+    await vi.waitFor(() => expect(existsSync(path.join(hold, `${secondPid}.holding`))).toBe(true), WAIT);
     for (let i = 0; i < 6; i++) {
       expect((await get(a.httpPort, "llama.localhost", "/generate")).body).toMatch(/^(one|two) GET \/generate$/);
     }
+    expect(a.routers.router("llama")!.mode).toEqual({ mode: "built-in", reason: "sglang router starting" });
+    await release(secondPid);
     const second = await vi.waitFor(() => {
       const port = routerPort(a);
       return port !== null && port !== first ? port : Promise.reject(new Error("not back yet"));
@@ -149,7 +169,7 @@ describe("a service whose router is sglang", () => {
 
   it("goes back to the built-in balancer when the router is switched off", async () => {
     cp.setConfig(routerDoc(1));
-    const a = await start({ command: [process.execPath, "--import", "tsx", FAKE] });
+    const a = await start({ command: FAKE_COMMAND });
     await vi.waitFor(() => expect(routerPort(a)).not.toBeNull(), WAIT);
     cp.setConfig(routerDoc(2, null));
     await vi.waitFor(() => expect(lastReport()).toEqual([]), WAIT);

@@ -10,15 +10,24 @@ import { connectionOf, type GlobalValues, parseCommandArgs, takePositionals } fr
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { serviceRouterLines } from "../router-modes.ts";
+import { DEFAULT_TRAFFIC_WINDOW, TRAFFIC_WINDOWS, type TrafficWindowName, trafficLines } from "../service-traffic.ts";
 import { replicasTable, servicesTable } from "../services-table.ts";
 import { confirmed } from "./confirm.ts";
 
 const SUBCOMMANDS = {
   list: {
-    options: { verbose: { type: "boolean", short: "v" }, json: { type: "boolean" }, format: { type: "string" } },
+    options: {
+      verbose: { type: "boolean", short: "v" },
+      json: { type: "boolean" },
+      format: { type: "string" },
+      window: { type: "string" },
+    },
     positionals: [],
   },
-  get: { options: { json: { type: "boolean" }, verbose: { type: "boolean", short: "v" } }, positionals: ["NAME"] },
+  get: {
+    options: { json: { type: "boolean" }, verbose: { type: "boolean", short: "v" }, window: { type: "string" } },
+    positionals: ["NAME"],
+  },
   delete: { options: { yes: { type: "boolean", short: "y" } }, positionals: ["NAME"] },
   "replica add": { options: { id: { type: "string" }, url: { type: "string" } }, positionals: ["NAME"] },
   "replica remove": { options: {}, positionals: ["NAME", "ID"] },
@@ -38,6 +47,8 @@ export interface ServiceArgs {
   replicaUrl: string | undefined;
   help: boolean;
   verbose: boolean;
+  /** The traffic window `get` and `list -v` show (`--window 30|60|300`, seconds). */
+  window: TrafficWindowName;
   json: boolean;
   yes: boolean;
   global: GlobalValues;
@@ -58,6 +69,7 @@ export function parseServiceArgs(args: readonly string[]): ServiceArgs {
     replicaUrl: stringOf(o.url),
     help,
     verbose: o.verbose === true,
+    window: help ? DEFAULT_TRAFFIC_WINDOW : windowOf(command, o.window),
     json: o.json === true || o.format === "json",
     yes: o.yes === true,
     global: connectionOf(o),
@@ -123,7 +135,10 @@ export async function service(ctx: Context, args: ServiceArgs): Promise<number> 
     case "list": {
       const list = await api.listServices(project);
       if (args.json) ctx.printJson({ project: list.project, services: list.services });
-      else ctx.printLines(servicesTable(list.services, { verbose: args.verbose, now }, ctx.style));
+      else {
+        const options = { verbose: args.verbose, window: args.window, now };
+        ctx.printLines(servicesTable(list.services, options, ctx.style));
+      }
       return 0;
     }
     case "get": {
@@ -131,8 +146,9 @@ export async function service(ctx: Context, args: ServiceArgs): Promise<number> 
       if (args.json) ctx.printJson(found);
       else
         ctx.printLines([
-          ...servicesTable([found], { verbose: args.verbose, now }, ctx.style),
+          ...servicesTable([found], { verbose: args.verbose, window: args.window, now }, ctx.style),
           ...serviceRouterLines(found),
+          ...trafficLines(found, args.window, ctx.style),
         ]);
       return 0;
     }
@@ -166,3 +182,11 @@ export async function service(ctx: Context, args: ServiceArgs): Promise<number> 
 }
 
 const stringOf = (value: string | boolean | undefined) => (typeof value === "string" ? value : undefined);
+
+/** `--window 30|60|300` (a trailing `s` allowed); 60 when absent. */
+function windowOf(command: string, value: string | boolean | undefined): TrafficWindowName {
+  if (value === undefined || typeof value === "boolean") return DEFAULT_TRAFFIC_WINDOW;
+  const seconds = value.trim().replace(/s$/, "");
+  if ((TRAFFIC_WINDOWS as readonly string[]).includes(seconds)) return seconds as TrafficWindowName;
+  throw new UsageError(`gateplane ${command}: --window must be 30, 60 or 300 (seconds), got '${value}'`);
+}

@@ -4,6 +4,7 @@ import { request } from "node:http";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConfigDocument } from "../../schema/config-document.ts";
+import { DEFAULT_OBSERVABILITY } from "../../schema/observability.ts";
 import { type FakeModelServer, startFakeModelServer, TOKENS } from "../../test/fakes/model-server.ts";
 import { configDocument, DOMAIN } from "../../test/support/config-builder.ts";
 import { send } from "../../test/support/http-client.ts";
@@ -38,7 +39,7 @@ async function recordOf(match: (r: ExchangeRecord) => boolean): Promise<Exchange
   }
 }
 
-/** The usage:/observability: fields the control plane adds to the document (the proxy reads them defensively). */
+/** With `usage: include` on one service and `observability.metrics.public`. */
 function document(version: number): ConfigDocument {
   const doc = configDocument(version, [
     { name: "chat", replicas: [{ id: "v1", url: vllm.url }], model: { name: "llama", ...MODEL } },
@@ -52,9 +53,9 @@ function document(version: number): ConfigDocument {
       rate_limits: [{ prefix: "/", key: { type: "ip_address" }, rps: 1 / 60, burst: 0 }],
     },
   ]);
-  doc.services[1] = { ...doc.services[1]!, usage: "include" } as (typeof doc.services)[number];
+  doc.services[1] = { ...doc.services[1]!, usage: "include" };
   doc.service_tokens = [{ id: ID, secret_sha256: createHash("sha256").update(SECRET).digest("hex") }];
-  return { ...doc, observability: { metrics: { public: true }, access_log: null, tracing: null } } as ConfigDocument;
+  return { ...doc, observability: { metrics: { public: true }, access_log: null, tracing: null } };
 }
 
 beforeAll(async () => {
@@ -271,9 +272,7 @@ describe("metering through the proxy", () => {
     expect(check.status).toBe(0);
 
     // Not public: the gateway's address has no /metrics.
-    const closed = document(2) as ConfigDocument & { observability?: unknown };
-    delete closed.observability;
-    server.apply(closed);
+    server.apply({ ...document(2), observability: DEFAULT_OBSERVABILITY });
     expect((await bare({ authorization: `Bearer ${TOKEN}` })).status).toBe(404);
     server.apply(document(3));
   });

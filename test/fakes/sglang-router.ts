@@ -21,12 +21,19 @@
  * A Prometheus listener answers `/metrics` on `--prometheus-host:--prometheus-port`.
  *
  * Test-only controls (under `/_fake/`, which the real router answers 404): `POST /_fake/crash` (exit 1),
- * `POST /_fake/fail?count=N&status=S` (the next N worker-management calls answer S), `GET /_fake/state`.
- * Fake-only flags: `--fake-api`, `--fake-job-delay-ms` (how late accepted jobs run, default 150),
- * `--fake-startup-delay-ms` (before listening), `--fake-worker-startup-timeout-ms` (default 3000).
+ * `POST /_fake/fail?count=N&status=S` (the next N worker-management calls answer S),
+ * `POST /_fake/run-jobs` (runs the jobs `--fake-jobs held` kept, and every later one), `GET /_fake/state`.
+ * Fake-only flags: `--fake-api`, `--fake-job-delay-ms` (how late accepted jobs run, default 50),
+ * `--fake-jobs held` (accepted jobs wait for `POST /_fake/run-jobs`), `--fake-hold-dir <dir>` (before
+ * listening, writes `<dir>/<pid>.holding` and waits until `<dir>/<pid>.go` exists: a router that is
+ * up but not serving for as long as the test wants), `--fake-worker-startup-timeout-ms` (default 3000).
+ *
+ * `sglang-router.mjs` runs it compiled (one plain module, no TypeScript loader per launch).
  */
 import { randomUUID } from "node:crypto";
+import { existsSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, request, type ServerResponse } from "node:http";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
 const PROXIED = ["/generate", "/v1/", "/health", "/health_generate", "/get_model_info", "/get_server_info"];
@@ -41,7 +48,8 @@ const VALUE_FLAGS = [
   "log-dir",
   "fake-api",
   "fake-job-delay-ms",
-  "fake-startup-delay-ms",
+  "fake-jobs",
+  "fake-hold-dir",
   "fake-worker-startup-timeout-ms",
 ];
 
@@ -91,8 +99,10 @@ if (!POLICIES.includes(policy)) {
 }
 const api = values.get("fake-api") ?? "workers";
 if (api !== "workers" && api !== "legacy") usageError(`argument --fake-api: invalid choice: '${api}'`);
-const jobDelayMs = intFlag("fake-job-delay-ms", 150);
-const startupDelayMs = intFlag("fake-startup-delay-ms", 0);
+const jobDelayMs = intFlag("fake-job-delay-ms", 50);
+const jobsMode = values.get("fake-jobs") ?? "auto";
+if (jobsMode !== "auto" && jobsMode !== "held") usageError(`argument --fake-jobs: invalid choice: '${jobsMode}'`);
+const holdDir = values.get("fake-hold-dir") ?? null;
 const workerStartupTimeoutMs = intFlag("fake-worker-startup-timeout-ms", 3000);
 
 interface Worker {
@@ -113,6 +123,8 @@ let nextWorker = 0;
 let proxied = 0;
 let failures = { count: 0, status: 500 };
 const managementCalls: string[] = [];
+/** Jobs kept by `--fake-jobs held` until `POST /_fake/run-jobs` (null once released). */
+let heldJobs: Job[] | null = jobsMode === "held" ? [] : null;
 
 const validWorkerUrl = (url: unknown): url is string => {
   if (typeof url !== "string") return false;
@@ -167,6 +179,10 @@ const workerView = (w: Worker) => ({
 });
 
 function runJob(job: Job) {
+  if (heldJobs) {
+    heldJobs.push(job);
+    return;
+  }
   setTimeout(async () => {
     job.status = "processing";
     if (job.kind === "remove") {
@@ -326,6 +342,11 @@ const server = createServer(async (req, res) => {
         status: Number(url.searchParams.get("status") ?? 500),
       };
       send(res, 200, failures);
+    } else if (url.pathname === "/_fake/run-jobs") {
+      const released = heldJobs ?? [];
+      heldJobs = null;
+      for (const job of released) runJob(job);
+      send(res, 200, { released: released.length });
     } else if (url.pathname === "/_fake/state") {
       send(res, 200, {
         pid: process.pid,
@@ -387,7 +408,11 @@ function listen(target: ReturnType<typeof createServer>, listenHost: string, lis
 }
 
 process.on("SIGTERM", () => process.exit(0));
-await sleep(startupDelayMs);
+if (holdDir) {
+  writeFileSync(join(holdDir, `${process.pid}.holding`), "");
+  const go = join(holdDir, `${process.pid}.go`);
+  while (!existsSync(go)) await sleep(10);
+}
 await listen(metrics, prometheusHost, prometheusPort);
 await listen(server, host, port);
 for (const url of workerUrls) {

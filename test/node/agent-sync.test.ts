@@ -243,10 +243,13 @@ describe("stats, health and liveness", () => {
 describe("reconnection", () => {
   it("reconnects with exponential back-off after the server drops the socket", async () => {
     cp.setConfig(configDocument(1, replicas[0]!.url));
-    const { agent } = await start();
+    const log = memoryLog();
+    const { agent } = await start({ log, socket: { ...FAST_SOCKET, backoff: { initialMs: 20, maxMs: 160 } } });
     await vi.waitFor(() => expect(acks()).toEqual([1]), WAIT);
 
     cp.refuseUpgrades(4, 503);
+    const pauses = () => log.lines.flatMap((l) => /reconnecting in (\d+) ms/.exec(l)?.[1] ?? []).map(Number);
+    const before = pauses().length;
     const droppedAt = Date.now();
     cp.dropSockets();
     // The server records the socket a moment before the agent sees it open.
@@ -256,10 +259,18 @@ describe("reconnection", () => {
     }, WAIT);
     const attempts = cp.upgrades.filter((u) => u.at >= droppedAt);
     expect(attempts.map((u) => u.status)).toEqual([503, 503, 503, 503, 101]);
-    // Attempt k waits between ½ and 1 × min(50 ms · 2^k, 400 ms): at least the lower half, always.
+    // Attempt k waits between ½ and 1 × min(20 ms · 2^k, 160 ms), as the agent says it chose, and
+    // at least what it chose (so at least the lower half), always.
+    const chosen = pauses().slice(before);
+    expect(chosen).toHaveLength(5);
+    chosen.forEach((pause, k) => {
+      const ceiling = Math.min(20 * 2 ** k, 160);
+      expect(pause).toBeGreaterThanOrEqual(ceiling / 2);
+      expect(pause).toBeLessThanOrEqual(ceiling);
+    });
     const gaps = [attempts[0]!.at - droppedAt, ...attempts.slice(1).map((u, i) => u.at - attempts[i]!.at)];
     gaps.forEach((gap, k) => {
-      expect(gap).toBeGreaterThanOrEqual(Math.min(50 * 2 ** k, 400) / 2 - 5);
+      expect(gap).toBeGreaterThanOrEqual(chosen[k]! - 5);
     });
     // The new connection gets the current document and the agent confirms it runs it.
     await vi.waitFor(() => expect(cp.received("ack").filter((a) => a.socket === 2)).toHaveLength(1), WAIT);
@@ -288,11 +299,11 @@ describe("reconnection", () => {
     const log = memoryLog();
     const { agent } = await start({
       log,
-      socket: { ...FAST_SOCKET, backoff: { initialMs: 50, maxMs: 5_000 }, stableAfterMs: 300 },
+      socket: { ...FAST_SOCKET, statsIntervalMs: 40, backoff: { initialMs: 10, maxMs: 5_000 }, stableAfterMs: 150 },
     });
     await vi.waitFor(() => expect(agent.connected).toBe(true), { timeout: 5_000 });
-    // Stats go out every 100 ms from the agent's open: the fifth means the connection has lived
-    // at least 400 ms by the agent's clock, past stableAfterMs, however slow the machine.
+    // Stats go out every 40 ms from the agent's open: the fifth means the connection has lived
+    // at least 200 ms by the agent's clock, past stableAfterMs, however slow the machine.
     await vi.waitFor(
       () => expect(cp.received("stats").filter((m) => m.socket === 1).length).toBeGreaterThanOrEqual(5),
       WAIT,
@@ -301,12 +312,12 @@ describe("reconnection", () => {
     const before = waits();
     cp.dropSockets();
     await vi.waitFor(() => expect(cp.sockets).toHaveLength(2), WAIT);
-    // The pause it chose, from its log: the first step (½–1 × 50 ms), where without the reset it
-    // would be at least ½ × 50 ms · 2^5 = 800 ms.
+    // The pause it chose, from its log: the first step (½–1 × 10 ms), where without the reset it
+    // would be at least ½ × 10 ms · 2^5 = 160 ms.
     const delay = Number(
       /reconnecting in (\d+) ms/.exec(log.lines.filter((l) => l.includes("reconnecting in"))[before]!)![1],
     );
-    expect(delay).toBeLessThanOrEqual(50);
+    expect(delay).toBeLessThanOrEqual(10);
   });
 
   it("refreshes its token when the socket is closed with 4001, then reconnects with the new token", async () => {
@@ -362,7 +373,8 @@ describe("HTTP fallback", () => {
     await cp.close();
     cp = await startFakeControlPlane({ bootstrapSecret: SECRET, websocket: false });
     cp.setConfig(configDocument(1, replicas[0]!.url));
-    const { agent } = await start();
+    // No socket ever: polls 100 ms after boot, then every 50 ms.
+    const { agent } = await start({ poll: { fallbackAfterMs: 100, intervalMs: 50 } });
     await vi.waitFor(
       () => expect(cp.routes("ack").map((r) => r.body)).toEqual([{ version: 1, error: null, rejected: [] }]),
       WAIT,
@@ -408,12 +420,16 @@ describe("HTTP fallback", () => {
 
   it("polls only once the socket has been down for the grace period", async () => {
     cp.setConfig(configDocument(1, replicas[0]!.url));
-    await start();
+    // Polls every 50 ms once the socket has been down 200 ms; stats every 50 ms; reconnects within 80 ms.
+    await start({
+      poll: { fallbackAfterMs: 200, intervalMs: 50 },
+      socket: { ...FAST_SOCKET, statsIntervalMs: 50, backoff: { initialMs: 20, maxMs: 80 } },
+    });
     await vi.waitFor(() => expect(acks()).toEqual([1]), WAIT);
-    // The boot fetch, then nothing while the socket is up: watched for six stats periods (100 ms
-    // each by the agent's clock, twice the 300 ms grace period) rather than a fixed pause.
+    // The boot fetch, then nothing while the socket is up: watched for eight stats periods (50 ms
+    // each by the agent's clock, twice the 200 ms grace period) rather than a fixed pause.
     const sent = cp.received("stats").length;
-    await vi.waitFor(() => expect(cp.received("stats").length).toBeGreaterThanOrEqual(sent + 6), WAIT);
+    await vi.waitFor(() => expect(cp.received("stats").length).toBeGreaterThanOrEqual(sent + 8), WAIT);
     expect(cp.routes("config")).toHaveLength(1);
     expect(cp.routes("heartbeat")).toHaveLength(0);
 
@@ -425,13 +441,14 @@ describe("HTTP fallback", () => {
       () => expect(cp.routes("ack").map((r) => r.body)).toContainEqual({ version: 2, error: null, rejected: [] }),
       WAIT,
     );
-    expect(cp.routes("config")[1]!.at - droppedAt).toBeGreaterThanOrEqual(300 - 5);
+    expect(cp.routes("config")[1]!.at - droppedAt).toBeGreaterThanOrEqual(200 - 5);
     expect(cp.routes("heartbeat").length).toBeGreaterThan(0);
 
     // Back on the socket: polling stops again.
     cp.setWebSocket(true);
     await vi.waitFor(() => expect(cp.openSockets()).toBe(1), { timeout: 5_000 });
     await vi.waitFor(() => expect(cp.received("ack").at(-1)!.version).toBe(2), WAIT);
+    // Watched for four poll intervals.
     const polls = cp.routes("config").length;
     const sentAgain = cp.received("stats").length;
     await vi.waitFor(() => expect(cp.received("stats").length).toBeGreaterThanOrEqual(sentAgain + 4), WAIT);

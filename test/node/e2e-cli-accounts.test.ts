@@ -4,18 +4,18 @@
  * CLI and the routes it calls cannot drift apart (the unit tests use a fake).
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Stack, startStack } from "../../local-host/stack.ts";
-import { type CliResult, freePort, ROOT } from "../support/stack.ts";
+import { type SharedStack, sharedStack } from "../support/shared-stack.ts";
+import { type CliResult, ROOT } from "../support/stack.ts";
 
 const BIN = path.join(ROOT, "bin/gateplane.mjs");
 const ZONE = "0123456789abcdef0123456789abcdef";
 
-let stack: Stack;
+let stack: SharedStack;
 let dir: string;
+/** Users are global in the control plane: this file's user is bob, named after its project. */
+let name: string;
 
 /** `gateplane` with the stack's settings, overridden by `env` (another user's token, a secret). */
 function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
@@ -33,34 +33,34 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<CliResul
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), "gp-e2e-accounts-"));
-  stack = await startStack({ dir, port: await freePort(), quiet: true, inspectorPort: 0 });
+  stack = await sharedStack("accounts");
+  dir = stack.dir;
+  name = stack.scoped("bob");
 }, 120_000);
 
 afterAll(async () => {
-  await stack?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await stack?.release();
 }, 60_000);
 
 describe("account commands against the real Worker", () => {
   it("creates a user, makes them a member, and that user manages their own tokens", async () => {
-    const created = await cli(["user", "create", "bob", "--json"]);
+    const created = await cli(["user", "create", name, "--json"]);
     expect(created.stderr).toBe("");
     const bob = JSON.parse(created.stdout) as { id: string; user: string; token: string };
-    expect(bob).toMatchObject({ user: "bob", token: expect.stringMatching(/^gpt_/) });
+    expect(bob).toMatchObject({ user: name, token: expect.stringMatching(/^gpt_/) });
 
-    const added = await cli(["member", "add", "bob"]);
-    expect(added).toMatchObject({ code: 0, stdout: `bob is a member of ${stack.project} with the member role\n` });
-    expect((await cli(["member", "list"])).stdout).toMatch(/^bob +member /m);
+    const added = await cli(["member", "add", name]);
+    expect(added).toMatchObject({ code: 0, stdout: `${name} is a member of ${stack.project} with the member role\n` });
+    expect((await cli(["member", "list"])).stdout).toMatch(new RegExp(`^${name} +member `, "m"));
 
     const asBob = { GATEPLANE_TOKEN: bob.token };
-    expect((await cli(["user", "whoami"], asBob)).stdout).toBe("bob\n");
+    expect((await cli(["user", "whoami"], asBob)).stdout).toBe(`${name}\n`);
     expect((await cli(["project"], asBob)).stdout).toMatch(new RegExp(`^${stack.project} +member`, "m"));
     const second = await cli(["token", "create", "--description", "laptop"], asBob);
-    expect(second.stdout).toMatch(/^Token (\w+) created for bob\n/);
+    expect(second.stdout).toMatch(new RegExp(`^Token (\\w+) created for ${name}\n`));
     const id = /^Token (\w+) created/.exec(second.stdout)![1]!;
     // bob is not a project admin: the Worker's own refusal, as the CLI shows it.
-    const refused = await cli(["member", "remove", "bob", "-y"], asBob);
+    const refused = await cli(["member", "remove", name, "-y"], asBob);
     expect(refused).toMatchObject({
       code: 1,
       stderr: `This action needs the admin role in project ${stack.project}\n`,
@@ -69,11 +69,11 @@ describe("account commands against the real Worker", () => {
     const revoked = await cli(["user", "whoami"], asBob);
     expect(revoked.code).toBe(1);
     expect((await cli(["token", "revoke", id, "-y"])).code).toBe(0);
-    const tokens = await cli(["token", "list", "--user", "bob"]);
+    const tokens = await cli(["token", "list", "--user", name]);
     expect(tokens.stdout).toMatch(new RegExp(`^${bob.id} +created with the user .* ago$`, "m"));
     expect(tokens.stdout).toMatch(new RegExp(`^${id} +laptop .* ago$`, "m"));
     expect(tokens.stdout).not.toContain("gpt_");
-    expect((await cli(["user", "list"])).stdout).toMatch(/^bob +\d/m);
+    expect((await cli(["user", "list"])).stdout).toMatch(new RegExp(`^${name} +\\d`, "m"));
     // A dozen runs of the bin, each a fresh Node process; slow on a busy machine.
   }, 120_000);
 

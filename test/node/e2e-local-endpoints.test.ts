@@ -5,32 +5,30 @@
  * URLs must name an address.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Stack, startStack } from "../../local-host/stack.ts";
 import { type FakeModelServer, startFakeModelServer, TOKENS } from "../fakes/model-server.ts";
-import { freePort, ROOT, cli as run } from "../support/stack.ts";
+import { type SharedStack, sharedStack } from "../support/shared-stack.ts";
+import { ROOT, cli as run } from "../support/stack.ts";
 
 const run$ = promisify(execFile);
-let stack: Stack;
+let stack: SharedStack;
 let dir: string;
 let model: FakeModelServer;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), "gp-endpoints-"));
   model = await startFakeModelServer("m");
-  stack = await startStack({ dir, port: await freePort(), quiet: true, inspectorPort: 0 });
+  stack = await sharedStack("endpoints");
+  dir = stack.dir;
 }, 120_000);
 
 afterAll(async () => {
-  await stack?.stop();
+  await stack?.release();
   await model?.close();
-  await rm(dir, { recursive: true, force: true });
 }, 60_000);
 
 /** The value printed after `label` by the CLI. */

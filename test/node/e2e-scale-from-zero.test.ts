@@ -4,18 +4,16 @@
  * tells the control plane, a `service.scaling` event appears; the test plays the orchestrator that
  * reads it, starts a replica and registers it, and the held request completes.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { createServer, request as httpRequest, type Server } from "node:http";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type Stack, startStack } from "../../local-host/stack.ts";
 import type { Gateway } from "../../schema/api.ts";
 import type { Service } from "../../schema/service-api.ts";
-import { freePort, projectApi, ROOT, cli as run, until } from "../support/stack.ts";
+import { type SharedStack, sharedStack } from "../support/shared-stack.ts";
+import { projectApi, ROOT, cli as run, until } from "../support/stack.ts";
 
-let stack: Stack;
-let dir: string;
+let stack: SharedStack;
 let gatewayPort: number;
 let replica: Server | null = null;
 
@@ -41,13 +39,12 @@ function get(pathname: string): Promise<{ status: number; body: string }> {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), "gp-e2e-zero-"));
-  stack = await startStack({ dir, port: await freePort(), quiet: true, inspectorPort: 0 });
+  stack = await sharedStack("zero");
   const applied = await run(stack, "apply", "-f", path.join(ROOT, "examples/local-gateway.dstack.yml"), "-y");
   expect(applied.code).toBe(0);
   const gateway = await api<Gateway>("GET", "/gateways/local-gateway");
   gatewayPort = Number(gateway.replicas[0]!.hostname!.split(":")[1]);
-  const file = path.join(dir, "cold.dstack.yml");
+  const file = path.join(stack.dir, "cold.dstack.yml");
   await writeFile(
     file,
     [
@@ -69,12 +66,11 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await stack?.stop();
+  await stack?.release();
   if (replica) {
     replica.closeAllConnections();
     await new Promise((resolve) => replica!.close(resolve));
   }
-  await rm(dir, { recursive: true, force: true });
 }, 60_000);
 
 it("holds a request for a service with no replica until the orchestrator registers one", async () => {

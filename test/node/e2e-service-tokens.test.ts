@@ -9,19 +9,17 @@
  */
 
 import { execFile, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Stack, startStack } from "../../local-host/stack.ts";
 import type { Gateway } from "../../schema/api.ts";
 import type { Service } from "../../schema/service-api.ts";
+import { type SharedStack, sharedStack } from "../support/shared-stack.ts";
 import { freePort, ROOT, cli as run, until } from "../support/stack.ts";
 
-let stack: Stack;
-let dir: string;
+let stack: SharedStack;
 let gatewayPort: number;
 /** What `apply` printed for the service: its URL and the model endpoint. */
 let serviceUrl: string;
@@ -42,7 +40,6 @@ async function get(authorization?: string): Promise<{ status: number; body: stri
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), "gp-e2e-st-"));
   replica = createServer((req, res) => {
     received.push(req.rawHeaders);
     req.resume();
@@ -56,25 +53,25 @@ beforeAll(async () => {
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(completion));
   });
   await new Promise<void>((resolve) => replica.listen(0, "127.0.0.1", resolve));
-  stack = await startStack({ dir, port: await freePort(), quiet: true, inspectorPort: 0 });
+  // npm start's project, as the README's commands name it (no other file of the run uses it).
+  stack = await sharedStack("tokens", { project: "main" });
   expect((await cli("apply", "-f", path.join(ROOT, "examples/local-gateway.dstack.yml"), "-y")).code).toBe(0);
-  const gateway = (await api("GET", "/projects/main/gateways/local-gateway")).body as Gateway;
+  const gateway = (await api("GET", `/projects/${stack.project}/gateways/local-gateway`)).body as Gateway;
   gatewayPort = Number(gateway.replicas[0]!.hostname!.split(":")[1]);
   const applied = await cli("apply", "-f", path.join(ROOT, "examples/local-service.dstack.yml"), "-y");
   expect(applied.code).toBe(0);
   serviceUrl = applied.stdout.match(/Service is available at (\S+)/)?.[1] ?? "";
   modelEndpoint = applied.stdout.match(/Model endpoint: (\S+)/)?.[1] ?? "";
-  expect(serviceUrl).toBe(`http://127.0.0.1:${gatewayPort}/proxy/services/main/echo/`);
+  expect(serviceUrl).toBe(`http://127.0.0.1:${gatewayPort}/proxy/services/${stack.project}/echo/`);
   expect(modelEndpoint).toBe(`http://127.0.0.1:${gatewayPort}/v1`);
   const url = `http://127.0.0.1:${(replica.address() as { port: number }).port}`;
   expect((await cli("service", "replica", "add", "echo", "--id", "r1", "--url", url)).code).toBe(0);
 }, 120_000);
 
 afterAll(async () => {
-  await stack?.stop();
+  await stack?.release();
   replica?.closeAllConnections();
   await new Promise((resolve) => replica?.close(resolve));
-  await rm(dir, { recursive: true, force: true });
 }, 60_000);
 
 describe("an auth: true service, end to end", () => {
@@ -86,7 +83,7 @@ describe("an auth: true service, end to end", () => {
 
     // The new token reaches the gateway as a configuration version.
     const inSync = async () => {
-      const s = (await api("GET", "/projects/main/services/echo")).body as Service;
+      const s = (await api("GET", `/projects/${stack.project}/services/echo`)).body as Service;
       return s.gateway_replicas.length > 0 && s.gateway_replicas.every((r) => r.state === "in_sync");
     };
     await until("configuration applied", inSync);
@@ -98,10 +95,10 @@ describe("an auth: true service, end to end", () => {
     const user = await fetch(`${stack.url}/api/v1/users`, {
       method: "POST",
       headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
-      body: JSON.stringify({ name: "alice" }),
+      body: JSON.stringify({ name: stack.scoped("alice") }),
     });
     const alice = ((await user.json()) as { token: string }).token;
-    await fetch(`${stack.url}/api/v1/projects/main/members/alice`, {
+    await fetch(`${stack.url}/api/v1/projects/${stack.project}/members/${stack.scoped("alice")}`, {
       method: "PUT",
       headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
       body: JSON.stringify({ role: "admin" }),
@@ -161,11 +158,10 @@ describe("an auth: true service, end to end", () => {
       // The curl line, with the gateway's port where the README shows 45531.
       const curlLine = readme.match(/^\$ curl -H "Authorization: Bearer \$TOKEN" (\S+)/m)?.[1];
       expect(curlLine).toBe("http://127.0.0.1:45531/proxy/services/main/echo/");
+      const curlUrl = curlLine!.replace("45531", String(gatewayPort));
       const curled = await new Promise<string>((resolve, reject) =>
-        execFile(
-          "curl",
-          ["-sS", "-H", `Authorization: Bearer ${token}`, curlLine!.replace("45531", String(gatewayPort))],
-          (err, stdout) => (err ? reject(err) : resolve(stdout)),
+        execFile("curl", ["-sS", "-H", `Authorization: Bearer ${token}`, curlUrl], (err, stdout) =>
+          err ? reject(err) : resolve(stdout),
         ),
       );
       expect(JSON.parse(curled).choices[0].message.content).toBe("hello");

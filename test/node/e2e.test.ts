@@ -1,30 +1,29 @@
 /**
  * End to end on loopback: the `npm start` stack (wrangler dev with D1 and the GatewayObject, the
- * local host daemon, real agents) driven by the real `gateplane` bin.
+ * local host daemon, real agents) driven by the real `gateplane` bin. The run's shared stack, in a
+ * project of this file's own (test/support/shared-stack.ts).
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Stack, startStack } from "../../local-host/stack.ts";
 import type { Gateway } from "../../schema/api.ts";
-import { alive, hosts as daemonHosts, freePort, ROOT, cli as run, until } from "../support/stack.ts";
+import { type SharedStack, sharedStack } from "../support/shared-stack.ts";
+import { alive, hosts as daemonHosts, ROOT, cli as run, until } from "../support/stack.ts";
 
 const EXAMPLE = path.join(ROOT, "examples/local-gateway.dstack.yml");
 
-let stack: Stack;
+let stack: SharedStack;
 let dir: string;
 const cli = (...args: string[]) => run(stack, ...args);
 const hosts = () => daemonHosts(stack);
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), "gp-e2e-"));
-  stack = await startStack({ dir, port: await freePort(), quiet: true, inspectorPort: 0 });
+  stack = await sharedStack("e2e");
+  dir = stack.dir;
 }, 120_000);
 
 afterAll(async () => {
-  await stack?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await stack?.release();
 }, 60_000);
 
 describe("local gateway, end to end", () => {

@@ -22,7 +22,7 @@ const KID = "kid-1";
 const HMAC = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
 const WRONG = "bm90LXRoZS1rZXktcGViYmxlLWtub3dzLWFib3V0LWF0LWFsbC0wMTIzNDU2Nzg5";
 
-const until = <T>(what: string, probe: Check<T>, timeoutMs = 60_000) => waitUntil(what, probe, timeoutMs, 100);
+const until = <T>(what: string, probe: Check<T>, timeoutMs = 60_000) => waitUntil(what, probe, timeoutMs, 25);
 
 describe("External Account Binding against Pebble", () => {
   let pebble: Pebble;
@@ -44,6 +44,8 @@ describe("External Account Binding against Pebble", () => {
       log: { info: line, warn: line, error: line },
       checkIntervalMs: 60_000,
       directoryCa: pebble.serverCa,
+      // Pebble validates at once (PEBBLE_VA_NOSLEEP): ask again after 50 ms, not acme-client's 5 s.
+      statusPolling: { initialMs: 50, maxMs: 1_000, attempts: 30 },
     });
     managers.push(m);
     await m.start();

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Agent, startAgent } from "../../agent/agent.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import { histogramCount, TTFT_BOUNDS } from "../../schema/llm-stats.ts";
+import { DEFAULT_OBSERVABILITY } from "../../schema/observability.ts";
 import { type FakeControlPlane, startFakeControlPlane } from "../fakes/control-plane/agent-api.ts";
 import { type FakeModelServer, startFakeModelServer, TOKENS } from "../fakes/model-server.ts";
 import { bootstrapFor, FAST_SOCKET, GATEWAY_ID, memoryLog, SECRET } from "../support/agent-fixtures.ts";
@@ -44,11 +45,13 @@ function document(replicaUrl: string): ConfigDocument {
         router: null,
         replicas: [{ id: "r1", url: replicaUrl }],
         hold: null,
+        usage: "as_requested",
       },
     ],
     entrypoint: { host: "gateway.localhost" },
     service_tokens: [],
     acme: null,
+    observability: DEFAULT_OBSERVABILITY,
     generated_at: new Date(0).toISOString(),
   };
 }

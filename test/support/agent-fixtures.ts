@@ -8,6 +8,7 @@ import { createServer, request } from "node:http";
 import type { Logger } from "../../agent/log.ts";
 import type { AgentBootstrap } from "../../schema/agent.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
+import { DEFAULT_OBSERVABILITY } from "../../schema/observability.ts";
 
 export const SECRET = "bootstrap-secret-0123456789abcdef0123456789";
 export const GATEWAY_ID = "5f0c6a36-8d3e-4c4b-9b7a-2c1f1f6f9e11";
@@ -51,12 +52,14 @@ export function configDocument(version: number, replicaUrl: string): ConfigDocum
         model: null,
         router: null,
         replicas: [{ id: `replica-${version}`, url: replicaUrl }],
+        usage: "as_requested",
         hold: null,
       },
     ],
     entrypoint: null,
     service_tokens: [],
     acme: null,
+    observability: DEFAULT_OBSERVABILITY,
     generated_at: new Date(0).toISOString(),
   };
 }

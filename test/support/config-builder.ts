@@ -4,6 +4,7 @@
  * replica URLs; every other field takes the control plane's defaults unless overridden.
  */
 import type { ConfigDocument, ConfigService } from "../../schema/config-document.ts";
+import { DEFAULT_OBSERVABILITY } from "../../schema/observability.ts";
 
 export const DOMAIN = "example.test";
 
@@ -27,6 +28,7 @@ export function service(spec: ServiceSpec): ConfigService {
     rate_limits: [],
     model: null,
     router: null,
+    usage: "as_requested",
     hold: null,
     ...rest,
     replicas: replicas.map((r, i) => (typeof r === "string" ? { id: `${name}-${i}`, url: r } : r)),
@@ -41,6 +43,7 @@ export function configDocument(version: number, services: ServiceSpec[]): Config
     entrypoint: { host: `gateway.${DOMAIN}` },
     service_tokens: [],
     acme: null,
+    observability: DEFAULT_OBSERVABILITY,
     generated_at: new Date(0).toISOString(),
   };
 }

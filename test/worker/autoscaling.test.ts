@@ -3,37 +3,17 @@ import { describe, expect, it } from "vitest";
 import type { Service } from "../../schema/service-api.ts";
 import {
   api,
-  applyConfig,
   applyService,
   connectAgent,
   gatewayStub,
-  getGateway,
-  localConfig,
   newProject,
   objectSql,
-  registerAgent,
+  runningGateway,
   servicesPath,
   waitFor,
 } from "./helpers.ts";
 
 const svc = servicesPath;
-
-/** A gateway whose replicas' agents registered (through the API: the pool's hosts run no agent). */
-async function runningGateway(project: string, name: string, replicas = 1): Promise<string[]> {
-  expect((await applyConfig(project, localConfig(name, { replicas }))).status).toBe(201);
-  await waitFor("instances", async () => {
-    const g = (await getGateway(project, name)).body;
-    return g.replicas.length === replicas && g.replicas.every((r) => r.instance_id);
-  });
-  const tokens: string[] = [];
-  for (let n = 0; n < replicas; n++) {
-    const { res } = await registerAgent(project, name, n);
-    expect(res.status).toBe(200);
-    tokens.push(res.body.token);
-  }
-  await waitFor("running", async () => (await getGateway(project, name)).body.status === "running");
-  return tokens;
-}
 
 const statsMessage = (service: string, requests: { "30"?: number; "60"?: number; "300"?: number }) => ({
   type: "stats",

@@ -172,3 +172,20 @@ export async function connectAgent(token: string) {
   ws.accept();
   return { ws, configs, send: (m: unknown) => ws.send(JSON.stringify(m)) };
 }
+
+/** A gateway whose replicas' agents registered (through the API: the pool's hosts run no agent); their tokens. */
+export async function runningGateway(project: string, name: string, replicas = 1): Promise<string[]> {
+  expect((await applyConfig(project, localConfig(name, { replicas }))).status).toBe(201);
+  await waitFor("instances", async () => {
+    const g = (await getGateway(project, name)).body;
+    return g.replicas.length === replicas && g.replicas.every((r) => r.instance_id);
+  });
+  const tokens: string[] = [];
+  for (let n = 0; n < replicas; n++) {
+    const { res } = await registerAgent(project, name, n);
+    expect(res.status).toBe(200);
+    tokens.push(res.body.token);
+  }
+  await waitFor("running", async () => (await getGateway(project, name)).body.status === "running");
+  return tokens;
+}

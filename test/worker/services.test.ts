@@ -143,7 +143,7 @@ describe("services on a gateway", () => {
     expect(ack.status).toBe(204);
     const shown = (await api<Service>("GET", `${svc(project)}/echo`)).body;
     expect(shown.gateway_replicas).toEqual([
-      { replica_num: 0, applied_version: pulled.body.version, state: "in_sync", error: null },
+      { replica_num: 0, applied_version: pulled.body.version, state: "in_sync", error: null, traffic: null },
     ]);
 
     const removed = await api<Service>("DELETE", `${svc(project)}/echo/replicas/r1`);

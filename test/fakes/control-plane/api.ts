@@ -47,8 +47,10 @@ import {
   type ServicePlan,
   ServicePlanRequest,
 } from "../../../schema/service-api.ts";
+import type { LlmWindows } from "../../../schema/traffic.ts";
 import { failureError } from "../../../worker/outcomes.ts";
 import { FakeAccounts, FakeApiError } from "./accounts.ts";
+import { FakeTraffic } from "./traffic.ts";
 import { FakeWebhooks } from "./webhooks.ts";
 
 export interface RecordedRequest {
@@ -89,6 +91,8 @@ export class FakeControlPlane {
   onRequest: ((method: string, path: string) => void) | null = null;
   readonly services = new Map<string, Service>();
   readonly webhooks = new FakeWebhooks();
+  /** The agents' LLM traffic reports (`traffic.ts`). */
+  readonly #traffic = new FakeTraffic();
   /** Users, tokens, projects, members, backends' and DNS credentials (`fake-accounts.ts`). */
   readonly accounts = new FakeAccounts(this.project, () => this.user);
   /** How the gateways' agents take each new configuration version. */
@@ -155,6 +159,16 @@ export class FakeControlPlane {
     for (const r of replicas) service.replicas.push({ ...r, registered_at: service.created_at });
     if (replicas.length > 0) this.#changed(service);
     return service;
+  }
+
+  /**
+   * What one gateway replica's agent reported of a service's LLM traffic (its `llm` windows): the
+   * service's `traffic` shows it as the control plane does, merged once every replica reported.
+   */
+  reportTraffic(service: string, replicaNum: number, windows: LlmWindows): Service {
+    const found = this.#existingService(service);
+    this.#traffic.report(found, replicaNum, windows);
+    return found;
   }
 
   /** Requests other than the polling GETs, as `METHOD /path`, to assert what the CLI did. */
@@ -395,6 +409,7 @@ export class FakeControlPlane {
     if (method === "GET" && !replicaId) return [200, service];
     if (method === "DELETE" && !replicaId) {
       this.services.delete(name);
+      this.#traffic.forget(name);
       this.#bump(service.gateway);
       return [200, service];
     }
@@ -496,6 +511,7 @@ export class FakeControlPlane {
       config_version: 0,
       gateway_replicas: [],
       stats: null,
+      traffic: null,
       // As the real one before its first evaluation (the fake has no autoscaler).
       scaling: conf.scaling
         ? { desired_replicas: null, current_replicas: 0, reason: null, last_change_at: null, last_evaluated_at: null }
@@ -539,8 +555,10 @@ export class FakeControlPlane {
         applied_version: this.agentState === "in_sync" ? version : version > 1 ? version - 1 : null,
         state: this.agentState,
         error: this.agentState === "rejected" ? this.agentError : null,
+        traffic: null,
       }),
     );
+    this.#traffic.show(service);
   }
 
   #bump(gateway: string): number {
@@ -563,7 +581,11 @@ export class FakeControlPlane {
       const left = this.#pollsLeft.get(name) ?? 0;
       if (left <= 0) {
         this.gateways.delete(name);
-        for (const s of [...this.services.values()]) if (s.gateway === name) this.services.delete(s.name);
+        for (const s of [...this.services.values()]) {
+          if (s.gateway !== name) continue;
+          this.services.delete(s.name);
+          this.#traffic.forget(s.name);
+        }
         const next = this.#pendingRecreate.get(name);
         this.#pendingRecreate.delete(name);
         if (!next) return undefined;

@@ -1,0 +1,44 @@
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { until } from "../test/support/until.ts";
+import { isGroupAlive, stopProcessGroup } from "./process-group.ts";
+
+const state = (pid: number) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+  } catch {
+    return "gone";
+  }
+};
+
+describe("process groups", () => {
+  it("a group whose members are all zombies (waiting for a slow reaper) has stopped", async () => {
+    // sh leads the group; its two children are killed while sh is stopped, so nobody reaps them.
+    const sh = spawn("sh", ["-c", "sleep 300 & a=$!; sleep 300 & echo $a $!; wait"], {
+      detached: true,
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    const pids = await new Promise<number[]>((resolve) =>
+      sh.stdout!.once("data", (d: Buffer) => resolve(d.toString().trim().split(/\s+/).map(Number))),
+    );
+    const exited = new Promise((resolve) => sh.once("exit", resolve));
+    try {
+      expect(pids).toHaveLength(2);
+      process.kill(sh.pid!, "SIGSTOP");
+      for (const pid of pids) process.kill(pid, "SIGKILL");
+      await until("zombies", () => pids.every((pid) => state(pid) === "Z" || state(pid) === "gone"));
+      expect(isGroupAlive(sh.pid!)).toBe(true); // sh itself, stopped, is alive
+      process.kill(sh.pid!, "SIGKILL");
+      await exited;
+      // The sleeps now belong to whoever reaps orphans here, however late it does.
+      expect(isGroupAlive(sh.pid!)).toBe(false);
+      expect(await stopProcessGroup(sh.pid!, 1_000)).not.toBe("killed");
+    } finally {
+      try {
+        process.kill(-sh.pid!, "SIGKILL");
+      } catch {}
+    }
+  });
+});

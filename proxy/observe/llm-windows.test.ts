@@ -9,10 +9,9 @@ const request = (o: Partial<WindowObservation> = {}): WindowObservation => ({
   ttft: 0.3,
   tpot: 0.02,
   itl: [0.02, 0.03],
-  error: false,
   inputTokens: 10,
   outputTokens: 20,
-  estimated: false,
+  tokensEstimated: false,
   ...o,
 });
 
@@ -26,9 +25,10 @@ describe("LLM window ring", () => {
 
   it("sums each window over its last N seconds in 5-second slots, in the wire's shape", () => {
     const ring = new LlmRing();
-    ring.record(request(), T - 290_000);
-    ring.record(request({ estimated: true, inputTokens: null, outputTokens: 4 }), T - 50_000);
-    ring.record(request({ error: true, ttft: null, tpot: null, itl: [] }), T - 1_000);
+    ring.record(request(), true, true, false, T - 290_000);
+    ring.record(request({ tokensEstimated: true, inputTokens: null, outputTokens: 4 }), true, true, false, T - 50_000);
+    // A 5xx: its duration and tokens count, its latencies do not (not a successful LLM answer).
+    ring.record(request(), true, false, true, T - 1_000);
     const w = ring.windows(T);
     expect(Object.keys(w)).toEqual(["30", "60", "300"]);
     expect(w["30"]).toEqual({
@@ -50,9 +50,9 @@ describe("LLM window ring", () => {
 
   it("forgets a slot once it is five minutes old and reuses it, so memory stays fixed", () => {
     const ring = new LlmRing();
-    ring.record(request(), T);
+    ring.record(request(), true, true, false, T);
     expect(ring.windows(T + 300_000)).toEqual({});
-    ring.record(request({ outputTokens: 1 }), T + 300_000);
+    ring.record(request({ outputTokens: 1 }), true, true, false, T + 300_000);
     expect(ring.windows(T + 300_000)["300"]!.tokens.output).toBe(1);
   });
 });

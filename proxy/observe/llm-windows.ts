@@ -53,17 +53,16 @@ class Slot {
   }
 }
 
-/** What one request adds to the windows. */
+/** What one request adds to the windows: the fields of its record (`ExchangeRecord`) the windows read. */
 export interface WindowObservation {
-  /** Seconds; null when the request never reached a replica. */
-  duration: number | null;
+  /** Seconds. */
+  duration: number;
   ttft: number | null;
   tpot: number | null;
   itl: readonly number[];
-  error: boolean;
   inputTokens: number | null;
   outputTokens: number | null;
-  estimated: boolean;
+  tokensEstimated: boolean;
 }
 
 export class LlmRing {
@@ -81,29 +80,35 @@ export class LlmRing {
     return slot;
   }
 
-  record(o: WindowObservation, nowMs: number): void {
+  /**
+   * One request, at `nowMs`: its duration when it `reached` a replica, its TTFT, TPOT and gaps when it
+   * is an `llm` answer, its tokens, and whether it is an `error`.
+   */
+  record(o: WindowObservation, reached: boolean, llm: boolean, error: boolean, nowMs: number): void {
     const slot = this.#slot(nowMs);
-    if (o.duration !== null) {
+    if (reached) {
       slot.duration[bucketOf(DURATION_BOUNDS, o.duration)]!++;
       slot.sums[0]! += o.duration;
     }
-    if (o.ttft !== null) {
+    if (llm && o.ttft !== null) {
       slot.ttft[bucketOf(TTFT_BOUNDS, o.ttft)]!++;
       slot.sums[1]! += o.ttft;
     }
-    if (o.tpot !== null) {
+    if (llm && o.tpot !== null) {
       slot.tpot[bucketOf(TPOT_BOUNDS, o.tpot)]!++;
       slot.sums[2]! += o.tpot;
     }
-    for (const gap of o.itl) {
-      slot.itl[bucketOf(TPOT_BOUNDS, gap)]!++;
-      slot.sums[3]! += gap;
+    if (llm) {
+      for (const gap of o.itl) {
+        slot.itl[bucketOf(TPOT_BOUNDS, gap)]!++;
+        slot.sums[3]! += gap;
+      }
     }
-    if (o.error) slot.errors++;
+    if (error) slot.errors++;
     if (o.inputTokens !== null) slot.input += o.inputTokens;
     if (o.outputTokens !== null) {
       slot.output += o.outputTokens;
-      if (o.estimated) slot.estimated += o.outputTokens;
+      if (o.tokensEstimated) slot.estimated += o.outputTokens;
     }
   }
 

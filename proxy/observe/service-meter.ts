@@ -155,18 +155,6 @@ export class ServiceMeter {
     }
     if (!reached && !error) return;
     this.#ring ??= new LlmRing();
-    this.#ring.record(
-      {
-        duration: reached ? r.duration : null,
-        ttft: llmAnswer ? r.ttft : null,
-        tpot: llmAnswer ? r.tpot : null,
-        itl: llmAnswer ? r.itl : [],
-        error,
-        inputTokens: r.inputTokens,
-        outputTokens: r.outputTokens,
-        estimated: r.tokensEstimated,
-      },
-      r.time + r.duration * 1000,
-    );
+    this.#ring.record(r, reached, llmAnswer, error, r.time + r.duration * 1000);
   }
 }

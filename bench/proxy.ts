@@ -9,8 +9,8 @@
  * twice side by side: with its metrics (`gateplane`, the default) and without (`gateplane-off`:
  * `settings.metrics: false`, no request observed), and a second table gives what measuring costs
  * in req/s and CPU per request (the SSE load streams OpenAI chat chunks, so the meter does its real
- * work), and a `pair` load drives both at once (half the connections each), so that on a busy host
- * both see the same contention and their difference is what measuring costs. Needs `nginx` and
+ * work), and the `pair` loads drive both at once (half the connections or streams each), so that on
+ * a busy host both see the same contention and their difference is what measuring costs. Needs `nginx` and
  * `wrk` on PATH; installs nothing. For experiments: `--only tiny|idle|sse|pair`,
  * `--repeat N` (rounds alternate the order of the two Gateplanes), `--targets nginx,gateplane,gateplane-off`,
  * `--processes N`, `--sharing handle|cluster`, pool and Node flags.
@@ -222,6 +222,25 @@ async function main(): Promise<number> {
         );
         rows.push(...measured);
       }
+      // The same for streams: half the concurrent streams on each.
+      const streams = Math.max(1, Math.floor(num("sse-streams") / 2));
+      for (let round = 1; round <= repeat; round++) {
+        const measured = await Promise.all(
+          pair.map((t) =>
+            measure("pair-sse", round, t, () =>
+              runWrk({
+                url: `http://127.0.0.1:${t.port}/v1/stream`,
+                host: SSE_HOST,
+                connections: streams,
+                threads: 1,
+                seconds: sseSeconds,
+                timeoutSeconds: 60,
+              }),
+            ),
+          ),
+        );
+        rows.push(...measured);
+      }
     }
     if (only === undefined || only === "idle") {
       // One connection: the latency a single hop adds when the proxy is not busy.
@@ -270,7 +289,8 @@ async function main(): Promise<number> {
         "",
         `tiny: GET of a 3-byte body from nginx, ${num("connections")} keep-alive connections, ${seconds}s per target after a ${warmup}s warm-up.`,
         `idle: the same request on one connection, one at a time (${num("idle-seconds")}s): the latency of the hop itself.`,
-        `pair: tiny load on both Gateplanes at once, ${Math.max(1, Math.floor(num("connections") / 2))} connections each (one wrk thread each), ${seconds}s.`,
+        `pair: tiny load on both Gateplanes at once, ${Math.max(1, Math.floor(num("connections") / 2))} connections each (one wrk thread each), ${seconds}s;`,
+        `      pair-sse: the SSE load on both at once, ${Math.max(1, Math.floor(num("sse-streams") / 2))} streams each, ${sseSeconds}s.`,
         `sse:  ${num("sse-streams")} concurrent streams of ${num("sse-chunks")} OpenAI chat chunks ${num("sse-interval-ms")}ms apart from a Node upstream; one request = one whole stream`,
         "      (wrk reads each chunked response to its end, no Lua script), so latency is the stream's duration.",
         "+p50/+p99: added over the same load sent straight to the upstream. Peak RSS: all of a proxy's processes",

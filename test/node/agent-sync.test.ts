@@ -170,16 +170,16 @@ describe("stats, health and liveness", () => {
     const counted = () => cp.received("stats").filter((m) => m.services[0]?.windows["30"].requests === 3);
     await vi.waitFor(() => expect(counted().length).toBeGreaterThanOrEqual(2), WAIT);
     const stats = counted();
+    // Each window with traffic also carries its distributions (a plain replica: durations only).
+    const window = {
+      requests: 3,
+      request_time: expect.any(Number),
+      llm: expect.objectContaining({ errors: 0, tokens: { input: 0, output: 0, estimated_output: 0 } }),
+    };
     expect(stats.at(-1)!.services).toEqual([
-      {
-        service: "llama",
-        windows: {
-          "30": { requests: 3, request_time: expect.any(Number) },
-          "60": { requests: 3, request_time: expect.any(Number) },
-          "300": { requests: 3, request_time: expect.any(Number) },
-        },
-      },
+      { service: "llama", windows: { "30": window, "60": window, "300": window } },
     ]);
+    expect(stats.at(-1)!.services[0]!.windows["30"].llm!.duration.counts.reduce((a, b) => a + b)).toBe(3);
     const received = cp.received("stats").map((m) => m.receivedAt);
     for (let i = 1; i < received.length; i++) expect(received[i]! - received[i - 1]!).toBeGreaterThanOrEqual(50);
     // `at` is the agent's clock (ms since the epoch) when it read the counters, after the requests it

@@ -200,7 +200,12 @@ describe("ports", () => {
       routers: [],
       rejected_services: [],
     });
-    expect((await fetch(`http://127.0.0.1:${agent.adminPort}/metrics`)).status).toBe(404);
+    // Beside it, the host's metrics (docs/metrics.md); anything else is 404.
+    const metrics = await fetch(`http://127.0.0.1:${agent.adminPort}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
+    expect(await metrics.text()).toContain("gateplane_config_version 0\n");
+    expect((await fetch(`http://127.0.0.1:${agent.adminPort}/other`)).status).toBe(404);
     // The proxy's port belongs to services: the agent answers nothing there itself.
     const onProxy = await get(agent.httpPort, "llama.localhost", "/healthz");
     expect(onProxy.status).toBe(404);

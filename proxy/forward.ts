@@ -247,7 +247,7 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
     if (this.#clientGone) return false;
     const observed = this.#observed;
     if (observed) observed.replica = replica.id;
-    const { headers: replicaHeaders, eventStream, json } = readResponseHead(rawHeaders);
+    const { headers: replicaHeaders, eventStream, json, encoded } = readResponseHead(rawHeaders);
     const headers = this.#route.model ? withAllowOrigin(replicaHeaders) : replicaHeaders;
     if (this.#ctx.closing) {
       headers.push("connection", "close");
@@ -265,11 +265,15 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
     // Streams (SSE) must reach the client at once, not with the first event.
     if (eventStream) {
       res.flushHeaders();
-      if (observed || this.#withhold) {
+      // A compressed stream cannot be read (nor its usage chunk withheld): it passes as it is.
+      if ((observed || this.#withhold) && !encoded) {
         this.#meter = new SseMeter(this.#withhold);
         if (observed) observed.sse = this.#meter;
-      } else this.#scanner = new DoneScanner();
-    } else if (observed && json) observed.json = new JsonUsage();
+      } else {
+        this.#scanner = new DoneScanner();
+        if (observed) observed.unreadStream = true;
+      }
+    } else if (observed && json && !encoded) observed.json = new JsonUsage();
     return true;
   }
 

@@ -210,12 +210,15 @@ export interface ResponseHead {
   eventStream: boolean;
   /** A JSON body (`application/json`, `…+json`): its token counts are read as it passes (`observe/json-usage.ts`). */
   json: boolean;
+  /** A `Content-Encoding` other than identity: the bytes are compressed, nothing in them can be read. */
+  encoded: boolean;
 }
 
 export function readResponseHead(raw: readonly (Buffer | string)[]): ResponseHead {
   const headers: string[] = [];
   let eventStream = false;
   let json = false;
+  let encoded = false;
   let named: string[] | null = null;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString("latin1");
@@ -230,8 +233,8 @@ export function readResponseHead(raw: readonly (Buffer | string)[]): ResponseHea
       const type = value.toLowerCase();
       if (type.startsWith("text/event-stream")) eventStream = true;
       else if (type.includes("json")) json = true;
-    }
+    } else if (lower === "content-encoding" && value.toLowerCase() !== "identity") encoded = true;
     headers.push(name, value);
   }
-  return { headers: named ? withoutNamed(headers, named, 0) : headers, eventStream, json };
+  return { headers: named ? withoutNamed(headers, named, 0) : headers, eventStream, json, encoded };
 }

@@ -1,6 +1,8 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { request } from "node:http";
+import { createServer, request, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { gunzipSync, gzipSync } from "node:zlib";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConfigDocument } from "../../schema/config-document.ts";
@@ -24,6 +26,11 @@ let port: number;
 let vllm: FakeModelServer;
 let counting: FakeModelServer;
 let silent: FakeModelServer;
+/** A replica whose stream is gzip-compressed, and has a usage chunk. */
+let gzipped: Server;
+const GZIPPED_STREAM = gzipSync(
+  `data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\ndata: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1}}\n\ndata: [DONE]\n\n`,
+);
 const records: ExchangeRecord[] = [];
 const waiting: (() => void)[] = [];
 
@@ -46,6 +53,11 @@ function document(version: number): ConfigDocument {
     { name: "exact", replicas: [{ id: "c1", url: counting.url }], model: { name: "qwen", ...MODEL } },
     { name: "quiet", replicas: [{ id: "s1", url: silent.url }], model: { name: "tiny", ...MODEL } },
     { name: "locked", auth: true, replicas: [{ id: "v1", url: vllm.url }] },
+    {
+      name: "packed",
+      replicas: [{ id: "z1", url: `http://127.0.0.1:${(gzipped.address() as AddressInfo).port}` }],
+      usage: "include",
+    },
     { name: "empty", replicas: [] },
     {
       name: "limited",
@@ -62,6 +74,12 @@ beforeAll(async () => {
   vllm = await startFakeModelServer("vllm", { ttftMs: 50, itlMs: 5 });
   counting = await startFakeModelServer("counting", { promptTokens: 9 });
   silent = await startFakeModelServer("silent", { usage: "never" });
+  gzipped = createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { "content-type": "text/event-stream", "content-encoding": "gzip" });
+    res.end(GZIPPED_STREAM);
+  });
+  await new Promise<void>((resolve) => gzipped.listen(0, "127.0.0.1", resolve));
   server = new ProxyServer(DEFAULT_SERVER_SETTINGS, () => {});
   server.sinks.push((r) => {
     records.push(r);
@@ -74,6 +92,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   for (const s of [vllm, counting, silent]) await s?.close();
+  gzipped?.closeAllConnections();
+  await new Promise((resolve) => gzipped?.close(resolve));
 });
 
 const chatBody = (extra: Record<string, unknown> = {}) =>
@@ -167,6 +187,31 @@ describe("metering through the proxy", () => {
       [TOKENS.length, false],
       [TOKENS.length, true],
     ]);
+  });
+
+  it("relays a compressed stream unread and untouched, even with usage: include", async () => {
+    const reply = await new Promise<Buffer>((resolve, reject) => {
+      const req = request(
+        {
+          host: "127.0.0.1",
+          port,
+          path: "/v1/chat/completions",
+          method: "POST",
+          setHost: false,
+          headers: { host: `packed.${DOMAIN}` },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve(Buffer.concat(chunks)));
+        },
+      );
+      req.on("error", reject);
+      req.end(chatBody({ stream: true }));
+    });
+    expect(gunzipSync(reply).toString()).toBe(gunzipSync(GZIPPED_STREAM).toString());
+    const r = await recordOf((r) => r.service === "packed");
+    expect([r.status, r.ttft, r.outputTokens, r.itl]).toEqual([200, null, null, []]);
   });
 
   it("reads a whole JSON answer's usage, and SGLang's native stream, exactly", async () => {

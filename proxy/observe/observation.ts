@@ -46,6 +46,8 @@ export class Observation {
   /** `performance.now()` of the first body byte relayed, -1 before it. */
   firstByteAt = -1;
   sse: SseMeter | null = null;
+  /** The answer is an event stream the proxy does not read (compressed): no first token to time. */
+  unreadStream = false;
   json: JsonUsage | null = null;
   /** The forwarding exchange, told first when the response closes (it may be the client leaving). */
   exchange: { clientClosed(): void } | null = null;
@@ -103,7 +105,7 @@ export class Observation {
       }
       if (ttft !== null && outputTokens !== null && outputTokens > 1) tpot = (duration - ttft) / (outputTokens - 1);
     } else {
-      if (this.firstByteAt >= 0) ttft = Math.max(0, this.firstByteAt - start) / 1000;
+      if (this.firstByteAt >= 0 && !this.unreadStream) ttft = Math.max(0, this.firstByteAt - start) / 1000;
       const json = this.json;
       if (json) {
         json.end();

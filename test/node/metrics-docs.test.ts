@@ -13,6 +13,7 @@ import { CACHE_AWARE_DEFAULTS } from "../../schema/router.ts";
 import { type FakeModelServer, startFakeModelServer } from "../fakes/model-server.ts";
 import { configDocument, DOMAIN } from "../support/config-builder.ts";
 import { send } from "../support/http-client.ts";
+import { until } from "../support/until.ts";
 
 // docs/metrics.md and docs/grafana/gateplane.json against the code: every metric is documented,
 // every dashboard expression is valid PromQL (promtool check rules), and every series the dashboard
@@ -104,13 +105,9 @@ beforeAll(async () => {
     version: "test",
   });
   // Records are made as responses close: wait until the cut one (the last) is in.
-  for (
-    let i = 0;
-    i < 200 && !server.metrics().some((f) => f.name === METRICS.incomplete.name && f.samples.length);
-    i++
-  ) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await until("the cut response's record", () =>
+    server.metrics().some((f) => f.name === METRICS.incomplete.name && f.samples.length > 0),
+  );
   exposition = renderExposition([...server.metrics(), ...agent]);
 });
 

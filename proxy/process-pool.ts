@@ -327,7 +327,7 @@ export class ProcessPool {
     // Before any child runs the new rules; zones of rules the document keeps keep their buckets.
     this.#rateLimits.retain(documentZones(document));
     this.#routing.retain(document);
-    this.#series.retain(new Set(document.services.map((s) => s.name)));
+    this.#series.retain(new Map(document.services.map((s) => [s.name, new Set(s.replicas.map((r) => r.id))])));
     const results = await Promise.allSettled(this.#slots.map((slot) => this.#applyTo(slot, document)));
     const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (!failure) return;

@@ -72,9 +72,20 @@ describe("metric families", () => {
         ],
       },
     ]);
-    retired.retain(new Set(["a"]));
+    retired.retain(new Map([["a", new Set<string>()]]));
     expect(retired.families[0]!.samples).toEqual([{ labels: ["service", "a"], value: 4 }]);
-    retired.retain(new Set());
+    // A replica that left takes its samples along.
+    retired.retire([
+      {
+        name: "x_total",
+        help: "x",
+        type: "counter",
+        samples: [{ labels: ["service", "a", "replica", "r1"], value: 1 }],
+      },
+    ]);
+    retired.retain(new Map([["a", new Set(["r2"])]]));
+    expect(retired.families[0]!.samples).toEqual([{ labels: ["service", "a"], value: 4 }]);
+    retired.retain(new Map());
     expect(retired.families).toEqual([]);
   });
 

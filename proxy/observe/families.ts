@@ -100,7 +100,8 @@ export function labelValue(labels: readonly string[], name: string): string | un
  * The counts of proxy processes that are gone, kept so that the host's sums never go down: a
  * counter summed over processes would drop when one process is replaced, and Prometheus would read
  * the drop as a reset (and the next scrape as a burst). Gauges are not kept (a gone process holds
- * nothing). Bounded like the live series: samples of services that left the document are dropped.
+ * nothing). Bounded like the live series: samples of services or replicas that left the document
+ * are dropped.
  */
 export class RetiredCounts {
   #families: MetricFamily[] = [];
@@ -113,11 +114,17 @@ export class RetiredCounts {
     );
   }
 
-  /** Drops samples whose `service` label names a service not in `services` (samples without one stay). */
-  retain(services: ReadonlySet<string>): void {
+  /**
+   * Keeps the samples of the services in `services` and of their replicas listed there (samples
+   * without a `service`, or without a `replica`, stay with their service).
+   */
+  retain(services: ReadonlyMap<string, ReadonlySet<string>>): void {
     const keep = (labels: readonly string[]) => {
       const service = labelValue(labels, "service");
-      return service === undefined || service === "" || services.has(service);
+      if (service === undefined) return true;
+      const replicas = services.get(service);
+      const replica = labelValue(labels, "replica");
+      return replicas !== undefined && (replica === undefined || replicas.has(replica));
     };
     for (const family of this.#families) {
       if (family.type === "histogram") family.samples = family.samples.filter((s) => keep(s.labels));
@@ -154,8 +161,8 @@ export class ProcessSeries<K> {
     this.#retired.retire(last.families);
   }
 
-  /** Follows the document's services (`RetiredCounts.retain`). */
-  retain(services: ReadonlySet<string>): void {
+  /** Follows the document's services and replicas (`RetiredCounts.retain`). */
+  retain(services: ReadonlyMap<string, ReadonlySet<string>>): void {
     this.#retired.retain(services);
   }
 

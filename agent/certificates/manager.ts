@@ -75,6 +75,8 @@ interface HostSlot {
   window: RenewalWindow | null;
   ariNextCheckAt: number;
   draw: number;
+  /** The proxy serves a certificate of this host (set once `setCertificates` resolved with one). */
+  served: boolean;
 }
 
 const iso = (ms: number | null) => (ms === null || !Number.isFinite(ms) ? null : new Date(ms).toISOString());
@@ -126,6 +128,7 @@ export class CertificateManager {
         window: null,
         ariNextCheckAt: 0,
         draw: (this.#o.random ?? Math.random)(),
+        served: false,
       });
     }
     await this.#serve();
@@ -270,12 +273,15 @@ export class CertificateManager {
       s.cert && now < s.cert.notAfter ? [{ host: s.cert.host, cert: s.cert.cert, key: s.cert.key }] : [],
     );
     await this.#o.proxy.setCertificates(valid);
+    // Only now is a certificate "issued" for the API: every proxy process answers with it.
+    const hosts = new Set(valid.map((c) => c.host));
+    for (const [host, slot] of this.#hosts) slot.served = hosts.has(host);
   }
 
   states(): CertificateState[] {
     const now = this.#now();
     return [...this.#hosts].map(([host, s]) => {
-      const valid = s.cert !== null && now < s.cert.notAfter;
+      const valid = s.cert !== null && now < s.cert.notAfter && s.served;
       return {
         host,
         status: valid ? "issued" : s.record.lastError ? "failed" : "pending",

@@ -89,7 +89,9 @@ describe("account commands against the real Worker", () => {
       CF_TOKEN: "x",
     });
     expect(bad).toMatchObject({ code: 1, stderr: "zone_id: expected a 32-character hex zone id\n" });
-    expect((await cli(["dns", "unset", "cloudflare", "-y"])).code).toBe(0);
+    const unset = await cli(["dns", "unset", "cloudflare", "-y"]);
+    expect(unset.stderr).toBe("");
+    expect(unset.code).toBe(0);
     expect(JSON.parse((await cli(["dns", "--json"])).stdout).configured).toBe(false);
     const backends = await cli(["backend"]);
     expect(backends.stdout).toMatch(/^local +yes/m);

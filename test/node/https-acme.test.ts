@@ -76,10 +76,10 @@ describe("HTTPS with ACME against Pebble", () => {
   const asked: string[] = [];
   const managers: CertificateManager[] = [];
 
-  const manager = (onIssue?: (host: string) => void) => {
+  const manager = (onIssue?: (host: string) => void, served: typeof proxy = proxy) => {
     const m = new CertificateManager({
       stateDir,
-      proxy,
+      proxy: served,
       log: quietLog,
       now: () => Date.now() + offset,
       checkIntervalMs: 500,
@@ -270,6 +270,30 @@ describe("HTTPS with ACME against Pebble", () => {
     expect((await httpsGet(proxy.httpsPort!, LLAMA, root)).serial).toBe(serials.llama);
     // Only the failed host is retried, and only once its stored back-off has passed.
     expect(again.filter((h) => h !== BAD)).toEqual([]);
+  });
+
+  it("says issued only once the proxy serves the certificate (every process has it), not when it is stored", async () => {
+    await managers.at(-1)!.stop();
+    let release = () => {};
+    let asked = () => {};
+    const proxyAsked = new Promise<void>((resolve) => (asked = resolve));
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const slow = {
+      ...proxy,
+      setCertificates: async (certificates: Parameters<typeof proxy.setCertificates>[0]) => {
+        asked();
+        await held;
+        await proxy.setCertificates(certificates);
+      },
+    };
+    const m = manager(undefined, slow);
+    await m.start();
+    const configured = m.configure(doc);
+    await proxyAsked;
+    expect(m.states().find((x) => x.host === LLAMA)?.status).toBe("pending");
+    release();
+    await configured;
+    expect(m.states().find((x) => x.host === LLAMA)?.status).toBe("issued");
   });
 
   it("deletes a dropped host's certificate and key, stops serving and renewing it", async () => {

@@ -4,6 +4,7 @@
  * `Stack` (`startStack`) or its project in the shared stack (`sharedStack`, `shared-stack.ts`).
  */
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -61,10 +62,16 @@ export async function daemonToken(dir: string): Promise<string> {
   return secrets.LOCAL_HOST_DAEMON_TOKEN!;
 }
 
+/** Running: not gone, and not a zombie waiting for its reaper (a stopped process may be one briefly). */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
   } catch {
     return false;
   }

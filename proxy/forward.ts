@@ -201,7 +201,7 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
     else this.#route.balancer.succeeded(replica);
     const res = this.#res;
     if (this.#clientGone) return false;
-    const { headers: replicaHeaders, eventStream } = readResponseHead(rawHeaders);
+    const { headers: replicaHeaders, eventStream } = readResponseHead(rawHeaders, this.#head.requestId);
     const headers = this.#route.model ? withAllowOrigin(replicaHeaders) : replicaHeaders;
     if (this.#ctx.closing) {
       headers.push("connection", "close");

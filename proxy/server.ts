@@ -3,7 +3,8 @@
  * The proxy in one process: `node:http`/`node:https` listeners whose requests are routed
  * (`route-request.ts`, a pure decision from the head and the table in force) and carried out
  * (`dispatch.ts`: forward, tunnel, hold, redirect or answer), and routing tables swapped atomically
- * when a document arrives. Settings: `settings.ts`.
+ * when a document arrives. Settings: `settings.ts`. Every request gets its id and trace context
+ * as it is read (`headers.ts`).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
@@ -15,8 +16,10 @@ import { answerChallenge, CHALLENGE_PREFIX, type ChallengeTokens } from "./acme-
 import { onClientError, trackResponse } from "./client-error.ts";
 import { ProxyContext } from "./context.ts";
 import { type Dispatch, dispatchRequest, dispatchUpgrade } from "./dispatch.ts";
-import { clientAddress, readRequestHead } from "./headers.ts";
+import { clientAddress, keepIdentity, readRequestHead } from "./headers.ts";
 import { HoldQueue } from "./hold.ts";
+import { taggedIdentity, tagRequest } from "./observe/ids.ts";
+import { FORWARD_ONLY } from "./observe/trace-context.ts";
 import { LocalGate, type RateLimitGate } from "./rate-limit-gate.ts";
 import { ZoneRegistry } from "./rate-limit-store.ts";
 import { type RoutingView, routeRequest } from "./route-request.ts";
@@ -234,7 +237,11 @@ export class ProxyServer {
     // Challenges come first: the CA validates over plain HTTP whatever else the host does.
     if (!secure && req.url?.startsWith(CHALLENGE_PREFIX) && answerChallenge(req, res, this.#challenges)) return;
     const address = clientAddress(req.socket.remoteAddress);
-    const head = readRequestHead(req.rawHeaders, address, secure ? "https" : "http");
+    const tracing = FORWARD_ONLY;
+    const head = readRequestHead(req.rawHeaders, address, secure ? "https" : "http", false, tracing);
+    const first = taggedIdentity(res);
+    if (first) keepIdentity(head, first, tracing);
+    else tagRequest(res, head);
     const routed = routeRequest(req, head, secure, this.#view);
     dispatchRequest(this.#dispatch, routed, req, res, head, address, secure, expectsContinue, startedAt, this.#again);
   }
@@ -263,6 +270,7 @@ export class ProxyServer {
     const secure = (req.socket as TLSSocket).encrypted === true;
     const address = clientAddress(req.socket.remoteAddress);
     const head = readRequestHead(req.rawHeaders, address, secure ? "https" : "http", true);
+    tagRequest(socket, head);
     const routed = routeRequest(req, head, secure, this.#view);
     dispatchUpgrade(this.#dispatch, routed, req, socket, early, head, address, startedAt);
   };

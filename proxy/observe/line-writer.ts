@@ -12,8 +12,9 @@
  * next; a file that cannot be opened is retried every second while lines queue.
  *
  * Rotation is not this writer's: past `maxSize` (checked with `fstat` every `maxSize / 8` bytes
- * written, 64 KiB at most) it calls `onFull` once, and whoever rotates the file calls `reopen`
- * afterwards (`log-rotation.ts`). Until then lines keep going to the renamed file, none is lost.
+ * written, 64 KiB at most) it calls `onFull` once (again after a second if the file is still
+ * full), and whoever rotates the file calls `reopen` afterwards (`log-rotation.ts`). Until then
+ * lines keep going to the renamed file, none is lost.
  */
 import { close as closeFd, fstat, open, write } from "node:fs";
 import { PIPE_BUF } from "./access-log.ts";
@@ -30,7 +31,7 @@ export interface LineWriterOptions {
   flushMs: number;
   /** File size past which `onFull` is called. */
   maxSize?: number;
-  /** The file passed `maxSize`: called once until `reopen`, or again 10 s later if no `reopen` came. */
+  /** The file passed `maxSize`: called once until `reopen`, or again 1 s later if no `reopen` came. */
   onFull?: () => void;
   log: (line: string) => void;
 }
@@ -38,7 +39,8 @@ export interface LineWriterOptions {
 const FILE_CHUNK = 64 * 1024;
 const FAILURE_REPORT_MS = 10_000;
 const REOPEN_RETRY_MS = 1_000;
-const FULL_ASK_AGAIN_MS = 10_000;
+/** A file still full this long after `onFull` (its rotation lost or refused) is reported again. */
+const FULL_ASK_AGAIN_MS = 1_000;
 const STDOUT = 1;
 
 export class LineWriter {
@@ -49,6 +51,8 @@ export class LineWriter {
   /** Characters queued (a byte count would need encoding each line). */
   #pendingChars = 0;
   #fd: number | null = null;
+  /** Files opened so far: a size read from a file since replaced is not acted on. */
+  #opened = 0;
   /** A write, an open or a retry wait is under way: nothing else starts. */
   #busy = false;
   #timer: NodeJS.Timeout | null = null;
@@ -162,7 +166,7 @@ export class LineWriter {
       this.#sinceCheck += written;
       if (this.#options.onFull && this.#sinceCheck >= this.#checkEvery) {
         this.#sinceCheck = 0;
-        this.#checkSize(fd);
+        this.#checkSize(fd, this.#opened);
       }
       this.#next();
     });
@@ -173,9 +177,9 @@ export class LineWriter {
     this.#pump();
   }
 
-  #checkSize(fd: number): void {
+  #checkSize(fd: number, opened: number): void {
     fstat(fd, (err, stats) => {
-      if (err || stats.size < (this.#options.maxSize ?? Number.POSITIVE_INFINITY)) return;
+      if (err || opened !== this.#opened || stats.size < (this.#options.maxSize ?? Number.POSITIVE_INFINITY)) return;
       const now = Date.now();
       if (this.#fullAskedAt !== 0 && now - this.#fullAskedAt < FULL_ASK_AGAIN_MS) return;
       this.#fullAskedAt = now;
@@ -214,6 +218,7 @@ export class LineWriter {
       }
       const old = this.#fd;
       this.#fd = fd;
+      this.#opened++;
       this.#fullAskedAt = 0;
       this.#sinceCheck = 0;
       if (old !== null) closeFd(old, () => {});

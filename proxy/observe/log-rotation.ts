@@ -9,7 +9,8 @@
  * Asking twice is harmless: the size is checked again before renaming, so the writers that saw
  * the same full file cause one rotation; rotations run one at a time.
  */
-import { rename, stat } from "node:fs/promises";
+import { readdir, rename, stat } from "node:fs/promises";
+import { basename, dirname } from "node:path";
 
 export const ACCESS_LOG_FILE = "access.log";
 
@@ -20,10 +21,13 @@ export async function rotateIfFull(path: string, maxSize: number, maxFiles: numb
     () => 0,
   );
   if (size < maxSize) return false;
+  // Only the rotated files there are get shifted (one listing, not max_files renames to try).
+  const name = basename(path);
+  const present = new Set(
+    (await readdir(dirname(path))).filter((f) => f.startsWith(`${name}.`)).map((f) => f.slice(name.length + 1)),
+  );
   for (let i = maxFiles - 1; i >= 1; i--) {
-    await rename(`${path}.${i}`, `${path}.${i + 1}`).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== "ENOENT") throw err;
-    });
+    if (present.has(String(i))) await rename(`${path}.${i}`, `${path}.${i + 1}`);
   }
   await rename(path, `${path}.1`);
   return true;

@@ -145,6 +145,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     // Most proxy lines name the proxy already; the others get it, so the agent's log says who spoke.
     log: (line) => log.info(line.startsWith("proxy") ? line : `proxy: ${line}`),
     onHeldRequest: (service) => signals.notify(service),
+    // The access log file, when a document asks for one, lives beside the agent's own state.
+    stateDir: options.stateDir,
   };
   let proxy: ProxyHandle;
   try {

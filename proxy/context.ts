@@ -2,9 +2,10 @@
  * @module
  * What every exchange in one process shares: the connection pools, settings, the log, the
  * rate-limit store and the routing gate (here or in the parent process), and the exchanges still running (requests and tunnels), which a closing server waits on and, past its
- * drain bound, cuts.
+ * drain bound, cuts; and the sinks each request's record goes to once it ends (`observe/`).
  */
 import { BodyBudget, type BodyBufferSettings } from "./body-budget.ts";
+import type { ExchangeSink } from "./observe/exchange-record.ts";
 import type { RateLimitGate } from "./rate-limit-gate.ts";
 import type { RoutingGate } from "./routing-gate.ts";
 import type { UpstreamPools } from "./upstream-pools.ts";
@@ -29,6 +30,12 @@ export class ProxyContext {
   readonly bodies: BodyBudget;
   /** Upgraded connections, which outlive any server-side bookkeeping. */
   readonly tunnels = new Set<{ destroy(): void }>();
+  /**
+   * Who reads each request's record once it is over (`observe/exchange-record.ts`): the access log
+   * and the span exporter of the document's `observability` (`observe/sinks.ts` keeps its own
+   * entries here as documents change). Empty: requests are not observed at all.
+   */
+  readonly sinks: ExchangeSink[] = [];
   #active = 0;
   #closing = false;
   #idle: (() => void)[] = [];

@@ -45,6 +45,11 @@ export interface ProxyOptions {
    * service by each serving process; the callback rate-limits across processes if it needs to.
    */
   onHeldRequest?: (service: string) => void;
+  /**
+   * The agent's state directory: the access log goes to `<stateDir>/access.log` (rotated there)
+   * when a document's `observability.access_log.destination` is `file`. Null or absent: no file.
+   */
+  stateDir?: string | null;
 }
 
 export interface ProxyHandle {
@@ -99,6 +104,7 @@ interface Checked {
   accept: (doc: ConfigDocument) => ConfigDocument;
   log: (line: string) => void;
   onHeldRequest: (service: string) => void;
+  stateDir: string | null;
 }
 
 function checkOptions(options: ProxyOptions): Checked {
@@ -145,7 +151,11 @@ function checkOptions(options: ProxyOptions): Checked {
     throw new ProxyOptionsError("validatedDocuments", "expected true or false");
   }
   const accept = options.validatedDocuments ? (doc: ConfigDocument) => doc : parseDocument;
-  return { host, port, tlsPort, processes, initial, accept, log, onHeldRequest: held };
+  const stateDir = options.stateDir ?? null;
+  if (stateDir !== null && (typeof stateDir !== "string" || stateDir === "")) {
+    throw new ProxyOptionsError("stateDir", "expected a directory path or null");
+  }
+  return { host, port, tlsPort, processes, initial, accept, log, onHeldRequest: held, stateDir };
 }
 
 /** Rejects unusable pairs before any process sees them (the message names the host). */
@@ -171,7 +181,9 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
   };
 
   if (checked.processes === 0) {
-    const server = new ProxyServer(settings, checked.log, undefined, checked.onHeldRequest);
+    const server = new ProxyServer(settings, checked.log, undefined, checked.onHeldRequest, undefined, {
+      stateDir: checked.stateDir,
+    });
     if (checked.initial) server.apply(checked.initial);
     const httpsPort =
       checked.tlsPort === null ? null : await server.listenTls({ host: checked.host, port: checked.tlsPort });
@@ -219,6 +231,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     nodeFlags: tuning.nodeFlags ?? [],
     log: checked.log,
     onHold: checked.onHeldRequest,
+    stateDir: checked.stateDir,
   });
   // Documents apply one after another, in the order they were given.
   let queue: Promise<unknown> = Promise.resolve();

@@ -58,6 +58,7 @@ async function init(message: Extract<ToProcess, { type: "init" }>, handle: objec
     rateLimits,
     (service) => send({ type: "held", service }),
     routing,
+    { stateDir: message.stateDir, askRotation: () => send({ type: "rotate-access-log" }) },
   );
   if (message.document) server.apply(message.document);
   server.setCertificates(message.certificates);
@@ -119,6 +120,9 @@ process.on("message", (message: ToProcess, handle: object | undefined) => {
       return;
     case "stats":
       send({ type: "stats", id: message.id, stats: server?.stats() ?? [] });
+      return;
+    case "reopen-access-log":
+      server?.reopenAccessLog();
       return;
     case "close":
       void shutdown(0);

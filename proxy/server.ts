@@ -4,7 +4,8 @@
  * (`route-request.ts`, a pure decision from the head and the table in force) and carried out
  * (`dispatch.ts`: forward, tunnel, hold, redirect or answer), and routing tables swapped atomically
  * when a document arrives. Settings: `settings.ts`. Every request gets its id and trace context
- * as it is read (`headers.ts`).
+ * as it is read (`headers.ts`), and its record goes to the sinks of the document's
+ * `observability` once it ends (`observe/`).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
@@ -18,8 +19,9 @@ import { ProxyContext } from "./context.ts";
 import { type Dispatch, dispatchRequest, dispatchUpgrade } from "./dispatch.ts";
 import { clientAddress, keepIdentity, readRequestHead } from "./headers.ts";
 import { HoldQueue } from "./hold.ts";
+import { watchExchange } from "./observe/basic-record.ts";
 import { taggedIdentity, tagRequest } from "./observe/ids.ts";
-import { FORWARD_ONLY } from "./observe/trace-context.ts";
+import { Observability } from "./observe/sinks.ts";
 import { LocalGate, type RateLimitGate } from "./rate-limit-gate.ts";
 import { ZoneRegistry } from "./rate-limit-store.ts";
 import { type RoutingView, routeRequest } from "./route-request.ts";
@@ -31,6 +33,14 @@ import { CertificateSet, type TlsCertificate } from "./tls.ts";
 import { UpstreamPools } from "./upstream-pools.ts";
 
 export type ListenTarget = { host: string; port: number } | { handle: object };
+
+/** Where this process's access log and its rotation are (`observe/sinks.ts`). */
+export interface ServerObserveOptions {
+  /** The agent's state directory (`<stateDir>/access.log`); null: no access log file. */
+  stateDir: string | null;
+  /** A child process: its parent rotates the access log. Absent: this process rotates it. */
+  askRotation?: () => void;
+}
 
 export class ProxyServer {
   readonly #settings: ServerSettings;
@@ -46,6 +56,7 @@ export class ProxyServer {
   readonly #log: (line: string) => void;
   readonly #holds: HoldQueue;
   readonly #dispatch: Dispatch;
+  readonly #observe: Observability;
   #table: RoutingTable = EMPTY_TABLE;
   /** What `routeRequest` reads of this process; its getters follow the table and listeners in force. */
   readonly #view: RoutingView;
@@ -55,6 +66,7 @@ export class ProxyServer {
    * `rateLimits`: where the host's rate-limit buckets are (a child process asks its parent); default: in this process.
    * `onHold(service)`: a request waits for a service scaled to zero (rate-limited per service).
    * `routing`: where the host's routing state is (a child process asks its parent); default: in this process.
+   * `observe`: where the access log goes; default: no state directory (standard output only).
    */
   constructor(
     settings: ServerSettings,
@@ -62,6 +74,7 @@ export class ProxyServer {
     rateLimits?: RateLimitGate,
     onHold: (service: string) => void = () => {},
     routing: RoutingGate = new LocalRoutingGate(),
+    observe: ServerObserveOptions = { stateDir: null },
   ) {
     this.#settings = settings;
     this.#log = log;
@@ -80,6 +93,7 @@ export class ProxyServer {
       routing,
     );
     this.#dispatch = { ctx: this.#ctx, holds: this.#holds, retryAfterSeconds: settings.retryAfterSeconds };
+    this.#observe = new Observability({ ...observe, sinks: this.#ctx.sinks, limits: settings.observe, log });
     const server = this;
     this.#view = {
       get table() {
@@ -144,8 +158,14 @@ export class ProxyServer {
     this.#ctx.pools.retain(table.origins);
     this.#ctx.rateLimits.retain(table.zones);
     this.#ctx.routing.retain(doc);
+    this.#observe.apply(doc);
     this.#table = table;
     this.#holds.release(table);
+  }
+
+  /** The access log file was rotated (by the parent process): lines go to a new file at its path. */
+  reopenAccessLog(): void {
+    this.#observe.reopenAccessLog();
   }
 
   /** Requests waiting for a service scaled to zero (diagnostics, tests). */
@@ -215,6 +235,8 @@ export class ProxyServer {
     for (const server of servers) server.closeAllConnections();
     for (const t of [...this.#ctx.tunnels]) t.destroy();
     await this.#ctx.pools.closeAll(true);
+    // The last records are in: write the lines and send the spans still queued.
+    await this.#observe.close();
   }
 
   readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -237,12 +259,15 @@ export class ProxyServer {
     // Challenges come first: the CA validates over plain HTTP whatever else the host does.
     if (!secure && req.url?.startsWith(CHALLENGE_PREFIX) && answerChallenge(req, res, this.#challenges)) return;
     const address = clientAddress(req.socket.remoteAddress);
-    const tracing = FORWARD_ONLY;
+    const tracing = this.#observe.tracing;
     const head = readRequestHead(req.rawHeaders, address, secure ? "https" : "http", false, tracing);
     const first = taggedIdentity(res);
     if (first) keepIdentity(head, first, tracing);
     else tagRequest(res, head);
     const routed = routeRequest(req, head, secure, this.#view);
+    if (this.#ctx.sinks.length > 0) {
+      watchExchange(this.#ctx.sinks, res, req.method ?? "", req.url ?? "", head, address, startedAt, routed);
+    }
     dispatchRequest(this.#dispatch, routed, req, res, head, address, secure, expectsContinue, startedAt, this.#again);
   }
 
@@ -269,7 +294,7 @@ export class ProxyServer {
     socket.on("error", () => socket.destroy());
     const secure = (req.socket as TLSSocket).encrypted === true;
     const address = clientAddress(req.socket.remoteAddress);
-    const head = readRequestHead(req.rawHeaders, address, secure ? "https" : "http", true);
+    const head = readRequestHead(req.rawHeaders, address, secure ? "https" : "http", true, this.#observe.tracing);
     tagRequest(socket, head);
     const routed = routeRequest(req, head, secure, this.#view);
     dispatchUpgrade(this.#dispatch, routed, req, socket, early, head, address, startedAt);

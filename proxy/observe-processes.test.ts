@@ -60,15 +60,14 @@ describe("observability across proxy processes", () => {
     );
     cleanups.push(() => proxy.close());
     // The schema's least max_size is 1 MB; the proxy takes what a validated document says.
-    await proxy.apply(
-      Object.assign(configDocument(2, [{ name: "alpha", replicas: [replica.url] }]), {
-        observability: {
-          metrics: { public: false },
-          access_log: { destination: "file", max_size: 6_000, max_files: 100 },
-          tracing: { endpoint: otlp.url, sample_ratio: 0.5 },
-        },
-      }),
-    );
+    await proxy.apply({
+      ...configDocument(2, [{ name: "alpha", replicas: [replica.url] }]),
+      observability: {
+        metrics: { public: false },
+        access_log: { destination: "file", max_size: 6_000, max_files: 100 },
+        tracing: { endpoint: otlp.url, sample_ratio: 0.5 },
+      },
+    });
 
     // Ten at a time, each on its own connection: the kernel hands them to either process.
     const seen = new Map<string, string>();

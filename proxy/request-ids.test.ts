@@ -40,7 +40,7 @@ function document(version: number, tracing: ObservabilityDocument["tracing"]): C
     { name: "dead", replicas: ["http://127.0.0.1:9"] },
     { name: "sleepy", replicas: sleepyReplicas, hold: { timeout_ms: 30_000 } },
   ]);
-  return Object.assign(doc, { observability: { metrics: { public: false }, access_log: null, tracing } });
+  return { ...doc, observability: { ...doc.observability, tracing } };
 }
 
 beforeAll(async () => {

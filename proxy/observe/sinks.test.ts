@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ConfigDocument } from "../../schema/config-document.ts";
-import type { ObservabilityDocument } from "../../schema/observability.ts";
+import { DEFAULT_OBSERVABILITY, type ObservabilityDocument } from "../../schema/observability.ts";
 import { type OtlpReceiver, startOtlpReceiver } from "../../test/fakes/otlp-receiver.ts";
 import { configDocument } from "../../test/support/config-builder.ts";
 import { exchangeRecord } from "../../test/support/exchange-records.ts";
@@ -31,9 +31,7 @@ async function receiver(): Promise<OtlpReceiver> {
 function doc(observability: Partial<ObservabilityDocument> | null): ConfigDocument {
   const base = configDocument(1, [{ name: "alpha", replicas: [] }]);
   if (observability === null) return base;
-  return Object.assign(base, {
-    observability: { metrics: { public: false }, access_log: null, tracing: null, ...observability },
-  });
+  return { ...base, observability: { ...DEFAULT_OBSERVABILITY, ...observability } };
 }
 
 const FILE_LOG = { destination: "file", max_size: 1024 ** 2, max_files: 3 } as const;
@@ -54,7 +52,7 @@ function observability(dir: string | null, log: string[] = [], sinks: ExchangeSi
 }
 
 describe("observability sinks", () => {
-  it("are none, and trace context is only forwarded, without observability (or an older document)", () => {
+  it("are none, and trace context is only forwarded, with the default observability", () => {
     const { o, sinks } = observability(stateDir());
     o.apply(doc(null));
     expect(sinks).toEqual([]);

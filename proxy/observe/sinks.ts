@@ -49,11 +49,9 @@ export const DEFAULT_OBSERVE_LIMITS: ObserveLimits = {
   exportTimeoutMs: 10_000,
 };
 
-/** The document's `observability`, or the defaults for a document from before it had one. */
+/** The document's `observability` (the defaults without a document, or for one built without it). */
 export function observabilityOf(doc: ConfigDocument | null): ObservabilityDocument {
-  return (
-    (doc as (ConfigDocument & { observability?: ObservabilityDocument }) | null)?.observability ?? DEFAULT_OBSERVABILITY
-  );
+  return doc?.observability ?? DEFAULT_OBSERVABILITY;
 }
 
 /** Where the access log file is, or null when it cannot be a file (no state directory). */

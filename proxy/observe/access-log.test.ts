@@ -56,6 +56,12 @@ describe("access log line", () => {
     expect(parsed.duration).toBe(0.000123);
   });
 
+  it("writes the time as ISO 8601 in UTC to the millisecond, across seconds", () => {
+    for (const time of [Date.UTC(2026, 11, 3, 9, 43, 59, 999), Date.UTC(2026, 11, 3, 9, 44, 0, 7) + 0.75, 0]) {
+      expect(JSON.parse(accessLogLine(exchangeRecord({ time }))).time).toBe(new Date(Math.floor(time)).toISOString());
+    }
+  });
+
   it("stays under PIPE_BUF bytes whatever the request carried", () => {
     const huge = exchangeRecord({
       path: `/${"é".repeat(20_000)}`,

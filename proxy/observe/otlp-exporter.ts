@@ -1,7 +1,8 @@
 /**
  * @module
  * OTLP/HTTP export of sampled requests' spans (JSON encoding, `otlp-spans.ts`), from each proxy
- * process to the configured endpoint, off the request path: `add` only queues a record.
+ * process to the configured endpoint, off the request path: `add` encodes the span (a few µs, so
+ * that a batch costs no long pause of the event loop later) and queues it.
  *
  * - Batches: up to `batch` spans per `POST`, sent when that many wait or `delayMs` after the first
  *   of a batch arrived; one request in flight at a time.
@@ -16,7 +17,7 @@
 import { Agent, request } from "undici";
 import { DropCount } from "./drop-count.ts";
 import type { ExchangeRecord } from "./exchange-record.ts";
-import { exportRequest, type KeyValue } from "./otlp-spans.ts";
+import { encodeSpan, exportBody, type KeyValue } from "./otlp-spans.ts";
 
 export interface ExportLimits {
   /** Spans waiting for export at most (beyond: dropped). */
@@ -60,7 +61,8 @@ export class SpanExporter {
   readonly #options: SpanExporterOptions;
   readonly #agent = new Agent({ keepAliveTimeout: 30_000, connections: 2 });
   readonly #dropped: DropCount;
-  #queue: ExchangeRecord[] = [];
+  /** Encoded spans waiting for export. */
+  #queue: string[] = [];
   #busy = false;
   #timer: NodeJS.Timeout | null = null;
   #closing = false;
@@ -88,7 +90,14 @@ export class SpanExporter {
       this.#dropped.add(1, this.#closing ? "closed" : "queue full");
       return;
     }
-    this.#queue.push(record);
+    let span: string;
+    try {
+      span = encodeSpan(record);
+    } catch (err) {
+      this.#dropped.add(1, `cannot encode: ${(err as Error).message}`);
+      return;
+    }
+    this.#queue.push(span);
     if (this.#busy) return;
     if (this.#queue.length >= this.#options.batch) this.#start(false);
     else if (!this.#timer) {
@@ -137,14 +146,8 @@ export class SpanExporter {
     } else if (this.#queue.length === 0) for (const resolve of this.#idle.splice(0)) resolve();
   }
 
-  async #send(spans: ExchangeRecord[]): Promise<void> {
-    let body: string;
-    try {
-      body = exportRequest(spans, this.#options.resource);
-    } catch (err) {
-      this.#dropped.add(spans.length, `cannot encode: ${(err as Error).message}`);
-      return;
-    }
+  async #send(spans: string[]): Promise<void> {
+    const body = exportBody(spans, this.#options.resource);
     const attempts = this.#options.maxAttempts ?? 5;
     for (let attempt = 1; ; attempt++) {
       const outcome = await this.#post(body);

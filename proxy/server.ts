@@ -20,6 +20,7 @@ import { type Dispatch, dispatchRequest, dispatchUpgrade } from "./dispatch.ts";
 import { clientAddress, keepIdentity, readRequestHead } from "./headers.ts";
 import { HoldQueue } from "./hold.ts";
 import { watchExchange } from "./observe/basic-record.ts";
+import type { ExchangeSink } from "./observe/exchange-record.ts";
 import { taggedIdentity, tagRequest } from "./observe/ids.ts";
 import { Observability } from "./observe/sinks.ts";
 import { LocalGate, type RateLimitGate } from "./rate-limit-gate.ts";
@@ -161,6 +162,11 @@ export class ProxyServer {
     this.#observe.apply(doc);
     this.#table = table;
     this.#holds.release(table);
+  }
+
+  /** The sinks every request's record goes to (the document's access log and span exporter among them). */
+  get sinks(): ExchangeSink[] {
+    return this.#ctx.sinks;
   }
 
   /** The access log file was rotated (by the parent process): lines go to a new file at its path. */

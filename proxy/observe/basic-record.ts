@@ -57,7 +57,8 @@ export function watchExchange(
     startedAt,
     route,
   };
-  res.once("close", onClose);
+  // `on`, not `once`: a response closes once, and `once` wraps the listener per call.
+  res.on("close", onClose);
 }
 
 function onClose(this: Tagged): void {

@@ -27,7 +27,6 @@ describe("OTLP spans", () => {
       "http.request.body.size": 312,
       "http.response.body.size": 9126,
       "gateplane.request_id": "5f0c6a2e9b1d4c7a8e3f2b1a0c9d8e7f",
-      "gateplane.retries": 0,
       "gateplane.project": "main",
       "gateplane.service": "llama",
       "gateplane.replica": "r1",
@@ -44,7 +43,22 @@ describe("OTLP spans", () => {
     const span = spanOf(exchangeRecord({ time: 1_764_755_023_123.456, duration: 1.5, ttft: 0.25 })) as Span;
     expect(span.startTimeUnixNano).toBe("1764755023123456000");
     expect(span.endTimeUnixNano).toBe("1764755024623456000");
-    expect(span.events).toEqual([{ timeUnixNano: "1764755023373456000", name: "gen_ai.first_token", attributes: [] }]);
+    expect(span.events).toEqual([{ timeUnixNano: "1764755023373456000", name: "gen_ai.first_token" }]);
+  });
+
+  it("leave out what is zero, and say retries when there were some", () => {
+    const quiet = attributes(spanOf(exchangeRecord({ bytesIn: 0, bytesOut: 0 })).attributes as never);
+    expect(quiet["http.request.body.size"]).toBeUndefined();
+    expect(quiet["http.response.body.size"]).toBeUndefined();
+    expect(quiet["gateplane.retries"]).toBeUndefined();
+    expect(attributes(spanOf(exchangeRecord({ retries: 2 })).attributes as never)["gateplane.retries"]).toBe(2);
+  });
+
+  it("keep nanoseconds right across a second's end", () => {
+    const span = spanOf(exchangeRecord({ time: 1_764_755_023_999.5, duration: 0.0006 })) as Span;
+    expect(span.startTimeUnixNano).toBe("1764755023999500000");
+    expect(span.endTimeUnixNano).toBe("1764755024000100000");
+    expect((spanOf(exchangeRecord({ time: 1_000, duration: 0 })) as Span).startTimeUnixNano).toBe("1000000000");
   });
 
   it("name other requests after method and service, and mark 5xx and cut responses as errors", () => {

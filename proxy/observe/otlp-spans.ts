@@ -13,8 +13,9 @@
  *    first token's time;
  *  - other requests are named `{method} {service}` (just `{method}` when no service took it);
  *  - every span: `http.request.method`, `http.response.status_code`, `url.path`,
- *    `server.address`, `client.address`, body sizes, and `gateplane.*` (request id, project,
- *    service, replica, retries, rate-limit decision, estimated tokens, incomplete);
+ *    `server.address`, `client.address`, and `gateplane.request_id`; when they say something,
+ *    body sizes (non-zero) and `gateplane.*` (project, service, replica, retries when some,
+ *    rate-limit decision, estimated tokens, incomplete);
  *  - status ERROR with `error.type` for a 5xx (the status code) and for a response that ended
  *    early or never started (`incomplete`); 4xx leave the status unset (HTTP server conventions).
  */
@@ -55,14 +56,15 @@ export function operationName(path: string): string | null {
 }
 
 /**
- * Unix nanoseconds as a decimal string, to the microsecond: microseconds since the epoch are an
- * exact integer in a double until 2255 (nanoseconds would not be), and a time in milliseconds
- * carries no finer than about 0.2 µs anyway.
+ * Unix nanoseconds as a decimal string, to the microsecond (a time in milliseconds carries no
+ * finer than about 0.2 µs, and a double of nanoseconds since the epoch is off by up to 256 ns).
+ * Written as seconds and the nanoseconds within them: small integers, quick to print.
  */
 function nanos(ms: number, plusSeconds = 0): string {
-  const whole = Math.floor(ms);
-  const micros = whole * 1000 + Math.round((ms - whole) * 1e3 + plusSeconds * 1e6);
-  return `${micros}000`;
+  const micros = Math.round(ms * 1000 + plusSeconds * 1e6) - Math.floor(ms / 1000) * 1e6;
+  const second = Math.floor(ms / 1000) + Math.floor(micros / 1e6);
+  const within = (micros % 1e6) * 1000;
+  return `${second}${within < 1e8 ? String(within).padStart(9, "0") : within}`;
 }
 
 /** One sampled request's span (`record.trace` set) in the JSON encoding, made when the record arrives. */
@@ -75,11 +77,12 @@ export function encodeSpan(r: ExchangeRecord): string {
     s("server.address", r.host),
     s("client.address", r.clientAddress),
     s("gateplane.request_id", r.requestId),
-    i("http.request.body.size", r.bytesIn),
-    i("http.response.body.size", r.bytesOut),
-    i("gateplane.retries", r.retries),
   ];
   if (r.status !== 0) attributes.push(i("http.response.status_code", r.status));
+  // What is zero says nothing: left out (every attribute is some 60 bytes in every span).
+  if (r.bytesIn > 0) attributes.push(i("http.request.body.size", r.bytesIn));
+  if (r.bytesOut > 0) attributes.push(i("http.response.body.size", r.bytesOut));
+  if (r.retries > 0) attributes.push(i("gateplane.retries", r.retries));
   if (r.project !== null) attributes.push(s("gateplane.project", r.project));
   if (r.service !== null) attributes.push(s("gateplane.service", r.service));
   if (r.replica !== null) attributes.push(s("gateplane.replica", r.replica));
@@ -96,7 +99,7 @@ export function encodeSpan(r: ExchangeRecord): string {
     }
     if (r.ttft !== null) {
       attributes.push(d("gen_ai.server.time_to_first_token", r.ttft));
-      events = `,"events":[{"timeUnixNano":"${nanos(r.time, r.ttft)}","name":"gen_ai.first_token","attributes":[]}]`;
+      events = `,"events":[{"timeUnixNano":"${nanos(r.time, r.ttft)}","name":"gen_ai.first_token"}]`;
     }
     if (r.tpot !== null) attributes.push(d("gen_ai.server.time_per_output_token", r.tpot));
   }
@@ -128,15 +131,28 @@ export function spanOf(r: ExchangeRecord): Record<string, unknown> {
   return JSON.parse(encodeSpan(r)) as Record<string, unknown>;
 }
 
+const COMMA = Buffer.from(",");
+
 /** One OTLP/HTTP JSON request body from encoded spans, under one resource and the `gateplane` scope. */
-export function exportBody(spans: readonly string[], resource: readonly KeyValue[]): string {
-  return (
-    `{"resourceSpans":[{"resource":{"attributes":${JSON.stringify(resource)}},` +
-    `"scopeSpans":[{"scope":{"name":"gateplane"},"spans":[${spans.join(",")}]}]}]}`
-  );
+export function exportBody(spans: readonly Buffer[], resource: readonly KeyValue[]): Buffer {
+  const parts: Buffer[] = [
+    Buffer.from(
+      `{"resourceSpans":[{"resource":{"attributes":${JSON.stringify(resource)}},` +
+        `"scopeSpans":[{"scope":{"name":"gateplane"},"spans":[`,
+    ),
+  ];
+  for (let i = 0; i < spans.length; i++) {
+    if (i > 0) parts.push(COMMA);
+    parts.push(spans[i]!);
+  }
+  parts.push(Buffer.from("]}]}]}"));
+  return Buffer.concat(parts);
 }
 
-/** The request body for `records` (tests, and where spans are not encoded ahead). */
+/** The request body for `records`, as text (tests). */
 export function exportRequest(records: readonly ExchangeRecord[], resource: readonly KeyValue[]): string {
-  return exportBody(records.map(encodeSpan), resource);
+  return exportBody(
+    records.map((r) => Buffer.from(encodeSpan(r))),
+    resource,
+  ).toString();
 }

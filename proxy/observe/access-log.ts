@@ -18,13 +18,14 @@
  * ```
  */
 import type { ExchangeRecord } from "./exchange-record.ts";
+import { jsonString } from "./json-text.ts";
 
 /** A line (with its newline) never reaches this many bytes: one `write` of it to a pipe is atomic. */
 export const PIPE_BUF = 4096;
 
 const cut = (s: string | null, max: number): string | null => (s === null || s.length <= max ? s : s.slice(0, max));
 /** A JSON string, or null. */
-const text = (s: string | null): string => (s === null ? "null" : JSON.stringify(s));
+const text = (s: string | null): string => (s === null ? "null" : jsonString(s));
 /** Seconds to the microsecond, or null. */
 const seconds = (s: number | null): string => (s === null ? "null" : String(Math.round(s * 1e6) / 1e6));
 const count = (n: number | null): string => (n === null ? "null" : String(n));

@@ -157,6 +157,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     log: (line) => log.info(line.startsWith("proxy") ? line : `proxy: ${line}`),
     onHeldRequest: (service) => signals.notify(service),
     extraMetrics: () => ownMetrics(),
+    // The access log file, when a document asks for one, lives beside the agent's own state.
+    stateDir: options.stateDir,
   };
   let proxy: ProxyHandle;
   try {

@@ -14,9 +14,15 @@
  * `wrk` on PATH; installs nothing. For experiments: `--only tiny|idle|sse|pair`,
  * `--repeat N` (rounds alternate the order of the two Gateplanes), `--targets nginx,gateplane,gateplane-off`,
  * `--processes N`, `--sharing handle|cluster`, pool and Node flags.
+ * Observability's cost: `--access-log file|stdout` (file: `access.log` in a temporary state
+ * directory of each Gateplane's own) and `--trace-ratio R` (spans of a share R of the requests, sent
+ * to a local receiver that reads and discards them). Both Gateplanes get them, so `gateplane-off`
+ * is then observed too (by those sinks, not by the metrics registry) and the difference is still
+ * what metrics cost.
  */
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -24,7 +30,7 @@ import { freePort } from "../local-host/ports.ts";
 import { startTunedProxy, type TunedProxyHandle } from "../proxy/index.ts";
 import { DEFAULT_POOL_SETTINGS } from "../proxy/upstream-pools.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
-import { DEFAULT_OBSERVABILITY } from "../schema/observability.ts";
+import { DEFAULT_OBSERVABILITY, type ObservabilityDocument } from "../schema/observability.ts";
 import { service as serviceConfig } from "../test/support/config-builder.ts";
 import { haveNginx, type Nginx, proxyConfig, startNginx, upstreamConfig } from "./nginx.ts";
 import { cpuTimes, processTree, sampleRss } from "./procfs.ts";
@@ -50,6 +56,8 @@ const { values: args } = parseArgs({
     repeat: { type: "string", default: "1" },
     targets: { type: "string", default: "direct,nginx,gateplane,gateplane-off" },
     only: { type: "string" },
+    "access-log": { type: "string" },
+    "trace-ratio": { type: "string" },
   },
 });
 
@@ -62,7 +70,7 @@ const num = (name: keyof typeof args) => {
 const TINY_HOST = "tiny.bench.test";
 const SSE_HOST = "sse.bench.test";
 
-function benchDocument(tinyPort: number, ssePort: number): ConfigDocument {
+function benchDocument(tinyPort: number, ssePort: number, observability = DEFAULT_OBSERVABILITY): ConfigDocument {
   const service = (name: string, host: string, port: number) =>
     serviceConfig({
       name,
@@ -78,8 +86,26 @@ function benchDocument(tinyPort: number, ssePort: number): ConfigDocument {
     entrypoint: { host: "gateway.bench.test" },
     service_tokens: [],
     acme: null,
-    observability: DEFAULT_OBSERVABILITY,
+    observability,
     generated_at: new Date().toISOString(),
+  };
+}
+
+/** A local OTLP/HTTP endpoint that reads every request and answers 200; resolves with its URL and stop. */
+async function startSpanSink(): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${port}/v1/traces`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -162,11 +188,30 @@ async function main(): Promise<number> {
       ...(args["pool-connections"] ? { connections: Number(args["pool-connections"]) } : {}),
       ...(args.pipelining ? { pipelining: Number(args.pipelining) } : {}),
     };
+    const accessLog = args["access-log"];
+    if (accessLog !== undefined && accessLog !== "file" && accessLog !== "stdout") {
+      console.error(`--access-log: expected file or stdout, got ${accessLog}`);
+      return 2;
+    }
+    let tracing: ObservabilityDocument["tracing"] = null;
+    if (args["trace-ratio"] !== undefined) {
+      const sink = await startSpanSink();
+      stops.push(sink.close);
+      tracing = { endpoint: sink.url, sample_ratio: Math.min(1, num("trace-ratio")) };
+    }
+    const observability: ObservabilityDocument = {
+      ...DEFAULT_OBSERVABILITY,
+      access_log: accessLog ? { destination: accessLog, max_size: 100 * 1024 ** 2, max_files: 2 } : null,
+      tracing,
+    };
     const wanted = new Set((args.targets ?? "").split(","));
     const startGateplane = async (metrics: boolean): Promise<TunedProxyHandle | null> => {
       if (!wanted.has(metrics ? "gateplane" : "gateplane-off")) return null;
+      // Each Gateplane its own state directory: one access log file per Gateplane, each rotating its own.
+      const stateDir = path.join(dir, metrics ? "state-gateplane" : "state-gateplane-off");
+      mkdirSync(stateDir);
       const proxy = await startTunedProxy(
-        { httpPort: 0, processes, initialConfig: benchDocument(tinyPort, sse.port) },
+        { httpPort: 0, processes, stateDir, initialConfig: benchDocument(tinyPort, sse.port, observability) },
         {
           sharing: args.sharing === "cluster" ? "cluster" : "handle",
           settings: { pools: { ...DEFAULT_POOL_SETTINGS, ...pools }, metrics },
@@ -190,7 +235,10 @@ async function main(): Promise<number> {
     const targetsOf = (round: number): Target[] => [...fixed, ...(round % 2 === 1 ? pair : [...pair].reverse())];
     const targets = targetsOf(1);
     console.error(
-      `Gateplane: ${processes} proxy process(es), sharing=${args.sharing}; nginx: worker_processes auto; wrk: 2 threads; ${availableParallelism()} cores`,
+      `Gateplane: ${processes} proxy process(es), sharing=${args.sharing}` +
+        (accessLog ? `, access log to ${accessLog}` : "") +
+        (tracing ? `, spans of ${tracing.sample_ratio * 100}% of requests` : "") +
+        `; nginx: worker_processes auto; wrk: 2 threads; ${availableParallelism()} cores`,
     );
     const rows: Row[] = [];
     const repeat = Math.max(1, num("repeat"));

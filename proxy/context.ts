@@ -34,7 +34,9 @@ export class ProxyContext {
   readonly tunnels = new Set<{ destroy(): void }>();
   /**
    * Who reads each request's record once it is over (`observe/exchange-record.ts`): the metrics
-   * registry, the access log, the trace exporter. Empty: requests are not observed at all.
+   * registry, and the access log and span exporter of the document's `observability`
+   * (`observe/sinks.ts` keeps its own entries here as documents change). Empty: requests are not
+   * observed at all.
    */
   readonly sinks: ExchangeSink[] = [];
   /** This process's metrics (null when they are off: `settings.metrics`). */

@@ -5,6 +5,7 @@
  * own `Access-Control-Allow-Origin` replaced by `*`.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { taggedRequestId } from "./observe/ids.ts";
 
 export const ALLOW_ORIGIN = "access-control-allow-origin";
 
@@ -28,6 +29,8 @@ export function replyPreflight(req: IncomingMessage, res: ServerResponse, closin
     "content-length",
     "0",
   ];
+  const requestId = taggedRequestId(res);
+  if (requestId !== undefined) headers.push("x-request-id", requestId);
   if (closing) {
     headers.push("connection", "close");
     res.shouldKeepAlive = false;

@@ -16,6 +16,7 @@ import { replyPreflight } from "./cors.ts";
 import { forward } from "./forward.ts";
 import { type RequestHead, useTargetAuthority } from "./headers.ts";
 import type { HoldQueue } from "./hold.ts";
+import { taggedRequestId } from "./observe/ids.ts";
 import { observation } from "./observe/observation.ts";
 import { servePublicMetrics } from "./observe/public-metrics.ts";
 import { serveEntrypoint } from "./openai-entrypoint.ts";
@@ -207,6 +208,8 @@ function redirect(res: ServerResponse, location: string, close: boolean): void {
   const body = `moved to ${location}\n`;
   const headers = ["location", location, "content-type", "text/plain; charset=utf-8"];
   headers.push("content-length", String(Buffer.byteLength(body)));
+  const requestId = taggedRequestId(res);
+  if (requestId !== undefined) headers.push("x-request-id", requestId);
   if (close) {
     headers.push("connection", "close");
     res.shouldKeepAlive = false;

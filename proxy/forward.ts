@@ -247,7 +247,7 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
     if (this.#clientGone) return false;
     const observed = this.#observed;
     if (observed) observed.replica = replica.id;
-    const { headers: replicaHeaders, eventStream, json, encoded } = readResponseHead(rawHeaders);
+    const { headers: replicaHeaders, eventStream, json, encoded } = readResponseHead(rawHeaders, this.#head.requestId);
     const headers = this.#route.model ? withAllowOrigin(replicaHeaders) : replicaHeaders;
     if (this.#ctx.closing) {
       headers.push("connection", "close");

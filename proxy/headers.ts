@@ -2,9 +2,13 @@
  * @module
  * Header rewriting between clients and replicas. Hop-by-hop headers describe one connection
  * (RFC 9110 §7.6.1) and are never forwarded; the X-Forwarded-* family and X-Real-IP tell the replica
- * who the client is. Works on Node's and undici's flat raw header lists so no header object is built
- * per request on the hot path.
+ * who the client is; `X-Request-Id` and W3C trace context (`traceparent`, `tracestate`) are read
+ * once and sent as the gateway decides (`observe/ids.ts`, `observe/trace-context.ts`). Works on
+ * Node's and undici's flat raw header lists so no header object is built per request on the hot path.
  */
+import type { TraceIds } from "./observe/exchange-record.ts";
+import { type RequestIdentity, requestIdFrom } from "./observe/ids.ts";
+import { FORWARD_ONLY, formatTraceparent, REPEATED, type TracePolicy, traceFor } from "./observe/trace-context.ts";
 
 /**
  * A Host header (or a document's host) as routing keys are written: lower case, no port, no
@@ -35,9 +39,14 @@ export interface RequestHead {
   framingError: string | null;
   /** The client asked for a protocol upgrade (`Upgrade` header value), or undefined. */
   upgrade: string | undefined;
+  /** The client's usable `X-Request-Id`, else a generated one: sent to the replica and back to the client. */
+  requestId: string;
+  /** The request's trace context as propagated to the replica; null when it carries none. */
+  trace: TraceIds | null;
   /**
    * Upstream headers as a flat name/value list. Slot 0/1 is reserved for `host` (the replica decides
-   * its value), then the client's end-to-end headers, then the forwarding headers.
+   * its value), then the client's end-to-end headers, then `x-request-id`, trace context, and the
+   * four forwarding headers last.
    */
   forward: string[];
 }
@@ -60,8 +69,19 @@ const DROPPED_REQUEST = new Set([
   "x-real-ip",
 ]);
 
-/** Response headers that belong to the replica's connection, not to the client's. */
-const DROPPED_RESPONSE = new Set(["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"]);
+/**
+ * Response headers that belong to the replica's connection, not to the client's; and the replica's
+ * own `x-request-id` (the client gets the gateway's, the one the replica was sent and the log has).
+ */
+const DROPPED_RESPONSE = new Set([
+  "connection",
+  "keep-alive",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "x-request-id",
+]);
 
 /** Connection options that name no header (or one we drop anyway). */
 const CONNECTION_KEYWORDS = new Set(["close", "keep-alive", "upgrade"]);
@@ -95,12 +115,15 @@ function withoutNamed(list: string[], named: readonly string[], from: number): s
  * headers to forward. `clientIp` and `proto` become X-Forwarded-For/-Proto and X-Real-IP; the original
  * Host travels as X-Forwarded-Host. With `keepUpgrade` (WebSocket and other upgrades) the
  * `Connection: upgrade` / `Upgrade` pair is forwarded, since the replica must see it to switch.
+ * The request gets its id (the client's first `X-Request-Id` when usable) and its trace context
+ * under `tracing` (`observe/trace-context.ts`); both replace whatever the client sent.
  */
 export function readRequestHead(
   raw: readonly string[],
   clientIp: string,
   proto: "http" | "https",
   keepUpgrade = false,
+  tracing: TracePolicy = FORWARD_ONLY,
 ): RequestHead {
   const forward: string[] = ["host", ""];
   let host: string | undefined;
@@ -110,6 +133,9 @@ export function readRequestHead(
   let upgrade: string | undefined;
   let forwardedFor: string | undefined;
   let named: string[] | null = null;
+  let clientRequestId: string | undefined;
+  let traceparent: string | undefined;
+  let tracestate: string | undefined;
 
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -140,6 +166,16 @@ export function readRequestHead(
       case "x-forwarded-for":
         forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
         continue;
+      case "x-request-id":
+        clientRequestId ??= value;
+        continue;
+      case "traceparent":
+        traceparent = traceparent === undefined ? value : REPEATED;
+        continue;
+      case "tracestate":
+        // Several fields make one list (RFC 9110 §5.3).
+        tracestate = tracestate === undefined ? value : `${tracestate},${value}`;
+        continue;
       default:
         if (DROPPED_REQUEST.has(lower) || isProxyHeader(lower)) continue;
         forward.push(name, value);
@@ -149,6 +185,14 @@ export function readRequestHead(
 
   const out = named ? withoutNamed(forward, named, 2) : forward;
   if (keepUpgrade && upgrade !== undefined) out.push("connection", "upgrade", "upgrade", upgrade);
+  const requestId = requestIdFrom(clientRequestId);
+  out.push("x-request-id", requestId);
+  const trace = traceFor(traceparent, tracestate, tracing);
+  if (trace) {
+    // Forwarding only, the client's own field passes unchanged (a higher version included).
+    out.push("traceparent", tracing.participate ? formatTraceparent(trace) : traceparent!);
+    if (trace.traceState !== "") out.push("tracestate", trace.traceState);
+  }
   out.push(
     "x-forwarded-for",
     forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`,
@@ -160,7 +204,7 @@ export function readRequestHead(
     clientIp,
   );
   out[HOST_SLOT] = host ?? "";
-  return { host, contentLength, chunked, framingError, upgrade, forward: out };
+  return { host, contentLength, chunked, framingError, upgrade, requestId, trace, forward: out };
 }
 
 /**
@@ -171,6 +215,21 @@ export function useTargetAuthority(head: RequestHead, authority: string): void {
   head.host = authority;
   head.forward[HOST_SLOT] = authority;
   head.forward[head.forward.length - FORWARDED_HOST_FROM_END] = authority;
+}
+
+/**
+ * A request read again (held for a scaled-to-zero service, then routed anew) keeps the id and the
+ * gateway span it got the first time: the client, the log and the replica see one of each.
+ */
+export function keepIdentity(head: RequestHead, first: RequestIdentity, tracing: TracePolicy): void {
+  const keepTrace = first.trace !== null && head.trace !== null && tracing.participate;
+  const list = head.forward;
+  for (let i = 2; i < list.length; i += 2) {
+    if (list[i] === "x-request-id") list[i + 1] = first.requestId;
+    else if (keepTrace && list[i] === "traceparent") list[i + 1] = formatTraceparent(first.trace!);
+  }
+  head.requestId = first.requestId;
+  if (keepTrace) head.trace = first.trace;
 }
 
 /** Sets the Host the replica receives (the client's, or the replica's own authority for HTTPS). */
@@ -214,7 +273,8 @@ export interface ResponseHead {
   encoded: boolean;
 }
 
-export function readResponseHead(raw: readonly (Buffer | string)[]): ResponseHead {
+/** `requestId`: the request's id, sent back as `x-request-id` (the replica's own is dropped). */
+export function readResponseHead(raw: readonly (Buffer | string)[], requestId?: string): ResponseHead {
   const headers: string[] = [];
   let eventStream = false;
   let json = false;
@@ -236,5 +296,7 @@ export function readResponseHead(raw: readonly (Buffer | string)[]): ResponseHea
     } else if (lower === "content-encoding" && value.toLowerCase() !== "identity") encoded = true;
     headers.push(name, value);
   }
-  return { headers: named ? withoutNamed(headers, named, 0) : headers, eventStream, json, encoded };
+  const out = named ? withoutNamed(headers, named, 0) : headers;
+  if (requestId !== undefined) out.push("x-request-id", requestId);
+  return { headers: out, eventStream, json, encoded };
 }

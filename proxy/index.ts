@@ -58,6 +58,11 @@ export interface ProxyOptions {
    * control-plane link), read at every scrape; they must not throw.
    */
   extraMetrics?: () => MetricFamily[];
+  /**
+   * The agent's state directory: the access log goes to `<stateDir>/access.log` (rotated there)
+   * when a document's `observability.access_log.destination` is `file`. Null or absent: no file.
+   */
+  stateDir?: string | null;
 }
 
 export interface ProxyHandle {
@@ -122,6 +127,7 @@ interface Checked {
   log: (line: string) => void;
   onHeldRequest: (service: string) => void;
   extraMetrics: () => MetricFamily[];
+  stateDir: string | null;
 }
 
 function checkOptions(options: ProxyOptions): Checked {
@@ -180,7 +186,11 @@ function checkOptions(options: ProxyOptions): Checked {
       return [];
     }
   };
-  return { host, port, tlsPort, processes, initial, accept, log, onHeldRequest: held, extraMetrics };
+  const stateDir = options.stateDir ?? null;
+  if (stateDir !== null && (typeof stateDir !== "string" || stateDir === "")) {
+    throw new ProxyOptionsError("stateDir", "expected a directory path or null");
+  }
+  return { host, port, tlsPort, processes, initial, accept, log, onHeldRequest: held, extraMetrics, stateDir };
 }
 
 /** Rejects unusable pairs before any process sees them (the message names the host). */
@@ -206,18 +216,16 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
   };
 
   if (checked.processes === 0) {
-    const gate = tuning.rateLimitClock
+    const rateLimits = tuning.rateLimitClock
       ? new LocalGate(new ZoneRegistry(settings.rateLimitKeys, tuning.rateLimitClock))
       : undefined;
     const exposition = async () => renderExposition(mergeFamilies([server.metrics(), checked.extraMetrics()]));
-    const server: ProxyServer = new ProxyServer(
-      settings,
-      checked.log,
-      gate,
-      checked.onHeldRequest,
-      undefined,
+    const server: ProxyServer = new ProxyServer(settings, checked.log, {
+      rateLimits,
+      onHold: checked.onHeldRequest,
       exposition,
-    );
+      stateDir: checked.stateDir,
+    });
     if (checked.initial) server.apply(checked.initial);
     const httpsPort =
       checked.tlsPort === null ? null : await server.listenTls({ host: checked.host, port: checked.tlsPort });
@@ -275,6 +283,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     log: checked.log,
     onHold: checked.onHeldRequest,
     exposition,
+    stateDir: checked.stateDir,
   });
   // Documents apply one after another, in the order they were given.
   let queue: Promise<unknown> = Promise.resolve();

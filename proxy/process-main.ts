@@ -79,14 +79,14 @@ function askExposition(): Promise<string> {
 }
 
 async function init(message: Extract<ToProcess, { type: "init" }>, handle: object | undefined): Promise<void> {
-  server = new ProxyServer(
-    message.settings,
-    (line) => send({ type: "log", line }),
+  server = new ProxyServer(message.settings, (line) => send({ type: "log", line }), {
     rateLimits,
-    (service) => send({ type: "held", service }),
+    onHold: (service) => send({ type: "held", service }),
     routing,
-    askExposition,
-  );
+    exposition: askExposition,
+    stateDir: message.stateDir,
+    askRotation: () => send({ type: "rotate-access-log" }),
+  });
   if (message.document) server.apply(message.document);
   server.setCertificates(message.certificates);
   server.setChallenges(message.challenges);
@@ -158,6 +158,9 @@ process.on("message", (message: ToProcess, handle: object | undefined) => {
       else pending?.reject(new Error(message.error ?? "no metrics"));
       return;
     }
+    case "reopen-access-log":
+      server?.reopenAccessLog();
+      return;
     case "close":
       void shutdown(0);
       return;

@@ -17,7 +17,8 @@
  * rate whatever the number of processes; and it holds the host's routing state (`routing-state.ts`:
  * round-robin counters, in-flight loads, cache_aware trees) and answers the children's batched
  * routing decisions (`routing-gate.ts`), so every process routes as one proxy would. A child that
- * dies gives back the loads it held.
+ * dies gives back the loads it held. The children append to one access log file; the parent
+ * rotates it when one of them finds it full, then tells them all to reopen it (`observe/log-rotation.ts`).
  *
  * Metrics: the parent asks every child for its series and adds them up (`observe/families.ts`); the
  * last counts of a child that died are kept (`RetiredCounts`), so the host's counters never go down
@@ -28,7 +29,9 @@ import type { ChallengeTokens } from "./acme-challenge.ts";
 import { ProxyProcessError } from "./errors.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import { type MetricFamily, ProcessSeries } from "./observe/families.ts";
+import { LogRotator } from "./observe/log-rotation.ts";
 import { cacheAwareFamilies, cacheAwareOf } from "./observe/registry.ts";
+import { accessLogPath, observabilityOf } from "./observe/sinks.ts";
 import { type Child, forkChild, freePort, type Sharing } from "./process-fork.ts";
 import type { FromProcess, ToProcess } from "./process-protocol.ts";
 import { ProcessGoneError, ProcessRpc } from "./process-rpc.ts";
@@ -59,6 +62,8 @@ export interface ProcessPoolOptions {
   onHold: (service: string) => void;
   /** The host's metrics rendered for Prometheus, for a child asked `GET /metrics` (default: the pool's series). */
   exposition?: () => Promise<string>;
+  /** The agent's state directory, where the children write the access log; null or absent: none. */
+  stateDir?: string | null;
   /** A child must be serving within this after it is started. */
   startTimeoutMs?: number;
   /** A child must acknowledge a document (or answer a stats request) within this. */
@@ -104,6 +109,7 @@ export class ProcessPool {
   #closing: Promise<void> | null = null;
   readonly #rateLimits: ZoneRegistry;
   readonly #routing = new RoutingState();
+  readonly #rotator: LogRotator;
   /** Owner of the routing leases of each child process started. */
   #nextOwner = 1;
   /** The last series each position's child reported, and those of children gone. */
@@ -118,6 +124,7 @@ export class ProcessPool {
     this.#rateLimits = new ZoneRegistry(options.settings.rateLimitKeys);
     this.#rateLimits.retain(documentZones(options.document));
     this.#routing.retain(options.document);
+    this.#rotator = new LogRotator(options.log);
   }
 
   static async start(options: ProcessPoolOptions): Promise<ProcessPool> {
@@ -218,6 +225,7 @@ export class ProcessPool {
               tls,
               certificates: this.#certificates,
               challenges: this.#challenges,
+              stateDir: this.#options.stateDir ?? null,
             },
             listen === "handle" ? this.#handle : undefined,
           );
@@ -274,6 +282,10 @@ export class ProcessPool {
       this.#options.onHold(message.service);
       return;
     }
+    if (message.type === "rotate-access-log") {
+      this.#rotateAccessLog();
+      return;
+    }
     this.#rpc.answer(message);
   }
 
@@ -300,6 +312,16 @@ export class ProcessPool {
     this.#boot(slot, sharing === "handle" ? "handle" : { host, port: this.#port }, tls, false).catch((err: Error) =>
       this.#options.log(`proxy process restart failed: ${err.message}`),
     );
+  }
+
+  /** A child found the access log full: rotate it (if it still is), then every child reopens it. */
+  #rotateAccessLog(): void {
+    const path = accessLogPath(this.#options.stateDir ?? null);
+    const settings = observabilityOf(this.#document).access_log;
+    if (path === null || settings?.destination !== "file") return;
+    void this.#rotator.rotate({ path, maxSize: settings.max_size, maxFiles: settings.max_files }, () => {
+      for (const slot of this.#slots) if (slot.child?.process.connected) slot.child.send({ type: "reopen-access-log" });
+    });
   }
 
   #request(slot: Slot, message: ToProcess & { id: number }): Promise<FromProcess> {

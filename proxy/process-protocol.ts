@@ -26,6 +26,8 @@ export type ToProcess =
       tls: { host: string; port: number } | "handle" | null;
       certificates: TlsCertificate[];
       challenges: ChallengeTokens;
+      /** The agent's state directory, where the access log file is; null: none. */
+      stateDir: string | null;
     }
   /** Carries the HTTPS listening handle (one handle per IPC message). */
   | { type: "tls-handle" }
@@ -37,6 +39,8 @@ export type ToProcess =
   | { type: "metrics"; id: number }
   /** Answers an `exposition-ask`: the host's metrics rendered for Prometheus, or why not. */
   | { type: "exposition"; ask: number; text: string | null; error: string | null }
+  /** The parent rotated the access log: open its path anew. */
+  | { type: "reopen-access-log" }
   /** Answers a `rate-limit` batch. */
   | RateLimitVerdicts
   /** Answers a `route` batch. */
@@ -64,4 +68,6 @@ export type FromProcess =
   /** The routing decisions of one event-loop turn and the leases handed back; the host's routing state is in the parent. */
   | RouteAsk
   /** A request is held for `service`, which is scaled to zero (rate-limited per service by the process). */
-  | { type: "held"; service: string };
+  | { type: "held"; service: string }
+  /** The access log file passed its `max_size`: the parent rotates it, then sends `reopen-access-log` to all. */
+  | { type: "rotate-access-log" };

@@ -156,11 +156,9 @@ describe("rate limits on direct traffic", () => {
 describe("a flood of distinct client addresses", () => {
   it("keeps each zone at its key cap while a legitimate client stays limited correctly", async () => {
     const registry = new ZoneRegistry(20);
-    const server = new ProxyServer(
-      { ...DEFAULT_SERVER_SETTINGS, rateLimitKeys: 20 },
-      () => {},
-      new LocalGate(registry),
-    );
+    const server = new ProxyServer({ ...DEFAULT_SERVER_SETTINGS, rateLimitKeys: 20 }, () => {}, {
+      rateLimits: new LocalGate(registry),
+    });
     const doc = parseDocument(
       configDocument(1, [
         {

@@ -17,6 +17,7 @@ import type { Duplex } from "node:stream";
 import type { ConfigService } from "../schema/config-document.ts";
 import { MAX_BURST, MAX_RPS, MIN_RPS } from "../schema/limits.ts";
 import type { ProxyContext } from "./context.ts";
+import { taggedRequestId } from "./observe/ids.ts";
 import type { Verdict, ZoneSpec } from "./rate-limit-store.ts";
 import { send } from "./replies.ts";
 
@@ -253,5 +254,7 @@ export function replyRateLimitedRaw(socket: Duplex, rule: RateLimitRule, verdict
   const fields = refusedHeaders(rule, retryAfter);
   let head = `HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain; charset=utf-8\r\nretry-after: ${retryAfter}\r\n`;
   for (let i = 0; i < fields.length; i += 2) head += `${fields[i]}: ${fields[i + 1]}\r\n`;
+  const requestId = taggedRequestId(socket);
+  if (requestId !== undefined) head += `x-request-id: ${requestId}\r\n`;
   socket.end(`${head}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }

@@ -3,10 +3,12 @@
  * Responses the proxy produces itself (unknown host, no replica, too large, replica unreachable…):
  * short bodies, JSON for service traffic and plain text for hosts nobody serves, never internals.
  * The raw variant answers on a bare socket, for upgrade requests that never got a ServerResponse.
+ * Every one carries the request's `X-Request-Id` (tagged on the response or socket by `server.ts`).
  */
 import type { ServerResponse } from "node:http";
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
+import { taggedRequestId } from "./observe/ids.ts";
 import { observation } from "./observe/observation.ts";
 
 export interface ReplyOptions {
@@ -35,6 +37,8 @@ export function send(res: ServerResponse, status: number, type: string, body: st
   if (options.cors) headers.push("access-control-allow-origin", "*");
   if (options.retryAfterSeconds !== undefined) headers.push("retry-after", String(options.retryAfterSeconds));
   if (options.challenge) headers.push("www-authenticate", 'Bearer realm="gateplane"');
+  const requestId = taggedRequestId(res);
+  if (requestId !== undefined) headers.push("x-request-id", requestId);
   if (options.close) {
     headers.push("connection", "close");
     res.shouldKeepAlive = false;
@@ -59,8 +63,10 @@ export function replyText(res: ServerResponse, status: number, message: string, 
 export function replyRaw(socket: Duplex, status: number, message: string): void {
   if (socket.destroyed) return;
   const body = `${JSON.stringify({ error: message })}\n`;
+  const requestId = taggedRequestId(socket);
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\ncontent-type: application/json\r\n` +
+      (requestId === undefined ? "" : `x-request-id: ${requestId}\r\n`) +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
 }

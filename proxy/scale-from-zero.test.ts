@@ -25,12 +25,9 @@ async function replica(name: string): Promise<TestReplica> {
 /** One process serving `services`, with the held-request signals it made. */
 async function proxyWith(services: ServiceSpec[], settings: Partial<ServerSettings> = {}) {
   const signals: string[] = [];
-  const server = new ProxyServer(
-    { ...DEFAULT_SERVER_SETTINGS, ...settings },
-    () => {},
-    undefined,
-    (s) => signals.push(s),
-  );
+  const server = new ProxyServer({ ...DEFAULT_SERVER_SETTINGS, ...settings }, () => {}, {
+    onHold: (s) => signals.push(s),
+  });
   server.apply(configDocument(1, services));
   const port = await server.listen({ host: "127.0.0.1", port: 0 });
   cleanups.push(() => server.close());

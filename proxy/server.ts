@@ -3,8 +3,10 @@
  * The proxy in one process: `node:http`/`node:https` listeners whose requests are routed
  * (`route-request.ts`, a pure decision from the head and the table in force) and carried out
  * (`dispatch.ts`: forward, tunnel, hold, redirect or answer), and routing tables swapped atomically
- * when a document arrives. Settings: `settings.ts`. Each request is observed (`observe/`) when some
- * sink reads the records: the process's metrics registry is one.
+ * when a document arrives. Settings: `settings.ts`. Every request gets its id and trace context
+ * as it is read (`headers.ts`) and is observed (`observe/observation.ts`) when some sink reads the
+ * records: the process's metrics registry, and the access log and span exporter of the document's
+ * `observability` (`observe/sinks.ts`). One record per request, read by all of them.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
@@ -16,13 +18,15 @@ import { answerChallenge, CHALLENGE_PREFIX, type ChallengeTokens } from "./acme-
 import { onClientError, trackResponse } from "./client-error.ts";
 import { ProxyContext } from "./context.ts";
 import { type Dispatch, dispatchRequest, dispatchUpgrade } from "./dispatch.ts";
-import { clientAddress, readRequestHead } from "./headers.ts";
+import { clientAddress, keepIdentity, readRequestHead } from "./headers.ts";
 import { HoldQueue } from "./hold.ts";
 import type { ExchangeSink } from "./observe/exchange-record.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import type { MetricFamily } from "./observe/families.ts";
+import { taggedIdentity, tagRequest } from "./observe/ids.ts";
 import { observe } from "./observe/observation.ts";
 import { type CacheAwareEntry, cacheAwareOf, MetricsRegistry } from "./observe/registry.ts";
+import { Observability } from "./observe/sinks.ts";
 import { CacheAware } from "./policies/cache-aware.ts";
 import { LocalGate, type RateLimitGate } from "./rate-limit-gate.ts";
 import { ZoneRegistry } from "./rate-limit-store.ts";
@@ -35,6 +39,18 @@ import { CertificateSet, type TlsCertificate } from "./tls.ts";
 import { UpstreamPools } from "./upstream-pools.ts";
 
 export type ListenTarget = { host: string; port: number } | { handle: object };
+
+/** What a `ProxyServer` is told beyond its settings; every part has a default (`ProxyServer`'s constructor). */
+export interface ProxyServerOptions {
+  rateLimits?: RateLimitGate;
+  onHold?: (service: string) => void;
+  routing?: RoutingGate;
+  exposition?: () => Promise<string>;
+  /** The agent's state directory (`<stateDir>/access.log`); null or absent: no access log file. */
+  stateDir?: string | null;
+  /** A child process: its parent rotates the access log. Absent: this process rotates it. */
+  askRotation?: () => void;
+}
 
 export class ProxyServer {
   readonly #settings: ServerSettings;
@@ -50,6 +66,7 @@ export class ProxyServer {
   readonly #log: (line: string) => void;
   readonly #holds: HoldQueue;
   readonly #dispatch: Dispatch;
+  readonly #observe: Observability;
   #table: RoutingTable = EMPTY_TABLE;
   /** What `routeRequest` reads of this process; its getters follow the table and listeners in force. */
   readonly #view: RoutingView;
@@ -61,15 +78,11 @@ export class ProxyServer {
    * `routing`: where the host's routing state is (a child process asks its parent); default: in this process.
    * `exposition`: the host's metrics for Prometheus (`GET /metrics` on the gateway's address when
    * public); default: this process's alone.
+   * `stateDir`: where the access log goes (`<stateDir>/access.log`); default null: standard output only.
+   * `askRotation`: a child process asks its parent to rotate the access log; absent: this process rotates it.
    */
-  constructor(
-    settings: ServerSettings,
-    log: (line: string) => void,
-    rateLimits?: RateLimitGate,
-    onHold: (service: string) => void = () => {},
-    routing: RoutingGate = new LocalRoutingGate(),
-    exposition?: () => Promise<string>,
-  ) {
+  constructor(settings: ServerSettings, log: (line: string) => void, options: ProxyServerOptions = {}) {
+    const { rateLimits, onHold = () => {}, routing = new LocalRoutingGate(), exposition } = options;
     this.#settings = settings;
     this.#log = log;
     this.#holds = new HoldQueue(settings.hold, onHold);
@@ -97,6 +110,13 @@ export class ProxyServer {
       retryAfterSeconds: settings.retryAfterSeconds,
       exposition: exposition ?? (async () => renderExposition(this.metrics())),
     };
+    this.#observe = new Observability({
+      sinks: this.#ctx.sinks,
+      stateDir: options.stateDir ?? null,
+      askRotation: options.askRotation,
+      limits: settings.observe,
+      log,
+    });
     const server = this;
     this.#view = {
       get table() {
@@ -163,8 +183,14 @@ export class ProxyServer {
     this.#ctx.pools.retain(table.origins);
     this.#ctx.rateLimits.retain(table.zones);
     this.#ctx.routing.retain(doc);
+    this.#observe.apply(doc);
     this.#table = table;
     this.#holds.release(table);
+  }
+
+  /** The access log file was rotated (by the parent process): lines go to a new file at its path. */
+  reopenAccessLog(): void {
+    this.#observe.reopenAccessLog();
   }
 
   /** Requests waiting for a service scaled to zero (diagnostics, tests). */
@@ -212,7 +238,7 @@ export class ProxyServer {
     return this.#stats.snapshot(now, this.#ctx.metrics?.windows(now));
   }
 
-  /** The sinks every request's record goes to (the metrics registry first, when on). */
+  /** The sinks every request's record goes to (the metrics registry first, when on; the access log and span exporter of the document's `observability`). */
   get sinks(): ExchangeSink[] {
     return this.#ctx.sinks;
   }
@@ -257,6 +283,8 @@ export class ProxyServer {
     for (const server of servers) server.closeAllConnections();
     for (const t of [...this.#ctx.tunnels]) t.destroy();
     await this.#ctx.pools.closeAll(true);
+    // The last records are in: write the lines and send the spans still queued.
+    await this.#observe.close();
   }
 
   readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -280,7 +308,12 @@ export class ProxyServer {
     observe(this.#ctx.sinks, req, res, req.headers.host, address, startedAt);
     // Challenges come first: the CA validates over plain HTTP whatever else the host does.
     if (!secure && req.url?.startsWith(CHALLENGE_PREFIX) && answerChallenge(req, res, this.#challenges)) return;
-    const head = readRequestHead(req.rawHeaders, address, secure ? "https" : "http");
+    const tracing = this.#observe.tracing;
+    const head = readRequestHead(req.rawHeaders, address, secure ? "https" : "http", false, tracing);
+    // A held request routed again keeps its first id and trace context (and its observation).
+    const first = taggedIdentity(res);
+    if (first) keepIdentity(head, first, tracing);
+    else tagRequest(res, head);
     const routed = routeRequest(req, head, secure, this.#view);
     dispatchRequest(this.#dispatch, routed, req, res, head, address, secure, expectsContinue, startedAt, this.#again);
   }
@@ -308,7 +341,8 @@ export class ProxyServer {
     socket.on("error", () => socket.destroy());
     const secure = (req.socket as TLSSocket).encrypted === true;
     const address = clientAddress(req.socket.remoteAddress);
-    const head = readRequestHead(req.rawHeaders, address, secure ? "https" : "http", true);
+    const head = readRequestHead(req.rawHeaders, address, secure ? "https" : "http", true, this.#observe.tracing);
+    tagRequest(socket, head);
     const routed = routeRequest(req, head, secure, this.#view);
     dispatchUpgrade(this.#dispatch, routed, req, socket, early, head, address, startedAt);
   };

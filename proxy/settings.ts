@@ -9,6 +9,7 @@ import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from "./balancer.ts";
 import { type BodyBufferSettings, DEFAULT_BODY_BUFFER } from "./body-budget.ts";
 import { ProxyOptionsError } from "./errors.ts";
 import { DEFAULT_HOLD_LIMITS, type HoldLimits } from "./hold.ts";
+import { DEFAULT_OBSERVE_LIMITS, type ObserveLimits } from "./observe/sinks.ts";
 import { DEFAULT_POOL_SETTINGS, type PoolSettings } from "./upstream-pools.ts";
 
 export interface ServerSettings {
@@ -38,6 +39,8 @@ export interface ServerSettings {
   bodyBuffer: BodyBufferSettings;
   /** Measure requests (`observe/`): Prometheus series and the LLM windows of the report. Off: the benchmark's baseline. */
   metrics: boolean;
+  /** Access log buffering and span export batching (`observe/sinks.ts`). */
+  observe: ObserveLimits;
 }
 
 export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
@@ -55,6 +58,7 @@ export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
   hold: DEFAULT_HOLD_LIMITS,
   bodyBuffer: DEFAULT_BODY_BUFFER,
   metrics: true,
+  observe: DEFAULT_OBSERVE_LIMITS,
 };
 
 /** Throws `ProxyOptionsError` naming the first setting a process cannot work with. */
@@ -82,6 +86,13 @@ export function checkSettings(settings: ServerSettings): void {
     const value = settings.bodyBuffer?.[key];
     if (!Number.isSafeInteger(value) || !(value >= (key === "readTimeoutMs" ? 1 : 0))) {
       throw new ProxyOptionsError(`settings.bodyBuffer.${key}`, "expected a whole number ≥ 0 (readTimeoutMs ≥ 1)");
+    }
+  }
+  for (const key of Object.keys(DEFAULT_OBSERVE_LIMITS) as (keyof ObserveLimits)[]) {
+    const value = settings.observe?.[key];
+    const least = key === "accessLogFlushMs" ? 0 : 1;
+    if (!Number.isSafeInteger(value) || !(value >= least)) {
+      throw new ProxyOptionsError(`settings.observe.${key}`, `expected a whole number ≥ ${least}`);
     }
   }
   for (const key of ["perService", "total", "signalIntervalMs"] as const) {

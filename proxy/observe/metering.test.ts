@@ -21,6 +21,8 @@ const SECRET = "0123456789abcdefghijklmnopqrstuv";
 const TOKEN = `gps_${ID}_${SECRET}`;
 const MODEL = { format: "openai" as const, prefix: "/v1" };
 
+const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CLIENT_SPAN = "00f067aa0ba902b7";
 let server: ProxyServer;
 let port: number;
 let vllm: FakeModelServer;
@@ -107,6 +109,7 @@ describe("metering through the proxy", () => {
       `chat.${DOMAIN}`,
       "/v1/chat/completions?x=1",
       chatBody({ stream: true, stream_options: { include_usage: true } }),
+      { "x-request-id": "meter-1", traceparent: `00-${TRACE}-${CLIENT_SPAN}-01` },
     );
     expect(reply.status).toBe(200);
     // The client asked for the usage chunk: it gets it.
@@ -127,8 +130,9 @@ describe("metering through the proxy", () => {
       outputTokens: TOKENS.length,
       tokensEstimated: false,
       incomplete: false,
-      requestId: "",
-      trace: null,
+      // From the request's head: the client's id, and its trace context passed on (no tracing configured).
+      requestId: "meter-1",
+      trace: { traceId: TRACE, spanId: CLIENT_SPAN, parentSpanId: null, sampled: false, traceState: "" },
       bytesIn: Buffer.byteLength(chatBody({ stream: true, stream_options: { include_usage: true } })),
       bytesOut: Buffer.byteLength(reply.body),
     });
@@ -238,15 +242,23 @@ describe("metering through the proxy", () => {
   });
 
   it("records what the gateway answered itself: unknown host, auth, no replicas, rate limit", async () => {
-    expect((await send(port, { host: "nobody.example.test", path: "/x?secret=1" })).status).toBe(404);
-    expect((await send(port, { host: `locked.${DOMAIN}` })).status).toBe(401);
+    const notFound = await send(port, { host: "nobody.example.test", path: "/x?secret=1" });
+    expect(notFound.status).toBe(404);
+    expect((await send(port, { host: `locked.${DOMAIN}`, headers: { "x-request-id": "locked-1" } })).status).toBe(401);
     expect((await send(port, { host: `empty.${DOMAIN}` })).status).toBe(503);
     expect((await post(`limited.${DOMAIN}`, "/v1/completions", chatBody())).status).toBe(200);
     expect((await post(`limited.${DOMAIN}`, "/v1/completions", chatBody())).status).toBe(429);
     const unknown = await recordOf((r) => r.host === "nobody.example.test");
     expect(unknown).toMatchObject({ service: null, replica: null, status: 404, path: "/x", ttft: null });
     expect(unknown.bytesOut).toBeGreaterThan(0);
-    expect(await recordOf((r) => r.service === "locked")).toMatchObject({ status: 401, replica: null });
+    // The gateway's own replies carry the request id they were answered with (made up, or the client's).
+    expect(unknown.requestId).toMatch(/^[0-9a-f]{32}$/);
+    expect(unknown.requestId).toBe(notFound.headers["x-request-id"]);
+    expect(await recordOf((r) => r.service === "locked")).toMatchObject({
+      status: 401,
+      replica: null,
+      requestId: "locked-1",
+    });
     expect(await recordOf((r) => r.service === "empty")).toMatchObject({ status: 503, replica: null });
     expect(await recordOf((r) => r.service === "limited")).toMatchObject({
       status: 200,

@@ -6,13 +6,16 @@
  * (`observe`), the routing and dispatch code fill in the service and the rate-limit verdict, the
  * forwarding path the replica, retries, bytes and the meters (`sse-meter.ts`, `json-usage.ts`). One
  * shared `close` listener per response makes the record and hands it to every sink — for forwarded
- * requests and for the ones the gateway answered itself alike. With no sink (metrics off and no
- * other sink) nothing is made at all.
+ * requests and for the ones the gateway answered itself alike. The request id and trace context come
+ * from the request's head, tagged on the response (`ids.ts`). This is the one producer of records:
+ * the metrics registry, the access log and the span exporter all read the same one. With no sink
+ * (metrics off and no access log or tracing) nothing is made at all.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { normalizeHost } from "../headers.ts";
 import type { ExchangeRecord, ExchangeSink } from "./exchange-record.ts";
+import { taggedIdentity } from "./ids.ts";
 import type { JsonUsage } from "./json-usage.ts";
 import type { SseMeter } from "./sse-meter.ts";
 
@@ -114,9 +117,13 @@ export class Observation {
       }
     }
     const route = this.route;
+    // The request's head, tagged on the response as it was read (`server.ts`; a held request routed
+    // again keeps its first): its id and trace context, for forwarded requests and the gateway's
+    // own replies alike. None only for an ACME challenge, answered before the head is read.
+    const identity = taggedIdentity(res);
     return {
       time: this.time,
-      requestId: "",
+      requestId: identity?.requestId ?? "",
       method: this.#req.method ?? "",
       host: normalizeHost(this.#host ?? ""),
       path: pathOf(this.#req.url ?? ""),
@@ -138,7 +145,7 @@ export class Observation {
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
       incomplete: !res.writableFinished,
-      trace: null,
+      trace: identity?.trace ?? null,
     };
   }
 }

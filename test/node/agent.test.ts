@@ -185,6 +185,8 @@ describe("ports", () => {
       },
     });
     expect(proxyOptions).toMatchObject({ host: "127.0.0.1", httpPort: 0, processes: 1, initialConfig: null });
+    // The access log, when a document asks for a file, goes beside the agent's state.
+    expect(proxyOptions!.stateDir).toBe(dir);
     expect(agent.adminPort).not.toBe(agent.httpPort);
     await vi.waitFor(() => expect(cp.routes("heartbeat").length).toBeGreaterThan(0), { timeout: 10_000 });
     const health = await fetch(`http://127.0.0.1:${agent.adminPort}/healthz`);

@@ -11,6 +11,7 @@ const SHARED_STACK_FILES = [
   "test/node/e2e-local-endpoints.test.ts",
   "test/node/e2e-scale-from-zero.test.ts",
   "test/node/e2e-service-tokens.test.ts",
+  "test/node/e2e-traffic.test.ts",
 ];
 
 export default defineConfig({

@@ -91,7 +91,7 @@ const proxiedBy = async (port: number) =>
 describe("a service whose router is sglang", () => {
   it("goes through the router once it serves, exposes only SGLang's paths, and reports its mode", async () => {
     cp.setConfig(routerDoc(1));
-    const a = await start({ command: FAKE_COMMAND });
+    const a = await start({ command: FAKE_COMMAND }, { adminPort: 0 });
     await vi.waitFor(() => expect(lastReport()).toEqual([{ service: "llama", mode: "external", reason: null }]), WAIT);
     // The control plane heard the way there too.
     expect(reported()).toContainEqual([{ service: "llama", mode: "built-in", reason: "sglang router starting" }]);
@@ -104,6 +104,15 @@ describe("a service whose router is sglang", () => {
       expect(answer.body).toMatch(new RegExp(`^(one|two) GET ${p.replace("?", "\\?")}$`));
     }
     expect(await proxiedBy(port)).toBe(before + 3);
+    // Measured at the gateway like direct traffic: the host's /metrics counts them for the service.
+    const exposition = await (await fetch(`http://127.0.0.1:${a.adminPort}/metrics`)).text();
+    const ok = exposition
+      .split("\n")
+      .filter(
+        (l) => l.startsWith("gateplane_requests_total{") && l.includes('service="llama"') && l.includes('code="2xx"'),
+      )
+      .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+    expect(ok).toBe(3);
 
     // The router's own API and anything else SGLang does not serve: 403 from the proxy.
     for (const p of [

@@ -5,7 +5,7 @@
  * client's span as its parent and the process that served it in its resource. The records are the
  * metering half's (`observe/observation.ts`), so a model's streams carry TTFT and tokens in both.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -92,6 +92,16 @@ describe("observability across proxy processes", () => {
           seen.set(`r-${i}`, span!);
         }),
       );
+      // Rotation is asynchronous (a writer past max_size asks the parent): let it catch up before
+      // the next batch, so the file is rotated as it grows and not once at the end on a busy host.
+      await until("the batch logged and rotation caught up", () => {
+        if (logLines(stateDir).length < from + 10) return false;
+        try {
+          return statSync(path.join(stateDir, "access.log")).size <= 6_000;
+        } catch {
+          return true; // renamed, not yet reopened
+        }
+      });
     }
 
     // The client's sampled flag is followed (the ratio is for traces the gateway starts).

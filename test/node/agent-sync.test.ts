@@ -161,7 +161,9 @@ describe("config over the WebSocket", () => {
 describe("stats, health and liveness", () => {
   it("reports stats every period and health at connect and every period, instead of HTTP heartbeats", async () => {
     cp.setConfig(configDocument(1, replicas[0]!.url));
-    const { agent } = await start({ heartbeatIntervalMs: 200 });
+    // A grace period no busy machine outlasts before the socket is up: HTTP heartbeats below would
+    // mean the reports went the wrong way, not that the socket was slow (the fallback has its own tests).
+    const { agent } = await start({ heartbeatIntervalMs: 200, poll: { fallbackAfterMs: 30_000, intervalMs: 100 } });
     await vi.waitFor(() => expect(acks()).toEqual([1]), WAIT);
     const beforeRequests = Date.now();
     for (let i = 0; i < 3; i++) await get(agent.httpPort, "llama.localhost");

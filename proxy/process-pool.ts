@@ -23,6 +23,11 @@
  * Metrics: the parent asks every child for its series and adds them up (`observe/families.ts`); the
  * last counts of a child that died are kept (`RetiredCounts`), so the host's counters never go down
  * when a child is replaced. The cache_aware counts of the host's routing state are the parent's own.
+ *
+ * Why past ~400 lines: this is the one place that knows the children's lifecycle (spawn, restart,
+ * document rollout with rollback, death), and every host-wide service above is a message handler
+ * over that lifecycle; the services' own logic lives in their modules. Next split, when it grows:
+ * the message dispatch (`#onMessage`) into a table of per-message handlers.
  */
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { ChallengeTokens } from "./acme-challenge.ts";

@@ -65,13 +65,14 @@ describe("LLM traffic through two gateway replicas", () => {
       // The bare address's model endpoint, as `gateplane apply` prints it for the first replica.
       const client = new OpenAI({ baseURL: `http://${host}/v1`, apiKey: "unused", maxRetries: 3, timeout: 20_000 });
       for (let i = 0; i < PER_REPLICA; i++) {
+        // From before the request: the replica may send its headers only with the first token.
+        const sent = performance.now();
         const stream = await client.chat.completions.create({
           model: "m1",
           messages: [{ role: "user", content: "hi" }],
           stream: true,
         });
         let text = "";
-        const sent = performance.now();
         let last = 0;
         for await (const chunk of stream) {
           const now = performance.now();

@@ -131,7 +131,7 @@ describe("token lifecycle", () => {
     await cp.close();
     cp = await startFakeControlPlane({ bootstrapSecret: SECRET, tokenTtlSeconds: 2, websocket: false });
     const agent = await start();
-    await vi.waitFor(() => expect(cp.routes("token").length).toBeGreaterThanOrEqual(1), { timeout: 5_000 });
+    await vi.waitFor(() => expect(cp.routes("token").length).toBeGreaterThanOrEqual(1), { timeout: 20_000 });
     const refresh = cp.routes("token")[0]!;
     expect(refresh.authorization).toBe(`Bearer ${cp.issued[0]}`);
     const registeredAt = cp.routes("register")[0]!.at;

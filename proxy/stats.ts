@@ -8,7 +8,8 @@
  * buckets add up across processes the same way.
  */
 import type { ServiceStats } from "../schema/agent-protocol.ts";
-import { addHistogram, type LlmWindow, type LlmWindowName } from "../schema/llm-stats.ts";
+import type { LlmWindow, LlmWindowName } from "../schema/llm-stats.ts";
+import { addLlmWindow } from "../schema/traffic.ts";
 import { emptyWindow, trimWindow } from "./observe/llm-windows.ts";
 
 export const STATS_WINDOWS = [30, 60, 300] as const;
@@ -130,7 +131,9 @@ export function summarizeStats(services: readonly string[], snapshots: readonly 
           windows = {};
           llm.set(entry.service, windows);
         }
-        windows[w] = addWindow(windows[w] ?? emptyWindow(), from);
+        const total = windows[w] ?? emptyWindow();
+        addLlmWindow(total, from);
+        windows[w] = total;
       }
     }
   }
@@ -146,17 +149,4 @@ export function summarizeStats(services: readonly string[], snapshots: readonly 
     };
     return { service, windows: { "30": window("30"), "60": window("60"), "300": window("300") } };
   });
-}
-
-/** Adds a process's window into a sum (histograms bucket by bucket). */
-function addWindow(into: LlmWindow, from: LlmWindow): LlmWindow {
-  addHistogram(into.duration, from.duration);
-  addHistogram(into.ttft, from.ttft);
-  addHistogram(into.tpot, from.tpot);
-  addHistogram(into.itl, from.itl);
-  into.errors += from.errors;
-  into.tokens.input += from.tokens.input;
-  into.tokens.output += from.tokens.output;
-  into.tokens.estimated_output += from.tokens.estimated_output;
-  return into;
 }

@@ -6,6 +6,7 @@
  * the slots of its last N seconds, the current one included, so it covers between N − 5 and N
  * seconds (the agent reports every 5 s). Processes report these sums; the agent adds them up.
  */
+
 import {
   DURATION_BOUNDS,
   type Histogram,
@@ -15,6 +16,7 @@ import {
   TPOT_BOUNDS,
   TTFT_BOUNDS,
 } from "../../schema/llm-stats.ts";
+import type { ExchangeRecord } from "./exchange-record.ts";
 
 export const SLOT_MS = 5_000;
 const SLOTS = 60;
@@ -53,17 +55,11 @@ class Slot {
   }
 }
 
-/** What one request adds to the windows: the fields of its record (`ExchangeRecord`) the windows read. */
-export interface WindowObservation {
-  /** Seconds. */
-  duration: number;
-  ttft: number | null;
-  tpot: number | null;
-  itl: readonly number[];
-  inputTokens: number | null;
-  outputTokens: number | null;
-  tokensEstimated: boolean;
-}
+/** What one request adds to the windows: the fields of its record the windows read. */
+export type WindowObservation = Pick<
+  ExchangeRecord,
+  "duration" | "ttft" | "tpot" | "itl" | "inputTokens" | "outputTokens" | "tokensEstimated"
+>;
 
 export class LlmRing {
   readonly #slots: (Slot | undefined)[] = new Array(SLOTS);

@@ -76,6 +76,12 @@ export const LlmWindow = v.object({
   /** Requests answered 5xx by the gateway or the replica, or cut mid-response. */
   errors: count,
   tokens: v.object({ input: count, output: count, estimated_output: count }),
+  /**
+   * The engines' waiting queues (`scaling.metric: queue`): at every scrape tick of the host, the mean
+   * `waiting` over the service's replicas with fresh signals is one sample; `waiting` sums the samples.
+   * The window's mean waiting per replica is `waiting / samples`. Absent without engine signals.
+   */
+  queue: v.optional(v.object({ waiting: v.pipe(v.number(), v.finite(), v.minValue(0)), samples: count })),
 });
 export type LlmWindow = v.InferOutput<typeof LlmWindow>;
 

@@ -85,6 +85,11 @@ export function addLlmWindow(into: LlmWindow, from: LlmWindow): void {
   into.tokens.input += from.tokens.input;
   into.tokens.output += from.tokens.output;
   into.tokens.estimated_output += from.tokens.estimated_output;
+  if (from.queue) {
+    into.queue ??= { waiting: 0, samples: 0 };
+    into.queue.waiting += from.queue.waiting;
+    into.queue.samples += from.queue.samples;
+  }
 }
 
 /** The sum of several windows (a copy: the inputs are left alone); undefined when none was given. */

@@ -9,6 +9,36 @@
 export interface Loaded {
   /** Requests dispatched to it and not yet released (`load.ts`). */
   readonly inFlight: number;
+  /**
+   * The engine's own load at its last fresh scrape (`schema/engine.ts`); null or absent when the
+   * replica exports none, the scrape failed or went stale (policies then see `inFlight` alone).
+   */
+  readonly engine?: EngineLoad | null;
+}
+
+/** What a replica's engine said of its load at one scrape (the host's parent process scrapes it). */
+export interface EngineLoad {
+  /** Requests in the engine's running batch (`vllm:num_requests_running`, `sglang:num_running_reqs`). */
+  readonly running: number;
+  /** Requests queued in the engine (`vllm:num_requests_waiting`, `sglang:num_queue_reqs`). */
+  readonly waiting: number;
+  /** KV-cache use, 0–1; null when the engine does not export it. */
+  readonly kvUsage: number | null;
+  /** The gateway's own in-flight count on this replica when the scrape was answered. */
+  readonly inFlightAtScrape: number;
+  /** When the scrape was answered (ms, the host's clock). */
+  readonly at: number;
+}
+
+/**
+ * The load a policy compares: the engine's running + waiting at its last fresh scrape, plus what the
+ * gateway sent it since (an engine's number is seconds old, the gateway's own count is live); the
+ * in-flight count alone without engine signals.
+ */
+export function combinedLoad(w: Loaded): number {
+  const e = w.engine;
+  if (!e) return w.inFlight;
+  return e.running + e.waiting + Math.max(0, w.inFlight - e.inFlightAtScrape);
 }
 
 export interface Policy<W extends Loaded> {

@@ -38,6 +38,11 @@ export default defineConfig({
             "test/node/**/*.test.ts",
           ],
           exclude: [...configDefaults.exclude, ...SHARED_STACK_FILES],
+          // Files share their worker's module cache instead of re-importing every module per file:
+          // the node project's CPU time halves (190 → 107 CPU-s here), and its files keep no state
+          // between them that another could see (fake timers are restored after each test, nothing
+          // mocks a module or stubs a global).
+          isolate: false,
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },
@@ -50,6 +55,7 @@ export default defineConfig({
           environment: "node",
           include: SHARED_STACK_FILES,
           globalSetup: ["test/support/shared-stack-setup.ts"],
+          isolate: false,
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },

@@ -1,7 +1,11 @@
 /**
  * Rate limits with proxy processes: the host admits the configured total, not one allowance per
- * process, and over a 3 s run at 3× the rate it admits rps × 3 + burst within 5 %. (Longer runs,
- * against nginx's limit_req with the same traffic, are `npm run bench:ratelimit`'s: 10 s by default.)
+ * process. Over a 3 s run at 3× the rate, requests spread over two processes are admitted as ONE
+ * bucket fed the same sending times would admit them (within 5 %), which is rps × 3 + burst when
+ * the sender keeps its pace. Comparing with the bucket rather than with rps × 3 + burst alone keeps
+ * the check about the gateway: on a loaded machine the sender falls behind and then catches up in a
+ * burst, which a correct limiter must refuse. (Longer runs, against nginx's limit_req with the same
+ * traffic, are `npm run bench:ratelimit`'s: 10 s by default.)
  */
 import { readdirSync, readlinkSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -9,6 +13,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { startReplica } from "../test/fakes/replica-server.ts";
 import { configDocument, DOMAIN } from "../test/support/config-builder.ts";
 import { startTunedProxy, type TunedProxyHandle } from "./index.ts";
+import { hostMs, verdictAdmitted, Zone } from "./rate-limit-store.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -73,7 +78,7 @@ describe("rate limits across proxy processes", () => {
     expect(statuses.filter((s) => s === 429)).toHaveLength(62);
   });
 
-  it("3 s at 3× the rate admits rps × 3 + burst within 5 %", { timeout: 60_000 }, async () => {
+  it("3 s at 3× the rate admits what one bucket admits, within 5 %", { timeout: 60_000 }, async () => {
     const rps = 100;
     const burst = 20;
     const proxy = await limitedProxy(rps, burst);
@@ -84,17 +89,27 @@ describe("rate limits across proxy processes", () => {
     const total = 3 * rps * seconds;
     const start = performance.now();
     const answers: Promise<number>[] = [];
+    // The reference: one nginx bucket (rate-limit-store.ts, pinned to nginx's arithmetic by its own
+    // tests) fed the times the requests were actually sent, on the host clock the processes stamp with.
+    const reference = new Zone({ id: "reference", rate: rps * 1000, burst: burst * 1000 }, 1);
+    let expected = 0;
+    let first = 0;
+    let last = 0;
     for (let i = 0; i < total; i++) {
       const due = start + (i * 1000) / (3 * rps);
       const wait = due - performance.now();
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      last = hostMs();
+      if (i === 0) first = last;
+      if (verdictAdmitted(reference.take("client", last))) expected++;
       answers.push(get(proxy.port, agent));
     }
     const statuses = await Promise.all(answers);
     const admitted = statuses.filter((s) => s === 200).length;
     const refused = statuses.filter((s) => s === 429).length;
-    const expected = rps * seconds + burst;
     expect(admitted + refused).toBe(total);
     expect(Math.abs(admitted - expected) / expected).toBeLessThanOrEqual(0.05);
+    // Never more than one allowance for the whole host over the time the sending took.
+    expect(admitted).toBeLessThanOrEqual((rps * Math.max(seconds, (last - first) / 1000) + burst) * 1.05);
   });
 });

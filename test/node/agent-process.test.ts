@@ -110,7 +110,7 @@ describe("gateplane-agent", () => {
       "--workers",
       "1",
     ]);
-    await vi.waitFor(() => expect(cp.received("ack").map((a) => a.version)).toEqual([1]), { timeout: 15_000 });
+    await vi.waitFor(() => expect(cp.received("ack").map((a) => a.version)).toEqual([1]), { timeout: 30_000 });
     expect(cp.sockets[0]!.authorization).toBe(`Bearer ${cp.issued[0]}`);
     expect(await get(httpPort!, "llama.localhost", "/v1/models")).toEqual({ status: 200, body: "one GET /v1/models" });
     const health = await fetch(`http://127.0.0.1:${adminPort}/healthz`);

@@ -87,8 +87,14 @@ describe("latency metrics: the rule", () => {
     expect(d.reason).toBe("ttft p90 2.4 s over 60s / target 1 s → 5, step limited to ×2 → 4 (clamped to 1..3)");
   });
 
-  it("at most ÷2 per decision down", () => {
+  it("down one replica at a time while no capacity is known (the knee could be anywhere)", () => {
     const d = decideReplicas(input({ current: 8, stats: stats(600, { ttft: 0.1 }) }));
+    expect(d.desired).toBe(7);
+    expect(d.reason).toBe("ttft p90 0.1 s over 60s / target 1 s → 1, step limited to −1 (capacity not yet seen) → 7");
+  });
+
+  it("at most ÷2 per decision down once a capacity is known", () => {
+    const d = decideReplicas(input({ current: 8, stats: stats(600, { ttft: 0.1 }), capacity: 100 }));
     expect(d.desired).toBe(4);
     expect(d.reason).toBe("ttft p90 0.1 s over 60s / target 1 s → 1, step limited to ÷2 → 4");
   });
@@ -125,11 +131,11 @@ describe("latency metrics: the rule", () => {
     );
     expect(d.desired).toBe(4);
     expect(d.reason).toBe("queue 6.2 waiting per replica over 60s / target 4 → 4");
-    // No one waiting while requests flow: half as many, step by step.
+    // No one waiting while requests flow: fewer, one at a time while no capacity is known.
     const idle = decideReplicas(
       input({ scaling: { metric: "queue", target: 4 }, current: 4, stats: stats(600, { queue: 0 }) }),
     );
-    expect(idle.desired).toBe(2);
+    expect(idle.desired).toBe(3);
   });
 
   it("reads the configured window", () => {

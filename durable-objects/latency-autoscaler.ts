@@ -14,8 +14,10 @@
  * 4. No signal although requests came (none measured, no `llm` from older agents, no engine queue
  *    samples): hold the count and say why. Guessing would scale on nothing.
  * 5. Dead band: observed within ±10 % of the target → no change.
- * 6. Proportional: `ceil(current × observed / target)`, at most ×2 up and ÷2 down per decision
- *    (latency is not linear in load: bounded steps let the next window show what a step did).
+ * 6. Proportional: `ceil(current × observed / target)`, at most ×2 up per decision, and down at
+ *    most ÷2 once a capacity is remembered (7), one replica while none is (latency is not linear in
+ *    load: bounded steps let the next window show what a step did, and with nothing known a reading
+ *    at the latency floor would halve the count straight past the knee).
  * 7. Remembered capacity: latency has a floor (prefill time, zero queue), so below the knee of the
  *    load curve a low reading says nothing about how much load a replica could take; a proportional
  *    scale-down would land past the knee and go back up, forever, on a steady load. So when the
@@ -111,8 +113,14 @@ export function latencyWant(input: LatencyInput): LatencyWant {
   }
   if (Math.abs(ratio - 1) <= DEAD_BAND) return within(current, `${head}: within ±${DEAD_BAND * 100}% → ${current}`);
   const proportional = Math.ceil(current * ratio);
-  let want = clamp(proportional, Math.ceil(current / MAX_STEP), current * MAX_STEP);
-  let note = want !== proportional ? `, step limited to ${ratio > 1 ? `×${MAX_STEP}` : `÷${MAX_STEP}`}` : "";
+  // Down without a remembered capacity: one replica at a time (the knee is unknown, and a reading
+  // at the latency floor would otherwise halve the count straight past it).
+  const lowest = capacity === null ? current - 1 : Math.ceil(current / MAX_STEP);
+  let want = clamp(proportional, lowest, current * MAX_STEP);
+  let note =
+    want !== proportional
+      ? `, step limited to ${ratio > 1 ? `×${MAX_STEP}` : capacity === null ? "−1 (capacity not yet seen)" : `÷${MAX_STEP}`}`
+      : "";
   if (want < current && capacity !== null) {
     const floor = Math.ceil(rps / ((1 - DEAD_BAND) * capacity));
     if (floor > want) {

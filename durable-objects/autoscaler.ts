@@ -1,11 +1,17 @@
 /**
  * @module
- * The autoscaling decision, as dstack makes it (`RPSAutoscaler` / `ManualScaler`), as a pure
- * function: configuration, aggregated stats, the current count, the last scaling time and the clock
- * in; the desired count and a sentence saying why out. The GatewayObject stores and emits it.
+ * The autoscaling decision, as a pure function: configuration, aggregated stats, the current count,
+ * the last scaling time and the clock in; the desired count and a sentence saying why out. The
+ * GatewayObject stores and emits it. `metric: rps` is dstack's `RPSAutoscaler` exactly
+ * (`desired = clamp(ceil(rps / target), min, max)`); `ttft`, `itl` and `queue` want the count
+ * `latency-autoscaler.ts` computes (proportional, a ±10 % dead band, steps of at most ×2 / ÷2, a
+ * remembered capacity against flapping; its comment has the rule). Every metric then goes through
+ * the same delays: up from zero at once, otherwise `scale_up_delay` / `scale_down_delay` since the
+ * last change; no decision while a running gateway replica has not reported.
  */
 import type { ServiceStats } from "../schema/agent-protocol.ts";
 import type { ServiceConfiguration } from "../schema/service.ts";
+import { latencyWant } from "./latency-autoscaler.ts";
 
 export interface ScalingInput {
   replicas: ServiceConfiguration["replicas"];
@@ -17,6 +23,11 @@ export interface ScalingInput {
   /** When the desired count last changed (ms since the epoch); null = never, so no delay applies. */
   lastScaledAt: number | null;
   now: number;
+  /**
+   * Latency metrics only: requests per second per replica at which the metric last went over its
+   * target (`latency-autoscaler.ts`); null or absent when unknown.
+   */
+  capacity?: number | null;
 }
 
 export interface ScalingDecision {
@@ -27,6 +38,8 @@ export interface ScalingDecision {
    * nothing is waiting on the clock.
    */
   retryAt: number | null;
+  /** Latency metrics only: the capacity to remember for the next decision. */
+  capacity?: number | null;
 }
 
 const clamp = (n: number, min: number, max: number) => Math.min(Math.max(n, min), max);
@@ -58,15 +71,33 @@ export function decideReplicas(input: ScalingInput): ScalingDecision {
       retryAt: null,
     };
   }
-  const rps = stat.requests / window;
-  const raw = Math.ceil(rps / scaling.target);
-  const target = clamp(raw, min, max);
-  const formula =
-    `rps ${formatRps(rps)} over ${window}s / target ${scaling.target} → ${target}` +
-    (raw !== target ? ` (clamped to ${min}..${max})` : "");
-  if (target === current) return { desired: current, reason: formula, retryAt: null };
+  let target: number;
+  let formula: string;
+  let remembered: { capacity?: number | null } = {};
+  if (scaling.metric === "rps") {
+    const rps = stat.requests / window;
+    const raw = Math.ceil(rps / scaling.target);
+    target = clamp(raw, min, max);
+    formula =
+      `rps ${formatRps(rps)} over ${window}s / target ${scaling.target} → ${target}` +
+      (raw !== target ? ` (clamped to ${min}..${max})` : "");
+  } else {
+    const want = latencyWant({
+      scaling,
+      replicas: input.replicas,
+      stat,
+      current,
+      capacity: input.capacity ?? null,
+      // A window that began after the last change saw only the current count.
+      settled: input.lastScaledAt === null || input.now - input.lastScaledAt >= window * 1000,
+    });
+    target = want.target;
+    formula = want.reason;
+    remembered = { capacity: want.capacity };
+  }
+  if (target === current) return { desired: current, reason: formula, retryAt: null, ...remembered };
   if (target > current && current === 0)
-    return { desired: target, reason: `${formula}; up from zero at once`, retryAt: null };
+    return { desired: target, reason: `${formula}; up from zero at once`, retryAt: null, ...remembered };
   const up = target > current;
   const delay = up ? scaling.scale_up_delay : scaling.scale_down_delay;
   const since = input.lastScaledAt === null ? null : (input.now - input.lastScaledAt) / 1000;
@@ -77,15 +108,18 @@ export function decideReplicas(input: ScalingInput): ScalingDecision {
         `${formula}; holding ${current}: scale-${up ? "up" : "down"} delay ${formatSeconds(delay)} not elapsed ` +
         `(last change ${formatSeconds(since)} ago)`,
       retryAt: input.lastScaledAt! + delay * 1000,
+      ...remembered,
     };
   }
-  return { desired: target, reason: formula, retryAt: null };
+  return { desired: target, reason: formula, retryAt: null, ...remembered };
 }
 
 /** The standing decision of a service: its desired count and when the autoscaler last moved it. */
 export interface StandingDecision {
   desired: number;
   lastChangeAt: number | null;
+  /** Latency metrics: the capacity the last decision remembered (`latency-autoscaler.ts`). */
+  capacity?: number | null;
 }
 
 export interface EvaluationInput {
@@ -104,6 +138,8 @@ export interface Evaluation extends ScalingDecision {
   baseline: number;
   /** What `last_change_at` becomes: `now` only when the autoscaler itself moved the count. */
   lastChangeAt: number | null;
+  /** The capacity to keep for the next decision (latency metrics; null for rps and manual). */
+  capacity: number | null;
 }
 
 /**
@@ -125,6 +161,7 @@ export function evaluateScaling(input: EvaluationInput): Evaluation {
     current,
     lastScaledAt: standing?.lastChangeAt ?? null,
     now: input.now,
+    capacity: standing?.capacity ?? null,
   });
   const from = standing ? `desired ${baseline}` : `${registered} registered`;
   const reason =
@@ -132,5 +169,12 @@ export function evaluateScaling(input: EvaluationInput): Evaluation {
       ? `${from}, brought within ${min}..${max}; ${decision.reason}`
       : decision.reason;
   const lastChangeAt = decision.desired !== current ? input.now : (standing?.lastChangeAt ?? null);
-  return { ...decision, reason, baseline, lastChangeAt };
+  // A decision that did not look (no stats) keeps what was remembered.
+  const latency = !!input.scaling && input.scaling.metric !== "rps";
+  const capacity = latency
+    ? decision.capacity !== undefined
+      ? decision.capacity
+      : (standing?.capacity ?? null)
+    : null;
+  return { ...decision, reason, baseline, lastChangeAt, capacity };
 }

@@ -48,11 +48,18 @@ export function evaluateService(
   const { now } = options;
   if (!options.force && !due(previous, now)) return false;
   const registered = store.replicas(s.name).length;
+  const key = capacityKey(c.scaling);
   const decision = evaluateScaling({
     replicas: c.replicas,
     scaling: c.scaling,
     stats: aggregateStats(s.name, running, now),
-    standing: previous ? { desired: previous.desired_replicas, lastChangeAt: previous.last_change_at } : null,
+    standing: previous
+      ? {
+          desired: previous.desired_replicas,
+          lastChangeAt: previous.last_change_at,
+          capacity: readCapacity(previous.capacity, key),
+        }
+      : null,
     registered,
     now,
   });
@@ -60,7 +67,25 @@ export function evaluateService(
     now,
     lastChangeAt: decision.lastChangeAt,
     retryAt: decision.retryAt,
+    capacity: decision.capacity === null ? null : JSON.stringify({ for: key, rps: decision.capacity }),
   });
+}
+
+/**
+ * What a remembered capacity was measured against: a capacity learned for another metric or target
+ * says nothing about this one, so a changed configuration starts without one.
+ */
+const capacityKey = (scaling: NonNullable<ServiceRow["configuration"]["scaling"]>) =>
+  `${scaling.metric} ${scaling.target}`;
+
+function readCapacity(stored: string | null | undefined, key: string): number | null {
+  if (!stored) return null;
+  try {
+    const c = JSON.parse(stored) as { for?: unknown; rps?: unknown };
+    return c.for === key && typeof c.rps === "number" && Number.isFinite(c.rps) && c.rps > 0 ? c.rps : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -97,6 +122,7 @@ export function requestWhileZero(state: GatewayState, store: ServiceStore, s: Se
     now,
     lastChangeAt: now,
     retryAt: null,
+    capacity: previous?.capacity ?? null,
   });
 }
 
@@ -109,7 +135,7 @@ function record(
   registered: number,
   desired: number,
   reason: string,
-  when: { now: number; lastChangeAt: number | null; retryAt: number | null },
+  when: { now: number; lastChangeAt: number | null; retryAt: number | null; capacity: string | null },
 ): boolean {
   const { now, retryAt } = when;
   const changed = desired !== current;
@@ -120,6 +146,7 @@ function record(
     last_change_at: when.lastChangeAt,
     last_evaluated_at: now,
     next_evaluation_at: retryAt,
+    capacity: when.capacity,
   });
   if (!changed) return false;
   state.event(`Service ${service} scaling: ${current} -> ${desired} replicas (${reason})`, null, {

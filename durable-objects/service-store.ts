@@ -34,6 +34,8 @@ export interface ScalingRow {
   last_evaluated_at: number;
   /** When a change held back by a delay may go through (the alarm re-evaluates then). */
   next_evaluation_at: number | null;
+  /** Latency metrics' remembered capacity (`scaling.ts`'s JSON); null or absent when none. */
+  capacity?: string | null;
 }
 
 type Row = Record<string, SqlStorageValue>;
@@ -122,17 +124,18 @@ export class ServiceStore {
 
   putScaling(row: ScalingRow): void {
     this.sql.exec(
-      `INSERT INTO service_scaling (service, desired_replicas, reason, last_change_at, last_evaluated_at, next_evaluation_at)
-       VALUES (?, ?, ?, ?, ?, ?)
+      `INSERT INTO service_scaling (service, desired_replicas, reason, last_change_at, last_evaluated_at, next_evaluation_at, capacity)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(service) DO UPDATE SET desired_replicas = excluded.desired_replicas, reason = excluded.reason,
          last_change_at = excluded.last_change_at, last_evaluated_at = excluded.last_evaluated_at,
-         next_evaluation_at = excluded.next_evaluation_at`,
+         next_evaluation_at = excluded.next_evaluation_at, capacity = excluded.capacity`,
       row.service,
       row.desired_replicas,
       row.reason,
       row.last_change_at,
       row.last_evaluated_at,
       row.next_evaluation_at,
+      row.capacity ?? null,
     );
   }
 

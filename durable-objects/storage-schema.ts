@@ -116,6 +116,11 @@ const ADDED_COLUMNS: Array<{ table: string; column: string; definition: string }
   { table: "gateway", column: "recreate", definition: "TEXT" },
   /** Services the agent did not apply in its applied version (JSON `ServiceRejection[]`), or null. */
   { table: "replicas", column: "config_rejected", definition: "TEXT" },
+  /**
+   * Latency autoscaling's remembered capacity (JSON `{for: "<metric> <target>", rps}`): requests per
+   * second per replica at which the metric last passed its target; null when unknown.
+   */
+  { table: "service_scaling", column: "capacity", definition: "TEXT" },
 ];
 
 export type DefaultIntent = "set" | "unset" | "if_none";

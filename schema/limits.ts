@@ -21,8 +21,22 @@ export const MAX_RPS = 1_000_000;
  * which stays a safe integer far beyond this.
  */
 export const MAX_BURST = 1_000_000;
-/** `scaling.target` (requests per second per replica). */
+/** `scaling.target` of `metric: rps` (requests per second per replica). */
 export const MAX_SCALING_TARGET = 1_000_000;
+/**
+ * `scaling.target` per metric, inclusive, and always above 0 (the rule divides by it). `ttft` and
+ * `itl` are p90s in seconds estimated from the agents' histograms (`llm-stats.ts`): below their first
+ * bound (1 ms) an estimate is a straight line from 0, not a measurement, and a p90 past the last bound
+ * reads as that bound, so the most a target may be is half of it rounded down to a bound (TTFT 60 s →
+ * 30 s, ITL 2.5 s → 1 s): an observation twice the target must still be visible. `queue` is the mean
+ * of the engines' waiting requests per replica.
+ */
+export const SCALING_TARGET_LIMITS = {
+  rps: { min: 0, max: MAX_SCALING_TARGET },
+  ttft: { min: 0.001, max: 30 },
+  itl: { min: 0.001, max: 1 },
+  queue: { min: 0, max: 10_000 },
+} as const;
 /** `scaling.hold_timeout` in seconds. */
 export const MIN_HOLD_TIMEOUT_SECONDS = 1;
 export const MAX_HOLD_TIMEOUT_SECONDS = 300;

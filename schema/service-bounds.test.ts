@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "./issues.ts";
-import { MAX_BURST, MAX_CLIENT_MAX_BODY_SIZE } from "./limits.ts";
+import { MAX_BURST, MAX_CLIENT_MAX_BODY_SIZE, SCALING_TARGET_LIMITS } from "./limits.ts";
 import { parseServiceConfiguration } from "./service.ts";
 
 const SERVICE = { type: "service", name: "echo" };
@@ -49,6 +49,62 @@ describe("service bounds (issue 11 item 2)", () => {
 
   it.each([[1e300], [Number.POSITIVE_INFINITY]])("refuses scaling.target %s", (target) => {
     expect(fieldOf({ replicas: "0..2", scaling: { metric: "rps", target } })).toBe("scaling.target");
+  });
+
+  describe("scaling.target per metric (SCALING_TARGET_LIMITS)", () => {
+    const scaling = (metric: string, target: unknown) =>
+      parseServiceConfiguration({ ...SERVICE, replicas: "0..2", scaling: { metric, target } }).scaling;
+    const message = (metric: string, target: unknown) => {
+      try {
+        scaling(metric, target);
+      } catch (e) {
+        if (e instanceof ValidationError) return `${e.field}: ${e.issues[0]!.message}`;
+        throw e;
+      }
+      return undefined;
+    };
+
+    it.each(Object.entries(SCALING_TARGET_LIMITS))("%s accepts its bounds and refuses past them", (metric, b) => {
+      expect(scaling(metric, b.max)).toMatchObject({ metric, target: b.max });
+      expect(fieldOf({ replicas: "0..2", scaling: { metric, target: b.max * 1.01 } })).toBe("scaling.target");
+      expect(fieldOf({ replicas: "0..2", scaling: { metric, target: 0 } })).toBe("scaling.target");
+      if (b.min > 0) {
+        expect(scaling(metric, b.min)).toMatchObject({ target: b.min });
+        expect(fieldOf({ replicas: "0..2", scaling: { metric, target: b.min / 2 } })).toBe("scaling.target");
+      }
+    });
+
+    it("says what the target counts for the metric", () => {
+      expect(message("ttft", 45)).toBe(
+        "scaling.target: expected seconds (p90 time to first token) from 0.001 to 30 for metric ttft, got 45",
+      );
+      expect(message("itl", 0.0001)).toBe(
+        "scaling.target: expected seconds (p90 inter-token latency) from 0.001 to 1 for metric itl, got 0.0001",
+      );
+      expect(message("queue", 20_000)).toBe(
+        "scaling.target: expected waiting requests per replica above 0 to 10000 for metric queue, got 20000",
+      );
+      // rps keeps dstack's bounds and messages.
+      expect(message("rps", 0)).toBe("scaling.target: must be greater than 0");
+      expect(message("cpu", 1)).toMatch(/^scaling\.metric: expected one of rps, ttft, itl, queue/);
+    });
+
+    it("keeps window, delays and hold_timeout for the new metrics", () => {
+      expect(
+        parseServiceConfiguration({
+          ...SERVICE,
+          replicas: "0..4",
+          scaling: { metric: "itl", target: 0.05, window: "30s", scale_up_delay: "1m", scale_down_delay: 0 },
+        }).scaling,
+      ).toEqual({
+        metric: "itl",
+        target: 0.05,
+        window: 30,
+        scale_up_delay: 60,
+        scale_down_delay: 0,
+        hold_timeout: 60,
+      });
+    });
   });
 
   it.each([[Number.POSITIVE_INFINITY], [1e300]])("refuses router.balance_rel_threshold %s", (value) => {

@@ -136,8 +136,24 @@ const Model = v.pipe(
   }),
 );
 
-const Scaling = mapping({
-  metric: v.picklist(["rps"], oneOf(["rps"])),
+/**
+ * `scaling.metric`: dstack's `rps`, and gateplane's latency metrics (`durable-objects/autoscaler.ts`
+ * has the rule): `ttft` and `itl` (target: a p90 in seconds over the window), `queue` (target: the
+ * mean of the engines' waiting requests per replica over the window).
+ */
+export const SCALING_METRICS = ["rps", "ttft", "itl", "queue"] as const;
+export type ScalingMetric = (typeof SCALING_METRICS)[number];
+
+/** What `target` counts for each metric, as errors and reasons spell it. */
+export const SCALING_TARGET_UNITS: Record<ScalingMetric, string> = {
+  rps: "requests per second per replica",
+  ttft: "seconds (p90 time to first token)",
+  itl: "seconds (p90 inter-token latency)",
+  queue: "waiting requests per replica",
+};
+
+const ScalingFields = mapping({
+  metric: v.picklist(SCALING_METRICS, oneOf(SCALING_METRICS)),
   target: v.pipe(
     v.number(expected("a number")),
     v.finite(expected("a number")),
@@ -165,6 +181,22 @@ const Scaling = mapping({
     DEFAULT_HOLD_TIMEOUT_SECONDS,
   ),
 });
+
+/** The target's bounds depend on the metric (`limits.ts`); the error names `scaling.target`. */
+const Scaling = v.pipe(
+  ScalingFields,
+  v.forward(
+    v.check(
+      (s) => s.target >= L.SCALING_TARGET_LIMITS[s.metric].min && s.target <= L.SCALING_TARGET_LIMITS[s.metric].max,
+      (issue) => {
+        const { metric, target } = issue.input as { metric: ScalingMetric; target: number };
+        const { min, max } = L.SCALING_TARGET_LIMITS[metric];
+        return `expected ${SCALING_TARGET_UNITS[metric]} ${min > 0 ? `from ${min}` : "above 0"} to ${max} for metric ${metric}, got ${target}`;
+      },
+    ),
+    ["target"],
+  ),
+);
 
 /** `replicas`: a count or a `min..max` range, as dstack (`..4` is `0..4`; the maximum is required). */
 const ReplicaCount = v.pipe(

@@ -69,8 +69,8 @@ describe("apply: create", () => {
       "GET /api/v1/projects/main/gateways/edge",
       "GET /api/v1/projects/main/gateways/edge",
     ]);
-    // submitted → provisioning → running, one look every two seconds.
-    expect(io.sleeps).toEqual([2000, 2000]);
+    // submitted → provisioning → running: a look after 250 ms, then 500 ms (doubling to every 2 s).
+    expect(io.sleeps).toEqual([250, 500]);
     expect(applyBodies()[0]).toEqual({
       plan: {
         spec: {
@@ -190,7 +190,7 @@ describe("apply: existing gateway", () => {
       "GET /api/v1/projects/main/gateways/edge",
       "GET /api/v1/projects/main/gateways/edge",
     ]);
-    expect(io.sleeps).toEqual([2000, 2000, 2000, 2000, 2000]);
+    expect(io.sleeps).toEqual([250, 500, 1000, 2000, 2000]);
     expect(fake.requests.at(2)?.body).toMatchObject({
       plan: { current_resource: { id: oldId } },
       force: false,

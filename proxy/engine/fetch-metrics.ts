@@ -8,6 +8,9 @@
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 
+/** Names the gateway's scrapes in a replica's logs. */
+export const ENGINE_SCRAPER_USER_AGENT = "gateplane-engine-scraper";
+
 export interface FetchOptions {
   signal: AbortSignal;
   maxBytes: number;
@@ -39,7 +42,11 @@ export const fetchMetrics: MetricsFetch = (url, { signal, maxBytes, onChunk }) =
     const req = (https ? httpsRequest : httpRequest)(target, {
       method: "GET",
       agent: https ? agents.https : agents.http,
-      headers: { accept: "text/plain;version=0.0.4;q=1,*/*;q=0.1", "accept-encoding": "identity" },
+      headers: {
+        accept: "text/plain;version=0.0.4;q=1,*/*;q=0.1",
+        "accept-encoding": "identity",
+        "user-agent": ENGINE_SCRAPER_USER_AGENT,
+      },
       signal,
     });
     req.on("error", reject);

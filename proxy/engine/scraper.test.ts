@@ -112,7 +112,7 @@ describe("engine scraper", () => {
       id: "a",
       load: { running: 12, waiting: 4, kvUsage: 0.375, at: clock.t - 1200 },
     });
-    const [a] = scraper.signals("llm");
+    const [a] = scraper.signals("llm")!;
     expect(a).toMatchObject({ replica: "a", engine: "vllm", state: "fresh", running: 12, waiting: 4, error: null });
     expect(a!.age_seconds).toBeCloseTo(1.2);
     scraper.close();
@@ -126,7 +126,7 @@ describe("engine scraper", () => {
     expect(loads.at(-1)?.load).not.toBeNull();
     answers[`${A}/metrics`] = { status: 503 };
     await clock.advance(2000);
-    expect(scraper.signals("llm")[0]).toMatchObject({
+    expect(scraper.signals("llm")![0]).toMatchObject({
       state: "fresh",
       running: 12,
       error: expect.stringMatching(/503/),
@@ -134,9 +134,9 @@ describe("engine scraper", () => {
     expect(loads).toHaveLength(1);
     // The last good read was at 1 s; the bound is 6 s past it.
     await clock.advance(4000);
-    expect(scraper.signals("llm")[0]!.state).toBe("fresh");
+    expect(scraper.signals("llm")![0]!.state).toBe("fresh");
     await clock.advance(1000);
-    expect(scraper.signals("llm")[0]).toMatchObject({
+    expect(scraper.signals("llm")![0]).toMatchObject({
       state: "failed",
       running: null,
       error: expect.stringMatching(/503/),
@@ -145,7 +145,7 @@ describe("engine scraper", () => {
     expect(loads).toHaveLength(2);
     answers[`${A}/metrics`] = { status: 200, body: VLLM };
     await clock.advance(2000);
-    expect(scraper.signals("llm")[0]).toMatchObject({ state: "fresh", error: null });
+    expect(scraper.signals("llm")![0]).toMatchObject({ state: "fresh", error: null });
     expect(loads.at(-1)?.load).toMatchObject({ running: 12 });
     scraper.close();
   });
@@ -156,9 +156,9 @@ describe("engine scraper", () => {
     await clock.advance(1000);
     expect(net.calls).toHaveLength(1);
     await clock.advance(999);
-    expect(scraper.signals("llm")[0]!.error).toBeNull();
+    expect(scraper.signals("llm")![0]!.error).toBeNull();
     await clock.advance(1);
-    expect(scraper.signals("llm")[0]).toMatchObject({ state: "failed", error: "no answer within 1s" });
+    expect(scraper.signals("llm")![0]).toMatchObject({ state: "failed", error: "no answer within 1s" });
     await clock.advance(20_000);
     expect(net.maxInFlight()).toBe(1);
     expect(scraper.replicas()[0]!.results.timeout).toBe(net.calls.length);
@@ -180,7 +180,7 @@ describe("engine scraper", () => {
       ),
     );
     await clock.advance(2000);
-    expect(scraper.signals("llm").map((s) => [s.state, s.error])).toEqual([
+    expect(scraper.signals("llm")!.map((s) => [s.state, s.error])).toEqual([
       ["unsupported", "the exposition has no vllm: or sglang: series"],
       ["unsupported", "GET http://10.0.0.2:8000/prefix/metrics answered 404"],
     ]);
@@ -189,7 +189,19 @@ describe("engine scraper", () => {
     answers[`${A}/metrics`] = { status: 200, body: fixture("sglang-underscore.prom") };
     await clock.advance(9_000);
     expect(net.calls).toHaveLength(4);
-    expect(scraper.signals("llm")[0]).toMatchObject({ state: "fresh", engine: "sglang", running: 10, waiting: 2 });
+    expect(scraper.signals("llm")![0]).toMatchObject({ state: "fresh", engine: "sglang", running: 10, waiting: 2 });
+    scraper.close();
+  });
+
+  it("takes a 200 that is not Prometheus text (an app's JSON) as unsupported, not as a broken engine", async () => {
+    const { clock, net, scraper } = setup({ [`${A}/metrics`]: { status: 200, body: '{"replica":"a"}' } });
+    scraper.retain(doc(service("llm", [["a", A]])));
+    await clock.advance(30_000);
+    expect(scraper.signals("llm")![0]).toMatchObject({
+      state: "unsupported",
+      error: expect.stringMatching(/^the answer is not a Prometheus exposition \(\/metrics line 1/),
+    });
+    expect(net.calls).toHaveLength(1);
     scraper.close();
   });
 
@@ -197,7 +209,7 @@ describe("engine scraper", () => {
     const { clock, scraper } = setup({ [`${A}/metrics`]: { status: 200, body: fixture("sglang-dp2.prom") } });
     scraper.retain(doc(service("llm", [["a", A]], { engine: "vllm" })));
     await clock.advance(2000);
-    expect(scraper.signals("llm")[0]).toMatchObject({
+    expect(scraper.signals("llm")![0]).toMatchObject({
       state: "unsupported",
       error: "the exposition has no vllm: series (engine: vllm)",
     });
@@ -211,10 +223,10 @@ describe("engine scraper", () => {
     const { clock, scraper } = setup(answers);
     scraper.retain(doc(service("llm", [["a", A]])));
     await clock.advance(2000);
-    expect(scraper.signals("llm")[0]).toMatchObject({ state: "failed", error: expect.stringMatching(/line 1/) });
+    expect(scraper.signals("llm")![0]).toMatchObject({ state: "failed", error: expect.stringMatching(/line 1/) });
     answers[`${A}/metrics`] = { status: 200, body: "vllm:num_requests_running 1\n" };
     await clock.advance(2000);
-    expect(scraper.signals("llm")[0]).toMatchObject({
+    expect(scraper.signals("llm")![0]).toMatchObject({
       state: "failed",
       error: "the exposition has no vllm:num_requests_waiting",
     });
@@ -282,7 +294,7 @@ describe("engine scraper", () => {
       ),
     );
     await clock.advance(10_000);
-    const w = scraper.queue.windows("llm", clock.t)["30"]!;
+    const w = scraper.queue("llm")["30"]!;
     // Ticks at 2, 4, 6, 8, 10 s, all after both first scrapes (1 s): a mean of (4 + 0) / 2 each.
     expect(w.samples).toBe(5);
     expect(w.waiting).toBe(5 * 2);
@@ -294,7 +306,7 @@ describe("engine scraper", () => {
     const { clock, scraper } = setup(answers);
     scraper.retain(doc(service("llm", [["a", A]])));
     await clock.advance(1000);
-    expect(scraper.signals("llm")[0]!.prefix_cache_hit_rate).toBeNull();
+    expect(scraper.signals("llm")![0]!.prefix_cache_hit_rate).toBeNull();
     answers[`${A}/metrics`] = {
       status: 200,
       body: VLLM.replace('prefix_cache_hits_total{engine="0",', 'prefix_cache_hits_total{engine="0",x="1",')
@@ -302,7 +314,7 @@ describe("engine scraper", () => {
         .replace(/(prefix_cache_queries_total\{engine="0"[^}]*\}) 1000.0/, "$1 1400.0"),
     };
     await clock.advance(2000);
-    expect(scraper.signals("llm")[0]!.prefix_cache_hit_rate).toBe(0.75);
+    expect(scraper.signals("llm")![0]!.prefix_cache_hit_rate).toBe(0.75);
     scraper.close();
   });
 });

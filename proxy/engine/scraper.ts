@@ -19,6 +19,8 @@
  */
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import type { Engine, EngineSignalState, EngineSignals } from "../../schema/engine.ts";
+import type { LlmWindowName } from "../../schema/llm-stats.ts";
+import type { EngineReport } from "../stats.ts";
 import {
   type EngineReading,
   missingLoad,
@@ -28,7 +30,7 @@ import {
 } from "./engine-reading.ts";
 import { ExpositionParser, ExpositionSyntaxError } from "./exposition-parser.ts";
 import { fetchMetrics, type MetricsFetch, MetricsTooLargeError } from "./fetch-metrics.ts";
-import { QueueSamples } from "./queue-samples.ts";
+import { QueueSamples, type QueueWindow } from "./queue-samples.ts";
 
 export interface ScrapeClock {
   now(): number;
@@ -114,16 +116,25 @@ export class ReplicaScrape {
 
 const keyOf = (service: string, id: string, url: string) => `${service}\u0000${id}\u0000${url}`;
 
+/** Whether a service's engines are scraped: `engine: vllm | sglang`, or none set on an LLM service. */
+function scraped(s: ConfigDocument["services"][number]): boolean {
+  const engine = s.engine ?? null;
+  return engine === null ? s.model !== null || s.router !== null : engine !== "none";
+}
+
+function scrapedServices(doc: ConfigDocument | null): Set<string> {
+  return new Set((doc?.services ?? []).filter(scraped).map((s) => s.name));
+}
+
 /** The replicas a document asks to scrape, with their expected engine (null: detect). */
 export function scrapeTargets(
   doc: ConfigDocument | null,
 ): { service: string; id: string; url: string; expected: "vllm" | "sglang" | null }[] {
   const out: { service: string; id: string; url: string; expected: "vllm" | "sglang" | null }[] = [];
   for (const s of doc?.services ?? []) {
-    const engine: Engine | undefined = s.engine ?? undefined;
-    if (engine === "none") continue;
-    if (engine === undefined && s.model === null && s.router === null) continue;
-    for (const r of s.replicas) out.push({ service: s.name, id: r.id, url: r.url, expected: engine ?? null });
+    if (!scraped(s)) continue;
+    const expected = (s.engine ?? null) as Exclude<Engine, "none"> | null;
+    for (const r of s.replicas) out.push({ service: s.name, id: r.id, url: r.url, expected });
   }
   return out;
 }
@@ -133,14 +144,16 @@ export function metricsUrl(replicaUrl: string, path = ENGINE_SCRAPE_DEFAULTS.pat
   return replicaUrl.replace(/\/+$/, "") + path;
 }
 
-export class EngineScraper {
+export class EngineScraper implements EngineReport {
   readonly #fetch: MetricsFetch;
   readonly #clock: ScrapeClock;
   readonly #random: () => number;
   readonly #o: typeof ENGINE_SCRAPE_DEFAULTS;
   readonly #onLoad: NonNullable<EngineScraperOptions["onLoad"]>;
   #replicas = new Map<string, ReplicaScrape>();
-  readonly queue = new QueueSamples();
+  /** The services whose engines are scraped (some may have no replica now). */
+  #services = new Set<string>();
+  readonly #queue = new QueueSamples();
   #sampleTimer: unknown = null;
   #closed = false;
 
@@ -163,6 +176,7 @@ export class EngineScraper {
   retain(doc: ConfigDocument | null): void {
     if (this.#closed) return;
     const next = new Map<string, ReplicaScrape>();
+    this.#services = scrapedServices(doc);
     for (const t of scrapeTargets(doc)) {
       const key = keyOf(t.service, t.id, t.url);
       const kept = this.#replicas.get(key);
@@ -180,13 +194,19 @@ export class EngineScraper {
     if (this.#sampleTimer === null && next.size > 0) this.#scheduleSample();
   }
 
+  /** The scraper's clock (ages and staleness are on it). */
+  now(): number {
+    return this.#clock.now();
+  }
+
   /** Every replica scraped, in document order. */
   replicas(): ReplicaScrape[] {
     return [...this.#replicas.values()];
   }
 
-  /** A service's replicas as the agent reports them and the API shows them. */
-  signals(service: string): EngineSignals[] {
+  /** A service's replicas as the agent reports them and the API shows them; null: not scraped. */
+  signals(service: string): EngineSignals[] | null {
+    if (!this.#services.has(service)) return null;
     const now = this.#clock.now();
     return this.replicas()
       .filter((r) => r.service === service)
@@ -194,7 +214,7 @@ export class EngineScraper {
   }
 
   #signalsOf(r: ReplicaScrape, now: number): EngineSignals {
-    this.#refresh(r, now);
+    this.refresh(r, now);
     const fresh = r.state === "fresh";
     return {
       replica: r.id,
@@ -207,6 +227,11 @@ export class EngineScraper {
       age_seconds: r.load ? Math.max(0, now - r.load.at) / 1000 : null,
       error: r.error === null ? null : r.error.slice(0, 1000),
     };
+  }
+
+  /** The service's queue samples by window. */
+  queue(service: string): Partial<Record<LlmWindowName, QueueWindow>> {
+    return this.#queue.windows(service, this.#clock.now());
   }
 
   /** Stops every scrape (the proxy closes). */
@@ -235,7 +260,7 @@ export class EngineScraper {
   }
 
   /** A fresh read older than the bound goes stale (or failed, when the reads since failed). */
-  #refresh(r: ReplicaScrape, now: number): void {
+  refresh(r: ReplicaScrape, now: number): void {
     if (r.state !== "fresh" || !r.load || now - r.load.at <= this.#o.staleAfterMs) return;
     r.state = r.error === null ? "stale" : "failed";
     this.#publish(r);
@@ -251,7 +276,7 @@ export class EngineScraper {
   #tick(r: ReplicaScrape): void {
     if (r.closed) return;
     const started = this.#clock.now();
-    this.#refresh(r, started);
+    this.refresh(r, started);
     if (r.controller) {
       this.#schedule(r, this.#jitter(this.#o.intervalMs));
       return;
@@ -273,6 +298,16 @@ export class EngineScraper {
       })
       .then(
         (status) => this.#answered(r, status, status === 200 ? collector.reading() : null),
+        (err: Error) => {
+          // A 200 that is not Prometheus text before any engine series (an app's JSON, a login
+          // page) is a replica without engine metrics, not a broken engine.
+          if (err instanceof ExpositionSyntaxError && collector.engine === null && !timedOut)
+            this.#unsupported(r, `the answer is not a Prometheus exposition (${err.message})`);
+          else throw err;
+        },
+      )
+      .then(
+        () => {},
         (err: Error) =>
           this.#failed(
             r,
@@ -331,6 +366,7 @@ export class EngineScraper {
   }
 
   #unsupported(r: ReplicaScrape, error: string): void {
+    if (r.closed) return;
     r.results.unsupported++;
     r.error = error;
     r.state = "unsupported";
@@ -351,15 +387,15 @@ export class EngineScraper {
       const now = this.#clock.now();
       const sums = new Map<string, { waiting: number; n: number }>();
       for (const r of this.#replicas.values()) {
-        this.#refresh(r, now);
+        this.refresh(r, now);
         if (r.state !== "fresh") continue;
         const s = sums.get(r.service) ?? { waiting: 0, n: 0 };
         s.waiting += r.load!.waiting;
         s.n++;
         sums.set(r.service, s);
       }
-      for (const [service, s] of sums) this.queue.add(service, s.waiting / s.n, now);
-      this.queue.retain(new Set(this.replicas().map((r) => r.service)));
+      for (const [service, s] of sums) this.#queue.add(service, s.waiting / s.n, now);
+      this.#queue.retain(this.#services);
       if (this.#replicas.size > 0) this.#scheduleSample();
     }, this.#o.intervalMs);
   }

@@ -52,6 +52,7 @@ export function configService(
     router: c.router ?? g.configuration.router,
     replicas,
     usage: c.usage,
+    engine: c.engine ?? null,
     hold: c.scaling && c.replicas.min === 0 ? { timeout_ms: Math.round(c.scaling.hold_timeout * 1000) } : null,
   };
 }

@@ -2,7 +2,14 @@ import { describe, expect, it } from "vitest";
 import type { ServiceStats } from "../schema/agent-protocol.ts";
 import type { LlmWindow } from "../schema/llm-stats.ts";
 import { llmWindow } from "../test/support/llm-windows.ts";
-import { aggregateStats, type ReportingReplica, replicaStats, STATS_MAX_AGE_MS, withoutLlm } from "./service-stats.ts";
+import {
+  aggregateStats,
+  engineSignals,
+  type ReportingReplica,
+  replicaStats,
+  STATS_MAX_AGE_MS,
+  withoutLlm,
+} from "./service-stats.ts";
 
 const NOW = Date.parse("2026-03-01T12:00:00Z");
 
@@ -80,5 +87,39 @@ describe("withoutLlm", () => {
         "300": { requests: 0, request_time: 0 },
       },
     });
+  });
+});
+
+describe("engineSignals", () => {
+  const signal = (replica: string, age: number | null, running: number | null) => ({
+    replica,
+    engine: "vllm" as const,
+    state: age === null ? ("failed" as const) : ("fresh" as const),
+    running,
+    waiting: running === null ? null : 0,
+    kv_cache_usage: null,
+    prefix_cache_hit_rate: null,
+    age_seconds: age,
+    error: age === null ? "connect ECONNREFUSED" : null,
+  });
+  const row = (at: number, engine: ReturnType<typeof signal>[] | undefined) => ({
+    stats: JSON.stringify([{ service: "llm", windows: {}, ...(engine ? { engine } : {}) }]),
+    stats_at: at,
+  });
+  it("takes, per service replica, the freshest read over the gateway replicas (report age included)", () => {
+    const now = 100_000;
+    const merged = engineSignals(
+      "llm",
+      [
+        row(now - 4000, [signal("a", 1, 5), signal("b", null, null)]),
+        row(now - 1000, [signal("a", 3, 7), signal("b", 2, 1)]),
+      ],
+      now,
+    );
+    expect(merged).toEqual([{ ...signal("a", 4, 7) }, { ...signal("b", 3, 1) }]);
+  });
+  it("is null when no recent report carries signals", () => {
+    expect(engineSignals("llm", [row(100_000, undefined)], 100_000)).toBeNull();
+    expect(engineSignals("llm", [row(0, [signal("a", 1, 1)])], 100_000)).toBeNull();
   });
 });

@@ -4,6 +4,7 @@
  * replica reported, summed (LLM distributions merged bucket by bucket), and each replica's own.
  */
 import type { ServiceStats } from "../schema/agent-protocol.ts";
+import type { EngineSignals } from "../schema/engine.ts";
 import { LLM_WINDOWS } from "../schema/llm-stats.ts";
 import { addLlmWindow, emptyLlmWindow } from "../schema/traffic.ts";
 
@@ -87,4 +88,36 @@ export function withoutLlm(stats: ServiceStats): ServiceStats {
     windows[w] = { requests: stats.windows[w].requests, request_time: stats.windows[w].request_time };
   }
   return { service: stats.service, windows };
+}
+
+/**
+ * A service's replicas' engine signals as the API shows them: every running gateway replica scrapes
+ * every service replica, so for each service replica the freshest read wins (its age as of `now`:
+ * the age the agent reported plus the report's own age); a replica no gateway replica read yet shows
+ * the report of any of them (its state and error). Null when no recent report carries signals.
+ */
+export function engineSignals(
+  service: string,
+  running: readonly ReportingReplica[],
+  now = Date.now(),
+): EngineSignals[] | null {
+  const best = new Map<string, EngineSignals>();
+  let any = false;
+  for (const r of running) {
+    const reported = replicaStats(service, r, now);
+    if (!reported?.engine) continue;
+    any = true;
+    const lag = (now - r.stats_at!) / 1000;
+    for (const s of reported.engine) {
+      const aged = {
+        ...s,
+        age_seconds: s.age_seconds === null ? null : Math.round((s.age_seconds + lag) * 1000) / 1000,
+      };
+      const have = best.get(s.replica);
+      const fresher =
+        !have || (aged.age_seconds !== null && (have.age_seconds === null || aged.age_seconds < have.age_seconds));
+      if (fresher) best.set(s.replica, aged);
+    }
+  }
+  return any ? [...best.values()] : null;
 }

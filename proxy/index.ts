@@ -8,6 +8,8 @@ import { availableParallelism } from "node:os";
 import type { ServiceStats } from "../schema/agent-protocol.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import { type ChallengeTokens, checkChallenges } from "./acme-challenge.ts";
+import { engineFamilies } from "./engine/engine-metrics.ts";
+import { EngineScraper, type EngineScraperOptions } from "./engine/scraper.ts";
 import { ConfigRejectedError, ProxyClosedError, ProxyOptionsError } from "./errors.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import { type MetricFamily, mergeFamilies } from "./observe/families.ts";
@@ -15,6 +17,8 @@ import { ProcessPool, type Sharing } from "./process-pool.ts";
 import { LocalGate } from "./rate-limit-gate.ts";
 import { ZoneRegistry } from "./rate-limit-store.ts";
 import { parseDocument } from "./routes.ts";
+import { LocalRoutingGate } from "./routing-gate.ts";
+import { RoutingState } from "./routing-state.ts";
 import { ProxyServer } from "./server.ts";
 import { checkSettings, DEFAULT_SERVER_SETTINGS, type ServerSettings } from "./settings.ts";
 import { summarizeStats } from "./stats.ts";
@@ -83,7 +87,10 @@ export interface ProxyHandle {
    * NACKs with it) and keeps the old config.
    */
   apply(doc: ConfigDocument): Promise<void>;
-  /** Per-service stats aggregated across processes (with the LLM windows of services that had LLM traffic). */
+  /**
+   * Per-service stats aggregated across processes (with the LLM windows of services that had LLM
+   * traffic), and the engine signals of each scraped service's replicas with their queue samples.
+   */
   stats(): Promise<ServiceStats[]>;
   /** The proxy's metric series, summed over its processes (empty when `settings.metrics` is off). */
   metrics(): Promise<MetricFamily[]>;
@@ -105,11 +112,15 @@ export interface ProxyTuning {
    * verdicts depend on elapsed time freeze it, so a slow machine cannot refill a bucket mid-test.
    */
   rateLimitClock?: () => number;
+  /** The engine scraper's clock, network and bounds (`engine/scraper.ts`); default: real ones. */
+  engines?: EngineScraperOptions;
 }
 
 export interface TunedProxyHandle extends ProxyHandle {
   /** Child process ids (empty when serving in this process). */
   pids(): number[];
+  /** The host routing state's loads per replica, engine loads included (diagnostics, tests). */
+  routingLoads(): ReturnType<RoutingState["loads"]>;
 }
 
 export function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
@@ -219,14 +230,25 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     const rateLimits = tuning.rateLimitClock
       ? new LocalGate(new ZoneRegistry(settings.rateLimitKeys, tuning.rateLimitClock))
       : undefined;
-    const exposition = async () => renderExposition(mergeFamilies([server.metrics(), checked.extraMetrics()]));
+    // The host's routing state is this process's; the engine scraper feeds its loads.
+    const routing = new RoutingState();
+    const engines = new EngineScraper({
+      ...tuning.engines,
+      onLoad: (service, id, url, load) => routing.setEngine(service, id, url, load),
+    });
+    const metrics = () => (settings.metrics ? mergeFamilies([server.metrics(), engineFamilies(engines)]) : []);
+    const exposition = async () => renderExposition(mergeFamilies([metrics(), checked.extraMetrics()]));
     const server: ProxyServer = new ProxyServer(settings, checked.log, {
       rateLimits,
       onHold: checked.onHeldRequest,
       exposition,
       stateDir: checked.stateDir,
+      routing: new LocalRoutingGate(routing),
     });
-    if (checked.initial) server.apply(checked.initial);
+    if (checked.initial) {
+      server.apply(checked.initial);
+      engines.retain(checked.initial);
+    }
     const httpsPort =
       checked.tlsPort === null ? null : await server.listenTls({ host: checked.host, port: checked.tlsPort });
     const port = await server.listen({ host: checked.host, port: checked.port });
@@ -245,16 +267,17 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
         assertOpen();
         const parsed = checked.accept(doc);
         server.apply(parsed);
+        engines.retain(parsed);
         services = parsed.services.map((s) => s.name);
         checked.log(`proxy: configuration version ${parsed.version} applied (${parsed.services.length} services)`);
       },
       async stats() {
         assertOpen();
-        return summarizeStats(services, [server.stats()]);
+        return summarizeStats(services, [server.stats()], engines);
       },
       async metrics() {
         assertOpen();
-        return server.metrics();
+        return metrics();
       },
       exposition() {
         assertOpen();
@@ -262,9 +285,11 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
       },
       close() {
         closed = true;
+        engines.close();
         return server.close();
       },
       pids: () => [],
+      routingLoads: () => routing.loads(),
     };
   }
 
@@ -280,6 +305,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     certificates: [],
     challenges: {},
     nodeFlags: tuning.nodeFlags ?? [],
+    engines: tuning.engines,
     log: checked.log,
     onHold: checked.onHeldRequest,
     exposition,
@@ -314,7 +340,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     },
     async stats() {
       assertOpen();
-      return summarizeStats(services, await pool.stats());
+      return summarizeStats(services, await pool.stats(), pool.engines);
     },
     async metrics() {
       assertOpen();
@@ -329,5 +355,6 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
       return pool.close();
     },
     pids: () => pool.pids(),
+    routingLoads: () => pool.routingLoads(),
   };
 }

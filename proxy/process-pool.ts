@@ -22,7 +22,9 @@
  *
  * Metrics: the parent asks every child for its series and adds them up (`observe/families.ts`); the
  * last counts of a child that died are kept (`RetiredCounts`), so the host's counters never go down
- * when a child is replaced. The cache_aware counts of the host's routing state are the parent's own.
+ * when a child is replaced. The cache_aware counts of the host's routing state are the parent's own,
+ * as are the engine signals: the parent scrapes the replicas' `/metrics` (`engine/scraper.ts`) and
+ * sets each replica's engine load in the routing state the policies read.
  *
  * Why past ~400 lines: this is the one place that knows the children's lifecycle (spawn, restart,
  * document rollout with rollback, death), and every host-wide service above is a message handler
@@ -31,6 +33,8 @@
  */
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { ChallengeTokens } from "./acme-challenge.ts";
+import { engineFamilies } from "./engine/engine-metrics.ts";
+import { EngineScraper, type EngineScraperOptions } from "./engine/scraper.ts";
 import { ProxyProcessError } from "./errors.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import { type MetricFamily, ProcessSeries } from "./observe/families.ts";
@@ -75,6 +79,8 @@ export interface ProcessPoolOptions {
   answerTimeoutMs?: number;
   /** Extra Node flags for the children (benchmark experiments, e.g. GC sizing). */
   nodeFlags?: string[];
+  /** The engine scraper's clock, network and bounds (tests); default: real ones. */
+  engines?: EngineScraperOptions;
 }
 
 /** A child that dies within this of serving died young: its restart backs off. */
@@ -114,6 +120,8 @@ export class ProcessPool {
   #closing: Promise<void> | null = null;
   readonly #rateLimits: ZoneRegistry;
   readonly #routing = new RoutingState();
+  /** Scrapes the replicas' engines here, beside the routing state their loads feed. */
+  readonly #engines: EngineScraper;
   readonly #rotator: LogRotator;
   /** Owner of the routing leases of each child process started. */
   #nextOwner = 1;
@@ -129,6 +137,11 @@ export class ProcessPool {
     this.#rateLimits = new ZoneRegistry(options.settings.rateLimitKeys);
     this.#rateLimits.retain(documentZones(options.document));
     this.#routing.retain(options.document);
+    this.#engines = new EngineScraper({
+      ...options.engines,
+      onLoad: (service, id, url, load) => this.#routing.setEngine(service, id, url, load),
+    });
+    this.#engines.retain(options.document);
     this.#rotator = new LogRotator(options.log);
   }
 
@@ -153,8 +166,13 @@ export class ProcessPool {
   }
 
   /** The host's in-flight count per replica of the services routed here (diagnostics, tests). */
-  routingLoads(): { service: string; id: string; inFlight: number }[] {
+  routingLoads(): ReturnType<RoutingState["loads"]> {
     return this.#routing.loads();
+  }
+
+  /** The engine scraper (the agent's report reads its signals and queue samples). */
+  get engines(): EngineScraper {
+    return this.#engines;
   }
 
   /** Process ids of the children now running. */
@@ -354,6 +372,7 @@ export class ProcessPool {
     // Before any child runs the new rules; zones of rules the document keeps keep their buckets.
     this.#rateLimits.retain(documentZones(document));
     this.#routing.retain(document);
+    this.#engines.retain(document);
     this.#series.retain(new Map(document.services.map((s) => [s.name, new Set(s.replicas.map((r) => r.id))])));
     const results = await Promise.allSettled(this.#slots.map((slot) => this.#applyTo(slot, document)));
     const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -361,6 +380,7 @@ export class ProcessPool {
     this.#document = previous;
     this.#rateLimits.retain(documentZones(previous));
     this.#routing.retain(previous);
+    this.#engines.retain(previous);
     if (previous) {
       const rollback = await Promise.allSettled(this.#slots.map((slot) => this.#applyTo(slot, previous)));
       // A child that cannot return to the previous document is replaced; its successor starts with it.
@@ -424,7 +444,10 @@ export class ProcessPool {
         }),
     );
     const services = this.#document?.services.map((s) => s.name) ?? [];
-    return this.#series.sum(cacheAwareFamilies(cacheAwareOf(this.#routing, services)));
+    return this.#series.sum([
+      ...cacheAwareFamilies(cacheAwareOf(this.#routing, services)),
+      ...(this.#options.settings.metrics ? engineFamilies(this.#engines) : []),
+    ]);
   }
 
   /** Asks every child to drain and exit; kills the ones still there after their drain bound. */
@@ -434,6 +457,7 @@ export class ProcessPool {
   }
 
   async #close(): Promise<void> {
+    this.#engines.close();
     const exits: Promise<void>[] = [];
     for (const slot of this.#slots) {
       if (slot.restartTimer) clearTimeout(slot.restartTimer);

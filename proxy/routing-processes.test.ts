@@ -18,6 +18,7 @@ import { endings, startReplica, type TestReplica } from "../test/fakes/replica-s
 import { configDocument, DOMAIN, type ServiceSpec } from "../test/support/config-builder.ts";
 import { send } from "../test/support/http-client.ts";
 import { until as waitUntil } from "../test/support/until.ts";
+import { ENGINE_SCRAPER_USER_AGENT } from "./engine/fetch-metrics.ts";
 import { ProcessPool } from "./process-pool.ts";
 import { DEFAULT_SERVER_SETTINGS } from "./settings.ts";
 
@@ -37,6 +38,11 @@ async function replicas(n: number) {
     const name = `r${i}`;
     served[name] = 0;
     const r = await startReplica(name, (req: IncomingMessage, res: ServerResponse) => {
+      // The host's engine scrapes are not routed traffic: a replica without engine metrics.
+      if (req.headers["user-agent"] === ENGINE_SCRAPER_USER_AGENT) {
+        res.writeHead(404).end();
+        return;
+      }
       req.resume();
       req.on("end", () => {
         served[name]!++;

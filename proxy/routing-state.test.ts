@@ -194,3 +194,27 @@ describe("IpcRoutingGate", () => {
     expect(sent).toEqual([]);
   });
 });
+
+describe("RoutingState engine loads", () => {
+  it("stamps a fresh load with the replica's in-flight count at the answer, clears it with null, keeps it across documents", () => {
+    const state = new RoutingState();
+    state.retain(doc([three()]));
+    state.decide(1, "llm", "", null, 0);
+    state.decide(1, "llm", "", null, 0);
+    state.decide(1, "llm", "", null, 0);
+    state.decide(1, "llm", "", null, 0);
+    state.setEngine("llm", "llm-0", "http://10.0.0.1:8000", { running: 3, waiting: 1, kvUsage: 0.5, at: 7 });
+    // Unknown replicas (another URL, another service) are ignored.
+    state.setEngine("llm", "llm-1", "http://10.9.9.9:8000", { running: 9, waiting: 9, kvUsage: null, at: 7 });
+    state.setEngine("gone", "llm-1", "http://10.0.0.2:8000", { running: 9, waiting: 9, kvUsage: null, at: 7 });
+    expect(state.loads().map((l) => l.engine)).toEqual([
+      { running: 3, waiting: 1, kvUsage: 0.5, at: 7, inFlightAtScrape: 2 },
+      null,
+      null,
+    ]);
+    state.retain(doc([three()]));
+    expect(state.loads()[0]!.engine).toMatchObject({ running: 3 });
+    state.setEngine("llm", "llm-0", "http://10.0.0.1:8000", null);
+    expect(state.loads()[0]!.engine).toBeNull();
+  });
+});

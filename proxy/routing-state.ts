@@ -16,7 +16,9 @@
 import type { ConfigDocument } from "../schema/config-document.ts";
 import { sameJson } from "../schema/json.ts";
 import type { RouterConfig } from "../schema/router.ts";
+import type { ScrapedLoad } from "./engine/scraper.ts";
 import { createPolicy, type Policy } from "./policies/index.ts";
+import type { EngineLoad } from "./policies/policy.ts";
 
 /** Whether a service's router keeps state that must be one per host. */
 export const sharesState = (router: RouterConfig | null): boolean => router !== null && router.policy !== "random";
@@ -26,13 +28,19 @@ export interface HostReplica {
   readonly id: string;
   readonly url: string;
   inFlight: number;
+  /** Its engine's load at the last fresh scrape (`engine/scraper.ts`); null or absent: none fresh. */
+  engine?: EngineLoad | null;
 }
 
 interface ServiceState {
   readonly router: RouterConfig;
   readonly policy: Policy<HostReplica>;
   readonly replicas: readonly HostReplica[];
+  /** The replicas by `replicaKey` (the scraper's answers find theirs without a search). */
+  readonly byKey: ReadonlyMap<string, HostReplica>;
 }
+
+const replicaKey = (id: string, url: string) => `${id}\u0000${url}`;
 
 export interface Decision {
   /** The chosen replica's id. */
@@ -54,14 +62,15 @@ export class RoutingState {
       if (!sharesState(service.router)) continue;
       const router = service.router!;
       const before = this.#services.get(service.name);
-      const known = new Map(before?.replicas.map((r) => [`${r.id}\u0000${r.url}`, r]));
+      const known = before?.byKey;
       const replicas = service.replicas.map(
-        (r) => known.get(`${r.id}\u0000${r.url}`) ?? { id: r.id, url: r.url, inFlight: 0 },
+        (r): HostReplica => known?.get(replicaKey(r.id, r.url)) ?? { id: r.id, url: r.url, inFlight: 0, engine: null },
       );
       let policy = before && sameJson(before.router, router) ? before.policy : null;
       if (policy) policy.retain(replicas);
       else policy = createPolicy<HostReplica>(router, replicas);
-      next.set(service.name, { router, policy, replicas });
+      const byKey = new Map(replicas.map((r) => [replicaKey(r.id, r.url), r]));
+      next.set(service.name, { router, policy, replicas, byKey });
     }
     this.#services = next;
   }
@@ -114,10 +123,21 @@ export class RoutingState {
     for (const replica of leases.values()) replica.inFlight--;
   }
 
+  /**
+   * A replica's engine load from the scraper: fresh figures (stamped with the host's in-flight count
+   * on it now, when the scrape answered: `combinedLoad` adds what the gateway sent it since), or null
+   * (stale, failed, unsupported: policies fall back to in-flight). Unknown replicas are ignored.
+   */
+  setEngine(service: string, id: string, url: string, load: ScrapedLoad | null): void {
+    const replica = this.#services.get(service)?.byKey.get(replicaKey(id, url));
+    if (!replica) return;
+    replica.engine = load && { ...load, inFlightAtScrape: replica.inFlight };
+  }
+
   /** The host's loads (diagnostics, tests). */
-  loads(): { service: string; id: string; inFlight: number }[] {
+  loads(): { service: string; id: string; inFlight: number; engine: EngineLoad | null }[] {
     return [...this.#services].flatMap(([service, s]) =>
-      s.replicas.map((r) => ({ service, id: r.id, inFlight: r.inFlight })),
+      s.replicas.map((r) => ({ service, id: r.id, inFlight: r.inFlight, engine: r.engine ?? null })),
     );
   }
 

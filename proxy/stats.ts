@@ -8,8 +8,10 @@
  * buckets add up across processes the same way.
  */
 import type { ServiceStats } from "../schema/agent-protocol.ts";
+import type { EngineSignals } from "../schema/engine.ts";
 import type { LlmWindow, LlmWindowName } from "../schema/llm-stats.ts";
 import { addLlmWindow } from "../schema/traffic.ts";
+import type { QueueWindow } from "./engine/queue-samples.ts";
 import { emptyWindow, trimWindow } from "./observe/llm-windows.ts";
 
 export const STATS_WINDOWS = [30, 60, 300] as const;
@@ -102,12 +104,25 @@ export class StatsRegistry {
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
+/** What the host's engine scraper adds to a service's report (`engine/scraper.ts`). */
+export interface EngineReport {
+  /** Its replicas' signals; null: its engines are not scraped. */
+  signals(service: string): EngineSignals[] | null;
+  /** The engines' queue samples by window (`LlmWindow.queue`). */
+  queue(service: string): Partial<Record<LlmWindowName, QueueWindow>>;
+}
+
 /**
  * Sums raw snapshots from every process into the agent's report: one entry per service of the
  * current document (zeros for a service without traffic, as dstack reports), mean times in seconds
- * to three decimals.
+ * to three decimals; with `engines`, the replicas' engine signals and the queue samples (a window
+ * with queue samples but no LLM traffic carries them in an otherwise empty LLM window).
  */
-export function summarizeStats(services: readonly string[], snapshots: readonly RawServiceStats[][]): ServiceStats[] {
+export function summarizeStats(
+  services: readonly string[],
+  snapshots: readonly RawServiceStats[][],
+  engines?: EngineReport,
+): ServiceStats[] {
   const sums = new Map<string, RawServiceStats["windows"]>();
   const llm = new Map<string, Partial<Record<LlmWindowName, LlmWindow>>>();
   for (const name of services) {
@@ -137,16 +152,25 @@ export function summarizeStats(services: readonly string[], snapshots: readonly 
       }
     }
   }
-  return [...sums].map(([service, w]) => {
+  return [...sums].map(([service, w]): ServiceStats => {
     const distributions = llm.get(service);
+    const queue = engines?.queue(service);
     const window = (name: LlmWindowName) => {
       const out = {
         requests: w[name].requests,
         request_time: w[name].requests ? round3(w[name].seconds / w[name].requests) : 0,
       };
-      const extra = distributions?.[name];
+      let extra = distributions?.[name];
+      const q = queue?.[name];
+      if (q) {
+        extra ??= emptyWindow();
+        extra.queue = { waiting: q.waiting, samples: q.samples };
+      }
       return extra ? { ...out, llm: trimWindow(extra) } : out;
     };
-    return { service, windows: { "30": window("30"), "60": window("60"), "300": window("300") } };
+    const stats: ServiceStats = { service, windows: { "30": window("30"), "60": window("60"), "300": window("300") } };
+    const signals = engines?.signals(service);
+    if (signals) stats.engine = signals;
+    return stats;
   });
 }

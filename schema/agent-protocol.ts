@@ -7,6 +7,8 @@
  */
 import * as v from "valibot";
 import type { ConfigDocument } from "./config-document.ts";
+import { EngineSignals } from "./engine.ts";
+import { MAX_SERVICE_REPLICAS } from "./limits.ts";
 import { LlmWindow } from "./llm-stats.ts";
 
 /**
@@ -42,6 +44,11 @@ const Window = v.object({
 export const ServiceStats = v.object({
   service: v.string(),
   windows: v.object({ "30": Window, "60": Window, "300": Window }),
+  /**
+   * The engine signals of the service's replicas as this host last read them (`schema/engine.ts`);
+   * absent from older agents and for services whose engines are not scraped (`engine: none`).
+   */
+  engine: v.optional(v.pipe(v.array(EngineSignals), v.maxLength(MAX_SERVICE_REPLICAS))),
 });
 export type ServiceStats = v.InferOutput<typeof ServiceStats>;
 

@@ -5,6 +5,7 @@
  * this schema before applying it (and NACK what does not parse).
  */
 import * as v from "valibot";
+import { ENGINES } from "./engine.ts";
 import * as L from "./limits.ts";
 import { DEFAULT_OBSERVABILITY, ObservabilityDocument } from "./observability.ts";
 import { RouterDocument as RouterSchema } from "./router.ts";
@@ -72,6 +73,12 @@ export const ConfigService = v.object({
    * did not ask; `as_requested` (also when absent, from older control planes) never rewrites a request.
    */
   usage: v.optional(v.picklist(USAGE_MODES), DEFAULT_USAGE),
+  /**
+   * The replicas' model server (`schema/engine.ts`), whose `/metrics` the host scrapes for load
+   * signals; `none`: never scraped; null or absent (also from older control planes): detected from
+   * the exposition, for services with a `model` or a `router`.
+   */
+  engine: v.optional(v.nullable(v.picklist(ENGINES))),
   /**
    * Set for services that scale to zero (`replicas: 0..N`): while the service has no replicas a
    * request is held up to `timeout_ms` for one to register, and the proxy tells the control plane.

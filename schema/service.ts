@@ -5,6 +5,7 @@
  * and removes at run time (`POST/DELETE …/services/:name/replicas`).
  */
 import * as v from "valibot";
+import { ENGINES } from "./engine.ts";
 import { NAME_PATTERN } from "./gateway.ts";
 import {
   checkInputTree,
@@ -268,6 +269,8 @@ export const ServiceConfigurationInput = mapping(
     scaling: v.optional(v.nullable(Scaling)),
     router: v.optional(v.nullable(RouterOverride)),
     usage: v.optional(v.picklist(USAGE_MODES, oneOf(USAGE_MODES)), DEFAULT_USAGE),
+    /** The replicas' model server, for load signals (docs/engine-signals.md); absent or null: detect. */
+    engine: v.optional(v.nullable(v.picklist(ENGINES, oneOf(ENGINES)))),
   },
   "a mapping with type: service",
 );
@@ -293,6 +296,7 @@ export function parseServiceConfiguration(input: unknown): ServiceConfiguration 
     model: result.output.model ?? null,
     scaling: result.output.scaling ?? null,
     router: result.output.router ?? null,
+    engine: result.output.engine ?? null,
   };
   const issues: FieldIssue[] = [];
   const prefixes = s.rate_limits.map((r) => r.prefix);
@@ -316,9 +320,10 @@ export function parseServiceConfiguration(input: unknown): ServiceConfiguration 
  * defaults, so a service stored before `usage` existed shows no change and is not a stale plan.
  */
 export function storedServiceConfiguration(stored: ServiceConfiguration): ServiceConfiguration {
-  // `hsts` came with HTTPS (absent from services stored before it), `usage` with LLM metrics.
-  if (stored.usage && stored.hsts !== undefined && stored.hsts !== null) return stored;
-  return { ...stored, hsts: stored.hsts ?? false, usage: stored.usage ?? DEFAULT_USAGE };
+  // `hsts` came with HTTPS (absent from services stored before it), `usage` with LLM metrics,
+  // `engine` with engine signals.
+  if (stored.usage && stored.hsts !== undefined && stored.hsts !== null && stored.engine !== undefined) return stored;
+  return { ...stored, hsts: stored.hsts ?? false, usage: stored.usage ?? DEFAULT_USAGE, engine: stored.engine ?? null };
 }
 
 /** A replica's id as the orchestrator names it (a path segment of the replicas API). */

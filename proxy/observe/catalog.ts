@@ -137,6 +137,48 @@ export const METRICS = {
     help: "cache_aware prefix tree evictions (every eviction_interval).",
     labels: ["service"],
   },
+  engineRunning: {
+    name: "gateplane_engine_requests_running",
+    type: "gauge",
+    help: "Requests in the replica engine's running batch at its last fresh scrape (vllm:num_requests_running, sglang:num_running_reqs; summed over its series).",
+    labels: ["service", "replica"],
+  },
+  engineWaiting: {
+    name: "gateplane_engine_requests_waiting",
+    type: "gauge",
+    help: "Requests queued in the replica engine at its last fresh scrape (vllm:num_requests_waiting, sglang:num_queue_reqs; summed over its series).",
+    labels: ["service", "replica"],
+  },
+  engineKvCache: {
+    name: "gateplane_engine_kv_cache_usage_ratio",
+    type: "gauge",
+    help: "KV-cache use of the replica engine, 0-1, at its last fresh scrape (vllm:kv_cache_usage_perc, sglang:token_usage; averaged over its series).",
+    labels: ["service", "replica"],
+  },
+  enginePrefixCache: {
+    name: "gateplane_engine_prefix_cache_hit_ratio",
+    type: "gauge",
+    help: "The replica engine's own prefix-cache hit rate, 0-1: cached over queried prompt tokens between scrapes.",
+    labels: ["service", "replica"],
+  },
+  engineFresh: {
+    name: "gateplane_engine_signal_fresh",
+    type: "gauge",
+    help: "1 while the replica's engine signals are fresh (policies read them), 0 when stale, failed or unsupported (policies use in-flight counts).",
+    labels: ["service", "replica", "state"],
+  },
+  engineAge: {
+    name: "gateplane_engine_signal_age_seconds",
+    type: "gauge",
+    help: "Seconds since the replica's last good engine scrape (absent before the first).",
+    labels: ["service", "replica"],
+  },
+  engineScrapes: {
+    name: "gateplane_engine_scrapes_total",
+    type: "counter",
+    help: "Scrapes of replicas' /metrics by result (ok, failed, timeout, invalid, unsupported).",
+    labels: ["service", "replica", "result"],
+  },
   configVersion: {
     name: "gateplane_config_version",
     type: "gauge",

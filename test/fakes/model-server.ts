@@ -13,6 +13,12 @@
  * `stream_options` on a request that does not stream is a 400. `usage: "never"` leaves usage out
  * everywhere (a server that counts nothing); `"always"` sends the usage chunk on every stream (vLLM's
  * `--enable-force-include-usage`).
+ *
+ * Engine metrics (`metrics`): `GET /metrics` answers Prometheus text as vLLM v1 or SGLang expose it
+ * (their HELP/TYPE lines, labels and `_total`/`_created` counters), following the server's real
+ * load: the generation requests open now, the first `maxRunning` of them running and the rest
+ * waiting, KV-cache use = running / maxRunning, prompt tokens counted per request. Scrapes are not
+ * recorded in `requests`; `scrapes` counts them.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -36,6 +42,20 @@ export interface ModelServerOptions {
   /** Prompt tokens reported in usage (default 1). */
   promptTokens?: number;
   usage?: "requested" | "never" | "always";
+  /** Serve `GET /metrics` in this engine's format (absent: 404, as a server without metrics). */
+  metrics?: EngineMetricsOptions;
+}
+
+export interface EngineMetricsOptions {
+  engine: "vllm" | "sglang";
+  /** SGLang's metric prefix: `sglang:` (default) or `sglang_` (v0.5.4 on). */
+  prefix?: "sglang:" | "sglang_";
+  /** Requests the engine runs at once (its batch); the rest wait (default 4). */
+  maxRunning?: number;
+  /** Series per gauge (vLLM `engine` indexes, SGLang `dp_rank`s); the load is split between them (default 1). */
+  ranks?: number;
+  /** The served model name label (default "fake-model"). */
+  model?: string;
 }
 
 export interface FakeModelServer {
@@ -47,6 +67,10 @@ export interface FakeModelServer {
   gated: boolean;
   /** Lets the next token of every gated stream go. */
   release(): void;
+  /** Generation requests open now (what `/metrics` reports as running + waiting). */
+  readonly active: number;
+  /** `GET /metrics` answered so far. */
+  readonly scrapes: number;
   close(): Promise<void>;
 }
 
@@ -132,11 +156,35 @@ export async function startFakeModelServer(
     res.end("data: [DONE]\n\n");
   };
 
+  let active = 0;
+  let scrapes = 0;
+  let promptTotal = 0;
+  let generationTotal = 0;
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const { text, json } = await readJson(req);
     const path = req.url ?? "";
     const pathname = path.split("?")[0];
+    if (pathname === "/metrics" && req.method === "GET") {
+      if (!options.metrics) {
+        res.writeHead(404, { "content-type": "text/plain" });
+        res.end("Not Found");
+        return;
+      }
+      scrapes++;
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+      res.end(engineExposition(options.metrics, { active, prompt: promptTotal, generation: generationTotal, created }));
+      return;
+    }
+    const { text, json } = await readJson(req);
     requests.push({ method: req.method ?? "", path, host: req.headers.host, body: text });
+    if (pathname === `${prefix}/chat/completions` || pathname === `${prefix}/completions` || pathname === "/generate") {
+      // The engine's load: open from the request's arrival until its response is over.
+      active++;
+      promptTotal += promptTokens;
+      res.once("close", () => {
+        active--;
+        generationTotal += tokens.length;
+      });
+    }
     const model = typeof json?.model === "string" ? json.model : "unknown";
     const id = `${name}-${requests.length}`;
     // Replicas often send their own CORS header; the proxy replaces it.
@@ -259,6 +307,12 @@ export async function startFakeModelServer(
       if (!value) state.release();
     },
     release: () => state.release(),
+    get active() {
+      return active;
+    },
+    get scrapes() {
+      return scrapes;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         state.release();
@@ -267,4 +321,95 @@ export async function startFakeModelServer(
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * The exposition of an engine carrying `active` requests, in its published format (metric names,
+ * HELP/TYPE lines and labels of vLLM v1 and SGLang; `../shared/reference/llm-serving-protocols.md` §1).
+ */
+/** A float as prometheus_client writes it (Python's repr: `2.0`, `0.25`). */
+const pyFloat = (x: number) => (Number.isInteger(x) ? x.toFixed(1) : String(x));
+
+export function engineExposition(
+  o: EngineMetricsOptions,
+  load: { active: number; prompt: number; generation: number; created: number },
+): string {
+  const maxRunning = o.maxRunning ?? 4;
+  const ranks = o.ranks ?? 1;
+  const model = o.model ?? "fake-model";
+  const running = Math.min(load.active, maxRunning);
+  const waiting = load.active - running;
+  // The load split over the ranks as a DP scheduler would: the first ones take the remainder.
+  const share = (n: number, rank: number) => Math.floor(n / ranks) + (rank < n % ranks ? 1 : 0);
+  const kv = (rank: number) => share(running, rank) / Math.max(1, share(maxRunning, rank));
+  const lines: string[] = [];
+  const family = (
+    name: string,
+    type: string,
+    help: string,
+    value: (rank: number) => number,
+    labels: (r: number) => string,
+  ) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (let r = 0; r < ranks; r++) lines.push(`${name}{${labels(r)}} ${pyFloat(value(r))}`);
+  };
+  const counter = (name: string, help: string, total: number, labels: (r: number) => string) => {
+    family(`${name}_total`, "counter", help, (r) => share(total, r), labels);
+    family(`${name}_created`, "gauge", help, () => load.created, labels);
+  };
+  if (o.engine === "vllm") {
+    const labels = (r: number) => `engine="${r}",model_name="${model}"`;
+    family(
+      "vllm:num_requests_running",
+      "gauge",
+      "Number of requests in model execution batches.",
+      (r) => share(running, r),
+      labels,
+    );
+    family(
+      "vllm:num_requests_waiting",
+      "gauge",
+      "Number of requests waiting to be processed.",
+      (r) => share(waiting, r),
+      labels,
+    );
+    family("vllm:kv_cache_usage_perc", "gauge", "KV-cache usage. 1 means 100 percent usage.", kv, labels);
+    counter(
+      "vllm:prefix_cache_queries",
+      "Prefix cache queries, in terms of number of queried tokens.",
+      load.prompt,
+      labels,
+    );
+    counter("vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.", 0, labels);
+    counter("vllm:prompt_tokens", "Number of prefill tokens processed.", load.prompt, labels);
+    counter("vllm:generation_tokens", "Number of generation tokens processed.", load.generation, labels);
+  } else {
+    const p = o.prefix ?? "sglang:";
+    const labels = (r: number) =>
+      `dp_rank="${r}",engine_type="unified",model_name="${model}",moe_ep_rank="0",pp_rank="0",tp_rank="0"`;
+    const tokenizer = () => `engine_type="unified",model_name="${model}"`;
+    family(`${p}num_running_reqs`, "gauge", "The number of running requests.", (r) => share(running, r), labels);
+    family(
+      `${p}num_queue_reqs`,
+      "gauge",
+      "The number of requests in the waiting queue.",
+      (r) => share(waiting, r),
+      labels,
+    );
+    family(`${p}token_usage`, "gauge", "The token usage.", kv, labels);
+    family(`${p}cache_hit_rate`, "gauge", "The prefix cache hit rate.", () => 0, labels);
+    // Tokenizer-manager counters: one series (no rank labels).
+    lines.push(
+      `# HELP ${p}prompt_tokens_total Number of prefill tokens processed.`,
+      `# TYPE ${p}prompt_tokens_total counter`,
+      `${p}prompt_tokens_total{${tokenizer()}} ${pyFloat(load.prompt)}`,
+      `# HELP ${p}cached_tokens_total Number of cached prompt tokens.`,
+      `# TYPE ${p}cached_tokens_total counter`,
+      `${p}cached_tokens_total{${tokenizer()}} 0.0`,
+      `# HELP ${p}generation_tokens_total Number of generation tokens processed.`,
+      `# TYPE ${p}generation_tokens_total counter`,
+      `${p}generation_tokens_total{${tokenizer()}} ${pyFloat(load.generation)}`,
+    );
+  }
+  return `${lines.join("\n")}\n`;
 }

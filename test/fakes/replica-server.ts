@@ -7,6 +7,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { ENGINE_SCRAPER_USER_AGENT } from "../../proxy/engine/fetch-metrics.ts";
 
 export interface SeenRequest {
   method: string;
@@ -93,7 +94,9 @@ export async function startReplica(name: string, handler: Handler = echo(name), 
   const seen: SeenRequest[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
-    seen.push({ method: req.method ?? "", url: req.url ?? "", rawHeaders: req.rawHeaders, headers: req.headers });
+    // The host's engine scrapes (`proxy/engine/`) are not what a test sent through the gateway.
+    if (req.headers["user-agent"] !== ENGINE_SCRAPER_USER_AGENT)
+      seen.push({ method: req.method ?? "", url: req.url ?? "", rawHeaders: req.rawHeaders, headers: req.headers });
     handler(req, res);
   });
   server.on("connection", (socket) => {

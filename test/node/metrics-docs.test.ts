@@ -5,6 +5,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentFamilies } from "../../agent/metrics.ts";
+import { engineFamilies } from "../../proxy/engine/engine-metrics.ts";
+import { FakeClock } from "../../proxy/engine/fake-clock.ts";
+import { EngineScraper } from "../../proxy/engine/scraper.ts";
 import { METRICS } from "../../proxy/observe/catalog.ts";
 import { renderExposition } from "../../proxy/observe/exposition.ts";
 import { ProxyServer } from "../../proxy/server.ts";
@@ -36,7 +39,7 @@ function listen(s: Server): Promise<string> {
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "gp-metrics-docs-"));
-  model = await startFakeModelServer("m", { promptTokens: 3 });
+  model = await startFakeModelServer("m", { promptTokens: 3, metrics: { engine: "vllm" } });
   // A replica that promises more than it sends: the response is cut.
   cutting = createServer((_req, res) => {
     res.writeHead(200, { "content-length": "100" });
@@ -108,7 +111,26 @@ beforeAll(async () => {
   await until("the cut response's record", () =>
     server.metrics().some((f) => f.name === METRICS.incomplete.name && f.samples.length > 0),
   );
-  exposition = renderExposition([...server.metrics(), ...agent]);
+  // The engine signals of the model services' replicas: two scrapes with a request between them
+  // (the prefix-cache hit ratio is a rate between scrapes).
+  const clock = new FakeClock();
+  const engines = new EngineScraper({ clock, random: () => 0 });
+  engines.retain(doc);
+  await clock.advance(0);
+  await until("the engine scraped", () => engines.signals("chat")?.[0]?.state === "fresh");
+  await fetch(`${model.url}/v1/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "llama", prompt: "hi" }),
+  }).then((r) => r.text());
+  const before = model.scrapes;
+  await clock.advance(2000);
+  await until(
+    "the engine scraped again",
+    () => model.scrapes > before && engines.signals("chat")?.[0]?.prefix_cache_hit_rate !== null,
+  );
+  exposition = renderExposition([...server.metrics(), ...engineFamilies(engines), ...agent]);
+  engines.close();
 });
 
 afterAll(async () => {

@@ -1,0 +1,402 @@
+/**
+ * @module
+ * The host's engine scraper: in the process that owns the routing state (the proxy's parent, or the
+ * server itself without child processes), every replica of every scraped service is asked
+ * `GET <replica url>/metrics` every `intervalMs` (2 s), at most one request in flight per replica,
+ * each answer within `timeoutMs` (1 s) and `maxBytes` (4 MiB). Replicas start at a random point of
+ * the interval and each wait is jittered ±10 %, so a host's scrapes never fall in lockstep.
+ *
+ * Which services: `engine: vllm | sglang` always; `engine: none` never; no `engine:` detects the
+ * engine from the exposition, for LLM services only (a `model:` or a `router:`) — an arbitrary HTTP
+ * service is not asked for a `/metrics` it never offered. An exposition with neither engine's series,
+ * or a 404, makes the replica `unsupported`, asked again every `unsupportedRetryMs` (60 s) so one
+ * that starts exporting later is picked up.
+ *
+ * A good read is fresh for `staleAfterMs` (3 intervals): one lost scrape keeps the last figures
+ * (with the error shown), a replica silent for three intervals loses them, and its policy falls back
+ * to the gateway's own in-flight count (`onLoad(…, null)`). Time and the network are injected: tests
+ * drive the clock, nothing sleeps.
+ */
+import type { ConfigDocument } from "../../schema/config-document.ts";
+import type { Engine, EngineSignalState, EngineSignals } from "../../schema/engine.ts";
+import type { LlmWindowName } from "../../schema/llm-stats.ts";
+import type { EngineReport } from "../stats.ts";
+import {
+  type EngineReading,
+  missingLoad,
+  type PrefixCounters,
+  prefixHitRate,
+  ReadingCollector,
+} from "./engine-reading.ts";
+import { ExpositionParser, ExpositionSyntaxError } from "./exposition-parser.ts";
+import { fetchMetrics, type MetricsFetch, MetricsTooLargeError } from "./fetch-metrics.ts";
+import { QueueSamples, type QueueWindow } from "./queue-samples.ts";
+
+export interface ScrapeClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** Real time; timers never keep the process alive. */
+export const realClock: ScrapeClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+export const ENGINE_SCRAPE_DEFAULTS = {
+  intervalMs: 2_000,
+  timeoutMs: 1_000,
+  staleAfterMs: 6_000,
+  unsupportedRetryMs: 60_000,
+  maxBytes: 4 * 1024 * 1024,
+  path: "/metrics",
+};
+
+/** A replica's load at a fresh read (the routing state adds its own in-flight count). */
+export interface ScrapedLoad {
+  running: number;
+  waiting: number;
+  kvUsage: number | null;
+  at: number;
+}
+
+export interface EngineScraperOptions {
+  fetch?: MetricsFetch;
+  clock?: ScrapeClock;
+  /** Uniform in [0, 1): the jitter. */
+  random?: () => number;
+  intervalMs?: number;
+  timeoutMs?: number;
+  staleAfterMs?: number;
+  unsupportedRetryMs?: number;
+  maxBytes?: number;
+  /** A replica's load: fresh figures, or null when it has none now (stale, failed, unsupported, gone). */
+  onLoad?: (service: string, id: string, url: string, load: ScrapedLoad | null) => void;
+}
+
+/** How a scrape ended (`gateplane_engine_scrapes_total{result}`). */
+export const SCRAPE_RESULTS = ["ok", "failed", "timeout", "invalid", "unsupported"] as const;
+export type ScrapeResult = (typeof SCRAPE_RESULTS)[number];
+
+/** One replica being scraped. */
+export class ReplicaScrape {
+  engine: "vllm" | "sglang" | null = null;
+  state: EngineSignalState = "failed";
+  error: string | null = null;
+  load: ScrapedLoad | null = null;
+  prefixHitRate: number | null = null;
+  /** Whether `onLoad` was last given figures (so null is sent once when they go). */
+  published = false;
+  readonly results: Record<ScrapeResult, number> = { ok: 0, failed: 0, timeout: 0, invalid: 0, unsupported: 0 };
+  timer: unknown = null;
+  controller: AbortController | null = null;
+  closed = false;
+  #counters: PrefixCounters | null = null;
+
+  constructor(
+    readonly service: string,
+    readonly id: string,
+    readonly url: string,
+    /** The service's `engine:`; null: detect. */
+    readonly expected: "vllm" | "sglang" | null,
+  ) {}
+
+  /** Takes a good reading (`running` and `waiting` present). */
+  take(reading: EngineReading, at: number): void {
+    this.prefixHitRate = prefixHitRate(this.#counters, reading, this.prefixHitRate);
+    this.#counters = reading.prefixCounters;
+    this.engine = reading.engine;
+    this.load = { running: reading.running!, waiting: reading.waiting!, kvUsage: reading.kvUsage, at };
+    this.state = "fresh";
+    this.error = null;
+  }
+}
+
+const keyOf = (service: string, id: string, url: string) => `${service}\u0000${id}\u0000${url}`;
+
+/** Whether a service's engines are scraped: `engine: vllm | sglang`, or none set on an LLM service. */
+function scraped(s: ConfigDocument["services"][number]): boolean {
+  const engine = s.engine ?? null;
+  return engine === null ? s.model !== null || s.router !== null : engine !== "none";
+}
+
+function scrapedServices(doc: ConfigDocument | null): Set<string> {
+  return new Set((doc?.services ?? []).filter(scraped).map((s) => s.name));
+}
+
+/** The replicas a document asks to scrape, with their expected engine (null: detect). */
+export function scrapeTargets(
+  doc: ConfigDocument | null,
+): { service: string; id: string; url: string; expected: "vllm" | "sglang" | null }[] {
+  const out: { service: string; id: string; url: string; expected: "vllm" | "sglang" | null }[] = [];
+  for (const s of doc?.services ?? []) {
+    if (!scraped(s)) continue;
+    const expected = (s.engine ?? null) as Exclude<Engine, "none"> | null;
+    for (const r of s.replicas) out.push({ service: s.name, id: r.id, url: r.url, expected });
+  }
+  return out;
+}
+
+/** `<replica url>/metrics`: the replica's own path prefix kept, as its API is reached under it. */
+export function metricsUrl(replicaUrl: string, path = ENGINE_SCRAPE_DEFAULTS.path): string {
+  return replicaUrl.replace(/\/+$/, "") + path;
+}
+
+export class EngineScraper implements EngineReport {
+  readonly #fetch: MetricsFetch;
+  readonly #clock: ScrapeClock;
+  readonly #random: () => number;
+  readonly #o: typeof ENGINE_SCRAPE_DEFAULTS;
+  readonly #onLoad: NonNullable<EngineScraperOptions["onLoad"]>;
+  #replicas = new Map<string, ReplicaScrape>();
+  /** The services whose engines are scraped (some may have no replica now). */
+  #services = new Set<string>();
+  readonly #queue = new QueueSamples();
+  #sampleTimer: unknown = null;
+  #closed = false;
+
+  constructor(options: EngineScraperOptions = {}) {
+    this.#fetch = options.fetch ?? fetchMetrics;
+    this.#clock = options.clock ?? realClock;
+    this.#random = options.random ?? Math.random;
+    this.#o = {
+      ...ENGINE_SCRAPE_DEFAULTS,
+      ...Object.fromEntries(Object.entries(options).filter(([k, v]) => k in ENGINE_SCRAPE_DEFAULTS && v !== undefined)),
+    };
+    this.#onLoad = options.onLoad ?? (() => {});
+  }
+
+  /**
+   * Follows a document: replicas that stay (service, id and URL) keep their state and schedule, new
+   * ones start at a random point of the interval, those gone stop (their request aborted). Fresh
+   * loads are handed out again, for a routing state that just made new replica entries.
+   */
+  retain(doc: ConfigDocument | null): void {
+    if (this.#closed) return;
+    const next = new Map<string, ReplicaScrape>();
+    this.#services = scrapedServices(doc);
+    for (const t of scrapeTargets(doc)) {
+      const key = keyOf(t.service, t.id, t.url);
+      const kept = this.#replicas.get(key);
+      if (kept && kept.expected === t.expected) {
+        next.set(key, kept);
+        if (kept.published) this.#onLoad(kept.service, kept.id, kept.url, kept.load);
+        continue;
+      }
+      const r = new ReplicaScrape(t.service, t.id, t.url, t.expected);
+      next.set(key, r);
+      this.#schedule(r, this.#random() * this.#o.intervalMs);
+    }
+    for (const [key, r] of this.#replicas) if (next.get(key) !== r) this.#stop(r);
+    this.#replicas = next;
+    if (this.#sampleTimer === null && next.size > 0) this.#scheduleSample();
+  }
+
+  /** The scraper's clock (ages and staleness are on it). */
+  now(): number {
+    return this.#clock.now();
+  }
+
+  /** Every replica scraped, in document order. */
+  replicas(): ReplicaScrape[] {
+    return [...this.#replicas.values()];
+  }
+
+  /** A service's replicas as the agent reports them and the API shows them; null: not scraped. */
+  signals(service: string): EngineSignals[] | null {
+    if (!this.#services.has(service)) return null;
+    const now = this.#clock.now();
+    return this.replicas()
+      .filter((r) => r.service === service)
+      .map((r) => this.#signalsOf(r, now));
+  }
+
+  #signalsOf(r: ReplicaScrape, now: number): EngineSignals {
+    this.refresh(r, now);
+    const fresh = r.state === "fresh";
+    return {
+      replica: r.id,
+      engine: r.engine,
+      state: r.state,
+      running: fresh ? r.load!.running : null,
+      waiting: fresh ? r.load!.waiting : null,
+      kv_cache_usage: fresh ? r.load!.kvUsage : null,
+      prefix_cache_hit_rate: fresh ? r.prefixHitRate : null,
+      age_seconds: r.load ? Math.max(0, now - r.load.at) / 1000 : null,
+      error: r.error === null ? null : r.error.slice(0, 1000),
+    };
+  }
+
+  /** The service's queue samples by window. */
+  queue(service: string): Partial<Record<LlmWindowName, QueueWindow>> {
+    return this.#queue.windows(service, this.#clock.now());
+  }
+
+  /** Stops every scrape (the proxy closes). */
+  close(): void {
+    this.#closed = true;
+    for (const r of this.#replicas.values()) this.#stop(r);
+    this.#replicas.clear();
+    if (this.#sampleTimer !== null) this.#clock.clearTimeout(this.#sampleTimer);
+    this.#sampleTimer = null;
+  }
+
+  #stop(r: ReplicaScrape): void {
+    r.closed = true;
+    if (r.timer !== null) this.#clock.clearTimeout(r.timer);
+    r.timer = null;
+    r.controller?.abort(new Error("the replica left the configuration"));
+    if (r.published) this.#onLoad(r.service, r.id, r.url, null);
+    r.published = false;
+  }
+
+  #schedule(r: ReplicaScrape, ms: number): void {
+    r.timer = this.#clock.setTimeout(() => {
+      r.timer = null;
+      this.#tick(r);
+    }, ms);
+  }
+
+  /** A fresh read older than the bound goes stale (or failed, when the reads since failed). */
+  refresh(r: ReplicaScrape, now: number): void {
+    if (r.state !== "fresh" || !r.load || now - r.load.at <= this.#o.staleAfterMs) return;
+    r.state = r.error === null ? "stale" : "failed";
+    this.#publish(r);
+  }
+
+  #publish(r: ReplicaScrape): void {
+    const load = r.state === "fresh" ? r.load : null;
+    if (load === null && !r.published) return;
+    r.published = load !== null;
+    this.#onLoad(r.service, r.id, r.url, load);
+  }
+
+  #tick(r: ReplicaScrape): void {
+    if (r.closed) return;
+    const started = this.#clock.now();
+    this.refresh(r, started);
+    if (r.controller) {
+      this.#schedule(r, this.#jitter(this.#o.intervalMs));
+      return;
+    }
+    const controller = new AbortController();
+    r.controller = controller;
+    let timedOut = false;
+    const timeout = this.#clock.setTimeout(() => {
+      timedOut = true;
+      controller.abort(new Error("timeout"));
+    }, this.#o.timeoutMs);
+    const collector = new ReadingCollector(r.expected);
+    const parser = new ExpositionParser(collector);
+    const url = metricsUrl(r.url);
+    this.#fetch(url, { signal: controller.signal, maxBytes: this.#o.maxBytes, onChunk: (text) => parser.push(text) })
+      .then((status) => {
+        if (status === 200) parser.end();
+        return status;
+      })
+      .then(
+        (status) => this.#answered(r, status, status === 200 ? collector.reading() : null),
+        (err: Error) => {
+          // A 200 that is not Prometheus text before any engine series (an app's JSON, a login
+          // page) is a replica without engine metrics, not a broken engine.
+          if (err instanceof ExpositionSyntaxError && collector.engine === null && !timedOut)
+            this.#unsupported(r, `the answer is not a Prometheus exposition (${err.message})`);
+          else throw err;
+        },
+      )
+      .then(
+        () => {},
+        (err: Error) =>
+          this.#failed(
+            r,
+            timedOut
+              ? "timeout"
+              : err instanceof ExpositionSyntaxError || err instanceof MetricsTooLargeError
+                ? "invalid"
+                : "failed",
+            timedOut ? `no answer within ${this.#o.timeoutMs / 1000}s` : err.message,
+          ),
+      )
+      .finally(() => {
+        this.#clock.clearTimeout(timeout);
+        r.controller = null;
+        if (r.closed || this.#closed) return;
+        const base = r.state === "unsupported" ? this.#o.unsupportedRetryMs : this.#o.intervalMs;
+        const spent = this.#clock.now() - started;
+        this.#schedule(r, Math.max(0, this.#jitter(base) - spent));
+      });
+  }
+
+  #answered(r: ReplicaScrape, status: number, reading: EngineReading | null): void {
+    if (r.closed) return;
+    const what = `GET ${metricsUrl(r.url)}`;
+    if (status === 404) {
+      this.#unsupported(r, `${what} answered 404`);
+      return;
+    }
+    if (status !== 200) {
+      this.#failed(r, "failed", `${what} answered ${status}`);
+      return;
+    }
+    if (!reading) {
+      const wanted = r.expected === null ? "vllm: or sglang: series" : `${r.expected}: series (engine: ${r.expected})`;
+      this.#unsupported(r, `the exposition has no ${wanted}`);
+      return;
+    }
+    const missing = missingLoad(reading);
+    if (missing) {
+      this.#failed(r, "invalid", `the exposition has no ${missing}`);
+      return;
+    }
+    r.results.ok++;
+    r.take(reading, this.#clock.now());
+    this.#publish(r);
+  }
+
+  #failed(r: ReplicaScrape, result: ScrapeResult, error: string): void {
+    if (r.closed) return;
+    r.results[result]++;
+    r.error = error;
+    // A good read still within its bound stays in use: one lost scrape does not drop the figures.
+    if (r.state === "fresh" && r.load && this.#clock.now() - r.load.at <= this.#o.staleAfterMs) return;
+    r.state = "failed";
+    this.#publish(r);
+  }
+
+  #unsupported(r: ReplicaScrape, error: string): void {
+    if (r.closed) return;
+    r.results.unsupported++;
+    r.error = error;
+    r.state = "unsupported";
+    r.engine = null;
+    r.load = null;
+    this.#publish(r);
+  }
+
+  #jitter(ms: number): number {
+    return ms * (0.9 + 0.2 * this.#random());
+  }
+
+  /** One sample per interval of each service's mean waiting over its fresh replicas (`LlmWindow.queue`). */
+  #scheduleSample(): void {
+    this.#sampleTimer = this.#clock.setTimeout(() => {
+      this.#sampleTimer = null;
+      if (this.#closed) return;
+      const now = this.#clock.now();
+      const sums = new Map<string, { waiting: number; n: number }>();
+      for (const r of this.#replicas.values()) {
+        this.refresh(r, now);
+        if (r.state !== "fresh") continue;
+        const s = sums.get(r.service) ?? { waiting: 0, n: 0 };
+        s.waiting += r.load!.waiting;
+        s.n++;
+        sums.set(r.service, s);
+      }
+      for (const [service, s] of sums) this.#queue.add(service, s.waiting / s.n, now);
+      this.#queue.retain(this.#services);
+      if (this.#replicas.size > 0) this.#scheduleSample();
+    }, this.#o.intervalMs);
+  }
+}

@@ -231,8 +231,8 @@ export const SIM_POLICIES: Record<string, PolicyFactory> = {
   power_of_two: (r) => new PowerOfTwo(int(r)),
   "power_of_two, load: engine": (r) => new PowerOfTwo(int(r), combinedLoad),
   least_load: () => new LeastLoad({ ...LEAST_LOAD_DEFAULTS }),
-  prefix_load: (r) => new PrefixLoad(prefixLoadOptions(null), [], 0, r, combinedLoad),
-  "prefix_load, load: in_flight": (r) => new PrefixLoad(prefixLoadOptions(null), [], 0, r, inFlightLoad),
+  prefix_load: (r) => new PrefixLoad(prefixLoadOptions(null), [], 0, r, inFlightLoad),
+  "prefix_load, load: engine": (r) => new PrefixLoad(prefixLoadOptions(null), [], 0, r, combinedLoad),
   random: (r) => new RandomPolicy(int(r)),
   round_robin: () => new RoundRobin(),
 };

@@ -98,7 +98,7 @@ export function tenantsWorkload(
   contextLen = 4000,
   queryLen = 800,
   outputLen = 64,
-  rate = 110,
+  rate = 85,
   seconds = 15,
 ): SimRequest[] {
   const rand = seeded(seed);

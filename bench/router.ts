@@ -387,7 +387,7 @@ function quality(): void {
     "Later turns extend earlier ones (prompt + answer + new message).",
   );
   qualityTable(
-    "Workload 3: many tenants, llm-d-like (48 tenants × 4,000-token contexts = 73 % of the fleet's cache, 800-token queries, 64-token answers, Poisson 110 req/s for 15 s)",
+    "Workload 3: many tenants, llm-d-like (48 tenants × 4,000-token contexts = 73 % of the fleet's cache, 800-token queries, 64-token answers, Poisson 85 req/s for 15 s, near saturation)",
     tenantsWorkload(SEED),
     "llm-d (8 vLLM pods, 150 tenants × 6,000 tokens, 1,200-token queries): precise prefix scheduling TTFT p90 0.54 s, 8,730 output tok/s; load-only 94.9 s, 4,429 tok/s.",
     false,

@@ -80,19 +80,22 @@ export interface PrefixLoadOptions {
 }
 
 export const PREFIX_LOAD_DEFAULTS: Readonly<PrefixLoadOptions> = {
-  prefix_load_request_cost: 256,
+  prefix_load_request_cost: 128,
   prefix_load_temperature: 0,
 };
 
 /**
- * The load each policy compares when `load:` is not written. cache_aware and power_of_two keep
- * SGLang's in-flight count (so files written before `load:` behave as before); prefix_load uses the
- * engine's when it has one (the in-flight count without it).
+ * The load each policy compares when `load:` is not written: the in-flight count for all three.
+ * cache_aware and power_of_two keep SGLang's (files written before `load:` behave as before);
+ * prefix_load too, because `combinedLoad` keeps a finished request counted until the next scrape
+ * and prefix_load reacts to a difference of one request: in the simulator (`bench/router.ts`, one
+ * gateway, scrapes every 2 s) `engine` cost it hit rate and TTFT on every workload. `engine` is for
+ * replicas that also serve traffic this gateway does not see.
  */
 export const DEFAULT_LOAD: Partial<Record<RouterPolicy, RouterLoad>> = {
   cache_aware: "in_flight",
   power_of_two: "in_flight",
-  prefix_load: "engine",
+  prefix_load: "in_flight",
 };
 
 type Tunables = CacheAwareOptions & LeastLoadOptions & PrefixLoadOptions & { load: RouterLoad };

@@ -49,7 +49,7 @@ describe("prefix_load", () => {
     const system = text("s", 200);
     p.tree.insert(`${system}${text("x", 2000)}`, ws[0]!);
     ws[0]!.inFlight = 3;
-    // Turn 2 of the conversation on w0: 2200 chars held, 3 × 256 of load is cheaper.
+    // Turn 2 of the conversation on w0: 2200 chars held, 3 × 128 of load is cheaper.
     expect(p.select(ws, `${system}${text("x", 2000)}${text("y", 100)}`, 0).name).toBe("w0");
     // A new conversation sharing only the 200-char system prompt: w1 (idle) is cheaper than w0.
     expect(p.select(ws, `${system}${text("z", 100)}`, 0).name).toBe("w1");
@@ -73,21 +73,21 @@ describe("prefix_load", () => {
   it("with a temperature, draws from a softmax over normalised costs", () => {
     const ws = fleet(0, 4);
     const p = new PrefixLoad<W>(options({ prefix_load_temperature: 1 }), ws, 0, replay(0.72, 0.74), inFlightLoad);
-    // Costs 0 and 1024 normalise to 0 and 1: weights 1 and e^-1, so w0 with p = 1/(1+e^-1) ≈ 0.731.
+    // Costs 0 and 512 normalise to 0 and 1: weights 1 and e^-1, so w0 with p = 1/(1+e^-1) ≈ 0.731.
     expect(p.select(ws, "", 0).name).toBe("w0");
     expect(p.select(ws, "", 0).name).toBe("w1");
   });
 
-  it("uses the engine's combined load by default, the in-flight count with load: in_flight", () => {
+  it("uses the in-flight count by default, the engine's combined load with load: engine", () => {
     const at = { running: 6, waiting: 4, kvUsage: 0.5, inFlightAtScrape: 1, at: 0 };
     const ws: W[] = [
       { name: "busy", inFlight: 1, engine: at },
       { name: "quiet", inFlight: 2, engine: null },
     ];
-    const engine = createPolicy<W>({ type: "sglang", policy: "prefix_load" }, ws);
+    const engine = createPolicy<W>({ type: "sglang", policy: "prefix_load", load: "engine" }, ws);
     expect(engine.needsText).toBe(true);
     expect(engine.select(ws, "", 0).name).toBe("quiet");
-    const own = createPolicy<W>({ type: "sglang", policy: "prefix_load", load: "in_flight" }, ws);
+    const own = createPolicy<W>({ type: "sglang", policy: "prefix_load" }, ws);
     expect(own.select(ws, "", 0).name).toBe("busy");
   });
 

@@ -7,8 +7,9 @@
  * and the cheapest wins (NVIDIA Dynamo's KV router prices `overlap_weight × prefill blocks + active
  * blocks` the same way). What a replica holds comes from the same approximate radix tree as
  * cache_aware (`radix-tree.ts`, learned from this policy's own decisions, per-tenant budget and
- * eviction), matched once for all candidates. Load is `combinedLoad` (the engine's running +
- * waiting at its last scrape plus what was sent since) unless `router.load: in_flight`.
+ * eviction), matched once for all candidates. Load is the gateway's in-flight count, or with
+ * `router.load: engine` `combinedLoad` (the engine's running + waiting at its last scrape plus what
+ * was sent since; see `DEFAULT_LOAD` in `schema/router.ts` for why that is not the default).
  *
  * Why not cache_aware's switch: cache_aware follows the prefix until the imbalance crosses an
  * absolute threshold (64 requests by default), so a popular system prompt pins its traffic to one
@@ -23,7 +24,7 @@
  * `router_temperature`), spreading near-ties too.
  */
 import type { PrefixLoadOptions } from "../../schema/router.ts";
-import { combinedLoad, type Loaded, type LoadOf, type Policy, type RandomInt } from "./policy.ts";
+import { inFlightLoad, type Loaded, type LoadOf, type Policy, type RandomInt } from "./policy.ts";
 import { RadixTree } from "./radix-tree.ts";
 
 export type PrefixLoadConfig = PrefixLoadOptions & { eviction_interval: number; max_tree_size: number };
@@ -54,7 +55,7 @@ export class PrefixLoad<W extends Loaded> implements Policy<W> {
     replicas: readonly W[],
     now = Date.now(),
     random: () => number = Math.random,
-    load: LoadOf = combinedLoad,
+    load: LoadOf = inFlightLoad,
   ) {
     this.options = options;
     this.#random = random;

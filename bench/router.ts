@@ -307,6 +307,8 @@ async function ipcCost(): Promise<void> {
       `${(b.p50 / a.p50).toFixed(0)}×`,
     ]);
   }
+  // A child sends its last batch of released leases a turn after its last decision: let it arrive.
+  await new Promise((resolve) => setTimeout(resolve, 200));
   for (const c of children) c.child.kill();
   const leaked = state.loads().reduce((n, l) => n + l.inFlight, 0);
   console.log(

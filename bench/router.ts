@@ -9,7 +9,7 @@
  *    processes) and over IPC from 2 forked stand-in proxy processes running the real `IpcRoutingGate`
  *    at once (`router-ipc-process.ts`), timed from `pick` to `routed` in the child, one at a time and 32 per
  *    event-loop turn (batched into one message).
- * 4. Routing quality on a simulated fleet (`router-sim.ts`, workloads in `router-workloads.ts`):
+ * 4. Routing quality on a simulated fleet (`router-quality.ts` over `router-sim.ts`, workloads in `router-workloads.ts`):
  *    SGLang's generated-shared-prefix workload, a multi-turn chat workload and an llm-d-like
  *    many-tenants workload, per policy (engine loads scraped every `--scrape` seconds), plus the
  *    oracle's hit rate.
@@ -45,8 +45,8 @@ import {
 import { configDocument } from "../test/support/config-builder.ts";
 import { renderTable } from "./report.ts";
 import type { RunMessage } from "./router-ipc-process.ts";
-import { DEFAULT_COST, oracleHitRate, SIM_POLICIES, type SimRequest, simulate } from "./router-sim.ts";
-import { multiTurnWorkload, seeded, sharedPrefixWorkload, tenantsWorkload } from "./router-workloads.ts";
+import { quality } from "./router-quality.ts";
+import { seeded } from "./router-workloads.ts";
 
 const { values } = parseArgs({
   options: {
@@ -318,86 +318,8 @@ async function ipcCost(): Promise<void> {
   console.log(`\n(in-flight left in the host's state after every lease came back: ${leaked})`);
 }
 
-const COST = { ...DEFAULT_COST, scrapeSeconds: SCRAPE };
-
-function qualityTable(title: string, requests: SimRequest[], note: string, processRows = true): void {
-  const lines: string[][] = [
-    [
-      "policy",
-      "hit rate",
-      "throughput tok/s",
-      "TTFT p50 s",
-      "TTFT p90 s",
-      "TTFT p99 s",
-      "max/min requests per worker",
-      "vs round_robin",
-    ],
-  ];
-  const results = new Map<string, ReturnType<typeof simulate>>();
-  type Row = [string, () => ReturnType<typeof simulate>];
-  const rows: Row[] = [
-    ...Object.entries(SIM_POLICIES).map(
-      ([name, factory]): Row => [name, () => simulate(requests, factory, WORKERS, COST, 1, "host", SEED)],
-    ),
-  ];
-  if (processRows) {
-    rows.push(
-      [
-        `cache_aware, ${PROCESSES} proxy processes, host state (as built)`,
-        () => simulate(requests, SIM_POLICIES.cache_aware!, WORKERS, COST, PROCESSES, "host", SEED),
-      ],
-      [
-        `cache_aware, ${PROCESSES} proxy processes, per-process state (not built: the cost of not sharing)`,
-        () => simulate(requests, SIM_POLICIES.cache_aware!, WORKERS, COST, PROCESSES, "per-process", SEED),
-      ],
-    );
-  }
-  for (const [name, run] of rows) results.set(name, run());
-  const rr = results.get("round_robin")!;
-  for (const [name, r] of results) {
-    lines.push([
-      name,
-      `${(r.hitRate * 100).toFixed(1)} %`,
-      r.throughput.toFixed(0),
-      r.ttftP50.toFixed(2),
-      r.ttftP90.toFixed(2),
-      r.ttftP99.toFixed(2),
-      `${r.maxServed} / ${r.minServed}`,
-      name === "round_robin" ? "" : `${(r.throughput / rr.throughput).toFixed(2)}× throughput`,
-    ]);
-  }
-  lines.push(["oracle (bound)", `${(oracleHitRate(requests) * 100).toFixed(1)} %`, "", "", "", "", "", ""]);
-  console.log(`\n## ${title}\n\n${note}\n`);
-  console.log(renderTable(lines, 1));
-}
-
-function quality(): void {
-  const c = DEFAULT_COST;
-  console.log(
-    `\n# Simulated fleet: ${WORKERS} workers, prefix cache ${c.cacheTokens} tokens each (LRU, 16-token blocks), ` +
-      `prefill ${c.prefillPerToken * 1e6} µs/uncached token + ${c.prefillBase * 1000} ms, decode ${c.decodePerToken * 1000} ms/token, ` +
-      `${c.concurrency} running per worker; engine loads scraped every ${SCRAPE} s`,
-  );
-  qualityTable(
-    "Workload 1: generated-shared-prefix (64 groups × 16 prompts, 2048-token system prompt, 128-token question, 256-token output, all at once)",
-    sharedPrefixWorkload(SEED),
-    "SGLang (8 × A100, Llama-3.1-8B): cache_aware 75 % hit, 158,596 tok/s; round robin 20 % hit, 82,665 tok/s (1.9×).",
-  );
-  qualityTable(
-    "Workload 2: multi-turn chat (256 conversations × 6 turns over 30 s, 4 shared 512-token system prompts, 96-token messages, 192-token answers)",
-    multiTurnWorkload(SEED),
-    "Later turns extend earlier ones (prompt + answer + new message).",
-  );
-  qualityTable(
-    "Workload 3: many tenants, llm-d-like (48 tenants × 4,000-token contexts = 73 % of the fleet's cache, 800-token queries, 64-token answers, Poisson 85 req/s for 15 s, near saturation)",
-    tenantsWorkload(SEED),
-    "llm-d (8 vLLM pods, 150 tenants × 6,000 tokens, 1,200-token queries): precise prefix scheduling TTFT p90 0.54 s, 8,730 output tok/s; load-only 94.9 s, 4,429 tok/s.",
-    false,
-  );
-}
-
 const started = performance.now();
 decisionCost();
 if (!values["skip-ipc"]) await ipcCost();
-if (!values["skip-sim"]) quality();
+if (!values["skip-sim"]) quality({ workers: WORKERS, seed: SEED, processes: PROCESSES, scrape: SCRAPE });
 console.log(`\n(bench ran in ${((performance.now() - started) / 1000).toFixed(1)} s)`);

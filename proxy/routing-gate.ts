@@ -2,13 +2,13 @@
  * @module
  * Where a process gets its routing decisions. Services whose policy keeps host-wide state
  * (`routing-state.ts`: an explicit `round_robin`, `power_of_two`, `cache_aware`, `least_load`,
- * `prefix_load`) are routed by
- * the one `RoutingState` of the host: in this process without child processes (`LocalRoutingGate`),
- * else in the parent, asked over IPC with every decision of one event-loop turn in one message
- * (`IpcRoutingGate`, `ipc-batch.ts`; the gate owns both messages, `RouteAsk` and `RouteAnswer`, and
- * `process-protocol.ts` only composes them). A child sends the service, the routing text (the tree
- * policies only, cache_aware and prefix_load, capped at `ROUTING_TEXT_CAP`) and the ids of the replicas it considers eligible (its own
- * passive health, minus those a retry already tried; null when that is all of them), and gets the
+ * `prefix_load`) are routed by the one `RoutingState` of the host: in this process without child
+ * processes (`LocalRoutingGate`), else in the parent, asked over IPC with every decision of one
+ * event-loop turn in one message (`IpcRoutingGate`, `ipc-batch.ts`; the gate owns both messages,
+ * `RouteAsk` and `RouteAnswer`, and `process-protocol.ts` only composes them). A child sends the
+ * service, the routing text (the tree policies only, cache_aware and prefix_load, capped at
+ * `ROUTING_TEXT_CAP`) and the ids of the replicas it considers eligible (its own passive health,
+ * minus those a retry already tried; null when that is all of them), and gets the
  * chosen id and a lease; the lease goes back, batched too, when the exchange ends.
  *
  * Everything else (`random`, no `router:`) is decided by the process itself, as is every decision

@@ -1,8 +1,9 @@
 /**
  * @module
  * What a load-balancing policy is given and returns. Policies see only the candidates the balancer
- * left in (in service, not already tried by this request), in replica order, and their in-flight
- * counts; they never change those counts (the forwarding path does, `load.ts`).
+ * left in (in service, not already tried by this request), in replica order, their in-flight
+ * counts and, where the host scrapes engines, each engine's last load; they never change those
+ * counts (the forwarding path does, `load.ts`).
  */
 
 /** The part of a replica a policy reads. */

@@ -34,6 +34,7 @@ function qualityTable(
       "TTFT p90 s",
       "TTFT p99 s",
       "max/min requests per worker",
+      "queued beside a free slot",
       "vs round_robin",
     ],
   ];
@@ -67,10 +68,11 @@ function qualityTable(
       r.ttftP90.toFixed(2),
       r.ttftP99.toFixed(2),
       `${r.maxServed} / ${r.minServed}`,
+      String(r.queuedBesideRoom),
       name === "round_robin" ? "" : `${(r.throughput / rr.throughput).toFixed(2)}× throughput`,
     ]);
   }
-  lines.push(["oracle (bound)", `${(oracleHitRate(requests) * 100).toFixed(1)} %`, "", "", "", "", "", ""]);
+  lines.push(["oracle (bound)", `${(oracleHitRate(requests) * 100).toFixed(1)} %`, "", "", "", "", "", "", ""]);
   console.log(`\n## ${title}\n\n${note}\n`);
   console.log(renderTable(lines, 1));
 }

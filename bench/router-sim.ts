@@ -204,6 +204,8 @@ export interface SimResult {
   served: number[];
   minServed: number;
   requests: number;
+  /** Requests sent to a worker with a full batch (so they queued) while another worker had a free slot. */
+  queuedBesideRoom: number;
 }
 
 const textOf = (tokens: readonly number[]) => String.fromCodePoint(...tokens.map((t) => 0x4e00 + (t % 20_000)));
@@ -291,6 +293,7 @@ export function simulate(
   let outputTokens = 0;
   let lastDone = 0;
   let firstArrival = Number.POSITIVE_INFINITY;
+  let queuedBesideRoom = 0;
 
   const tryStart = (w: SimWorker, now: number) => {
     while (w.running < cost.concurrency && w.queue.length > 0) {
@@ -339,6 +342,7 @@ export function simulate(
     const { text, keys } = prepared(request);
     const view = router.policy.select(router.views, text, now * 1000) as SimView & { worker: SimWorker };
     const w = view.worker;
+    if (w.running >= cost.concurrency && fleet.some((o) => o.running < cost.concurrency)) queuedBesideRoom++;
     view.inFlight++;
     w.inFlight++;
     w.served++;
@@ -360,6 +364,7 @@ export function simulate(
     served,
     minServed: Math.min(...served),
     requests: ttfts.length,
+    queuedBesideRoom,
   };
 }
 

@@ -5,14 +5,21 @@
  * time ∝ uncached prompt tokens (one prefill at a time per worker), decode time ∝ output tokens, at
  * most `concurrency` requests running per worker (the rest queue at the worker). The policies are
  * the proxy's own (`proxy/policies/`), fed the routing text and the in-flight counts they would see
- * in the proxy. One token is one character of routing text (a code point outside ASCII).
+ * in the proxy, and engine loads that arrive late: every `scrapeSeconds` each worker's running and
+ * waiting requests and KV use are copied into the policy's view as the host's scraper would
+ * (`EngineLoad`, with the view's in-flight count at that moment), and stay as they were until the
+ * next scrape — no policy sees the present of an engine, let alone its future. One token is one
+ * character of routing text (a code point outside ASCII). Workloads: `router-workloads.ts`.
  */
 import { CacheAware } from "../proxy/policies/cache-aware.ts";
-import type { Policy } from "../proxy/policies/policy.ts";
+import { LeastLoad } from "../proxy/policies/least-load.ts";
+import { combinedLoad, type EngineLoad, inFlightLoad, type Policy } from "../proxy/policies/policy.ts";
 import { PowerOfTwo } from "../proxy/policies/power-of-two.ts";
+import { PrefixLoad } from "../proxy/policies/prefix-load.ts";
 import { RandomPolicy } from "../proxy/policies/random.ts";
 import { RoundRobin } from "../proxy/policies/round-robin.ts";
-import { CACHE_AWARE_DEFAULTS } from "../schema/router.ts";
+import { CACHE_AWARE_DEFAULTS, LEAST_LOAD_DEFAULTS, prefixLoadOptions } from "../schema/router.ts";
+import { seeded } from "./router-workloads.ts";
 
 export const BLOCK = 16;
 
@@ -35,6 +42,8 @@ export interface CostModel {
   concurrency: number;
   /** Prefix cache capacity per worker, in tokens. */
   cacheTokens: number;
+  /** Seconds between scrapes of the engines' load (the policies' `engine`); 0: never scraped. */
+  scrapeSeconds: number;
 }
 
 export const DEFAULT_COST: CostModel = {
@@ -43,9 +52,13 @@ export const DEFAULT_COST: CostModel = {
   decodePerToken: 0.01,
   concurrency: 64,
   cacheTokens: 32_768,
+  scrapeSeconds: 2,
 };
 
-/** Interned keys of block prefixes: key(block j) = f(key(block j−1), tokens of block j). */
+/**
+ * Interned keys of block prefixes: key(block j) = f(key(block j−1), tokens of block j). One table
+ * for the process, so a request's keys and text are computed once for every policy that runs it.
+ */
 class BlockKeys {
   readonly #ids = new Map<string, number>();
   keys(tokens: readonly number[]): number[] {
@@ -63,6 +76,27 @@ class BlockKeys {
     }
     return out;
   }
+}
+
+const BLOCK_KEYS = new BlockKeys();
+interface Prepared {
+  text: string;
+  keys: number[];
+  /** Keys of prompt + output: what the worker holds after answering. */
+  doneKeys: number[];
+}
+const PREPARED = new WeakMap<SimRequest, Prepared>();
+function prepared(r: SimRequest): Prepared {
+  let p = PREPARED.get(r);
+  if (!p) {
+    p = {
+      text: textOf(r.prompt),
+      keys: BLOCK_KEYS.keys(r.prompt),
+      doneKeys: BLOCK_KEYS.keys([...r.prompt, ...r.output]),
+    };
+    PREPARED.set(r, p);
+  }
+  return p;
 }
 
 class LruCache {
@@ -94,6 +128,10 @@ class SimWorker {
   inFlight = 0;
   served = 0;
   running = 0;
+  /** Of `running`, those whose prefill has not finished (an engine counts them as waiting). */
+  prefilling = 0;
+  /** Tokens (prompt + output) of the running requests: the KV in use. */
+  kvTokens = 0;
   prefillFreeAt = 0;
   readonly queue: Job[] = [];
   readonly cache: LruCache;
@@ -159,12 +197,15 @@ export interface SimResult {
   hitRate: number;
   throughput: number;
   ttftP50: number;
+  ttftP90: number;
   ttftP99: number;
   maxServed: number;
   /** Requests per worker, in worker order. */
   served: number[];
   minServed: number;
   requests: number;
+  /** Requests sent to a worker with a full batch (so they queued) while another worker had a free slot. */
+  queuedBesideRoom: number;
 }
 
 const textOf = (tokens: readonly number[]) => String.fromCodePoint(...tokens.map((t) => 0x4e00 + (t % 20_000)));
@@ -174,12 +215,27 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-export type PolicyFactory = () => Policy<{ inFlight: number }>;
+/** What a policy sees of a simulated worker: the routing process's in-flight count and the last scrape. */
+export interface SimView {
+  inFlight: number;
+  engine: EngineLoad | null;
+}
 
+/** A policy for one run, drawing from the run's seeded `random` (every run of a seed is the same). */
+export type PolicyFactory = (random: () => number) => Policy<SimView>;
+
+const int = (random: () => number) => (n: number) => Math.floor(random() * n);
+
+/** The rows of the quality tables: SGLang's policies as built (defaults), then what `load: engine` and the new ones do. */
 export const SIM_POLICIES: Record<string, PolicyFactory> = {
-  cache_aware: () => new CacheAware({ ...CACHE_AWARE_DEFAULTS }, []),
-  power_of_two: () => new PowerOfTwo(),
-  random: () => new RandomPolicy(),
+  cache_aware: (r) => new CacheAware({ ...CACHE_AWARE_DEFAULTS }, [], 0, int(r)),
+  "cache_aware, load: engine": (r) => new CacheAware({ ...CACHE_AWARE_DEFAULTS }, [], 0, int(r), combinedLoad),
+  power_of_two: (r) => new PowerOfTwo(int(r)),
+  "power_of_two, load: engine": (r) => new PowerOfTwo(int(r), combinedLoad),
+  least_load: () => new LeastLoad({ ...LEAST_LOAD_DEFAULTS }),
+  prefix_load: (r) => new PrefixLoad(prefixLoadOptions(null), [], 0, r, inFlightLoad),
+  "prefix_load, load: engine": (r) => new PrefixLoad(prefixLoadOptions(null), [], 0, r, combinedLoad),
+  random: (r) => new RandomPolicy(int(r)),
   round_robin: () => new RoundRobin(),
 };
 
@@ -198,27 +254,53 @@ export function simulate(
   cost: CostModel,
   processes = 1,
   state: "host" | "per-process" = "host",
+  seed = 1,
 ): SimResult {
+  const random = seeded(seed);
   const fleet = Array.from({ length: workers }, (_, i) => new SimWorker(i, cost.cacheTokens));
   const routers = Array.from({ length: state === "host" ? 1 : processes }, () => {
-    const views = fleet.map((w) => ({ inFlight: 0, worker: w }));
-    const policy = factory();
+    const views = fleet.map((w) => ({ inFlight: 0, engine: null as EngineLoad | null, worker: w }));
+    const policy = factory(random);
     policy.retain(views);
     return { policy, views };
   });
-  const blockKeys = new BlockKeys();
   const events = new Events();
+  let total = 0;
+  for (const first of requests) for (let r: SimRequest | undefined = first; r; r = r.next?.request) total++;
+  let finished = 0;
+  // The scraper: what each engine reports, copied into every routing view, then left to age.
+  const scrape = (now: number) => {
+    for (const router of routers) {
+      for (const view of router.views) {
+        const w = view.worker;
+        view.engine = {
+          running: w.running - w.prefilling,
+          waiting: w.queue.length + w.prefilling,
+          kvUsage: Math.min(1, w.kvTokens / cost.cacheTokens),
+          inFlightAtScrape: view.inFlight,
+          at: now * 1000,
+        };
+      }
+    }
+    if (finished < total) events.push(now + cost.scrapeSeconds, () => scrape(now + cost.scrapeSeconds));
+  };
+  // The scraper's phase is random against the arrivals, as a real one's is.
+  const firstScrape = cost.scrapeSeconds * random();
+  if (cost.scrapeSeconds > 0) events.push(firstScrape, () => scrape(firstScrape));
   const ttfts: number[] = [];
   let promptTokens = 0;
   let cachedTokens = 0;
   let outputTokens = 0;
   let lastDone = 0;
   let firstArrival = Number.POSITIVE_INFINITY;
+  let queuedBesideRoom = 0;
 
   const tryStart = (w: SimWorker, now: number) => {
     while (w.running < cost.concurrency && w.queue.length > 0) {
       const job = w.queue.shift()!;
       w.running++;
+      w.prefilling++;
+      w.kvTokens += job.request.prompt.length + job.request.output.length;
       const cached = Math.min(w.cache.match(job.keys) * BLOCK, job.request.prompt.length);
       promptTokens += job.request.prompt.length;
       cachedTokens += cached;
@@ -227,6 +309,7 @@ export function simulate(
       w.prefillFreeAt = prefillDone;
       w.cache.insert(job.keys);
       events.push(prefillDone, () => {
+        w.prefilling--;
         ttfts.push(prefillDone - job.request.arrival);
         const done = prefillDone + job.request.output.length * cost.decodePerToken;
         events.push(done, () => finish(job, done));
@@ -236,13 +319,15 @@ export function simulate(
 
   const finish = (job: Job, now: number) => {
     const w = job.worker;
+    finished++;
     w.running--;
+    w.kvTokens -= job.request.prompt.length + job.request.output.length;
     w.inFlight--;
     job.view.inFlight--;
     outputTokens += job.request.output.length;
     lastDone = Math.max(lastDone, now);
     // What the worker generated stays cached with the prompt (a later turn extends both).
-    w.cache.insert(blockKeys.keys([...job.request.prompt, ...job.request.output]));
+    w.cache.insert(prepared(job.request).doneKeys);
     const next = job.request.next;
     if (next) {
       next.request.arrival = now + next.think;
@@ -253,16 +338,15 @@ export function simulate(
 
   const arrive = (request: SimRequest, now: number) => {
     firstArrival = Math.min(firstArrival, now);
-    const router = routers[Math.floor(Math.random() * routers.length)]!;
-    const view = router.policy.select(router.views, textOf(request.prompt), now * 1000) as {
-      inFlight: number;
-      worker: SimWorker;
-    };
+    const router = routers[Math.floor(random() * routers.length)]!;
+    const { text, keys } = prepared(request);
+    const view = router.policy.select(router.views, text, now * 1000) as SimView & { worker: SimWorker };
     const w = view.worker;
+    if (w.running >= cost.concurrency && fleet.some((o) => o.running < cost.concurrency)) queuedBesideRoom++;
     view.inFlight++;
     w.inFlight++;
     w.served++;
-    w.queue.push({ request, worker: w, view, keys: blockKeys.keys(request.prompt) });
+    w.queue.push({ request, worker: w, view, keys });
     tryStart(w, now);
   };
 
@@ -274,11 +358,13 @@ export function simulate(
     hitRate: promptTokens === 0 ? 0 : cachedTokens / promptTokens,
     throughput: (promptTokens + outputTokens) / (lastDone - firstArrival),
     ttftP50: percentile(ttfts, 50),
+    ttftP90: percentile(ttfts, 90),
     ttftP99: percentile(ttfts, 99),
     maxServed: Math.max(...served),
     served,
     minServed: Math.min(...served),
     requests: ttfts.length,
+    queuedBesideRoom,
   };
 }
 
@@ -306,80 +392,4 @@ export function oracleHitRate(requests: readonly SimRequest[]): number {
     for (const k of keys.keys([...r.prompt, ...r.output])) seen.add(k);
   }
   return prompt === 0 ? 0 : cached / prompt;
-}
-
-/** A seeded generator (mulberry32), so every policy sees the same workload. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const tokens = (rand: () => number, n: number) => Array.from({ length: n }, () => Math.floor(rand() * 50_000));
-
-/**
- * SGLang's generated-shared-prefix workload (`bench_serving.py --dataset-name generated-shared-prefix`):
- * `groups` × `perGroup` prompts, each a group's system prompt plus its own question, shuffled, all
- * sent at once (request rate ∞).
- */
-export function sharedPrefixWorkload(
-  seed: number,
-  groups = 64,
-  perGroup = 16,
-  systemLen = 2048,
-  questionLen = 128,
-  outputLen = 256,
-): SimRequest[] {
-  const rand = seeded(seed);
-  const out: SimRequest[] = [];
-  for (let g = 0; g < groups; g++) {
-    const system = tokens(rand, systemLen);
-    for (let i = 0; i < perGroup; i++) {
-      out.push({ arrival: 0, prompt: [...system, ...tokens(rand, questionLen)], output: tokens(rand, outputLen) });
-    }
-  }
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
-
-/**
- * Multi-turn chat: `conversations` starting over `spreadSeconds`, each `turns` long; a turn's prompt
- * is the previous prompt, the previous answer and a new user message, sent `think` seconds after
- * the previous answer. Conversations share one of a few system prompts.
- */
-export function multiTurnWorkload(
-  seed: number,
-  conversations = 256,
-  turns = 6,
-  systemPrompts = 4,
-  systemLen = 512,
-  userLen = 96,
-  outputLen = 192,
-  spreadSeconds = 30,
-  think = 2,
-): SimRequest[] {
-  const rand = seeded(seed);
-  const systems = Array.from({ length: systemPrompts }, () => tokens(rand, systemLen));
-  const firsts: SimRequest[] = [];
-  for (let c = 0; c < conversations; c++) {
-    let prompt = [...systems[c % systemPrompts]!, ...tokens(rand, userLen)];
-    const first: SimRequest = { arrival: rand() * spreadSeconds, prompt, output: tokens(rand, outputLen) };
-    let turn = first;
-    for (let t = 1; t < turns; t++) {
-      prompt = [...turn.prompt, ...turn.output, ...tokens(rand, userLen)];
-      const next: SimRequest = { arrival: 0, prompt, output: tokens(rand, outputLen) };
-      turn.next = { think: think * (0.5 + rand()), request: next };
-      turn = next;
-    }
-    firsts.push(first);
-  }
-  return firsts;
 }

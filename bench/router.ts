@@ -9,12 +9,15 @@
  *    processes) and over IPC from 2 forked stand-in proxy processes running the real `IpcRoutingGate`
  *    at once (`router-ipc-process.ts`), timed from `pick` to `routed` in the child, one at a time and 32 per
  *    event-loop turn (batched into one message).
- * 4. Routing quality on a simulated fleet (`router-sim.ts`): SGLang's generated-shared-prefix
- *    workload and a multi-turn chat workload, per policy, plus the oracle's hit rate.
+ * 4. Routing quality on a simulated fleet (`router-quality.ts` over `router-sim.ts`, workloads in `router-workloads.ts`):
+ *    SGLang's generated-shared-prefix workload, a multi-turn chat workload and an llm-d-like
+ *    many-tenants workload, per policy (engine loads scraped every `--scrape` seconds), plus the
+ *    oracle's hit rate.
  *
  * Flags: --workers 8, --tree-size 4194304 (SGLang's default is 67108864; needs a few GB of heap),
  * --ipc-tree-size 1048576 (the tree behind the IPC section), --decisions 2000, --seed 1,
- * --processes 2 (the simulated proxy processes), --skip-ipc, --skip-sim.
+ * --processes 2 (the simulated proxy processes), --scrape 2 (seconds between engine scrapes in the
+ * simulation), --skip-ipc, --skip-sim.
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { performance } from "node:perf_hooks";
@@ -23,27 +26,27 @@ import { parseArgs } from "node:util";
 import { Balancer, DEFAULT_HEALTH_POLICY, ReplicaState } from "../proxy/balancer.ts";
 import { CacheAware } from "../proxy/policies/cache-aware.ts";
 import { createPolicy } from "../proxy/policies/index.ts";
+import { LeastLoad } from "../proxy/policies/least-load.ts";
 import type { Policy } from "../proxy/policies/policy.ts";
 import { PowerOfTwo } from "../proxy/policies/power-of-two.ts";
+import { PrefixLoad } from "../proxy/policies/prefix-load.ts";
 import { RandomPolicy } from "../proxy/policies/random.ts";
 import { RoundRobin } from "../proxy/policies/round-robin.ts";
 import type { FromProcess } from "../proxy/process-protocol.ts";
 import { answerRoute, LocalRoutingGate } from "../proxy/routing-gate.ts";
 import { type HostReplica, RoutingState } from "../proxy/routing-state.ts";
-import { CACHE_AWARE_DEFAULTS, type RouterConfig } from "../schema/router.ts";
+import {
+  CACHE_AWARE_DEFAULTS,
+  LEAST_LOAD_DEFAULTS,
+  PREFIX_LOAD_DEFAULTS,
+  prefixLoadOptions,
+  type RouterConfig,
+} from "../schema/router.ts";
 import { configDocument } from "../test/support/config-builder.ts";
 import { renderTable } from "./report.ts";
 import type { RunMessage } from "./router-ipc-process.ts";
-import {
-  DEFAULT_COST,
-  multiTurnWorkload,
-  oracleHitRate,
-  SIM_POLICIES,
-  type SimRequest,
-  seeded,
-  sharedPrefixWorkload,
-  simulate,
-} from "./router-sim.ts";
+import { quality } from "./router-quality.ts";
+import { seeded } from "./router-workloads.ts";
 
 const { values } = parseArgs({
   options: {
@@ -53,6 +56,7 @@ const { values } = parseArgs({
     decisions: { type: "string", default: "2000" },
     seed: { type: "string", default: "1" },
     processes: { type: "string", default: "2" },
+    scrape: { type: "string", default: "2" },
     "skip-ipc": { type: "boolean", default: false },
     "skip-sim": { type: "boolean", default: false },
   },
@@ -71,6 +75,7 @@ const IPC_TREE_SIZE = positive("ipc-tree-size", values["ipc-tree-size"]);
 const DECISIONS = positive("decisions", values.decisions);
 const SEED = positive("seed", values.seed);
 const PROCESSES = positive("processes", values.processes);
+const SCRAPE = positive("scrape", values.scrape);
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const heapUsed = () => {
@@ -81,6 +86,7 @@ const heapUsed = () => {
 
 interface Worker {
   inFlight: number;
+  engine?: { running: number; waiting: number; kvUsage: number | null; inFlightAtScrape: number; at: number };
 }
 
 const rand = seeded(SEED);
@@ -96,7 +102,7 @@ const prompt = (chars: number) => {
 };
 
 /** Inserts prompts round robin until every worker holds its budget, then evicts to it (the proxy's steady state). */
-function fill<T>(policy: CacheAware<T & Worker>, fleet: (T & Worker)[], budget = TREE_SIZE): number {
+function fill<T>(policy: { tree: CacheAware<T & Worker>["tree"] }, fleet: (T & Worker)[], budget = TREE_SIZE): number {
   let inserted = 0;
   for (let i = 0; fleet.some((w) => policy.tree.size(w) < budget); i++) {
     const text = prompt(8 * 1024);
@@ -116,11 +122,20 @@ function decisionCost(): void {
   const fillSeconds = (performance.now() - t0) / 1000;
   const held = fleet.reduce((n, w) => n + cacheAware.tree.size(w), 0);
   const treeBytes = heapUsed() - before;
+  // prefix_load gets a tree of its own, filled the same way (the same budget, the same prompts).
+  const prefixLoad = new PrefixLoad<Worker>(
+    { ...PREFIX_LOAD_DEFAULTS, eviction_interval: 120, max_tree_size: TREE_SIZE },
+    fleet,
+    0,
+  );
+  fill(prefixLoad, fleet);
   const policies: [string, Policy<Worker>][] = [
     ["round_robin", new RoundRobin()],
     ["random", new RandomPolicy()],
     ["power_of_two", new PowerOfTwo()],
+    ["least_load", new LeastLoad({ ...LEAST_LOAD_DEFAULTS })],
     ["cache_aware", cacheAware],
+    ["prefix_load", prefixLoad],
   ];
   const lines: string[][] = [["policy", "prompt", "p50 µs", "p99 µs", "mean µs", "× round_robin p50"]];
   for (const kchars of [1, 8, 32]) {
@@ -129,8 +144,17 @@ function decisionCost(): void {
     for (const [name, policy] of policies) {
       const times: number[] = [];
       for (let i = 0; i < DECISIONS; i++) {
-        // Loads move as in a proxy: a few requests in flight per worker.
-        for (const w of fleet) w.inFlight = Math.floor(rand() * 8);
+        // Loads move as in a proxy: a few requests in flight per worker, and a scrape of each engine.
+        for (const w of fleet) {
+          w.inFlight = Math.floor(rand() * 8);
+          w.engine = {
+            running: w.inFlight,
+            waiting: Math.floor(rand() * 3),
+            kvUsage: rand(),
+            inFlightAtScrape: 0,
+            at: 0,
+          };
+        }
         const text = texts[i % texts.length]!;
         const start = performance.now();
         policy.select(fleet, text, 0);
@@ -209,12 +233,20 @@ async function ipcCost(): Promise<void> {
     ...CACHE_AWARE_DEFAULTS,
     max_tree_size: IPC_TREE_SIZE,
   };
+  const prefixLoadRouter: RouterConfig = {
+    type: "sglang",
+    policy: "prefix_load",
+    ...prefixLoadOptions(null),
+    max_tree_size: IPC_TREE_SIZE,
+  };
   const cases: [string, RouterConfig, string[]][] = [
     ["round_robin", { type: "sglang", policy: "round_robin" }, [""]],
     ["power_of_two", { type: "sglang", policy: "power_of_two" }, [""]],
+    ["least_load", { type: "sglang", policy: "least_load" }, [""]],
     ["cache_aware, 1 K chars", cacheAware, texts(1)],
     ["cache_aware, 8 K chars", cacheAware, texts(8)],
     ["cache_aware, 32 K chars", cacheAware, texts(32)],
+    ["prefix_load, 8 K chars", prefixLoadRouter, texts(8)],
   ];
   const lines: string[][] = [
     [
@@ -227,13 +259,13 @@ async function ipcCost(): Promise<void> {
       "IPC / in-process p50",
     ],
   ];
-  let filled = false;
+  const filled = new Set<string>();
   for (const [name, router, list] of cases) {
     state.retain(configDocument(1, [{ name: "llm", replicas: replicaUrls, router }]));
-    if (router.policy === "cache_aware" && !filled) {
-      const policy = state.policy("llm") as CacheAware<HostReplica>;
+    if ((router.policy === "cache_aware" || router.policy === "prefix_load") && !filled.has(router.policy)) {
+      const policy = state.policy("llm") as CacheAware<HostReplica> | PrefixLoad<HostReplica>;
       fill(policy, [...policy.tree.tenants()], IPC_TREE_SIZE);
-      filled = true;
+      filled.add(router.policy);
     }
     // In this process: the same state, the same code path as a proxy without child processes.
     const replicas = replicaUrls.map((url, i) => new ReplicaState("llm", `llm-${i}`, url));
@@ -275,6 +307,8 @@ async function ipcCost(): Promise<void> {
       `${(b.p50 / a.p50).toFixed(0)}×`,
     ]);
   }
+  // A child sends its last batch of released leases a turn after its last decision: let it arrive.
+  await new Promise((resolve) => setTimeout(resolve, 200));
   for (const c of children) c.child.kill();
   const leaked = state.loads().reduce((n, l) => n + l.inFlight, 0);
   console.log(
@@ -284,72 +318,8 @@ async function ipcCost(): Promise<void> {
   console.log(`\n(in-flight left in the host's state after every lease came back: ${leaked})`);
 }
 
-function qualityTable(title: string, requests: SimRequest[], note: string): void {
-  const lines: string[][] = [
-    [
-      "policy",
-      "hit rate",
-      "throughput tok/s",
-      "TTFT p50 s",
-      "TTFT p99 s",
-      "max/min requests per worker",
-      "vs round_robin",
-    ],
-  ];
-  const results = new Map<string, ReturnType<typeof simulate>>();
-  const rows: [string, () => ReturnType<typeof simulate>][] = [
-    ...Object.entries(SIM_POLICIES).map(
-      ([name, factory]) =>
-        [name, () => simulate(requests, factory, WORKERS, DEFAULT_COST)] as [string, () => ReturnType<typeof simulate>],
-    ),
-    [
-      `cache_aware, ${PROCESSES} proxy processes, host state (as built)`,
-      () => simulate(requests, SIM_POLICIES.cache_aware!, WORKERS, DEFAULT_COST, PROCESSES, "host"),
-    ],
-    [
-      `cache_aware, ${PROCESSES} proxy processes, per-process state (not built: the cost of not sharing)`,
-      () => simulate(requests, SIM_POLICIES.cache_aware!, WORKERS, DEFAULT_COST, PROCESSES, "per-process"),
-    ],
-  ];
-  for (const [name, run] of rows) results.set(name, run());
-  const rr = results.get("round_robin")!;
-  for (const [name, r] of results) {
-    lines.push([
-      name,
-      `${(r.hitRate * 100).toFixed(1)} %`,
-      r.throughput.toFixed(0),
-      r.ttftP50.toFixed(2),
-      r.ttftP99.toFixed(2),
-      `${r.maxServed} / ${r.minServed}`,
-      name === "round_robin" ? "" : `${(r.throughput / rr.throughput).toFixed(2)}× throughput`,
-    ]);
-  }
-  lines.push(["oracle (bound)", `${(oracleHitRate(requests) * 100).toFixed(1)} %`, "", "", "", "", ""]);
-  console.log(`\n## ${title}\n\n${note}\n`);
-  console.log(renderTable(lines, 1));
-}
-
-function quality(): void {
-  const c = DEFAULT_COST;
-  console.log(
-    `\n# Simulated fleet: ${WORKERS} workers, prefix cache ${c.cacheTokens} tokens each (LRU, 16-token blocks), ` +
-      `prefill ${c.prefillPerToken * 1e6} µs/uncached token + ${c.prefillBase * 1000} ms, decode ${c.decodePerToken * 1000} ms/token, ` +
-      `${c.concurrency} running per worker`,
-  );
-  qualityTable(
-    "Workload 1: generated-shared-prefix (64 groups × 16 prompts, 2048-token system prompt, 128-token question, 256-token output, all at once)",
-    sharedPrefixWorkload(SEED),
-    "SGLang (8 × A100, Llama-3.1-8B): cache_aware 75 % hit, 158,596 tok/s; round robin 20 % hit, 82,665 tok/s (1.9×).",
-  );
-  qualityTable(
-    "Workload 2: multi-turn chat (256 conversations × 6 turns over 30 s, 4 shared 512-token system prompts, 96-token messages, 192-token answers)",
-    multiTurnWorkload(SEED),
-    "Later turns extend earlier ones (prompt + answer + new message).",
-  );
-}
-
 const started = performance.now();
 decisionCost();
 if (!values["skip-ipc"]) await ipcCost();
-if (!values["skip-sim"]) quality();
+if (!values["skip-sim"]) quality({ workers: WORKERS, seed: SEED, processes: PROCESSES, scrape: SCRAPE });
 console.log(`\n(bench ran in ${((performance.now() - started) / 1000).toFixed(1)} s)`);

@@ -1,9 +1,9 @@
 /**
  * @module
  * The built-in balancer: a load-balancing policy (`policies/`: SGLang's cache_aware, power_of_two,
- * random, round_robin) over the replicas that are in service, with passive health checks. A replica
- * that fails `maxFailures` times in a row (connect error or 5xx) is ejected for a back-off that
- * doubles on every ejection in a row and resets on the first success. Replica state outlives
+ * random, round_robin, SMG's least_load, Gateplane's prefix_load) over the replicas that are in
+ * service, with passive health checks. A replica that fails `maxFailures` times in a row (connect
+ * error or 5xx) is ejected for a back-off that doubles on every ejection in a row and resets on the first success. Replica state outlives
  * configuration versions (routes reuse it while a replica's id and URL are unchanged), so a new
  * document neither forgives a broken replica nor loses in-flight counts; the policy (and its prefix
  * tree) carries over while the service's router is unchanged. Where the host shares routing state
@@ -113,7 +113,7 @@ export class Balancer {
     return best ? [best] : [];
   }
 
-  /** This process's own choice (its policy state and in-flight counts); `text` is the routing text (cache_aware). */
+  /** This process's own choice (its policy state and in-flight counts); `text` is the routing text (the tree policies). */
   pick(now: number, tried: readonly ReplicaState[] | null, text = ""): ReplicaState | undefined {
     const candidates = this.candidates(now, tried);
     return candidates.length === 0 ? undefined : this.policy.select(candidates, text, now);

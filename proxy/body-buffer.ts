@@ -92,7 +92,7 @@ export function bufferBody(
   });
 }
 
-/** Forwards a request that has a body: read whole for cache_aware, else buffered up to the bound. */
+/** Forwards a request that has a body: read whole for a policy that needs its text, else buffered up to the bound. */
 export function forwardWithBody(
   ctx: ProxyContext,
   req: IncomingMessage,
@@ -110,7 +110,7 @@ export function forwardWithBody(
     });
   const timedOut = () => replyJson(res, 408, bodyTimedOut(ctx), { close: true, cors });
   if (route.balancer.policy.needsText) {
-    // cache_aware routes on the body's text: read it (within the service's limit), then send the same bytes.
+    // The tree policies (cache_aware, prefix_load) route on the body's text: read it (within the service's limit), then send the same bytes.
     const send = (body: Buffer) => forward(ctx, req, res, route, head, path, startedAt, body, routingTextOf(body));
     readBody(ctx, req, res, { limit: route.maxBodySize, timedOut }, send, tooLarge);
     return;

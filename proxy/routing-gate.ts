@@ -1,20 +1,21 @@
 /**
  * @module
  * Where a process gets its routing decisions. Services whose policy keeps host-wide state
- * (`routing-state.ts`: an explicit `round_robin`, `power_of_two`, `cache_aware`) are routed by
- * the one `RoutingState` of the host: in this process without child processes (`LocalRoutingGate`),
- * else in the parent, asked over IPC with every decision of one event-loop turn in one message
- * (`IpcRoutingGate`, `ipc-batch.ts`; the gate owns both messages, `RouteAsk` and `RouteAnswer`, and
- * `process-protocol.ts` only composes them). A child sends the service, the routing text (cache_aware
- * only, capped at `ROUTING_TEXT_CAP`) and the ids of the replicas it considers eligible (its own
- * passive health, minus those a retry already tried; null when that is all of them), and gets the
+ * (`routing-state.ts`: an explicit `round_robin`, `power_of_two`, `cache_aware`, `least_load`,
+ * `prefix_load`) are routed by the one `RoutingState` of the host: in this process without child
+ * processes (`LocalRoutingGate`), else in the parent, asked over IPC with every decision of one
+ * event-loop turn in one message (`IpcRoutingGate`, `ipc-batch.ts`; the gate owns both messages,
+ * `RouteAsk` and `RouteAnswer`, and `process-protocol.ts` only composes them). A child sends the
+ * service, the routing text (the tree policies only, cache_aware and prefix_load, capped at
+ * `ROUTING_TEXT_CAP`) and the ids of the replicas it considers eligible (its own passive health,
+ * minus those a retry already tried; null when that is all of them), and gets the
  * chosen id and a lease; the lease goes back, batched too, when the exchange ends.
  *
  * Everything else (`random`, no `router:`) is decided by the process itself, as is every decision
  * the parent does not answer within the gate's bound: routing never waits on the parent for long.
  */
 import type { ConfigDocument } from "../schema/config-document.ts";
-import type { RouterConfig } from "../schema/router.ts";
+import { type RouterConfig, routesOnText } from "../schema/router.ts";
 import type { Balancer, ReplicaState } from "./balancer.ts";
 import { IpcBatcher } from "./ipc-batch.ts";
 import { capRoutingText } from "./policies/routing-text.ts";
@@ -43,7 +44,7 @@ export interface RoutingGate {
 
 interface HostQuestion {
   candidates: readonly ReplicaState[];
-  /** The capped routing text (cache_aware), else "". */
+  /** The capped routing text (cache_aware, prefix_load), else "". */
   text: string;
   /** Ids the host's state may choose from; null = every replica of the service. */
   eligible: string[] | null;
@@ -67,7 +68,7 @@ function question(
   else
     return {
       candidates,
-      text: route.router!.policy === "cache_aware" ? capRoutingText(text) : "",
+      text: routesOnText(route.router) ? capRoutingText(text) : "",
       eligible: candidates === balancer.replicas ? null : candidates.map((r) => r.id),
     };
   return null;

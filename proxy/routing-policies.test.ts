@@ -1,6 +1,6 @@
 /**
  * The built-in policies behind real sockets: cache_aware stickiness (direct traffic and the OpenAI
- * entrypoint), in-flight accounting back to 0 after every way an exchange ends, and round robin
+ * entrypoint), prefix_load reading the body's text too, in-flight accounting back to 0 after every way an exchange ends, and round robin
  * around an ejected replica.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -144,6 +144,31 @@ describe("cache_aware in the proxy", () => {
     expect(res.status).toBe(413);
     expect(fleet.bodies.r0).toEqual([]);
     expect(inFlight()).toEqual([0]);
+  });
+});
+
+describe("prefix_load in the proxy", () => {
+  it("reads the body's text: a prefix follows its replica while a new one goes to the idle replica", async () => {
+    const fleet = await replicas(2);
+    const { port, inFlight } = await proxyFor([
+      { name: "llm", replicas: fleet.list.map((r) => r.url), router: { type: "sglang", policy: "prefix_load" } },
+    ]);
+    const post = (body: string, headers: Record<string, string> = {}) =>
+      send(port, { host: HOST, method: "POST", path: "/v1/chat/completions", body, headers });
+    const heldA = post(chat(SYSTEM_A, "HOLD first question"));
+    await until(() => inFlight().includes(1));
+    // B is held nowhere: the replica without A's request is cheaper by one request of load.
+    const b1 = replicaOf((await post(chat(SYSTEM_B, "first question for B"))).body);
+    // A held request of B's own prefix: B's replica has load 1 but holds ~1,000 characters.
+    const heldB = post(chat(SYSTEM_B, "HOLD second question for B"));
+    await until(() => inFlight().every((n) => n === 1));
+    const b3 = replicaOf((await post(chat(SYSTEM_B, "a third one"), { "transfer-encoding": "chunked" })).body);
+    fleet.release();
+    const a1 = replicaOf((await heldA).body);
+    expect(b1).not.toBe(a1);
+    expect([replicaOf((await heldB).body), b3]).toEqual([b1, b1]);
+    expect(fleet.bodies[b1]).toContain(chat(SYSTEM_B, "a third one"));
+    expect(inFlight()).toEqual([0, 0]);
   });
 });
 

@@ -135,6 +135,22 @@ describe("IpcRoutingGate", () => {
     expect(state.loads().map((l) => l.inFlight)).toEqual([0, 0, 0]);
   });
 
+  it("sends the routing text for the tree policies only (cache_aware, prefix_load)", async () => {
+    const sent: RouteAsk[] = [];
+    const gate = new IpcRoutingGate(
+      (m) => sent.push(m) > 0,
+      1_000,
+      () => {},
+    );
+    const client = { routed: () => {} };
+    gate.pick(service({ type: "sglang", policy: "prefix_load" }), null, "hello", client);
+    gate.pick(service({ type: "sglang", policy: "cache_aware" }), null, "hello", client);
+    gate.pick(service({ type: "sglang", policy: "least_load" }), null, "hello", client);
+    gate.pick(service({ type: "sglang", policy: "power_of_two", load: "engine" }), null, "hello", client);
+    await flush();
+    expect(sent[0]!.texts).toEqual(["hello", "hello", "", ""]);
+  });
+
   it("decides with its own state when the parent is silent, logs once, and gives late decisions back", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
     const state = new RoutingState();

@@ -1,8 +1,9 @@
 /**
  * @module
  * The host's routing state: for every service whose policy keeps state that must be one per host
- * (`round_robin`'s counter, the in-flight loads `power_of_two` and `cache_aware` compare,
- * `cache_aware`'s prefix tree), one policy instance and one load per replica. It lives in the
+ * (`round_robin`'s counter, the in-flight loads `power_of_two`, `least_load`, `cache_aware` and
+ * `prefix_load` compare, the tree policies' prefix tree, least_load's picks since a scrape), one
+ * policy instance and one load per replica. It lives in the
  * proxy's parent process, which answers its child processes' batched questions (`routing-gate.ts`),
  * or in the server itself when it runs without child processes.
  *

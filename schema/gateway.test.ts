@@ -739,13 +739,13 @@ describe("parseGatewayConfiguration: invalid values", () => {
       label: "router with an unknown policy",
       input: withBase({ router: { type: "sglang", policy: "x" } }),
       path: "router.policy",
-      message: 'expected one of cache_aware, power_of_two, random, round_robin, got "x"',
+      message: 'expected one of cache_aware, power_of_two, random, round_robin, least_load, prefix_load, got "x"',
     },
     {
       label: "router with policy: null",
       input: withBase({ router: { type: "sglang", policy: null } }),
       path: "router.policy",
-      message: "expected one of cache_aware, power_of_two, random, round_robin, got null",
+      message: "expected one of cache_aware, power_of_two, random, round_robin, least_load, prefix_load, got null",
     },
   ])("$label → $path", ({ input, path, message }) => {
     expectRejected(input, path, message);

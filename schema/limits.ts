@@ -52,3 +52,13 @@ export const MAX_BALANCE_REL_THRESHOLD = 1_000_000;
 export const MAX_EVICTION_INTERVAL_SECONDS = 86_400;
 /** `router.max_tree_size`: 2^30 characters per worker is already gigabytes of routing history. */
 export const MAX_TREE_SIZE_LIMIT = 2 ** 30;
+/** `router.least_load_kv_pressure_weight` in seconds (SMG's λ; its default is 0.15). */
+export const MAX_LEAST_LOAD_KV_PRESSURE_WEIGHT = 3600;
+/** `router.least_load_default_throughput` in tokens per second, for engines that report none. */
+export const MAX_LEAST_LOAD_DEFAULT_THROUGHPUT = 1e9;
+/** `router.least_load_mean_prefill_tokens`: a prompt of 2^24 tokens is beyond any context window. */
+export const MAX_LEAST_LOAD_MEAN_PREFILL_TOKENS = 2 ** 24;
+/** `router.prefix_load_request_cost` in characters of prefill one request of load is worth. */
+export const MAX_PREFIX_LOAD_REQUEST_COST = 2 ** 24;
+/** `router.prefix_load_temperature` (0 = always the cheapest; large values approach random). */
+export const MAX_PREFIX_LOAD_TEMPERATURE = 1000;

@@ -1,15 +1,32 @@
 /**
  * @module
- * `router:` of a gateway (and a service's override): SGLang's load-balancing policies and the
- * cache_aware tunables, with the defaults of SGLang's command line (v0.2–0.3 `router_args.py`), which
- * the built-in balancer (`proxy/policies/`) and an external SGLang Model Gateway both follow.
+ * `router:` of a gateway (and a service's override): SGLang's load-balancing policies and their
+ * tunables, with the defaults of SGLang's command line (v0.2–0.3 `router_args.py`; SMG's for
+ * least_load), which the built-in balancer (`proxy/policies/`) and an external SGLang Model Gateway
+ * both follow, plus `prefix_load`, Gateplane's own policy (built-in only). Every tunable belongs to
+ * some policies ({@link OPTION_POLICIES}) and is refused for the others, where it would silently do
+ * nothing.
  */
 import * as v from "valibot";
 import { describeType, expected, mapping, oneOf } from "./issues.ts";
 import * as L from "./limits.ts";
 
-export const ROUTER_POLICIES = ["cache_aware", "power_of_two", "random", "round_robin"] as const;
+export const ROUTER_POLICIES = [
+  "cache_aware",
+  "power_of_two",
+  "random",
+  "round_robin",
+  "least_load",
+  "prefix_load",
+] as const;
 export type RouterPolicy = (typeof ROUTER_POLICIES)[number];
+
+/** Policies only the built-in balancer has: an external SGLang Model Gateway is never asked for them. */
+export const BUILT_IN_ONLY_POLICIES: readonly RouterPolicy[] = ["prefix_load"];
+
+/** Which load a policy compares: the gateway's own in-flight count, or `combinedLoad` (engine + sent since). */
+export const ROUTER_LOADS = ["in_flight", "engine"] as const;
+export type RouterLoad = (typeof ROUTER_LOADS)[number];
 
 /** The cache_aware tunables, named as SGLang's flags (`--cache-threshold` …). */
 export interface CacheAwareOptions {
@@ -35,8 +52,83 @@ export const CACHE_AWARE_DEFAULTS: Readonly<CacheAwareOptions> = {
 
 export const CACHE_AWARE_OPTIONS = Object.keys(CACHE_AWARE_DEFAULTS) as (keyof CacheAwareOptions)[];
 
-/** What a parsed `router:` holds: the five tunables are present exactly when the policy is cache_aware. */
-export type RouterConfig = { type: "sglang"; policy: RouterPolicy } & Partial<CacheAwareOptions>;
+/** least_load's tunables, named as SMG's flags (`--least-load-kv-pressure-weight` …), SMG's defaults. */
+export interface LeastLoadOptions {
+  /** λ in seconds: weight of the KV-pressure term λ·k/(1−k). */
+  least_load_kv_pressure_weight: number;
+  /** Tokens per second assumed for an engine (the gateway's scrape reports no throughput). */
+  least_load_default_throughput: number;
+  /** Prefill tokens assumed per request: per queued request, and per pick since the last scrape. */
+  least_load_mean_prefill_tokens: number;
+}
+
+export const LEAST_LOAD_DEFAULTS: Readonly<LeastLoadOptions> = {
+  least_load_kv_pressure_weight: 0.15,
+  least_load_default_throughput: 2000,
+  least_load_mean_prefill_tokens: 1024,
+};
+
+/** prefix_load's tunables (Gateplane's own; `proxy/policies/prefix-load.ts`). */
+export interface PrefixLoadOptions {
+  /**
+   * Characters of prefill one request of load is worth: a replica's cost is the characters of the
+   * request it does not hold plus this × its load. Higher spreads more, lower sticks more.
+   */
+  prefix_load_request_cost: number;
+  /** Softmax temperature over min–max normalised costs; 0 picks the cheapest (ties at random). */
+  prefix_load_temperature: number;
+}
+
+export const PREFIX_LOAD_DEFAULTS: Readonly<PrefixLoadOptions> = {
+  prefix_load_request_cost: 128,
+  prefix_load_temperature: 0,
+};
+
+/**
+ * The load each policy compares when `load:` is not written: the in-flight count for all three.
+ * cache_aware and power_of_two keep SGLang's (files written before `load:` behave as before);
+ * prefix_load too, because `combinedLoad` keeps a finished request counted until the next scrape
+ * and prefix_load reacts to a difference of one request: in the simulator (`bench/router.ts`, one
+ * gateway, scrapes every 2 s) `engine` cost it hit rate and TTFT on every workload. `engine` is for
+ * replicas that also serve traffic this gateway does not see.
+ */
+export const DEFAULT_LOAD: Partial<Record<RouterPolicy, RouterLoad>> = {
+  cache_aware: "in_flight",
+  power_of_two: "in_flight",
+  prefix_load: "in_flight",
+};
+
+type Tunables = CacheAwareOptions & LeastLoadOptions & PrefixLoadOptions & { load: RouterLoad };
+
+/** The policies each tunable applies to (the prefix tree's budget and eviction serve both tree policies). */
+export const OPTION_POLICIES: { readonly [K in keyof Tunables]: readonly RouterPolicy[] } = {
+  cache_threshold: ["cache_aware"],
+  balance_abs_threshold: ["cache_aware"],
+  balance_rel_threshold: ["cache_aware"],
+  eviction_interval: ["cache_aware", "prefix_load"],
+  max_tree_size: ["cache_aware", "prefix_load"],
+  least_load_kv_pressure_weight: ["least_load"],
+  least_load_default_throughput: ["least_load"],
+  least_load_mean_prefill_tokens: ["least_load"],
+  prefix_load_request_cost: ["prefix_load"],
+  prefix_load_temperature: ["prefix_load"],
+  load: ["cache_aware", "power_of_two", "prefix_load"],
+};
+
+const TUNABLES = Object.keys(OPTION_POLICIES) as (keyof Tunables)[];
+
+/** Defaults filled in for a policy (`load` is not: absent means {@link DEFAULT_LOAD}, as before it existed). */
+const FILLED: { readonly [K in keyof Tunables]?: Tunables[K] } = {
+  ...CACHE_AWARE_DEFAULTS,
+  ...LEAST_LOAD_DEFAULTS,
+  ...PREFIX_LOAD_DEFAULTS,
+};
+
+/**
+ * What a parsed `router:` holds: the tunables of its policy, each filled with its default (`load`
+ * only when written), and none of another policy's.
+ */
+export type RouterConfig = { type: "sglang"; policy: RouterPolicy } & Partial<Tunables>;
 
 export { MAX_TREE_SIZE_LIMIT } from "./limits.ts";
 
@@ -78,31 +170,76 @@ const entries = {
   max_tree_size: v.optional(
     integer(1, L.MAX_TREE_SIZE_LIMIT, `must be between 1 and ${L.MAX_TREE_SIZE_LIMIT} characters`),
   ),
+  least_load_kv_pressure_weight: v.optional(
+    number(
+      "a number of seconds ≥ 0",
+      (n) => n >= 0 && n <= L.MAX_LEAST_LOAD_KV_PRESSURE_WEIGHT,
+      `must be between 0 and ${L.MAX_LEAST_LOAD_KV_PRESSURE_WEIGHT} seconds`,
+    ),
+  ),
+  least_load_default_throughput: v.optional(
+    number(
+      "a number of tokens per second > 0",
+      (n) => n > 0 && n <= L.MAX_LEAST_LOAD_DEFAULT_THROUGHPUT,
+      `must be above 0 and at most ${L.MAX_LEAST_LOAD_DEFAULT_THROUGHPUT} tokens per second`,
+    ),
+  ),
+  least_load_mean_prefill_tokens: v.optional(
+    integer(
+      1,
+      L.MAX_LEAST_LOAD_MEAN_PREFILL_TOKENS,
+      `must be a whole number of tokens from 1 to ${L.MAX_LEAST_LOAD_MEAN_PREFILL_TOKENS}`,
+    ),
+  ),
+  prefix_load_request_cost: v.optional(
+    integer(
+      0,
+      L.MAX_PREFIX_LOAD_REQUEST_COST,
+      `must be a whole number of characters from 0 to ${L.MAX_PREFIX_LOAD_REQUEST_COST}`,
+    ),
+  ),
+  prefix_load_temperature: v.optional(
+    number(
+      "a number ≥ 0",
+      (n) => n >= 0 && n <= L.MAX_PREFIX_LOAD_TEMPERATURE,
+      `must be between 0 and ${L.MAX_PREFIX_LOAD_TEMPERATURE}`,
+    ),
+  ),
+  load: v.optional(v.picklist(ROUTER_LOADS, oneOf(ROUTER_LOADS))),
+};
+
+const policiesOf = (key: keyof Tunables) => {
+  const policies = OPTION_POLICIES[key];
+  return policies.length === 1 ? `policy ${policies[0]} only` : `policies ${policies.join(", ")} only`;
 };
 
 /**
  * `router:` as written. Tunables are refused for other policies (they would silently do nothing) and
- * filled with SGLang's defaults for cache_aware, so `{type: sglang}` and the same with the defaults
+ * filled with their defaults for their own, so `{type: sglang}` and the same with the defaults
  * written out are one configuration.
  */
 export const Router = v.pipe(
   mapping(entries),
   v.rawTransform(({ dataset, addIssue, NEVER }): RouterConfig => {
-    const input = dataset.value;
+    const input = dataset.value as typeof dataset.value & Partial<Tunables>;
     const { type, policy } = input;
-    if (policy !== "cache_aware") {
-      const stray = CACHE_AWARE_OPTIONS.filter((key) => input[key] !== undefined);
-      for (const key of stray) {
-        addIssue({
-          message: `applies to policy cache_aware only (policy is ${describeType(policy)})`,
-          path: [{ type: "object", origin: "value", input, key, value: input[key] }],
-        });
-      }
-      return stray.length > 0 ? NEVER : { type, policy };
-    }
+    let refused = false;
     const out: RouterConfig = { type, policy };
-    for (const key of CACHE_AWARE_OPTIONS) out[key] = input[key] ?? CACHE_AWARE_DEFAULTS[key];
-    return out;
+    for (const key of TUNABLES) {
+      const value = input[key];
+      if (!OPTION_POLICIES[key].includes(policy)) {
+        if (value === undefined) continue;
+        refused = true;
+        addIssue({
+          message: `applies to ${policiesOf(key)} (policy is ${describeType(policy)})`,
+          path: [{ type: "object", origin: "value", input, key, value }],
+        });
+        continue;
+      }
+      const filled = value ?? FILLED[key];
+      if (filled !== undefined) (out as Record<string, unknown>)[key] = filled;
+    }
+    return refused ? NEVER : out;
   }),
 );
 
@@ -118,6 +255,12 @@ export const RouterDocument = v.object({
   balance_rel_threshold: entries.balance_rel_threshold,
   eviction_interval: entries.eviction_interval,
   max_tree_size: entries.max_tree_size,
+  least_load_kv_pressure_weight: entries.least_load_kv_pressure_weight,
+  least_load_default_throughput: entries.least_load_default_throughput,
+  least_load_mean_prefill_tokens: entries.least_load_mean_prefill_tokens,
+  prefix_load_request_cost: entries.prefix_load_request_cost,
+  prefix_load_temperature: entries.prefix_load_temperature,
+  load: entries.load,
 });
 
 /** The cache_aware options of an effective router: its own values over SGLang's defaults. */
@@ -126,3 +269,35 @@ export function cacheAwareOptions(router: Partial<CacheAwareOptions> | null): Ca
   if (router) for (const key of CACHE_AWARE_OPTIONS) out[key] = router[key] ?? out[key];
   return out;
 }
+
+/** least_load's options of an effective router: its own values over SMG's defaults. */
+export function leastLoadOptions(router: Partial<LeastLoadOptions> | null): LeastLoadOptions {
+  return {
+    least_load_kv_pressure_weight:
+      router?.least_load_kv_pressure_weight ?? LEAST_LOAD_DEFAULTS.least_load_kv_pressure_weight,
+    least_load_default_throughput:
+      router?.least_load_default_throughput ?? LEAST_LOAD_DEFAULTS.least_load_default_throughput,
+    least_load_mean_prefill_tokens:
+      router?.least_load_mean_prefill_tokens ?? LEAST_LOAD_DEFAULTS.least_load_mean_prefill_tokens,
+  };
+}
+
+/** prefix_load's options: its own and the tree's (budget, eviction) over their defaults. */
+export function prefixLoadOptions(
+  router: Partial<PrefixLoadOptions & CacheAwareOptions> | null,
+): PrefixLoadOptions & Pick<CacheAwareOptions, "eviction_interval" | "max_tree_size"> {
+  return {
+    prefix_load_request_cost: router?.prefix_load_request_cost ?? PREFIX_LOAD_DEFAULTS.prefix_load_request_cost,
+    prefix_load_temperature: router?.prefix_load_temperature ?? PREFIX_LOAD_DEFAULTS.prefix_load_temperature,
+    eviction_interval: router?.eviction_interval ?? CACHE_AWARE_DEFAULTS.eviction_interval,
+    max_tree_size: router?.max_tree_size ?? CACHE_AWARE_DEFAULTS.max_tree_size,
+  };
+}
+
+/** The load a policy compares: `load:` as written, else the policy's default (in-flight for the rest). */
+export const routerLoad = (router: RouterConfig | null): RouterLoad =>
+  router?.load ?? (router ? DEFAULT_LOAD[router.policy] : undefined) ?? "in_flight";
+
+/** Whether the policy routes on the request's text (the proxy reads and caps bodies only for these). */
+export const routesOnText = (router: RouterConfig | null): boolean =>
+  router?.policy === "cache_aware" || router?.policy === "prefix_load";

@@ -71,3 +71,39 @@ export async function detectSglangRouter(options: DetectOptions = {}): Promise<R
   }
   return { installed: false, reason: NOT_INSTALLED };
 }
+
+/** Every generation of the router offers these (sglang-router v0.1 on). */
+export const CLASSIC_POLICIES: readonly string[] = ["random", "round_robin", "cache_aware", "power_of_two"];
+
+/**
+ * The `--policy` choices in a router's `--help`: argparse prints `--policy {random,round_robin,…}`,
+ * clap `[possible values: random, round_robin, …]`. Null when the help names none.
+ */
+export function parsePolicyChoices(help: string): string[] | null {
+  const at = help.search(/--policy\b/);
+  if (at < 0) return null;
+  const segment = help.slice(at, at + 1000);
+  const found = /\{([a-z_,\s]+)\}/.exec(segment) ?? /possible values:\s*([a-z_,\s]+)\]/.exec(segment);
+  if (!found) return null;
+  const choices = found[1]!
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  return choices.length > 0 ? choices : null;
+}
+
+/**
+ * The policies the installed router offers, from its `--help` (SMG added least_load in 2026; the
+ * last PyPI `sglang-router` has the classic four); null when the help cannot be read.
+ */
+export function routerPolicies(
+  command: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string[] | null> {
+  const [program, ...args] = command;
+  return new Promise((resolve) => {
+    execFile(program!, [...args, "--help"], { env, timeout: 15_000, maxBuffer: 4 * 1024 * 1024 }, (_error, stdout) => {
+      resolve(parsePolicyChoices(String(stdout)));
+    });
+  });
+}

@@ -8,19 +8,26 @@
  * When a router becomes usable, or stops being usable, the current document is applied again.
  *
  * Built-in is the fallback whenever the router cannot serve (not installed, starting, restarting,
- * no replica registered yet): the service keeps answering with the proxy's own policies, and the
- * mode and its reason are reported to the control plane (`routers` in the agent's health).
+ * no replica registered yet, or a policy it does not have): the service keeps answering with the
+ * proxy's own policies, and the mode and its reason are reported to the control plane (`routers` in
+ * the agent's health). Gateplane's own policies (`prefix_load`) are built-in only: no router is
+ * started for them. Other policies are passed to the router when its `--help` lists them among its
+ * `--policy` choices (least_load needs SMG); when the help cannot be read, the classic four are
+ * assumed.
  */
 import type { RouterReport } from "../../schema/agent-protocol.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
+import { BUILT_IN_ONLY_POLICIES, type RouterPolicy } from "../../schema/router.ts";
 import type { Logger } from "../log.ts";
-import { detectSglangRouter, type RouterInstallation } from "./detect.ts";
+import { CLASSIC_POLICIES, detectSglangRouter, type RouterInstallation, routerPolicies } from "./detect.ts";
 import { PortAllocator, type PortRange } from "./ports.ts";
 import { type RouterMode, ServiceRouter, type ServiceRouterTiming } from "./service-router.ts";
 
 export interface SglangRoutersOptions {
   /** Finds the router on this host (default {@link detectSglangRouter}). */
   detect?: () => Promise<RouterInstallation>;
+  /** The `--policy` choices of the installed router (default {@link routerPolicies}: its `--help`). */
+  policies?: (command: readonly string[]) => Promise<string[] | null>;
   ports: PortRange;
   timing: ServiceRouterTiming;
   log: Logger;
@@ -53,6 +60,10 @@ export class SglangRouters {
   readonly #routers = new Map<string, ServiceRouter>();
   readonly #retiring = new Set<Promise<void>>();
   #installation: RouterInstallation | null = null;
+  /** The installed router's policy choices (null: unknown), read once per installation. */
+  #choices: { command: readonly string[]; policies: string[] | null } | null = null;
+  /** Services that stay built-in because of their policy, with the reason. */
+  readonly #unoffered = new Map<string, string>();
   #detectedAt = 0;
   #document: ConfigDocument | null = null;
   #queue: Promise<unknown> = Promise.resolve();
@@ -81,6 +92,8 @@ export class SglangRouters {
       if (service.router?.type !== "sglang") return [];
       const router = this.#routers.get(service.name);
       if (router) return [{ service: service.name, mode: router.mode.mode, reason: router.mode.reason }];
+      const unoffered = this.#unoffered.get(service.name);
+      if (unoffered) return [{ service: service.name, mode: "built-in" as const, reason: unoffered }];
       const reason = this.#installation?.installed === false ? this.#installation.reason : "sglang router starting";
       return [{ service: service.name, mode: "built-in" as const, reason }];
     });
@@ -123,10 +136,38 @@ export class SglangRouters {
     return found;
   }
 
+  /** Why the installed router cannot serve `policy` (the service stays built-in), or null. */
+  async #refusal(policy: RouterPolicy, installation: RouterInstallation): Promise<string | null> {
+    if (BUILT_IN_ONLY_POLICIES.includes(policy)) {
+      return `policy ${policy} is Gateplane's own: built-in only, the sglang router does not have it`;
+    }
+    if (!installation.installed) return null;
+    if (this.#choices?.command !== installation.command) {
+      const policies = await (this.#o.policies ?? routerPolicies)(installation.command);
+      this.#choices = { command: installation.command, policies };
+    }
+    const offered = this.#choices.policies;
+    if (offered === null) {
+      return CLASSIC_POLICIES.includes(policy)
+        ? null
+        : `cannot tell whether the installed sglang router has policy ${policy} (its --help lists no --policy choices)`;
+    }
+    return offered.includes(policy)
+      ? null
+      : `the installed sglang router has no policy ${policy} (its --policy choices: ${offered.join(", ")})`;
+  }
+
   async #reconcile(document: ConfigDocument): Promise<void> {
     const wanted = new Map(
       document.services.flatMap((s) => (s.router?.type === "sglang" && !this.#stopped ? [[s.name, s] as const] : [])),
     );
+    // A policy the router does not have keeps the service built-in (no router process for it).
+    this.#unoffered.clear();
+    const refusals = wanted.size > 0 ? await this.#refusalsFor(wanted) : new Map<string, string>();
+    for (const [name, reason] of refusals) {
+      wanted.delete(name);
+      this.#unoffered.set(name, reason);
+    }
     for (const [name, router] of this.#routers) {
       if (wanted.has(name)) continue;
       this.#o.log.info(`service ${name} no longer uses the sglang router; stopping it`);
@@ -158,6 +199,18 @@ export class SglangRouters {
       }
     }
     this.#o.onReportsChange?.();
+  }
+
+  async #refusalsFor(wanted: ReadonlyMap<string, { router: { policy: RouterPolicy } | null }>) {
+    const out = new Map<string, string>();
+    // Detection only when some service could use the router.
+    const couldUse = [...wanted.values()].some((s) => !BUILT_IN_ONLY_POLICIES.includes(s.router!.policy));
+    const installation: RouterInstallation = couldUse ? await this.#installed() : { installed: false, reason: "" };
+    for (const [name, service] of wanted) {
+      const reason = await this.#refusal(service.router!.policy, installation);
+      if (reason !== null) out.set(name, reason);
+    }
+    return out;
   }
 
   #modeChanged(): void {

@@ -11,12 +11,23 @@
  * The text is then inserted for the chosen worker in both branches. One tree per service (a service
  * serves one model, so this is SGLang's tree per model).
  *
+ * Load is the in-flight count by default (SGLang's); `router.load: engine` compares `combinedLoad`
+ * (the engine's running + waiting at its last scrape plus what was sent since) in both branches.
+ *
  * One deliberate difference: when the matched worker is not a candidate (ejected, or already tried
  * by this request), SGLang falls back to the first healthy worker without learning; here it is a
  * miss, so the prefix moves to the least-loaded candidate and the tree learns where it went.
  */
 import type { CacheAwareOptions } from "../../schema/router.ts";
-import { type Loaded, leastLoaded, type Policy, type RandomInt, randomInt } from "./policy.ts";
+import {
+  inFlightLoad,
+  type Loaded,
+  type LoadOf,
+  leastLoaded,
+  type Policy,
+  type RandomInt,
+  randomInt,
+} from "./policy.ts";
 import { RadixTree } from "./radix-tree.ts";
 
 export interface CacheAwareCounts {
@@ -35,10 +46,18 @@ export class CacheAware<W extends Loaded> implements Policy<W> {
   readonly counts: CacheAwareCounts = { hits: 0, misses: 0, balanced: 0, evictions: 0 };
   #lastEviction: number;
   readonly #random: RandomInt;
+  readonly #load: LoadOf;
 
-  constructor(options: CacheAwareOptions, replicas: readonly W[], now = Date.now(), random: RandomInt = randomInt) {
+  constructor(
+    options: CacheAwareOptions,
+    replicas: readonly W[],
+    now = Date.now(),
+    random: RandomInt = randomInt,
+    load: LoadOf = inFlightLoad,
+  ) {
     this.options = options;
     this.#random = random;
+    this.#load = load;
     this.#lastEviction = now;
     for (const w of replicas) this.tree.addTenant(w);
   }
@@ -57,17 +76,18 @@ export class CacheAware<W extends Loaded> implements Policy<W> {
   }
 
   #choose(candidates: readonly W[], text: string): W {
-    let max = candidates[0]!.inFlight;
+    const loadOf = this.#load;
+    let max = loadOf(candidates[0]!);
     let min = max;
     for (let i = 1; i < candidates.length; i++) {
-      const load = candidates[i]!.inFlight;
+      const load = loadOf(candidates[i]!);
       if (load > max) max = load;
       if (load < min) min = load;
     }
     const { balance_abs_threshold, balance_rel_threshold, cache_threshold } = this.options;
     if (max - min > balance_abs_threshold && max > min * balance_rel_threshold) {
       this.counts.balanced++;
-      return leastLoaded(candidates, this.#random);
+      return leastLoaded(candidates, this.#random, loadOf);
     }
     const match = this.tree.prefixMatch(text);
     const rate = match.total === 0 ? 0 : match.matched / match.total;
@@ -76,7 +96,7 @@ export class CacheAware<W extends Loaded> implements Policy<W> {
       return match.tenant;
     }
     this.counts.misses++;
-    return leastLoaded(candidates, this.#random);
+    return leastLoaded(candidates, this.#random, loadOf);
   }
 
   retain(replicas: readonly W[]): void {

@@ -4,6 +4,7 @@ import { Balancer, DEFAULT_HEALTH_POLICY, ReplicaState } from "../balancer.ts";
 import { CacheAware } from "./cache-aware.ts";
 import { createPolicy } from "./index.ts";
 import { DoneScanner } from "./load.ts";
+import { combinedLoad } from "./policy.ts";
 import { PowerOfTwo } from "./power-of-two.ts";
 import { RandomPolicy } from "./random.ts";
 import { RoundRobin } from "./round-robin.ts";
@@ -258,5 +259,36 @@ describe("in-flight release on data: [DONE]", () => {
     expect(t.feed(Buffer.from("data: [DONE"))).toBe(false);
     expect(t.feed(Buffer.from("x"))).toBe(false);
     expect(t.feed(Buffer.from('data: {"text":"[DONE]"}'))).toBe(false);
+  });
+});
+
+describe("load: engine (combinedLoad) for power_of_two and cache_aware", () => {
+  const scraped = (name: string, inFlight: number, running: number, waiting: number, inFlightAtScrape = 0) => ({
+    name,
+    inFlight,
+    engine: { running, waiting, kvUsage: null, inFlightAtScrape, at: 0 },
+  });
+
+  it("power_of_two compares the engine's running + waiting plus what was sent since", () => {
+    // a: 1 in flight here, but its engine runs 9 (others' traffic); b: 3 in flight, engine 3.
+    const ws = [scraped("a", 1, 8, 1, 1), scraped("b", 3, 3, 0, 3)];
+    const draws = () => replay(0, 0);
+    expect(new PowerOfTwo<(typeof ws)[number]>(draws()).select(ws).name).toBe("a");
+    expect(new PowerOfTwo<(typeof ws)[number]>(draws(), combinedLoad).select(ws).name).toBe("b");
+    expect(createPolicy({ type: "sglang", policy: "power_of_two" }, ws).name).toBe("power_of_two");
+  });
+
+  it("cache_aware sends a miss to the least combined load, and keeps in_flight by default", () => {
+    const ws = [scraped("a", 0, 20, 5), scraped("b", 2, 2, 0, 2)];
+    const engine = createPolicy({ type: "sglang", policy: "cache_aware", load: "engine" }, ws);
+    expect(engine.select(ws, "new text", 0).name).toBe("b");
+    const own = createPolicy({ type: "sglang", policy: "cache_aware" }, ws);
+    expect(own.select(ws, "other text", 0).name).toBe("a");
+  });
+
+  it("counts a replica without a scrape by its in-flight requests", () => {
+    expect(combinedLoad({ inFlight: 4 })).toBe(4);
+    expect(combinedLoad({ inFlight: 4, engine: null })).toBe(4);
+    expect(combinedLoad(scraped("a", 4, 2, 1, 1))).toBe(6);
   });
 });

@@ -2,10 +2,18 @@
  * @module
  * The policy a service's effective router asks for (`schema/router.ts`); no router is round robin.
  */
-import { cacheAwareOptions, type RouterConfig } from "../../schema/router.ts";
+import {
+  cacheAwareOptions,
+  leastLoadOptions,
+  prefixLoadOptions,
+  type RouterConfig,
+  routerLoad,
+} from "../../schema/router.ts";
 import { CacheAware } from "./cache-aware.ts";
-import type { Loaded, Policy } from "./policy.ts";
+import { LeastLoad } from "./least-load.ts";
+import { type Loaded, loadOf, type Policy, randomInt } from "./policy.ts";
 import { PowerOfTwo } from "./power-of-two.ts";
+import { PrefixLoad } from "./prefix-load.ts";
 import { RandomPolicy } from "./random.ts";
 import { RoundRobin } from "./round-robin.ts";
 
@@ -14,9 +22,13 @@ export type { Loaded, Policy } from "./policy.ts";
 export function createPolicy<W extends Loaded>(router: RouterConfig | null, replicas: readonly W[]): Policy<W> {
   switch (router?.policy ?? "round_robin") {
     case "cache_aware":
-      return new CacheAware(cacheAwareOptions(router), replicas);
+      return new CacheAware(cacheAwareOptions(router), replicas, Date.now(), randomInt, loadOf(routerLoad(router)));
     case "power_of_two":
-      return new PowerOfTwo();
+      return new PowerOfTwo(randomInt, loadOf(routerLoad(router)));
+    case "least_load":
+      return new LeastLoad(leastLoadOptions(router));
+    case "prefix_load":
+      return new PrefixLoad(prefixLoadOptions(router), replicas, Date.now(), Math.random, loadOf(routerLoad(router)));
     case "random":
       return new RandomPolicy();
     default:

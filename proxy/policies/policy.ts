@@ -1,8 +1,9 @@
 /**
  * @module
  * What a load-balancing policy is given and returns. Policies see only the candidates the balancer
- * left in (in service, not already tried by this request), in replica order, and their in-flight
- * counts; they never change those counts (the forwarding path does, `load.ts`).
+ * left in (in service, not already tried by this request), in replica order, their in-flight
+ * counts and, where the host scrapes engines, each engine's last load; they never change those
+ * counts (the forwarding path does, `load.ts`).
  */
 
 /** The part of a replica a policy reads. */
@@ -41,9 +42,14 @@ export function combinedLoad(w: Loaded): number {
   return e.running + e.waiting + Math.max(0, w.inFlight - e.inFlightAtScrape);
 }
 
+/** How a policy measures a candidate's load (`router.load`: `in_flight` or `engine`). */
+export type LoadOf = (w: Loaded) => number;
+export const inFlightLoad: LoadOf = (w) => w.inFlight;
+export const loadOf = (load: "in_flight" | "engine"): LoadOf => (load === "engine" ? combinedLoad : inFlightLoad);
+
 export interface Policy<W extends Loaded> {
   readonly name: string;
-  /** Only cache_aware reads the request's text; the proxy reads bodies for it alone. */
+  /** Only the tree policies (cache_aware, prefix_load) read the request's text; the proxy reads bodies for them alone. */
   readonly needsText: boolean;
   /** One of `candidates` (never empty). `text` is the routing text ("" when there is none). */
   select(candidates: readonly W[], text: string, now: number): W;
@@ -56,18 +62,22 @@ export interface Policy<W extends Loaded> {
  * PR #33138; before it, Rust's `min_by_key` took the first, which under light load sent every miss
  * to the same replica and left others idle).
  */
-export function leastLoaded<W extends Loaded>(candidates: readonly W[], random: RandomInt = randomInt): W {
-  let min = candidates[0]!.inFlight;
+export function leastLoaded<W extends Loaded>(
+  candidates: readonly W[],
+  random: RandomInt = randomInt,
+  load: LoadOf = inFlightLoad,
+): W {
+  let min = load(candidates[0]!);
   let ties = 1;
   for (let i = 1; i < candidates.length; i++) {
-    const load = candidates[i]!.inFlight;
-    if (load < min) {
-      min = load;
+    const l = load(candidates[i]!);
+    if (l < min) {
+      min = l;
       ties = 1;
-    } else if (load === min) ties++;
+    } else if (l === min) ties++;
   }
   let k = ties === 1 ? 0 : random(ties);
-  for (const c of candidates) if (c.inFlight === min && k-- === 0) return c;
+  for (const c of candidates) if (load(c) === min && k-- === 0) return c;
   return candidates[0]!;
 }
 

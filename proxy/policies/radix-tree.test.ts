@@ -100,3 +100,20 @@ describe("radix tree (SGLang tree.rs semantics)", () => {
     expect(tree.size("a")).toBe(0);
   });
 });
+
+describe("matchEach", () => {
+  it("gives each tenant its own longest prefix in one walk, partial labels included", () => {
+    const t = new RadixTree<string>();
+    t.insert("hello world", "a");
+    t.insert("hello there", "b");
+    t.insert("help", "c");
+    const m: number[] = [];
+    expect(t.matchEach("hello world!", ["a", "b", "c", "d"], m)).toBe(12);
+    expect(m).toEqual([11, 6, 3, 0]);
+    expect(t.matchEach("hello wxyz", ["b", "a"], m)).toBe(10);
+    // `matched` is a scratch array: only its first tenants.length entries are written.
+    expect(m.slice(0, 2)).toEqual([6, 7]);
+    expect(t.matchEach("", ["a"], m)).toBe(0);
+    expect(m[0]).toBe(0);
+  });
+});

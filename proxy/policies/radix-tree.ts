@@ -181,6 +181,43 @@ export class RadixTree<T> {
     return { matched, total, tenant };
   }
 
+  /**
+   * For each of `tenants`, the code points of `text`'s longest prefix that tenant holds, into
+   * `matched` (same order; entries past `tenants.length` are left alone); returns the text's length in code points. One walk down the text's
+   * path: a tenant's match is the depth of the deepest node on it that holds the tenant (a match
+   * ending inside a label counts the shared characters, as {@link prefixMatch}). Eviction removes a
+   * tenant from leaves upward, so a node's tenants are among its parent's and the walk stops at the
+   * first node holding none of them.
+   */
+  matchEach(text: string, tenants: readonly T[], matched: number[]): number {
+    const astral = HIGH_SURROGATE.test(text);
+    const total = astral ? codePointLength(text) : text.length;
+    const n = tenants.length;
+    for (let j = 0; j < n; j++) matched[j] = 0;
+    let node = this.#root;
+    let depth = 0;
+    let i = 0;
+    while (i < text.length) {
+      const child = node.children?.get(text.codePointAt(i)!);
+      if (child === undefined) break;
+      const k = sharedUnits(child.label, text, i);
+      const partial = k < child.label.length;
+      depth += partial ? (astral ? codePointLength(text.slice(i, i + k)) : k) : child.chars;
+      let held = false;
+      const on = child.tenants;
+      for (let j = 0; j < n; j++) {
+        if (on.has(tenants[j]!)) {
+          matched[j] = depth;
+          held = true;
+        }
+      }
+      if (!held || partial) break;
+      node = child;
+      i += k;
+    }
+    return total;
+  }
+
   /** Forgets a tenant (a worker that left): its nodes go when no other tenant holds them. */
   removeTenant(tenant: T): void {
     if (!this.#size.has(tenant)) return;

@@ -90,6 +90,24 @@ function generate(random: () => number): Record<string, unknown> {
       ...(maybe() ? { eviction_interval: num(L.MAX_EVICTION_INTERVAL_SECONDS) } : {}),
       ...(maybe() ? { max_tree_size: num(L.MAX_TREE_SIZE_LIMIT) } : {}),
     };
+    // Gateplane's own policy and SMG's least_load: their tunables cross the same boundaries.
+    if (maybe(0.3)) {
+      spec.router = {
+        type: "sglang",
+        policy: "prefix_load",
+        ...(maybe() ? { prefix_load_request_cost: num(L.MAX_PREFIX_LOAD_REQUEST_COST) } : {}),
+        ...(maybe() ? { prefix_load_temperature: num(L.MAX_PREFIX_LOAD_TEMPERATURE) } : {}),
+        ...(maybe() ? { load: pick(["in_flight", "engine"]) } : {}),
+      };
+    } else if (maybe(0.3)) {
+      spec.router = {
+        type: "sglang",
+        policy: "least_load",
+        ...(maybe() ? { least_load_kv_pressure_weight: num(L.MAX_LEAST_LOAD_KV_PRESSURE_WEIGHT) } : {}),
+        ...(maybe() ? { least_load_default_throughput: num(L.MAX_LEAST_LOAD_DEFAULT_THROUGHPUT, 1) } : {}),
+        ...(maybe() ? { least_load_mean_prefill_tokens: num(L.MAX_LEAST_LOAD_MEAN_PREFILL_TOKENS, 1) } : {}),
+      };
+    }
   }
   return spec;
 }

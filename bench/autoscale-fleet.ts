@@ -13,7 +13,8 @@ import type { ServiceStats } from "../schema/agent-protocol.ts";
 import { TPOT_BOUNDS, TTFT_BOUNDS } from "../schema/llm-stats.ts";
 import { emptyLlmWindow } from "../schema/traffic.ts";
 import type { CostModel } from "./router-sim.ts";
-import { DEFAULT_COST, seeded } from "./router-sim.ts";
+import { DEFAULT_COST } from "./router-sim.ts";
+import { seeded } from "./router-workloads.ts";
 
 /** A model a little larger than router-sim's default: slower decode, 32 running at once. */
 export const FLEET_COST: CostModel & { batchSlowdown: number } = {

@@ -27,7 +27,7 @@ import { Balancer, DEFAULT_HEALTH_POLICY, ReplicaState } from "../proxy/balancer
 import { CacheAware } from "../proxy/policies/cache-aware.ts";
 import { createPolicy } from "../proxy/policies/index.ts";
 import { LeastLoad } from "../proxy/policies/least-load.ts";
-import type { Policy } from "../proxy/policies/policy.ts";
+import type { EngineLoad, Policy } from "../proxy/policies/policy.ts";
 import { PowerOfTwo } from "../proxy/policies/power-of-two.ts";
 import { PrefixLoad } from "../proxy/policies/prefix-load.ts";
 import { RandomPolicy } from "../proxy/policies/random.ts";
@@ -86,7 +86,7 @@ const heapUsed = () => {
 
 interface Worker {
   inFlight: number;
-  engine?: { running: number; waiting: number; kvUsage: number | null; inFlightAtScrape: number; at: number };
+  engine?: EngineLoad | null;
 }
 
 const rand = seeded(SEED);

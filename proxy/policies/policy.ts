@@ -32,14 +32,16 @@ export interface EngineLoad {
 }
 
 /**
- * The load a policy compares: the engine's running + waiting at its last fresh scrape, plus what the
- * gateway sent it since (an engine's number is seconds old, the gateway's own count is live); the
- * in-flight count alone without engine signals.
+ * The load a policy compares: the gateway's own in-flight count (live), plus the load the engine had
+ * at its last fresh scrape beyond what this gateway had sent it then (other gateway replicas', other
+ * clients'). When this gateway is the engine's only client it is the in-flight count exactly, and a
+ * request that finished since the scrape is not counted (the engine's number is seconds old, the
+ * gateway's is live). The in-flight count alone without engine signals.
  */
 export function combinedLoad(w: Loaded): number {
   const e = w.engine;
   if (!e) return w.inFlight;
-  return e.running + e.waiting + Math.max(0, w.inFlight - e.inFlightAtScrape);
+  return w.inFlight + Math.max(0, e.running + e.waiting - e.inFlightAtScrape);
 }
 
 /** How a policy measures a candidate's load (`router.load`: `in_flight` or `engine`). */

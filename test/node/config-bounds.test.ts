@@ -91,7 +91,8 @@ function generate(random: () => number): Record<string, unknown> {
       ...(maybe() ? { max_tree_size: num(L.MAX_TREE_SIZE_LIMIT) } : {}),
     };
     // Gateplane's own policy and SMG's least_load: their tunables cross the same boundaries.
-    if (maybe(0.3)) {
+    const other = maybe(0.6) ? pick(["prefix_load", "least_load"]) : null;
+    if (other === "prefix_load") {
       spec.router = {
         type: "sglang",
         policy: "prefix_load",
@@ -99,7 +100,7 @@ function generate(random: () => number): Record<string, unknown> {
         ...(maybe() ? { prefix_load_temperature: num(L.MAX_PREFIX_LOAD_TEMPERATURE) } : {}),
         ...(maybe() ? { load: pick(["in_flight", "engine"]) } : {}),
       };
-    } else if (maybe(0.3)) {
+    } else if (other === "least_load") {
       spec.router = {
         type: "sglang",
         policy: "least_load",

@@ -226,15 +226,19 @@ export type PolicyFactory = (random: () => number) => Policy<SimView>;
 
 const int = (random: () => number) => (n: number) => Math.floor(random() * n);
 
-/** The rows of the quality tables: SGLang's policies as built (defaults), then what `load: engine` and the new ones do. */
+/**
+ * The rows of the quality tables: each policy as built (its default `load`), and with the other
+ * `load` (with one gateway as the only client both give the same rows: `combinedLoad` is then the
+ * in-flight count).
+ */
 export const SIM_POLICIES: Record<string, PolicyFactory> = {
   cache_aware: (r) => new CacheAware({ ...CACHE_AWARE_DEFAULTS }, [], 0, int(r)),
   "cache_aware, load: engine": (r) => new CacheAware({ ...CACHE_AWARE_DEFAULTS }, [], 0, int(r), combinedLoad),
   power_of_two: (r) => new PowerOfTwo(int(r)),
   "power_of_two, load: engine": (r) => new PowerOfTwo(int(r), combinedLoad),
   least_load: () => new LeastLoad({ ...LEAST_LOAD_DEFAULTS }),
-  prefix_load: (r) => new PrefixLoad(prefixLoadOptions(null), [], 0, r, inFlightLoad),
-  "prefix_load, load: engine": (r) => new PrefixLoad(prefixLoadOptions(null), [], 0, r, combinedLoad),
+  prefix_load: (r) => new PrefixLoad(prefixLoadOptions(null), [], 0, r, combinedLoad),
+  "prefix_load, load: in_flight": (r) => new PrefixLoad(prefixLoadOptions(null), [], 0, r, inFlightLoad),
   random: (r) => new RandomPolicy(int(r)),
   round_robin: () => new RoundRobin(),
 };

@@ -54,7 +54,7 @@ describe("router: policies and their tunables", () => {
   it("says which load each policy compares by default", () => {
     expect(routerLoad(parse({ type: "sglang" }))).toBe("in_flight");
     expect(routerLoad(parse({ type: "sglang", policy: "power_of_two" }))).toBe("in_flight");
-    expect(routerLoad(parse({ type: "sglang", policy: "prefix_load" }))).toBe("in_flight");
+    expect(routerLoad(parse({ type: "sglang", policy: "prefix_load" }))).toBe("engine");
     expect(routerLoad(parse({ type: "sglang", policy: "prefix_load", load: "engine" }))).toBe("engine");
     expect(routerLoad(null)).toBe("in_flight");
   });

@@ -85,17 +85,16 @@ export const PREFIX_LOAD_DEFAULTS: Readonly<PrefixLoadOptions> = {
 };
 
 /**
- * The load each policy compares when `load:` is not written: the in-flight count for all three.
- * cache_aware and power_of_two keep SGLang's (files written before `load:` behave as before);
- * prefix_load too, because `combinedLoad` keeps a finished request counted until the next scrape
- * and prefix_load reacts to a difference of one request: in the simulator (`bench/router.ts`, one
- * gateway, scrapes every 2 s) `engine` cost it hit rate and TTFT on every workload. `engine` is for
- * replicas that also serve traffic this gateway does not see.
+ * The load each policy compares when `load:` is not written. cache_aware and power_of_two keep
+ * SGLang's in-flight count (files written before `load:` behave exactly as before). prefix_load, new,
+ * compares `combinedLoad`: with this gateway as the replicas' only client it IS the in-flight count
+ * (the simulator's rows are identical, `bench/router.ts`), and it also counts what other gateway
+ * replicas and direct clients put on an engine, which the in-flight count cannot see.
  */
 export const DEFAULT_LOAD: Partial<Record<RouterPolicy, RouterLoad>> = {
   cache_aware: "in_flight",
   power_of_two: "in_flight",
-  prefix_load: "in_flight",
+  prefix_load: "engine",
 };
 
 type Tunables = CacheAwareOptions & LeastLoadOptions & PrefixLoadOptions & { load: RouterLoad };

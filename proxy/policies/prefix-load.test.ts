@@ -78,16 +78,17 @@ describe("prefix_load", () => {
     expect(p.select(ws, "", 0).name).toBe("w1");
   });
 
-  it("uses the in-flight count by default, the engine's combined load with load: engine", () => {
+  it("uses the engine's combined load by default, the in-flight count alone with load: in_flight", () => {
     const at = { running: 6, waiting: 4, kvUsage: 0.5, inFlightAtScrape: 1, at: 0 };
     const ws: W[] = [
       { name: "busy", inFlight: 1, engine: at },
       { name: "quiet", inFlight: 2, engine: null },
     ];
-    const engine = createPolicy<W>({ type: "sglang", policy: "prefix_load", load: "engine" }, ws);
+    // busy: 1 in flight here + (6 + 4 − 1) the engine had beyond this gateway's = 10; quiet: 2.
+    const engine = createPolicy<W>({ type: "sglang", policy: "prefix_load" }, ws);
     expect(engine.needsText).toBe(true);
     expect(engine.select(ws, "", 0).name).toBe("quiet");
-    const own = createPolicy<W>({ type: "sglang", policy: "prefix_load" }, ws);
+    const own = createPolicy<W>({ type: "sglang", policy: "prefix_load", load: "in_flight" }, ws);
     expect(own.select(ws, "", 0).name).toBe("busy");
   });
 

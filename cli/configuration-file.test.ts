@@ -61,7 +61,7 @@ describe("loadConfigurationFile", () => {
     const text =
       "type: gateway\nname: example\nbackend: aws\nregion: eu-west-1\nrouter:\n  type: sglang\n  policy: x\n";
     expect(loadError(text)).toBe(
-      'gateway.dstack.yml:7:11: router.policy: expected one of cache_aware, power_of_two, random, round_robin, got "x"',
+      'gateway.dstack.yml:7:11: router.policy: expected one of cache_aware, power_of_two, random, round_robin, least_load, prefix_load, got "x"',
     );
   });
 

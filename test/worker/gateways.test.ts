@@ -111,7 +111,7 @@ describe("plan and apply", () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatchObject({ code: "invalid_field", field: "router.policy" });
     expect(bad.body.error.message).toBe(
-      'router.policy: expected one of cache_aware, power_of_two, random, round_robin, got "fastest"',
+      'router.policy: expected one of cache_aware, power_of_two, random, round_robin, least_load, prefix_load, got "fastest"',
     );
     const aws = await plan(project, { type: "gateway", name: "gw-aws", backend: "aws", region: "eu-west-1" });
     expect(aws.status).toBe(400);

@@ -75,6 +75,6 @@ figure.chart .key{display:inline-flex;gap:4px;align-items:center}
 figure.chart svg[role=img]{width:100%;height:auto;display:block}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .ranges{display:flex;gap:12px}
-#live-status{color:var(--muted);font-size:.85rem}
+#live-status{color:var(--muted);font-size:.85rem;margin:4px 16px 0;min-height:1.2em}
 @media (max-width:600px){main{padding:10px}header.top form{margin-left:0}th,td{padding:4px 5px}.charts{grid-template-columns:1fr}}
 `;

@@ -34,9 +34,10 @@ export interface ChartInput {
   markers?: readonly { at: number; label: string }[];
 }
 
-const W = 640;
-const H = 180;
-const PAD = { left: 56, right: 12, top: 10, bottom: 24 };
+/** About the size it is shown at (a third of a wide screen, a phone's width), so its text stays legible. */
+const W = 360;
+const H = 150;
+const PAD = { left: 50, right: 10, top: 10, bottom: 22 };
 
 /** 1, 2 or 5 times a power of ten, at least `x` (the axis' top). */
 export function niceMax(x: number): number {
@@ -86,12 +87,12 @@ export function lineChart(c: ChartInput): Html {
   const y = (v: number) => PAD.top + (1 - v / top) * (H - PAD.top - PAD.bottom);
   const grid = [0, 0.5, 1].map((f) => {
     const v = top * f;
-    return h`<line x1="${PAD.left}" x2="${W - PAD.right}" y1="${fixed(y(v))}" y2="${fixed(y(v))}" stroke="#d0d4da" stroke-width="1"/><text x="${PAD.left - 6}" y="${fixed(y(v) + 4)}" text-anchor="end" fill="#3b4350" font-size="11">${c.format(v)}</text>`;
+    return h`<line x1="${PAD.left}" x2="${W - PAD.right}" y1="${fixed(y(v))}" y2="${fixed(y(v))}" stroke="#d0d4da" stroke-width="1"/><text x="${PAD.left - 6}" y="${fixed(y(v) + 4)}" text-anchor="end" fill="#3b4350" font-size="10">${c.format(v)}</text>`;
   });
   const ticks = [0, 0.5, 1].map((f) => {
     const t = c.from + span * f;
     const anchor = f === 0 ? "start" : f === 1 ? "end" : "middle";
-    return h`<text x="${fixed(x(t))}" y="${H - 6}" text-anchor="${anchor}" fill="#3b4350" font-size="11">${hhmm(t)}</text>`;
+    return h`<text x="${fixed(x(t))}" y="${H - 6}" text-anchor="${anchor}" fill="#3b4350" font-size="10">${hhmm(t)}</text>`;
   });
   const markers = (c.markers ?? [])
     .filter((m) => m.at >= c.from && m.at <= c.to)
@@ -99,9 +100,10 @@ export function lineChart(c: ChartInput): Html {
       (m) =>
         h`<g class="marker"><title>${m.label}</title><line x1="${fixed(x(m.at))}" x2="${fixed(x(m.at))}" y1="${PAD.top}" y2="${H - PAD.bottom}" stroke="#8a3ffc" stroke-width="2" stroke-dasharray="4 3"/><circle cx="${fixed(x(m.at))}" cy="${PAD.top + 4}" r="4" fill="#8a3ffc"/></g>`,
     );
+  // A dot per point as well: a lone point (the first minute of traffic, one between gaps) has no line.
   const lines = c.series.map(
     (s) =>
-      h`<path d="${trusted(seriesPath(c.times, s.values, x, y, c.maxGapMs, s.step))}" fill="none" stroke="${s.color}" stroke-width="2" stroke-linejoin="round"/>`,
+      h`<path d="${trusted(seriesPath(c.times, s.values, x, y, c.maxGapMs, s.step))}" fill="none" stroke="${s.color}" stroke-width="2" stroke-linejoin="round"/><path d="${trusted(dots(c.times, s.values, x, y))}" fill="none" stroke="${s.color}" stroke-width="4" stroke-linecap="round"/>`,
   );
   const first = c.series[0];
   const lastIndex = first ? lastPresent(first.values) : -1;
@@ -112,6 +114,21 @@ export function lineChart(c: ChartInput): Html {
 <svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${label}" preserveAspectRatio="none">${grid}${ticks}${markers}${lines}</svg>
 ${dataTable(c)}
 </figure>`;
+}
+
+/** Zero-length round-capped segments: a dot at each point, in one path. */
+function dots(
+  times: readonly number[],
+  values: readonly (number | null)[],
+  x: (t: number) => number,
+  y: (v: number) => number,
+): string {
+  let d = "";
+  for (let i = 0; i < times.length; i++) {
+    const v = values[i];
+    if (v !== null && v !== undefined && Number.isFinite(v)) d += `M${fixed(x(times[i]!))},${fixed(y(v))}h0`;
+  }
+  return d;
 }
 
 function lastPresent(values: readonly (number | null)[]): number {

@@ -77,7 +77,7 @@ export function serviceCharts(m: ServiceMetrics, now: number): Html {
       ...base,
       id: "replicas",
       title: "Replicas",
-      format: (x) => num(x, 0),
+      format: (x) => (Number.isInteger(x) ? String(x) : ""),
       series: [
         { name: "registered", color: "#0b5cad", values: p.map((x) => x.replicas.registered), step: true },
         { name: "desired", color: "#b35900", values: p.map((x) => x.replicas.desired), step: true },

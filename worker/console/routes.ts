@@ -20,7 +20,7 @@ import { page, SECURITY_HEADERS, type Shell } from "./layout.ts";
 import { gatewayPage } from "./pages-gateway.ts";
 import { eventsPage, projectPage, projectsPage, signInPage, webhooksPage } from "./pages-project.ts";
 import { servicePage } from "./pages-service.ts";
-import { sameOrigin, sessionCookie, sessionToken, transportAllowed } from "./session.ts";
+import { consoleUrl, sameOrigin, sessionCookie, sessionToken, transportAllowed } from "./session.ts";
 
 /** The API, as the console calls it: the app's own `fetch`. */
 export type ApiFetch = (request: Request, env: Env) => Promise<Response>;
@@ -87,7 +87,7 @@ export function consoleRoutes(apiFetch: ApiFetch): Hono<AppEnv> {
       } catch (e) {
         if (!(e instanceof ApiFailure)) throw e;
         if (e.status === 401) {
-          const cookie = { "set-cookie": sessionCookie(new URL(c.req.url), null) };
+          const cookie = { "set-cookie": sessionCookie(consoleUrl(c), null) };
           return fragment ? htmlResponse("", 401, cookie) : redirect("/console", cookie);
         }
         const status = e.status === 403 || e.status === 404 || e.status === 400 ? e.status : 502;
@@ -117,7 +117,7 @@ export function consoleRoutes(apiFetch: ApiFetch): Hono<AppEnv> {
   );
 
   app.post("/sign-in", async (c) => {
-    const url = new URL(c.req.url);
+    const url = consoleUrl(c);
     if (!sameOrigin(c)) return htmlResponse("cross-origin sign-in refused", 403);
     const refuse = (message: string, status: number) =>
       htmlResponse(page({ title: "Sign in", user: null }, signInPage(message)), status);
@@ -136,7 +136,7 @@ export function consoleRoutes(apiFetch: ApiFetch): Hono<AppEnv> {
 
   app.post("/sign-out", async (c) => {
     if (!sameOrigin(c)) return htmlResponse("cross-origin sign-out refused", 403);
-    return redirect("/console", { "set-cookie": sessionCookie(new URL(c.req.url), null) });
+    return redirect("/console", { "set-cookie": sessionCookie(consoleUrl(c), null) });
   });
 
   app.get(

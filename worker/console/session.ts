@@ -10,6 +10,7 @@
  * State-changing requests (sign-in, sign-out) are POSTs whose `Origin` must be the console's own.
  */
 import type { Context } from "hono";
+import type { AppEnv } from "../auth.ts";
 
 export const SESSION_COOKIE = "gp_console";
 /** Twelve hours; the token itself may be revoked sooner. */
@@ -46,7 +47,24 @@ export function sessionToken(c: Context): string | null {
   return null;
 }
 
+/**
+ * Where browsers reach the console: `PUBLIC_URL` when set (the control plane's public address;
+ * `wrangler dev` rewrites the URL a Worker sees), else the request's own URL.
+ */
+export function consoleUrl(c: Context<AppEnv>): URL {
+  const configured = c.env.PUBLIC_URL;
+  if (configured) {
+    try {
+      return new URL(configured);
+    } catch {
+      // A malformed variable: fall back to what the request says.
+    }
+  }
+  return new URL(c.req.url);
+}
+
 /** A POST from the console's own pages: `Origin` present and the console's own origin. */
-export function sameOrigin(c: Context): boolean {
-  return c.req.header("origin") === new URL(c.req.url).origin;
+export function sameOrigin(c: Context<AppEnv>): boolean {
+  const origin = c.req.header("origin");
+  return origin !== undefined && (origin === consoleUrl(c).origin || origin === new URL(c.req.url).origin);
 }

@@ -84,5 +84,8 @@ describe("GET …/services/:name/metrics", () => {
     expect(bad.status).toBe(400);
     const missing = await api("GET", `/api/v1/projects/${project}/services/nope/metrics`);
     expect(missing.status).toBe(404);
+    const doc = await api("GET", "/api/openapi.json", undefined, null);
+    expect(doc.body.paths["/api/v1/projects/{project}/services/{name}/metrics"].get).toBeTruthy();
+    expect(doc.body.components.schemas.ServiceMetrics).toBeTruthy();
   });
 });

@@ -12,6 +12,7 @@ const SHARED_STACK_FILES = [
   "test/node/e2e-scale-from-zero.test.ts",
   "test/node/e2e-service-tokens.test.ts",
   "test/node/e2e-traffic.test.ts",
+  "test/node/e2e-console.test.ts",
 ];
 
 export default defineConfig({
@@ -42,6 +43,8 @@ export default defineConfig({
             // Node-side unit tests of the objects' pure modules and backends; the Worker and the
             // objects as a whole run in workerd, in the worker project (test/worker/).
             "durable-objects/**/*.test.ts",
+            // The same for the Worker's pure modules (the console's HTML and charts).
+            "worker/**/*.test.ts",
             "test/node/**/*.test.ts",
           ],
           exclude: [...configDefaults.exclude, ...SHARED_STACK_FILES],

@@ -17,6 +17,7 @@ export async function recordStats(gw: GatewayContext, r: ReplicaRow, services: S
     { stats: JSON.stringify(services), stats_at: now, agent_last_seen_at: new Date(now).toISOString() },
     { bump: false },
   );
+  gw.history.record(gw.services, gw.state.replicas(), now);
   const changed = evaluateDue(gw, now);
   await scheduleScaling(gw);
   if (changed) await gw.flush();

@@ -10,6 +10,7 @@ import type { Env } from "../core/env.ts";
 import type { ProjectAcmeSettings } from "../schema/acme.ts";
 import type { DnsAutomation } from "./dns/dns-sync.ts";
 import type { ProjectAcmeStore } from "./project-acme.ts";
+import type { ServiceHistory } from "./service-history.ts";
 import type { ServiceStore } from "./service-store.ts";
 import type { GatewayRow, GatewayState } from "./state.ts";
 
@@ -20,6 +21,8 @@ export interface GatewayContext {
   readonly services: ServiceStore;
   readonly acmeStore: ProjectAcmeStore;
   readonly dns: DnsAutomation;
+  /** Per-service 1-minute rollups of the agents' reports, 24 hours (`service-history.ts`). */
+  readonly history: ServiceHistory;
   /** The project's ACME settings, opened from the sealed copy when the object wakes. */
   projectAcme: ProjectAcmeSettings | null;
   /** Writes the catalog through to D1 (`write-through.ts`); returns when to retry if it failed. */
@@ -34,6 +37,7 @@ export function migrateStorage(gw: GatewayContext): void {
   gw.state.migrate();
   gw.acmeStore.migrate();
   gw.dns.migrate();
+  gw.history.migrate();
 }
 
 /** Runs the reconciler as soon as possible (alarms are the only place that calls clouds). */

@@ -12,6 +12,7 @@
  *   configuration documents . agent-config.ts       (pull, ACK/NACK)
  *   agent socket ............ agent-socket.ts       (hibernatable WebSockets) + agent-reports.ts
  *   services ................ service-commands.ts   (apply, delete, replicas, API views)
+ *   traffic history ......... service-history.ts    (1-minute rollups of the agents' reports, 24 h)
  *   project refresh ......... project-refresh.ts    (service tokens, ACME settings from D1)
  *   autoscaling signals ..... scaling-schedule.ts
  *   alarm ................... gateway-alarm.ts      (reconcile, DNS, deletion, re-create)
@@ -24,6 +25,7 @@ import type { ServiceRejection } from "../schema/agent-protocol.ts";
 import type { Gateway } from "../schema/api.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { Service } from "../schema/service-api.ts";
+import type { MetricsPoint, MetricsRange } from "../schema/service-metrics.ts";
 import { configFor, recordConfigResult } from "./agent-config.ts";
 import {
   type AgentIdentity,
@@ -49,6 +51,7 @@ import {
   removeServiceReplica,
   type ServiceApplyInput,
 } from "./service-commands.ts";
+import { ServiceHistory } from "./service-history.ts";
 import { ServiceStore } from "./service-store.ts";
 import { GatewayState } from "./state.ts";
 import { CatalogWriteThrough } from "./write-through.ts";
@@ -71,6 +74,7 @@ export class GatewayObject extends DurableObject<Env> {
       services,
       acmeStore: new ProjectAcmeStore(ctx.storage.sql),
       dns: new DnsAutomation(ctx.storage.sql, env, (message) => state.event(message)),
+      history: new ServiceHistory(ctx.storage.sql),
       projectAcme: null,
       flush: () => this.flush(),
     };
@@ -150,6 +154,12 @@ export class GatewayObject extends DurableObject<Env> {
 
   async getService(name: string): Promise<Service | null> {
     return getService(this.gw, name);
+  }
+
+  /** The service's history over `range` (`schema/service-metrics.ts`), or null without the service. */
+  async serviceMetrics(name: string, range: MetricsRange): Promise<MetricsPoint[] | null> {
+    if (!this.gw.services.get(name)) return null;
+    return this.gw.history.points(name, range, Date.now());
   }
 
   async applyService(input: ServiceApplyInput): Promise<Outcome<{ service: Service; created: boolean }>> {

@@ -61,6 +61,7 @@ process.stdout.write(
     `  admin token:       ${stack.token}`,
     `  CLI config:        ${configFile} (project "${stack.project}")`,
     `  local host daemon: ${stack.daemon.url}`,
+    `  web console:       ${stack.url}/console (sign in with the admin token)`,
     "",
     "Next:",
     `  ${cli} apply -f examples/local-gateway.dstack.yml`,

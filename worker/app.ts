@@ -7,6 +7,7 @@ import { Hono } from "hono";
 import type { ApiErrorBody } from "../schema/api.ts";
 import { jwks } from "./agent-tokens.ts";
 import { type AppEnv, requireAuth } from "./auth.ts";
+import { consoleRoutes } from "./console/routes.ts";
 import { ApiError, toApiError } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
 import { agentRoutes } from "./routes/agent.ts";
@@ -29,6 +30,11 @@ app.get("/api/v1/health", (c) => c.json({ ok: true }));
 app.get("/api/openapi.json", (c) => c.json(openApiDocument()));
 app.get("/.well-known/jwks.json", async (c) => c.json(await jwks(c.env)));
 app.route("/api/v1/agent", agentRoutes);
+// The web console reads through this same app, with its session's token as the bearer.
+app.route(
+  "/console",
+  consoleRoutes((request, env) => Promise.resolve(app.fetch(request, env))),
+);
 
 app.use("/api/v1/*", requireAuth);
 app.route("/api/v1/me", meRoutes);

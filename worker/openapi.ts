@@ -39,6 +39,7 @@ import {
   ServicePlanSchema,
   ServiceSchema,
 } from "../schema/service-api.ts";
+import { ServiceMetricsSchema } from "../schema/service-metrics.ts";
 import { CreateWebhookRequest, DeliverySchema, UpdateWebhookRequest, WebhookSchema } from "../schema/webhooks.ts";
 
 const SCHEMAS = {
@@ -69,6 +70,7 @@ const SCHEMAS = {
   CloudflareDnsCredentials,
   ServiceConfiguration: ServiceConfigurationInput,
   Service: ServiceSchema,
+  ServiceMetrics: ServiceMetricsSchema,
   ServicePlan: ServicePlanSchema,
   ServicePlanRequest,
   ServiceApplyRequest,
@@ -161,6 +163,14 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
   "/api/v1/projects/{project}/services/{name}": {
     get: { tag: "services", summary: "Get a service", response: "Service" },
     delete: { tag: "services", summary: "Remove a service from its gateway", response: "Service" },
+  },
+  "/api/v1/projects/{project}/services/{name}/metrics": {
+    get: {
+      tag: "services",
+      summary:
+        "A service's history: 1-minute points over ?range=1h (default) or 5-minute points over 1d, and its scaling decisions",
+      response: "ServiceMetrics",
+    },
   },
   "/api/v1/projects/{project}/services/{name}/replicas/{id}": {
     put: {

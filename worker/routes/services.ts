@@ -3,17 +3,23 @@
  * `/api/v1/projects/:project/services`: services on the project's gateways and their replicas'
  * endpoints. The D1 catalog says which gateway serves a name; that gateway's object owns the rest.
  */
-import { and, eq } from "drizzle-orm";
+import { and, eq, gte } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
 import * as v from "valibot";
-import { gateways as gatewaysTable, projects, services as servicesTable } from "../../core/db/schema.ts";
+import { events, gateways as gatewaysTable, projects, services as servicesTable } from "../../core/db/schema.ts";
 import type { Env } from "../../core/env.ts";
 import { parseOrThrow } from "../../schema/issues.ts";
 import { planService, serviceGateway, serviceMoveRefusal } from "../../schema/plan.ts";
 import { echoSpec } from "../../schema/plan-envelope.ts";
 import { parseServiceConfiguration, ReplicaEndpoint, ReplicaId } from "../../schema/service.ts";
 import { PutReplicaRequest, type Service, ServiceApplyRequest, ServicePlanRequest } from "../../schema/service-api.ts";
+import {
+  METRICS_RANGES,
+  MetricsRangeParam,
+  type ScalingDecision,
+  type ServiceMetrics,
+} from "../../schema/service-metrics.ts";
 import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
 import { notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
@@ -57,6 +63,46 @@ async function requireService(
   const service = gateway ? await gatewayStub(env, project.id, gateway).getService(name) : null;
   if (!gateway || !service) throw notFound(`Service ${name} does not exist`);
   return { gateway, service };
+}
+
+/** The `service.scaling` events of `service` on `gateway` since `since` (ISO), oldest first. */
+async function scalingDecisions(
+  env: Env,
+  project: ProjectContext,
+  gateway: string,
+  service: string,
+  since: string,
+): Promise<ScalingDecision[]> {
+  const rows = await drizzle(env.DB)
+    .select({ data: events.data, created_at: events.createdAt })
+    .from(events)
+    .where(
+      and(
+        eq(events.projectId, project.id),
+        eq(events.gatewayName, gateway),
+        eq(events.type, "service.scaling"),
+        gte(events.createdAt, since),
+      ),
+    )
+    .orderBy(events.id)
+    .limit(1000);
+  const out: ScalingDecision[] = [];
+  for (const r of rows) {
+    const d = JSON.parse(r.data ?? "{}") as {
+      service?: string;
+      desired_replicas?: number;
+      previous_desired_replicas?: number | null;
+      reason?: string;
+    };
+    if (d.service !== service || typeof d.desired_replicas !== "number") continue;
+    out.push({
+      at: r.created_at,
+      from: d.previous_desired_replicas ?? null,
+      to: d.desired_replicas,
+      reason: d.reason ?? "",
+    });
+  }
+  return out;
 }
 
 const replicaId = (id: string) => parseOrThrow(v.object({ id: ReplicaId }), { id }).id;
@@ -108,6 +154,24 @@ export const servicesRoutes = new Hono<AppEnv>()
     const lists = await Promise.all(rows.map((r) => gatewayStub(c.env, project.id, r.gateway).listServices()));
     const all = lists.flat().sort((a, b) => a.name.localeCompare(b.name));
     return c.json({ project: project.name, services: all });
+  })
+  .get("/:name/metrics", async (c) => {
+    const project = c.get("project");
+    const name = c.req.param("name");
+    const { range } = parseOrThrow(v.object({ range: MetricsRangeParam }), { range: c.req.query("range") ?? "1h" });
+    const gateway = await servingGateway(c.env, project, name);
+    const points = gateway ? await gatewayStub(c.env, project.id, gateway).serviceMetrics(name, range) : null;
+    if (!gateway || !points) throw notFound(`Service ${name} does not exist`);
+    const since = new Date(Date.now() - METRICS_RANGES[range].seconds * 1000).toISOString();
+    const body: ServiceMetrics = {
+      service: name,
+      gateway,
+      range,
+      step_seconds: METRICS_RANGES[range].step,
+      points,
+      decisions: await scalingDecisions(c.env, project, gateway, name, since),
+    };
+    return c.json(body);
   })
   .get("/:name", async (c) => c.json((await requireService(c.env, c.get("project"), c.req.param("name"))).service))
   .delete("/:name", async (c) => {

@@ -8,6 +8,7 @@ import { configDefaults, defineConfig } from "vitest/config";
 const SHARED_STACK_FILES = [
   "test/node/e2e.test.ts",
   "test/node/e2e-cli-accounts.test.ts",
+  "test/node/e2e-engine-routing.test.ts",
   "test/node/e2e-local-endpoints.test.ts",
   "test/node/e2e-scale-from-zero.test.ts",
   "test/node/e2e-service-tokens.test.ts",

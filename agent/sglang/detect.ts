@@ -92,18 +92,29 @@ export function parsePolicyChoices(help: string): string[] | null {
   return choices.length > 0 ? choices : null;
 }
 
+/** What the installed router's `--help` says it takes. */
+export interface RouterHelp {
+  /** Its `--policy` choices (null: the help names none, or could not be read). */
+  policies: string[] | null;
+  /** Every long flag the help names (`--least-load-kv-pressure-weight`, …). */
+  flags: ReadonlySet<string>;
+}
+
+/** The `--policy` choices and the long flags of a router's help (argparse's or clap's). */
+export function parseRouterHelp(help: string): RouterHelp {
+  return { policies: parsePolicyChoices(help), flags: new Set(help.match(/--[a-z0-9][a-z0-9-]*/g) ?? []) };
+}
+
 /**
- * The policies the installed router offers, from its `--help` (SMG added least_load in 2026; the
- * last PyPI `sglang-router` has the classic four); null when the help cannot be read.
+ * Reads the installed router's `--help` (SMG added least_load and its `--least-load-*` tunables in
+ * 2026; the last PyPI `sglang-router` has the classic four policies); no policies and no flags when
+ * the help cannot be read.
  */
-export function routerPolicies(
-  command: readonly string[],
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<string[] | null> {
+export function routerHelp(command: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<RouterHelp> {
   const [program, ...args] = command;
   return new Promise((resolve) => {
     execFile(program!, [...args, "--help"], { env, timeout: 15_000, maxBuffer: 4 * 1024 * 1024 }, (_error, stdout) => {
-      resolve(parsePolicyChoices(String(stdout)));
+      resolve(parseRouterHelp(String(stdout)));
     });
   });
 }

@@ -26,7 +26,7 @@ function routers(policies: string[] | null) {
       detections++;
       return { installed: true, command: ["/nonexistent/router"], source: "test" };
     },
-    policies: async () => policies,
+    help: async () => ({ policies, flags: new Set<string>() }),
     ports: { from: 1, to: 2 },
     timing: TIMING,
     log: memoryLog(),

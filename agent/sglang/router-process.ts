@@ -6,11 +6,14 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import type { RouterPolicy } from "../../schema/gateway.ts";
+import { LEAST_LOAD_DEFAULTS, type RouterConfig } from "../../schema/router.ts";
 
 export interface RouterLaunch {
   port: number;
   prometheusPort: number;
   policy: RouterPolicy;
+  /** The policy's tunables, as flags the installed router's help lists ({@link tunableFlags}). */
+  tunables?: readonly string[];
 }
 
 export interface RouterExit {
@@ -38,7 +41,24 @@ export function routerFlags(launch: RouterLaunch): string[] {
     "127.0.0.1",
     "--prometheus-port",
     String(launch.prometheusPort),
+    ...(launch.tunables ?? []),
   ];
+}
+
+/** The `router:` fields passed as the router's own flags, named as SMG names them. */
+const FLAG_TUNABLES = Object.keys(LEAST_LOAD_DEFAULTS) as (keyof typeof LEAST_LOAD_DEFAULTS)[];
+
+/**
+ * The tunables of `router` the installed router takes: `least_load_kv_pressure_weight: 0.3` becomes
+ * `--least-load-kv-pressure-weight 0.3` when its help (`offered`) lists that flag; a flag it does
+ * not list is left out (the router's default applies), as is any tunable of another policy.
+ */
+export function tunableFlags(router: RouterConfig, offered: ReadonlySet<string>): string[] {
+  return FLAG_TUNABLES.flatMap((field) => {
+    const value = router[field];
+    const flag = `--${field.replaceAll("_", "-")}`;
+    return value === undefined || !offered.has(flag) ? [] : [flag, String(value)];
+  });
 }
 
 export const describeExit = (exit: RouterExit) =>

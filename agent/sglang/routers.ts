@@ -13,21 +13,29 @@
  * the agent's health). Gateplane's own policies (`prefix_load`) are built-in only: no router is
  * started for them. Other policies are passed to the router when its `--help` lists them among its
  * `--policy` choices (least_load needs SMG); when the help cannot be read, the classic four are
- * assumed.
+ * assumed. The policy's tunables go as the router's own flags when its help lists them
+ * (`--least-load-*`), else its defaults apply.
  */
 import type { RouterReport } from "../../schema/agent-protocol.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import { BUILT_IN_ONLY_POLICIES, type RouterPolicy } from "../../schema/router.ts";
 import type { Logger } from "../log.ts";
-import { CLASSIC_POLICIES, detectSglangRouter, type RouterInstallation, routerPolicies } from "./detect.ts";
+import {
+  CLASSIC_POLICIES,
+  detectSglangRouter,
+  type RouterHelp,
+  type RouterInstallation,
+  routerHelp,
+} from "./detect.ts";
 import { PortAllocator, type PortRange } from "./ports.ts";
+import { tunableFlags } from "./router-process.ts";
 import { type RouterMode, ServiceRouter, type ServiceRouterTiming } from "./service-router.ts";
 
 export interface SglangRoutersOptions {
   /** Finds the router on this host (default {@link detectSglangRouter}). */
   detect?: () => Promise<RouterInstallation>;
-  /** The `--policy` choices of the installed router (default {@link routerPolicies}: its `--help`). */
-  policies?: (command: readonly string[]) => Promise<string[] | null>;
+  /** What the installed router takes (default {@link routerHelp}: its `--help`). */
+  help?: (command: readonly string[]) => Promise<RouterHelp>;
   ports: PortRange;
   timing: ServiceRouterTiming;
   log: Logger;
@@ -60,8 +68,8 @@ export class SglangRouters {
   readonly #routers = new Map<string, ServiceRouter>();
   readonly #retiring = new Set<Promise<void>>();
   #installation: RouterInstallation | null = null;
-  /** The installed router's policy choices (null: unknown), read once per installation. */
-  #choices: { command: readonly string[]; policies: string[] | null } | null = null;
+  /** The installed router's help (policy choices, flags), read once per installation. */
+  #help: { command: readonly string[]; help: RouterHelp } | null = null;
   /** Services that stay built-in because of their policy, with the reason. */
   readonly #unoffered = new Map<string, string>();
   #detectedAt = 0;
@@ -142,11 +150,11 @@ export class SglangRouters {
       return `policy ${policy} is Gateplane's own: built-in only, the sglang router does not have it`;
     }
     if (!installation.installed) return null;
-    if (this.#choices?.command !== installation.command) {
-      const policies = await (this.#o.policies ?? routerPolicies)(installation.command);
-      this.#choices = { command: installation.command, policies };
+    if (this.#help?.command !== installation.command) {
+      const help = await (this.#o.help ?? routerHelp)(installation.command);
+      this.#help = { command: installation.command, help };
     }
-    const offered = this.#choices.policies;
+    const offered = this.#help.help.policies;
     if (offered === null) {
       return CLASSIC_POLICIES.includes(policy)
         ? null
@@ -179,9 +187,10 @@ export class SglangRouters {
     const installation = await this.#installed();
     for (const [name, service] of wanted) {
       const policy = service.router!.policy;
+      const tunables = tunableFlags(service.router!, this.#help?.help.flags ?? new Set());
       const workers = service.replicas.map((r) => r.url);
       const existing = this.#routers.get(name);
-      if (existing) existing.update(policy, workers);
+      if (existing) existing.update(policy, workers, tunables);
       else if (installation.installed) {
         this.#routers.set(
           name,
@@ -189,6 +198,7 @@ export class SglangRouters {
             service: name,
             command: installation.command,
             policy,
+            tunables,
             workers,
             ports: this.#ports,
             timing: this.#o.timing,

@@ -64,6 +64,8 @@ export interface ServiceRouterOptions {
   service: string;
   command: readonly string[];
   policy: RouterPolicy;
+  /** The policy's tunables as launch flags (`tunableFlags`). */
+  tunables?: readonly string[];
   workers: readonly string[];
   ports: PortAllocator;
   timing: ServiceRouterTiming;
@@ -85,6 +87,7 @@ interface LaunchEnd {
 export class ServiceRouter {
   readonly #o: ServiceRouterOptions;
   #policy: RouterPolicy;
+  #tunables: readonly string[];
   #workers: string[];
   #mode: RouterMode = { mode: "built-in", reason: "sglang router starting" };
   #stopped = false;
@@ -101,6 +104,7 @@ export class ServiceRouter {
   constructor(options: ServiceRouterOptions) {
     this.#o = options;
     this.#policy = options.policy;
+    this.#tunables = options.tunables ?? [];
     this.#workers = options.workers.map(normalizeWorkerUrl);
     this.#done = this.#run();
   }
@@ -128,11 +132,18 @@ export class ServiceRouter {
     return this.#launches;
   }
 
-  /** New replicas sync at once; a new policy restarts the router (the policy is a launch flag). */
-  update(policy: RouterPolicy, workers: readonly string[]): void {
+  /** New replicas sync at once; a new policy or tunable restarts the router (they are launch flags). */
+  update(policy: RouterPolicy, workers: readonly string[], tunables: readonly string[] = []): void {
     if (policy !== this.#policy) {
       this.#o.log.info(`sglang router for ${this.#o.service}: policy ${this.#policy} → ${policy}; restarting it`);
       this.#policy = policy;
+      this.#restartWanted = true;
+    }
+    if (tunables.join(" ") !== this.#tunables.join(" ")) {
+      if (!this.#restartWanted) {
+        this.#o.log.info(`sglang router for ${this.#o.service}: tunables → ${tunables.join(" ")}; restarting it`);
+      }
+      this.#tunables = tunables;
       this.#restartWanted = true;
     }
     this.#workers = workers.map(normalizeWorkerUrl);
@@ -200,7 +211,7 @@ export class ServiceRouter {
     const policy = this.#policy;
     this.#restartWanted = false;
     this.#pending.clear();
-    const proc = new RouterProcess(this.#o.command, { port, prometheusPort, policy });
+    const proc = new RouterProcess(this.#o.command, { port, prometheusPort, policy, tunables: this.#tunables });
     this.#process = proc;
     this.#port = port;
     this.#launches++;

@@ -19,9 +19,18 @@
  * load: the generation requests open now, the first `maxRunning` of them running and the rest
  * waiting, KV-cache use = running / maxRunning, prompt tokens counted per request. Scrapes are not
  * recorded in `requests`; `scrapes` counts them.
+ *
+ * Load (`load`, test/fakes/engine-load.ts): latency follows the load as an engine's does — at most
+ * `maxRunning` requests run and the rest queue (their first token waits for a slot), and the first
+ * token also waits `prefillMsPerChar` per prompt character this server's prefix cache does not hold;
+ * `/metrics` then reports the running and waiting requests and the prefix-cache hits from it.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { type EngineMetricsOptions, engineExposition } from "./engine-exposition.ts";
+import { EngineLoad, type EngineLoadOptions, promptText } from "./engine-load.ts";
+
+export { type EngineMetricsOptions, engineExposition };
 
 export interface SeenRequest {
   method: string;
@@ -44,18 +53,8 @@ export interface ModelServerOptions {
   usage?: "requested" | "never" | "always";
   /** Serve `GET /metrics` in this engine's format (absent: 404, as a server without metrics). */
   metrics?: EngineMetricsOptions;
-}
-
-export interface EngineMetricsOptions {
-  engine: "vllm" | "sglang";
-  /** SGLang's metric prefix: `sglang:` (default) or `sglang_` (v0.5.4 on). */
-  prefix?: "sglang:" | "sglang_";
-  /** Requests the engine runs at once (its batch); the rest wait (default 4). */
-  maxRunning?: number;
-  /** Series per gauge (vLLM `engine` indexes, SGLang `dp_rank`s); the load is split between them (default 1). */
-  ranks?: number;
-  /** The served model name label (default "fake-model"). */
-  model?: string;
+  /** Latency that follows the load (queueing, prefill of uncached prompt characters); `maxRunning` defaults to the metrics'. */
+  load?: EngineLoadOptions;
 }
 
 export interface FakeModelServer {
@@ -71,6 +70,8 @@ export interface FakeModelServer {
   readonly active: number;
   /** `GET /metrics` answered so far. */
   readonly scrapes: number;
+  /** The engine's queue and prefix cache, with `load`. */
+  readonly engine: EngineLoad | null;
   close(): Promise<void>;
 }
 
@@ -112,11 +113,12 @@ export async function startFakeModelServer(
       for (const w of waiters.splice(0)) w();
     },
   };
-  /** Waits before token `i` of a stream (0: the first). */
-  const nextToken = (i: number) =>
+  const engine = options.load ? new EngineLoad({ maxRunning: options.metrics?.maxRunning, ...options.load }) : null;
+  /** Waits before token `i` of a stream (0: the first, after `ttftMs`). */
+  const nextToken = (i: number, ttftMs: number) =>
     state.gated
       ? new Promise<void>((resolve) => waiters.push(resolve))
-      : sleep(i === 0 ? (options.ttftMs ?? 0) : (options.itlMs ?? 0));
+      : sleep(i === 0 ? ttftMs : (options.itlMs ?? 0));
   const requests: SeenRequest[] = [];
   const created = Math.floor(Date.now() / 1000);
   const usage = {
@@ -136,6 +138,7 @@ export async function startFakeModelServer(
     first: string | null,
     event: (token: string) => string,
     finish: string[],
+    ttftMs: number,
   ): Promise<void> => {
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     res.flushHeaders();
@@ -146,11 +149,11 @@ export async function startFakeModelServer(
       opening = "";
     }
     for (let i = 0; i < tokens.length; i++) {
-      await nextToken(i);
+      await nextToken(i, ttftMs);
       if (res.destroyed) return;
       res.write(`${i === 0 ? opening : ""}data: ${event(tokens[i]!)}\n\n`);
     }
-    await nextToken(tokens.length);
+    await nextToken(tokens.length, ttftMs);
     if (res.destroyed) return;
     for (const f of finish) res.write(`data: ${f}\n\n`);
     res.end("data: [DONE]\n\n");
@@ -160,6 +163,9 @@ export async function startFakeModelServer(
   let scrapes = 0;
   let promptTotal = 0;
   let generationTotal = 0;
+  let cachedTotal = 0;
+  const generation = (pathname: string | undefined) =>
+    pathname === `${prefix}/chat/completions` || pathname === `${prefix}/completions` || pathname === "/generate";
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = req.url ?? "";
     const pathname = path.split("?")[0];
@@ -171,12 +177,22 @@ export async function startFakeModelServer(
       }
       scrapes++;
       res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
-      res.end(engineExposition(options.metrics, { active, prompt: promptTotal, generation: generationTotal, created }));
+      const queue = engine ? { running: engine.running, waiting: engine.waiting } : {};
+      res.end(
+        engineExposition(options.metrics, {
+          active,
+          ...queue,
+          prompt: promptTotal,
+          cached: cachedTotal,
+          generation: generationTotal,
+          created,
+        }),
+      );
       return;
     }
     const { text, json } = await readJson(req);
     requests.push({ method: req.method ?? "", path, host: req.headers.host, body: text });
-    if (pathname === `${prefix}/chat/completions` || pathname === `${prefix}/completions` || pathname === "/generate") {
+    if (generation(pathname)) {
       // The engine's load: open from the request's arrival until its response is over.
       active++;
       promptTotal += promptTokens;
@@ -184,6 +200,18 @@ export async function startFakeModelServer(
         active--;
         generationTotal += tokens.length;
       });
+    }
+    // The first token waits for a slot and the prefill of what the cache lacks (tokens ≈ chars / 4).
+    let ttftMs = options.ttftMs ?? 0;
+    if (engine && json !== null && generation(pathname)) {
+      const prompt = promptText(json);
+      const admission = await engine.admit(prompt, () => res.destroyed);
+      // Prompt tokens as the engine counts them (≈ chars / 4), at least what usage reports.
+      promptTotal += Math.max(0, Math.ceil(prompt.length / 4) - promptTokens);
+      res.once("close", admission.release);
+      if (res.destroyed) admission.release();
+      ttftMs += admission.prefillMs;
+      cachedTotal += Math.floor(admission.cachedChars / 4);
     }
     const model = typeof json?.model === "string" ? json.model : "unknown";
     const id = `${name}-${requests.length}`;
@@ -213,10 +241,16 @@ export async function startFakeModelServer(
         });
       if (json.stream === true) {
         const finish = [chunk({}, "stop"), ...(withUsage ? [usageChunk("chat.completion.chunk")] : [])];
-        await stream(res, chunk({ role: "assistant", content: "" }, null), (t) => chunk({ content: t }, null), finish);
+        await stream(
+          res,
+          chunk({ role: "assistant", content: "" }, null),
+          (t) => chunk({ content: t }, null),
+          finish,
+          ttftMs,
+        );
         return;
       }
-      await sleep(options.ttftMs ?? 0);
+      await sleep(ttftMs);
       res.writeHead(200, { "content-type": "application/json" });
       res.end(
         JSON.stringify({
@@ -239,10 +273,10 @@ export async function startFakeModelServer(
         const chunk = (t: string, finish: string | null) =>
           JSON.stringify({ ...common, object: "text_completion", choices: [choice(t, finish)] });
         const finish = [chunk("", "stop"), ...(withUsage ? [usageChunk("text_completion")] : [])];
-        await stream(res, null, (t) => chunk(t, null), finish);
+        await stream(res, null, (t) => chunk(t, null), finish, ttftMs);
         return;
       }
-      await sleep(options.ttftMs ?? 0);
+      await sleep(ttftMs);
       res.writeHead(200, { "content-type": "application/json" });
       const completion = options.tokens ? tokens.join("") : ` from ${name}`;
       const counts = options.tokens ? usage : { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 };
@@ -275,10 +309,11 @@ export async function startFakeModelServer(
             return JSON.stringify({ text: tokens.slice(0, n).join(""), meta_info: meta(n, null) });
           },
           [],
+          ttftMs,
         );
         return;
       }
-      await sleep(options.ttftMs ?? 0);
+      await sleep(ttftMs);
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ text: tokens.join(""), meta_info: meta(tokens.length, { type: "stop" }) }));
       return;
@@ -313,6 +348,7 @@ export async function startFakeModelServer(
     get scrapes() {
       return scrapes;
     },
+    engine,
     close: () =>
       new Promise<void>((resolve) => {
         state.release();
@@ -321,95 +357,4 @@ export async function startFakeModelServer(
         server.close(() => resolve());
       }),
   };
-}
-
-/**
- * The exposition of an engine carrying `active` requests, in its published format (metric names,
- * HELP/TYPE lines and labels of vLLM v1 and SGLang; `../shared/reference/llm-serving-protocols.md` §1).
- */
-/** A float as prometheus_client writes it (Python's repr: `2.0`, `0.25`). */
-const pyFloat = (x: number) => (Number.isInteger(x) ? x.toFixed(1) : String(x));
-
-export function engineExposition(
-  o: EngineMetricsOptions,
-  load: { active: number; prompt: number; generation: number; created: number },
-): string {
-  const maxRunning = o.maxRunning ?? 4;
-  const ranks = o.ranks ?? 1;
-  const model = o.model ?? "fake-model";
-  const running = Math.min(load.active, maxRunning);
-  const waiting = load.active - running;
-  // The load split over the ranks as a DP scheduler would: the first ones take the remainder.
-  const share = (n: number, rank: number) => Math.floor(n / ranks) + (rank < n % ranks ? 1 : 0);
-  const kv = (rank: number) => share(running, rank) / Math.max(1, share(maxRunning, rank));
-  const lines: string[] = [];
-  const family = (
-    name: string,
-    type: string,
-    help: string,
-    value: (rank: number) => number,
-    labels: (r: number) => string,
-  ) => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (let r = 0; r < ranks; r++) lines.push(`${name}{${labels(r)}} ${pyFloat(value(r))}`);
-  };
-  const counter = (name: string, help: string, total: number, labels: (r: number) => string) => {
-    family(`${name}_total`, "counter", help, (r) => share(total, r), labels);
-    family(`${name}_created`, "gauge", help, () => load.created, labels);
-  };
-  if (o.engine === "vllm") {
-    const labels = (r: number) => `engine="${r}",model_name="${model}"`;
-    family(
-      "vllm:num_requests_running",
-      "gauge",
-      "Number of requests in model execution batches.",
-      (r) => share(running, r),
-      labels,
-    );
-    family(
-      "vllm:num_requests_waiting",
-      "gauge",
-      "Number of requests waiting to be processed.",
-      (r) => share(waiting, r),
-      labels,
-    );
-    family("vllm:kv_cache_usage_perc", "gauge", "KV-cache usage. 1 means 100 percent usage.", kv, labels);
-    counter(
-      "vllm:prefix_cache_queries",
-      "Prefix cache queries, in terms of number of queried tokens.",
-      load.prompt,
-      labels,
-    );
-    counter("vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.", 0, labels);
-    counter("vllm:prompt_tokens", "Number of prefill tokens processed.", load.prompt, labels);
-    counter("vllm:generation_tokens", "Number of generation tokens processed.", load.generation, labels);
-  } else {
-    const p = o.prefix ?? "sglang:";
-    const labels = (r: number) =>
-      `dp_rank="${r}",engine_type="unified",model_name="${model}",moe_ep_rank="0",pp_rank="0",tp_rank="0"`;
-    const tokenizer = () => `engine_type="unified",model_name="${model}"`;
-    family(`${p}num_running_reqs`, "gauge", "The number of running requests.", (r) => share(running, r), labels);
-    family(
-      `${p}num_queue_reqs`,
-      "gauge",
-      "The number of requests in the waiting queue.",
-      (r) => share(waiting, r),
-      labels,
-    );
-    family(`${p}token_usage`, "gauge", "The token usage.", kv, labels);
-    family(`${p}cache_hit_rate`, "gauge", "The prefix cache hit rate.", () => 0, labels);
-    // Tokenizer-manager counters: one series (no rank labels).
-    lines.push(
-      `# HELP ${p}prompt_tokens_total Number of prefill tokens processed.`,
-      `# TYPE ${p}prompt_tokens_total counter`,
-      `${p}prompt_tokens_total{${tokenizer()}} ${pyFloat(load.prompt)}`,
-      `# HELP ${p}cached_tokens_total Number of cached prompt tokens.`,
-      `# TYPE ${p}cached_tokens_total counter`,
-      `${p}cached_tokens_total{${tokenizer()}} 0.0`,
-      `# HELP ${p}generation_tokens_total Number of generation tokens processed.`,
-      `# TYPE ${p}generation_tokens_total counter`,
-      `${p}generation_tokens_total{${tokenizer()}} ${pyFloat(load.generation)}`,
-    );
-  }
-  return `${lines.join("\n")}\n`;
 }

@@ -2,8 +2,9 @@
  * @module
  * A stand-in for the SGLang Model Gateway (`python -m sglang_router.launch_router`) for the agent's
  * tests: the real one cannot be installed here (no PyPI). Run as a child process with the real CLI
- * (`--host --port --policy --prometheus-host --prometheus-port --log-level --log-dir --worker-urls …`;
- * anything else exits 2 like argparse), it serves the wire formats of
+ * (`--host --port --policy --prometheus-host --prometheus-port --log-level --log-dir --worker-urls …`,
+ * SMG's `--least-load-*`; anything else exits 2 like argparse, and `--help` prints argparse's help:
+ * sglang-router-cli.ts), it serves the wire formats of
  * `/work/shared/reference/sglang-router.md` §2:
  * - `--fake-api workers` (default, v0.3/SMG): `GET /workers` → `{workers, total, stats}`;
  *   `POST /workers {url}` → 202 `{status: "accepted", worker_id: <uuid>, location, message}` and a
@@ -24,6 +25,7 @@
  * `POST /_fake/fail?count=N&status=S` (the next N worker-management calls answer S),
  * `POST /_fake/run-jobs` (runs the jobs `--fake-jobs held` kept, and every later one), `GET /_fake/state`.
  * Fake-only flags: `--fake-api`, `--fake-job-delay-ms` (how late accepted jobs run, default 50),
+ * `--fake-version smg | 0.3.2` (which router's CLI: SMG's, the default, or the last PyPI one's),
  * `--fake-jobs held` (accepted jobs wait for `POST /_fake/run-jobs`), `--fake-hold-dir <dir>` (before
  * listening, writes `<dir>/<pid>.holding` and waits until `<dir>/<pid>.go` exists: a router that is
  * up but not serving for as long as the test wants), `--fake-worker-startup-timeout-ms` (default 3000).
@@ -35,50 +37,9 @@ import { existsSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, request, type ServerResponse } from "node:http";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { parseCli, usageError } from "./sglang-router-cli.ts";
 
 const PROXIED = ["/generate", "/v1/", "/health", "/health_generate", "/get_model_info", "/get_server_info"];
-const POLICIES = ["random", "round_robin", "cache_aware", "power_of_two"];
-const VALUE_FLAGS = [
-  "host",
-  "port",
-  "policy",
-  "prometheus-host",
-  "prometheus-port",
-  "log-level",
-  "log-dir",
-  "fake-api",
-  "fake-job-delay-ms",
-  "fake-jobs",
-  "fake-hold-dir",
-  "fake-worker-startup-timeout-ms",
-];
-
-function usageError(message: string): never {
-  process.stderr.write(
-    `usage: launch_router.py [-h] [--host HOST] [--port PORT] ...\nlaunch_router.py: error: ${message}\n`,
-  );
-  process.exit(2);
-}
-
-/** argparse-like: `--flag value`, `--flag=value`, and `--worker-urls` taking values up to the next flag. */
-function parseCli(argv: string[]): { values: Map<string, string>; workerUrls: string[] } {
-  const values = new Map<string, string>();
-  const workerUrls: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith("--")) usageError(`unrecognized arguments: ${arg}`);
-    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
-    if (name === "worker-urls") {
-      while (i + 1 < argv.length && !argv[i + 1]!.startsWith("--")) workerUrls.push(argv[++i]!);
-      continue;
-    }
-    if (!VALUE_FLAGS.includes(name)) usageError(`unrecognized arguments: ${arg}`);
-    const value = inline ?? argv[++i];
-    if (value === undefined) usageError(`argument --${name}: expected one argument`);
-    values.set(name, value);
-  }
-  return { values, workerUrls };
-}
 
 const { values, workerUrls } = parseCli(process.argv.slice(2));
 const intFlag = (name: string, fallback: number) => {
@@ -92,11 +53,6 @@ const port = intFlag("port", 30000);
 const prometheusHost = values.get("prometheus-host") ?? "127.0.0.1";
 const prometheusPort = intFlag("prometheus-port", 29000);
 const policy = values.get("policy") ?? "cache_aware";
-if (!POLICIES.includes(policy)) {
-  usageError(
-    `argument --policy: invalid choice: '${policy}' (choose from ${POLICIES.map((p) => `'${p}'`).join(", ")})`,
-  );
-}
 const api = values.get("fake-api") ?? "workers";
 if (api !== "workers" && api !== "legacy") usageError(`argument --fake-api: invalid choice: '${api}'`);
 const jobDelayMs = intFlag("fake-job-delay-ms", 50);

@@ -67,3 +67,40 @@ describe("fake model server, read by the openai client", () => {
     expect(whole.usage?.completion_tokens).toBe(TOKENS.length);
   });
 });
+
+describe("fake model server with load", () => {
+  it("queues beyond maxRunning, prefills what its cache lacks, and reports both in /metrics", async () => {
+    const engine = await startFakeModelServer("load", {
+      metrics: { engine: "vllm", maxRunning: 1 },
+      load: { prefillMsPerChar: 0.5 },
+    });
+    const c = new OpenAI({ apiKey: "unused", baseURL: `${engine.url}/v1`, maxRetries: 0, timeout: 5_000 });
+    const ttft = async (prompt: string) => {
+      const sent = performance.now();
+      const stream = await c.chat.completions.create({
+        model: "m",
+        messages: [{ role: "user", content: prompt }],
+        stream: true,
+      });
+      let first = 0;
+      for await (const chunk of stream) if (first === 0 && chunk.choices[0]?.delta.content) first = performance.now();
+      return first - sent;
+    };
+    try {
+      const long = "x".repeat(400);
+      // 400 uncached characters: 200 ms of prefill; the same prompt again hits the cache.
+      expect(await ttft(long)).toBeGreaterThanOrEqual(190);
+      expect(await ttft(long)).toBeLessThan(150);
+      expect(await ttft(`${long} and more`)).toBeLessThan(150);
+      // One slot: the second of two new prompts waits for the first.
+      const [a, b] = await Promise.all([ttft("y".repeat(200)), ttft("z".repeat(200))]);
+      expect(Math.max(a, b)).toBeGreaterThanOrEqual(190);
+      expect(engine.engine!.peakWaiting).toBe(1);
+      const metrics = await (await fetch(`${engine.url}/metrics`)).text();
+      expect(metrics).toMatch(/^vllm:num_requests_waiting\{[^}]*\} 0\.0$/m);
+      expect(Number(/^vllm:prefix_cache_hits_total\{[^}]*\} (\S+)$/m.exec(metrics)![1])).toBeGreaterThan(150);
+    } finally {
+      await engine.close();
+    }
+  });
+});

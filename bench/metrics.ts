@@ -3,10 +3,16 @@
  * `npm run bench:metrics`: what measuring costs, in CPU, on the code alone (no sockets, no other
  * process), so the figure holds on a busy host where `bench:proxy`'s runs swing by ±15 %: a tiny
  * request's observation, record and registry update; a 200-event stream's; the SSE meter per event
- * (a vLLM chat chunk), with and without withholding; the JSON usage reader per KiB. Each figure is
- * the median of 7 runs of CPU time (user + system) over many iterations.
+ * (a vLLM chat chunk), with and without withholding; the JSON usage reader per KiB; and the engine
+ * scraper's parse of one replica's `/metrics` (vLLM v1 with 2 engines, the test fixture), pushed in
+ * 16-KiB pieces as the socket delivers it, then padded with more vLLM histograms (series the
+ * collector skips, as a real exposition's many histograms) to show how the cost grows with size.
+ * Each figure is the median of 7 runs of CPU time (user + system) over many iterations.
  */
+import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { ReadingCollector } from "../proxy/engine/engine-reading.ts";
+import { ExpositionParser } from "../proxy/engine/exposition-parser.ts";
 import { JsonUsage } from "../proxy/observe/json-usage.ts";
 import { Observation } from "../proxy/observe/observation.ts";
 import { MetricsRegistry } from "../proxy/observe/registry.ts";
@@ -89,6 +95,33 @@ const perKiB =
     1024) /
   body.length;
 
+// One scrape: parse as it arrives, then the reading (`proxy/engine/scraper.ts` does the same).
+const VLLM = readFileSync(new URL("../test/node/fixtures/engine-metrics/vllm-v1-dp2.prom", import.meta.url), "utf8");
+/** The fixture's TTFT histogram (both engines), renamed: a family the collector skips unread. */
+const TTFT = VLLM.split("\n")
+  .filter((l) => l.includes("vllm:time_to_first_token_seconds"))
+  .join("\n");
+const padded = (families: number) =>
+  VLLM +
+  Array.from({ length: families }, (_, k) =>
+    TTFT.replaceAll("vllm:time_to_first_token_seconds", `vllm:bench_pad_${k}_seconds`),
+  ).join("\n") +
+  "\n";
+const pieces = (text: string) =>
+  Array.from({ length: Math.ceil(text.length / 16384) }, (_, i) => text.slice(i * 16384, (i + 1) * 16384));
+const scrapeCost = (text: string) => {
+  const chunks = pieces(text);
+  const ns = cpu(Math.max(200, Math.round(20_000_000 / text.length)), () => {
+    const collector = new ReadingCollector(null);
+    const parser = new ExpositionParser(collector);
+    for (const c of chunks) parser.push(c);
+    parser.end();
+    if (!collector.reading()) throw new Error("the fixture has no reading");
+  });
+  return { kib: text.length / 1024, ns };
+};
+const scrapes = [0, 10, 40, 160].map((n) => scrapeCost(padded(n)));
+
 const row = (what: string, ns: number, per: string) => [
   what,
   ns >= 10_000 ? `${(ns / 1000).toFixed(1)} µs` : `${ns.toFixed(0)} ns`,
@@ -103,9 +136,21 @@ console.log(
       row("the SSE meter", perEvent, "event"),
       row("the SSE meter, withholding (usage: include)", perEventWithheld, "event"),
       row("the JSON usage reader", perKiB, "KiB of body"),
+      ...scrapes.map(({ kib, ns }, i) =>
+        row(
+          i === 0
+            ? `an engine scrape's parse: vLLM v1, 2 engines (${kib.toFixed(0)} KiB)`
+            : `  the same, padded to ${kib.toFixed(0)} KiB (${((ns * 1024) / (kib * 1024)).toFixed(0)} ns per KiB)`,
+          ns,
+          "scrape",
+        ),
+      ),
     ],
     1,
   ),
+);
+console.log(
+  `\nA scrape every 2 s per replica: the ${scrapes[0]!.kib.toFixed(0)}-KiB exposition costs ${((scrapes[0]!.ns / 2e9) * 100).toPrecision(2)} % of a core per replica.`,
 );
 console.log(
   "\nAgainst bench:proxy's CPU per request of the proxy processes (tiny ≈ 42 µs, an SSE event ≈ 24 µs on an idle host).",

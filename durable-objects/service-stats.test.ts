@@ -4,6 +4,7 @@ import type { LlmWindow } from "../schema/llm-stats.ts";
 import { llmWindow } from "../test/support/llm-windows.ts";
 import {
   aggregateStats,
+  engineByReplica,
   engineSignals,
   type ReportingReplica,
   replicaStats,
@@ -121,5 +122,11 @@ describe("engineSignals", () => {
   it("is null when no recent report carries signals", () => {
     expect(engineSignals("llm", [row(100_000, undefined)], 100_000)).toBeNull();
     expect(engineSignals("llm", [row(0, [signal("a", 1, 1)])], 100_000)).toBeNull();
+  });
+  it("keys the merge by service replica id for the API, without the id in the value", () => {
+    const byId = engineByReplica("llm", [row(100_000, [signal("a", 1, 5)])], 100_000);
+    const { replica: _, ...rest } = signal("a", 1, 5);
+    expect([...byId]).toEqual([["a", rest]]);
+    expect(engineByReplica("llm", [row(100_000, undefined)], 100_000).size).toBe(0);
   });
 });

@@ -121,3 +121,17 @@ export function engineSignals(
   }
   return any ? [...best.values()] : null;
 }
+
+/**
+ * {@link engineSignals} keyed by service replica id, without the `replica` field the API's replica
+ * entry already names; empty when no recent report carries signals.
+ */
+export function engineByReplica(
+  service: string,
+  running: readonly ReportingReplica[],
+  now = Date.now(),
+): Map<string, Omit<EngineSignals, "replica">> {
+  const out = new Map<string, Omit<EngineSignals, "replica">>();
+  for (const { replica, ...rest } of engineSignals(service, running, now) ?? []) out.set(replica, rest);
+  return out;
+}

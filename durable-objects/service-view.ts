@@ -7,7 +7,7 @@ import type { RouterReport, ServiceRejection } from "../schema/agent-protocol.ts
 import type { Service } from "../schema/service-api.ts";
 import { trafficOf } from "../schema/traffic.ts";
 import { gatewayDomain, serviceScheme } from "./config-service.ts";
-import { aggregateStats, replicaStats, withoutLlm } from "./service-stats.ts";
+import { aggregateStats, engineByReplica, replicaStats, withoutLlm } from "./service-stats.ts";
 import type { ServiceRow, ServiceStore } from "./service-store.ts";
 import type { GatewayRow, ReplicaRow } from "./state.ts";
 
@@ -72,6 +72,11 @@ export function serviceView(
     gatewayReplicas.filter((r) => r.status === "running"),
     now,
   );
+  const engines = engineByReplica(
+    s.name,
+    gatewayReplicas.filter((r) => r.status === "running"),
+    now,
+  );
   return {
     id: s.id,
     name: s.name,
@@ -81,7 +86,12 @@ export function serviceView(
     ...serviceUrls(g, s, gatewayReplicas, domain, scheme, port),
     created_at: s.created_at,
     updated_at: s.updated_at,
-    replicas: store.replicas(s.name).map((r) => ({ id: r.id, url: r.url, registered_at: r.registered_at })),
+    replicas: store.replicas(s.name).map((r) => ({
+      id: r.id,
+      url: r.url,
+      registered_at: r.registered_at,
+      engine: engines.get(r.id) ?? null,
+    })),
     config_version: s.config_version,
     gateway_replicas: active.map((r) => {
       const applied = r.config_applied_version;

@@ -39,8 +39,8 @@ import { ProxyProcessError } from "./errors.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import { type MetricFamily, ProcessSeries } from "./observe/families.ts";
 import { LogRotator } from "./observe/log-rotation.ts";
-import { cacheAwareFamilies, cacheAwareOf } from "./observe/registry.ts";
 import { accessLogPath, observabilityOf } from "./observe/sinks.ts";
+import { treePoliciesOf, treePolicyFamilies } from "./observe/tree-policy-metrics.ts";
 import { type Child, forkChild, freePort, type Sharing } from "./process-fork.ts";
 import type { FromProcess, ToProcess } from "./process-protocol.ts";
 import { ProcessGoneError, ProcessRpc } from "./process-rpc.ts";
@@ -445,7 +445,7 @@ export class ProcessPool {
     );
     const services = this.#document?.services.map((s) => s.name) ?? [];
     return this.#series.sum([
-      ...cacheAwareFamilies(cacheAwareOf(this.#routing, services)),
+      ...treePolicyFamilies(treePoliciesOf(this.#routing, services)),
       ...(this.#options.settings.metrics ? engineFamilies(this.#engines) : []),
     ]);
   }

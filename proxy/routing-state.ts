@@ -17,7 +17,7 @@
 import type { ConfigDocument } from "../schema/config-document.ts";
 import { sameJson } from "../schema/json.ts";
 import type { RouterConfig } from "../schema/router.ts";
-import type { ScrapedLoad } from "./engine/scraper.ts";
+import type { ScrapedLoad } from "./engine/replica-scrape.ts";
 import { createPolicy, type Policy } from "./policies/index.ts";
 import type { EngineLoad } from "./policies/policy.ts";
 
@@ -29,7 +29,7 @@ export interface HostReplica {
   readonly id: string;
   readonly url: string;
   inFlight: number;
-  /** Its engine's load at the last fresh scrape (`engine/scraper.ts`); null or absent: none fresh. */
+  /** Its engine's load at the last fresh scrape (`engine/replica-scrape.ts`); null or absent: none fresh. */
   engine?: EngineLoad | null;
 }
 

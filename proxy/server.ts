@@ -25,9 +25,9 @@ import { renderExposition } from "./observe/exposition.ts";
 import type { MetricFamily } from "./observe/families.ts";
 import { taggedIdentity, tagRequest } from "./observe/ids.ts";
 import { observe } from "./observe/observation.ts";
-import { type CacheAwareEntry, cacheAwareOf, MetricsRegistry } from "./observe/registry.ts";
+import { MetricsRegistry } from "./observe/registry.ts";
 import { Observability } from "./observe/sinks.ts";
-import { CacheAware } from "./policies/cache-aware.ts";
+import { type TreePolicyEntry, treePoliciesOf, treePolicyEntry } from "./observe/tree-policy-metrics.ts";
 import { LocalGate, type RateLimitGate } from "./rate-limit-gate.ts";
 import { ZoneRegistry } from "./rate-limit-store.ts";
 import { type RoutingView, routeRequest } from "./route-request.ts";
@@ -244,20 +244,21 @@ export class ProxyServer {
   }
 
   /**
-   * This process's series (empty when metrics are off). The cache_aware counts are those of the
-   * policies this process decides with: the host's state when it is here, and its own fallbacks.
+   * This process's series (empty when metrics are off). The tree policies' counts (cache_aware,
+   * prefix_load) are those of the policies this process decides with: the host's state when it is
+   * here, and its own fallbacks.
    */
   metrics(): MetricFamily[] {
     const registry = this.#ctx.metrics;
     if (!registry) return [];
-    const cacheAware: CacheAwareEntry[] = [];
+    const trees: TreePolicyEntry[] = [];
     for (const route of this.#table.byHost.values()) {
-      const policy = route.balancer.policy;
-      if (policy instanceof CacheAware) cacheAware.push({ service: route.name, counts: policy.counts });
+      const entry = treePolicyEntry(route.name, route.balancer.policy);
+      if (entry) trees.push(entry);
     }
     const routing = this.#ctx.routing;
-    if (routing instanceof LocalRoutingGate) cacheAware.push(...cacheAwareOf(routing.state, this.#table.services));
-    return registry.families((service) => this.#holds.size(service), cacheAware);
+    if (routing instanceof LocalRoutingGate) trees.push(...treePoliciesOf(routing.state, this.#table.services));
+    return registry.families((service) => this.#holds.size(service), trees);
   }
 
   /** Stops accepting, lets running exchanges finish for up to `drainTimeoutMs`, then cuts the rest. */

@@ -4,6 +4,7 @@
  */
 import * as v from "valibot";
 import { RouterReport, ServiceStats } from "./agent-protocol.ts";
+import { EngineSignals } from "./engine.ts";
 import { mapping } from "./issues.ts";
 import {
   ConfigurationChangeSchema,
@@ -48,6 +49,14 @@ export const GatewayReplicaConfigStateSchema = v.object({
   traffic: v.optional(v.nullable(TrafficSchema)),
 });
 
+/**
+ * A service replica's engine as the gateway last read it (`engine.ts`, without `replica`: the entry
+ * it sits in names it). Every running gateway replica scrapes every service replica; the freshest
+ * read is shown, with its age as of the response.
+ */
+export const ReplicaEngineSchema = v.omit(EngineSignals, ["replica"]);
+export type ReplicaEngine = v.InferOutput<typeof ReplicaEngineSchema>;
+
 export const ServiceSchema = v.object({
   id: v.pipe(v.string(), v.uuid()),
   name: v.string(),
@@ -58,7 +67,18 @@ export const ServiceSchema = v.object({
   model_url: v.nullable(v.string()),
   created_at: Timestamp,
   updated_at: Timestamp,
-  replicas: v.array(v.object({ id: v.string(), url: v.string(), registered_at: Timestamp })),
+  replicas: v.array(
+    v.object({
+      id: v.string(),
+      url: v.string(),
+      registered_at: Timestamp,
+      /**
+       * The replica's engine signals (null while no running gateway replica reported any for it:
+       * not scraped yet, `engine: none`, or an older agent). Absent from older control planes.
+       */
+      engine: v.optional(v.nullable(ReplicaEngineSchema)),
+    }),
+  ),
   /** The gateway configuration version that carries this service's current state. */
   config_version: v.number(),
   gateway_replicas: v.array(GatewayReplicaConfigStateSchema),

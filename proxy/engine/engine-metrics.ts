@@ -6,7 +6,8 @@
  */
 import { METRICS, type MetricSpec } from "../observe/catalog.ts";
 import type { MetricFamily, ScalarSample } from "../observe/families.ts";
-import { type EngineScraper, SCRAPE_RESULTS } from "./scraper.ts";
+import { SCRAPE_RESULTS } from "./replica-scrape.ts";
+import type { EngineScraper } from "./scraper.ts";
 
 const scalar = (spec: MetricSpec, samples: ScalarSample[]): MetricFamily => ({
   name: spec.name,

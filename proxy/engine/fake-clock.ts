@@ -3,7 +3,7 @@
  * A clock for tests of the engine scraper: time moves only when the test says, timers fire in order,
  * and the promises a fired timer started settle before the next one fires.
  */
-import type { ScrapeClock } from "./scraper.ts";
+import type { ScrapeClock } from "./scrape-clock.ts";
 
 /** Lets every pending promise callback and I/O-free continuation run. */
 export const settle = () => new Promise<void>((resolve) => setImmediate(resolve));

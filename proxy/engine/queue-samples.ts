@@ -3,10 +3,12 @@
  * The engines' waiting queues over the report's windows (`LlmWindow.queue`, `schema/llm-stats.ts`):
  * at every scrape tick of the host, the mean `waiting` over a service's replicas with fresh signals
  * is one sample. Kept per service in a ring of 5-s slots like the LLM windows' (`observe/llm-windows.ts`),
- * so a window covers the same slots as the distributions it rides beside.
+ * so a window covers the same slots as the distributions it rides beside. {@link QueueSampler} is the
+ * tick that takes the samples, on the scraper's clock and interval.
  */
 import { LLM_WINDOWS, type LlmWindowName } from "../../schema/llm-stats.ts";
 import { SLOT_MS } from "../observe/llm-windows.ts";
+import type { ScrapeClock } from "./scrape-clock.ts";
 
 const SLOTS = 60;
 
@@ -65,5 +67,63 @@ export class QueueSamples {
   /** Forgets services no longer scraped. */
   retain(services: ReadonlySet<string>): void {
     for (const name of this.#rings.keys()) if (!services.has(name)) this.#rings.delete(name);
+  }
+}
+
+/** What the sampler reads of the scraper at each tick. */
+export interface QueueSource {
+  /** `[service, waiting]` of every replica whose signals are fresh at `now` (states brought up to date). */
+  freshWaiting(now: number): Iterable<readonly [string, number]>;
+  /** The services still scraped: the others' rings are dropped. */
+  services(): ReadonlySet<string>;
+  /** Whether any replica is scraped: without one the tick stops until {@link QueueSampler.start}. */
+  active(): boolean;
+}
+
+/**
+ * One sample per interval of each service's mean waiting over its fresh replicas. A mean rather
+ * than a sum so the autoscaler's target reads per replica, whatever the replica count.
+ */
+export class QueueSampler {
+  readonly #samples = new QueueSamples();
+  #timer: unknown = null;
+  #closed = false;
+
+  constructor(
+    private readonly clock: ScrapeClock,
+    private readonly intervalMs: number,
+    private readonly source: QueueSource,
+  ) {}
+
+  /** Starts the tick if it is not running (a document brought replicas). */
+  start(): void {
+    if (this.#timer !== null || this.#closed) return;
+    this.#timer = this.clock.setTimeout(() => this.#tick(), this.intervalMs);
+  }
+
+  windows(service: string): Partial<Record<LlmWindowName, QueueWindow>> {
+    return this.#samples.windows(service, this.clock.now());
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== null) this.clock.clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  #tick(): void {
+    this.#timer = null;
+    if (this.#closed) return;
+    const now = this.clock.now();
+    const sums = new Map<string, { waiting: number; n: number }>();
+    for (const [service, waiting] of this.source.freshWaiting(now)) {
+      const s = sums.get(service) ?? { waiting: 0, n: 0 };
+      s.waiting += waiting;
+      s.n++;
+      sums.set(service, s);
+    }
+    for (const [service, s] of sums) this.#samples.add(service, s.waiting / s.n, now);
+    this.#samples.retain(this.source.services());
+    if (this.source.active()) this.start();
   }
 }

@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import type { ConfigDocument, ConfigService } from "../../schema/config-document.ts";
 import { FakeClock } from "./fake-clock.ts";
+import { doc, service } from "./fake-documents.ts";
 import type { FetchOptions } from "./fetch-metrics.ts";
-import { EngineScraper, metricsUrl, type ScrapedLoad, scrapeTargets } from "./scraper.ts";
+import type { ScrapedLoad } from "./replica-scrape.ts";
+import { EngineScraper } from "./scraper.ts";
 
 const fixture = (name: string) =>
   readFileSync(new URL(`../../test/node/fixtures/engine-metrics/${name}`, import.meta.url), "utf8");
@@ -34,36 +35,6 @@ function fakeFetch(answers: Record<string, Answer>) {
     }
   };
   return { fetch, calls, maxInFlight: () => maxInFlight };
-}
-
-function service(name: string, replicas: [string, string][], extra: Partial<ConfigService> = {}): ConfigService {
-  return {
-    name,
-    project: "p",
-    host: `${name}.example.com`,
-    https: false,
-    hsts: null,
-    auth: false,
-    client_max_body_size: 0,
-    read_timeout_ms: 1000,
-    rate_limits: [],
-    model: { name: "m", format: "openai", prefix: "/v1" },
-    router: null,
-    replicas: replicas.map(([id, url]) => ({ id, url })),
-    usage: "as_requested",
-    hold: null,
-    ...extra,
-  };
-}
-
-function doc(...services: ConfigService[]): ConfigDocument {
-  return {
-    version: 1,
-    gateway: { id: "g", name: "g", project: "p", domain: "example.com", router: null },
-    services,
-    entrypoint: null,
-    service_tokens: [],
-  } as unknown as ConfigDocument;
 }
 
 function setup(answers: Record<string, Answer>, random = () => 0.5) {
@@ -232,22 +203,6 @@ describe("engine scraper", () => {
     });
     expect(scraper.replicas()[0]!.results.invalid).toBe(2);
     scraper.close();
-  });
-
-  it("never scrapes engine: none, nor a service without model, router or engine", () => {
-    const targets = scrapeTargets(
-      doc(
-        service("off", [["a", A]], { engine: "none" }),
-        service("plain", [["a", A]], { model: null }),
-        service("explicit", [["a", A]], { model: null, engine: "sglang" }),
-        service("auto", [["a", A]]),
-      ),
-    );
-    expect(targets.map((t) => [t.service, t.expected])).toEqual([
-      ["explicit", "sglang"],
-      ["auto", null],
-    ]);
-    expect(metricsUrl("http://h:1/")).toBe("http://h:1/metrics");
   });
 
   it("keeps a replica's state across documents while its id and URL stay; stops the others", async () => {

@@ -6,11 +6,10 @@
  * each answer within `timeoutMs` (1 s) and `maxBytes` (4 MiB). Replicas start at a random point of
  * the interval and each wait is jittered ±10 %, so a host's scrapes never fall in lockstep.
  *
- * Which services: `engine: vllm | sglang` always; `engine: none` never; no `engine:` detects the
- * engine from the exposition, for LLM services only (a `model:` or a `router:`) — an arbitrary HTTP
- * service is not asked for a `/metrics` it never offered. An exposition with neither engine's series,
- * or a 404, makes the replica `unsupported`, asked again every `unsupportedRetryMs` (60 s) so one
- * that starts exporting later is picked up.
+ * Which replicas: `scrape-targets.ts`. An exposition with neither engine's series, or a 404, makes
+ * the replica `unsupported`, asked again every `unsupportedRetryMs` (60 s) so one that starts
+ * exporting later is picked up. Each replica's standing is a `ReplicaScrape` (`replica-scrape.ts`);
+ * the engines' queue samples for the report are taken by `QueueSampler` (`queue-samples.ts`).
  *
  * A good read is fresh for `staleAfterMs` (3 intervals): one lost scrape keeps the last figures
  * (with the error shown), a replica silent for three intervals loses them, and its policy falls back
@@ -18,32 +17,16 @@
  * drive the clock, nothing sleeps.
  */
 import type { ConfigDocument } from "../../schema/config-document.ts";
-import type { Engine, EngineSignalState, EngineSignals } from "../../schema/engine.ts";
+import type { EngineSignals } from "../../schema/engine.ts";
 import type { LlmWindowName } from "../../schema/llm-stats.ts";
 import type { EngineReport } from "../stats.ts";
-import {
-  type EngineReading,
-  missingLoad,
-  type PrefixCounters,
-  prefixHitRate,
-  ReadingCollector,
-} from "./engine-reading.ts";
+import { type EngineReading, missingLoad, ReadingCollector } from "./engine-reading.ts";
 import { ExpositionParser, ExpositionSyntaxError } from "./exposition-parser.ts";
 import { fetchMetrics, type MetricsFetch, MetricsTooLargeError } from "./fetch-metrics.ts";
-import { QueueSamples, type QueueWindow } from "./queue-samples.ts";
-
-export interface ScrapeClock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-/** Real time; timers never keep the process alive. */
-export const realClock: ScrapeClock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
+import { QueueSampler, type QueueWindow } from "./queue-samples.ts";
+import { ReplicaScrape, type ScrapedLoad, type ScrapeResult } from "./replica-scrape.ts";
+import { realClock, type ScrapeClock } from "./scrape-clock.ts";
+import { METRICS_PATH, metricsUrl, scrapedServices, scrapeTargets, targetKey } from "./scrape-targets.ts";
 
 export const ENGINE_SCRAPE_DEFAULTS = {
   intervalMs: 2_000,
@@ -51,16 +34,8 @@ export const ENGINE_SCRAPE_DEFAULTS = {
   staleAfterMs: 6_000,
   unsupportedRetryMs: 60_000,
   maxBytes: 4 * 1024 * 1024,
-  path: "/metrics",
+  path: METRICS_PATH,
 };
-
-/** A replica's load at a fresh read (the routing state adds its own in-flight count). */
-export interface ScrapedLoad {
-  running: number;
-  waiting: number;
-  kvUsage: number | null;
-  at: number;
-}
 
 export interface EngineScraperOptions {
   fetch?: MetricsFetch;
@@ -76,74 +51,6 @@ export interface EngineScraperOptions {
   onLoad?: (service: string, id: string, url: string, load: ScrapedLoad | null) => void;
 }
 
-/** How a scrape ended (`gateplane_engine_scrapes_total{result}`). */
-export const SCRAPE_RESULTS = ["ok", "failed", "timeout", "invalid", "unsupported"] as const;
-export type ScrapeResult = (typeof SCRAPE_RESULTS)[number];
-
-/** One replica being scraped. */
-export class ReplicaScrape {
-  engine: "vllm" | "sglang" | null = null;
-  state: EngineSignalState = "failed";
-  error: string | null = null;
-  load: ScrapedLoad | null = null;
-  prefixHitRate: number | null = null;
-  /** Whether `onLoad` was last given figures (so null is sent once when they go). */
-  published = false;
-  readonly results: Record<ScrapeResult, number> = { ok: 0, failed: 0, timeout: 0, invalid: 0, unsupported: 0 };
-  timer: unknown = null;
-  controller: AbortController | null = null;
-  closed = false;
-  #counters: PrefixCounters | null = null;
-
-  constructor(
-    readonly service: string,
-    readonly id: string,
-    readonly url: string,
-    /** The service's `engine:`; null: detect. */
-    readonly expected: "vllm" | "sglang" | null,
-  ) {}
-
-  /** Takes a good reading (`running` and `waiting` present). */
-  take(reading: EngineReading, at: number): void {
-    this.prefixHitRate = prefixHitRate(this.#counters, reading, this.prefixHitRate);
-    this.#counters = reading.prefixCounters;
-    this.engine = reading.engine;
-    this.load = { running: reading.running!, waiting: reading.waiting!, kvUsage: reading.kvUsage, at };
-    this.state = "fresh";
-    this.error = null;
-  }
-}
-
-const keyOf = (service: string, id: string, url: string) => `${service}\u0000${id}\u0000${url}`;
-
-/** Whether a service's engines are scraped: `engine: vllm | sglang`, or none set on an LLM service. */
-function scraped(s: ConfigDocument["services"][number]): boolean {
-  const engine = s.engine ?? null;
-  return engine === null ? s.model !== null || s.router !== null : engine !== "none";
-}
-
-function scrapedServices(doc: ConfigDocument | null): Set<string> {
-  return new Set((doc?.services ?? []).filter(scraped).map((s) => s.name));
-}
-
-/** The replicas a document asks to scrape, with their expected engine (null: detect). */
-export function scrapeTargets(
-  doc: ConfigDocument | null,
-): { service: string; id: string; url: string; expected: "vllm" | "sglang" | null }[] {
-  const out: { service: string; id: string; url: string; expected: "vllm" | "sglang" | null }[] = [];
-  for (const s of doc?.services ?? []) {
-    if (!scraped(s)) continue;
-    const expected = (s.engine ?? null) as Exclude<Engine, "none"> | null;
-    for (const r of s.replicas) out.push({ service: s.name, id: r.id, url: r.url, expected });
-  }
-  return out;
-}
-
-/** `<replica url>/metrics`: the replica's own path prefix kept, as its API is reached under it. */
-export function metricsUrl(replicaUrl: string, path = ENGINE_SCRAPE_DEFAULTS.path): string {
-  return replicaUrl.replace(/\/+$/, "") + path;
-}
-
 export class EngineScraper implements EngineReport {
   readonly #fetch: MetricsFetch;
   readonly #clock: ScrapeClock;
@@ -153,8 +60,7 @@ export class EngineScraper implements EngineReport {
   #replicas = new Map<string, ReplicaScrape>();
   /** The services whose engines are scraped (some may have no replica now). */
   #services = new Set<string>();
-  readonly #queue = new QueueSamples();
-  #sampleTimer: unknown = null;
+  readonly #queue: QueueSampler;
   #closed = false;
 
   constructor(options: EngineScraperOptions = {}) {
@@ -166,6 +72,11 @@ export class EngineScraper implements EngineReport {
       ...Object.fromEntries(Object.entries(options).filter(([k, v]) => k in ENGINE_SCRAPE_DEFAULTS && v !== undefined)),
     };
     this.#onLoad = options.onLoad ?? (() => {});
+    this.#queue = new QueueSampler(this.#clock, this.#o.intervalMs, {
+      freshWaiting: (now) => this.#freshWaiting(now),
+      services: () => this.#services,
+      active: () => this.#replicas.size > 0,
+    });
   }
 
   /**
@@ -178,7 +89,7 @@ export class EngineScraper implements EngineReport {
     const next = new Map<string, ReplicaScrape>();
     this.#services = scrapedServices(doc);
     for (const t of scrapeTargets(doc)) {
-      const key = keyOf(t.service, t.id, t.url);
+      const key = targetKey(t.service, t.id, t.url);
       const kept = this.#replicas.get(key);
       if (kept && kept.expected === t.expected) {
         next.set(key, kept);
@@ -191,7 +102,7 @@ export class EngineScraper implements EngineReport {
     }
     for (const [key, r] of this.#replicas) if (next.get(key) !== r) this.#stop(r);
     this.#replicas = next;
-    if (this.#sampleTimer === null && next.size > 0) this.#scheduleSample();
+    if (next.size > 0) this.#queue.start();
   }
 
   /** The scraper's clock (ages and staleness are on it). */
@@ -210,28 +121,15 @@ export class EngineScraper implements EngineReport {
     const now = this.#clock.now();
     return this.replicas()
       .filter((r) => r.service === service)
-      .map((r) => this.#signalsOf(r, now));
-  }
-
-  #signalsOf(r: ReplicaScrape, now: number): EngineSignals {
-    this.refresh(r, now);
-    const fresh = r.state === "fresh";
-    return {
-      replica: r.id,
-      engine: r.engine,
-      state: r.state,
-      running: fresh ? r.load!.running : null,
-      waiting: fresh ? r.load!.waiting : null,
-      kv_cache_usage: fresh ? r.load!.kvUsage : null,
-      prefix_cache_hit_rate: fresh ? r.prefixHitRate : null,
-      age_seconds: r.load ? Math.max(0, now - r.load.at) / 1000 : null,
-      error: r.error === null ? null : r.error.slice(0, 1000),
-    };
+      .map((r) => {
+        this.refresh(r, now);
+        return r.signals(now);
+      });
   }
 
   /** The service's queue samples by window. */
   queue(service: string): Partial<Record<LlmWindowName, QueueWindow>> {
-    return this.#queue.windows(service, this.#clock.now());
+    return this.#queue.windows(service);
   }
 
   /** Stops every scrape (the proxy closes). */
@@ -239,8 +137,7 @@ export class EngineScraper implements EngineReport {
     this.#closed = true;
     for (const r of this.#replicas.values()) this.#stop(r);
     this.#replicas.clear();
-    if (this.#sampleTimer !== null) this.#clock.clearTimeout(this.#sampleTimer);
-    this.#sampleTimer = null;
+    this.#queue.close();
   }
 
   #stop(r: ReplicaScrape): void {
@@ -379,24 +276,11 @@ export class EngineScraper implements EngineReport {
     return ms * (0.9 + 0.2 * this.#random());
   }
 
-  /** One sample per interval of each service's mean waiting over its fresh replicas (`LlmWindow.queue`). */
-  #scheduleSample(): void {
-    this.#sampleTimer = this.#clock.setTimeout(() => {
-      this.#sampleTimer = null;
-      if (this.#closed) return;
-      const now = this.#clock.now();
-      const sums = new Map<string, { waiting: number; n: number }>();
-      for (const r of this.#replicas.values()) {
-        this.refresh(r, now);
-        if (r.state !== "fresh") continue;
-        const s = sums.get(r.service) ?? { waiting: 0, n: 0 };
-        s.waiting += r.load!.waiting;
-        s.n++;
-        sums.set(r.service, s);
-      }
-      for (const [service, s] of sums) this.#queue.add(service, s.waiting / s.n, now);
-      this.#queue.retain(this.#services);
-      if (this.#replicas.size > 0) this.#scheduleSample();
-    }, this.#o.intervalMs);
+  /** The fresh replicas' waiting counts for the queue sampler (states brought up to date first). */
+  *#freshWaiting(now: number): Iterable<readonly [string, number]> {
+    for (const r of this.#replicas.values()) {
+      this.refresh(r, now);
+      if (r.state === "fresh") yield [r.service, r.load!.waiting] as const;
+    }
   }
 }

@@ -137,6 +137,24 @@ export const METRICS = {
     help: "cache_aware prefix tree evictions (every eviction_interval).",
     labels: ["service"],
   },
+  prefixLoadHits: {
+    name: "gateplane_prefix_load_hits_total",
+    type: "counter",
+    help: "prefix_load decisions that went to a replica holding part of the routing text.",
+    labels: ["service"],
+  },
+  prefixLoadMisses: {
+    name: "gateplane_prefix_load_misses_total",
+    type: "counter",
+    help: "prefix_load decisions that went to a replica holding none of the routing text.",
+    labels: ["service"],
+  },
+  prefixLoadEvictions: {
+    name: "gateplane_prefix_load_evictions_total",
+    type: "counter",
+    help: "prefix_load prefix tree evictions (every eviction_interval).",
+    labels: ["service"],
+  },
   engineRunning: {
     name: "gateplane_engine_requests_running",
     type: "gauge",

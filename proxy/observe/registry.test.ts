@@ -172,7 +172,10 @@ describe("metrics registry", () => {
     registry.service("chat")!.upstreamError("chat-0", "timeout");
     registry.service("chat")!.held++;
     const text = renderExposition(
-      registry.families(() => 1, [{ service: "chat", counts: { hits: 1, misses: 2, balanced: 0, evictions: 0 } }]),
+      registry.families(
+        () => 1,
+        [{ service: "chat", policy: "cache_aware", counts: { hits: 1, misses: 2, balanced: 0, evictions: 0 } }],
+      ),
     );
     const check = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
     expect(`${check.stdout}${check.stderr}`).toBe("");

@@ -10,12 +10,11 @@
  */
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import type { LlmWindow, LlmWindowName } from "../../schema/llm-stats.ts";
-import { CacheAware, type CacheAwareCounts } from "../policies/cache-aware.ts";
-import type { RoutingState } from "../routing-state.ts";
 import { labelsOf, METRICS, type MetricSpec } from "./catalog.ts";
 import type { ExchangeRecord, ExchangeSink } from "./exchange-record.ts";
 import type { HistogramSample, MetricFamily, ScalarSample } from "./families.ts";
 import { CODE_CLASSES, codeIndex, type Hist, ServiceMeter, UPSTREAM_ERROR_KINDS } from "./service-meter.ts";
+import { type TreePolicyEntry, treePolicyFamilies } from "./tree-policy-metrics.ts";
 
 export type LlmWindows = Partial<Record<LlmWindowName, LlmWindow>>;
 
@@ -80,10 +79,11 @@ export class MetricsRegistry {
   }
 
   /**
-   * Every series of this process. `held(service)`: requests held now; `cacheAware`: the counts of the
-   * cache_aware policies this process decides with (its own fallbacks, or the host's state).
+   * Every series of this process. `held(service)`: requests held now; `treePolicies`: the counts of
+   * the cache_aware and prefix_load policies this process decides with (its own fallbacks, or the
+   * host's state).
    */
-  families(held: (service: string) => number, cacheAware: readonly CacheAwareEntry[] = []): MetricFamily[] {
+  families(held: (service: string) => number, treePolicies: readonly TreePolicyEntry[] = []): MetricFamily[] {
     const h = {
       ttft: [] as HistogramSample[],
       tpot: [] as HistogramSample[],
@@ -158,41 +158,7 @@ export class MetricsRegistry {
       family(METRICS.rateLimited, c.rateLimited),
       family(METRICS.heldTotal, c.heldTotal),
       family(METRICS.held, c.held),
-      ...cacheAwareFamilies(cacheAware),
+      ...treePolicyFamilies(treePolicies),
     ];
   }
-}
-
-/** A cache_aware policy's counts and the service it routes. */
-export interface CacheAwareEntry {
-  service: string;
-  counts: CacheAwareCounts;
-}
-
-/** The cache_aware counters (summed by service: a process may hold both its own policy and the host's). */
-export function cacheAwareFamilies(entries: readonly CacheAwareEntry[]): MetricFamily[] {
-  const specs = [
-    [METRICS.cacheHits, "hits"],
-    [METRICS.cacheMisses, "misses"],
-    [METRICS.cacheBalanced, "balanced"],
-    [METRICS.cacheEvictions, "evictions"],
-  ] as const;
-  return specs.map(([spec, key]) => {
-    const sums = new Map<string, number>();
-    for (const e of entries) sums.set(e.service, (sums.get(e.service) ?? 0) + e.counts[key]);
-    return family(
-      spec,
-      [...sums].map(([service, value]) => ({ labels: ["service", service], value })),
-    );
-  });
-}
-
-/** The cache_aware policies of the host's routing state, for the services of the table. */
-export function cacheAwareOf(state: RoutingState, services: readonly string[]): CacheAwareEntry[] {
-  const out: CacheAwareEntry[] = [];
-  for (const service of services) {
-    const policy = state.policy(service);
-    if (policy instanceof CacheAware) out.push({ service, counts: policy.counts });
-  }
-  return out;
 }

@@ -12,7 +12,7 @@ import { METRICS } from "../../proxy/observe/catalog.ts";
 import { renderExposition } from "../../proxy/observe/exposition.ts";
 import { ProxyServer } from "../../proxy/server.ts";
 import { DEFAULT_SERVER_SETTINGS } from "../../proxy/settings.ts";
-import { CACHE_AWARE_DEFAULTS } from "../../schema/router.ts";
+import { CACHE_AWARE_DEFAULTS, PREFIX_LOAD_DEFAULTS } from "../../schema/router.ts";
 import { type FakeModelServer, startFakeModelServer } from "../fakes/model-server.ts";
 import { configDocument, DOMAIN } from "../support/config-builder.ts";
 import { send } from "../support/http-client.ts";
@@ -66,6 +66,11 @@ beforeAll(async () => {
       replicas: [{ id: "r1", url: model.url }],
       router: { type: "sglang", policy: "cache_aware", ...CACHE_AWARE_DEFAULTS },
     },
+    {
+      name: "prefixed",
+      replicas: [{ id: "r1", url: model.url }],
+      router: { type: "sglang", policy: "prefix_load", ...PREFIX_LOAD_DEFAULTS },
+    },
     { name: "asleep", replicas: [], hold: { timeout_ms: 1 } },
     {
       name: "limited",
@@ -84,6 +89,7 @@ beforeAll(async () => {
   // Round robin over a dead and a live replica: one of two requests tries the dead one first.
   for (let i = 0; i < 2; i++) await post("routed", { messages: [] });
   await post("cached", { messages: [{ role: "user", content: "hello" }] });
+  await post("prefixed", { messages: [{ role: "user", content: "hello" }] });
   expect((await post("asleep", {})).status).toBe(503);
   await post("limited", {});
   expect((await post("limited", {})).status).toBe(429);

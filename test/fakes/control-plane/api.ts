@@ -42,6 +42,7 @@ import { parseServiceConfiguration, ReplicaEndpoint, type ServiceConfiguration }
 import {
   type ConfigSyncState,
   type GatewayReplicaSync,
+  type ReplicaEngine,
   type Service,
   ServiceApplyRequest,
   type ServicePlan,
@@ -168,6 +169,18 @@ export class FakeControlPlane {
   reportTraffic(service: string, replicaNum: number, windows: LlmWindows): Service {
     const found = this.#existingService(service);
     this.#traffic.report(found, replicaNum, windows);
+    return found;
+  }
+
+  /**
+   * What the control plane shows of a service replica's engine (the real one merges the agents'
+   * reports, `durable-objects/service-stats.ts`); null: no report.
+   */
+  reportEngine(service: string, replicaId: string, engine: ReplicaEngine | null): Service {
+    const found = this.#existingService(service);
+    const replica = found.replicas.find((r) => r.id === replicaId);
+    if (!replica) throw new Error(`no replica ${replicaId} in ${service}`);
+    replica.engine = engine;
     return found;
   }
 

@@ -42,6 +42,8 @@ export interface Env {
    */
   CLOUD_POLL_INTERVAL_MS?: string;
   CLOUD_RETRY_DELAY_MS?: string;
+  /** Between the object's looks at a provisioning host (tests against fake clouds; unset: 2 s). */
+  CLOUD_PROVISION_POLL_MS?: string;
   LOCAL_HOST_DAEMON_TOKEN?: string;
   /** Public base URL of this control plane, given to agents; defaults to the request's origin. */
   PUBLIC_URL?: string;

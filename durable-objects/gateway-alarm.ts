@@ -9,6 +9,7 @@
 import { randomBase62 } from "../core/crypto.ts";
 import { pokeDispatchers } from "../core/webhook-deliveries.ts";
 import { closeRetiredSockets } from "./agent-socket.ts";
+import { backendTiming } from "./backends/clouds/worker-settings.ts";
 import { backendFor } from "./backends/index.ts";
 import { removeFromCatalog } from "./catalog-sync.ts";
 import { type ApplyInput, createGateway } from "./gateway-commands.ts";
@@ -38,6 +39,8 @@ export async function runAlarm(gw: GatewayContext): Promise<void> {
           const g = gw.state.gateway() as GatewayRow;
           return backendFor(gw.env, g.project_id, g.configuration.backend);
         },
+        // `CLOUD_PROVISION_POLL_MS`: unset in production (2 s); tests against fake clouds shorten it.
+        provisionPollMs: backendTiming(gw.env).provisionPollMs,
       },
       (g, num) => addReplica(gw, g, num),
     );

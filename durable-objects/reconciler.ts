@@ -29,6 +29,8 @@ export interface ReconcileContext {
   /** Created lazily: a pass that calls no cloud needs no credentials. */
   backend: () => Promise<GatewayBackend>;
   now?: () => number;
+  /** Between looks at a provisioning host (default `PROVISION_POLL_MS`; tests against fake clouds shorten it). */
+  provisionPollMs?: number;
 }
 
 const STATUS_PRIORITY: Record<ReplicaStatus, number> = {
@@ -465,7 +467,7 @@ export async function reconcile(
     return { kind: "continue", wakeAt: retryAt };
   }
   for (const r of replicas) {
-    if (r.status === "provisioning") wake.push(now + PROVISION_POLL_MS);
+    if (r.status === "provisioning") wake.push(now + (ctx.provisionPollMs ?? PROVISION_POLL_MS));
     if (r.status === "submitted" || r.status === "terminating") wake.push(Math.max(r.next_attempt_at, now + 100));
   }
   const active = replicas.filter(isActive).length;

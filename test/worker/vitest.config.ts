@@ -76,6 +76,9 @@ export default defineWorkersProject(async () => ({
             // the seconds a real cloud needs (production leaves both unset: 2 s and 0.5 s).
             CLOUD_POLL_INTERVAL_MS: "50",
             CLOUD_RETRY_DELAY_MS: "20",
+            // A fake host moves on at each describe: look at it every 250 ms, not every 2 s (not
+            // faster: one runtime serves every test, and a provisioning gateway's alarm is work).
+            CLOUD_PROVISION_POLL_MS: "250",
             GCP_FAKE_URL: `http://127.0.0.1:${clouds.gcp}`,
             KUBERNETES_FAKE_URL: `http://127.0.0.1:${clouds.kubernetes}`,
             KUBERNETES_TLS_FAKE_URL: `https://127.0.0.1:${clouds.kubernetesTls}`,

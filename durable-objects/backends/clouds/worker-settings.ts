@@ -2,8 +2,8 @@
  * @module
  * The Worker variables the cloud backends read: `AGENT_PACKAGE_URL` (what cloud hosts install),
  * `CLOUD_API_TIMEOUT_MS` (the deadline of one cloud API call) and, for tests against fake clouds,
- * `CLOUD_POLL_INTERVAL_MS` / `CLOUD_RETRY_DELAY_MS` (the pauses between operation polls and
- * in-call retries).
+ * `CLOUD_POLL_INTERVAL_MS` / `CLOUD_RETRY_DELAY_MS` / `CLOUD_PROVISION_POLL_MS` (the pauses between
+ * operation polls, in-call retries, and the object's looks at a provisioning host).
  */
 import { BackendError } from "../types.ts";
 
@@ -32,13 +32,19 @@ export function cloudTimeoutMs(env: { CLOUD_API_TIMEOUT_MS?: string }): number {
 export interface BackendTiming {
   pollIntervalMs?: number;
   retryDelayMs?: number;
+  /** Between the object's looks at a provisioning host (`CLOUD_PROVISION_POLL_MS`; default 2 s). */
+  provisionPollMs?: number;
 }
 
 /**
  * `CLOUD_POLL_INTERVAL_MS` and `CLOUD_RETRY_DELAY_MS`. Production leaves both unset; the tests set
  * them so that a fake cloud's faults cost milliseconds, not the seconds a real cloud needs.
  */
-export function backendTiming(env: { CLOUD_POLL_INTERVAL_MS?: string; CLOUD_RETRY_DELAY_MS?: string }): BackendTiming {
+export function backendTiming(env: {
+  CLOUD_POLL_INTERVAL_MS?: string;
+  CLOUD_RETRY_DELAY_MS?: string;
+  CLOUD_PROVISION_POLL_MS?: string;
+}): BackendTiming {
   const ms = (name: string, value: string | undefined): number | undefined => {
     if (value === undefined || value === "") return undefined;
     const n = Number(value);
@@ -52,5 +58,6 @@ export function backendTiming(env: { CLOUD_POLL_INTERVAL_MS?: string; CLOUD_RETR
   return {
     pollIntervalMs: ms("CLOUD_POLL_INTERVAL_MS", env.CLOUD_POLL_INTERVAL_MS),
     retryDelayMs: ms("CLOUD_RETRY_DELAY_MS", env.CLOUD_RETRY_DELAY_MS),
+    provisionPollMs: ms("CLOUD_PROVISION_POLL_MS", env.CLOUD_PROVISION_POLL_MS),
   };
 }

@@ -312,6 +312,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
           log,
           timing: { ...DEFAULT_SOCKET_TIMING, ...options.socket },
           signals,
+          mesh: () => proxy.mesh ?? null,
         },
         signal,
       ),

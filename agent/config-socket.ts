@@ -7,6 +7,7 @@
  * reconnects with jittered exponential back-off, and a refused token (close 4001, or HTTP 401 on the
  * upgrade) is refreshed before reconnecting. While this link is down the HTTP fallbacks take over.
  */
+
 import { Agent as UndiciAgent, WebSocket } from "undici";
 import {
   type AgentMessage,
@@ -17,6 +18,7 @@ import {
   type RouterReport,
   type ServiceStats,
 } from "../schema/agent-protocol.ts";
+import { DIGEST_INTERVAL_MS, type MeshDigest } from "../schema/mesh.ts";
 import { type BackoffPolicy, backoffDelay, sleep } from "./backoff.ts";
 import type { ApplyOutcome, ConfigApplier } from "./config-applier.ts";
 import type { Credentials } from "./credentials.ts";
@@ -81,6 +83,11 @@ export interface ConfigSocketOptions {
   timing: SocketTiming;
   /** Scale-from-zero signals go over this socket while it is open. */
   signals?: ScaleSignals;
+  /**
+   * The proxy's share of the gateway's mesh (`proxy/mesh/mesh.ts`): its digest is sent every
+   * `DIGEST_INTERVAL_MS` while the socket is open, peers' digests relayed by the object are applied.
+   */
+  mesh?: () => { take(): MeshDigest | null; apply(digest: unknown): boolean } | null;
 }
 
 /** How one connection ended. */
@@ -224,7 +231,10 @@ function connectOnce(
       log.warn("ignoring a WebSocket message that is not JSON");
       return;
     }
-    if (message?.type === "pong") {
+    if (message?.type === "mesh") {
+      // Validated whole by the mesh; a bad one is counted and dropped, never thrown.
+      options.mesh?.()?.apply((message as { digest?: unknown }).digest);
+    } else if (message?.type === "pong") {
       unansweredPings = 0;
     } else if (message?.type === "config") {
       report(await applier.offer(message.document, "the WebSocket"));
@@ -274,6 +284,15 @@ function connectOnce(
         setInterval(sendHealth, timing.healthIntervalMs),
         setInterval(ping, timing.pingIntervalMs),
       );
+      if (options.mesh) {
+        const mesh = options.mesh;
+        intervals.push(
+          setInterval(() => {
+            const digest = mesh()?.take();
+            if (digest) send({ type: "mesh", digest });
+          }, DIGEST_INTERVAL_MS),
+        );
+      }
     });
     ws.addEventListener("message", (event) => {
       onMessage(event.data).catch((error: unknown) =>

@@ -11,6 +11,8 @@
  * next scrape — no policy sees the present of an engine, let alone its future. One token is one
  * character of routing text (a code point outside ASCII). Workloads: `router-workloads.ts`.
  */
+
+import { Mesh } from "../proxy/mesh/mesh.ts";
 import { CacheAware } from "../proxy/policies/cache-aware.ts";
 import { LeastLoad } from "../proxy/policies/least-load.ts";
 import { combinedLoad, type EngineLoad, inFlightLoad, type Policy } from "../proxy/policies/policy.ts";
@@ -217,6 +219,8 @@ function percentile(sorted: readonly number[], p: number): number {
 
 /** What a policy sees of a simulated worker: the routing process's in-flight count and the last scrape. */
 export interface SimView {
+  /** The worker's id (what a mesh digest names). */
+  id: string;
   inFlight: number;
   engine: EngineLoad | null;
 }
@@ -251,6 +255,19 @@ export const SIM_POLICIES: Record<string, PolicyFactory> = {
  * each process has its own policy copy and counts only its own in-flight requests (the first pass,
  * kept to show what it cost).
  */
+/**
+ * Gateway replicas in front of the fleet: each has its own routing state (policy, tree, in-flight
+ * counts; engine scrapes see every gateway's load, as real scrapes do) and requests reach them in
+ * turn, as clients behind round-robin DNS (each request resolved anew: the worst case; clients that
+ * keep a connection per conversation split less). `share`: the mesh (`proxy/mesh/`) — every
+ * `interval` seconds (each gateway at its own phase) a gateway's digest reaches the others `delay`
+ * seconds later, through the same code the proxy runs; null: independent state.
+ */
+export interface GatewayReplicas {
+  count: number;
+  share: { interval: number; delay: number } | null;
+}
+
 export function simulate(
   requests: readonly SimRequest[],
   factory: PolicyFactory,
@@ -259,15 +276,21 @@ export function simulate(
   processes = 1,
   state: "host" | "per-process" = "host",
   seed = 1,
+  gateways: GatewayReplicas | null = null,
 ): SimResult {
   const random = seeded(seed);
   const fleet = Array.from({ length: workers }, (_, i) => new SimWorker(i, cost.cacheTokens));
-  const routers = Array.from({ length: state === "host" ? 1 : processes }, () => {
-    const views = fleet.map((w) => ({ inFlight: 0, engine: null as EngineLoad | null, worker: w }));
+  const routerCount = gateways ? gateways.count : state === "host" ? 1 : processes;
+  const routers = Array.from({ length: routerCount }, () => {
+    const views = fleet.map((w) => ({ id: `w${w.index}`, inFlight: 0, engine: null as EngineLoad | null, worker: w }));
     const policy = factory(random);
     policy.retain(views);
-    return { policy, views };
+    const tree = "tree" in policy ? (policy.tree as { insert(text: string, tenant: SimView): void }) : null;
+    const mesh = gateways?.share && tree ? new Mesh({ random }) : null;
+    mesh?.retain(["sim"]);
+    return { policy, views, tree, mesh, byId: new Map(views.map((v) => [v.id, v as SimView])) };
   });
+  let nextGateway = 0;
   const events = new Events();
   let total = 0;
   for (const first of requests) for (let r: SimRequest | undefined = first; r; r = r.next?.request) total++;
@@ -291,6 +314,24 @@ export function simulate(
   // The scraper's phase is random against the arrivals, as a real one's is.
   const firstScrape = cost.scrapeSeconds * random();
   if (cost.scrapeSeconds > 0) events.push(firstScrape, () => scrape(firstScrape));
+  // The mesh: each gateway's digest every interval, delivered to the others after the relay's delay.
+  const share = gateways?.share;
+  if (share) {
+    routers.forEach((router, i) => {
+      if (!router.mesh) return;
+      const tick = (now: number) => {
+        const digest = router.mesh!.take();
+        if (digest) {
+          const wire = JSON.parse(JSON.stringify(digest)) as unknown;
+          for (const other of routers)
+            if (other !== routers[i]) events.push(now + share.delay, () => other.mesh!.apply(wire));
+        }
+        if (finished < total) events.push(now + share.interval, () => tick(now + share.interval));
+      };
+      const first = share.interval * random();
+      events.push(first, () => tick(first));
+    });
+  }
   const ttfts: number[] = [];
   let promptTokens = 0;
   let cachedTokens = 0;
@@ -342,9 +383,13 @@ export function simulate(
 
   const arrive = (request: SimRequest, now: number) => {
     firstArrival = Math.min(firstArrival, now);
-    const router = routers[Math.floor(random() * routers.length)]!;
+    const router = gateways
+      ? routers[nextGateway++ % routers.length]!
+      : routers[Math.floor(random() * routers.length)]!;
     const { text, keys } = prepared(request);
+    if (router.mesh) router.mesh.learn("sim", router.tree!, text, router.byId);
     const view = router.policy.select(router.views, text, now * 1000) as SimView & { worker: SimWorker };
+    if (router.mesh) router.mesh.routed("sim", text, view.id);
     const w = view.worker;
     if (w.running >= cost.concurrency && fleet.some((o) => o.running < cost.concurrency)) queuedBesideRoom++;
     view.inFlight++;

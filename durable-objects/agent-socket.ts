@@ -13,6 +13,7 @@ import { applyResult, currentDocument } from "./agent-config.ts";
 import { type AgentIdentity, agentSeen, recordHealth } from "./agent-identity.ts";
 import { recordCertificates, recordStats } from "./agent-reports.ts";
 import type { GatewayContext } from "./gateway-context.ts";
+import { relayDigest } from "./mesh-relay.ts";
 import { recordFromZero } from "./scaling-schedule.ts";
 
 /** What a hibernated agent socket remembers about itself. */
@@ -100,6 +101,9 @@ export async function onAgentMessage(gw: GatewayContext, ws: WebSocket, message:
       return;
     case "certificates":
       await recordCertificates(gw, r, msg.hosts);
+      return;
+    case "mesh":
+      relayDigest(gw.ctx.getWebSockets(), ws, msg.digest);
       return;
   }
 }

@@ -11,6 +11,7 @@ import { type ChallengeTokens, checkChallenges } from "./acme-challenge.ts";
 import { engineFamilies } from "./engine/engine-metrics.ts";
 import { EngineScraper, type EngineScraperOptions } from "./engine/scraper.ts";
 import { ConfigRejectedError, ProxyClosedError, ProxyOptionsError } from "./errors.ts";
+import { Mesh } from "./mesh/mesh.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import { type MetricFamily, mergeFamilies } from "./observe/families.ts";
 import { ProcessPool, type Sharing } from "./process-pool.ts";
@@ -98,6 +99,8 @@ export interface ProxyHandle {
   exposition(): Promise<string>;
   /** Stop accepting, let in-flight requests finish (bounded), stop the child processes. */
   close(): Promise<void>;
+  /** What this host shares with the gateway's other replicas (`mesh/mesh.ts`); absent: nothing. */
+  readonly mesh?: Mesh;
 }
 
 /** Knobs for tests and the benchmark; the agent uses the defaults. */
@@ -227,11 +230,12 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
   };
 
   if (checked.processes === 0) {
-    const rateLimits = tuning.rateLimitClock
-      ? new LocalGate(new ZoneRegistry(settings.rateLimitKeys, tuning.rateLimitClock))
-      : undefined;
+    const zones = new ZoneRegistry(settings.rateLimitKeys, tuning.rateLimitClock);
+    const rateLimits = new LocalGate(zones);
     // The host's routing state is this process's; the engine scraper feeds its loads.
     const routing = new RoutingState();
+    const mesh = new Mesh({ zones });
+    routing.setMesh(mesh);
     const engines = new EngineScraper({
       ...tuning.engines,
       onLoad: (service, id, url, load) => routing.setEngine(service, id, url, load),
@@ -290,6 +294,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
       },
       pids: () => [],
       routingLoads: () => routing.loads(),
+      mesh,
     };
   }
 
@@ -356,5 +361,6 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     },
     pids: () => pool.pids(),
     routingLoads: () => pool.routingLoads(),
+    mesh: pool.mesh,
   };
 }

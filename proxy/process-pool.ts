@@ -36,6 +36,7 @@ import type { ChallengeTokens } from "./acme-challenge.ts";
 import { engineFamilies } from "./engine/engine-metrics.ts";
 import { EngineScraper, type EngineScraperOptions } from "./engine/scraper.ts";
 import { ProxyProcessError } from "./errors.ts";
+import { Mesh } from "./mesh/mesh.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import { type MetricFamily, ProcessSeries } from "./observe/families.ts";
 import { LogRotator } from "./observe/log-rotation.ts";
@@ -120,6 +121,8 @@ export class ProcessPool {
   #closing: Promise<void> | null = null;
   readonly #rateLimits: ZoneRegistry;
   readonly #routing = new RoutingState();
+  /** What this host shares with the gateway's other replicas (`mesh/mesh.ts`). */
+  readonly mesh: Mesh;
   /** Scrapes the replicas' engines here, beside the routing state their loads feed. */
   readonly #engines: EngineScraper;
   readonly #rotator: LogRotator;
@@ -137,6 +140,8 @@ export class ProcessPool {
     this.#rateLimits = new ZoneRegistry(options.settings.rateLimitKeys);
     this.#rateLimits.retain(documentZones(options.document));
     this.#routing.retain(options.document);
+    this.mesh = new Mesh({ zones: this.#rateLimits });
+    this.#routing.setMesh(this.mesh);
     this.#engines = new EngineScraper({
       ...options.engines,
       onLoad: (service, id, url, load) => this.#routing.setEngine(service, id, url, load),

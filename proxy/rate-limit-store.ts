@@ -9,7 +9,17 @@
  * is dropped whenever it is seen (two are checked on each new key, as nginx does); when the zone is
  * full anyway, the least recently used bucket goes. An evicted key starts afresh, which can only
  * admit more, never refuse a legitimate client.
+ *
+ * With gateway replicas (`mesh/mesh.ts`) a zone is also charged what the other hosts admitted under
+ * a key (`charge`, `chargeHash`): their requests fill this host's bucket as if they had come here,
+ * a digest later.
  */
+import { keyHash } from "./mesh/hash.ts";
+
+/** Most peers' charges a zone holds for keys this host has no bucket for (the oldest go first). */
+const MAX_PENDING = 10_000;
+/** A peer can fill a bucket at most this many seconds of the rate beyond its burst. */
+const MAX_PEER_SECONDS = 60;
 
 /** What a zone is; equal ids mean equal rules, so a zone (and its buckets) survives a document that keeps it. */
 export interface ZoneSpec {
@@ -49,6 +59,8 @@ export class Zone {
   readonly #cap: number;
   /** Map order is the LRU order: the first entry is the least recently used. */
   readonly #buckets = new Map<string, Bucket>();
+  /** Peers' charges by `keyHash` for keys without a bucket here; a new key adopts its own. */
+  readonly #pending = new Map<number, Bucket>();
 
   constructor(spec: ZoneSpec, cap: number) {
     this.spec = spec;
@@ -78,13 +90,59 @@ export class Zone {
       if (ms !== 0) bucket.last = now;
       return excess;
     }
+    if (this.#pending.size > 0) {
+      const h = keyHash(this.spec.id, key);
+      const pending = this.#pending.get(h);
+      if (pending) {
+        this.#pending.delete(h);
+        this.#insert(key, pending, now);
+        return this.take(key, now);
+      }
+    }
+    this.#insert(key, { excess: 0, last: now }, now);
+    return 0;
+  }
+
+  #insert(key: string, bucket: Bucket, now: number): void {
     this.#expire(now, 2);
     if (this.#buckets.size >= this.#cap) {
       const oldest = this.#buckets.keys().next();
       if (!oldest.done) this.#buckets.delete(oldest.value);
     }
-    this.#buckets.set(key, { excess: 0, last: now });
-    return 0;
+    this.#buckets.set(key, bucket);
+  }
+
+  /**
+   * Other hosts admitted `count` requests under `key` (reported at `now`): the bucket leaks to now
+   * and fills by them, as if they had come here (a new bucket's first request is free, as here).
+   * The excess may pass the burst (the cluster did admit them) up to `MAX_PEER_SECONDS` of rate.
+   */
+  charge(key: string, count: number, now: number): void {
+    const bucket = this.#buckets.get(key);
+    if (bucket) this.#fill(bucket, count, now);
+    else this.#insert(key, { excess: this.#capped((count - 1) * 1000), last: now }, now);
+  }
+
+  /** `charge` for a key known only by its `keyHash` (no bucket here has it): held until the key arrives. */
+  chargeHash(hash: number, count: number, now: number): void {
+    const pending = this.#pending.get(hash);
+    if (pending) {
+      this.#fill(pending, count, now);
+      return;
+    }
+    if (this.#pending.size >= MAX_PENDING) this.#pending.delete(this.#pending.keys().next().value!);
+    this.#pending.set(hash, { excess: this.#capped((count - 1) * 1000), last: now });
+  }
+
+  #fill(bucket: Bucket, count: number, now: number): void {
+    const ms = Math.max(0, now - bucket.last);
+    const leaked = Math.max(0, bucket.excess - Math.floor((this.spec.rate * ms) / 1000));
+    bucket.excess = this.#capped(leaked + count * 1000);
+    if (ms !== 0) bucket.last = now;
+  }
+
+  #capped(excess: number): number {
+    return Math.min(Math.max(0, excess), this.spec.burst + this.spec.rate * MAX_PEER_SECONDS);
   }
 
   /** Drops up to `n` of the least recently used buckets that drained to nothing. */
@@ -110,6 +168,8 @@ export class ZoneRegistry {
   readonly #zones = new Map<string, Zone>();
   readonly #cap: number;
   readonly #now: () => number;
+  /** Told of every admitted request (the mesh counts them for its next digest); null: nobody asks. */
+  onAdmit: ((zoneId: string, key: string) => void) | null = null;
 
   /** `keysPerZone`: most keys a zone keeps (nginx's 10 MB zone holds about 160 000). */
   constructor(keysPerZone: number, now: () => number = hostMs) {
@@ -134,6 +194,18 @@ export class ZoneRegistry {
    * no longer has (a child process still on the old one): not limited.
    */
   take(zoneId: string, key: string, at?: number): Verdict | null {
-    return this.#zones.get(zoneId)?.take(key, at ?? this.#now()) ?? null;
+    const verdict = this.#zones.get(zoneId)?.take(key, at ?? this.#now()) ?? null;
+    if (verdict !== null && verdict >= 0 && this.onAdmit) this.onAdmit(zoneId, key);
+    return verdict;
+  }
+
+  /** Peers admitted `count` requests under `key` in zone `zoneId` (`Zone.charge`); unknown zones are ignored. */
+  charge(zoneId: string, key: string, count: number): void {
+    this.#zones.get(zoneId)?.charge(key, count, this.#now());
+  }
+
+  /** `charge` for a key known here only by its hash (`Zone.chargeHash`). */
+  chargeHash(zoneId: string, hash: number, count: number): void {
+    this.#zones.get(zoneId)?.chargeHash(hash, count, this.#now());
   }
 }

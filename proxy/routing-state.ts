@@ -18,6 +18,7 @@ import type { ConfigDocument } from "../schema/config-document.ts";
 import { sameJson } from "../schema/json.ts";
 import type { RouterConfig } from "../schema/router.ts";
 import type { ScrapedLoad } from "./engine/replica-scrape.ts";
+import type { Mesh } from "./mesh/mesh.ts";
 import { createPolicy, type Policy } from "./policies/index.ts";
 import type { EngineLoad } from "./policies/policy.ts";
 
@@ -39,6 +40,9 @@ interface ServiceState {
   readonly replicas: readonly HostReplica[];
   /** The replicas by `replicaKey` (the scraper's answers find theirs without a search). */
   readonly byKey: ReadonlyMap<string, HostReplica>;
+  /** The tree policies' prefix tree (what other gateway replicas learned is inserted into it); null for the others. */
+  readonly tree: { insert(text: string, tenant: HostReplica): void } | null;
+  readonly byId: ReadonlyMap<string, HostReplica>;
 }
 
 const replicaKey = (id: string, url: string) => `${id}\u0000${url}`;
@@ -55,6 +59,18 @@ export class RoutingState {
   /** Owner (0: this process) → lease → the replica it holds a load on. */
   readonly #leases = new Map<number, Map<number, HostReplica>>();
   #nextLease = 1;
+  /** The gateway's other replicas' learning (`mesh/mesh.ts`); null: this host is alone. */
+  #mesh: Mesh | null = null;
+
+  /** Shares what this host routes with its peers, and learns what they routed (null: stop). */
+  setMesh(mesh: Mesh | null): void {
+    this.#mesh = mesh;
+    mesh?.retain(this.#treeServices());
+  }
+
+  #treeServices(): string[] {
+    return [...this.#services].filter(([, s]) => s.tree !== null).map(([name]) => name);
+  }
 
   /** Follows a new document: loads and policy state carry over while a replica (id, URL) and the router stay. */
   retain(doc: ConfigDocument | null): void {
@@ -71,9 +87,12 @@ export class RoutingState {
       if (policy) policy.retain(replicas);
       else policy = createPolicy<HostReplica>(router, replicas);
       const byKey = new Map(replicas.map((r) => [replicaKey(r.id, r.url), r]));
-      next.set(service.name, { router, policy, replicas, byKey });
+      const byId = new Map(replicas.map((r) => [r.id, r]));
+      const tree = "tree" in policy ? (policy.tree as ServiceState["tree"]) : null;
+      next.set(service.name, { router, policy, replicas, byKey, byId, tree });
     }
     this.#services = next;
+    this.#mesh?.retain(this.#treeServices());
   }
 
   /**
@@ -95,7 +114,10 @@ export class RoutingState {
       candidates = state.replicas.filter((r) => eligible.includes(r.id));
       if (candidates.length === 0) return null;
     }
+    const mesh = this.#mesh;
+    if (mesh !== null && state.tree !== null && text !== "") mesh.learn(service, state.tree, text, state.byId);
     const chosen = state.policy.select(candidates, text, now);
+    if (mesh !== null && state.tree !== null && text !== "") mesh.routed(service, text, chosen.id);
     chosen.inFlight++;
     const lease = this.#nextLease++;
     let leases = this.#leases.get(owner);

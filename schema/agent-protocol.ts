@@ -10,6 +10,7 @@ import type { ConfigDocument } from "./config-document.ts";
 import { EngineSignals } from "./engine.ts";
 import { MAX_SERVICE_REPLICAS } from "./limits.ts";
 import { LlmWindow } from "./llm-stats.ts";
+import { MeshDigest } from "./mesh.ts";
 
 /**
  * Close codes of the socket (4000–4999 are the application's). The agent acts on `TOKEN_REFUSED`
@@ -31,7 +32,11 @@ export const MAX_REPORT_TEXT = 1000;
 /** Most entries of one list in a report: services in stats, router reports. */
 export const MAX_REPORT_ENTRIES = 1000;
 
-export type ServerMessage = { type: "config"; document: ConfigDocument } | { type: "pong" };
+export type ServerMessage =
+  | { type: "config"; document: ConfigDocument }
+  | { type: "pong" }
+  /** Another gateway replica's digest, relayed as it came (`schema/mesh.ts`). */
+  | { type: "mesh"; digest: MeshDigest };
 
 const Window = v.object({
   requests: v.pipe(v.number(), v.integer(), v.minValue(0)),
@@ -130,5 +135,10 @@ export const AgentMessage = v.variant("type", [
    * service; repeats are harmless.
    */
   v.object({ type: v.literal("scale_from_zero"), service: ServiceName }),
+  /**
+   * What this host routed and admitted since its last digest (`schema/mesh.ts`), for the gateway's
+   * other replicas: the object relays it to their sockets and keeps nothing. Older agents never send it.
+   */
+  v.object({ type: v.literal("mesh"), digest: MeshDigest }),
 ]);
 export type AgentMessage = v.InferOutput<typeof AgentMessage>;

@@ -1,0 +1,51 @@
+/**
+ * @module
+ * A mesh digest: what one gateway host routed and admitted since its last digest, sent every
+ * `DIGEST_INTERVAL_MS` over its control-plane socket; the gateway's Durable Object relays it to
+ * the gateway's other hosts (`durable-objects/mesh-relay.ts`). Bounded on both ends: the sender
+ * caps and samples (`proxy/mesh/mesh.ts`), the object and every receiver validate it against this schema (a
+ * digest over the bounds is dropped whole, never half applied).
+ */
+import * as v from "valibot";
+
+/** Most prefix hashes per routing text in a digest (`proxy/mesh/hash.ts`'s ladder). */
+export const MAX_LADDER = 48;
+
+/** How often a host sends what it learned (the relay's delay adds to it). */
+export const DIGEST_INTERVAL_MS = 500;
+/** Most routing decisions per digest; beyond, a uniform sample of the interval's (reservoir). */
+export const MAX_DIGEST_ROUTES = 256;
+/** Most rate-limit keys per digest; keys first admitted after the cap wait for the next digest. */
+export const MAX_DIGEST_CHARGES = 2048;
+/** Most requests one key can be charged per digest (a bucket's excess is capped anyway). */
+export const MAX_CHARGE = 1_000_000;
+
+const Hash = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER));
+
+export const MeshRoute = v.object({
+  /** Service. */
+  s: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
+  /** The replica id it went to. */
+  r: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  /** Whole blocks of the routing text (`proxy/mesh/hash.ts`). */
+  b: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(2 ** 30)),
+  /** Prefix hashes at the ladder's rungs. */
+  h: v.pipe(v.array(Hash), v.minLength(1), v.maxLength(MAX_LADDER)),
+});
+
+export const MeshCharge = v.object({
+  /** Rate-limit zone id. */
+  z: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
+  /** `keyHash(zone, key)` (`proxy/mesh/hash.ts`). */
+  k: Hash,
+  /** Requests admitted under the key since the last digest. */
+  n: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_CHARGE)),
+});
+
+export const MeshDigest = v.object({
+  routes: v.pipe(v.array(MeshRoute), v.maxLength(MAX_DIGEST_ROUTES)),
+  charges: v.pipe(v.array(MeshCharge), v.maxLength(MAX_DIGEST_CHARGES)),
+  /** Decisions of the interval left out of `routes` by the sample. */
+  sampled_out: v.pipe(v.number(), v.integer(), v.minValue(0)),
+});
+export type MeshDigest = v.InferOutput<typeof MeshDigest>;

@@ -86,6 +86,8 @@ function until(s: number): string {
 
 const STATUS_CLASS: Record<string, string> = {
   running: "ok",
+  fresh: "ok",
+  unsupported: "muted",
   in_sync: "ok",
   issued: "ok",
   delivered: "ok",

@@ -112,11 +112,16 @@ ${scaling ? h`<dt>Scaling</dt><dd>${scaling.reason ?? "no decision yet"}${scalin
 ${serviceCharts(m, now)}
 <h2>Replicas</h2>
 ${table(
-  "Registered replicas",
-  ["Id", "URL", "Registered"],
-  s.replicas.map(
-    (r) => h`<tr><td><code>${r.id}</code></td><td><code>${r.url}</code></td><td>${ago(r.registered_at, now)}</td></tr>`,
-  ),
+  "Registered replicas, and their engines as the gateway last read them",
+  ["Id", "URL", "Registered", "Engine", "Running", "Waiting", "KV cache"],
+  s.replicas.map((r) => {
+    // What the gateway read of the replica's model server (`engine-signals.md`); a stale or failed
+    // read is shown as such, never as the last numbers.
+    const e = r.engine ?? null;
+    const fresh = e?.state === "fresh";
+    const cell = (x: number | null | undefined) => (fresh && x !== null && x !== undefined ? num(x, 0) : "–");
+    return h`<tr><td><code>${r.id}</code></td><td><code>${r.url}</code></td><td>${ago(r.registered_at, now)}</td><td>${e ? h`${e.engine ?? ""} ${badge(e.state)}` : h`<span class="muted">not reported</span>`}</td><td>${cell(e?.running)}</td><td>${cell(e?.waiting)}</td><td>${fresh && e?.kv_cache_usage !== null && e?.kv_cache_usage !== undefined ? `${num(e.kv_cache_usage * 100, 0)}%` : "–"}</td></tr>`;
+  }),
   "No replica registered.",
 )}
 <h2>On each gateway replica</h2>

@@ -3,7 +3,7 @@ import { configDefaults, defineConfig } from "vitest/config";
 /**
  * The end-to-end files that share ONE `npm start` stack (test/support/shared-stack-setup.ts), each
  * in a project of its own. The stack tests that stop or restart the control plane, or need a fast
- * cron, start their own (e2e-dataplane, stack-cron, stack-restart) and stay in the node project.
+ * cron, start their own (e2e-dataplane, which also runs the cron fast, and stack-restart) and stay in the node project.
  */
 const SHARED_STACK_FILES = [
   "test/node/e2e.test.ts",

@@ -13,7 +13,7 @@ import { EngineScraper, type EngineScraperOptions } from "./engine/scraper.ts";
 import { ConfigRejectedError, ProxyClosedError, ProxyOptionsError } from "./errors.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import { type MetricFamily, mergeFamilies } from "./observe/families.ts";
-import { ProcessPool, type Sharing } from "./process-pool.ts";
+import { type ListeningSockets, ProcessPool, type Sharing } from "./process-pool.ts";
 import { LocalGate } from "./rate-limit-gate.ts";
 import { ZoneRegistry } from "./rate-limit-store.ts";
 import { parseDocument } from "./routes.ts";
@@ -29,6 +29,7 @@ export { ConfigRejectedError, ProxyClosedError, ProxyOptionsError, ProxyProcessE
 export { METRICS, type MetricSpec } from "./observe/catalog.ts";
 export { EXPOSITION_CONTENT_TYPE } from "./observe/exposition.ts";
 export type { MetricFamily } from "./observe/families.ts";
+export type { ListeningSockets } from "./process-pool.ts";
 export type { TlsCertificate } from "./tls.ts";
 
 export interface ProxyOptions {
@@ -114,6 +115,8 @@ export interface ProxyTuning {
   rateLimitClock?: () => number;
   /** The engine scraper's clock, network and bounds (`engine/scraper.ts`); default: real ones. */
   engines?: EngineScraperOptions;
+  /** Serve on listening sockets a previous proxy handed over (the standalone proxy's upgrade, `control/`). */
+  adopt?: ListeningSockets | null;
 }
 
 export interface TunedProxyHandle extends ProxyHandle {
@@ -121,6 +124,8 @@ export interface TunedProxyHandle extends ProxyHandle {
   pids(): number[];
   /** The host routing state's loads per replica, engine loads included (diagnostics, tests). */
   routingLoads(): ReturnType<RoutingState["loads"]>;
+  /** The listening sockets, to hand over to a successor; null when serving in this process. */
+  sockets(): ListeningSockets | null;
 }
 
 export function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
@@ -290,6 +295,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
       },
       pids: () => [],
       routingLoads: () => routing.loads(),
+      sockets: () => null,
     };
   }
 
@@ -310,6 +316,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     onHold: checked.onHeldRequest,
     exposition,
     stateDir: checked.stateDir,
+    adopt: tuning.adopt ?? null,
   });
   // Documents apply one after another, in the order they were given.
   let queue: Promise<unknown> = Promise.resolve();
@@ -356,5 +363,6 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     },
     pids: () => pool.pids(),
     routingLoads: () => pool.routingLoads(),
+    sockets: () => pool.sockets(),
   };
 }

@@ -24,12 +24,17 @@ export interface AgentArgs {
   sglangRouterCommand: string[] | null;
   /** Loopback ports the agent gives the routers it launches. */
   sglangRouterPorts: PortRange;
+  /**
+   * Run the proxy inside the agent's process (it dies with the agent) instead of as the standalone
+   * proxy the agent starts and reattaches to (`proxy-link.ts`). `--processes 0` implies it.
+   */
+  inProcessProxy: boolean;
 }
 
 export const USAGE =
   "usage: gateplane-agent --user-data <file> --state-dir <dir> --http-port <port> [--https-port <port>]" +
   " [--host <address>] [--admin-port <port>] [--processes <n>] [--heartbeat-interval <seconds>]" +
-  " [--sglang-router-command <command>] [--sglang-router-ports <from>-<to>]";
+  " [--sglang-router-command <command>] [--sglang-router-ports <from>-<to>] [--in-process-proxy]";
 
 /** Bad command line: exit 2, like any CLI. */
 export class UsageError extends Error {
@@ -47,8 +52,9 @@ function port(name: string, value: string): number {
 
 export function parseAgentArgs(argv: string[]): AgentArgs {
   let values: Record<string, string | undefined>;
+  let inProcessProxy = false;
   try {
-    ({ values } = parseArgs({
+    const parsed = parseArgs({
       args: argv,
       strict: true,
       options: {
@@ -64,8 +70,12 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
         "heartbeat-interval": { type: "string" },
         "sglang-router-command": { type: "string" },
         "sglang-router-ports": { type: "string" },
+        "in-process-proxy": { type: "boolean" },
       },
-    }));
+    });
+    const { "in-process-proxy": inProcess, ...strings } = parsed.values;
+    inProcessProxy = inProcess === true;
+    values = strings;
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -115,5 +125,6 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
     // Split on spaces: the program and its leading arguments; the agent appends the launch flags.
     sglangRouterCommand: routerCommand === undefined ? null : routerCommand.trim().split(/\s+/),
     sglangRouterPorts,
+    inProcessProxy: inProcessProxy || processes === "0",
   };
 }

@@ -9,6 +9,7 @@
  */
 
 import { Agent as UndiciAgent, WebSocket } from "undici";
+import type { MeshPort } from "../proxy/index.ts";
 import {
   type AgentMessage,
   type CertificateState,
@@ -18,7 +19,7 @@ import {
   type RouterReport,
   type ServiceStats,
 } from "../schema/agent-protocol.ts";
-import { DIGEST_INTERVAL_MS, type MeshDigest } from "../schema/mesh.ts";
+import { DIGEST_INTERVAL_MS } from "../schema/mesh.ts";
 import { type BackoffPolicy, backoffDelay, sleep } from "./backoff.ts";
 import type { ApplyOutcome, ConfigApplier } from "./config-applier.ts";
 import type { Credentials } from "./credentials.ts";
@@ -87,7 +88,7 @@ export interface ConfigSocketOptions {
    * The proxy's share of the gateway's mesh (`proxy/mesh/mesh.ts`): its digest is sent every
    * `DIGEST_INTERVAL_MS` while the socket is open, peers' digests relayed by the object are applied.
    */
-  mesh?: () => { take(): MeshDigest | null; apply(digest: unknown): boolean } | null;
+  mesh?: () => MeshPort | null;
 }
 
 /** How one connection ended. */
@@ -233,7 +234,10 @@ function connectOnce(
     }
     if (message?.type === "mesh") {
       // Validated whole by the mesh; a bad one is counted and dropped, never thrown.
-      options.mesh?.()?.apply((message as { digest?: unknown }).digest);
+      const applied = options.mesh?.()?.apply((message as { digest?: unknown }).digest);
+      // Through a standalone proxy it is a call over its control socket: a proxy gone away meanwhile
+      // loses this digest (the next one follows in half a second), it is not an error.
+      if (applied instanceof Promise) applied.catch(() => {});
     } else if (message?.type === "pong") {
       unansweredPings = 0;
     } else if (message?.type === "config") {
@@ -288,8 +292,11 @@ function connectOnce(
         const mesh = options.mesh;
         intervals.push(
           setInterval(() => {
-            const digest = mesh()?.take();
-            if (digest) send({ type: "mesh", digest });
+            Promise.resolve(mesh()?.take())
+              .then((digest) => {
+                if (digest) send({ type: "mesh", digest });
+              })
+              .catch(() => {});
           }, DIGEST_INTERVAL_MS),
         );
       }

@@ -8,6 +8,8 @@ import { startAgent } from "./agent.ts";
 import { parseAgentArgs, UsageError } from "./args.ts";
 import { BootstrapError, readBootstrap } from "./bootstrap.ts";
 import { createLogger } from "./log.ts";
+import { attachStandaloneProxy } from "./proxy-link.ts";
+import { AGENT_VERSION } from "./version.ts";
 
 async function main(): Promise<void> {
   const log = createLogger();
@@ -25,6 +27,17 @@ async function main(): Promise<void> {
       heartbeatIntervalMs: args.heartbeatIntervalMs,
       sglang: { command: args.sglangRouterCommand, ports: args.sglangRouterPorts },
       log,
+      // The proxy outlives this process (docs/gateway-host.md): stopping the agent only detaches from it.
+      ...(args.inProcessProxy
+        ? {}
+        : {
+            startProxy: (options) =>
+              attachStandaloneProxy(options, {
+                stateDir: args.stateDir,
+                version: AGENT_VERSION,
+                log: (line) => log.info(line),
+              }),
+          }),
     });
     const shutdown = (signal: NodeJS.Signals) => {
       log.info(`received ${signal}; shutting down`);

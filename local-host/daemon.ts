@@ -10,7 +10,7 @@
  * await daemon.stop();
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import path from "node:path";
 import * as v from "valibot";
@@ -138,12 +138,24 @@ export async function startHostDaemon(options: HostDaemonOptions): Promise<HostD
     return instance;
   }
 
+  /**
+   * The host's proxy runs in a process group of its own, outliving agent restarts (docs/gateway-host.md):
+   * stopping the host stops it too, found by the pid file it keeps in the agent's state directory.
+   */
+  async function stopProxy(instance: LocalInstance): Promise<void> {
+    const pidFile = path.join(pathsOf(instance.instance_id).instanceDir, "proxy.pid");
+    const pid = Number((await readFile(pidFile, "utf8").catch(() => "")).trim());
+    if (!pid || !(await isProcessMarked(pid, `${INSTANCE_MARKER_ENV}=${instance.instance_id}`))) return;
+    await stopProcessGroup(pid, stopGraceMs);
+  }
+
   async function terminate(instance: LocalInstance): Promise<LocalInstance> {
     const inFlight = creating.get(instance.client_token);
     if (inFlight) await inFlight.catch(() => {});
     const supervisor = supervisors.get(instance.instance_id);
     supervisors.delete(instance.instance_id);
     await supervisor?.stop(stopGraceMs);
+    await stopProxy(instance);
     instance.state = "terminated";
     instance.pid = null;
     instance.terminated_at = new Date().toISOString();
@@ -261,6 +273,7 @@ export async function startHostDaemon(options: HostDaemonOptions): Promise<HostD
       await Promise.allSettled([...creating.values(), ...terminating.values()]);
       await Promise.all([...supervisors.values()].map((s) => s.stop(stopGraceMs)));
       supervisors.clear();
+      await Promise.all(store.all().map((instance) => stopProxy(instance)));
       await closed;
       await store.flush();
     },

@@ -7,6 +7,7 @@
 import { availableParallelism } from "node:os";
 import type { ServiceStats } from "../schema/agent-protocol.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
+import type { MeshDigest } from "../schema/mesh.ts";
 import { type ChallengeTokens, checkChallenges } from "./acme-challenge.ts";
 import { engineFamilies } from "./engine/engine-metrics.ts";
 import { EngineScraper, type EngineScraperOptions } from "./engine/scraper.ts";
@@ -14,7 +15,7 @@ import { ConfigRejectedError, ProxyClosedError, ProxyOptionsError } from "./erro
 import { Mesh } from "./mesh/mesh.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import { type MetricFamily, mergeFamilies } from "./observe/families.ts";
-import { ProcessPool, type Sharing } from "./process-pool.ts";
+import { type ListeningSockets, ProcessPool, type Sharing } from "./process-pool.ts";
 import { LocalGate } from "./rate-limit-gate.ts";
 import { ZoneRegistry } from "./rate-limit-store.ts";
 import { parseDocument } from "./routes.ts";
@@ -30,6 +31,7 @@ export { ConfigRejectedError, ProxyClosedError, ProxyOptionsError, ProxyProcessE
 export { METRICS, type MetricSpec } from "./observe/catalog.ts";
 export { EXPOSITION_CONTENT_TYPE } from "./observe/exposition.ts";
 export type { MetricFamily } from "./observe/families.ts";
+export type { ListeningSockets } from "./process-pool.ts";
 export type { TlsCertificate } from "./tls.ts";
 
 export interface ProxyOptions {
@@ -99,8 +101,19 @@ export interface ProxyHandle {
   exposition(): Promise<string>;
   /** Stop accepting, let in-flight requests finish (bounded), stop the child processes. */
   close(): Promise<void>;
-  /** What this host shares with the gateway's other replicas (`mesh/mesh.ts`); absent: nothing. */
-  readonly mesh?: Mesh;
+  /**
+   * What this host shares with the gateway's other replicas (`mesh/mesh.ts`); absent: nothing. In
+   * this process it is the `Mesh` itself; through a standalone proxy's control socket, the same two
+   * calls answered over it.
+   */
+  readonly mesh?: MeshPort;
+}
+
+/** The agent's side of the mesh: the digest to send, and a peer's digest to apply. */
+export interface MeshPort {
+  take(): MeshDigest | null | Promise<MeshDigest | null>;
+  /** Validated whole; a bad digest is counted and dropped (false), never thrown. */
+  apply(raw: unknown): boolean | Promise<boolean>;
 }
 
 /** Knobs for tests and the benchmark; the agent uses the defaults. */
@@ -117,6 +130,8 @@ export interface ProxyTuning {
   rateLimitClock?: () => number;
   /** The engine scraper's clock, network and bounds (`engine/scraper.ts`); default: real ones. */
   engines?: EngineScraperOptions;
+  /** Serve on listening sockets a previous proxy handed over (the standalone proxy's upgrade, `control/`). */
+  adopt?: ListeningSockets | null;
 }
 
 export interface TunedProxyHandle extends ProxyHandle {
@@ -124,6 +139,8 @@ export interface TunedProxyHandle extends ProxyHandle {
   pids(): number[];
   /** The host routing state's loads per replica, engine loads included (diagnostics, tests). */
   routingLoads(): ReturnType<RoutingState["loads"]>;
+  /** The listening sockets, to hand over to a successor; null when serving in this process. */
+  sockets(): ListeningSockets | null;
 }
 
 export function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
@@ -295,6 +312,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
       pids: () => [],
       routingLoads: () => routing.loads(),
       mesh,
+      sockets: () => null,
     };
   }
 
@@ -315,6 +333,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     onHold: checked.onHeldRequest,
     exposition,
     stateDir: checked.stateDir,
+    adopt: tuning.adopt ?? null,
   });
   // Documents apply one after another, in the order they were given.
   let queue: Promise<unknown> = Promise.resolve();
@@ -362,5 +381,6 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     pids: () => pool.pids(),
     routingLoads: () => pool.routingLoads(),
     mesh: pool.mesh,
+    sockets: () => pool.sockets(),
   };
 }

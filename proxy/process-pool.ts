@@ -82,6 +82,19 @@ export interface ProcessPoolOptions {
   nodeFlags?: string[];
   /** The engine scraper's clock, network and bounds (tests); default: real ones. */
   engines?: EngineScraperOptions;
+  /**
+   * Listening sockets another proxy handed over (`sharing: "handle"` only): every child serves on
+   * them instead of binding, so connections keep queueing on the same sockets while proxies change.
+   */
+  adopt?: ListeningSockets | null;
+}
+
+/** The raw listening handles a pool serves on (to hand over to a successor process), with their ports. */
+export interface ListeningSockets {
+  handle: object;
+  port: number;
+  tlsHandle: object | null;
+  tlsPort: number | null;
 }
 
 /** A child that dies within this of serving died young: its restart backs off. */
@@ -180,6 +193,12 @@ export class ProcessPool {
     return this.#engines;
   }
 
+  /** The listening sockets, to hand to a successor (null before they are bound, with `cluster`, or once closed). */
+  sockets(): ListeningSockets | null {
+    if (!this.#handle) return null;
+    return { handle: this.#handle, port: this.#port, tlsHandle: this.#tlsHandle ?? null, tlsPort: this.#tlsPort };
+  }
+
   /** Process ids of the children now running. */
   pids(): number[] {
     return this.#slots.flatMap((s) => (s.child?.process.pid ? [s.child.process.pid] : []));
@@ -199,7 +218,15 @@ export class ProcessPool {
       });
     }
     const tlsPort = this.#options.tlsPort;
-    if (sharing === "handle") {
+    const adopt = this.#options.adopt;
+    if (sharing === "handle" && adopt) {
+      this.#handle = adopt.handle;
+      this.#port = adopt.port;
+      this.#tlsHandle = adopt.tlsHandle ?? undefined;
+      this.#tlsPort = adopt.tlsHandle ? adopt.tlsPort : null;
+      const tls = adopt.tlsHandle ? "handle" : null;
+      await Promise.all(this.#slots.map((slot) => this.#boot(slot, "handle", tls, false)));
+    } else if (sharing === "handle") {
       const tls = tlsPort === null ? null : { host, port: tlsPort };
       this.#port = await this.#boot(this.#slots[0]!, { host, port: this.#options.port }, tls, true);
       await Promise.all(this.#slots.slice(1).map((slot) => this.#boot(slot, "handle", tls && "handle", false)));

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { stopStandaloneProxy } from "../../agent/proxy-link.ts";
 import { allocatePorts } from "../../local-host/ports.ts";
 import { type FakeControlPlane, startFakeControlPlane } from "../fakes/control-plane/agent-api.ts";
 import { configDocument, get, type Replica, startReplica } from "../support/agent-fixtures.ts";
@@ -47,6 +48,8 @@ afterEach(async () => {
     await once(child, "exit");
   }
   child = null;
+  // The standalone proxy outlives its agent (docs/gateway-host.md).
+  await stopStandaloneProxy(dir);
   await cp.close();
   await replica.close();
   await rm(dir, { recursive: true, force: true });
@@ -80,7 +83,7 @@ describe("gateplane-agent", () => {
     expect(dOutput()).toContain('--workers: expected a number of processes (0 serves from the agent), got "many"');
   });
 
-  it("registers, applies the pushed config to its proxy processes, serves traffic and /healthz, and exits 0 on SIGTERM", async () => {
+  it("registers, applies the pushed config to its proxy processes, serves traffic and /healthz, and exits 0 on SIGTERM leaving the proxy serving", async () => {
     const userData = path.join(dir, "user-data.json");
     await writeFile(
       userData,
@@ -118,7 +121,9 @@ describe("gateplane-agent", () => {
 
     c.kill("SIGTERM");
     expect(await exitOf(c)).toBe(0);
-    // The proxy's process went with it: nothing listens on the host's port any more.
+    // The host survives its agent: the standalone proxy serves on; stopping it frees the port.
+    expect(await get(httpPort!, "llama.localhost", "/v1/models")).toEqual({ status: 200, body: "one GET /v1/models" });
+    expect(await stopStandaloneProxy(dir)).toBe(true);
     await expect(get(httpPort!, "llama.localhost")).rejects.toThrow();
     // It said goodbye on the WebSocket rather than vanishing.
     await vi.waitFor(() => expect(cp.sockets[0]!.closeCode).toBe(1000), { timeout: 10_000 });

@@ -241,7 +241,11 @@ describe("command line", () => {
       heartbeatIntervalMs: 10_000,
       sglangRouterCommand: null,
       sglangRouterPorts: { from: 20000, to: 24999 },
+      // The proxy runs as its own process (docs/gateway-host.md) unless asked otherwise.
+      inProcessProxy: false,
     });
+    expect(parseAgentArgs([...base, "--http-port", "1", "--in-process-proxy"]).inProcessProxy).toBe(true);
+    expect(parseAgentArgs([...base, "--http-port", "1", "--processes", "0"]).inProcessProxy).toBe(true);
   });
 
   it("takes the host, admin port and processes (here by --workers, their old name); an admin port of 0 means none", () => {

@@ -15,6 +15,7 @@ import path from "node:path";
 import type { TLSSocket } from "node:tls";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { stopStandaloneProxy } from "../../agent/proxy-link.ts";
 import { allocatePorts } from "../../local-host/ports.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import { type FakeControlPlane, startFakeControlPlane } from "../fakes/control-plane/agent-api.ts";
@@ -71,6 +72,8 @@ describe("HTTPS through the agent process", () => {
       child.kill("SIGKILL");
       await once(child, "exit");
     }
+    // The standalone proxy outlives its agent (docs/gateway-host.md).
+    if (dir) await stopStandaloneProxy(path.join(dir, "state"));
     await cp?.close();
     await pebble?.stop();
     await replica?.close();

@@ -41,8 +41,10 @@ ExecStart=/usr/local/bin/gateplane-agent --user-data %d/bootstrap.json --state-d
 Environment=NODE_ENV=production
 Restart=always
 RestartSec=2
-# SIGTERM to the agent only: it drains and stops its proxy processes itself; stragglers get SIGKILL.
-KillMode=mixed
+# Signals to the agent only, and nothing else in the unit is killed when it stops or dies: the proxy
+# runs as its own process (gateplane-proxy, started by the agent in its own session) and keeps serving
+# while the agent restarts or is upgraded; the new agent reattaches to it (docs/gateway-host.md).
+KillMode=process
 TimeoutStopSec=30
 # Ports 80 and 443 without root.
 AmbientCapabilities=CAP_NET_BIND_SERVICE

@@ -11,6 +11,7 @@ import { type ChallengeTokens, checkChallenges } from "./acme-challenge.ts";
 import { engineFamilies } from "./engine/engine-metrics.ts";
 import { EngineScraper, type EngineScraperOptions } from "./engine/scraper.ts";
 import { ConfigRejectedError, ProxyClosedError, ProxyOptionsError } from "./errors.ts";
+import { HealthChecker, type HealthCheckerOptions } from "./health/checker.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import { type MetricFamily, mergeFamilies } from "./observe/families.ts";
 import { ProcessPool, type Sharing } from "./process-pool.ts";
@@ -114,6 +115,8 @@ export interface ProxyTuning {
   rateLimitClock?: () => number;
   /** The engine scraper's clock, network and bounds (`engine/scraper.ts`); default: real ones. */
   engines?: EngineScraperOptions;
+  /** The health checker's clock and network (`health/checker.ts`); default: real ones. */
+  health?: HealthCheckerOptions;
 }
 
 export interface TunedProxyHandle extends ProxyHandle {
@@ -236,6 +239,11 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
       ...tuning.engines,
       onLoad: (service, id, url, load) => routing.setEngine(service, id, url, load),
     });
+    const health = new HealthChecker({
+      ...tuning.health,
+      log: checked.log,
+      onVerdict: (verdict) => server.setActive([verdict]),
+    });
     const metrics = () => (settings.metrics ? mergeFamilies([server.metrics(), engineFamilies(engines)]) : []);
     const exposition = async () => renderExposition(mergeFamilies([metrics(), checked.extraMetrics()]));
     const server: ProxyServer = new ProxyServer(settings, checked.log, {
@@ -248,6 +256,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     if (checked.initial) {
       server.apply(checked.initial);
       engines.retain(checked.initial);
+      health.retain(checked.initial);
     }
     const httpsPort =
       checked.tlsPort === null ? null : await server.listenTls({ host: checked.host, port: checked.tlsPort });
@@ -268,6 +277,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
         const parsed = checked.accept(doc);
         server.apply(parsed);
         engines.retain(parsed);
+        health.retain(parsed);
         services = parsed.services.map((s) => s.name);
         checked.log(`proxy: configuration version ${parsed.version} applied (${parsed.services.length} services)`);
       },
@@ -286,6 +296,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
       close() {
         closed = true;
         engines.close();
+        health.close();
         return server.close();
       },
       pids: () => [],
@@ -306,6 +317,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     challenges: {},
     nodeFlags: tuning.nodeFlags ?? [],
     engines: tuning.engines,
+    health: tuning.health,
     log: checked.log,
     onHold: checked.onHeldRequest,
     exposition,

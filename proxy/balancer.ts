@@ -133,11 +133,11 @@ export class Balancer {
     return "healthy";
   }
 
-  /** The replica's share while slow-starting: from 5 % up to 1 over `slowStartMs`. */
+  /** The replica's share while slow-starting: from 10 % (Envoy's min_weight_percent) up to 1 over `slowStartMs`. */
   weight(r: ReplicaState, now: number): number {
     const ms = this.service.slowStartMs;
     if (ms <= 0 || r.admittedAt === 0) return 1;
-    return Math.min(1, Math.max(0.05, (now - r.admittedAt) / ms));
+    return Math.min(1, Math.max(0.1, (now - r.admittedAt) / ms));
   }
 
   /** 1: take it; 0: leave it out; 2: out for now (slow start's draw), the first fallback. */

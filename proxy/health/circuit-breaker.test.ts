@@ -34,12 +34,13 @@ describe("circuit breaker", () => {
     let t = 0;
     // Alternate: never 10 in a row.
     for (let i = 0; i < 18; i++) {
-      if (i % 2) b.success((t += 100));
-      else b.failure((t += 100), "HTTP 500");
+      t += 100;
+      if (i % 2) b.success(t);
+      else b.failure(t, "HTTP 500");
     }
     expect(b.state(t)).toBe("closed");
-    b.success((t += 100));
-    expect(b.failure((t += 100), "HTTP 500")).toBe(true);
+    b.success(t + 100);
+    expect(b.failure(t + 200, "HTTP 500")).toBe(true);
     expect(b.reason).toMatch(/10 of 20 requests failed in 60s/);
 
     const c = new CircuitBreaker(DEFAULT_BREAKER);

@@ -12,6 +12,7 @@ import { engineFamilies } from "./engine/engine-metrics.ts";
 import { EngineScraper, type EngineScraperOptions } from "./engine/scraper.ts";
 import { ConfigRejectedError, ProxyClosedError, ProxyOptionsError } from "./errors.ts";
 import { HealthChecker, type HealthCheckerOptions } from "./health/checker.ts";
+import { hostHealthFamilies } from "./health/health-metrics.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import { type MetricFamily, mergeFamilies } from "./observe/families.ts";
 import { ProcessPool, type Sharing } from "./process-pool.ts";
@@ -244,7 +245,8 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
       log: checked.log,
       onVerdict: (verdict) => server.setActive([verdict]),
     });
-    const metrics = () => (settings.metrics ? mergeFamilies([server.metrics(), engineFamilies(engines)]) : []);
+    const metrics = () =>
+      settings.metrics ? hostHealthFamilies(mergeFamilies([server.metrics(), engineFamilies(engines)]), health) : [];
     const exposition = async () => renderExposition(mergeFamilies([metrics(), checked.extraMetrics()]));
     const server: ProxyServer = new ProxyServer(settings, checked.log, {
       rateLimits,

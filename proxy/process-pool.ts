@@ -37,6 +37,7 @@ import { engineFamilies } from "./engine/engine-metrics.ts";
 import { EngineScraper, type EngineScraperOptions } from "./engine/scraper.ts";
 import { ProxyProcessError } from "./errors.ts";
 import { type ActiveVerdict, HealthChecker, type HealthCheckerOptions } from "./health/checker.ts";
+import { hostHealthFamilies } from "./health/health-metrics.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import { type MetricFamily, ProcessSeries } from "./observe/families.ts";
 import { LogRotator } from "./observe/log-rotation.ts";
@@ -480,10 +481,11 @@ export class ProcessPool {
         }),
     );
     const services = this.#document?.services.map((s) => s.name) ?? [];
-    return this.#series.sum([
+    const sum = this.#series.sum([
       ...treePolicyFamilies(treePoliciesOf(this.#routing, services)),
       ...(this.#options.settings.metrics ? engineFamilies(this.#engines) : []),
     ]);
+    return this.#options.settings.metrics ? hostHealthFamilies(sum, this.#health) : sum;
   }
 
   /** Asks every child to drain and exit; kills the ones still there after their drain bound. */

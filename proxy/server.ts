@@ -21,6 +21,7 @@ import { ProxyContext } from "./context.ts";
 import { type Dispatch, dispatchRequest, dispatchUpgrade } from "./dispatch.ts";
 import { clientAddress, keepIdentity, readRequestHead } from "./headers.ts";
 import type { ActiveVerdict } from "./health/checker.ts";
+import { hostHealthFamilies, processHealthFamilies } from "./health/health-metrics.ts";
 import { HoldQueue } from "./hold.ts";
 import type { ExchangeSink } from "./observe/exchange-record.ts";
 import { renderExposition } from "./observe/exposition.ts";
@@ -112,7 +113,7 @@ export class ProxyServer {
       ctx: this.#ctx,
       holds: this.#holds,
       retryAfterSeconds: settings.retryAfterSeconds,
-      exposition: exposition ?? (async () => renderExposition(this.metrics())),
+      exposition: exposition ?? (async () => renderExposition(hostHealthFamilies(this.metrics(), null))),
     };
     this.#observe = new Observability({
       sinks: this.#ctx.sinks,
@@ -309,7 +310,11 @@ export class ProxyServer {
     }
     const routing = this.#ctx.routing;
     if (routing instanceof LocalRoutingGate) trees.push(...treePoliciesOf(routing.state, this.#table.services));
-    return registry.families((service) => this.#holds.size(service), trees);
+    const balancers = [...this.#table.byHost.values()].map((route) => route.balancer);
+    return [
+      ...registry.families((service) => this.#holds.size(service), trees),
+      ...processHealthFamilies(balancers, Date.now()),
+    ];
   }
 
   /** Stops accepting, lets running exchanges finish for up to `drainTimeoutMs`, then cuts the rest. */

@@ -6,6 +6,7 @@
  */
 import type { ConfigService } from "../schema/config-document.ts";
 import { type GatewayConfiguration, interpolateDomain } from "../schema/gateway.ts";
+import { healthDocument } from "../schema/health.ts";
 import type { ServiceConfiguration } from "../schema/service.ts";
 
 /** What of a gateway the document's services depend on. */
@@ -53,6 +54,10 @@ export function configService(
     replicas,
     usage: c.usage,
     engine: c.engine ?? null,
+    health: healthDocument(
+      c.health,
+      c.model !== null || (c.router ?? g.configuration.router) !== null || (c.engine ?? "none") !== "none",
+    ),
     hold: c.scaling && c.replicas.min === 0 ? { timeout_ms: Math.round(c.scaling.hold_timeout * 1000) } : null,
   };
 }

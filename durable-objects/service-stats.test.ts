@@ -6,6 +6,7 @@ import {
   aggregateStats,
   engineByReplica,
   engineSignals,
+  healthByReplica,
   type ReportingReplica,
   replicaStats,
   STATS_MAX_AGE_MS,
@@ -128,5 +129,29 @@ describe("engineSignals", () => {
     const { replica: _, ...rest } = signal("a", 1, 5);
     expect([...byId]).toEqual([["a", rest]]);
     expect(engineByReplica("llm", [row(100_000, undefined)], 100_000).size).toBe(0);
+  });
+});
+
+describe("healthByReplica", () => {
+  const row = (health: unknown[]) => ({
+    stats: JSON.stringify([{ service: "llm", windows: {}, health }]),
+    stats_at: 99_000,
+  });
+  it("takes the worst state and breaker per service replica over the gateway replicas", () => {
+    const merged = healthByReplica(
+      "llm",
+      [
+        row([
+          { replica: "a", state: "healthy", circuit: "closed", last_check: "pass", error: null },
+          { replica: "b", state: "slow_start", circuit: "open", last_check: "pass", error: null },
+        ]),
+        row([{ replica: "a", state: "unhealthy", circuit: "closed", last_check: "fail", error: "503" }]),
+      ],
+      100_000,
+    );
+    expect(Object.fromEntries(merged)).toEqual({
+      a: { state: "unhealthy", circuit: "closed", last_check: "fail", error: "503" },
+      b: { state: "slow_start", circuit: "open", last_check: "pass", error: null },
+    });
   });
 });

@@ -5,6 +5,7 @@
  */
 import type { ServiceStats } from "../schema/agent-protocol.ts";
 import type { EngineSignals } from "../schema/engine.ts";
+import { type ReplicaHealth, worseHealth } from "../schema/health.ts";
 import { LLM_WINDOWS } from "../schema/llm-stats.ts";
 import { addLlmWindow, emptyLlmWindow } from "../schema/traffic.ts";
 
@@ -133,5 +134,27 @@ export function engineByReplica(
 ): Map<string, Omit<EngineSignals, "replica">> {
   const out = new Map<string, Omit<EngineSignals, "replica">>();
   for (const { replica, ...rest } of engineSignals(service, running, now) ?? []) out.set(replica, rest);
+  return out;
+}
+
+/**
+ * A service's replicas' health as the API shows it (docs/health.md): each running gateway replica
+ * reports its own view (its checks, its passive failures and breakers); the worst wins, since a
+ * service replica one gateway host cannot use is a problem worth showing. Keyed by service replica id.
+ */
+export function healthByReplica(
+  service: string,
+  running: readonly ReportingReplica[],
+  now = Date.now(),
+): Map<string, Omit<ReplicaHealth, "replica">> {
+  const worst = new Map<string, ReplicaHealth>();
+  for (const r of running) {
+    for (const h of replicaStats(service, r, now)?.health ?? []) {
+      const have = worst.get(h.replica);
+      worst.set(h.replica, have ? worseHealth(have, h) : h);
+    }
+  }
+  const out = new Map<string, Omit<ReplicaHealth, "replica">>();
+  for (const { replica, ...rest } of worst.values()) out.set(replica, rest);
   return out;
 }

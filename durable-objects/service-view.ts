@@ -7,7 +7,7 @@ import type { RouterReport, ServiceRejection } from "../schema/agent-protocol.ts
 import type { Service } from "../schema/service-api.ts";
 import { trafficOf } from "../schema/traffic.ts";
 import { gatewayDomain, serviceScheme } from "./config-service.ts";
-import { aggregateStats, engineByReplica, replicaStats, withoutLlm } from "./service-stats.ts";
+import { aggregateStats, engineByReplica, healthByReplica, replicaStats, withoutLlm } from "./service-stats.ts";
 import type { ServiceRow, ServiceStore } from "./service-store.ts";
 import type { GatewayRow, ReplicaRow } from "./state.ts";
 
@@ -77,6 +77,11 @@ export function serviceView(
     gatewayReplicas.filter((r) => r.status === "running"),
     now,
   );
+  const health = healthByReplica(
+    s.name,
+    gatewayReplicas.filter((r) => r.status === "running"),
+    now,
+  );
   return {
     id: s.id,
     name: s.name,
@@ -91,6 +96,7 @@ export function serviceView(
       url: r.url,
       registered_at: r.registered_at,
       engine: engines.get(r.id) ?? null,
+      health: health.get(r.id) ?? null,
     })),
     config_version: s.config_version,
     gateway_replicas: active.map((r) => {

@@ -3,7 +3,13 @@
  * The built-in balancer: a load-balancing policy (`policies/`: SGLang's cache_aware, power_of_two,
  * random, round_robin, SMG's least_load, Gateplane's prefix_load) over the replicas that are in
  * service, with passive health checks. A replica that fails `maxFailures` times in a row (connect
- * error or 5xx) is ejected for a back-off that doubles on every ejection in a row and resets on the first success. Replica state outlives
+ * error, 5xx, timeout, a stream cut after its head) is ejected for a back-off that doubles on every
+ * ejection in a row and resets on the first success. Replica health (docs/health.md) adds, per
+ * service: the host's active checks' verdicts (`setActive`, from `health/checker.ts` in the parent),
+ * a circuit breaker per replica (`health/circuit-breaker.ts`), waiting for a first passing check and
+ * slow start; all of it is one state per replica (`state`), and the policy only ever sees the
+ * replicas that state admits (slow-starting ones with a probability that ramps up), so the policies'
+ * contract is untouched. Replica state outlives
  * configuration versions (routes reuse it while a replica's id and URL are unchanged), so a new
  * document neither forgives a broken replica nor loses in-flight counts; the policy (and its prefix
  * tree) carries over while the service's router is unchanged. Where the host shares routing state
@@ -11,6 +17,9 @@
  * host's state cannot answer (`routing-gate.ts`).
  */
 import { isIP } from "node:net";
+import { HEALTH_SEVERITY, type ReplicaHealth, type ReplicaHealthState } from "../schema/health.ts";
+import { CircuitBreaker } from "./health/circuit-breaker.ts";
+import { PASSIVE_HEALTH, type ServiceHealth, sameBreaker } from "./health/service-health.ts";
 import type { Policy } from "./policies/index.ts";
 import { RoundRobin } from "./policies/round-robin.ts";
 
@@ -54,6 +63,16 @@ export class ReplicaState {
   readmitAt = 0;
   /** Ejections in a row, for the doubling back-off. */
   ejections = 0;
+  /** The host's active checks' verdict (`health/checker.ts`); unknown until the first. */
+  active: "unknown" | "healthy" | "unhealthy" = "unknown";
+  /** The last active check's outcome (a failing one holds back readmission after an ejection). */
+  lastCheck: "pass" | "fail" | null = null;
+  /** The last failure seen (request or check), cleared by a success. */
+  lastError: string | null = null;
+  /** Per-replica breaker, when the service has one. */
+  breaker: CircuitBreaker | null = null;
+  /** When slow start began (0: never admitted since the proxy started). */
+  admittedAt = 0;
 
   constructor(service: string, id: string, url: string) {
     const parsed = new URL(url);
@@ -73,42 +92,98 @@ export class ReplicaState {
 export class Balancer {
   readonly replicas: readonly ReplicaState[];
   readonly policy: Policy<ReplicaState>;
+  readonly service: ServiceHealth;
   readonly #health: HealthPolicy;
   readonly #log: (line: string) => void;
+  readonly #random: () => number;
 
   constructor(
     replicas: readonly ReplicaState[],
     health: HealthPolicy,
     log: (line: string) => void,
     policy: Policy<ReplicaState> = new RoundRobin(),
+    service: ServiceHealth = PASSIVE_HEALTH,
+    random: () => number = Math.random,
   ) {
     this.replicas = replicas;
     this.policy = policy;
+    this.service = service;
     this.#health = health;
     this.#log = log;
+    this.#random = random;
+    for (const r of replicas) {
+      if (!sameBreaker(r.breaker?.settings ?? null, service.breaker))
+        r.breaker = service.breaker ? new CircuitBreaker(service.breaker) : null;
+    }
+  }
+
+  /** A replica's one state at `now` (docs/health.md). */
+  state(r: ReplicaState, now: number): ReplicaHealthState {
+    const s = this.service;
+    if (s.checked && r.active === "unhealthy") return "unhealthy";
+    if (r.ejectedAt !== 0 && (now < r.readmitAt || (s.checked && r.lastCheck === "fail"))) return "ejected";
+    const circuit = r.breaker?.state(now) ?? "closed";
+    if (circuit !== "closed") return "ejected";
+    if (s.waitHealthy && r.active === "unknown") return "unknown";
+    if (s.slowStartMs > 0) {
+      // A passive ejection that ran out starts slow start at its end.
+      if (r.ejectedAt !== 0 && r.admittedAt < r.readmitAt) r.admittedAt = r.readmitAt;
+      if (r.admittedAt !== 0 && now - r.admittedAt < s.slowStartMs) return "slow_start";
+    }
+    return "healthy";
+  }
+
+  /** The replica's share while slow-starting: from 10 % (Envoy's min_weight_percent) up to 1 over `slowStartMs`. */
+  weight(r: ReplicaState, now: number): number {
+    const ms = this.service.slowStartMs;
+    if (ms <= 0 || r.admittedAt === 0) return 1;
+    return Math.min(1, Math.max(0.1, (now - r.admittedAt) / ms));
+  }
+
+  /** 1: take it; 0: leave it out; 2: out for now (slow start's draw), the first fallback. */
+  #admits(r: ReplicaState, now: number): 0 | 1 | 2 {
+    const state = this.state(r, now);
+    if (state === "healthy") return 1;
+    if (state === "slow_start") return this.#random() < this.weight(r, now) ? 1 : 2;
+    // A half-open breaker lets one request at a time through (this process's).
+    if (state === "ejected" && r.breaker?.state(now) === "half_open" && r.inFlight === 0) return 1;
+    return 0;
   }
 
   /**
-   * The replicas a policy may choose from: those in service (or whose ejection ran out), minus
-   * `tried`. When every one of those is ejected, the one ejected longest ago alone: a slim chance
-   * beats a certain failure. Empty when a retry has tried them all.
+   * The replicas a policy may choose from: those the health state admits (slow-starting ones by a
+   * draw weighted by their ramp), minus `tried`. When none is: the slow-starting ones left out by
+   * the draw; when none of those either, the least bad replica alone (pending its first check before
+   * ejected before unhealthy, then the one ejected longest ago): a slim chance beats a certain
+   * failure. Empty when a retry has tried them all.
    */
   candidates(now: number, tried: readonly ReplicaState[] | null): readonly ReplicaState[] {
     const replicas = this.replicas;
     let candidates: ReplicaState[] | null = null;
+    let deferred: ReplicaState[] | null = null;
     for (let i = 0; i < replicas.length; i++) {
       const replica = replicas[i]!;
-      const usable = (replica.ejectedAt === 0 || now >= replica.readmitAt) && !tried?.includes(replica);
+      const admits = tried?.includes(replica) ? 0 : this.#admits(replica, now);
+      if (admits === 2) {
+        deferred ??= [];
+        deferred.push(replica);
+      }
       // Copy only once some replica is left out: the common case hands the policy the list itself.
-      if (!usable) candidates ??= replicas.slice(0, i);
+      if (admits !== 1) candidates ??= replicas.slice(0, i);
       else if (candidates !== null) candidates.push(replica);
     }
     const usable = candidates ?? replicas;
     if (usable.length > 0) return usable;
+    if (deferred) return deferred;
     let best: ReplicaState | undefined;
+    let bestRank = 0;
     for (const replica of replicas) {
       if (tried?.includes(replica)) continue;
-      if (best === undefined || replica.ejectedAt < best.ejectedAt) best = replica;
+      const rank = HEALTH_SEVERITY[this.state(replica, now)];
+      if (best === undefined || rank < bestRank || (rank === bestRank && replica.ejectedAt < best.ejectedAt)) {
+        best = replica;
+        bestRank = rank;
+      }
     }
     return best ? [best] : [];
   }
@@ -125,15 +200,21 @@ export class Balancer {
     return undefined;
   }
 
-  succeeded(replica: ReplicaState): void {
+  succeeded(replica: ReplicaState, now = Date.now()): void {
     if (replica.ejectedAt !== 0) this.#log(`replica ${replica.id} of service ${replica.service} is back in service`);
     replica.failures = 0;
     replica.ejections = 0;
     replica.ejectedAt = 0;
+    replica.lastError = null;
+    if (replica.breaker?.success(now)) {
+      replica.admittedAt = now;
+      this.#log(`replica ${replica.id} of service ${replica.service}: circuit closed`);
+    }
   }
 
   failed(replica: ReplicaState, now: number, reason: string): void {
     replica.failures++;
+    replica.lastError = reason;
     const probing = replica.ejectedAt !== 0 && now >= replica.readmitAt;
     if (probing || (replica.ejectedAt === 0 && replica.failures >= this.#health.maxFailures)) {
       const { baseEjectionMs, maxEjectionMs } = this.#health;
@@ -145,5 +226,47 @@ export class Balancer {
         `replica ${replica.id} of service ${replica.service} ejected for ${Math.round(ms / 1000)}s after ${replica.failures} failures in a row (last: ${reason})`,
       );
     }
+    if (replica.breaker?.failure(now, reason))
+      this.#log(
+        `replica ${replica.id} of service ${replica.service}: circuit open for ${Math.round(replica.breaker.settings.openMs / 1000)}s: ${replica.breaker.reason}`,
+      );
+  }
+
+  /**
+   * The host's active checks' verdict for a replica (and the last check's outcome). Turning healthy
+   * starts slow start; recovering from unhealthy also ends a passive ejection (the checks saw it
+   * down and back), so a recovered replica is back within the healthy threshold's checks.
+   */
+  setActive(
+    replica: ReplicaState,
+    verdict: "unknown" | "healthy" | "unhealthy",
+    last: "pass" | "fail" | null,
+    error: string | null,
+    now = Date.now(),
+  ): void {
+    const before = replica.active;
+    replica.active = verdict;
+    replica.lastCheck = last;
+    if (error !== null) replica.lastError = error;
+    if (verdict !== "healthy" || before === "healthy") return;
+    replica.admittedAt = now;
+    if (before === "unhealthy") {
+      replica.failures = 0;
+      replica.ejections = 0;
+      replica.ejectedAt = 0;
+      replica.lastError = null;
+      this.#log(`replica ${replica.id} of service ${replica.service} passes its health checks again`);
+    }
+  }
+
+  /** Each replica's health as this process sees it (the report, the API, metrics). */
+  report(now: number): ReplicaHealth[] {
+    return this.replicas.map((r) => ({
+      replica: r.id,
+      state: this.state(r, now),
+      circuit: r.breaker?.state(now) ?? "closed",
+      last_check: r.lastCheck,
+      error: r.lastError,
+    }));
   }
 }

@@ -126,6 +126,8 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
   /** Some attempt reached a replica: the request counts in the stats. */
   #reached = false;
   #responded = false;
+  /** The replica's final status (0 before its head): a success counts for its health once the body ended. */
+  #status = 0;
   #clientGone = false;
   #done = false;
 
@@ -241,8 +243,9 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
     this.#responded = true;
     this.#resume = resume;
     const replica = this.#replica!;
+    this.#status = statusCode;
+    // A success counts once the body ended (`onComplete`): a stream cut after its head is a failure.
     if (statusCode >= 500) this.#route.balancer.failed(replica, Date.now(), `HTTP ${statusCode}`);
-    else this.#route.balancer.succeeded(replica);
     const res = this.#res;
     if (this.#clientGone) return false;
     const observed = this.#observed;
@@ -303,6 +306,7 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
   }
 
   onComplete(): void {
+    if (this.#status < 500 && this.#replica) this.#route.balancer.succeeded(this.#replica);
     const rest = this.#meter?.end();
     if (rest) {
       if (this.#observed) this.#observed.bytesOut += rest.length;
@@ -327,12 +331,15 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
       this.#metrics?.upstreamError(replica.id, failureKind(code, this.#sent));
     if (this.#responded) {
       // Too late for a status code: cut the client's response so it sees a truncated body, not a whole one.
-      if (code !== "UND_ERR_BODY_TIMEOUT") this.#route.balancer.failed(replica!, Date.now(), code);
+      // A stream that dies or stalls after its head is a failure of the replica (docs/health.md).
+      if (this.#status < 500 && !NOT_A_REPLICA_FAULT.has(code))
+        this.#route.balancer.failed(replica!, Date.now(), code === "UND_ERR_BODY_TIMEOUT" ? "body timeout" : code);
       this.#res.destroy();
       this.#finish();
       return;
     }
     if (code === "UND_ERR_HEADERS_TIMEOUT") {
+      if (replica) this.#route.balancer.failed(replica, Date.now(), "no response head in time");
       this.#fail(504, "the replica did not answer in time");
       return;
     }

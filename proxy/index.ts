@@ -12,6 +12,8 @@ import { type ChallengeTokens, checkChallenges } from "./acme-challenge.ts";
 import { engineFamilies } from "./engine/engine-metrics.ts";
 import { EngineScraper, type EngineScraperOptions } from "./engine/scraper.ts";
 import { ConfigRejectedError, ProxyClosedError, ProxyOptionsError } from "./errors.ts";
+import { HealthChecker, type HealthCheckerOptions } from "./health/checker.ts";
+import { hostHealthFamilies } from "./health/health-metrics.ts";
 import { Mesh } from "./mesh/mesh.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import { type MetricFamily, mergeFamilies } from "./observe/families.ts";
@@ -132,6 +134,8 @@ export interface ProxyTuning {
   engines?: EngineScraperOptions;
   /** Serve on listening sockets a previous proxy handed over (the standalone proxy's upgrade, `control/`). */
   adopt?: ListeningSockets | null;
+  /** The health checker's clock and network (`health/checker.ts`); default: real ones. */
+  health?: HealthCheckerOptions;
 }
 
 export interface TunedProxyHandle extends ProxyHandle {
@@ -257,7 +261,13 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
       ...tuning.engines,
       onLoad: (service, id, url, load) => routing.setEngine(service, id, url, load),
     });
-    const metrics = () => (settings.metrics ? mergeFamilies([server.metrics(), engineFamilies(engines)]) : []);
+    const health = new HealthChecker({
+      ...tuning.health,
+      log: checked.log,
+      onVerdict: (verdict) => server.setActive([verdict]),
+    });
+    const metrics = () =>
+      settings.metrics ? hostHealthFamilies(mergeFamilies([server.metrics(), engineFamilies(engines)]), health) : [];
     const exposition = async () => renderExposition(mergeFamilies([metrics(), checked.extraMetrics()]));
     const server: ProxyServer = new ProxyServer(settings, checked.log, {
       rateLimits,
@@ -269,6 +279,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     if (checked.initial) {
       server.apply(checked.initial);
       engines.retain(checked.initial);
+      health.retain(checked.initial);
     }
     const httpsPort =
       checked.tlsPort === null ? null : await server.listenTls({ host: checked.host, port: checked.tlsPort });
@@ -289,6 +300,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
         const parsed = checked.accept(doc);
         server.apply(parsed);
         engines.retain(parsed);
+        health.retain(parsed);
         services = parsed.services.map((s) => s.name);
         checked.log(`proxy: configuration version ${parsed.version} applied (${parsed.services.length} services)`);
       },
@@ -307,6 +319,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
       close() {
         closed = true;
         engines.close();
+        health.close();
         return server.close();
       },
       pids: () => [],
@@ -329,6 +342,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     challenges: {},
     nodeFlags: tuning.nodeFlags ?? [],
     engines: tuning.engines,
+    health: tuning.health,
     log: checked.log,
     onHold: checked.onHeldRequest,
     exposition,

@@ -145,6 +145,9 @@ process.on("message", (message: ToProcess, handle: object | undefined) => {
     case "routed":
       routing.receive(message);
       return;
+    case "health":
+      server?.setActive(message.verdicts);
+      return;
     case "stats":
       send({ type: "stats", id: message.id, stats: server?.stats() ?? [] });
       return;

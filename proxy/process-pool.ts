@@ -36,6 +36,8 @@ import type { ChallengeTokens } from "./acme-challenge.ts";
 import { engineFamilies } from "./engine/engine-metrics.ts";
 import { EngineScraper, type EngineScraperOptions } from "./engine/scraper.ts";
 import { ProxyProcessError } from "./errors.ts";
+import { type ActiveVerdict, HealthChecker, type HealthCheckerOptions } from "./health/checker.ts";
+import { hostHealthFamilies } from "./health/health-metrics.ts";
 import { Mesh } from "./mesh/mesh.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import { type MetricFamily, ProcessSeries } from "./observe/families.ts";
@@ -87,6 +89,8 @@ export interface ProcessPoolOptions {
    * them instead of binding, so connections keep queueing on the same sockets while proxies change.
    */
   adopt?: ListeningSockets | null;
+  /** The health checker's clock and network (tests); default: real ones. */
+  health?: HealthCheckerOptions;
 }
 
 /** The raw listening handles a pool serves on (to hand over to a successor process), with their ports. */
@@ -138,6 +142,10 @@ export class ProcessPool {
   readonly mesh: Mesh;
   /** Scrapes the replicas' engines here, beside the routing state their loads feed. */
   readonly #engines: EngineScraper;
+  /** The host's active health checks; verdicts go to every child's balancers (`health/checker.ts`). */
+  readonly #health: HealthChecker;
+  /** Verdict changes of this event-loop turn, sent to the children in one message. */
+  #verdicts: ActiveVerdict[] | null = null;
   readonly #rotator: LogRotator;
   /** Owner of the routing leases of each child process started. */
   #nextOwner = 1;
@@ -160,6 +168,12 @@ export class ProcessPool {
       onLoad: (service, id, url, load) => this.#routing.setEngine(service, id, url, load),
     });
     this.#engines.retain(options.document);
+    this.#health = new HealthChecker({
+      ...options.health,
+      log: options.log,
+      onVerdict: (verdict) => this.#broadcastVerdict(verdict),
+    });
+    this.#health.retain(options.document);
     this.#rotator = new LogRotator(options.log);
   }
 
@@ -197,6 +211,24 @@ export class ProcessPool {
   sockets(): ListeningSockets | null {
     if (!this.#handle) return null;
     return { handle: this.#handle, port: this.#port, tlsHandle: this.#tlsHandle ?? null, tlsPort: this.#tlsPort };
+  }
+
+  /** The host's health checker (the report and metrics read its verdicts). */
+  get health(): HealthChecker {
+    return this.#health;
+  }
+
+  #broadcastVerdict(verdict: ActiveVerdict): void {
+    if (this.#verdicts) {
+      this.#verdicts.push(verdict);
+      return;
+    }
+    this.#verdicts = [verdict];
+    setImmediate(() => {
+      const verdicts = this.#verdicts!;
+      this.#verdicts = null;
+      for (const slot of this.#slots) if (slot.child?.process.connected) slot.child.send({ type: "health", verdicts });
+    });
   }
 
   /** Process ids of the children now running. */
@@ -295,6 +327,9 @@ export class ProcessPool {
           clearTimeout(timer);
           if (shareHandle) this.#handle = handle;
           slot.readyAt = Date.now();
+          // A child started after the checks began learns every verdict so far.
+          const verdicts = this.#health.verdicts().filter((v) => v.verdict !== "unknown" || v.last !== null);
+          if (verdicts.length > 0) child.send({ type: "health", verdicts });
           settle(true);
           resolve(message.port);
         } else if (message.type === "route") {
@@ -405,6 +440,7 @@ export class ProcessPool {
     this.#rateLimits.retain(documentZones(document));
     this.#routing.retain(document);
     this.#engines.retain(document);
+    this.#health.retain(document);
     this.#series.retain(new Map(document.services.map((s) => [s.name, new Set(s.replicas.map((r) => r.id))])));
     const results = await Promise.allSettled(this.#slots.map((slot) => this.#applyTo(slot, document)));
     const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -413,6 +449,7 @@ export class ProcessPool {
     this.#rateLimits.retain(documentZones(previous));
     this.#routing.retain(previous);
     this.#engines.retain(previous);
+    this.#health.retain(previous);
     if (previous) {
       const rollback = await Promise.allSettled(this.#slots.map((slot) => this.#applyTo(slot, previous)));
       // A child that cannot return to the previous document is replaced; its successor starts with it.
@@ -476,10 +513,11 @@ export class ProcessPool {
         }),
     );
     const services = this.#document?.services.map((s) => s.name) ?? [];
-    return this.#series.sum([
+    const sum = this.#series.sum([
       ...treePolicyFamilies(treePoliciesOf(this.#routing, services)),
       ...(this.#options.settings.metrics ? engineFamilies(this.#engines) : []),
     ]);
+    return this.#options.settings.metrics ? hostHealthFamilies(sum, this.#health) : sum;
   }
 
   /** Asks every child to drain and exit; kills the ones still there after their drain bound. */
@@ -490,6 +528,7 @@ export class ProcessPool {
 
   async #close(): Promise<void> {
     this.#engines.close();
+    this.#health.close();
     const exits: Promise<void>[] = [];
     for (const slot of this.#slots) {
       if (slot.restartTimer) clearTimeout(slot.restartTimer);

@@ -6,6 +6,7 @@
  */
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { ChallengeTokens } from "./acme-challenge.ts";
+import type { ActiveVerdict } from "./health/checker.ts";
 import type { MetricFamily } from "./observe/families.ts";
 import type { RateLimitAsk, RateLimitVerdicts } from "./rate-limit-gate.ts";
 import type { RouteAnswer, RouteAsk } from "./routing-gate.ts";
@@ -45,6 +46,8 @@ export type ToProcess =
   | RateLimitVerdicts
   /** Answers a `route` batch. */
   | RouteAnswer
+  /** The host's active health checks' verdicts (changes, or all of them for a child just started): `health/checker.ts`. */
+  | { type: "health"; verdicts: ActiveVerdict[] }
   | { type: "close" };
 
 export type FromProcess =

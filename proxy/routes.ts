@@ -16,6 +16,7 @@ import { TokenSet } from "./auth.ts";
 import { Balancer, type HealthPolicy, ReplicaState } from "./balancer.ts";
 import { ConfigRejectedError } from "./errors.ts";
 import { normalizeHost } from "./headers.ts";
+import { serviceHealth } from "./health/service-health.ts";
 import type { MetricsRegistry } from "./observe/registry.ts";
 import type { ServiceMeter } from "./observe/service-meter.ts";
 import { createPolicy } from "./policies/index.ts";
@@ -232,7 +233,7 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
       hsts: service.hsts
         ? `max-age=${service.hsts.max_age}${service.hsts.include_subdomains ? "; includeSubDomains" : ""}`
         : null,
-      balancer: new Balancer(replicas, deps.health, deps.log, policy),
+      balancer: new Balancer(replicas, deps.health, deps.log, policy, serviceHealth(service.health)),
       router: service.router,
       rateLimits: compileRateLimits(service),
       sglangPathsOnly: service.router?.type === "sglang",

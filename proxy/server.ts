@@ -14,11 +14,14 @@ import { performance } from "node:perf_hooks";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import type { ConfigDocument } from "../schema/config-document.ts";
+import type { ReplicaHealth, ReplicaHealthState } from "../schema/health.ts";
 import { answerChallenge, CHALLENGE_PREFIX, type ChallengeTokens } from "./acme-challenge.ts";
 import { onClientError, trackResponse } from "./client-error.ts";
 import { ProxyContext } from "./context.ts";
 import { type Dispatch, dispatchRequest, dispatchUpgrade } from "./dispatch.ts";
 import { clientAddress, keepIdentity, readRequestHead } from "./headers.ts";
+import type { ActiveVerdict } from "./health/checker.ts";
+import { hostHealthFamilies, processHealthFamilies } from "./health/health-metrics.ts";
 import { HoldQueue } from "./hold.ts";
 import type { ExchangeSink } from "./observe/exchange-record.ts";
 import { renderExposition } from "./observe/exposition.ts";
@@ -31,7 +34,7 @@ import { type TreePolicyEntry, treePoliciesOf, treePolicyEntry } from "./observe
 import { LocalGate, type RateLimitGate } from "./rate-limit-gate.ts";
 import { ZoneRegistry } from "./rate-limit-store.ts";
 import { type RoutingView, routeRequest } from "./route-request.ts";
-import { buildRoutingTable, EMPTY_TABLE, type RoutingTable } from "./routes.ts";
+import { buildRoutingTable, EMPTY_TABLE, type RoutingTable, type ServiceRoute } from "./routes.ts";
 import { LocalRoutingGate, type RoutingGate } from "./routing-gate.ts";
 import type { ServerSettings } from "./settings.ts";
 import { type RawServiceStats, StatsRegistry } from "./stats.ts";
@@ -68,6 +71,8 @@ export class ProxyServer {
   readonly #dispatch: Dispatch;
   readonly #observe: Observability;
   #table: RoutingTable = EMPTY_TABLE;
+  /** The host's latest active-check verdict per replica, for replicas a later document brings. */
+  readonly #verdicts = new Map<string, ActiveVerdict>();
   /** What `routeRequest` reads of this process; its getters follow the table and listeners in force. */
   readonly #view: RoutingView;
   #closed: Promise<void> | null = null;
@@ -108,7 +113,7 @@ export class ProxyServer {
       ctx: this.#ctx,
       holds: this.#holds,
       retryAfterSeconds: settings.retryAfterSeconds,
-      exposition: exposition ?? (async () => renderExposition(this.metrics())),
+      exposition: exposition ?? (async () => renderExposition(hostHealthFamilies(this.metrics(), null))),
     };
     this.#observe = new Observability({
       sinks: this.#ctx.sinks,
@@ -185,7 +190,48 @@ export class ProxyServer {
     this.#ctx.routing.retain(doc);
     this.#observe.apply(doc);
     this.#table = table;
+    if (this.#verdicts.size > 0) this.setActive([...this.#verdicts.values()], false);
     this.#holds.release(table);
+  }
+
+  /**
+   * The host's active health checks' verdicts (`health/checker.ts`) for this process's balancers;
+   * kept for replicas a later document brings.
+   */
+  setActive(verdicts: readonly ActiveVerdict[], remember = true): void {
+    const now = Date.now();
+    const routes = new Map<string, ServiceRoute>();
+    for (const route of this.#table.byHost.values()) routes.set(route.name, route);
+    for (const v of verdicts) {
+      if (remember) this.#verdicts.set(`${v.service}\u0000${v.id}\u0000${v.url}`, v);
+      const balancer = routes.get(v.service)?.balancer;
+      const replica = balancer?.replicas.find((r) => r.id === v.id && r.url === v.url);
+      if (replica && (replica.active !== v.verdict || replica.lastCheck !== v.last))
+        balancer!.setActive(replica, v.verdict, v.last, v.error, now);
+    }
+    if (remember && this.#verdicts.size > 4 * this.#replicaCount()) this.#forgetVerdicts();
+  }
+
+  #replicaCount(): number {
+    let n = 0;
+    for (const route of this.#table.byHost.values()) n += route.balancer.replicas.length;
+    return n;
+  }
+
+  /** Drops verdicts of replicas the document in force no longer has (bounded memory). */
+  #forgetVerdicts(): void {
+    const live = new Set<string>();
+    for (const route of this.#table.byHost.values())
+      for (const r of route.balancer.replicas) live.add(`${r.service}\u0000${r.id}\u0000${r.url}`);
+    for (const key of this.#verdicts.keys()) if (!live.has(key)) this.#verdicts.delete(key);
+  }
+
+  /** Each service's replica health as this process sees it (the report merges processes: `stats.ts`). */
+  health(): Map<string, ReplicaHealth[]> {
+    const now = Date.now();
+    const out = new Map<string, ReplicaHealth[]>();
+    for (const route of this.#table.byHost.values()) out.set(route.name, route.balancer.report(now));
+    return out;
   }
 
   /** The access log file was rotated (by the parent process): lines go to a new file at its path. */
@@ -235,7 +281,13 @@ export class ProxyServer {
 
   stats(): RawServiceStats[] {
     const now = Date.now();
-    return this.#stats.snapshot(now, this.#ctx.metrics?.windows(now));
+    const snapshot = this.#stats.snapshot(now, this.#ctx.metrics?.windows(now));
+    const health = this.health();
+    for (const entry of snapshot) {
+      const replicas = health.get(entry.service);
+      if (replicas && replicas.length > 0) entry.health = replicas;
+    }
+    return snapshot;
   }
 
   /** The sinks every request's record goes to (the metrics registry first, when on; the access log and span exporter of the document's `observability`). */
@@ -258,7 +310,11 @@ export class ProxyServer {
     }
     const routing = this.#ctx.routing;
     if (routing instanceof LocalRoutingGate) trees.push(...treePoliciesOf(routing.state, this.#table.services));
-    return registry.families((service) => this.#holds.size(service), trees);
+    const balancers = [...this.#table.byHost.values()].map((route) => route.balancer);
+    return [
+      ...registry.families((service) => this.#holds.size(service), trees),
+      ...processHealthFamilies(balancers, Date.now()),
+    ];
   }
 
   /** Stops accepting, lets running exchanges finish for up to `drainTimeoutMs`, then cuts the rest. */
@@ -325,7 +381,15 @@ export class ProxyServer {
   }
 
   /** Every replica of the document in force with its in-flight count and health (diagnostics, tests). */
-  replicas(): { service: string; id: string; url: string; inFlight: number; ejected: boolean }[] {
+  replicas(): {
+    service: string;
+    id: string;
+    url: string;
+    inFlight: number;
+    ejected: boolean;
+    state: ReplicaHealthState;
+  }[] {
+    const now = Date.now();
     return [...this.#table.byHost.values()].flatMap((route) =>
       route.balancer.replicas.map((r) => ({
         service: r.service,
@@ -333,6 +397,7 @@ export class ProxyServer {
         url: r.url,
         inFlight: r.inFlight,
         ejected: r.ejectedAt !== 0,
+        state: route.balancer.state(r, now),
       })),
     );
   }

@@ -9,6 +9,7 @@
  */
 import type { ServiceStats } from "../schema/agent-protocol.ts";
 import type { EngineSignals } from "../schema/engine.ts";
+import { type ReplicaHealth, worseHealth } from "../schema/health.ts";
 import type { LlmWindow, LlmWindowName } from "../schema/llm-stats.ts";
 import { addLlmWindow } from "../schema/traffic.ts";
 import type { QueueWindow } from "./engine/queue-samples.ts";
@@ -27,6 +28,8 @@ export interface RawServiceStats {
   windows: Record<"30" | "60" | "300", RawWindow>;
   /** The windows with LLM traffic (absent when metrics are off or none had any). */
   llm?: Partial<Record<LlmWindowName, LlmWindow>>;
+  /** Each replica's health as this process sees it (`Balancer.report`); the report keeps the worst per replica. */
+  health?: ReplicaHealth[];
 }
 
 /** One service's ring of one-second buckets. */
@@ -124,6 +127,7 @@ export function summarizeStats(
   engines?: EngineReport,
 ): ServiceStats[] {
   const sums = new Map<string, RawServiceStats["windows"]>();
+  const health = new Map<string, Map<string, ReplicaHealth>>();
   const llm = new Map<string, Partial<Record<LlmWindowName, LlmWindow>>>();
   for (const name of services) {
     sums.set(name, {
@@ -136,6 +140,17 @@ export function summarizeStats(
     for (const entry of snapshot) {
       const sum = sums.get(entry.service);
       if (!sum) continue;
+      if (entry.health) {
+        let replicas = health.get(entry.service);
+        if (!replicas) {
+          replicas = new Map();
+          health.set(entry.service, replicas);
+        }
+        for (const h of entry.health) {
+          const seen = replicas.get(h.replica);
+          replicas.set(h.replica, seen ? worseHealth(seen, h) : h);
+        }
+      }
       for (const w of ["30", "60", "300"] as const) {
         sum[w].requests += entry.windows[w].requests;
         sum[w].seconds += entry.windows[w].seconds;
@@ -171,6 +186,8 @@ export function summarizeStats(
     const stats: ServiceStats = { service, windows: { "30": window("30"), "60": window("60"), "300": window("300") } };
     const signals = engines?.signals(service);
     if (signals) stats.engine = signals;
+    const replicas = health.get(service);
+    if (replicas && replicas.size > 0) stats.health = [...replicas.values()];
     return stats;
   });
 }

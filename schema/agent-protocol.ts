@@ -8,6 +8,7 @@
 import * as v from "valibot";
 import type { ConfigDocument } from "./config-document.ts";
 import { EngineSignals } from "./engine.ts";
+import { ReplicaHealth } from "./health.ts";
 import { MAX_SERVICE_REPLICAS } from "./limits.ts";
 import { LlmWindow } from "./llm-stats.ts";
 import { MeshDigest } from "./mesh.ts";
@@ -54,6 +55,11 @@ export const ServiceStats = v.object({
    * absent from older agents and for services whose engines are not scraped (`engine: none`).
    */
   engine: v.optional(v.pipe(v.array(EngineSignals), v.maxLength(MAX_SERVICE_REPLICAS))),
+  /**
+   * Each replica's health on this host, the worst over its proxy processes (`schema/health.ts`);
+   * absent from older agents.
+   */
+  health: v.optional(v.pipe(v.array(ReplicaHealth), v.maxLength(MAX_SERVICE_REPLICAS))),
 });
 export type ServiceStats = v.InferOutput<typeof ServiceStats>;
 

@@ -6,6 +6,7 @@
  */
 import * as v from "valibot";
 import { ENGINES } from "./engine.ts";
+import { HealthDocument } from "./health.ts";
 import * as L from "./limits.ts";
 import { DEFAULT_OBSERVABILITY, ObservabilityDocument } from "./observability.ts";
 import { RouterDocument as RouterSchema } from "./router.ts";
@@ -79,6 +80,12 @@ export const ConfigService = v.object({
    * the exposition, for services with a `model` or a `router`.
    */
   engine: v.optional(v.nullable(v.picklist(ENGINES))),
+  /**
+   * Replica health resolved from the service's `health:` (`schema/health.ts`): active checks, waiting
+   * for the first one, slow start, circuit breaker. Null or absent (older control planes): passive
+   * health and the breaker's defaults only.
+   */
+  health: v.optional(v.nullable(HealthDocument)),
   /**
    * Set for services that scale to zero (`replicas: 0..N`): while the service has no replicas a
    * request is held up to `timeout_ms` for one to register, and the proxy tells the control plane.

@@ -62,3 +62,15 @@ export const MAX_LEAST_LOAD_MEAN_PREFILL_TOKENS = 2 ** 24;
 export const MAX_PREFIX_LOAD_REQUEST_COST = 2 ** 24;
 /** `router.prefix_load_temperature` (0 = always the cheapest; large values approach random). */
 export const MAX_PREFIX_LOAD_TEMPERATURE = 1000;
+/** Replica health (`schema/health.ts`): active check interval and timeout in seconds. */
+export const MIN_HEALTH_INTERVAL_SECONDS = 0.1;
+export const MAX_HEALTH_INTERVAL_SECONDS = 3600;
+export const MIN_HEALTH_TIMEOUT_SECONDS = 0.05;
+export const MAX_HEALTH_TIMEOUT_SECONDS = 60;
+/** Healthy/unhealthy thresholds and half-open successes. */
+export const MAX_HEALTH_THRESHOLD = 100;
+/** `health.slow_start` in seconds. */
+export const MAX_SLOW_START_SECONDS = 3600;
+/** The circuit breaker's failure counts and its window/open durations in seconds. */
+export const MAX_BREAKER_FAILURES = 100_000;
+export const MAX_BREAKER_SECONDS = 3600;

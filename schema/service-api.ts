@@ -5,6 +5,7 @@
 import * as v from "valibot";
 import { RouterReport, ServiceStats } from "./agent-protocol.ts";
 import { EngineSignals } from "./engine.ts";
+import { ReplicaHealth } from "./health.ts";
 import { mapping } from "./issues.ts";
 import {
   ConfigurationChangeSchema,
@@ -77,6 +78,12 @@ export const ServiceSchema = v.object({
        * not scraped yet, `engine: none`, or an older agent). Absent from older control planes.
        */
       engine: v.optional(v.nullable(ReplicaEngineSchema)),
+      /**
+       * The replica's health (`health.ts`, without `replica`): state, circuit breaker, last check,
+       * the worst over the running gateway replicas' reports; null before any reported it (or an
+       * older agent). Absent from older control planes.
+       */
+      health: v.optional(v.nullable(v.omit(ReplicaHealth, ["replica"]))),
     }),
   ),
   /** The gateway configuration version that carries this service's current state. */

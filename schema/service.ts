@@ -7,6 +7,7 @@
 import * as v from "valibot";
 import { ENGINES } from "./engine.ts";
 import { NAME_PATTERN } from "./gateway.ts";
+import { HealthInput } from "./health.ts";
 import {
   checkInputTree,
   describeType,
@@ -271,6 +272,8 @@ export const ServiceConfigurationInput = mapping(
     usage: v.optional(v.picklist(USAGE_MODES, oneOf(USAGE_MODES)), DEFAULT_USAGE),
     /** The replicas' model server, for load signals (docs/engine-signals.md); absent or null: detect. */
     engine: v.optional(v.nullable(v.picklist(ENGINES, oneOf(ENGINES)))),
+    /** Replica health: active checks, wait for the first check, slow start, circuit breaker (`health.ts`, docs/health.md); absent or null: the defaults. */
+    health: v.optional(v.nullable(HealthInput)),
   },
   "a mapping with type: service",
 );
@@ -297,6 +300,7 @@ export function parseServiceConfiguration(input: unknown): ServiceConfiguration 
     scaling: result.output.scaling ?? null,
     router: result.output.router ?? null,
     engine: result.output.engine ?? null,
+    health: result.output.health ?? null,
   };
   const issues: FieldIssue[] = [];
   const prefixes = s.rate_limits.map((r) => r.prefix);
@@ -321,9 +325,22 @@ export function parseServiceConfiguration(input: unknown): ServiceConfiguration 
  */
 export function storedServiceConfiguration(stored: ServiceConfiguration): ServiceConfiguration {
   // `hsts` came with HTTPS (absent from services stored before it), `usage` with LLM metrics,
-  // `engine` with engine signals.
-  if (stored.usage && stored.hsts !== undefined && stored.hsts !== null && stored.engine !== undefined) return stored;
-  return { ...stored, hsts: stored.hsts ?? false, usage: stored.usage ?? DEFAULT_USAGE, engine: stored.engine ?? null };
+  // `engine` with engine signals, `health` with replica health.
+  if (
+    stored.usage &&
+    stored.hsts !== undefined &&
+    stored.hsts !== null &&
+    stored.engine !== undefined &&
+    stored.health !== undefined
+  )
+    return stored;
+  return {
+    ...stored,
+    hsts: stored.hsts ?? false,
+    usage: stored.usage ?? DEFAULT_USAGE,
+    engine: stored.engine ?? null,
+    health: stored.health ?? null,
+  };
 }
 
 /** A replica's id as the orchestrator names it (a path segment of the replicas API). */

@@ -11,6 +11,7 @@ import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
 import { serviceRouterLines } from "../router-modes.ts";
 import { engineLines } from "../service-engine.ts";
+import { healthLines } from "../service-health.ts";
 import { DEFAULT_TRAFFIC_WINDOW, TRAFFIC_WINDOWS, type TrafficWindowName, trafficLines } from "../service-traffic.ts";
 import { replicasTable, servicesTable } from "../services-table.ts";
 import { confirmed } from "./confirm.ts";
@@ -150,6 +151,7 @@ export async function service(ctx: Context, args: ServiceArgs): Promise<number> 
           ...servicesTable([found], { verbose: args.verbose, window: args.window, now }, ctx.style),
           ...serviceRouterLines(found),
           ...engineLines(found, ctx.style),
+          ...healthLines(found, ctx.style),
           ...trafficLines(found, args.window, ctx.style),
         ]);
       return 0;

@@ -197,6 +197,30 @@ export const METRICS = {
     help: "Scrapes of replicas' /metrics by result (ok, failed, timeout, invalid, unsupported).",
     labels: ["service", "replica", "result"],
   },
+  replicaHealth: {
+    name: "gateplane_replica_health",
+    type: "gauge",
+    help: "1 for the replica's health state (healthy, slow_start, unknown, ejected, unhealthy), 0 for the others; the worst over the host's proxy processes (docs/health.md).",
+    labels: ["service", "replica", "state"],
+  },
+  replicaCircuit: {
+    name: "gateplane_replica_circuit_state",
+    type: "gauge",
+    help: "The replica's circuit breaker: 0 closed, 1 open, 2 half-open (SMG's smg_worker_cb_state); the worst over the host's proxy processes.",
+    labels: ["service", "replica"],
+  },
+  replicaCircuitOpens: {
+    name: "gateplane_replica_circuit_opens_total",
+    type: "counter",
+    help: "Times the replica's circuit breaker opened (each proxy process keeps its own breaker; summed).",
+    labels: ["service", "replica"],
+  },
+  healthChecks: {
+    name: "gateplane_health_checks_total",
+    type: "counter",
+    help: "Active health checks of the replica by result (pass, fail, timeout).",
+    labels: ["service", "replica", "result"],
+  },
   configVersion: {
     name: "gateplane_config_version",
     type: "gauge",

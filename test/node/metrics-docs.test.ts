@@ -8,10 +8,13 @@ import { agentFamilies } from "../../agent/metrics.ts";
 import { engineFamilies } from "../../proxy/engine/engine-metrics.ts";
 import { FakeClock } from "../../proxy/engine/fake-clock.ts";
 import { EngineScraper } from "../../proxy/engine/scraper.ts";
+import { HealthChecker } from "../../proxy/health/checker.ts";
+import { hostHealthFamilies } from "../../proxy/health/health-metrics.ts";
 import { METRICS } from "../../proxy/observe/catalog.ts";
 import { renderExposition } from "../../proxy/observe/exposition.ts";
 import { ProxyServer } from "../../proxy/server.ts";
 import { DEFAULT_SERVER_SETTINGS } from "../../proxy/settings.ts";
+import { healthDocument } from "../../schema/health.ts";
 import { CACHE_AWARE_DEFAULTS, PREFIX_LOAD_DEFAULTS } from "../../schema/router.ts";
 import { type FakeModelServer, startFakeModelServer } from "../fakes/model-server.ts";
 import { configDocument, DOMAIN } from "../support/config-builder.ts";
@@ -135,8 +138,15 @@ beforeAll(async () => {
     "the engine scraped again",
     () => model.scrapes > before && engines.signals("chat")?.[0]?.prefix_cache_hit_rate !== null,
   );
-  exposition = renderExposition([...server.metrics(), ...engineFamilies(engines), ...agent]);
+  // The host's active health checks of the same replicas (a fake network that answers 200).
+  const checks = new HealthChecker({ clock, random: () => 0, fetch: async () => 200 });
+  checks.retain({ ...doc, services: doc.services.map((s) => ({ ...s, health: healthDocument(null, true) })) });
+  await clock.advance(0);
+  exposition = renderExposition(
+    hostHealthFamilies([...server.metrics(), ...engineFamilies(engines), ...agent], checks),
+  );
   engines.close();
+  checks.close();
 });
 
 afterAll(async () => {

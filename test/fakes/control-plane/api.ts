@@ -184,6 +184,15 @@ export class FakeControlPlane {
     return found;
   }
 
+  /** What the control plane shows of a service replica's health (the worst over the agents' reports); null: none. */
+  reportHealth(service: string, replicaId: string, health: Service["replicas"][number]["health"]): Service {
+    const found = this.#existingService(service);
+    const replica = found.replicas.find((r) => r.id === replicaId);
+    if (!replica) throw new Error(`no replica ${replicaId} in ${service}`);
+    replica.health = health;
+    return found;
+  }
+
   /** Requests other than the polling GETs, as `METHOD /path`, to assert what the CLI did. */
   calls(): string[] {
     return this.requests.map((r) => `${r.method} ${r.path}`);

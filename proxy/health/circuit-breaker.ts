@@ -1,0 +1,122 @@
+/**
+ * @module
+ * A replica's circuit breaker (SMG's, plus the error rate SMG declares and never reads): `closed`
+ * until `consecutiveFailures` failures in a row, or a share of failures of at least `errorRate` among
+ * at least `minRequests` outcomes within `windowMs` (ten buckets); then `open` for `openMs` (no
+ * traffic), then `half_open`: one request at a time (the balancer admits a half-open replica only
+ * while it has none in flight); `halfOpenSuccesses` in a row close it, any failure opens it again.
+ * Time is a parameter: tests drive it.
+ */
+import type { CircuitState } from "../../schema/health.ts";
+
+export interface BreakerSettings {
+  consecutiveFailures: number;
+  errorRate: number;
+  minRequests: number;
+  windowMs: number;
+  openMs: number;
+  halfOpenSuccesses: number;
+}
+
+const BUCKETS = 10;
+
+export class CircuitBreaker {
+  readonly settings: BreakerSettings;
+  #state: CircuitState = "closed";
+  #consecutive = 0;
+  #openedAt = 0;
+  #halfOpenOk = 0;
+  /** Times it opened (the metrics' counter). */
+  opens = 0;
+  /** Why it last opened. */
+  reason: string | null = null;
+  readonly #requests = new Array<number>(BUCKETS).fill(0);
+  readonly #failures = new Array<number>(BUCKETS).fill(0);
+  /** The bucket index (time / bucket length) each slot last held. */
+  readonly #slot = new Array<number>(BUCKETS).fill(-1);
+
+  constructor(settings: BreakerSettings) {
+    this.settings = settings;
+  }
+
+  /** The state at `now` (an open breaker whose time ran out is half-open). */
+  state(now: number): CircuitState {
+    if (this.#state === "open" && now - this.#openedAt >= this.settings.openMs) {
+      this.#state = "half_open";
+      this.#halfOpenOk = 0;
+    }
+    return this.#state;
+  }
+
+  /** When an open breaker turns half-open (ms), 0 when not open. */
+  get opensUntil(): number {
+    return this.#state === "open" ? this.#openedAt + this.settings.openMs : 0;
+  }
+
+  /** Returns true when this success closed a half-open breaker. */
+  success(now: number): boolean {
+    this.#consecutive = 0;
+    this.#count(now, false);
+    if (this.state(now) !== "half_open") return false;
+    if (++this.#halfOpenOk < this.settings.halfOpenSuccesses) return false;
+    this.#state = "closed";
+    this.reason = null;
+    this.#clear();
+    return true;
+  }
+
+  /** Returns true when this failure opened the breaker. */
+  failure(now: number, what: string): boolean {
+    this.#consecutive++;
+    this.#count(now, true);
+    const state = this.state(now);
+    if (state === "open") return false;
+    if (state === "half_open") return this.#open(now, `a half-open probe failed (${what})`);
+    const s = this.settings;
+    if (this.#consecutive >= s.consecutiveFailures)
+      return this.#open(now, `${this.#consecutive} failures in a row (last: ${what})`);
+    const [requests, failures] = this.#window(now);
+    if (requests >= s.minRequests && failures / requests >= s.errorRate)
+      return this.#open(now, `${failures} of ${requests} requests failed in ${s.windowMs / 1000}s (last: ${what})`);
+    return false;
+  }
+
+  #open(now: number, reason: string): boolean {
+    this.#state = "open";
+    this.#openedAt = now;
+    this.opens++;
+    this.reason = reason;
+    return true;
+  }
+
+  #clear(): void {
+    this.#requests.fill(0);
+    this.#failures.fill(0);
+    this.#slot.fill(-1);
+  }
+
+  #count(now: number, failed: boolean): void {
+    const index = Math.floor(now / (this.settings.windowMs / BUCKETS));
+    const i = index % BUCKETS;
+    if (this.#slot[i] !== index) {
+      this.#slot[i] = index;
+      this.#requests[i] = 0;
+      this.#failures[i] = 0;
+    }
+    this.#requests[i]!++;
+    if (failed) this.#failures[i]!++;
+  }
+
+  /** Outcomes and failures within the window ending at `now`. */
+  #window(now: number): [number, number] {
+    const index = Math.floor(now / (this.settings.windowMs / BUCKETS));
+    let requests = 0;
+    let failures = 0;
+    for (let i = 0; i < BUCKETS; i++) {
+      if (this.#slot[i]! <= index - BUCKETS) continue;
+      requests += this.#requests[i]!;
+      failures += this.#failures[i]!;
+    }
+    return [requests, failures];
+  }
+}

@@ -54,5 +54,15 @@ export function configService(
     usage: c.usage,
     engine: c.engine ?? null,
     hold: c.scaling && c.replicas.min === 0 ? { timeout_ms: Math.round(c.scaling.hold_timeout * 1000) } : null,
+    // Retries and admission control (proxy/admission/).
+    retries: c.retries ?? null,
+    admission: c.admission
+      ? {
+          max_concurrency: c.admission.max_concurrency,
+          queue_size: c.admission.queue_size,
+          queue_timeout_ms: Math.round(c.admission.queue_timeout * 1000),
+          priority_header: c.admission.priority_header,
+        }
+      : null,
   };
 }

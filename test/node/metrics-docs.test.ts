@@ -26,6 +26,8 @@ let exposition: string;
 let server: ProxyServer;
 let model: FakeModelServer;
 let cutting: Server;
+let slow: Server;
+let busy: Server;
 let dir: string;
 
 function listen(s: Server): Promise<string> {
@@ -47,6 +49,15 @@ beforeAll(async () => {
     setImmediate(() => res.destroy());
   });
   const cuttingUrl = await listen(cutting);
+  // A replica that takes its time (admission: one runs, one waits and times out, one is refused)…
+  slow = createServer((_req, res) => setTimeout(() => res.end("ok"), 200));
+  const slowUrl = await listen(slow);
+  // …and one that is always unavailable (its 503 is retried, but the service has no other replica).
+  busy = createServer((_req, res) => {
+    res.writeHead(503);
+    res.end("busy");
+  });
+  const busyUrl = await listen(busy);
   const doc = configDocument(1, [
     {
       name: "chat",
@@ -78,6 +89,12 @@ beforeAll(async () => {
       rate_limits: [{ prefix: "/", key: { type: "ip_address" }, rps: 1 / 60, burst: 0 }],
     },
     { name: "cut", replicas: [cuttingUrl] },
+    { name: "busy", replicas: [busyUrl] },
+    {
+      name: "admitted",
+      replicas: [slowUrl],
+      admission: { max_concurrency: 1, queue_size: 1, queue_timeout_ms: 20, priority_header: null },
+    },
   ]);
   server = new ProxyServer(DEFAULT_SERVER_SETTINGS, () => {});
   server.apply(doc);
@@ -93,6 +110,9 @@ beforeAll(async () => {
   expect((await post("asleep", {})).status).toBe(503);
   await post("limited", {});
   expect((await post("limited", {})).status).toBe(429);
+  expect((await send(port, { host: `busy.${DOMAIN}` })).status).toBe(503);
+  const admitted = await Promise.all([0, 1, 2].map(() => send(port, { host: `admitted.${DOMAIN}` })));
+  expect(admitted.map((r) => r.status).sort()).toEqual([200, 429, 503]);
   await send(port, { host: `cut.${DOMAIN}` }).catch(() => {});
   const agent = agentFamilies({
     configVersion: 1,
@@ -144,6 +164,10 @@ afterAll(async () => {
   await model?.close();
   cutting?.closeAllConnections();
   await new Promise((r) => cutting?.close(r));
+  for (const s of [slow, busy]) {
+    s?.closeAllConnections();
+    await new Promise((r) => s?.close(r));
+  }
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

@@ -25,7 +25,7 @@ export interface ServerSettings {
   keepAliveTimeoutMs: number;
   /** On close, how long requests in flight may run before connections are cut. */
   drainTimeoutMs: number;
-  /** Other replicas tried for a request that never reached one. */
+  /** Other replicas tried for an upgrade (tunnel) that never reached one; HTTP requests follow their service's `retries`. */
   maxRetries: number;
   /** Seconds in the `Retry-After` of a 503 for a service without replicas. */
   retryAfterSeconds: number;

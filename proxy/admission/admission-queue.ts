@@ -85,10 +85,13 @@ export class AdmissionGate {
     return this.#limits;
   }
 
-  /** New bounds (a new document): waiting requests are let in up to the new limit. */
+  /**
+   * New bounds (a new document): waiting requests are let in up to the new limit, in a microtask —
+   * not while the routing table that brought the bounds is still being built.
+   */
   configure(limits: AdmissionLimits): void {
     this.#limits = limits;
-    this.#grant();
+    if (this.#waiting > 0) queueMicrotask(() => this.#grant());
   }
 
   /**

@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -27,6 +27,7 @@ let server: ProxyServer;
 let model: FakeModelServer;
 let cutting: Server;
 let slow: Server;
+const held: ServerResponse[] = [];
 let busy: Server;
 let dir: string;
 
@@ -49,8 +50,8 @@ beforeAll(async () => {
     setImmediate(() => res.destroy());
   });
   const cuttingUrl = await listen(cutting);
-  // A replica that takes its time (admission: one runs, one waits and times out, one is refused)…
-  slow = createServer((_req, res) => setTimeout(() => res.end("ok"), 200));
+  // A replica that answers when told (admission: one runs, one waits and times out, one is refused)…
+  slow = createServer((_req, res) => held.push(res));
   const slowUrl = await listen(slow);
   // …and one that is always unavailable (its 503 is retried, but the service has no other replica).
   busy = createServer((_req, res) => {
@@ -95,6 +96,11 @@ beforeAll(async () => {
       replicas: [slowUrl],
       admission: { max_concurrency: 1, queue_size: 1, queue_timeout_ms: 20, priority_header: null },
     },
+    {
+      name: "queued",
+      replicas: [slowUrl],
+      admission: { max_concurrency: 1, queue_size: 0, queue_timeout_ms: 0, priority_header: null },
+    },
   ]);
   server = new ProxyServer(DEFAULT_SERVER_SETTINGS, () => {});
   server.apply(doc);
@@ -111,8 +117,16 @@ beforeAll(async () => {
   await post("limited", {});
   expect((await post("limited", {})).status).toBe(429);
   expect((await send(port, { host: `busy.${DOMAIN}` })).status).toBe(503);
-  const admitted = await Promise.all([0, 1, 2].map(() => send(port, { host: `admitted.${DOMAIN}` })));
-  expect(admitted.map((r) => r.status).sort()).toEqual([200, 429, 503]);
+  // One runs (held by the replica), the next waits past its 20 ms and gets 503; with no queue, 429.
+  const running = send(port, { host: `admitted.${DOMAIN}` });
+  await until("the first at the replica", () => held.length === 1);
+  expect((await send(port, { host: `admitted.${DOMAIN}` })).status).toBe(503);
+  const other = send(port, { host: `queued.${DOMAIN}` });
+  await until("the other at the replica", () => held.length === 2);
+  expect((await send(port, { host: `queued.${DOMAIN}` })).status).toBe(429);
+  for (const res of held.splice(0)) res.end("ok");
+  expect((await running).status).toBe(200);
+  expect((await other).status).toBe(200);
   await send(port, { host: `cut.${DOMAIN}` }).catch(() => {});
   const agent = agentFamilies({
     configVersion: 1,

@@ -59,5 +59,15 @@ export function configService(
       c.model !== null || (c.router ?? g.configuration.router) !== null || (c.engine ?? "none") !== "none",
     ),
     hold: c.scaling && c.replicas.min === 0 ? { timeout_ms: Math.round(c.scaling.hold_timeout * 1000) } : null,
+    // Retries and admission control (proxy/admission/).
+    retries: c.retries ?? null,
+    admission: c.admission
+      ? {
+          max_concurrency: c.admission.max_concurrency,
+          queue_size: c.admission.queue_size,
+          queue_timeout_ms: Math.round(c.admission.queue_timeout * 1000),
+          priority_header: c.admission.priority_header,
+        }
+      : null,
   };
 }

@@ -13,7 +13,7 @@ import type { RoutingGate } from "./routing-gate.ts";
 import type { UpstreamPools } from "./upstream-pools.ts";
 
 export interface ContextSettings {
-  /** Retries of a request that did not reach a replica, on other replicas. */
+  /** Retries of an upgrade that did not reach a replica, on other replicas (HTTP: the service's `retries`). */
   maxRetries: number;
   /** Dialing a replica for a tunnel (pooled requests use the pool's own setting). */
   connectTimeoutMs: number;

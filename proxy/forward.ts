@@ -1,9 +1,12 @@
 /**
  * @module
  * One HTTP exchange: client request → replica → client response, streamed both ways with
- * backpressure through undici's `dispatch` (no intermediate streams or `fetch` objects). A request
- * that never reached a replica (connect failure) is retried on another one; everything that reached a
- * replica is counted in the service's stats. When the request is observed (`observe/observation.ts`),
+ * backpressure through undici's `dispatch` (no intermediate streams or `fetch` objects). The
+ * service's admission gate gives it a slot first, or a place in its queue (`admission/`). An attempt
+ * that fails before any byte went to the client (never reached, reset, timed out, a retried status)
+ * is tried again on another replica when the service's retry policy, its budget and the body allow
+ * (`admission/retry-policy.ts`); a retried status's response is read and dropped. Everything that
+ * reached a replica is counted in the service's stats. When the request is observed (`observe/observation.ts`),
  * the exchange tells its observation what happened and meters the response as it passes: LLM event
  * streams (`observe/sse-meter.ts`) and JSON answers' token counts (`observe/json-usage.ts`).
  *
@@ -15,6 +18,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
+import type { AdmissionGate, AdmissionTicket, AdmissionWaiter } from "./admission/admission-queue.ts";
+import { priorityClass } from "./admission/admission-queue.ts";
+import { replyRefused } from "./admission/refusal.ts";
+import { decideRetry, type Failure } from "./admission/retry-policy.ts";
 import type { ReplicaState } from "./balancer.ts";
 import { BodyLimit } from "./body-limit.ts";
 import type { ProxyContext } from "./context.ts";
@@ -61,8 +68,11 @@ const NOT_A_REPLICA_FAULT = new Set([
   "UND_ERR_CLOSED",
   "UND_ERR_DESTROYED",
 ]);
-const NOT_RETRYABLE = new Set(["UND_ERR_INVALID_ARG", "UND_ERR_NOT_SUPPORTED", "GP_BAD_RESPONSE"]);
-const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+const NOT_RETRYABLE = new Set(["UND_ERR_INVALID_ARG", "UND_ERR_NOT_SUPPORTED", "GP_BAD_RESPONSE", "HTTPParserError"]);
+
+function onBackoff(exchange: Exchange): void {
+  exchange.backedOff();
+}
 
 const errorCode = (err: Error) => (err as Error & { code?: string }).code ?? err.name;
 
@@ -94,7 +104,7 @@ export function forward(
   new Exchange(ctx, req, res, route, head, path, startedAt, body, text).start();
 }
 
-class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
+class Exchange implements Dispatcher.DispatchHandler, RoutingClient, AdmissionTicket {
   readonly #ctx: ProxyContext;
   readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
@@ -119,6 +129,20 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
   #observed: Observation | undefined;
   #metrics: ServiceMeter | null;
   #tried: ReplicaState[] | null = null;
+  /** Attempts made (the one running included). */
+  #attempts = 0;
+  /** The current attempt's response is being read and dropped: a retry follows its end. */
+  #discard = false;
+  /** The delay before that retry (ms). */
+  #retryDelay = 0;
+  /** The back-off timer before the next attempt. */
+  #backoff: NodeJS.Timeout | null = null;
+  /** The admission gate whose slot this exchange holds (released once, at its end). */
+  #gate: AdmissionGate | null = null;
+  /** The exchange's place in its service's admission queue while it waits. */
+  #waiter: AdmissionWaiter | null = null;
+  /** The exchange counts in `inFlight` (it got past admission). */
+  #counted = false;
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
   /** The current attempt was written to a replica connection. */
@@ -156,7 +180,6 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
 
   start(): void {
     this.#ctx.begin();
-    if (this.#metrics) this.#metrics.inFlight++;
     const head = this.#head;
     const observed = observation(this.#res);
     this.#observed = observed;
@@ -189,7 +212,73 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
       this.#body = this.#req;
     }
     if (observed && !this.#readBody && head.contentLength > 0) observed.bytesIn = head.contentLength;
+    const resilience = this.#route.resilience;
+    resilience.budget.request(this.#startedAt);
+    const gate = resilience.gate;
+    if (gate !== null) {
+      const header = resilience.priorityHeader;
+      const admitted = gate.acquire(this, header === null ? undefined : () => priorityClass(this.#req.headers[header]));
+      if (admitted === "full") {
+        this.#metrics?.admissionRefused("full");
+        this.#refuse("full");
+        return;
+      }
+      if (admitted !== "admitted") {
+        this.#waiter = admitted;
+        if (this.#metrics) this.#metrics.queued++;
+        return;
+      }
+      this.#gate = gate;
+    }
+    this.#go();
+  }
+
+  #go(): void {
+    this.#counted = true;
+    if (this.#metrics) this.#metrics.inFlight++;
     this.#attempt();
+  }
+
+  /** A slot of the service's admission gate is this exchange's (it waited `waitedMs` in the queue). */
+  admitted(waitedMs: number): void {
+    this.#waiter = null;
+    this.#gate = this.#route.resilience.gate;
+    const metrics = this.#metrics;
+    if (metrics) {
+      metrics.queued--;
+      metrics.queueWait.observe(waitedMs / 1000);
+    }
+    if (this.#clientGone) this.#finish();
+    else this.#go();
+  }
+
+  /** The wait in the admission queue passed the service's `queue_timeout`. */
+  expired(waitedMs: number): void {
+    this.#waiter = null;
+    const metrics = this.#metrics;
+    if (metrics) {
+      metrics.queued--;
+      metrics.queueWait.observe(waitedMs / 1000);
+      metrics.admissionRefused("timeout");
+    }
+    this.#refuse("timeout");
+  }
+
+  #refuse(refusal: "full" | "timeout"): void {
+    if (!this.#clientGone) {
+      // A body still streaming from the client cannot be told from a next request: close after it.
+      const unread = this.#body !== null && !Buffer.isBuffer(this.#body);
+      const route = this.#route;
+      replyRefused(
+        this.#res,
+        refusal,
+        route.name,
+        route.model !== null,
+        route.resilience.retryAfterSeconds,
+        unread || this.#ctx.closing,
+      );
+    }
+    this.#finish();
   }
 
   #attempt(): void {
@@ -210,7 +299,8 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
     }
     this.#replica = replica;
     this.#sent = false;
-    if (this.#observed) this.#observed.retries = this.#tried?.length ?? 0;
+    this.#attempts++;
+    if (this.#observed) this.#observed.retries = this.#attempts - 1;
     this.#held = replica;
     this.#lease = lease;
     replica.inFlight++;
@@ -240,12 +330,21 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     // 1xx informational answers are not relayed; the final response follows.
     if (statusCode < 200) return true;
-    this.#responded = true;
-    this.#resume = resume;
     const replica = this.#replica!;
     this.#status = statusCode;
     // A success counts once the body ended (`onComplete`): a stream cut after its head is a failure.
     if (statusCode >= 500) this.#route.balancer.failed(replica, Date.now(), `HTTP ${statusCode}`);
+    if (statusCode >= 400 && !this.#clientGone && this.#route.resilience.policy.retriesStatus(statusCode)) {
+      const delay = this.#retryDelayFor(statusCode);
+      if (delay >= 0) {
+        // Nothing went to the client: read the answer to its end (the connection stays usable), then retry.
+        this.#discard = true;
+        this.#retryDelay = delay;
+        return true;
+      }
+    }
+    this.#responded = true;
+    this.#resume = resume;
     const res = this.#res;
     if (this.#clientGone) return false;
     const observed = this.#observed;
@@ -281,6 +380,7 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.#discard) return true;
     let out = chunk;
     const observed = this.#observed;
     if (observed) {
@@ -306,6 +406,11 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
   }
 
   onComplete(): void {
+    if (this.#discard) {
+      this.#retryNext();
+      return;
+    }
+    // A success counts once the body ended (a discarded answer was retried: neither).
     if (this.#status < 500 && this.#replica) this.#route.balancer.succeeded(this.#replica);
     const rest = this.#meter?.end();
     if (rest) {
@@ -329,6 +434,11 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
     const code = errorCode(err);
     if (replica && !NOT_A_REPLICA_FAULT.has(code))
       this.#metrics?.upstreamError(replica.id, failureKind(code, this.#sent));
+    if (this.#discard) {
+      // The dropped answer failed on its way: the retry was decided already.
+      this.#retryNext();
+      return;
+    }
     if (this.#responded) {
       // Too late for a status code: cut the client's response so it sees a truncated body, not a whole one.
       // A stream that dies or stalls after its head is a failure of the replica (docs/health.md).
@@ -338,34 +448,81 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
       this.#finish();
       return;
     }
-    if (code === "UND_ERR_HEADERS_TIMEOUT") {
-      if (replica) this.#route.balancer.failed(replica, Date.now(), "no response head in time");
-      this.#fail(504, "the replica did not answer in time");
-      return;
+    const timeout = code === "UND_ERR_HEADERS_TIMEOUT";
+    // A replica that sends no head in time failed too (docs/health.md), whether or not it is retried.
+    if (replica && !NOT_A_REPLICA_FAULT.has(code))
+      this.#route.balancer.failed(replica, Date.now(), timeout ? "no response head in time" : code);
+    const failure: Failure = timeout
+      ? "timeout"
+      : NOT_RETRYABLE.has(code) || err.name === "HTTPParserError"
+        ? "other"
+        : this.#sent
+          ? "reset"
+          : "connect";
+    if (replica) {
+      const delay = this.#retryDelayFor(failure);
+      if (delay >= 0) {
+        this.#retryDelay = delay;
+        this.#retryNext();
+        return;
+      }
     }
-    const faulty = !NOT_A_REPLICA_FAULT.has(code);
-    if (replica && faulty) this.#route.balancer.failed(replica, Date.now(), code);
-    if (replica && this.#canRetry(code)) {
-      this.#release();
-      this.#replica = null;
-      if (this.#tried) this.#tried.push(replica);
-      else this.#tried = [replica];
-      this.#attempt();
-      return;
-    }
-    if (code === "GP_BAD_RESPONSE" || err.name === "HTTPParserError")
+    if (timeout) this.#fail(504, "the replica did not answer in time");
+    else if (code === "GP_BAD_RESPONSE" || err.name === "HTTPParserError")
       this.#fail(502, "the replica sent an invalid response");
     else if (code === "UND_ERR_CONNECT_TIMEOUT") this.#fail(504, "connecting to the replica timed out");
     else this.#fail(502, this.#sent ? "the replica closed the connection" : "the replica could not be reached");
   }
 
-  /** Another replica may take the request: it never reached this one, or it is safe to send twice. */
-  #canRetry(code: string): boolean {
-    if (NOT_RETRYABLE.has(code)) return false;
-    if ((this.#tried?.length ?? 0) >= this.#ctx.settings.maxRetries) return false;
-    if (this.#route.balancer.replicas.length < 2 && code !== "UND_ERR_CLOSED") return false;
-    if (!this.#sent) return true;
-    return this.#body === null && IDEMPOTENT_METHODS.has(this.#req.method ?? "");
+  /**
+   * The delay (ms) before trying `failure` again on another replica, or −1 when it is not retried
+   * (`admission/retry-policy.ts`); a refusal of a failure the service retries is counted by reason.
+   */
+  #retryDelayFor(failure: Failure): number {
+    const { policy, budget } = this.#route.resilience;
+    if (!policy.retries(failure)) return -1;
+    const replica = this.#replica!;
+    const tried = this.#tried ? [...this.#tried, replica] : [replica];
+    const verdict = decideRetry(
+      policy,
+      budget,
+      failure,
+      {
+        attempts: this.#attempts,
+        relayed: this.#responded,
+        replayable: this.#body === null || Buffer.isBuffer(this.#body),
+        otherReplica: this.#attempts < policy.attempts && this.#route.balancer.candidates(Date.now(), tried).length > 0,
+      },
+      performance.now(),
+      Math.random(),
+    );
+    if (verdict.retry) return verdict.delayMs;
+    if (verdict.reason !== null) this.#metrics?.retryRefused(verdict.reason);
+    return -1;
+  }
+
+  /** The failed attempt's replica joins the tried ones; the next attempt starts after the back-off. */
+  #retryNext(): void {
+    this.#discard = false;
+    const replica = this.#replica!;
+    this.#release();
+    this.#replica = null;
+    this.#abort = null;
+    if (this.#tried) this.#tried.push(replica);
+    else this.#tried = [replica];
+    if (this.#clientGone) {
+      this.#finish();
+      return;
+    }
+    if (this.#retryDelay <= 0) this.#attempt();
+    else this.#backoff = setTimeout(onBackoff, this.#retryDelay, this);
+  }
+
+  /** The back-off before a retry is over. */
+  backedOff(): void {
+    this.#backoff = null;
+    if (this.#clientGone || this.#done) this.#finish();
+    else this.#attempt();
   }
 
   #fail(status: number, message: string, close = false): void {
@@ -381,7 +538,21 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
     if (this.#done) return;
     this.#done = true;
     this.#release();
-    if (this.#metrics) this.#metrics.inFlight--;
+    if (this.#backoff !== null) {
+      clearTimeout(this.#backoff);
+      this.#backoff = null;
+    }
+    if (this.#waiter !== null) {
+      this.#route.resilience.gate?.cancel(this.#waiter);
+      this.#waiter = null;
+      if (this.#metrics) this.#metrics.queued--;
+    }
+    if (this.#gate !== null) {
+      const gate = this.#gate;
+      this.#gate = null;
+      gate.release();
+    }
+    if (this.#metrics && this.#counted) this.#metrics.inFlight--;
     if (this.#reached) this.#route.counter.record((performance.now() - this.#startedAt) / 1000, Date.now());
     this.#ctx.end();
   }
@@ -400,6 +571,11 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient {
   clientClosed(): void {
     if (this.#done || this.#res.writableFinished) return;
     this.#clientGone = true;
+    // Waiting for a slot or a retry: nothing runs to abort.
+    if (this.#waiter !== null || this.#backoff !== null) {
+      this.#finish();
+      return;
+    }
     // Before onConnect there is nothing to abort yet; onConnect aborts on arrival.
     this.#abort?.(new ClientGoneError());
   }

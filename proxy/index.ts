@@ -334,7 +334,8 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     host: checked.host,
     port: checked.port,
     count: checked.processes,
-    settings,
+    // The serving processes split each service's admission limit and retry floor (proxy/admission/).
+    settings: { ...settings, processShares: checked.processes },
     document: checked.initial,
     sharing: tuning.sharing ?? "handle",
     tlsPort: checked.tlsPort,

@@ -12,6 +12,7 @@ import * as v from "valibot";
 import { ConfigDocument, type ConfigService } from "../schema/config-document.ts";
 import { formatIssue, fromValibot } from "../schema/issues.ts";
 import { sameJson } from "../schema/json.ts";
+import { type ServiceResilience, serviceResilience } from "./admission/service-resilience.ts";
 import { TokenSet } from "./auth.ts";
 import { Balancer, type HealthPolicy, ReplicaState } from "./balancer.ts";
 import { ConfigRejectedError } from "./errors.ts";
@@ -61,6 +62,8 @@ export interface ServiceRoute {
   readonly metrics: ServiceMeter | null;
   /** `usage: include`: streamed completions are asked for their usage (`observe/include-usage.ts`). */
   readonly usageInclude: boolean;
+  /** Retries and admission control (`admission/service-resilience.ts`). */
+  readonly resilience: ServiceResilience;
 }
 
 export interface RoutingTable {
@@ -196,6 +199,8 @@ export interface TableDeps {
   metrics?: MetricsRegistry | null;
   health: HealthPolicy;
   log: (line: string) => void;
+  /** The processes serving the host (`settings.processShares`), which split admission limits; default 1. */
+  shares?: number;
 }
 
 const replicaKey = (service: string, id: string, url: string) => `${service}\u0000${id}\u0000${url}`;
@@ -241,6 +246,7 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
       counter: deps.stats.counter(service.name),
       metrics: deps.metrics?.service(service.name) ?? null,
       usageInclude: usageInclude(service),
+      resilience: serviceResilience(service, before?.resilience, deps.shares ?? 1),
     };
     byHost.set(host, route);
     if (route.model && !byModel.has(route.model.name)) byModel.set(route.model.name, route);

@@ -182,6 +182,7 @@ export class ProxyServer {
       stats: this.#stats,
       metrics: this.#ctx.metrics,
       health: this.#settings.health,
+      shares: this.#settings.processShares,
       log: this.#log,
     });
     this.#stats.retain(new Set(table.services));

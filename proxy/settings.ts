@@ -25,7 +25,7 @@ export interface ServerSettings {
   keepAliveTimeoutMs: number;
   /** On close, how long requests in flight may run before connections are cut. */
   drainTimeoutMs: number;
-  /** Other replicas tried for a request that never reached one. */
+  /** Other replicas tried for an upgrade (tunnel) that never reached one; HTTP requests follow their service's `retries`. */
   maxRetries: number;
   /** Seconds in the `Retry-After` of a 503 for a service without replicas. */
   retryAfterSeconds: number;
@@ -41,6 +41,8 @@ export interface ServerSettings {
   metrics: boolean;
   /** Access log buffering and span export batching (`observe/sinks.ts`). */
   observe: ObserveLimits;
+  /** The processes serving the host, which split admission limits and retry floors (`admission/`); set by `index.ts`. */
+  processShares: number;
 }
 
 export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
@@ -59,6 +61,7 @@ export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
   bodyBuffer: DEFAULT_BODY_BUFFER,
   metrics: true,
   observe: DEFAULT_OBSERVE_LIMITS,
+  processShares: 1,
 };
 
 /** Throws `ProxyOptionsError` naming the first setting a process cannot work with. */
@@ -100,6 +103,9 @@ export function checkSettings(settings: ServerSettings): void {
     if (!Number.isInteger(value) || !(value >= (key === "signalIntervalMs" ? 0 : 1))) {
       throw new ProxyOptionsError(`settings.hold.${key}`, "expected a whole number ≥ 1 (signalIntervalMs ≥ 0)");
     }
+  }
+  if (!Number.isInteger(settings.processShares) || settings.processShares < 1) {
+    throw new ProxyOptionsError("settings.processShares", "expected a whole number ≥ 1");
   }
   if (typeof settings.metrics !== "boolean") throw new ProxyOptionsError("settings.metrics", "expected true or false");
 }

@@ -99,6 +99,33 @@ export const ConfigService = v.object({
     ),
     null,
   ),
+  // ── Retries and admission control (proxy/admission/) ──
+  /** The service's `retries` (null or absent, also from older control planes: the defaults). */
+  retries: v.optional(
+    v.nullable(
+      v.object({
+        attempts: whole(1, L.MAX_RETRY_ATTEMPTS),
+        statuses: v.array(whole(400, 599)),
+        on_reset: v.boolean(),
+        on_timeout: v.boolean(),
+        budget_percent: whole(0, 100),
+        budget_min_per_second: whole(0, L.MAX_RETRY_BUDGET_MIN_PER_SECOND),
+      }),
+    ),
+  ),
+  /** The service's `admission` (null or absent: none). `max_concurrency` is per replica. */
+  admission: v.optional(
+    v.nullable(
+      v.object({
+        max_concurrency: whole(1, L.MAX_ADMISSION_CONCURRENCY),
+        queue_size: whole(0, L.MAX_ADMISSION_QUEUE),
+        /** From 0 ms (no wait: full → 429 at once) to the schema's maximum. */
+        queue_timeout_ms: whole(0, L.MAX_ADMISSION_QUEUE_TIMEOUT_SECONDS * 1000),
+        priority_header: v.nullable(v.string()),
+      }),
+    ),
+  ),
+  // ── end of retries and admission control ──
 });
 
 export const ConfigDocument = v.object({

@@ -74,3 +74,13 @@ export const MAX_SLOW_START_SECONDS = 3600;
 /** The circuit breaker's failure counts and its window/open durations in seconds. */
 export const MAX_BREAKER_FAILURES = 100_000;
 export const MAX_BREAKER_SECONDS = 3600;
+/** `retries.attempts`: attempts in all, the first included (SMG's `--retry-max-retries` counts the same way). */
+export const MAX_RETRY_ATTEMPTS = 10;
+/** `retries.budget_min_per_second`: retries a service may always make per second, per host. */
+export const MAX_RETRY_BUDGET_MIN_PER_SECOND = 10_000;
+/** `admission.max_concurrency`: requests forwarded at once per replica. */
+export const MAX_ADMISSION_CONCURRENCY = 100_000;
+/** `admission.queue_size`: requests waiting for a slot per host (each costs a parked socket and its buffered body). */
+export const MAX_ADMISSION_QUEUE = 100_000;
+/** `admission.queue_timeout` in seconds. */
+export const MAX_ADMISSION_QUEUE_TIMEOUT_SECONDS = 300;

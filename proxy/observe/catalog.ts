@@ -21,6 +21,9 @@ export interface MetricSpec {
   bounds?: readonly number[];
 }
 
+/** Seconds in the admission queue (`admissionWait`). */
+export const QUEUE_WAIT_BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300] as const;
+
 const LLM_LABELS = ["service", "replica", "gen_ai_request_model", "gen_ai_operation_name"] as const;
 
 export const METRICS = {
@@ -92,8 +95,33 @@ export const METRICS = {
   retries: {
     name: "gateplane_retries_total",
     type: "counter",
-    help: "Attempts on another replica after one could not be reached.",
+    help: "Attempts on another replica after one failed before any byte went to the client.",
     labels: ["service"],
+  },
+  retriesRefused: {
+    name: "gateplane_retries_refused_total",
+    type: "counter",
+    help: "Failures the service retries that were not retried, by reason (budget, attempts, body, replicas).",
+    labels: ["service", "reason"],
+  },
+  admissionQueued: {
+    name: "gateplane_admission_queue_depth",
+    type: "gauge",
+    help: "Requests waiting now for a slot of the service's admission limit.",
+    labels: ["service"],
+  },
+  admissionWait: {
+    name: "gateplane_admission_queue_wait_seconds",
+    type: "histogram",
+    help: "Time requests waited in the admission queue, admitted or timed out.",
+    labels: ["service"],
+    bounds: QUEUE_WAIT_BOUNDS,
+  },
+  admissionRefused: {
+    name: "gateplane_admission_refused_total",
+    type: "counter",
+    help: "Requests refused by admission control: reason=full (429, queue full) or timeout (503, waited past queue_timeout).",
+    labels: ["service", "reason"],
   },
   rateLimited: {
     name: "gateplane_rate_limited_total",

@@ -38,7 +38,7 @@ export interface ExchangeRecord {
   replica: string | null;
   /** Status sent to the client; 0 when the client went away before one was sent. */
   status: number;
-  /** Attempts beyond the first (another replica after a connect failure). */
+  /** Attempts beyond the first (another replica after a failure before any byte reached the client). */
   retries: number;
   /** A rate-limit rule applied and what it decided; null when the service has no rule for the path. */
   rateLimit: "allowed" | "refused" | null;

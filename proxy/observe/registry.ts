@@ -10,6 +10,7 @@
  */
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import type { LlmWindow, LlmWindowName } from "../../schema/llm-stats.ts";
+import { REFUSAL_REASONS } from "../admission/retry-policy.ts";
 import { labelsOf, METRICS, type MetricSpec } from "./catalog.ts";
 import type { ExchangeRecord, ExchangeSink } from "./exchange-record.ts";
 import type { HistogramSample, MetricFamily, ScalarSample } from "./families.ts";
@@ -101,7 +102,11 @@ export class MetricsRegistry {
       rateLimited: [] as ScalarSample[],
       heldTotal: [] as ScalarSample[],
       held: [] as ScalarSample[],
+      retriesRefused: [] as ScalarSample[],
+      admissionQueued: [] as ScalarSample[],
+      admissionRefused: [] as ScalarSample[],
     };
+    const queueWait: HistogramSample[] = [];
     for (const meter of this.#services.values()) {
       const s = meter.labels;
       c.inFlight.push({ labels: s, value: meter.inFlight });
@@ -109,6 +114,16 @@ export class MetricsRegistry {
       if (meter.retries > 0) c.retries.push({ labels: s, value: meter.retries });
       if (meter.rateLimited > 0) c.rateLimited.push({ labels: s, value: meter.rateLimited });
       if (meter.held > 0) c.heldTotal.push({ labels: s, value: meter.held });
+      meter.retriesRefused.forEach((n, i) => {
+        if (n > 0) c.retriesRefused.push({ labels: [...s, "reason", REFUSAL_REASONS[i]!], value: n });
+      });
+      meter.admissionRefusals.forEach((n, i) => {
+        if (n > 0) c.admissionRefused.push({ labels: [...s, "reason", i === 0 ? "full" : "timeout"], value: n });
+      });
+      if (meter.queued > 0 || meter.queueWait.sum > 0 || meter.queueWait.counts.some((n) => n > 0)) {
+        c.admissionQueued.push({ labels: s, value: meter.queued });
+        queueWait.push(histogramSample(s, meter.queueWait));
+      }
       for (const replica of meter.replicas.values()) {
         replica.requests.forEach((n, i) => {
           if (n > 0) c.requests.push({ labels: [...replica.labels, "code", CODE_CLASSES[i]!], value: n });
@@ -158,6 +173,10 @@ export class MetricsRegistry {
       family(METRICS.rateLimited, c.rateLimited),
       family(METRICS.heldTotal, c.heldTotal),
       family(METRICS.held, c.held),
+      family(METRICS.retriesRefused, c.retriesRefused),
+      family(METRICS.admissionQueued, c.admissionQueued),
+      family(METRICS.admissionWait, queueWait),
+      family(METRICS.admissionRefused, c.admissionRefused),
       ...treePolicyFamilies(treePolicies),
     ];
   }

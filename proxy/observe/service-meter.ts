@@ -8,7 +8,9 @@
  * (replica, operation) with LLM traffic (≤ 4 operations), and the ring (≤ 24 KiB).
  */
 import { DURATION_BOUNDS, TOKEN_BOUNDS, TPOT_BOUNDS, TTFT_BOUNDS } from "../../schema/llm-stats.ts";
-import { labelsOf, OPERATIONS, operationOf } from "./catalog.ts";
+import type { Refusal } from "../admission/refusal.ts";
+import { REFUSAL_REASONS, type RefusalReason } from "../admission/retry-policy.ts";
+import { labelsOf, OPERATIONS, operationOf, QUEUE_WAIT_BOUNDS } from "./catalog.ts";
 import type { ExchangeRecord } from "./exchange-record.ts";
 import { bucketOf, LlmRing } from "./llm-windows.ts";
 
@@ -95,6 +97,13 @@ export class ServiceMeter {
   retries = 0;
   rateLimited = 0;
   held = 0;
+  /** Retries not made, by `REFUSAL_REASONS`. */
+  readonly retriesRefused = new Float64Array(REFUSAL_REASONS.length);
+  /** Requests in the admission queue now. */
+  queued = 0;
+  readonly queueWait = new Hist(QUEUE_WAIT_BOUNDS);
+  /** Admission refusals: [full, timeout]. */
+  readonly admissionRefusals = new Float64Array(2);
   #ring: LlmRing | null = null;
 
   constructor(name: string, model: string) {
@@ -119,6 +128,14 @@ export class ServiceMeter {
   /** Keeps the series of these replica ids (and of the gateway's own answers). */
   retainReplicas(ids: ReadonlySet<string>): void {
     for (const id of this.replicas.keys()) if (id !== "" && !ids.has(id)) this.replicas.delete(id);
+  }
+
+  retryRefused(reason: RefusalReason): void {
+    this.retriesRefused[REFUSAL_REASONS.indexOf(reason)]!++;
+  }
+
+  admissionRefused(refusal: Refusal): void {
+    this.admissionRefusals[refusal === "full" ? 0 : 1]!++;
   }
 
   upstreamError(replica: string, kind: UpstreamErrorKind): void {

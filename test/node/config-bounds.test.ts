@@ -110,6 +110,22 @@ function generate(random: () => number): Record<string, unknown> {
       };
     }
   }
+  // Retries and admission control (docs/resilience.md).
+  if (maybe(0.15)) {
+    spec.retries = {
+      ...(maybe() ? { attempts: num(L.MAX_RETRY_ATTEMPTS, 1) } : {}),
+      ...(maybe() ? { statuses: [num(599, 400)] } : {}),
+      ...(maybe() ? { budget_percent: num(100) } : {}),
+      ...(maybe() ? { budget_min_per_second: num(L.MAX_RETRY_BUDGET_MIN_PER_SECOND) } : {}),
+    };
+  }
+  if (maybe(0.15)) {
+    spec.admission = {
+      max_concurrency: num(L.MAX_ADMISSION_CONCURRENCY, 1),
+      ...(maybe() ? { queue_size: num(L.MAX_ADMISSION_QUEUE) } : {}),
+      ...(maybe() ? { queue_timeout: num(L.MAX_ADMISSION_QUEUE_TIMEOUT_SECONDS) } : {}),
+    };
+  }
   return spec;
 }
 

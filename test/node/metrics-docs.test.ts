@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -29,6 +29,9 @@ let exposition: string;
 let server: ProxyServer;
 let model: FakeModelServer;
 let cutting: Server;
+let slow: Server;
+const held: ServerResponse[] = [];
+let busy: Server;
 let dir: string;
 
 function listen(s: Server): Promise<string> {
@@ -50,6 +53,15 @@ beforeAll(async () => {
     setImmediate(() => res.destroy());
   });
   const cuttingUrl = await listen(cutting);
+  // A replica that answers when told (admission: one runs, one waits and times out, one is refused)…
+  slow = createServer((_req, res) => held.push(res));
+  const slowUrl = await listen(slow);
+  // …and one that is always unavailable (its 503 is retried, but the service has no other replica).
+  busy = createServer((_req, res) => {
+    res.writeHead(503);
+    res.end("busy");
+  });
+  const busyUrl = await listen(busy);
   const doc = configDocument(1, [
     {
       name: "chat",
@@ -81,6 +93,17 @@ beforeAll(async () => {
       rate_limits: [{ prefix: "/", key: { type: "ip_address" }, rps: 1 / 60, burst: 0 }],
     },
     { name: "cut", replicas: [cuttingUrl] },
+    { name: "busy", replicas: [busyUrl] },
+    {
+      name: "admitted",
+      replicas: [slowUrl],
+      admission: { max_concurrency: 1, queue_size: 1, queue_timeout_ms: 20, priority_header: null },
+    },
+    {
+      name: "queued",
+      replicas: [slowUrl],
+      admission: { max_concurrency: 1, queue_size: 0, queue_timeout_ms: 0, priority_header: null },
+    },
   ]);
   server = new ProxyServer(DEFAULT_SERVER_SETTINGS, () => {});
   server.apply(doc);
@@ -96,6 +119,17 @@ beforeAll(async () => {
   expect((await post("asleep", {})).status).toBe(503);
   await post("limited", {});
   expect((await post("limited", {})).status).toBe(429);
+  expect((await send(port, { host: `busy.${DOMAIN}` })).status).toBe(503);
+  // One runs (held by the replica), the next waits past its 20 ms and gets 503; with no queue, 429.
+  const running = send(port, { host: `admitted.${DOMAIN}` });
+  await until("the first at the replica", () => held.length === 1);
+  expect((await send(port, { host: `admitted.${DOMAIN}` })).status).toBe(503);
+  const other = send(port, { host: `queued.${DOMAIN}` });
+  await until("the other at the replica", () => held.length === 2);
+  expect((await send(port, { host: `queued.${DOMAIN}` })).status).toBe(429);
+  for (const res of held.splice(0)) res.end("ok");
+  expect((await running).status).toBe(200);
+  expect((await other).status).toBe(200);
   await send(port, { host: `cut.${DOMAIN}` }).catch(() => {});
   const agent = agentFamilies({
     configVersion: 1,
@@ -154,6 +188,10 @@ afterAll(async () => {
   await model?.close();
   cutting?.closeAllConnections();
   await new Promise((r) => cutting?.close(r));
+  for (const s of [slow, busy]) {
+    s?.closeAllConnections();
+    await new Promise((r) => s?.close(r));
+  }
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

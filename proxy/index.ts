@@ -12,6 +12,7 @@ import { engineFamilies } from "./engine/engine-metrics.ts";
 import { EngineScraper, type EngineScraperOptions } from "./engine/scraper.ts";
 import { ConfigRejectedError, ProxyClosedError, ProxyOptionsError } from "./errors.ts";
 import { Mesh } from "./mesh/mesh.ts";
+import { meshFamilies } from "./mesh/mesh-metrics.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import { type MetricFamily, mergeFamilies } from "./observe/families.ts";
 import { ProcessPool, type Sharing } from "./process-pool.ts";
@@ -240,7 +241,8 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
       ...tuning.engines,
       onLoad: (service, id, url, load) => routing.setEngine(service, id, url, load),
     });
-    const metrics = () => (settings.metrics ? mergeFamilies([server.metrics(), engineFamilies(engines)]) : []);
+    const metrics = () =>
+      settings.metrics ? mergeFamilies([server.metrics(), engineFamilies(engines), meshFamilies(mesh.counts)]) : [];
     const exposition = async () => renderExposition(mergeFamilies([metrics(), checked.extraMetrics()]));
     const server: ProxyServer = new ProxyServer(settings, checked.log, {
       rateLimits,

@@ -37,6 +37,7 @@ import { engineFamilies } from "./engine/engine-metrics.ts";
 import { EngineScraper, type EngineScraperOptions } from "./engine/scraper.ts";
 import { ProxyProcessError } from "./errors.ts";
 import { Mesh } from "./mesh/mesh.ts";
+import { meshFamilies } from "./mesh/mesh-metrics.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import { type MetricFamily, ProcessSeries } from "./observe/families.ts";
 import { LogRotator } from "./observe/log-rotation.ts";
@@ -451,6 +452,7 @@ export class ProcessPool {
     const services = this.#document?.services.map((s) => s.name) ?? [];
     return this.#series.sum([
       ...treePolicyFamilies(treePoliciesOf(this.#routing, services)),
+      ...meshFamilies(this.mesh.counts),
       ...(this.#options.settings.metrics ? engineFamilies(this.#engines) : []),
     ]);
   }

@@ -8,6 +8,8 @@ import { agentFamilies } from "../../agent/metrics.ts";
 import { engineFamilies } from "../../proxy/engine/engine-metrics.ts";
 import { FakeClock } from "../../proxy/engine/fake-clock.ts";
 import { EngineScraper } from "../../proxy/engine/scraper.ts";
+import { Mesh } from "../../proxy/mesh/mesh.ts";
+import { meshFamilies } from "../../proxy/mesh/mesh-metrics.ts";
 import { METRICS } from "../../proxy/observe/catalog.ts";
 import { renderExposition } from "../../proxy/observe/exposition.ts";
 import { ProxyServer } from "../../proxy/server.ts";
@@ -135,7 +137,16 @@ beforeAll(async () => {
     "the engine scraped again",
     () => model.scrapes > before && engines.signals("chat")?.[0]?.prefix_cache_hit_rate !== null,
   );
-  exposition = renderExposition([...server.metrics(), ...engineFamilies(engines), ...agent]);
+  // The mesh's counters, as the host's routing process exports them.
+  const mesh = new Mesh();
+  mesh.routed("cached", "x".repeat(64), "r1");
+  mesh.take();
+  exposition = renderExposition([
+    ...server.metrics(),
+    ...engineFamilies(engines),
+    ...meshFamilies(mesh.counts),
+    ...agent,
+  ]);
   engines.close();
 });
 

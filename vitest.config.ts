@@ -14,6 +14,7 @@ const SHARED_STACK_FILES = [
   "test/node/e2e-service-tokens.test.ts",
   "test/node/e2e-traffic.test.ts",
   "test/node/e2e-console.test.ts",
+  "test/node/e2e-mesh.test.ts",
 ];
 
 export default defineConfig({

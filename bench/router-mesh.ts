@@ -3,7 +3,8 @@
  * `npm run bench:mesh`: routing quality with gateway replicas behind round-robin DNS
  * (`router-sim.ts`'s `GatewayReplicas`), per tree policy and workload: one gateway; N gateways with
  * independent state; N gateways sharing through the mesh (`proxy/mesh/`) at its real interval and
- * relay delay, and at a slower one. The criterion (issue 15): the shared hit rate ≥ 95 % of one
+ * relay delay, and at a slower one; each with and without the tree policies' agreement on new
+ * prefixes (`proxy/policies/policy.ts`'s `Agreement`), and the agreement alone. The criterion (issue 15): the shared hit rate ≥ 95 % of one
  * gateway's.
  *
  * Flags: --gateways 3, --workers 8, --seed 1, --scrape 2, --interval 0.5 (s between digests),
@@ -48,6 +49,15 @@ const modes: [string, GatewayReplicas | null][] = [
     `${GATEWAYS} gateways, mesh (digest every ${INTERVAL * 4} s + ${DELAY} s relay)`,
     { count: GATEWAYS, share: { interval: INTERVAL * 4, delay: DELAY } },
   ],
+  [
+    `${GATEWAYS} gateways, mesh ${INTERVAL} s + agreement on new prefixes`,
+    { count: GATEWAYS, share: { interval: INTERVAL, delay: DELAY }, agree: true },
+  ],
+  [
+    `${GATEWAYS} gateways, mesh ${INTERVAL * 4} s + agreement on new prefixes`,
+    { count: GATEWAYS, share: { interval: INTERVAL * 4, delay: DELAY }, agree: true },
+  ],
+  [`${GATEWAYS} gateways, no mesh, agreement only`, { count: GATEWAYS, share: null, agree: true }],
 ];
 
 const started = performance.now();
@@ -55,7 +65,16 @@ console.log(
   `# ${GATEWAYS} gateway replicas behind round-robin DNS (each request to the next gateway), ${WORKERS} workers, engine scrapes every ${COST.scrapeSeconds} s\n`,
 );
 const lines: string[][] = [
-  ["workload", "policy", "gateways", "hit rate", "of 1 gateway's", "throughput tok/s", "TTFT p90 s"],
+  [
+    "workload",
+    "policy",
+    "gateways",
+    "hit rate",
+    "of 1 gateway's",
+    "throughput tok/s",
+    "TTFT p90 s",
+    "served max/min per worker",
+  ],
 ];
 for (const [workload, make] of workloads) {
   for (const policy of policies) {
@@ -71,6 +90,7 @@ for (const [workload, make] of workloads) {
         `${((r.hitRate / one) * 100).toFixed(1)} %`,
         r.throughput.toFixed(0),
         r.ttftP90.toFixed(2),
+        `${r.maxServed}/${r.minServed}`,
       ]);
     }
   }

@@ -12,10 +12,10 @@
  * character of routing text (a code point outside ASCII). Workloads: `router-workloads.ts`.
  */
 
-import { Mesh } from "../proxy/mesh/mesh.ts";
+import { AGREEMENT_TOLERANCE, Mesh } from "../proxy/mesh/mesh.ts";
 import { CacheAware } from "../proxy/policies/cache-aware.ts";
 import { LeastLoad } from "../proxy/policies/least-load.ts";
-import { combinedLoad, type EngineLoad, inFlightLoad, type Policy } from "../proxy/policies/policy.ts";
+import { type Agreement, combinedLoad, type EngineLoad, inFlightLoad, type Policy } from "../proxy/policies/policy.ts";
 import { PowerOfTwo } from "../proxy/policies/power-of-two.ts";
 import { PrefixLoad } from "../proxy/policies/prefix-load.ts";
 import { RandomPolicy } from "../proxy/policies/random.ts";
@@ -266,6 +266,12 @@ export const SIM_POLICIES: Record<string, PolicyFactory> = {
 export interface GatewayReplicas {
   count: number;
   share: { interval: number; delay: number } | null;
+  /**
+   * The tree policies' agreement on new prefixes (`proxy/policies/policy.ts`'s `Agreement`), with
+   * the proxy's load tolerance (`AGREEMENT_TOLERANCE`), as the proxy sets it while the mesh has
+   * peers (here from the start); false: random tie-breaks, each gateway on its own.
+   */
+  agree?: boolean;
 }
 
 export function simulate(
@@ -287,6 +293,10 @@ export function simulate(
     policy.retain(views);
     const tree = "tree" in policy ? (policy.tree as { insert(text: string, tenant: SimView): void }) : null;
     const mesh = gateways?.share && tree ? new Mesh({ random }) : null;
+    const tolerance = AGREEMENT_TOLERANCE[policy.name as keyof typeof AGREEMENT_TOLERANCE];
+    if (gateways?.agree && tolerance !== undefined && "agreement" in policy) {
+      (policy as { agreement: Agreement<SimView> | null }).agreement = { tolerance, id: (v) => v.id };
+    }
     mesh?.retain(["sim"]);
     return { policy, views, tree, mesh, byId: new Map(views.map((v) => [v.id, v as SimView])) };
   });

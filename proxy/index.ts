@@ -15,6 +15,7 @@ import { ConfigRejectedError, ProxyClosedError, ProxyOptionsError } from "./erro
 import { HealthChecker, type HealthCheckerOptions } from "./health/checker.ts";
 import { hostHealthFamilies } from "./health/health-metrics.ts";
 import { Mesh } from "./mesh/mesh.ts";
+import { meshFamilies } from "./mesh/mesh-metrics.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import { type MetricFamily, mergeFamilies } from "./observe/families.ts";
 import { type ListeningSockets, ProcessPool, type Sharing } from "./process-pool.ts";
@@ -267,7 +268,12 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
       onVerdict: (verdict) => server.setActive([verdict]),
     });
     const metrics = () =>
-      settings.metrics ? hostHealthFamilies(mergeFamilies([server.metrics(), engineFamilies(engines)]), health) : [];
+      settings.metrics
+        ? hostHealthFamilies(
+            mergeFamilies([server.metrics(), engineFamilies(engines), meshFamilies(mesh.counts)]),
+            health,
+          )
+        : [];
     const exposition = async () => renderExposition(mergeFamilies([metrics(), checked.extraMetrics()]));
     const server: ProxyServer = new ProxyServer(settings, checked.log, {
       rateLimits,

@@ -39,6 +39,7 @@ import { ProxyProcessError } from "./errors.ts";
 import { type ActiveVerdict, HealthChecker, type HealthCheckerOptions } from "./health/checker.ts";
 import { hostHealthFamilies } from "./health/health-metrics.ts";
 import { Mesh } from "./mesh/mesh.ts";
+import { meshFamilies } from "./mesh/mesh-metrics.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import { type MetricFamily, ProcessSeries } from "./observe/families.ts";
 import { LogRotator } from "./observe/log-rotation.ts";
@@ -515,6 +516,7 @@ export class ProcessPool {
     const services = this.#document?.services.map((s) => s.name) ?? [];
     const sum = this.#series.sum([
       ...treePolicyFamilies(treePoliciesOf(this.#routing, services)),
+      ...meshFamilies(this.mesh.counts),
       ...(this.#options.settings.metrics ? engineFamilies(this.#engines) : []),
     ]);
     return this.#options.settings.metrics ? hostHealthFamilies(sum, this.#health) : sum;

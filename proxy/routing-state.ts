@@ -18,9 +18,9 @@ import type { ConfigDocument } from "../schema/config-document.ts";
 import { sameJson } from "../schema/json.ts";
 import type { RouterConfig } from "../schema/router.ts";
 import type { ScrapedLoad } from "./engine/replica-scrape.ts";
-import type { Mesh } from "./mesh/mesh.ts";
+import { AGREEMENT_TOLERANCE, type Mesh } from "./mesh/mesh.ts";
 import { createPolicy, type Policy } from "./policies/index.ts";
-import type { EngineLoad } from "./policies/policy.ts";
+import type { Agreement, EngineLoad } from "./policies/policy.ts";
 
 /** Whether a service's router keeps state that must be one per host. */
 export const sharesState = (router: RouterConfig | null): boolean => router !== null && router.policy !== "random";
@@ -46,6 +46,14 @@ interface ServiceState {
 }
 
 const replicaKey = (id: string, url: string) => `${id}\u0000${url}`;
+
+/** How the tree policies agree with the gateway's other replicas on new prefixes (`policies/policy.ts`). */
+const AGREEMENT: Record<string, Agreement<HostReplica>> = Object.fromEntries(
+  Object.entries(AGREEMENT_TOLERANCE).map(([policy, tolerance]) => [
+    policy,
+    { tolerance, id: (r: HostReplica) => r.id },
+  ]),
+);
 
 export interface Decision {
   /** The chosen replica's id. */
@@ -115,7 +123,13 @@ export class RoutingState {
       if (candidates.length === 0) return null;
     }
     const mesh = this.#mesh;
-    if (mesh !== null && state.tree !== null && text !== "") mesh.learn(service, state.tree, text, state.byId);
+    if (mesh !== null && state.tree !== null && text !== "") {
+      mesh.learn(service, state.tree, text, state.byId);
+      // With peers, a new prefix goes where they would send it too; alone, SGLang's random tie-break.
+      (state.policy as { agreement?: Agreement<HostReplica> | null }).agreement = mesh.hasPeers()
+        ? (AGREEMENT[state.policy.name] ?? null)
+        : null;
+    }
     const chosen = state.policy.select(candidates, text, now);
     if (mesh !== null && state.tree !== null && text !== "") mesh.routed(service, text, chosen.id);
     chosen.inFlight++;

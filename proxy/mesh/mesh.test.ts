@@ -194,3 +194,29 @@ describe("rate limits across hosts", () => {
     expect(admitted).toBeLessThanOrEqual(limit * 1.5 + 2);
   });
 });
+
+describe.each([CACHE_AWARE, PREFIX_LOAD])("$policy agreement on new prefixes", (router) => {
+  it("hosts that heard a peer send a new prefix to the same replica before any route of it", () => {
+    const [a, b] = hosts(router);
+    // Each has heard the other (a digest with nothing of these prompts): agreement is on.
+    const empty = { routes: [], charges: [{ z: "none", k: 1, n: 1 }], sampled_out: 0 };
+    expect(a!.mesh.hasPeers()).toBe(false);
+    a!.mesh.apply(empty);
+    b!.mesh.apply(empty);
+    expect(a!.mesh.hasPeers()).toBe(true);
+    let same = 0;
+    const where = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const p = text(10 + i, 3000);
+      const x = a!.state.decide(0, "llm", p, null, 0)!;
+      const y = b!.state.decide(0, "llm", `${p}x`, null, 0)!;
+      a!.state.release(0, x.lease);
+      b!.state.release(0, y.lease);
+      where.add(x.id);
+      if (x.id === y.id) same++;
+    }
+    expect(same).toBe(40);
+    // Still spread: the hash of each prefix, not one replica for all.
+    expect(where.size).toBeGreaterThan(2);
+  });
+});

@@ -31,6 +31,8 @@ export interface MeshCounts {
   /** Decisions of tree services routed here / sent in digests (the rest were sampled out). */
   routed: number;
   routesSent: number;
+  /** Decisions left out of digests by the sample cap (`MAX_DIGEST_ROUTES`). */
+  sampledOut: number;
   /** Peers' routes received / prefixes moved into a tree by a decision. */
   routesReceived: number;
   imported: number;
@@ -45,9 +47,25 @@ export interface MeshCounts {
   digestsRefused: number;
 }
 
+/** How long after a peer's last digest this host still counts itself one of several (20 intervals). */
+export const PEER_TTL_MS = 10_000;
+
+/**
+ * Load tolerance (requests) per tree policy of their agreement on new prefixes while the host has
+ * peers (`policies/policy.ts`'s `Agreement`), chosen with `npm run bench:mesh` (docs/routing.md):
+ * wider raises the hit rate but spreads load worse (multi-turn prefix_load at 4: max/min served
+ * per worker 326/143 against 203/185 for one gateway).
+ */
+export const AGREEMENT_TOLERANCE: Readonly<Record<"cache_aware" | "prefix_load", number>> = {
+  cache_aware: 1,
+  prefix_load: 2,
+};
+
 export interface MeshOptions {
   zones?: ZoneRegistry | null;
   random?: () => number;
+  /** The clock (ms) that says whether peers were heard lately. */
+  now?: () => number;
   maxRoutes?: number;
   maxCharges?: number;
 }
@@ -56,6 +74,7 @@ export class Mesh {
   readonly counts: MeshCounts = {
     routed: 0,
     routesSent: 0,
+    sampledOut: 0,
     routesReceived: 0,
     imported: 0,
     admitted: 0,
@@ -68,6 +87,9 @@ export class Mesh {
   readonly #indexes = new Map<string, PeerIndex>();
   readonly #zones: ZoneRegistry | null;
   readonly #random: () => number;
+  readonly #now: () => number;
+  /** When a peer's digest last arrived (valid or not: a peer sent it); null: never. */
+  #peerAt: number | null = null;
   readonly #maxRoutes: number;
   readonly #maxCharges: number;
   /** This interval's sample of decisions, and how many there were. */
@@ -82,9 +104,18 @@ export class Mesh {
   constructor(options: MeshOptions = {}) {
     this.#zones = options.zones ?? null;
     this.#random = options.random ?? Math.random;
+    this.#now = options.now ?? Date.now;
     this.#maxRoutes = options.maxRoutes ?? MAX_DIGEST_ROUTES;
     this.#maxCharges = options.maxCharges ?? MAX_DIGEST_CHARGES;
     if (this.#zones) this.#zones.onAdmit = (zone, key) => this.admitted(zone, key);
+  }
+
+  /**
+   * Whether another gateway replica spoke within `PEER_TTL_MS` (its digests come every 500 ms while
+   * it routes or admits anything): the tree policies then agree on new prefixes.
+   */
+  hasPeers(): boolean {
+    return this.#peerAt !== null && this.#now() - this.#peerAt < PEER_TTL_MS;
   }
 
   /** The services whose policy keeps a prefix tree (peers' routes for others are ignored). */
@@ -159,12 +190,14 @@ export class Mesh {
       for (const { n, k } of keys.values()) digest.charges.push({ z: zone, k, n });
     }
     this.counts.routesSent += digest.routes.length;
+    this.counts.sampledOut += digest.sampled_out;
     this.counts.digestsSent++;
     return digest;
   }
 
   /** A peer's digest (anything: it is validated here, whole, before any of it is applied). */
   apply(raw: unknown): boolean {
+    this.#peerAt = this.#now();
     const parsed = v.safeParse(MeshDigest, raw);
     if (!parsed.success) {
       this.counts.digestsRefused++;

@@ -297,6 +297,60 @@ export const METRICS = {
     help: "Always 1; the agent's version as a label.",
     labels: ["version"],
   },
+  meshDigestsSent: {
+    name: "gateplane_mesh_digests_sent_total",
+    type: "counter",
+    help: "Mesh digests this host sent to the gateway's other replicas (one per 500 ms interval with anything to tell).",
+    labels: [],
+  },
+  meshDigestsReceived: {
+    name: "gateplane_mesh_digests_received_total",
+    type: "counter",
+    help: "Mesh digests from the gateway's other replicas applied here.",
+    labels: [],
+  },
+  meshDigestsRefused: {
+    name: "gateplane_mesh_digests_refused_total",
+    type: "counter",
+    help: "Mesh digests from other replicas refused whole (malformed or over the bounds).",
+    labels: [],
+  },
+  meshRoutesSent: {
+    name: "gateplane_mesh_routes_sent_total",
+    type: "counter",
+    help: "Tree-policy decisions sent in this host's mesh digests.",
+    labels: [],
+  },
+  meshRoutesSampledOut: {
+    name: "gateplane_mesh_routes_sampled_out_total",
+    type: "counter",
+    help: "Tree-policy decisions left out of this host's digests by the per-digest sample cap (256).",
+    labels: [],
+  },
+  meshRoutesReceived: {
+    name: "gateplane_mesh_routes_received_total",
+    type: "counter",
+    help: "Routes of other replicas' digests put in this host's peer index.",
+    labels: [],
+  },
+  meshPrefixesImported: {
+    name: "gateplane_mesh_prefixes_imported_total",
+    type: "counter",
+    help: "Prefixes other replicas routed that a decision here moved into its prefix tree.",
+    labels: [],
+  },
+  meshChargesApplied: {
+    name: "gateplane_mesh_charges_applied_total",
+    type: "counter",
+    help: "Rate-limit charges (a key's admissions on another replica in one digest) applied to this host's buckets.",
+    labels: [],
+  },
+  meshChargesDropped: {
+    name: "gateplane_mesh_charges_dropped_total",
+    type: "counter",
+    help: "Admissions left out of this host's digests because the digest's key cap (2,048) was reached.",
+    labels: [],
+  },
 } as const satisfies Record<string, MetricSpec>;
 
 /** Operation names (`gen_ai.operation.name`) by index; 0: none (the label is left out). */

@@ -20,6 +20,8 @@
  */
 import type { CacheAwareOptions } from "../../schema/router.ts";
 import {
+  type Agreement,
+  agreementKey,
   inFlightLoad,
   type Loaded,
   type LoadOf,
@@ -27,6 +29,7 @@ import {
   type Policy,
   type RandomInt,
   randomInt,
+  rendezvous,
 } from "./policy.ts";
 import { RadixTree } from "./radix-tree.ts";
 
@@ -47,6 +50,8 @@ export class CacheAware<W extends Loaded> implements Policy<W> {
   #lastEviction: number;
   readonly #random: RandomInt;
   readonly #load: LoadOf;
+  /** Set while this host has gateway peers (`policy.ts`'s `Agreement`): a miss goes where they would send it. */
+  agreement: Agreement<W> | null = null;
 
   constructor(
     options: CacheAwareOptions,
@@ -96,6 +101,18 @@ export class CacheAware<W extends Loaded> implements Policy<W> {
       return match.tenant;
     }
     this.counts.misses++;
+    const agreement = this.agreement;
+    if (agreement !== null && text !== "") {
+      const near = min + agreement.tolerance;
+      const key = agreementKey(text, match.matched);
+      const i = rendezvous(
+        candidates.length,
+        key,
+        (j) => loadOf(candidates[j]!) <= near,
+        (j) => agreement.id(candidates[j]!),
+      );
+      return candidates[i]!;
+    }
     return leastLoaded(candidates, this.#random, loadOf);
   }
 

@@ -86,3 +86,60 @@ export function leastLoaded<W extends Loaded>(
 /** A uniform random integer in [0, n). */
 export type RandomInt = (n: number) => number;
 export const randomInt: RandomInt = (n) => Math.floor(Math.random() * n);
+
+/**
+ * How gateway replicas that have not heard of a prefix yet still send it to the same replica (the
+ * mesh, `proxy/mesh/`, tells them only after one digest's delay): a tree policy's choice among
+ * candidates that are equally good for the text (cache_aware's miss, prefix_load's cheapest with
+ * the longest match) is no longer random but a rendezvous hash of the text's first block past what
+ * the tree knows, over the candidates whose load is within `tolerance` requests of the least. Every
+ * gateway replica computes the same hash, so they agree whenever their near-least sets share the
+ * winner. `RoutingState` sets it while the mesh has peers; a single gateway keeps SGLang's random
+ * tie-break.
+ */
+export interface Agreement<W> {
+  /** Load (requests) within which a candidate counts as least loaded. */
+  readonly tolerance: number;
+  /** A candidate's name, the same on every gateway replica (the replica id). */
+  id(w: W): string;
+}
+
+/** UTF-16 units of the text past its longest known prefix that name a new prefix. */
+export const AGREEMENT_UNITS = 32;
+
+/** 32-bit FNV-1a of `text`'s first `end` units. */
+function fnv(text: string, end: number, seed = 0x811c9dc5): number {
+  let h = seed;
+  for (let i = 0; i < end; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * The key of a new prefix: the hash of `text` up to one `AGREEMENT_UNITS` block past `known`
+ * (the longest match the tree has, rounded down to a block, so that gateway replicas whose trees
+ * differ by a few characters agree).
+ */
+export function agreementKey(text: string, known: number): number {
+  const end = Math.min(text.length, Math.floor(known / AGREEMENT_UNITS) * AGREEMENT_UNITS + AGREEMENT_UNITS);
+  return fnv(text, end);
+}
+
+/** Rendezvous (highest random weight): the index among `n` for which `near(i)` holds with the highest score for `key`. */
+export function rendezvous(n: number, key: number, near: (i: number) => boolean, id: (i: number) => string): number {
+  let best = -1;
+  let bestScore = -1;
+  for (let i = 0; i < n; i++) {
+    if (!near(i)) continue;
+    // murmur3's finaliser over the key mixed with the id's hash.
+    const name = id(i);
+    let h = fnv(name, name.length, key ^ 0x9e3779b9);
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    h = (h ^ (h >>> 16)) >>> 0;
+    if (h > bestScore) {
+      bestScore = h;
+      best = i;
+    }
+  }
+  return best;
+}

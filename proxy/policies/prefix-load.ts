@@ -24,7 +24,16 @@
  * `router_temperature`), spreading near-ties too.
  */
 import type { PrefixLoadOptions } from "../../schema/router.ts";
-import { inFlightLoad, type Loaded, type LoadOf, type Policy, type RandomInt } from "./policy.ts";
+import {
+  type Agreement,
+  agreementKey,
+  inFlightLoad,
+  type Loaded,
+  type LoadOf,
+  type Policy,
+  type RandomInt,
+  rendezvous,
+} from "./policy.ts";
 import { RadixTree } from "./radix-tree.ts";
 
 export type PrefixLoadConfig = PrefixLoadOptions & { eviction_interval: number; max_tree_size: number };
@@ -49,6 +58,12 @@ export class PrefixLoad<W extends Loaded> implements Policy<W> {
   /** Scratch arrays reused across decisions (the hot path allocates nothing per candidate). */
   #matched: number[] = [];
   #cost: number[] = [];
+  /**
+   * Set while this host has gateway peers (`policy.ts`'s `Agreement`): among the candidates with the
+   * longest match of those within `tolerance` requests' cost of the cheapest, the text's rendezvous
+   * hash chooses (with `prefix_load_temperature` 0).
+   */
+  agreement: Agreement<W> | null = null;
 
   constructor(
     options: PrefixLoadConfig,
@@ -111,6 +126,24 @@ export class PrefixLoad<W extends Loaded> implements Policy<W> {
         if (r < 0) return j;
       }
       return n - 1;
+    }
+    const agreement = this.agreement;
+    if (agreement !== null && text !== "") {
+      // Never trade a longer match for the hash: only the near-cheapest with the longest match among them.
+      const near = min + agreement.tolerance * perRequest;
+      let longest = 0;
+      let known = 0;
+      for (let j = 0; j < n; j++) {
+        if (matched[j]! > known) known = matched[j]!;
+        if (cost[j]! <= near && matched[j]! > longest) longest = matched[j]!;
+      }
+      const key = agreementKey(text, known);
+      return rendezvous(
+        n,
+        key,
+        (j) => cost[j]! <= near && matched[j] === longest,
+        (j) => agreement.id(candidates[j]!),
+      );
     }
     let ties = 0;
     for (let j = 0; j < n; j++) if (cost[j] === min) ties++;

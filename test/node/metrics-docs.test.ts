@@ -10,6 +10,8 @@ import { FakeClock } from "../../proxy/engine/fake-clock.ts";
 import { EngineScraper } from "../../proxy/engine/scraper.ts";
 import { HealthChecker } from "../../proxy/health/checker.ts";
 import { hostHealthFamilies } from "../../proxy/health/health-metrics.ts";
+import { Mesh } from "../../proxy/mesh/mesh.ts";
+import { meshFamilies } from "../../proxy/mesh/mesh-metrics.ts";
 import { METRICS } from "../../proxy/observe/catalog.ts";
 import { renderExposition } from "../../proxy/observe/exposition.ts";
 import { ProxyServer } from "../../proxy/server.ts";
@@ -176,8 +178,15 @@ beforeAll(async () => {
   const checks = new HealthChecker({ clock, random: () => 0, fetch: async () => 200 });
   checks.retain({ ...doc, services: doc.services.map((s) => ({ ...s, health: healthDocument(null, true) })) });
   await clock.advance(0);
+  // The mesh's counters, as the host's routing process exports them.
+  const mesh = new Mesh();
+  mesh.routed("cached", "x".repeat(64), "r1");
+  mesh.take();
   exposition = renderExposition(
-    hostHealthFamilies([...server.metrics(), ...engineFamilies(engines), ...agent], checks),
+    hostHealthFamilies(
+      [...server.metrics(), ...engineFamilies(engines), ...meshFamilies(mesh.counts), ...agent],
+      checks,
+    ),
   );
   engines.close();
   checks.close();

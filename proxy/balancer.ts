@@ -234,7 +234,7 @@ export class Balancer {
 
   /**
    * The host's active checks' verdict for a replica (and the last check's outcome). Turning healthy
-   * starts slow start; recovering from unhealthy also ends a passive ejection (the checks saw it
+   * again (from unhealthy) starts slow start and also ends a passive ejection (the checks saw it
    * down and back), so a recovered replica is back within the healthy threshold's checks.
    */
   setActive(
@@ -249,8 +249,11 @@ export class Balancer {
     replica.lastCheck = last;
     if (error !== null) replica.lastError = error;
     if (verdict !== "healthy" || before === "healthy") return;
-    replica.admittedAt = now;
+    // Slow start is for a replica coming back, not a new one (docs/health.md): a new replica takes
+    // its full share at its first pass. Ramping new replicas would hand the policy a random subset
+    // of a fleet just scaled out for 30 s, moving conversations off the replica holding their prefix.
     if (before === "unhealthy") {
+      replica.admittedAt = now;
       replica.failures = 0;
       replica.ejections = 0;
       replica.ejectedAt = 0;

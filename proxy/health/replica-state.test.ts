@@ -18,23 +18,28 @@ const setup = (random = () => 0.5, input = {}) => {
 };
 
 describe("one health state per replica", () => {
-  it("a new replica takes traffic only once its first check passed, then slow-starts", () => {
+  it("a new replica takes traffic only once its first check passed, then its full share at once", () => {
     const { b, a, r } = setup();
     b.setActive(a, "healthy", "pass", null, 0);
     expect(b.state(r, 1)).toBe("unknown");
     expect(b.candidates(1, null)).toEqual([a]);
     b.setActive(r, "healthy", "pass", null, 1000);
-    expect(b.state(r, 1000)).toBe("slow_start");
-    expect(b.weight(r, 1000)).toBe(0.1);
-    expect(b.weight(r, 16_000)).toBe(0.5);
-    expect(b.state(r, 31_000)).toBe("healthy");
+    // Not slow-started: a random subset of a fleet just scaled out would move prefixes around.
+    expect(b.state(r, 1000)).toBe("healthy");
+    expect(b.weight(r, 1000)).toBe(1);
+    expect(b.candidates(1000, null)).toEqual([a, r]);
   });
 
-  it("slow start admits by a draw weighted by the ramp; left out only while others serve", () => {
+  it("a replica back from unhealthy slow-starts: admitted by a draw weighted by the ramp; left out only while others serve", () => {
     let draw = 0.3;
     const { b, a, r } = setup(() => draw);
     b.setActive(a, "healthy", "pass", null, T - 100_000);
+    b.setActive(r, "healthy", "pass", null, T - 100_000);
+    b.setActive(r, "unhealthy", "fail", "GET /health answered 500", T - 10_000);
     b.setActive(r, "healthy", "pass", null, T);
+    expect(b.weight(r, T)).toBe(0.1);
+    expect(b.weight(r, T + 15_000)).toBe(0.5);
+    expect(b.state(r, T + 30_000)).toBe("healthy");
     expect(b.candidates(T + 3_000, null)).toEqual([a]); // weight 0.1 < 0.3
     expect(b.candidates(T + 15_000, null)).toEqual([a, r]); // weight 0.5 > 0.3
     draw = 0.99;

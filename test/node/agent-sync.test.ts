@@ -179,7 +179,13 @@ describe("stats, health and liveness", () => {
       llm: expect.objectContaining({ errors: 0, tokens: { input: 0, output: 0, estimated_output: 0 } }),
     };
     expect(stats.at(-1)!.services).toEqual([
-      { service: "llama", windows: { "30": window, "60": window, "300": window } },
+      {
+        service: "llama",
+        windows: { "30": window, "60": window, "300": window },
+        // Each replica's health as this host sees it (docs/health.md): the document carries no
+        // `health:` (an older control plane's), so passive health only, no check yet.
+        health: [{ replica: "replica-1", state: "healthy", circuit: "closed", error: null, last_check: null }],
+      },
     ]);
     expect(stats.at(-1)!.services[0]!.windows["30"].llm!.duration.counts.reduce((a, b) => a + b)).toBe(3);
     const received = cp.received("stats").map((m) => m.receivedAt);

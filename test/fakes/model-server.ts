@@ -169,6 +169,13 @@ export async function startFakeModelServer(
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = req.url ?? "";
     const pathname = path.split("?")[0];
+    // vLLM's and SGLang's liveness endpoint: 200 with an empty body while the engine is up (the
+    // gateway's health checks ask it, docs/health.md); not counted as a request.
+    if (pathname === "/health" && req.method === "GET") {
+      res.writeHead(200, { "content-length": "0" });
+      res.end();
+      return;
+    }
     if (pathname === "/metrics" && req.method === "GET") {
       if (!options.metrics) {
         res.writeHead(404, { "content-type": "text/plain" });

@@ -120,6 +120,11 @@ beforeAll(async () => {
     const all = await Promise.all(["chat", "slow"].map((s) => api<Service>("GET", `/services/${s}`)));
     return all.every((s) => s.gateway_replicas.length > 0 && s.gateway_replicas.every((r) => r.state === "in_sync"));
   });
+  // The gateway routes to a new replica once its first health check passed (docs/health.md).
+  await until("every chat replica healthy", async () => {
+    const chat = await api<Service>("GET", "/services/chat");
+    return chat.replicas.length === 3 && chat.replicas.every((r) => r.health?.state === "healthy");
+  });
   const gateway = await api<Gateway>("GET", "/gateways/engines");
   host = gateway.replicas[0]!.hostname!;
   client = new OpenAI({ baseURL: `http://${host}/v1`, apiKey: "unused", maxRetries: 0, timeout: 20_000 });

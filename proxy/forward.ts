@@ -5,7 +5,8 @@
  * service's admission gate gives it a slot first, or a place in its queue (`admission/`). An attempt
  * that fails before any byte went to the client (never reached, reset, timed out, a retried status)
  * is tried again on another replica when the service's retry policy, its budget and the body allow
- * (`admission/retry-policy.ts`); a retried status's response is read and dropped. Everything that
+ * (`admission/retry-policy.ts`, decided in `attempt-failure.ts`); a retried status's response is read
+ * and dropped. The body sent and the response's meters are prepared in `exchange-io.ts`. Everything that
  * reached a replica is counted in the service's stats. When the request is observed (`observe/observation.ts`),
  * the exchange tells its observation what happened and meters the response as it passes: LLM event
  * streams (`observe/sse-meter.ts`) and JSON answers' token counts (`observe/json-usage.ts`).
@@ -21,37 +22,30 @@ import type { Dispatcher } from "undici";
 import type { AdmissionGate, AdmissionTicket, AdmissionWaiter } from "./admission/admission-queue.ts";
 import { priorityClass } from "./admission/admission-queue.ts";
 import { replyRefused } from "./admission/refusal.ts";
-import { decideRetry, type Failure } from "./admission/retry-policy.ts";
+import type { Failure } from "./admission/retry-policy.ts";
+import {
+  attemptFailure,
+  BadResponseError,
+  ClientGoneError,
+  errorCode,
+  failureKind,
+  failureReply,
+  NOT_A_REPLICA_FAULT,
+  retryDelayFor,
+} from "./attempt-failure.ts";
 import type { ReplicaState } from "./balancer.ts";
-import { BodyLimit } from "./body-limit.ts";
 import type { ProxyContext } from "./context.ts";
 import { withAllowOrigin } from "./cors.ts";
 import { BodyTooLargeError } from "./errors.ts";
-import { type RequestHead, readResponseHead, replaceForwardedHeader, setUpstreamHost } from "./headers.ts";
-import { includeUsage, usagePath } from "./observe/include-usage.ts";
-import { JsonUsage } from "./observe/json-usage.ts";
+import { requestBody, responseMeters } from "./exchange-io.ts";
+import { type RequestHead, readResponseHead, setUpstreamHost } from "./headers.ts";
 import { type Observation, observation } from "./observe/observation.ts";
-import type { ServiceMeter, UpstreamErrorKind } from "./observe/service-meter.ts";
-import { SseMeter } from "./observe/sse-meter.ts";
-import { DoneScanner } from "./policies/load.ts";
+import type { ServiceMeter } from "./observe/service-meter.ts";
+import type { SseMeter } from "./observe/sse-meter.ts";
+import type { DoneScanner } from "./policies/load.ts";
 import { replyJson } from "./replies.ts";
 import type { ServiceRoute } from "./routes.ts";
 import type { RoutingClient } from "./routing-gate.ts";
-
-class ClientGoneError extends Error {
-  constructor() {
-    super("the client went away");
-    this.name = "ClientGoneError";
-  }
-}
-
-class BadResponseError extends Error {
-  readonly code = "GP_BAD_RESPONSE";
-  constructor() {
-    super("the replica sent a response head Node cannot relay");
-    this.name = "BadResponseError";
-  }
-}
 
 // The response carries its exchange so one shared listener serves every request: a per-request
 // closure costs an allocation (and, under tsx's keepNames, a defineProperty) on the hot path.
@@ -61,27 +55,8 @@ function onClientClose(this: Tagged): void {
   this[EXCHANGE]?.clientClosed();
 }
 
-/** Failures that say nothing about the replica's health (ours, or a pool closing under the request). */
-const NOT_A_REPLICA_FAULT = new Set([
-  "UND_ERR_INVALID_ARG",
-  "UND_ERR_NOT_SUPPORTED",
-  "UND_ERR_CLOSED",
-  "UND_ERR_DESTROYED",
-]);
-const NOT_RETRYABLE = new Set(["UND_ERR_INVALID_ARG", "UND_ERR_NOT_SUPPORTED", "GP_BAD_RESPONSE", "HTTPParserError"]);
-
 function onBackoff(exchange: Exchange): void {
   exchange.backedOff();
-}
-
-const errorCode = (err: Error) => (err as Error & { code?: string }).code ?? err.name;
-
-/** What kind of failure of an attempt an error is, for `gateplane_upstream_errors_total`. */
-function failureKind(code: string, sent: boolean): UpstreamErrorKind {
-  if (code === "UND_ERR_CONNECT_TIMEOUT" || code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT")
-    return "timeout";
-  if (code === "GP_BAD_RESPONSE" || code === "HTTPParserError") return "invalid";
-  return sent ? "closed" : "connect";
 }
 
 /**
@@ -191,27 +166,9 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient, AdmissionTi
       (this.#res as Tagged)[EXCHANGE] = this;
       this.#res.on("close", onClientClose);
     }
-    if (this.#readBody) {
-      let body = this.#readBody;
-      if (this.#route.usageInclude && Buffer.isBuffer(body) && usagePath(this.#req.method, this.#path)) {
-        const asked = includeUsage(body);
-        if (asked) {
-          body = asked;
-          this.#withhold = true;
-          replaceForwardedHeader(head, "content-length", String(asked.length));
-        }
-      }
-      // undici sends a Buffer with its Content-Length (the client's, if any, is the same number).
-      if (!Buffer.isBuffer(body) || body.length > 0) this.#body = body;
-      if (observed)
-        observed.bytesIn = Buffer.isBuffer(this.#readBody) ? this.#readBody.length : Math.max(0, head.contentLength);
-    } else if (head.chunked) {
-      // The limiter also shields the client connection from undici destroying the body on failure.
-      this.#body = this.#route.maxBodySize > 0 ? this.#req.pipe(new BodyLimit(this.#route.maxBodySize)) : this.#req;
-    } else if (head.contentLength > 0) {
-      this.#body = this.#req;
-    }
-    if (observed && !this.#readBody && head.contentLength > 0) observed.bytesIn = head.contentLength;
+    const prepared = requestBody(this.#req, this.#route, head, this.#path, this.#readBody, observed);
+    this.#body = prepared.body;
+    this.#withhold = prepared.withhold;
     const resilience = this.#route.resilience;
     resilience.budget.request(this.#startedAt);
     const gate = resilience.gate;
@@ -365,17 +322,10 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient, AdmissionTi
       return false;
     }
     // Streams (SSE) must reach the client at once, not with the first event.
-    if (eventStream) {
-      res.flushHeaders();
-      // A compressed stream cannot be read (nor its usage chunk withheld): it passes as it is.
-      if ((observed || this.#withhold) && !encoded) {
-        this.#meter = new SseMeter(this.#withhold);
-        if (observed) observed.sse = this.#meter;
-      } else {
-        this.#scanner = new DoneScanner();
-        if (observed) observed.unreadStream = true;
-      }
-    } else if (observed && json && !encoded) observed.json = new JsonUsage();
+    if (eventStream) res.flushHeaders();
+    const meters = responseMeters(observed, this.#withhold, eventStream, json, encoded);
+    this.#meter = meters.meter;
+    this.#scanner = meters.scanner;
     return true;
   }
 
@@ -452,13 +402,7 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient, AdmissionTi
     // A replica that sends no head in time failed too (docs/health.md), whether or not it is retried.
     if (replica && !NOT_A_REPLICA_FAULT.has(code))
       this.#route.balancer.failed(replica, Date.now(), timeout ? "no response head in time" : code);
-    const failure: Failure = timeout
-      ? "timeout"
-      : NOT_RETRYABLE.has(code) || err.name === "HTTPParserError"
-        ? "other"
-        : this.#sent
-          ? "reset"
-          : "connect";
+    const failure = attemptFailure(err, code, this.#sent, timeout);
     if (replica) {
       const delay = this.#retryDelayFor(failure);
       if (delay >= 0) {
@@ -467,38 +411,20 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient, AdmissionTi
         return;
       }
     }
-    if (timeout) this.#fail(504, "the replica did not answer in time");
-    else if (code === "GP_BAD_RESPONSE" || err.name === "HTTPParserError")
-      this.#fail(502, "the replica sent an invalid response");
-    else if (code === "UND_ERR_CONNECT_TIMEOUT") this.#fail(504, "connecting to the replica timed out");
-    else this.#fail(502, this.#sent ? "the replica closed the connection" : "the replica could not be reached");
+    const [status, message] = failureReply(err, code, this.#sent, timeout);
+    this.#fail(status, message);
   }
 
-  /**
-   * The delay (ms) before trying `failure` again on another replica, or −1 when it is not retried
-   * (`admission/retry-policy.ts`); a refusal of a failure the service retries is counted by reason.
-   */
-  #retryDelayFor(failure: Failure): number {
-    const { policy, budget } = this.#route.resilience;
-    if (!policy.retries(failure)) return -1;
-    const replica = this.#replica!;
-    const tried = this.#tried ? [...this.#tried, replica] : [replica];
-    const verdict = decideRetry(
-      policy,
-      budget,
-      failure,
-      {
-        attempts: this.#attempts,
-        relayed: this.#responded,
-        replayable: this.#body === null || Buffer.isBuffer(this.#body),
-        otherReplica: this.#attempts < policy.attempts && this.#route.balancer.candidates(Date.now(), tried).length > 0,
-      },
-      performance.now(),
-      Math.random(),
-    );
-    if (verdict.retry) return verdict.delayMs;
-    if (verdict.reason !== null) this.#metrics?.retryRefused(verdict.reason);
-    return -1;
+  #retryDelayFor(failure: Failure | number): number {
+    return retryDelayFor(failure, {
+      route: this.#route,
+      replica: this.#replica!,
+      tried: this.#tried,
+      attempts: this.#attempts,
+      relayed: this.#responded,
+      body: this.#body,
+      metrics: this.#metrics,
+    });
   }
 
   /** The failed attempt's replica joins the tried ones; the next attempt starts after the back-off. */

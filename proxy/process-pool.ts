@@ -105,9 +105,13 @@ export interface ListeningSockets {
 /** A child that dies within this of serving died young: its restart backs off. */
 const YOUNG_MS = 10_000;
 
-/** Wait before restarting a child that died young `quickExits` times in a row (0: at once). */
+/**
+ * Wait before restarting a child that died young `quickExits` times in a row: the first death is
+ * restarted at once (a crash or a kill is not yet a crash loop, and the host serves with one
+ * process fewer meanwhile), later ones back off.
+ */
 export function restartDelay(quickExits: number): number {
-  return quickExits === 0 ? 0 : Math.min(100 * 2 ** quickExits, 10_000);
+  return quickExits <= 1 ? 0 : Math.min(100 * 2 ** (quickExits - 1), 10_000);
 }
 
 /** One process position: its current child, and whether it serves. */

@@ -65,6 +65,6 @@ describe("ProcessRpc", () => {
 
 describe("restartDelay", () => {
   it("restarts at once after a long life, then doubles from 200 ms up to 10 s", () => {
-    expect([0, 1, 2, 3, 6, 7, 20].map(restartDelay)).toEqual([0, 200, 400, 800, 6_400, 10_000, 10_000]);
+    expect([0, 1, 2, 3, 6, 7, 20].map(restartDelay)).toEqual([0, 0, 200, 400, 3_200, 6_400, 10_000]);
   });
 });

@@ -10,6 +10,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
+import { Server as NetServer, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
@@ -60,6 +61,9 @@ export class ProxyServer {
   readonly #server: Server;
   /** The HTTPS listener, made by the first `listenTls`. */
   #tlsServer: TlsServer | null = null;
+  /** Client connections open on either listener (a closing server waits for them, `#close`). */
+  readonly #connections = new Set<Socket>();
+  #connectionsGone: (() => void) | null = null;
   /** Port in the `Location` of HTTP → HTTPS redirects (omitted when 443); null: no HTTPS listener. */
   #httpsPort: number | null = null;
   readonly #certificates = new CertificateSet();
@@ -151,6 +155,13 @@ export class ProxyServer {
 
   #configure(server: Server): void {
     server.keepAliveTimeout = this.#settings.keepAliveTimeoutMs;
+    server.on("connection", (socket: Socket) => {
+      this.#connections.add(socket);
+      socket.once("close", () => {
+        this.#connections.delete(socket);
+        if (this.#connections.size === 0) this.#connectionsGone?.();
+      });
+    });
     // One more than allowed, so an oversized request is seen (Node silently drops fields past the limit).
     server.maxHeadersCount = this.#settings.maxHeadersCount + 1;
     server.on("upgrade", this.#onUpgrade);
@@ -318,7 +329,12 @@ export class ProxyServer {
     ];
   }
 
-  /** Stops accepting, lets running exchanges finish for up to `drainTimeoutMs`, then cuts the rest. */
+  /**
+   * Stops accepting, lets running exchanges finish for up to `drainTimeoutMs`, then cuts the rest.
+   * Idle keep-alive connections stay open for up to `drainIdleMs` so each can carry one more
+   * request, answered with `Connection: close` (`ctx.closing`): closing them at once would race a
+   * client's next request on them (it would see a reset or "socket hang up" for a request no one read).
+   */
   close(): Promise<void> {
     this.#closed ??= this.#close();
     return this.#closed;
@@ -326,19 +342,28 @@ export class ProxyServer {
 
   async #close(): Promise<void> {
     const servers = this.#tlsServer ? [this.#server, this.#tlsServer] : [this.#server];
-    const drained = this.#ctx.startClosing();
+    const settings = this.#settings;
+    const startedAt = Date.now();
+    const drainBound = startedAt + settings.drainTimeoutMs;
+    const idleBound = startedAt + Math.min(settings.drainIdleMs, settings.drainTimeoutMs);
+    this.#ctx.startClosing();
     this.#holds.expireAll();
-    for (const server of servers) {
-      if (server.listening) server.close();
-      server.closeIdleConnections();
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.#settings.drainTimeoutMs);
+    // Stop accepting only: Node's own `close` also closes the idle connections, the race above.
+    for (const server of servers) if (server.listening) NetServer.prototype.close.call(server);
+    // Every connection ended (each carried its last request, or its client closed it), or the idle bound.
+    const gone = new Promise<void>((resolve) => {
+      this.#connectionsGone = resolve;
+      if (this.#connections.size === 0) resolve();
     });
-    await Promise.race([drained, bound]);
-    clearTimeout(timer);
-    for (const server of servers) server.closeAllConnections();
+    await until(gone, idleBound);
+    // The idle ones left have had their chance; exchanges still running get up to the drain bound.
+    for (const server of servers) server.closeIdleConnections();
+    await until(this.#ctx.startClosing(), drainBound);
+    for (const server of servers) {
+      server.closeAllConnections();
+      // Clears Node's connection sweep (the listener is already closed).
+      server.close();
+    }
     for (const t of [...this.#ctx.tunnels]) t.destroy();
     await this.#ctx.pools.closeAll(true);
     // The last records are in: write the lines and send the spans still queued.
@@ -413,6 +438,16 @@ export class ProxyServer {
     const routed = routeRequest(req, head, secure, this.#view);
     dispatchUpgrade(this.#dispatch, routed, req, socket, early, head, address, startedAt);
   };
+}
+
+/** Resolves when `promise` does or at the `deadline` (epoch ms), whichever is first. */
+async function until(promise: Promise<void>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+  });
+  await Promise.race([promise, bound]);
+  clearTimeout(timer);
 }
 
 function listenOn(server: Server, target: ListenTarget): Promise<number> {

@@ -25,6 +25,11 @@ export interface ServerSettings {
   keepAliveTimeoutMs: number;
   /** On close, how long requests in flight may run before connections are cut. */
   drainTimeoutMs: number;
+  /**
+   * On close, how long an idle keep-alive connection stays open for one more request (answered with
+   * `Connection: close`) before it is closed: closing it at once races a client's next request on it.
+   */
+  drainIdleMs: number;
   /** Other replicas tried for an upgrade (tunnel) that never reached one; HTTP requests follow their service's `retries`. */
   maxRetries: number;
   /** Seconds in the `Retry-After` of a 503 for a service without replicas. */
@@ -52,6 +57,7 @@ export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
   requestTimeoutMs: 300_000,
   keepAliveTimeoutMs: 75_000,
   drainTimeoutMs: 10_000,
+  drainIdleMs: 2_000,
   maxRetries: 3,
   retryAfterSeconds: 5,
   rateLimitKeys: 160_000,
@@ -73,6 +79,7 @@ export function checkSettings(settings: ServerSettings): void {
     "requestTimeoutMs",
     "keepAliveTimeoutMs",
     "drainTimeoutMs",
+    "drainIdleMs",
   ];
   for (const key of positive) {
     const value = settings[key];

@@ -102,14 +102,24 @@ export interface ProxyHandle {
   metrics(): Promise<MetricFamily[]>;
   /** The proxy's series and `extraMetrics`, in Prometheus's text format (`EXPOSITION_CONTENT_TYPE`). */
   exposition(): Promise<string>;
-  /** Stop accepting, let in-flight requests finish (bounded), stop the child processes. */
-  close(): Promise<void>;
+  /**
+   * Stop accepting, let in-flight requests finish (bounded), stop the child processes. With
+   * `successor`, another proxy serves the same listening sockets from now on (an upgrade's handover):
+   * idle keep-alive connections then get one more request each, answered `Connection: close`, before
+   * they close (`ServerSettings.drainIdleMs`). Without one, nobody could answer it: they close at once.
+   */
+  close(options?: CloseOptions): Promise<void>;
   /**
    * What this host shares with the gateway's other replicas (`mesh/mesh.ts`); absent: nothing. In
    * this process it is the `Mesh` itself; through a standalone proxy's control socket, the same two
    * calls answered over it.
    */
   readonly mesh?: MeshPort;
+}
+
+/** How a proxy closes: `successor` when another proxy serves its listening sockets from now on. */
+export interface CloseOptions {
+  successor?: boolean;
 }
 
 /** The agent's side of the mesh: the digest to send, and a peer's digest to apply. */
@@ -322,11 +332,11 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
         assertOpen();
         return exposition();
       },
-      close() {
+      close(options) {
         closed = true;
         engines.close();
         health.close();
-        return server.close();
+        return server.close(options);
       },
       pids: () => [],
       routingLoads: () => routing.loads(),
@@ -395,9 +405,9 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
       assertOpen();
       return exposition();
     },
-    close() {
+    close(options) {
       closed = true;
-      return pool.close();
+      return pool.close(options);
     },
     pids: () => pool.pids(),
     routingLoads: () => pool.routingLoads(),

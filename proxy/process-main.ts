@@ -100,8 +100,8 @@ async function init(message: Extract<ToProcess, { type: "init" }>, handle: objec
   send({ type: "ready", port }, message.shareHandle ? server.handle : undefined);
 }
 
-async function shutdown(code: number): Promise<never> {
-  await server?.close();
+async function shutdown(code: number, successor = false): Promise<never> {
+  await server?.close({ successor });
   process.exit(code);
 }
 
@@ -165,7 +165,7 @@ process.on("message", (message: ToProcess, handle: object | undefined) => {
       server?.reopenAccessLog();
       return;
     case "close":
-      void shutdown(0);
+      void shutdown(0, message.successor === true);
       return;
   }
 });

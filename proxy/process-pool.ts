@@ -527,12 +527,12 @@ export class ProcessPool {
   }
 
   /** Asks every child to drain and exit; kills the ones still there after their drain bound. */
-  close(): Promise<void> {
-    this.#closing ??= this.#close();
+  close(options: { successor?: boolean } = {}): Promise<void> {
+    this.#closing ??= this.#close(options.successor === true);
     return this.#closing;
   }
 
-  async #close(): Promise<void> {
+  async #close(successor: boolean): Promise<void> {
     this.#engines.close();
     this.#health.close();
     const exits: Promise<void>[] = [];
@@ -549,7 +549,7 @@ export class ProcessPool {
             clearTimeout(timer);
             resolve();
           });
-          if (proc.connected) child.send({ type: "close" });
+          if (proc.connected) child.send({ type: "close", successor });
           else proc.kill("SIGTERM");
         }),
       );

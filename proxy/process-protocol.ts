@@ -48,7 +48,7 @@ export type ToProcess =
   | RouteAnswer
   /** The host's active health checks' verdicts (changes, or all of them for a child just started): `health/checker.ts`. */
   | { type: "health"; verdicts: ActiveVerdict[] }
-  | { type: "close" };
+  | { type: "close"; successor?: boolean };
 
 export type FromProcess =
   /** The process listens for messages (anything sent earlier may be lost): send `init`. */

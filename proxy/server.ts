@@ -331,21 +331,24 @@ export class ProxyServer {
 
   /**
    * Stops accepting, lets running exchanges finish for up to `drainTimeoutMs`, then cuts the rest.
-   * Idle keep-alive connections stay open for up to `drainIdleMs` so each can carry one more
-   * request, answered with `Connection: close` (`ctx.closing`): closing them at once would race a
-   * client's next request on them (it would see a reset or "socket hang up" for a request no one read).
+   * With a `successor` serving the same sockets (an upgrade's handover), idle keep-alive connections
+   * stay open for up to `drainIdleMs` so each can carry one more request, answered with
+   * `Connection: close` (`ctx.closing`): closing them at once would race a client's next request on
+   * them (it would see a reset or "socket hang up" for a request no one read).
    */
-  close(): Promise<void> {
-    this.#closed ??= this.#close();
+  close(options: { successor?: boolean } = {}): Promise<void> {
+    this.#closed ??= this.#close(options.successor === true);
     return this.#closed;
   }
 
-  async #close(): Promise<void> {
+  async #close(successor: boolean): Promise<void> {
     const servers = this.#tlsServer ? [this.#server, this.#tlsServer] : [this.#server];
     const settings = this.#settings;
     const startedAt = Date.now();
     const drainBound = startedAt + settings.drainTimeoutMs;
-    const idleBound = startedAt + Math.min(settings.drainIdleMs, settings.drainTimeoutMs);
+    // Only a successor on the same sockets can answer an idle connection's next request; without
+    // one, waiting for it would only delay the shutdown.
+    const idleBound = successor ? startedAt + Math.min(settings.drainIdleMs, settings.drainTimeoutMs) : startedAt;
     this.#ctx.startClosing();
     this.#holds.expireAll();
     // Stop accepting only: Node's own `close` also closes the idle connections, the race above.

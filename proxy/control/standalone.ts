@@ -57,8 +57,8 @@ export interface Standalone {
   listen(): Promise<void>;
   /** Resolves when the process should exit (shut down, or handed over). */
   readonly done: Promise<void>;
-  /** Stops serving: drains the processes, closes the control socket. */
-  close(): Promise<void>;
+  /** Stops serving: drains the processes, closes the control socket (`successor`: after a handover). */
+  close(successor?: boolean): Promise<void>;
 }
 
 async function readJson(file: string): Promise<unknown> {
@@ -145,12 +145,12 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
   });
   const connections = new Set<Socket>();
   let closing: Promise<void> | null = null;
-  const close = () => {
+  const close = (successor = false) => {
     closing ??= (async () => {
       // Not waiting on the agents' connections: closing the listener unlinks the socket at once.
       if (control.listening) control.close();
       for (const socket of connections) socket.destroy();
-      await proxy.close();
+      await proxy.close({ successor });
       await persisting;
       // The pid file names the successor after a handover: only our own goes.
       if ((await readFile(paths.pid, "utf8").catch(() => "")).trim() === String(process.pid)) {
@@ -296,7 +296,7 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
       throw error;
     });
     log("proxy: the successor took over; draining");
-    setImmediate(() => void close());
+    setImmediate(() => void close(true));
   };
 
   const listen = async () => {

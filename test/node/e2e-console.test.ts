@@ -150,6 +150,12 @@ describe("the web console", () => {
     expect(
       await page.eval("document.querySelector('[data-chart=ttft] svg[role=img]').getAttribute('aria-label')"),
     ).toMatch(/Time to first token: p50 \d+ ms/);
+    // Each replica's health as the gateway replicas report it (its first check passed: healthy).
+    await page.waitFor<boolean>(
+      `(() => [...document.querySelectorAll("table tbody tr")].some((tr) => tr.innerText.includes("r1") && tr.innerText.includes("healthy")))()`,
+      "the replica's health on the service page",
+      30_000,
+    );
     await shot(page, "service");
 
     // Every user string shown as text: the model name, the replica's URL, the webhook's description.

@@ -87,6 +87,9 @@ function until(s: number): string {
 const STATUS_CLASS: Record<string, string> = {
   running: "ok",
   fresh: "ok",
+  healthy: "ok",
+  unhealthy: "bad",
+  ejected: "bad",
   unsupported: "muted",
   in_sync: "ok",
   issued: "ok",

@@ -13,6 +13,17 @@ import { ago, badge, num, projectPath, secs, table } from "./layout.ts";
 
 const ms = (x: number) => (x < 1 ? `${Math.round(x * 1000)} ms` : `${x.toFixed(1)} s`);
 
+/**
+ * A replica's health as the gateway replicas report it (the worst of them, docs/health.md): its
+ * state, an open or half-open circuit breaker, and why it is not serving.
+ */
+function health(r: { state: string; circuit: string; error: string | null } | null): Html {
+  if (!r) return h`<span class="muted">not reported</span>`;
+  const circuit = r.circuit === "closed" ? null : h` <span class="badge warn">circuit ${r.circuit}</span>`;
+  const why = r.error && r.state !== "healthy" ? h`<div class="muted">${r.error}</div>` : null;
+  return h`${badge(r.state)}${circuit}${why}`;
+}
+
 export function serviceCharts(m: ServiceMetrics, now: number): Html {
   const range = METRICS_RANGES[m.range];
   const from = now - range.seconds * 1000;
@@ -112,15 +123,15 @@ ${scaling ? h`<dt>Scaling</dt><dd>${scaling.reason ?? "no decision yet"}${scalin
 ${serviceCharts(m, now)}
 <h2>Replicas</h2>
 ${table(
-  "Registered replicas, and their engines as the gateway last read them",
-  ["Id", "URL", "Registered", "Engine", "Running", "Waiting", "KV cache"],
+  "Registered replicas: their health and engines as the gateway replicas last reported them",
+  ["Id", "URL", "Registered", "Health", "Engine", "Running", "Waiting", "KV cache"],
   s.replicas.map((r) => {
     // What the gateway read of the replica's model server (`engine-signals.md`); a stale or failed
     // read is shown as such, never as the last numbers.
     const e = r.engine ?? null;
     const fresh = e?.state === "fresh";
     const cell = (x: number | null | undefined) => (fresh && x !== null && x !== undefined ? num(x, 0) : "–");
-    return h`<tr><td><code>${r.id}</code></td><td><code>${r.url}</code></td><td>${ago(r.registered_at, now)}</td><td>${e ? h`${e.engine ?? ""} ${badge(e.state)}` : h`<span class="muted">not reported</span>`}</td><td>${cell(e?.running)}</td><td>${cell(e?.waiting)}</td><td>${fresh && e?.kv_cache_usage !== null && e?.kv_cache_usage !== undefined ? `${num(e.kv_cache_usage * 100, 0)}%` : "–"}</td></tr>`;
+    return h`<tr><td><code>${r.id}</code></td><td><code>${r.url}</code></td><td>${ago(r.registered_at, now)}</td><td>${health(r.health ?? null)}</td><td>${e ? h`${e.engine ?? ""} ${badge(e.state)}` : h`<span class="muted">not reported</span>`}</td><td>${cell(e?.running)}</td><td>${cell(e?.waiting)}</td><td>${fresh && e?.kv_cache_usage !== null && e?.kv_cache_usage !== undefined ? `${num(e.kv_cache_usage * 100, 0)}%` : "–"}</td></tr>`;
   }),
   "No replica registered.",
 )}

@@ -141,7 +141,7 @@ ${table(
   ["#", "Config", "Requests/s (60 s)", "Errors", "TTFT p50", "Report"],
   s.gateway_replicas.map((r) => {
     const t = r.traffic?.windows["60"];
-    return h`<tr><th scope="row">${r.replica_num}</th><td>${badge(r.state)} ${r.applied_version ?? "–"}/${s.config_version}${r.error ? h`<div class="bad">${r.error}</div>` : null}</td><td>${t ? num(t.requests_per_second, 3) : "–"}</td><td>${t ? t.errors : "–"}</td><td>${t ? secs(t.ttft.p50) : "–"}</td><td>${t ? "fresh" : h`<span class="badge warn" data-stale="true">stale or none</span>`}</td></tr>`;
+    return h`<tr><th scope="row">${r.replica_num}</th><td>${badge(r.state)} <span class="muted">document ${r.applied_version ?? "–"}</span>${r.error ? h`<div class="bad">${r.error}</div>` : null}</td><td>${t ? num(t.requests_per_second, 3) : "–"}</td><td>${t ? t.errors : "–"}</td><td>${t ? secs(t.ttft.p50) : "–"}</td><td>${t ? "fresh" : h`<span class="badge warn" data-stale="true">stale or none</span>`}</td></tr>`;
   }),
 )}`;
 }

@@ -261,7 +261,7 @@ export const ServiceConfigurationInput = mapping(
     engine: v.optional(v.nullable(v.picklist(ENGINES, oneOf(ENGINES)))),
     /** Replica health: active checks, wait for the first check, slow start, circuit breaker (`health.ts`, docs/health.md); absent or null: the defaults. */
     health: v.optional(v.nullable(HealthInput)),
-    /** Retries on another replica (absent or null: `DEFAULT_RETRIES`). */
+    /** Retries on another replica (`resilience.ts`; absent or null: `DEFAULT_RETRIES`). */
     retries: v.optional(v.nullable(Retries)),
     /** Admission control (absent or null: none, every request is forwarded at once). */
     admission: v.optional(v.nullable(Admission)),

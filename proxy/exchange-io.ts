@@ -2,12 +2,14 @@
  * @module
  * What an exchange (`forward.ts`) sends and reads: the request body for replicas (the one read by
  * the caller, with the stream's usage asked for when the gateway withholds it, or the client's
- * request itself, bounded), and the meters a response passes through (`observe/`).
+ * request itself, bounded), the replica's response head as the client gets it, the meters a response
+ * passes through (`observe/`), and its end.
  */
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import { BodyLimit } from "./body-limit.ts";
-import { type RequestHead, replaceForwardedHeader } from "./headers.ts";
+import { withAllowOrigin } from "./cors.ts";
+import { type RequestHead, readResponseHead, replaceForwardedHeader } from "./headers.ts";
 import { includeUsage, usagePath } from "./observe/include-usage.ts";
 import { JsonUsage } from "./observe/json-usage.ts";
 import type { Observation } from "./observe/observation.ts";
@@ -72,4 +74,47 @@ export function responseMeters(
   }
   if (observed && json && !encoded) observed.json = new JsonUsage();
   return { meter: null, scanner: null };
+}
+
+/**
+ * Writes a replica's final response head to the client (CORS for model services, `Connection: close`
+ * while the proxy closes; event streams flushed at once) and returns the meters its body passes
+ * through (`responseMeters`); null when Node refuses a header (invalid characters): nothing was
+ * written and the replica's answer is unusable.
+ */
+export function relayHead(
+  res: ServerResponse,
+  route: ServiceRoute,
+  closing: boolean,
+  requestId: string,
+  statusCode: number,
+  statusText: string,
+  rawHeaders: Buffer[],
+  observed: Observation | undefined,
+  withhold: boolean,
+): { meter: SseMeter | null; scanner: DoneScanner | null } | null {
+  const { headers: replicaHeaders, eventStream, json, encoded } = readResponseHead(rawHeaders, requestId);
+  const headers = route.model ? withAllowOrigin(replicaHeaders) : replicaHeaders;
+  if (closing) {
+    headers.push("connection", "close");
+    res.shouldKeepAlive = false;
+  }
+  try {
+    if (statusText) res.writeHead(statusCode, statusText, headers);
+    else res.writeHead(statusCode, headers);
+  } catch {
+    return null;
+  }
+  // Streams (SSE) must reach the client at once, not with the first event.
+  if (eventStream) res.flushHeaders();
+  return responseMeters(observed, withhold, eventStream, json, encoded);
+}
+
+/** Ends the client's response with what the event stream's meter still held (counted as sent), if any. */
+export function endResponse(res: ServerResponse, meter: SseMeter | null, observed: Observation | undefined): void {
+  const rest = meter?.end();
+  if (rest) {
+    if (observed) observed.bytesOut += rest.length;
+    res.end(rest);
+  } else res.end();
 }

@@ -6,7 +6,7 @@
  * that fails before any byte went to the client (never reached, reset, timed out, a retried status)
  * is tried again on another replica when the service's retry policy, its budget and the body allow
  * (`admission/retry-policy.ts`, decided in `attempt-failure.ts`); a retried status's response is read
- * and dropped. The body sent and the response's meters are prepared in `exchange-io.ts`. Everything that
+ * and dropped. The body sent, the response's head relayed and its meters are prepared in `exchange-io.ts`. Everything that
  * reached a replica is counted in the service's stats. When the request is observed (`observe/observation.ts`),
  * the exchange tells its observation what happened and meters the response as it passes: LLM event
  * streams (`observe/sse-meter.ts`) and JSON answers' token counts (`observe/json-usage.ts`).
@@ -14,6 +14,15 @@
  * The handler uses undici's raw-header callbacks (`onConnect`/`onHeaders`/`onData`/…): they are what
  * undici 7's client calls natively, while the newer controller API adds a wrapper and parses every
  * response's headers into an object per request.
+ *
+ * Why one file past ~400 lines: it holds one thing, the `Exchange`, a single object per request that
+ * is at once undici's dispatch handler, the routing decision's client and the admission gate's
+ * ticket. Its state (the slot and the replica held, the lease, the attempts, whether a byte reached
+ * the client, whether the client left) is read and written by every one of those callbacks, in an
+ * order that matters; splitting the class by callback would either expose that state or add an object
+ * per request on the hot path (this file avoids even a closure per request). What stands apart from
+ * that state is moved out: an attempt's failure and the retry decision (`attempt-failure.ts`), the
+ * body sent, the response head relayed, the meters and the response's end (`exchange-io.ts`).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
@@ -35,10 +44,9 @@ import {
 } from "./attempt-failure.ts";
 import type { ReplicaState } from "./balancer.ts";
 import type { ProxyContext } from "./context.ts";
-import { withAllowOrigin } from "./cors.ts";
 import { BodyTooLargeError } from "./errors.ts";
-import { requestBody, responseMeters } from "./exchange-io.ts";
-import { type RequestHead, readResponseHead, setUpstreamHost } from "./headers.ts";
+import { endResponse, relayHead, requestBody } from "./exchange-io.ts";
+import { type RequestHead, setUpstreamHost } from "./headers.ts";
 import { type Observation, observation } from "./observe/observation.ts";
 import type { ServiceMeter } from "./observe/service-meter.ts";
 import type { SseMeter } from "./observe/sse-meter.ts";
@@ -306,24 +314,23 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient, AdmissionTi
     if (this.#clientGone) return false;
     const observed = this.#observed;
     if (observed) observed.replica = replica.id;
-    const { headers: replicaHeaders, eventStream, json, encoded } = readResponseHead(rawHeaders, this.#head.requestId);
-    const headers = this.#route.model ? withAllowOrigin(replicaHeaders) : replicaHeaders;
-    if (this.#ctx.closing) {
-      headers.push("connection", "close");
-      res.shouldKeepAlive = false;
-    }
-    try {
-      if (statusText) res.writeHead(statusCode, statusText, headers);
-      else res.writeHead(statusCode, headers);
-    } catch {
+    const meters = relayHead(
+      res,
+      this.#route,
+      this.#ctx.closing,
+      this.#head.requestId,
+      statusCode,
+      statusText,
+      rawHeaders,
+      observed,
+      this.#withhold,
+    );
+    if (meters === null) {
       // A header Node refuses to write (invalid characters): the replica's answer is unusable.
       this.#responded = false;
       this.#abort?.(new BadResponseError());
       return false;
     }
-    // Streams (SSE) must reach the client at once, not with the first event.
-    if (eventStream) res.flushHeaders();
-    const meters = responseMeters(observed, this.#withhold, eventStream, json, encoded);
     this.#meter = meters.meter;
     this.#scanner = meters.scanner;
     return true;
@@ -362,11 +369,7 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient, AdmissionTi
     }
     // A success counts once the body ended (a discarded answer was retried: neither).
     if (this.#status < 500 && this.#replica) this.#route.balancer.succeeded(this.#replica);
-    const rest = this.#meter?.end();
-    if (rest) {
-      if (this.#observed) this.#observed.bytesOut += rest.length;
-      this.#res.end(rest);
-    } else this.#res.end();
+    endResponse(this.#res, this.#meter, this.#observed);
     this.#finish();
   }
 

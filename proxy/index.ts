@@ -2,78 +2,40 @@
  * @module
  * The data plane's public face, used by the agent: start the proxy (in this process or in child
  * processes, `process-pool.ts`), apply configuration documents, read per-service stats and the
- * host's metrics (`observe/`), close.
+ * host's metrics (`observe/`), close. The options it takes, and their checks, are `options.ts`.
  */
-import { availableParallelism } from "node:os";
 import type { ServiceStats } from "../schema/agent-protocol.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { MeshDigest } from "../schema/mesh.ts";
 import { type ChallengeTokens, checkChallenges } from "./acme-challenge.ts";
 import { engineFamilies } from "./engine/engine-metrics.ts";
 import { EngineScraper, type EngineScraperOptions } from "./engine/scraper.ts";
-import { ConfigRejectedError, ProxyClosedError, ProxyOptionsError } from "./errors.ts";
+import { ProxyClosedError } from "./errors.ts";
 import { HealthChecker, type HealthCheckerOptions } from "./health/checker.ts";
 import { hostHealthFamilies } from "./health/health-metrics.ts";
 import { Mesh } from "./mesh/mesh.ts";
 import { meshFamilies } from "./mesh/mesh-metrics.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import { type MetricFamily, mergeFamilies } from "./observe/families.ts";
+import { checkCertificates, checkOptions, type ProxyOptions } from "./options.ts";
 import { type ListeningSockets, ProcessPool, type Sharing } from "./process-pool.ts";
 import { LocalGate } from "./rate-limit-gate.ts";
 import { ZoneRegistry } from "./rate-limit-store.ts";
-import { parseDocument } from "./routes.ts";
 import { LocalRoutingGate } from "./routing-gate.ts";
 import { RoutingState } from "./routing-state.ts";
 import { ProxyServer } from "./server.ts";
 import { checkSettings, DEFAULT_SERVER_SETTINGS, type ServerSettings } from "./settings.ts";
 import { summarizeStats } from "./stats.ts";
-import { CertificateSet, type TlsCertificate } from "./tls.ts";
+import type { TlsCertificate } from "./tls.ts";
 
 export type { ChallengeTokens } from "./acme-challenge.ts";
 export { ConfigRejectedError, ProxyClosedError, ProxyOptionsError, ProxyProcessError } from "./errors.ts";
 export { METRICS, type MetricSpec } from "./observe/catalog.ts";
 export { EXPOSITION_CONTENT_TYPE } from "./observe/exposition.ts";
 export type { MetricFamily } from "./observe/families.ts";
+export type { ProxyOptions } from "./options.ts";
 export type { ListeningSockets } from "./process-pool.ts";
 export type { TlsCertificate } from "./tls.ts";
-
-export interface ProxyOptions {
-  /** Address to listen on; default "127.0.0.1". */
-  host?: string;
-  /** 0 = any free port. */
-  httpPort: number;
-  /** The HTTPS listener (SNI over `setCertificates`'s); 0 = any free port; null or absent: none. */
-  httpsPort?: number | null;
-  /** Processes serving traffic; 0 = serve in this process (tests); default os.availableParallelism(). */
-  processes?: number;
-  /** Serve this at once (the agent's last good config from disk); always validated, as `apply` without `validatedDocuments`. */
-  initialConfig?: ConfigDocument | null;
-  /**
-   * Every document handed to `apply` was validated by the caller in this process (the agent
-   * validates each one as it arrives from the network, service by service, and derives the rest
-   * from validated parts): `apply` takes it as given instead of validating it a second time.
-   * Default false: `apply` validates, for callers that hand over documents as they received them.
-   * The serving processes never validate: they take documents from this one over a private pipe.
-   */
-  validatedDocuments?: boolean;
-  log?: (line: string) => void;
-  /**
-   * A request is held for `service`, which has no replica and scales to zero (its document's
-   * `hold`): the agent asks the control plane for a replica. Called at most every few seconds per
-   * service by each serving process; the callback rate-limits across processes if it needs to.
-   */
-  onHeldRequest?: (service: string) => void;
-  /**
-   * Series the caller adds to the host's metrics (the agent's own: configuration, certificates, the
-   * control-plane link), read at every scrape; they must not throw.
-   */
-  extraMetrics?: () => MetricFamily[];
-  /**
-   * The agent's state directory: the access log goes to `<stateDir>/access.log` (rotated there)
-   * when a document's `observability.access_log.destination` is `file`. Null or absent: no file.
-   */
-  stateDir?: string | null;
-}
 
 export interface ProxyHandle {
   readonly port: number;
@@ -160,94 +122,6 @@ export interface TunedProxyHandle extends ProxyHandle {
 
 export function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
   return startTunedProxy(options, {});
-}
-
-interface Checked {
-  host: string;
-  port: number;
-  tlsPort: number | null;
-  processes: number;
-  initial: ConfigDocument | null;
-  /** What `apply` does with a document before serving it: validate it, or take it as validated. */
-  accept: (doc: ConfigDocument) => ConfigDocument;
-  log: (line: string) => void;
-  onHeldRequest: (service: string) => void;
-  extraMetrics: () => MetricFamily[];
-  stateDir: string | null;
-}
-
-function checkOptions(options: ProxyOptions): Checked {
-  const host = options.host ?? "127.0.0.1";
-  if (typeof host !== "string" || host === "") throw new ProxyOptionsError("host", "expected an address to listen on");
-  const port = options.httpPort;
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new ProxyOptionsError("httpPort", `expected a port number 0..65535, got ${String(port)}`);
-  }
-  const tlsPort = options.httpsPort ?? null;
-  if (tlsPort !== null && (!Number.isInteger(tlsPort) || tlsPort < 0 || tlsPort > 65_535)) {
-    throw new ProxyOptionsError("httpsPort", `expected a port number 0..65535 or null, got ${String(tlsPort)}`);
-  }
-  const processes = options.processes ?? availableParallelism();
-  if (!Number.isInteger(processes) || processes < 0 || processes > 256) {
-    throw new ProxyOptionsError("processes", `expected a whole number of processes 0..256, got ${String(processes)}`);
-  }
-  if (options.log !== undefined && typeof options.log !== "function") {
-    throw new ProxyOptionsError("log", "expected a function");
-  }
-  if (options.onHeldRequest !== undefined && typeof options.onHeldRequest !== "function") {
-    throw new ProxyOptionsError("onHeldRequest", "expected a function");
-  }
-  let initial: ConfigDocument | null = null;
-  if (options.initialConfig != null) {
-    try {
-      initial = parseDocument(options.initialConfig);
-    } catch (err) {
-      if (err instanceof ConfigRejectedError) throw new ProxyOptionsError("initialConfig", err.message);
-      throw err;
-    }
-  }
-  const log = options.log ?? (() => {});
-  const onHeldRequest = options.onHeldRequest;
-  // The callback is the caller's code: its failure must not reach a request's path.
-  const held = (service: string) => {
-    try {
-      onHeldRequest?.(service);
-    } catch (err) {
-      log(`proxy: onHeldRequest failed for ${service}: ${(err as Error).message}`);
-    }
-  };
-  if (options.validatedDocuments !== undefined && typeof options.validatedDocuments !== "boolean") {
-    throw new ProxyOptionsError("validatedDocuments", "expected true or false");
-  }
-  const accept = options.validatedDocuments ? (doc: ConfigDocument) => doc : parseDocument;
-  if (options.extraMetrics !== undefined && typeof options.extraMetrics !== "function") {
-    throw new ProxyOptionsError("extraMetrics", "expected a function");
-  }
-  const extra = options.extraMetrics;
-  const extraMetrics = () => {
-    try {
-      return extra?.() ?? [];
-    } catch (err) {
-      log(`proxy: extraMetrics failed: ${(err as Error).message}`);
-      return [];
-    }
-  };
-  const stateDir = options.stateDir ?? null;
-  if (stateDir !== null && (typeof stateDir !== "string" || stateDir === "")) {
-    throw new ProxyOptionsError("stateDir", "expected a directory path or null");
-  }
-  return { host, port, tlsPort, processes, initial, accept, log, onHeldRequest: held, extraMetrics, stateDir };
-}
-
-/** Rejects unusable pairs before any process sees them (the message names the host). */
-function checkCertificates(certificates: TlsCertificate[]): TlsCertificate[] {
-  if (!Array.isArray(certificates)) throw new ProxyOptionsError("certificates", "expected a list");
-  try {
-    new CertificateSet().replace(certificates);
-  } catch (err) {
-    throw new ProxyOptionsError("certificates", (err as Error).message);
-  }
-  return certificates.map(({ host, cert, key }) => ({ host, cert, key }));
 }
 
 /** `startProxy` with tuning (tests, benchmark). */

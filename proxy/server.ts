@@ -6,24 +6,24 @@
  * when a document arrives. Settings: `settings.ts`. Every request gets its id and trace context
  * as it is read (`headers.ts`) and is observed (`observe/observation.ts`) when some sink reads the
  * records: the process's metrics registry, and the access log and span exporter of the document's
- * `observability` (`observe/sinks.ts`). One record per request, read by all of them.
+ * `observability` (`observe/sinks.ts`). One record per request, read by all of them. The listeners,
+ * their connections and how they drain on close: `listeners.ts`.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
-import { Server as NetServer, type Socket } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { ReplicaHealth, ReplicaHealthState } from "../schema/health.ts";
 import { answerChallenge, CHALLENGE_PREFIX, type ChallengeTokens } from "./acme-challenge.ts";
-import { onClientError, trackResponse } from "./client-error.ts";
+import { trackResponse } from "./client-error.ts";
 import { ProxyContext } from "./context.ts";
 import { type Dispatch, dispatchRequest, dispatchUpgrade } from "./dispatch.ts";
 import { clientAddress, keepIdentity, readRequestHead } from "./headers.ts";
 import type { ActiveVerdict } from "./health/checker.ts";
 import { hostHealthFamilies, processHealthFamilies } from "./health/health-metrics.ts";
 import { HoldQueue } from "./hold.ts";
+import { Listeners, type ListenTarget } from "./listeners.ts";
 import type { ExchangeSink } from "./observe/exchange-record.ts";
 import { renderExposition } from "./observe/exposition.ts";
 import type { MetricFamily } from "./observe/families.ts";
@@ -42,8 +42,6 @@ import { type RawServiceStats, StatsRegistry } from "./stats.ts";
 import { CertificateSet, type TlsCertificate } from "./tls.ts";
 import { UpstreamPools } from "./upstream-pools.ts";
 
-export type ListenTarget = { host: string; port: number } | { handle: object };
-
 /** What a `ProxyServer` is told beyond its settings; every part has a default (`ProxyServer`'s constructor). */
 export interface ProxyServerOptions {
   rateLimits?: RateLimitGate;
@@ -58,14 +56,8 @@ export interface ProxyServerOptions {
 
 export class ProxyServer {
   readonly #settings: ServerSettings;
-  readonly #server: Server;
-  /** The HTTPS listener, made by the first `listenTls`. */
-  #tlsServer: TlsServer | null = null;
-  /** Client connections open on either listener (a closing server waits for them, `#close`). */
-  readonly #connections = new Set<Socket>();
-  #connectionsGone: (() => void) | null = null;
-  /** Port in the `Location` of HTTP → HTTPS redirects (omitted when 443); null: no HTTPS listener. */
-  #httpsPort: number | null = null;
+  /** The HTTP and HTTPS listeners and their connections (`listeners.ts`). */
+  readonly #listeners: Listeners;
   readonly #certificates = new CertificateSet();
   #challenges: ChallengeTokens = {};
   readonly #ctx: ProxyContext;
@@ -133,42 +125,15 @@ export class ProxyServer {
       },
       maxHeadersCount: settings.maxHeadersCount,
       get httpsPort() {
-        return server.#httpsPort;
+        return server.#listeners.httpsPort;
       },
       hasCertificate: (host) => this.#certificates.has(host),
     };
-    this.#server = createServer(this.#serverOptions(), this.#onRequest);
-    this.#configure(this.#server);
-  }
-
-  #serverOptions() {
-    const settings = this.#settings;
-    return {
-      maxHeaderSize: settings.maxHeaderSize,
-      headersTimeout: settings.headersTimeoutMs,
-      requestTimeout: settings.requestTimeoutMs,
-      // Node enforces the two timeouts above only when it sweeps connections (every 30 s by default).
-      connectionsCheckingInterval: Math.max(100, Math.min(5_000, settings.headersTimeoutMs / 2)),
-      noDelay: true,
-    };
-  }
-
-  #configure(server: Server): void {
-    server.keepAliveTimeout = this.#settings.keepAliveTimeoutMs;
-    server.on("connection", (socket: Socket) => {
-      this.#connections.add(socket);
-      socket.once("close", () => {
-        this.#connections.delete(socket);
-        if (this.#connections.size === 0) this.#connectionsGone?.();
-      });
+    this.#listeners = new Listeners(settings, {
+      onRequest: this.#onRequest,
+      onUpgrade: this.#onUpgrade,
+      onCheckContinue: this.#onCheckContinue,
     });
-    // One more than allowed, so an oversized request is seen (Node silently drops fields past the limit).
-    server.maxHeadersCount = this.#settings.maxHeadersCount + 1;
-    server.on("upgrade", this.#onUpgrade);
-    // Answer `Expect: 100-continue` only once the request is routable: a refused body is never sent.
-    server.on("checkContinue", this.#onCheckContinue);
-    // Answers owed to earlier pipelined requests leave before the refusal of a malformed one.
-    server.on("clientError", onClientError);
   }
 
   /** Replaces the certificates served by SNI (throws, keeping the old ones, if a pair is unusable). */
@@ -257,38 +222,22 @@ export class ProxyServer {
   }
 
   listen(target: ListenTarget): Promise<number> {
-    return listenOn(this.#server, target);
+    return this.#listeners.listen(target);
   }
 
   /** Starts the HTTPS listener (SNI picks among `setCertificates`'s); resolves with its port. */
-  async listenTls(target: ListenTarget): Promise<number> {
-    if (this.#tlsServer) throw new Error("the HTTPS listener is already started");
-    const server = createTlsServer(
-      {
-        ...this.#serverOptions(),
-        SNICallback: this.#certificates.sni,
-        minVersion: "TLSv1.2",
-        ALPNProtocols: ["http/1.1"],
-      },
-      this.#onRequest,
-    );
-    // Handshakes that fail (no SNI, unknown host, scanners) are the client's problem, not an error of ours.
-    server.on("tlsClientError", () => {});
-    this.#configure(server);
-    this.#tlsServer = server;
-    const port = await listenOn(server, target);
-    this.#httpsPort = port;
-    return port;
+  listenTls(target: ListenTarget): Promise<number> {
+    return this.#listeners.listenTls(target, this.#certificates);
   }
 
   /** The HTTPS listening socket's handle, for handing to sibling processes. */
   get tlsHandle(): object | undefined {
-    return (this.#tlsServer as (TlsServer & { _handle?: object }) | null)?._handle;
+    return this.#listeners.tlsHandle;
   }
 
   /** The listening socket's handle, for handing to sibling processes. */
   get handle(): object | undefined {
-    return (this.#server as Server & { _handle?: object })._handle;
+    return this.#listeners.handle;
   }
 
   stats(): RawServiceStats[] {
@@ -342,31 +291,10 @@ export class ProxyServer {
   }
 
   async #close(successor: boolean): Promise<void> {
-    const servers = this.#tlsServer ? [this.#server, this.#tlsServer] : [this.#server];
-    const settings = this.#settings;
     const startedAt = Date.now();
-    const drainBound = startedAt + settings.drainTimeoutMs;
-    // Only a successor on the same sockets can answer an idle connection's next request; without
-    // one, waiting for it would only delay the shutdown.
-    const idleBound = successor ? startedAt + Math.min(settings.drainIdleMs, settings.drainTimeoutMs) : startedAt;
     this.#ctx.startClosing();
     this.#holds.expireAll();
-    // Stop accepting only: Node's own `close` also closes the idle connections, the race above.
-    for (const server of servers) if (server.listening) NetServer.prototype.close.call(server);
-    // Every connection ended (each carried its last request, or its client closed it), or the idle bound.
-    const gone = new Promise<void>((resolve) => {
-      this.#connectionsGone = resolve;
-      if (this.#connections.size === 0) resolve();
-    });
-    await until(gone, idleBound);
-    // The idle ones left have had their chance; exchanges still running get up to the drain bound.
-    for (const server of servers) server.closeIdleConnections();
-    await until(this.#ctx.startClosing(), drainBound);
-    for (const server of servers) {
-      server.closeAllConnections();
-      // Clears Node's connection sweep (the listener is already closed).
-      server.close();
-    }
+    await this.#listeners.close(successor, startedAt, () => this.#ctx.startClosing());
     for (const t of [...this.#ctx.tunnels]) t.destroy();
     await this.#ctx.pools.closeAll(true);
     // The last records are in: write the lines and send the spans still queued.
@@ -441,28 +369,4 @@ export class ProxyServer {
     const routed = routeRequest(req, head, secure, this.#view);
     dispatchUpgrade(this.#dispatch, routed, req, socket, early, head, address, startedAt);
   };
-}
-
-/** Resolves when `promise` does or at the `deadline` (epoch ms), whichever is first. */
-async function until(promise: Promise<void>, deadline: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
-  });
-  await Promise.race([promise, bound]);
-  clearTimeout(timer);
-}
-
-function listenOn(server: Server, target: ListenTarget): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(err);
-    server.once("error", onError);
-    const onListening = () => {
-      server.off("error", onError);
-      const address = server.address();
-      resolve(typeof address === "object" && address ? address.port : 0);
-    };
-    if ("handle" in target) server.listen(target.handle, onListening);
-    else server.listen({ host: target.host, port: target.port }, onListening);
-  });
 }

@@ -3,12 +3,8 @@ import { describe, expect, it } from "vitest";
 import { configService } from "../durable-objects/config-service.ts";
 import { ConfigService } from "./config-document.ts";
 import { planService } from "./plan.ts";
-import {
-  DEFAULT_RETRIES,
-  parseServiceConfiguration,
-  type ServiceConfiguration,
-  storedServiceConfiguration,
-} from "./service.ts";
+import { DEFAULT_RETRIES } from "./resilience.ts";
+import { parseServiceConfiguration, type ServiceConfiguration, storedServiceConfiguration } from "./service.ts";
 
 // `retries:` and `admission:` of a service (docs/resilience.md).
 

@@ -2,7 +2,8 @@
  * @module
  * A service on a gateway (`type: service` files and the services API): how the gateway exposes
  * `<name>.<domain>`, plus its replicas' endpoints, which the orchestrator that runs them registers
- * and removes at run time (`POST/DELETE …/services/:name/replicas`).
+ * and removes at run time (`POST/DELETE …/services/:name/replicas`). Its `retries:` and `admission:`
+ * fields are defined in `resilience.ts`, its `health:` in `health.ts`.
  */
 import * as v from "valibot";
 import { ENGINES } from "./engine.ts";
@@ -21,9 +22,10 @@ import {
   ValidationError,
 } from "./issues.ts";
 import * as L from "./limits.ts";
+import { Admission, Retries } from "./resilience.ts";
 import { Router } from "./router.ts";
 import { text } from "./text.ts";
-import { parseDuration, size } from "./units.ts";
+import { duration, size } from "./units.ts";
 
 export const DEFAULT_CLIENT_MAX_BODY_SIZE = 64 * 1024 * 1024;
 export const DEFAULT_READ_TIMEOUT_SECONDS = 300;
@@ -40,21 +42,6 @@ export const DEFAULT_HOLD_TIMEOUT_SECONDS = 60;
 export const USAGE_MODES = ["include", "as_requested"] as const;
 export type UsageMode = (typeof USAGE_MODES)[number];
 export const DEFAULT_USAGE: UsageMode = "as_requested";
-
-const duration = (min: number, max: number, what: string) =>
-  v.pipe(
-    v.union([v.number(), v.string()], expected(`${what} such as 300s or 5m`)),
-    v.rawTransform(({ dataset, addIssue, NEVER }) => {
-      const seconds = parseDuration(dataset.value);
-      if (seconds === null || !Number.isFinite(seconds) || seconds < min || seconds > max) {
-        addIssue({
-          message: `expected ${what} between ${min}s and ${max}s (e.g. 300s, 5m), got ${describeType(dataset.value)}`,
-        });
-        return NEVER;
-      }
-      return seconds;
-    }),
-  );
 
 /** A service's own `router:`, replacing the gateway's as a whole (same shape and defaults). */
 export const RouterOverride = Router;
@@ -223,84 +210,6 @@ const ReplicaCount = v.pipe(
   }),
 );
 
-// ── Retries and admission control (proxy/admission/, docs/resilience.md) ─────────────────────────
-/**
- * Statuses retried on another replica by default. 500 is left out on purpose: an inference engine's
- * 500 is most often deterministic for the request (a prompt the template or the tokenizer chokes
- * on, an out-of-memory for that length), so sending it elsewhere multiplies the cost of a poison
- * request; a service whose 500s are transient adds it (`statuses: [500, 502, 503, 504, 429]`).
- */
-export const DEFAULT_RETRY_STATUSES = [429, 502, 503, 504] as const;
-export const DEFAULT_RETRIES = {
-  /** Attempts in all, the first included: 3 reaches every replica of a typical 3-replica service. */
-  attempts: 3,
-  statuses: [...DEFAULT_RETRY_STATUSES] as number[],
-  /** The replica closed or reset the connection before any response byte. */
-  on_reset: true,
-  /** The replica sent no response head within `read_timeout`. */
-  on_timeout: true,
-  /** Retries allowed per 10 s window: this share of the window's requests… */
-  budget_percent: 20,
-  /** …plus this many per second (Envoy's `min_retry_concurrency` 3, Linkerd's floor of 10/s). */
-  budget_min_per_second: 3,
-};
-export type RetriesConfig = typeof DEFAULT_RETRIES;
-
-const wholeIn = (min: number, max: number) =>
-  v.pipe(
-    v.number(expected("a whole number")),
-    v.integer("expected a whole number"),
-    v.minValue(min, `must be at least ${min}`),
-    v.maxValue(max, `must be at most ${max}`),
-  );
-
-/** `retries:` of a service: which failures go to another replica, and how many retries a host may make. */
-export const Retries = mapping({
-  attempts: v.optional(wholeIn(1, L.MAX_RETRY_ATTEMPTS), DEFAULT_RETRIES.attempts),
-  statuses: v.optional(
-    v.pipe(
-      v.array(wholeIn(400, 599), expected("a list of status codes")),
-      v.maxLength(200, "at most 200 status codes"),
-    ),
-    () => [...DEFAULT_RETRY_STATUSES],
-  ),
-  on_reset: v.optional(v.boolean(expected("true or false")), true),
-  on_timeout: v.optional(v.boolean(expected("true or false")), true),
-  budget_percent: v.optional(wholeIn(0, 100), DEFAULT_RETRIES.budget_percent),
-  budget_min_per_second: v.optional(
-    wholeIn(0, L.MAX_RETRY_BUDGET_MIN_PER_SECOND),
-    DEFAULT_RETRIES.budget_min_per_second,
-  ),
-});
-
-/** The priority classes of `admission.priority_header`, highest first (SMG's `X-SMG-Priority` classes). */
-export const PRIORITY_CLASSES = ["system", "interactive", "default", "bulk"] as const;
-export const DEFAULT_ADMISSION_QUEUE_SIZE = 100;
-export const DEFAULT_ADMISSION_QUEUE_TIMEOUT_SECONDS = 30;
-
-/** `admission:` of a service: requests forwarded at once, and the queue of those waiting for a slot. */
-export const Admission = mapping({
-  /** Per replica: the host forwards at most this × the registered replicas at once. */
-  max_concurrency: wholeIn(1, L.MAX_ADMISSION_CONCURRENCY),
-  queue_size: v.optional(wholeIn(0, L.MAX_ADMISSION_QUEUE), DEFAULT_ADMISSION_QUEUE_SIZE),
-  queue_timeout: v.optional(
-    duration(0, L.MAX_ADMISSION_QUEUE_TIMEOUT_SECONDS, "a timeout"),
-    DEFAULT_ADMISSION_QUEUE_TIMEOUT_SECONDS,
-  ),
-  /** A request header naming a priority class (`PRIORITY_CLASSES`); absent or null: one FIFO. */
-  priority_header: v.optional(
-    v.nullable(
-      v.pipe(
-        v.string(expected("a header name")),
-        v.maxLength(100, "at most 100 characters"),
-        v.regex(/^[a-zA-Z0-9-]+$/, "expected a header name of letters, digits or '-'"),
-      ),
-    ),
-    null,
-  ),
-});
-// ── end of retries and admission control ────────────────────────────────────────────────────────
-
 export const ServiceConfigurationInput = mapping(
   {
     type: v.picklist(["service"], oneOf(["service"])),
@@ -352,7 +261,7 @@ export const ServiceConfigurationInput = mapping(
     engine: v.optional(v.nullable(v.picklist(ENGINES, oneOf(ENGINES)))),
     /** Replica health: active checks, wait for the first check, slow start, circuit breaker (`health.ts`, docs/health.md); absent or null: the defaults. */
     health: v.optional(v.nullable(HealthInput)),
-    /** Retries on another replica (absent or null: `DEFAULT_RETRIES`). */
+    /** Retries on another replica (`resilience.ts`; absent or null: `DEFAULT_RETRIES`). */
     retries: v.optional(v.nullable(Retries)),
     /** Admission control (absent or null: none, every request is forwarded at once). */
     admission: v.optional(v.nullable(Admission)),

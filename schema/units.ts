@@ -49,3 +49,19 @@ export const size = (max: number, maxText: string) =>
       return bytes;
     }),
   );
+
+/** A duration from `min` to `max` seconds (`300s`, `5m`), as seconds. */
+export const duration = (min: number, max: number, what: string) =>
+  v.pipe(
+    v.union([v.number(), v.string()], expected(`${what} such as 300s or 5m`)),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const seconds = parseDuration(dataset.value);
+      if (seconds === null || !Number.isFinite(seconds) || seconds < min || seconds > max) {
+        addIssue({
+          message: `expected ${what} between ${min}s and ${max}s (e.g. 300s, 5m), got ${describeType(dataset.value)}`,
+        });
+        return NEVER;
+      }
+      return seconds;
+    }),
+  );

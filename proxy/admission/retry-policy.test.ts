@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_RETRIES } from "../../schema/service.ts";
+import { DEFAULT_RETRIES } from "../../schema/resilience.ts";
 import { RetryBudget } from "./retry-budget.ts";
 import { BACKOFF_CAP_MS, backoffMs, decideRetry, type Failure, RetryPolicy, type RetryState } from "./retry-policy.ts";
 

@@ -6,7 +6,7 @@
  * drive it with their own clock and random numbers. `docs/resilience.md` has the rules and why.
  */
 import type { ConfigService } from "../../schema/config-document.ts";
-import { DEFAULT_RETRIES } from "../../schema/service.ts";
+import { DEFAULT_RETRIES } from "../../schema/resilience.ts";
 import type { RetryBudget } from "./retry-budget.ts";
 
 /** How an attempt failed before any byte of its response went to the client. */

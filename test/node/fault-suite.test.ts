@@ -31,6 +31,12 @@ interface ReplicaState {
 /** A replica whose behaviour the scenario sets: a body in two writes, so a cut lands mid-stream. */
 function controlled(name: string, state: ReplicaState): Handler {
   return (req, res) => {
+    // Its liveness endpoint fails the way its requests do (a cut stream is not something /health sees).
+    if (req.url === "/health") {
+      if (state.mode === "hang") return;
+      res.writeHead(state.mode === "500" ? 500 : 200, { "content-length": "0" }).end();
+      return;
+    }
     req.resume();
     req.on("end", () => {
       if (state.mode === "hang") return;
@@ -110,6 +116,28 @@ function documentFor(scenarioIndex: number) {
       name: "llm",
       replicas: replicas.map((r) => ({ id: `${r.name}-${scenarioIndex}`, url: r.server.url })),
       read_timeout_ms: READ_TIMEOUT_MS,
+      // Active checks as the defaults for an LLM service (docs/health.md), their clock compressed
+      // 10× like the fault's: every 0.5 s while healthy, 0.1 s while not, 2 passes readmit.
+      health: {
+        check: {
+          path: "/health",
+          interval_ms: 500,
+          unhealthy_interval_ms: 100,
+          timeout_ms: 200,
+          healthy_threshold: 2,
+          unhealthy_threshold: 3,
+        },
+        wait_healthy: false,
+        slow_start_ms: 3_000,
+        circuit_breaker: {
+          consecutive_failures: 10,
+          error_rate: 0.5,
+          min_requests: 20,
+          window_ms: 6_000,
+          open_ms: 6_000,
+          half_open_successes: 3,
+        },
+      },
       // This service's 500s are transient (a replica restarting), so it retries them too.
       retries: {
         attempts: 3,

@@ -7,7 +7,8 @@
  * ejection in a row and resets on the first success. Replica health (docs/health.md) adds, per
  * service: the host's active checks' verdicts (`setActive`, from `health/checker.ts` in the parent),
  * a circuit breaker per replica (`health/circuit-breaker.ts`), waiting for a first passing check and
- * slow start; all of it is one state per replica (`state`), and the policy only ever sees the
+ * slow start; a host's processes share their passive failures, ejections and breaker changes
+ * (`health/passive-share.ts`: `remoteFailed`, `remoteSucceeded`); all of it is one state per replica (`state`), and the policy only ever sees the
  * replicas that state admits (slow-starting ones with a probability that ramps up), so the policies'
  * contract is untouched. Replica state outlives
  * configuration versions (routes reuse it while a replica's id and URL are unchanged), so a new
@@ -19,6 +20,7 @@
 import { isIP } from "node:net";
 import { HEALTH_SEVERITY, type ReplicaHealth, type ReplicaHealthState } from "../schema/health.ts";
 import { CircuitBreaker } from "./health/circuit-breaker.ts";
+import type { PassiveEvent } from "./health/passive-share.ts";
 import { PASSIVE_HEALTH, type ServiceHealth, sameBreaker } from "./health/service-health.ts";
 import type { Policy } from "./policies/index.ts";
 import { RoundRobin } from "./policies/round-robin.ts";
@@ -96,6 +98,8 @@ export class Balancer {
   readonly #health: HealthPolicy;
   readonly #log: (line: string) => void;
   readonly #random: () => number;
+  /** Where this process's passive-health changes go for the host's other processes (`health/passive-share.ts`); null: alone. */
+  readonly #share: ((event: PassiveEvent) => void) | null;
 
   constructor(
     replicas: readonly ReplicaState[],
@@ -104,7 +108,9 @@ export class Balancer {
     policy: Policy<ReplicaState> = new RoundRobin(),
     service: ServiceHealth = PASSIVE_HEALTH,
     random: () => number = Math.random,
+    share: ((event: PassiveEvent) => void) | null = null,
   ) {
+    this.#share = share;
     this.replicas = replicas;
     this.policy = policy;
     this.service = service;
@@ -201,35 +207,103 @@ export class Balancer {
   }
 
   succeeded(replica: ReplicaState, now = Date.now()): void {
+    // Only a success that changes something is shared: the hot path of a healthy replica sends nothing.
+    const changes = replica.failures !== 0 || replica.ejectedAt !== 0;
     if (replica.ejectedAt !== 0) this.#log(`replica ${replica.id} of service ${replica.service} is back in service`);
     replica.failures = 0;
     replica.ejections = 0;
     replica.ejectedAt = 0;
     replica.lastError = null;
-    if (replica.breaker?.success(now)) {
+    const closed = replica.breaker?.success(now) ?? false;
+    if (closed) {
       replica.admittedAt = now;
       this.#log(`replica ${replica.id} of service ${replica.service}: circuit closed`);
     }
+    if (this.#share && (changes || closed))
+      this.#share({ kind: "success", service: replica.service, id: replica.id, url: replica.url, at: now, closed });
   }
 
   failed(replica: ReplicaState, now: number, reason: string): void {
     replica.failures++;
     replica.lastError = reason;
     const probing = replica.ejectedAt !== 0 && now >= replica.readmitAt;
+    let ejection: { at: number; until: number; ejections: number } | null = null;
     if (probing || (replica.ejectedAt === 0 && replica.failures >= this.#health.maxFailures)) {
-      const { baseEjectionMs, maxEjectionMs } = this.#health;
-      const ms = Math.min(baseEjectionMs * 2 ** replica.ejections, maxEjectionMs);
-      replica.ejections++;
-      replica.ejectedAt = now;
-      replica.readmitAt = now + ms;
+      this.#eject(replica, now, reason);
+      ejection = { at: now, until: replica.readmitAt, ejections: replica.ejections };
+    }
+    let opened: string | null = null;
+    if (replica.breaker?.failure(now, reason)) {
+      opened = replica.breaker.reason;
       this.#log(
-        `replica ${replica.id} of service ${replica.service} ejected for ${Math.round(ms / 1000)}s after ${replica.failures} failures in a row (last: ${reason})`,
+        `replica ${replica.id} of service ${replica.service}: circuit open for ${Math.round(replica.breaker.settings.openMs / 1000)}s: ${opened}`,
       );
     }
-    if (replica.breaker?.failure(now, reason))
-      this.#log(
-        `replica ${replica.id} of service ${replica.service}: circuit open for ${Math.round(replica.breaker.settings.openMs / 1000)}s: ${replica.breaker.reason}`,
-      );
+    this.#share?.({
+      kind: "failure",
+      service: replica.service,
+      id: replica.id,
+      url: replica.url,
+      at: now,
+      reason,
+      ejection,
+      opened,
+    });
+  }
+
+  #eject(replica: ReplicaState, now: number, reason: string, where = ""): void {
+    const { baseEjectionMs, maxEjectionMs } = this.#health;
+    const ms = Math.min(baseEjectionMs * 2 ** replica.ejections, maxEjectionMs);
+    replica.ejections++;
+    replica.ejectedAt = now;
+    replica.readmitAt = now + ms;
+    this.#log(
+      `replica ${replica.id} of service ${replica.service} ejected for ${Math.round(ms / 1000)}s after ${replica.failures} failures in a row${where} (last: ${reason})`,
+    );
+  }
+
+  /**
+   * A failure another process of the host saw (`health/passive-share.ts`): it counts toward the
+   * failures in a row here too, so the host ejects at `maxFailures` failures in total, whichever
+   * processes saw them; an ejection or breaker opening it caused holds here until the same end.
+   * It counts toward the breaker's failures in a row too, not toward its error rate (whose window
+   * needs every success, which processes do not share).
+   */
+  remoteFailed(replica: ReplicaState, event: Extract<PassiveEvent, { kind: "failure" }>, now = Date.now()): void {
+    replica.failures++;
+    replica.lastError = event.reason;
+    const e = event.ejection;
+    if (e) {
+      if (replica.ejectedAt === 0 || replica.readmitAt < e.until)
+        this.#log(
+          `replica ${replica.id} of service ${replica.service} ejected until ${new Date(e.until).toISOString()} by another proxy process (last: ${event.reason})`,
+        );
+      replica.ejectedAt = e.at;
+      replica.readmitAt = e.until;
+      replica.ejections = e.ejections;
+    } else if (replica.ejectedAt === 0 && replica.failures >= this.#health.maxFailures) {
+      this.#eject(replica, now, event.reason, " on this host");
+    }
+    const breaker = replica.breaker;
+    if (!breaker) return;
+    if (event.opened) {
+      breaker.openFrom(event.at, event.opened);
+      this.#log(`replica ${replica.id} of service ${replica.service}: circuit opened by another proxy process`);
+    } else if (breaker.remoteFailure(now, event.reason)) {
+      this.#log(`replica ${replica.id} of service ${replica.service}: circuit open: ${breaker.reason}`);
+    }
+  }
+
+  /** A success another process saw that changed the replica's state: the failures in a row end, an ejection ends, its breaker closes. */
+  remoteSucceeded(replica: ReplicaState, event: Extract<PassiveEvent, { kind: "success" }>, now = Date.now()): void {
+    if (replica.ejectedAt !== 0)
+      this.#log(`replica ${replica.id} of service ${replica.service} is back in service (another proxy process)`);
+    replica.failures = 0;
+    replica.ejections = 0;
+    replica.ejectedAt = 0;
+    replica.lastError = null;
+    replica.breaker?.remoteSuccess();
+    if (event.closed && replica.breaker?.closeFrom(now)) replica.admittedAt = event.at;
   }
 
   /**

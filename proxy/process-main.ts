@@ -8,6 +8,7 @@
  * state (`routing-gate.ts`). It exits when told to close or when the parent goes away.
  */
 
+import { PassiveShare } from "./health/passive-share.ts";
 import type { FromProcess, ToProcess } from "./process-protocol.ts";
 import { IpcGate } from "./rate-limit-gate.ts";
 import { IpcRoutingGate } from "./routing-gate.ts";
@@ -51,6 +52,9 @@ const routing = new IpcRoutingGate(
   (line) => send({ type: "log", line }),
 );
 
+/** Passive-health changes, one message per event-loop turn; the parent relays them to the other children. */
+const passive = new PassiveShare((events) => send({ type: "passive", events }));
+
 /** Past this, a `GET /metrics` the parent has not answered gets a 503. */
 const EXPOSITION_TIMEOUT_MS = 15_000;
 const expositionAsks = new Map<number, { resolve: (text: string) => void; reject: (err: Error) => void }>();
@@ -86,6 +90,7 @@ async function init(message: Extract<ToProcess, { type: "init" }>, handle: objec
     exposition: askExposition,
     stateDir: message.stateDir,
     askRotation: () => send({ type: "rotate-access-log" }),
+    passive: passive.add,
   });
   if (message.document) server.apply(message.document);
   server.setCertificates(message.certificates);
@@ -147,6 +152,9 @@ process.on("message", (message: ToProcess, handle: object | undefined) => {
       return;
     case "health":
       server?.setActive(message.verdicts);
+      return;
+    case "passive":
+      server?.applyPassive(message.events);
       return;
     case "stats":
       send({ type: "stats", id: message.id, stats: server?.stats() ?? [] });

@@ -32,12 +32,14 @@
  * the message dispatch (`#onMessage`) into a table of per-message handlers.
  */
 import type { ConfigDocument } from "../schema/config-document.ts";
+import * as L from "../schema/limits.ts";
 import type { ChallengeTokens } from "./acme-challenge.ts";
 import { engineFamilies } from "./engine/engine-metrics.ts";
 import { EngineScraper, type EngineScraperOptions } from "./engine/scraper.ts";
 import { ProxyProcessError } from "./errors.ts";
 import { type ActiveVerdict, HealthChecker, type HealthCheckerOptions } from "./health/checker.ts";
 import { hostHealthFamilies } from "./health/health-metrics.ts";
+import { PassiveMemory } from "./health/passive-share.ts";
 import { Mesh } from "./mesh/mesh.ts";
 import { meshFamilies } from "./mesh/mesh-metrics.ts";
 import { renderExposition } from "./observe/exposition.ts";
@@ -104,6 +106,8 @@ export interface ListeningSockets {
 
 /** A child that dies within this of serving died young: its restart backs off. */
 const YOUNG_MS = 10_000;
+/** The longest a breaker stays open (`schema/health.ts`): an opening older than this no longer holds. */
+const MAX_OPEN_MS = L.MAX_BREAKER_SECONDS * 1000;
 
 /**
  * Wait before restarting a child that died young `quickExits` times in a row: the first death is
@@ -151,6 +155,8 @@ export class ProcessPool {
   readonly #health: HealthChecker;
   /** Verdict changes of this event-loop turn, sent to the children in one message. */
   #verdicts: ActiveVerdict[] | null = null;
+  /** Ejections and open breakers still running, for children started later (`health/passive-share.ts`). */
+  readonly #passive = new PassiveMemory();
   readonly #rotator: LogRotator;
   /** Owner of the routing leases of each child process started. */
   #nextOwner = 1;
@@ -335,11 +341,19 @@ export class ProcessPool {
           // A child started after the checks began learns every verdict so far.
           const verdicts = this.#health.verdicts().filter((v) => v.verdict !== "unknown" || v.last !== null);
           if (verdicts.length > 0) child.send({ type: "health", verdicts });
+          const passive = this.#passive.current(Date.now(), MAX_OPEN_MS);
+          if (passive.length > 0) child.send({ type: "passive", events: passive });
           settle(true);
           resolve(message.port);
         } else if (message.type === "route") {
           const answer = answerRoute(this.#routing, owner, message);
           if (answer) child.send(answer);
+        } else if (message.type === "passive") {
+          // Relayed at once (the child batched its turn's changes): the other children stop sending
+          // to a replica this one ejected within a message's round trip.
+          this.#passive.note(message.events);
+          for (const other of this.#slots)
+            if (other !== slot && other.child?.process.connected) other.child.send(message);
         } else if (message.type === "rate-limit") {
           child.send(answerAsk(this.#rateLimits, message));
         } else if (message.type === "exposition-ask") {

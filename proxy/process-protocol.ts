@@ -7,6 +7,7 @@
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { ChallengeTokens } from "./acme-challenge.ts";
 import type { ActiveVerdict } from "./health/checker.ts";
+import type { PassiveEvent } from "./health/passive-share.ts";
 import type { MetricFamily } from "./observe/families.ts";
 import type { RateLimitAsk, RateLimitVerdicts } from "./rate-limit-gate.ts";
 import type { RouteAnswer, RouteAsk } from "./routing-gate.ts";
@@ -48,6 +49,8 @@ export type ToProcess =
   | RouteAnswer
   /** The host's active health checks' verdicts (changes, or all of them for a child just started): `health/checker.ts`. */
   | { type: "health"; verdicts: ActiveVerdict[] }
+  /** Passive-health changes another child saw (or, for a child just started, the ejections and open breakers still running): `health/passive-share.ts`. */
+  | { type: "passive"; events: PassiveEvent[] }
   | { type: "close"; successor?: boolean };
 
 export type FromProcess =
@@ -73,4 +76,6 @@ export type FromProcess =
   /** A request is held for `service`, which is scaled to zero (rate-limited per service by the process). */
   | { type: "held"; service: string }
   /** The access log file passed its `max_size`: the parent rotates it, then sends `reopen-access-log` to all. */
-  | { type: "rotate-access-log" };
+  | { type: "rotate-access-log" }
+  /** This process's passive-health changes of one event-loop turn, for the other children (`health/passive-share.ts`). */
+  | { type: "passive"; events: PassiveEvent[] };

@@ -17,6 +17,7 @@ import { TokenSet } from "./auth.ts";
 import { Balancer, type HealthPolicy, ReplicaState } from "./balancer.ts";
 import { ConfigRejectedError } from "./errors.ts";
 import { normalizeHost } from "./headers.ts";
+import type { PassiveEvent } from "./health/passive-share.ts";
 import { serviceHealth } from "./health/service-health.ts";
 import type { MetricsRegistry } from "./observe/registry.ts";
 import type { ServiceMeter } from "./observe/service-meter.ts";
@@ -201,6 +202,8 @@ export interface TableDeps {
   log: (line: string) => void;
   /** The processes serving the host (`settings.processShares`), which split admission limits; default 1. */
   shares?: number;
+  /** Where passive-health changes go for the host's other processes (`health/passive-share.ts`); absent: alone. */
+  share?: (event: PassiveEvent) => void;
 }
 
 const replicaKey = (service: string, id: string, url: string) => `${service}\u0000${id}\u0000${url}`;
@@ -238,7 +241,15 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
       hsts: service.hsts
         ? `max-age=${service.hsts.max_age}${service.hsts.include_subdomains ? "; includeSubDomains" : ""}`
         : null,
-      balancer: new Balancer(replicas, deps.health, deps.log, policy, serviceHealth(service.health)),
+      balancer: new Balancer(
+        replicas,
+        deps.health,
+        deps.log,
+        policy,
+        serviceHealth(service.health),
+        Math.random,
+        deps.share ?? null,
+      ),
       router: service.router,
       rateLimits: compileRateLimits(service),
       sglangPathsOnly: service.router?.type === "sglang",

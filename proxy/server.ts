@@ -22,6 +22,7 @@ import { type Dispatch, dispatchRequest, dispatchUpgrade } from "./dispatch.ts";
 import { clientAddress, keepIdentity, readRequestHead } from "./headers.ts";
 import type { ActiveVerdict } from "./health/checker.ts";
 import { hostHealthFamilies, processHealthFamilies } from "./health/health-metrics.ts";
+import type { PassiveEvent } from "./health/passive-share.ts";
 import { HoldQueue } from "./hold.ts";
 import { Listeners, type ListenTarget } from "./listeners.ts";
 import type { ExchangeSink } from "./observe/exchange-record.ts";
@@ -52,6 +53,8 @@ export interface ProxyServerOptions {
   stateDir?: string | null;
   /** A child process: its parent rotates the access log. Absent: this process rotates it. */
   askRotation?: () => void;
+  /** A child process: its passive-health changes go to the host's other processes (`health/passive-share.ts`). */
+  passive?: (event: PassiveEvent) => void;
 }
 
 export class ProxyServer {
@@ -72,6 +75,7 @@ export class ProxyServer {
   /** What `routeRequest` reads of this process; its getters follow the table and listeners in force. */
   readonly #view: RoutingView;
   #closed: Promise<void> | null = null;
+  readonly #share: ((event: PassiveEvent) => void) | undefined;
 
   /**
    * `rateLimits`: where the host's rate-limit buckets are (a child process asks its parent); default: in this process.
@@ -86,6 +90,7 @@ export class ProxyServer {
     const { rateLimits, onHold = () => {}, routing = new LocalRoutingGate(), exposition } = options;
     this.#settings = settings;
     this.#log = log;
+    this.#share = options.passive;
     this.#holds = new HoldQueue(settings.hold, onHold);
     const pools = new UpstreamPools(settings.pools);
     this.#ctx = new ProxyContext(
@@ -160,6 +165,7 @@ export class ProxyServer {
       health: this.#settings.health,
       shares: this.#settings.processShares,
       log: this.#log,
+      share: this.#share,
     });
     this.#stats.retain(new Set(table.services));
     this.#ctx.pools.retain(table.origins);
@@ -187,6 +193,20 @@ export class ProxyServer {
         balancer!.setActive(replica, v.verdict, v.last, v.error, now);
     }
     if (remember && this.#verdicts.size > 4 * this.#replicaCount()) this.#forgetVerdicts();
+  }
+
+  /** Passive-health changes the host's other processes saw (`health/passive-share.ts`). */
+  applyPassive(events: readonly PassiveEvent[]): void {
+    const now = Date.now();
+    const routes = new Map<string, ServiceRoute>();
+    for (const route of this.#table.byHost.values()) routes.set(route.name, route);
+    for (const e of events) {
+      const balancer = routes.get(e.service)?.balancer;
+      const replica = balancer?.replicas.find((r) => r.id === e.id && r.url === e.url);
+      if (!replica) continue;
+      if (e.kind === "failure") balancer!.remoteFailed(replica, e, now);
+      else balancer!.remoteSucceeded(replica, e, now);
+    }
   }
 
   #replicaCount(): number {

@@ -81,6 +81,44 @@ export class CircuitBreaker {
     return false;
   }
 
+  /**
+   * A failure another process of the host saw: it counts toward the failures in a row (so
+   * `consecutiveFailures` is the host's), not toward the error rate (whose window needs every
+   * success, which the processes do not share). Returns true when it opened the breaker here.
+   */
+  remoteFailure(now: number, what: string): boolean {
+    this.#consecutive++;
+    const s = this.settings;
+    if (this.state(now) !== "closed" || this.#consecutive < s.consecutiveFailures) return false;
+    this.openFrom(now, `${this.#consecutive} failures in a row on this host (last: ${what})`);
+    return true;
+  }
+
+  /** A success another process saw after failures: the failures in a row end. */
+  remoteSuccess(): void {
+    this.#consecutive = 0;
+  }
+
+  /**
+   * Another process of the host opened its breaker at `at` (`passive-share.ts`): this one is open
+   * until the same time (not counted in `opens`, which the host sums over processes).
+   */
+  openFrom(at: number, reason: string): void {
+    this.#state = "open";
+    this.#openedAt = at;
+    this.reason = reason;
+  }
+
+  /** Another process closed its breaker; returns true when this one was not closed. */
+  closeFrom(now: number): boolean {
+    if (this.state(now) === "closed") return false;
+    this.#state = "closed";
+    this.reason = null;
+    this.#consecutive = 0;
+    this.#clear();
+    return true;
+  }
+
   #open(now: number, reason: string): boolean {
     this.#state = "open";
     this.#openedAt = now;

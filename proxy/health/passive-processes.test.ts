@@ -1,0 +1,120 @@
+/**
+ * Passive health with two proxy processes (real sockets, `node:cluster` sharing so connections
+ * alternate between the processes): a replica answering 500 reaches clients at most 3 times in
+ * total, not 3 per process, since each process's failures count toward the host's ejection
+ * (`health/passive-share.ts`); the same for a circuit breaker opening, and a breaker closed in one
+ * process is closed in both.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { healthDocument } from "../../schema/health.ts";
+import { type Echo, echo, startReplica } from "../../test/fakes/replica-server.ts";
+import { configDocument, DOMAIN } from "../../test/support/config-builder.ts";
+import { send } from "../../test/support/http-client.ts";
+import { until } from "../../test/support/until.ts";
+import type { HealthPolicy } from "../balancer.ts";
+import { startTunedProxy } from "../index.ts";
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function setUp(health: ReturnType<typeof healthDocument> | null, passive: HealthPolicy) {
+  const state = { broken: false, toB: 0 };
+  const a = await startReplica("a");
+  const okB = echo("b");
+  const b = await startReplica("b", (req, res) => {
+    state.toB++;
+    if (state.broken) res.writeHead(500).end("down");
+    else okB(req, res);
+  });
+  cleanups.push(
+    () => a.close(),
+    () => b.close(),
+  );
+  const log: string[] = [];
+  const p = await startTunedProxy(
+    {
+      httpPort: 0,
+      processes: 2,
+      initialConfig: configDocument(1, [{ name: "alpha", replicas: [a.url, b.url], health }]),
+      log: (line) => log.push(line),
+    },
+    { sharing: "cluster", settings: { health: passive } },
+  );
+  cleanups.push(() => p.close());
+  const request = () => send(p.port, { host: `alpha.${DOMAIN}` });
+  // Both processes send to b (connections alternate between them, each round-robins a and b).
+  let seenB = 0;
+  for (let i = 0; i < 200 && seenB < 4; i++) {
+    const res = await request();
+    if (res.status === 200 && (JSON.parse(res.body) as Echo).replica === "b") seenB++;
+  }
+  expect(seenB).toBe(4);
+  /** Sends `n` requests one after another, 10 ms apart; returns how many got a 500. */
+  const burst = async (n: number) => {
+    let failed = 0;
+    for (let i = 0; i < n; i++) {
+      if ((await request()).status === 500) failed++;
+      await pause(10);
+    }
+    return failed;
+  };
+  const bHealth = async () => (await p.stats())[0]?.health?.find((h) => h.replica === "alpha-1");
+  return { state, p, request, burst, bHealth, log };
+}
+
+describe("passive health shared by a host's proxy processes", () => {
+  it("a 500-ing replica reaches clients at most 3 times in all; both processes readmit it", async () => {
+    const { state, request, burst, bHealth, log } = await setUp(null, {
+      maxFailures: 3,
+      baseEjectionMs: 1_500,
+      maxEjectionMs: 4_000,
+    });
+    state.broken = true;
+    state.toB = 0;
+    const failed = await burst(40);
+    console.log(`passive ejection, 2 processes: ${failed} 500s to clients in 40 requests (b got ${state.toB})`);
+    expect(failed).toBeLessThanOrEqual(3);
+    expect(log.some((l) => l.includes("by another proxy process"))).toBe(true);
+    expect((await bHealth())?.state).toBe("ejected");
+    // Recovered: once the ejection (the same end in both processes) ran out, b serves again, and
+    // the first success clears the failures in both (the report is the worst over the processes).
+    state.broken = false;
+    await pause(1_600);
+    await until("b serves again", async () => {
+      const res = await request();
+      return res.status === 200 && (JSON.parse(res.body) as Echo).replica === "b";
+    });
+    await until("b healthy in both processes", async () => (await bHealth())?.state === "healthy", 2_000);
+    expect((await bHealth())?.error).toBeNull();
+  }, 30_000);
+
+  it("a circuit breaker opened in one process is open in both, and closed in both by one's probes", async () => {
+    const health = healthDocument(
+      { check: false, slow_start: 0, circuit_breaker: { consecutive_failures: 3, open: 1, half_open_successes: 1 } },
+      true,
+    );
+    const { state, request, burst, bHealth } = await setUp(health, {
+      maxFailures: 1_000,
+      baseEjectionMs: 1_000,
+      maxEjectionMs: 1_000,
+    });
+    state.broken = true;
+    const failed = await burst(40);
+    console.log(`circuit breaker, 2 processes: ${failed} 500s to clients in 40 requests`);
+    expect(failed).toBeLessThanOrEqual(3);
+    expect((await bHealth())?.circuit).toBe("open");
+    state.broken = false;
+    await pause(1_100);
+    await until("b serves again", async () => {
+      const res = await request();
+      return res.status === 200 && (JSON.parse(res.body) as Echo).replica === "b";
+    });
+    // One process's half-open probe closed it; the other closes too, without a probe of its own.
+    await until("the breaker closed in both processes", async () => (await bHealth())?.circuit === "closed", 500);
+    expect((await bHealth())?.state).toBe("healthy");
+  }, 30_000);
+});

@@ -4,7 +4,8 @@
  * (`router-sim.ts`'s `GatewayReplicas`), per tree policy and workload: one gateway; N gateways with
  * independent state; N gateways sharing through the mesh (`proxy/mesh/`) at its real interval and
  * relay delay, and at a slower one; each with and without the tree policies' agreement on new
- * prefixes (`proxy/policies/policy.ts`'s `Agreement`), and the agreement alone. The criterion (issue 15): the shared hit rate ≥ 95 % of one
+ * prefixes (`proxy/policies/policy.ts`'s `Agreement`), the agreement without the digests' in-flight
+ * counts (each gateway's load then its own plus engine scrapes), and the agreement alone. The criterion (issue 15): the shared hit rate ≥ 95 % of one
  * gateway's.
  *
  * Flags: --gateways 3, --workers 8, --seed 1, --scrape 2, --interval 0.5 (s between digests),
@@ -56,6 +57,10 @@ const modes: [string, GatewayReplicas | null][] = [
   [
     `${GATEWAYS} gateways, mesh ${INTERVAL * 4} s + agreement on new prefixes`,
     { count: GATEWAYS, share: { interval: INTERVAL * 4, delay: DELAY }, agree: true },
+  ],
+  [
+    `${GATEWAYS} gateways, mesh ${INTERVAL} s + agreement, digests without in-flight counts`,
+    { count: GATEWAYS, share: { interval: INTERVAL, delay: DELAY, loads: false }, agree: true },
   ],
   [`${GATEWAYS} gateways, no mesh, agreement only`, { count: GATEWAYS, share: null, agree: true }],
 ];

@@ -15,7 +15,14 @@
 import { AGREEMENT_TOLERANCE, Mesh } from "../proxy/mesh/mesh.ts";
 import { CacheAware } from "../proxy/policies/cache-aware.ts";
 import { LeastLoad } from "../proxy/policies/least-load.ts";
-import { type Agreement, combinedLoad, type EngineLoad, inFlightLoad, type Policy } from "../proxy/policies/policy.ts";
+import {
+  type Agreement,
+  combinedLoad,
+  type EngineLoad,
+  fleetCombinedLoad,
+  fleetInFlightLoad,
+  type Policy,
+} from "../proxy/policies/policy.ts";
 import { PowerOfTwo } from "../proxy/policies/power-of-two.ts";
 import { PrefixLoad } from "../proxy/policies/prefix-load.ts";
 import { RandomPolicy } from "../proxy/policies/random.ts";
@@ -222,6 +229,8 @@ export interface SimView {
   /** The worker's id (what a mesh digest names). */
   id: string;
   inFlight: number;
+  /** The other gateways' in-flight requests on it, as their last digests told (mesh with loads). */
+  peerInFlight: number;
   engine: EngineLoad | null;
 }
 
@@ -241,8 +250,8 @@ export const SIM_POLICIES: Record<string, PolicyFactory> = {
   power_of_two: (r) => new PowerOfTwo(int(r)),
   "power_of_two, load: engine": (r) => new PowerOfTwo(int(r), combinedLoad),
   least_load: () => new LeastLoad({ ...LEAST_LOAD_DEFAULTS }),
-  prefix_load: (r) => new PrefixLoad(prefixLoadOptions(null), [], 0, r, combinedLoad),
-  "prefix_load, load: in_flight": (r) => new PrefixLoad(prefixLoadOptions(null), [], 0, r, inFlightLoad),
+  prefix_load: (r) => new PrefixLoad(prefixLoadOptions(null), [], 0, r, fleetCombinedLoad),
+  "prefix_load, load: in_flight": (r) => new PrefixLoad(prefixLoadOptions(null), [], 0, r, fleetInFlightLoad),
   random: (r) => new RandomPolicy(int(r)),
   round_robin: () => new RoundRobin(),
 };
@@ -261,11 +270,12 @@ export const SIM_POLICIES: Record<string, PolicyFactory> = {
  * turn, as clients behind round-robin DNS (each request resolved anew: the worst case; clients that
  * keep a connection per conversation split less). `share`: the mesh (`proxy/mesh/`) — every
  * `interval` seconds (each gateway at its own phase) a gateway's digest reaches the others `delay`
- * seconds later, through the same code the proxy runs; null: independent state.
+ * seconds later, through the same code the proxy runs; null: independent state. `loads: false`:
+ * digests without the gateways' in-flight counts (each sees only its own plus engine scrapes).
  */
 export interface GatewayReplicas {
   count: number;
-  share: { interval: number; delay: number } | null;
+  share: { interval: number; delay: number; loads?: boolean } | null;
   /**
    * The tree policies' agreement on new prefixes (`proxy/policies/policy.ts`'s `Agreement`), with
    * the proxy's load tolerance (`AGREEMENT_TOLERANCE`), as the proxy sets it while the mesh has
@@ -287,12 +297,32 @@ export function simulate(
   const random = seeded(seed);
   const fleet = Array.from({ length: workers }, (_, i) => new SimWorker(i, cost.cacheTokens));
   const routerCount = gateways ? gateways.count : state === "host" ? 1 : processes;
-  const routers = Array.from({ length: routerCount }, () => {
-    const views = fleet.map((w) => ({ id: `w${w.index}`, inFlight: 0, engine: null as EngineLoad | null, worker: w }));
+  /** The simulated clock (s), for the mesh's peer and load ages. */
+  let clock = 0;
+  const routers = Array.from({ length: routerCount }, (_, g) => {
+    const views = fleet.map((w) => ({
+      id: `w${w.index}`,
+      inFlight: 0,
+      peerInFlight: 0,
+      engine: null as EngineLoad | null,
+      worker: w,
+    }));
     const policy = factory(random);
     policy.retain(views);
     const tree = "tree" in policy ? (policy.tree as { insert(text: string, tenant: SimView): void }) : null;
-    const mesh = gateways?.share && tree ? new Mesh({ random }) : null;
+    const share = gateways?.share;
+    const mesh =
+      share && tree
+        ? new Mesh({ random, now: () => clock * 1000, origin: `g${g}`, loadTtlMs: 4 * share.interval * 1000 })
+        : null;
+    if (mesh && share!.loads !== false) {
+      mesh.shareLoads({
+        local: () => views.filter((v) => v.inFlight > 0).map((v) => ({ service: "sim", id: v.id, n: v.inFlight })),
+        peers: (totals) => {
+          for (const v of views) v.peerInFlight = totals.get("sim")?.get(v.id) ?? 0;
+        },
+      });
+    }
     const tolerance = AGREEMENT_TOLERANCE[policy.name as keyof typeof AGREEMENT_TOLERANCE];
     if (gateways?.agree && tolerance !== undefined && "agreement" in policy) {
       (policy as { agreement: Agreement<SimView> | null }).agreement = { tolerance, id: (v) => v.id };
@@ -410,7 +440,10 @@ export function simulate(
   };
 
   for (const r of requests) events.push(r.arrival, () => arrive(r, r.arrival));
-  for (let e = events.pop(); e; e = events.pop()) e.run();
+  for (let e = events.pop(); e; e = events.pop()) {
+    clock = e.at;
+    e.run();
+  }
   ttfts.sort((a, b) => a - b);
   const served = fleet.map((w) => w.served);
   return {

@@ -30,6 +30,8 @@ export interface HostReplica {
   readonly id: string;
   readonly url: string;
   inFlight: number;
+  /** The gateway's other replicas' in-flight requests on it, as their last digests told (`mesh/mesh.ts`). */
+  peerInFlight: number;
   /** Its engine's load at the last fresh scrape (`engine/replica-scrape.ts`); null or absent: none fresh. */
   engine?: EngineLoad | null;
 }
@@ -72,8 +74,27 @@ export class RoutingState {
 
   /** Shares what this host routes with its peers, and learns what they routed (null: stop). */
   setMesh(mesh: Mesh | null): void {
+    this.#mesh?.shareLoads(null);
+    if (!mesh) for (const s of this.#services.values()) for (const r of s.replicas) r.peerInFlight = 0;
     this.#mesh = mesh;
     mesh?.retain(this.#treeServices());
+    mesh?.shareLoads({
+      local: () => this.#localLoads(),
+      peers: (totals) => {
+        for (const [name, s] of this.#services) {
+          const byId = totals.get(name);
+          for (const r of s.replicas) r.peerInFlight = byId?.get(r.id) ?? 0;
+        }
+      },
+    });
+  }
+
+  /** This host's in-flight counts of the services whose policy reads its peers' (prefix_load's `fleetLoadOf`). */
+  *#localLoads(): Iterable<{ service: string; id: string; n: number }> {
+    for (const [service, s] of this.#services) {
+      if (s.router.policy !== "prefix_load") continue;
+      for (const r of s.replicas) if (r.inFlight > 0) yield { service, id: r.id, n: r.inFlight };
+    }
   }
 
   #treeServices(): string[] {
@@ -89,7 +110,8 @@ export class RoutingState {
       const before = this.#services.get(service.name);
       const known = before?.byKey;
       const replicas = service.replicas.map(
-        (r): HostReplica => known?.get(replicaKey(r.id, r.url)) ?? { id: r.id, url: r.url, inFlight: 0, engine: null },
+        (r): HostReplica =>
+          known?.get(replicaKey(r.id, r.url)) ?? { id: r.id, url: r.url, inFlight: 0, peerInFlight: 0, engine: null },
       );
       let policy = before && sameJson(before.router, router) ? before.policy : null;
       if (policy) policy.retain(replicas);
@@ -172,9 +194,15 @@ export class RoutingState {
   }
 
   /** The host's loads (diagnostics, tests). */
-  loads(): { service: string; id: string; inFlight: number; engine: EngineLoad | null }[] {
+  loads(): { service: string; id: string; inFlight: number; peerInFlight: number; engine: EngineLoad | null }[] {
     return [...this.#services].flatMap(([service, s]) =>
-      s.replicas.map((r) => ({ service, id: r.id, inFlight: r.inFlight, engine: r.engine ?? null })),
+      s.replicas.map((r) => ({
+        service,
+        id: r.id,
+        inFlight: r.inFlight,
+        peerInFlight: r.peerInFlight,
+        engine: r.engine ?? null,
+      })),
     );
   }
 

@@ -5,13 +5,14 @@
  */
 import { describe, expect, it } from "vitest";
 import { seeded } from "../../bench/router-workloads.ts";
-import { MAX_DIGEST_ROUTES, MAX_LADDER } from "../../schema/mesh.ts";
+import { MAX_DIGEST_LOADS, MAX_DIGEST_ROUTES, MAX_IN_FLIGHT, MAX_LADDER } from "../../schema/mesh.ts";
 import type { RouterConfig } from "../../schema/router.ts";
 import { configDocument } from "../../test/support/config-builder.ts";
+import { combinedLoad, fleetCombinedLoad, fleetInFlightLoad, inFlightLoad } from "../policies/policy.ts";
 import { ZoneRegistry } from "../rate-limit-store.ts";
 import { RoutingState } from "../routing-state.ts";
 import { BLOCK, eachPrefixHash, isRung, keyHash, prefixLadder } from "./hash.ts";
-import { Mesh } from "./mesh.ts";
+import { LOAD_TTL_MS, Mesh } from "./mesh.ts";
 import { PeerIndex } from "./peer-index.ts";
 
 const replicas = Array.from({ length: 4 }, (_, i) => `http://10.0.0.${i + 1}:8000`);
@@ -24,11 +25,11 @@ function text(seed: number, length: number): string {
   return Array.from({ length }, () => String.fromCharCode(0x4e00 + Math.floor(r() * 20_000))).join("");
 }
 
-function hosts(router: RouterConfig) {
+function hosts(router: RouterConfig, now?: () => number) {
   return [0, 1].map(() => {
     const state = new RoutingState();
     state.retain(doc(router));
-    const mesh = new Mesh();
+    const mesh = new Mesh({ now });
     state.setMesh(mesh);
     return { state, mesh };
   });
@@ -218,5 +219,113 @@ describe.each([CACHE_AWARE, PREFIX_LOAD])("$policy agreement on new prefixes", (
     expect(same).toBe(40);
     // Still spread: the hash of each prefix, not one replica for all.
     expect(where.size).toBeGreaterThan(2);
+  });
+});
+
+describe("in-flight counts across hosts", () => {
+  const peerLoads = (state: RoutingState) => Object.fromEntries(state.loads().map((l) => [l.id, l.peerInFlight]));
+
+  it("prefix_load on one host sees the requests the other has in flight, and no longer once they end", () => {
+    let now = 1_000_000;
+    const [a, b] = hosts(PREFIX_LOAD, () => now);
+    const ids = a!.state.loads().map((l) => l.id);
+    // a holds 3 requests on each replica but the last.
+    const held = [0, 1, 2].flatMap((k) => [1, 2, 3].map(() => a!.state.decide(0, "llm", "", [ids[k]!], 0)!.lease));
+    const digest = JSON.parse(JSON.stringify(a!.mesh.take()));
+    expect(digest.loads).toHaveLength(3);
+    expect(typeof digest.origin).toBe("string");
+    expect(b!.mesh.apply(digest)).toBe(true);
+    expect(peerLoads(b!.state)).toEqual({ [ids[0]!]: 3, [ids[1]!]: 3, [ids[2]!]: 3, [ids[3]!]: 0 });
+    // New prefixes on b go to the replica a left idle (3 requests of load outweigh any hash).
+    for (let i = 0; i < 20; i++) {
+      const d = b!.state.decide(0, "llm", text(300 + i, 2000), null, 0)!;
+      b!.state.release(0, d.lease);
+      expect(d.id).toBe(ids[3]);
+    }
+    // a's requests end: its next digest says so (an empty list), even with nothing else to tell.
+    for (const lease of held) a!.state.release(0, lease);
+    const after = a!.mesh.take()!;
+    expect(after.loads).toEqual([]);
+    expect(after.routes).toEqual([]);
+    b!.mesh.apply(after);
+    expect(Object.values(peerLoads(b!.state))).toEqual([0, 0, 0, 0]);
+    // Nothing held, nothing told before: no digest.
+    expect(a!.mesh.take()).toBeNull();
+    // A peer that stops telling stops counting after LOAD_TTL_MS (checked when this host builds its digest).
+    const d = a!.state.decide(0, "llm", "", null, 0)!;
+    b!.mesh.apply(a!.mesh.take());
+    expect(Object.values(peerLoads(b!.state)).reduce((x, y) => x + y)).toBe(1);
+    now += LOAD_TTL_MS + 1;
+    b!.mesh.take();
+    expect(Object.values(peerLoads(b!.state))).toEqual([0, 0, 0, 0]);
+    a!.state.release(0, d.lease);
+  });
+
+  it("are sent for prefix_load services only (the others' loads do not read them)", () => {
+    const [a] = hosts(CACHE_AWARE);
+    const d = a!.state.decide(0, "llm", "", null, 0)!;
+    expect(a!.mesh.take()).toBeNull();
+    a!.state.release(0, d.lease);
+  });
+
+  it("sums the peers' counts, each peer's last digest replacing its previous, and ignores its own", () => {
+    const [a] = hosts(PREFIX_LOAD);
+    const id = a!.state.loads()[0]!.id;
+    const from = (origin: string, n: number) => ({
+      routes: [],
+      charges: [],
+      sampled_out: 0,
+      origin,
+      loads: [{ s: "llm", r: id, n }],
+    });
+    a!.mesh.apply(from("p1", 2));
+    a!.mesh.apply(from("p2", 5));
+    a!.mesh.apply(from("p1", 1));
+    a!.mesh.apply({ ...from("p3", 4), loads: [{ s: "llm", r: "gone", n: 4 }] });
+    expect(a!.state.loads()[0]!.peerInFlight).toBe(6);
+    // A digest of this host relayed back to it (its own origin) is not a peer's.
+    const own = a!.state.decide(0, "llm", "", null, 0)!;
+    const mine = a!.mesh.take()!;
+    a!.mesh.apply(mine);
+    expect(a!.state.loads().reduce((n, l) => n + l.peerInFlight, 0)).toBe(6);
+    a!.state.release(0, own.lease);
+  });
+
+  it("a digest's loads over the bounds, without an origin or not counts are refused whole", () => {
+    const [, b] = hosts(PREFIX_LOAD);
+    const base = { routes: [], charges: [], sampled_out: 0, origin: "p" };
+    const load = { s: "llm", r: "llm-0", n: 1 };
+    const bad: unknown[] = [
+      { routes: [], charges: [], sampled_out: 0, loads: [load] },
+      { ...base, loads: Array.from({ length: MAX_DIGEST_LOADS + 1 }, () => load) },
+      { ...base, loads: [{ ...load, n: 0 }] },
+      { ...base, loads: [{ ...load, n: 1.5 }] },
+      { ...base, loads: [{ ...load, n: MAX_IN_FLIGHT + 1 }] },
+      { ...base, loads: [{ ...load, r: "" }] },
+      { ...base, origin: "x".repeat(65), loads: [load] },
+    ];
+    for (const d of bad) expect(b!.mesh.apply(d)).toBe(false);
+    expect(b!.mesh.counts.digestsRefused).toBe(bad.length);
+    expect(b!.mesh.counts.loadsReceived).toBe(0);
+    // Older hosts' digests (no origin, no loads) still apply.
+    expect(b!.mesh.apply({ routes: [], charges: [], sampled_out: 0 })).toBe(true);
+  });
+
+  it("only prefix_load's load reads them, and alone (no peer) it is the load it always was", () => {
+    const engine = { running: 6, waiting: 2, kvUsage: null, inFlightAtScrape: 3, at: 0 };
+    for (const w of [
+      { inFlight: 4 },
+      { inFlight: 4, peerInFlight: 0 },
+      { inFlight: 4, engine },
+      { inFlight: 4, peerInFlight: 0, engine },
+    ]) {
+      expect(fleetInFlightLoad(w)).toBe(inFlightLoad(w));
+      expect(fleetCombinedLoad(w)).toBe(combinedLoad(w));
+    }
+    // With peers: theirs added; against a scrape, the larger of the peers' count and the engine's excess (not both).
+    expect(inFlightLoad({ inFlight: 4, peerInFlight: 7 })).toBe(4);
+    expect(fleetInFlightLoad({ inFlight: 4, peerInFlight: 7 })).toBe(11);
+    expect(fleetCombinedLoad({ inFlight: 4, peerInFlight: 7, engine })).toBe(11);
+    expect(fleetCombinedLoad({ inFlight: 4, peerInFlight: 2, engine })).toBe(9);
   });
 });

@@ -12,6 +12,10 @@
  *   rate × delay × (replicas − 1) requests beyond the limit (plus each host's burst), delay being
  *   the interval plus the relay's latency (≤ 0.5 s + tens of ms).
  *
+ * - adds peers' in-flight requests per (service, replica), as each told in its last digest (≤ one
+ *   interval old), to its own in the policies' load (`policies/policy.ts`'s `peerInFlight`), so a
+ *   host's least-loaded is the fleet's, not its third of it.
+ *
  * The hot path only records: a decision is a counter and, within the sample, a reference to the
  * text (reservoir of `MAX_DIGEST_ROUTES` per interval); an admission is a map increment (at most
  * `MAX_DIGEST_CHARGES` keys per interval). Hashing happens when the digest is built, off the request.
@@ -19,13 +23,35 @@
  * malformed is dropped and counted.
  */
 import * as v from "valibot";
-import { MAX_DIGEST_CHARGES, MAX_DIGEST_ROUTES, MeshDigest } from "../../schema/mesh.ts";
+import {
+  DIGEST_INTERVAL_MS,
+  MAX_DIGEST_CHARGES,
+  MAX_DIGEST_LOADS,
+  MAX_DIGEST_ROUTES,
+  MeshDigest,
+  type MeshLoad,
+} from "../../schema/mesh.ts";
 import type { ZoneRegistry } from "../rate-limit-store.ts";
 import { BLOCK, keyHash, prefixLadder } from "./hash.ts";
 import { importLearned, type LearningTree, PeerIndex } from "./peer-index.ts";
 
 /** Most local keys remembered by hash (a peer's charge finds this host's bucket through it). */
 const MAX_LOCAL_KEYS = 65_536;
+/** Most peers whose loads are kept (the oldest report goes first; a gateway has a few replicas). */
+const MAX_LOAD_PEERS = 64;
+/** How long a peer's in-flight counts hold without a newer digest (4 intervals: a host gone stops counting). */
+export const LOAD_TTL_MS = 4 * DIGEST_INTERVAL_MS;
+
+/**
+ * Where the mesh reads this host's in-flight counts and writes its peers' (`RoutingState`), off the
+ * request path: read when a digest is built, written when one arrives or a peer's expire.
+ */
+export interface LoadShare {
+  /** This host's requests in flight now per (service, replica id); replicas with none may be left out. */
+  local(): Iterable<{ service: string; id: string; n: number }>;
+  /** The sum of the live peers' last counts: service → replica id → requests (absent: 0). */
+  peers(totals: ReadonlyMap<string, ReadonlyMap<string, number>>): void;
+}
 
 export interface MeshCounts {
   /** Decisions of tree services routed here / sent in digests (the rest were sampled out). */
@@ -41,6 +67,10 @@ export interface MeshCounts {
   chargesDropped: number;
   /** Peers' charges applied. */
   chargesReceived: number;
+  /** In-flight counts sent / left out of a full digest (`MAX_DIGEST_LOADS`) / peers' applied. */
+  loadsSent: number;
+  loadsDropped: number;
+  loadsReceived: number;
   /** Digests sent / received / refused (malformed or over the bounds). */
   digestsSent: number;
   digestsReceived: number;
@@ -53,8 +83,10 @@ export const PEER_TTL_MS = 10_000;
 /**
  * Load tolerance (requests) per tree policy of their agreement on new prefixes while the host has
  * peers (`policies/policy.ts`'s `Agreement`), chosen with `npm run bench:mesh` (docs/routing.md):
- * wider raises the hit rate but spreads load worse (multi-turn prefix_load at 4: max/min served
- * per worker 326/143 against 203/185 for one gateway).
+ * wider spreads load worse (before peers' in-flight counts, multi-turn prefix_load at 4: max/min
+ * served per worker 326/143 against 203/185 for one gateway; with them, many tenants at 3: 192/123
+ * against 169/123, and a hit rate that moves with the seed either way: 98.9 % / 91.7 % of one
+ * gateway's at seeds 1 / 2 against 94.9 % / 94.8 % at 2).
  */
 export const AGREEMENT_TOLERANCE: Readonly<Record<"cache_aware" | "prefix_load", number>> = {
   cache_aware: 1,
@@ -68,6 +100,10 @@ export interface MeshOptions {
   now?: () => number;
   maxRoutes?: number;
   maxCharges?: number;
+  /** This host's name in its digests (default: a random UUID). */
+  origin?: string;
+  /** How long a peer's loads hold (default `LOAD_TTL_MS`; a slower interval needs longer). */
+  loadTtlMs?: number;
 }
 
 export class Mesh {
@@ -80,6 +116,9 @@ export class Mesh {
     admitted: 0,
     chargesDropped: 0,
     chargesReceived: 0,
+    loadsSent: 0,
+    loadsDropped: 0,
+    loadsReceived: 0,
     digestsSent: 0,
     digestsReceived: 0,
     digestsRefused: 0,
@@ -100,6 +139,13 @@ export class Mesh {
   #admittedKeys = 0;
   /** keyHash → the local key (LRU). */
   readonly #localKeys = new Map<number, { zone: string; key: string }>();
+  readonly #origin: string;
+  readonly #loadTtlMs: number;
+  #loads: LoadShare | null = null;
+  /** Whether the last digest told peers of some load (then the next tells them it is gone, even if nothing else). */
+  #toldLoads = false;
+  /** Peer origin → its last loads and when they arrived (insertion order: oldest first). */
+  readonly #peerLoads = new Map<string, { at: number; loads: readonly MeshLoad[] }>();
 
   constructor(options: MeshOptions = {}) {
     this.#zones = options.zones ?? null;
@@ -107,6 +153,8 @@ export class Mesh {
     this.#now = options.now ?? Date.now;
     this.#maxRoutes = options.maxRoutes ?? MAX_DIGEST_ROUTES;
     this.#maxCharges = options.maxCharges ?? MAX_DIGEST_CHARGES;
+    this.#origin = options.origin ?? globalThis.crypto.randomUUID();
+    this.#loadTtlMs = options.loadTtlMs ?? LOAD_TTL_MS;
     if (this.#zones) this.#zones.onAdmit = (zone, key) => this.admitted(zone, key);
   }
 
@@ -123,6 +171,42 @@ export class Mesh {
     const keep = new Set(services);
     for (const name of this.#indexes.keys()) if (!keep.has(name)) this.#indexes.delete(name);
     for (const name of keep) if (!this.#indexes.has(name)) this.#indexes.set(name, new PeerIndex());
+  }
+
+  /** Shares this host's in-flight counts in its digests and hands it its peers' (null: stop). */
+  shareLoads(loads: LoadShare | null): void {
+    this.#loads = loads;
+    if (loads) this.#publishLoads();
+  }
+
+  /** Forgets peers whose loads are older than the TTL; true when one was forgotten. */
+  #expireLoads(): boolean {
+    const now = this.#now();
+    let expired = false;
+    for (const [origin, told] of this.#peerLoads) {
+      if (now - told.at <= this.#loadTtlMs) continue;
+      this.#peerLoads.delete(origin);
+      expired = true;
+    }
+    return expired;
+  }
+
+  /** Hands the live peers' summed loads to the routing state. */
+  #publishLoads(): void {
+    const sink = this.#loads;
+    if (!sink) return;
+    const totals = new Map<string, Map<string, number>>();
+    for (const { loads } of this.#peerLoads.values()) {
+      for (const l of loads) {
+        let byId = totals.get(l.s);
+        if (!byId) {
+          byId = new Map();
+          totals.set(l.s, byId);
+        }
+        byId.set(l.r, (byId.get(l.r) ?? 0) + l.n);
+      }
+    }
+    sink.peers(totals);
   }
 
   /** Before a decision on `text`: peers' prefixes of it go into the service's tree. */
@@ -174,8 +258,25 @@ export class Mesh {
     this.#seen = 0;
     this.#admitted = new Map();
     this.#admittedKeys = 0;
-    if (routes.length === 0 && admitted.size === 0) return null;
+    if (this.#expireLoads()) this.#publishLoads();
+    let loads: MeshLoad[] | null = null;
+    if (this.#loads) {
+      loads = [];
+      for (const { service, id, n } of this.#loads.local()) {
+        if (n <= 0) continue;
+        if (loads.length < MAX_DIGEST_LOADS) loads.push({ s: service, r: id, n });
+        else this.counts.loadsDropped++;
+      }
+    }
+    const tellLoads = loads !== null && (loads.length > 0 || this.#toldLoads);
+    if (routes.length === 0 && admitted.size === 0 && !tellLoads) return null;
     const digest: MeshDigest = { routes: [], charges: [], sampled_out: seen - routes.length };
+    if (loads !== null) {
+      digest.origin = this.#origin;
+      digest.loads = loads;
+      this.#toldLoads = loads.length > 0;
+      this.counts.loadsSent += loads.length;
+    }
     const sent = new Set<string>();
     for (const r of routes) {
       const h = prefixLadder(r.text);
@@ -211,6 +312,14 @@ export class Mesh {
       index.add(r.r, r.h, r.b);
       this.counts.routesReceived++;
     }
+    if (digest.origin !== undefined && digest.loads !== undefined && digest.origin !== this.#origin) {
+      this.#peerLoads.delete(digest.origin);
+      this.#peerLoads.set(digest.origin, { at: this.#now(), loads: digest.loads });
+      if (this.#peerLoads.size > MAX_LOAD_PEERS) this.#peerLoads.delete(this.#peerLoads.keys().next().value!);
+      this.counts.loadsReceived += digest.loads.length;
+      this.#expireLoads();
+      this.#publishLoads();
+    } else if (this.#expireLoads()) this.#publishLoads();
     const zones = this.#zones;
     if (zones) {
       for (const c of digest.charges) {

@@ -11,7 +11,7 @@ import {
 } from "../../schema/router.ts";
 import { CacheAware } from "./cache-aware.ts";
 import { LeastLoad } from "./least-load.ts";
-import { type Loaded, loadOf, type Policy, randomInt } from "./policy.ts";
+import { fleetLoadOf, type Loaded, loadOf, type Policy, randomInt } from "./policy.ts";
 import { PowerOfTwo } from "./power-of-two.ts";
 import { PrefixLoad } from "./prefix-load.ts";
 import { RandomPolicy } from "./random.ts";
@@ -28,7 +28,13 @@ export function createPolicy<W extends Loaded>(router: RouterConfig | null, repl
     case "least_load":
       return new LeastLoad(leastLoadOptions(router));
     case "prefix_load":
-      return new PrefixLoad(prefixLoadOptions(router), replicas, Date.now(), Math.random, loadOf(routerLoad(router)));
+      return new PrefixLoad(
+        prefixLoadOptions(router),
+        replicas,
+        Date.now(),
+        Math.random,
+        fleetLoadOf(routerLoad(router)),
+      );
     case "random":
       return new RandomPolicy();
     default:

@@ -11,6 +11,11 @@ export interface Loaded {
   /** Requests dispatched to it and not yet released (`load.ts`). */
   readonly inFlight: number;
   /**
+   * Requests the gateway's other replicas said they had in flight on it at their last digest
+   * (`proxy/mesh/mesh.ts`, ≤ one digest interval old); 0 or absent for a gateway alone.
+   */
+  readonly peerInFlight?: number;
+  /**
    * The engine's own load at its last fresh scrape (`schema/engine.ts`); null or absent when the
    * replica exports none, the scrape failed or went stale (policies then see `inFlight` alone).
    */
@@ -44,10 +49,32 @@ export function combinedLoad(w: Loaded): number {
   return w.inFlight + Math.max(0, e.running + e.waiting - e.inFlightAtScrape);
 }
 
+/**
+ * `combinedLoad` with the gateway's other replicas' in-flight counts (`peerInFlight`, one digest
+ * old): the others' share is the larger of what the peers told and what the engine had beyond this
+ * host's at its scrape (seconds old; it also holds other clients'). Not their sum: the scrape already
+ * counts the peers' requests of that moment. Alone (no peer) it is `combinedLoad` exactly.
+ */
+export function fleetCombinedLoad(w: Loaded): number {
+  const e = w.engine;
+  const peers = w.peerInFlight ?? 0;
+  if (!e) return w.inFlight + peers;
+  return w.inFlight + Math.max(peers, e.running + e.waiting - e.inFlightAtScrape);
+}
+
 /** How a policy measures a candidate's load (`router.load`: `in_flight` or `engine`). */
 export type LoadOf = (w: Loaded) => number;
 export const inFlightLoad: LoadOf = (w) => w.inFlight;
+/** This host's in-flight count plus its peers' as they last told (alone: `inFlightLoad`). */
+export const fleetInFlightLoad: LoadOf = (w) => w.inFlight + (w.peerInFlight ?? 0);
 export const loadOf = (load: "in_flight" | "engine"): LoadOf => (load === "engine" ? combinedLoad : inFlightLoad);
+/**
+ * prefix_load's load: `loadOf`'s with the gateway's other replicas' in-flight counts (its load term
+ * is worth a request's characters, so a host that saw only its third of the fleet's load moved
+ * conversations on noise). cache_aware keeps `loadOf`: its thresholds are SGLang's, on one router's count.
+ */
+export const fleetLoadOf = (load: "in_flight" | "engine"): LoadOf =>
+  load === "engine" ? fleetCombinedLoad : fleetInFlightLoad;
 
 export interface Policy<W extends Loaded> {
   readonly name: string;

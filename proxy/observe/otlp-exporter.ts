@@ -1,9 +1,9 @@
 /**
  * @module
  * OTLP/HTTP export of sampled requests' spans (JSON encoding, `otlp-spans.ts`), from each proxy
- * process to the configured endpoint, off the request path: `add` encodes the span to bytes (a
- * few µs, so that a batch costs no long pause of the event loop later, and a queued span is one
- * buffer rather than a string of dozens of heap objects outliving young collections) and queues it.
+ * process to the configured endpoint, off the request path: `add` encodes the span into the
+ * batch being filled (`span-batches.ts`; a few µs, so that a batch costs no long pause of the
+ * event loop later) and returns.
  *
  * - Batches: up to `batch` spans per `POST`, sent when that many wait or `delayMs` after the first
  *   of a batch arrived; one request in flight at a time.
@@ -18,7 +18,8 @@
 import { Agent, request } from "undici";
 import { DropCount } from "./drop-count.ts";
 import type { ExchangeRecord } from "./exchange-record.ts";
-import { encodeSpan, exportBody, type KeyValue } from "./otlp-spans.ts";
+import { BODY_SUFFIX, bodyPrefix, encodeSpan, type KeyValue } from "./otlp-spans.ts";
+import { type Batch, SpanBatches } from "./span-batches.ts";
 
 export interface ExportLimits {
   /** Spans waiting for export at most (beyond: dropped). */
@@ -63,7 +64,8 @@ export class SpanExporter {
   readonly #agent = new Agent({ keepAliveTimeout: 30_000, connections: 2 });
   readonly #dropped: DropCount;
   /** Encoded spans waiting for export. */
-  #queue: Buffer[] = [];
+  readonly #batches: SpanBatches;
+  readonly #prefix: Buffer;
   #busy = false;
   #timer: NodeJS.Timeout | null = null;
   #closing = false;
@@ -74,6 +76,8 @@ export class SpanExporter {
   constructor(options: SpanExporterOptions) {
     this.#options = options;
     this.#dropped = new DropCount("tracing: spans", options.log);
+    this.#batches = new SpanBatches(options.batch);
+    this.#prefix = bodyPrefix(options.resource);
   }
 
   get endpoint(): string {
@@ -87,20 +91,18 @@ export class SpanExporter {
 
   /** Queues a sampled request's span; never blocks, never throws. */
   add(record: ExchangeRecord): void {
-    if (this.#closing || this.#queue.length >= this.#options.queue) {
+    if (this.#closing || this.#batches.spans >= this.#options.queue) {
       this.#dropped.add(1, this.#closing ? "closed" : "queue full");
       return;
     }
-    let span: Buffer;
     try {
-      span = Buffer.from(encodeSpan(record));
+      this.#batches.add(encodeSpan(record));
     } catch (err) {
       this.#dropped.add(1, `cannot encode: ${(err as Error).message}`);
       return;
     }
-    this.#queue.push(span);
     if (this.#busy) return;
-    if (this.#queue.length >= this.#options.batch) this.#start(false);
+    if (this.#batches.full) this.#start(false);
     else if (!this.#timer) {
       this.#timer = setTimeout(() => this.#start(false), this.#options.delayMs);
       this.#timer.unref();
@@ -112,15 +114,14 @@ export class SpanExporter {
     if (this.#closing) return;
     this.#closing = true;
     if (this.#sleeping) this.#sleeping.wake();
-    if (this.#busy || this.#queue.length > 0) {
+    if (this.#busy || this.#batches.spans > 0) {
       const idle = new Promise<void>((resolve) => this.#idle.push(resolve));
       this.#start(true);
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([idle, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
       clearTimeout(timer);
     }
-    this.#dropped.add(this.#queue.length, "closed");
-    this.#queue = [];
+    this.#dropped.add(this.#batches.clear(), "closed");
     this.#dropped.flush();
     await this.#agent.destroy().catch(() => {});
   }
@@ -134,36 +135,36 @@ export class SpanExporter {
   }
 
   async #run(all: boolean): Promise<void> {
-    const { batch } = this.#options;
+    const batches = this.#batches;
     do {
-      const spans = this.#queue.length <= batch ? this.#queue : this.#queue.slice(0, batch);
-      this.#queue = spans === this.#queue ? [] : this.#queue.slice(batch);
-      await this.#send(spans);
-    } while (this.#queue.length >= batch || ((all || this.#closing) && this.#queue.length > 0));
+      const batch = batches.take();
+      if (batch) await this.#send(batch);
+    } while (batches.full || ((all || this.#closing) && batches.spans > 0));
     this.#busy = false;
-    if (this.#queue.length > 0 && !this.#closing) {
+    if (batches.spans > 0 && !this.#closing) {
       this.#timer = setTimeout(() => this.#start(false), this.#options.delayMs);
       this.#timer.unref();
-    } else if (this.#queue.length === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    } else if (batches.spans === 0) for (const resolve of this.#idle.splice(0)) resolve();
   }
 
-  async #send(spans: Buffer[]): Promise<void> {
-    const body = exportBody(spans, this.#options.resource);
+  async #send(batch: Batch): Promise<void> {
+    const spans = batch.spans;
+    const body = this.#batches.body(batch, this.#prefix, BODY_SUFFIX);
     const attempts = this.#options.maxAttempts ?? 5;
     for (let attempt = 1; ; attempt++) {
       const outcome = await this.#post(body);
       if (outcome.kind === "ok") {
-        this.#exported += spans.length;
+        this.#exported += spans;
         return;
       }
       if (outcome.kind === "fail" || attempt >= attempts || this.#closing) {
-        this.#dropped.add(spans.length, `export failed: ${outcome.reason}`);
+        this.#dropped.add(spans, `export failed: ${outcome.reason}`);
         return;
       }
       const backoff = Math.min(MAX_BACKOFF_MS, (this.#options.backoffMs ?? 1_000) * 2 ** (attempt - 1));
       await this.#sleep(outcome.afterMs ?? backoff * (0.5 + Math.random() / 2));
       if (this.#closing) {
-        this.#dropped.add(spans.length, `export failed: ${outcome.reason}`);
+        this.#dropped.add(spans, `export failed: ${outcome.reason}`);
         return;
       }
     }

@@ -132,28 +132,18 @@ export function spanOf(r: ExchangeRecord): Record<string, unknown> {
   return JSON.parse(encodeSpan(r)) as Record<string, unknown>;
 }
 
-const COMMA = Buffer.from(",");
-
-/** One OTLP/HTTP JSON request body from encoded spans, under one resource and the `gateplane` scope. */
-export function exportBody(spans: readonly Buffer[], resource: readonly KeyValue[]): Buffer {
-  const parts: Buffer[] = [
-    Buffer.from(
-      `{"resourceSpans":[{"resource":{"attributes":${JSON.stringify(resource)}},` +
-        `"scopeSpans":[{"scope":{"name":"gateplane"},"spans":[`,
-    ),
-  ];
-  for (let i = 0; i < spans.length; i++) {
-    if (i > 0) parts.push(COMMA);
-    parts.push(spans[i]!);
-  }
-  parts.push(Buffer.from("]}]}]}"));
-  return Buffer.concat(parts);
+/** The start of a request body, up to its first span, for `resource`. */
+export function bodyPrefix(resource: readonly KeyValue[]): Buffer {
+  return Buffer.from(
+    `{"resourceSpans":[{"resource":{"attributes":${JSON.stringify(resource)}},` +
+      `"scopeSpans":[{"scope":{"name":"gateplane"},"spans":[`,
+  );
 }
 
-/** The request body for `records`, as text (tests). */
+/** The end of a request body, after its last span. */
+export const BODY_SUFFIX = Buffer.from("]}]}]}");
+
+/** One OTLP/HTTP JSON request body for `records`, under one resource and the `gateplane` scope (tests). */
 export function exportRequest(records: readonly ExchangeRecord[], resource: readonly KeyValue[]): string {
-  return exportBody(
-    records.map((r) => Buffer.from(encodeSpan(r))),
-    resource,
-  ).toString();
+  return `${bodyPrefix(resource).toString()}${records.map(encodeSpan).join(",")}${BODY_SUFFIX.toString()}`;
 }

@@ -62,32 +62,49 @@ export function forwardPd(
     req,
     res,
     { limit: route.maxBodySize, timedOut },
-    (body) => {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(body.toString("utf8"));
-      } catch {
-        parsed = null;
-      }
-      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-        replyJson(res, 400, "a disaggregated request needs a JSON object body", { cors });
-        return;
-      }
-      const text = pd.prefill.policy.needsText ? routingTextOf(body) : "";
-      ctx.begin();
-      void exchange(ctx, res, route, pd, head, path, body, parsed as Record<string, unknown>, text)
-        .catch((error: unknown) => {
-          ctx.log(`pd: service ${route.name}: ${(error as Error).message}`);
-          if (!res.headersSent) replyJson(res, 502, "PD exchange failed", { cors });
-          else res.destroy();
-        })
-        .finally(() => {
-          route.counter.record((performance.now() - startedAt) / 1000, Date.now());
-          ctx.end();
-        });
-    },
+    (body) => forwardPdBody(ctx, res, route, head, path, startedAt, body),
     tooLarge,
   );
+}
+
+/** Serves a PD request whose body was read already (here, or by the OpenAI entrypoint). */
+export function forwardPdBody(
+  ctx: ProxyContext,
+  res: ServerResponse,
+  route: ServiceRoute,
+  head: RequestHead,
+  path: string,
+  startedAt: number,
+  body: Buffer,
+): void {
+  const cors = route.model !== null;
+  const pd = route.pd!;
+  if (pd.unroutable) {
+    replyJson(res, 503, pd.unroutable, { cors });
+    return;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString("utf8"));
+  } catch {
+    parsed = null;
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    replyJson(res, 400, "a disaggregated request needs a JSON object body", { cors });
+    return;
+  }
+  const text = pd.prefill.policy.needsText ? routingTextOf(body) : "";
+  ctx.begin();
+  void exchange(ctx, res, route, pd, head, path, body, parsed as Record<string, unknown>, text)
+    .catch((error: unknown) => {
+      ctx.log(`pd: service ${route.name}: ${(error as Error).message}`);
+      if (!res.headersSent) replyJson(res, 502, "PD exchange failed", { cors });
+      else res.destroy();
+    })
+    .finally(() => {
+      route.counter.record((performance.now() - startedAt) / 1000, Date.now());
+      ctx.end();
+    });
 }
 
 /** Headers for one leg: the client's end-to-end ones with the replica's Host and the new length. */

@@ -1,5 +1,6 @@
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
+import type { ConfigService } from "../../schema/config-document.ts";
 import { type PdEngine, startPdEngines } from "../../test/fakes/pd-engines.ts";
 import { configDocument, DOMAIN } from "../../test/support/config-builder.ts";
 import { send } from "../../test/support/http-client.ts";
@@ -21,7 +22,10 @@ const ROUTER = {
   decode_policy: "power_of_two" as const,
 };
 
-async function setup(counts: { prefill: number; decode: number }, options: { transferTimeoutMs?: number } = {}) {
+async function setup(
+  counts: { prefill: number; decode: number },
+  options: { transferTimeoutMs?: number; model?: ConfigService["model"] } = {},
+) {
   const engines = await startPdEngines(counts, { transferTimeoutMs: options.transferTimeoutMs ?? 1_000 });
   cleanups.push(() => engines.close());
   const replica = (e: PdEngine) => ({
@@ -31,7 +35,12 @@ async function setup(counts: { prefill: number; decode: number }, options: { tra
     ...(e.bootstrapPort !== null ? { bootstrap_port: e.bootstrapPort } : {}),
   });
   const doc = configDocument(1, [
-    { name: "pd", router: ROUTER, replicas: [...engines.prefill, ...engines.decode].map(replica) },
+    {
+      name: "pd",
+      router: ROUTER,
+      model: options.model ?? null,
+      replicas: [...engines.prefill, ...engines.decode].map(replica),
+    },
   ]);
   const proxy: ProxyHandle = await startTunedProxy(
     { httpPort: 0, processes: 0, initialConfig: doc, log: () => {} },
@@ -121,6 +130,20 @@ describe("built-in PD routing", () => {
     const completion = await client.completions.create({ model: "m", prompt: "once upon" });
     expect(completion.choices[0]!.text).toBe("Disaggregated hello!");
     paired(engines);
+  });
+
+  it("serves a model service's PD requests through the OpenAI entrypoint too", async () => {
+    const { engines, proxy } = await setup(
+      { prefill: 1, decode: 1 },
+      { model: { name: "pd-model", format: "openai", prefix: "/v1" } },
+    );
+    const client = new OpenAI({ apiKey: "none", baseURL: `http://127.0.0.1:${proxy.port}/v1` });
+    const whole = await client.chat.completions.create({
+      model: "pd-model",
+      messages: [{ role: "user", content: "hi" }],
+    });
+    expect(whole.choices[0]!.message.content).toBe("Disaggregated hello!");
+    expect(engines.transfer.transferred).toHaveLength(1);
   });
 
   it("tries another pair when either side fails before any byte reached the client", async () => {

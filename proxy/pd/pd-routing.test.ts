@@ -24,7 +24,7 @@ const ROUTER = {
 
 async function setup(
   counts: { prefill: number; decode: number },
-  options: { transferTimeoutMs?: number; model?: ConfigService["model"] } = {},
+  options: { transferTimeoutMs?: number; model?: ConfigService["model"]; processes?: number } = {},
 ) {
   const engines = await startPdEngines(counts, { transferTimeoutMs: options.transferTimeoutMs ?? 1_000 });
   cleanups.push(() => engines.close());
@@ -43,7 +43,7 @@ async function setup(
     },
   ]);
   const proxy: ProxyHandle = await startTunedProxy(
-    { httpPort: 0, processes: 0, initialConfig: doc, log: () => {} },
+    { httpPort: 0, processes: options.processes ?? 0, initialConfig: doc, log: () => {} },
     { settings: { drainTimeoutMs: 2_000 } },
   );
   cleanups.push(() => proxy.close());
@@ -144,6 +144,16 @@ describe("built-in PD routing", () => {
     });
     expect(whole.choices[0]!.message.content).toBe("Disaggregated hello!");
     expect(engines.transfer.transferred).toHaveLength(1);
+  });
+
+  it("routes PD requests in the proxy's child processes too", async () => {
+    const { engines, proxy } = await setup({ prefill: 2, decode: 2 }, { processes: 2 });
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => post(proxy, "/generate", { text: `request ${i}`, stream: i % 2 === 0 })),
+    );
+    for (const a of answers) expect(a.status).toBe(200);
+    expect(engines.transfer.transferred).toHaveLength(8);
+    paired(engines);
   });
 
   it("tries another pair when either side fails before any byte reached the client", async () => {

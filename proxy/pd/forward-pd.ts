@@ -19,6 +19,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
+import { errorCode, failureKind } from "../attempt-failure.ts";
 import type { ReplicaState } from "../balancer.ts";
 import type { ProxyContext } from "../context.ts";
 import type { RequestHead } from "../headers.ts";
@@ -217,6 +218,10 @@ async function exchange(
           const error = leg.response ? await leg.response.body.text().catch(() => "") : leg.error!.message;
           for (const other of legs) if (other !== leg) await other.response?.body.dump().catch(() => {});
           failed(pd, side, leg.replica, leg.response ? `status ${status}` : error);
+          if (!leg.response) {
+            const code = errorCode(leg.error!);
+            route.metrics?.upstreamError(leg.replica.id, failureKind(code, code !== "ECONNREFUSED"));
+          }
           last = { status, body: leg.response ? error : `${side} replica ${leg.replica.id} failed: ${error}`, side };
           if (leg.response && !retry.retriesStatus(status)) break;
           (side === "prefill" ? triedPrefill : triedDecode).push(leg.replica);

@@ -166,6 +166,15 @@ describe("built-in PD routing", () => {
     const second = await post(proxy, "/generate", { text: "two", stream: true });
     expect(second.status).toBe(200);
     expect(second.body).toContain("data: [DONE]");
+    // Retried pairs and the decode workers' resets are counted.
+    const exposition = await proxy.exposition();
+    const total = (name: string) =>
+      exposition
+        .split("\n")
+        .filter((l) => l.startsWith(`${name}{`) && l.includes('service="pd"'))
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+    expect(total("gateplane_retries_total")).toBe(4);
+    expect(total("gateplane_upstream_errors_total")).toBe(2);
     // Two answers, two KV transfers, each to the decode worker that was told that prefill.
     expect(engines.transfer.transferred).toHaveLength(2);
     const decodeRooms = engines.decode.flatMap((d) => d.requests.flatMap((r) => r.bootstrap.map((b) => b.room)));

@@ -114,10 +114,11 @@ export class ControlPlane {
   async putServiceReplica(
     project: string,
     name: string,
-    replica: { id: string; url: string },
+    replica: { id: string; url: string; role?: string; bootstrap_port?: number | string },
   ): Promise<{ service: Service; created: boolean }> {
     const path = `${service(project, name)}/replicas/${encodeURIComponent(replica.id)}`;
-    const { status, body } = await this.#send<Service>("PUT", path, { url: replica.url });
+    const { id: _, ...body_ } = replica;
+    const { status, body } = await this.#send<Service>("PUT", path, body_);
     return { service: body, created: status === 201 };
   }
 

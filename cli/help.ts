@@ -115,7 +115,7 @@ ${CONNECTION}`,
   service: `Usage: gateplane service [list] [-v [--window S]] [--json]
        gateplane service get NAME [-v] [--window S] [--json]
        gateplane service delete NAME [-y]
-       gateplane service replica add NAME --id ID --url URL
+       gateplane service replica add NAME --id ID --url URL [--role prefill|decode] [--bootstrap-port N]
        gateplane service replica remove NAME ID
        gateplane service replica list NAME [--json]
 
@@ -128,7 +128,9 @@ Commands:
   get NAME               Show one service, with its LLM traffic over all gateway replicas and
                          per replica: requests, errors, tokens/s, TTFT, ITL, TPOT and duration
   delete NAME            Delete a service; it leaves its gateway at once
-  replica add NAME       Register a replica endpoint, or change its URL
+  replica add NAME       Register a replica endpoint, or change its URL; for prefill/decode
+                         disaggregation (router pd_disaggregation: true) with --role prefill|decode,
+                         and a prefill worker's --disaggregation-bootstrap-port as --bootstrap-port
   replica remove NAME ID Remove a replica endpoint
   replica list NAME      List a service's replica endpoints
 

@@ -192,6 +192,46 @@ describe("service replica add", () => {
     ]);
   });
 
+  it("registers prefill and decode replicas with --role and --bootstrap-port", async () => {
+    const prefill = await add(
+      "echo",
+      "--id",
+      "p1",
+      "--url",
+      "http://10.0.0.5:30001",
+      "--role",
+      "prefill",
+      "--bootstrap-port",
+      "8998",
+    );
+    expect(prefill.stderr).toBe("");
+    expect(fake.requests.at(-1)?.body).toEqual({ url: "http://10.0.0.5:30001", role: "prefill", bootstrap_port: 8998 });
+    const decode = await add("echo", "--id", "d1", "--url", "http://10.0.0.6:30002", "--role", "decode");
+    expect(decode.code).toBe(0);
+    expect(fake.services.get("echo")?.replicas.map((r) => [r.id, r.role, r.bootstrap_port])).toEqual([
+      ["p1", "prefill", 8998],
+      ["d1", "decode", null],
+    ]);
+    const { stdout } = await gateplane(["service", "replica", "list", "echo"]);
+    expect(stdout).toMatch(/^ID +URL +ROLE +REGISTERED\n/);
+    expect(stdout).toMatch(/\np1 +http:\/\/10\.0\.0\.5:30001 +prefill \(bootstrap 8998\) +/);
+  });
+
+  it.each([
+    [["--role", "router"], '--role: expected one of prefill, decode, got "router"'],
+    [
+      ["--role", "decode", "--bootstrap-port", "8998"],
+      "--bootstrap-port: applies to prefill replicas only (role: prefill)",
+    ],
+    [["--role", "prefill", "--bootstrap-port", "70000"], "--bootstrap-port: must be a port from 1 to 65535"],
+    [["--role", "prefill", "--bootstrap-port", "x"], '--bootstrap-port: expected a port number, got "x"'],
+  ])("refuses a bad role or bootstrap port: %j", async (options, problem) => {
+    const { code, stderr } = await add("echo", "--id", "p1", "--url", "http://10.0.0.5:30001", ...options);
+    expect(stderr).toBe(`gateplane service replica add: ${problem}\n`);
+    expect(code).toBe(2);
+    expect(fake.requests).toEqual([]);
+  });
+
   it("escapes the id in the path", async () => {
     const { code } = await add("echo", "--id", "node:7.a_b", "--url", "https://10.0.0.9:8443");
     expect(code).toBe(0);

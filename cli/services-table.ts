@@ -64,8 +64,17 @@ export function configState(service: Pick<Service, "config_version" | "gateway_r
 }
 
 export function replicasTable(service: Pick<Service, "replicas">, now: number, style: Style): string[] {
-  const rows = service.replicas.map((r) => ({ cells: [r.id, r.url, formatAge(r.registered_at, now)] }));
-  return renderTable(["ID", "URL", "REGISTERED"], rows, style);
+  // The role column only when some replica has one (prefill/decode disaggregation).
+  const roles = service.replicas.some((r) => r.role);
+  const rows = service.replicas.map((r) => ({
+    cells: [
+      r.id,
+      r.url,
+      ...(roles ? [r.role ? `${r.role}${r.bootstrap_port ? ` (bootstrap ${r.bootstrap_port})` : ""}` : "-"] : []),
+      formatAge(r.registered_at, now),
+    ],
+  }));
+  return renderTable(["ID", "URL", ...(roles ? ["ROLE"] : []), "REGISTERED"], rows, style);
 }
 
 /** An agent's error may span lines (a parser's report); a table cell may not. */

@@ -20,7 +20,15 @@ export function buildConfigDocument(g: GatewayRow, store: ServiceStore, acme: Co
           g,
           domain,
           s,
-          replicas.filter((r) => r.service === s.name).map((r) => ({ id: r.id, url: r.url })),
+          replicas
+            .filter((r) => r.service === s.name)
+            // Role and bootstrap port only when set: co-located replicas look as they always did.
+            .map((r) => ({
+              id: r.id,
+              url: r.url,
+              ...(r.role ? { role: r.role } : {}),
+              ...(r.bootstrap_port != null ? { bootstrap_port: r.bootstrap_port } : {}),
+            })),
         ),
       )
     : [];

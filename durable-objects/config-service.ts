@@ -36,7 +36,7 @@ export function configService(
   g: GatewayForDocument,
   domain: string,
   s: { name: string; configuration: ServiceConfiguration },
-  replicas: { id: string; url: string }[],
+  replicas: ConfigService["replicas"],
 ): ConfigService {
   const c = s.configuration;
   return {

@@ -52,7 +52,7 @@ import {
   type ServiceApplyInput,
 } from "./service-commands.ts";
 import { ServiceHistory } from "./service-history.ts";
-import { ServiceStore } from "./service-store.ts";
+import { type ReplicaRegistration, ServiceStore } from "./service-store.ts";
 import { GatewayState } from "./state.ts";
 import { CatalogWriteThrough } from "./write-through.ts";
 
@@ -172,7 +172,7 @@ export class GatewayObject extends DurableObject<Env> {
 
   async putServiceReplica(
     name: string,
-    replica: { id: string; url: string },
+    replica: ReplicaRegistration,
     actor: string,
   ): Promise<Outcome<{ service: Service; created: boolean }>> {
     return putServiceReplica(this.gw, name, replica, actor);

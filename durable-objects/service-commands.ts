@@ -15,7 +15,7 @@ import { gatewayDomain } from "./config-service.ts";
 import { bumpConfig, type GatewayContext } from "./gateway-context.ts";
 import { evaluateService } from "./scaling.ts";
 import { scheduleScaling } from "./scaling-schedule.ts";
-import type { ServiceRow } from "./service-store.ts";
+import type { ReplicaRegistration, ServiceRow } from "./service-store.ts";
 import { serviceView } from "./service-view.ts";
 import type { GatewayRow } from "./state.ts";
 
@@ -113,19 +113,25 @@ export async function deleteService(gw: GatewayContext, name: string, actor: str
 export async function putServiceReplica(
   gw: GatewayContext,
   name: string,
-  replica: { id: string; url: string },
+  replica: ReplicaRegistration,
   actor: string,
 ): Promise<Outcome<{ service: Service; created: boolean }>> {
   const g = gw.state.gateway();
   if (!g || !gw.services.get(name)) return failure("not_found", "not_found", `Service ${name} does not exist`);
   const refusal = refuseServices(g);
   if (refusal) return refusal;
-  const change = gw.services.putReplica(name, replica.id, replica.url);
+  const change = gw.services.putReplica(name, replica);
   if (change !== "unchanged") {
     gw.services.touch(name, bumpConfig(gw, g));
     gw.state.event(`Service ${name} replica ${replica.id} ${change === "created" ? "registered" : "updated"}`, actor, {
       type: "service.replica.registered",
-      data: { service: name, replica_id: replica.id, url: replica.url },
+      data: {
+        service: name,
+        replica_id: replica.id,
+        url: replica.url,
+        ...(replica.role ? { role: replica.role } : {}),
+        ...(replica.bootstrap_port != null ? { bootstrap_port: replica.bootstrap_port } : {}),
+      },
     });
     broadcastConfig(gw);
     await gw.flush();

@@ -5,7 +5,7 @@
  * rest of the object's storage, `storage-schema.ts`). Storage only: the configuration document is
  * built in `config-document.ts`, the API view in `service-view.ts`.
  */
-import { type ServiceConfiguration, storedServiceConfiguration } from "../schema/service.ts";
+import { type ReplicaRole, type ServiceConfiguration, storedServiceConfiguration } from "../schema/service.ts";
 
 export interface ServiceRow {
   name: string;
@@ -22,6 +22,18 @@ export interface ServiceReplicaRow {
   id: string;
   url: string;
   registered_at: string;
+  /** Prefill/decode role; null (also for rows from before roles): co-located. */
+  role?: ReplicaRole | null;
+  bootstrap_port?: number | null;
+}
+
+/** What registers a replica (`schema/service.ts`'s `ReplicaEndpoint`). */
+export interface ReplicaRegistration {
+  id: string;
+  url: string;
+  /** Absent or null: co-located (callers from before roles). */
+  role?: ReplicaRole | null;
+  bootstrap_port?: number | null;
 }
 
 /** The autoscaler's standing decision for a service with `scaling` (times in ms since the epoch). */
@@ -97,16 +109,28 @@ export class ServiceStore {
     return rows.toArray() as unknown as ServiceReplicaRow[];
   }
 
-  putReplica(service: string, id: string, url: string): "created" | "updated" | "unchanged" {
+  putReplica(service: string, replica: ReplicaRegistration): "created" | "updated" | "unchanged" {
+    const { id, url } = replica;
+    const role = replica.role ?? null;
+    const bootstrap_port = replica.bootstrap_port ?? null;
     const existing = this.replicas(service).find((r) => r.id === id);
-    if (existing?.url === url) return "unchanged";
+    if (
+      existing?.url === url &&
+      (existing.role ?? null) === role &&
+      (existing.bootstrap_port ?? null) === bootstrap_port
+    ) {
+      return "unchanged";
+    }
     this.sql.exec(
-      `INSERT INTO service_replicas (service, id, url, registered_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT(service, id) DO UPDATE SET url = excluded.url`,
+      `INSERT INTO service_replicas (service, id, url, registered_at, role, bootstrap_port) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT(service, id) DO UPDATE SET url = excluded.url, role = excluded.role,
+         bootstrap_port = excluded.bootstrap_port`,
       service,
       id,
       url,
       new Date().toISOString(),
+      role,
+      bootstrap_port,
     );
     return existing ? "updated" : "created";
   }

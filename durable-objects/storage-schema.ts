@@ -121,6 +121,9 @@ const ADDED_COLUMNS: Array<{ table: string; column: string; definition: string }
    * second per replica at which the metric last passed its target; null when unknown.
    */
   { table: "service_scaling", column: "capacity", definition: "TEXT" },
+  // Prefill/decode disaggregation (docs/pd.md): a replica's role and a prefill replica's bootstrap port.
+  { table: "service_replicas", column: "role", definition: "TEXT" },
+  { table: "service_replicas", column: "bootstrap_port", definition: "INTEGER" },
 ];
 
 export type DefaultIntent = "set" | "unset" | "if_none";

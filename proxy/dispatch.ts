@@ -20,6 +20,8 @@ import { taggedRequestId } from "./observe/ids.ts";
 import { observation } from "./observe/observation.ts";
 import { servePublicMetrics } from "./observe/public-metrics.ts";
 import { serveEntrypoint } from "./openai-entrypoint.ts";
+import { forwardPd } from "./pd/forward-pd.ts";
+import { isPdRequest } from "./pd/pd-route.ts";
 import { checkRateLimit, replyRateLimited, replyRateLimitedRaw, setHeaders } from "./rate-limit.ts";
 import { replyJson, replyRaw, replyText } from "./replies.ts";
 import type { Routed } from "./route-request.ts";
@@ -79,7 +81,8 @@ export function dispatchRequest(
         setHeaders(res, headers);
         if (secure && route.hsts) res.setHeader("strict-transport-security", route.hsts);
         if (expectsContinue) res.writeContinue();
-        if (head.chunked || head.contentLength > 0) forwardWithBody(ctx, req, res, route, head, path, startedAt);
+        if (route.pd && isPdRequest(req.method, path)) forwardPd(ctx, req, res, route, head, path, startedAt);
+        else if (head.chunked || head.contentLength > 0) forwardWithBody(ctx, req, res, route, head, path, startedAt);
         else forward(ctx, req, res, route, head, path, startedAt);
       },
       // Node discards an unread body after the answer and keeps the connection (nginx does the same).

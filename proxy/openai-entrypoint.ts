@@ -16,6 +16,8 @@ import { replyPreflight } from "./cors.ts";
 import { forward } from "./forward.ts";
 import { clientAddress, type RequestHead } from "./headers.ts";
 import { observation } from "./observe/observation.ts";
+import { forwardPdBody } from "./pd/forward-pd.ts";
+import { isPdRequest } from "./pd/pd-route.ts";
 import { routingText } from "./policies/routing-text.ts";
 import { checkRateLimit, replyRateLimited, setHeaders } from "./rate-limit.ts";
 import { bodyTimedOut, readBody } from "./read-body.ts";
@@ -272,7 +274,9 @@ export function serveEntrypoint(
           admit: (headers) => {
             if (observed && headers) observed.rateLimit = "allowed";
             setHeaders(res, headers);
-            forward(ctx, req, res, route, head, forwarded, startedAt, body, text);
+            if (route.pd && isPdRequest(req.method, forwarded)) {
+              forwardPdBody(ctx, res, route, head, forwarded, startedAt, body);
+            } else forward(ctx, req, res, route, head, forwarded, startedAt, body, text);
           },
           refuse: (rule, verdict) => {
             if (observed) observed.rateLimit = "refused";

@@ -21,6 +21,7 @@ import type { PassiveEvent } from "./health/passive-share.ts";
 import { serviceHealth } from "./health/service-health.ts";
 import type { MetricsRegistry } from "./observe/registry.ts";
 import type { ServiceMeter } from "./observe/service-meter.ts";
+import { buildPdRoute, type PdRoute } from "./pd/pd-route.ts";
 import { createPolicy } from "./policies/index.ts";
 import { compileRateLimits, type RateLimitRule, rateLimitProblems } from "./rate-limit.ts";
 import type { ZoneSpec } from "./rate-limit-store.ts";
@@ -65,6 +66,8 @@ export interface ServiceRoute {
   readonly usageInclude: boolean;
   /** Retries and admission control (`admission/service-resilience.ts`). */
   readonly resilience: ServiceResilience;
+  /** Prefill/decode disaggregation (`pd/pd-route.ts`); null: every replica serves whole requests. */
+  readonly pd: PdRoute | null;
 }
 
 export interface RoutingTable {
@@ -230,6 +233,7 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
     let policy = before && sameJson(before.router, service.router) ? before.balancer.policy : null;
     if (policy) policy.retain(replicas);
     else policy = createPolicy(service.router, replicas);
+    const health = serviceHealth(service.health);
     const route: ServiceRoute = {
       name: service.name,
       project: service.project,
@@ -241,15 +245,7 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
       hsts: service.hsts
         ? `max-age=${service.hsts.max_age}${service.hsts.include_subdomains ? "; includeSubDomains" : ""}`
         : null,
-      balancer: new Balancer(
-        replicas,
-        deps.health,
-        deps.log,
-        policy,
-        serviceHealth(service.health),
-        Math.random,
-        deps.share ?? null,
-      ),
+      balancer: new Balancer(replicas, deps.health, deps.log, policy, health, Math.random, deps.share ?? null),
       router: service.router,
       rateLimits: compileRateLimits(service),
       sglangPathsOnly: service.router?.type === "sglang",
@@ -258,6 +254,9 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
       metrics: deps.metrics?.service(service.name) ?? null,
       usageInclude: usageInclude(service),
       resilience: serviceResilience(service, before?.resilience, deps.shares ?? 1),
+      pd: buildPdRoute(service, replicas, before?.pd ?? null, before?.router ?? null, (members, policy) => {
+        return new Balancer(members, deps.health, deps.log, policy, health, Math.random, deps.share ?? null);
+      }),
     };
     byHost.set(host, route);
     if (route.model && !byModel.has(route.model.name)) byModel.set(route.model.name, route);

@@ -10,7 +10,7 @@ import { HealthDocument } from "./health.ts";
 import * as L from "./limits.ts";
 import { DEFAULT_OBSERVABILITY, ObservabilityDocument } from "./observability.ts";
 import { RouterDocument as RouterSchema } from "./router.ts";
-import { DEFAULT_USAGE, USAGE_MODES } from "./service.ts";
+import { DEFAULT_USAGE, REPLICA_ROLES, USAGE_MODES } from "./service.ts";
 
 /**
  * A whole number from `min` to `max`: the document's numbers have the service schema's bounds
@@ -44,6 +44,10 @@ export const ConfigReplica = v.object({
   id: v.string(),
   /** Where the replica listens: `http(s)://host:port[/prefix]`. */
   url: v.pipe(v.string(), v.url()),
+  /** Prefill/decode role (`schema/service.ts`); absent or null (also from older control planes): co-located. */
+  role: v.optional(v.nullable(v.picklist(REPLICA_ROLES))),
+  /** A prefill replica's `--disaggregation-bootstrap-port`, injected as `bootstrap_port`; null: none. */
+  bootstrap_port: v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)))),
 });
 
 export const ConfigService = v.object({

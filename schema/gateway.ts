@@ -24,7 +24,7 @@ import {
   ObservabilityInput,
   observabilityDocument,
 } from "./observability.ts";
-import { Router, type RouterConfig } from "./router.ts";
+import { GatewayRouter, type RouterConfig } from "./router.ts";
 import { text } from "./text.ts";
 
 export { ROUTER_POLICIES, type RouterConfig, type RouterPolicy } from "./router.ts";
@@ -122,7 +122,7 @@ export const GatewayConfigurationInput = mapping(
       ),
     ),
     tags: v.optional(v.nullable(Tags)),
-    router: v.optional(v.nullable(Router)),
+    router: v.optional(v.nullable(GatewayRouter)),
     /** What the hosts export of the traffic they carry (`observability.ts`); absent or null: the defaults. */
     observability: v.optional(ObservabilityInput),
   },

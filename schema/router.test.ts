@@ -148,3 +148,55 @@ describe("router: policies and their tunables", () => {
     expect(v.safeParse(RouterDocument, { ...doc, prefix_load_temperature: -1 }).success).toBe(false);
   });
 });
+
+describe("router: prefill/decode disaggregation", () => {
+  it("fills each side's policy: policy as written, else cache_aware for prefill and power_of_two for decode", () => {
+    expect(parse({ type: "sglang", pd_disaggregation: true })).toEqual({
+      type: "sglang",
+      policy: "cache_aware",
+      pd_disaggregation: true,
+      prefill_policy: "cache_aware",
+      decode_policy: "power_of_two",
+      ...CACHE_AWARE_DEFAULTS,
+    });
+    const random = parse({ type: "sglang", pd_disaggregation: true, policy: "random" });
+    expect([random.prefill_policy, random.decode_policy, random.policy]).toEqual(["random", "random", "random"]);
+    const both = parse({
+      type: "sglang",
+      pd_disaggregation: true,
+      prefill_policy: "prefix_load",
+      decode_policy: "least_load",
+    });
+    expect(both.policy).toBe("prefix_load");
+    expect(both.least_load_default_throughput).toBe(LEAST_LOAD_DEFAULTS.least_load_default_throughput);
+    expect(both.prefix_load_request_cost).toBe(PREFIX_LOAD_DEFAULTS.prefix_load_request_cost);
+    expect(routesOnText(both)).toBe(true);
+    expect(parse({ type: "sglang", pd_disaggregation: false })).toEqual({
+      type: "sglang",
+      policy: "cache_aware",
+      ...CACHE_AWARE_DEFAULTS,
+    });
+  });
+
+  it("refuses the side policies without disaggregation, and tunables neither side uses", () => {
+    expect(issues({ type: "sglang", prefill_policy: "random" })).toEqual([
+      "prefill_policy: applies with pd_disaggregation: true only",
+    ]);
+    expect(
+      issues({
+        type: "sglang",
+        pd_disaggregation: true,
+        prefill_policy: "random",
+        decode_policy: "power_of_two",
+        cache_threshold: 0.5,
+      }),
+    ).toEqual(['cache_threshold: applies to policy cache_aware only (policies are "random" and "power_of_two")']);
+    expect(issues({ type: "sglang", pd_disaggregation: true, decode_policy: "nope" })[0]).toMatch(/^decode_policy: /);
+  });
+
+  it("carries the PD fields in the configuration document, absent from older ones", () => {
+    const router = parse({ type: "sglang", pd_disaggregation: true });
+    expect(v.parse(RouterDocument, router)).toEqual(router);
+    expect(v.parse(RouterDocument, { type: "sglang", policy: "random" })).toEqual({ type: "sglang", policy: "random" });
+  });
+});

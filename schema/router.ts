@@ -127,7 +127,27 @@ const FILLED: { readonly [K in keyof Tunables]?: Tunables[K] } = {
  * What a parsed `router:` holds: the tunables of its policy, each filled with its default (`load`
  * only when written), and none of another policy's.
  */
-export type RouterConfig = { type: "sglang"; policy: RouterPolicy } & Partial<Tunables>;
+export type RouterConfig = { type: "sglang"; policy: RouterPolicy } & Partial<Tunables> & Partial<PdRouting>;
+
+/**
+ * Prefill/decode disaggregation (docs/pd.md): requests go to a prefill and a decode replica at once,
+ * each picked by its own policy, as SMG's `--pd-disaggregation --prefill-policy … --decode-policy …`.
+ * Present in a parsed `router:` only when `pd_disaggregation: true` was written; then `policy` is the
+ * prefill policy (what the proxy reads the body for), and the tunables of either policy are accepted.
+ */
+export interface PdRouting {
+  pd_disaggregation: true;
+  /** Picks the prefill replica; default: `policy` as written, else cache_aware (SMG's fallback). */
+  prefill_policy: RouterPolicy;
+  /** Picks the decode replica; default: `policy` as written, else power_of_two (decode is load-bound). */
+  decode_policy: RouterPolicy;
+}
+
+/** The PD options of an effective router, or null when it does not disaggregate. */
+export const pdRouting = (router: Partial<PdRouting> | null): PdRouting | null =>
+  router?.pd_disaggregation === true && router.prefill_policy && router.decode_policy
+    ? { pd_disaggregation: true, prefill_policy: router.prefill_policy, decode_policy: router.decode_policy }
+    : null;
 
 export { MAX_TREE_SIZE_LIMIT } from "./limits.ts";
 
@@ -143,7 +163,10 @@ const integer = (min: number, max: number, message: string) =>
 
 const entries = {
   type: v.picklist(["sglang"], oneOf(["sglang"])),
-  policy: v.optional(v.picklist(ROUTER_POLICIES, oneOf(ROUTER_POLICIES)), "cache_aware"),
+  policy: v.optional(v.picklist(ROUTER_POLICIES, oneOf(ROUTER_POLICIES))),
+  pd_disaggregation: v.optional(v.boolean(expected("true or false"))),
+  prefill_policy: v.optional(v.picklist(ROUTER_POLICIES, oneOf(ROUTER_POLICIES))),
+  decode_policy: v.optional(v.picklist(ROUTER_POLICIES, oneOf(ROUTER_POLICIES))),
   cache_threshold: v.optional(number("a number between 0 and 1", (n) => n >= 0 && n <= 1, "must be between 0 and 1")),
   balance_abs_threshold: v.optional(
     integer(
@@ -217,30 +240,60 @@ const policiesOf = (key: keyof Tunables) => {
  * filled with their defaults for their own, so `{type: sglang}` and the same with the defaults
  * written out are one configuration.
  */
-export const Router = v.pipe(
-  mapping(entries),
-  v.rawTransform(({ dataset, addIssue, NEVER }): RouterConfig => {
-    const input = dataset.value as typeof dataset.value & Partial<Tunables>;
-    const { type, policy } = input;
-    let refused = false;
-    const out: RouterConfig = { type, policy };
-    for (const key of TUNABLES) {
-      const value = input[key];
-      if (!OPTION_POLICIES[key].includes(policy)) {
-        if (value === undefined) continue;
+function routerSchema<E extends v.ObjectEntries>(accepted: E) {
+  return v.pipe(
+    mapping(accepted),
+    v.rawTransform(({ dataset, addIssue, NEVER }): RouterConfig => {
+      const input = dataset.value as Partial<Tunables & PdRouting> & {
+        type: "sglang";
+        policy?: RouterPolicy;
+        pd_disaggregation?: boolean;
+      };
+      const { type } = input;
+      const pd = input.pd_disaggregation === true;
+      let refused = false;
+      const refuse = (key: string, value: unknown, message: string) => {
         refused = true;
-        addIssue({
-          message: `applies to ${policiesOf(key)} (policy is ${describeType(policy)})`,
-          path: [{ type: "object", origin: "value", input, key, value }],
-        });
-        continue;
+        addIssue({ message, path: [{ type: "object", origin: "value", input, key, value }] });
+      };
+      if (!pd) {
+        for (const key of ["prefill_policy", "decode_policy"] as const) {
+          const value = input[key];
+          if (value !== undefined) refuse(key, value, "applies with pd_disaggregation: true only");
+        }
       }
-      const filled = value ?? FILLED[key];
-      if (filled !== undefined) (out as Record<string, unknown>)[key] = filled;
-    }
-    return refused ? NEVER : out;
-  }),
-);
+      const prefill = pd ? (input.prefill_policy ?? input.policy ?? "cache_aware") : undefined;
+      const decode = pd ? (input.decode_policy ?? input.policy ?? "power_of_two") : undefined;
+      // Disaggregated, `policy` is the prefill side's: what reads the request's text.
+      const policy = prefill ?? input.policy ?? "cache_aware";
+      const used: RouterPolicy[] = pd ? [prefill!, decode!] : [policy];
+      const out: RouterConfig = { type, policy };
+      if (pd) Object.assign(out, { pd_disaggregation: true, prefill_policy: prefill, decode_policy: decode });
+      for (const key of TUNABLES) {
+        const value = input[key];
+        if (!used.some((p) => OPTION_POLICIES[key].includes(p))) {
+          if (value === undefined) continue;
+          const which = pd
+            ? `policies are ${describeType(prefill)} and ${describeType(decode)}`
+            : `policy is ${describeType(policy)}`;
+          refuse(key, value, `applies to ${policiesOf(key)} (${which})`);
+          continue;
+        }
+        const filled = value ?? FILLED[key];
+        if (filled !== undefined) (out as Record<string, unknown>)[key] = filled;
+      }
+      return refused ? NEVER : out;
+    }),
+  );
+}
+
+const { pd_disaggregation: _pd, prefill_policy: _prefill, decode_policy: _decode, ...gatewayEntries } = entries;
+
+/** A service's `router:` (prefill/decode disaggregation is per service, as dstack's). */
+export const Router = routerSchema(entries);
+
+/** A gateway's `router:`: the same without the PD fields (unknown there, as in dstack). */
+export const GatewayRouter = routerSchema(gatewayEntries);
 
 /**
  * The effective router in a configuration document: the same bounds as `router:` (one set on both
@@ -260,6 +313,10 @@ export const RouterDocument = v.object({
   prefix_load_request_cost: entries.prefix_load_request_cost,
   prefix_load_temperature: entries.prefix_load_temperature,
   load: entries.load,
+  // Absent (also from older control planes): not disaggregated.
+  pd_disaggregation: v.optional(v.literal(true)),
+  prefill_policy: v.optional(v.picklist(ROUTER_POLICIES)),
+  decode_policy: v.optional(v.picklist(ROUTER_POLICIES)),
 });
 
 /** The cache_aware options of an effective router: its own values over SGLang's defaults. */

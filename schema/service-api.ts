@@ -15,7 +15,7 @@ import {
   SpecEcho,
   specInput,
 } from "./plan-envelope.ts";
-import { type ServiceConfiguration, ServiceConfigurationInput } from "./service.ts";
+import { REPLICA_ROLES, type ServiceConfiguration, ServiceConfigurationInput } from "./service.ts";
 import { text } from "./text.ts";
 import { TrafficSchema } from "./traffic.ts";
 
@@ -29,7 +29,12 @@ export const ServiceApplyRequest = mapping({
   force: v.optional(v.boolean("expected true or false"), false),
 });
 
-export const PutReplicaRequest = mapping({ url: text("expected the replica URL") });
+/** `PUT …/replicas/:id`: the URL, and under PD its role and (prefill) bootstrap port, checked by `ReplicaEndpoint`. */
+export const PutReplicaRequest = mapping({
+  url: text("expected the replica URL"),
+  role: v.optional(v.unknown()),
+  bootstrap_port: v.optional(v.unknown()),
+});
 
 const Timestamp = v.pipe(v.string(), v.isoTimestamp());
 
@@ -73,6 +78,10 @@ export const ServiceSchema = v.object({
       id: v.string(),
       url: v.string(),
       registered_at: Timestamp,
+      /** Prefill/decode role; null: co-located. Absent from older control planes. */
+      role: v.optional(v.nullable(v.picklist(REPLICA_ROLES))),
+      /** A prefill replica's bootstrap port (null: none). Absent from older control planes. */
+      bootstrap_port: v.optional(v.nullable(v.number())),
       /**
        * The replica's engine signals (null while no running gateway replica reported any for it:
        * not scraped yet, `engine: none`, or an older agent). Absent from older control planes.
@@ -85,6 +94,16 @@ export const ServiceSchema = v.object({
        */
       health: v.optional(v.nullable(v.omit(ReplicaHealth, ["replica"]))),
     }),
+  ),
+  /**
+   * For a service whose router disaggregates prefill and decode (null otherwise): its replicas per
+   * role, and whether it is routable (at least one of each); `reason` says what is missing.
+   * Absent from older control planes.
+   */
+  pd: v.optional(
+    v.nullable(
+      v.object({ prefill: v.number(), decode: v.number(), routable: v.boolean(), reason: v.nullable(v.string()) }),
+    ),
   ),
   /** The gateway configuration version that carries this service's current state. */
   config_version: v.number(),

@@ -347,27 +347,66 @@ export const ReplicaId = v.pipe(
   v.regex(/^[A-Za-z0-9._:-]{1,128}$/, "expected 1–128 of letters, digits, '.', '_', ':' or '-'"),
 );
 
-/** A replica endpoint as the orchestrator registers it. */
-export const ReplicaEndpoint = mapping({
-  id: ReplicaId,
-  url: v.pipe(
-    text(expected("a URL")),
-    v.url("expected a URL such as http://10.0.0.5:8000"),
-    v.check((u) => {
-      try {
-        const url = new URL(u);
-        // The proxy refuses credentials in either part (`proxy/routes.ts`): so does the API.
-        return (
-          (url.protocol === "http:" || url.protocol === "https:") &&
-          !url.search &&
-          !url.hash &&
-          !url.username &&
-          !url.password
-        );
-      } catch {
-        return false;
-      }
-    }, "expected http(s)://host:port with an optional path prefix, and no query, fragment or credentials"),
+/** Where a replica listens, as the proxy accepts it. */
+const ReplicaUrl = v.pipe(
+  text(expected("a URL")),
+  v.url("expected a URL such as http://10.0.0.5:8000"),
+  v.check((u) => {
+    try {
+      const url = new URL(u);
+      // The proxy refuses credentials in either part (`proxy/routes.ts`): so does the API.
+      return (
+        (url.protocol === "http:" || url.protocol === "https:") &&
+        !url.search &&
+        !url.hash &&
+        !url.username &&
+        !url.password
+      );
+    } catch {
+      return false;
+    }
+  }, "expected http(s)://host:port with an optional path prefix, and no query, fragment or credentials"),
+);
+
+/** A replica's role under prefill/decode disaggregation (`router.pd_disaggregation`); absent: co-located. */
+export const REPLICA_ROLES = ["prefill", "decode"] as const;
+export type ReplicaRole = (typeof REPLICA_ROLES)[number];
+
+/** SGLang's `--disaggregation-bootstrap-port` range: a TCP port. */
+const BootstrapPort = v.pipe(
+  v.number(expected("a port number")),
+  v.integer(expected("a port number")),
+  v.minValue(1, "must be a port from 1 to 65535"),
+  v.maxValue(65535, "must be a port from 1 to 65535"),
+);
+
+/**
+ * A replica endpoint as the orchestrator registers it. `role` (absent or null: co-located) and, for
+ * a prefill replica, `bootstrap_port`: its `--disaggregation-bootstrap-port`, which decode workers
+ * dial for the KV transfer (absent or null: none is sent, as SMG's `--prefill URL none`).
+ */
+export const ReplicaEndpoint = v.pipe(
+  mapping({
+    id: ReplicaId,
+    url: ReplicaUrl,
+    role: v.optional(v.nullable(v.picklist(REPLICA_ROLES, oneOf(REPLICA_ROLES))), null),
+    bootstrap_port: v.optional(v.nullable(BootstrapPort), null),
+  }),
+  v.forward(
+    v.check(
+      (r) => r.bootstrap_port === null || r.role === "prefill",
+      "applies to prefill replicas only (role: prefill)",
+    ),
+    ["bootstrap_port"],
   ),
-});
+);
 export type ReplicaEndpoint = v.InferOutput<typeof ReplicaEndpoint>;
+
+/**
+ * Why a PD service cannot route yet (null: it can): it needs at least one prefill and one decode
+ * replica. One wording for the API's service view and the proxy's 503.
+ */
+export function pdUnroutable(service: string, prefill: number, decode: number): string | null {
+  if (prefill > 0 && decode > 0) return null;
+  return `service ${service} disaggregates prefill and decode and needs at least one replica of each role (has ${prefill} prefill, ${decode} decode)`;
+}

@@ -10,7 +10,7 @@ import { type Check, until as waitUntil } from "../../test/support/until.ts";
 import { SglangRouterClient } from "./client.ts";
 import { detectSglangRouter, NOT_INSTALLED, type RouterInstallation } from "./detect.ts";
 import { PortAllocator, type PortRange } from "./ports.ts";
-import { SglangRouters } from "./routers.ts";
+import { PD_BUILT_IN, SglangRouters } from "./routers.ts";
 import type { ServiceRouterTiming } from "./service-router.ts";
 
 // The router supervision against the fake SGLang Model Gateway (test/fakes/sglang-router.ts), run as
@@ -351,6 +351,28 @@ describe("supervision", () => {
     ]);
     expect(h.served()).toEqual([replicas[0]!.url]);
     expect(h.log.lines.some((l) => l.includes("not installed"))).toBe(true);
+  });
+});
+
+describe("PD services", () => {
+  it("stay on the built-in PD routing, saying so, without detecting or launching a router", async () => {
+    let detected = 0;
+    const h = start(async () => {
+      detected++;
+      return { installed: false, reason: NOT_INSTALLED };
+    });
+    const pd = doc(1, [replicas[0]!.url, replicas[1]!.url]);
+    pd.services[0]!.router = {
+      type: "sglang",
+      policy: "cache_aware",
+      pd_disaggregation: true,
+      prefill_policy: "cache_aware",
+      decode_policy: "power_of_two",
+    };
+    await h.routers.apply(pd);
+    expect(h.routers.reports()).toEqual([{ service: "llama", mode: "built-in", reason: PD_BUILT_IN }]);
+    expect(h.served()).toEqual([replicas[0]!.url, replicas[1]!.url]);
+    expect(detected).toBe(0);
   });
 });
 

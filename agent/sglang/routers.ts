@@ -18,7 +18,7 @@
  */
 import type { RouterReport } from "../../schema/agent-protocol.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
-import { BUILT_IN_ONLY_POLICIES, type RouterPolicy } from "../../schema/router.ts";
+import { BUILT_IN_ONLY_POLICIES, pdRouting, type RouterConfig, type RouterPolicy } from "../../schema/router.ts";
 import type { Logger } from "../log.ts";
 import {
   CLASSIC_POLICIES,
@@ -44,6 +44,10 @@ export interface SglangRoutersOptions {
   /** Called when a service's mode changes (to report it without waiting for the next health period). */
   onReportsChange?: () => void;
 }
+
+/** Why a PD service stays built-in: the external router's PD mode is not driven by the agent yet. */
+export const PD_BUILT_IN =
+  "pd_disaggregation: served by the built-in PD routing (an external router in PD mode is not supported yet)";
 
 /** Not installed: look again at most this often (an operator may install it on a running host). */
 const REDETECT_AFTER_MS = 60_000;
@@ -211,13 +215,18 @@ export class SglangRouters {
     this.#o.onReportsChange?.();
   }
 
-  async #refusalsFor(wanted: ReadonlyMap<string, { router: { policy: RouterPolicy } | null }>) {
+  async #refusalsFor(wanted: ReadonlyMap<string, { router: RouterConfig | null }>) {
     const out = new Map<string, string>();
     // Detection only when some service could use the router.
-    const couldUse = [...wanted.values()].some((s) => !BUILT_IN_ONLY_POLICIES.includes(s.router!.policy));
+    const couldUse = [...wanted.values()].some(
+      (s) => !BUILT_IN_ONLY_POLICIES.includes(s.router!.policy) && !pdRouting(s.router),
+    );
     const installation: RouterInstallation = couldUse ? await this.#installed() : { installed: false, reason: "" };
     for (const [name, service] of wanted) {
-      const reason = await this.#refusal(service.router!.policy, installation);
+      // The router would register every worker as `regular`: PD stays on the proxy's own PD routing.
+      const reason = pdRouting(service.router)
+        ? PD_BUILT_IN
+        : await this.#refusal(service.router!.policy, installation);
       if (reason !== null) out.set(name, reason);
     }
     return out;

@@ -31,7 +31,15 @@ const SUBCOMMANDS = {
     positionals: ["NAME"],
   },
   delete: { options: { yes: { type: "boolean", short: "y" } }, positionals: ["NAME"] },
-  "replica add": { options: { id: { type: "string" }, url: { type: "string" } }, positionals: ["NAME"] },
+  "replica add": {
+    options: {
+      id: { type: "string" },
+      url: { type: "string" },
+      role: { type: "string" },
+      "bootstrap-port": { type: "string" },
+    },
+    positionals: ["NAME"],
+  },
   "replica remove": { options: {}, positionals: ["NAME", "ID"] },
   "replica list": { options: { json: { type: "boolean" } }, positionals: ["NAME"] },
 } as const;
@@ -47,6 +55,10 @@ export interface ServiceArgs {
   replicaId: string | undefined;
   /** `replica add --url`. */
   replicaUrl: string | undefined;
+  /** `replica add --role prefill|decode` (absent: co-located). */
+  replicaRole: string | undefined;
+  /** `replica add --bootstrap-port N` (prefill replicas). */
+  bootstrapPort: string | undefined;
   help: boolean;
   verbose: boolean;
   /** The traffic window `get` and `list -v` show (`--window 30|60|300`, seconds). */
@@ -69,6 +81,8 @@ export function parseServiceArgs(args: readonly string[]): ServiceArgs {
     name,
     replicaId: subcommand === "replica add" ? stringOf(o.id) : id,
     replicaUrl: stringOf(o.url),
+    replicaRole: stringOf(o.role),
+    bootstrapPort: stringOf(o["bootstrap-port"]),
     help,
     verbose: o.verbose === true,
     window: help ? DEFAULT_TRAFFIC_WINDOW : windowOf(command, o.window),
@@ -90,7 +104,7 @@ export function parseServiceArgs(args: readonly string[]): ServiceArgs {
   if (o.format !== undefined && o.format !== "plain" && o.format !== "json") {
     throw new UsageError(`gateplane ${command}: --format must be plain or json, got '${o.format}'`);
   }
-  if (subcommand === "replica add") checkEndpoint(command, parsed.replicaId, parsed.replicaUrl);
+  if (subcommand === "replica add") checkEndpoint(command, parsed);
   return parsed;
 }
 
@@ -111,15 +125,16 @@ function splitSubcommand(args: readonly string[]): { subcommand: Subcommand; res
 }
 
 /** The endpoint is checked here, with the schema the control plane uses, before anyone is asked. */
-function checkEndpoint(command: string, id: string | undefined, url: string | undefined): void {
+function checkEndpoint(command: string, args: ServiceArgs): void {
+  const { replicaId: id, replicaUrl: url } = args;
   if (id === undefined) throw new UsageError(`gateplane ${command}: --id ID is required`);
   if (url === undefined) throw new UsageError(`gateplane ${command}: --url URL is required`);
-  const result = v.safeParse(ReplicaEndpoint, { id, url });
+  const result = v.safeParse(ReplicaEndpoint, { id, url, ...roleOf(args) });
   if (result.success) return;
   // One line per option: a URL that is not one at all fails several checks that say the same.
   const byOption = new Map<string, string>();
   for (const issue of result.issues) {
-    const option = `--${formatPath((issue.path ?? []).map((p) => p.key as string))}`;
+    const option = `--${formatPath((issue.path ?? []).map((p) => p.key as string)).replace("_", "-")}`;
     if (!byOption.has(option)) byOption.set(option, issue.message);
   }
   throw new UsageError(
@@ -166,7 +181,7 @@ export async function service(ctx: Context, args: ServiceArgs): Promise<number> 
     }
     case "replica add": {
       const id = args.replicaId!;
-      const { created } = await api.putServiceReplica(project, name, { id, url: args.replicaUrl! });
+      const { created } = await api.putServiceReplica(project, name, { id, url: args.replicaUrl!, ...roleOf(args) });
       ctx.print(created ? `Replica ${id} added to ${name}` : `Replica ${id} updated in ${name}`);
       return 0;
     }
@@ -183,6 +198,16 @@ export async function service(ctx: Context, args: ServiceArgs): Promise<number> 
       return 0;
     }
   }
+}
+
+/** `--role` and `--bootstrap-port` as the API takes them (a port that is not a number fails the schema). */
+function roleOf(args: ServiceArgs): { role?: string; bootstrap_port?: number | string } {
+  const out: { role?: string; bootstrap_port?: number | string } = {};
+  if (args.replicaRole !== undefined) out.role = args.replicaRole;
+  if (args.bootstrapPort !== undefined) {
+    out.bootstrap_port = /^\d+$/.test(args.bootstrapPort) ? Number(args.bootstrapPort) : args.bootstrapPort;
+  }
+  return out;
 }
 
 const stringOf = (value: string | boolean | undefined) => (typeof value === "string" ? value : undefined);

@@ -10,8 +10,8 @@ export const DOMAIN = "example.test";
 
 export interface ServiceSpec extends Partial<Omit<ConfigService, "replicas">> {
   name: string;
-  /** Replica URLs; ids are `<service>-<index>` unless given as `{id, url}`. */
-  replicas: (string | { id: string; url: string })[];
+  /** Replica URLs; ids are `<service>-<index>` unless given as `{id, url}` (with a PD `role`, `bootstrap_port`). */
+  replicas: (string | ConfigService["replicas"][number])[];
 }
 
 export function service(spec: ServiceSpec): ConfigService {

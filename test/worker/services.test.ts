@@ -156,6 +156,70 @@ describe("services on a gateway", () => {
     expect(after.body.services).toEqual([]);
   });
 
+  it("registers prefill and decode replicas of a PD service, says when it cannot route, and carries roles to the agents", async () => {
+    const project = await newProject();
+    const token = await runningGateway(project, "gw-pd");
+    const router = {
+      type: "sglang",
+      pd_disaggregation: true,
+      prefill_policy: "cache_aware",
+      decode_policy: "power_of_two",
+    };
+    expect((await applyService(project, echo({ router }))).status).toBe(201);
+    const prefill = await api<Service>("PUT", `${svc(project)}/echo/replicas/p1`, {
+      url: "http://127.0.0.1:30001",
+      role: "prefill",
+      bootstrap_port: 8998,
+    });
+    expect(prefill.status).toBe(201);
+    expect(prefill.body.replicas).toEqual([
+      expect.objectContaining({ id: "p1", role: "prefill", bootstrap_port: 8998 }),
+    ]);
+    expect(prefill.body.pd).toEqual({
+      prefill: 1,
+      decode: 0,
+      routable: false,
+      reason:
+        "service echo disaggregates prefill and decode and needs at least one replica of each role (has 1 prefill, 0 decode)",
+    });
+    const decode = await api<Service>("PUT", `${svc(project)}/echo/replicas/d1`, {
+      url: "http://127.0.0.1:30002",
+      role: "decode",
+    });
+    expect(decode.body.pd).toEqual({ prefill: 1, decode: 1, routable: true, reason: null });
+    // The role changes in place, as the URL does.
+    const same = await api<Service>("PUT", `${svc(project)}/echo/replicas/d1`, {
+      url: "http://127.0.0.1:30002",
+      role: "decode",
+    });
+    expect(same.body.config_version).toBe(decode.body.config_version);
+    const bad = await api("PUT", `${svc(project)}/echo/replicas/d2`, {
+      url: "http://127.0.0.1:30003",
+      role: "decode",
+      bootstrap_port: 8998,
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.field).toBe("bootstrap_port");
+    expect(
+      (await api("PUT", `${svc(project)}/echo/replicas/d2`, { url: "http://127.0.0.1:30003", role: "router" })).status,
+    ).toBe(400);
+
+    const pulled = await api<ConfigDocument>("GET", "/api/v1/agent/config", undefined, token);
+    const [service] = pulled.body.services;
+    expect(service?.router).toMatchObject({
+      pd_disaggregation: true,
+      prefill_policy: "cache_aware",
+      decode_policy: "power_of_two",
+    });
+    expect(service?.replicas).toEqual([
+      { id: "p1", url: "http://127.0.0.1:30001", role: "prefill", bootstrap_port: 8998 },
+      { id: "d1", url: "http://127.0.0.1:30002", role: "decode" },
+    ]);
+    // A gateway's router has no PD fields (per service, as dstack's).
+    expect((await applyService(project, echo({ name: "co", router: { type: "sglang" } }))).status).toBe(201);
+    expect((await api<Service>("GET", `${svc(project)}/co`)).body.pd).toBeNull();
+  });
+
   it("records typed events in the gateway's order, filterable by type", async () => {
     const project = await newProject();
     await runningGateway(project, "gw-ev");

@@ -186,8 +186,8 @@ export const servicesRoutes = new Hono<AppEnv>()
   .put("/:name/replicas/:id", async (c) => {
     const project = c.get("project");
     requireProjectAdmin(project);
-    const { url } = await readJson(c, PutReplicaRequest);
-    const endpoint = parseOrThrow(ReplicaEndpoint, { id: c.req.param("id"), url });
+    const { url, role, bootstrap_port } = await readJson(c, PutReplicaRequest);
+    const endpoint = parseOrThrow(ReplicaEndpoint, { id: c.req.param("id"), url, role, bootstrap_port });
     const { gateway } = await requireService(c.env, project, c.req.param("name"));
     const result = unwrap(
       await gatewayStub(c.env, project.id, gateway).putServiceReplica(

@@ -436,19 +436,30 @@ export class FakeControlPlane {
       return [200, service];
     }
     if (method === "PUT" && replicaId) {
+      const put = body as { url?: unknown; role?: unknown; bootstrap_port?: unknown } | undefined;
       const endpoint = v.safeParse(ReplicaEndpoint, {
         id: replicaId,
-        url: (body as { url?: unknown } | undefined)?.url,
+        url: put?.url,
+        role: put?.role,
+        bootstrap_port: put?.bootstrap_port,
       });
       if (!endpoint.success) {
         const issue = endpoint.issues[0];
         const field = formatPath((issue.path ?? []).map((p) => p.key as string));
         throw new HttpError(400, "invalid", `${field}: ${issue.message}`, field);
       }
+      const { url, role, bootstrap_port } = endpoint.output;
       const existing = service.replicas.find((r) => r.id === replicaId);
-      if (existing && existing.url === endpoint.output.url) return [200, service];
-      if (existing) existing.url = endpoint.output.url;
-      else service.replicas.push({ id: replicaId, url: endpoint.output.url, registered_at: new Date().toISOString() });
+      if (
+        existing &&
+        existing.url === url &&
+        (existing.role ?? null) === role &&
+        (existing.bootstrap_port ?? null) === bootstrap_port
+      ) {
+        return [200, service];
+      }
+      if (existing) Object.assign(existing, { url, role, bootstrap_port });
+      else service.replicas.push({ id: replicaId, url, role, bootstrap_port, registered_at: new Date().toISOString() });
       this.#changed(service);
       return [existing ? 200 : 201, service];
     }

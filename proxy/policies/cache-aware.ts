@@ -31,7 +31,7 @@ import {
   randomInt,
   rendezvous,
 } from "./policy.ts";
-import { RadixTree } from "./radix-tree.ts";
+import { EvictionSchedule, RadixTree } from "./radix-tree.ts";
 
 export interface CacheAwareCounts {
   hits: number;
@@ -47,7 +47,7 @@ export class CacheAware<W extends Loaded> implements Policy<W> {
   readonly options: Readonly<CacheAwareOptions>;
   readonly tree = new RadixTree<W>();
   readonly counts: CacheAwareCounts = { hits: 0, misses: 0, balanced: 0, evictions: 0 };
-  #lastEviction: number;
+  readonly #eviction: EvictionSchedule;
   readonly #random: RandomInt;
   readonly #load: LoadOf;
   /** Set while this host has gateway peers (`policy.ts`'s `Agreement`): a miss goes where they would send it. */
@@ -63,18 +63,13 @@ export class CacheAware<W extends Loaded> implements Policy<W> {
     this.options = options;
     this.#random = random;
     this.#load = load;
-    this.#lastEviction = now;
+    this.#eviction = new EvictionSchedule(now);
     for (const w of replicas) this.tree.addTenant(w);
   }
 
   select(candidates: readonly W[], text: string, now: number): W {
     const { eviction_interval, max_tree_size } = this.options;
-    // Evicting on the first decision after the interval: no timer to leak, and no tree grows without decisions.
-    if (eviction_interval > 0 && now - this.#lastEviction >= eviction_interval * 1000) {
-      this.#lastEviction = now;
-      this.tree.evict(max_tree_size);
-      this.counts.evictions++;
-    }
+    if (this.#eviction.run(this.tree, eviction_interval, max_tree_size, now)) this.counts.evictions++;
     const chosen = this.#choose(candidates, text);
     if (text !== "") this.tree.insert(text, chosen);
     return chosen;
@@ -117,8 +112,6 @@ export class CacheAware<W extends Loaded> implements Policy<W> {
   }
 
   retain(replicas: readonly W[]): void {
-    const keep = new Set(replicas);
-    for (const tenant of [...this.tree.tenants()]) if (!keep.has(tenant)) this.tree.removeTenant(tenant);
-    for (const w of replicas) this.tree.addTenant(w);
+    this.tree.retainTenants(replicas);
   }
 }

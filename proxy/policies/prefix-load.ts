@@ -34,7 +34,7 @@ import {
   type RandomInt,
   rendezvous,
 } from "./policy.ts";
-import { RadixTree } from "./radix-tree.ts";
+import { EvictionSchedule, RadixTree } from "./radix-tree.ts";
 
 export type PrefixLoadConfig = PrefixLoadOptions & { eviction_interval: number; max_tree_size: number };
 
@@ -54,7 +54,7 @@ export class PrefixLoad<W extends Loaded> implements Policy<W> {
   readonly #random: () => number;
   readonly #randomInt: RandomInt;
   readonly #load: LoadOf;
-  #lastEviction: number;
+  readonly #eviction: EvictionSchedule;
   /** Scratch arrays reused across decisions (the hot path allocates nothing per candidate). */
   #matched: number[] = [];
   #cost: number[] = [];
@@ -76,17 +76,13 @@ export class PrefixLoad<W extends Loaded> implements Policy<W> {
     this.#random = random;
     this.#randomInt = (n) => Math.floor(random() * n);
     this.#load = load;
-    this.#lastEviction = now;
+    this.#eviction = new EvictionSchedule(now);
     for (const w of replicas) this.tree.addTenant(w);
   }
 
   select(candidates: readonly W[], text: string, now: number): W {
     const { eviction_interval, max_tree_size } = this.options;
-    if (eviction_interval > 0 && now - this.#lastEviction >= eviction_interval * 1000) {
-      this.#lastEviction = now;
-      this.tree.evict(max_tree_size);
-      this.counts.evictions++;
-    }
+    if (this.#eviction.run(this.tree, eviction_interval, max_tree_size, now)) this.counts.evictions++;
     const i = this.#choose(candidates, text);
     const chosen = candidates[i]!;
     if (this.#matched[i]! > 0) this.counts.hits++;
@@ -153,8 +149,6 @@ export class PrefixLoad<W extends Loaded> implements Policy<W> {
   }
 
   retain(replicas: readonly W[]): void {
-    const keep = new Set(replicas);
-    for (const tenant of [...this.tree.tenants()]) if (!keep.has(tenant)) this.tree.removeTenant(tenant);
-    for (const w of replicas) this.tree.addTenant(w);
+    this.tree.retainTenants(replicas);
   }
 }

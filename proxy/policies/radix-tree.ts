@@ -235,6 +235,13 @@ export class RadixTree<T> {
     }
   }
 
+  /** Exactly these tenants from now on: the ones not among them leave the tree, new ones join. */
+  retainTenants(tenants: readonly T[]): void {
+    const keep = new Set(tenants);
+    for (const tenant of [...this.tenants()]) if (!keep.has(tenant)) this.removeTenant(tenant);
+    for (const tenant of tenants) this.addTenant(tenant);
+  }
+
   /**
    * SGLang's `evict_tenant_by_size`: every (leaf, tenant) pair goes into a min-heap by last access;
    * popping removes the tenant from the leaf while the tenant is over `maxSize`, and a parent that
@@ -307,5 +314,26 @@ class EvictionHeap<T> {
       }
     }
     return top;
+  }
+}
+
+/**
+ * When a tree policy evicts (`eviction_interval`, `max_tree_size`): on its first decision once the
+ * interval has passed since the last eviction, as SGLang's thread does on a timer — no timer to leak,
+ * and no tree grows without decisions. An interval of 0 never evicts.
+ */
+export class EvictionSchedule {
+  #last: number;
+
+  constructor(now: number) {
+    this.#last = now;
+  }
+
+  /** Evicts `tree` to `maxTreeSize` characters per tenant when due; true when it did. */
+  run<T>(tree: RadixTree<T>, intervalSeconds: number, maxTreeSize: number, now: number): boolean {
+    if (intervalSeconds <= 0 || now - this.#last < intervalSeconds * 1000) return false;
+    this.#last = now;
+    tree.evict(maxTreeSize);
+    return true;
   }
 }

@@ -2,6 +2,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { Service } from "../../schema/service-api.ts";
 import {
+  ageDecision,
   api,
   applyService,
   connectAgent,
@@ -9,6 +10,7 @@ import {
   newProject,
   objectSql,
   runningGateway,
+  scalingEvents,
   servicesPath,
   waitFor,
 } from "./helpers.ts";
@@ -30,24 +32,7 @@ const statsMessage = (service: string, requests: { "30"?: number; "60"?: number;
   ],
 });
 
-/**
- * Decisions are taken at most every 5 s per service (agents report that often): move the last one
- * back instead of sleeping, so the next report is evaluated.
- */
-async function ageDecision(project: string, gateway: string, ms = 5_000) {
-  await objectSql(project, gateway, "UPDATE service_scaling SET last_evaluated_at = last_evaluated_at - ?", ms);
-}
-
 const getService = async (project: string, name: string) => (await api<Service>("GET", `${svc(project)}/${name}`)).body;
-
-async function scalingEvents(project: string) {
-  const res = await api<{ events: { type: string; data: Record<string, unknown> }[] }>(
-    "GET",
-    `/api/v1/projects/${project}/events?type=service.scaling`,
-  );
-  expect(res.status).toBe(200);
-  return res.body.events.map((e) => e.data);
-}
 
 describe("autoscaling", () => {
   it("decides from the agents' stats, shows the decision and emits service.scaling", async () => {

@@ -189,3 +189,21 @@ export async function runningGateway(project: string, name: string, replicas = 1
   await waitFor("running", async () => (await getGateway(project, name)).body.status === "running");
   return tokens;
 }
+
+/**
+ * Autoscaling decisions are taken at most every 5 s per service (agents report that often): move the
+ * last one back instead of sleeping, so the next report is evaluated.
+ */
+export async function ageDecision(project: string, gateway: string, ms = 5_000): Promise<void> {
+  await objectSql(project, gateway, "UPDATE service_scaling SET last_evaluated_at = last_evaluated_at - ?", ms);
+}
+
+/** The data of the project's `service.scaling` events, oldest first. */
+export async function scalingEvents(project: string): Promise<Record<string, unknown>[]> {
+  const res = await api<{ events: { type: string; data: Record<string, unknown> }[] }>(
+    "GET",
+    `/api/v1/projects/${project}/events?type=service.scaling`,
+  );
+  expect(res.status).toBe(200);
+  return res.body.events.map((e) => e.data);
+}

@@ -2,12 +2,14 @@ import { describe, expect, it } from "vitest";
 import { TTFT_BOUNDS } from "../../schema/llm-stats.ts";
 import type { Service } from "../../schema/service-api.ts";
 import {
+  ageDecision,
   api,
   applyService,
   connectAgent,
   newProject,
   objectSql,
   runningGateway,
+  scalingEvents,
   servicesPath,
   waitFor,
 } from "./helpers.ts";
@@ -47,8 +49,7 @@ describe("autoscaling on latency (metric: ttft) through the GatewayObject", () =
     expect(created.status).toBe(201);
     expect(created.body.configuration.scaling).toMatchObject({ metric: "ttft", target: 1, window: 30 });
     const agent = await connectAgent(token!);
-    // Decisions are at most every 5 s per service: move the first back instead of sleeping.
-    await objectSql(project, "gw-lat", "UPDATE service_scaling SET last_evaluated_at = last_evaluated_at - 5000");
+    await ageDecision(project, "gw-lat");
     agent.send(slowStats("chat"));
     const scaled = await waitFor("scale-up on ttft", async () => {
       const s = (await api<Service>("GET", `${servicesPath(project)}/chat`)).body;
@@ -65,11 +66,7 @@ describe("autoscaling on latency (metric: ttft) through the GatewayObject", () =
     );
     expect(JSON.parse(row!.capacity)).toEqual({ for: "ttft 1", rps: 2 });
 
-    const events = await api<{ events: { type: string; data: Record<string, unknown> }[] }>(
-      "GET",
-      `/api/v1/projects/${project}/events?type=service.scaling`,
-    );
-    expect(events.body.events.map((e) => e.data)).toContainEqual({
+    expect(await scalingEvents(project)).toContainEqual({
       service: "chat",
       desired_replicas: 2,
       previous_desired_replicas: 1,

@@ -34,17 +34,11 @@ export function isRung(j: number): boolean {
 export function prefixLadder(text: string): number[] {
   const blocks = Math.floor(text.length / BLOCK);
   const out: number[] = [];
-  let a = SEED_A;
-  let b = SEED_B;
-  for (let j = 1; j <= blocks; j++) {
-    const end = j * BLOCK;
-    for (let i = end - BLOCK; i < end; i++) {
-      const c = text.charCodeAt(i);
-      a = Math.imul(a ^ c, 0x01000193);
-      b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
-    }
-    if (j === blocks || isRung(j)) out.push(combine(a, b));
-  }
+  eachPrefixHash(text, blocks, (hash, units) => {
+    const j = units / BLOCK;
+    if (j === blocks || isRung(j)) out.push(hash);
+    return true;
+  });
   return out.length > MAX_LADDER ? [...out.slice(0, MAX_LADDER - 1), out[out.length - 1]!] : out;
 }
 

@@ -7,6 +7,7 @@
  */
 import * as v from "valibot";
 import type { ConfigDocument } from "./config-document.ts";
+import type { ConfigDelta } from "./config-delta.ts";
 import { EngineSignals } from "./engine.ts";
 import { ReplicaHealth } from "./health.ts";
 import { MAX_SERVICE_REPLICAS } from "./limits.ts";
@@ -35,6 +36,8 @@ export const MAX_REPORT_ENTRIES = 1000;
 
 export type ServerMessage =
   | { type: "config"; document: ConfigDocument }
+  /** What changed since `delta.base_version` (`config-delta.ts`); an agent at another version asks to resync. */
+  | { type: "config_delta"; delta: ConfigDelta }
   | { type: "pong" }
   /** Another gateway replica's digest, relayed as it came (`schema/mesh.ts`). */
   | { type: "mesh"; digest: MeshDigest };
@@ -130,6 +133,12 @@ export const AgentMessage = v.variant("type", [
     routers: v.optional(RouterReports),
   }),
   v.object({ type: v.literal("ping") }),
+  /**
+   * A delta did not apply on top of what this agent holds (a gap: it missed one, or restarted): the
+   * object answers with a delta from `version`, or a whole document when it cannot (`version` null,
+   * or older than what it remembers). Older agents never send it (they only take whole documents).
+   */
+  v.object({ type: v.literal("resync"), version: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(0))) }),
   /** Every host's certificate, sent on connect and whenever one changes (added with HTTPS; older agents never send it). */
   v.object({
     type: v.literal("certificates"),

@@ -7,6 +7,7 @@
 import type { Env } from "../core/env.ts";
 import { pokeDispatchers } from "../core/webhook-deliveries.ts";
 import { syncCatalog } from "./catalog-sync.ts";
+import type { ChangeLog } from "./change-log.ts";
 import type { ServiceStore } from "./service-store.ts";
 import type { GatewayState } from "./state.ts";
 
@@ -19,6 +20,7 @@ export class CatalogWriteThrough {
     private readonly env: Env,
     private readonly state: GatewayState,
     private readonly services: ServiceStore,
+    private readonly changes: ChangeLog,
     private readonly objectId: string,
   ) {}
 
@@ -36,10 +38,12 @@ export class CatalogWriteThrough {
     const g = this.state.gateway();
     if (!g) return null;
     try {
-      const fed = await syncCatalog(this.env.DB, this.state, this.services, this.objectId);
+      const fed = await syncCatalog(this.env.DB, this.state, this.services, this.changes, this.objectId);
       await pokeDispatchers(this.env, fed);
       const after = this.state.gateway();
-      if (after && (after.version > after.synced_version || after.default_intent)) return Date.now() + 50;
+      // More to write (a change meanwhile, or more dirty services than one batch takes): soon again.
+      if (after && (after.version > after.synced_version || after.default_intent || this.changes.hasDirty()))
+        return Date.now() + 50;
       return null;
     } catch (e) {
       console.error("catalog write-through failed", e);

@@ -154,7 +154,6 @@ const ADDED_COLUMNS: Array<{ table: string; column: string; definition: string }
 /** Indexes on columns added above (created after them). */
 const ADDED_INDEXES = [
   "CREATE INDEX IF NOT EXISTS services_config_version ON services (config_version)",
-  "CREATE INDEX IF NOT EXISTS service_replicas_service ON service_replicas (service)",
 ];
 
 export type DefaultIntent = "set" | "unset" | "if_none";

@@ -8,6 +8,7 @@
  */
 import type { ConfigAnswer, ConfigDelta } from "../schema/config-delta.ts";
 import { buildConfigDocument, configHead, serviceEntries } from "./config-document.ts";
+import { deltaPossible } from "./delta-base.ts";
 import type { GatewayContext } from "./gateway-context.ts";
 import { documentAcme } from "./project-acme.ts";
 import type { GatewayRow } from "./state.ts";
@@ -15,11 +16,6 @@ import type { GatewayRow } from "./state.ts";
 /** The whole document, as an answer. */
 export function wholeAnswer(gw: GatewayContext, g: GatewayRow): ConfigAnswer {
   return { type: "config", document: buildConfigDocument(g, gw.services, documentAcme(g, gw.projectAcme)) };
-}
-
-/** Whether a delta from `since` can say everything that changed. */
-export function deltaPossible(g: GatewayRow, since: number | null): since is number {
-  return since !== null && since >= 1 && since < g.config_version && since >= g.full_version;
 }
 
 /** The delta from `since` to the current version (`deltaPossible` must hold). */

@@ -131,7 +131,14 @@ export async function putServiceReplica(
   if (!g || !s) return failure("not_found", "not_found", `Service ${name} does not exist`);
   const refusal = refuseServices(g);
   if (refusal) return refusal;
-  const limit = replicaLimitRefusal(gw, s, replica);
+  const limit = replicaLimitRefusal({
+    service: name,
+    count: gw.services.replicaCount(name),
+    exists: gw.services.hasReplica(name, replica.id),
+    totalBytes: gw.services.totals().bytes,
+    entryBytes: s.doc_bytes ?? 0,
+    replica,
+  });
   if (limit) return limit;
   const change = gw.services.putReplica(name, replica);
   if (change !== "unchanged") {

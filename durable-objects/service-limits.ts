@@ -1,13 +1,11 @@
 /**
  * @module
  * The limits a service change is checked against where the API accepts it (`schema/limits.ts`):
- * services per gateway, replicas per service, the configuration document's size. Each check is
- * O(1) (running totals and indexed counts); a refusal names the field and changes nothing.
+ * services per gateway, replicas per service, the configuration document's size. Pure: the caller
+ * reads the running totals and indexed counts (O(1)); a refusal names the field and changes nothing.
  */
 import { failure } from "../core/outcome.ts";
 import { MAX_CONFIG_DOCUMENT_BYTES, MAX_SERVICE_REPLICAS, MAX_SERVICES_PER_GATEWAY } from "../schema/limits.ts";
-import type { GatewayContext } from "./gateway-context.ts";
-import type { ReplicaRegistration, ServiceRow } from "./service-store.ts";
 
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
@@ -34,19 +32,29 @@ export function documentSizeRefusal(total: number, before: number, after: number
   );
 }
 
-/** A replica registered on `s`: the replicas per service, and the document's size. */
-export function replicaLimitRefusal(gw: GatewayContext, s: ServiceRow, replica: ReplicaRegistration) {
-  const count = gw.services.replicaCount(s.name);
-  if (count >= MAX_SERVICE_REPLICAS && !gw.services.hasReplica(s.name, replica.id)) {
+/** What a replica registration is checked against: the service's replicas and the document's size. */
+export interface ReplicaLimitInput {
+  service: string;
+  /** Replicas registered now, and whether this id is one of them (re-registering is not a new one). */
+  count: number;
+  exists: boolean;
+  /** The document's services' bytes, and the service entry's. */
+  totalBytes: number;
+  entryBytes: number;
+  replica: { id: string; url: string };
+}
+
+/** A replica registered on a service: the replicas per service, and the document's size. */
+export function replicaLimitRefusal(input: ReplicaLimitInput) {
+  if (input.count >= MAX_SERVICE_REPLICAS && !input.exists) {
     return failure(
       "invalid",
       "limit_exceeded",
-      `Service ${s.name} already has ${count} replicas registered, the most a service takes (${MAX_SERVICE_REPLICAS})`,
+      `Service ${input.service} already has ${input.count} replicas registered, the most a service takes (${MAX_SERVICE_REPLICAS})`,
       "id",
     );
   }
-  // The entry grows by about this replica's JSON (an update replaces one of the same size or so).
-  const growth = JSON.stringify(replica).length + 1;
-  const before = s.doc_bytes ?? 0;
-  return documentSizeRefusal(gw.services.totals().bytes, before, before + growth, "url");
+  // The entry grows by about this replica's JSON (an update replaces one of about the same size).
+  const growth = JSON.stringify(input.replica).length + 1;
+  return documentSizeRefusal(input.totalBytes, input.entryBytes, input.entryBytes + growth, "url");
 }

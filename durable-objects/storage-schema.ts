@@ -154,6 +154,8 @@ const ADDED_COLUMNS: Array<{ table: string; column: string; definition: string }
 /** Indexes on columns added above (created after them). */
 const ADDED_INDEXES = [
   "CREATE INDEX IF NOT EXISTS services_config_version ON services (config_version)",
+  // The earliest held scaling decision, read after every apply (`nextScalingEvaluation`).
+  "CREATE INDEX IF NOT EXISTS service_scaling_next ON service_scaling (next_evaluation_at)",
 ];
 
 export type DefaultIntent = "set" | "unset" | "if_none";

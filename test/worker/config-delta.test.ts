@@ -80,7 +80,11 @@ async function pull(token: string, since: string) {
   const res = await SELF.fetch(`${BASE}/api/v1/agent/config?since=${since}`, {
     headers: { authorization: `Bearer ${token}` },
   });
-  return { status: res.status, etag: res.headers.get("etag"), body: res.status === 200 ? await res.json() : null };
+  return {
+    status: res.status,
+    etag: res.headers.get("etag"),
+    body: res.status === 200 ? ((await res.json()) as any) : null,
+  };
 }
 
 const service = (name: string, extra: Record<string, unknown> = {}) => ({
@@ -298,22 +302,22 @@ describe("limits", () => {
     await runningGateway(project, "gw-lim");
     await applyService(project, service("s1"));
     await objectSql(project, "gw-lim", "UPDATE service_totals SET count = 25000");
-    const [{ config_version: before }] = await objectSql<{ config_version: number }>(
+    const [{ config_version: before }] = (await objectSql<{ config_version: number }>(
       project,
       "gw-lim",
       "SELECT config_version FROM gateway",
-    );
+    )) as [{ config_version: number }];
     const res = await applyService(project, service("s2"));
     expect(res.status).toBe(400);
     expect(res.body.error).toMatchObject({ code: "limit_exceeded", field: "gateway" });
     expect(res.body.error.message).toContain("25000");
     // An existing service still changes.
     expect((await applyService(project, service("s1", { read_timeout: 20 }))).status).toBe(200);
-    const [{ config_version: after }] = await objectSql<{ config_version: number }>(
+    const [{ config_version: after }] = (await objectSql<{ config_version: number }>(
       project,
       "gw-lim",
       "SELECT config_version FROM gateway",
-    );
+    )) as [{ config_version: number }];
     expect(after).toBe(before + 1);
     expect((await api("GET", `${servicesPath(project)}/s2`)).status).toBe(404);
   });

@@ -296,6 +296,50 @@ describe("the catalog write-through", () => {
   });
 });
 
+describe("an object from before incremental configuration", () => {
+  it("measures its services and writes them all to the catalog once when it wakes", async () => {
+    const project = await newProject();
+    await runningGateway(project, "gw-old-storage");
+    await applyService(project, service("one"));
+    await applyService(project, service("two"));
+    await env.DB.prepare(
+      "DELETE FROM services WHERE project_id = (SELECT id FROM projects WHERE name = ?) AND name = 'two'",
+    )
+      .bind(project)
+      .run();
+    // The storage as an older version left it: no sizes, no totals, no dirty marks.
+    await objectSql(project, "gw-old-storage", "UPDATE services SET doc_bytes = NULL");
+    await objectSql(project, "gw-old-storage", "DROP TABLE service_totals");
+    await objectSql(project, "gw-old-storage", "DROP TABLE catalog_dirty");
+    const stub = await gatewayStub(project, "gw-old-storage");
+    await expect(
+      runInDurableObject(stub, (_o, state) => {
+        state.abort("upgrade");
+      }),
+    ).rejects.toThrow("upgrade");
+    // A change wakes it; its write-through carries every service once.
+    await applyService(project, service("three"));
+    const totals = await objectSql<{ count: number; bytes: number }>(
+      project,
+      "gw-old-storage",
+      "SELECT count, bytes FROM service_totals",
+    );
+    expect(totals[0]!.count).toBe(3);
+    const sizes = await objectSql<{ doc_bytes: number }>(project, "gw-old-storage", "SELECT doc_bytes FROM services");
+    expect(sizes.every((s) => s.doc_bytes > 100)).toBe(true);
+    expect(totals[0]!.bytes).toBe(sizes.reduce((a, s) => a + s.doc_bytes, 0));
+    const names = await waitFor("catalog", async () => {
+      const r = await env.DB.prepare(
+        "SELECT name FROM services WHERE project_id = (SELECT id FROM projects WHERE name = ?) ORDER BY name",
+      )
+        .bind(project)
+        .all<{ name: string }>();
+      return r.results.length === 3 ? r.results.map((x) => x.name) : null;
+    });
+    expect(names).toEqual(["one", "three", "two"]);
+  });
+});
+
 describe("limits", () => {
   it("refuse a service past the services per gateway, naming the field, and change nothing", async () => {
     const project = await newProject();

@@ -15,9 +15,11 @@ import type { ConfigDelta } from "../../schema/config-delta.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import {
   api,
+  applyConfig,
   applyService,
   connectAgent,
   gatewayStub,
+  localConfig,
   newProject,
   objectSql,
   runningGateway,
@@ -131,6 +133,37 @@ describe("deltas to an agent that takes them", () => {
     expect(removal.service_tokens).toHaveLength(1);
     expect(removal).toEqual(content(await wholeDocument(token!)));
     expect(agent.pending()).toBe(0);
+    agent.ws.close();
+  });
+});
+
+describe("gateway changes", () => {
+  it("observability is sent as the head alone; a domain change as a whole document", async () => {
+    const project = await newProject();
+    const [token] = await runningGateway(project, "gw-head");
+    await applyService(project, service("svc"));
+    const agent = await connectDeltaAgent(token!);
+    let doc = ((await agent.next()) as Extract<ConfigMessage, { type: "config" }>).document;
+
+    const tracing = { tracing: { endpoint: "http://otel.internal:4318/v1/traces", sample_ratio: 0.25 } };
+    expect((await applyConfig(project, localConfig("gw-head", { observability: tracing }))).status).toBe(200);
+    const head = (await agent.next()) as Extract<ConfigMessage, { type: "config_delta" }>;
+    expect(head.type).toBe("config_delta");
+    expect(head.delta.services).toEqual([]);
+    expect(head.delta.head?.observability.tracing?.sample_ratio).toBe(0.25);
+    doc = applyDelta(doc, head.delta);
+    expect(content(doc)).toEqual(content(await wholeDocument(token!)));
+
+    expect(
+      (await applyConfig(project, localConfig("gw-head", { observability: tracing, domain: "other.localhost" })))
+        .status,
+    ).toBe(200);
+    const whole = await agent.next();
+    expect(whole.type).toBe("config");
+    const moved = (whole as Extract<ConfigMessage, { type: "config" }>).document;
+    expect(moved.services[0]!.host).toBe("svc.other.localhost");
+    // An agent still at the version before the domain change cannot get a delta either.
+    expect((await pull(token!, String(doc.version))).body.type).toBe("config");
     agent.ws.close();
   });
 });

@@ -1,14 +1,16 @@
 /**
  * @module
  * The configuration document agents serve, and what they say about it: the current document (for a
- * push or an HTTP pull), and the ACK/NACK of a version, stored per replica with the services an
+ * push or an HTTP pull), what an agent at version N pulls (a delta or the document), and the ACK/NACK of a version, stored per replica with the services an
  * applied version still refused.
  */
 
 import { type Outcome, ok } from "../core/outcome.ts";
 import { MAX_NACK_ERROR, type ServiceRejection } from "../schema/agent-protocol.ts";
+import type { ConfigAnswer } from "../schema/config-delta.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import { type AgentIdentity, agentSeen } from "./agent-identity.ts";
+import { configAnswer } from "./config-delta.ts";
 import { buildConfigDocument } from "./config-document.ts";
 import type { GatewayContext } from "./gateway-context.ts";
 import { documentAcme } from "./project-acme.ts";
@@ -29,6 +31,20 @@ export async function configFor(
   if (!seen.ok) return seen;
   const doc = currentDocument(gw)!;
   return ok(knownVersion !== null && knownVersion >= doc.version ? null : doc);
+}
+
+/**
+ * The pull of an agent that takes deltas (`GET /api/v1/agent/config?since=N`): null when `since` is
+ * current, else a delta from it or a whole document (`config-delta.ts`).
+ */
+export async function configSince(
+  gw: GatewayContext,
+  identity: AgentIdentity,
+  since: number,
+): Promise<Outcome<ConfigAnswer | null>> {
+  const seen = await agentSeen(gw, identity, null);
+  if (!seen.ok) return seen;
+  return ok(configAnswer(gw, gw.state.gateway()!, since));
 }
 
 /** An ACK/NACK over HTTP (the socket's arrive in `agent-socket.ts`). */

@@ -1,7 +1,9 @@
 /**
  * @module
  * The agent's socket protocol on a GatewayObject: one hibernatable WebSocket per gateway replica,
- * accepted after the Worker verified the agent's JWT. The object pushes configuration documents;
+ * accepted after the Worker verified the agent's JWT. The object pushes configuration: a whole
+ * document on connect, then to agents that take deltas (`?deltas=1`) what changed since the version
+ * last sent on their socket (`config-delta.ts`), to older agents whole documents;
  * the agent sends ACK/NACK, stats, health, certificates and scale-from-zero signals, each handed to
  * the module that records it. Close codes (`CLOSE_CODES` of the protocol): TOKEN_REFUSED get a new
  * token and reconnect, REPLICA_GONE the replica is gone, BAD_MESSAGE a message it must not send again.
@@ -12,6 +14,8 @@ import { formatIssue, fromValibot } from "../schema/issues.ts";
 import { applyResult, currentDocument } from "./agent-config.ts";
 import { type AgentIdentity, agentSeen, recordHealth } from "./agent-identity.ts";
 import { recordCertificates, recordStats } from "./agent-reports.ts";
+import { buildDelta, configAnswer, wholeAnswer } from "./config-delta.ts";
+import { deltaPossible } from "./delta-base.ts";
 import type { GatewayContext } from "./gateway-context.ts";
 import { relayDigest } from "./mesh-relay.ts";
 import { recordFromZero } from "./scaling-schedule.ts";
@@ -22,6 +26,10 @@ interface SocketAttachment {
   replicaNum: number;
   /** Token expiry (seconds since the epoch): the socket is closed with TOKEN_REFUSED once it passes. */
   exp: number;
+  /** The agent takes deltas (it connected with `?deltas=1`); absent on sockets from before deltas. */
+  deltas?: boolean;
+  /** The version last sent on this socket: the next delta's base (kept here, so hibernation keeps it). */
+  sent?: number;
 }
 
 /** Keep-alive pings are answered without waking a hibernated object. */
@@ -45,15 +53,18 @@ export async function acceptAgentSocket(gw: GatewayContext, request: Request): P
   const exp = Number(request.headers.get("x-gateplane-token-exp"));
   const seen = await agentSeen(gw, identity, null);
   if (!seen.ok) return new Response(seen.error.message, { status: 401 });
+  const deltas = new URL(request.url).searchParams.get("deltas") === "1";
   const pair = new WebSocketPair();
   const [client, server] = [pair[0], pair[1]];
   gw.ctx.acceptWebSocket(server, [identity.replicaId]);
+  const document = currentDocument(gw)!;
   server.serializeAttachment({
     replicaId: identity.replicaId,
     replicaNum: identity.replicaNum,
     exp,
+    ...(deltas ? { deltas, sent: document.version } : {}),
   } satisfies SocketAttachment);
-  send(server, { type: "config", document: currentDocument(gw)! });
+  send(server, { type: "config", document });
   return new Response(null, { status: 101, webSocket: client });
 }
 
@@ -105,6 +116,9 @@ export async function onAgentMessage(gw: GatewayContext, ws: WebSocket, message:
     case "mesh":
       relayDigest(gw.ctx.getWebSockets(), ws, msg.digest);
       return;
+    case "resync":
+      resync(gw, ws, att, msg.version);
+      return;
   }
 }
 
@@ -134,19 +148,55 @@ export function refusalReason(message: unknown, issues: readonly v.BaseIssue<unk
   return `${chars.join("")}…`;
 }
 
-function send(ws: WebSocket, message: ServerMessage): void {
+function send(ws: WebSocket, message: ServerMessage | string): void {
   try {
-    ws.send(JSON.stringify(message));
+    ws.send(typeof message === "string" ? message : JSON.stringify(message));
   } catch {
     // A socket that cannot take a frame is gone; the agent reconnects and pulls.
   }
 }
 
-/** Pushes the current document to every connected agent. */
+/**
+ * A delta did not apply on the agent (a gap): a delta from the version it holds, or a whole
+ * document (it holds none, the current one already, or one a delta cannot start from).
+ */
+function resync(gw: GatewayContext, ws: WebSocket, att: SocketAttachment, version: number | null): void {
+  const g = gw.state.gateway();
+  if (!g) return;
+  const answer =
+    version !== null && deltaPossible(g, version)
+      ? ({ type: "config_delta", delta: buildDelta(gw, g, version) } as const)
+      : wholeAnswer(gw, g);
+  send(ws, answer);
+  ws.serializeAttachment({ ...att, deltas: true, sent: g.config_version } satisfies SocketAttachment);
+}
+
+/**
+ * Pushes the current version to every connected agent: a delta from what its socket was last sent
+ * (one delta built per distinct base, usually one for all), or the whole document to older agents.
+ */
 export function broadcastConfig(gw: GatewayContext): void {
-  const doc = currentDocument(gw);
-  if (!doc) return;
-  for (const ws of gw.ctx.getWebSockets()) send(ws, { type: "config", document: doc });
+  const g = gw.state.gateway();
+  if (!g) return;
+  let whole: string | undefined;
+  const byBase = new Map<number, string>();
+  for (const ws of gw.ctx.getWebSockets()) {
+    const att = ws.deserializeAttachment() as SocketAttachment | null;
+    if (!att?.deltas) {
+      whole ??= JSON.stringify(wholeAnswer(gw, g));
+      send(ws, whole);
+      continue;
+    }
+    const base = att.sent ?? 0;
+    if (base === g.config_version) continue;
+    let message = byBase.get(base);
+    if (message === undefined) {
+      message = JSON.stringify(configAnswer(gw, g, base));
+      byBase.set(base, message);
+    }
+    send(ws, message);
+    ws.serializeAttachment({ ...att, sent: g.config_version } satisfies SocketAttachment);
+  }
 }
 
 /** Disconnects agents of replicas that are going away. */

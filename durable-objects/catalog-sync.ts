@@ -1,8 +1,11 @@
 /**
  * @module
- * Write-through of a gateway's summary, its pending default-gateway change and its audit events
- * from the GatewayObject to D1, as one D1 batch (one implicit transaction). The upsert only wins
- * over an older version, and events carry a source key, so repeating a sync is harmless. Webhook
+ * Write-through of a gateway's summary, its pending default-gateway change, its audit events and
+ * the catalog rows of the services that changed (created or removed since the last write: marked
+ * in `change-log.ts`, so a write is proportional to the change, not to the gateway) from the
+ * GatewayObject to D1, as one D1 batch (one implicit transaction). The upsert only wins over an
+ * older version, service rows are upserted or deleted as the object has them now, and events carry
+ * a source key, so repeating a sync is harmless. Webhook
  * deliveries of the typed events are created by the same batch; both functions return the webhook
  * endpoints they fed, whose dispatchers the caller pokes once the batch has committed.
  */
@@ -11,6 +14,7 @@ import { type DrizzleD1Database, drizzle } from "drizzle-orm/d1";
 import { events, gateways, projects, services } from "../core/db/schema.ts";
 import { batch, type Statement } from "../core/db/statements.ts";
 import { deliveryInserts, fedWebhooks } from "../core/webhook-deliveries.ts";
+import type { ChangeLog, DirtyService } from "./change-log.ts";
 import type { ServiceStore } from "./service-store.ts";
 import type { GatewayRow, GatewayState, OutboxEvent } from "./state.ts";
 
@@ -41,16 +45,50 @@ function outboxDeliveries(g: GatewayRow, outbox: OutboxEvent[]): Statement[] {
   return typed.length > 0 ? [deliveryInserts(typed.map((e) => `${g.id}:${e.seq}`))] : [];
 }
 
+/** Service rows per batch: the rest follow in the next write (a migrated gateway marks all of them once). */
+const MAX_SERVICE_ROWS_PER_SYNC = 500;
+
+/**
+ * The catalog rows of the services marked dirty, as the object has them now: an upsert for a
+ * service that exists, a delete (of this gateway's row only) for one that is gone.
+ */
+function serviceWrites(d: DrizzleD1Database, g: GatewayRow, store: ServiceStore, dirty: DirtyService[]) {
+  return dirty.map(({ name }) => {
+    const svc = store.get(name);
+    if (!svc) {
+      return d
+        .delete(services)
+        .where(and(eq(services.gatewayId, g.id), eq(services.projectId, g.project_id), eq(services.name, name)));
+    }
+    return d
+      .insert(services)
+      .values({
+        id: svc.id,
+        projectId: g.project_id,
+        name: svc.name,
+        gatewayId: g.id,
+        gatewayName: g.name,
+        createdAt: svc.created_at,
+      })
+      .onConflictDoUpdate({
+        target: [services.projectId, services.name],
+        set: { id: svc.id, gatewayId: g.id, gatewayName: g.name, createdAt: svc.created_at },
+      });
+  });
+}
+
 export async function syncCatalog(
   db: D1Database,
   state: GatewayState,
   store: ServiceStore,
+  changes: ChangeLog,
   objectId: string,
 ): Promise<string[]> {
   const g = state.gateway();
   if (!g) return [];
   const outbox = state.outbox();
-  if (g.version <= g.synced_version && outbox.length === 0 && !g.default_intent) return [];
+  const dirty = changes.dirty(MAX_SERVICE_ROWS_PER_SYNC);
+  if (g.version <= g.synced_version && outbox.length === 0 && !g.default_intent && dirty.length === 0) return [];
   const snapshot = state.snapshot();
   if (!snapshot) return [];
   const d = drizzle(db);
@@ -96,24 +134,7 @@ export async function syncCatalog(
         setWhere: sql`excluded.version > ${gateways.version}`,
       }),
     ...eventInserts(d, g, outbox),
-    // The catalog's services of this gateway are replaced as a whole: one statement set, one truth.
-    d.delete(services).where(eq(services.gatewayId, g.id)),
-    ...store.list().map((svc) =>
-      d
-        .insert(services)
-        .values({
-          id: svc.id,
-          projectId: g.project_id,
-          name: svc.name,
-          gatewayId: g.id,
-          gatewayName: g.name,
-          createdAt: svc.created_at,
-        })
-        .onConflictDoUpdate({
-          target: [services.projectId, services.name],
-          set: { id: svc.id, gatewayId: g.id, gatewayName: g.name, createdAt: svc.created_at },
-        }),
-    ),
+    ...serviceWrites(d, g, store, dirty),
   ];
   const key = `${g.id}:default:${g.version}`;
   if (g.default_intent === "set" && !g.to_be_deleted) {
@@ -150,6 +171,7 @@ export async function syncCatalog(
   if (current?.default_intent === g.default_intent) state.setSyncState({ default_intent: null });
   const last = outbox.at(-1);
   if (last) state.ackOutbox(last.seq);
+  changes.ackDirty(dirty);
   return deliveries.length > 0 ? fedWebhooks(results.at(-1)) : [];
 }
 

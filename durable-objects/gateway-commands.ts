@@ -56,13 +56,19 @@ export async function applyGateway(gw: GatewayContext, input: ApplyInput): Promi
     // Hosts are derived from the domain, and the document carries observability: agents need a new
     // document when either changes.
     const documentChanged = fields.includes("domain") || fields.includes("observability");
+    // Every service's host derives from the domain (a whole document to every agent); observability
+    // is the document's envelope only.
+    const version = current.config_version + 1;
+    const configMarks = fields.includes("domain")
+      ? { config_version: version, head_version: version, full_version: version }
+      : { config_version: version, head_version: version };
     gw.state.updateGateway({
       configuration: { ...next, name, default: next.default ?? current.configuration.default },
       configuration_path: input.configurationPath ?? current.configuration_path,
       last_update_at: Date.now(),
       default_intent: intent,
       ...(replicasChanged ? { scale_attempt: 0, last_scale_attempt_at: null } : {}),
-      ...(documentChanged ? { config_version: current.config_version + 1 } : {}),
+      ...(documentChanged ? configMarks : {}),
     });
     gw.state.event(`Gateway updated. Changed fields: ${fields.join(", ")}`, input.actor);
     if (documentChanged) broadcastConfig(gw);

@@ -8,6 +8,7 @@
 
 import type { Env } from "../core/env.ts";
 import type { ProjectAcmeSettings } from "../schema/acme.ts";
+import type { ChangeLog } from "./change-log.ts";
 import type { DnsAutomation } from "./dns/dns-sync.ts";
 import type { ProjectAcmeStore } from "./project-acme.ts";
 import type { ServiceHistory } from "./service-history.ts";
@@ -19,6 +20,8 @@ export interface GatewayContext {
   readonly env: Env;
   readonly state: GatewayState;
   readonly services: ServiceStore;
+  /** Tombstones of removed services and the services the D1 catalog is behind on (`change-log.ts`). */
+  readonly changes: ChangeLog;
   readonly acmeStore: ProjectAcmeStore;
   readonly dns: DnsAutomation;
   /** Per-service 1-minute rollups of the agents' reports, 24 hours (`service-history.ts`). */
@@ -47,10 +50,25 @@ export async function kick(gw: GatewayContext): Promise<void> {
   if (current === null || current > now) await gw.ctx.storage.setAlarm(now);
 }
 
+/**
+ * What a new configuration version changed, which decides what a delta carries
+ * (docs/configuration-delivery.md): `service`, one service (the caller stamps its row with the
+ * version, or tombstones it); `head`, the document's envelope (service tokens, ACME, observability);
+ * `every_service`, something every entry is derived from (the gateway's domain): agents below it
+ * get a whole document.
+ */
+export type ConfigChange = "service" | "head" | "every_service";
+
 /** Bumps the configuration version (in the same synchronous step as the change it covers). */
-export function bumpConfig(gw: GatewayContext, g: GatewayRow): number {
+export function bumpConfig(gw: GatewayContext, g: GatewayRow, change: ConfigChange = "service"): number {
   const version = g.config_version + 1;
-  gw.state.updateGateway({ config_version: version });
-  g.config_version = version;
+  const marks =
+    change === "service"
+      ? {}
+      : change === "head"
+        ? { head_version: version }
+        : { head_version: version, full_version: version };
+  gw.state.updateGateway({ config_version: version, ...marks });
+  Object.assign(g, { config_version: version, ...marks });
   return version;
 }

@@ -10,6 +10,7 @@
  *   gateway commands ........ gateway-commands.ts   (apply, re-create, delete)
  *   agent identity, health .. agent-identity.ts     (bootstrap exchange, token checks, heartbeats)
  *   configuration documents . agent-config.ts       (pull, ACK/NACK)
+ *     deltas, changes ....... config-delta.ts, config-changes.ts, change-log.ts
  *   agent socket ............ agent-socket.ts       (hibernatable WebSockets) + agent-reports.ts
  *   services ................ service-commands.ts   (apply, delete, replicas, API views)
  *   traffic history ......... service-history.ts    (1-minute rollups of the agents' reports, 24 h)
@@ -23,10 +24,11 @@ import type { Env } from "../core/env.ts";
 import type { Outcome } from "../core/outcome.ts";
 import type { ServiceRejection } from "../schema/agent-protocol.ts";
 import type { Gateway } from "../schema/api.ts";
+import type { ConfigAnswer } from "../schema/config-delta.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { Service } from "../schema/service-api.ts";
 import type { MetricsPoint, MetricsRange } from "../schema/service-metrics.ts";
-import { configFor, recordConfigResult } from "./agent-config.ts";
+import { configFor, configSince, recordConfigResult } from "./agent-config.ts";
 import {
   type AgentIdentity,
   type AgentRegistration,
@@ -35,6 +37,8 @@ import {
   registerAgent,
 } from "./agent-identity.ts";
 import { acceptAgentSocket, answerPings, onAgentClose, onAgentMessage } from "./agent-socket.ts";
+import { ChangeLog } from "./change-log.ts";
+import { measureServices } from "./config-changes.ts";
 import { DnsAutomation } from "./dns/dns-sync.ts";
 import { runAlarm } from "./gateway-alarm.ts";
 import { type ApplyInput, applyGateway, markForDeletion, serviceNames } from "./gateway-commands.ts";
@@ -66,12 +70,14 @@ export class GatewayObject extends DurableObject<Env> {
     super(ctx, env);
     const state = new GatewayState(ctx.storage.sql);
     const services = new ServiceStore(ctx.storage.sql);
-    this.writeThrough = new CatalogWriteThrough(env, state, services, ctx.id.toString());
+    const changes = new ChangeLog(ctx.storage.sql);
+    this.writeThrough = new CatalogWriteThrough(env, state, services, changes, ctx.id.toString());
     this.gw = {
       ctx,
       env,
       state,
       services,
+      changes,
       acmeStore: new ProjectAcmeStore(ctx.storage.sql),
       dns: new DnsAutomation(ctx.storage.sql, env, (message) => state.event(message)),
       history: new ServiceHistory(ctx.storage.sql),
@@ -81,6 +87,7 @@ export class GatewayObject extends DurableObject<Env> {
     answerPings(ctx);
     ctx.blockConcurrencyWhile(async () => {
       migrateStorage(this.gw);
+      measureServices(this.gw);
       const g = state.gateway();
       if (g) this.gw.projectAcme = await openProjectAcme(env, g.project_id, this.gw.acmeStore.get());
     });
@@ -118,6 +125,11 @@ export class GatewayObject extends DurableObject<Env> {
 
   async configFor(identity: AgentIdentity, knownVersion: number | null): Promise<Outcome<ConfigDocument | null>> {
     return configFor(this.gw, identity, knownVersion);
+  }
+
+  /** The pull of an agent that takes deltas: a delta from `since`, a whole document, or null (current). */
+  async configSince(identity: AgentIdentity, since: number): Promise<Outcome<ConfigAnswer | null>> {
+    return configSince(this.gw, identity, since);
   }
 
   async recordConfigResult(

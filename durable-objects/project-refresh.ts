@@ -23,7 +23,7 @@ export async function refreshServiceTokens(gw: GatewayContext): Promise<void> {
     .where(and(eq(serviceTokens.projectId, g.project_id), isNull(serviceTokens.revokedAt)));
   const fresh = gw.state.gateway();
   if (!fresh || !gw.services.replaceServiceTokens(rows)) return;
-  bumpConfig(gw, fresh);
+  bumpConfig(gw, fresh, "head");
   broadcastConfig(gw);
   await gw.flush();
 }
@@ -40,7 +40,7 @@ export async function refreshProjectAcme(gw: GatewayContext): Promise<void> {
   gw.acmeStore.put(sealed);
   gw.projectAcme = settings;
   if (sameJson(before, documentAcme(fresh, settings))) return;
-  bumpConfig(gw, fresh);
+  bumpConfig(gw, fresh, "head");
   broadcastConfig(gw);
   await gw.flush();
 }

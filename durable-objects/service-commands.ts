@@ -11,11 +11,14 @@ import type { PlannedResource } from "../schema/plan-envelope.ts";
 import type { ServiceConfiguration } from "../schema/service.ts";
 import type { Service } from "../schema/service-api.ts";
 import { broadcastConfig } from "./agent-socket.ts";
+import { dropService, storeService, touchService } from "./config-changes.ts";
+import { entryBytes, serviceEntry } from "./config-document.ts";
 import { gatewayDomain } from "./config-service.ts";
-import { bumpConfig, type GatewayContext } from "./gateway-context.ts";
+import type { GatewayContext } from "./gateway-context.ts";
 import { evaluateService } from "./scaling.ts";
 import { scheduleScaling } from "./scaling-schedule.ts";
-import type { ReplicaRegistration, ServiceRow } from "./service-store.ts";
+import { documentSizeRefusal, replicaLimitRefusal, serviceCountRefusal } from "./service-limits.ts";
+import type { ReplicaRegistration } from "./service-store.ts";
 import { serviceView } from "./service-view.ts";
 import type { GatewayRow } from "./state.ts";
 
@@ -70,18 +73,26 @@ export async function applyService(
   if (current && decision.value === "unchanged") {
     return ok({ service: serviceView(g, current, gw.services, gw.state.replicas()), created: false });
   }
+  if (!current) {
+    const limit = serviceCountRefusal(gw.services.totals().count);
+    if (limit) return limit;
+  }
   const now = new Date().toISOString();
-  const version = bumpConfig(gw, g);
-  const row: ServiceRow = {
+  const draft = {
     name: c.name,
     id: current?.id ?? crypto.randomUUID(),
     configuration: c,
     configuration_path: input.configurationPath,
     created_at: current?.created_at ?? now,
     updated_at: now,
-    config_version: version,
   };
-  gw.services.upsert(row);
+  const size = documentSizeRefusal(
+    gw.services.totals().bytes,
+    current?.doc_bytes ?? 0,
+    entryBytes(serviceEntry(g, gw.services, { ...draft, config_version: 0 })),
+  );
+  if (size) return size;
+  const row = storeService(gw, g, draft);
   // A new range or target takes effect now, not at the next stats report.
   const running = gw.state.replicas().filter((r) => r.status === "running");
   evaluateService(gw.state, gw.services, row, running, { now: Date.now(), force: true });
@@ -102,8 +113,7 @@ export async function deleteService(gw: GatewayContext, name: string, actor: str
   const s = gw.services.get(name);
   if (!g || !s) return failure("not_found", "not_found", `Service ${name} does not exist`);
   const view = serviceView(g, s, gw.services, gw.state.replicas());
-  bumpConfig(gw, g);
-  gw.services.remove(name);
+  dropService(gw, g, name);
   gw.state.event(`Service ${name} deleted`, actor, { type: "service.unregistered", data: { service: name } });
   broadcastConfig(gw);
   await gw.flush();
@@ -117,12 +127,22 @@ export async function putServiceReplica(
   actor: string,
 ): Promise<Outcome<{ service: Service; created: boolean }>> {
   const g = gw.state.gateway();
-  if (!g || !gw.services.get(name)) return failure("not_found", "not_found", `Service ${name} does not exist`);
+  const s = gw.services.get(name);
+  if (!g || !s) return failure("not_found", "not_found", `Service ${name} does not exist`);
   const refusal = refuseServices(g);
   if (refusal) return refusal;
+  const limit = replicaLimitRefusal({
+    service: name,
+    count: gw.services.replicaCount(name),
+    exists: gw.services.hasReplica(name, replica.id),
+    totalBytes: gw.services.totals().bytes,
+    entryBytes: s.doc_bytes ?? 0,
+    replica,
+  });
+  if (limit) return limit;
   const change = gw.services.putReplica(name, replica);
   if (change !== "unchanged") {
-    gw.services.touch(name, bumpConfig(gw, g));
+    touchService(gw, g, name);
     gw.state.event(`Service ${name} replica ${replica.id} ${change === "created" ? "registered" : "updated"}`, actor, {
       type: "service.replica.registered",
       data: {
@@ -151,7 +171,7 @@ export async function removeServiceReplica(
   if (!gw.services.removeReplica(name, id)) {
     return failure("not_found", "not_found", `Service ${name} has no replica ${id}`);
   }
-  gw.services.touch(name, bumpConfig(gw, g));
+  touchService(gw, g, name);
   gw.state.event(`Service ${name} replica ${id} unregistered`, actor, {
     type: "service.replica.unregistered",
     data: { service: name, replica_id: id },

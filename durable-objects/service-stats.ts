@@ -29,16 +29,31 @@ const zeroWindows = (): ServiceStats["windows"] => ({
 });
 
 /**
- * A replica row's last report, parsed once per row object: a view of many services reads the same
- * rows (a report carries every service of the gateway, histograms included).
+ * A replica row's last report, parsed once, by service: a report carries every service of the
+ * gateway (histograms included), so parsing it for each view of one service made every apply and
+ * registration O(services). Kept per gateway replica (its id, when the row has one) for as long as
+ * the report is unchanged, and per row object otherwise.
  */
-const parsed = new WeakMap<ReportingReplica, { text: string; report: ServiceStats[] }>();
-function reportOf(r: ReportingReplica & { stats: string }): ServiceStats[] {
-  const cached = parsed.get(r);
-  if (cached?.text === r.stats) return cached.report;
+type ParsedReport = { text: string; byService: Map<string, ServiceStats> };
+const parsed = new WeakMap<ReportingReplica, ParsedReport>();
+const byReplicaId = new Map<string, ParsedReport>();
+/** Gateway replicas whose report is kept (an isolate may run many objects). */
+const MAX_KEPT_REPORTS = 256;
+
+function reportOf(r: ReportingReplica & { stats: string }): Map<string, ServiceStats> {
+  const id = (r as { id?: unknown }).id;
+  const cached = typeof id === "string" ? byReplicaId.get(id) : parsed.get(r);
+  if (cached?.text === r.stats) return cached.byService;
   const report = JSON.parse(r.stats) as ServiceStats[];
-  parsed.set(r, { text: r.stats, report });
-  return report;
+  const byService = new Map<string, ServiceStats>();
+  for (const x of report) if (!byService.has(x.service)) byService.set(x.service, x);
+  const entry = { text: r.stats, byService };
+  if (typeof id === "string") {
+    byReplicaId.delete(id);
+    byReplicaId.set(id, entry);
+    if (byReplicaId.size > MAX_KEPT_REPORTS) byReplicaId.delete(byReplicaId.keys().next().value!);
+  } else parsed.set(r, entry);
+  return entry.byService;
 }
 
 /**
@@ -47,7 +62,7 @@ function reportOf(r: ReportingReplica & { stats: string }): ServiceStats[] {
  */
 export function replicaStats(service: string, r: ReportingReplica, now = Date.now()): ServiceStats | null {
   if (!r.stats || r.stats_at === null || now - r.stats_at > STATS_MAX_AGE_MS) return null;
-  const reported = reportOf(r as ReportingReplica & { stats: string }).find((s) => s.service === service);
+  const reported = reportOf(r as ReportingReplica & { stats: string }).get(service);
   return reported ?? { service, windows: zeroWindows() };
 }
 

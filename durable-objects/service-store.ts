@@ -15,6 +15,8 @@ export interface ServiceRow {
   created_at: string;
   updated_at: string;
   config_version: number;
+  /** Bytes of its entry in the configuration document when it last changed (null: not measured yet). */
+  doc_bytes?: number | null;
 }
 
 export interface ServiceReplicaRow {
@@ -52,31 +54,82 @@ export interface ScalingRow {
 
 type Row = Record<string, SqlStorageValue>;
 
+const toServiceRow = (r: Row): ServiceRow => ({
+  ...(r as unknown as ServiceRow),
+  // Stored by this or an older version: fields added since get their defaults.
+  configuration: storedServiceConfiguration(JSON.parse(r.configuration as string)),
+});
+
 export class ServiceStore {
   constructor(private readonly sql: SqlStorage) {}
 
   list(): ServiceRow[] {
-    return this.sql
-      .exec("SELECT * FROM services ORDER BY name")
-      .toArray()
-      .map((r: Row) => ({
-        ...(r as unknown as ServiceRow),
-        // Stored by this or an older version: fields added since get their defaults.
-        configuration: storedServiceConfiguration(JSON.parse(r.configuration as string)),
-      }));
+    return this.sql.exec("SELECT * FROM services ORDER BY name").toArray().map(toServiceRow);
   }
 
+  /** One service, by its primary key (never a scan: this runs on every apply and registration). */
   get(name: string): ServiceRow | null {
-    return this.list().find((s) => s.name === name) ?? null;
+    const row = this.sql.exec("SELECT * FROM services WHERE name = ?", name).toArray()[0];
+    return row ? toServiceRow(row) : null;
   }
 
-  upsert(row: ServiceRow): void {
+  /** Services changed after `version`, in name order (indexed on `config_version`). */
+  changedSince(version: number): ServiceRow[] {
+    return this.sql
+      .exec("SELECT * FROM services WHERE config_version > ? ORDER BY name", version)
+      .toArray()
+      .map(toServiceRow);
+  }
+
+  /** The replicas of the services changed after `version` only. */
+  replicasChangedSince(version: number): ServiceReplicaRow[] {
+    return this.sql
+      .exec(
+        `SELECT * FROM service_replicas WHERE service IN (SELECT name FROM services WHERE config_version > ?)
+         ORDER BY registered_at, id`,
+        version,
+      )
+      .toArray() as unknown as ServiceReplicaRow[];
+  }
+
+  /** How many services, and the bytes of their document entries (running totals: O(1)). */
+  totals(): { count: number; bytes: number } {
+    const row = this.sql.exec("SELECT count, bytes FROM service_totals WHERE singleton = 1").toArray()[0];
+    return { count: Number(row?.count ?? 0), bytes: Number(row?.bytes ?? 0) };
+  }
+
+  /** Recounts the totals (after entry sizes were measured for rows from before they were). */
+  recountTotals(): void {
     this.sql.exec(
-      `INSERT INTO services (name, id, configuration, configuration_path, created_at, updated_at, config_version)
-       VALUES (?, ?, ?, ?, ?, ?, ?)
+      `INSERT OR REPLACE INTO service_totals (singleton, count, bytes)
+       SELECT 1, COUNT(*), COALESCE(SUM(doc_bytes), 0) FROM services`,
+    );
+  }
+
+  /** Moves the totals by a service's entry going from `before` bytes (null: no service) to `after` (null: gone). */
+  private adjustTotals(before: number | null, after: number | null): void {
+    const count = (after === null ? 0 : 1) - (before === null ? 0 : 1);
+    this.sql.exec(
+      "UPDATE service_totals SET count = count + ?, bytes = bytes + ? WHERE singleton = 1",
+      count,
+      (after ?? 0) - (before ?? 0),
+    );
+  }
+
+  private entryBytes(name: string): number | null {
+    const row = this.sql.exec("SELECT doc_bytes FROM services WHERE name = ?", name).toArray()[0];
+    return row ? Number(row.doc_bytes ?? 0) : null;
+  }
+
+  /** Creates or replaces a service; `docBytes` is the size of its document entry. */
+  upsert(row: ServiceRow, docBytes = 0): void {
+    this.adjustTotals(this.entryBytes(row.name), docBytes);
+    this.sql.exec(
+      `INSERT INTO services (name, id, configuration, configuration_path, created_at, updated_at, config_version, doc_bytes)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(name) DO UPDATE SET configuration = excluded.configuration,
          configuration_path = excluded.configuration_path, updated_at = excluded.updated_at,
-         config_version = excluded.config_version`,
+         config_version = excluded.config_version, doc_bytes = excluded.doc_bytes`,
       row.name,
       row.id,
       JSON.stringify(row.configuration),
@@ -84,19 +137,38 @@ export class ServiceStore {
       row.created_at,
       row.updated_at,
       row.config_version,
+      docBytes,
     );
   }
 
-  touch(name: string, configVersion: number): void {
+  /** A change of the service's replicas: its new version and entry size. */
+  touch(name: string, configVersion: number, docBytes: number): void {
+    this.adjustTotals(this.entryBytes(name), docBytes);
     this.sql.exec(
-      "UPDATE services SET config_version = ?, updated_at = ? WHERE name = ?",
+      "UPDATE services SET config_version = ?, updated_at = ?, doc_bytes = ? WHERE name = ?",
       configVersion,
       new Date().toISOString(),
+      docBytes,
       name,
     );
   }
 
+  /** Records an entry's size without a change (rows from before sizes were kept). */
+  measure(name: string, docBytes: number): void {
+    this.sql.exec("UPDATE services SET doc_bytes = ? WHERE name = ?", docBytes, name);
+  }
+
+  /** Names of services whose entry size was never measured. */
+  unmeasured(): string[] {
+    return this.sql
+      .exec("SELECT name FROM services WHERE doc_bytes IS NULL")
+      .toArray()
+      .map((r) => r.name as string);
+  }
+
   remove(name: string): void {
+    const before = this.entryBytes(name);
+    if (before !== null) this.adjustTotals(before, null);
     this.sql.exec("DELETE FROM service_scaling WHERE service = ?", name);
     this.sql.exec("DELETE FROM service_replicas WHERE service = ?", name);
     this.sql.exec("DELETE FROM services WHERE name = ?", name);
@@ -113,7 +185,9 @@ export class ServiceStore {
     const { id, url } = replica;
     const role = replica.role ?? null;
     const bootstrap_port = replica.bootstrap_port ?? null;
-    const existing = this.replicas(service).find((r) => r.id === id);
+    const existing = this.sql
+      .exec("SELECT * FROM service_replicas WHERE service = ? AND id = ?", service, id)
+      .toArray()[0] as unknown as ServiceReplicaRow | undefined;
     if (
       existing?.url === url &&
       (existing.role ?? null) === role &&
@@ -186,8 +260,21 @@ export class ServiceStore {
   }
 
   removeReplica(service: string, id: string): boolean {
-    const existing = this.replicas(service).some((r) => r.id === id);
-    if (existing) this.sql.exec("DELETE FROM service_replicas WHERE service = ? AND id = ?", service, id);
-    return existing;
+    const cursor = this.sql.exec("DELETE FROM service_replicas WHERE service = ? AND id = ?", service, id);
+    cursor.toArray();
+    return cursor.rowsWritten > 0;
+  }
+
+  hasReplica(service: string, id: string): boolean {
+    return (
+      this.sql.exec("SELECT 1 FROM service_replicas WHERE service = ? AND id = ?", service, id).toArray().length > 0
+    );
+  }
+
+  /** How many replicas a service has registered (indexed). */
+  replicaCount(service: string): number {
+    return Number(
+      this.sql.exec("SELECT COUNT(*) AS n FROM service_replicas WHERE service = ?", service).toArray()[0]?.n ?? 0,
+    );
   }
 }

@@ -57,6 +57,23 @@ function serviceUrls(
   };
 }
 
+/**
+ * A gateway replica's router report (one entry per routed service of the gateway), parsed once
+ * per report rather than at each view of one service (which made every apply O(services)).
+ */
+const parsedRouters = new Map<string, { text: string; byService: Map<string, RouterReport> }>();
+function routerReports(replicaId: string, text: string): Map<string, RouterReport> {
+  const cached = parsedRouters.get(replicaId);
+  if (cached?.text === text) return cached.byService;
+  const byService = new Map<string, RouterReport>();
+  for (const x of JSON.parse(text) as RouterReport[]) if (!byService.has(x.service)) byService.set(x.service, x);
+  parsedRouters.delete(replicaId);
+  parsedRouters.set(replicaId, { text, byService });
+  // Bounded: an isolate may run many objects.
+  if (parsedRouters.size > 256) parsedRouters.delete(parsedRouters.keys().next().value!);
+  return byService;
+}
+
 export function serviceView(
   g: GatewayRow,
   s: ServiceRow,
@@ -113,9 +130,7 @@ export function serviceView(
         : undefined;
       const current = applied !== null && applied >= s.config_version;
       const state = current ? (refused ? "rejected" : "in_sync") : rejected ? "rejected" : "pending";
-      const report = r.routers
-        ? (JSON.parse(r.routers) as RouterReport[]).find((x) => x.service === s.name)
-        : undefined;
+      const report = r.routers ? routerReports(r.id, r.routers).get(s.name) : undefined;
       return {
         replica_num: r.replica_num,
         applied_version: applied,

@@ -53,7 +53,17 @@ export class GatewayState {
   }
 
   insertGateway(
-    g: Omit<GatewayRow, "version" | "synced_version" | "sync_attempt" | "next_sync_at" | "config_version" | "recreate">,
+    g: Omit<
+      GatewayRow,
+      | "version"
+      | "synced_version"
+      | "sync_attempt"
+      | "next_sync_at"
+      | "config_version"
+      | "recreate"
+      | "full_version"
+      | "head_version"
+    >,
   ): void {
     this.sql.exec(
       `INSERT INTO gateway (singleton, id, project_id, project_name, name, configuration, configuration_path, status,
@@ -107,6 +117,11 @@ export class GatewayState {
       `UPDATE gateway SET ${entries.map(([k]) => `${k} = ?`).join(", ")} WHERE singleton = 1`,
       ...entries.map(([, v]) => v as SqlStorageValue),
     );
+  }
+
+  /** Agents below `version` get a whole document (not a change of the gateway: no version bump). */
+  setFullVersion(version: number): void {
+    this.sql.exec("UPDATE gateway SET full_version = MAX(full_version, ?) WHERE singleton = 1", version);
   }
 
   bump(): void {

@@ -94,6 +94,24 @@ CREATE TABLE IF NOT EXISTS service_scaling (
   last_evaluated_at INTEGER NOT NULL,
   next_evaluation_at INTEGER
 );
+-- A removed service, remembered so a delta can say so (config-changes.ts prunes them).
+CREATE TABLE IF NOT EXISTS service_tombstones (
+  name TEXT PRIMARY KEY,
+  version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS service_tombstones_version ON service_tombstones (version);
+-- Services whose D1 catalog row is behind (upsert or delete), at the configuration version that
+-- made them so: the write-through writes only these (catalog-sync.ts).
+CREATE TABLE IF NOT EXISTS catalog_dirty (
+  name TEXT PRIMARY KEY,
+  version INTEGER NOT NULL
+);
+-- Running totals of the services and their document entries, for O(1) limit checks (service-store.ts).
+CREATE TABLE IF NOT EXISTS service_totals (
+  singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+  count INTEGER NOT NULL,
+  bytes INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   message TEXT NOT NULL,
@@ -124,6 +142,20 @@ const ADDED_COLUMNS: Array<{ table: string; column: string; definition: string }
   // Prefill/decode disaggregation (docs/pd.md): a replica's role and a prefill replica's bootstrap port.
   { table: "service_replicas", column: "role", definition: "TEXT" },
   { table: "service_replicas", column: "bootstrap_port", definition: "INTEGER" },
+  // Incremental configuration (docs/configuration-delivery.md). Agents below `full_version` get a
+  // whole document (a change that touched every service, or a pruned tombstone); `head_version`
+  // is the last version that changed the document's envelope.
+  { table: "gateway", column: "full_version", definition: "INTEGER NOT NULL DEFAULT 0" },
+  { table: "gateway", column: "head_version", definition: "INTEGER NOT NULL DEFAULT 0" },
+  /** Bytes of the service's entry in the document when it last changed; null: not measured yet. */
+  { table: "services", column: "doc_bytes", definition: "INTEGER" },
+];
+
+/** Indexes on columns added above (created after them). */
+const ADDED_INDEXES = [
+  "CREATE INDEX IF NOT EXISTS services_config_version ON services (config_version)",
+  // The earliest held scaling decision, read after every apply (`nextScalingEvaluation`).
+  "CREATE INDEX IF NOT EXISTS service_scaling_next ON service_scaling (next_evaluation_at)",
 ];
 
 export type DefaultIntent = "set" | "unset" | "if_none";
@@ -154,6 +186,10 @@ export interface GatewayRow {
   config_version: number;
   /** The create (JSON) that follows this gateway's deletion when it is being re-created. */
   recreate: string | null;
+  /** Agents whose version is below this one get a whole document, not a delta. */
+  full_version: number;
+  /** The last version that changed the document's envelope (`ConfigHead`). */
+  head_version: number;
 }
 
 export interface ReplicaRow {
@@ -199,10 +235,23 @@ export interface OutboxEvent {
   data: string | null;
 }
 
+/**
+ * Creates what is missing. Objects from before incremental configuration: every service is marked
+ * for the catalog once (a write-through may have been pending), and the running totals are counted
+ * (entry sizes are measured by the object when it wakes: `measureServices` in config-changes.ts).
+ */
 export function migrateObjectStorage(sql: SqlStorage): void {
+  const hadDirty = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'catalog_dirty'").toArray();
   sql.exec(SCHEMA);
   for (const { table, column, definition } of ADDED_COLUMNS) {
     const columns = sql.exec(`PRAGMA table_info(${table})`).toArray();
     if (!columns.some((c) => c.name === column)) sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
   }
+  for (const index of ADDED_INDEXES) sql.exec(index);
+  if (hadDirty.length === 0)
+    sql.exec("INSERT OR IGNORE INTO catalog_dirty (name, version) SELECT name, 0 FROM services");
+  sql.exec(
+    `INSERT OR IGNORE INTO service_totals (singleton, count, bytes)
+     SELECT 1, COUNT(*), COALESCE(SUM(doc_bytes), 0) FROM services`,
+  );
 }

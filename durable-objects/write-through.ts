@@ -7,10 +7,13 @@
 import type { Env } from "../core/env.ts";
 import { pokeDispatchers } from "../core/webhook-deliveries.ts";
 import { syncCatalog } from "./catalog-sync.ts";
+import type { ChangeLog } from "./change-log.ts";
 import type { ServiceStore } from "./service-store.ts";
 import type { GatewayState } from "./state.ts";
 
 const SYNC_RETRY_MAX_MS = 5 * 60_000;
+/** D1 batches one flush may write (500 service rows each: `catalog-sync.ts`). */
+const MAX_BATCHES_PER_FLUSH = 60;
 
 export class CatalogWriteThrough {
   private flushing: Promise<unknown> = Promise.resolve();
@@ -19,6 +22,7 @@ export class CatalogWriteThrough {
     private readonly env: Env,
     private readonly state: GatewayState,
     private readonly services: ServiceStore,
+    private readonly changes: ChangeLog,
     private readonly objectId: string,
   ) {}
 
@@ -36,10 +40,16 @@ export class CatalogWriteThrough {
     const g = this.state.gateway();
     if (!g) return null;
     try {
-      const fed = await syncCatalog(this.env.DB, this.state, this.services, this.objectId);
-      await pokeDispatchers(this.env, fed);
+      const fed = await syncCatalog(this.env.DB, this.state, this.services, this.changes, this.objectId);
+      // More services marked than one batch takes (once, for a gateway from before the marks):
+      // the following batches now, not at the next alarm.
+      for (let batches = 1; batches < MAX_BATCHES_PER_FLUSH && this.changes.hasDirty(); batches++)
+        fed.push(...(await syncCatalog(this.env.DB, this.state, this.services, this.changes, this.objectId)));
+      await pokeDispatchers(this.env, [...new Set(fed)]);
       const after = this.state.gateway();
-      if (after && (after.version > after.synced_version || after.default_intent)) return Date.now() + 50;
+      // More to write (a change meanwhile, or more dirty services than one batch takes): soon again.
+      if (after && (after.version > after.synced_version || after.default_intent || this.changes.hasDirty()))
+        return Date.now() + 50;
       return null;
     } catch (e) {
       console.error("catalog write-through failed", e);

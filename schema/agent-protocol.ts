@@ -6,11 +6,11 @@
  * each with an ACK (applied) or NACK (rejected, with the reason), Envoy-style, and reports stats.
  */
 import * as v from "valibot";
-import type { ConfigDocument } from "./config-document.ts";
 import type { ConfigDelta } from "./config-delta.ts";
+import type { ConfigDocument } from "./config-document.ts";
 import { EngineSignals } from "./engine.ts";
 import { ReplicaHealth } from "./health.ts";
-import { MAX_SERVICE_REPLICAS } from "./limits.ts";
+import { MAX_SERVICE_REPLICAS, MAX_SERVICES_PER_GATEWAY } from "./limits.ts";
 import { LlmWindow } from "./llm-stats.ts";
 import { MeshDigest } from "./mesh.ts";
 
@@ -31,8 +31,11 @@ export const CLOSE_CODES = {
 export const MAX_NACK_ERROR = 2000;
 /** Longest short text of a report: a health message, a certificate's last error, a service's rejection. */
 export const MAX_REPORT_TEXT = 1000;
-/** Most entries of one list in a report: services in stats, router reports. */
-export const MAX_REPORT_ENTRIES = 1000;
+/**
+ * Most entries of one list in a report: services in stats, router reports, rejections. A report
+ * has at most one entry per service, so the bound is the services a gateway takes.
+ */
+export const MAX_REPORT_ENTRIES = MAX_SERVICES_PER_GATEWAY;
 
 export type ServerMessage =
   | { type: "config"; document: ConfigDocument }
@@ -84,7 +87,8 @@ export const CertificateState = v.object({
 });
 export type CertificateState = v.InferOutput<typeof CertificateState>;
 
-export const MAX_CERTIFICATE_HOSTS = MAX_REPORT_ENTRIES;
+/** One host per service, and the entrypoint. */
+export const MAX_CERTIFICATE_HOSTS = MAX_SERVICES_PER_GATEWAY + 1;
 /**
  * How a service whose router is `sglang` is balanced on one gateway host: through the external SGLang
  * Model Gateway the agent runs, or by the proxy's built-in policies (with the reason, e.g. "sglang

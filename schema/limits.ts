@@ -84,3 +84,17 @@ export const MAX_ADMISSION_CONCURRENCY = 100_000;
 export const MAX_ADMISSION_QUEUE = 100_000;
 /** `admission.queue_timeout` in seconds. */
 export const MAX_ADMISSION_QUEUE_TIMEOUT_SECONDS = 300;
+
+// ── Incremental configuration (docs/configuration-delivery.md) ──
+/**
+ * Services on one gateway. The targets are 10,000; each service is a row in the gateway's object
+ * and an entry in its hosts' configuration documents. The agents' reports (stats, rejections,
+ * routers) carry at most one entry per service, so their bounds are this number too.
+ */
+export const MAX_SERVICES_PER_GATEWAY = 25_000;
+/**
+ * Bytes of a gateway's configuration document (its services' entries, as measured when each last
+ * changed). A Workers WebSocket message is at most 32 MiB; the 8 MiB left cover the envelope and
+ * entries that grew without a change of their own (a longer domain: ~250 bytes × 25,000 services).
+ */
+export const MAX_CONFIG_DOCUMENT_BYTES = 24 * 1024 * 1024;

@@ -48,6 +48,14 @@ function knownVersion(header: string | undefined): number | null {
   return m ? Number(m[1]) : null;
 }
 
+/** `?since=12` → 12; absent → null (a whole document, as older agents pull); anything else is refused. */
+function sinceVersion(raw: string | undefined): number | null {
+  if (raw === undefined) return null;
+  if (!/^\d{1,15}$/.test(raw))
+    throw badRequest("expected the configuration version the agent holds (0 or more)", "since");
+  return Number(raw);
+}
+
 export const agentRoutes = new Hono<AppEnv>()
   .post("/register", async (c) => {
     const body = await readJson(c, AgentRegisterRequest);
@@ -89,6 +97,14 @@ export const agentRoutes = new Hono<AppEnv>()
   })
   .get("/config", async (c) => {
     const claims = await agentClaims(c.env, c.req.header("authorization"));
+    const since = sinceVersion(c.req.query("since"));
+    if (since !== null) {
+      // An agent that takes deltas: what changed since the version it applied (`schema/config-delta.ts`).
+      const answer = unwrap(await stubFor(c.env, claims.objectId).configSince(claims, since));
+      if (!answer) return c.body(null, 304);
+      c.header("etag", `"${answer.type === "config" ? answer.document.version : answer.delta.version}"`);
+      return c.json(answer);
+    }
     const doc = unwrap(
       await stubFor(c.env, claims.objectId).configFor(claims, knownVersion(c.req.header("if-none-match"))),
     );

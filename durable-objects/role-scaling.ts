@@ -6,22 +6,11 @@
  * stats that role scales on (`role-stats.ts`), and its own `service.scaling` event (data with
  * `role`). Scale-from-zero raises both roles at once. Synchronous, as `scaling.ts`.
  */
-
-import type { ServiceStats } from "../schema/agent-protocol.ts";
-import type { EngineSignals } from "../schema/engine.ts";
 import type { ReplicaGroup, ReplicaRole } from "../schema/service.ts";
-import { type Evaluation, evaluateScaling } from "./autoscaler.ts";
-import { roleStats } from "./role-stats.ts";
-import {
-  capacityKey,
-  due,
-  type EvaluateOptions,
-  FROM_ZERO_REASON,
-  readCapacity,
-  storedCapacity,
-} from "./scaling-row.ts";
+import { decideRole } from "./role-decision.ts";
+import { due, type EvaluateOptions, FROM_ZERO_REASON } from "./scaling-row.ts";
 import { aggregateStats, engineSignals } from "./service-stats.ts";
-import type { RoleScalingRow, ScalingRow, ServiceRow, ServiceStore } from "./service-store.ts";
+import type { RoleScalingRow, ServiceRow, ServiceStore } from "./service-store.ts";
 import type { GatewayState, ReplicaRow } from "./state.ts";
 
 /** The groups that take decisions: all of them once one scales (a fixed role shows `manual`), else none. */
@@ -32,40 +21,6 @@ function decidingGroups(s: ServiceRow): ReplicaGroup[] {
 
 const registeredOf = (store: ServiceStore, service: string, role: ReplicaRole) =>
   store.replicas(service).filter((r) => r.role === role).length;
-
-export interface RoleInput {
-  group: ReplicaGroup;
-  /** The service's stats summed over running gateway replicas (null: not all reported). */
-  stats: ServiceStats | null;
-  /** The service's replicas' freshest engine signals (`engineSignals`). */
-  engines: readonly EngineSignals[] | null;
-  /** The registered service replicas, with their roles. */
-  replicas: readonly { id: string; role?: ReplicaRole | null }[];
-  standing: ScalingRow | null;
-  now: number;
-}
-
-/**
- * One role's decision, pure: the co-located rule (`evaluateScaling`) on the role's range, scaling and
- * stats, from its standing decision (or its registered replicas before the first). `stored`: the
- * remembered capacity as the row keeps it.
- */
-export function decideRole(input: RoleInput): Evaluation & { registered: number; stored: string | null } {
-  const { group: g, standing: row } = input;
-  const registered = input.replicas.filter((r) => r.role === g.name).length;
-  const key = g.scaling ? capacityKey(g.scaling) : "";
-  const decision = evaluateScaling({
-    replicas: g.count,
-    scaling: g.scaling,
-    stats: roleStats(g.name, input.stats, input.engines, input.replicas),
-    standing: row
-      ? { desired: row.desired_replicas, lastChangeAt: row.last_change_at, capacity: readCapacity(row.capacity, key) }
-      : null,
-    registered,
-    now: input.now,
-  });
-  return { ...decision, registered, stored: storedCapacity(key, decision.capacity) };
-}
 
 /**
  * Decides for each role of a PD service with replica groups that is due; a service without them has

@@ -1,10 +1,10 @@
 /**
  * @module
  * What the co-located (`scaling.ts`) and the per-role (`role-scaling.ts`) decisions share about a
- * standing decision's row: when it is due for another look, and the capacity it remembers.
+ * standing decision's row: when it is due for another look, and the capacity it remembers. Pure
+ * (no storage types), so node tests import it.
  */
 import type { ServiceConfiguration } from "../schema/service.ts";
-import type { ScalingRow } from "./service-store.ts";
 
 export const FROM_ZERO_REASON = "request while scaled to zero";
 
@@ -17,8 +17,15 @@ export interface EvaluateOptions {
 /** Agents report every 5 s each; deciding more often per service would only repeat itself. */
 export const EVALUATE_INTERVAL_MS = 5_000;
 
+/** What a standing decision's row says of its last look (`service-store.ts`'s `ScalingRow`). */
+export interface Looked {
+  last_evaluated_at: number;
+  /** When a change held back by a delay may go through. */
+  next_evaluation_at: number | null;
+}
+
 /** Whether a standing decision is due for another look. */
-export function due(row: ScalingRow | null, now: number): boolean {
+export function due(row: Looked | null, now: number): boolean {
   if (!row) return true;
   if (row.next_evaluation_at !== null && row.next_evaluation_at <= now) return true;
   return now - row.last_evaluated_at >= EVALUATE_INTERVAL_MS;

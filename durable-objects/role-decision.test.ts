@@ -4,9 +4,8 @@ import type { EngineSignals } from "../schema/engine.ts";
 import { type Histogram, TPOT_BOUNDS, TTFT_BOUNDS } from "../schema/llm-stats.ts";
 import { parseServiceConfiguration, type ReplicaGroup } from "../schema/service.ts";
 import { emptyLlmWindow } from "../schema/traffic.ts";
-import { decideRole } from "./role-scaling.ts";
+import { decideRole, type RoleInput } from "./role-decision.ts";
 import { roleQueue, roleStats } from "./role-stats.ts";
-import type { ScalingRow } from "./service-store.ts";
 
 const NOW = Date.parse("2026-03-01T12:00:00Z");
 const MIN = 60_000;
@@ -58,15 +57,8 @@ const engine = (replica: string, waiting: number | null, state: EngineSignals["s
   error: null,
 });
 
-const row = (over: Partial<ScalingRow>): ScalingRow => ({
-  service: "llama",
-  desired_replicas: 1,
-  reason: "",
-  last_change_at: null,
-  last_evaluated_at: NOW - MIN,
-  next_evaluation_at: null,
-  ...over,
-});
+type Standing = NonNullable<RoleInput["standing"]>;
+const row = (over: Partial<Standing>): Standing => ({ desired_replicas: 1, last_change_at: null, ...over });
 
 describe("per-role decisions of a PD service", () => {
   const [prefill, decode] = groups(

@@ -124,3 +124,14 @@ function record(
   });
   return true;
 }
+
+/**
+ * What the autoscaler wants in all for a service: the co-located decision, or the sum of both roles'
+ * (null until both decided, or without autoscaling). The per-minute history records it.
+ */
+export function desiredTotal(store: ServiceStore, service: string): number | null {
+  const colocated = store.scaling(service);
+  if (colocated) return colocated.desired_replicas;
+  const roles = store.roleScaling(service);
+  return roles.length === 2 ? roles[0]!.desired_replicas + roles[1]!.desired_replicas : null;
+}

@@ -4,7 +4,7 @@ import type { EngineSignals } from "../schema/engine.ts";
 import { type Histogram, TPOT_BOUNDS, TTFT_BOUNDS } from "../schema/llm-stats.ts";
 import { parseServiceConfiguration, type ReplicaGroup } from "../schema/service.ts";
 import { emptyLlmWindow } from "../schema/traffic.ts";
-import { decideRole, type RoleInput } from "./role-decision.ts";
+import { decideRole, holdAboveZero, type RoleInput } from "./role-decision.ts";
 import { roleQueue, roleStats } from "./role-stats.ts";
 
 const NOW = Date.parse("2026-03-01T12:00:00Z");
@@ -125,6 +125,28 @@ describe("per-role decisions of a PD service", () => {
       const r = decideRole({ group, stats: stats(0), engines: null, replicas: REPLICAS, standing, now: NOW });
       expect(r.desired).toBe(0);
     }
+  });
+
+  it("reaches zero with both roles at once: a role wanting 0 holds while the other stays above", () => {
+    const [p0, d0] = groups(
+      { count: "0..4", scaling: { metric: "ttft", target: 1, scale_down_delay: 0 } },
+      { count: "0..4", scaling: { metric: "itl", target: 0.05, scale_down_delay: "10m" } },
+    ) as [ReplicaGroup, ReplicaGroup];
+    const standing = row({ desired_replicas: 2, last_change_at: NOW - MIN });
+    const at = (group: ReplicaGroup) =>
+      decideRole({ group, stats: stats(0), engines: null, replicas: REPLICAS, standing, now: NOW });
+    const p = at(p0);
+    const d = at(d0);
+    expect([p.desired, d.desired]).toEqual([0, 2]);
+    const held = holdAboveZero(p, "decode", d.desired, standing.last_change_at);
+    expect(held).toMatchObject({ desired: 2, lastChangeAt: NOW - MIN, retryAt: null });
+    expect(held.reason).toBe(
+      "ttft: no requests over 60s → 0; holding 2: decode stays at 2 (both roles reach zero together)",
+    );
+    // Once the other role wants 0 too (this turn or standing), both go.
+    expect(holdAboveZero(p, "decode", 0, standing.last_change_at)).toBe(p);
+    // Other moves are never held.
+    expect(holdAboveZero(d, "prefill", 0, null)).toBe(d);
   });
 
   it("a role with a fixed count shows a manual decision beside the scaled one", () => {

@@ -29,7 +29,15 @@ export interface RoleInput {
  * stats, from its standing decision (or its registered replicas before the first). `stored`: the
  * remembered capacity as the row keeps it.
  */
-export function decideRole(input: RoleInput): Evaluation & { registered: number; stored: string | null } {
+export interface RoleDecision extends Evaluation {
+  /** The role's registered replicas. */
+  registered: number;
+  /** The count the decision started from, within the role's range. */
+  current: number;
+  stored: string | null;
+}
+
+export function decideRole(input: RoleInput): RoleDecision {
   const { group: g, standing: row } = input;
   const registered = input.replicas.filter((r) => r.role === g.name).length;
   const key = g.scaling ? capacityKey(g.scaling) : "";
@@ -43,5 +51,29 @@ export function decideRole(input: RoleInput): Evaluation & { registered: number;
     registered,
     now: input.now,
   });
-  return { ...decision, registered, stored: storedCapacity(key, decision.capacity) };
+  const current = Math.min(Math.max(decision.baseline, g.count.min), g.count.max);
+  return { ...decision, registered, current, stored: storedCapacity(key, decision.capacity) };
+}
+
+/**
+ * A PD service reaches zero with both roles at once: one role alone at zero cannot serve, and the
+ * proxy holds requests (and asks for replicas) only while the service has no replica at all. So a
+ * role whose decision is 0 while the other role stays above (`otherWants`: the other's decision this
+ * turn, else its standing count) holds its count, as if no change were due (its delay keeps running
+ * from `lastChangeAt`); both go together on the turn both want 0.
+ */
+export function holdAboveZero(
+  d: RoleDecision,
+  other: ReplicaRole,
+  otherWants: number,
+  lastChangeAt: number | null,
+): RoleDecision {
+  if (d.desired !== 0 || d.current === 0 || otherWants === 0) return d;
+  return {
+    ...d,
+    desired: d.current,
+    lastChangeAt,
+    retryAt: null,
+    reason: `${d.reason}; holding ${d.current}: ${other} stays at ${otherWants} (both roles reach zero together)`,
+  };
 }

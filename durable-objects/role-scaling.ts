@@ -7,7 +7,7 @@
  * `role`). Scale-from-zero raises both roles at once. Synchronous, as `scaling.ts`.
  */
 import type { ReplicaGroup, ReplicaRole } from "../schema/service.ts";
-import { decideRole } from "./role-decision.ts";
+import { decideRole, holdAboveZero } from "./role-decision.ts";
 import { due, type EvaluateOptions, FROM_ZERO_REASON } from "./scaling-row.ts";
 import { aggregateStats, engineSignals } from "./service-stats.ts";
 import type { RoleScalingRow, ServiceRow, ServiceStore } from "./service-store.ts";
@@ -46,10 +46,19 @@ export function evaluateRoles(
   const stats = aggregateStats(s.name, running, now);
   const engines = engineSignals(s.name, running, now);
   const replicas = store.replicas(s.name);
+  const decided = todo.map((g) => ({
+    g,
+    row: previous(g.name),
+    d: decideRole({ group: g, stats, engines, replicas, standing: previous(g.name), now }),
+  }));
+  const wants = (role: ReplicaRole) =>
+    decided.find((x) => x.g.name === role)?.d.desired ??
+    previous(role)?.desired_replicas ??
+    replicas.filter((r) => r.role === role).length;
   let changed = false;
-  for (const g of todo) {
-    const row = previous(g.name);
-    const d = decideRole({ group: g, stats, engines, replicas, standing: row, now });
+  for (const { g, row, d: raw } of decided) {
+    const other = g.name === "prefill" ? "decode" : "prefill";
+    const d = holdAboveZero(raw, other, wants(other), row?.last_change_at ?? null);
     changed =
       record(state, store, s.name, g.name, row, d.baseline, d.registered, d.desired, d.reason, {
         now,

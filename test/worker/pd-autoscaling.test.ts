@@ -126,6 +126,12 @@ describe("per-role autoscaling of a PD service through the GatewayObject", () =>
         reason: ttft,
       },
     ]);
+    // The history's decision markers name the role.
+    const metrics = await api<{ decisions: { role?: string; from: number | null; to: number }[] }>(
+      "GET",
+      `${servicesPath(project)}/llama/metrics`,
+    );
+    expect(metrics.body.decisions.at(-1)).toMatchObject({ role: "prefill", from: 1, to: 2 });
     agent.ws.close(1000, "done");
   });
 

@@ -7,7 +7,7 @@
 import type { ConfigService } from "../schema/config-document.ts";
 import { type GatewayConfiguration, interpolateDomain } from "../schema/gateway.ts";
 import { healthDocument } from "../schema/health.ts";
-import type { ServiceConfiguration } from "../schema/service.ts";
+import { holdTimeoutSeconds, type ServiceConfiguration } from "../schema/service.ts";
 
 /** What of a gateway the document's services depend on. */
 export interface GatewayForDocument {
@@ -58,7 +58,7 @@ export function configService(
       c.health,
       c.model !== null || (c.router ?? g.configuration.router) !== null || (c.engine ?? "none") !== "none",
     ),
-    hold: c.scaling && c.replicas.min === 0 ? { timeout_ms: Math.round(c.scaling.hold_timeout * 1000) } : null,
+    hold: hold(c),
     // Retries and admission control (proxy/admission/).
     retries: c.retries ?? null,
     admission: c.admission
@@ -70,4 +70,10 @@ export function configService(
         }
       : null,
   };
+}
+
+/** A service that scales to zero (with `scaling`, or per role): how long the proxy holds a request. */
+function hold(c: ServiceConfiguration): { timeout_ms: number } | null {
+  const seconds = holdTimeoutSeconds(c);
+  return seconds === null ? null : { timeout_ms: Math.round(seconds * 1000) };
 }

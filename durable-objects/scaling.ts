@@ -6,33 +6,39 @@
  * between two awaits, a decision and its event commit together.
  */
 import { evaluateScaling } from "./autoscaler.ts";
+import { evaluateRoles, requestWhileZeroRoles } from "./role-scaling.ts";
+import {
+  capacityKey,
+  due,
+  type EvaluateOptions,
+  FROM_ZERO_REASON,
+  readCapacity,
+  storedCapacity,
+} from "./scaling-row.ts";
 import { aggregateStats } from "./service-stats.ts";
 import type { ScalingRow, ServiceRow, ServiceStore } from "./service-store.ts";
 import type { GatewayState, ReplicaRow } from "./state.ts";
 
-/** Agents report every 5 s each; deciding more often per service would only repeat itself. */
-export const EVALUATE_INTERVAL_MS = 5_000;
-
-export const FROM_ZERO_REASON = "request while scaled to zero";
-
-export interface EvaluateOptions {
-  now: number;
-  /** Ignore the per-service interval (the configuration changed). */
-  force?: boolean;
-}
-
-/** Whether a service's standing decision is due for another look. */
-function due(row: ScalingRow | null, now: number): boolean {
-  if (!row) return true;
-  if (row.next_evaluation_at !== null && row.next_evaluation_at <= now) return true;
-  return now - row.last_evaluated_at >= EVALUATE_INTERVAL_MS;
-}
+export { EVALUATE_INTERVAL_MS, type EvaluateOptions, FROM_ZERO_REASON } from "./scaling-row.ts";
 
 /**
- * Decides for one service with `scaling` (others have their row dropped). `running` are the
- * gateway's running replicas, whose stats are summed. Returns whether the desired count changed.
+ * Decides for one service with `scaling` (others have their row dropped), or per role for a PD
+ * service with replica groups (`role-scaling.ts`). `running` are the gateway's running replicas,
+ * whose stats are summed. Returns whether a desired count changed.
  */
 export function evaluateService(
+  state: GatewayState,
+  store: ServiceStore,
+  s: ServiceRow,
+  running: ReplicaRow[],
+  options: EvaluateOptions,
+): boolean {
+  // Both run: each drops its rows when the configuration moved to the other form.
+  const roles = evaluateRoles(state, store, s, running, options);
+  return evaluateColocated(state, store, s, running, options) || roles;
+}
+
+function evaluateColocated(
   state: GatewayState,
   store: ServiceStore,
   s: ServiceRow,
@@ -67,25 +73,8 @@ export function evaluateService(
     now,
     lastChangeAt: decision.lastChangeAt,
     retryAt: decision.retryAt,
-    capacity: decision.capacity === null ? null : JSON.stringify({ for: key, rps: decision.capacity }),
+    capacity: storedCapacity(key, decision.capacity),
   });
-}
-
-/**
- * What a remembered capacity was measured against: a capacity learned for another metric or target
- * says nothing about this one, so a changed configuration starts without one.
- */
-const capacityKey = (scaling: NonNullable<ServiceRow["configuration"]["scaling"]>) =>
-  `${scaling.metric} ${scaling.target}`;
-
-function readCapacity(stored: string | null | undefined, key: string): number | null {
-  if (!stored) return null;
-  try {
-    const c = JSON.parse(stored) as { for?: unknown; rps?: unknown };
-    return c.for === key && typeof c.rps === "number" && Number.isFinite(c.rps) && c.rps > 0 ? c.rps : null;
-  } catch {
-    return null;
-  }
 }
 
 /**
@@ -105,12 +94,14 @@ export function evaluateAll(
 }
 
 /**
- * A proxy holds a request for `service`, which has no replica: desired becomes max(1, min) at once.
+ * A proxy holds a request for `service`, which has no replica: desired becomes max(1, min) at once
+ * (for a PD service with replica groups: both roles at once, `role-scaling.ts`).
  * Idempotent: nothing changes while the desired count is already at least 1, or when the service
  * does not scale to zero. Returns whether the decision changed.
  */
 export function requestWhileZero(state: GatewayState, store: ServiceStore, s: ServiceRow, now: number): boolean {
   const c = s.configuration;
+  if (c.replicas.groups) return requestWhileZeroRoles(state, store, s, now);
   if (!c.scaling || c.replicas.min !== 0) return false;
   const previous = store.scaling(s.name);
   const registered = store.replicas(s.name).length;

@@ -6,6 +6,7 @@
  * deleted whenever a new minute starts, and a service's rows go with the service.
  */
 import type { MetricsPoint, MetricsRange } from "../schema/service-metrics.ts";
+import { desiredTotal } from "./role-scaling.ts";
 import { MINUTE_MS, type RollupRow, rangePoints, sampleMinute } from "./service-rollup.ts";
 import type { ServiceStore } from "./service-store.ts";
 import type { ReplicaRow } from "./storage-schema.ts";
@@ -51,7 +52,7 @@ export class ServiceHistory {
       const row = sampleMinute(
         s.name,
         running,
-        { desired: store.scaling(s.name)?.desired_replicas ?? null, registered: store.replicas(s.name).length },
+        { desired: desiredTotal(store, s.name), registered: store.replicas(s.name).length },
         now,
       );
       if (row) this.put(row);

@@ -52,6 +52,11 @@ export interface ScalingRow {
   capacity?: string | null;
 }
 
+/** A PD service's standing decision for one role (replica groups: `service_role_scaling`). */
+export interface RoleScalingRow extends ScalingRow {
+  role: ReplicaRole;
+}
+
 type Row = Record<string, SqlStorageValue>;
 
 const toServiceRow = (r: Row): ServiceRow => ({
@@ -170,6 +175,7 @@ export class ServiceStore {
     const before = this.entryBytes(name);
     if (before !== null) this.adjustTotals(before, null);
     this.sql.exec("DELETE FROM service_scaling WHERE service = ?", name);
+    this.removeRoleScaling(name);
     this.sql.exec("DELETE FROM service_replicas WHERE service = ?", name);
     this.sql.exec("DELETE FROM services WHERE name = ?", name);
   }
@@ -216,7 +222,12 @@ export class ServiceStore {
 
   /** The earliest time a held scaling decision may go through, or null. */
   nextScalingEvaluation(): number | null {
-    const row = this.sql.exec("SELECT MIN(next_evaluation_at) AS at FROM service_scaling").toArray()[0];
+    const row = this.sql
+      .exec(
+        `SELECT MIN(at) AS at FROM (SELECT MIN(next_evaluation_at) AS at FROM service_scaling
+         UNION ALL SELECT MIN(next_evaluation_at) AS at FROM service_role_scaling)`,
+      )
+      .toArray()[0];
     return typeof row?.at === "number" ? row.at : null;
   }
 
@@ -239,6 +250,35 @@ export class ServiceStore {
 
   removeScaling(service: string): void {
     this.sql.exec("DELETE FROM service_scaling WHERE service = ?", service);
+  }
+
+  /** A PD service's standing decisions per role (none before its first evaluation). */
+  roleScaling(service: string): RoleScalingRow[] {
+    return this.sql
+      .exec("SELECT * FROM service_role_scaling WHERE service = ? ORDER BY role DESC", service)
+      .toArray() as unknown as RoleScalingRow[];
+  }
+
+  putRoleScaling(row: RoleScalingRow): void {
+    this.sql.exec(
+      `INSERT INTO service_role_scaling (service, role, desired_replicas, reason, last_change_at, last_evaluated_at, next_evaluation_at, capacity)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(service, role) DO UPDATE SET desired_replicas = excluded.desired_replicas, reason = excluded.reason,
+         last_change_at = excluded.last_change_at, last_evaluated_at = excluded.last_evaluated_at,
+         next_evaluation_at = excluded.next_evaluation_at, capacity = excluded.capacity`,
+      row.service,
+      row.role,
+      row.desired_replicas,
+      row.reason,
+      row.last_change_at,
+      row.last_evaluated_at,
+      row.next_evaluation_at,
+      row.capacity ?? null,
+    );
+  }
+
+  removeRoleScaling(service: string): void {
+    this.sql.exec("DELETE FROM service_role_scaling WHERE service = ?", service);
   }
 
   serviceTokens(): { id: string; secret_sha256: string }[] {

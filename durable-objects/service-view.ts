@@ -5,7 +5,7 @@
  */
 import type { RouterReport, ServiceRejection } from "../schema/agent-protocol.ts";
 import { pdRouting } from "../schema/router.ts";
-import { pdUnroutable } from "../schema/service.ts";
+import { pdUnroutable, type ReplicaRole } from "../schema/service.ts";
 import type { Service } from "../schema/service-api.ts";
 import { trafficOf } from "../schema/traffic.ts";
 import { gatewayDomain, serviceScheme } from "./config-service.ts";
@@ -154,6 +154,7 @@ function replicaTraffic(service: string, r: ReplicaRow, now: number): Service["t
 }
 
 function scalingView(s: ServiceRow, store: ServiceStore): Service["scaling"] {
+  if (s.configuration.replicas.groups) return roleScalingView(s, store);
   if (!s.configuration.scaling) return null;
   const current = store.replicas(s.name).length;
   const row = store.scaling(s.name);
@@ -164,6 +165,46 @@ function scalingView(s: ServiceRow, store: ServiceStore): Service["scaling"] {
     reason: row?.reason ?? null,
     last_change_at: iso(row?.last_change_at ?? null),
     last_evaluated_at: iso(row?.last_evaluated_at ?? null),
+  };
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/**
+ * A PD service scaled per role: each role's decision, and their sums (null until both decided) so
+ * readers of the co-located view still see the service's total. Null when no role scales.
+ */
+function roleScalingView(s: ServiceRow, store: ServiceStore): Service["scaling"] {
+  const groups = s.configuration.replicas.groups ?? [];
+  if (!groups.some((g) => g.scaling)) return null;
+  const rows = store.roleScaling(s.name);
+  const replicas = store.replicas(s.name);
+  const role = (name: ReplicaRole) => {
+    const row = rows.find((r) => r.role === name);
+    return {
+      desired_replicas: row?.desired_replicas ?? null,
+      current_replicas: replicas.filter((r) => r.role === name).length,
+      reason: row?.reason ?? null,
+      last_change_at: iso(row?.last_change_at ?? null),
+      last_evaluated_at: iso(row?.last_evaluated_at ?? null),
+    };
+  };
+  const prefill = role("prefill");
+  const decode = role("decode");
+  const latest = (a: string | null, b: string | null) => (a === null ? b : b === null ? a : a > b ? a : b);
+  return {
+    desired_replicas:
+      prefill.desired_replicas === null || decode.desired_replicas === null
+        ? null
+        : prefill.desired_replicas + decode.desired_replicas,
+    current_replicas: replicas.length,
+    reason:
+      rows.length === 0
+        ? null
+        : `prefill: ${prefill.reason ?? "not decided yet"}; decode: ${decode.reason ?? "not decided yet"}`,
+    last_change_at: latest(prefill.last_change_at, decode.last_change_at),
+    last_evaluated_at: latest(prefill.last_evaluated_at, decode.last_evaluated_at),
+    roles: { prefill, decode },
   };
 }
 

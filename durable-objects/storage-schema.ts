@@ -112,6 +112,19 @@ CREATE TABLE IF NOT EXISTS service_totals (
   count INTEGER NOT NULL,
   bytes INTEGER NOT NULL
 );
+-- A PD service scaled per role (replica groups): one standing decision per (service, role), as
+-- service_scaling's row for a co-located service. Objects from before it gain it on wake-up.
+CREATE TABLE IF NOT EXISTS service_role_scaling (
+  service TEXT NOT NULL,
+  role TEXT NOT NULL,
+  desired_replicas INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  last_change_at INTEGER,
+  last_evaluated_at INTEGER NOT NULL,
+  next_evaluation_at INTEGER,
+  capacity TEXT,
+  PRIMARY KEY (service, role)
+);
 CREATE TABLE IF NOT EXISTS outbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   message TEXT NOT NULL,

@@ -7,6 +7,7 @@
  */
 import * as v from "valibot";
 import { GATEWAY_STATUSES, REPLICA_STATUSES } from "./api.ts";
+import { REPLICA_ROLES } from "./service-scaling.ts";
 
 const Status = v.picklist(GATEWAY_STATUSES);
 const ReplicaStatus = v.picklist(REPLICA_STATUSES);
@@ -25,9 +26,13 @@ export const EVENT_DATA = {
   "service.unregistered": v.object({ service: v.string() }),
   "service.replica.registered": v.object({ service: v.string(), replica_id: v.string(), url: v.string() }),
   "service.replica.unregistered": v.object({ service: v.string(), replica_id: v.string() }),
-  /** An autoscaling decision: the orchestrator running the service's replicas acts on it. */
+  /**
+   * An autoscaling decision: the orchestrator running the service's replicas acts on it. `role`: a
+   * PD service scaled per role (replica groups) has one decision per role; absent otherwise.
+   */
   "service.scaling": v.object({
     service: v.string(),
+    role: v.optional(v.picklist(REPLICA_ROLES)),
     desired_replicas: v.number(),
     previous_desired_replicas: v.nullable(v.number()),
     current_replicas: v.number(),

@@ -63,6 +63,15 @@ export const GatewayReplicaConfigStateSchema = v.object({
 export const ReplicaEngineSchema = v.omit(EngineSignals, ["replica"]);
 export type ReplicaEngine = v.InferOutput<typeof ReplicaEngineSchema>;
 
+/** One standing autoscaling decision, as the service view shows it. */
+const ScalingDecisionEntries = {
+  desired_replicas: v.nullable(v.number()),
+  current_replicas: v.number(),
+  reason: v.nullable(v.string()),
+  last_change_at: v.nullable(Timestamp),
+  last_evaluated_at: v.nullable(Timestamp),
+};
+
 export const ServiceSchema = v.object({
   id: v.pipe(v.string(), v.uuid()),
   name: v.string(),
@@ -127,17 +136,23 @@ export const ServiceSchema = v.object({
    */
   scaling: v.nullable(
     v.object({
-      desired_replicas: v.nullable(v.number()),
-      current_replicas: v.number(),
-      reason: v.nullable(v.string()),
-      last_change_at: v.nullable(Timestamp),
-      last_evaluated_at: v.nullable(Timestamp),
+      ...ScalingDecisionEntries,
+      /**
+       * A PD service scaled per role (`replicas:` as a list of groups): each role's own decision
+       * (`current_replicas`: its registered replicas); the entries above are their sums, `reason`
+       * both reasons, the times the latest. Absent otherwise.
+       */
+      roles: v.optional(
+        v.object({ prefill: v.object(ScalingDecisionEntries), decode: v.object(ScalingDecisionEntries) }),
+      ),
     }),
   ),
 });
 export type Service = Omit<v.InferOutput<typeof ServiceSchema>, "configuration"> & {
   configuration: ServiceConfiguration;
 };
+
+export type ScalingView = NonNullable<Service["scaling"]>;
 
 export const ServicePlanSchema = v.object({
   project_name: v.string(),

@@ -8,6 +8,7 @@
  * any percentile is taken.
  */
 import * as v from "valibot";
+import { REPLICA_ROLES } from "./service-scaling.ts";
 
 export const METRICS_RANGES = { "1h": { seconds: 3600, step: 60 }, "1d": { seconds: 86_400, step: 300 } } as const;
 export type MetricsRange = keyof typeof METRICS_RANGES;
@@ -34,6 +35,8 @@ export type MetricsPoint = v.InferOutput<typeof MetricsPointSchema>;
 
 export const ScalingDecisionSchema = v.object({
   at: v.string(),
+  /** A PD service scaled per role: the role the decision is for (`from`/`to` are its counts); absent otherwise. */
+  role: v.optional(v.picklist(REPLICA_ROLES)),
   from: v.nullable(v.number()),
   to: v.number(),
   reason: v.string(),

@@ -24,15 +24,25 @@ import {
 import * as L from "./limits.ts";
 import { Admission, Retries } from "./resilience.ts";
 import { Router } from "./router.ts";
+import { REPLICA_ROLES, Replicas, replicaGroupIssues, Scaling } from "./service-scaling.ts";
 import { text } from "./text.ts";
 import { duration, size } from "./units.ts";
+
+export {
+  DEFAULT_HOLD_TIMEOUT_SECONDS,
+  holdTimeoutSeconds,
+  REPLICA_ROLES,
+  type ReplicaGroup,
+  type ReplicaRole,
+  SCALING_METRICS,
+  SCALING_TARGET_UNITS,
+  SCALING_WINDOWS,
+  type ScalingMetric,
+} from "./service-scaling.ts";
 
 export const DEFAULT_CLIENT_MAX_BODY_SIZE = 64 * 1024 * 1024;
 export const DEFAULT_READ_TIMEOUT_SECONDS = 300;
 export const RESERVED_SERVICE_NAMES = ["gateway"] as const;
-export const SCALING_WINDOWS = [30, 60, 300] as const;
-/** How long the proxy holds a request for a service scaled to zero (`scaling.hold_timeout`). */
-export const DEFAULT_HOLD_TIMEOUT_SECONDS = 60;
 /**
  * `usage:` of a service, for token counts of streamed chat/completions responses. `include`: the
  * gateway asks the replica for usage (`stream_options.include_usage: true`) and withholds the extra
@@ -125,91 +135,6 @@ const Model = v.pipe(
   }),
 );
 
-/**
- * `scaling.metric`: dstack's `rps`, and gateplane's latency metrics (`durable-objects/autoscaler.ts`
- * has the rule): `ttft` and `itl` (target: a p90 in seconds over the window), `queue` (target: the
- * mean of the engines' waiting requests per replica over the window).
- */
-export const SCALING_METRICS = ["rps", "ttft", "itl", "queue"] as const;
-export type ScalingMetric = (typeof SCALING_METRICS)[number];
-
-/** What `target` counts for each metric, as errors and reasons spell it. */
-export const SCALING_TARGET_UNITS: Record<ScalingMetric, string> = {
-  rps: "requests per second per replica",
-  ttft: "seconds (p90 time to first token)",
-  itl: "seconds (p90 inter-token latency)",
-  queue: "waiting requests per replica",
-};
-
-const ScalingFields = mapping({
-  metric: v.picklist(SCALING_METRICS, oneOf(SCALING_METRICS)),
-  target: v.pipe(
-    v.number(expected("a number")),
-    v.finite(expected("a number")),
-    v.gtValue(0, "must be greater than 0"),
-    v.maxValue(L.MAX_SCALING_TARGET, `must be at most ${L.MAX_SCALING_TARGET}`),
-  ),
-  window: v.optional(
-    v.pipe(
-      duration(30, 300, "a window"),
-      v.check(
-        (s) => (SCALING_WINDOWS as readonly number[]).includes(s),
-        (issue) => `expected one of 30s, 60s, 300s, got ${describeType(issue.input)}`,
-      ),
-    ),
-    60,
-  ),
-  scale_up_delay: v.optional(duration(0, L.MAX_SCALING_DELAY_SECONDS, "a delay"), 300),
-  scale_down_delay: v.optional(duration(0, L.MAX_SCALING_DELAY_SECONDS, "a delay"), 600),
-  /**
-   * Gateplane's own: with `replicas: 0..N`, a request arriving while no replica is registered is held
-   * this long for one to register (dstack answers 503 at once).
-   */
-  hold_timeout: v.optional(
-    duration(L.MIN_HOLD_TIMEOUT_SECONDS, L.MAX_HOLD_TIMEOUT_SECONDS, "a timeout"),
-    DEFAULT_HOLD_TIMEOUT_SECONDS,
-  ),
-});
-
-/** The target's bounds depend on the metric (`limits.ts`); the error names `scaling.target`. */
-const Scaling = v.pipe(
-  ScalingFields,
-  v.forward(
-    v.check(
-      (s) => s.target >= L.SCALING_TARGET_LIMITS[s.metric].min && s.target <= L.SCALING_TARGET_LIMITS[s.metric].max,
-      (issue) => {
-        const { metric, target } = issue.input as { metric: ScalingMetric; target: number };
-        const { min, max } = L.SCALING_TARGET_LIMITS[metric];
-        return `expected ${SCALING_TARGET_UNITS[metric]} ${min > 0 ? `from ${min}` : "above 0"} to ${max} for metric ${metric}, got ${target}`;
-      },
-    ),
-    ["target"],
-  ),
-);
-
-/** `replicas`: a count or a `min..max` range, as dstack (`..4` is `0..4`; the maximum is required). */
-const ReplicaCount = v.pipe(
-  v.union([v.number(), v.string()], expected("a count or a range such as 0..4")),
-  v.rawTransform(({ dataset, addIssue, NEVER }) => {
-    const value = dataset.value;
-    const text = String(value).trim();
-    if (/^\d*\s*\.\.\s*$/.test(text)) {
-      addIssue({ message: `the maximum number of replicas is required (e.g. 0..4), got ${describeType(value)}` });
-      return NEVER;
-    }
-    const m = text.match(/^(?:(\d+)|(\d*)\s*\.\.\s*(\d+))$/);
-    const min = m ? Number(m[1] ?? (m[2] || "0")) : Number.NaN;
-    const max = m ? Number(m[1] ?? m[3]) : Number.NaN;
-    if (!Number.isInteger(min) || !Number.isInteger(max) || min < 0 || max < min || max > L.MAX_SERVICE_REPLICAS) {
-      addIssue({
-        message: `expected a count or a range min..max with 0 ≤ min ≤ max ≤ ${L.MAX_SERVICE_REPLICAS}, got ${describeType(value)}`,
-      });
-      return NEVER;
-    }
-    return { min, max };
-  }),
-);
-
 export const ServiceConfigurationInput = mapping(
   {
     type: v.picklist(["service"], oneOf(["service"])),
@@ -253,7 +178,7 @@ export const ServiceConfigurationInput = mapping(
     ),
     rate_limits: v.optional(v.array(RateLimit, expected("a list of rate limits")), []),
     model: v.optional(v.nullable(Model)),
-    replicas: v.optional(ReplicaCount, 1),
+    replicas: v.optional(Replicas, 1),
     scaling: v.optional(v.nullable(Scaling)),
     router: v.optional(v.nullable(RouterOverride)),
     usage: v.optional(v.picklist(USAGE_MODES, oneOf(USAGE_MODES)), DEFAULT_USAGE),
@@ -305,8 +230,10 @@ export function parseServiceConfiguration(input: unknown): ServiceConfiguration 
     });
   }
   const ranged = s.replicas.min !== s.replicas.max;
-  if (ranged && !s.scaling) issues.push({ path: ["scaling"], message: "required when replicas is a range (min..max)" });
-  if (!ranged && s.scaling)
+  if (s.replicas.groups) issues.push(...replicaGroupIssues(s));
+  else if (ranged && !s.scaling)
+    issues.push({ path: ["scaling"], message: "required when replicas is a range (min..max)" });
+  else if (!ranged && s.scaling)
     issues.push({ path: ["replicas"], message: "must be a range min..max when scaling is set" });
   if (issues.length > 0) throw new ValidationError(issues);
   return s;
@@ -367,10 +294,6 @@ const ReplicaUrl = v.pipe(
     }
   }, "expected http(s)://host:port with an optional path prefix, and no query, fragment or credentials"),
 );
-
-/** A replica's role under prefill/decode disaggregation (`router.pd_disaggregation`); absent: co-located. */
-export const REPLICA_ROLES = ["prefill", "decode"] as const;
-export type ReplicaRole = (typeof REPLICA_ROLES)[number];
 
 /** SGLang's `--disaggregation-bootstrap-port` range: a TCP port. */
 const BootstrapPort = v.pipe(

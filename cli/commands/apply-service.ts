@@ -113,8 +113,11 @@ function atField(e: unknown, file: ServiceFile): unknown {
   return new CliError(file.describe({ path: parseFieldPath(e.field), message }));
 }
 
+const range = (r: { min: number; max: number }) => (r.min === r.max ? String(r.min) : `${r.min}..${r.max}`);
+
+/** `1..4`; a PD service scaled per role: `prefill 1..4, decode 1..8`. */
 export const replicaCount = (replicas: ServiceConfiguration["replicas"]): string =>
-  replicas.min === replicas.max ? String(replicas.min) : `${replicas.min}..${replicas.max}`;
+  replicas.groups ? replicas.groups.map((g) => `${g.name} ${range(g.count)}`).join(", ") : range(replicas);
 
 function planHeader(ctx: Context, plan: ServicePlan, user: string): string[] {
   const conf = plan.effective_spec.configuration;

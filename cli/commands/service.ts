@@ -9,6 +9,7 @@ import { ReplicaEndpoint } from "../../schema/service.ts";
 import { connectionOf, type GlobalValues, parseCommandArgs, takePositionals } from "../args.ts";
 import type { Context } from "../context.ts";
 import { UsageError } from "../errors.ts";
+import { roleScalingLines } from "../role-scaling.ts";
 import { serviceRouterLines } from "../router-modes.ts";
 import { engineLines } from "../service-engine.ts";
 import { healthLines } from "../service-health.ts";
@@ -165,6 +166,7 @@ export async function service(ctx: Context, args: ServiceArgs): Promise<number> 
         ctx.printLines([
           ...servicesTable([found], { verbose: args.verbose, window: args.window, now }, ctx.style),
           ...serviceRouterLines(found),
+          ...roleScalingLines(found, ctx.style),
           ...engineLines(found, ctx.style),
           ...healthLines(found, ctx.style),
           ...trafficLines(found, args.window, ctx.style),

@@ -196,6 +196,8 @@ export async function runningGateway(project: string, name: string, replicas = 1
  */
 export async function ageDecision(project: string, gateway: string, ms = 5_000): Promise<void> {
   await objectSql(project, gateway, "UPDATE service_scaling SET last_evaluated_at = last_evaluated_at - ?", ms);
+  // A PD service scaled per role keeps one decision per role (durable-objects/role-scaling.ts).
+  await objectSql(project, gateway, "UPDATE service_role_scaling SET last_evaluated_at = last_evaluated_at - ?", ms);
 }
 
 /** The data of the project's `service.scaling` events, oldest first. */

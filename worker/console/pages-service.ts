@@ -31,7 +31,7 @@ export function serviceCharts(m: ServiceMetrics, now: number): Html {
   const base = { times, from, to: now, maxGapMs: range.step * 1000 * 1.5 };
   const markers = m.decisions.map((d) => ({
     at: Date.parse(d.at),
-    label: `${d.at.slice(11, 19)} UTC: ${d.from ?? "?"} → ${d.to} replicas (${d.reason})`,
+    label: `${d.at.slice(11, 19)} UTC: ${d.role ? `${d.role} ` : ""}${d.from ?? "?"} → ${d.to} replicas (${d.reason})`,
   }));
   const p = m.points;
   const charts = [

@@ -90,6 +90,7 @@ async function scalingDecisions(
   for (const r of rows) {
     const d = JSON.parse(r.data ?? "{}") as {
       service?: string;
+      role?: ScalingDecision["role"];
       desired_replicas?: number;
       previous_desired_replicas?: number | null;
       reason?: string;
@@ -97,6 +98,7 @@ async function scalingDecisions(
     if (d.service !== service || typeof d.desired_replicas !== "number") continue;
     out.push({
       at: r.created_at,
+      ...(d.role ? { role: d.role } : {}),
       from: d.previous_desired_replicas ?? null,
       to: d.desired_replicas,
       reason: d.reason ?? "",

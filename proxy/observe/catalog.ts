@@ -86,6 +86,25 @@ export const METRICS = {
     help: "Requests being forwarded to a replica now.",
     labels: ["service"],
   },
+  pdInFlight: {
+    name: "gateplane_pd_in_flight",
+    type: "gauge",
+    help: "PD services: requests holding a replica now, by role (prefill until its answer was read, decode until the client's answer ended).",
+    labels: ["service", "replica", "role"],
+  },
+  pdPrefillDuration: {
+    name: "gateplane_pd_prefill_duration_seconds",
+    type: "histogram",
+    help: "PD services: time from a request's arrival to the end of its prefill replica's answer, for prefills that succeeded.",
+    labels: ["service", "replica"],
+    bounds: TTFT_BOUNDS,
+  },
+  pdFailures: {
+    name: "gateplane_pd_failures_total",
+    type: "counter",
+    help: "PD services: failed sides of a pair (an error status, a transport failure, a cut answer), by role and replica.",
+    labels: ["service", "replica", "role"],
+  },
   upstreamErrors: {
     name: "gateplane_upstream_errors_total",
     type: "counter",

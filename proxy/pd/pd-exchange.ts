@@ -44,10 +44,9 @@ import { replyJson } from "../replies.ts";
 import type { ServiceRoute } from "../routes.ts";
 import type { RoutedService } from "../routing-gate.ts";
 import { withBootstrap } from "./bootstrap.ts";
+import { type LastFailure, rawHeaders, replyError, sendBoth } from "./pd-legs.ts";
 import type { PdRoute } from "./pd-route.ts";
 import type { PdSide } from "./pd-side.ts";
-
-type Leg = { replica: ReplicaState; response: Dispatcher.ResponseData | null; error: Error | null };
 
 /** A side's hold on its replica: its in-flight count, its meter's, the host state's lease (0: none). */
 interface Held {
@@ -55,14 +54,6 @@ interface Held {
   replica: ReplicaState;
   lease: number;
   released: boolean;
-}
-
-interface LastFailure {
-  status: number;
-  body: string;
-  side: PdSide;
-  /** Another pair may be tried (a transport failure, or a status the retry policy retries). */
-  retry: boolean;
 }
 
 export class PdExchange implements AdmissionTicket {
@@ -326,45 +317,19 @@ export class PdExchange implements AdmissionTicket {
       port: pd.bootstrapPorts.get(prefill.replica.id) ?? null,
     });
     this.#reached = true;
-    // Each leg has its own abort: the first side to fail cancels the other (a prefill error need not
-    // wait for decode to give up on its KV, nor the reverse).
-    const aborts = { prefill: new AbortController(), decode: new AbortController() };
-    const onGone = () => {
-      aborts.prefill.abort();
-      aborts.decode.abort();
-    };
     const signal = this.#abort.signal;
-    signal.addEventListener("abort", onGone);
-    let first: PdSide | null = null;
-    const send = async (side: PdSide, replica: ReplicaState): Promise<Leg> => {
-      const other = side === "prefill" ? "decode" : "prefill";
-      try {
-        const response = await this.#ctx.pools.get(replica.origin).request({
-          path: replica.pathPrefix + this.#path,
-          method: "POST",
-          headers: legHeaders(this.#head, replica, sent.length),
-          body: sent,
-          headersTimeout: route.readTimeoutMs,
-          bodyTimeout: route.readTimeoutMs,
-          signal: aborts[side].signal,
-          servername: replica.servername,
-        } as Dispatcher.RequestOptions);
-        if ((response.statusCode < 200 || response.statusCode >= 300) && first === null) {
-          first = side;
-          aborts[other].abort();
-        }
-        return { replica, response, error: null };
-      } catch (error) {
-        // Cancelled because the other side failed first: that side is the one to blame.
-        if (first === null) {
-          first = side;
-          aborts[other].abort();
-        }
-        return { replica, response: null, error: error as Error };
-      }
-    };
+    const both = await sendBoth(
+      this.#ctx,
+      route,
+      this.#head,
+      this.#path,
+      sent,
+      prefill.replica,
+      decode.replica,
+      signal,
+    );
     try {
-      const legs = await Promise.all([send("prefill", prefill.replica), send("decode", decode.replica)]);
+      const { legs, first, cancel } = both;
       if (signal.aborted) {
         for (const leg of legs) await leg.response?.body.dump().catch(() => {});
         return null;
@@ -393,7 +358,7 @@ export class PdExchange implements AdmissionTicket {
       try {
         await p.response!.body.dump({ limit: Number.MAX_SAFE_INTEGER });
       } catch (error) {
-        aborts.decode.abort();
+        cancel("decode");
         await d.response!.body.dump().catch(() => {});
         if (signal.aborted) return null;
         this.#failed("prefill", prefill.replica, (error as Error).message);
@@ -411,7 +376,7 @@ export class PdExchange implements AdmissionTicket {
       await this.#relay(d.response!, decode);
       return null;
     } finally {
-      signal.removeEventListener("abort", onGone);
+      both.done();
     }
   }
 
@@ -472,42 +437,4 @@ export class PdExchange implements AdmissionTicket {
       res.destroy();
     }
   }
-}
-
-/** Headers for one leg: the client's end-to-end ones with the replica's Host and the new length. */
-function legHeaders(head: RequestHead, replica: ReplicaState, length: number): string[] {
-  const out: string[] = [];
-  const list = head.forward;
-  for (let i = 0; i < list.length; i += 2) {
-    const name = list[i]!;
-    if (name === "content-length" || name === "transfer-encoding") continue;
-    out.push(name, i === 0 ? (replica.https || head.host === undefined ? replica.authority : head.host) : list[i + 1]!);
-  }
-  out.push("content-length", String(length));
-  return out;
-}
-
-/** undici's response headers as the flat name/value list `relayHead` reads. */
-function rawHeaders(headers: Dispatcher.ResponseData["headers"]): string[] {
-  const out: string[] = [];
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) out.push(name, v);
-    else out.push(name, value);
-  }
-  return out;
-}
-
-/** The last failure, as SMG returns it: decode's SSE error event for a stream, else the status and body. */
-function replyError(res: ServerResponse, last: LastFailure, stream: boolean, cors: boolean): void {
-  const message = last.body.trim() || `${last.side} worker answered ${last.status}`;
-  if (stream && last.side === "decode") {
-    const event = `data: ${JSON.stringify({ error: { message, status: last.status } })}\n\n`;
-    const headers: Record<string, string> = { "content-type": "text/event-stream" };
-    if (cors) headers["access-control-allow-origin"] = "*";
-    res.writeHead(last.status, headers);
-    res.end(event);
-    return;
-  }
-  replyJson(res, last.status, `${last.side}: ${message}`, { cors });
 }

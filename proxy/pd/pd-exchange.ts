@@ -44,7 +44,7 @@ import { replyJson } from "../replies.ts";
 import type { ServiceRoute } from "../routes.ts";
 import type { RoutedService } from "../routing-gate.ts";
 import { withBootstrap } from "./bootstrap.ts";
-import { type LastFailure, rawHeaders, replyError, sendBoth } from "./pd-legs.ts";
+import { dropLeg, type LastFailure, rawHeaders, replyError, sendBoth } from "./pd-legs.ts";
 import type { PdRoute } from "./pd-route.ts";
 import type { PdSide } from "./pd-side.ts";
 
@@ -263,6 +263,15 @@ export class PdExchange implements AdmissionTicket {
     if (held.lease !== 0) this.#ctx.routing.release(held.lease);
   }
 
+  /** Prefill's answer was read to its end: its side's work is over (its load goes back, its time is its latency). */
+  #prefillRead(prefill: Held): void {
+    const at = performance.now();
+    this.#let(prefill);
+    this.#pd.prefill.succeeded(prefill.replica);
+    this.#metrics?.pdReplica("prefill", prefill.replica.id).prefill.observe((at - this.#startedAt) / 1000);
+    if (this.#observed) this.#observed.prefillAt = at;
+  }
+
   #failed(side: PdSide, replica: ReplicaState, reason: string): void {
     if (this.#metrics) this.#metrics.pdReplica(side, replica.id).failures++;
     (side === "prefill" ? this.#pd.prefill : this.#pd.decode).failed(replica, Date.now(), `${side}: ${reason}`);
@@ -327,11 +336,12 @@ export class PdExchange implements AdmissionTicket {
       prefill.replica,
       decode.replica,
       signal,
+      () => this.#prefillRead(prefill),
     );
     try {
       const { legs, first, cancel } = both;
       if (signal.aborted) {
-        for (const leg of legs) await leg.response?.body.dump().catch(() => {});
+        for (const leg of legs) await dropLeg(leg);
         return null;
       }
       const [p, d] = legs;
@@ -339,40 +349,41 @@ export class PdExchange implements AdmissionTicket {
         // The side that failed first is the one to blame (the other was cancelled for it).
         const side: PdSide = first;
         const leg = side === "prefill" ? p : d;
-        const status = leg.response?.statusCode ?? 502;
-        const error = leg.response ? await leg.response.body.text().catch(() => "") : leg.error!.message;
-        for (const other of legs) if (other !== leg) await other.response?.body.dump().catch(() => {});
-        this.#failed(side, leg.replica, leg.response ? `status ${status}` : error);
+        const cut = leg.read ? await leg.read : null;
+        const status = leg.response && !cut ? leg.response.statusCode : 502;
+        const error = cut
+          ? cut.message
+          : leg.response
+            ? await leg.response.body.text().catch(() => "")
+            : leg.error!.message;
+        for (const other of legs) if (other !== leg) await dropLeg(other);
+        this.#failed(side, leg.replica, leg.response && !cut ? `status ${status}` : error);
         if (!leg.response) {
           const code = errorCode(leg.error!);
           route.metrics?.upstreamError(leg.replica.id, failureKind(code, code !== "ECONNREFUSED"));
         }
         return {
           status,
-          body: leg.response ? error : `${side} replica ${leg.replica.id} failed: ${error}`,
+          body: leg.response && !cut ? error : `${side} replica ${leg.replica.id} failed: ${error}`,
           side,
-          retry: !leg.response || route.resilience.policy.retriesStatus(status),
+          retry: !leg.response || cut !== null || route.resilience.policy.retriesStatus(status),
         };
       }
-      // Both answered 2xx: prefill's answer is read to its end and dropped, then decode's relayed.
-      try {
-        await p.response!.body.dump({ limit: Number.MAX_SAFE_INTEGER });
-      } catch (error) {
+      // Both heads are 2xx: decode's answer is relayed once prefill's was read to its end and dropped.
+      const cut = await p.read!;
+      if (cut) {
         cancel("decode");
-        await d.response!.body.dump().catch(() => {});
+        await dropLeg(d);
         if (signal.aborted) return null;
-        this.#failed("prefill", prefill.replica, (error as Error).message);
-        const body = `prefill replica ${prefill.replica.id} failed: ${(error as Error).message}`;
-        return { status: 502, body, side: "prefill", retry: true };
+        this.#failed("prefill", prefill.replica, cut.message);
+        return {
+          status: 502,
+          body: `prefill replica ${prefill.replica.id} failed: ${cut.message}`,
+          side: "prefill",
+          retry: true,
+        };
       }
-      const prefillAt = performance.now();
-      this.#let(prefill);
-      pd.prefill.succeeded(prefill.replica);
-      this.#metrics?.pdReplica("prefill", prefill.replica.id).prefill.observe((prefillAt - this.#startedAt) / 1000);
-      if (this.#observed) {
-        this.#observed.prefillAt = prefillAt;
-        this.#observed.replica = decode.replica.id;
-      }
+      if (this.#observed) this.#observed.replica = decode.replica.id;
       await this.#relay(d.response!, decode);
       return null;
     } finally {

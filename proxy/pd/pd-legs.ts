@@ -14,7 +14,16 @@ import { replyJson } from "../replies.ts";
 import type { ServiceRoute } from "../routes.ts";
 import type { PdSide } from "./pd-side.ts";
 
-export type Leg = { replica: ReplicaState; response: Dispatcher.ResponseData | null; error: Error | null };
+export interface Leg {
+  replica: ReplicaState;
+  response: Dispatcher.ResponseData | null;
+  error: Error | null;
+  /**
+   * Prefill's 2xx answer, read to its end and dropped as soon as its head came (not after decode's:
+   * a non-streamed decode sends its head only when it finished): null, or the error that cut it.
+   */
+  read: Promise<Error | null> | null;
+}
 
 export interface LastFailure {
   status: number;
@@ -27,7 +36,7 @@ export interface LastFailure {
 export interface BothLegs {
   /** Prefill's, then decode's. */
   legs: [Leg, Leg];
-  /** The side that failed first (null: both heads are 2xx). */
+  /** The side that failed first, when both heads came (null: both are 2xx, prefill's answer may still fail). */
   first: PdSide | null;
   /** Cancels a side's leg. */
   cancel(side: PdSide): void;
@@ -35,7 +44,10 @@ export interface BothLegs {
   done(): void;
 }
 
-/** Sends `body` to both replicas; `signal` (the client left) cancels both legs. */
+/**
+ * Sends `body` to both replicas; `signal` (the client left) cancels both legs. `prefillRead` is
+ * called when prefill's 2xx answer was read to its end (its side's work is over).
+ */
 export async function sendBoth(
   ctx: ProxyContext,
   route: ServiceRoute,
@@ -45,6 +57,7 @@ export async function sendBoth(
   prefill: ReplicaState,
   decode: ReplicaState,
   signal: AbortSignal,
+  prefillRead: () => void,
 ): Promise<BothLegs> {
   const aborts = { prefill: new AbortController(), decode: new AbortController() };
   const onGone = () => {
@@ -53,8 +66,12 @@ export async function sendBoth(
   };
   signal.addEventListener("abort", onGone);
   let first: PdSide | null = null;
+  const blame = (side: PdSide) => {
+    if (first !== null) return;
+    first = side;
+    aborts[side === "prefill" ? "decode" : "prefill"].abort();
+  };
   const send = async (side: PdSide, replica: ReplicaState): Promise<Leg> => {
-    const other = side === "prefill" ? "decode" : "prefill";
     try {
       const response = await ctx.pools.get(replica.origin).request({
         path: replica.pathPrefix + path,
@@ -66,27 +83,43 @@ export async function sendBoth(
         signal: aborts[side].signal,
         servername: replica.servername,
       } as Dispatcher.RequestOptions);
-      if ((response.statusCode < 200 || response.statusCode >= 300) && first === null) {
-        first = side;
-        aborts[other].abort();
+      if (response.statusCode < 200 || response.statusCode >= 300) {
+        blame(side);
+        return { replica, response, error: null, read: null };
       }
-      return { replica, response, error: null };
+      const read =
+        side === "prefill"
+          ? response.body.dump({ limit: Number.MAX_SAFE_INTEGER }).then(
+              () => {
+                prefillRead();
+                return null;
+              },
+              (error: unknown) => {
+                blame("prefill");
+                return error as Error;
+              },
+            )
+          : null;
+      return { replica, response, error: null, read };
     } catch (error) {
       // Cancelled because the other side failed first: that side is the one to blame.
-      if (first === null) {
-        first = side;
-        aborts[other].abort();
-      }
-      return { replica, response: null, error: error as Error };
+      blame(side);
+      return { replica, response: null, error: error as Error, read: null };
     }
   };
   const legs = await Promise.all([send("prefill", prefill), send("decode", decode)]);
   return {
     legs,
-    first,
+    first: first as PdSide | null,
     cancel: (side) => aborts[side].abort(),
     done: () => signal.removeEventListener("abort", onGone),
   };
+}
+
+/** Reads a leg's answer to its end and drops it (prefill's is being read already). */
+export async function dropLeg(leg: Leg): Promise<void> {
+  if (leg.read) await leg.read;
+  else await leg.response?.body.dump().catch(() => {});
 }
 
 /** Headers for one leg: the client's end-to-end ones with the replica's Host and the new length. */

@@ -39,6 +39,8 @@ export interface HostReplica {
   inFlight: number;
   /** The gateway's other replicas' in-flight requests on it, as their last digests told (`mesh/mesh.ts`). */
   peerInFlight: number;
+  /** A PD service's replica: its role (set with each document). */
+  role?: PdSide;
   /** Its engine's load at the last fresh scrape (`engine/replica-scrape.ts`); null or absent: none fresh. */
   engine?: EngineLoad | null;
 }
@@ -127,6 +129,12 @@ export class RoutingState {
         (r): HostReplica =>
           known?.get(replicaKey(r.id, r.url)) ?? { id: r.id, url: r.url, inFlight: 0, peerInFlight: 0, engine: null },
       );
+      if (pd)
+        replicas.forEach((r, i) => {
+          const role = service.replicas[i]!.role;
+          if (role === "prefill" || role === "decode") r.role = role;
+          else delete r.role;
+        });
       nextReplicas.set(service.name, new Map(replicas.map((r) => [replicaKey(r.id, r.url), r])));
       if (sharesState(router)) next.set(service.name, this.#state(service.name, router, replicas, null));
       for (const side of sides) {
@@ -228,13 +236,11 @@ export class RoutingState {
     peerInFlight: number;
     engine: EngineLoad | null;
   }[] {
-    const roles = new Map<HostReplica, PdSide>();
-    for (const s of this.#services.values()) if (s.role !== null) for (const r of s.replicas) roles.set(r, s.role);
     return [...this.#replicas].flatMap(([service, byKey]) =>
       [...byKey.values()].map((r) => ({
         service,
         id: r.id,
-        ...(roles.has(r) ? { role: roles.get(r)! } : {}),
+        ...(r.role ? { role: r.role } : {}),
         inFlight: r.inFlight,
         peerInFlight: r.peerInFlight,
         engine: r.engine ?? null,

@@ -12,10 +12,11 @@
  *   (decode policy) are asked of the routing gate in the same turn, so a child process sends both in
  *   one message to the host's routing state (`routing-gate.ts`, keys from `pd-side.ts`), with the
  *   gate's fallbacks; each holds its lease and the replica's in-flight count while its side runs;
- * - both sides at once with the bootstrap fields (`bootstrap.ts`); when both heads are 2xx, prefill's
- *   answer is read to its end and dropped (its time is the prefill's latency), then decode's is
- *   relayed through `exchange-io.ts`'s head and meters, so TTFT, ITL and tokens are measured on what
- *   the client gets; the observation names decode as the replica and prefill beside it;
+ * - both sides at once with the bootstrap fields (`bootstrap.ts`, `pd-legs.ts`); prefill's answer is
+ *   read to its end and dropped as it comes (its end is the prefill's latency, and its load goes
+ *   back there); once both heads are 2xx and prefill's answer ended, decode's is relayed through
+ *   `exchange-io.ts`'s head and meters (`pd-relay.ts`), so TTFT, ITL and tokens are measured on
+ *   what the client gets; the observation names decode as the replica and prefill beside it;
  * - failures: the first side to fail cancels the other and is blamed (health, `gateplane_pd_failures_total`);
  *   nothing reached the client yet, so a new pair is tried up to the retry policy's attempts, avoiding
  *   the replicas that failed; then the client gets the failing side's error (decode's as one SSE error
@@ -24,7 +25,6 @@
  */
 import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
-import type { Dispatcher } from "undici";
 import {
   type AdmissionGate,
   type AdmissionTicket,
@@ -35,7 +35,6 @@ import { replyRefused } from "../admission/refusal.ts";
 import { errorCode, failureKind } from "../attempt-failure.ts";
 import type { ReplicaState } from "../balancer.ts";
 import type { ProxyContext } from "../context.ts";
-import { endResponse, relayHead } from "../exchange-io.ts";
 import type { RequestHead } from "../headers.ts";
 import { includeUsage, usagePath } from "../observe/include-usage.ts";
 import { type Observation, observation } from "../observe/observation.ts";
@@ -44,7 +43,8 @@ import { replyJson } from "../replies.ts";
 import type { ServiceRoute } from "../routes.ts";
 import type { RoutedService } from "../routing-gate.ts";
 import { withBootstrap } from "./bootstrap.ts";
-import { dropLeg, type LastFailure, rawHeaders, replyError, sendBoth } from "./pd-legs.ts";
+import { dropLeg, type LastFailure, replyError, sendBoth } from "./pd-legs.ts";
+import { relayDecode } from "./pd-relay.ts";
 import type { PdRoute } from "./pd-route.ts";
 import type { PdSide } from "./pd-side.ts";
 
@@ -293,8 +293,11 @@ export class PdExchange implements AdmissionTicket {
       try {
         if (signal.aborted) return;
         if (observed) {
+          // The record names the pair last tried: decode as the replica (its answer or its failure), prefill beside it.
           observed.retries = attempt - 1;
+          observed.replica = decode.replica.id;
           observed.prefillReplica = prefill.replica.id;
+          observed.prefillAt = -1;
         }
         const outcome = await this.#attempt(prefill, decode);
         if (outcome === null) return;
@@ -383,69 +386,16 @@ export class PdExchange implements AdmissionTicket {
           retry: true,
         };
       }
-      if (this.#observed) this.#observed.replica = decode.replica.id;
-      await this.#relay(d.response!, decode);
+      const relayed = await relayDecode(this.#ctx, this.#res, this.#route, this.#head.requestId, d.response!, {
+        observed: this.#observed,
+        withhold: this.#withhold,
+        done: () => this.#let(decode),
+      });
+      if (relayed === "ok") pd.decode.succeeded(decode.replica);
+      else if (relayed !== "gone" && !this.#gone) this.#failed("decode", decode.replica, relayed.message);
       return null;
     } finally {
       both.done();
-    }
-  }
-
-  /** Decode's answer to the client as a co-located exchange relays one: its head, the body through the meters. */
-  async #relay(response: Dispatcher.ResponseData, decode: Held): Promise<void> {
-    const res = this.#res;
-    const observed = this.#observed;
-    const meters = relayHead(
-      res,
-      this.#route,
-      this.#ctx.closing,
-      this.#head.requestId,
-      response.statusCode,
-      "",
-      rawHeaders(response.headers),
-      observed,
-      this.#withhold,
-    );
-    if (meters === null) {
-      // A header Node refuses to write: decode's answer is unusable.
-      await response.body.dump().catch(() => {});
-      this.#failed("decode", decode.replica, "invalid response header");
-      replyJson(res, 502, "decode replica sent an invalid response header", { cors: this.#route.model !== null });
-      return;
-    }
-    const { meter } = meters;
-    let scanner = meters.scanner;
-    try {
-      for await (const chunk of response.body as AsyncIterable<Buffer>) {
-        if (res.destroyed) break;
-        let out = chunk;
-        if (observed) {
-          if (observed.firstByteAt < 0) observed.firstByteAt = performance.now();
-          observed.json?.feed(chunk);
-        }
-        if (meter) {
-          const wasDone = meter.done;
-          out = meter.feed(chunk, performance.now());
-          // `data: [DONE]`: the decode replica's work is over (its load goes back before the stream ends).
-          if (!wasDone && meter.done) this.#let(decode);
-          if (out.length === 0) continue;
-        } else if (scanner?.feed(chunk)) {
-          scanner = null;
-          this.#let(decode);
-        }
-        if (observed) observed.bytesOut += out.length;
-        if (!res.write(out)) await new Promise<void>((resolve) => res.once("drain", resolve).once("close", resolve));
-      }
-      if (res.destroyed) {
-        await response.body.dump().catch(() => {});
-        return;
-      }
-      this.#pd.decode.succeeded(decode.replica);
-      endResponse(res, meter, observed);
-    } catch (error) {
-      // Cut mid-answer: the client sees the connection end (its bytes cannot be taken back).
-      if (!this.#gone) this.#failed("decode", decode.replica, (error as Error).message);
-      res.destroy();
     }
   }
 }

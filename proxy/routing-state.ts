@@ -129,12 +129,11 @@ export class RoutingState {
         (r): HostReplica =>
           known?.get(replicaKey(r.id, r.url)) ?? { id: r.id, url: r.url, inFlight: 0, peerInFlight: 0, engine: null },
       );
-      if (pd)
-        replicas.forEach((r, i) => {
-          const role = service.replicas[i]!.role;
-          if (role === "prefill" || role === "decode") r.role = role;
-          else delete r.role;
-        });
+      replicas.forEach((r, i) => {
+        const role = pd ? service.replicas[i]!.role : undefined;
+        if (role === "prefill" || role === "decode") r.role = role;
+        else delete r.role;
+      });
       nextReplicas.set(service.name, new Map(replicas.map((r) => [replicaKey(r.id, r.url), r])));
       if (sharesState(router)) next.set(service.name, this.#state(service.name, router, replicas, null));
       for (const side of sides) {

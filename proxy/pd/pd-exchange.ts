@@ -180,7 +180,8 @@ export class PdExchange implements AdmissionTicket {
   #refuse(refusal: "full" | "timeout"): void {
     if (!this.#gone) {
       const route = this.#route;
-      replyRefused(this.#res, refusal, route.name, route.model !== null, route.resilience.retryAfterSeconds, false);
+      const closing = this.#ctx.closing;
+      replyRefused(this.#res, refusal, route.name, route.model !== null, route.resilience.retryAfterSeconds, closing);
     }
     this.#finish();
   }

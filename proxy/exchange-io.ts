@@ -89,7 +89,7 @@ export function relayHead(
   requestId: string,
   statusCode: number,
   statusText: string,
-  rawHeaders: Buffer[],
+  rawHeaders: readonly (Buffer | string)[],
   observed: Observation | undefined,
   withhold: boolean,
 ): { meter: SseMeter | null; scanner: DoneScanner | null } | null {

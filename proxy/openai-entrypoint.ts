@@ -275,7 +275,7 @@ export function serveEntrypoint(
             if (observed && headers) observed.rateLimit = "allowed";
             setHeaders(res, headers);
             if (route.pd && isPdRequest(req.method, forwarded)) {
-              forwardPdBody(ctx, res, route, head, forwarded, startedAt, body);
+              forwardPdBody(ctx, req, res, route, head, forwarded, startedAt, body);
             } else forward(ctx, req, res, route, head, forwarded, startedAt, body, text);
           },
           refuse: (rule, verdict) => {

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { RouterConfig } from "../schema/router.ts";
 import { configDocument, type ServiceSpec } from "../test/support/config-builder.ts";
 import { Balancer, DEFAULT_HEALTH_POLICY, ReplicaState } from "./balancer.ts";
+import { pdSideKey } from "./pd/pd-side.ts";
 import type { CacheAware } from "./policies/cache-aware.ts";
 import { RoundRobin } from "./policies/round-robin.ts";
 import { capRoutingText, ROUTING_TEXT_CAP } from "./policies/routing-text.ts";
@@ -51,6 +52,46 @@ describe("RoutingState", () => {
     // A new router starts a new policy.
     state.retain(doc([three({ type: "sglang", policy: "cache_aware" })]));
     expect(state.policy("llm")!.name).toBe("cache_aware");
+  });
+
+  it("decides a PD service's sides apart, each among its role's replicas with its policy, on one load per replica", () => {
+    const state = new RoutingState();
+    const pd: ServiceSpec = {
+      name: "pd",
+      router: {
+        type: "sglang",
+        policy: "round_robin",
+        pd_disaggregation: true,
+        prefill_policy: "cache_aware",
+        decode_policy: "random",
+      },
+      replicas: [
+        { id: "p1", url: "http://10.0.0.1:8000", role: "prefill", bootstrap_port: 8998 },
+        { id: "p2", url: "http://10.0.0.2:8000", role: "prefill", bootstrap_port: 8998 },
+        { id: "d1", url: "http://10.0.0.3:8000", role: "decode" },
+      ],
+    };
+    state.retain(doc([pd]));
+    expect(state.policy(pdSideKey("pd", "prefill"))!.name).toBe("cache_aware");
+    // random keeps nothing host-wide: each process decides its decode side itself.
+    expect(state.policy(pdSideKey("pd", "decode"))).toBeUndefined();
+    const first = state.decide(1, pdSideKey("pd", "prefill"), "a shared prefix, then more", null, 0)!;
+    expect(["p1", "p2"]).toContain(first.id);
+    // The service's own state (other paths) sees the same replica's load: one per replica.
+    const own = state.decide(1, "pd", "", null, 0)!;
+    const held = (id: string) => (first.id === id ? 1 : 0) + (own.id === id ? 1 : 0);
+    expect(state.loads().map((l) => [l.id, l.role, l.inFlight])).toEqual([
+      ["p1", "prefill", held("p1")],
+      ["p2", "prefill", held("p2")],
+      ["d1", "decode", held("d1")],
+    ]);
+    // The prefix stays with its prefill replica; a new document with the same router keeps the tree.
+    state.retain(doc([pd]));
+    expect(state.decide(1, pdSideKey("pd", "prefill"), "a shared prefix, then other words", null, 0)!.id).toBe(
+      first.id,
+    );
+    state.forget(1);
+    expect(state.loads().every((l) => l.inFlight === 0)).toBe(true);
   });
 
   it("decides among the eligible ids only, and leaves random and router-less services to the workers", () => {

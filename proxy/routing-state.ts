@@ -13,12 +13,19 @@
  *
  * `random` keeps nothing (each process decides it itself); a service with no `router:` is plain
  * round robin per process, like nginx's upstreams without a shared zone (no IPC on that path).
+ *
+ * A PD service (docs/pd.md) has, besides its own state (its requests on other paths), one state per
+ * role under `pdSideKey`: its prefill replicas with `prefill_policy`, its decode replicas with
+ * `decode_policy`. The replicas are the same objects in all three, so a replica has one load and one
+ * engine signal whichever decision it takes. The role states are this host's own: they are not shared
+ * over the mesh (their peers' loads and prefixes are not added).
  */
 import type { ConfigDocument } from "../schema/config-document.ts";
 import { sameJson } from "../schema/json.ts";
-import type { RouterConfig } from "../schema/router.ts";
+import { pdRouting, type RouterConfig } from "../schema/router.ts";
 import type { ScrapedLoad } from "./engine/replica-scrape.ts";
 import { AGREEMENT_TOLERANCE, type Mesh } from "./mesh/mesh.ts";
+import { type PdSide, pdSideKey, pdSideRouter } from "./pd/pd-side.ts";
 import { createPolicy, type Policy } from "./policies/index.ts";
 import type { Agreement, EngineLoad } from "./policies/policy.ts";
 
@@ -32,6 +39,8 @@ export interface HostReplica {
   inFlight: number;
   /** The gateway's other replicas' in-flight requests on it, as their last digests told (`mesh/mesh.ts`). */
   peerInFlight: number;
+  /** A PD service's replica: its role (set with each document). */
+  role?: PdSide;
   /** Its engine's load at the last fresh scrape (`engine/replica-scrape.ts`); null or absent: none fresh. */
   engine?: EngineLoad | null;
 }
@@ -40,8 +49,8 @@ interface ServiceState {
   readonly router: RouterConfig;
   readonly policy: Policy<HostReplica>;
   readonly replicas: readonly HostReplica[];
-  /** The replicas by `replicaKey` (the scraper's answers find theirs without a search). */
-  readonly byKey: ReadonlyMap<string, HostReplica>;
+  /** A PD service's role state (`pdSideKey`), else null. */
+  readonly role: PdSide | null;
   /** The tree policies' prefix tree (what other gateway replicas learned is inserted into it); null for the others. */
   readonly tree: { insert(text: string, tenant: HostReplica): void } | null;
   readonly byId: ReadonlyMap<string, HostReplica>;
@@ -65,7 +74,10 @@ export interface Decision {
 }
 
 export class RoutingState {
+  /** By service name, and by `pdSideKey` for a PD service's roles. */
   #services = new Map<string, ServiceState>();
+  /** Each service's replicas by `replicaKey` (shared by its states; the scraper's answers find theirs without a search). */
+  #replicas = new Map<string, ReadonlyMap<string, HostReplica>>();
   /** Owner (0: this process) → lease → the replica it holds a load on. */
   readonly #leases = new Map<number, Map<number, HostReplica>>();
   #nextLease = 1;
@@ -82,6 +94,7 @@ export class RoutingState {
       local: () => this.#localLoads(),
       peers: (totals) => {
         for (const [name, s] of this.#services) {
+          if (s.role !== null) continue;
           const byId = totals.get(name);
           for (const r of s.replicas) r.peerInFlight = byId?.get(r.id) ?? 0;
         }
@@ -92,37 +105,57 @@ export class RoutingState {
   /** This host's in-flight counts of the services whose policy reads its peers' (prefix_load's `fleetLoadOf`). */
   *#localLoads(): Iterable<{ service: string; id: string; n: number }> {
     for (const [service, s] of this.#services) {
-      if (s.router.policy !== "prefix_load") continue;
+      if (s.role !== null || s.router.policy !== "prefix_load") continue;
       for (const r of s.replicas) if (r.inFlight > 0) yield { service, id: r.id, n: r.inFlight };
     }
   }
 
   #treeServices(): string[] {
-    return [...this.#services].filter(([, s]) => s.tree !== null).map(([name]) => name);
+    return [...this.#services].filter(([, s]) => s.tree !== null && s.role === null).map(([name]) => name);
   }
 
   /** Follows a new document: loads and policy state carry over while a replica (id, URL) and the router stay. */
   retain(doc: ConfigDocument | null): void {
     const next = new Map<string, ServiceState>();
+    const nextReplicas = new Map<string, ReadonlyMap<string, HostReplica>>();
     for (const service of doc?.services ?? []) {
-      if (!sharesState(service.router)) continue;
-      const router = service.router!;
-      const before = this.#services.get(service.name);
-      const known = before?.byKey;
+      const router = service.router;
+      if (!router) continue;
+      const pd = pdRouting(router);
+      const sides = (["prefill", "decode"] as const).filter((side) => pd && sharesState(pdSideRouter(router, side)));
+      if (!sharesState(router) && sides.length === 0) continue;
+      const known = this.#replicas.get(service.name);
       const replicas = service.replicas.map(
         (r): HostReplica =>
           known?.get(replicaKey(r.id, r.url)) ?? { id: r.id, url: r.url, inFlight: 0, peerInFlight: 0, engine: null },
       );
-      let policy = before && sameJson(before.router, router) ? before.policy : null;
-      if (policy) policy.retain(replicas);
-      else policy = createPolicy<HostReplica>(router, replicas);
-      const byKey = new Map(replicas.map((r) => [replicaKey(r.id, r.url), r]));
-      const byId = new Map(replicas.map((r) => [r.id, r]));
-      const tree = "tree" in policy ? (policy.tree as ServiceState["tree"]) : null;
-      next.set(service.name, { router, policy, replicas, byKey, byId, tree });
+      replicas.forEach((r, i) => {
+        const role = pd ? service.replicas[i]!.role : undefined;
+        if (role === "prefill" || role === "decode") r.role = role;
+        else delete r.role;
+      });
+      nextReplicas.set(service.name, new Map(replicas.map((r) => [replicaKey(r.id, r.url), r])));
+      if (sharesState(router)) next.set(service.name, this.#state(service.name, router, replicas, null));
+      for (const side of sides) {
+        const members = replicas.filter((_, i) => service.replicas[i]!.role === side);
+        const key = pdSideKey(service.name, side);
+        next.set(key, this.#state(key, pdSideRouter(router, side), members, side));
+      }
     }
     this.#services = next;
+    this.#replicas = nextReplicas;
     this.#mesh?.retain(this.#treeServices());
+  }
+
+  /** A state for `replicas` under `key`, keeping the policy there while its router is unchanged. */
+  #state(key: string, router: RouterConfig, replicas: HostReplica[], role: PdSide | null): ServiceState {
+    const before = this.#services.get(key);
+    let policy = before && sameJson(before.router, router) ? before.policy : null;
+    if (policy) policy.retain(replicas);
+    else policy = createPolicy<HostReplica>(router, replicas);
+    const byId = new Map(replicas.map((r) => [r.id, r]));
+    const tree = "tree" in policy ? (policy.tree as ServiceState["tree"]) : null;
+    return { router, policy, replicas, role, byId, tree };
   }
 
   /**
@@ -144,7 +177,7 @@ export class RoutingState {
       candidates = state.replicas.filter((r) => eligible.includes(r.id));
       if (candidates.length === 0) return null;
     }
-    const mesh = this.#mesh;
+    const mesh = state.role === null ? this.#mesh : null;
     if (mesh !== null && state.tree !== null && text !== "") {
       mesh.learn(service, state.tree, text, state.byId);
       // With peers, a new prefix goes where they would send it too; alone, SGLang's random tie-break.
@@ -188,17 +221,25 @@ export class RoutingState {
    * (stale, failed, unsupported: policies fall back to in-flight). Unknown replicas are ignored.
    */
   setEngine(service: string, id: string, url: string, load: ScrapedLoad | null): void {
-    const replica = this.#services.get(service)?.byKey.get(replicaKey(id, url));
+    const replica = this.#replicas.get(service)?.get(replicaKey(id, url));
     if (!replica) return;
     replica.engine = load && { ...load, inFlightAtScrape: replica.inFlight };
   }
 
-  /** The host's loads (diagnostics, tests). */
-  loads(): { service: string; id: string; inFlight: number; peerInFlight: number; engine: EngineLoad | null }[] {
-    return [...this.#services].flatMap(([service, s]) =>
-      s.replicas.map((r) => ({
+  /** The host's loads (diagnostics, tests): each replica once, a PD service's with its role. */
+  loads(): {
+    service: string;
+    id: string;
+    role?: PdSide;
+    inFlight: number;
+    peerInFlight: number;
+    engine: EngineLoad | null;
+  }[] {
+    return [...this.#replicas].flatMap(([service, byKey]) =>
+      [...byKey.values()].map((r) => ({
         service,
         id: r.id,
+        ...(r.role ? { role: r.role } : {}),
         inFlight: r.inFlight,
         peerInFlight: r.peerInFlight,
         engine: r.engine ?? null,

@@ -5,8 +5,11 @@
  * policy, the retry budget and the admission gate. A document that keeps a service's settings keeps
  * its budget and gate (counts, waiting requests); a new replica count changes the gate's limit in
  * place. `shares`: the processes serving the host, which split its limits (`docs/resilience.md`).
+ * A PD service's limit counts its decode replicas only (docs/pd.md): a request holds one decode
+ * replica for its whole generation, and a prefill replica only until its first token.
  */
 import type { ConfigService } from "../../schema/config-document.ts";
+import { pdRouting } from "../../schema/router.ts";
 import { AdmissionGate } from "./admission-queue.ts";
 import { RetryBudget } from "./retry-budget.ts";
 import { RetryPolicy } from "./retry-policy.ts";
@@ -36,8 +39,11 @@ export function serviceResilience(
   const a = service.admission ?? null;
   let gate: AdmissionGate | null = null;
   if (a) {
+    const replicas = pdRouting(service.router)
+      ? service.replicas.filter((r) => r.role === "decode").length
+      : service.replicas.length;
     const limits = {
-      limit: Math.max(1, Math.ceil((a.max_concurrency * Math.max(1, service.replicas.length)) / Math.max(1, shares))),
+      limit: Math.max(1, Math.ceil((a.max_concurrency * Math.max(1, replicas)) / Math.max(1, shares))),
       size: a.queue_size,
       timeoutMs: a.queue_timeout_ms,
     };

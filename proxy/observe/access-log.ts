@@ -16,6 +16,11 @@
  *  "ttft":0.112,"tpot":0.0213,"input_tokens":42,"output_tokens":56,"tokens_estimated":false,"bytes_in":312,
  *  "bytes_out":9126,"incomplete":false,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}
  * ```
+ *
+ * A PD request's line (docs/pd.md) names its decode replica as `replica` (the one whose answer the
+ * client got) and adds, after `replica`, `"prefill_replica"` (its prefill replica) and
+ * `"prefill_time"` (seconds from arrival to the end of the prefill's answer, null when it failed);
+ * other lines have neither field.
  */
 import type { ExchangeRecord } from "./exchange-record.ts";
 import { jsonString } from "./json-text.ts";
@@ -43,13 +48,19 @@ function isoTime(ms: number): string {
   return `${isoPrefix}${String(whole % 1000).padStart(3, "0")}Z`;
 }
 
+/** A PD request's prefill fields, each followed by a comma ("" for other requests). */
+const pdFields = (r: ExchangeRecord, name: number): string =>
+  r.prefillReplica === undefined
+    ? ""
+    : `"prefill_replica":${text(cut(r.prefillReplica, name))},"prefill_time":${seconds(r.prefillTime ?? null)},`;
+
 // Written out rather than JSON.stringify of an object: a third less time per line (2.8 → 1.9 µs).
 function line(r: ExchangeRecord, path: number, name: number): string {
   return (
     `{"time":"${isoTime(r.time)}","request_id":${text(r.requestId)},"client":${text(r.clientAddress)},` +
     `"method":${text(cut(r.method, 32))},"host":${text(cut(r.host, name))},"path":${text(cut(r.path, path))},` +
     `"status":${r.status},"project":${text(cut(r.project, name))},"service":${text(cut(r.service, name))},` +
-    `"model":${text(cut(r.model, name))},"replica":${text(cut(r.replica, name))},"retries":${r.retries},` +
+    `"model":${text(cut(r.model, name))},"replica":${text(cut(r.replica, name))},${pdFields(r, name)}"retries":${r.retries},` +
     `"rate_limit":${text(r.rateLimit)},"duration":${seconds(r.duration)},"ttft":${seconds(r.ttft)},` +
     `"tpot":${seconds(r.tpot)},"input_tokens":${count(r.inputTokens)},"output_tokens":${count(r.outputTokens)},` +
     `"tokens_estimated":${r.tokensEstimated},"bytes_in":${r.bytesIn},"bytes_out":${r.bytesOut},` +

@@ -8,7 +8,8 @@
  *
  * Labels are bounded by the configuration: `service`, `replica` (its id), `gen_ai_request_model` (the
  * service's configured `model.name`, never the request's), `gen_ai_operation_name` (from the path's
- * last segments: `chat`, `text_completion`, `embeddings`), `code` (a status class), and a few fixed
+ * last segments: `chat`, `text_completion`, `embeddings`), `code` (a status class), `role` (a PD
+ * service's side, `prefill` or `decode`; on the tree-policy families only for those sides), and a few fixed
  * enumerations. Never paths, client addresses or anything a client chooses.
  */
 import { DURATION_BOUNDS, TOKEN_BOUNDS, TPOT_BOUNDS, TTFT_BOUNDS } from "../../schema/llm-stats.ts";
@@ -86,6 +87,25 @@ export const METRICS = {
     help: "Requests being forwarded to a replica now.",
     labels: ["service"],
   },
+  pdInFlight: {
+    name: "gateplane_pd_in_flight",
+    type: "gauge",
+    help: "PD services: requests holding a replica now, by role (prefill until its answer was read, decode until the client's answer ended).",
+    labels: ["service", "replica", "role"],
+  },
+  pdPrefillDuration: {
+    name: "gateplane_pd_prefill_duration_seconds",
+    type: "histogram",
+    help: "PD services: time from a request's arrival to the end of its prefill replica's answer, for prefills that succeeded.",
+    labels: ["service", "replica"],
+    bounds: TTFT_BOUNDS,
+  },
+  pdFailures: {
+    name: "gateplane_pd_failures_total",
+    type: "counter",
+    help: "PD services: failed sides of a pair (an error status, a transport failure, a cut answer), by role and replica.",
+    labels: ["service", "replica", "role"],
+  },
   upstreamErrors: {
     name: "gateplane_upstream_errors_total",
     type: "counter",
@@ -145,43 +165,43 @@ export const METRICS = {
     name: "gateplane_cache_aware_hits_total",
     type: "counter",
     help: "cache_aware decisions that followed a prefix match.",
-    labels: ["service"],
+    labels: ["service", "role"],
   },
   cacheMisses: {
     name: "gateplane_cache_aware_misses_total",
     type: "counter",
     help: "cache_aware decisions without a prefix match above cache_threshold.",
-    labels: ["service"],
+    labels: ["service", "role"],
   },
   cacheBalanced: {
     name: "gateplane_cache_aware_balanced_total",
     type: "counter",
     help: "cache_aware decisions taken by the imbalance rule (least loaded replica).",
-    labels: ["service"],
+    labels: ["service", "role"],
   },
   cacheEvictions: {
     name: "gateplane_cache_aware_evictions_total",
     type: "counter",
     help: "cache_aware prefix tree evictions (every eviction_interval).",
-    labels: ["service"],
+    labels: ["service", "role"],
   },
   prefixLoadHits: {
     name: "gateplane_prefix_load_hits_total",
     type: "counter",
     help: "prefix_load decisions that went to a replica holding part of the routing text.",
-    labels: ["service"],
+    labels: ["service", "role"],
   },
   prefixLoadMisses: {
     name: "gateplane_prefix_load_misses_total",
     type: "counter",
     help: "prefix_load decisions that went to a replica holding none of the routing text.",
-    labels: ["service"],
+    labels: ["service", "role"],
   },
   prefixLoadEvictions: {
     name: "gateplane_prefix_load_evictions_total",
     type: "counter",
     help: "prefix_load prefix tree evictions (every eviction_interval).",
-    labels: ["service"],
+    labels: ["service", "role"],
   },
   engineRunning: {
     name: "gateplane_engine_requests_running",

@@ -34,8 +34,12 @@ export interface ExchangeRecord {
   project: string | null;
   /** The service's model (`model:` of an OpenAI-compatible service), never taken from the request. */
   model: string | null;
-  /** The replica (its id) that answered, or null when none did. */
+  /** The replica (its id) that answered, or null when none did (a PD request's: its decode replica). */
   replica: string | null;
+  /** PD requests (docs/pd.md): the prefill replica of the pair that answered (or the last one tried); absent otherwise. */
+  prefillReplica?: string;
+  /** PD requests: seconds from arrival to the end of that prefill's answer; absent when it did not succeed. */
+  prefillTime?: number;
   /** Status sent to the client; 0 when the client went away before one was sent. */
   status: number;
   /** Attempts beyond the first (another replica after a failure before any byte reached the client). */

@@ -43,6 +43,9 @@ export class Observation {
   rateLimit: "allowed" | "refused" | null = null;
   /** The replica that answered (its id). */
   replica: string | null = null;
+  /** PD requests: the prefill replica of the pair (`pd/`), and when its answer ended (`performance.now()`, -1: it did not). */
+  prefillReplica: string | null = null;
+  prefillAt = -1;
   retries = 0;
   bytesIn = 0;
   bytesOut = 0;
@@ -132,6 +135,8 @@ export class Observation {
       project: route?.project ?? null,
       model: route?.model?.name ?? null,
       replica: this.replica,
+      ...(this.prefillReplica !== null ? { prefillReplica: this.prefillReplica } : {}),
+      ...(this.prefillAt >= 0 ? { prefillTime: Math.max(0, this.prefillAt - start) / 1000 } : {}),
       status: res.headersSent ? res.statusCode : 0,
       retries: this.retries,
       rateLimit: this.rateLimit,

@@ -52,6 +52,9 @@ describe("OTLP spans", () => {
     expect(quiet["http.response.body.size"]).toBeUndefined();
     expect(quiet["gateplane.retries"]).toBeUndefined();
     expect(attributes(spanOf(exchangeRecord({ retries: 2 })).attributes as never)["gateplane.retries"]).toBe(2);
+    expect(quiet["gateplane.prefill_replica"]).toBeUndefined();
+    const pd = attributes(spanOf(exchangeRecord({ replica: "d1", prefillReplica: "p1" })).attributes as never);
+    expect([pd["gateplane.replica"], pd["gateplane.prefill_replica"]]).toEqual(["d1", "p1"]);
   });
 
   it("keep nanoseconds right across a second's end", () => {

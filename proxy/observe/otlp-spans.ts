@@ -14,7 +14,7 @@
  *  - other requests are named `{method} {service}` (just `{method}` when no service took it);
  *  - every span: `http.request.method`, `http.response.status_code`, `url.path`,
  *    `server.address`, `client.address`, and `gateplane.request_id`; when they say something,
- *    body sizes (non-zero) and `gateplane.*` (project, service, replica, retries when some,
+ *    body sizes (non-zero) and `gateplane.*` (project, service, replica, a PD request's prefill replica, retries when some,
  *    rate-limit decision, estimated tokens, incomplete);
  *  - status ERROR with `error.type` for a 5xx (the status code) and for a response that ended
  *    early or never started (`incomplete`); 4xx leave the status unset (HTTP server conventions).
@@ -87,6 +87,7 @@ export function encodeSpan(r: ExchangeRecord): string {
   if (r.project !== null) attributes.push(s("gateplane.project", r.project));
   if (r.service !== null) attributes.push(s("gateplane.service", r.service));
   if (r.replica !== null) attributes.push(s("gateplane.replica", r.replica));
+  if (r.prefillReplica !== undefined) attributes.push(s("gateplane.prefill_replica", r.prefillReplica));
   if (r.rateLimit !== null) attributes.push(s("gateplane.rate_limit", r.rateLimit));
   if (r.incomplete) attributes.push(b("gateplane.incomplete", true));
   let events = "";

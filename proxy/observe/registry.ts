@@ -107,6 +107,9 @@ export class MetricsRegistry {
       admissionRefused: [] as ScalarSample[],
     };
     const queueWait: HistogramSample[] = [];
+    const pdInFlight: ScalarSample[] = [];
+    const pdFailures: ScalarSample[] = [];
+    const pdPrefill: HistogramSample[] = [];
     for (const meter of this.#services.values()) {
       const s = meter.labels;
       c.inFlight.push({ labels: s, value: meter.inFlight });
@@ -123,6 +126,12 @@ export class MetricsRegistry {
       if (meter.queued > 0 || meter.queueWait.sum > 0 || meter.queueWait.counts.some((n) => n > 0)) {
         c.admissionQueued.push({ labels: s, value: meter.queued });
         queueWait.push(histogramSample(s, meter.queueWait));
+      }
+      for (const pd of meter.pd.values()) {
+        const byRole = [...pd.labels, "role", pd.role];
+        pdInFlight.push({ labels: byRole, value: pd.inFlight });
+        if (pd.failures > 0) pdFailures.push({ labels: byRole, value: pd.failures });
+        if (pd.prefill.count > 0) pdPrefill.push(histogramSample(pd.labels, pd.prefill));
       }
       for (const replica of meter.replicas.values()) {
         replica.requests.forEach((n, i) => {
@@ -168,6 +177,9 @@ export class MetricsRegistry {
       family(METRICS.requests, c.requests),
       family(METRICS.incomplete, c.incomplete),
       family(METRICS.inFlight, c.inFlight),
+      family(METRICS.pdInFlight, pdInFlight),
+      family(METRICS.pdPrefillDuration, pdPrefill),
+      family(METRICS.pdFailures, pdFailures),
       family(METRICS.upstreamErrors, c.upstreamErrors),
       family(METRICS.retries, c.retries),
       family(METRICS.rateLimited, c.rateLimited),

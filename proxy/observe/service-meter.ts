@@ -86,6 +86,20 @@ export class ReplicaMeter {
   }
 }
 
+/** A PD service's replica in its role (`pd/`): its held requests, prefill times, failures. */
+export class PdReplicaMeter {
+  readonly labels: string[];
+  readonly role: "prefill" | "decode";
+  inFlight = 0;
+  failures = 0;
+  /** Prefill replicas: arrival → the end of their answer (s). */
+  readonly prefill = new Hist(TTFT_BOUNDS);
+  constructor(service: string, replica: string, role: "prefill" | "decode") {
+    this.role = role;
+    this.labels = labelsOf("service", service, "replica", replica);
+  }
+}
+
 export class ServiceMeter {
   readonly name: string;
   /** The service's configured model name, "" for none. */
@@ -105,6 +119,8 @@ export class ServiceMeter {
   /** Admission refusals: [full, timeout]. */
   readonly admissionRefusals = new Float64Array(2);
   #ring: LlmRing | null = null;
+  /** A PD service's replicas by `role\0id`, made on first use. */
+  readonly pd = new Map<string, PdReplicaMeter>();
 
   constructor(name: string, model: string) {
     this.name = name;
@@ -128,6 +144,19 @@ export class ServiceMeter {
   /** Keeps the series of these replica ids (and of the gateway's own answers). */
   retainReplicas(ids: ReadonlySet<string>): void {
     for (const id of this.replicas.keys()) if (id !== "" && !ids.has(id)) this.replicas.delete(id);
+    for (const [key, meter] of this.pd)
+      if (!ids.has(key.slice(key.indexOf("\u0000") + 1)) && meter.inFlight === 0) this.pd.delete(key);
+  }
+
+  /** The PD meter of a replica in its role. */
+  pdReplica(role: "prefill" | "decode", replica: string): PdReplicaMeter {
+    const key = `${role}\u0000${replica}`;
+    let meter = this.pd.get(key);
+    if (!meter) {
+      meter = new PdReplicaMeter(this.name, replica, role);
+      this.pd.set(key, meter);
+    }
+    return meter;
   }
 
   retryRefused(reason: RefusalReason): void {

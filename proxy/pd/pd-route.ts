@@ -3,7 +3,9 @@
  * A PD service's routes (docs/pd.md): its prefill replicas and its decode replicas, each behind a
  * balancer with its side's policy (`router.prefill_policy`, `router.decode_policy`). The replicas are
  * the service's own `ReplicaState`s, so health (passive, active, breaker) and in-flight counts are one
- * per replica whichever balancer sees it; each side's load is its own replicas' counts.
+ * per replica whichever balancer sees it; each side's load is its own replicas' counts. Each side is
+ * also a `RoutedService` (`prefillSide`, `decodeSide`): the routing gate decides it in the host's
+ * routing state under its own key (`pd-side.ts`), as it decides a co-located service.
  */
 import type { ConfigService } from "../../schema/config-document.ts";
 import { sameJson } from "../../schema/json.ts";
@@ -12,23 +14,19 @@ import { pdUnroutable } from "../../schema/service.ts";
 import type { Balancer, ReplicaState } from "../balancer.ts";
 import { createPolicy } from "../policies/index.ts";
 import type { Policy } from "../policies/policy.ts";
+import type { RoutedService } from "../routing-gate.ts";
+import { pdSideKey, pdSideRouter } from "./pd-side.ts";
 
 export interface PdRoute {
   readonly prefill: Balancer;
   readonly decode: Balancer;
+  /** The sides as the routing gate decides them (`routing-gate.ts`): `decode` and `prefill` under their keys. */
+  readonly prefillSide: RoutedService;
+  readonly decodeSide: RoutedService;
   /** Each prefill replica's `bootstrap_port` (null: none is sent), by id. */
   readonly bootstrapPorts: ReadonlyMap<string, number | null>;
   /** Why the service cannot route (fewer than one replica of each role), else null. */
   readonly unroutable: string | null;
-  /** Pairs tried again on other replicas, and pairs that failed on each side (this process). */
-  readonly counts: PdCounts;
-}
-
-export interface PdCounts {
-  requests: number;
-  retries: number;
-  prefillFailures: number;
-  decodeFailures: number;
 }
 
 /** Null unless the service's router disaggregates. Policies keep their state while the router is unchanged. */
@@ -53,12 +51,23 @@ export function buildPdRoute(
     }
     return balancer(members, createPolicy({ ...router, policy }, members));
   };
+  const prefillBalancer = side(prefill, pd.prefill_policy, before?.prefill);
+  const decodeBalancer = side(decode, pd.decode_policy, before?.decode);
   return {
-    prefill: side(prefill, pd.prefill_policy, before?.prefill),
-    decode: side(decode, pd.decode_policy, before?.decode),
+    prefill: prefillBalancer,
+    decode: decodeBalancer,
+    prefillSide: {
+      name: pdSideKey(service.name, "prefill"),
+      router: pdSideRouter(router, "prefill"),
+      balancer: prefillBalancer,
+    },
+    decodeSide: {
+      name: pdSideKey(service.name, "decode"),
+      router: pdSideRouter(router, "decode"),
+      balancer: decodeBalancer,
+    },
     bootstrapPorts: new Map(prefill.map((r) => [r.id, roles.get(r.id)?.bootstrap_port ?? null])),
     unroutable: pdUnroutable(service.name, prefill.length, decode.length),
-    counts: before?.counts ?? { requests: 0, retries: 0, prefillFailures: 0, decodeFailures: 0 },
   };
 }
 

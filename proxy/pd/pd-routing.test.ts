@@ -175,6 +175,10 @@ describe("built-in PD routing", () => {
         .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
     expect(total("gateplane_retries_total")).toBe(4);
     expect(total("gateplane_upstream_errors_total")).toBe(2);
+    // Each failed side counted by its role: both prefills once (503), both decodes once (reset).
+    expect(total("gateplane_pd_failures_total")).toBe(4);
+    expect(exposition).toMatch(/gateplane_pd_failures_total\{service="pd",replica="p1",role="prefill"\} 1\n/);
+    expect(exposition).toMatch(/gateplane_pd_failures_total\{service="pd",replica="d2",role="decode"\} 1\n/);
     // Two answers, two KV transfers, each to the decode worker that was told that prefill.
     expect(engines.transfer.transferred).toHaveLength(2);
     const decodeRooms = engines.decode.flatMap((d) => d.requests.flatMap((r) => r.bootstrap.map((b) => b.room)));

@@ -20,7 +20,10 @@
  *
  * Answers: the decode worker's is the real one (every token, `system_fingerprint` naming the worker);
  * the prefill worker's is a one-token answer of the same shape (SGLang's prefill returns after the
- * first token), which a router must not relay. Both stream as SSE ending in `data: [DONE]` when asked.
+ * first token), which a router must not relay. Both stream as SSE ending in `data: [DONE]` when asked;
+ * a streamed chat or completion with `stream_options.include_usage` ends with SGLang's usage-only
+ * chunk (`"choices":[]` and `usage`) before `[DONE]`. `hold()` makes a worker keep the answers of the
+ * requests it is sent until the returned function is called (the KV transfer still happens).
  * `fail(n, status)` makes the next n generation requests answer `status` at once; `resetNext(n)`
  * destroys their sockets. `/health` answers 200.
  */
@@ -93,6 +96,8 @@ export interface PdEngine {
   readonly open: number;
   fail(count: number, status?: number): void;
   resetNext(count: number): void;
+  /** Keeps answers (after the KV transfer) until the returned function is called. */
+  hold(): () => void;
   close(): Promise<void>;
 }
 
@@ -195,12 +200,24 @@ function answer(
     return;
   }
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+  const options = body.stream_options as { include_usage?: unknown } | undefined;
+  const usage =
+    path !== "/generate" && options?.include_usage === true
+      ? `data: ${JSON.stringify({
+          id: path === "/v1/chat/completions" ? "chatcmpl-pd" : "cmpl-pd",
+          object: path === "/v1/chat/completions" ? "chat.completion.chunk" : "text_completion",
+          created: 0,
+          model,
+          choices: [],
+          usage: { prompt_tokens: 3, completion_tokens: tokens.length, total_tokens: 3 + tokens.length },
+        })}\n\n`
+      : "";
   let i = 0;
   let sofar = "";
   const next = () => {
     if (res.destroyed) return;
     if (i === tokens.length) {
-      res.end("data: [DONE]\n\n");
+      res.end(`${usage}data: [DONE]\n\n`);
       return;
     }
     const token = tokens[i++]!;
@@ -240,6 +257,7 @@ export async function startPdEngine(o: PdEngineOptions): Promise<PdEngine> {
   let failStatus = 500;
   let resetting = 0;
   let open = 0;
+  let held: Promise<void> | null = null;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? "/").split("?")[0]!;
     if (req.method === "GET" && path === "/health") {
@@ -314,6 +332,7 @@ export async function startPdEngine(o: PdEngineOptions): Promise<PdEngine> {
         );
         return;
       }
+      if (held) await held;
       answer(res, path, body, PD_TOKENS.slice(0, 1), fingerprint, itlMs);
       return;
     }
@@ -328,6 +347,7 @@ export async function startPdEngine(o: PdEngineOptions): Promise<PdEngine> {
       );
       return;
     }
+    if (held) await held;
     answer(res, path, body, PD_TOKENS, fingerprint, itlMs);
   };
 
@@ -348,6 +368,17 @@ export async function startPdEngine(o: PdEngineOptions): Promise<PdEngine> {
     },
     resetNext(count) {
       resetting = count;
+    },
+    hold() {
+      let release = () => {};
+      const holding = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      held = holding;
+      return () => {
+        if (held === holding) held = null;
+        release();
+      };
     },
     close: () =>
       new Promise<void>((resolve) => {

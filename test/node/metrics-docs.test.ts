@@ -19,6 +19,7 @@ import { DEFAULT_SERVER_SETTINGS } from "../../proxy/settings.ts";
 import { healthDocument } from "../../schema/health.ts";
 import { CACHE_AWARE_DEFAULTS, PREFIX_LOAD_DEFAULTS } from "../../schema/router.ts";
 import { type FakeModelServer, startFakeModelServer } from "../fakes/model-server.ts";
+import { startPdEngines } from "../fakes/pd-engines.ts";
 import { configDocument, DOMAIN } from "../support/config-builder.ts";
 import { send } from "../support/http-client.ts";
 import { until } from "../support/until.ts";
@@ -35,6 +36,7 @@ let slow: Server;
 const held: ServerResponse[] = [];
 let busy: Server;
 let dir: string;
+let pd: Awaited<ReturnType<typeof startPdEngines>>;
 
 function listen(s: Server): Promise<string> {
   return new Promise((resolve) =>
@@ -64,6 +66,8 @@ beforeAll(async () => {
     res.end("busy");
   });
   const busyUrl = await listen(busy);
+  // A prefill/decode pair (docs/pd.md): the PD series.
+  pd = await startPdEngines({ prefill: 1, decode: 1 });
   const doc = configDocument(1, [
     {
       name: "chat",
@@ -102,6 +106,21 @@ beforeAll(async () => {
       admission: { max_concurrency: 1, queue_size: 1, queue_timeout_ms: 20, priority_header: null },
     },
     {
+      name: "pd",
+      router: {
+        type: "sglang",
+        policy: "cache_aware",
+        pd_disaggregation: true,
+        prefill_policy: "cache_aware",
+        decode_policy: "power_of_two",
+        ...CACHE_AWARE_DEFAULTS,
+      },
+      replicas: [
+        { id: "p1", url: pd.prefill[0]!.url, role: "prefill", bootstrap_port: pd.prefill[0]!.bootstrapPort! },
+        { id: "d1", url: pd.decode[0]!.url, role: "decode" },
+      ],
+    },
+    {
       name: "queued",
       replicas: [slowUrl],
       admission: { max_concurrency: 1, queue_size: 0, queue_timeout_ms: 0, priority_header: null },
@@ -118,6 +137,9 @@ beforeAll(async () => {
   for (let i = 0; i < 2; i++) await post("routed", { messages: [] });
   await post("cached", { messages: [{ role: "user", content: "hello" }] });
   await post("prefixed", { messages: [{ role: "user", content: "hello" }] });
+  // PD: decode fails once (the pair is tried again), then the pair answers.
+  pd.decode[0]!.fail(1, 503);
+  expect((await post("pd", { messages: [{ role: "user", content: "hello" }] })).status).toBe(200);
   expect((await post("asleep", {})).status).toBe(503);
   await post("limited", {});
   expect((await post("limited", {})).status).toBe(429);
@@ -195,6 +217,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   await model?.close();
+  await pd?.close();
   cutting?.closeAllConnections();
   await new Promise((r) => cutting?.close(r));
   for (const s of [slow, busy]) {

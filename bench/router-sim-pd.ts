@@ -50,9 +50,10 @@ export interface EngineCost {
   /** Requests admitted at once per worker (prefilling, decoding or waiting for their KV). */
   maxRunning: number;
   /**
-   * KV memory per worker, tokens. An admitted request holds its uncached prompt tokens and, where it
-   * decodes, its output (a decode worker: the whole prompt, transferred into fresh pages); the prefix
-   * cache (LRU over 16-token blocks) is what the running requests leave free, as a radix cache is.
+   * KV memory per worker, tokens. An admitted request needs room for its uncached prompt tokens and,
+   * where it decodes, its output (a decode worker: the whole prompt, transferred into fresh pages,
+   * no prefix shared). The prefix cache (LRU over 16-token blocks) holds every prompt's pages, the
+   * running ones' too, as a radix cache does: all the memory but what running requests' outputs take.
    */
   kvTokens: number;
   /** Seconds between engine scrapes (the policies' `engine`). */
@@ -126,6 +127,8 @@ class Engine {
   decoding: Job[] = [];
   running = 0;
   kvUsed = 0;
+  /** Output tokens the running requests will write (co-located): the KV the prefix cache cannot use. */
+  outputsHeld = 0;
   stepping = false;
   busySeconds = 0;
   served = 0;
@@ -240,10 +243,11 @@ export function simulatePd(
   let firstArrival = Number.POSITIVE_INFINITY;
   let lastDone = 0;
 
-  const release = (w: Engine, held: number) => {
+  const release = (w: Engine, held: number, output: number) => {
     w.running--;
     w.kvUsed -= held;
-    w.cache.resize(cost.kvTokens - w.kvUsed);
+    w.outputsHeld -= output;
+    w.cache.resize(cost.kvTokens - w.outputsHeld);
   };
 
   const admit = (w: Engine, now: number) => {
@@ -263,12 +267,15 @@ export function simulatePd(
         handOff(job, now);
         continue;
       }
-      if (w.role === "both") job.decodeHeld = need;
+      if (w.role === "both") {
+        job.decodeHeld = need;
+        w.outputsHeld += output.length;
+      }
       job.prefillHeld = need;
       promptTokens += prompt.length;
       cachedTokens += cached;
       w.cache.insert(keys);
-      w.cache.resize(cost.kvTokens - w.kvUsed);
+      w.cache.resize(cost.kvTokens - w.outputsHeld);
       // An engine computes at least the last token even when the whole prompt is cached.
       job.prefillLeft = Math.max(1, prompt.length - cached);
       w.prefilling.push(job);
@@ -336,7 +343,7 @@ export function simulatePd(
     handoffSum += arrived - job.prefilledAt;
     handoffs++;
     events.push(arrived, () => {
-      release(p, job.prefillHeld);
+      release(p, job.prefillHeld, 0);
       job.prefillView.inFlight--;
       kick(p, arrived);
       firstToken(job, arrived);
@@ -347,7 +354,7 @@ export function simulatePd(
   const finish = (job: Job, now: number) => {
     const w = job.decodeAt;
     finished++;
-    release(w, job.decodeHeld);
+    release(w, job.decodeHeld, colocated ? job.request.output.length : 0);
     job.decodeView.inFlight--;
     outputTokens += job.request.output.length;
     lastDone = Math.max(lastDone, now);
@@ -355,7 +362,7 @@ export function simulatePd(
     // prefill worker's cache.
     if (colocated) {
       w.cache.insert(prepared(job.request).doneKeys);
-      w.cache.resize(cost.kvTokens - w.kvUsed);
+      w.cache.resize(cost.kvTokens - w.outputsHeld);
     }
     const next = job.request.next;
     if (next) {

@@ -13,7 +13,8 @@ import { parseArgs } from "node:util";
 import type { RouterConfig, RouterPolicy } from "../schema/router.ts";
 import { renderTable } from "./report.ts";
 import type { SimRequest } from "./router-sim.ts";
-import { DEFAULT_ENGINE, type Fleet, KV_BYTES_PER_TOKEN, kvTransfer, simulatePd } from "./router-sim-pd.ts";
+import { type Fleet, simulatePd } from "./router-sim-pd.ts";
+import { DEFAULT_ENGINE, KV_BYTES_PER_TOKEN, kvTransfer } from "./router-sim-pd-cost.ts";
 import { longPromptWorkload, multiTurnWorkload, sharedPrefixWorkload } from "./router-workloads.ts";
 
 const { values } = parseArgs({
@@ -134,7 +135,7 @@ const c = COST;
 console.log(
   `# PD vs co-located, ${WORKERS} workers, seed ${SEED}: engine step ${c.stepBase * 1000} ms + ${c.decodePerSeq * 1000} ms per running decode ` +
     `+ ${c.prefillPerToken * 1e6} µs per uncached prompt token (chunks of ${c.chunkTokens}); ${c.maxRunning} running and ` +
-    `${c.kvTokens} tokens of KV per worker (the prefix cache is what running requests leave free); ` +
+    `${c.kvTokens} tokens of KV per worker (the prefix cache: all of it but what running outputs take); ` +
     `KV transfer ${KV_BYTES_PER_TOKEN / 1024} KiB/token at ${GBS} GB/s per prefill worker + ${BASE_MS} ms; scrapes every ${SCRAPE} s`,
 );
 const only = values.only;

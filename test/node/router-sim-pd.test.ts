@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from "vitest";
 import type { SimRequest } from "../../bench/router-sim.ts";
-import { DEFAULT_ENGINE, DEFAULT_TRANSFER, type Fleet, simulatePd } from "../../bench/router-sim-pd.ts";
+import { type Fleet, simulatePd } from "../../bench/router-sim-pd.ts";
+import { DEFAULT_ENGINE, DEFAULT_TRANSFER } from "../../bench/router-sim-pd-cost.ts";
 import type { RouterConfig, RouterPolicy } from "../../schema/router.ts";
 
 let nextToken = 0;

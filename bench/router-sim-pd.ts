@@ -12,7 +12,8 @@
  * co-located worker's decodes wait for the prefill chunk in their step (the ITL spikes PD removes);
  * a prefill worker's steps are prefill only; a decode worker's are decode only. Per-token costs,
  * prefix cache, running limit and KV capacity are the same for every worker in both modes (the same
- * GPU, the same engine), so a PD fleet of P + D workers is compared with N = P + D co-located ones.
+ * GPU, the same engine; `router-sim-pd-cost.ts`), so a PD fleet of P + D workers is compared with
+ * N = P + D co-located ones.
  *
  * PD, as SGLang's disaggregation with SMG's router (`proxy/pd/`): each request gets a prefill worker
  * from the prefill policy (on the request's text) and a decode worker from the decode policy (on ""
@@ -163,9 +164,11 @@ export function simulatePd(
     for (const s of colocated ? [prefillSide] : [prefillSide, decodeSide]) {
       for (const view of s.views) {
         const w = view.worker;
+        // Admitted requests neither prefilling nor decoding wait for their KV (SGLang reports its
+        // pre-allocation and transfer queues apart from the running batch): waiting here.
         view.engine = {
           running: w.decoding.length,
-          waiting: w.queue.length + w.prefilling.length,
+          waiting: w.queue.length + (w.running - w.decoding.length),
           kvUsage: Math.min(1, w.kvUsed / cost.kvTokens),
           inFlightAtScrape: view.inFlight,
           at: now * 1000,

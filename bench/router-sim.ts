@@ -88,14 +88,15 @@ class BlockKeys {
 }
 
 const BLOCK_KEYS = new BlockKeys();
-interface Prepared {
+export interface Prepared {
   text: string;
   keys: number[];
   /** Keys of prompt + output: what the worker holds after answering. */
   doneKeys: number[];
 }
 const PREPARED = new WeakMap<SimRequest, Prepared>();
-function prepared(r: SimRequest): Prepared {
+/** A request's routing text and block keys, computed once for every simulation that runs it. */
+export function prepared(r: SimRequest): Prepared {
   let p = PREPARED.get(r);
   if (!p) {
     p = {
@@ -108,11 +109,16 @@ function prepared(r: SimRequest): Prepared {
   return p;
 }
 
-class LruCache {
+export class LruCache {
   readonly #blocks = new Map<number, true>();
-  readonly #capacity: number;
+  #capacity: number;
   constructor(capacityTokens: number) {
     this.#capacity = Math.max(1, Math.floor(capacityTokens / BLOCK));
+  }
+  /** A new capacity (the KV memory running requests leave free), evicting the least recent blocks beyond it. */
+  resize(capacityTokens: number): void {
+    this.#capacity = Math.max(1, Math.floor(capacityTokens / BLOCK));
+    while (this.#blocks.size > this.#capacity) this.#blocks.delete(this.#blocks.keys().next().value!);
   }
   /** Blocks of `keys` cached from the start (and marks them used). */
   match(keys: readonly number[]): number {
@@ -161,7 +167,7 @@ interface Job {
 }
 
 /** A min-heap of timed events. */
-class Events {
+export class Events {
   readonly #items: { at: number; seq: number; run: () => void }[] = [];
   #seq = 0;
   push(at: number, run: () => void): void {
@@ -219,7 +225,7 @@ export interface SimResult {
 
 const textOf = (tokens: readonly number[]) => String.fromCodePoint(...tokens.map((t) => 0x4e00 + (t % 20_000)));
 
-function percentile(sorted: readonly number[], p: number): number {
+export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }

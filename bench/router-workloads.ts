@@ -116,3 +116,25 @@ export function tenantsWorkload(
   }
   return out;
 }
+
+/**
+ * Long prompts, long answers, nothing shared: where disaggregation is meant to pay. Poisson arrivals
+ * at `rate` requests/s for `seconds`, each a fresh `promptLen`-token prompt and a `outputLen`-token
+ * answer (a co-located worker prefills two 2,048-token chunks in the steps of its running decodes).
+ */
+export function longPromptWorkload(
+  seed: number,
+  rate = 8,
+  seconds = 30,
+  promptLen = 4096,
+  outputLen = 512,
+): SimRequest[] {
+  const rand = seeded(seed);
+  const out: SimRequest[] = [];
+  for (let at = 0; ; ) {
+    at += -Math.log(1 - rand()) / rate;
+    if (at >= seconds) break;
+    out.push({ arrival: at, prompt: tokens(rand, promptLen), output: tokens(rand, outputLen) });
+  }
+  return out;
+}

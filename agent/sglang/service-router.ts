@@ -29,7 +29,7 @@ import type { Logger } from "../log.ts";
 import { type ApiGeneration, SglangRouterClient, SglangRouterError } from "./client.ts";
 import type { PortAllocator } from "./ports.ts";
 import { describeExit, RouterProcess } from "./router-process.ts";
-import { normalizeWorkerUrl, notUsable, pdWorkerFlags, type WorkerSpec, workerKey } from "./worker-set.ts";
+import { asLaunched, notUsable, pdWorkerFlags, type WorkerSpec, workerDiff, workerKey } from "./worker-set.ts";
 
 export type RouterMode =
   | { mode: "external"; reason: null; port: number; pid: number | null }
@@ -339,30 +339,11 @@ export class ServiceRouter {
         this.#restartWanted = true;
         return;
       }
-      this.#decide(
-        pd,
-        desired,
-        listed.map((w) => desired.find((d) => d.url === normalizeWorkerUrl(w.url)) ?? w),
-        port,
-        pid,
-      );
+      this.#decide(pd, desired, asLaunched(listed, desired), port, pid);
       return;
     }
-    const wanted = new Map(desired.map((w) => [workerKey(w), w]));
-    const present = new Map(listed.map((w) => [workerKey(w), w]));
     const problems: string[] = [];
-    const removals = listed.filter((w) => !wanted.has(workerKey(w)));
-    // A URL leaving under another type or port is added back once the router let it go (SMG answers 409).
-    const leaving = new Set(removals.map((w) => normalizeWorkerUrl(w.url)));
-    const now = Date.now();
-    const additions = [...wanted].filter(([key, w]) => {
-      if (present.has(key)) {
-        this.#pending.delete(key);
-        return false;
-      }
-      const since = this.#pending.get(key);
-      return !leaving.has(w.url) && (since === undefined || now - since >= timing.pendingAddTimeoutMs);
-    });
+    const { removals, additions } = workerDiff(desired, listed, this.#pending, Date.now(), timing.pendingAddTimeoutMs);
     const named = (w: WorkerSpec) => (w.type === "regular" ? w.url : `${w.type} ${w.url}`);
     await Promise.all([
       ...removals.map(async (worker) => {
@@ -373,10 +354,10 @@ export class ServiceRouter {
           problems.push(errorMessage(error));
         }
       }),
-      ...additions.map(async ([key, worker]) => {
+      ...additions.map(async (worker) => {
         try {
           const outcome = await client.add(generation, worker);
-          if (outcome === "accepted") this.#pending.set(key, Date.now());
+          if (outcome === "accepted") this.#pending.set(workerKey(worker), Date.now());
           log.info(
             `sglang router for ${service}: ${outcome === "accepted" ? "asked to add" : "added"} worker ${named(worker)}`,
           );

@@ -116,3 +116,40 @@ export function notUsable(
   if (prefill > 0 && decode > 0) return null;
   return `sglang router lists ${prefill} of the service's ${count(desired, "prefill")} prefill and ${decode} of its ${count(desired, "decode")} decode replicas yet (needs one of each)`;
 }
+
+/**
+ * What to remove from the router (registrations the service does not have) and to add (those it
+ * lacks), given `pending`: key → when an addition was accepted (202), dropped once it shows up. An
+ * accepted addition is not posted again before `pendingTimeoutMs`; a URL being removed under another
+ * type or port is added back once the router let it go (SMG answers 409 to a URL it has).
+ */
+export function workerDiff<W extends WorkerSpec>(
+  desired: readonly WorkerSpec[],
+  listed: readonly W[],
+  pending: Map<string, number>,
+  now: number,
+  pendingTimeoutMs: number,
+): { removals: W[]; additions: WorkerSpec[] } {
+  const wanted = new Set(desired.map(workerKey));
+  const present = new Set(listed.map(workerKey));
+  const removals = listed.filter((w) => !wanted.has(workerKey(w)));
+  const leaving = new Set(removals.map((w) => normalizeWorkerUrl(w.url)));
+  const seen = new Set<string>();
+  const additions = desired.filter((w) => {
+    const key = workerKey(w);
+    // Two replicas on one URL are one worker.
+    if (seen.has(key)) return false;
+    seen.add(key);
+    if (present.has(key)) {
+      pending.delete(key);
+      return false;
+    }
+    const since = pending.get(key);
+    return !leaving.has(normalizeWorkerUrl(w.url)) && (since === undefined || now - since >= pendingTimeoutMs);
+  });
+  return { removals, additions };
+}
+
+/** A legacy listing names URLs only: each is the desired worker of that URL (as it was launched). */
+export const asLaunched = (listed: readonly WorkerSpec[], desired: readonly WorkerSpec[]): WorkerSpec[] =>
+  listed.map((w) => desired.find((d) => d.url === normalizeWorkerUrl(w.url)) ?? w);

@@ -5,12 +5,12 @@
  */
 import type { RouterReport, ServiceRejection } from "../schema/agent-protocol.ts";
 import { pdRouting } from "../schema/router.ts";
-import { pdUnroutable } from "../schema/service.ts";
+import { pdView } from "../schema/service.ts";
 import type { Service } from "../schema/service-api.ts";
 import { trafficOf } from "../schema/traffic.ts";
 import { gatewayDomain, serviceScheme } from "./config-service.ts";
 import { aggregateStats, engineByReplica, healthByReplica, replicaStats, withoutLlm } from "./service-stats.ts";
-import type { ServiceReplicaRow, ServiceRow, ServiceStore } from "./service-store.ts";
+import type { ServiceRow, ServiceStore } from "./service-store.ts";
 import type { GatewayRow, ReplicaRow } from "./state.ts";
 
 /**
@@ -150,13 +150,4 @@ function scalingView(s: ServiceRow, store: ServiceStore): Service["scaling"] {
     last_change_at: iso(row?.last_change_at ?? null),
     last_evaluated_at: iso(row?.last_evaluated_at ?? null),
   };
-}
-
-/** A PD service's replicas per role and whether it can route (null for other services). */
-function pdView(name: string, pd: boolean, replicas: ServiceReplicaRow[]): Service["pd"] {
-  if (!pd) return null;
-  const prefill = replicas.filter((r) => r.role === "prefill").length;
-  const decode = replicas.filter((r) => r.role === "decode").length;
-  const reason = pdUnroutable(name, prefill, decode);
-  return { prefill, decode, routable: reason === null, reason };
 }

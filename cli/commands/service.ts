@@ -12,6 +12,7 @@ import { UsageError } from "../errors.ts";
 import { serviceRouterLines } from "../router-modes.ts";
 import { engineLines } from "../service-engine.ts";
 import { healthLines } from "../service-health.ts";
+import { pdLines } from "../service-pd.ts";
 import { DEFAULT_TRAFFIC_WINDOW, TRAFFIC_WINDOWS, type TrafficWindowName, trafficLines } from "../service-traffic.ts";
 import { replicasTable, servicesTable } from "../services-table.ts";
 import { confirmed } from "./confirm.ts";
@@ -165,6 +166,7 @@ export async function service(ctx: Context, args: ServiceArgs): Promise<number> 
         ctx.printLines([
           ...servicesTable([found], { verbose: args.verbose, window: args.window, now }, ctx.style),
           ...serviceRouterLines(found),
+          ...pdLines(found, ctx.style),
           ...engineLines(found, ctx.style),
           ...healthLines(found, ctx.style),
           ...trafficLines(found, args.window, ctx.style),

@@ -22,6 +22,8 @@ export type ApiGeneration = "workers" | "legacy";
 export interface RouterWorker extends WorkerSpec {
   /** What `DELETE /workers/{id}` takes (new generation); the URL itself on legacy routers. */
   id: string;
+  /** A prefill worker listed without a `bootstrap_port` field at all: its port is not known. */
+  portUnknown?: boolean;
 }
 
 const WORKER_TYPES: readonly string[] = ["regular", "prefill", "decode"] satisfies WorkerType[];
@@ -79,6 +81,7 @@ export class SglangRouterClient {
             url: w.url,
             type: typed ? (w.worker_type as WorkerType) : "regular",
             bootstrapPort: typeof w.bootstrap_port === "number" ? w.bootstrap_port : null,
+            ...(typed && w.worker_type === "prefill" && !("bootstrap_port" in w) ? { portUnknown: true } : {}),
           },
         ];
       });

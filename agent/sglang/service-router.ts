@@ -29,7 +29,15 @@ import type { Logger } from "../log.ts";
 import { type ApiGeneration, SglangRouterClient, SglangRouterError } from "./client.ts";
 import type { PortAllocator } from "./ports.ts";
 import { describeExit, RouterProcess } from "./router-process.ts";
-import { asLaunched, notUsable, pdWorkerFlags, type WorkerSpec, workerDiff, workerKey } from "./worker-set.ts";
+import {
+  asLaunched,
+  notUsable,
+  pdWorkerFlags,
+  type WorkerSpec,
+  withKnownPorts,
+  workerDiff,
+  workerKey,
+} from "./worker-set.ts";
 
 export type RouterMode =
   | { mode: "external"; reason: null; port: number; pid: number | null }
@@ -369,7 +377,7 @@ export class ServiceRouter {
     // Traffic goes through the router once it lists a replica it should have (PD: one of each side).
     const changed = removals.length + additions.length > 0;
     const after = changed ? await client.list(generation).catch(() => listed) : listed;
-    this.#decide(pd, desired, after, port, pid);
+    this.#decide(pd, desired, withKnownPorts(after, desired), port, pid);
     if (problems.length > 0) throw new SglangRouterError(problems.join("; "), 0);
   }
 

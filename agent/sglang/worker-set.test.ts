@@ -99,3 +99,10 @@ describe("the worker diff", () => {
     expect(pending.size).toBe(0);
   });
 });
+
+describe("a listing without bootstrap ports", () => {
+  it("takes a prefill worker's port as registered, instead of churning it", () => {
+    const listed = [{ ...p1, bootstrapPort: null, portUnknown: true }, d1];
+    expect(workerDiff([p1, d1], listed, new Map(), 0, 1000)).toEqual({ removals: [], additions: [] });
+  });
+});

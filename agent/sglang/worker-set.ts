@@ -123,13 +123,14 @@ export function notUsable(
  * accepted addition is not posted again before `pendingTimeoutMs`; a URL being removed under another
  * type or port is added back once the router let it go (SMG answers 409 to a URL it has).
  */
-export function workerDiff<W extends WorkerSpec>(
+export function workerDiff<W extends WorkerSpec & { portUnknown?: boolean }>(
   desired: readonly WorkerSpec[],
   listed: readonly W[],
   pending: Map<string, number>,
   now: number,
   pendingTimeoutMs: number,
 ): { removals: W[]; additions: WorkerSpec[] } {
+  listed = withKnownPorts(listed, desired);
   const wanted = new Set(desired.map(workerKey));
   const present = new Set(listed.map(workerKey));
   const removals = listed.filter((w) => !wanted.has(workerKey(w)));
@@ -149,6 +150,25 @@ export function workerDiff<W extends WorkerSpec>(
   });
   return { removals, additions };
 }
+
+/**
+ * A router that lists a prefill worker without its bootstrap port: taken as the port the service
+ * registered for that URL, rather than removing and adding the worker at every sync for a field the
+ * listing does not carry.
+ */
+export const withKnownPorts = <W extends WorkerSpec & { portUnknown?: boolean }>(
+  listed: readonly W[],
+  desired: readonly WorkerSpec[],
+): W[] =>
+  listed.map((w) =>
+    w.portUnknown
+      ? {
+          ...w,
+          bootstrapPort:
+            desired.find((d) => d.url === normalizeWorkerUrl(w.url) && d.type === w.type)?.bootstrapPort ?? null,
+        }
+      : w,
+  );
 
 /** A legacy listing names URLs only: each is the desired worker of that URL (as it was launched). */
 export const asLaunched = (listed: readonly WorkerSpec[], desired: readonly WorkerSpec[]): WorkerSpec[] =>

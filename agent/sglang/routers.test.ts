@@ -177,8 +177,8 @@ describe.each(["workers", "legacy"] as const)("with the %s worker API", (api) =>
     } else {
       expect(calls).toEqual(expect.arrayContaining(["POST /add_worker", "POST /remove_worker", "GET /list_workers"]));
     }
-    // The proxy kept going through the same router the whole time.
-    expect(h.routers.router("llama")!.launches).toBe(1);
+    // The proxy kept going through the same router the whole time (the log says why, if not).
+    expect(h.routers.router("llama")!.launches, h.log.lines.join("\n")).toBe(1);
     expect(h.served()).toEqual([`http://127.0.0.1:${port}`]);
 
     // No replicas left: the router is emptied and traffic goes back to the (empty) built-in balancer.

@@ -15,6 +15,7 @@ const SHARED_STACK_FILES = [
   "test/node/e2e-traffic.test.ts",
   "test/node/e2e-console.test.ts",
   "test/node/e2e-mesh.test.ts",
+  "test/node/e2e-pd.test.ts",
 ];
 
 export default defineConfig({

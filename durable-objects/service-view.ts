@@ -5,12 +5,12 @@
  */
 import type { RouterReport, ServiceRejection } from "../schema/agent-protocol.ts";
 import { pdRouting } from "../schema/router.ts";
-import { pdUnroutable, type ReplicaRole } from "../schema/service.ts";
+import { pdView, type ReplicaRole } from "../schema/service.ts";
 import type { Service } from "../schema/service-api.ts";
 import { trafficOf } from "../schema/traffic.ts";
 import { gatewayDomain, serviceScheme } from "./config-service.ts";
 import { aggregateStats, engineByReplica, healthByReplica, replicaStats, withoutLlm } from "./service-stats.ts";
-import type { ServiceReplicaRow, ServiceRow, ServiceStore } from "./service-store.ts";
+import type { ServiceRow, ServiceStore } from "./service-store.ts";
 import type { GatewayRow, ReplicaRow } from "./state.ts";
 
 /**
@@ -206,13 +206,4 @@ function roleScalingView(s: ServiceRow, store: ServiceStore): Service["scaling"]
     last_evaluated_at: latest(prefill.last_evaluated_at, decode.last_evaluated_at),
     roles: { prefill, decode },
   };
-}
-
-/** A PD service's replicas per role and whether it can route (null for other services). */
-function pdView(name: string, pd: boolean, replicas: ServiceReplicaRow[]): Service["pd"] {
-  if (!pd) return null;
-  const prefill = replicas.filter((r) => r.role === "prefill").length;
-  const decode = replicas.filter((r) => r.role === "decode").length;
-  const reason = pdUnroutable(name, prefill, decode);
-  return { prefill, decode, routable: reason === null, reason };
 }

@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { writeFileAtomic } from "../lib/atomic-file.ts";
 import { CRON_INTERVAL_MS, startCronTimer, triggerScheduled, withoutCronNotice } from "./cron.ts";
 import { type HostDaemon, startHostDaemon } from "./daemon.ts";
+import type { AgentCommand } from "./default-agent-command.ts";
 import { writeDevVars } from "./dev-vars.ts";
 import { StackError } from "./errors.ts";
 import { freePort, isPortInUse } from "./ports.ts";
@@ -38,6 +39,8 @@ export interface StackOptions {
   cronIntervalMs?: number;
   /** Port of wrangler's inspector: 0 picks a free one (tests side by side); unset, wrangler's 9229. */
   inspectorPort?: number;
+  /** How the hosts' agents are launched (default: this checkout's agent, `defaultAgentCommand`). */
+  agentCommand?: AgentCommand;
 }
 
 export interface Stack {
@@ -84,6 +87,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       port: options.daemonPort ?? 0,
       token: secrets.LOCAL_HOST_DAEMON_TOKEN,
       log: (line) => log(`[hosts] ${line}`),
+      agentCommand: options.agentCommand,
     });
   } catch (error) {
     await lock.release();

@@ -24,7 +24,7 @@ import {
 import * as L from "./limits.ts";
 import { Admission, Retries } from "./resilience.ts";
 import { Router } from "./router.ts";
-import { REPLICA_ROLES, Replicas, replicaGroupIssues, Scaling } from "./service-scaling.ts";
+import { REPLICA_ROLES, type ReplicaRole, Replicas, replicaGroupIssues, Scaling } from "./service-scaling.ts";
 import { text } from "./text.ts";
 import { duration, size } from "./units.ts";
 
@@ -332,4 +332,24 @@ export type ReplicaEndpoint = v.InferOutput<typeof ReplicaEndpoint>;
 export function pdUnroutable(service: string, prefill: number, decode: number): string | null {
   if (prefill > 0 && decode > 0) return null;
   return `service ${service} disaggregates prefill and decode and needs at least one replica of each role (has ${prefill} prefill, ${decode} decode)`;
+}
+
+/** The API's `pd` view of a service: its replicas per role and whether it can route. */
+export interface PdView {
+  prefill: number;
+  decode: number;
+  routable: boolean;
+  reason: string | null;
+}
+
+/**
+ * The `pd` view of service `name` (null unless its effective router disaggregates, `pd`): one
+ * computation for the control plane's service view and the fake control plane's.
+ */
+export function pdView(name: string, pd: boolean, replicas: readonly { role?: ReplicaRole | null }[]): PdView | null {
+  if (!pd) return null;
+  const prefill = replicas.filter((r) => r.role === "prefill").length;
+  const decode = replicas.filter((r) => r.role === "decode").length;
+  const reason = pdUnroutable(name, prefill, decode);
+  return { prefill, decode, routable: reason === null, reason };
 }

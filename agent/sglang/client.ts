@@ -9,15 +9,24 @@
  * - `legacy` (v0.1 – v0.2.x): `GET /list_workers` → `{urls: [...]}`, `POST /add_worker?url=` (waits for
  *   the worker's `/health`, then 200; 400 with the reason), `POST /remove_worker?url=` → 200.
  * Which one a router speaks is found by asking: `GET /workers` answered 404 means legacy.
+ * Workers carry their type (`worker_type`, and a prefill worker's `bootstrap_port`) on the `workers`
+ * API only; the legacy one has none (its PD router takes workers at launch: worker-set.ts).
  */
+import { normalizeWorkerUrl, type WorkerSpec, type WorkerType } from "./worker-set.ts";
+
+export { normalizeWorkerUrl };
 
 export type ApiGeneration = "workers" | "legacy";
 
-export interface RouterWorker {
+/** A registration as listed: a legacy listing (URLs only) shows every worker as `regular`. */
+export interface RouterWorker extends WorkerSpec {
   /** What `DELETE /workers/{id}` takes (new generation); the URL itself on legacy routers. */
   id: string;
-  url: string;
+  /** A prefill worker listed without a `bootstrap_port` field at all: its port is not known. */
+  portUnknown?: boolean;
 }
+
+const WORKER_TYPES: readonly string[] = ["regular", "prefill", "decode"] satisfies WorkerType[];
 
 /** The router answered something other than what the API promises. */
 export class SglangRouterError extends Error {
@@ -35,9 +44,6 @@ export interface SglangRouterClientOptions {
   timeoutMs?: number;
   addTimeoutMs?: number;
 }
-
-/** Router URLs are compared without a trailing slash (the router stores what it was given). */
-export const normalizeWorkerUrl = (url: string) => url.replace(/\/+$/, "");
 
 export class SglangRouterClient {
   readonly #base: string;
@@ -66,21 +72,40 @@ export class SglangRouterClient {
       if (answer.status !== 200) throw this.#unexpected("GET /workers", answer);
       const workers = (answer.json as { workers?: unknown } | null)?.workers;
       if (!Array.isArray(workers)) throw new SglangRouterError("GET /workers: no workers list in the answer", 200);
-      return workers.flatMap((w: { id?: unknown; url?: unknown }) =>
-        typeof w?.url === "string" ? [{ id: typeof w.id === "string" ? w.id : w.url, url: w.url }] : [],
-      );
+      return workers.flatMap((w: { id?: unknown; url?: unknown; worker_type?: unknown; bootstrap_port?: unknown }) => {
+        if (typeof w?.url !== "string") return [];
+        const typed = typeof w.worker_type === "string" && WORKER_TYPES.includes(w.worker_type);
+        return [
+          {
+            id: typeof w.id === "string" ? w.id : w.url,
+            url: w.url,
+            type: typed ? (w.worker_type as WorkerType) : "regular",
+            bootstrapPort: typeof w.bootstrap_port === "number" ? w.bootstrap_port : null,
+            ...(typed && w.worker_type === "prefill" && !("bootstrap_port" in w) ? { portUnknown: true } : {}),
+          },
+        ];
+      });
     }
     const answer = await this.#call("GET", "/list_workers");
     if (answer.status !== 200) throw this.#unexpected("GET /list_workers", answer);
     const urls = (answer.json as { urls?: unknown } | null)?.urls;
     if (!Array.isArray(urls)) throw new SglangRouterError("GET /list_workers: no urls list in the answer", 200);
-    return urls.filter((u): u is string => typeof u === "string").map((url) => ({ id: url, url }));
+    return urls
+      .filter((u): u is string => typeof u === "string")
+      .map((url) => ({ id: url, url, type: "regular" as const, bootstrapPort: null }));
   }
 
   /** `accepted`: queued (202), the worker shows up later or never (a failed job); `added`: registered now. */
-  async add(generation: ApiGeneration, url: string): Promise<"accepted" | "added"> {
+  async add(generation: ApiGeneration, worker: WorkerSpec): Promise<"accepted" | "added"> {
+    const { url } = worker;
     if (generation === "workers") {
-      const answer = await this.#call("POST", "/workers", { url, worker_type: "regular" }, this.#addTimeoutMs);
+      // dstack's body: the type, and a prefill worker's bootstrap port when it has one.
+      const body = {
+        url,
+        worker_type: worker.type,
+        ...(worker.type === "prefill" && worker.bootstrapPort !== null ? { bootstrap_port: worker.bootstrapPort } : {}),
+      };
+      const answer = await this.#call("POST", "/workers", body, this.#addTimeoutMs);
       if (answer.status === 202) return "accepted";
       if (answer.status === 200 || answer.status === 201) return "added";
       throw this.#unexpected(`POST /workers ${url}`, answer);

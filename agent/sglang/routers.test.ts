@@ -10,7 +10,7 @@ import { type Check, until as waitUntil } from "../../test/support/until.ts";
 import { SglangRouterClient } from "./client.ts";
 import { detectSglangRouter, NOT_INSTALLED, type RouterInstallation } from "./detect.ts";
 import { PortAllocator, type PortRange } from "./ports.ts";
-import { PD_BUILT_IN, SglangRouters } from "./routers.ts";
+import { SglangRouters } from "./routers.ts";
 import type { ServiceRouterTiming } from "./service-router.ts";
 
 // The router supervision against the fake SGLang Model Gateway (test/fakes/sglang-router.ts), run as
@@ -177,8 +177,8 @@ describe.each(["workers", "legacy"] as const)("with the %s worker API", (api) =>
     } else {
       expect(calls).toEqual(expect.arrayContaining(["POST /add_worker", "POST /remove_worker", "GET /list_workers"]));
     }
-    // The proxy kept going through the same router the whole time.
-    expect(h.routers.router("llama")!.launches).toBe(1);
+    // The proxy kept going through the same router the whole time (the log says why, if not).
+    expect(h.routers.router("llama")!.launches, h.log.lines.join("\n")).toBe(1);
     expect(h.served()).toEqual([`http://127.0.0.1:${port}`]);
 
     // No replicas left: the router is emptied and traffic goes back to the (empty) built-in balancer.
@@ -355,7 +355,7 @@ describe("supervision", () => {
 });
 
 describe("PD services", () => {
-  it("stay on the built-in PD routing, saying so, without detecting or launching a router", async () => {
+  it("stay on the built-in PD routing, saying why, where the router is not installed", async () => {
     let detected = 0;
     const h = start(async () => {
       detected++;
@@ -370,9 +370,9 @@ describe("PD services", () => {
       decode_policy: "power_of_two",
     };
     await h.routers.apply(pd);
-    expect(h.routers.reports()).toEqual([{ service: "llama", mode: "built-in", reason: PD_BUILT_IN }]);
+    expect(h.routers.reports()).toEqual([{ service: "llama", mode: "built-in", reason: NOT_INSTALLED }]);
     expect(h.served()).toEqual([replicas[0]!.url, replicas[1]!.url]);
-    expect(detected).toBe(0);
+    expect(detected).toBe(1);
   });
 });
 

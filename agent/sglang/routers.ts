@@ -15,10 +15,21 @@
  * `--policy` choices (least_load needs SMG); when the help cannot be read, the classic four are
  * assumed. The policy's tunables go as the router's own flags when its help lists them
  * (`--least-load-*`), else its defaults apply.
+ *
+ * A PD service (`router.pd_disaggregation`) gets the router in PD mode when its help lists the PD
+ * flags (worker-set.ts) and has both side policies; the proxy then sees the service as a plain one
+ * behind the router (the router does the pairing). Otherwise it stays on the proxy's built-in PD
+ * routing, the reason reported.
  */
 import type { RouterReport } from "../../schema/agent-protocol.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
-import { BUILT_IN_ONLY_POLICIES, pdRouting, type RouterConfig, type RouterPolicy } from "../../schema/router.ts";
+import {
+  BUILT_IN_ONLY_POLICIES,
+  type PdRouting,
+  pdRouting,
+  type RouterConfig,
+  type RouterPolicy,
+} from "../../schema/router.ts";
 import type { Logger } from "../log.ts";
 import {
   CLASSIC_POLICIES,
@@ -30,6 +41,7 @@ import {
 import { PortAllocator, type PortRange } from "./ports.ts";
 import { tunableFlags } from "./router-process.ts";
 import { type RouterMode, ServiceRouter, type ServiceRouterTiming } from "./service-router.ts";
+import { pdModeFlags, pdRefusal, serviceWorkers } from "./worker-set.ts";
 
 export interface SglangRoutersOptions {
   /** Finds the router on this host (default {@link detectSglangRouter}). */
@@ -45,10 +57,6 @@ export interface SglangRoutersOptions {
   onReportsChange?: () => void;
 }
 
-/** Why a PD service stays built-in: the external router's PD mode is not driven by the agent yet. */
-export const PD_BUILT_IN =
-  "pd_disaggregation: served by the built-in PD routing (an external router in PD mode is not supported yet)";
-
 /** Not installed: look again at most this often (an operator may install it on a running host). */
 const REDETECT_AFTER_MS = 60_000;
 
@@ -61,7 +69,10 @@ export function routeThroughRouters(doc: ConfigDocument, modes: ReadonlyMap<stri
       // A service that just dropped its router leaves it at once, before the process is stopped.
       if (mode?.mode !== "external" || service.router?.type !== "sglang") return service;
       // The port in the id: a restarted router is a new upstream, with fresh health and counters.
-      return { ...service, replicas: [{ id: `sglang-router-${mode.port}`, url: `http://127.0.0.1:${mode.port}` }] };
+      const replicas = [{ id: `sglang-router-${mode.port}`, url: `http://127.0.0.1:${mode.port}` }];
+      // A PD router pairs prefill and decode itself: to the proxy it is one plain upstream.
+      const { pd_disaggregation: _pd, prefill_policy: _p, decode_policy: _d, ...router } = service.router;
+      return { ...service, router, replicas };
     }),
   };
 }
@@ -149,16 +160,35 @@ export class SglangRouters {
   }
 
   /** Why the installed router cannot serve `policy` (the service stays built-in), or null. */
-  async #refusal(policy: RouterPolicy, installation: RouterInstallation): Promise<string | null> {
-    if (BUILT_IN_ONLY_POLICIES.includes(policy)) {
-      return `policy ${policy} is Gateplane's own: built-in only, the sglang router does not have it`;
+  async #refusal(policy: RouterPolicy, installation: RouterInstallation, pd: PdRouting | null): Promise<string | null> {
+    const policies = pd ? [...new Set([pd.prefill_policy, pd.decode_policy])] : [policy];
+    for (const p of policies) {
+      if (BUILT_IN_ONLY_POLICIES.includes(p)) {
+        const which = pd ? `${p === pd.prefill_policy ? "prefill_policy" : "decode_policy"} ${p}` : `policy ${p}`;
+        return `${which} is Gateplane's own: built-in only, the sglang router does not have it`;
+      }
     }
     if (!installation.installed) return null;
-    if (this.#help?.command !== installation.command) {
-      const help = await (this.#o.help ?? routerHelp)(installation.command);
-      this.#help = { command: installation.command, help };
+    const help = await this.#helpOf(installation.command);
+    const pdWhy = pd && pdRefusal(pd, help);
+    if (pdWhy) return pdWhy;
+    for (const p of policies) {
+      const why = this.#policyRefusal(p, help);
+      if (why) return why;
     }
-    const offered = this.#help.help.policies;
+    return null;
+  }
+
+  async #helpOf(command: readonly string[]): Promise<RouterHelp> {
+    if (this.#help?.command !== command) {
+      const help = await (this.#o.help ?? routerHelp)(command);
+      this.#help = { command, help };
+    }
+    return this.#help.help;
+  }
+
+  #policyRefusal(policy: RouterPolicy, help: RouterHelp): string | null {
+    const offered = help.policies;
     if (offered === null) {
       return CLASSIC_POLICIES.includes(policy)
         ? null
@@ -191,10 +221,13 @@ export class SglangRouters {
     const installation = await this.#installed();
     for (const [name, service] of wanted) {
       const policy = service.router!.policy;
-      const tunables = tunableFlags(service.router!, this.#help?.help.flags ?? new Set());
-      const workers = service.replicas.map((r) => r.url);
+      const help = this.#help?.help ?? { policies: null, flags: new Set<string>() };
+      const tunables = tunableFlags(service.router!, help.flags);
+      const pd = pdRouting(service.router);
+      const pdFlags = pd ? pdModeFlags(pd, help) : null;
+      const workers = serviceWorkers(service);
       const existing = this.#routers.get(name);
-      if (existing) existing.update(policy, workers, tunables);
+      if (existing) existing.update(policy, workers, tunables, pdFlags);
       else if (installation.installed) {
         this.#routers.set(
           name,
@@ -203,6 +236,7 @@ export class SglangRouters {
             command: installation.command,
             policy,
             tunables,
+            pd: pdFlags,
             workers,
             ports: this.#ports,
             timing: this.#o.timing,
@@ -218,15 +252,14 @@ export class SglangRouters {
   async #refusalsFor(wanted: ReadonlyMap<string, { router: RouterConfig | null }>) {
     const out = new Map<string, string>();
     // Detection only when some service could use the router.
-    const couldUse = [...wanted.values()].some(
-      (s) => !BUILT_IN_ONLY_POLICIES.includes(s.router!.policy) && !pdRouting(s.router),
-    );
+    const couldUse = [...wanted.values()].some((s) => {
+      const pd = pdRouting(s.router);
+      const policies = pd ? [pd.prefill_policy, pd.decode_policy] : [s.router!.policy];
+      return policies.every((p) => !BUILT_IN_ONLY_POLICIES.includes(p));
+    });
     const installation: RouterInstallation = couldUse ? await this.#installed() : { installed: false, reason: "" };
     for (const [name, service] of wanted) {
-      // The router would register every worker as `regular`: PD stays on the proxy's own PD routing.
-      const reason = pdRouting(service.router)
-        ? PD_BUILT_IN
-        : await this.#refusal(service.router!.policy, installation);
+      const reason = await this.#refusal(service.router!.policy, installation, pdRouting(service.router));
       if (reason !== null) out.set(name, reason);
     }
     return out;

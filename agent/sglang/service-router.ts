@@ -16,13 +16,28 @@
  * failed job never shows up. A router that does not answer a sync is taken out of traffic at once and
  * restarted after `unresponsiveAfter` in a row; one that answers with errors is only retried
  * (restarting would not fix its replicas).
+ *
+ * Under prefill/decode disaggregation (`pd`: the mode's flags) the router is launched in PD mode with
+ * the workers on its command line, each with its type and bootstrap port (worker-set.ts); the diff is
+ * by URL, type and port, and traffic goes through it once it lists a prefill and a decode worker of
+ * the service. A legacy router (no `/workers` API, whose PD router refuses `/add_worker`) is
+ * restarted with the new command line when the workers change.
  */
 import type { RouterPolicy } from "../../schema/gateway.ts";
 import { type BackoffPolicy, backoffDelay, sleep } from "../backoff.ts";
 import type { Logger } from "../log.ts";
-import { type ApiGeneration, normalizeWorkerUrl, SglangRouterClient, SglangRouterError } from "./client.ts";
+import { type ApiGeneration, SglangRouterClient, SglangRouterError } from "./client.ts";
 import type { PortAllocator } from "./ports.ts";
 import { describeExit, RouterProcess } from "./router-process.ts";
+import {
+  asLaunched,
+  notUsable,
+  pdWorkerFlags,
+  type WorkerSpec,
+  withKnownPorts,
+  workerDiff,
+  workerKey,
+} from "./worker-set.ts";
 
 export type RouterMode =
   | { mode: "external"; reason: null; port: number; pid: number | null }
@@ -66,7 +81,9 @@ export interface ServiceRouterOptions {
   policy: RouterPolicy;
   /** The policy's tunables as launch flags (`tunableFlags`). */
   tunables?: readonly string[];
-  workers: readonly string[];
+  /** PD mode: its launch flags (`pdModeFlags`); null: a regular router. */
+  pd?: readonly string[] | null;
+  workers: readonly WorkerSpec[];
   ports: PortAllocator;
   timing: ServiceRouterTiming;
   log: Logger;
@@ -88,14 +105,17 @@ export class ServiceRouter {
   readonly #o: ServiceRouterOptions;
   #policy: RouterPolicy;
   #tunables: readonly string[];
-  #workers: string[];
+  #pd: readonly string[] | null;
+  #workers: readonly WorkerSpec[];
+  /** The workers on the running router's command line (PD), by key. */
+  #launchedWith: string | null = null;
   #mode: RouterMode = { mode: "built-in", reason: "sglang router starting" };
   #stopped = false;
   #restartWanted = false;
   #wake: () => void = () => undefined;
   readonly #done: Promise<void>;
   readonly #stopping = new AbortController();
-  /** Worker URL → when the router accepted (202) its addition. */
+  /** Worker key → when the router accepted (202) its addition. */
   readonly #pending = new Map<string, number>();
   #process: RouterProcess | null = null;
   #port: number | null = null;
@@ -105,7 +125,8 @@ export class ServiceRouter {
     this.#o = options;
     this.#policy = options.policy;
     this.#tunables = options.tunables ?? [];
-    this.#workers = options.workers.map(normalizeWorkerUrl);
+    this.#pd = options.pd ?? null;
+    this.#workers = options.workers;
     this.#done = this.#run();
   }
 
@@ -132,8 +153,13 @@ export class ServiceRouter {
     return this.#launches;
   }
 
-  /** New replicas sync at once; a new policy or tunable restarts the router (they are launch flags). */
-  update(policy: RouterPolicy, workers: readonly string[], tunables: readonly string[] = []): void {
+  /** New replicas sync at once; a new policy, tunable or PD mode restarts the router (they are launch flags). */
+  update(
+    policy: RouterPolicy,
+    workers: readonly WorkerSpec[],
+    tunables: readonly string[] = [],
+    pd: readonly string[] | null = null,
+  ): void {
     if (policy !== this.#policy) {
       this.#o.log.info(`sglang router for ${this.#o.service}: policy ${this.#policy} → ${policy}; restarting it`);
       this.#policy = policy;
@@ -146,7 +172,14 @@ export class ServiceRouter {
       this.#tunables = tunables;
       this.#restartWanted = true;
     }
-    this.#workers = workers.map(normalizeWorkerUrl);
+    if ((pd ?? []).join(" ") !== (this.#pd ?? []).join(" ") || (pd === null) !== (this.#pd === null)) {
+      if (!this.#restartWanted) {
+        this.#o.log.info(`sglang router for ${this.#o.service}: PD mode → ${pd?.join(" ") ?? "off"}; restarting it`);
+      }
+      this.#pd = pd;
+      this.#restartWanted = true;
+    }
+    this.#workers = workers;
     this.#wake();
   }
 
@@ -211,7 +244,10 @@ export class ServiceRouter {
     const policy = this.#policy;
     this.#restartWanted = false;
     this.#pending.clear();
-    const proc = new RouterProcess(this.#o.command, { port, prometheusPort, policy, tunables: this.#tunables });
+    const pd = this.#pd;
+    this.#launchedWith = pd ? this.#workers.map(workerKey).sort().join("\n") : null;
+    const tunables = pd ? [...this.#tunables, ...pd, ...pdWorkerFlags(this.#workers)] : this.#tunables;
+    const proc = new RouterProcess(this.#o.command, { port, prometheusPort, policy, tunables });
     this.#process = proc;
     this.#port = port;
     this.#launches++;
@@ -253,7 +289,7 @@ export class ServiceRouter {
         }
         await this.#pause(timing.syncIntervalMs, proc);
       }
-      if (this.#restartWanted && proc.running) return { why: "policy changed", servedMs: 0, immediate: true };
+      if (this.#restartWanted && proc.running) return { why: "launch flags changed", servedMs: 0, immediate: true };
       if (!proc.running) {
         const exit = await proc.exited;
         const tail = proc.tail();
@@ -302,52 +338,57 @@ export class ServiceRouter {
   async #sync(client: SglangRouterClient, generation: ApiGeneration, port: number, pid: number | null) {
     const { service, log, timing } = this.#o;
     const listed = await client.list(generation);
-    const desired = new Set(this.#workers);
-    const present = new Map(listed.map((w) => [normalizeWorkerUrl(w.url), w]));
-    const problems: string[] = [];
-    const removals = [...present].filter(([url]) => !desired.has(url));
-    const now = Date.now();
-    const additions = [...desired].filter((url) => {
-      if (present.has(url)) {
-        this.#pending.delete(url);
-        return false;
+    const desired = this.#workers;
+    const pd = this.#pd !== null;
+    if (pd && generation === "legacy") {
+      // Its PD router takes workers only on the command line: a changed set is a new launch.
+      if (desired.map(workerKey).sort().join("\n") !== this.#launchedWith) {
+        log.info(`sglang router for ${service}: workers changed; restarting it with them (legacy PD router)`);
+        this.#restartWanted = true;
+        return;
       }
-      const since = this.#pending.get(url);
-      return since === undefined || now - since >= timing.pendingAddTimeoutMs;
-    });
+      this.#decide(pd, desired, asLaunched(listed, desired), port, pid);
+      return;
+    }
+    const problems: string[] = [];
+    const { removals, additions } = workerDiff(desired, listed, this.#pending, Date.now(), timing.pendingAddTimeoutMs);
+    const named = (w: WorkerSpec) => (w.type === "regular" ? w.url : `${w.type} ${w.url}`);
     await Promise.all([
-      ...removals.map(async ([url, worker]) => {
+      ...removals.map(async (worker) => {
         try {
           await client.remove(generation, worker);
-          log.info(`sglang router for ${service}: removed worker ${url}`);
+          log.info(`sglang router for ${service}: removed worker ${named(worker)}`);
         } catch (error) {
           problems.push(errorMessage(error));
         }
       }),
-      ...additions.map(async (url) => {
+      ...additions.map(async (worker) => {
         try {
-          const outcome = await client.add(generation, url);
-          if (outcome === "accepted") this.#pending.set(url, Date.now());
-          log.info(`sglang router for ${service}: ${outcome === "accepted" ? "asked to add" : "added"} worker ${url}`);
+          const outcome = await client.add(generation, worker);
+          if (outcome === "accepted") this.#pending.set(workerKey(worker), Date.now());
+          log.info(
+            `sglang router for ${service}: ${outcome === "accepted" ? "asked to add" : "added"} worker ${named(worker)}`,
+          );
         } catch (error) {
           problems.push(errorMessage(error));
         }
       }),
     ]);
-    // Traffic goes through the router once it lists a replica it should have.
+    // Traffic goes through the router once it lists a replica it should have (PD: one of each side).
     const changed = removals.length + additions.length > 0;
     const after = changed ? await client.list(generation).catch(() => listed) : listed;
-    const usable = after.some((w) => desired.has(normalizeWorkerUrl(w.url)));
-    if (usable) this.#setMode({ mode: "external", reason: null, port, pid });
-    else {
-      this.#setMode({
-        mode: "built-in",
-        reason:
-          desired.size === 0
-            ? "service has no replicas"
-            : `sglang router lists none of the service's ${desired.size} replicas yet`,
-      });
-    }
+    this.#decide(pd, desired, withKnownPorts(after, desired), port, pid);
     if (problems.length > 0) throw new SglangRouterError(problems.join("; "), 0);
+  }
+
+  #decide(
+    pd: boolean,
+    desired: readonly WorkerSpec[],
+    listed: readonly WorkerSpec[],
+    port: number,
+    pid: number | null,
+  ) {
+    const why = notUsable(this.#o.service, pd, desired, listed);
+    this.#setMode(why === null ? { mode: "external", reason: null, port, pid } : { mode: "built-in", reason: why });
   }
 }

@@ -13,6 +13,7 @@ import { roleScalingLines } from "../role-scaling.ts";
 import { serviceRouterLines } from "../router-modes.ts";
 import { engineLines } from "../service-engine.ts";
 import { healthLines } from "../service-health.ts";
+import { pdLines } from "../service-pd.ts";
 import { DEFAULT_TRAFFIC_WINDOW, TRAFFIC_WINDOWS, type TrafficWindowName, trafficLines } from "../service-traffic.ts";
 import { replicasTable, servicesTable } from "../services-table.ts";
 import { confirmed } from "./confirm.ts";
@@ -167,6 +168,7 @@ export async function service(ctx: Context, args: ServiceArgs): Promise<number> 
           ...servicesTable([found], { verbose: args.verbose, window: args.window, now }, ctx.style),
           ...serviceRouterLines(found),
           ...roleScalingLines(found, ctx.style),
+          ...pdLines(found, ctx.style),
           ...engineLines(found, ctx.style),
           ...healthLines(found, ctx.style),
           ...trafficLines(found, args.window, ctx.style),

@@ -11,9 +11,13 @@
  *   `random, round_robin, passthrough, cache_aware, power_of_two, least_load, manual,
  *   consistent_hashing, prefix_hash` and the `--least-load-*` tunables;
  * - `0.3.2`: the last PyPI `sglang-router` — the classic four policies, no least_load flags.
+ * Both have the PD mode's flags (`router_args.py`): `--pd-disaggregation` (no value), `--prefill URL
+ * [BOOTSTRAP_PORT|none]` and `--decode URL` (each repeatable), `--prefill-policy`, `--decode-policy`
+ * (the `--policy` choices; unset, `--policy` applies). `--fake-version no-pd` is an older router
+ * with the classic policies and no PD flags at all.
  */
 
-export type FakeGeneration = "smg" | "0.3.2";
+export type FakeGeneration = "smg" | "0.3.2" | "no-pd";
 
 const POLICIES: Record<FakeGeneration, readonly string[]> = {
   smg: [
@@ -28,6 +32,7 @@ const POLICIES: Record<FakeGeneration, readonly string[]> = {
     "prefix_hash",
   ],
   "0.3.2": ["random", "round_robin", "cache_aware", "power_of_two"],
+  "no-pd": ["random", "round_robin", "cache_aware", "power_of_two"],
 };
 
 interface Flag {
@@ -35,7 +40,7 @@ interface Flag {
   type: "str" | "int" | "float";
   help: string;
   choices?: readonly string[];
-  group: "Worker Configuration" | "Routing Policy" | "Logging" | "Prometheus Metrics";
+  group: "Worker Configuration" | "Routing Policy" | "PD Disaggregation" | "Logging" | "Prometheus Metrics";
 }
 
 const LEAST_LOAD_FLAGS: Flag[] = [
@@ -76,6 +81,24 @@ function flags(generation: FakeGeneration): Flag[] {
       help: "Load balancing policy to use. In PD mode, this is used for both prefill and decode unless overridden",
     },
     ...(generation === "smg" ? LEAST_LOAD_FLAGS : []),
+    ...(generation === "no-pd"
+      ? []
+      : ([
+          {
+            name: "prefill-policy",
+            type: "str",
+            group: "PD Disaggregation",
+            choices: POLICIES[generation],
+            help: "Specific policy for prefill nodes in PD mode. If not specified, uses the main policy",
+          },
+          {
+            name: "decode-policy",
+            type: "str",
+            group: "PD Disaggregation",
+            choices: POLICIES[generation],
+            help: "Specific policy for decode nodes in PD mode. If not specified, uses the main policy",
+          },
+        ] satisfies Flag[])),
     {
       name: "log-dir",
       type: "str",
@@ -119,6 +142,9 @@ export function helpText(generation: FakeGeneration): string {
     "[-h]",
     ...all.slice(0, 2).map((f) => `[--${f.name} ${metavar(f)}]`),
     "[--worker-urls [WORKER_URLS ...]]",
+    ...(generation === "no-pd"
+      ? []
+      : ["[--pd-disaggregation]", "[--prefill PREFILL [PREFILL ...]]", "[--decode DECODE]"]),
     ...all.slice(2).map((f) => `[--${f.name} ${metavar(f)}]`),
   ];
   const indent = " ".repeat(`usage: ${PROG} `.length);
@@ -149,6 +175,22 @@ export function helpText(generation: FakeGeneration): string {
   const groups: [string, string, string[]][] = [
     ["Worker Configuration", "Settings for worker connections and URLs", []],
     ["Routing Policy", "Load balancing and routing configuration", []],
+    ...(generation === "no-pd"
+      ? []
+      : [
+          [
+            "PD Disaggregation",
+            "Prefill-decode disaggregated mode",
+            [
+              entry("--pd-disaggregation", "Enable PD (Prefill-Decode) disaggregated mode"),
+              entry(
+                "--prefill PREFILL [PREFILL ...]",
+                "Prefill server URL and optional bootstrap port. Can be specified multiple times. Format: --prefill URL [BOOTSTRAP_PORT]. BOOTSTRAP_PORT can be a port number, 'none', or omitted (defaults to none).",
+              ),
+              entry("--decode DECODE", "Decode server URL. Can be specified multiple times. Format: --decode URL"),
+            ],
+          ] as [string, string, string[]],
+        ]),
     ["Logging", "Log output configuration", []],
     ["Prometheus Metrics", "Metrics export configuration", []],
   ];
@@ -183,12 +225,19 @@ export interface ParsedCli {
   generation: FakeGeneration;
   values: Map<string, string>;
   workerUrls: string[];
+  pd: boolean;
+  /** `--prefill URL [PORT|none]`, in order: the URL and its bootstrap port (null: none). */
+  prefill: [string, number | null][];
+  decode: string[];
 }
 
 /** Parses `argv` as the generation's argparse would (printing the help and exiting on `--help`). */
 export function parseCli(argv: string[]): ParsedCli {
   const values = new Map<string, string>();
   const workerUrls: string[] = [];
+  const prefill: [string, number | null][] = [];
+  const decode: string[] = [];
+  let pd = false;
   let generation: FakeGeneration = "smg";
   const known = () => new Map(flags(generation).map((f) => [f.name, f]));
   for (let i = 0; i < argv.length; i++) {
@@ -201,6 +250,28 @@ export function parseCli(argv: string[]): ParsedCli {
     const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
     if (name === "worker-urls") {
       while (i + 1 < argv.length && !argv[i + 1]!.startsWith("--")) workerUrls.push(argv[++i]!);
+      continue;
+    }
+    if (generation !== "no-pd" && name === "pd-disaggregation") {
+      pd = true;
+      continue;
+    }
+    if (generation !== "no-pd" && (name === "prefill" || name === "decode")) {
+      const taken: string[] = [];
+      while (i + 1 < argv.length && !argv[i + 1]!.startsWith("--")) taken.push(argv[++i]!);
+      if (taken.length === 0) usageError(`argument --${name}: expected at least one argument`);
+      if (name === "decode") {
+        if (taken.length > 1) usageError(`unrecognized arguments: ${taken.slice(1).join(" ")}`);
+        decode.push(taken[0]!);
+        continue;
+      }
+      // router_args.py: the URL, then an optional bootstrap port (a number or `none`).
+      if (taken.length > 2) usageError(`unrecognized arguments: ${taken.slice(2).join(" ")}`);
+      const port = taken[1];
+      if (port !== undefined && port.toLowerCase() !== "none" && !/^\d+$/.test(port)) {
+        usageError(`argument --prefill: invalid bootstrap port: '${port}'`);
+      }
+      prefill.push([taken[0]!, port === undefined || port.toLowerCase() === "none" ? null : Number(port)]);
       continue;
     }
     const flag = known().get(name);
@@ -217,10 +288,12 @@ export function parseCli(argv: string[]): ParsedCli {
       usageError(`argument --${name}: invalid float value: '${value}'`);
     }
     if (name === "fake-version") {
-      if (value !== "smg" && value !== "0.3.2") usageError(`argument --fake-version: invalid choice: '${value}'`);
+      if (value !== "smg" && value !== "0.3.2" && value !== "no-pd") {
+        usageError(`argument --fake-version: invalid choice: '${value}'`);
+      }
       generation = value;
     }
     values.set(name, value);
   }
-  return { generation, values, workerUrls };
+  return { generation, values, workerUrls, pd, prefill, decode };
 }

@@ -21,16 +21,31 @@
  * workers; any other path is 404, as the real router's fixed route table answers.
  * A Prometheus listener answers `/metrics` on `--prometheus-host:--prometheus-port`.
  *
+ * PD mode (`--pd-disaggregation`, workers from `--prefill URL [PORT|none]` / `--decode URL` or
+ * `POST /workers {url, worker_type: prefill|decode, bootstrap_port}`), as SMG's HTTP PD router
+ * (`llm-serving-protocols.md` §3.1): `POST /generate`, `/v1/chat/completions`, `/v1/completions` pick
+ * a prefill and a decode worker (round robin each), get the bootstrap fields injected
+ * (`bootstrap_host` = the prefill URL's host, its `bootstrap_port` or null, a fresh `bootstrap_room`;
+ * lists for a batch: proxy/pd/bootstrap.ts, the one implementation of that rule), and go to both at
+ * once; decode's status is checked first (non-2xx: its error, for a stream as one SSE `error` event),
+ * then prefill's body is read to its end (non-2xx: its error), then decode's answer is relayed as it
+ * streams. A transport failure of either side is a 502. 503 without a worker of each type; other
+ * proxied routes go to the first prefill worker. The legacy API's PD router refuses `/add_worker`
+ * (400, as v0.1's `PDRouter::add_worker`): its workers come from the command line only.
+ *
  * Test-only controls (under `/_fake/`, which the real router answers 404): `POST /_fake/crash` (exit 1),
  * `POST /_fake/fail?count=N&status=S` (the next N worker-management calls answer S),
  * `POST /_fake/run-jobs` (runs the jobs `--fake-jobs held` kept, and every later one), `GET /_fake/state`.
  * Fake-only flags: `--fake-api`, `--fake-job-delay-ms` (how late accepted jobs run, default 50),
- * `--fake-version smg | 0.3.2` (which router's CLI: SMG's, the default, or the last PyPI one's),
+ * `--fake-version smg | 0.3.2 | no-pd` (which router's CLI: SMG's, the default, the last PyPI one's,
+ * or an old one without PD flags),
  * `--fake-jobs held` (accepted jobs wait for `POST /_fake/run-jobs`), `--fake-hold-dir <dir>` (before
  * listening, writes `<dir>/<pid>.holding` and waits until `<dir>/<pid>.go` exists: a router that is
  * up but not serving for as long as the test wants), `--fake-worker-startup-timeout-ms` (default 3000).
  *
- * `sglang-router.mjs` runs it compiled (one plain module, no TypeScript loader per launch).
+ * The worker registry and its API are in sglang-router-workers.ts, the PD exchange in
+ * sglang-router-pd.ts, the command line in sglang-router-cli.ts. `sglang-router.mjs` runs it
+ * compiled (one plain module, no TypeScript loader per launch).
  */
 import { randomUUID } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
@@ -38,10 +53,13 @@ import { createServer, type IncomingMessage, request, type ServerResponse } from
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseCli, usageError } from "./sglang-router-cli.ts";
+import { exchangePd } from "./sglang-router-pd.ts";
+import { createRegistry, readBody, send, validWorkerUrl, type Worker } from "./sglang-router-workers.ts";
 
 const PROXIED = ["/generate", "/v1/", "/health", "/health_generate", "/get_model_info", "/get_server_info"];
 
-const { values, workerUrls } = parseCli(process.argv.slice(2));
+const { values, workerUrls, pd, prefill: prefillFlags, decode: decodeFlags } = parseCli(process.argv.slice(2));
+const PD_PATHS = new Set(["/generate", "/v1/chat/completions", "/v1/completions"]);
 const intFlag = (name: string, fallback: number) => {
   const raw = values.get(name);
   if (raw === undefined) return fallback;
@@ -61,205 +79,13 @@ if (jobsMode !== "auto" && jobsMode !== "held") usageError(`argument --fake-jobs
 const holdDir = values.get("fake-hold-dir") ?? null;
 const workerStartupTimeoutMs = intFlag("fake-worker-startup-timeout-ms", 3000);
 
-interface Worker {
-  id: string;
-  url: string;
-}
-interface Job {
-  id: string;
-  url: string;
-  kind: "add" | "remove";
-  status: "pending" | "processing" | "succeeded" | "failed";
-  error: string | null;
-}
-
-const workers: Worker[] = [];
-const jobs = new Map<string, Job>();
+const registry = createRegistry({ api, pd, jobDelayMs, jobsHeld: jobsMode === "held", workerStartupTimeoutMs });
+const { workers, jobs, managementCalls, management } = registry;
 let nextWorker = 0;
+let nextPrefill = 0;
+let nextDecode = 0;
 let proxied = 0;
-let failures = { count: 0, status: 500 };
-const managementCalls: string[] = [];
-/** Jobs kept by `--fake-jobs held` until `POST /_fake/run-jobs` (null once released). */
-let heldJobs: Job[] | null = jobsMode === "held" ? [] : null;
-
-const validWorkerUrl = (url: unknown): url is string => {
-  if (typeof url !== "string") return false;
-  try {
-    return ["http:", "https:", "grpc:"].includes(new URL(url).protocol);
-  } catch {
-    return false;
-  }
-};
-
-async function workerHealthy(url: string): Promise<boolean> {
-  const deadline = Date.now() + workerStartupTimeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`${url.replace(/\/+$/, "")}/health`, { signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
-      if (res.ok) return true;
-    } catch {
-      // not up yet
-    }
-    await sleep(100);
-  }
-  return false;
-}
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-  const text = typeof body === "string" ? body : JSON.stringify(body);
-  res.writeHead(status, {
-    "content-type": typeof body === "string" ? "text/plain; charset=utf-8" : "application/json",
-    "content-length": Buffer.byteLength(text),
-    ...headers,
-  });
-  res.end(text);
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
-}
-
-const workerView = (w: Worker) => ({
-  id: w.id,
-  url: w.url,
-  model_id: "unknown",
-  priority: 50,
-  cost: 1.0,
-  worker_type: "regular",
-  is_healthy: true,
-  load: 0,
-  connection_mode: "Http",
-});
-
-function runJob(job: Job) {
-  if (heldJobs) {
-    heldJobs.push(job);
-    return;
-  }
-  setTimeout(async () => {
-    job.status = "processing";
-    if (job.kind === "remove") {
-      const at = workers.findIndex((w) => w.id === job.id);
-      if (at !== -1) workers.splice(at, 1);
-      job.status = "succeeded";
-      return;
-    }
-    if (workers.some((w) => w.url === job.url)) {
-      job.status = "failed";
-      job.error = `Worker ${job.url} already exists`;
-      return;
-    }
-    if (!(await workerHealthy(job.url))) {
-      job.status = "failed";
-      job.error = `Timeout ${workerStartupTimeoutMs / 1000}s waiting for worker ${job.url} to become healthy`;
-      return;
-    }
-    workers.push({ id: job.id, url: job.url });
-    job.status = "succeeded";
-  }, jobDelayMs);
-}
-
-/** Worker-management routes of the selected generation; null when the path is not one. */
-async function management(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
-  const path = url.pathname;
-  const isModern = path === "/workers" || path.startsWith("/workers/");
-  const isLegacy = path === "/add_worker" || path === "/remove_worker" || path === "/list_workers";
-  if ((api === "workers" && !isModern) || (api === "legacy" && !isLegacy)) return false;
-  managementCalls.push(`${req.method} ${path}`);
-  if (failures.count > 0) {
-    failures.count--;
-    await readBody(req);
-    send(res, failures.status, { error: "injected failure" });
-    return true;
-  }
-  if (api === "workers") {
-    if (path === "/workers" && req.method === "GET") {
-      const regular = workers.length;
-      send(res, 200, {
-        workers: workers.map(workerView),
-        total: regular,
-        stats: { prefill_count: 0, decode_count: 0, regular_count: regular },
-      });
-    } else if (path === "/workers" && req.method === "POST") {
-      let body: { url?: unknown };
-      try {
-        body = JSON.parse(await readBody(req)) as typeof body;
-      } catch (error) {
-        send(res, 400, `Failed to parse the request body as JSON: ${(error as Error).message}`);
-        return true;
-      }
-      if (!validWorkerUrl(body?.url)) {
-        send(res, 400, { error: "Invalid worker URL" });
-        return true;
-      }
-      const job: Job = { id: randomUUID(), url: body.url, kind: "add", status: "pending", error: null };
-      jobs.set(job.id, job);
-      runJob(job);
-      send(
-        res,
-        202,
-        {
-          status: "accepted",
-          worker_id: job.id,
-          location: `/workers/${job.id}`,
-          message: "Worker addition queued for background processing",
-        },
-        { location: `/workers/${job.id}` },
-      );
-    } else if (path.startsWith("/workers/") && (req.method === "GET" || req.method === "DELETE")) {
-      const key = decodeURIComponent(path.slice("/workers/".length));
-      const worker = workers.find((w) => w.id === key || w.url === key);
-      if (req.method === "GET") {
-        const job = jobs.get(key);
-        if (worker) send(res, 200, { ...workerView(worker), job_status: null });
-        else if (job)
-          send(res, 200, { id: job.id, url: job.url, job_status: { status: job.status, error: job.error } });
-        else send(res, 404, { error: `Worker ${key} not found` });
-        return true;
-      }
-      if (!worker) {
-        send(res, 404, { error: `Worker ${key} not found` });
-        return true;
-      }
-      const job: Job = { id: worker.id, url: worker.url, kind: "remove", status: "pending", error: null };
-      runJob(job);
-      send(res, 202, {
-        status: "accepted",
-        worker_id: worker.id,
-        message: "Worker removal queued for background processing",
-      });
-    } else {
-      send(res, 405, "Method Not Allowed");
-    }
-    return true;
-  }
-  if (path === "/list_workers" && req.method === "GET") {
-    send(res, 200, { urls: workers.map((w) => w.url) });
-  } else if (path === "/add_worker" && req.method === "POST") {
-    const target = url.searchParams.get("url");
-    if (!validWorkerUrl(target)) {
-      send(res, 400, "Failed to deserialize query string: missing field `url`");
-    } else if (workers.some((w) => w.url === target)) {
-      send(res, 400, `Worker ${target} already exists`);
-    } else if (!(await workerHealthy(target))) {
-      send(res, 400, `Timeout ${workerStartupTimeoutMs / 1000}s waiting for worker ${target} to become healthy`);
-    } else {
-      workers.push({ id: target, url: target });
-      send(res, 200, `Successfully added worker: ${target}`);
-    }
-  } else if (path === "/remove_worker" && req.method === "POST") {
-    const target = url.searchParams.get("url") ?? "";
-    const at = workers.findIndex((w) => w.url === target);
-    if (at !== -1) workers.splice(at, 1);
-    send(res, 200, `Successfully removed worker: ${target}`);
-  } else {
-    send(res, 405, "Method Not Allowed");
-  }
-  return true;
-}
+let pdRequests = 0;
 
 function proxyTo(worker: Worker, req: IncomingMessage, res: ServerResponse, path: string) {
   proxied++;
@@ -285,6 +111,22 @@ function proxyTo(worker: Worker, req: IncomingMessage, res: ServerResponse, path
   req.pipe(upstream);
 }
 
+/** One PD request: a pair (round robin on each side), then the PD router's exchange. */
+async function pdRoute(req: IncomingMessage, res: ServerResponse, path: string) {
+  const raw = Buffer.from(await readBody(req), "utf8");
+  const prefills = workers.filter((w) => w.type === "prefill");
+  const decodes = workers.filter((w) => w.type === "decode");
+  if (prefills.length === 0 || decodes.length === 0) {
+    const which = prefills.length === 0 ? "No prefill workers available" : "No decode workers available";
+    return send(res, 503, `No available servers: ${which}`);
+  }
+  const prefill = prefills[nextPrefill++ % prefills.length]!;
+  const decode = decodes[nextDecode++ % decodes.length]!;
+  pdRequests++;
+  proxied++;
+  await exchangePd({ raw, path, accept: String(req.headers.accept ?? "*/*"), prefill, decode }, res);
+}
+
 const server = createServer(async (req, res) => {
   const url = new URL(req.url ?? "/", "http://router");
   if (url.pathname.startsWith("/_fake/")) {
@@ -293,16 +135,13 @@ const server = createServer(async (req, res) => {
       send(res, 200, "crashing");
       setImmediate(() => process.exit(1));
     } else if (url.pathname === "/_fake/fail") {
-      failures = {
-        count: Number(url.searchParams.get("count") ?? 1),
-        status: Number(url.searchParams.get("status") ?? 500),
-      };
-      send(res, 200, failures);
+      send(
+        res,
+        200,
+        registry.fail(Number(url.searchParams.get("count") ?? 1), Number(url.searchParams.get("status") ?? 500)),
+      );
     } else if (url.pathname === "/_fake/run-jobs") {
-      const released = heldJobs ?? [];
-      heldJobs = null;
-      for (const job of released) runJob(job);
-      send(res, 200, { released: released.length });
+      send(res, 200, { released: registry.runHeld() });
     } else if (url.pathname === "/_fake/state") {
       send(res, 200, {
         pid: process.pid,
@@ -311,6 +150,9 @@ const server = createServer(async (req, res) => {
         api,
         prometheus: { host: prometheusHost, port: prometheusPort },
         workers: workers.map((w) => w.url),
+        registrations: workers.map((w) => ({ url: w.url, worker_type: w.type, bootstrap_port: w.bootstrapPort })),
+        pd,
+        pd_requests: pdRequests,
         jobs: [...jobs.values()],
         proxied,
         management_calls: managementCalls,
@@ -334,13 +176,19 @@ const server = createServer(async (req, res) => {
     send(res, 404, "Not Found");
     return;
   }
-  if (workers.length === 0) {
+  if (pd && req.method === "POST" && PD_PATHS.has(url.pathname)) {
+    await pdRoute(req, res, url.pathname);
+    return;
+  }
+  // A PD router's other routes (model info, models, health) ask the first prefill worker.
+  const candidates = pd ? workers.filter((w) => w.type === "prefill") : workers;
+  if (candidates.length === 0) {
     await readBody(req);
     send(res, 503, "No available workers (all circuits open or unhealthy)");
     return;
   }
   // Legacy /health goes to the first worker, like v0.1's route_to_first.
-  const worker = url.pathname === "/health" ? workers[0]! : workers[nextWorker++ % workers.length]!;
+  const worker = url.pathname === "/health" || pd ? candidates[0]! : candidates[nextWorker++ % candidates.length]!;
   proxyTo(worker, req, res, `${url.pathname}${url.search}`);
 });
 
@@ -371,9 +219,15 @@ if (holdDir) {
 }
 await listen(metrics, prometheusHost, prometheusPort);
 await listen(server, host, port);
-for (const url of workerUrls) {
-  if (validWorkerUrl(url)) workers.push({ id: api === "workers" ? randomUUID() : url, url });
+const launched: Omit<Worker, "id">[] = pd
+  ? [
+      ...prefillFlags.map(([url, bootstrapPort]) => ({ url, type: "prefill" as const, bootstrapPort })),
+      ...decodeFlags.map((url) => ({ url, type: "decode" as const, bootstrapPort: null })),
+    ]
+  : workerUrls.map((url) => ({ url, type: "regular" as const, bootstrapPort: null }));
+for (const w of launched) {
+  if (validWorkerUrl(w.url)) workers.push({ id: api === "workers" ? randomUUID() : w.url, ...w });
 }
 process.stdout.write(
-  `INFO sglang_router: Starting router on ${host}:${port} | policy: ${policy} | workers: ${workers.length} | api: ${api}\n`,
+  `INFO sglang_router: Starting router on ${host}:${port} | mode: ${pd ? "PrefillDecode" : "Regular"} | policy: ${policy} | workers: ${workers.length} | api: ${api}\n`,
 );

@@ -15,7 +15,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { writeFileAtomic } from "../../lib/atomic-file.ts";
+import { defaultAgentCommand } from "../../local-host/default-agent-command.ts";
 import { type Stack, startStack } from "../../local-host/stack.ts";
+import { writeFakeRouterVenv } from "./fake-router-venv.ts";
 import { daemonToken, freePort } from "./stack.ts";
 
 /** What `ready.json` holds. */
@@ -25,6 +27,8 @@ export interface SharedStackReady {
   token: string;
   daemonUrl: string;
   daemonToken: string;
+  /** Where the daemon keeps each host's directory: `<hostsDir>/<instance id>`. */
+  hostsDir: string;
 }
 
 /** What the shared stack's directory holds: the outcome of the start, the stack's state, a directory per file. */
@@ -45,17 +49,24 @@ export default async function setup(project: TestProject): Promise<() => Promise
   let stack: Stack | null = null;
   const started = (async () => {
     try {
+      // The hosts that opt in get the fake SGLang router as if installed (fake-router-venv.ts).
+      const venv = await writeFakeRouterVenv(root);
       stack = await startStack({
         dir: path.join(root, SHARED_STACK_LAYOUT.stack),
         port: await freePort(),
         quiet: true,
         inspectorPort: 0,
+        agentCommand: (instance, paths) => {
+          const spec = defaultAgentCommand(instance, paths);
+          return { ...spec, env: { ...spec.env, GATEPLANE_SGLANG_ROUTER_VENV: venv } };
+        },
       });
       const ready: SharedStackReady = {
         url: stack.url,
         token: stack.token,
         daemonUrl: stack.daemon.url,
         daemonToken: await daemonToken(stack.dir),
+        hostsDir: path.join(stack.dir, "hosts", "instances"),
       };
       await writeFileAtomic(path.join(root, SHARED_STACK_LAYOUT.ready), JSON.stringify(ready));
     } catch (error) {

@@ -25,6 +25,8 @@ export interface SharedStack extends StackLike {
   daemon: { url: string; token: string };
   /** `name` made unique to this file (for what is global in the control plane: users). */
   scoped(name: string): string;
+  /** The directory of the host `instanceId` (its agent's working directory). */
+  hostDir(instanceId: string): string;
   /** Deletes the project's gateways (their services with them; their agents stop) and the directory. */
   release(): Promise<void>;
 }
@@ -77,6 +79,7 @@ export async function sharedStack(
     dir,
     daemon: { url: ready.daemonUrl, token: ready.daemonToken },
     scoped: (base) => `${base}-${project}`,
+    hostDir: (instanceId) => path.join(ready.hostsDir, instanceId),
     async release() {
       const listed = await api("GET", "/gateways");
       if (!listed.ok) throw new Error(`GET /gateways: ${listed.status} ${await listed.text()}`);

@@ -38,7 +38,13 @@ import {
   serviceMoveRefusal,
 } from "../../../schema/plan.ts";
 import { echoSpec } from "../../../schema/plan-envelope.ts";
-import { parseServiceConfiguration, ReplicaEndpoint, type ServiceConfiguration } from "../../../schema/service.ts";
+import { pdRouting } from "../../../schema/router.ts";
+import {
+  parseServiceConfiguration,
+  pdView,
+  ReplicaEndpoint,
+  type ServiceConfiguration,
+} from "../../../schema/service.ts";
 import {
   type ConfigSyncState,
   type GatewayReplicaSync,
@@ -573,6 +579,12 @@ export class FakeControlPlane {
     const gateway = this.gateways.get(service.gateway);
     service.updated_at = new Date().toISOString();
     service.config_version = version;
+    // The view's `pd`, computed as the real control plane's service view does.
+    service.pd = pdView(
+      service.name,
+      pdRouting(service.configuration.router ?? gateway?.configuration.router ?? null) !== null,
+      service.replicas,
+    );
     // The gateway's replicas take the version as its services' do (`agentState`).
     for (const r of gateway?.replicas ?? []) {
       r.config = {

@@ -14,7 +14,7 @@
  * `random` keeps nothing (each process decides it itself); a service with no `router:` is plain
  * round robin per process, like nginx's upstreams without a shared zone (no IPC on that path).
  */
-import type { ConfigDocument } from "../schema/config-document.ts";
+import type { ConfigDocument, ConfigService } from "../schema/config-document.ts";
 import { sameJson } from "../schema/json.ts";
 import type { RouterConfig } from "../schema/router.ts";
 import type { ScrapedLoad } from "./engine/replica-scrape.ts";
@@ -105,24 +105,46 @@ export class RoutingState {
   retain(doc: ConfigDocument | null): void {
     const next = new Map<string, ServiceState>();
     for (const service of doc?.services ?? []) {
-      if (!sharesState(service.router)) continue;
-      const router = service.router!;
-      const before = this.#services.get(service.name);
-      const known = before?.byKey;
-      const replicas = service.replicas.map(
-        (r): HostReplica =>
-          known?.get(replicaKey(r.id, r.url)) ?? { id: r.id, url: r.url, inFlight: 0, peerInFlight: 0, engine: null },
-      );
-      let policy = before && sameJson(before.router, router) ? before.policy : null;
-      if (policy) policy.retain(replicas);
-      else policy = createPolicy<HostReplica>(router, replicas);
-      const byKey = new Map(replicas.map((r) => [replicaKey(r.id, r.url), r]));
-      const byId = new Map(replicas.map((r) => [r.id, r]));
-      const tree = "tree" in policy ? (policy.tree as ServiceState["tree"]) : null;
-      next.set(service.name, { router, policy, replicas, byKey, byId, tree });
+      const state = this.#follow(service, this.#services.get(service.name));
+      if (state) next.set(service.name, state);
     }
     this.#services = next;
     this.#mesh?.retain(this.#treeServices());
+  }
+
+  /** Follows a delta: only the services it changes or removes; every other one keeps its state as it is. */
+  retainChanged(changed: readonly ConfigService[], removed: readonly string[]): void {
+    let trees = false;
+    for (const name of removed) {
+      trees ||= this.#services.get(name)?.tree != null;
+      this.#services.delete(name);
+    }
+    for (const service of changed) {
+      const before = this.#services.get(service.name);
+      const state = this.#follow(service, before);
+      trees ||= before?.tree != null || state?.tree != null;
+      if (state) this.#services.set(service.name, state);
+      else this.#services.delete(service.name);
+    }
+    if (trees) this.#mesh?.retain(this.#treeServices());
+  }
+
+  /** A service's state under `service`, from what it had (loads, policy) while the router stays; null: nothing shared. */
+  #follow(service: ConfigService, before: ServiceState | undefined): ServiceState | null {
+    if (!sharesState(service.router)) return null;
+    const router = service.router!;
+    const known = before?.byKey;
+    const replicas = service.replicas.map(
+      (r): HostReplica =>
+        known?.get(replicaKey(r.id, r.url)) ?? { id: r.id, url: r.url, inFlight: 0, peerInFlight: 0, engine: null },
+    );
+    let policy = before && sameJson(before.router, router) ? before.policy : null;
+    if (policy) policy.retain(replicas);
+    else policy = createPolicy<HostReplica>(router, replicas);
+    const byKey = new Map(replicas.map((r) => [replicaKey(r.id, r.url), r]));
+    const byId = new Map(replicas.map((r) => [r.id, r]));
+    const tree = "tree" in policy ? (policy.tree as ServiceState["tree"]) : null;
+    return { router, policy, replicas, byKey, byId, tree };
   }
 
   /**

@@ -94,6 +94,11 @@ export class StatsRegistry {
     for (const name of this.#counters.keys()) if (!services.has(name)) this.#counters.delete(name);
   }
 
+  /** Forgets the services a delta removed. */
+  forget(services: Iterable<string>): void {
+    for (const name of services) this.#counters.delete(name);
+  }
+
   /** Every service's sums; `llm`: the LLM windows by service (the metrics registry's). */
   snapshot(nowMs: number, llm?: ReadonlyMap<string, Partial<Record<LlmWindowName, LlmWindow>>>): RawServiceStats[] {
     return [...this.#counters].map(([service, counter]) => {

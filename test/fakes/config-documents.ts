@@ -143,3 +143,20 @@ export function randomDelta(doc: ConfigDocument, rng: () => number, nextName: ()
     ...(head ? { head } : {}),
   };
 }
+
+/**
+ * The delta from `from` to `to`, as the control plane computes it: services whose JSON differs
+ * (whole, in name order), names gone, and the head when anything outside the services differs.
+ */
+export function diffDocuments(from: ConfigDocument, to: ConfigDocument): ConfigDelta {
+  const before = new Map(from.services.map((s) => [s.name, JSON.stringify(s)]));
+  const names = new Set(to.services.map((s) => s.name));
+  const services = to.services
+    .filter((s) => before.get(s.name) !== JSON.stringify(s))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+  const removed = from.services.map((s) => s.name).filter((name) => !names.has(name)).sort();
+  const { version: _fv, services: _fs, ...fromHead } = from;
+  const { version: _tv, services: _ts, ...toHead } = to;
+  const head = JSON.stringify(fromHead) === JSON.stringify(toHead) ? {} : { head: toHead };
+  return { base_version: from.version, version: to.version, services, removed, ...head };
+}

@@ -12,9 +12,10 @@
  * document is what is persisted. That write is not awaited (it coalesces, `config-store.ts`): the
  * next delta must not wait for a 10 MB file. A whole document's write is, as it always was.
  */
+
+import { type ConfigState, indexDocument, mergeDelta } from "../proxy/config-merge.ts";
 import { ConfigRejectedError } from "../proxy/index.ts";
 import { MAX_NACK_ERROR, type ServiceRejection } from "../schema/agent-protocol.ts";
-import { type ConfigState, indexDocument, mergeDelta } from "../proxy/config-merge.ts";
 import type { ConfigDelta } from "../schema/config-delta.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { ConfigStore } from "./config-store.ts";
@@ -130,7 +131,11 @@ export class ConfigApplier {
       return { kind: "rejected", version: delta.version, error: message };
     }
     // The version's refusals: those of services this delta did not touch, and its own.
-    const touched = new Set([...delta.removed, ...delta.services.map((s) => s.name), ...isolated.rejected.map((r) => r.service)]);
+    const touched = new Set([
+      ...delta.removed,
+      ...delta.services.map((s) => s.name),
+      ...isolated.rejected.map((r) => r.service),
+    ]);
     const rejected = [...this.rejected.filter((r) => !touched.has(r.service)), ...isolated.rejected];
     this.applied = next.doc;
     this.state = next;
@@ -145,7 +150,8 @@ export class ConfigApplier {
   private async persist(document: ConfigDocument): Promise<void> {
     try {
       await this.options.store.write(document);
-      if (this.persistFailure !== null) this.options.log.info(`last good config persisted again to ${this.options.store.file}`);
+      if (this.persistFailure !== null)
+        this.options.log.info(`last good config persisted again to ${this.options.store.file}`);
       this.persistFailure = null;
     } catch (error) {
       // The proxy serves it, so it is applied; only a restart would fall back to the older file.

@@ -86,7 +86,8 @@ export function isolateDelta(candidate: unknown, state: ConfigState): DeltaIsola
   const delta: ConfigDelta = { base_version, version, services: accepted, removed, ...(head ? { head } : {}) };
   // What is left must hold as a whole (a service refused and kept may hold a host another one took).
   const problems = deltaProblems(state, delta);
-  if (problems.length > 0) return { ok: false, error: `configuration version ${version} rejected: ${problems.join("; ")}` };
+  if (problems.length > 0)
+    return { ok: false, error: `configuration version ${version} rejected: ${problems.join("; ")}` };
   return { ok: true, delta, rejected };
 }
 

@@ -154,7 +154,10 @@ export function diffDocuments(from: ConfigDocument, to: ConfigDocument): ConfigD
   const services = to.services
     .filter((s) => before.get(s.name) !== JSON.stringify(s))
     .sort((a, b) => (a.name < b.name ? -1 : 1));
-  const removed = from.services.map((s) => s.name).filter((name) => !names.has(name)).sort();
+  const removed = from.services
+    .map((s) => s.name)
+    .filter((name) => !names.has(name))
+    .sort();
   const { version: _fv, services: _fs, ...fromHead } = from;
   const { version: _tv, services: _ts, ...toHead } = to;
   const head = JSON.stringify(fromHead) === JSON.stringify(toHead) ? {} : { head: toHead };

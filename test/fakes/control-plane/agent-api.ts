@@ -51,7 +51,7 @@ export interface RecordedSocket {
   closedAt: number | null;
   /** Close code as the server saw it (1006 when the connection just vanished). */
   closeCode: number | null;
-  /** The agent asked for deltas (`?deltas=1`). */
+  /** The agent asked for deltas (`?deltas=1`) and this fake sends them (`deltas: true`). */
   deltas: boolean;
 }
 
@@ -85,7 +85,7 @@ export interface FakeControlPlane {
   setConfig(document: unknown): void;
   /** Sends `message` as is to every open socket (e.g. an old version), without changing the current one. */
   push(message: unknown): void;
-  /** The next version is sent to no open socket (as if the agent missed it); later versions come as deltas from the last one sent. */
+  /** The next version is lost on the way to every open socket: the next delta is computed from it, a gap for the agent. */
   skipNextPush(): void;
   /** The next `count` registrations answer `status` (default 503) before being looked at. */
   failRegistrations(count: number, status?: number): void;
@@ -140,7 +140,9 @@ export async function startFakeControlPlane(options: FakeControlPlaneOptions): P
     return typeof version === "number" ? version : null;
   };
   /** What to send a socket (or a pull) holding `version`: a delta from it when known, else the whole document. */
-  const answerFor = (version: number | null): { type: "config"; document: unknown } | { type: "config_delta"; delta: unknown } => {
+  const answerFor = (
+    version: number | null,
+  ): { type: "config"; document: unknown } | { type: "config_delta"; delta: unknown } => {
     const current = versionNumber(config);
     const base = version === null ? undefined : history.get(version);
     if (base && current !== null && history.get(current) === config && version! < current) {
@@ -347,7 +349,10 @@ export async function startFakeControlPlane(options: FakeControlPlaneOptions): P
       config = document;
       remember(document);
       if (skipPush) {
+        // Lost on the way: the next delta is computed from this version, which the agent never got.
         skipPush = false;
+        const version = versionNumber(document);
+        for (const id of open.keys()) if (sent.has(id) && version !== null) sent.set(id, version);
         return;
       }
       for (const [id, ws] of open) {

@@ -42,6 +42,9 @@ export interface ServiceShape {
 /** One service as the control plane sends it. */
 export function fakeService(name: string, shape: ServiceShape = {}): ConfigService {
   const replicas = shape.replicas ?? 2;
+  // A loopback address per service, so replicas have origins of their own as on a real gateway.
+  let h = 0;
+  for (const c of name) h = (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0;
   return v.parse(ConfigService, {
     name,
     project: "main",
@@ -54,9 +57,11 @@ export function fakeService(name: string, shape: ServiceShape = {}): ConfigServi
       shape.rateLimit == null ? [] : [{ prefix: "/", key: { type: "ip_address" }, rps: shape.rateLimit, burst: 5 }],
     model: shape.model ? { name: shape.model, format: "openai", prefix: "/v1" } : null,
     router: ROUTERS[shape.router ?? 0] ?? null,
+    engine: "none",
     replicas: Array.from({ length: replicas }, (_, i) => ({
       id: `${name}-r${i}`,
-      url: `http://10.${(i >> 8) & 255}.${i & 255}.1:8000`,
+      // Loopback, and never scraped (`engine: none`): nothing of these made-up replicas leaves the host.
+      url: `http://127.${(h >>> 16) & 255}.${(h >>> 8) & 255}.${(h & 255) | 1}:${10_000 + i}`,
     })),
   });
 }
@@ -112,7 +117,7 @@ export function randomDelta(doc: ConfigDocument, rng: () => number, nextName: ()
       const id = `${s.name}-x${Math.floor(rng() * 1e6)}`;
       changed.set(s.name, {
         ...s,
-        replicas: [...s.replicas, { id, url: `http://10.9.${Math.floor(rng() * 250)}.2:8000` }],
+        replicas: [...s.replicas, { id, url: `http://127.0.9.${1 + Math.floor(rng() * 250)}:9` }],
       });
     } else if (roll < 0.7) {
       const s = current(target);

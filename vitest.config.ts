@@ -42,7 +42,6 @@ export default defineConfig({
             "cli/**/*.test.ts",
             "bin/**/*.test.ts",
             "local-host/**/*.test.ts",
-            "lib/**/*.test.ts",
             // Node-side unit tests of the objects' pure modules and backends; the Worker and the
             // objects as a whole run in workerd, in the worker project (test/worker/).
             "durable-objects/**/*.test.ts",

@@ -3,16 +3,16 @@
  * The last good configuration, `<state-dir>/config.json`: the document the proxy served last, kept so
  * a restarted host serves traffic at once, before (and without) the control plane answering.
  *
- * Writes coalesce (`lib/coalesced-write.ts`): one in flight, and the documents applied meanwhile
- * collapse into one write of the latest; each is serialised in slices (`lib/json-in-slices.ts`), so
+ * Writes coalesce (`proxy/coalesced-write.ts`): one in flight, and the documents applied meanwhile
+ * collapse into one write of the latest; each is serialised in slices (`proxy/json-in-slices.ts`), so
  * a 10 MB document written after every delta neither piles up writes nor stalls the process.
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import * as v from "valibot";
 import { writeFileAtomic } from "../lib/atomic-file.ts";
-import { CoalescedWrite } from "../lib/coalesced-write.ts";
-import { stringifyInSlices } from "../lib/json-in-slices.ts";
+import { CoalescedWrite } from "../proxy/coalesced-write.ts";
+import { stringifyInSlices } from "../proxy/json-in-slices.ts";
 import { ConfigDocument } from "../schema/config-document.ts";
 import { formatIssue, fromValibot } from "../schema/issues.ts";
 

@@ -19,13 +19,13 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
-import { CoalescedWrite } from "../../lib/coalesced-write.ts";
-import { stringifyInSlices } from "../../lib/json-in-slices.ts";
 import type { ConfigDelta } from "../../schema/config-delta.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import type { ChallengeTokens } from "../acme-challenge.ts";
+import { CoalescedWrite } from "../coalesced-write.ts";
 import type { ListeningSockets, MetricFamily, TlsCertificate, TunedProxyHandle } from "../index.ts";
 import { ProxyOptionsError, startTunedProxy } from "../index.ts";
+import { stringifyInSlices } from "../json-in-slices.ts";
 import { controlPaths, type ProxyHello, readLines, toWire, writeLine } from "./protocol.ts";
 
 export interface StandaloneOptions {

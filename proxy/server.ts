@@ -39,7 +39,7 @@ import { type TreePolicyEntry, treePoliciesOf, treePolicyEntry } from "./observe
 import { LocalGate, type RateLimitGate } from "./rate-limit-gate.ts";
 import { ZoneRegistry } from "./rate-limit-store.ts";
 import { type RoutingView, routeRequest } from "./route-request.ts";
-import { buildRoutingTable, EMPTY_TABLE, type RoutingTable, type ServiceRoute, type TableDeps } from "./routes.ts";
+import { buildRoutingTable, EMPTY_TABLE, type RoutingTable, type TableDeps } from "./routes.ts";
 import { updateRoutingTable } from "./routes-delta.ts";
 import { LocalRoutingGate, type RoutingGate } from "./routing-gate.ts";
 import type { ServerSettings } from "./settings.ts";

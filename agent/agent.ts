@@ -206,6 +206,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     timing: { ...DEFAULT_ROUTER_TIMING, ...sglang.timing },
     log,
     applyToProxy: (document) => proxy.apply(document),
+    applyDeltaToProxy: (delta) => proxy.applyDelta(delta),
     onReportsChange: () => {
       for (const listener of healthListeners) listener();
     },
@@ -218,6 +219,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     apply: async (document) => {
       await routers.apply(document);
       // The routing change is in force; certificate work for new hosts runs in the background.
+      await certificates?.configure(document);
+    },
+    applyDelta: async (delta, document) => {
+      await routers.applyDelta(delta, document);
       await certificates?.configure(document);
     },
     store: configStore,

@@ -5,11 +5,21 @@
  * last good config. Offers are serialised, so two channels delivering at once cannot apply out of
  * order, and the outcome says what to report (ACK, NACK, or nothing). A service that cannot be
  * applied is isolated (`isolate-services.ts`): the rest of the document is applied and the ACK lists it.
+ *
+ * A delta (`schema/config-delta.ts`) takes the same path on top of the applied document: only at
+ * its base version (anything else is a gap, reported for the channel to resync, never applied),
+ * only its services validated (`isolate-delta.ts`), handed to the proxy as a delta, and the merged
+ * document is what is persisted. That write is not awaited (it coalesces, `config-store.ts`): the
+ * next delta must not wait for a 10 MB file. A whole document's write is, as it always was.
  */
+
+import { type ConfigState, indexDocument, mergeDelta } from "../proxy/config-merge.ts";
 import { ConfigRejectedError } from "../proxy/index.ts";
 import { MAX_NACK_ERROR, type ServiceRejection } from "../schema/agent-protocol.ts";
+import type { ConfigDelta } from "../schema/config-delta.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { ConfigStore } from "./config-store.ts";
+import { deltaVersions, isolateDelta } from "./isolate-delta.ts";
 import { isolateServices } from "./isolate-services.ts";
 import type { Logger } from "./log.ts";
 
@@ -21,10 +31,14 @@ export type ApplyOutcome =
   /** Older than the applied version: ignored, nothing reported. */
   | { kind: "stale"; version: number; applied: number }
   /** Invalid, or the proxy refused it: the previous config stays (NACK). */
-  | { kind: "rejected"; version: number; error: string };
+  | { kind: "rejected"; version: number; error: string }
+  /** A delta on top of another version than the applied one: not applied; the channel asks to resync from `applied`. */
+  | { kind: "gap"; version: number; applied: number | null };
 
 export interface ConfigApplierOptions {
   apply: (document: ConfigDocument) => Promise<void>;
+  /** Applies a checked delta; `document` is the merged whole (absent: `apply(document)`). */
+  applyDelta?: (delta: ConfigDelta, document: ConfigDocument) => Promise<void>;
   store: ConfigStore;
   /** The document the proxy started with (the last good config from disk), if any. */
   initial: ConfigDocument | null;
@@ -33,6 +47,8 @@ export interface ConfigApplierOptions {
 
 export class ConfigApplier {
   private applied: ConfigDocument | null;
+  /** The applied document's indexes, which a delta is checked against and merged into. */
+  private state: ConfigState | null;
   /** The services of the applied version that are not served as configured. */
   private rejected: ServiceRejection[] = [];
   private persistFailure: string | null = null;
@@ -42,6 +58,7 @@ export class ConfigApplier {
   constructor(options: ConfigApplierOptions) {
     this.options = options;
     this.applied = options.initial;
+    this.state = options.initial ? indexDocument(options.initial) : null;
   }
 
   /** The version the proxy serves, or null before any document. */
@@ -64,6 +81,83 @@ export class ConfigApplier {
     const next = this.queue.then(() => this.process(candidate, source));
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  /** Validates and applies a delta (raw JSON from the wire) after every earlier offer settled. */
+  offerDelta(candidate: unknown, source: string): Promise<ApplyOutcome> {
+    const next = this.queue.then(() => this.processDelta(candidate, source));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async processDelta(candidate: unknown, source: string): Promise<ApplyOutcome> {
+    const { log } = this.options;
+    const versions = deltaVersions(candidate);
+    if (versions === null) {
+      const error = "invalid config delta: base_version and version: expected whole numbers from 1";
+      log.warn(`rejected a config delta from ${source}: ${error}`);
+      return { kind: "rejected", version: versionOf(candidate) ?? 0, error };
+    }
+    const current = this.version;
+    if (current !== null && versions.version <= current) {
+      if (versions.version < current) return { kind: "stale", version: versions.version, applied: current };
+      return { kind: "current", version: versions.version, rejected: this.rejected };
+    }
+    const state = this.state;
+    if (state === null || versions.base !== current) {
+      log.info(
+        `config delta ${versions.base} → ${versions.version} from ${source} does not apply on version ${current ?? "(none)"}: resyncing`,
+      );
+      return { kind: "gap", version: versions.version, applied: current };
+    }
+    const isolated = isolateDelta(candidate, state);
+    if (!isolated.ok) {
+      const error = truncate(isolated.error);
+      log.warn(`rejected config delta ${versions.base} → ${versions.version} from ${source}: ${error}`);
+      return { kind: "rejected", version: versions.version, error };
+    }
+    const { delta } = isolated;
+    for (const r of isolated.rejected) {
+      const what = r.kept ? "keeps its last good state" : "is not served";
+      log.warn(`config version ${delta.version}: service ${r.service} ${what}: ${r.error}`);
+    }
+    const next = mergeDelta(state, delta);
+    try {
+      if (this.options.applyDelta) await this.options.applyDelta(delta, next.doc);
+      else await this.options.apply(next.doc);
+    } catch (error) {
+      const message = proxyRefusal(error);
+      log.warn(`rejected config delta ${delta.base_version} → ${delta.version} from ${source}: ${message}`);
+      return { kind: "rejected", version: delta.version, error: message };
+    }
+    // The version's refusals: those of services this delta did not touch, and its own.
+    const touched = new Set([
+      ...delta.removed,
+      ...delta.services.map((s) => s.name),
+      ...isolated.rejected.map((r) => r.service),
+    ]);
+    const rejected = [...this.rejected.filter((r) => !touched.has(r.service)), ...isolated.rejected];
+    this.applied = next.doc;
+    this.state = next;
+    this.rejected = rejected;
+    log.info(
+      `applied config delta ${delta.base_version} → ${delta.version} from ${source} (${delta.services.length} services changed, ${delta.removed.length} removed)`,
+    );
+    void this.persist(next.doc);
+    return { kind: "applied", version: delta.version, rejected };
+  }
+
+  private async persist(document: ConfigDocument): Promise<void> {
+    try {
+      await this.options.store.write(document);
+      if (this.persistFailure !== null)
+        this.options.log.info(`last good config persisted again to ${this.options.store.file}`);
+      this.persistFailure = null;
+    } catch (error) {
+      // The proxy serves it, so it is applied; only a restart would fall back to the older file.
+      this.persistFailure = `cannot persist the last good config to ${this.options.store.file}: ${(error as Error).message}`;
+      this.options.log.error(this.persistFailure);
+    }
   }
 
   private async process(candidate: unknown, source: string): Promise<ApplyOutcome> {
@@ -92,29 +186,26 @@ export class ConfigApplier {
     try {
       await this.options.apply(document);
     } catch (error) {
-      // The proxy's own refusal says which fields are wrong; anything else is the proxy failing.
-      const message = truncate(
-        error instanceof ConfigRejectedError
-          ? error.message
-          : `the proxy could not apply it: ${error instanceof Error ? error.message : String(error)}`,
-      );
+      const message = proxyRefusal(error);
       log.warn(`rejected config version ${document.version} from ${source}: ${message}`);
       return { kind: "rejected", version: document.version, error: message };
     }
     this.applied = document;
+    this.state = indexDocument(document);
     this.rejected = rejected;
     log.info(`applied config version ${document.version} from ${source} (${document.services.length} services)`);
-    try {
-      await this.options.store.write(document);
-      if (this.persistFailure !== null) log.info(`last good config persisted again to ${this.options.store.file}`);
-      this.persistFailure = null;
-    } catch (error) {
-      // The proxy serves it, so it is applied; only a restart would fall back to the older file.
-      this.persistFailure = `cannot persist the last good config to ${this.options.store.file}: ${(error as Error).message}`;
-      log.error(this.persistFailure);
-    }
+    await this.persist(document);
     return { kind: "applied", version: document.version, rejected };
   }
+}
+
+/** The proxy's own refusal says which fields are wrong; anything else is the proxy failing. */
+function proxyRefusal(error: unknown): string {
+  return truncate(
+    error instanceof ConfigRejectedError
+      ? error.message
+      : `the proxy could not apply it: ${error instanceof Error ? error.message : String(error)}`,
+  );
 }
 
 /** The document's version when it has a usable one, so even a NACK can name what it refuses. */

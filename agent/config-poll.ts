@@ -3,9 +3,11 @@
  * The HTTP fallback for configuration: `GET /api/v1/agent/config` with `If-None-Match: "<applied
  * version>"` once at boot, then every poll interval while the WebSocket has been down for longer than
  * the grace period. A new document goes through the same applier as a pushed one, and its outcome is
- * reported with `POST /api/v1/agent/ack` (`error: null` when applied).
+ * reported with `POST /api/v1/agent/ack` (`error: null` when applied). With a version applied it
+ * asks for what changed since (`?since=N`): a delta goes through the applier's delta path, and one
+ * that does not apply on the version held (a gap) is followed at once by a pull of the whole document.
  */
-import type { ConfigApplier } from "./config-applier.ts";
+import type { ApplyOutcome, ConfigApplier } from "./config-applier.ts";
 import { type ControlPlaneClient, isUnauthorized } from "./control-plane-client.ts";
 import type { Credentials } from "./credentials.ts";
 import type { LinkState } from "./link-state.ts";
@@ -61,9 +63,19 @@ async function poll(options: ConfigPollOptions, signal: AbortSignal, wasFailing:
   const { client, credentials, applier, log } = options;
   const token = await credentials.ready(signal);
   if (!token) return true;
-  let answer: Awaited<ReturnType<ControlPlaneClient["fetchConfig"]>>;
+  let outcome: ApplyOutcome | null = null;
   try {
-    answer = await client.fetchConfig(token.token, applier.version, signal);
+    const answer = await client.fetchConfig(token.token, applier.version, signal, true);
+    if (answer.kind === "delta") {
+      outcome = await applier.offerDelta(answer.delta, "the HTTP fallback");
+      if (outcome.kind === "gap") {
+        // The whole document instead: a pull without `since`.
+        const whole = await client.fetchConfig(token.token, applier.version, signal, false);
+        outcome = whole.kind === "document" ? await applier.offer(whole.document, "the HTTP fallback") : null;
+      }
+    } else if (answer.kind === "document") {
+      outcome = await applier.offer(answer.document, "the HTTP fallback");
+    }
   } catch (error) {
     if (signal.aborted) return true;
     if (isUnauthorized(error)) {
@@ -76,9 +88,7 @@ async function poll(options: ConfigPollOptions, signal: AbortSignal, wasFailing:
     return false;
   }
   if (wasFailing) log.info("config fetch works again");
-  if (answer.kind !== "document") return true;
-  const outcome = await applier.offer(answer.document, "the HTTP fallback");
-  if (outcome.kind !== "applied" && outcome.kind !== "rejected") return true;
+  if (outcome === null || (outcome.kind !== "applied" && outcome.kind !== "rejected")) return true;
   const body =
     outcome.kind === "rejected"
       ? { version: outcome.version, error: outcome.error, rejected: [] }

@@ -2,7 +2,10 @@
  * @module
  * The agent's long-lived WebSocket to its GatewayObject (`GET /api/v1/agent/connect`, protocol in
  * `schema/agent-protocol.ts`). The server pushes the config document on connect and on every new
- * version; each is applied and answered with an ACK or NACK. The agent reports stats every 5 s and
+ * version; each is applied and answered with an ACK or NACK. The agent says it takes deltas
+ * (`?deltas=1`, `schema/config-delta.ts`): then a new version may come as what changed since the
+ * one applied, ACKed or NACKed alike; one on top of another version (a gap: a missed delta) is not
+ * applied, and the agent asks to resync from the version it holds (`resync`). The agent reports stats every 5 s and
  * health every 10 s, pings every 20 s and gives the connection up after 2 unanswered pings. It
  * reconnects with jittered exponential back-off, and a refused token (close 4001, or HTTP 401 on the
  * upgrade) is refreshed before reconnecting. While this link is down the HTTP fallbacks take over.
@@ -29,6 +32,8 @@ import type { ScaleSignals } from "./scale-signal.ts";
 import { dialWebSocket, webSocketUrl } from "./websocket-dial.ts";
 
 export const CONNECT_ROUTE = "/api/v1/agent/connect";
+/** The upgrade's query: this agent takes deltas (a control plane that predates them ignores it). */
+export const CONNECT_QUERY = "?deltas=1";
 
 export interface SocketTiming {
   statsIntervalMs: number;
@@ -110,7 +115,7 @@ const errorMessage = (error: unknown) => (error instanceof Error ? error.message
 /** Keeps the WebSocket up until `signal` aborts. */
 export async function runConfigSocket(options: ConfigSocketOptions, signal: AbortSignal): Promise<void> {
   const { credentials, log, timing } = options;
-  const url = webSocketUrl(options.controlPlaneUrl, CONNECT_ROUTE);
+  const url = webSocketUrl(options.controlPlaneUrl, CONNECT_ROUTE + CONNECT_QUERY);
   // Its own pool, destroyed on the way out: nothing of the agent's sockets outlives stop().
   const dispatcher = new UndiciAgent();
   let attempt = 0;
@@ -218,6 +223,10 @@ function connectOnce(
         break;
       case "stale":
         break;
+      case "gap":
+        // The object answers with a delta from `applied`, or the whole document.
+        send({ type: "resync", version: outcome.applied });
+        break;
     }
   };
   const onMessage = async (data: unknown) => {
@@ -225,7 +234,7 @@ function connectOnce(
       log.warn("ignoring a binary WebSocket message from the control plane");
       return;
     }
-    let message: { type?: unknown; document?: unknown };
+    let message: { type?: unknown; document?: unknown; delta?: unknown };
     try {
       message = JSON.parse(data) as typeof message;
     } catch {
@@ -242,6 +251,8 @@ function connectOnce(
       unansweredPings = 0;
     } else if (message?.type === "config") {
       report(await applier.offer(message.document, "the WebSocket"));
+    } else if (message?.type === "config_delta") {
+      report(await applier.offerDelta(message.delta, "the WebSocket"));
     } else {
       // A newer control plane may say more than this agent knows; that is not an error.
       log.warn(`ignoring an unknown WebSocket message type ${JSON.stringify(message?.type ?? null)}`);

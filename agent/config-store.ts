@@ -2,11 +2,17 @@
  * @module
  * The last good configuration, `<state-dir>/config.json`: the document the proxy served last, kept so
  * a restarted host serves traffic at once, before (and without) the control plane answering.
+ *
+ * Writes coalesce (`proxy/coalesced-write.ts`): one in flight, and the documents applied meanwhile
+ * collapse into one write of the latest; each is serialised in slices (`proxy/json-in-slices.ts`), so
+ * a 10 MB document written after every delta neither piles up writes nor stalls the process.
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import * as v from "valibot";
 import { writeFileAtomic } from "../lib/atomic-file.ts";
+import { CoalescedWrite } from "../proxy/coalesced-write.ts";
+import { stringifyInSlices } from "../proxy/json-in-slices.ts";
 import { ConfigDocument } from "../schema/config-document.ts";
 import { formatIssue, fromValibot } from "../schema/issues.ts";
 
@@ -46,8 +52,19 @@ export class ConfigStore {
     return { kind: "document", document: result.output };
   }
 
-  async write(document: ConfigDocument): Promise<void> {
+  readonly #writes = new CoalescedWrite<ConfigDocument>(async (document) => {
+    const text = await stringifyInSlices(document, "services");
     // 0600: it is the gateway's whole routing table, and services' credentials (hashed) travel in it.
-    await writeFileAtomic(this.file, `${JSON.stringify(document)}\n`, 0o600);
+    await writeFileAtomic(this.file, `${text}\n`, 0o600);
+  });
+
+  /** Persists `document`; resolves once it (or a later document) is on disk, rejects if that write failed. */
+  write(document: ConfigDocument): Promise<void> {
+    return this.#writes.write(document);
+  }
+
+  /** Resolves once no write is in flight or waiting (tests, shutdown). */
+  idle(): Promise<void> {
+    return this.#writes.idle();
   }
 }

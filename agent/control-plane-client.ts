@@ -27,7 +27,9 @@ export type ConfigFetch =
   /** 404 or 204: the control plane has no document for this host (yet). */
   | { kind: "none" }
   /** 200: a document to validate (raw JSON) and its ETag. */
-  | { kind: "document"; document: unknown; etag: string | null };
+  | { kind: "document"; document: unknown; etag: string | null }
+  /** 200 to a pull with `since`: what changed since that version (raw JSON, `schema/config-delta.ts`). */
+  | { kind: "delta"; delta: unknown; etag: string | null };
 
 /** The control plane could not be reached or did not answer in time. */
 export class ControlPlaneUnreachableError extends Error {
@@ -86,9 +88,20 @@ export class ControlPlaneClient {
     return parseTokenResponse(await this.call("/api/v1/agent/token", token, {}, signal));
   }
 
-  /** The current document unless it is `appliedVersion` (conditional on the ETag `"<version>"`). */
-  async fetchConfig(token: string, appliedVersion: number | null, signal: AbortSignal): Promise<ConfigFetch> {
-    const route = "/api/v1/agent/config";
+  /**
+   * The current document unless it is `appliedVersion` (conditional on the ETag `"<version>"`). With
+   * `deltas` (and a version applied) it asks `?since=<appliedVersion>`: the answer is then a
+   * `ConfigAnswer`, a delta or a whole document; a control plane that predates deltas answers a bare
+   * document, which is taken as one.
+   */
+  async fetchConfig(
+    token: string,
+    appliedVersion: number | null,
+    signal: AbortSignal,
+    deltas = false,
+  ): Promise<ConfigFetch> {
+    const since = deltas && appliedVersion !== null ? `?since=${appliedVersion}` : "";
+    const route = `/api/v1/agent/config${since}`;
     const headers: Record<string, string> = { accept: "application/json", authorization: `Bearer ${token}` };
     if (appliedVersion !== null) headers["if-none-match"] = `"${appliedVersion}"`;
     let answer: { response: Response; json: unknown };
@@ -106,7 +119,13 @@ export class ControlPlaneClient {
       // A 200 whose body is not JSON is a broken deploy or a captive proxy: worth retrying, not NACKing.
       throw new ControlPlaneHttpError(502, "bad_config_response", `GET ${route}: the answer is not JSON`);
     }
-    return { kind: "document", document: json, etag: response.headers.get("etag") };
+    const etag = response.headers.get("etag");
+    if (since) {
+      const answer = json as { type?: unknown; document?: unknown; delta?: unknown } | null;
+      if (answer?.type === "config_delta") return { kind: "delta", delta: answer.delta, etag };
+      if (answer?.type === "config") return { kind: "document", document: answer.document, etag };
+    }
+    return { kind: "document", document: json, etag };
   }
 
   async ack(token: string, body: AckBody, signal: AbortSignal): Promise<void> {

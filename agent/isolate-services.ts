@@ -37,6 +37,13 @@ export function isolateServices(candidate: unknown, previous: ConfigDocument | n
     return { ok: false, error: (e as Error).message };
   }
   const accepted: ConfigService[] = [];
+  // The accepted services' names and hosts: a clash is a lookup, not a walk (10,000 services).
+  const taken = { names: new Set<string>(), hosts: new Set<string>() };
+  const accept = (service: ConfigService) => {
+    accepted.push(service);
+    taken.names.add(service.name);
+    taken.hosts.add(normalizeHost(service.host));
+  };
   const rejected: ServiceRejection[] = [];
   const refused: { name: string | null; error: string }[] = [];
   envelope.output.services.forEach((raw, i) => {
@@ -46,8 +53,8 @@ export function isolateServices(candidate: unknown, previous: ConfigDocument | n
     let error: string | null = null;
     try {
       const service = parseDocument({ ...base, services: [raw] }).services[0]!;
-      error = clash(service, accepted);
-      if (error === null) accepted.push(service);
+      error = clash(service, taken);
+      if (error === null) accept(service);
     } catch (e) {
       error = (e as Error).message.replace(/^configuration version \d+ rejected: /, "");
     }
@@ -55,8 +62,8 @@ export function isolateServices(candidate: unknown, previous: ConfigDocument | n
   });
   for (const { name, error } of refused) {
     const last = name === null ? undefined : previous?.services.find((s) => s.name === name);
-    const kept = last !== undefined && clash(last, accepted) === null;
-    if (kept) accepted.push(last);
+    const kept = last !== undefined && clash(last, taken) === null;
+    if (kept) accept(last);
     rejected.push({
       service: name ?? "(unnamed)",
       error: truncate(error),
@@ -71,10 +78,10 @@ function nameOf(raw: unknown): string | null {
   return typeof name === "string" && name.length > 0 && name.length <= 200 ? name : null;
 }
 
-function clash(service: ConfigService, accepted: readonly ConfigService[]): string | null {
+function clash(service: ConfigService, taken: { names: Set<string>; hosts: Set<string> }): string | null {
   const host = normalizeHost(service.host);
-  if (accepted.some((s) => s.name === service.name)) return `name: ${service.name} is already another service's name`;
-  if (accepted.some((s) => normalizeHost(s.host) === host)) return `host: ${host} is already another service's host`;
+  if (taken.names.has(service.name)) return `name: ${service.name} is already another service's name`;
+  if (taken.hosts.has(host)) return `host: ${host} is already another service's host`;
   return null;
 }
 

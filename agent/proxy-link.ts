@@ -260,6 +260,7 @@ export async function attachStandaloneProxy(options: ProxyOptions, link: Standal
     setCertificates: (certificates) => call("certificates", { certificates }),
     setChallenges: (tokens) => call("challenges", { tokens }),
     apply: (document) => call("apply", { document }),
+    applyDelta: (delta) => call("apply-delta", { delta }),
     stats: () => call("stats"),
     metrics: () => call("metrics"),
     mesh: {

@@ -100,8 +100,7 @@ export class HoldQueue {
 
   /** Called with each new table: requests whose service can now be served (or answered) go on. */
   release(table: RoutingTable): void {
-    const byName = new Map<string, ServiceRoute>();
-    for (const route of table.byHost.values()) byName.set(route.name, route);
+    const byName = table.byName;
     for (const service of this.#signalledAt.keys()) if (!byName.has(service)) this.#signalledAt.delete(service);
     if (this.#total === 0) return;
     for (const [service, set] of [...this.#byService]) {

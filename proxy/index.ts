@@ -5,12 +5,14 @@
  * host's metrics (`observe/`), close. The options it takes, and their checks, are `options.ts`.
  */
 import type { ServiceStats } from "../schema/agent-protocol.ts";
+import type { ConfigDelta } from "../schema/config-delta.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { MeshDigest } from "../schema/mesh.ts";
 import { type ChallengeTokens, checkChallenges } from "./acme-challenge.ts";
+import { type ConfigState, indexDocument, mergeDelta, parseDelta } from "./config-merge.ts";
 import { engineFamilies } from "./engine/engine-metrics.ts";
 import { EngineScraper, type EngineScraperOptions } from "./engine/scraper.ts";
-import { ProxyClosedError } from "./errors.ts";
+import { ConfigRejectedError, ProxyClosedError } from "./errors.ts";
 import { HealthChecker, type HealthCheckerOptions } from "./health/checker.ts";
 import { hostHealthFamilies } from "./health/health-metrics.ts";
 import { Mesh } from "./mesh/mesh.ts";
@@ -55,6 +57,13 @@ export interface ProxyHandle {
    * NACKs with it) and keeps the old config.
    */
   apply(doc: ConfigDocument): Promise<void>;
+  /**
+   * Applies a delta (`schema/config-delta.ts`) on top of the document in force, to every process,
+   * rebuilding only the services it changes or removes; validated like `apply` (its services, head,
+   * and their clashes with the services kept), and refused (ConfigRejectedError) when its
+   * `base_version` is not the version in force. Resolves once all swapped.
+   */
+  applyDelta(delta: ConfigDelta): Promise<void>;
   /**
    * Per-service stats aggregated across processes (with the LLM windows of services that had LLM
    * traffic), and the engine signals of each scraped service's replicas with their queue samples.
@@ -118,7 +127,12 @@ export interface TunedProxyHandle extends ProxyHandle {
   routingLoads(): ReturnType<RoutingState["loads"]>;
   /** The listening sockets, to hand over to a successor; null when serving in this process. */
   sockets(): ListeningSockets | null;
+  /** The document in force, whole (deltas merged in); null before the first. */
+  document(): ConfigDocument | null;
 }
+
+const describe = (delta: ConfigDelta) =>
+  `${delta.services.length} services changed, ${delta.removed.length} removed${delta.head ? ", head changed" : ""}`;
 
 export function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
   return startTunedProxy(options, {});
@@ -130,6 +144,19 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
   const settings: ServerSettings = { ...DEFAULT_SERVER_SETTINGS, ...tuning.settings };
   checkSettings(settings);
   let services = checked.initial?.services.map((s) => s.name) ?? [];
+  // The document in force with its indexes: what a delta is checked against and merged into.
+  let state: ConfigState | null = checked.initial ? indexDocument(checked.initial) : null;
+  /** The checked delta and the state after it; throws ConfigRejectedError. */
+  const acceptDelta = (input: ConfigDelta) => {
+    if (state === null) throw new ConfigRejectedError(input?.version ?? null, ["no document to apply a delta on"]);
+    const delta = checked.validated ? input : parseDelta(input, state);
+    if (delta.base_version !== state.doc.version) {
+      throw new ConfigRejectedError(delta.version, [
+        `base_version: ${delta.base_version} is not the version in force (${state.doc.version})`,
+      ]);
+    }
+    return { delta, next: mergeDelta(state, delta) };
+  };
   let closed = false;
   const assertOpen = () => {
     if (closed) throw new ProxyClosedError();
@@ -191,8 +218,19 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
         server.apply(parsed);
         engines.retain(parsed);
         health.retain(parsed);
+        state = indexDocument(parsed);
         services = parsed.services.map((s) => s.name);
         checked.log(`proxy: configuration version ${parsed.version} applied (${parsed.services.length} services)`);
+      },
+      async applyDelta(input) {
+        assertOpen();
+        const { delta, next } = acceptDelta(input);
+        server.applyDelta(delta, next);
+        engines.retain(next.doc);
+        health.retain(next.doc);
+        state = next;
+        services = next.doc.services.map((s) => s.name);
+        checked.log(`proxy: configuration delta ${delta.base_version} → ${delta.version} applied (${describe(delta)})`);
       },
       async stats() {
         assertOpen();
@@ -213,6 +251,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
         return server.close(options);
       },
       pids: () => [],
+      document: () => state?.doc ?? null,
       routingLoads: () => routing.loads(),
       mesh,
       sockets: () => null,
@@ -258,9 +297,25 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
         assertOpen();
         const parsed = checked.accept(doc);
         await pool.apply(parsed);
+        state = indexDocument(parsed);
         services = parsed.services.map((s) => s.name);
         checked.log(
           `proxy: configuration version ${parsed.version} applied by ${checked.processes} processes (${parsed.services.length} services)`,
+        );
+      };
+      const result = queue.then(run, run);
+      queue = result.catch(() => {});
+      return result;
+    },
+    applyDelta(input) {
+      const run = async () => {
+        assertOpen();
+        const { delta, next } = acceptDelta(input);
+        await pool.applyDelta(delta, next.doc);
+        state = next;
+        services = next.doc.services.map((s) => s.name);
+        checked.log(
+          `proxy: configuration delta ${delta.base_version} → ${delta.version} applied by ${checked.processes} processes (${describe(delta)})`,
         );
       };
       const result = queue.then(run, run);
@@ -284,6 +339,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
       return pool.close(options);
     },
     pids: () => pool.pids(),
+    document: () => state?.doc ?? null,
     routingLoads: () => pool.routingLoads(),
     mesh: pool.mesh,
     sockets: () => pool.sockets(),

@@ -58,6 +58,8 @@ export interface Checked {
   initial: ConfigDocument | null;
   /** What `apply` does with a document before serving it: validate it, or take it as validated. */
   accept: (doc: ConfigDocument) => ConfigDocument;
+  /** `validatedDocuments`: deltas too are taken as checked (their base version aside). */
+  validated: boolean;
   log: (line: string) => void;
   onHeldRequest: (service: string) => void;
   extraMetrics: () => MetricFamily[];
@@ -124,7 +126,20 @@ export function checkOptions(options: ProxyOptions): Checked {
   if (stateDir !== null && (typeof stateDir !== "string" || stateDir === "")) {
     throw new ProxyOptionsError("stateDir", "expected a directory path or null");
   }
-  return { host, port, tlsPort, processes, initial, accept, log, onHeldRequest: held, extraMetrics, stateDir };
+  const validated = options.validatedDocuments === true;
+  return {
+    host,
+    port,
+    tlsPort,
+    processes,
+    initial,
+    accept,
+    validated,
+    log,
+    onHeldRequest: held,
+    extraMetrics,
+    stateDir,
+  };
 }
 
 /** Rejects unusable pairs before any process sees them (the message names the host). */

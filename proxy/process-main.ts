@@ -131,6 +131,14 @@ process.on("message", (message: ToProcess, handle: object | undefined) => {
         send({ type: "apply-failed", id: message.id, error: (err as Error).message });
       }
       return;
+    case "apply-delta":
+      try {
+        server!.applyDelta(message.delta);
+        send({ type: "applied", id: message.id, version: message.delta.version });
+      } catch (err) {
+        send({ type: "apply-failed", id: message.id, error: (err as Error).message });
+      }
+      return;
     case "tls-handle":
       if (handle) receiveTlsHandle(handle);
       return;

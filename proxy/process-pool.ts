@@ -31,6 +31,7 @@
  * over that lifecycle; the services' own logic lives in their modules. Next split, when it grows:
  * the message dispatch (`#onMessage`) into a table of per-message handlers.
  */
+import type { ConfigDelta } from "../schema/config-delta.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import * as L from "../schema/limits.ts";
 import type { ChallengeTokens } from "./acme-challenge.ts";
@@ -458,10 +459,41 @@ export class ProcessPool {
     // Before any child runs the new rules; zones of rules the document keeps keep their buckets.
     this.#rateLimits.retain(documentZones(document));
     this.#routing.retain(document);
+    this.#follow(document);
+    await this.#settle(
+      previous,
+      this.#slots.map((slot) => this.#applyTo(slot, document)),
+    );
+  }
+
+  /**
+   * Sends `delta` (checked, on top of the document in force) to every child, which applies it to its
+   * table without rebuilding the other services; `document` is the merged whole, the one a child
+   * started later (or one not at the delta's base) gets. On failure every child returns to the
+   * previous document, whole, as `apply` does.
+   */
+  async applyDelta(delta: ConfigDelta, document: ConfigDocument): Promise<void> {
+    const previous = this.#document;
+    this.#document = document;
+    this.#rateLimits.retain(documentZones(document));
+    this.#routing.retainChanged(delta.services, delta.removed);
+    this.#follow(document);
+    await this.#settle(
+      previous,
+      this.#slots.map((slot) => this.#applyDeltaTo(slot, delta, previous, document)),
+    );
+  }
+
+  /** The host-wide services that follow the document in force (their unchanged replicas keep their state). */
+  #follow(document: ConfigDocument | null): void {
     this.#engines.retain(document);
     this.#health.retain(document);
-    this.#series.retain(new Map(document.services.map((s) => [s.name, new Set(s.replicas.map((r) => r.id))])));
-    const results = await Promise.allSettled(this.#slots.map((slot) => this.#applyTo(slot, document)));
+    this.#series.retain(new Map((document?.services ?? []).map((s) => [s.name, new Set(s.replicas.map((r) => r.id))])));
+  }
+
+  /** Waits for every child's apply; when one failed, returns them all to `previous` (whole) and throws. */
+  async #settle(previous: ConfigDocument | null, applies: Promise<void>[]): Promise<void> {
+    const results = await Promise.allSettled(applies);
     const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (!failure) return;
     this.#document = previous;
@@ -477,6 +509,21 @@ export class ProcessPool {
       });
     }
     throw failure.reason instanceof Error ? failure.reason : new ProxyProcessError(String(failure.reason));
+  }
+
+  /** Brings one child from `base` to `document` by `delta`; a child elsewhere gets `document` whole. */
+  async #applyDeltaTo(slot: Slot, delta: ConfigDelta, base: ConfigDocument | null, document: ConfigDocument) {
+    if (!(await slot.ready) || slot.document === document) return;
+    if (slot.document !== base) return this.#applyTo(slot, document);
+    try {
+      const answer = await this.#request(slot, { type: "apply-delta", id: this.#rpc.nextId(), delta });
+      if (answer.type === "apply-failed")
+        throw new ProxyProcessError(`proxy process refused the delta: ${answer.error}`);
+      slot.document = document;
+    } catch (err) {
+      if (err instanceof ProcessGoneError) return;
+      throw err;
+    }
   }
 
   /** Hands certificates to every serving child (and to later replacements); resolves once all have them. */

@@ -4,6 +4,7 @@
  * listening socket travels as the message's handle where a message says so. The gates' messages
  * belong to the gates (`rate-limit-gate.ts`, `routing-gate.ts`); this module only composes them.
  */
+import type { ConfigDelta } from "../schema/config-delta.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { ChallengeTokens } from "./acme-challenge.ts";
 import type { ActiveVerdict } from "./health/checker.ts";
@@ -36,6 +37,8 @@ export type ToProcess =
   | { type: "certificates"; id: number; certificates: TlsCertificate[] }
   | { type: "challenges"; id: number; tokens: ChallengeTokens }
   | { type: "apply"; id: number; document: ConfigDocument }
+  /** A checked delta on top of the document the process runs (`server.applyDelta`); answered like `apply`. */
+  | { type: "apply-delta"; id: number; delta: ConfigDelta }
   | { type: "stats"; id: number }
   /** This process's metric series (`observe/registry.ts`). */
   | { type: "metrics"; id: number }

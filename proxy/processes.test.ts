@@ -107,6 +107,45 @@ describe("proxy processes", () => {
     expect(pids.filter(alive)).toEqual([]);
   });
 
+  it("carry a delta to every process, and a replacement starts with the merged document", async () => {
+    const a = await replica("a");
+    const b = await replica("b");
+    const doc1 = configDocument(1, [
+      { name: "alpha", replicas: [a.url] },
+      { name: "beta", replicas: [a.url] },
+    ]);
+    const proxy = await startTunedProxy({ httpPort: 0, processes: 2, initialConfig: doc1 }, {});
+    cleanups.push(() => proxy.close());
+    const doc2 = configDocument(2, [
+      { name: "alpha", replicas: [b.url] },
+      { name: "beta", replicas: [a.url] },
+      { name: "gamma", replicas: [b.url] },
+    ]);
+    const changed = doc2.services.filter((s) => s.name !== "beta");
+    await proxy.applyDelta({ base_version: 1, version: 2, services: changed, removed: [] });
+    expect(proxy.document()).toEqual(doc2);
+    // Each request on a new connection: both processes answer, and both run version 2.
+    expect(await servedBy(proxy.port, `alpha.${DOMAIN}`, 6)).toEqual(Array(6).fill("b"));
+    expect(await servedBy(proxy.port, `gamma.${DOMAIN}`, 4)).toEqual(Array(4).fill("b"));
+    expect(await servedBy(proxy.port, `beta.${DOMAIN}`, 4)).toEqual(Array(4).fill("a"));
+
+    // Refused in the parent, changing nothing: a gap, and a service on a host another one keeps.
+    await expect(proxy.applyDelta({ base_version: 1, version: 3, services: [], removed: ["beta"] })).rejects.toThrow(
+      /base_version: 1 is not the version in force \(2\)/,
+    );
+    const clash = { ...changed[0]!, name: "delta", host: doc2.services[1]!.host };
+    await expect(proxy.applyDelta({ base_version: 2, version: 3, services: [clash], removed: [] })).rejects.toThrow(
+      /services\[0\]\.host: .* is already the host of service beta/,
+    );
+
+    await proxy.applyDelta({ base_version: 2, version: 3, services: [], removed: ["alpha"] });
+    const [first] = proxy.pids() as [number, number];
+    process.kill(first, "SIGKILL");
+    await until("the process to be replaced", () => proxy.pids().length === 2 && !proxy.pids().includes(first));
+    expect(await servedBy(proxy.port, `alpha.${DOMAIN}`, 4)).toEqual(Array(4).fill("HTTP 404"));
+    expect(await servedBy(proxy.port, `gamma.${DOMAIN}`, 4)).toEqual(Array(4).fill("b"));
+  });
+
   it("fail to start with a clear error when the port is taken, leaving no process behind", async () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));

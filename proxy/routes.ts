@@ -73,6 +73,8 @@ export interface ServiceRoute {
 export interface RoutingTable {
   /** Document version, 0 before the first document. */
   readonly version: number;
+  /** Services by name. */
+  readonly byName: ReadonlyMap<string, ServiceRoute>;
   /** Services by normalized host. */
   readonly byHost: ReadonlyMap<string, ServiceRoute>;
   /** `gateway.<domain>`, reserved for the OpenAI-compatible entrypoint. */
@@ -93,6 +95,7 @@ export interface RoutingTable {
 
 export const EMPTY_TABLE: RoutingTable = {
   version: 0,
+  byName: new Map(),
   byHost: new Map(),
   entrypointHost: null,
   byModel: new Map(),
@@ -149,16 +152,11 @@ export function documentProblems(doc: ConfigDocument): string[] {
   const problems: string[] = [];
   const hosts = new Map<string, number>();
   const names = new Map<string, number>();
-  const entrypoint = doc.entrypoint ? normalizeHost(doc.entrypoint.host) : null;
-  if (doc.entrypoint && !HOST_PATTERN.test(entrypoint ?? "")) {
-    problems.push(`entrypoint.host: expected a host name, got ${JSON.stringify(doc.entrypoint.host)}`);
-  }
+  const entrypoint = entrypointProblems(doc, problems);
   doc.services.forEach((service, i) => {
     const at = `services[${i}]`;
     const host = normalizeHost(service.host);
-    if (!HOST_PATTERN.test(host))
-      problems.push(`${at}.host: expected a host name, got ${JSON.stringify(service.host)}`);
-    else if (host === entrypoint) problems.push(`${at}.host: ${host} is reserved for the entrypoint`);
+    problems.push(...serviceProblems(service, at, entrypoint));
     const sameHost = hosts.get(host);
     if (sameHost !== undefined) problems.push(`${at}.host: ${host} is already the host of services[${sameHost}]`);
     else hosts.set(host, i);
@@ -166,15 +164,33 @@ export function documentProblems(doc: ConfigDocument): string[] {
     if (sameName !== undefined)
       problems.push(`${at}.name: ${service.name} is already the name of services[${sameName}]`);
     else names.set(service.name, i);
-    // Numbers (body size, timeouts, HSTS, hold) are bounded by the document's schema (`schema/limits.ts`).
-    problems.push(...rateLimitProblems(service.rate_limits, at));
-    const ids = new Set<string>();
-    service.replicas.forEach((replica, j) => {
-      if (ids.has(replica.id)) problems.push(`${at}.replicas[${j}].id: ${replica.id} appears twice`);
-      ids.add(replica.id);
-      const problem = urlProblem(replica.url);
-      if (problem) problems.push(`${at}.replicas[${j}].url: ${problem}`);
-    });
+  });
+  return problems;
+}
+
+/** The entrypoint's host (normalized), or null; pushes its problem when it is not a host name. */
+export function entrypointProblems(head: Pick<ConfigDocument, "entrypoint">, problems: string[]): string | null {
+  const entrypoint = head.entrypoint ? normalizeHost(head.entrypoint.host) : null;
+  if (head.entrypoint && !HOST_PATTERN.test(entrypoint ?? "")) {
+    problems.push(`entrypoint.host: expected a host name, got ${JSON.stringify(head.entrypoint.host)}`);
+  }
+  return entrypoint;
+}
+
+/** One service's own problems (its host, rate limits, replicas), the clashes with others aside. */
+export function serviceProblems(service: ConfigService, at: string, entrypoint: string | null): string[] {
+  const problems: string[] = [];
+  const host = normalizeHost(service.host);
+  if (!HOST_PATTERN.test(host)) problems.push(`${at}.host: expected a host name, got ${JSON.stringify(service.host)}`);
+  else if (host === entrypoint) problems.push(`${at}.host: ${host} is reserved for the entrypoint`);
+  // Numbers (body size, timeouts, HSTS, hold) are bounded by the document's schema (`schema/limits.ts`).
+  problems.push(...rateLimitProblems(service.rate_limits, at));
+  const ids = new Set<string>();
+  service.replicas.forEach((replica, j) => {
+    if (ids.has(replica.id)) problems.push(`${at}.replicas[${j}].id: ${replica.id} appears twice`);
+    ids.add(replica.id);
+    const problem = urlProblem(replica.url);
+    if (problem) problems.push(`${at}.replicas[${j}].url: ${problem}`);
   });
   return problems;
 }
@@ -209,69 +225,93 @@ export interface TableDeps {
   share?: (event: PassiveEvent) => void;
 }
 
-const replicaKey = (service: string, id: string, url: string) => `${service}\u0000${id}\u0000${url}`;
+const replicaKey = (id: string, url: string) => `${id}\u0000${url}`;
 
 /** Builds the table for a validated document, reusing `previous`'s replica state where it still applies. */
 export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, deps: TableDeps): RoutingTable {
-  const known = new Map<string, ReplicaState>();
-  const previousRoutes = new Map<string, ServiceRoute>();
-  for (const route of previous.byHost.values()) {
-    previousRoutes.set(route.name, route);
-    for (const r of route.balancer.replicas) known.set(replicaKey(r.service, r.id, r.url), r);
-  }
+  const byName = new Map<string, ServiceRoute>();
   const byHost = new Map<string, ServiceRoute>();
   const byModel = new Map<string, ServiceRoute>();
-  const origins = new Set<string>();
   for (const service of doc.services) {
-    const replicas = service.replicas.map(
-      (r) => known.get(replicaKey(service.name, r.id, r.url)) ?? new ReplicaState(service.name, r.id, r.url),
-    );
-    for (const r of replicas) origins.add(r.origin);
-    const host = normalizeHost(service.host);
-    // The policy keeps its state (round-robin counter, prefix tree) while the router is unchanged.
-    const before = previousRoutes.get(service.name);
-    let policy = before && sameJson(before.router, service.router) ? before.balancer.policy : null;
-    if (policy) policy.retain(replicas);
-    else policy = createPolicy(service.router, replicas);
-    const health = serviceHealth(service.health);
-    const route: ServiceRoute = {
-      name: service.name,
-      project: service.project,
-      host,
-      model: service.model ? { name: service.model.name, prefix: service.model.prefix.replace(/\/+$/, "") } : null,
-      auth: service.auth,
-      maxBodySize: service.client_max_body_size,
-      readTimeoutMs: service.read_timeout_ms,
-      hsts: service.hsts
-        ? `max-age=${service.hsts.max_age}${service.hsts.include_subdomains ? "; includeSubDomains" : ""}`
-        : null,
-      balancer: new Balancer(replicas, deps.health, deps.log, policy, health, Math.random, deps.share ?? null),
-      router: service.router,
-      rateLimits: compileRateLimits(service),
-      sglangPathsOnly: service.router?.type === "sglang",
-      holdTimeoutMs: service.hold?.timeout_ms ?? null,
-      counter: deps.stats.counter(service.name),
-      metrics: deps.metrics?.service(service.name) ?? null,
-      usageInclude: usageInclude(service),
-      resilience: serviceResilience(service, before?.resilience, deps.shares ?? 1),
-      pd: buildPdRoute(service, replicas, before?.pd ?? null, before?.router ?? null, (members, policy) => {
-        return new Balancer(members, deps.health, deps.log, policy, health, Math.random, deps.share ?? null);
-      }),
-    };
-    byHost.set(host, route);
+    const route = buildRoute(service, previous.byName.get(service.name), deps);
+    byName.set(route.name, route);
+    byHost.set(route.host, route);
     if (route.model && !byModel.has(route.model.name)) byModel.set(route.model.name, route);
+  }
+  return assembleTable(doc, byName, byHost, byModel, null);
+}
+
+/**
+ * The table's document-wide parts around its routes: `head` is the previous table whose envelope
+ * (tokens, entrypoint, dates) stays, or null to take it from `doc`.
+ */
+export function assembleTable(
+  doc: ConfigDocument,
+  byName: Map<string, ServiceRoute>,
+  byHost: Map<string, ServiceRoute>,
+  byModel: Map<string, ServiceRoute>,
+  head: RoutingTable | null,
+): RoutingTable {
+  const origins = new Set<string>();
+  const zones: ZoneSpec[] = [];
+  for (const route of byHost.values()) {
+    for (const r of route.balancer.replicas) origins.add(r.origin);
+    for (const rule of route.rateLimits) zones.push(rule.zone);
   }
   const generatedAt = Date.parse(doc.generated_at);
   return {
     version: doc.version,
+    byName,
     byHost,
-    entrypointHost: doc.entrypoint ? normalizeHost(doc.entrypoint.host) : null,
+    entrypointHost: head ? head.entrypointHost : doc.entrypoint ? normalizeHost(doc.entrypoint.host) : null,
     byModel,
-    createdAt: Number.isFinite(generatedAt) ? Math.floor(generatedAt / 1000) : Math.floor(Date.now() / 1000),
+    createdAt: head
+      ? head.createdAt
+      : Number.isFinite(generatedAt)
+        ? Math.floor(generatedAt / 1000)
+        : Math.floor(Date.now() / 1000),
     origins,
     services: doc.services.map((s) => s.name),
-    tokens: new TokenSet(doc.service_tokens),
-    zones: [...byHost.values()].flatMap((route) => route.rateLimits.map((rule) => rule.zone)),
-    metricsPublic: metricsPublic(doc),
+    tokens: head ? head.tokens : new TokenSet(doc.service_tokens),
+    zones,
+    metricsPublic: head ? head.metricsPublic : metricsPublic(doc),
+  };
+}
+
+/** One service's route; `before` is its route in the table in force, whose replica and policy state it keeps. */
+export function buildRoute(service: ConfigService, before: ServiceRoute | undefined, deps: TableDeps): ServiceRoute {
+  const known = new Map<string, ReplicaState>();
+  if (before) for (const r of before.balancer.replicas) known.set(replicaKey(r.id, r.url), r);
+  const replicas = service.replicas.map(
+    (r) => known.get(replicaKey(r.id, r.url)) ?? new ReplicaState(service.name, r.id, r.url),
+  );
+  // The policy keeps its state (round-robin counter, prefix tree) while the router is unchanged.
+  let policy = before && sameJson(before.router, service.router) ? before.balancer.policy : null;
+  if (policy) policy.retain(replicas);
+  else policy = createPolicy(service.router, replicas);
+  const health = serviceHealth(service.health);
+  return {
+    name: service.name,
+    project: service.project,
+    host: normalizeHost(service.host),
+    model: service.model ? { name: service.model.name, prefix: service.model.prefix.replace(/\/+$/, "") } : null,
+    auth: service.auth,
+    maxBodySize: service.client_max_body_size,
+    readTimeoutMs: service.read_timeout_ms,
+    hsts: service.hsts
+      ? `max-age=${service.hsts.max_age}${service.hsts.include_subdomains ? "; includeSubDomains" : ""}`
+      : null,
+    balancer: new Balancer(replicas, deps.health, deps.log, policy, health, Math.random, deps.share ?? null),
+    router: service.router,
+    rateLimits: compileRateLimits(service),
+    sglangPathsOnly: service.router?.type === "sglang",
+    holdTimeoutMs: service.hold?.timeout_ms ?? null,
+    counter: deps.stats.counter(service.name),
+    metrics: deps.metrics?.service(service.name) ?? null,
+    usageInclude: usageInclude(service),
+    resilience: serviceResilience(service, before?.resilience, deps.shares ?? 1),
+    pd: buildPdRoute(service, replicas, before?.pd ?? null, before?.router ?? null, (members, policy) => {
+      return new Balancer(members, deps.health, deps.log, policy, health, Math.random, deps.share ?? null);
+    }),
   };
 }

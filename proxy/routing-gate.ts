@@ -14,7 +14,7 @@
  * Everything else (`random`, no `router:`) is decided by the process itself, as is every decision
  * the parent does not answer within the gate's bound: routing never waits on the parent for long.
  */
-import type { ConfigDocument } from "../schema/config-document.ts";
+import type { ConfigDocument, ConfigService } from "../schema/config-document.ts";
 import { type RouterConfig, routesOnText } from "../schema/router.ts";
 import type { Balancer, ReplicaState } from "./balancer.ts";
 import { IpcBatcher } from "./ipc-batch.ts";
@@ -40,6 +40,8 @@ export interface RoutingGate {
   release(lease: number): void;
   /** A new document (the state is here: keep it in step; in the parent: nothing to do). */
   retain(doc: ConfigDocument): void;
+  /** A delta: only the services it changes or removes (`RoutingState.retainChanged`). */
+  retainChanged(changed: readonly ConfigService[], removed: readonly string[]): void;
 }
 
 interface HostQuestion {
@@ -117,6 +119,10 @@ export class LocalRoutingGate implements RoutingGate {
   retain(doc: ConfigDocument): void {
     this.state.retain(doc);
   }
+
+  retainChanged(changed: readonly ConfigService[], removed: readonly string[]): void {
+    this.state.retainChanged(changed, removed);
+  }
 }
 
 /** A child process's decisions of one event-loop turn, and the leases it hands back. */
@@ -188,6 +194,8 @@ export class IpcRoutingGate implements RoutingGate {
   }
 
   retain(): void {}
+
+  retainChanged(): void {}
 
   /** The parent's answer to one batch. */
   receive(message: RouteAnswer): void {

@@ -20,7 +20,7 @@
  * engine signal whichever decision it takes. The role states are this host's own: they are not shared
  * over the mesh (their peers' loads and prefixes are not added).
  */
-import type { ConfigDocument } from "../schema/config-document.ts";
+import type { ConfigDocument, ConfigService } from "../schema/config-document.ts";
 import { sameJson } from "../schema/json.ts";
 import { pdRouting, type RouterConfig } from "../schema/router.ts";
 import type { ScrapedLoad } from "./engine/replica-scrape.ts";
@@ -118,33 +118,66 @@ export class RoutingState {
   retain(doc: ConfigDocument | null): void {
     const next = new Map<string, ServiceState>();
     const nextReplicas = new Map<string, ReadonlyMap<string, HostReplica>>();
-    for (const service of doc?.services ?? []) {
-      const router = service.router;
-      if (!router) continue;
-      const pd = pdRouting(router);
-      const sides = (["prefill", "decode"] as const).filter((side) => pd && sharesState(pdSideRouter(router, side)));
-      if (!sharesState(router) && sides.length === 0) continue;
-      const known = this.#replicas.get(service.name);
-      const replicas = service.replicas.map(
-        (r): HostReplica =>
-          known?.get(replicaKey(r.id, r.url)) ?? { id: r.id, url: r.url, inFlight: 0, peerInFlight: 0, engine: null },
-      );
-      replicas.forEach((r, i) => {
-        const role = pd ? service.replicas[i]!.role : undefined;
-        if (role === "prefill" || role === "decode") r.role = role;
-        else delete r.role;
-      });
-      nextReplicas.set(service.name, new Map(replicas.map((r) => [replicaKey(r.id, r.url), r])));
-      if (sharesState(router)) next.set(service.name, this.#state(service.name, router, replicas, null));
-      for (const side of sides) {
-        const members = replicas.filter((_, i) => service.replicas[i]!.role === side);
-        const key = pdSideKey(service.name, side);
-        next.set(key, this.#state(key, pdSideRouter(router, side), members, side));
-      }
-    }
+    for (const service of doc?.services ?? []) this.#follow(service, next, nextReplicas);
     this.#services = next;
     this.#replicas = nextReplicas;
     this.#mesh?.retain(this.#treeServices());
+  }
+
+  /** Follows a delta: only the services it changes or removes; every other one keeps its state as it is. */
+  retainChanged(changed: readonly ConfigService[], removed: readonly string[]): void {
+    let trees = false;
+    const drop = (name: string) => {
+      for (const key of [name, pdSideKey(name, "prefill"), pdSideKey(name, "decode")]) {
+        trees ||= this.#services.get(key)?.tree != null;
+        this.#services.delete(key);
+      }
+      this.#replicas.delete(name);
+    };
+    for (const name of removed) drop(name);
+    for (const service of changed) {
+      // The service's states are rebuilt from what it had (the policies keep theirs while the router stays).
+      const next = new Map<string, ServiceState>();
+      const nextReplicas = new Map<string, ReadonlyMap<string, HostReplica>>();
+      this.#follow(service, next, nextReplicas);
+      drop(service.name);
+      for (const [key, state] of next) {
+        trees ||= state.tree != null;
+        this.#services.set(key, state);
+      }
+      for (const [name, replicas] of nextReplicas) this.#replicas.set(name, replicas);
+    }
+    if (trees) this.#mesh?.retain(this.#treeServices());
+  }
+
+  /** One service's states (its own, and a PD service's per role) into `next`, from what it had. */
+  #follow(
+    service: ConfigService,
+    next: Map<string, ServiceState>,
+    nextReplicas: Map<string, ReadonlyMap<string, HostReplica>>,
+  ): void {
+    const router = service.router;
+    if (!router) return;
+    const pd = pdRouting(router);
+    const sides = (["prefill", "decode"] as const).filter((side) => pd && sharesState(pdSideRouter(router, side)));
+    if (!sharesState(router) && sides.length === 0) return;
+    const known = this.#replicas.get(service.name);
+    const replicas = service.replicas.map(
+      (r): HostReplica =>
+        known?.get(replicaKey(r.id, r.url)) ?? { id: r.id, url: r.url, inFlight: 0, peerInFlight: 0, engine: null },
+    );
+    replicas.forEach((r, i) => {
+      const role = pd ? service.replicas[i]!.role : undefined;
+      if (role === "prefill" || role === "decode") r.role = role;
+      else delete r.role;
+    });
+    nextReplicas.set(service.name, new Map(replicas.map((r) => [replicaKey(r.id, r.url), r])));
+    if (sharesState(router)) next.set(service.name, this.#state(service.name, router, replicas, null));
+    for (const side of sides) {
+      const members = replicas.filter((_, i) => service.replicas[i]!.role === side);
+      const key = pdSideKey(service.name, side);
+      next.set(key, this.#state(key, pdSideRouter(router, side), members, side));
+    }
   }
 
   /** A state for `replicas` under `key`, keeping the policy there while its router is unchanged. */

@@ -13,12 +13,15 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
+import type { ConfigDelta } from "../schema/config-delta.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { ReplicaHealth, ReplicaHealthState } from "../schema/health.ts";
 import { answerChallenge, CHALLENGE_PREFIX, type ChallengeTokens } from "./acme-challenge.ts";
 import { trackResponse } from "./client-error.ts";
+import { type ConfigState, indexDocument, mergeDelta } from "./config-merge.ts";
 import { ProxyContext } from "./context.ts";
 import { type Dispatch, dispatchRequest, dispatchUpgrade } from "./dispatch.ts";
+import { ConfigRejectedError } from "./errors.ts";
 import { clientAddress, keepIdentity, readRequestHead } from "./headers.ts";
 import type { ActiveVerdict } from "./health/checker.ts";
 import { hostHealthFamilies, processHealthFamilies } from "./health/health-metrics.ts";
@@ -36,7 +39,8 @@ import { type TreePolicyEntry, treePoliciesOf, treePolicyEntry } from "./observe
 import { LocalGate, type RateLimitGate } from "./rate-limit-gate.ts";
 import { ZoneRegistry } from "./rate-limit-store.ts";
 import { type RoutingView, routeRequest } from "./route-request.ts";
-import { buildRoutingTable, EMPTY_TABLE, type RoutingTable, type ServiceRoute } from "./routes.ts";
+import { buildRoutingTable, EMPTY_TABLE, type RoutingTable, type TableDeps } from "./routes.ts";
+import { updateRoutingTable } from "./routes-delta.ts";
 import { LocalRoutingGate, type RoutingGate } from "./routing-gate.ts";
 import type { ServerSettings } from "./settings.ts";
 import { type RawServiceStats, StatsRegistry } from "./stats.ts";
@@ -70,6 +74,8 @@ export class ProxyServer {
   readonly #dispatch: Dispatch;
   readonly #observe: Observability;
   #table: RoutingTable = EMPTY_TABLE;
+  /** The document in force and its indexes, which a delta applies on top of. */
+  #state: ConfigState | null = null;
   /** The host's latest active-check verdict per replica, for replicas a later document brings. */
   readonly #verdicts = new Map<string, ActiveVerdict>();
   /** What `routeRequest` reads of this process; its getters follow the table and listeners in force. */
@@ -159,22 +165,65 @@ export class ProxyServer {
   /** Swaps in a validated document; requests already running finish on the previous table. */
   apply(doc: ConfigDocument): void {
     this.#ctx.metrics?.retain(doc);
-    const table = buildRoutingTable(doc, this.#table, {
+    const table = buildRoutingTable(doc, this.#table, this.#tableDeps());
+    this.#stats.retain(new Set(table.services));
+    this.#ctx.pools.retain(table.origins);
+    this.#ctx.rateLimits.retain(table.zones);
+    this.#ctx.routing.retain(doc);
+    this.#observe.apply(doc);
+    this.#state = indexDocument(doc);
+    this.#table = table;
+    if (this.#verdicts.size > 0) this.setActive([...this.#verdicts.values()], false);
+    this.#holds.release(table);
+  }
+
+  /**
+   * Swaps in a validated delta on top of the document in force (`config-merge.ts`): only the services
+   * it changes or removes get new routes and state; requests already running finish on the previous table.
+   * Throws, changing nothing, when it does not apply on top of the version in force.
+   */
+  applyDelta(delta: ConfigDelta, merged?: ConfigState): void {
+    const state = this.#state;
+    if (state === null || delta.base_version !== state.doc.version) {
+      throw new ConfigRejectedError(delta.version, [
+        `base_version: ${delta.base_version} is not the version in force (${state?.doc.version ?? "none"})`,
+      ]);
+    }
+    // `merged`: the caller merged it already (the in-process proxy keeps the same state).
+    const next = merged ?? mergeDelta(state, delta);
+    this.#ctx.metrics?.retainChanged(delta.services, delta.removed);
+    const table = updateRoutingTable(this.#table, delta, next.doc, this.#tableDeps());
+    this.#stats.forget(delta.removed);
+    this.#ctx.pools.retain(table.origins);
+    this.#ctx.rateLimits.retain(table.zones);
+    this.#ctx.routing.retainChanged(delta.services, delta.removed);
+    if (delta.head) this.#observe.apply(next.doc);
+    this.#state = next;
+    this.#table = table;
+    if (this.#verdicts.size > 0) {
+      const changed = new Set(delta.services.map((s) => s.name));
+      this.setActive(
+        [...this.#verdicts.values()].filter((v) => changed.has(v.service)),
+        false,
+      );
+    }
+    this.#holds.release(table);
+  }
+
+  /** The document in force, whole (null before the first). */
+  get document(): ConfigDocument | null {
+    return this.#state?.doc ?? null;
+  }
+
+  #tableDeps(): TableDeps {
+    return {
       stats: this.#stats,
       metrics: this.#ctx.metrics,
       health: this.#settings.health,
       shares: this.#settings.processShares,
       log: this.#log,
       share: this.#share,
-    });
-    this.#stats.retain(new Set(table.services));
-    this.#ctx.pools.retain(table.origins);
-    this.#ctx.rateLimits.retain(table.zones);
-    this.#ctx.routing.retain(doc);
-    this.#observe.apply(doc);
-    this.#table = table;
-    if (this.#verdicts.size > 0) this.setActive([...this.#verdicts.values()], false);
-    this.#holds.release(table);
+    };
   }
 
   /**
@@ -183,8 +232,7 @@ export class ProxyServer {
    */
   setActive(verdicts: readonly ActiveVerdict[], remember = true): void {
     const now = Date.now();
-    const routes = new Map<string, ServiceRoute>();
-    for (const route of this.#table.byHost.values()) routes.set(route.name, route);
+    const routes = this.#table.byName;
     for (const v of verdicts) {
       if (remember) this.#verdicts.set(`${v.service}\u0000${v.id}\u0000${v.url}`, v);
       const balancer = routes.get(v.service)?.balancer;
@@ -198,8 +246,7 @@ export class ProxyServer {
   /** Passive-health changes the host's other processes saw (`health/passive-share.ts`). */
   applyPassive(events: readonly PassiveEvent[]): void {
     const now = Date.now();
-    const routes = new Map<string, ServiceRoute>();
-    for (const route of this.#table.byHost.values()) routes.set(route.name, route);
+    const routes = this.#table.byName;
     for (const e of events) {
       const balancer = routes.get(e.service)?.balancer;
       const replica = balancer?.replicas.find((r) => r.id === e.id && r.url === e.url);

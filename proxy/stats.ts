@@ -33,13 +33,23 @@ export interface RawServiceStats {
 }
 
 /** One service's ring of one-second buckets. */
+const EMPTY_COUNT = new Uint32Array(0);
+const EMPTY_TOTAL = new Float64Array(0);
+
 export class RequestCounter {
-  readonly #second = new Float64Array(RING).fill(-1);
-  readonly #count = new Uint32Array(RING);
-  readonly #total = new Float64Array(RING);
+  // 6 KiB of rings, made on the first request: most of a 10,000-service gateway's services are
+  // idle in any one process, and an idle service must not cost its rings (issue 17's memory target).
+  #second: Float64Array | null = null;
+  #count = EMPTY_COUNT;
+  #total = EMPTY_TOTAL;
 
   /** Counts one request that took `seconds` and ended at `nowMs`. */
   record(seconds: number, nowMs: number): void {
+    if (this.#second === null) {
+      this.#second = new Float64Array(RING).fill(-1);
+      this.#count = new Uint32Array(RING);
+      this.#total = new Float64Array(RING);
+    }
     const second = Math.floor(nowMs / 1000);
     const slot = second % RING;
     if (this.#second[slot] !== second) {
@@ -59,6 +69,7 @@ export class RequestCounter {
       "60": { requests: 0, seconds: 0 },
       "300": { requests: 0, seconds: 0 },
     };
+    if (this.#second === null) return out;
     for (let slot = 0; slot < RING; slot++) {
       const age = now - this.#second[slot]!;
       if (age < 0 || age >= RING) continue;
@@ -92,6 +103,11 @@ export class StatsRegistry {
   /** Forgets services that left the document (requests still running on them count into nothing). */
   retain(services: ReadonlySet<string>): void {
     for (const name of this.#counters.keys()) if (!services.has(name)) this.#counters.delete(name);
+  }
+
+  /** Forgets the services a delta removed. */
+  forget(services: Iterable<string>): void {
+    for (const name of services) this.#counters.delete(name);
   }
 
   /** Every service's sums; `llm`: the LLM windows by service (the metrics registry's). */

@@ -22,7 +22,8 @@
  * routing, the reason reported.
  */
 import type { RouterReport } from "../../schema/agent-protocol.ts";
-import type { ConfigDocument } from "../../schema/config-document.ts";
+import type { ConfigDelta } from "../../schema/config-delta.ts";
+import type { ConfigDocument, ConfigService } from "../../schema/config-document.ts";
 import {
   BUILT_IN_ONLY_POLICIES,
   type PdRouting,
@@ -53,6 +54,8 @@ export interface SglangRoutersOptions {
   log: Logger;
   /** Hands a document to the proxy (rejections propagate to the caller of {@link SglangRouters.apply}). */
   applyToProxy: (document: ConfigDocument) => Promise<void>;
+  /** Hands a delta to the proxy, likewise (absent: the merged document goes whole). */
+  applyDeltaToProxy?: (delta: ConfigDelta) => Promise<void>;
   /** Called when a service's mode changes (to report it without waiting for the next health period). */
   onReportsChange?: () => void;
 }
@@ -62,19 +65,19 @@ const REDETECT_AFTER_MS = 60_000;
 
 /** The document the proxy serves: external services point at their router. */
 export function routeThroughRouters(doc: ConfigDocument, modes: ReadonlyMap<string, RouterMode>): ConfigDocument {
-  return {
-    ...doc,
-    services: doc.services.map((service) => {
-      const mode = modes.get(service.name);
-      // A service that just dropped its router leaves it at once, before the process is stopped.
-      if (mode?.mode !== "external" || service.router?.type !== "sglang") return service;
-      // The port in the id: a restarted router is a new upstream, with fresh health and counters.
-      const replicas = [{ id: `sglang-router-${mode.port}`, url: `http://127.0.0.1:${mode.port}` }];
-      // A PD router pairs prefill and decode itself: to the proxy it is one plain upstream.
-      const { pd_disaggregation: _pd, prefill_policy: _p, decode_policy: _d, ...router } = service.router;
-      return { ...service, router, replicas };
-    }),
-  };
+  return { ...doc, services: doc.services.map((service) => routeThroughRouter(service, modes)) };
+}
+
+/** One service as the proxy serves it: pointed at its router while that is external. */
+function routeThroughRouter(service: ConfigService, modes: ReadonlyMap<string, RouterMode>): ConfigService {
+  const mode = modes.get(service.name);
+  // A service that just dropped its router leaves it at once, before the process is stopped.
+  if (mode?.mode !== "external" || service.router?.type !== "sglang") return service;
+  // The port in the id: a restarted router is a new upstream, with fresh health and counters.
+  const replicas = [{ id: `sglang-router-${mode.port}`, url: `http://127.0.0.1:${mode.port}` }];
+  // A PD router pairs prefill and decode itself: to the proxy it is one plain upstream.
+  const { pd_disaggregation: _pd, prefill_policy: _p, decode_policy: _d, ...router } = service.router;
+  return { ...service, router, replicas };
 }
 
 export class SglangRouters {
@@ -102,6 +105,26 @@ export class SglangRouters {
   apply(document: ConfigDocument): Promise<void> {
     return this.#enqueue(async () => {
       await this.#o.applyToProxy(routeThroughRouters(document, this.#modes()));
+      this.#document = document;
+      await this.#reconcile(document);
+    });
+  }
+
+  /**
+   * Applies `delta` to the proxy (its services pointed at their routers, as `apply` does; every other
+   * service keeps what the proxy serves), then reconciles the routers with `document`, the merged whole.
+   */
+  applyDelta(delta: ConfigDelta, document: ConfigDocument): Promise<void> {
+    return this.#enqueue(async () => {
+      const modes = this.#modes();
+      if (this.#o.applyDeltaToProxy) {
+        await this.#o.applyDeltaToProxy({
+          ...delta,
+          services: delta.services.map((service) => routeThroughRouter(service, modes)),
+        });
+      } else {
+        await this.#o.applyToProxy(routeThroughRouters(document, modes));
+      }
       this.#document = document;
       await this.#reconcile(document);
     });

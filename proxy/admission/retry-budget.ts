@@ -13,12 +13,15 @@
 
 export const BUDGET_WINDOW_SECONDS = 10;
 
+const NO_BUCKETS = new Float64Array(0);
+
 export class RetryBudget {
   readonly #percent: number;
   /** Retries always allowed in a window, in this process. */
   readonly #floor: number;
-  readonly #requests = new Float64Array(BUDGET_WINDOW_SECONDS);
-  readonly #retries = new Float64Array(BUDGET_WINDOW_SECONDS);
+  // Made on the first request: a service that gets none costs no buckets.
+  #requests = NO_BUCKETS;
+  #retries = NO_BUCKETS;
   /** The second (ms / 1000, floored) the newest bucket counts. */
   #second = Number.NEGATIVE_INFINITY;
 
@@ -29,6 +32,10 @@ export class RetryBudget {
 
   /** Moves the window to `now` (ms) and returns the bucket of this second. */
   #advance(now: number): number {
+    if (this.#requests === NO_BUCKETS) {
+      this.#requests = new Float64Array(BUDGET_WINDOW_SECONDS);
+      this.#retries = new Float64Array(BUDGET_WINDOW_SECONDS);
+    }
     const second = Math.floor(now / 1000);
     if (second !== this.#second) {
       const gone = second - this.#second;
@@ -49,7 +56,9 @@ export class RetryBudget {
 
   /** One request arrived at `now` (ms). */
   request(now: number): void {
-    this.#requests[this.#advance(now)]!++;
+    // The bucket first: `#advance` may make the arrays this reads.
+    const i = this.#advance(now);
+    this.#requests[i]!++;
   }
 
   /** Takes one retry from the budget at `now` (ms); false when the window's retries are spent. */

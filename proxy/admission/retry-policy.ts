@@ -55,14 +55,28 @@ export function backoffMs(retry: number, random: number): number {
   return base * (1 + BACKOFF_JITTER * (2 * random - 1));
 }
 
+/** Status tables by their statuses: 10,000 services with the default retries share one (read-only once made). */
+const STATUS_TABLES = new Map<string, Uint8Array>();
+const MAX_STATUS_TABLES = 256;
+
+function statusTable(statuses: readonly number[]): Uint8Array {
+  const key = statuses.join(",");
+  const known = STATUS_TABLES.get(key);
+  if (known) return known;
+  const table = new Uint8Array(200);
+  for (const status of statuses) if (status >= 400 && status < 600) table[status - 400] = 1;
+  if (STATUS_TABLES.size < MAX_STATUS_TABLES) STATUS_TABLES.set(key, table);
+  return table;
+}
+
 export class RetryPolicy {
   readonly attempts: number;
   readonly onReset: boolean;
   readonly onTimeout: boolean;
   readonly budgetPercent: number;
   readonly budgetMinPerSecond: number;
-  /** Retried statuses by code − 400 (a lookup, not a Set, on every 4xx/5xx answer). */
-  readonly #statuses = new Uint8Array(200);
+  /** Retried statuses by code − 400 (a lookup, not a Set, on every 4xx/5xx answer); shared by equal sets. */
+  readonly #statuses: Uint8Array;
 
   constructor(config: ConfigService["retries"] = null) {
     const c = config ?? DEFAULT_RETRIES;
@@ -71,7 +85,7 @@ export class RetryPolicy {
     this.onTimeout = c.on_timeout;
     this.budgetPercent = c.budget_percent;
     this.budgetMinPerSecond = c.budget_min_per_second;
-    for (const status of c.statuses) if (status >= 400 && status < 600) this.#statuses[status - 400] = 1;
+    this.#statuses = statusTable(c.statuses);
   }
 
   /** The service retries a response with this status. */

@@ -19,10 +19,13 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
+import type { ConfigDelta } from "../../schema/config-delta.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import type { ChallengeTokens } from "../acme-challenge.ts";
+import { CoalescedWrite } from "../coalesced-write.ts";
 import type { ListeningSockets, MetricFamily, TlsCertificate, TunedProxyHandle } from "../index.ts";
 import { ProxyOptionsError, startTunedProxy } from "../index.ts";
+import { stringifyInSlices } from "../json-in-slices.ts";
 import { controlPaths, type ProxyHello, readLines, toWire, writeLine } from "./protocol.ts";
 
 export interface StandaloneOptions {
@@ -125,19 +128,16 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
   }
   if (Object.keys(state.challenges).length > 0) await proxy.setChallenges(state.challenges);
 
-  let persisting: Promise<void> = Promise.resolve();
-  const persist = () => {
-    const text = `${JSON.stringify({ document: state.document, certificates: state.certificates })}\n`;
-    const write = async () => {
-      const temp = `${paths.state}.${process.pid}.tmp`;
-      await writeFile(temp, text, { mode: 0o600 });
-      await rename(temp, paths.state);
-    };
-    persisting = persisting
-      .then(write)
-      .catch((error: Error) => log(`proxy: cannot persist its state: ${error.message}`));
-    return persisting;
-  };
+  // One write in flight, the latest state wins: a delta a second must not queue a 10 MB write each.
+  const writes = new CoalescedWrite<void>(async () => {
+    const document = state.document ? await stringifyInSlices(state.document, "services") : "null";
+    const text = `{"document":${document},"certificates":${JSON.stringify(state.certificates)}}\n`;
+    const temp = `${paths.state}.${process.pid}.tmp`;
+    await writeFile(temp, text, { mode: 0o600 });
+    await rename(temp, paths.state);
+  });
+  const persist = () =>
+    writes.write().catch((error: Error) => log(`proxy: cannot persist its state: ${error.message}`));
 
   let finish!: () => void;
   const done = new Promise<void>((resolve) => {
@@ -151,7 +151,7 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
       if (control.listening) control.close();
       for (const socket of connections) socket.destroy();
       await proxy.close({ successor });
-      await persisting;
+      await writes.idle();
       // The pid file names the successor after a handover: only our own goes.
       if ((await readFile(paths.pid, "utf8").catch(() => "")).trim() === String(process.pid)) {
         await rm(paths.pid, { force: true });
@@ -181,6 +181,13 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
         await proxy.apply(document);
         state.document = document;
         await persist();
+        return null;
+      }
+      case "apply-delta": {
+        await proxy.applyDelta(message.delta as ConfigDelta);
+        state.document = proxy.document();
+        // Not awaited: the agent's ACK must not wait for a 10 MB write (it persists its own copy too).
+        void persist();
         return null;
       }
       case "certificates": {

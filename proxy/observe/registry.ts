@@ -8,7 +8,7 @@
  * never with traffic. A process hands its series over as plain families (`families`), which the
  * parent adds up over processes (`families.ts`), and its window sums for the agent's report (`windows`).
  */
-import type { ConfigDocument } from "../../schema/config-document.ts";
+import type { ConfigDocument, ConfigService } from "../../schema/config-document.ts";
 import type { LlmWindow, LlmWindowName } from "../../schema/llm-stats.ts";
 import { REFUSAL_REASONS } from "../admission/retry-policy.ts";
 import { labelsOf, METRICS, type MetricSpec } from "./catalog.ts";
@@ -59,14 +59,24 @@ export class MetricsRegistry {
     const keep = new Set<string>();
     for (const service of doc?.services ?? []) {
       keep.add(service.name);
-      let meter = this.#services.get(service.name);
-      if (!meter || meter.model !== modelOf(service)) {
-        meter = new ServiceMeter(service.name, modelOf(service));
-        this.#services.set(service.name, meter);
-      }
-      meter.retainReplicas(new Set(service.replicas.map((r) => r.id)));
+      this.#follow(service);
     }
     for (const name of this.#services.keys()) if (!keep.has(name)) this.#services.delete(name);
+  }
+
+  /** Follows a delta: only the services it changes or removes. */
+  retainChanged(changed: readonly ConfigService[], removed: readonly string[]): void {
+    for (const name of removed) this.#services.delete(name);
+    for (const service of changed) this.#follow(service);
+  }
+
+  #follow(service: ConfigService): void {
+    let meter = this.#services.get(service.name);
+    if (!meter || meter.model !== modelOf(service)) {
+      meter = new ServiceMeter(service.name, modelOf(service));
+      this.#services.set(service.name, meter);
+    }
+    meter.retainReplicas(new Set(service.replicas.map((r) => r.id)));
   }
 
   /** Each service's window sums (services without LLM traffic in any window are left out). */

@@ -38,7 +38,7 @@ async function exitOf(c: ChildProcess): Promise<number | null> {
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "gp-agent-bin-"));
-  cp = await startFakeControlPlane({ bootstrapSecret: SECRET });
+  cp = await startFakeControlPlane({ bootstrapSecret: SECRET, deltas: true });
   replica = await startReplica("one");
 });
 
@@ -118,6 +118,11 @@ describe("gateplane-agent", () => {
     expect(await get(httpPort!, "llama.localhost", "/v1/models")).toEqual({ status: 200, body: "one GET /v1/models" });
     const health = await fetch(`http://127.0.0.1:${adminPort}/healthz`);
     expect(await health.json()).toMatchObject({ registered: true, config_version: 1, control_plane_connected: true });
+    // The next version comes as a delta, carried over the standalone proxy's control socket.
+    cp.setConfig(configDocument(2, replica.url));
+    await vi.waitFor(() => expect(cp.received("ack").map((a) => a.version)).toEqual([1, 2]), { timeout: 30_000 });
+    expect(output()).toContain("applied config delta 1 → 2 from the WebSocket");
+    expect(await get(httpPort!, "llama.localhost", "/v1/models")).toEqual({ status: 200, body: "one GET /v1/models" });
 
     c.kill("SIGTERM");
     expect(await exitOf(c)).toBe(0);

@@ -3,7 +3,12 @@
  * A stand-in for the control plane's agent API for tests: `POST /api/v1/agent/register|heartbeat|
  * token|ack`, `GET /api/v1/agent/config` (ETag `"<version>"`, 304 on `If-None-Match`) and the
  * WebSocket `GET /api/v1/agent/connect` speaking `schema/agent-protocol.ts` (the document on connect
- * and on every change, `pong` to `ping`). It validates bodies and agent messages with the shared
+ * and on every change, `pong` to `ping`). With `deltas: true`, an agent that connects with `?deltas=1` gets a new version
+ * as a delta from the last one sent to it (`schema/config-delta.ts`), and a `resync` is answered
+ * with a delta from the version it names, or the whole document when that version is unknown; the
+ * pull with `?since=N` answers a `ConfigAnswer` likewise. Agents that do not ask get whole documents,
+ * and so does every agent without `deltas: true` (a control plane that predates deltas).
+ * It validates bodies and agent messages with the shared
  * schemas, enforces the one-time bootstrap secret and bearer tokens, records everything, and
  * injects faults (5xx on register, revoked tokens, refused upgrades, dropped sockets, silence).
  */
@@ -14,10 +19,15 @@ import * as v from "valibot";
 import { type WebSocket, WebSocketServer } from "ws";
 import { AgentHeartbeatRequest, AgentRegisterRequest, type AgentTokenResponse } from "../../../schema/agent.ts";
 import { AgentMessage } from "../../../schema/agent-protocol.ts";
+import type { ConfigDocument } from "../../../schema/config-document.ts";
+import { diffDocuments } from "../config-documents.ts";
 
 export interface RecordedRequest {
   method: string;
+  /** The path, without the query. */
   route: string;
+  /** The query (`?since=3`), or "". */
+  query: string;
   authorization: string | null;
   headers: IncomingHttpHeaders;
   body: unknown;
@@ -41,6 +51,8 @@ export interface RecordedSocket {
   closedAt: number | null;
   /** Close code as the server saw it (1006 when the connection just vanished). */
   closeCode: number | null;
+  /** The agent asked for deltas (`?deltas=1`) and this fake sends them (`deltas: true`). */
+  deltas: boolean;
 }
 
 export interface ReceivedMessage {
@@ -57,6 +69,8 @@ export interface FakeControlPlaneOptions {
   tokenTtlSeconds?: number;
   /** Serve the WebSocket (default); false answers the upgrade 404, like a control plane without it. */
   websocket?: boolean;
+  /** Send deltas to agents that ask for them (default false: a control plane that predates deltas ignores the ask). */
+  deltas?: boolean;
 }
 
 export interface FakeControlPlane {
@@ -71,6 +85,8 @@ export interface FakeControlPlane {
   setConfig(document: unknown): void;
   /** Sends `message` as is to every open socket (e.g. an old version), without changing the current one. */
   push(message: unknown): void;
+  /** The next version is lost on the way to every open socket: the next delta is computed from it, a gap for the agent. */
+  skipNextPush(): void;
   /** The next `count` registrations answer `status` (default 503) before being looked at. */
   failRegistrations(count: number, status?: number): void;
   /** The next `count` upgrades answer `status` (default 503). */
@@ -114,6 +130,31 @@ export async function startFakeControlPlane(options: FakeControlPlaneOptions): P
   let websocketEnabled = options.websocket ?? true;
   let pongs = true;
   let config: unknown = null;
+  /** Every valid-looking document set, by version: what a delta or a resync is computed from. */
+  const history = new Map<number, ConfigDocument>();
+  /** The version last sent to each socket that takes deltas. */
+  const sent = new Map<number, number>();
+  let skipPush = false;
+  const versionNumber = (document: unknown): number | null => {
+    const version = (document as { version?: unknown } | null)?.version;
+    return typeof version === "number" ? version : null;
+  };
+  /** What to send a socket (or a pull) holding `version`: a delta from it when known, else the whole document. */
+  const answerFor = (
+    version: number | null,
+  ): { type: "config"; document: unknown } | { type: "config_delta"; delta: unknown } => {
+    const current = versionNumber(config);
+    const base = version === null ? undefined : history.get(version);
+    if (base && current !== null && history.get(current) === config && version! < current) {
+      return { type: "config_delta", delta: diffDocuments(base, config as ConfigDocument) };
+    }
+    return { type: "config", document: config };
+  };
+  const remember = (document: unknown) => {
+    const version = versionNumber(document);
+    const services = (document as { services?: unknown } | null)?.services;
+    if (version !== null && Array.isArray(services)) history.set(version, document as ConfigDocument);
+  };
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     const data = JSON.stringify(body);
@@ -152,10 +193,12 @@ export async function startFakeControlPlane(options: FakeControlPlaneOptions): P
     } catch {
       return send(res, 400, { error: { code: "invalid_json", message: "invalid JSON" } });
     }
-    const route = req.url ?? "/";
+    const url = new URL(req.url ?? "/", "http://x");
+    const route = url.pathname;
     const record: RecordedRequest = {
       method: req.method ?? "GET",
       route,
+      query: url.search,
       authorization: req.headers.authorization ?? null,
       headers: req.headers,
       body,
@@ -167,7 +210,7 @@ export async function startFakeControlPlane(options: FakeControlPlaneOptions): P
       record.status = res.statusCode;
     });
 
-    if (route === "/api/v1/agent/config") {
+    if (url.pathname === "/api/v1/agent/config") {
       if (req.method !== "GET") return send(res, 405, { error: { code: "method_not_allowed", message: req.method } });
       if (!bearer(req)) return refuse(res, "invalid_token", "agent token refused");
       if (config === null) return send(res, 404, { error: { code: "not_found", message: "no config yet" } });
@@ -176,7 +219,9 @@ export async function startFakeControlPlane(options: FakeControlPlaneOptions): P
         res.writeHead(304, { etag });
         return res.end();
       }
-      return send(res, 200, config, { etag });
+      const since = url.searchParams.get("since");
+      if (since === null || !options.deltas) return send(res, 200, config, { etag });
+      return send(res, 200, answerFor(Number(since)), { etag });
     }
     if (req.method !== "POST") return send(res, 405, { error: { code: "method_not_allowed", message: req.method } });
 
@@ -233,7 +278,9 @@ export async function startFakeControlPlane(options: FakeControlPlaneOptions): P
       upgrades.push({ authorization, status, at: Date.now() });
       answerUpgrade(socket, status, message);
     };
-    if (req.url !== CONNECT || !websocketEnabled) return answer(404, "Not Found");
+    const url = new URL(req.url ?? "/", "http://x");
+    if (url.pathname !== CONNECT || !websocketEnabled) return answer(404, "Not Found");
+    const deltas = url.searchParams.get("deltas") === "1" && options.deltas === true;
     if (upgradeRefusals.count > 0) {
       upgradeRefusals.count--;
       return answer(upgradeRefusals.status, "Injected");
@@ -249,6 +296,7 @@ export async function startFakeControlPlane(options: FakeControlPlaneOptions): P
         openedAt: Date.now(),
         closedAt: null,
         closeCode: null,
+        deltas,
       };
       sockets.push(record);
       open.set(record.id, ws);
@@ -266,13 +314,23 @@ export async function startFakeControlPlane(options: FakeControlPlaneOptions): P
           valid: v.safeParse(AgentMessage, message).success,
         });
         if ((message as { type?: unknown } | null)?.type === "ping" && pongs) ws.send(JSON.stringify({ type: "pong" }));
+        if ((message as { type?: unknown } | null)?.type === "resync" && deltas && config !== null) {
+          const version = (message as { version?: unknown }).version;
+          ws.send(JSON.stringify(answerFor(typeof version === "number" ? version : null)));
+          sent.set(record.id, versionNumber(config)!);
+        }
       });
       ws.on("close", (code) => {
         record.closedAt = Date.now();
         record.closeCode = code;
         open.delete(record.id);
+        sent.delete(record.id);
       });
-      if (config !== null) ws.send(JSON.stringify({ type: "config", document: config }));
+      // A whole document on connect, deltas or not (Envoy's snapshot on connect).
+      if (config !== null) {
+        ws.send(JSON.stringify({ type: "config", document: config }));
+        if (deltas) sent.set(record.id, versionNumber(config)!);
+      }
     });
   });
 
@@ -289,7 +347,27 @@ export async function startFakeControlPlane(options: FakeControlPlaneOptions): P
     issued,
     setConfig(document) {
       config = document;
-      for (const ws of open.values()) ws.send(JSON.stringify({ type: "config", document }));
+      remember(document);
+      if (skipPush) {
+        // Lost on the way: the next delta is computed from this version, which the agent never got.
+        skipPush = false;
+        const version = versionNumber(document);
+        for (const id of open.keys()) if (sent.has(id) && version !== null) sent.set(id, version);
+        return;
+      }
+      for (const [id, ws] of open) {
+        const record = sockets.find((s) => s.id === id)!;
+        if (!record.deltas) {
+          ws.send(JSON.stringify({ type: "config", document }));
+          continue;
+        }
+        ws.send(JSON.stringify(answerFor(sent.get(id) ?? null)));
+        const version = versionNumber(document);
+        if (version !== null) sent.set(id, version);
+      }
+    },
+    skipNextPush() {
+      skipPush = true;
     },
     push(message) {
       for (const ws of open.values()) ws.send(JSON.stringify(message));

@@ -1,0 +1,166 @@
+/**
+ * @module
+ * What incremental configuration costs on a host with many services (issue 17): `npm run
+ * bench:config-delta [-- services]` (default 10,000 services × 2 replicas, a mix of routers).
+ *
+ * 1. Memory: an agent-like process (the applier's merged document and its indexes, the proxy's
+ *    parent: routing state, rate limits, document) with 2 serving processes on the document; the
+ *    RSS of each and the sum, after the document applied and after 200 deltas.
+ * 2. Propagation: a one-service delta registering a replica (a local server) → its first routed
+ *    request, through the serving processes (p50, p95).
+ * 3. Per-change cost in this process: checking and applying a one-service delta to the routing
+ *    table against validating and building the whole document.
+ *
+ * Nothing leaves the host: the made-up replicas are loopback addresses that are never scraped or
+ * checked, and only the registered local server gets requests.
+ */
+import { createServer, request } from "node:http";
+import type { AddressInfo } from "node:net";
+import { ConfigApplier } from "../agent/config-applier.ts";
+import { ConfigStore } from "../agent/config-store.ts";
+import { isolateDelta } from "../agent/isolate-delta.ts";
+import { isolateServices } from "../agent/isolate-services.ts";
+import { deltaProblems, indexDocument, mergeDelta } from "../proxy/config-merge.ts";
+import { startTunedProxy } from "../proxy/index.ts";
+import { buildRoutingTable, EMPTY_TABLE, parseDocument } from "../proxy/routes.ts";
+import { updateRoutingTable } from "../proxy/routes-delta.ts";
+import { DEFAULT_SERVER_SETTINGS } from "../proxy/settings.ts";
+import { StatsRegistry } from "../proxy/stats.ts";
+import type { ConfigDelta } from "../schema/config-delta.ts";
+import { fakeDocument, fakeService } from "../test/fakes/config-documents.ts";
+import { rssBytes } from "./procfs.ts";
+
+const N = Number(process.argv[2] ?? 10_000);
+const MiB = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+const ms = (x: number) => `${x.toFixed(x < 10 ? 2 : 0)} ms`;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
+const gc = () => (globalThis as { gc?: () => void }).gc?.();
+const time = <T>(f: () => T): [T, number] => {
+  const t = performance.now();
+  const out = f();
+  return [out, performance.now() - t];
+};
+
+/** The body of `GET /` on the proxy for `host` ("" on any failure). */
+const get = (port: number, host: string) =>
+  new Promise<string>((resolve) => {
+    const req = request({ host: "127.0.0.1", port, path: "/", headers: { host } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk) => (body += chunk));
+      res.on("end", () => resolve(res.statusCode === 200 ? body : ""));
+    });
+    req.on("error", () => resolve(""));
+    req.end();
+  });
+
+const doc = fakeDocument(N);
+console.log(`${N} services × 2 replicas, document ${MiB(Buffer.byteLength(JSON.stringify(doc)))}`);
+
+// ── 1 and 2: an agent-like process and its serving processes ──
+const upstream = createServer((_req, res) => res.end("new replica"));
+await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+const proxy = await startTunedProxy({ httpPort: 0, processes: 2, validatedDocuments: true, log: () => {} }, {});
+const stateDir = `/tmp/gp-bench-delta-${process.pid}`;
+await import("node:fs/promises").then((fs) => fs.mkdir(stateDir, { recursive: true }));
+const store = new ConfigStore(stateDir);
+const applier = new ConfigApplier({
+  apply: (d) => proxy.apply(d),
+  applyDelta: (delta) => proxy.applyDelta(delta),
+  store,
+  initial: null,
+  log: { info: () => {}, warn: () => {}, error: console.error },
+});
+const [, wholeMs] = await (async () => {
+  const t = performance.now();
+  const outcome = await applier.offer(doc, "bench");
+  if (outcome.kind !== "applied") throw new Error(`not applied: ${JSON.stringify(outcome)}`);
+  return [outcome, performance.now() - t] as const;
+})();
+await store.idle();
+const rss = () => {
+  gc();
+  const own = rssBytes(process.pid);
+  const children = proxy.pids().map(rssBytes);
+  return { own, children, total: own + children.reduce((a, b) => a + b, 0) };
+};
+const before = rss();
+console.log(`whole document applied (validated, 2 processes, persisted) in ${ms(wholeMs)}`);
+
+const propagation: number[] = [];
+const applyDeltas: number[] = [];
+let version = doc.version;
+for (let i = 0; i < 200; i++) {
+  const name = `s${String((i * 37) % N).padStart(5, "0")}`;
+  const service = fakeService(name, { replicas: 2 });
+  const registered = { ...service, replicas: [...service.replicas, { id: `${name}-new`, url: upstreamUrl }] };
+  // Only the new replica should answer: the made-up ones are unreachable, so route to it alone.
+  const alone = i % 10 === 0 ? { ...registered, replicas: [{ id: `${name}-new`, url: upstreamUrl }] } : registered;
+  const delta: ConfigDelta = { base_version: version, version: version + 1, services: [alone], removed: [] };
+  const t = performance.now();
+  const outcome = await applier.offerDelta(delta, "bench");
+  if (outcome.kind !== "applied") throw new Error(`delta not applied: ${JSON.stringify(outcome)}`);
+  applyDeltas.push(performance.now() - t);
+  version++;
+  if (alone !== registered) {
+    const deadline = Date.now() + 10_000;
+    while ((await get(proxy.port, alone.host)) !== "new replica") {
+      if (Date.now() > deadline) throw new Error(`${alone.name}: no routed request within 10 s`);
+    }
+    propagation.push(performance.now() - t);
+  }
+}
+await store.idle();
+const after = rss();
+console.log(
+  `one-service delta through the applier to 2 processes (ACK ready): p50 ${ms(pct(applyDeltas, 0.5))}, p95 ${ms(pct(applyDeltas, 0.95))} (${applyDeltas.length} deltas)`,
+);
+console.log(
+  `registration → first routed request: p50 ${ms(pct(propagation, 0.5))}, p95 ${ms(pct(propagation, 0.95))} (${propagation.length} registrations)`,
+);
+const show = (label: string, r: ReturnType<typeof rss>) =>
+  console.log(
+    `RSS ${label}: agent-like process ${MiB(r.own)}, serving processes ${r.children.map(MiB).join(" + ")}; total ${MiB(r.total)}`,
+  );
+show("after the whole document", before);
+show("after 200 deltas", after);
+await proxy.close();
+await new Promise((resolve) => upstream.close(resolve));
+await import("node:fs/promises").then((fs) => fs.rm(stateDir, { recursive: true, force: true }));
+
+// ── 3: per-change cost in this process ──
+const deps = { stats: new StatsRegistry(), health: DEFAULT_SERVER_SETTINGS.health, log: () => {} };
+const [, parseMs] = time(() => parseDocument(doc));
+const [, isolateMs] = time(() => isolateServices(doc, null));
+const [table, buildMs] = time(() => buildRoutingTable(doc, EMPTY_TABLE, deps));
+const [, rebuildMs] = time(() => buildRoutingTable({ ...doc, version: 2 }, table, deps));
+let state = indexDocument(doc);
+let current = table;
+const check: number[] = [];
+const apply: number[] = [];
+for (let i = 0; i < 100; i++) {
+  const name = `s${String((i * 101) % N).padStart(5, "0")}`;
+  const delta: ConfigDelta = {
+    base_version: state.doc.version,
+    version: state.doc.version + 1,
+    services: [fakeService(name, { replicas: 3, router: i % 5 })],
+    removed: [],
+  };
+  const [isolated, isolateOneMs] = time(() => isolateDelta(delta, state));
+  if (!isolated.ok) throw new Error(isolated.error);
+  const [, problemsMs] = time(() => deltaProblems(state, delta));
+  check.push(isolateOneMs + problemsMs);
+  const [next, mergeMs] = time(() => mergeDelta(state, delta));
+  const [updated, updateMs] = time(() => updateRoutingTable(current, delta, next.doc, deps));
+  apply.push(mergeMs + updateMs);
+  state = next;
+  current = updated;
+}
+console.log(
+  `whole document: validate ${ms(parseMs)} (per-service isolation ${ms(isolateMs)}), build table ${ms(buildMs)}, rebuild on top of the previous ${ms(rebuildMs)}`,
+);
+console.log(
+  `one-service delta: validate p50 ${ms(pct(check, 0.5))} p95 ${ms(pct(check, 0.95))}; merge + table p50 ${ms(pct(apply, 0.5))} p95 ${ms(pct(apply, 0.95))}`,
+);

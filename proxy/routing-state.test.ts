@@ -94,6 +94,54 @@ describe("RoutingState", () => {
     expect(state.loads().every((l) => l.inFlight === 0)).toBe(true);
   });
 
+  it("follows a delta: a changed PD service keeps its sides' trees and loads, a removed one drops all its states, others stay", () => {
+    const state = new RoutingState();
+    const router: RouterConfig = {
+      type: "sglang",
+      policy: "round_robin",
+      pd_disaggregation: true,
+      prefill_policy: "cache_aware",
+      decode_policy: "power_of_two",
+    };
+    const pd = (decodes: number): ServiceSpec => ({
+      name: "pd",
+      router,
+      replicas: [
+        { id: "p1", url: "http://10.0.0.1:8000", role: "prefill", bootstrap_port: 8998 },
+        { id: "p2", url: "http://10.0.0.2:8000", role: "prefill", bootstrap_port: 8998 },
+        ...Array.from({ length: decodes }, (_, i) => ({
+          id: `d${i}`,
+          url: `http://10.0.1.${i}:8000`,
+          role: "decode" as const,
+        })),
+      ],
+    });
+    state.retain(doc([pd(1), three()]));
+    const other = state.policy("llm");
+    const prefillTree = state.policy(pdSideKey("pd", "prefill"));
+    const first = state.decide(1, pdSideKey("pd", "prefill"), "a shared prefix, then more", null, 0)!;
+    // A decode replica added to the PD service: its prefill tree, the held load and the other service stay.
+    const [changed] = doc([pd(2)]).services;
+    state.retainChanged([changed!], []);
+    expect(state.policy("llm")).toBe(other);
+    expect(state.policy(pdSideKey("pd", "prefill"))).toBe(prefillTree);
+    expect(state.loads().find((l) => l.id === first.id)!.inFlight).toBe(1);
+    expect(
+      state
+        .loads()
+        .filter((l) => l.role === "decode")
+        .map((l) => l.id),
+    ).toEqual(["d0", "d1"]);
+    expect(state.decide(1, pdSideKey("pd", "prefill"), "a shared prefix, then other words", null, 0)!.id).toBe(
+      first.id,
+    );
+    state.retainChanged([], ["pd"]);
+    expect(state.policy("pd")).toBeUndefined();
+    expect(state.policy(pdSideKey("pd", "prefill"))).toBeUndefined();
+    expect(state.policy(pdSideKey("pd", "decode"))).toBeUndefined();
+    expect(state.loads().every((l) => l.service === "llm")).toBe(true);
+  });
+
   it("decides among the eligible ids only, and leaves random and router-less services to the workers", () => {
     const state = new RoutingState();
     state.retain(

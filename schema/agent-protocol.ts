@@ -6,8 +6,8 @@
  * each with an ACK (applied) or NACK (rejected, with the reason), Envoy-style, and reports stats.
  */
 import * as v from "valibot";
-import type { ConfigDocument } from "./config-document.ts";
 import type { ConfigDelta } from "./config-delta.ts";
+import type { ConfigDocument } from "./config-document.ts";
 import { EngineSignals } from "./engine.ts";
 import { ReplicaHealth } from "./health.ts";
 import { MAX_SERVICE_REPLICAS } from "./limits.ts";

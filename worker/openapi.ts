@@ -31,6 +31,7 @@ import { BACKEND_CREDENTIALS } from "../schema/backend-credentials.ts";
 import { ConfigDocument } from "../schema/config-document.ts";
 import { CloudflareDnsCredentials } from "../schema/dns-automation.ts";
 import { GatewayConfigurationInput } from "../schema/gateway.ts";
+import { CURSOR_MAX_LENGTH, NEXT_CURSOR_HEADER, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX } from "../schema/paging.ts";
 import { ServiceConfigurationInput } from "../schema/service.ts";
 import {
   PutReplicaRequest,
@@ -39,7 +40,6 @@ import {
   ServicePlanSchema,
   ServiceSchema,
 } from "../schema/service-api.ts";
-import { CURSOR_MAX_LENGTH, NEXT_CURSOR_HEADER, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX } from "../schema/paging.ts";
 import { ServiceMetricsSchema } from "../schema/service-metrics.ts";
 import { CreateWebhookRequest, DeliverySchema, UpdateWebhookRequest, WebhookSchema } from "../schema/webhooks.ts";
 

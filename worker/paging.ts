@@ -25,11 +25,14 @@ const toBase64Url = (text: string) =>
 
 function fromBase64Url(cursor: string): string {
   const binary = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
-  return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(binary, (ch) => ch.charCodeAt(0)));
+  return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(
+    Uint8Array.from(binary, (ch) => ch.charCodeAt(0)),
+  );
 }
 
 /** The cursor of a page that ended at `key` in `list`. */
-export const encodeCursor = (list: string, key: readonly unknown[]): string => toBase64Url(JSON.stringify([list, ...key]));
+export const encodeCursor = (list: string, key: readonly unknown[]): string =>
+  toBase64Url(JSON.stringify([list, ...key]));
 
 /** `key` of a cursor of `list`, or a 400 naming `cursor` (not base64url JSON, another list's, wrong shape). */
 export function decodeCursor<S extends v.GenericSchema>(list: string, cursor: string, key: S): v.InferOutput<S> {
@@ -47,7 +50,11 @@ export function decodeCursor<S extends v.GenericSchema>(list: string, cursor: st
 }
 
 /** The `limit` and decoded `cursor` of the request; bad values are 400s naming the field. */
-export function pageRequest<S extends v.GenericSchema>(c: Context, list: string, key: S): PageRequest<v.InferOutput<S>> {
+export function pageRequest<S extends v.GenericSchema>(
+  c: Context,
+  list: string,
+  key: S,
+): PageRequest<v.InferOutput<S>> {
   const { limit, cursor } = parseOrThrow(PageQuery, { limit: c.req.query("limit"), cursor: c.req.query("cursor") });
   const after = cursor === undefined ? null : decodeCursor(list, cursor, key);
   return { limit: limit ?? (after === null ? null : PAGE_LIMIT_DEFAULT), after };

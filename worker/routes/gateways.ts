@@ -21,9 +21,9 @@ import { echoSpec } from "../../schema/plan-envelope.ts";
 import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
 import { ApiError, badRequest, conflict, notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
-import { cursorKeys, pageRequest, takePage } from "../paging.ts";
 import { randomGatewayName } from "../names.ts";
 import { failureError, unwrap } from "../outcomes.ts";
+import { cursorKeys, pageRequest, takePage } from "../paging.ts";
 
 export const gatewayStub = (env: Env, projectId: string, name: string) =>
   env.GATEWAYS.get(env.GATEWAYS.idFromName(`${projectId}/${name}`));

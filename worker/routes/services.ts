@@ -23,8 +23,8 @@ import {
 import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
 import { notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
-import { cursorKeys, pageRequest, takePage } from "../paging.ts";
 import { unwrap } from "../outcomes.ts";
+import { cursorKeys, pageRequest, takePage } from "../paging.ts";
 import { gatewayStub } from "./gateways.ts";
 
 /** The gateway a service file points at: its `gateway`, else the project's live default (`schema/plan.ts`). */

@@ -34,10 +34,9 @@ export function paged<T, B extends object>(
   }
   const size = limit ?? (cursor === undefined && whole === "all" ? items.length : PAGE_LIMIT_DEFAULT);
   const page = items.slice(start, start + size);
+  const last = page.length > 0 && start + size < items.length ? keyOf(page[page.length - 1]!) : null;
   const out = body(page);
-  if (start + size < items.length && page.length > 0) {
-    NEXT.set(out, Buffer.from(keyOf(page[page.length - 1]!)).toString("base64url"));
-  }
+  if (last !== null) NEXT.set(out, Buffer.from(last).toString("base64url"));
   return out;
 }
 

@@ -170,6 +170,10 @@ describe("services paging", () => {
     const pages = await allPages<{ name: string }>(servicesPath(project), "services", 2);
     expect(pages.map((p) => p.map((s) => s.name))).toEqual([["svc-a", "svc-b"], ["svc-c", "svc-d"], ["svc-e"]]);
     expect((await page(servicesPath(project), "services")).items).toHaveLength(5);
+    // More than a few names of one gateway on a page: read with one list call, in the page's order.
+    const five = await page<{ name: string }>(`${servicesPath(project)}?limit=5`, "services");
+    expect(five.items.map((s) => s.name)).toEqual(["svc-a", "svc-b", "svc-c", "svc-d", "svc-e"]);
+    expect(five.next).toBeNull();
     await expectRefused(`${servicesPath(project)}?limit=1001`, "services", "limit");
     await expectRefused(`${servicesPath(project)}?cursor=WyJnYXRld2F5cyIsIngiLCJ5Il0`, "services", "cursor");
   });

@@ -178,3 +178,16 @@ describe("services paging", () => {
     await expectRefused(`${servicesPath(project)}?cursor=WyJnYXRld2F5cyIsIngiLCJ5Il0`, "services", "cursor");
   });
 });
+
+describe("OpenAPI", () => {
+  it("documents limit, cursor and the next-page headers of each paged list", async () => {
+    const doc = (await (await SELF.fetch("http://gateplane.test/api/openapi.json")).json()) as {
+      paths: Record<string, { get: { parameters: { name: string; in: string }[]; responses: Record<string, any> } }>;
+    };
+    for (const path of ["gateways", "services", "events", "webhooks/{id}/deliveries"]) {
+      const op = doc.paths[`/api/v1/projects/{project}/${path}`]!.get;
+      expect(op.parameters.filter((p) => p.in === "query").map((p) => p.name)).toEqual(["limit", "cursor"]);
+      expect(Object.keys(op.responses["200"].headers)).toEqual(["Link", "Gateplane-Next-Cursor"]);
+    }
+  });
+});

@@ -5,7 +5,7 @@
  * holds gateways, services, webhooks) so each stays small; both go through {@link ControlPlane.call}.
  */
 import type * as v from "valibot";
-import type { BackendSummary, GatewayEvent, MeSchema, Project, Role, TokenCreatedSchema } from "../schema/api.ts";
+import type { BackendSummary, MeSchema, Project, Role, TokenCreatedSchema } from "../schema/api.ts";
 import type { ControlPlane } from "./api-client.ts";
 
 export type TokenCreated = v.InferOutput<typeof TokenCreatedSchema>;
@@ -49,13 +49,6 @@ export const accounts = {
   listProjects: (api: ControlPlane) => api.call<{ projects: Project[] }>("GET", "/projects"),
   createProject: (api: ControlPlane, name: string) => api.call<Project>("POST", "/projects", { name }),
   getProject: (api: ControlPlane, name: string) => api.call<Project>("GET", project(name)),
-
-  /** The audit trail, oldest first; `query` is gateway, type and limit (1–1000, default 100). */
-  events: (api: ControlPlane, p: string, query: Record<string, string | undefined>) => {
-    const q = new URLSearchParams(Object.entries(query).filter((kv): kv is [string, string] => kv[1] !== undefined));
-    const suffix = q.size > 0 ? `?${q}` : "";
-    return api.call<{ project: string; events: GatewayEvent[] }>("GET", `${project(p)}/events${suffix}`);
-  },
 
   listMembers: (api: ControlPlane, p: string) => api.call<{ members: Member[] }>("GET", `${project(p)}/members`),
   setMember: (api: ControlPlane, p: string, user: string, role: string) =>

@@ -59,7 +59,7 @@ describe("ControlPlane", () => {
   it("describes a response that is not our error shape by its status", async () => {
     const { url } = await serve(() => [502, "<html>bad gateway</html>"]);
     await expect(new ControlPlane({ url, token: "t" }).list("p")).rejects.toThrow(
-      `GET ${url}/api/v1/projects/p/gateways failed: HTTP 502 Bad Gateway`,
+      `GET ${url}/api/v1/projects/p/gateways?limit=100 failed: HTTP 502 Bad Gateway`,
     );
   });
 

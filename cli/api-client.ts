@@ -5,7 +5,15 @@
  */
 import type * as v from "valibot";
 import type { ProjectAcmeRequest, ProjectAcmeView } from "../schema/acme.ts";
-import type { ApiErrorBody, Gateway, GatewayPlan, ServiceToken, ServiceTokenCreated } from "../schema/api.ts";
+import type {
+  ApiErrorBody,
+  Gateway,
+  GatewayEvent,
+  GatewayPlan,
+  ServiceToken,
+  ServiceTokenCreated,
+} from "../schema/api.ts";
+import { nextCursor, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX } from "../schema/paging.ts";
 import type { PlanToApply, Spec } from "../schema/plan-envelope.ts";
 import type { Service, ServiceList, ServicePlan } from "../schema/service-api.ts";
 import type {
@@ -61,8 +69,9 @@ export class ControlPlane {
     return this.#request("POST", `${gateways(project)}/apply`, { plan, force, ...extra });
   }
 
+  /** Every gateway, page by page. */
   list(project: string, signal?: AbortSignal): Promise<GatewayList> {
-    return this.#request("GET", gateways(project), undefined, signal);
+    return this.#all<GatewayList, "gateways">(gateways(project), "gateways", { signal });
   }
 
   get(project: string, name: string, signal?: AbortSignal): Promise<Gateway> {
@@ -97,8 +106,9 @@ export class ControlPlane {
     return this.#request("POST", `${services(project)}/apply`, { plan, force });
   }
 
+  /** Every service, page by page. */
   listServices(project: string): Promise<ServiceList> {
-    return this.#request("GET", services(project));
+    return this.#all<ServiceList, "services">(services(project), "services");
   }
 
   getService(project: string, name: string): Promise<Service> {
@@ -147,9 +157,29 @@ export class ControlPlane {
     return this.#request("DELETE", webhook(project, id));
   }
 
-  webhookDeliveries(project: string, id: string, state?: string): Promise<{ deliveries: Delivery[] }> {
+  /** The newest `max` deliveries (default 100), newest first, page by page. */
+  webhookDeliveries(
+    project: string,
+    id: string,
+    state?: string,
+    max = PAGE_LIMIT_DEFAULT,
+  ): Promise<{ webhook_id: string; deliveries: Delivery[] }> {
     const query = state ? `?state=${encodeURIComponent(state)}` : "";
-    return this.#request("GET", `${webhook(project, id)}/deliveries${query}`);
+    return this.#all(`${webhook(project, id)}/deliveries${query}`, "deliveries", { max });
+  }
+
+  /**
+   * The newest `max` events (default 100) matching `query` (gateway, type), oldest first. Pages come
+   * newest first, each listing its events oldest first, so each later page goes in front.
+   */
+  events(
+    project: string,
+    query: { gateway?: string; type?: string },
+    max = PAGE_LIMIT_DEFAULT,
+  ): Promise<{ project: string; events: GatewayEvent[] }> {
+    const q = new URLSearchParams(Object.entries(query).filter((kv): kv is [string, string] => kv[1] !== undefined));
+    const suffix = q.size > 0 ? `?${q}` : "";
+    return this.#all(`/projects/${encodeURIComponent(project)}/events${suffix}`, "events", { max, olderLater: true });
   }
 
   /** Sends the delivery again at once; the answer is the delivery after that attempt. */
@@ -194,12 +224,41 @@ export class ControlPlane {
     return (await this.#send<T>(method, path, body, signal)).body;
   }
 
+  /**
+   * A paged list (`schema/paging.ts`) followed to its end or to `max` items: the first page's body
+   * with `key` holding every item. Pages are as large as the server allows when `max` is bounded
+   * (fewest requests), else {@link PAGE_LIMIT_DEFAULT}, so each page stays quick on a big project.
+   */
+  async #all<B extends { [k in K]: unknown[] }, K extends string>(
+    path: string,
+    key: K,
+    options: { max?: number; signal?: AbortSignal; olderLater?: boolean } = {},
+  ): Promise<B> {
+    const max = options.max ?? Number.POSITIVE_INFINITY;
+    const [base, query] = path.split("?", 2) as [string, string | undefined];
+    let first: B | undefined;
+    let items: unknown[] = [];
+    let cursor: string | null = null;
+    do {
+      const q = new URLSearchParams(query);
+      const size = Number.isFinite(max) ? Math.min(max - items.length, PAGE_LIMIT_MAX) : PAGE_LIMIT_DEFAULT;
+      q.set("limit", String(size));
+      if (cursor !== null) q.set("cursor", cursor);
+      const page: { body: B; headers: Headers } = await this.#send<B>("GET", `${base}?${q}`, undefined, options.signal);
+      first ??= page.body;
+      const got = page.body[key] ?? [];
+      items = options.olderLater ? [...got, ...items] : [...items, ...got];
+      cursor = nextCursor(page.headers);
+    } while (cursor !== null && items.length < max);
+    return { ...first!, [key]: items };
+  }
+
   async #send<T>(
     method: string,
     path: string,
     body?: unknown,
     signal?: AbortSignal,
-  ): Promise<{ status: number; body: T }> {
+  ): Promise<{ status: number; body: T; headers: Headers }> {
     const url = `${this.url}/api/v1${path}`;
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     let response: Response;
@@ -223,9 +282,10 @@ export class ControlPlane {
       throw new NetworkError(this.url, reasonOf(e));
     }
     if (!response.ok) throw errorOf(response, text, method, url);
-    if (text === "") return { status: response.status, body: undefined as T };
+    const headers = response.headers;
+    if (text === "") return { status: response.status, body: undefined as T, headers };
     try {
-      return { status: response.status, body: JSON.parse(text) as T };
+      return { status: response.status, body: JSON.parse(text) as T, headers };
     } catch {
       throw new ControlPlaneError(response.status, "bad_response", `${method} ${url} returned a body that is not JSON`);
     }

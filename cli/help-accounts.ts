@@ -140,7 +140,7 @@ The project's audit trail (who planned, applied, deleted what) and the gateways'
 Options:
   --gateway NAME         only this gateway's
   --type TYPE            only events of this type
-  --limit N              the newest N (1-1000, default 100)
+  --limit N              the newest N (default 100), fetched page by page
   --json                 print JSON ({project, events})
   -h, --help             Show this help`,
 } as const;

@@ -31,6 +31,7 @@ import { BACKEND_CREDENTIALS } from "../schema/backend-credentials.ts";
 import { ConfigDocument } from "../schema/config-document.ts";
 import { CloudflareDnsCredentials } from "../schema/dns-automation.ts";
 import { GatewayConfigurationInput } from "../schema/gateway.ts";
+import { CURSOR_MAX_LENGTH, NEXT_CURSOR_HEADER, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX } from "../schema/paging.ts";
 import { ServiceConfigurationInput } from "../schema/service.ts";
 import {
   PutReplicaRequest,
@@ -105,6 +106,40 @@ interface Op {
   status?: string;
   tag: string;
   auth?: false;
+  /** A paged list (`schema/paging.ts`): what it returns without `limit` and `cursor`. */
+  paged?: string;
+}
+
+/** The `limit`/`cursor` parameters and next-page headers of a paged list. */
+function paging(withoutLimit: string) {
+  return {
+    parameters: [
+      {
+        name: "limit",
+        in: "query",
+        required: false,
+        description: `Page size. Without limit and cursor: ${withoutLimit}. With a cursor but no limit: ${PAGE_LIMIT_DEFAULT}.`,
+        schema: { type: "integer", minimum: 1, maximum: PAGE_LIMIT_MAX },
+      },
+      {
+        name: "cursor",
+        in: "query",
+        required: false,
+        description: `Opaque: the previous page's ${NEXT_CURSOR_HEADER} header (or its Link rel="next")`,
+        schema: { type: "string", maxLength: CURSOR_MAX_LENGTH },
+      },
+    ],
+    headers: {
+      Link: {
+        description: 'RFC 8288 `<…>; rel="next"`: the next page\'s URL; absent on the last page',
+        schema: { type: "string" },
+      },
+      [NEXT_CURSOR_HEADER]: {
+        description: "The next page's cursor; absent on the last page",
+        schema: { type: "string" },
+      },
+    },
+  };
 }
 
 const OPERATIONS: Record<string, Record<string, Op>> = {
@@ -126,7 +161,12 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
     },
   },
   "/api/v1/projects/{project}/gateways": {
-    get: { tag: "gateways", summary: "List gateways", response: "GatewayList" },
+    get: {
+      tag: "gateways",
+      summary: "List gateways, oldest first",
+      response: "GatewayList",
+      paged: "every gateway",
+    },
   },
   "/api/v1/projects/{project}/gateways/delete": {
     post: {
@@ -159,7 +199,9 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
   "/api/v1/projects/{project}/services/apply": {
     post: { tag: "services", summary: "Apply a service plan", body: "ServiceApplyRequest", response: "Service" },
   },
-  "/api/v1/projects/{project}/services": { get: { tag: "services", summary: "List services" } },
+  "/api/v1/projects/{project}/services": {
+    get: { tag: "services", summary: "List services by name", paged: "every service" },
+  },
   "/api/v1/projects/{project}/services/{name}": {
     get: { tag: "services", summary: "Get a service", response: "Service" },
     delete: { tag: "services", summary: "Remove a service from its gateway", response: "Service" },
@@ -181,7 +223,13 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
     },
     delete: { tag: "services", summary: "Unregister a replica endpoint", response: "Service" },
   },
-  "/api/v1/projects/{project}/events": { get: { tag: "projects", summary: "Audit trail (query: gateway, limit)" } },
+  "/api/v1/projects/{project}/events": {
+    get: {
+      tag: "projects",
+      summary: "Audit trail, newest page first, each page oldest first (query: gateway, type, limit, cursor)",
+      paged: `the newest ${PAGE_LIMIT_DEFAULT}`,
+    },
+  },
   "/api/v1/projects/{project}/webhooks": {
     get: { tag: "webhooks", summary: "List webhook endpoints" },
     post: {
@@ -203,7 +251,11 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
     delete: { tag: "webhooks", summary: "Delete a webhook endpoint and its delivery log", status: "204" },
   },
   "/api/v1/projects/{project}/webhooks/{id}/deliveries": {
-    get: { tag: "webhooks", summary: "Delivery log, newest first (query: state, limit)" },
+    get: {
+      tag: "webhooks",
+      summary: "Delivery log, newest first (query: state, limit, cursor)",
+      paged: `the newest ${PAGE_LIMIT_DEFAULT}`,
+    },
   },
   "/api/v1/projects/{project}/webhooks/{id}/deliveries/{delivery}/redeliver": {
     post: {
@@ -370,20 +422,28 @@ export function openApiDocument(): unknown {
       schema: { type: "string" },
     }));
     paths[path] = Object.fromEntries(
-      Object.entries(ops).map(([method, op]) => [
-        method,
-        {
-          tags: [op.tag],
-          summary: op.summary,
-          ...(params.length ? { parameters: params } : {}),
-          ...(op.body ? { requestBody: { required: true, ...json(op.body) } } : {}),
-          ...(op.auth === false ? { security: [] } : {}),
-          responses: {
-            [op.status ?? "200"]: { description: "Success", ...(op.response ? json(op.response) : {}) },
-            ...errors,
+      Object.entries(ops).map(([method, op]) => {
+        const paged = op.paged === undefined ? null : paging(op.paged);
+        const parameters = [...params, ...(paged?.parameters ?? [])];
+        return [
+          method,
+          {
+            tags: [op.tag],
+            summary: op.summary,
+            ...(parameters.length ? { parameters } : {}),
+            ...(op.body ? { requestBody: { required: true, ...json(op.body) } } : {}),
+            ...(op.auth === false ? { security: [] } : {}),
+            responses: {
+              [op.status ?? "200"]: {
+                description: "Success",
+                ...(paged ? { headers: paged.headers } : {}),
+                ...(op.response ? json(op.response) : {}),
+              },
+              ...errors,
+            },
           },
-        },
-      ]),
+        ];
+      }),
     );
   }
   cached = {

@@ -4,9 +4,12 @@
  * may use one with which role (`admin` manages members, credentials and settings; `member` uses
  * gateways and services). Creating a project needs a global admin token.
  */
+
+import { PAGE_LIMIT_DEFAULT } from "../../schema/paging.ts";
 import { accounts } from "../accounts-api.ts";
 import { formatAge } from "../age.ts";
 import type { Context } from "../context.ts";
+import { CliError } from "../errors.ts";
 import { renderKeyValues, renderTable } from "../text-table.ts";
 import { confirmed } from "./confirm.ts";
 import { JSON_OPTION, type ParsedSubcommand, parseSubcommand, stringOf, YES_OPTION } from "./subcommands.ts";
@@ -102,8 +105,8 @@ export async function member(ctx: Context, args: ParsedSubcommand<keyof typeof M
 export async function events(ctx: Context, args: ParsedSubcommand<keyof typeof EVENTS>): Promise<number> {
   const { project: name } = ctx.settings();
   const o = args.options;
-  const query = { gateway: stringOf(o.gateway), type: stringOf(o.type), limit: stringOf(o.limit) };
-  const list = await accounts.events(ctx.api(), name, query);
+  const query = { gateway: stringOf(o.gateway), type: stringOf(o.type) };
+  const list = await ctx.api().events(name, query, eventsLimit(stringOf(o.limit)));
   if (args.json) return json(ctx, list);
   const now = ctx.io.now();
   const rows = list.events.map((e) => ({
@@ -111,6 +114,15 @@ export async function events(ctx: Context, args: ParsedSubcommand<keyof typeof E
   }));
   ctx.printLines(renderTable(["TIME", "GATEWAY", "TYPE", "ACTOR", "MESSAGE"], rows, ctx.style));
   return 0;
+}
+
+/** `--limit N`: the newest N events (default 100), fetched page by page. */
+function eventsLimit(value: string | undefined): number {
+  if (value === undefined) return PAGE_LIMIT_DEFAULT;
+  if (!/^\d{1,7}$/.test(value) || Number(value) < 1) {
+    throw new CliError(`gateplane events: --limit: expected a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
 }
 
 const json = (ctx: Context, value: unknown) => {

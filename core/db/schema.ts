@@ -114,7 +114,11 @@ export const gateways = sqliteTable(
     createdAt: text("created_at").notNull(),
     updatedAt: text("updated_at").notNull(),
   },
-  (t) => [uniqueIndex("gateways_project_name").on(t.projectId, t.name)],
+  // gateways_project_created: the list's keyset order (oldest first, id breaking ties).
+  (t) => [
+    uniqueIndex("gateways_project_name").on(t.projectId, t.name),
+    index("gateways_project_created").on(t.projectId, t.createdAt, t.id),
+  ],
 );
 
 /** Audit trail. `sourceKey` makes the objects' at-least-once event delivery idempotent. */

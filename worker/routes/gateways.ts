@@ -3,7 +3,7 @@
  * `/api/v1/projects/:project/gateways`: plan, apply, list, get, delete, set default. Validation and
  * project rules happen here; each gateway's state changes inside its GatewayObject.
  */
-import { and, desc, eq, sql } from "drizzle-orm";
+import { and, desc, eq, lt, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
 import { backendCredentials, events, gateways as gatewaysTable, projects } from "../../core/db/schema.ts";
@@ -15,6 +15,7 @@ import { EVENT_TYPES, type EventType } from "../../schema/events.ts";
 import { type GatewayConfiguration, parseGatewayConfiguration } from "../../schema/gateway.ts";
 import { busyRefusal } from "../../schema/gateway-busy.ts";
 import { servicesRefusal } from "../../schema/gateway-deletion.ts";
+import { PAGE_LIMIT_DEFAULT } from "../../schema/paging.ts";
 import { planGateway } from "../../schema/plan.ts";
 import { echoSpec } from "../../schema/plan-envelope.ts";
 import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
@@ -22,6 +23,7 @@ import { ApiError, badRequest, conflict, notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
 import { randomGatewayName } from "../names.ts";
 import { failureError, unwrap } from "../outcomes.ts";
+import { cursorKeys, pageRequest, takePage } from "../paging.ts";
 
 export const gatewayStub = (env: Env, projectId: string, name: string) =>
   env.GATEWAYS.get(env.GATEWAYS.idFromName(`${projectId}/${name}`));
@@ -151,13 +153,23 @@ export const gateways = new Hono<AppEnv>()
   })
   .get("/", async (c) => {
     const project = c.get("project");
-    const rows = await drizzle(c.env.DB)
-      .select({ snapshot: gatewaysTable.snapshot })
+    // Oldest first, (created_at, id) breaking ties: the gateways_project_created index's order.
+    // Without limit and cursor the whole list, as before paging.
+    const { limit, after } = pageRequest(c, "gateways", cursorKeys.createdAndId);
+    const query = drizzle(c.env.DB)
+      .select({ snapshot: gatewaysTable.snapshot, createdAt: gatewaysTable.createdAt, id: gatewaysTable.id })
       .from(gatewaysTable)
-      .where(eq(gatewaysTable.projectId, project.id))
-      .orderBy(gatewaysTable.createdAt);
+      .where(
+        and(
+          eq(gatewaysTable.projectId, project.id),
+          after ? sql`(${gatewaysTable.createdAt}, ${gatewaysTable.id}) > (${after[0]}, ${after[1]})` : undefined,
+        ),
+      )
+      .orderBy(gatewaysTable.createdAt, gatewaysTable.id);
+    const rows = limit === null ? await query : await query.limit(limit + 1);
+    const page = limit === null ? rows : takePage(c, "gateways", rows, limit, (r) => [r.createdAt, r.id]);
     const defaultId = await projectDefault(c.env, project.id);
-    return c.json({ project: project.name, gateways: rows.map((r) => withDefault(r.snapshot as Gateway, defaultId)) });
+    return c.json({ project: project.name, gateways: page.map((r) => withDefault(r.snapshot as Gateway, defaultId)) });
   })
   .post("/delete", async (c) => {
     const project = c.get("project");
@@ -218,7 +230,10 @@ export const gatewayEvents = new Hono<AppEnv>().get("/", async (c) => {
   if (type !== undefined && !EVENT_TYPES.includes(type as EventType)) {
     throw badRequest(`type: expected one of ${EVENT_TYPES.join(", ")}`, "type");
   }
-  const limit = Math.min(Math.max(Number(c.req.query("limit") ?? 100) || 100, 1), 1000);
+  // Newest first by id (the events_project index), the newest 100 without limit as before paging;
+  // each page's body lists its events oldest first, as before.
+  const { limit: asked, after } = pageRequest(c, "events", cursorKeys.id);
+  const limit = asked ?? PAGE_LIMIT_DEFAULT;
   const rows = await drizzle(c.env.DB)
     .select({
       id: events.id,
@@ -236,12 +251,14 @@ export const gatewayEvents = new Hono<AppEnv>().get("/", async (c) => {
         eq(events.projectId, project.id),
         gateway ? eq(events.gatewayName, gateway) : undefined,
         type ? eq(events.type, type) : undefined,
+        after ? lt(events.id, after[0]) : undefined,
       ),
     )
     .orderBy(desc(events.id))
-    .limit(limit);
+    .limit(limit + 1);
+  const page = takePage(c, "events", rows, limit, (r) => [r.id]);
   return c.json({
     project: project.name,
-    events: rows.reverse().map((r) => ({ ...r, data: r.data === null ? null : JSON.parse(r.data) })),
+    events: page.reverse().map((r) => ({ ...r, data: r.data === null ? null : JSON.parse(r.data) })),
   });
 });

@@ -4,7 +4,7 @@
  * redelivery and test pings. Members read; admins change. Sending is the dispatchers' job
  * (`durable-objects/webhook-dispatcher.ts`); these routes only write D1 and wake them.
  */
-import { and, desc, eq, sql } from "drizzle-orm";
+import { and, desc, eq, lt, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
 import * as v from "valibot";
@@ -14,6 +14,7 @@ import { events, webhookDeliveries, webhooks } from "../../core/db/schema.ts";
 import type { Env } from "../../core/env.ts";
 import { dispatcherStub, pokeDispatchers, RETRY_WINDOW_MS } from "../../core/webhook-deliveries.ts";
 import { parseOrThrow } from "../../schema/issues.ts";
+import { PAGE_LIMIT_DEFAULT } from "../../schema/paging.ts";
 import {
   CreateWebhookRequest,
   DELIVERY_STATES,
@@ -26,6 +27,7 @@ import {
 import { type AppEnv, type ProjectContext, requireProjectAdmin } from "../auth.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
 import { readJson } from "../http.ts";
+import { cursorKeys, pageRequest, takePage } from "../paging.ts";
 
 /** How long the previous secret still signs after a rotation, so receivers can switch without a gap. */
 const ROTATION_GRACE_MS = 24 * 60 * 60 * 1000;
@@ -220,17 +222,21 @@ export const webhooksRoutes = new Hono<AppEnv>()
     if (state !== undefined && !(DELIVERY_STATES as readonly string[]).includes(state)) {
       throw badRequest(`state: expected one of ${DELIVERY_STATES.join(", ")}`, "state");
     }
-    const limit = Math.min(Math.max(Number(c.req.query("limit") ?? 100) || 100, 1), 1000);
+    // Newest first by id (the webhook_deliveries_webhook index); the newest 100 without limit, as before paging.
+    const { limit: asked, after } = pageRequest(c, "deliveries", cursorKeys.id);
+    const limit = asked ?? PAGE_LIMIT_DEFAULT;
     const rows = await deliveriesQuery(c.env)
       .where(
         and(
           eq(webhookDeliveries.webhookId, hook.id),
           state ? eq(webhookDeliveries.state, state as Delivery["state"]) : undefined,
+          after ? lt(webhookDeliveries.id, after[0]) : undefined,
         ),
       )
       .orderBy(desc(webhookDeliveries.id))
-      .limit(limit);
-    return c.json({ webhook_id: hook.id, deliveries: rows.map(deliveryView) });
+      .limit(limit + 1);
+    const page = takePage(c, "deliveries", rows, limit, (r) => [r.id]);
+    return c.json({ webhook_id: hook.id, deliveries: page.map(deliveryView) });
   })
   .post("/:id/deliveries/:delivery/redeliver", async (c) => {
     const project = c.get("project");

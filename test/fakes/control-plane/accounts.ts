@@ -20,6 +20,7 @@ import { DNS_CREDENTIALS, DnsProviderParam } from "../../../schema/dns-automatio
 import { EVENT_TYPES } from "../../../schema/events.ts";
 import { BACKENDS } from "../../../schema/gateway.ts";
 import { parseOrThrow } from "../../../schema/issues.ts";
+import { paged } from "./paging.ts";
 
 type Reply = [number, unknown];
 
@@ -134,7 +135,7 @@ export class FakeAccounts {
       if (role !== "admin") throw forbidden(`This action needs the admin role in project ${project}`);
     };
     if (sub === undefined && method === "GET") return [200, this.#project(project, role)];
-    if (sub === "/events" && method === "GET") return [200, { project, events: this.#events(query) }];
+    if (sub === "/events" && method === "GET") return [200, this.#events(project, query)];
     const members = this.projects.get(project)!;
     if (sub === "/members" && method === "GET") {
       return [200, { members: [...members].map(([u, r]) => ({ user: u, role: r, created_at: CREATED })) }];
@@ -191,16 +192,24 @@ export class FakeAccounts {
     return null;
   }
 
-  /** As `gatewayEvents` in worker/routes/gateways.ts: filters, then the newest `limit`, oldest first. */
-  #events(query: URLSearchParams): GatewayEvent[] {
+  /** As `gatewayEvents` in worker/routes/gateways.ts: filters, then pages newest first, each oldest first. */
+  #events(project: string, query: URLSearchParams): { project: string; events: GatewayEvent[] } {
     const gateway = query.get("gateway");
     const type = query.get("type");
     if (type !== null && !(EVENT_TYPES as string[]).includes(type)) {
       throw new FakeApiError(400, "invalid_request", `type: expected one of ${EVENT_TYPES.join(", ")}`, "type");
     }
-    const limit = Math.min(Math.max(Number(query.get("limit") ?? 100) || 100, 1), 1000);
     const kept = this.events.filter((e) => (!gateway || e.gateway_name === gateway) && (!type || e.type === type));
-    return kept.slice(-limit);
+    return paged(
+      kept.reverse(),
+      query,
+      (e) => String(e.id),
+      "default",
+      (page) => ({
+        project,
+        events: page.reverse(),
+      }),
+    );
   }
 
   /** Tokens minted so far, to assert what the CLI did. */

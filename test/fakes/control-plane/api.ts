@@ -57,6 +57,7 @@ import {
 import type { LlmWindows } from "../../../schema/traffic.ts";
 import { failureError } from "../../../worker/outcomes.ts";
 import { FakeAccounts, FakeApiError } from "./accounts.ts";
+import { paged, pageHeaders } from "./paging.ts";
 import { FakeTraffic } from "./traffic.ts";
 import { FakeWebhooks } from "./webhooks.ts";
 
@@ -226,7 +227,7 @@ export class FakeControlPlane {
       }
       const query = new URL(req.url ?? "/", "http://x").searchParams;
       const [status, result] = this.#route(method, path, body, query);
-      send(res, status, result);
+      send(res, status, result, pageHeaders(result, req.url ?? "/"));
     } catch (e) {
       if (e instanceof HttpError || e instanceof FakeApiError) {
         const field = e.field === undefined ? {} : { field: e.field };
@@ -249,7 +250,7 @@ export class FakeControlPlane {
       : null;
     if (account) return account;
     const hooks = /^\/api\/v1\/projects\/main(\/webhooks.*)$/.exec(path);
-    const hookReply = hooks && this.webhooks.route(method, hooks[1]!, body);
+    const hookReply = hooks && this.webhooks.route(method, hooks[1]!, body, query);
     if (hookReply) return hookReply;
     if (path === `/api/v1/projects/${encodeURIComponent(this.project)}/acme`) {
       if (method === "PUT") this.acme = parseOrThrow(ProjectAcmeRequest, body);
@@ -275,15 +276,16 @@ export class FakeControlPlane {
     const action = m[3];
 
     if (method === "GET" && !segment) {
+      const all = [...this.gateways.values()].map((g) => this.#advance(g.name)).filter((g) => g !== undefined);
       return [
         200,
-        {
-          project,
-          gateways: [...this.gateways.values()]
-            .map((g) => this.#advance(g.name))
-            .filter((g) => g !== undefined)
-            .map(gatewayView),
-        },
+        paged(
+          all,
+          query,
+          (g) => g.name,
+          "all",
+          (page) => ({ project, gateways: page.map(gatewayView) }),
+        ),
       ];
     }
     if (method === "POST" && segment === "plan") return [200, this.#plan(parseOrThrow(PlanRequest, body))];
@@ -425,7 +427,19 @@ export class FakeControlPlane {
     replicaId: string | undefined,
     body: unknown,
   ): [number, unknown] {
-    if (method === "GET" && !name) return [200, { project: this.project, services: [...this.services.values()] }];
+    if (method === "GET" && !name) {
+      const all = [...this.services.values()];
+      return [
+        200,
+        paged(
+          all,
+          this.#query,
+          (s) => s.name,
+          "all",
+          (services) => ({ project: this.project, services }),
+        ),
+      ];
+    }
     if (method === "POST" && name === "plan" && !replicaId) {
       return [200, this.#planService(parseOrThrow(ServicePlanRequest, body))];
     }
@@ -723,7 +737,7 @@ function gatewayView(gateway: Gateway): Gateway {
   };
 }
 
-function send(res: ServerResponse, status: number, body: unknown | ApiErrorBody) {
-  res.writeHead(status, { "content-type": "application/json" });
+function send(res: ServerResponse, status: number, body: unknown | ApiErrorBody, headers: Record<string, string> = {}) {
+  res.writeHead(status, { "content-type": "application/json", ...headers });
   res.end(JSON.stringify(body));
 }

@@ -4,6 +4,7 @@
  * and deliveries are tested in `test/worker/webhooks.test.ts`). Request bodies are validated with the
  * schemas the Worker uses, so the CLI meets the same field-named errors.
  */
+
 import { parseOrThrow } from "../../../schema/issues.ts";
 import {
   CreateWebhookRequest,
@@ -12,6 +13,7 @@ import {
   UpdateWebhookRequest,
   type Webhook,
 } from "../../../schema/webhooks.ts";
+import { paged } from "./paging.ts";
 
 type Reply = [number, unknown];
 
@@ -74,7 +76,7 @@ export class FakeWebhooks {
   }
 
   /** Handles `/webhooks…` of the project; null for any other path. */
-  route(method: string, rest: string, body: unknown): Reply | null {
+  route(method: string, rest: string, body: unknown, query = new URLSearchParams()): Reply | null {
     const m = /^\/webhooks(?:\/([^/]+))?(?:\/(deliveries|ping))?(?:\/([^/]+)\/redeliver)?$/.exec(rest);
     if (!m) return null;
     const id = m[1] && decodeURIComponent(m[1]);
@@ -88,7 +90,19 @@ export class FakeWebhooks {
     }
     const hook = this.webhooks.get(id);
     if (!hook) return error(404, "not_found", `Webhook ${id} does not exist in project main`);
-    if (m[2] === "deliveries" && !m[3]) return [200, { webhook_id: id, deliveries: this.deliveries.get(id) }];
+    if (m[2] === "deliveries" && !m[3]) {
+      const all = this.deliveries.get(id)!;
+      return [
+        200,
+        paged(
+          all,
+          query,
+          (d) => String(d.id),
+          "default",
+          (deliveries) => ({ webhook_id: id, deliveries }),
+        ),
+      ];
+    }
     if (m[2] === "ping" || m[3]) {
       if (!hook.enabled) return error(409, "webhook_disabled", `Webhook ${id} is disabled; enable it first`, "enabled");
       const d = m[3]

@@ -1,0 +1,1 @@
+CREATE INDEX `gateways_project_created` ON `gateways` (`project_id`,`created_at`,`id`);

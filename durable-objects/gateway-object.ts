@@ -54,6 +54,7 @@ import {
   putServiceReplica,
   removeServiceReplica,
   type ServiceApplyInput,
+  servicesNamed,
 } from "./service-commands.ts";
 import { ServiceHistory } from "./service-history.ts";
 import { type ReplicaRegistration, ServiceStore } from "./service-store.ts";
@@ -162,6 +163,11 @@ export class GatewayObject extends DurableObject<Env> {
 
   async listServices(): Promise<Service[]> {
     return listServices(this.gw);
+  }
+
+  /** The named services (a page of the project's list), read without viewing the others. */
+  async servicesNamed(names: string[]): Promise<Service[]> {
+    return servicesNamed(this.gw, names);
   }
 
   async getService(name: string): Promise<Service | null> {

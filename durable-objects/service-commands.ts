@@ -37,6 +37,17 @@ export function listServices(gw: GatewayContext): Service[] {
   return gw.services.list().map((s) => serviceView(g, s, gw.services, replicas));
 }
 
+/** The named services that exist, in the order given: a page of a list costs its page, not the gateway. */
+export function servicesNamed(gw: GatewayContext, names: readonly string[]): Service[] {
+  const g = gw.state.gateway();
+  if (!g) return [];
+  const replicas = gw.state.replicas();
+  return names.flatMap((name) => {
+    const s = gw.services.get(name);
+    return s ? [serviceView(g, s, gw.services, replicas)] : [];
+  });
+}
+
 export function getService(gw: GatewayContext, name: string): Service | null {
   const g = gw.state.gateway();
   const s = gw.services.get(name);

@@ -3,9 +3,11 @@
  * What incremental configuration costs on a host with many services (issue 17): `npm run
  * bench:config-delta [-- services]` (default 10,000 services × 2 replicas, a mix of routers).
  *
- * 1. Memory: an agent-like process (the applier's merged document and its indexes, the proxy's
- *    parent: routing state, rate limits, document) with 2 serving processes on the document; the
- *    RSS of each and the sum, after the document applied and after 200 deltas.
+ * 1. Memory, per process of a real host: the agent (this process: the applier's merged document
+ *    and its indexes, the store, the control-socket link), the standalone proxy's parent
+ *    (`gateplane-proxy`: routing state, rate limits, engine scraper, document) and its serving
+ *    processes (as many as cores, the agent's default); the RSS of each and the sum (issue 17's
+ *    target), after the document applied and after 200 deltas.
  * 2. Propagation: a one-service delta registering a replica (a local server) → its first routed
  *    request, through the serving processes (p50, p95).
  * 3. Per-change cost in this process: checking and applying a one-service delta to the routing
@@ -14,21 +16,23 @@
  * Nothing leaves the host: the made-up replicas are loopback addresses that are never scraped or
  * checked, and only the registered local server gets requests.
  */
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
+import { availableParallelism } from "node:os";
 import { ConfigApplier } from "../agent/config-applier.ts";
 import { ConfigStore } from "../agent/config-store.ts";
 import { isolateDelta } from "../agent/isolate-delta.ts";
 import { isolateServices } from "../agent/isolate-services.ts";
+import { attachStandaloneProxy, stopStandaloneProxy } from "../agent/proxy-link.ts";
 import { deltaProblems, indexDocument, mergeDelta } from "../proxy/config-merge.ts";
-import { startTunedProxy } from "../proxy/index.ts";
 import { buildRoutingTable, EMPTY_TABLE, parseDocument } from "../proxy/routes.ts";
 import { updateRoutingTable } from "../proxy/routes-delta.ts";
 import { DEFAULT_SERVER_SETTINGS } from "../proxy/settings.ts";
 import { StatsRegistry } from "../proxy/stats.ts";
 import type { ConfigDelta } from "../schema/config-delta.ts";
 import { fakeDocument, fakeService } from "../test/fakes/config-documents.ts";
-import { rssBytes } from "./procfs.ts";
+import { commandName, processTree, rssBytes } from "./procfs.ts";
 
 const N = Number(process.argv[2] ?? 10_000);
 const MiB = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
@@ -58,13 +62,22 @@ const get = (port: number, host: string) =>
 const doc = fakeDocument(N);
 console.log(`${N} services × 2 replicas, document ${MiB(Buffer.byteLength(JSON.stringify(doc)))}`);
 
-// ── 1 and 2: an agent-like process and its serving processes ──
+// ── 1 and 2: the agent (this process) and the standalone proxy, as on a real host ──
 const upstream = createServer((_req, res) => res.end("new replica"));
 await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
 const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-const proxy = await startTunedProxy({ httpPort: 0, processes: 2, validatedDocuments: true, log: () => {} }, {});
 const stateDir = `/tmp/gp-bench-delta-${process.pid}`;
-await import("node:fs/promises").then((fs) => fs.mkdir(stateDir, { recursive: true }));
+await mkdir(stateDir, { recursive: true });
+// The agent's default: as many serving processes as cores (agent/args.ts).
+const processes = availableParallelism();
+const proxy = await attachStandaloneProxy(
+  { httpPort: 0, processes, log: () => {} },
+  { stateDir, version: "bench", log: () => {} },
+);
+const proxyPid = Number((await readFile(`${stateDir}/proxy.pid`, "utf8")).trim());
+/** The proxy's serving processes: its Node children (not a compiler service the loader may run). */
+const servingPids = () =>
+  processTree(proxyPid).filter((pid) => pid !== proxyPid && commandName(pid) !== "esbuild");
 const store = new ConfigStore(stateDir);
 const applier = new ConfigApplier({
   apply: (d) => proxy.apply(d),
@@ -82,12 +95,13 @@ const [, wholeMs] = await (async () => {
 await store.idle();
 const rss = () => {
   gc();
-  const own = rssBytes(process.pid);
-  const children = proxy.pids().map(rssBytes);
-  return { own, children, total: own + children.reduce((a, b) => a + b, 0) };
+  const agent = rssBytes(process.pid);
+  const parent = rssBytes(proxyPid);
+  const serving = servingPids().map(rssBytes);
+  return { agent, parent, serving, total: agent + parent + serving.reduce((a, b) => a + b, 0) };
 };
 const before = rss();
-console.log(`whole document applied (validated, 2 processes, persisted) in ${ms(wholeMs)}`);
+console.log(`whole document applied (validated, ${processes} serving processes, persisted) in ${ms(wholeMs)}`);
 
 const propagation: number[] = [];
 const applyDeltas: number[] = [];
@@ -115,20 +129,21 @@ for (let i = 0; i < 200; i++) {
 await store.idle();
 const after = rss();
 console.log(
-  `one-service delta through the applier to 2 processes (ACK ready): p50 ${ms(pct(applyDeltas, 0.5))}, p95 ${ms(pct(applyDeltas, 0.95))} (${applyDeltas.length} deltas)`,
+  `one-service delta through the applier to ${processes} processes (ACK ready): p50 ${ms(pct(applyDeltas, 0.5))}, p95 ${ms(pct(applyDeltas, 0.95))} (${applyDeltas.length} deltas)`,
 );
 console.log(
   `registration → first routed request: p50 ${ms(pct(propagation, 0.5))}, p95 ${ms(pct(propagation, 0.95))} (${propagation.length} registrations)`,
 );
 const show = (label: string, r: ReturnType<typeof rss>) =>
   console.log(
-    `RSS ${label}: agent-like process ${MiB(r.own)}, serving processes ${r.children.map(MiB).join(" + ")}; total ${MiB(r.total)}`,
+    `RSS ${label}: agent ${MiB(r.agent)}, proxy parent ${MiB(r.parent)}, serving processes ${r.serving.map(MiB).join(" + ")}; total ${MiB(r.total)}`,
   );
 show("after the whole document", before);
 show("after 200 deltas", after);
 await proxy.close();
+await stopStandaloneProxy(stateDir);
 await new Promise((resolve) => upstream.close(resolve));
-await import("node:fs/promises").then((fs) => fs.rm(stateDir, { recursive: true, force: true }));
+await rm(stateDir, { recursive: true, force: true });
 
 // ── 3: per-change cost in this process ──
 const deps = { stats: new StatsRegistry(), health: DEFAULT_SERVER_SETTINGS.health, log: () => {} };

@@ -7,11 +7,12 @@
  *    and its indexes, the store, the control-socket link), the standalone proxy's parent
  *    (`gateplane-proxy`: routing state, rate limits, engine scraper, document) and its serving
  *    processes (as many as cores, the agent's default); the RSS of each and the sum (issue 17's
- *    target), after the document applied and after 200 deltas.
+ *    target), after the document applied, after 200 deltas, and 20 s later without a change.
  * 2. Propagation: a one-service delta registering a replica (a local server) → its first routed
  *    request, through the serving processes (p50, p95).
  * 3. Per-change cost in this process: checking and applying a one-service delta to the routing
  *    table against validating and building the whole document.
+ * 4. A routing decision's table lookup at 100 services and at N (it must not grow with them).
  *
  * Nothing leaves the host: the made-up replicas are loopback addresses that are never scraped or
  * checked, and only the registered local server gets requests.
@@ -26,6 +27,7 @@ import { isolateDelta } from "../agent/isolate-delta.ts";
 import { isolateServices } from "../agent/isolate-services.ts";
 import { attachStandaloneProxy, stopStandaloneProxy } from "../agent/proxy-link.ts";
 import { deltaProblems, indexDocument, mergeDelta } from "../proxy/config-merge.ts";
+import { routeByHost } from "../proxy/route-request.ts";
 import { buildRoutingTable, EMPTY_TABLE, parseDocument } from "../proxy/routes.ts";
 import { updateRoutingTable } from "../proxy/routes-delta.ts";
 import { DEFAULT_SERVER_SETTINGS } from "../proxy/settings.ts";
@@ -76,8 +78,7 @@ const proxy = await attachStandaloneProxy(
 );
 const proxyPid = Number((await readFile(`${stateDir}/proxy.pid`, "utf8")).trim());
 /** The proxy's serving processes: its Node children (not a compiler service the loader may run). */
-const servingPids = () =>
-  processTree(proxyPid).filter((pid) => pid !== proxyPid && commandName(pid) !== "esbuild");
+const servingPids = () => processTree(proxyPid).filter((pid) => pid !== proxyPid && commandName(pid) !== "esbuild");
 const store = new ConfigStore(stateDir);
 const applier = new ConfigApplier({
   apply: (d) => proxy.apply(d),
@@ -128,6 +129,10 @@ for (let i = 0; i < 200; i++) {
 }
 await store.idle();
 const after = rss();
+// What a host settles at once configuration stops changing (V8 collects old garbage when idle).
+const IDLE_S = 20;
+await new Promise((resolve) => setTimeout(resolve, IDLE_S * 1000));
+const idle = rss();
 console.log(
   `one-service delta through the applier to ${processes} processes (ACK ready): p50 ${ms(pct(applyDeltas, 0.5))}, p95 ${ms(pct(applyDeltas, 0.95))} (${applyDeltas.length} deltas)`,
 );
@@ -140,6 +145,7 @@ const show = (label: string, r: ReturnType<typeof rss>) =>
   );
 show("after the whole document", before);
 show("after 200 deltas", after);
+show(`${IDLE_S} s later, no change meanwhile`, idle);
 await proxy.close();
 await stopStandaloneProxy(stateDir);
 await new Promise((resolve) => upstream.close(resolve));
@@ -178,4 +184,22 @@ console.log(
 );
 console.log(
   `one-service delta: validate p50 ${ms(pct(check, 0.5))} p95 ${ms(pct(check, 0.95))}; merge + table p50 ${ms(pct(apply, 0.5))} p95 ${ms(pct(apply, 0.95))}`,
+);
+
+// ── 4: a routing decision's lookup does not grow with the services (a map by host) ──
+const lookupNs = (t: typeof table, hosts: string[]) => {
+  const rounds = 2_000_000;
+  let found = 0;
+  for (let i = 0; i < 200_000; i++) if (routeByHost(t, hosts[i % hosts.length]!, "/v1/chat/completions")) found++;
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < rounds; i++) if (routeByHost(t, hosts[i % hosts.length]!, "/v1/chat/completions")) found++;
+  if (found === 0) throw new Error("no host routed");
+  return Number(process.hrtime.bigint() - start) / rounds;
+};
+const small = buildRoutingTable(fakeDocument(100), EMPTY_TABLE, deps);
+// The same 100 hosts looked up in both tables, so only the table's size differs.
+const hosts = [...small.byHost.keys()];
+const lookups = [lookupNs(small, hosts), lookupNs(current, hosts), lookupNs(small, hosts), lookupNs(current, hosts)];
+console.log(
+  `route lookup by host: ${lookups[2]!.toFixed(0)} ns at 100 services, ${lookups[3]!.toFixed(0)} ns at ${N} (first rounds ${lookups[0]!.toFixed(0)} / ${lookups[1]!.toFixed(0)} ns)`,
 );

@@ -61,8 +61,7 @@ const get = (port: number, host: string) =>
     req.end();
   });
 
-const doc = fakeDocument(N);
-console.log(`${N} services × 2 replicas, document ${MiB(Buffer.byteLength(JSON.stringify(doc)))}`);
+console.log(`${N} services × 2 replicas, document ${MiB(Buffer.byteLength(JSON.stringify(fakeDocument(N))))}`);
 
 // ── 1 and 2: the agent (this process) and the standalone proxy, as on a real host ──
 const upstream = createServer((_req, res) => res.end("new replica"));
@@ -87,11 +86,13 @@ const applier = new ConfigApplier({
   initial: null,
   log: { info: () => {}, warn: () => {}, error: console.error },
 });
-const [, wholeMs] = await (async () => {
+// The document is made here and not kept: an agent holds what the applier keeps of it, no more.
+const [firstVersion, wholeMs] = await (async () => {
+  const first = fakeDocument(N);
   const t = performance.now();
-  const outcome = await applier.offer(doc, "bench");
+  const outcome = await applier.offer(first, "bench");
   if (outcome.kind !== "applied") throw new Error(`not applied: ${JSON.stringify(outcome)}`);
-  return [outcome, performance.now() - t] as const;
+  return [first.version, performance.now() - t] as const;
 })();
 await store.idle();
 const rss = () => {
@@ -106,7 +107,7 @@ console.log(`whole document applied (validated, ${processes} serving processes, 
 
 const propagation: number[] = [];
 const applyDeltas: number[] = [];
-let version = doc.version;
+let version = firstVersion;
 for (let i = 0; i < 200; i++) {
   const name = `s${String((i * 37) % N).padStart(5, "0")}`;
   const service = fakeService(name, { replicas: 2 });
@@ -152,6 +153,7 @@ await new Promise((resolve) => upstream.close(resolve));
 await rm(stateDir, { recursive: true, force: true });
 
 // ── 3: per-change cost in this process ──
+const doc = fakeDocument(N);
 const deps = { stats: new StatsRegistry(), health: DEFAULT_SERVER_SETTINGS.health, log: () => {} };
 const [, parseMs] = time(() => parseDocument(doc));
 const [, isolateMs] = time(() => isolateServices(doc, null));

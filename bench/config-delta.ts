@@ -76,6 +76,14 @@ const proxy = await attachStandaloneProxy(
   { stateDir, version: "bench", log: () => {} },
 );
 const proxyPid = Number((await readFile(`${stateDir}/proxy.pid`, "utf8")).trim());
+// A run that fails must not leave the proxy it started serving: it is detached, nothing else stops it.
+process.on("exit", () => {
+  try {
+    process.kill(proxyPid);
+  } catch {
+    // Stopped already.
+  }
+});
 /** The proxy's serving processes: its Node children (not a compiler service the loader may run). */
 const servingPids = () => processTree(proxyPid).filter((pid) => pid !== proxyPid && commandName(pid) !== "esbuild");
 const store = new ConfigStore(stateDir);

@@ -24,10 +24,10 @@ export type Sharing = "cluster" | "handle";
  * defaults a process lets its heap grow to several times what is live before collecting it (a
  * serving process read ~280 MiB after 200 deltas at 10,000 services for ~80 MiB live), and keeps a
  * 16 MiB young generation per semi-space. A major collection once the heap grew 50% over what was
- * live, and 2 MiB semi-spaces, keep each process near its live size, for more collection work per
- * change (`bench:config-delta`, docs/gateway-host.md#figures, has both).
+ * live, and 4 MiB semi-spaces, keep each process near its live size, for more collection work per
+ * change (smaller semi-spaces saved little more and cost more: docs/gateway-host.md#figures).
  */
-export const LEAN_HEAP_FLAGS: readonly string[] = ["--max-semi-space-size=2", "--heap-growing-percent=50"];
+export const LEAN_HEAP_FLAGS: readonly string[] = ["--max-semi-space-size=4", "--heap-growing-percent=50"];
 
 const ENTRY_SOURCE = fileURLToPath(new URL("./process-main.ts", import.meta.url));
 /**

@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { controlPaths, fromWire, type ProxyHello, readLines, writeLine } from "../proxy/control/protocol.ts";
 import type { MetricFamily, ProxyHandle, ProxyOptions } from "../proxy/index.ts";
 import { ProxyProcessError } from "../proxy/index.ts";
+import { LEAN_HEAP_FLAGS } from "../proxy/process-fork.ts";
 import type { MeshDigest } from "../schema/mesh.ts";
 
 const PROXY_BIN = fileURLToPath(new URL("../bin/gateplane-proxy.mjs", import.meta.url));
@@ -152,7 +153,7 @@ export async function attachStandaloneProxy(options: ProxyOptions, link: Standal
       if (conn === current?.conn && !detached) void reattach();
     });
   const command = () => [
-    ...(link.command ?? [process.execPath, PROXY_BIN]),
+    ...(link.command ?? [process.execPath, ...LEAN_HEAP_FLAGS, PROXY_BIN]),
     ...["--state-dir", link.stateDir, "--host", host, "--http-port", String(wanted.port)],
     ...(wanted.httpsPort === null ? [] : ["--https-port", String(wanted.httpsPort)]),
     ...["--processes", String(options.processes ?? 1), "--version", link.version],

@@ -3,32 +3,38 @@
  * What incremental configuration costs on a host with many services (issue 17): `npm run
  * bench:config-delta [-- services]` (default 10,000 services × 2 replicas, a mix of routers).
  *
- * 1. Memory: an agent-like process (the applier's merged document and its indexes, the proxy's
- *    parent: routing state, rate limits, document) with 2 serving processes on the document; the
- *    RSS of each and the sum, after the document applied and after 200 deltas.
+ * 1. Memory, per process of a real host: the agent (this process: the applier's merged document
+ *    and its indexes, the store, the control-socket link), the standalone proxy's parent
+ *    (`gateplane-proxy`: routing state, rate limits, engine scraper, document) and its serving
+ *    processes (as many as cores, the agent's default); the RSS of each and the sum (issue 17's
+ *    target), after the document applied, after 200 deltas, and 20 s later without a change.
  * 2. Propagation: a one-service delta registering a replica (a local server) → its first routed
  *    request, through the serving processes (p50, p95).
  * 3. Per-change cost in this process: checking and applying a one-service delta to the routing
  *    table against validating and building the whole document.
+ * 4. A routing decision's table lookup at 100 services and at N (it must not grow with them).
  *
  * Nothing leaves the host: the made-up replicas are loopback addresses that are never scraped or
  * checked, and only the registered local server gets requests.
  */
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
+import { availableParallelism } from "node:os";
 import { ConfigApplier } from "../agent/config-applier.ts";
 import { ConfigStore } from "../agent/config-store.ts";
 import { isolateDelta } from "../agent/isolate-delta.ts";
 import { isolateServices } from "../agent/isolate-services.ts";
+import { attachStandaloneProxy, stopStandaloneProxy } from "../agent/proxy-link.ts";
 import { deltaProblems, indexDocument, mergeDelta } from "../proxy/config-merge.ts";
-import { startTunedProxy } from "../proxy/index.ts";
+import { routeByHost } from "../proxy/route-request.ts";
 import { buildRoutingTable, EMPTY_TABLE, parseDocument } from "../proxy/routes.ts";
 import { updateRoutingTable } from "../proxy/routes-delta.ts";
 import { DEFAULT_SERVER_SETTINGS } from "../proxy/settings.ts";
 import { StatsRegistry } from "../proxy/stats.ts";
 import type { ConfigDelta } from "../schema/config-delta.ts";
 import { fakeDocument, fakeService } from "../test/fakes/config-documents.ts";
-import { rssBytes } from "./procfs.ts";
+import { commandName, processTree, rssBytes } from "./procfs.ts";
 
 const N = Number(process.argv[2] ?? 10_000);
 const MiB = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
@@ -55,16 +61,31 @@ const get = (port: number, host: string) =>
     req.end();
   });
 
-const doc = fakeDocument(N);
-console.log(`${N} services × 2 replicas, document ${MiB(Buffer.byteLength(JSON.stringify(doc)))}`);
+console.log(`${N} services × 2 replicas, document ${MiB(Buffer.byteLength(JSON.stringify(fakeDocument(N))))}`);
 
-// ── 1 and 2: an agent-like process and its serving processes ──
+// ── 1 and 2: the agent (this process) and the standalone proxy, as on a real host ──
 const upstream = createServer((_req, res) => res.end("new replica"));
 await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
 const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-const proxy = await startTunedProxy({ httpPort: 0, processes: 2, validatedDocuments: true, log: () => {} }, {});
 const stateDir = `/tmp/gp-bench-delta-${process.pid}`;
-await import("node:fs/promises").then((fs) => fs.mkdir(stateDir, { recursive: true }));
+await mkdir(stateDir, { recursive: true });
+// The agent's default: as many serving processes as cores (agent/args.ts).
+const processes = availableParallelism();
+const proxy = await attachStandaloneProxy(
+  { httpPort: 0, processes, log: () => {} },
+  { stateDir, version: "bench", log: () => {} },
+);
+const proxyPid = Number((await readFile(`${stateDir}/proxy.pid`, "utf8")).trim());
+// A run that fails must not leave the proxy it started serving: it is detached, nothing else stops it.
+process.on("exit", () => {
+  try {
+    process.kill(proxyPid);
+  } catch {
+    // Stopped already.
+  }
+});
+/** The proxy's serving processes: its Node children (not a compiler service the loader may run). */
+const servingPids = () => processTree(proxyPid).filter((pid) => pid !== proxyPid && commandName(pid) !== "esbuild");
 const store = new ConfigStore(stateDir);
 const applier = new ConfigApplier({
   apply: (d) => proxy.apply(d),
@@ -73,25 +94,28 @@ const applier = new ConfigApplier({
   initial: null,
   log: { info: () => {}, warn: () => {}, error: console.error },
 });
-const [, wholeMs] = await (async () => {
+// The document is made here and not kept: an agent holds what the applier keeps of it, no more.
+const [firstVersion, wholeMs] = await (async () => {
+  const first = fakeDocument(N);
   const t = performance.now();
-  const outcome = await applier.offer(doc, "bench");
+  const outcome = await applier.offer(first, "bench");
   if (outcome.kind !== "applied") throw new Error(`not applied: ${JSON.stringify(outcome)}`);
-  return [outcome, performance.now() - t] as const;
+  return [first.version, performance.now() - t] as const;
 })();
 await store.idle();
 const rss = () => {
   gc();
-  const own = rssBytes(process.pid);
-  const children = proxy.pids().map(rssBytes);
-  return { own, children, total: own + children.reduce((a, b) => a + b, 0) };
+  const agent = rssBytes(process.pid);
+  const parent = rssBytes(proxyPid);
+  const serving = servingPids().map(rssBytes);
+  return { agent, parent, serving, total: agent + parent + serving.reduce((a, b) => a + b, 0) };
 };
 const before = rss();
-console.log(`whole document applied (validated, 2 processes, persisted) in ${ms(wholeMs)}`);
+console.log(`whole document applied (validated, ${processes} serving processes, persisted) in ${ms(wholeMs)}`);
 
 const propagation: number[] = [];
 const applyDeltas: number[] = [];
-let version = doc.version;
+let version = firstVersion;
 for (let i = 0; i < 200; i++) {
   const name = `s${String((i * 37) % N).padStart(5, "0")}`;
   const service = fakeService(name, { replicas: 2 });
@@ -114,23 +138,30 @@ for (let i = 0; i < 200; i++) {
 }
 await store.idle();
 const after = rss();
+// What a host settles at once configuration stops changing (V8 collects old garbage when idle).
+const IDLE_S = 20;
+await new Promise((resolve) => setTimeout(resolve, IDLE_S * 1000));
+const idle = rss();
 console.log(
-  `one-service delta through the applier to 2 processes (ACK ready): p50 ${ms(pct(applyDeltas, 0.5))}, p95 ${ms(pct(applyDeltas, 0.95))} (${applyDeltas.length} deltas)`,
+  `one-service delta through the applier to ${processes} processes (ACK ready): p50 ${ms(pct(applyDeltas, 0.5))}, p95 ${ms(pct(applyDeltas, 0.95))} (${applyDeltas.length} deltas)`,
 );
 console.log(
   `registration → first routed request: p50 ${ms(pct(propagation, 0.5))}, p95 ${ms(pct(propagation, 0.95))} (${propagation.length} registrations)`,
 );
 const show = (label: string, r: ReturnType<typeof rss>) =>
   console.log(
-    `RSS ${label}: agent-like process ${MiB(r.own)}, serving processes ${r.children.map(MiB).join(" + ")}; total ${MiB(r.total)}`,
+    `RSS ${label}: agent ${MiB(r.agent)}, proxy parent ${MiB(r.parent)}, serving processes ${r.serving.map(MiB).join(" + ")}; total ${MiB(r.total)}`,
   );
 show("after the whole document", before);
 show("after 200 deltas", after);
+show(`${IDLE_S} s later, no change meanwhile`, idle);
 await proxy.close();
+await stopStandaloneProxy(stateDir);
 await new Promise((resolve) => upstream.close(resolve));
-await import("node:fs/promises").then((fs) => fs.rm(stateDir, { recursive: true, force: true }));
+await rm(stateDir, { recursive: true, force: true });
 
 // ── 3: per-change cost in this process ──
+const doc = fakeDocument(N);
 const deps = { stats: new StatsRegistry(), health: DEFAULT_SERVER_SETTINGS.health, log: () => {} };
 const [, parseMs] = time(() => parseDocument(doc));
 const [, isolateMs] = time(() => isolateServices(doc, null));
@@ -163,4 +194,22 @@ console.log(
 );
 console.log(
   `one-service delta: validate p50 ${ms(pct(check, 0.5))} p95 ${ms(pct(check, 0.95))}; merge + table p50 ${ms(pct(apply, 0.5))} p95 ${ms(pct(apply, 0.95))}`,
+);
+
+// ── 4: a routing decision's lookup does not grow with the services (a map by host) ──
+const lookupNs = (t: typeof table, hosts: string[]) => {
+  const rounds = 2_000_000;
+  let found = 0;
+  for (let i = 0; i < 200_000; i++) if (routeByHost(t, hosts[i % hosts.length]!, "/v1/chat/completions")) found++;
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < rounds; i++) if (routeByHost(t, hosts[i % hosts.length]!, "/v1/chat/completions")) found++;
+  if (found === 0) throw new Error("no host routed");
+  return Number(process.hrtime.bigint() - start) / rounds;
+};
+const small = buildRoutingTable(fakeDocument(100), EMPTY_TABLE, deps);
+// The same 100 hosts looked up in both tables, so only the table's size differs.
+const hosts = [...small.byHost.keys()];
+const lookups = [lookupNs(small, hosts), lookupNs(current, hosts), lookupNs(small, hosts), lookupNs(current, hosts)];
+console.log(
+  `route lookup by host: ${lookups[2]!.toFixed(0)} ns at 100 services, ${lookups[3]!.toFixed(0)} ns at ${N} (first rounds ${lookups[0]!.toFixed(0)} / ${lookups[1]!.toFixed(0)} ns)`,
 );

@@ -78,3 +78,12 @@ export function sampleRss(pids: () => number[], intervalMs = 200): { stop(): num
     },
   };
 }
+
+/** A process's command name (`/proc/<pid>/comm`; "" for a process that is gone). */
+export function commandName(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "";
+  }
+}

@@ -17,6 +17,18 @@ import type { ToProcess } from "./process-protocol.ts";
 
 export type Sharing = "cluster" | "handle";
 
+/**
+ * V8 flags of the proxy's processes (its serving children, and the standalone proxy the agent
+ * starts), before any the operator gives (the last of a flag wins). A host holds one routing table
+ * per process, and each configuration change leaves the previous table's maps as garbage: with V8's
+ * defaults a process lets its heap grow to several times what is live before collecting it (a
+ * serving process read ~280 MiB after 200 deltas at 10,000 services for ~80 MiB live), and keeps a
+ * 16 MiB young generation per semi-space. A major collection once the heap grew 50% over what was
+ * live, and 4 MiB semi-spaces, keep each process near its live size, for more collection work per
+ * change (smaller semi-spaces saved little more and cost more: docs/gateway-host.md#figures).
+ */
+export const LEAN_HEAP_FLAGS: readonly string[] = ["--max-semi-space-size=4", "--heap-growing-percent=50"];
+
 const ENTRY_SOURCE = fileURLToPath(new URL("./process-main.ts", import.meta.url));
 /**
  * Inside the package, so the bundle's bare imports (undici, valibot) resolve from its node_modules;
@@ -59,7 +71,7 @@ function processEntry(nodeFlags: readonly string[]): { file: string; execArgv: s
       return { file: ENTRY_SOURCE, execArgv: ["--import", tsx] };
     }
   })();
-  return { file: entry.file, execArgv: [...nodeFlags, ...entry.execArgv] };
+  return { file: entry.file, execArgv: [...LEAN_HEAP_FLAGS, ...nodeFlags, ...entry.execArgv] };
 }
 
 /** What the pool needs of a child, whether cluster or plain fork made it. */

@@ -44,7 +44,7 @@ import { PassiveMemory } from "./health/passive-share.ts";
 import { Mesh } from "./mesh/mesh.ts";
 import { meshFamilies } from "./mesh/mesh-metrics.ts";
 import { renderExposition } from "./observe/exposition.ts";
-import { type MetricFamily, ProcessSeries } from "./observe/families.ts";
+import { type MetricFamily, ProcessSeries, type ServiceReplicas } from "./observe/families.ts";
 import { LogRotator } from "./observe/log-rotation.ts";
 import { accessLogPath, observabilityOf } from "./observe/sinks.ts";
 import { treePoliciesOf, treePolicyFamilies } from "./observe/tree-policy-metrics.ts";
@@ -107,6 +107,20 @@ export interface ListeningSockets {
 
 /** A child that dies within this of serving died young: its restart backs off. */
 const YOUNG_MS = 10_000;
+/**
+ * The replica ids of each service of `document`, indexed only when looked up: the retired series it
+ * filters are usually none, and a delta must not build 10,000 sets to find that out.
+ */
+function replicaIds(document: ConfigDocument | null): ServiceReplicas {
+  let index: Map<string, Set<string>> | null = null;
+  return {
+    get: (service) => {
+      index ??= new Map((document?.services ?? []).map((s) => [s.name, new Set(s.replicas.map((r) => r.id))]));
+      return index.get(service);
+    },
+  };
+}
+
 /** The longest a breaker stays open (`schema/health.ts`): an opening older than this no longer holds. */
 const MAX_OPEN_MS = L.MAX_BREAKER_SECONDS * 1000;
 
@@ -488,7 +502,7 @@ export class ProcessPool {
   #follow(document: ConfigDocument | null): void {
     this.#engines.retain(document);
     this.#health.retain(document);
-    this.#series.retain(new Map((document?.services ?? []).map((s) => [s.name, new Set(s.replicas.map((r) => r.id))])));
+    this.#series.retain(replicaIds(document));
   }
 
   /** Waits for every child's apply; when one failed, returns them all to `previous` (whole) and throws. */

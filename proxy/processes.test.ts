@@ -7,6 +7,7 @@ import { send } from "../test/support/http-client.ts";
 import { alive } from "../test/support/stack.ts";
 import { until as waitUntil } from "../test/support/until.ts";
 import { ProxyProcessError, startTunedProxy, type TunedProxyHandle } from "./index.ts";
+import { LEAN_HEAP_FLAGS } from "./process-fork.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -87,6 +88,12 @@ describe("proxy processes", () => {
     expect(log.filter((l) => /proxy process \d+ exited \(SIGKILL\); restarting/.test(l))).toHaveLength(2);
 
     const pids = proxy.pids();
+    // Replacements too run with the heap flags that keep a process near its live size.
+    for (const pid of pids) {
+      expect(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")).toEqual(
+        expect.arrayContaining([...LEAN_HEAP_FLAGS]),
+      );
+    }
     await proxy.close();
     expect(pids.filter(alive)).toEqual([]);
   });

@@ -89,6 +89,23 @@ describe("metric families", () => {
     expect(retired.families).toEqual([]);
   });
 
+  it("look nothing up while no process is gone (a delta builds no index of the document for them)", () => {
+    const retired = new RetiredCounts();
+    const lookups: string[] = [];
+    const services = {
+      get: (service: string) => {
+        lookups.push(service);
+        return undefined;
+      },
+    };
+    retired.retain(services);
+    expect(lookups).toEqual([]);
+    retired.retire([counter(3)]);
+    retired.retain(services);
+    expect(lookups).toEqual(["a"]);
+    expect(retired.families).toEqual([]);
+  });
+
   it("sum a host's processes: the last snapshot of each position, and what replaced or gone ones left", () => {
     const host = new ProcessSeries<number>();
     host.update(0, 100, [counter(5), gauge(1)]);

@@ -96,6 +96,11 @@ export function labelValue(labels: readonly string[], name: string): string | un
   return undefined;
 }
 
+/** The replica ids of each service of the document in force (a `Map` of `Set`s will do). */
+export interface ServiceReplicas {
+  get(service: string): { has(replica: string): boolean } | undefined;
+}
+
 /**
  * The counts of proxy processes that are gone, kept so that the host's sums never go down: a
  * counter summed over processes would drop when one process is replaced, and Prometheus would read
@@ -118,7 +123,9 @@ export class RetiredCounts {
    * Keeps the samples of the services in `services` and of their replicas listed there (samples
    * without a `service`, or without a `replica`, stay with their service).
    */
-  retain(services: ReadonlyMap<string, ReadonlySet<string>>): void {
+  retain(services: ServiceReplicas): void {
+    // Nothing retired (no process went away): nothing to look up, and no index made for it.
+    if (this.#families.length === 0) return;
     const keep = (labels: readonly string[]) => {
       const service = labelValue(labels, "service");
       if (service === undefined) return true;
@@ -162,7 +169,7 @@ export class ProcessSeries<K> {
   }
 
   /** Follows the document's services and replicas (`RetiredCounts.retain`). */
-  retain(services: ReadonlyMap<string, ReadonlySet<string>>): void {
+  retain(services: ServiceReplicas): void {
     this.#retired.retain(services);
   }
 

@@ -76,7 +76,8 @@ export class MetricsRegistry {
       meter = new ServiceMeter(service.name, modelOf(service));
       this.#services.set(service.name, meter);
     }
-    meter.retainReplicas(new Set(service.replicas.map((r) => r.id)));
+    // A meter without replica series has nothing to drop: no set of ids made per service and document.
+    if (meter.hasReplicaSeries) meter.retainReplicas(new Set(service.replicas.map((r) => r.id)));
   }
 
   /** Each service's window sums (services without LLM traffic in any window are left out). */
@@ -133,7 +134,7 @@ export class MetricsRegistry {
       meter.admissionRefusals.forEach((n, i) => {
         if (n > 0) c.admissionRefused.push({ labels: [...s, "reason", i === 0 ? "full" : "timeout"], value: n });
       });
-      if (meter.queued > 0 || meter.queueWait.sum > 0 || meter.queueWait.counts.some((n) => n > 0)) {
+      if (meter.queued > 0 || meter.queueWaited) {
         c.admissionQueued.push({ labels: s, value: meter.queued });
         queueWait.push(histogramSample(s, meter.queueWait));
       }

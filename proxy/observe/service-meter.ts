@@ -4,7 +4,8 @@
  * class, tokens, failures) and per replica and operation (the LLM histograms), plus the report's
  * window ring (`llm-windows.ts`). Everything is made on first use: a replica that never answered
  * has no series, an operation never asked for has no histograms, a service without traffic has no
- * ring. Memory per service: ~0.2 KiB, plus ~0.2 KiB per replica that answered, ~1 KiB per
+ * ring. Memory per service: ~0.1 KiB without traffic (a meter whose series are all made on first
+ * use), ~0.5 KiB once it had some, plus ~0.2 KiB per replica that answered, ~1 KiB per
  * (replica, operation) with LLM traffic (≤ 4 operations), and the ring (≤ 24 KiB).
  */
 import { DURATION_BOUNDS, TOKEN_BOUNDS, TPOT_BOUNDS, TTFT_BOUNDS } from "../../schema/llm-stats.ts";
@@ -100,32 +101,73 @@ export class PdReplicaMeter {
   }
 }
 
+/** What a meter without traffic reads as: no replicas, no refusals (shared, never written to). */
+const NO_REPLICAS: ReadonlyMap<string, ReplicaMeter> = new Map();
+const NO_PD: ReadonlyMap<string, PdReplicaMeter> = new Map();
+const NO_RETRIES_REFUSED = new Float64Array(REFUSAL_REASONS.length);
+const NO_ADMISSION_REFUSALS = new Float64Array(2);
+
 export class ServiceMeter {
   readonly name: string;
   /** The service's configured model name, "" for none. */
   readonly model: string;
-  readonly labels: string[];
-  readonly replicas = new Map<string, ReplicaMeter>();
   /** Requests being forwarded now (`forward.ts`). */
   inFlight = 0;
   retries = 0;
   rateLimited = 0;
   held = 0;
-  /** Retries not made, by `REFUSAL_REASONS`. */
-  readonly retriesRefused = new Float64Array(REFUSAL_REASONS.length);
   /** Requests in the admission queue now. */
   queued = 0;
-  readonly queueWait = new Hist(QUEUE_WAIT_BOUNDS);
-  /** Admission refusals: [full, timeout]. */
-  readonly admissionRefusals = new Float64Array(2);
+  // Each of these is made on first use: a host holds one meter per service and process, and most
+  // services of a large document see no traffic (issue 17: 10,000 services in ~300 MiB).
+  #labels: string[] | null = null;
+  #replicas: Map<string, ReplicaMeter> | null = null;
+  #retriesRefused: Float64Array | null = null;
+  #queueWait: Hist | null = null;
+  #admissionRefusals: Float64Array | null = null;
   #ring: LlmRing | null = null;
-  /** A PD service's replicas by `role\0id`, made on first use. */
-  readonly pd = new Map<string, PdReplicaMeter>();
+  #pd: Map<string, PdReplicaMeter> | null = null;
 
   constructor(name: string, model: string) {
     this.name = name;
     this.model = model;
-    this.labels = labelsOf("service", name);
+  }
+
+  get labels(): string[] {
+    this.#labels ??= labelsOf("service", this.name);
+    return this.#labels;
+  }
+
+  /** The replicas that have series, by id. */
+  get replicas(): ReadonlyMap<string, ReplicaMeter> {
+    return this.#replicas ?? NO_REPLICAS;
+  }
+
+  /** A PD service's replicas by `role\0id`, made on first use. */
+  get pd(): ReadonlyMap<string, PdReplicaMeter> {
+    return this.#pd ?? NO_PD;
+  }
+
+  /** Retries not made, by `REFUSAL_REASONS`. */
+  get retriesRefused(): Float64Array {
+    return this.#retriesRefused ?? NO_RETRIES_REFUSED;
+  }
+
+  /** Admission refusals: [full, timeout]. */
+  get admissionRefusals(): Float64Array {
+    return this.#admissionRefusals ?? NO_ADMISSION_REFUSALS;
+  }
+
+  /** Time in the admission queue (made when first written to or read). */
+  get queueWait(): Hist {
+    this.#queueWait ??= new Hist(QUEUE_WAIT_BOUNDS);
+    return this.#queueWait;
+  }
+
+  /** Whether anything waited in the admission queue (without making its histogram). */
+  get queueWaited(): boolean {
+    const h = this.#queueWait;
+    return h !== null && (h.sum > 0 || h.counts.some((n) => n > 0));
   }
 
   get ring(): LlmRing | null {
@@ -133,38 +175,49 @@ export class ServiceMeter {
   }
 
   replica(id: string): ReplicaMeter {
-    let meter = this.replicas.get(id);
+    this.#replicas ??= new Map();
+    let meter = this.#replicas.get(id);
     if (!meter) {
       meter = new ReplicaMeter(this.name, id, this.model);
-      this.replicas.set(id, meter);
+      this.#replicas.set(id, meter);
     }
     return meter;
   }
 
   /** Keeps the series of these replica ids (and of the gateway's own answers). */
   retainReplicas(ids: ReadonlySet<string>): void {
-    for (const id of this.replicas.keys()) if (id !== "" && !ids.has(id)) this.replicas.delete(id);
-    for (const [key, meter] of this.pd)
-      if (!ids.has(key.slice(key.indexOf("\u0000") + 1)) && meter.inFlight === 0) this.pd.delete(key);
+    if (this.#replicas)
+      for (const id of this.#replicas.keys()) if (id !== "" && !ids.has(id)) this.#replicas.delete(id);
+    if (this.#pd)
+      for (const [key, meter] of this.#pd)
+        if (!ids.has(key.slice(key.indexOf("\u0000") + 1)) && meter.inFlight === 0) this.#pd.delete(key);
+  }
+
+  /** Whether any replica or PD side has series (`retainReplicas` has something to drop). */
+  get hasReplicaSeries(): boolean {
+    return (this.#replicas?.size ?? 0) > 0 || (this.#pd?.size ?? 0) > 0;
   }
 
   /** The PD meter of a replica in its role. */
   pdReplica(role: "prefill" | "decode", replica: string): PdReplicaMeter {
     const key = `${role}\u0000${replica}`;
-    let meter = this.pd.get(key);
+    this.#pd ??= new Map();
+    let meter = this.#pd.get(key);
     if (!meter) {
       meter = new PdReplicaMeter(this.name, replica, role);
-      this.pd.set(key, meter);
+      this.#pd.set(key, meter);
     }
     return meter;
   }
 
   retryRefused(reason: RefusalReason): void {
-    this.retriesRefused[REFUSAL_REASONS.indexOf(reason)]!++;
+    this.#retriesRefused ??= new Float64Array(REFUSAL_REASONS.length);
+    this.#retriesRefused[REFUSAL_REASONS.indexOf(reason)]!++;
   }
 
   admissionRefused(refusal: Refusal): void {
-    this.admissionRefusals[refusal === "full" ? 0 : 1]!++;
+    this.#admissionRefusals ??= new Float64Array(2);
+    this.#admissionRefusals[refusal === "full" ? 0 : 1]!++;
   }
 
   upstreamError(replica: string, kind: UpstreamErrorKind): void {

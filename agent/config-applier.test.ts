@@ -60,6 +60,50 @@ describe("a delta offered to the applier", () => {
     expect(a.version).toBe(1);
   });
 
+  it("applies deltas that queued behind an apply as one, the last one answered, the others stale", async () => {
+    const doc = fakeDocument(3);
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    let started: () => void = () => {};
+    const applying = new Promise<void>((r) => (started = r));
+    const deltas: ConfigDelta[] = [];
+    const { a } = applier(doc, {
+      applyDelta: async (delta) => {
+        deltas.push(delta);
+        if (deltas.length === 1) {
+          started();
+          await gate;
+        }
+      },
+    });
+    const d = (base: number, services: ConfigDocument["services"], removed: string[] = []) => ({
+      base_version: base,
+      version: base + 1,
+      services,
+      removed,
+    });
+    const first = a.offerDelta(d(1, [fakeService("new-1")]), "t");
+    await applying;
+    // Offered while the first is being applied: these three are composed and applied at once.
+    const queued = [
+      a.offerDelta(d(2, [fakeService("new-2")]), "t"),
+      a.offerDelta(d(3, [], ["new-1"]), "t"),
+      a.offerDelta(d(4, [fakeService("new-3", { replicas: 3 })]), "t"),
+    ];
+    release();
+    expect((await first).kind).toBe("applied");
+    const outcomes = await Promise.all(queued);
+    expect(outcomes.map((o) => o.kind)).toEqual(["stale", "stale", "applied"]);
+    expect(outcomes[2]).toMatchObject({ version: 5 });
+    expect(deltas.map((x) => [x.base_version, x.version])).toEqual([
+      [1, 2],
+      [2, 5],
+    ]);
+    expect(deltas[1]!.services.map((x) => x.name)).toEqual(["new-2", "new-3"]);
+    expect(deltas[1]!.removed).toEqual(["new-1"]);
+    expect(a.version).toBe(5);
+  });
+
   it("NACKs a bad envelope or head, changing nothing", async () => {
     const doc = fakeDocument(3);
     const { a, deltas } = applier(doc);
@@ -128,7 +172,10 @@ describe("a delta offered to the applier", () => {
       docs.push({ ...prev, version: v, services });
     }
     const { a } = applier(docs[0]!, { store });
-    const outcomes = await Promise.all(docs.slice(1).map((doc, i) => a.offerDelta(diffDocuments(docs[i]!, doc), "t")));
+    // One after another, each ACKed as soon as it is applied (offered all at once they would be composed).
+    const outcomes = [];
+    for (const [i, doc] of docs.slice(1).entries())
+      outcomes.push(await a.offerDelta(diffDocuments(docs[i]!, doc), "t"));
     expect(outcomes.map((o) => o.kind)).toEqual(Array(11).fill("applied"));
     await store.idle();
     expect(JSON.parse(await readFile(store.file, "utf8"))).toEqual(docs.at(-1));

@@ -18,6 +18,7 @@ import { ConfigRejectedError } from "../proxy/index.ts";
 import { MAX_NACK_ERROR, type ServiceRejection } from "../schema/agent-protocol.ts";
 import type { ConfigDelta } from "../schema/config-delta.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
+import { composeDeltas } from "./compose-deltas.ts";
 import type { ConfigStore } from "./config-store.ts";
 import { deltaVersions, isolateDelta } from "./isolate-delta.ts";
 import { isolateServices } from "./isolate-services.ts";
@@ -53,6 +54,8 @@ export class ConfigApplier {
   private rejected: ServiceRejection[] = [];
   private persistFailure: string | null = null;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Deltas offered while another offer was being applied: composed and applied as one (`compose-deltas.ts`). */
+  private pendingDeltas: { candidate: unknown; source: string; resolve: (outcome: ApplyOutcome) => void }[] = [];
   private readonly options: ConfigApplierOptions;
 
   constructor(options: ConfigApplierOptions) {
@@ -83,11 +86,45 @@ export class ConfigApplier {
     return next;
   }
 
-  /** Validates and applies a delta (raw JSON from the wire) after every earlier offer settled. */
+  /**
+   * Validates and applies a delta (raw JSON from the wire) after every earlier offer settled. Deltas
+   * that queued up meanwhile are composed with it and applied as one: the last of them gets the
+   * outcome (its ACK, NACK or resync stands for all: a version's ACK covers the earlier ones), the
+   * others `stale` (nothing to report).
+   */
   offerDelta(candidate: unknown, source: string): Promise<ApplyOutcome> {
-    const next = this.queue.then(() => this.processDelta(candidate, source));
+    const outcome = new Promise<ApplyOutcome>((resolve) => this.pendingDeltas.push({ candidate, source, resolve }));
+    const next = this.queue.then(() => this.drainDeltas());
     this.queue = next.catch(() => undefined);
-    return next;
+    return outcome;
+  }
+
+  private async drainDeltas(): Promise<void> {
+    const batch = this.pendingDeltas.splice(0);
+    let i = 0;
+    while (i < batch.length) {
+      let composed: unknown = batch[i]!.candidate;
+      let j = i + 1;
+      for (; j < batch.length; j++) {
+        const next = composeDeltas(composed, batch[j]!.candidate);
+        if (!next) break;
+        composed = next;
+      }
+      const last = batch[j - 1]!;
+      let outcome: ApplyOutcome;
+      try {
+        if (j - i > 1) this.options.log.info(`composing ${j - i} queued config deltas into one`);
+        outcome = await this.processDelta(composed, last.source);
+      } catch (error) {
+        outcome = { kind: "rejected", version: versionOf(composed) ?? 0, error: proxyRefusal(error) };
+      }
+      const applied = this.version ?? 0;
+      for (const earlier of batch.slice(i, j - 1)) {
+        earlier.resolve({ kind: "stale", version: versionOf(earlier.candidate) ?? 0, applied });
+      }
+      last.resolve(outcome);
+      i = j;
+    }
   }
 
   private async processDelta(candidate: unknown, source: string): Promise<ApplyOutcome> {

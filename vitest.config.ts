@@ -1,22 +1,5 @@
-import { configDefaults, defineConfig } from "vitest/config";
-
-/**
- * The end-to-end files that share ONE `npm start` stack (test/support/shared-stack-setup.ts), each
- * in a project of its own. The stack tests that stop or restart the control plane, or need a fast
- * cron, start their own (e2e-dataplane, which also runs the cron fast, and stack-restart) and stay in the node project.
- */
-const SHARED_STACK_FILES = [
-  "test/node/e2e.test.ts",
-  "test/node/e2e-cli-accounts.test.ts",
-  "test/node/e2e-engine-routing.test.ts",
-  "test/node/e2e-local-endpoints.test.ts",
-  "test/node/e2e-scale-from-zero.test.ts",
-  "test/node/e2e-service-tokens.test.ts",
-  "test/node/e2e-traffic.test.ts",
-  "test/node/e2e-console.test.ts",
-  "test/node/e2e-mesh.test.ts",
-  "test/node/e2e-pd.test.ts",
-];
+import { defineConfig } from "vitest/config";
+import LongestFirst from "./test/support/sequencer.ts";
 
 export default defineConfig({
   test: {
@@ -30,6 +13,8 @@ export default defineConfig({
     // a global. (Only the root level takes it: a project's `isolate` or `poolOptions.forks` does not.)
     // The worker project's pool has its own isolation (one runtime, storage shared on purpose).
     isolate: false,
+    // Longest files first, from vitest's cache or, on a clean clone, test/durations.json.
+    sequence: { sequencer: LongestFirst },
     projects: [
       "test/worker/vitest.config.ts",
       {
@@ -50,18 +35,8 @@ export default defineConfig({
             "worker/**/*.test.ts",
             "test/node/**/*.test.ts",
           ],
-          exclude: [...configDefaults.exclude, ...SHARED_STACK_FILES],
-          testTimeout: 30_000,
-          hookTimeout: 60_000,
-        },
-      },
-      {
-        test: {
-          // Its own project so that its global setup, which starts the shared stack, runs only
-          // when the run has one of these files (vitest sets up only the projects it runs).
-          name: "e2e",
-          environment: "node",
-          include: SHARED_STACK_FILES,
+          // The one `npm start` stack that end-to-end files share, started when the first of them
+          // asks (`sharedStack()`); those files run beside the others, not after them.
           globalSetup: ["test/support/shared-stack-setup.ts"],
           testTimeout: 30_000,
           hookTimeout: 60_000,

@@ -1,6 +1,6 @@
 /**
- * A test file's share of the run's one `npm start` stack (started by shared-stack-setup.ts, the
- * `e2e` project's global setup): its own project, created through the API as the admin, so files
+ * A test file's share of the run's one `npm start` stack (started on demand by shared-stack-setup.ts,
+ * the `node` project's global setup): its own project, created through the API as the admin, so files
  * running side by side never see each other's gateways, services, tokens or events; and its own
  * directory with a CLI config naming that project. Users are global in the control plane: a file
  * that creates one names it after its project (`scoped`).
@@ -42,8 +42,10 @@ export async function sharedStack(
 ): Promise<SharedStack> {
   const root = inject("sharedStackDir");
   if (!root) {
-    throw new Error("no shared stack: sharedStack() works in the e2e project's files (vitest.config.ts)");
+    throw new Error("no shared stack: sharedStack() works in the node project's files (vitest.config.ts)");
   }
+  // Asks the global setup to start the stack (the first file's request starts it; later ones are no-ops).
+  await writeFile(path.join(root, SHARED_STACK_LAYOUT.start), "");
   const ready = await waitForReady(root, timeoutMs);
   const project = existing ?? `${name}-${randomBytes(3).toString("hex")}`;
   if (!NAME_PATTERN.test(project)) throw new Error(`sharedStack(${name}): ${project} is not a valid project name`);

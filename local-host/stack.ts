@@ -17,10 +17,11 @@ import { type HostDaemon, startHostDaemon } from "./daemon.ts";
 import type { AgentCommand } from "./default-agent-command.ts";
 import { writeDevVars } from "./dev-vars.ts";
 import { StackError } from "./errors.ts";
+import { migrateLocalD1 } from "./migrations.ts";
 import { freePort, isPortInUse } from "./ports.ts";
 import { loadOrCreateSecrets } from "./secrets.ts";
 import { claimStateDir, STACK_MARKER_ENV } from "./stack-lock.ts";
-import { applyMigrations, startWranglerDev, type WranglerDev, waitForHealthy } from "./wrangler.ts";
+import { startWranglerDev, type WranglerDev, waitForHealthy } from "./wrangler.ts";
 
 export interface StackOptions {
   /** Where everything lives: secrets, D1 and Durable Object state, hosts, the CLI config. */
@@ -113,7 +114,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   try {
     const persistTo = path.join(dir, "wrangler");
     log("applying D1 migrations…");
-    await applyMigrations(ROOT, persistTo);
+    await migrateLocalD1(ROOT, persistTo);
 
     const envFile = path.join(dir, "dev.vars");
     await writeDevVars(envFile, {

@@ -70,8 +70,10 @@ describe("passive health shared by a host's proxy processes", () => {
   it("a 500-ing replica reaches clients at most 3 times in all; both processes readmit it", async () => {
     const { state, request, burst, bHealth, log } = await setUp(null, {
       maxFailures: 3,
-      baseEjectionMs: 1_500,
-      maxEjectionMs: 4_000,
+      // Longer than the burst can take on a loaded machine: an ejection that ran out mid-burst
+      // would let b fail again, which is not what this counts.
+      baseEjectionMs: 4_000,
+      maxEjectionMs: 8_000,
     });
     state.broken = true;
     state.toB = 0;
@@ -83,18 +85,23 @@ describe("passive health shared by a host's proxy processes", () => {
     // Recovered: once the ejection (the same end in both processes) ran out, b serves again, and
     // the first success clears the failures in both (the report is the worst over the processes).
     state.broken = false;
-    await pause(1_600);
-    await until("b serves again", async () => {
-      const res = await request();
-      return res.status === 200 && (JSON.parse(res.body) as Echo).replica === "b";
-    });
+    await until(
+      "b serves again",
+      async () => {
+        const res = await request();
+        return res.status === 200 && (JSON.parse(res.body) as Echo).replica === "b";
+      },
+      10_000,
+    );
     await until("b healthy in both processes", async () => (await bHealth())?.state === "healthy", 2_000);
     expect((await bHealth())?.error).toBeNull();
   }, 30_000);
 
   it("a circuit breaker opened in one process is open in both, and closed in both by one's probes", async () => {
     const health = healthDocument(
-      { check: false, slow_start: 0, circuit_breaker: { consecutive_failures: 3, open: 1, half_open_successes: 1 } },
+      // Open longer than the burst can take on a loaded machine: a half-open probe mid-burst would
+      // fail once more, which is not what this counts.
+      { check: false, slow_start: 0, circuit_breaker: { consecutive_failures: 3, open: 4, half_open_successes: 1 } },
       true,
     );
     const { state, request, burst, bHealth } = await setUp(health, {
@@ -108,11 +115,14 @@ describe("passive health shared by a host's proxy processes", () => {
     expect(failed).toBeLessThanOrEqual(3);
     expect((await bHealth())?.circuit).toBe("open");
     state.broken = false;
-    await pause(1_100);
-    await until("b serves again", async () => {
-      const res = await request();
-      return res.status === 200 && (JSON.parse(res.body) as Echo).replica === "b";
-    });
+    await until(
+      "b serves again",
+      async () => {
+        const res = await request();
+        return res.status === 200 && (JSON.parse(res.body) as Echo).replica === "b";
+      },
+      10_000,
+    );
     // One process's half-open probe closed it; the other closes too, without a probe of its own.
     await until("the breaker closed in both processes", async () => (await bHealth())?.circuit === "closed", 500);
     expect((await bHealth())?.state).toBe("healthy");

@@ -33,7 +33,7 @@ import {
 import { renderTable } from "./report.ts";
 
 const USAGE =
-  "usage: npm run bench:control-plane -- [--sizes 100,1000,10000] [--sample 50] [--replicas 1|2] [--concurrency 4] [--gateways 1000] [--step-timeout 120]";
+  "usage: npm run bench:control-plane -- [--sizes 100,1000,10000] [--sample 50] [--replicas 1|2] [--concurrency 4] [--gateways 1000] [--list-passes 5] [--step-timeout 120]";
 const { values } = parseArgs({
   options: {
     sizes: { type: "string", default: "100,1000,10000" },
@@ -41,6 +41,7 @@ const { values } = parseArgs({
     replicas: { type: "string", default: "2" },
     concurrency: { type: "string", default: "4" },
     gateways: { type: "string", default: "1000" },
+    "list-passes": { type: "string", default: "5" },
     "step-timeout": { type: "string", default: "120" },
   },
 });
@@ -57,6 +58,11 @@ const SIZES = values.sizes.split(",").map((s) => int("sizes", s.trim(), SAMPLE, 
 const REPLICAS = int("replicas", values.replicas, 1, 2);
 const CONCURRENCY = int("concurrency", values.concurrency, 1, 32);
 const GATEWAYS = int("gateways", values.gateways, 0, 100_000);
+/**
+ * How many times the gateways are listed page by page: 1,000 gateways are 10 pages, whose p99 is
+ * their slowest; over several passes the p99 is a percentile, not one page that met a busy moment.
+ */
+const LIST_PASSES = int("list-passes", values["list-passes"], 1, 100);
 const STEP_TIMEOUT_MS = int("step-timeout", values["step-timeout"], 1, 3600) * 1000;
 if (SIZES.some((s, i) => i > 0 && s <= SIZES[i - 1]!)) {
   process.stderr.write(`--sizes: expected increasing sizes\n${USAGE}\n`);
@@ -297,14 +303,19 @@ try {
     );
   }
 
-  let gatewayPages: number[] = [];
+  const gatewayPages: number[] = [];
   if (GATEWAYS > 1) {
     progress(`adding ${GATEWAYS - 1} catalog gateways and listing ${GATEWAYS} page by page`);
     const template = (await api.get(project, GATEWAY)) as unknown as { name: string; id: string };
     await step("seeding catalog gateways", () =>
       seedCatalogGateways(ROOT, path.join(dir, "wrangler"), path.join(dir, "gateways.sql"), template, GATEWAYS - 1),
     );
-    gatewayPages = await step(`listing ${GATEWAYS} gateways page by page`, () => listPages("gateways", GATEWAYS));
+    for (let pass = 1; pass <= LIST_PASSES; pass++) {
+      const times = await step(`listing ${GATEWAYS} gateways page by page (pass ${pass})`, () =>
+        listPages("gateways", GATEWAYS),
+      );
+      gatewayPages.push(...times);
+    }
   }
 
   const ms = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(0)} ms`);
@@ -373,7 +384,7 @@ try {
   console.log(renderTable(lines, 2));
   if (gatewayPages.length > 0) {
     console.log(
-      `\nlisting ${GATEWAYS.toLocaleString("en-US")} gateways page by page: ${gatewayPages.length} pages, p50 ${ms(pct(gatewayPages, 0.5))}, p99 ${ms(pct(gatewayPages, 0.99))} (target p99 ≤ 200 ms)`,
+      `\nlisting ${GATEWAYS.toLocaleString("en-US")} gateways page by page, ${LIST_PASSES} passes: ${gatewayPages.length} pages, p50 ${ms(pct(gatewayPages, 0.5))}, p99 ${ms(pct(gatewayPages, 0.99))} (target p99 ≤ 200 ms)`,
     );
   }
 } catch (e) {
@@ -381,4 +392,7 @@ try {
   process.exitCode = 1;
 } finally {
   await cleanUp();
+  // What a failed step left running (a fill's other applies, a propagation poll) must not keep the
+  // process alive after the stack is gone.
+  process.exit();
 }

@@ -28,8 +28,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
-import type { AdmissionGate, AdmissionTicket, AdmissionWaiter } from "./admission/admission-queue.ts";
-import { priorityClass } from "./admission/admission-queue.ts";
+import { AdmissionSeat, type SeatHolder } from "./admission/admission-seat.ts";
 import { replyRefused } from "./admission/refusal.ts";
 import type { Failure } from "./admission/retry-policy.ts";
 import {
@@ -87,7 +86,7 @@ export function forward(
   new Exchange(ctx, req, res, route, head, path, startedAt, body, text).start();
 }
 
-class Exchange implements Dispatcher.DispatchHandler, RoutingClient, AdmissionTicket {
+class Exchange implements Dispatcher.DispatchHandler, RoutingClient, SeatHolder {
   readonly #ctx: ProxyContext;
   readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
@@ -120,12 +119,8 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient, AdmissionTi
   #retryDelay = 0;
   /** The back-off timer before the next attempt. */
   #backoff: NodeJS.Timeout | null = null;
-  /** The admission gate whose slot this exchange holds (released once, at its end). */
-  #gate: AdmissionGate | null = null;
-  /** The exchange's place in its service's admission queue while it waits. */
-  #waiter: AdmissionWaiter | null = null;
-  /** The exchange counts in `inFlight` (it got past admission). */
-  #counted = false;
+  /** Its slot or place at the service's admission gate, and the counts that follow them. */
+  readonly #seat: AdmissionSeat;
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
   /** The current attempt was written to a replica connection. */
@@ -159,6 +154,7 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient, AdmissionTi
     this.#readBody = readBody;
     this.#text = text;
     this.#metrics = route.metrics;
+    this.#seat = new AdmissionSeat(this, route, route.metrics);
   }
 
   start(): void {
@@ -179,57 +175,26 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient, AdmissionTi
     this.#withhold = prepared.withhold;
     const resilience = this.#route.resilience;
     resilience.budget.request(this.#startedAt);
-    const gate = resilience.gate;
-    if (gate !== null) {
-      const header = resilience.priorityHeader;
-      const admitted = gate.acquire(this, header === null ? undefined : () => priorityClass(this.#req.headers[header]));
-      if (admitted === "full") {
-        this.#metrics?.admissionRefused("full");
-        this.#refuse("full");
-        return;
-      }
-      if (admitted !== "admitted") {
-        this.#waiter = admitted;
-        if (this.#metrics) this.#metrics.queued++;
-        return;
-      }
-      this.#gate = gate;
-    }
-    this.#go();
+    this.#seat.ask(this.#req.headers);
   }
 
-  #go(): void {
-    this.#counted = true;
-    if (this.#metrics) this.#metrics.inFlight++;
+  /** Admitted (`SeatHolder`): the first attempt. */
+  go(): void {
     this.#attempt();
   }
 
-  /** A slot of the service's admission gate is this exchange's (it waited `waitedMs` in the queue). */
-  admitted(waitedMs: number): void {
-    this.#waiter = null;
-    this.#gate = this.#route.resilience.gate;
-    const metrics = this.#metrics;
-    if (metrics) {
-      metrics.queued--;
-      metrics.queueWait.observe(waitedMs / 1000);
-    }
-    if (this.#clientGone) this.#finish();
-    else this.#go();
+  /** The client left (`SeatHolder`). */
+  get gone(): boolean {
+    return this.#clientGone;
   }
 
-  /** The wait in the admission queue passed the service's `queue_timeout`. */
-  expired(waitedMs: number): void {
-    this.#waiter = null;
-    const metrics = this.#metrics;
-    if (metrics) {
-      metrics.queued--;
-      metrics.queueWait.observe(waitedMs / 1000);
-      metrics.admissionRefused("timeout");
-    }
-    this.#refuse("timeout");
+  /** Admitted after the client left (`SeatHolder`). */
+  end(): void {
+    this.#finish();
   }
 
-  #refuse(refusal: "full" | "timeout"): void {
+  /** Refused at admission (`SeatHolder`). */
+  refuse(refusal: "full" | "timeout"): void {
     if (!this.#clientGone) {
       // A body still streaming from the client cannot be told from a next request: close after it.
       const unread = this.#body !== null && !Buffer.isBuffer(this.#body);
@@ -471,17 +436,7 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient, AdmissionTi
       clearTimeout(this.#backoff);
       this.#backoff = null;
     }
-    if (this.#waiter !== null) {
-      this.#route.resilience.gate?.cancel(this.#waiter);
-      this.#waiter = null;
-      if (this.#metrics) this.#metrics.queued--;
-    }
-    if (this.#gate !== null) {
-      const gate = this.#gate;
-      this.#gate = null;
-      gate.release();
-    }
-    if (this.#metrics && this.#counted) this.#metrics.inFlight--;
+    this.#seat.leave();
     if (this.#reached) this.#route.counter.record((performance.now() - this.#startedAt) / 1000, Date.now());
     this.#ctx.end();
   }
@@ -501,7 +456,7 @@ class Exchange implements Dispatcher.DispatchHandler, RoutingClient, AdmissionTi
     if (this.#done || this.#res.writableFinished) return;
     this.#clientGone = true;
     // Waiting for a slot or a retry: nothing runs to abort.
-    if (this.#waiter !== null || this.#backoff !== null) {
+    if (this.#seat.waiting || this.#backoff !== null) {
       this.#finish();
       return;
     }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { TestClock } from "../../test/support/admission-clock.ts";
 import {
   type AdmissionClock,
   AdmissionGate,
@@ -8,28 +9,6 @@ import {
 } from "./admission-queue.ts";
 
 /** A clock whose timers run when the test moves time. */
-class TestClock implements AdmissionClock {
-  t = 0;
-  readonly timers = new Set<{ at: number; fn: () => void }>();
-  now = () => this.t;
-  setTimer = (fn: () => void, ms: number) => {
-    const timer = { at: this.t + ms, fn };
-    this.timers.add(timer);
-    return timer;
-  };
-  clearTimer = (timer: unknown) => {
-    this.timers.delete(timer as { at: number; fn: () => void });
-  };
-  advance(ms: number): void {
-    this.t += ms;
-    for (const timer of [...this.timers].sort((a, b) => a.at - b.at)) {
-      if (timer.at > this.t) break;
-      this.timers.delete(timer);
-      timer.fn();
-    }
-  }
-}
-
 /** A ticket that writes down what became of it. */
 function ticket(name: string, log: string[]): AdmissionTicket {
   return {

@@ -25,12 +25,7 @@
  */
 import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
-import {
-  type AdmissionGate,
-  type AdmissionTicket,
-  type AdmissionWaiter,
-  priorityClass,
-} from "../admission/admission-queue.ts";
+import { AdmissionSeat, type SeatHolder } from "../admission/admission-seat.ts";
 import { replyRefused } from "../admission/refusal.ts";
 import { errorCode, failureKind } from "../attempt-failure.ts";
 import type { ReplicaState } from "../balancer.ts";
@@ -56,7 +51,7 @@ interface Held {
   released: boolean;
 }
 
-export class PdExchange implements AdmissionTicket {
+export class PdExchange implements SeatHolder {
   readonly #ctx: ProxyContext;
   readonly #res: ServerResponse;
   readonly #route: ServiceRoute;
@@ -65,7 +60,7 @@ export class PdExchange implements AdmissionTicket {
   readonly #path: string;
   readonly #startedAt: number;
   readonly #text: string;
-  readonly #priority: string | string[] | undefined;
+  readonly #headers: IncomingHttpHeaders;
   #raw: Buffer;
   #body: Record<string, unknown>;
   /** The gateway asked for the stream's usage (`usage: include`): decode's usage-only event is withheld. */
@@ -73,10 +68,8 @@ export class PdExchange implements AdmissionTicket {
   readonly #observed: Observation | undefined;
   readonly #metrics: ServiceMeter | null;
   readonly #abort = new AbortController();
-  #gate: AdmissionGate | null = null;
-  #waiter: AdmissionWaiter | null = null;
-  /** Counted in `inFlight` (past admission). */
-  #counted = false;
+  /** Its slot or place at the service's admission gate, and the counts that follow them. */
+  readonly #seat: AdmissionSeat;
   /** Some side was sent the request: it counts in the stats. */
   #reached = false;
   #gone = false;
@@ -104,10 +97,10 @@ export class PdExchange implements AdmissionTicket {
     this.#raw = raw;
     this.#body = body;
     this.#text = text;
-    const header = route.resilience.priorityHeader;
-    this.#priority = header === null ? undefined : headers[header];
+    this.#headers = headers;
     this.#observed = observation(res);
     this.#metrics = route.metrics;
+    this.#seat = new AdmissionSeat(this, route, route.metrics);
   }
 
   start(): void {
@@ -127,57 +120,29 @@ export class PdExchange implements AdmissionTicket {
         this.#withhold = true;
       }
     }
-    const gate = this.#route.resilience.gate;
-    if (gate !== null) {
-      const admitted =
-        this.#route.resilience.priorityHeader === null
-          ? gate.acquire(this)
-          : gate.acquire(this, () => priorityClass(this.#priority));
-      if (admitted === "full") {
-        this.#metrics?.admissionRefused("full");
-        this.#refuse("full");
-        return;
-      }
-      if (admitted !== "admitted") {
-        this.#waiter = admitted;
-        if (this.#metrics) this.#metrics.queued++;
-        return;
-      }
-      this.#gate = gate;
-    }
-    this.#go();
+    this.#seat.ask(this.#headers);
   }
 
-  admitted(waitedMs: number): void {
-    this.#waiter = null;
-    this.#gate = this.#route.resilience.gate;
-    if (this.#metrics) {
-      this.#metrics.queued--;
-      this.#metrics.queueWait.observe(waitedMs / 1000);
-    }
-    if (this.#gone) this.#finish();
-    else this.#go();
+  /** The client left (`SeatHolder`). */
+  get gone(): boolean {
+    return this.#gone;
   }
 
-  expired(waitedMs: number): void {
-    this.#waiter = null;
-    if (this.#metrics) {
-      this.#metrics.queued--;
-      this.#metrics.queueWait.observe(waitedMs / 1000);
-      this.#metrics.admissionRefused("timeout");
-    }
-    this.#refuse("timeout");
+  /** Admitted after the client left (`SeatHolder`). */
+  end(): void {
+    this.#finish();
   }
 
   /** The client's side closed: if the exchange is not done, the client went away mid-way. */
   clientClosed(): void {
     if (this.#done || this.#res.writableFinished) return;
     this.#gone = true;
-    if (this.#waiter !== null) this.#finish();
+    if (this.#seat.waiting) this.#finish();
     else this.#abort.abort();
   }
 
-  #refuse(refusal: "full" | "timeout"): void {
+  /** Refused at admission (`SeatHolder`). */
+  refuse(refusal: "full" | "timeout"): void {
     if (!this.#gone) {
       const route = this.#route;
       const closing = this.#ctx.closing;
@@ -186,9 +151,8 @@ export class PdExchange implements AdmissionTicket {
     this.#finish();
   }
 
-  #go(): void {
-    this.#counted = true;
-    if (this.#metrics) this.#metrics.inFlight++;
+  /** Admitted (`SeatHolder`): both sides are chosen and sent. */
+  go(): void {
     const cors = this.#route.model !== null;
     void this.#run()
       .catch((error: unknown) => {
@@ -202,17 +166,7 @@ export class PdExchange implements AdmissionTicket {
   #finish(): void {
     if (this.#done) return;
     this.#done = true;
-    if (this.#waiter !== null) {
-      this.#route.resilience.gate?.cancel(this.#waiter);
-      this.#waiter = null;
-      if (this.#metrics) this.#metrics.queued--;
-    }
-    if (this.#gate !== null) {
-      const gate = this.#gate;
-      this.#gate = null;
-      gate.release();
-    }
-    if (this.#metrics && this.#counted) this.#metrics.inFlight--;
+    this.#seat.leave();
     if (this.#reached) this.#route.counter.record((performance.now() - this.#startedAt) / 1000, Date.now());
     this.#ctx.end();
   }

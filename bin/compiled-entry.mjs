@@ -7,14 +7,14 @@
 // source it was built from changed (size or mtime, each checked with one stat). Where the cache
 // cannot be written (a read-only install) tsx compiles on import as before.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { bundleIsFresh, inputsRecord } from "../lib/bundle-inputs.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DEFAULT_CACHE = path.join(ROOT, "node_modules/.cache/gateplane");
-const MARK = "\n//# gateplane-inputs=";
 
 /**
  * Imports `entry` (a path from the package's root, e.g. "cli/main.ts") compiled, or under tsx when it
@@ -27,13 +27,7 @@ export async function importEntry(entry, options = {}) {
   const checkout = createHash("sha256").update(root).digest("hex").slice(0, 8);
   const name = `${entry.replaceAll("/", "-").replace(/\.ts$/, "")}-${checkout}.mjs`;
   const bundle = path.join(options.cacheDir ?? DEFAULT_CACHE, name);
-  let fresh = false;
-  try {
-    fresh = isFresh(bundle, root);
-  } catch {
-    // No bundle yet, or an unreadable one: build it.
-  }
-  if (!fresh) {
+  if (!bundleIsFresh(bundle, root)) {
     try {
       await build(source, bundle, root);
     } catch {
@@ -43,19 +37,6 @@ export async function importEntry(entry, options = {}) {
     }
   }
   return import(pathToFileURL(bundle).href);
-}
-
-/** True when every input recorded at the bundle's end still has the size and mtime it was built from. */
-function isFresh(bundle, root) {
-  const text = readFileSync(bundle, "utf8");
-  const at = text.lastIndexOf(MARK);
-  if (at < 0) return false;
-  const inputs = JSON.parse(text.slice(at + MARK.length));
-  for (const [file, [size, mtimeMs]] of Object.entries(inputs)) {
-    const stat = statSync(path.join(root, file));
-    if (stat.size !== size || stat.mtimeMs !== mtimeMs) return false;
-  }
-  return true;
 }
 
 /** esbuild leaves `import.meta.url` alone, so each module gets its source's URL back: its paths
@@ -86,15 +67,9 @@ async function build(source, bundle, root) {
     logLevel: "silent",
     plugins: [keepModuleUrls],
   });
-  const inputs = {};
-  // Stat after building: a file saved during the build is then seen as changed next time.
-  for (const file of Object.keys(result.metafile.inputs)) {
-    const stat = statSync(path.join(root, file));
-    inputs[file] = [stat.size, stat.mtimeMs];
-  }
   mkdirSync(path.dirname(bundle), { recursive: true });
   // Written aside and renamed: a command starting meanwhile reads the old bundle or the new, whole.
   const temp = `${bundle}.${process.pid}.tmp`;
-  writeFileSync(temp, `${result.outputFiles[0].text}${MARK}${JSON.stringify(inputs)}\n`);
+  writeFileSync(temp, `${result.outputFiles[0].text}${inputsRecord(result.metafile.inputs, root)}`);
   renameSync(temp, bundle);
 }

@@ -7,11 +7,12 @@
 import { type ChildProcess, fork } from "node:child_process";
 import cluster from "node:cluster";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { bundleIsFresh, inputsRecord } from "../lib/bundle-inputs.mjs";
 import { ProxyProcessError } from "./errors.ts";
 import type { ToProcess } from "./process-protocol.ts";
 
@@ -44,8 +45,8 @@ const ENTRY_BUNDLE = fileURLToPath(
 /**
  * The child's entry: this checkout's `process-main.ts` compiled once to plain JavaScript, so each
  * child runs without the TypeScript loader (whose compiler thread costs tens of MiB per process).
- * The bundle records the size and mtime of every source it was built from (as the bins' bundles do:
- * `bin/compiled-entry.mjs`) and is reused while they are unchanged: a proxy that starts (an agent's
+ * The bundle records the size and mtime of every source it was built from (`lib/bundle-inputs.mjs`,
+ * as the bins' bundles do) and is reused while they are unchanged: a proxy that starts (an agent's
  * upgrade, a restart) forks at once instead of spending ~0.3 CPU-s on esbuild first. Falls back to
  * the loader where the bundle cannot be written (a read-only install).
  */
@@ -64,26 +65,7 @@ function processEntry(nodeFlags: readonly string[]): { file: string; execArgv: s
   return { file: entry.file, execArgv: [...LEAN_HEAP_FLAGS, ...nodeFlags, ...entry.execArgv] };
 }
 
-/** What follows the bundle's code: the JSON of its inputs, `{ path: [size, mtimeMs] }` (paths from the package's root). */
-const INPUTS_MARK = "\n//# gateplane-inputs=";
 const PACKAGE_ROOT = fileURLToPath(new URL("..", import.meta.url));
-
-/** True when `bundle` exists and every source it was built from still has the size and mtime it had. */
-export function bundleIsFresh(bundle: string, root: string): boolean {
-  try {
-    const text = readFileSync(bundle, "utf8");
-    const at = text.lastIndexOf(INPUTS_MARK);
-    if (at < 0) return false;
-    const inputs = JSON.parse(text.slice(at + INPUTS_MARK.length)) as Record<string, [number, number]>;
-    for (const [file, [size, mtimeMs]] of Object.entries(inputs)) {
-      const stat = statSync(path.join(root, file));
-      if (stat.size !== size || stat.mtimeMs !== mtimeMs) return false;
-    }
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Bundles `source` (its packages left as imports) into `bundle`, followed by its inputs' sizes and mtimes. */
 export function buildBundle(source: string, bundle: string, root: string): void {
@@ -100,16 +82,10 @@ export function buildBundle(source: string, bundle: string, root: string): void 
     metafile: true,
     logLevel: "silent",
   });
-  const inputs: Record<string, [number, number]> = {};
-  // Stat after building: a source saved during the build is then seen as changed next time.
-  for (const file of Object.keys(result.metafile.inputs)) {
-    const stat = statSync(path.join(root, file));
-    inputs[file] = [stat.size, stat.mtimeMs];
-  }
   mkdirSync(path.dirname(bundle), { recursive: true });
   // Written aside and renamed: a proxy starting meanwhile reads the old bundle or the new, whole.
   const temp = `${bundle}.${process.pid}.tmp`;
-  writeFileSync(temp, `${result.outputFiles[0]!.text}${INPUTS_MARK}${JSON.stringify(inputs)}\n`);
+  writeFileSync(temp, `${result.outputFiles[0]!.text}${inputsRecord(result.metafile.inputs, root)}`);
   renameSync(temp, bundle);
 }
 

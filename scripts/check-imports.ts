@@ -18,11 +18,11 @@ const ALLOWED: Record<string, string[]> = {
   core: ["schema"],
   "durable-objects": ["schema", "core"],
   worker: ["schema", "core"],
-  // Node helpers that know no part of Gateplane (atomic file replacement), needed by both host-side
-  // processes that keep state on disk: the agent and the local host daemon. Imports nothing of ours.
+  // Node helpers that know no part of Gateplane (atomic file replacement; a compiled bundle's record
+  // of its inputs), needed by the host-side processes and the bins. Imports nothing of ours.
   lib: [],
   agent: ["schema", "proxy", "lib"], // the agent embeds the proxy; the proxy never imports the agent
-  proxy: ["schema"],
+  proxy: ["schema", "lib"],
   cli: ["schema"],
   "local-host": ["schema", "lib"],
 };

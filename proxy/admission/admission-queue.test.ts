@@ -1,12 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { TestClock } from "../../test/support/admission-clock.ts";
-import {
-  type AdmissionClock,
-  AdmissionGate,
-  type AdmissionTicket,
-  type AdmissionWaiter,
-  priorityClass,
-} from "./admission-queue.ts";
+import { AdmissionGate, type AdmissionTicket, type AdmissionWaiter, priorityClass } from "./admission-queue.ts";
 
 /** A clock whose timers run when the test moves time. */
 /** A ticket that writes down what became of it. */

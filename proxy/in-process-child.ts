@@ -60,7 +60,9 @@ export function startInProcess(options: InProcessOptions = {}): Child {
   const face = new InProcessFace((signal) => {
     if (!face.connected) return false;
     if (serving && !closeAsked) {
-      (options.crash ?? exitProcess)(`the in-process server was killed (${signal}) and cannot be replaced in this process`);
+      (options.crash ?? exitProcess)(
+        `the in-process server was killed (${signal}) and cannot be replaced in this process`,
+      );
       return true;
     }
     // Starting or draining: the pool gives up on it. It stops in the background; the pool sees it gone now.

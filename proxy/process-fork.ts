@@ -88,6 +88,7 @@ export interface ChildProcessFace {
   readonly signalCode: NodeJS.Signals | null;
   kill(signal?: NodeJS.Signals): boolean;
   on(event: "message", listener: (message: FromProcess, handle: object | undefined) => void): this;
+  off(event: "message", listener: (message: FromProcess, handle: object | undefined) => void): this;
   once(event: "exit", listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
   once(event: "error", listener: (err: Error) => void): this;
 }

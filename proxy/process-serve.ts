@@ -115,9 +115,11 @@ export function serve(channel: ServingChannel): Serving {
     send({ type: "ready", port }, message.shareHandle ? server.handle : undefined);
   };
 
-  let closing: Promise<void> | null = null;
+  let closing = false;
   const shutdown = (code: number, successor = false) => {
-    closing ??= (async () => {
+    if (closing) return;
+    closing = true;
+    void (async () => {
       try {
         await server?.close({ successor });
       } finally {

@@ -16,7 +16,7 @@ interface Snapshot {
   strings: string[];
 }
 
-const [file, rowsArg] = process.argv.slice(2);
+const [file, rowsArg] = process.argv.slice(2).filter((a) => a !== "--owners");
 if (!file) throw new Error("usage: bench/heap-summary.ts <file.heapsnapshot> [rows]");
 const rows = Number(rowsArg ?? 40);
 const snap = JSON.parse(readFileSync(file, "utf8")) as Snapshot;
@@ -62,7 +62,60 @@ for (let i = 0; i < nodes.length; i += NF) {
   total += size;
 }
 const MiB = (b: number) => (b / 2 ** 20).toFixed(1);
+// Who holds the unnamed internals (a Map's table, an array's elements, strings): each such object is
+// counted under the first object up its chain of first retainers that is not one, with the edges'
+// names on the way (`--owners`).
+const owners = new Map<string, number>();
+if (process.argv.includes("--owners")) {
+  const toNode = meta.edge_fields.indexOf("to_node");
+  const keyOf = (i: number) => {
+    const type = nodeTypes[nodes[i + nType]!]!;
+    return type === "object" || type === "closure" ? strings[nodes[i + nName]!]!.slice(0, 30) : `(${type})`;
+  };
+  const internal = (i: number) => {
+    const type = nodeTypes[nodes[i + nType]!]!;
+    return (
+      type === "array" ||
+      type === "string" ||
+      type === "hidden" ||
+      (type === "object" && ["Array", "Map", "Set"].includes(strings[nodes[i + nName]!]!))
+    );
+  };
+  const count = nodes.length / NF;
+  const parent = new Int32Array(count).fill(-1);
+  const via = new Array<string>(count);
+  let e = 0;
+  for (let i = 0; i < nodes.length; i += NF) {
+    const edgeCount = nodes[i + nEdges]!;
+    for (let k = 0; k < edgeCount; k++, e += EF) {
+      const to = edges[e + toNode]!;
+      const n = to / NF;
+      if (parent[n] !== -1 || !internal(to)) continue;
+      const edgeType = edgeTypes[edges[e + eType]!];
+      if (edgeType === "weak") continue;
+      parent[n] = i;
+      via[n] = edgeType === "element" || edgeType === "hidden" ? "[]" : strings[edges[e + eName]!]!;
+    }
+  }
+  for (let n = 0; n < count; n++) {
+    if (parent[n] === -1) continue;
+    const path: string[] = [];
+    let at = n;
+    while (parent[at] !== -1 && internal(at * NF) && path.length < 4) {
+      path.unshift(`${via[at]}`);
+      at = parent[at]! / NF;
+    }
+    const key = `${keyOf(at * NF)}.${path.join(".")}`;
+    owners.set(key, (owners.get(key) ?? 0) + nodes[n * NF + nSize]!);
+  }
+}
 console.log(`${file}: ${(nodes.length / NF).toLocaleString()} objects, ${MiB(total)} MiB (self sizes)`);
 for (const [key, g] of [...groups].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, rows)) {
   console.log(`${MiB(g.bytes).padStart(8)} MiB ${String(g.count).padStart(9)}  ${key}`);
+}
+if (owners.size > 0) {
+  console.log("\nfirst retainers of the internals (arrays, strings, Maps, Sets):");
+  for (const [key, bytes] of [...owners].sort((a, b) => b[1] - a[1]).slice(0, rows)) {
+    console.log(`${MiB(bytes).padStart(8)} MiB  ${key}`);
+  }
 }

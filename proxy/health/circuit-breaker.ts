@@ -134,7 +134,8 @@ export class CircuitBreaker {
   }
 
   #count(now: number, failed: boolean): void {
-    const buckets = (this.#buckets ??= new Float64Array(3 * BUCKETS).fill(-1, 2 * BUCKETS));
+    this.#buckets ??= new Float64Array(3 * BUCKETS).fill(-1, 2 * BUCKETS);
+    const buckets = this.#buckets;
     const index = Math.floor(now / (this.settings.windowMs / BUCKETS));
     const i = index % BUCKETS;
     if (buckets[2 * BUCKETS + i] !== index) {

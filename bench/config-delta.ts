@@ -4,10 +4,12 @@
  * bench:config-delta [-- services] [--processes N]` (default 10,000 services × 2 replicas, a mix of
  * routers; as many serving processes as cores, the agent's default).
  *
- * 1. Memory, per process of a real host: the agent (this process: the applier's merged document
+ * 1. Memory, per process of a real host: the agent (this process, run with the agent's heap flags
+ *    as the local host daemon starts it, `package.json`: the applier's merged document
  *    and its indexes, the store, the control-socket link), the standalone proxy's parent
  *    (`gateplane-proxy`: routing state, rate limits, engine scraper, document) and its serving
- *    processes (as many as cores, the agent's default); the RSS of each and the sum (issue 17's
+ *    processes (as many as cores, the agent's default; with `--processes 1` the parent serves
+ *    itself); the RSS of each and the sum (issue 17's
  *    target), after the document applied, after 200 deltas, and 20 s later without a change.
  * 2. Propagation: a one-service delta registering a replica (a local server) → its first routed
  *    request, through the serving processes (p50, p95).

@@ -18,7 +18,7 @@
  * with code 1. Killed while starting or draining, the server only stops and reports its exit.
  */
 import { EventEmitter } from "node:events";
-import type { Child, ChildProcessFace } from "./process-fork.ts";
+import type { Child, ChildProcessFace } from "./child-face.ts";
 import type { FromProcess, ToProcess } from "./process-protocol.ts";
 import { type Serving, serve } from "./process-serve.ts";
 

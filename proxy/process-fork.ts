@@ -14,9 +14,11 @@ import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import type { Child } from "./child-face.ts";
 import { ProxyProcessError } from "./errors.ts";
 import { startInProcess } from "./in-process-child.ts";
-import type { FromProcess, ToProcess } from "./process-protocol.ts";
+
+export type { Child, ChildProcessFace } from "./child-face.ts";
 
 export type Sharing = "cluster" | "handle";
 
@@ -75,28 +77,6 @@ function processEntry(nodeFlags: readonly string[]): { file: string; execArgv: s
     }
   })();
   return { file: entry.file, execArgv: [...LEAN_HEAP_FLAGS, ...nodeFlags, ...entry.execArgv] };
-}
-
-/**
- * What the pool reads of a serving process: a `ChildProcess`'s, or the in-process server's
- * (`in-process-child.ts`), whose pid is the parent's own.
- */
-export interface ChildProcessFace {
-  readonly pid?: number | undefined;
-  readonly connected: boolean;
-  readonly exitCode: number | null;
-  readonly signalCode: NodeJS.Signals | null;
-  kill(signal?: NodeJS.Signals): boolean;
-  on(event: "message", listener: (message: FromProcess, handle: object | undefined) => void): this;
-  off(event: "message", listener: (message: FromProcess, handle: object | undefined) => void): this;
-  once(event: "exit", listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
-  once(event: "error", listener: (err: Error) => void): this;
-}
-
-/** What the pool needs of a child, whether cluster, plain fork or the parent's own process serves. */
-export interface Child {
-  readonly process: ChildProcessFace;
-  send(message: ToProcess, handle?: object): void;
 }
 
 /** How the pool's processes are started (the fields of its options this module reads). */

@@ -2,7 +2,8 @@
  * A standalone proxy with one process serves in its own process (docs/gateway-host.md#one-process),
  * so a crash of its serving code ends the whole proxy: the agent's link (`agent/proxy-link.ts`)
  * must start it again, on the same port, serving the document it stored, and the agent's calls
- * made while it starts must wait for it rather than fail.
+ * made while it starts must wait for it rather than fail. Its listening socket is its server's own
+ * (no parent keeps a copy): an upgrade must still hand it over without a refused connection.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -70,4 +71,41 @@ it("a one-process standalone proxy that dies is started again by the agent's lin
   });
   expect(second).not.toBe(first);
   await until("the stored document served on the same port", served, 10_000);
+}, 30_000);
+
+it("a one-process standalone proxy hands its socket over to another version, never refusing a connection", async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), "gp-proxy-handover-"));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const replica = await startReplica("a");
+  cleanups.push(() => replica.close());
+  const attach = (version: string) =>
+    attachStandaloneProxy({ httpPort: 0, processes: 1 }, { stateDir: dir, version, log: () => {} });
+  const old = await attach("v1");
+  cleanups.push(() => stopStandaloneProxy(dir));
+  await old.apply(configDocument(1, [{ name: "alpha", replicas: [replica.url] }]));
+  const first = await until("the proxy's pid file", () => pidOf(dir));
+  await old.close();
+  // Requests all along: none may be refused while the sockets change hands.
+  let stop = false;
+  const statuses: number[] = [];
+  const load = (async () => {
+    while (!stop)
+      statuses.push((await send(old.port, { host: `alpha.${DOMAIN}` }).catch(() => ({ status: 0 }))).status);
+  })();
+  const upgraded = await attach("v2");
+  cleanups.push(() => upgraded.close());
+  expect(upgraded.port).toBe(old.port);
+  await until("the old proxy gone", () => {
+    try {
+      process.kill(first, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  const served = statuses.length;
+  await until("requests served by the new proxy", () => statuses.length > served + 5);
+  stop = true;
+  await load;
+  expect(statuses.filter((s) => s !== 200)).toEqual([]);
 }, 30_000);

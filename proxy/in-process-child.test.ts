@@ -83,6 +83,28 @@ describe("one proxy process, served in the pool's parent", () => {
   });
 });
 
+describe("servingChild", () => {
+  it("keeps one serving child process when asked, and must be a boolean", async () => {
+    const a = await replica("a");
+    const proxy = await startTunedProxy(
+      {
+        httpPort: 0,
+        processes: 1,
+        servingChild: true,
+        initialConfig: configDocument(1, [{ name: "alpha", replicas: [a.url] }]),
+      },
+      {},
+    );
+    cleanups.push(() => proxy.close());
+    expect(proxy.pids()).toHaveLength(1);
+    expect(proxy.pids()).not.toContain(process.pid);
+    expect(await servedBy(proxy.port, "alpha")).toBe("a");
+    await expect(startTunedProxy({ httpPort: 0, processes: 1, servingChild: "yes" as never }, {})).rejects.toThrow(
+      /servingChild: expected true or false/,
+    );
+  });
+});
+
 const init = (): ToProcess => ({
   type: "init",
   settings: { ...DEFAULT_SERVER_SETTINGS, drainTimeoutMs: 1_000 },

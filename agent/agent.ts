@@ -65,6 +65,8 @@ export interface AgentOptions {
   host?: string;
   /** Proxy processes (default: the available cores; 0 serves from the agent's process). */
   processes?: number;
+  /** With one proxy process, serve from a child of the proxy (`ProxyOptions.servingChild`). */
+  servingChild?: boolean;
   /** The proxy's HTTPS port (0 picks a free one); null or absent: no HTTPS listener and no ACME. */
   httpsPort?: number | null;
   /** Certificate checks (renewal, retries after back-off); default every 10 minutes. */
@@ -150,6 +152,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     httpPort: options.httpPort,
     httpsPort: options.httpsPort ?? null,
     processes: options.processes ?? availableParallelism(),
+    ...(options.servingChild ? { servingChild: true } : {}),
     initialConfig: initial,
     // The applier validates every document from the network (`isolate-services.ts`), once.
     validatedDocuments: true,

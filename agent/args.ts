@@ -19,6 +19,8 @@ export interface AgentArgs {
   adminPort: number | null;
   /** Proxy processes (0: the proxy serves from the agent's own process). */
   processes: number;
+  /** With `--processes 1`, serve from a child process of the proxy (crash isolation) instead of in the proxy's own. */
+  servingChild: boolean;
   heartbeatIntervalMs: number;
   /** The SGLang router's launch command (program and leading arguments), instead of looking for one. */
   sglangRouterCommand: string[] | null;
@@ -34,7 +36,7 @@ export interface AgentArgs {
 export const USAGE =
   "usage: gateplane-agent --user-data <file> --state-dir <dir> --http-port <port> [--https-port <port>]" +
   " [--host <address>] [--admin-port <port>] [--processes <n>] [--heartbeat-interval <seconds>]" +
-  " [--sglang-router-command <command>] [--sglang-router-ports <from>-<to>] [--in-process-proxy]";
+  " [--sglang-router-command <command>] [--sglang-router-ports <from>-<to>] [--in-process-proxy] [--serving-child]";
 
 /** Bad command line: exit 2, like any CLI. */
 export class UsageError extends Error {
@@ -53,6 +55,7 @@ function port(name: string, value: string): number {
 export function parseAgentArgs(argv: string[]): AgentArgs {
   let values: Record<string, string | undefined>;
   let inProcessProxy = false;
+  let servingChild = false;
   try {
     const parsed = parseArgs({
       args: argv,
@@ -71,10 +74,12 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
         "sglang-router-command": { type: "string" },
         "sglang-router-ports": { type: "string" },
         "in-process-proxy": { type: "boolean" },
+        "serving-child": { type: "boolean" },
       },
     });
-    const { "in-process-proxy": inProcess, ...strings } = parsed.values;
+    const { "in-process-proxy": inProcess, "serving-child": child, ...strings } = parsed.values;
     inProcessProxy = inProcess === true;
+    servingChild = child === true;
     values = strings;
   } catch (error) {
     throw new UsageError((error as Error).message);
@@ -121,6 +126,7 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
     // 0 is the documented "disabled": a health endpoint on a random port nobody knows is no use.
     adminPort: adminPort === 0 ? null : adminPort,
     processes: processes === undefined ? availableParallelism() : Number(processes),
+    servingChild,
     heartbeatIntervalMs: Math.round(intervalSeconds * 1000),
     // Split on spaces: the program and its leading arguments; the agent appends the launch flags.
     sglangRouterCommand: routerCommand === undefined ? null : routerCommand.trim().split(/\s+/),

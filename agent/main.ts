@@ -24,6 +24,7 @@ async function main(): Promise<void> {
       httpsPort: args.httpsPort,
       adminPort: args.adminPort,
       processes: args.processes,
+      servingChild: args.servingChild,
       heartbeatIntervalMs: args.heartbeatIntervalMs,
       sglang: { command: args.sglangRouterCommand, ports: args.sglangRouterPorts },
       log,

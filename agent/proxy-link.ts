@@ -157,6 +157,7 @@ export async function attachStandaloneProxy(options: ProxyOptions, link: Standal
     ...["--state-dir", link.stateDir, "--host", host, "--http-port", String(wanted.port)],
     ...(wanted.httpsPort === null ? [] : ["--https-port", String(wanted.httpsPort)]),
     ...["--processes", String(options.processes ?? 1), "--version", link.version],
+    ...(options.servingChild ? ["--serving-child"] : []),
   ];
 
   /** Connects to the proxy of this build, starting or handing over as needed. */

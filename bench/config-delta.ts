@@ -1,12 +1,15 @@
 /**
  * @module
  * What incremental configuration costs on a host with many services (issue 17): `npm run
- * bench:config-delta [-- services]` (default 10,000 services × 2 replicas, a mix of routers).
+ * bench:config-delta [-- services] [--processes N]` (default 10,000 services × 2 replicas, a mix of
+ * routers; as many serving processes as cores, the agent's default).
  *
- * 1. Memory, per process of a real host: the agent (this process: the applier's merged document
+ * 1. Memory, per process of a real host: the agent (this process, run with the agent's heap flags
+ *    as the local host daemon starts it, `package.json`: the applier's merged document
  *    and its indexes, the store, the control-socket link), the standalone proxy's parent
  *    (`gateplane-proxy`: routing state, rate limits, engine scraper, document) and its serving
- *    processes (as many as cores, the agent's default); the RSS of each and the sum (issue 17's
+ *    processes (as many as cores, the agent's default; with `--processes 1` the parent serves
+ *    itself); the RSS of each and the sum (issue 17's
  *    target), after the document applied, after 200 deltas, and 20 s later without a change.
  * 2. Propagation: a one-service delta registering a replica (a local server) → its first routed
  *    request, through the serving processes (p50, p95).
@@ -36,7 +39,13 @@ import type { ConfigDelta } from "../schema/config-delta.ts";
 import { fakeDocument, fakeService } from "../test/fakes/config-documents.ts";
 import { commandName, processTree, rssBytes } from "./procfs.ts";
 
-const N = Number(process.argv[2] ?? 10_000);
+const args = process.argv.slice(2);
+const processesAt = args.indexOf("--processes");
+const processesArg = processesAt === -1 ? null : args.splice(processesAt, 2)[1];
+if (processesArg !== null && !/^[1-9]\d*$/.test(processesArg ?? "")) {
+  throw new Error(`--processes: expected a number of serving processes ≥ 1, got "${processesArg}"`);
+}
+const N = Number(args[0] ?? 10_000);
 const MiB = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 const ms = (x: number) => `${x.toFixed(x < 10 ? 2 : 0)} ms`;
 const pct = (xs: number[], p: number) =>
@@ -70,12 +79,22 @@ const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port
 const stateDir = `/tmp/gp-bench-delta-${process.pid}`;
 await mkdir(stateDir, { recursive: true });
 // The agent's default: as many serving processes as cores (agent/args.ts).
-const processes = availableParallelism();
+const processes = processesArg === null ? availableParallelism() : Number(processesArg);
 const proxy = await attachStandaloneProxy(
   { httpPort: 0, processes, log: () => {} },
   { stateDir, version: "bench", log: () => {} },
 );
-const proxyPid = Number((await readFile(`${stateDir}/proxy.pid`, "utf8")).trim());
+/** The proxy writes its pid file just after its control socket listens, so it may not be there yet. */
+async function readProxyPid(): Promise<number> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const pid = Number((await readFile(`${stateDir}/proxy.pid`, "utf8").catch(() => "")).trim());
+    if (pid > 0) return pid;
+    if (Date.now() > deadline) throw new Error(`no ${stateDir}/proxy.pid within 10 s`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+const proxyPid = await readProxyPid();
 // A run that fails must not leave the proxy it started serving: it is detached, nothing else stops it.
 process.on("exit", () => {
   try {
@@ -150,7 +169,7 @@ console.log(
 );
 const show = (label: string, r: ReturnType<typeof rss>) =>
   console.log(
-    `RSS ${label}: agent ${MiB(r.agent)}, proxy parent ${MiB(r.parent)}, serving processes ${r.serving.map(MiB).join(" + ")}; total ${MiB(r.total)}`,
+    `RSS ${label}: agent ${MiB(r.agent)}, proxy parent ${MiB(r.parent)}, serving processes ${r.serving.length > 0 ? r.serving.map(MiB).join(" + ") : "none (the parent serves)"}; total ${MiB(r.total)}`,
   );
 show("after the whole document", before);
 show("after 200 deltas", after);

@@ -121,7 +121,7 @@ export interface ProxyTuning {
 }
 
 export interface TunedProxyHandle extends ProxyHandle {
-  /** Child process ids (empty when serving in this process). */
+  /** Ids of the serving processes: the children, this process's own when its one process serves here, none with `processes: 0`. */
   pids(): number[];
   /** The host routing state's loads per replica, engine loads included (diagnostics, tests). */
   routingLoads(): ReturnType<RoutingState["loads"]>;
@@ -263,6 +263,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     host: checked.host,
     port: checked.port,
     count: checked.processes,
+    servingChild: checked.servingChild,
     // The serving processes split each service's admission limit and retry floor (proxy/admission/).
     settings: { ...settings, processShares: checked.processes },
     document: checked.initial,

@@ -19,8 +19,17 @@ export interface ProxyOptions {
   httpPort: number;
   /** The HTTPS listener (SNI over `setCertificates`'s); 0 = any free port; null or absent: none. */
   httpsPort?: number | null;
-  /** Processes serving traffic; 0 = serve in this process (tests); default os.availableParallelism(). */
+  /**
+   * Processes serving traffic; 0 = serve in this process (tests); default os.availableParallelism().
+   * With 1, the pool's parent serves in its own process (`in-process-child.ts`) unless `servingChild`.
+   */
   processes?: number;
+  /**
+   * With `processes: 1`, serve from a child process of the proxy anyway: a crash of the serving code
+   * then restarts that child with the socket kept bound, instead of ending the whole proxy (which
+   * its agent starts again), for a second Node process and copy of the configuration. Default false.
+   */
+  servingChild?: boolean;
   /** Serve this at once (the agent's last good config from disk); always validated, as `apply` without `validatedDocuments`. */
   initialConfig?: ConfigDocument | null;
   /**
@@ -55,6 +64,7 @@ export interface Checked {
   port: number;
   tlsPort: number | null;
   processes: number;
+  servingChild: boolean;
   initial: ConfigDocument | null;
   /** What `apply` does with a document before serving it: validate it, or take it as validated. */
   accept: (doc: ConfigDocument) => ConfigDocument;
@@ -80,6 +90,9 @@ export function checkOptions(options: ProxyOptions): Checked {
   const processes = options.processes ?? availableParallelism();
   if (!Number.isInteger(processes) || processes < 0 || processes > 256) {
     throw new ProxyOptionsError("processes", `expected a whole number of processes 0..256, got ${String(processes)}`);
+  }
+  if (options.servingChild !== undefined && typeof options.servingChild !== "boolean") {
+    throw new ProxyOptionsError("servingChild", "expected true or false");
   }
   if (options.log !== undefined && typeof options.log !== "function") {
     throw new ProxyOptionsError("log", "expected a function");
@@ -132,6 +145,7 @@ export function checkOptions(options: ProxyOptions): Checked {
     port,
     tlsPort,
     processes,
+    servingChild: options.servingChild === true,
     initial,
     accept,
     validated,

@@ -1,10 +1,12 @@
 /**
  * @module
- * How a proxy child process is started: its entry (`process-main.ts`) compiled once to plain
+ * How a proxy serving process is started: its entry (`process-main.ts`) compiled once to plain
  * JavaScript at run time, then forked either plainly or through node:cluster (`process-pool.ts`
- * says why both).
+ * says why both); or, when the pool has one process, served in the parent's own process behind the
+ * same `Child` face (`in-process-child.ts`, docs/gateway-host.md#one-process), unless the host asks
+ * for a child to keep a crash of the serving code from taking the parent with it.
  */
-import { type ChildProcess, fork } from "node:child_process";
+import { fork } from "node:child_process";
 import cluster from "node:cluster";
 import { createHash } from "node:crypto";
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
@@ -13,8 +15,11 @@ import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { bundleIsFresh, inputsRecord } from "../lib/bundle-inputs.mjs";
+import type { Child } from "./child-face.ts";
 import { ProxyProcessError } from "./errors.ts";
-import type { ToProcess } from "./process-protocol.ts";
+import { startInProcess } from "./in-process-child.ts";
+
+export type { Child, ChildProcessFace } from "./child-face.ts";
 
 export type Sharing = "cluster" | "handle";
 
@@ -89,10 +94,20 @@ export function buildBundle(source: string, bundle: string, root: string): void 
   renameSync(temp, bundle);
 }
 
-/** What the pool needs of a child, whether cluster or plain fork made it. */
-export interface Child {
-  readonly process: ChildProcess;
-  send(message: ToProcess, handle?: object): void;
+/** How the pool's processes are started (the fields of its options this module reads). */
+export interface ChildSpec {
+  sharing: Sharing;
+  nodeFlags?: readonly string[];
+  /** How many processes the pool runs. */
+  count: number;
+  /** With one process, serve from a child anyway (crash isolation) instead of in the parent's process. */
+  servingChild?: boolean;
+}
+
+/** A serving process for the pool: in this process when it has one (and no child is asked for), else forked. */
+export function startChild(spec: ChildSpec): Child {
+  if (spec.count === 1 && spec.servingChild !== true) return startInProcess();
+  return forkChild(spec.sharing, spec.nodeFlags ?? []);
 }
 
 export function forkChild(sharing: Sharing, nodeFlags: readonly string[]): Child {

@@ -48,7 +48,7 @@ import { type MetricFamily, ProcessSeries, type ServiceReplicas } from "./observ
 import { LogRotator } from "./observe/log-rotation.ts";
 import { accessLogPath, observabilityOf } from "./observe/sinks.ts";
 import { treePoliciesOf, treePolicyFamilies } from "./observe/tree-policy-metrics.ts";
-import { type Child, forkChild, freePort, type Sharing } from "./process-fork.ts";
+import { type Child, freePort, type Sharing, startChild } from "./process-fork.ts";
 import type { FromProcess, ToProcess } from "./process-protocol.ts";
 import { ProcessGoneError, ProcessRpc } from "./process-rpc.ts";
 import { answerAsk } from "./rate-limit-gate.ts";
@@ -86,6 +86,12 @@ export interface ProcessPoolOptions {
   answerTimeoutMs?: number;
   /** Extra Node flags for the children (benchmark experiments, e.g. GC sizing). */
   nodeFlags?: string[];
+  /**
+   * With `count` 1, serve from a child process anyway (a crash of the serving code then costs a
+   * restart of the child, not of the whole proxy); default: the one process serves in this one
+   * (`in-process-child.ts`).
+   */
+  servingChild?: boolean;
   /** The engine scraper's clock, network and bounds (tests); default: real ones. */
   engines?: EngineScraperOptions;
   /**
@@ -303,7 +309,7 @@ export class ProcessPool {
     tls: { host: string; port: number } | "handle" | null,
     shareHandle: boolean,
   ): Promise<number> {
-    const child = forkChild(this.#options.sharing, this.#options.nodeFlags ?? []);
+    const child = startChild(this.#options);
     const pid = child.process.pid;
     const owner = this.#nextOwner++;
     slot.child = child;

@@ -22,9 +22,10 @@ import { serviceHealth } from "./health/service-health.ts";
 import type { MetricsRegistry } from "./observe/registry.ts";
 import type { ServiceMeter } from "./observe/service-meter.ts";
 import { buildPdRoute, type PdRoute } from "./pd/pd-route.ts";
-import { createPolicy } from "./policies/index.ts";
+import { createFallbackPolicy, createPolicy } from "./policies/index.ts";
 import { compileRateLimits, type RateLimitRule, rateLimitProblems } from "./rate-limit.ts";
 import type { ZoneSpec } from "./rate-limit-store.ts";
+import { sharesState } from "./routing-state.ts";
 import type { RequestCounter, StatsRegistry } from "./stats.ts";
 
 export { normalizeHost } from "./headers.ts";
@@ -288,6 +289,8 @@ export function buildRoute(service: ConfigService, before: ServiceRoute | undefi
   // The policy keeps its state (round-robin counter, prefix tree) while the router is unchanged.
   let policy = before && sameJson(before.router, service.router) ? before.balancer.policy : null;
   if (policy) policy.retain(replicas);
+  // The host's routing state decides for a policy with shared state; this one only when it does not answer.
+  else if (service.router && sharesState(service.router)) policy = createFallbackPolicy(service.router, replicas);
   else policy = createPolicy(service.router, replicas);
   const health = serviceHealth(service.health);
   return {

@@ -36,6 +36,7 @@ import { observe } from "./observe/observation.ts";
 import { MetricsRegistry } from "./observe/registry.ts";
 import { Observability } from "./observe/sinks.ts";
 import { type TreePolicyEntry, treePoliciesOf, treePolicyEntry } from "./observe/tree-policy-metrics.ts";
+import { madePolicy } from "./policies/lazy-policy.ts";
 import { LocalGate, type RateLimitGate } from "./rate-limit-gate.ts";
 import { ZoneRegistry } from "./rate-limit-store.ts";
 import { type RoutingView, routeRequest } from "./route-request.ts";
@@ -333,7 +334,7 @@ export class ProxyServer {
     if (!registry) return [];
     const trees: TreePolicyEntry[] = [];
     for (const route of this.#table.byHost.values()) {
-      const entry = treePolicyEntry(route.name, route.balancer.policy);
+      const entry = treePolicyEntry(route.name, madePolicy(route.balancer.policy));
       if (entry) trees.push(entry);
     }
     const routing = this.#ctx.routing;

@@ -10,7 +10,7 @@ import { type Inherited, startStandalone } from "./standalone.ts";
 
 const USAGE =
   "usage: gateplane-proxy --state-dir <dir> --http-port <port> [--https-port <port>] [--host <address>]" +
-  " [--processes <n>] [--version <build>]";
+  " [--processes <n>] [--serving-child] [--version <build>]";
 
 const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 
@@ -24,6 +24,7 @@ function parse() {
         "http-port": { type: "string" },
         "https-port": { type: "string" },
         processes: { type: "string" },
+        "serving-child": { type: "boolean" },
         version: { type: "string" },
       },
     });
@@ -41,6 +42,7 @@ function parse() {
       httpPort,
       httpsPort: number("https-port", values["https-port"], null),
       processes: number("processes", values.processes, 1) ?? 1,
+      servingChild: values["serving-child"] === true,
       version: values.version ?? "unknown",
     };
   } catch (error) {

@@ -34,6 +34,8 @@ export interface StandaloneOptions {
   httpPort: number;
   httpsPort: number | null;
   processes: number;
+  /** With one process, serve from a child process anyway (`ProxyOptions.servingChild`). */
+  servingChild?: boolean;
   /** The build's version (the agent's); a different one in `hello` makes the agent hand over. */
   version: string;
   log: (line: string) => void;
@@ -105,6 +107,7 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
     httpPort: inherited?.sockets.port ?? options.httpPort,
     httpsPort: inherited ? inherited.sockets.tlsPort : options.httpsPort,
     processes: Math.max(1, options.processes),
+    servingChild: options.servingChild === true,
     // Documents come from the agent, which validated them; a stored one is validated at start.
     validatedDocuments: true,
     log: proxyLog,

@@ -30,10 +30,12 @@ export class CircuitBreaker {
   opens = 0;
   /** Why it last opened. */
   reason: string | null = null;
-  readonly #requests = new Array<number>(BUCKETS).fill(0);
-  readonly #failures = new Array<number>(BUCKETS).fill(0);
-  /** The bucket index (time / bucket length) each slot last held. */
-  readonly #slot = new Array<number>(BUCKETS).fill(-1);
+  /**
+   * The window's buckets, made at the first outcome (a host holds a breaker per replica, most of
+   * which see no traffic): outcomes at [0, BUCKETS), failures at [BUCKETS, 2 BUCKETS), and at
+   * [2 BUCKETS, 3 BUCKETS) the bucket index (time / bucket length) each slot last held.
+   */
+  #buckets: Float64Array | null = null;
 
   constructor(settings: BreakerSettings) {
     this.settings = settings;
@@ -128,32 +130,34 @@ export class CircuitBreaker {
   }
 
   #clear(): void {
-    this.#requests.fill(0);
-    this.#failures.fill(0);
-    this.#slot.fill(-1);
+    this.#buckets = null;
   }
 
   #count(now: number, failed: boolean): void {
+    this.#buckets ??= new Float64Array(3 * BUCKETS).fill(-1, 2 * BUCKETS);
+    const buckets = this.#buckets;
     const index = Math.floor(now / (this.settings.windowMs / BUCKETS));
     const i = index % BUCKETS;
-    if (this.#slot[i] !== index) {
-      this.#slot[i] = index;
-      this.#requests[i] = 0;
-      this.#failures[i] = 0;
+    if (buckets[2 * BUCKETS + i] !== index) {
+      buckets[2 * BUCKETS + i] = index;
+      buckets[i] = 0;
+      buckets[BUCKETS + i] = 0;
     }
-    this.#requests[i]!++;
-    if (failed) this.#failures[i]!++;
+    buckets[i]!++;
+    if (failed) buckets[BUCKETS + i]!++;
   }
 
   /** Outcomes and failures within the window ending at `now`. */
   #window(now: number): [number, number] {
+    const buckets = this.#buckets;
+    if (!buckets) return [0, 0];
     const index = Math.floor(now / (this.settings.windowMs / BUCKETS));
     let requests = 0;
     let failures = 0;
     for (let i = 0; i < BUCKETS; i++) {
-      if (this.#slot[i]! <= index - BUCKETS) continue;
-      requests += this.#requests[i]!;
-      failures += this.#failures[i]!;
+      if (buckets[2 * BUCKETS + i]! <= index - BUCKETS) continue;
+      requests += buckets[i]!;
+      failures += buckets[BUCKETS + i]!;
     }
     return [requests, failures];
   }

@@ -10,6 +10,7 @@ import {
   routerLoad,
 } from "../../schema/router.ts";
 import { CacheAware } from "./cache-aware.ts";
+import { LazyPolicy } from "./lazy-policy.ts";
 import { LeastLoad } from "./least-load.ts";
 import { fleetLoadOf, type Loaded, loadOf, type Policy, randomInt } from "./policy.ts";
 import { PowerOfTwo } from "./power-of-two.ts";
@@ -18,6 +19,16 @@ import { RandomPolicy } from "./random.ts";
 import { RoundRobin } from "./round-robin.ts";
 
 export type { Loaded, Policy } from "./policy.ts";
+
+/**
+ * A serving process's own policy for a service whose decisions the host's routing state makes
+ * (`sharesState`): made at its first decision (`lazy-policy.ts`), which is a fallback.
+ */
+export function createFallbackPolicy<W extends Loaded>(router: RouterConfig, replicas: readonly W[]): Policy<W> {
+  const policy = router.policy ?? "round_robin";
+  const needsText = policy === "cache_aware" || policy === "prefix_load";
+  return new LazyPolicy(policy, needsText, replicas, (current) => createPolicy(router, current));
+}
 
 export function createPolicy<W extends Loaded>(router: RouterConfig | null, replicas: readonly W[]): Policy<W> {
   switch (router?.policy ?? "round_robin") {

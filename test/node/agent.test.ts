@@ -243,7 +243,10 @@ describe("command line", () => {
       sglangRouterPorts: { from: 20000, to: 24999 },
       // The proxy runs as its own process (docs/gateway-host.md) unless asked otherwise.
       inProcessProxy: false,
+      // With one proxy process, the proxy serves in its own process unless a child is asked for.
+      servingChild: false,
     });
+    expect(parseAgentArgs([...base, "--http-port", "1", "--serving-child"]).servingChild).toBe(true);
     expect(parseAgentArgs([...base, "--http-port", "1", "--in-process-proxy"]).inProcessProxy).toBe(true);
     expect(parseAgentArgs([...base, "--http-port", "1", "--processes", "0"]).inProcessProxy).toBe(true);
   });

@@ -54,19 +54,23 @@ const keepModuleUrls = {
 
 async function build(source, bundle, root) {
   const esbuild = createRequire(import.meta.url)("esbuild");
-  const result = await esbuild.build({
-    absWorkingDir: root,
-    entryPoints: [source],
-    bundle: true,
-    packages: "external",
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    write: false,
-    metafile: true,
-    logLevel: "silent",
-    plugins: [keepModuleUrls],
-  });
+  // esbuild's service is a child process that would otherwise stay for the life of the process
+  // that built (an agent, a proxy: tens of MiB in its tree, and a child where none is expected).
+  const result = await esbuild
+    .build({
+      absWorkingDir: root,
+      entryPoints: [source],
+      bundle: true,
+      packages: "external",
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      write: false,
+      metafile: true,
+      logLevel: "silent",
+      plugins: [keepModuleUrls],
+    })
+    .finally(() => esbuild.stop());
   mkdirSync(path.dirname(bundle), { recursive: true });
   // Written aside and renamed: a command starting meanwhile reads the old bundle or the new, whole.
   const temp = `${bundle}.${process.pid}.tmp`;

@@ -24,13 +24,14 @@ afterEach(async () => {
 
 const pidOf = async (dir: string) => Number((await readFile(path.join(dir, "proxy.pid"), "utf8")).trim()) || null;
 
-/** Processes whose parent is `pid`. */
+/** Node processes whose parent is `pid` (not esbuild's, which a proxy that compiles its bin runs a while). */
 const childrenOf = (pid: number) =>
   readdirSync("/proc").filter((entry) => {
     if (!/^\d+$/.test(entry)) return false;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid;
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) !== pid) return false;
+      return !readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("esbuild");
     } catch {
       return false;
     }

@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
+import { request } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,7 +11,6 @@ import { DEFAULT_OBSERVABILITY } from "../../schema/observability.ts";
 import { type FakeControlPlane, startFakeControlPlane } from "../fakes/control-plane/agent-api.ts";
 import { type FakeModelServer, startFakeModelServer, TOKENS } from "../fakes/model-server.ts";
 import { bootstrapFor, FAST_SOCKET, GATEWAY_ID, memoryLog, SECRET } from "../support/agent-fixtures.ts";
-import { send } from "../support/http-client.ts";
 import { type PrometheusServer, startPrometheus } from "../support/prometheus.ts";
 import { until } from "../support/until.ts";
 
@@ -84,21 +84,43 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** A streamed chat completion asking for usage, on the service's host or through the entrypoint. */
-async function chat(viaEntrypoint: boolean): Promise<void> {
-  const reply = await send(agent.httpPort, {
-    host: viaEntrypoint ? "gateway.localhost" : "llama.localhost",
-    path: "/v1/chat/completions",
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      model: MODEL,
-      messages: [{ role: "user", content: "hi" }],
-      stream: true,
-      stream_options: { include_usage: true },
-    }),
+/**
+ * A streamed chat completion asking for usage, on the service's host or through the entrypoint; the
+ * time to its first byte of body as this client saw it, in seconds.
+ */
+function chat(viaEntrypoint: boolean): Promise<number> {
+  const body = JSON.stringify({
+    model: MODEL,
+    messages: [{ role: "user", content: "hi" }],
+    stream: true,
+    stream_options: { include_usage: true },
   });
-  expect(reply.status).toBe(200);
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    let first: number | null = null;
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port: agent.httpPort,
+        path: "/v1/chat/completions",
+        method: "POST",
+        agent: false,
+        headers: { host: viaEntrypoint ? "gateway.localhost" : "llama.localhost", "content-type": "application/json" },
+      },
+      (res) => {
+        res.on("data", () => {
+          first ??= performance.now();
+        });
+        res.on("end", () => {
+          if (res.statusCode !== 200) reject(new Error(`chat: ${res.statusCode}`));
+          else resolve(((first ?? performance.now()) - started) / 1000);
+        });
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
 }
 
 /** The value of a query that sums to one number (0 while it has no result). */
@@ -126,17 +148,23 @@ describe("Prometheus scraping the agent", () => {
     // One request first, seen by Prometheus, so that rate() has a sample before the measured ones.
     await chat(false);
     await until("the first request in Prometheus", async () => (await scalar(TTFT_COUNT)) === 1, 30_000, 200);
-    await Promise.all(Array.from({ length: 10 }, (_, i) => chat(i % 2 === 1)));
+    const seen = await Promise.all(Array.from({ length: 10 }, (_, i) => chat(i % 2 === 1)));
     await until("11 requests in Prometheus", async () => (await scalar(TTFT_COUNT)) === 11, 30_000, 200);
 
     const p90 = await scalar(
       'histogram_quantile(0.9, sum by (le) (rate(gen_ai_server_time_to_first_token_seconds_bucket{service="llama"}[1m])))',
     );
-    console.log(`histogram_quantile(0.9) of TTFT: ${p90} s (replica: ${TTFT_MS / 1000} s)`);
+    // The gateway's TTFT is at least the replica's and at most what the clients saw (on an idle
+    // machine both are the replica's 0.6 s; on a loaded one the proxy's own delay is in both).
+    const clientP90 = [...seen].sort((a, b) => a - b)[8]!;
+    console.log(
+      `histogram_quantile(0.9) of TTFT: ${p90} s (replica: ${TTFT_MS / 1000} s, clients' p90: ${clientP90} s)`,
+    );
     const seconds = TTFT_MS / 1000;
     const upper = TTFT_BOUNDS.findIndex((b) => b >= seconds);
     const width = TTFT_BOUNDS[upper]! - TTFT_BOUNDS[upper - 1]!;
-    expect(Math.abs(p90 - seconds), `p90 ${p90}, log: ${prometheus.log()}`).toBeLessThanOrEqual(width);
+    expect(p90, `p90 ${p90}, log: ${prometheus.log()}`).toBeGreaterThanOrEqual(seconds - width);
+    expect(p90, `p90 ${p90}, log: ${prometheus.log()}`).toBeLessThanOrEqual(Math.max(seconds, clientP90) + width);
     // Tokens are the replica's own usage, exactly, summed over both proxy processes.
     expect(await scalar('sum(gateplane_tokens_total{service="llama",gen_ai_token_type="output",source="usage"})')).toBe(
       11 * TOKENS.length,

@@ -13,7 +13,7 @@
  * next delta must not wait for a 10 MB file. A whole document's write is, as it always was.
  */
 
-import { type ConfigState, indexDocument, mergeDelta } from "../proxy/config-merge.ts";
+import { type ConfigState, indexDocument } from "../proxy/config-merge.ts";
 import { ConfigRejectedError } from "../proxy/index.ts";
 import { MAX_NACK_ERROR, type ServiceRejection } from "../schema/agent-protocol.ts";
 import type { ConfigDelta } from "../schema/config-delta.ts";
@@ -158,11 +158,14 @@ export class ConfigApplier {
       const what = r.kept ? "keeps its last good state" : "is not served";
       log.warn(`config version ${delta.version}: service ${r.service} ${what}: ${r.error}`);
     }
-    const next = mergeDelta(state, delta);
+    // Merged in place (O(changed)); undone when the proxy refuses it.
+    const undo = state.apply(delta);
+    const merged = state.doc;
     try {
-      if (this.options.applyDelta) await this.options.applyDelta(delta, next.doc);
-      else await this.options.apply(next.doc);
+      if (this.options.applyDelta) await this.options.applyDelta(delta, merged);
+      else await this.options.apply(merged);
     } catch (error) {
+      undo();
       const message = proxyRefusal(error);
       log.warn(`rejected config delta ${delta.base_version} → ${delta.version} from ${source}: ${message}`);
       return { kind: "rejected", version: delta.version, error: message };
@@ -174,13 +177,12 @@ export class ConfigApplier {
       ...isolated.rejected.map((r) => r.service),
     ]);
     const rejected = [...this.rejected.filter((r) => !touched.has(r.service)), ...isolated.rejected];
-    this.applied = next.doc;
-    this.state = next;
+    this.applied = merged;
     this.rejected = rejected;
     log.info(
       `applied config delta ${delta.base_version} → ${delta.version} from ${source} (${delta.services.length} services changed, ${delta.removed.length} removed)`,
     );
-    void this.persist(next.doc);
+    void this.persist(merged);
     return { kind: "applied", version: delta.version, rejected };
   }
 

@@ -29,7 +29,7 @@ import { ConfigStore } from "../agent/config-store.ts";
 import { isolateDelta } from "../agent/isolate-delta.ts";
 import { isolateServices } from "../agent/isolate-services.ts";
 import { attachStandaloneProxy, stopStandaloneProxy } from "../agent/proxy-link.ts";
-import { deltaProblems, indexDocument, mergeDelta } from "../proxy/config-merge.ts";
+import { deltaProblems, indexDocument } from "../proxy/config-merge.ts";
 import { routeByHost } from "../proxy/route-request.ts";
 import { buildRoutingTable, EMPTY_TABLE, parseDocument } from "../proxy/routes.ts";
 import { updateRoutingTable } from "../proxy/routes-delta.ts";
@@ -238,7 +238,7 @@ const [, parseMs] = time(() => parseDocument(doc));
 const [, isolateMs] = time(() => isolateServices(doc, null));
 const [table, buildMs] = time(() => buildRoutingTable(doc, EMPTY_TABLE, deps));
 const [, rebuildMs] = time(() => buildRoutingTable({ ...doc, version: 2 }, table, deps));
-let state = indexDocument(doc);
+const state = indexDocument(doc);
 let current = table;
 const check: number[] = [];
 const apply: number[] = [];
@@ -254,11 +254,10 @@ for (let i = 0; i < 100; i++) {
   if (!isolated.ok) throw new Error(isolated.error);
   const [, problemsMs] = time(() => deltaProblems(state, delta));
   check.push(isolateOneMs + problemsMs);
-  const [next, mergeMs] = time(() => mergeDelta(state, delta));
-  const [updated, updateMs] = time(() => updateRoutingTable(current, delta, next.doc, deps));
+  const [, mergeMs] = time(() => state.apply(delta));
+  const [updated, updateMs] = time(() => updateRoutingTable(current, delta, deps));
   apply.push(mergeMs + updateMs);
-  state = next;
-  current = updated;
+  current = updated.table;
 }
 console.log(
   `whole document: validate ${ms(parseMs)} (per-service isolation ${ms(isolateMs)}), build table ${ms(buildMs)}, rebuild on top of the previous ${ms(rebuildMs)}`,

@@ -182,13 +182,15 @@ export class ConfigApplier {
     log.info(
       `applied config delta ${delta.base_version} → ${delta.version} from ${source} (${delta.services.length} services changed, ${delta.removed.length} removed)`,
     );
-    void this.persist(merged);
+    void this.persist(merged, true);
     return { kind: "applied", version: delta.version, rejected };
   }
 
-  private async persist(document: ConfigDocument): Promise<void> {
+  /** `later`: a delta's write, spaced after the last one (`ConfigStore.writeLater`). */
+  private async persist(document: ConfigDocument, later = false): Promise<void> {
     try {
-      await this.options.store.write(document);
+      const { store } = this.options;
+      await (later && store.writeLater ? store.writeLater(document) : store.write(document));
       if (this.persistFailure !== null)
         this.options.log.info(`last good config persisted again to ${this.options.store.file}`);
       this.persistFailure = null;

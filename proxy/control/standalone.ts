@@ -136,8 +136,10 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
     await writeFile(temp, text, { mode: 0o600 });
     await rename(temp, paths.state);
   });
-  const persist = () =>
-    writes.write().catch((error: Error) => log(`proxy: cannot persist its state: ${error.message}`));
+  const persist = (later = false) =>
+    (later ? writes.writeLater() : writes.write()).catch((error: Error) =>
+      log(`proxy: cannot persist its state: ${error.message}`),
+    );
 
   let finish!: () => void;
   const done = new Promise<void>((resolve) => {
@@ -186,8 +188,9 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
       case "apply-delta": {
         await proxy.applyDelta(message.delta as ConfigDelta);
         state.document = proxy.document();
-        // Not awaited: the agent's ACK must not wait for a 10 MB write (it persists its own copy too).
-        void persist();
+        // Not awaited: the agent's ACK must not wait for a 10 MB write (it persists its own copy too);
+        // spaced after the last write, so a stream of deltas shares writes (`coalesced-write.ts`).
+        void persist(true);
         return null;
       }
       case "certificates": {

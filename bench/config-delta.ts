@@ -11,8 +11,9 @@
  * 2. Propagation: a one-service delta registering a replica (a local server) → its first routed
  *    request, through the serving processes (p50, p95).
  * 2b. CPU per delta, per process (the agent, the proxy's parent, each serving process: /proc/<pid>/stat
- *    over 200 one-service deltas, no requests meanwhile) and the delta's ACK time, at 1,000 services
- *    (a host of its own, started first) and at N: a one-service delta must cost the same at both.
+ *    over 200 one-service deltas back to back, then 20 deltas 500 ms apart, no requests meanwhile) and
+ *    the delta's ACK time, at 1,000 services (a host of its own, started first) and at N: a
+ *    one-service delta must cost the same at both.
  * 3. Per-change cost in this process: checking and applying a one-service delta to the routing
  *    table against validating and building the whole document.
  * 4. A routing decision's table lookup at 100 services and at N (it must not grow with them).
@@ -67,7 +68,10 @@ const get = (port: number, host: string) =>
 console.log(`${N} services × 2 replicas, document ${MiB(Buffer.byteLength(JSON.stringify(fakeDocument(N))))}`);
 
 // ── 1, 2 and 2b: the agent (this process) and the standalone proxy, as on a real host ──
-/** Serial one-service deltas (a made-up replica registered each): CPU ms per delta per process, ACK times. */
+/**
+ * Serial one-service deltas (a made-up replica registered each), `gapMs` apart: CPU ms per delta per
+ * process (the work a delta leaves for after its ACK, a persisted write, counted too), ACK times.
+ */
 async function cpuPerDelta(
   applier: ConfigApplier,
   n: number,
@@ -75,6 +79,7 @@ async function cpuPerDelta(
   proxyPid: number,
   servingPids: () => number[],
   count: number,
+  gapMs = 0,
 ) {
   const serving = servingPids();
   const pids = [proxyPid, ...serving];
@@ -95,6 +100,7 @@ async function cpuPerDelta(
     if (outcome.kind !== "applied") throw new Error(`delta not applied: ${JSON.stringify(outcome)}`);
     acks.push(performance.now() - t);
     version++;
+    if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
   }
   // Work a delta left for after its ACK (a persisted write, a child's GC) counts too.
   await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -110,13 +116,25 @@ async function cpuPerDelta(
   };
 }
 type CpuFigures = Awaited<ReturnType<typeof cpuPerDelta>>;
-const showCpu = (n: number, c: CpuFigures) =>
+const showCpu = (n: number, label: string, c: CpuFigures) =>
   console.log(
-    `CPU per one-service delta at ${n} services: agent ${ms(c.agent)}, proxy parent ${ms(c.parent)}, serving processes ${c.serving.map(ms).join(" + ")}; ACK p50 ${ms(c.ackP50)} p95 ${ms(c.ackP95)}`,
+    `CPU per one-service delta at ${n} services, ${label}: agent ${ms(c.agent)}, proxy parent ${ms(c.parent)}, serving processes ${c.serving.map(ms).join(" + ")}; ACK p50 ${ms(c.ackP50)} p95 ${ms(c.ackP95)}`,
   );
+/** 200 deltas back to back, then 20 deltas 500 ms apart (each then gets a persisted write of its own). */
+async function cpuFigures(
+  applier: ConfigApplier,
+  n: number,
+  version: number,
+  proxyPid: number,
+  servingPids: () => number[],
+) {
+  const burst = await cpuPerDelta(applier, n, version, proxyPid, servingPids, 200);
+  const spaced = await cpuPerDelta(applier, n, burst.version, proxyPid, servingPids, 20, 500);
+  return { burst, spaced };
+}
 
 /** A host of `n` services; `full`: memory and propagation too (else only the CPU per delta). */
-async function host(n: number, full: boolean): Promise<CpuFigures> {
+async function host(n: number, full: boolean): Promise<{ burst: CpuFigures; spaced: CpuFigures }> {
   const upstream = createServer((_req, res) => res.end("new replica"));
   await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
   const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
@@ -170,7 +188,7 @@ async function host(n: number, full: boolean): Promise<CpuFigures> {
     await rm(stateDir, { recursive: true, force: true });
   };
   if (!full) {
-    const cpu = await cpuPerDelta(applier, n, firstVersion, proxyPid, servingPids, 200);
+    const cpu = await cpuFigures(applier, n, firstVersion, proxyPid, servingPids);
     await store.idle();
     await stop();
     return cpu;
@@ -220,7 +238,7 @@ async function host(n: number, full: boolean): Promise<CpuFigures> {
   show("after the whole document", before);
   show("after 200 deltas", after);
   show(`${IDLE_S} s later, no change meanwhile`, idle);
-  const cpu = await cpuPerDelta(applier, n, version, proxyPid, servingPids, 200);
+  const cpu = await cpuFigures(applier, n, version, proxyPid, servingPids);
   await store.idle();
   await stop();
   return cpu;
@@ -228,8 +246,13 @@ async function host(n: number, full: boolean): Promise<CpuFigures> {
 
 const cpuSmall = await host(1_000, false);
 const cpuLarge = await host(N, true);
-showCpu(1_000, cpuSmall);
-showCpu(N, cpuLarge);
+for (const [label, key] of [
+  ["back to back", "burst"],
+  ["500 ms apart", "spaced"],
+] as const) {
+  showCpu(1_000, label, cpuSmall[key]);
+  showCpu(N, label, cpuLarge[key]);
+}
 
 // ── 3: per-change cost in this process ──
 const doc = fakeDocument(N);

@@ -8,9 +8,10 @@
  *
  * A delta (`schema/config-delta.ts`) takes the same path on top of the applied document: only at
  * its base version (anything else is a gap, reported for the channel to resync, never applied),
- * only its services validated (`isolate-delta.ts`), handed to the proxy as a delta, and the merged
- * document is what is persisted. That write is not awaited (it coalesces, `config-store.ts`): the
- * next delta must not wait for a 10 MB file. A whole document's write is, as it always was.
+ * only its services validated (`isolate-delta.ts`), handed to the proxy as a delta, and persisted as
+ * a delta on top of the document persisted (`config-store.ts`: a line appended to a journal, not a
+ * 10 MB file rewritten). That write is not awaited: the next delta must not wait for it. A whole
+ * document's write is, as it always was.
  */
 
 import { type ConfigState, indexDocument } from "../proxy/config-merge.ts";
@@ -182,15 +183,15 @@ export class ConfigApplier {
     log.info(
       `applied config delta ${delta.base_version} → ${delta.version} from ${source} (${delta.services.length} services changed, ${delta.removed.length} removed)`,
     );
-    void this.persist(merged, true);
+    void this.persist(merged, delta);
     return { kind: "applied", version: delta.version, rejected };
   }
 
-  /** `later`: a delta's write, spaced after the last one (`ConfigStore.writeLater`). */
-  private async persist(document: ConfigDocument, later = false): Promise<void> {
+  /** `delta`: the delta that made `document`, persisted as such (`ConfigStore.writeDelta`). */
+  private async persist(document: ConfigDocument, delta?: ConfigDelta): Promise<void> {
     try {
       const { store } = this.options;
-      await (later && store.writeLater ? store.writeLater(document) : store.write(document));
+      await (delta && store.writeDelta ? store.writeDelta(delta, document) : store.write(document));
       if (this.persistFailure !== null)
         this.options.log.info(`last good config persisted again to ${this.options.store.file}`);
       this.persistFailure = null;

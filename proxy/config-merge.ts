@@ -28,9 +28,16 @@ export class ConfigState {
   #head: ConfigHead;
   /** The whole document as last made; null: made again when asked. */
   #doc: ConfigDocument | null;
-  /** The last document made (even of an older version), and the names added since: what `doc` patches. */
+  /**
+   * The last document made (even of an older version) and what changed since, which `doc` patches:
+   * the names added, the names changed in place, whether any was removed; each service's position
+   * in `#base` (made when first needed after services were added or removed).
+   */
   #base: ConfigDocument;
   #added = new Set<string>();
+  #changed = new Set<string>();
+  #removed = false;
+  #positions: Map<string, number> | null = null;
 
   constructor(doc: ConfigDocument) {
     const { version, services, ...head } = doc;
@@ -62,20 +69,32 @@ export class ConfigState {
   }
 
   /**
-   * The whole document (O(services) when a delta changed it since it was last made: the kept
-   * services in their order, each at its newest, the added merged in by name).
+   * The whole document. After deltas that only changed services: a copy of the last one made (an
+   * array of references) with those services replaced, O(changed). After services were added or
+   * removed: the kept services in their order, each at its newest, the added merged in by name, O(services).
    */
   get doc(): ConfigDocument {
     if (this.#doc) return this.#doc;
-    const services: ConfigService[] = [];
-    for (const service of this.#base.services) {
-      const now = this.#byName.get(service.name);
-      if (now !== undefined && !this.#added.has(service.name)) services.push(now);
+    let services: ConfigService[];
+    if (this.#added.size === 0 && !this.#removed) {
+      this.#positions ??= new Map(this.#base.services.map((s, i) => [s.name, i]));
+      services = this.#base.services.slice();
+      for (const name of this.#changed) services[this.#positions.get(name)!] = this.#byName.get(name)!;
+    } else {
+      const kept: ConfigService[] = [];
+      for (const service of this.#base.services) {
+        const now = this.#byName.get(service.name);
+        if (now !== undefined && !this.#added.has(service.name)) kept.push(now);
+      }
+      const added = [...this.#added].flatMap((name) => this.#byName.get(name) ?? []).sort(byNameOrder);
+      services = mergeByName(kept, added);
+      this.#positions = null;
     }
-    const added = [...this.#added].flatMap((name) => this.#byName.get(name) ?? []).sort(byNameOrder);
-    this.#doc = { ...this.#head, version: this.#version, services: mergeByName(services, added) };
+    this.#doc = { ...this.#head, version: this.#version, services };
     this.#base = this.#doc;
     this.#added = new Set();
+    this.#changed = new Set();
+    this.#removed = false;
     return this.#doc;
   }
 
@@ -84,7 +103,12 @@ export class ConfigState {
     const before = new Map<string, ConfigService | undefined>();
     const hosts = new Map<string, string | undefined>();
     const { version, head, doc, base } = { version: this.#version, head: this.#head, doc: this.#doc, base: this.#base };
-    const added = new Set(this.#added);
+    const [added, changed, removed, positions] = [
+      new Set(this.#added),
+      new Set(this.#changed),
+      this.#removed,
+      this.#positions,
+    ];
     const setHost = (host: string, owner: string | undefined) => {
       if (!hosts.has(host)) hosts.set(host, this.#hostOwner.get(host));
       if (owner === undefined) this.#hostOwner.delete(host);
@@ -98,10 +122,14 @@ export class ConfigState {
       const host = normalizeHost(old.host);
       if (this.#hostOwner.get(host) === name) setHost(host, undefined);
     };
-    for (const name of delta.removed) drop(name);
+    for (const name of delta.removed) {
+      drop(name);
+      if (before.get(name) !== undefined && !this.#added.has(name)) this.#removed = true;
+    }
     for (const service of delta.services) drop(service.name);
     for (const service of delta.services) {
       if (before.get(service.name) === undefined) this.#added.add(service.name);
+      else if (!this.#added.has(service.name)) this.#changed.add(service.name);
       this.#byName.set(service.name, service);
       setHost(normalizeHost(service.host), service.name);
     }
@@ -122,6 +150,9 @@ export class ConfigState {
       this.#doc = doc;
       this.#base = base;
       this.#added = added;
+      this.#changed = changed;
+      this.#removed = removed;
+      this.#positions = positions;
     };
   }
 }

@@ -51,11 +51,11 @@ import { treePoliciesOf, treePolicyFamilies } from "./observe/tree-policy-metric
 import { type Child, forkChild, freePort, type Sharing } from "./process-fork.ts";
 import type { FromProcess, ToProcess } from "./process-protocol.ts";
 import { ProcessGoneError, ProcessRpc } from "./process-rpc.ts";
-import { compileRateLimits } from "./rate-limit.ts";
 import { answerAsk } from "./rate-limit-gate.ts";
-import { ZoneRegistry, type ZoneSpec } from "./rate-limit-store.ts";
+import { ZoneRegistry } from "./rate-limit-store.ts";
 import { answerRoute } from "./routing-gate.ts";
 import { RoutingState } from "./routing-state.ts";
+import { ServiceZones } from "./service-zones.ts";
 import type { ServerSettings } from "./settings.ts";
 import type { RawServiceStats } from "./stats.ts";
 import type { TlsCertificate } from "./tls.ts";
@@ -161,8 +161,8 @@ export class ProcessPool {
   #started = false;
   #closing: Promise<void> | null = null;
   readonly #rateLimits: ZoneRegistry;
-  /** Each service's rate-limit zone ids: a delta drops the zones of the services it changes without a walk. */
-  readonly #zoneIds = new Map<string, string[]>();
+  /** The zones of each service's rules (`service-zones.ts`): a delta follows its own services'. */
+  readonly #zones: ServiceZones;
   readonly #routing = new RoutingState();
   /** What this host shares with the gateway's other replicas (`mesh/mesh.ts`). */
   readonly mesh: Mesh;
@@ -187,7 +187,8 @@ export class ProcessPool {
     this.#certificates = options.certificates;
     this.#challenges = options.challenges;
     this.#rateLimits = new ZoneRegistry(options.settings.rateLimitKeys);
-    this.#retainZones(options.document);
+    this.#zones = new ServiceZones(this.#rateLimits);
+    this.#zones.retain(options.document?.services ?? []);
     this.#routing.retain(options.document);
     this.mesh = new Mesh({ zones: this.#rateLimits });
     this.#routing.setMesh(this.mesh);
@@ -473,7 +474,7 @@ export class ProcessPool {
     const previous = this.#document;
     this.#document = document;
     // Before any child runs the new rules; zones of rules the document keeps keep their buckets.
-    this.#retainZones(document);
+    this.#zones.retain(document.services);
     this.#routing.retain(document);
     this.#follow(document);
     await this.#settle(
@@ -492,22 +493,7 @@ export class ProcessPool {
     const previous = this.#document;
     this.#document = document;
     // Each host-wide service follows the delta's services alone (O(changed), not a walk of the document).
-    const zones: ZoneSpec[] = [];
-    const dropped: string[] = [];
-    for (const name of [...delta.removed, ...delta.services.map((s) => s.name)]) {
-      dropped.push(...(this.#zoneIds.get(name) ?? []));
-      this.#zoneIds.delete(name);
-    }
-    for (const service of delta.services) {
-      const specs = compileRateLimits(service).map((rule) => rule.zone);
-      if (specs.length > 0)
-        this.#zoneIds.set(
-          service.name,
-          specs.map((z) => z.id),
-        );
-      zones.push(...specs);
-    }
-    this.#rateLimits.retainChanged(zones, dropped);
+    this.#zones.retainChanged(delta.services, delta.removed);
     this.#routing.retainChanged(delta.services, delta.removed);
     this.#engines.retainChanged(delta.services, delta.removed);
     this.#health.retainChanged(delta.services, delta.removed);
@@ -518,22 +504,6 @@ export class ProcessPool {
       previous,
       this.#slots.map((slot) => this.#applyDeltaTo(slot, delta, previous, document)),
     );
-  }
-
-  /** The host's rate-limit zones follow a whole document (the zones of kept rules keep their buckets). */
-  #retainZones(document: ConfigDocument | null): void {
-    this.#zoneIds.clear();
-    const zones: ZoneSpec[] = [];
-    for (const service of document?.services ?? []) {
-      const specs = compileRateLimits(service).map((rule) => rule.zone);
-      if (specs.length > 0)
-        this.#zoneIds.set(
-          service.name,
-          specs.map((z) => z.id),
-        );
-      zones.push(...specs);
-    }
-    this.#rateLimits.retain(zones);
   }
 
   /** The host-wide services that follow the document in force (their unchanged replicas keep their state). */
@@ -549,7 +519,7 @@ export class ProcessPool {
     const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (!failure) return;
     this.#document = previous;
-    this.#retainZones(previous);
+    this.#zones.retain(previous?.services ?? []);
     this.#routing.retain(previous);
     this.#engines.retain(previous);
     this.#health.retain(previous);

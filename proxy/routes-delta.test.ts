@@ -81,9 +81,12 @@ describe("a delta applied to a routing table", () => {
         const undo = state.apply(delta);
         const next = state;
         expect(documentProblems(next.doc)).toEqual([]);
-        // The merged document keeps the control plane's order.
+        // The merged document keeps the control plane's order, and is the naive merge.
         const names = next.doc.services.map((s) => s.name);
         expect(names).toEqual([...names].sort());
+        const gone = new Set([...delta.removed, ...delta.services.map((s) => s.name)]);
+        const naive = [...previousDoc.services.filter((s) => !gone.has(s.name)), ...delta.services];
+        expect(next.doc.services).toEqual(naive.sort((a, b) => (a.name < b.name ? -1 : 1)));
         // Undone, the state is the previous document's again; redone, the merged one's.
         const merged = next.doc;
         undo();

@@ -5,7 +5,13 @@
  * walk of every route. A whole document builds it once (`routes.ts`); each delta then adds and
  * removes the routes it touches, in place.
  */
-import type { ServiceRoute } from "./routes.ts";
+
+/** What the index reads of a route (`routes.ts`'s `ServiceRoute`, which builds on this module). */
+export interface IndexedRoute {
+  readonly name: string;
+  readonly model: { readonly name: string } | null;
+  readonly balancer: { readonly replicas: readonly { readonly origin: string }[] };
+}
 
 /** The origins of the table's replicas, each counted once per replica that has it. */
 export class Origins implements Iterable<string> {
@@ -45,7 +51,7 @@ export class TableIndex {
   /** Model name → the services declaring it. */
   readonly #models = new Map<string, Set<string>>();
 
-  add(route: ServiceRoute): void {
+  add(route: IndexedRoute): void {
     for (const r of route.balancer.replicas) this.origins.add(r.origin);
     if (!route.model) return;
     let names = this.#models.get(route.model.name);
@@ -57,7 +63,7 @@ export class TableIndex {
   }
 
   /** Takes `route` out; the origins no replica has any more go to `gone`. */
-  remove(route: ServiceRoute, gone: string[]): void {
+  remove(route: IndexedRoute, gone: string[]): void {
     for (const r of route.balancer.replicas) if (this.origins.remove(r.origin)) gone.push(r.origin);
     if (!route.model) return;
     const names = this.#models.get(route.model.name);

@@ -19,12 +19,14 @@ import { normalizeHost } from "./headers.ts";
 import type { ZoneSpec } from "./rate-limit-store.ts";
 import {
   buildRoute,
+  EMPTY_TABLE,
   metricsPublic,
   type RoutingTable,
   routeZones,
   type ServiceRoute,
   type TableDeps,
 } from "./routes.ts";
+import { TableIndex } from "./table-index.ts";
 
 /** The table after a delta, and what its change means for the process's host-wide parts. */
 export interface TableChange {
@@ -40,10 +42,12 @@ export interface TableChange {
 export function updateRoutingTable(previous: RoutingTable, delta: ConfigDelta, deps: TableDeps): TableChange {
   const built = delta.services.map((service) => buildRoute(service, previous.byName.get(service.name), deps));
   // Nothing above changed the table; from here on nothing throws.
-  const byName = previous.byName as Map<string, ServiceRoute>;
-  const byHost = previous.byHost as Map<string, ServiceRoute>;
-  const byModel = previous.byModel as Map<string, ServiceRoute>;
-  const index = previous.index;
+  // The empty table is shared (every process starts on it): its maps are never changed.
+  const fresh = previous === EMPTY_TABLE;
+  const byName = fresh ? new Map<string, ServiceRoute>() : (previous.byName as Map<string, ServiceRoute>);
+  const byHost = fresh ? new Map<string, ServiceRoute>() : (previous.byHost as Map<string, ServiceRoute>);
+  const byModel = fresh ? new Map<string, ServiceRoute>() : (previous.byModel as Map<string, ServiceRoute>);
+  const index = fresh ? new TableIndex() : previous.index;
   const goneOrigins: string[] = [];
   const droppedZones: string[] = [];
   const models = new Set<string>();

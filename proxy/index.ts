@@ -288,6 +288,8 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
   });
   // Documents apply one after another, in the order they were given.
   let queue: Promise<unknown> = Promise.resolve();
+  // The document every process runs (the state is a delta ahead while the processes apply it).
+  let applied = checked.initial;
   return {
     port: pool.port,
     httpsPort: pool.tlsPort,
@@ -305,6 +307,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
         const parsed = checked.accept(doc);
         await pool.apply(parsed);
         state = indexDocument(parsed);
+        applied = parsed;
         checked.log(
           `proxy: configuration version ${parsed.version} applied by ${checked.processes} processes (${parsed.services.length} services)`,
         );
@@ -325,6 +328,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
           undo();
           throw error;
         }
+        applied = document;
         checked.log(
           `proxy: configuration delta ${delta.base_version} → ${delta.version} applied by ${checked.processes} processes (${describe(delta)})`,
         );
@@ -335,7 +339,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     },
     async stats() {
       assertOpen();
-      return summarizeStats(services(), await pool.stats(), pool.engines);
+      return summarizeStats(applied?.services.map((s) => s.name) ?? [], await pool.stats(), pool.engines);
     },
     async metrics() {
       assertOpen();
@@ -350,7 +354,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
       return pool.close(options);
     },
     pids: () => pool.pids(),
-    document: () => state?.doc ?? null,
+    document: () => applied,
     routingLoads: () => pool.routingLoads(),
     mesh: pool.mesh,
     sockets: () => pool.sockets(),

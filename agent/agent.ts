@@ -226,7 +226,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     },
     applyDelta: async (delta, document) => {
       await routers.applyDelta(delta, document);
-      await certificates?.configure(document);
+      // Only a delta that changes which hosts need a certificate reaches them (O(changed) otherwise).
+      await certificates?.configureDelta(delta, document);
     },
     store: configStore,
     initial,

@@ -8,12 +8,13 @@
  *
  * A delta (`schema/config-delta.ts`) takes the same path on top of the applied document: only at
  * its base version (anything else is a gap, reported for the channel to resync, never applied),
- * only its services validated (`isolate-delta.ts`), handed to the proxy as a delta, and the merged
- * document is what is persisted. That write is not awaited (it coalesces, `config-store.ts`): the
- * next delta must not wait for a 10 MB file. A whole document's write is, as it always was.
+ * only its services validated (`isolate-delta.ts`), handed to the proxy as a delta, and persisted as
+ * a delta on top of the document persisted (`config-store.ts`: a line appended to a journal, not a
+ * 10 MB file rewritten). That write is not awaited: the next delta must not wait for it. A whole
+ * document's write is, as it always was.
  */
 
-import { type ConfigState, indexDocument, mergeDelta } from "../proxy/config-merge.ts";
+import { type ConfigState, indexDocument } from "../proxy/config-merge.ts";
 import { ConfigRejectedError } from "../proxy/index.ts";
 import { MAX_NACK_ERROR, type ServiceRejection } from "../schema/agent-protocol.ts";
 import type { ConfigDelta } from "../schema/config-delta.ts";
@@ -158,11 +159,14 @@ export class ConfigApplier {
       const what = r.kept ? "keeps its last good state" : "is not served";
       log.warn(`config version ${delta.version}: service ${r.service} ${what}: ${r.error}`);
     }
-    const next = mergeDelta(state, delta);
+    // Merged in place (O(changed)); undone when the proxy refuses it.
+    const undo = state.apply(delta);
+    const merged = state.doc;
     try {
-      if (this.options.applyDelta) await this.options.applyDelta(delta, next.doc);
-      else await this.options.apply(next.doc);
+      if (this.options.applyDelta) await this.options.applyDelta(delta, merged);
+      else await this.options.apply(merged);
     } catch (error) {
+      undo();
       const message = proxyRefusal(error);
       log.warn(`rejected config delta ${delta.base_version} → ${delta.version} from ${source}: ${message}`);
       return { kind: "rejected", version: delta.version, error: message };
@@ -174,19 +178,20 @@ export class ConfigApplier {
       ...isolated.rejected.map((r) => r.service),
     ]);
     const rejected = [...this.rejected.filter((r) => !touched.has(r.service)), ...isolated.rejected];
-    this.applied = next.doc;
-    this.state = next;
+    this.applied = merged;
     this.rejected = rejected;
     log.info(
       `applied config delta ${delta.base_version} → ${delta.version} from ${source} (${delta.services.length} services changed, ${delta.removed.length} removed)`,
     );
-    void this.persist(next.doc);
+    void this.persist(merged, delta);
     return { kind: "applied", version: delta.version, rejected };
   }
 
-  private async persist(document: ConfigDocument): Promise<void> {
+  /** `delta`: the delta that made `document`, persisted as such (`ConfigStore.writeDelta`). */
+  private async persist(document: ConfigDocument, delta?: ConfigDelta): Promise<void> {
     try {
-      await this.options.store.write(document);
+      const { store } = this.options;
+      await (delta && store.writeDelta ? store.writeDelta(delta, document) : store.write(document));
       if (this.persistFailure !== null)
         this.options.log.info(`last good config persisted again to ${this.options.store.file}`);
       this.persistFailure = null;

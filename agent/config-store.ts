@@ -6,13 +6,20 @@
  * Writes coalesce (`proxy/coalesced-write.ts`): one in flight, and the documents applied meanwhile
  * collapse into one write of the latest; each is serialised in slices (`proxy/json-in-slices.ts`), so
  * a 10 MB document written after every delta neither piles up writes nor stalls the process.
+ *
+ * A delta is persisted as one line appended to `<state-dir>/config.deltas` (`proxy/delta-journal.ts`),
+ * not as a rewrite of the document: `config.json` is rewritten once the journal has grown as large
+ * as it, or once deltas stop for `QUIET_SNAPSHOT_MS` (so it is the whole document in force again
+ * soon after a change), and reading applies the journal on top of it.
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import * as v from "valibot";
 import { writeFileAtomic } from "../lib/atomic-file.ts";
 import { CoalescedWrite } from "../proxy/coalesced-write.ts";
+import { DeltaJournal, QUIET_SNAPSHOT_MS, replayDeltas, snapshotDue } from "../proxy/delta-journal.ts";
 import { stringifyInSlices } from "../proxy/json-in-slices.ts";
+import type { ConfigDelta } from "../schema/config-delta.ts";
 import { ConfigDocument } from "../schema/config-document.ts";
 import { formatIssue, fromValibot } from "../schema/issues.ts";
 
@@ -24,9 +31,17 @@ export type StoredConfig =
 
 export class ConfigStore {
   readonly file: string;
+  /** The deltas applied since the snapshot in `file` (`proxy/delta-journal.ts`). */
+  readonly #journal: DeltaJournal;
+  /** The size of the last snapshot written (0: none yet by this process). */
+  #snapshotBytes = 0;
+  /** The merged document of the last delta journaled, written whole once deltas stop (`QUIET_SNAPSHOT_MS`). */
+  #latest: ConfigDocument | null = null;
+  #quiet: NodeJS.Timeout | null = null;
 
   constructor(stateDir: string) {
     this.file = path.join(stateDir, "config.json");
+    this.#journal = new DeltaJournal(path.join(stateDir, "config.deltas"));
   }
 
   async read(): Promise<StoredConfig> {
@@ -49,22 +64,51 @@ export class ConfigStore {
     if (!result.success) {
       return { kind: "unusable", reason: fromValibot(result.issues).map(formatIssue).join("; ") };
     }
-    return { kind: "document", document: result.output };
+    // The deltas applied since, each checked again as it is read.
+    return { kind: "document", document: await replayDeltas(this.#journal.path, result.output) };
   }
 
   readonly #writes = new CoalescedWrite<ConfigDocument>(async (document) => {
     const text = await stringifyInSlices(document, "services");
     // 0600: it is the gateway's whole routing table, and services' credentials (hashed) travel in it.
     await writeFileAtomic(this.file, `${text}\n`, 0o600);
+    this.#snapshotBytes = text.length;
+    await this.#journal.truncate(document.version);
   });
 
   /** Persists `document`; resolves once it (or a later document) is on disk, rejects if that write failed. */
   write(document: ConfigDocument): Promise<void> {
+    this.#latest = null;
+    if (this.#quiet) clearTimeout(this.#quiet);
+    this.#quiet = null;
     return this.#writes.write(document);
   }
 
-  /** Resolves once no write is in flight or waiting (tests, shutdown). */
-  idle(): Promise<void> {
-    return this.#writes.idle();
+  /**
+   * Persists a delta applied on top of the document persisted (its ACK does not wait): one line
+   * appended to the journal; the whole `document` (the merged one) is written only when the journal
+   * has grown as large as the last snapshot (`proxy/delta-journal.ts`).
+   */
+  writeDelta(delta: ConfigDelta, document: ConfigDocument): Promise<void> {
+    const appended = this.#journal.append(delta);
+    this.#latest = document;
+    if (this.#quiet) clearTimeout(this.#quiet);
+    this.#quiet = setTimeout(() => void this.#flush().catch(() => {}), QUIET_SNAPSHOT_MS);
+    this.#quiet.unref();
+    if (!snapshotDue(this.#journal.bytes, this.#snapshotBytes)) return appended;
+    return Promise.all([appended, this.#writes.writeLater(document)]).then(() => {});
+  }
+
+  /** Writes the last delta's document whole now (deltas stopped, or the store goes idle); its journal is then empty. */
+  #flush(): Promise<void> {
+    const document = this.#latest;
+    return document ? this.write(document) : Promise.resolve();
+  }
+
+  /** Writes what is waiting for deltas to stop, and resolves once no write is in flight or waiting (tests, shutdown). */
+  async idle(): Promise<void> {
+    await this.#flush().catch(() => {});
+    await this.#writes.idle();
+    await this.#journal.idle();
   }
 }

@@ -47,8 +47,7 @@ export function isolateDelta(candidate: unknown, state: ConfigState): DeltaIsola
   }
   const { base_version, version, removed, head } = envelope.output;
   if (version <= base_version) return { ok: false, error: "version: expected a version after base_version" };
-  const { version: _v, services: _s, ...current } = state.doc;
-  const base = { ...(head ?? current), version, services: [] as ConfigService[] };
+  const base = { ...(head ?? state.head), version, services: [] as ConfigService[] };
   try {
     // The head's own rules (the entrypoint's host) concern every service: refused as a whole.
     if (head) parseDocument(base);

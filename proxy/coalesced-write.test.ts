@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { CoalescedWrite } from "./coalesced-write.ts";
 import { stringifyInSlices } from "./json-in-slices.ts";
 
@@ -33,6 +33,39 @@ describe("CoalescedWrite", () => {
     await expect(w.write("a")).rejects.toThrow("EISDIR");
     fail = false;
     await expect(w.write("b")).resolves.toBeUndefined();
+  });
+});
+
+describe("CoalescedWrite.writeLater", () => {
+  it("waits the spacing times the last write's duration, sharing one write among the values meanwhile; a write ends the wait", async () => {
+    const written: number[] = [];
+    let t = 0;
+    // The clock: each write takes 10 ms of it; timers are real but short.
+    const w = new CoalescedWrite<number>(
+      async (n) => {
+        t += 10;
+        written.push(n);
+      },
+      { spacing: 3 },
+    );
+    const now = vi.spyOn(performance, "now").mockImplementation(() => t);
+    try {
+      await w.write(1);
+      // The next deferred write may start 30 ms after the first ended (t = 10 → 40).
+      const later = [w.writeLater(2), w.writeLater(3)];
+      await new Promise((r) => setImmediate(r));
+      expect(written).toEqual([1]);
+      t = 40;
+      await Promise.all(later);
+      expect(written).toEqual([1, 3]);
+      // Deferred again (until t = 50 + 30), but a whole write starts it at once, with the latest value.
+      const deferred = w.writeLater(4);
+      const whole = w.write(5);
+      await Promise.all([deferred, whole]);
+      expect(written).toEqual([1, 3, 5]);
+    } finally {
+      now.mockRestore();
+    }
   });
 });
 

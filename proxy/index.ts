@@ -9,7 +9,7 @@ import type { ConfigDelta } from "../schema/config-delta.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { MeshDigest } from "../schema/mesh.ts";
 import { type ChallengeTokens, checkChallenges } from "./acme-challenge.ts";
-import { type ConfigState, indexDocument, mergeDelta, parseDelta } from "./config-merge.ts";
+import { type ConfigState, indexDocument, parseDelta } from "./config-merge.ts";
 import { engineFamilies } from "./engine/engine-metrics.ts";
 import { EngineScraper, type EngineScraperOptions } from "./engine/scraper.ts";
 import { ConfigRejectedError, ProxyClosedError } from "./errors.ts";
@@ -143,19 +143,24 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
   const checked = checkOptions(options);
   const settings: ServerSettings = { ...DEFAULT_SERVER_SETTINGS, ...tuning.settings };
   checkSettings(settings);
-  let services = checked.initial?.services.map((s) => s.name) ?? [];
-  // The document in force with its indexes: what a delta is checked against and merged into.
+  // The services' names in the document's order, for the stats report (made when it asks).
+  const services = () => state?.doc.services.map((s) => s.name) ?? [];
+  // The document in force with its indexes: what a delta is checked against and merged into (in place).
   let state: ConfigState | null = checked.initial ? indexDocument(checked.initial) : null;
-  /** The checked delta and the state after it; throws ConfigRejectedError. */
+  /**
+   * Checks a delta and merges it into the state: the delta, the merged whole document and what undoes
+   * the merge when the processes refuse it. Throws ConfigRejectedError, changing nothing.
+   */
   const acceptDelta = (input: ConfigDelta) => {
     if (state === null) throw new ConfigRejectedError(input?.version ?? null, ["no document to apply a delta on"]);
     const delta = checked.validated ? input : parseDelta(input, state);
-    if (delta.base_version !== state.doc.version) {
+    if (delta.base_version !== state.version) {
       throw new ConfigRejectedError(delta.version, [
-        `base_version: ${delta.base_version} is not the version in force (${state.doc.version})`,
+        `base_version: ${delta.base_version} is not the version in force (${state.version})`,
       ]);
     }
-    return { delta, next: mergeDelta(state, delta) };
+    const undo = state.apply(delta);
+    return { delta, undo };
   };
   let closed = false;
   const assertOpen = () => {
@@ -219,22 +224,24 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
         engines.retain(parsed);
         health.retain(parsed);
         state = indexDocument(parsed);
-        services = parsed.services.map((s) => s.name);
         checked.log(`proxy: configuration version ${parsed.version} applied (${parsed.services.length} services)`);
       },
       async applyDelta(input) {
         assertOpen();
-        const { delta, next } = acceptDelta(input);
-        server.applyDelta(delta, next);
-        engines.retain(next.doc);
-        health.retain(next.doc);
-        state = next;
-        services = next.doc.services.map((s) => s.name);
+        const { delta, undo } = acceptDelta(input);
+        try {
+          server.applyDelta(delta);
+        } catch (error) {
+          undo();
+          throw error;
+        }
+        engines.retainChanged(delta.services, delta.removed);
+        health.retainChanged(delta.services, delta.removed);
         checked.log(`proxy: configuration delta ${delta.base_version} → ${delta.version} applied (${describe(delta)})`);
       },
       async stats() {
         assertOpen();
-        return summarizeStats(services, [server.stats()], engines);
+        return summarizeStats(services(), [server.stats()], engines);
       },
       async metrics() {
         assertOpen();
@@ -282,6 +289,8 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
   });
   // Documents apply one after another, in the order they were given.
   let queue: Promise<unknown> = Promise.resolve();
+  // The document every process runs (the state is a delta ahead while the processes apply it).
+  let applied = checked.initial;
   return {
     port: pool.port,
     httpsPort: pool.tlsPort,
@@ -299,7 +308,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
         const parsed = checked.accept(doc);
         await pool.apply(parsed);
         state = indexDocument(parsed);
-        services = parsed.services.map((s) => s.name);
+        applied = parsed;
         checked.log(
           `proxy: configuration version ${parsed.version} applied by ${checked.processes} processes (${parsed.services.length} services)`,
         );
@@ -311,10 +320,16 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     applyDelta(input) {
       const run = async () => {
         assertOpen();
-        const { delta, next } = acceptDelta(input);
-        await pool.applyDelta(delta, next.doc);
-        state = next;
-        services = next.doc.services.map((s) => s.name);
+        const { delta, undo } = acceptDelta(input);
+        // The merged whole, made as an array of the services in force (a child started later gets it).
+        const document = state!.doc;
+        try {
+          await pool.applyDelta(delta, document);
+        } catch (error) {
+          undo();
+          throw error;
+        }
+        applied = document;
         checked.log(
           `proxy: configuration delta ${delta.base_version} → ${delta.version} applied by ${checked.processes} processes (${describe(delta)})`,
         );
@@ -325,7 +340,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
     },
     async stats() {
       assertOpen();
-      return summarizeStats(services, await pool.stats(), pool.engines);
+      return summarizeStats(applied?.services.map((s) => s.name) ?? [], await pool.stats(), pool.engines);
     },
     async metrics() {
       assertOpen();
@@ -340,7 +355,7 @@ export async function startTunedProxy(options: ProxyOptions, tuning: ProxyTuning
       return pool.close(options);
     },
     pids: () => pool.pids(),
-    document: () => state?.doc ?? null,
+    document: () => applied,
     routingLoads: () => pool.routingLoads(),
     mesh: pool.mesh,
     sockets: () => pool.sockets(),

@@ -53,9 +53,9 @@ import type { FromProcess, ToProcess } from "./process-protocol.ts";
 import { ProcessGoneError, ProcessRpc } from "./process-rpc.ts";
 import { answerAsk } from "./rate-limit-gate.ts";
 import { ZoneRegistry } from "./rate-limit-store.ts";
-import { documentZones } from "./routes.ts";
 import { answerRoute } from "./routing-gate.ts";
 import { RoutingState } from "./routing-state.ts";
+import { ServiceZones } from "./service-zones.ts";
 import type { ServerSettings } from "./settings.ts";
 import type { RawServiceStats } from "./stats.ts";
 import type { TlsCertificate } from "./tls.ts";
@@ -167,6 +167,8 @@ export class ProcessPool {
   #started = false;
   #closing: Promise<void> | null = null;
   readonly #rateLimits: ZoneRegistry;
+  /** The zones of each service's rules (`service-zones.ts`): a delta follows its own services'. */
+  readonly #zones: ServiceZones;
   readonly #routing = new RoutingState();
   /** What this host shares with the gateway's other replicas (`mesh/mesh.ts`). */
   readonly mesh: Mesh;
@@ -191,7 +193,8 @@ export class ProcessPool {
     this.#certificates = options.certificates;
     this.#challenges = options.challenges;
     this.#rateLimits = new ZoneRegistry(options.settings.rateLimitKeys);
-    this.#rateLimits.retain(documentZones(options.document));
+    this.#zones = new ServiceZones(this.#rateLimits);
+    this.#zones.retain(options.document?.services ?? []);
     this.#routing.retain(options.document);
     this.mesh = new Mesh({ zones: this.#rateLimits });
     this.#routing.setMesh(this.mesh);
@@ -477,7 +480,7 @@ export class ProcessPool {
     const previous = this.#document;
     this.#document = document;
     // Before any child runs the new rules; zones of rules the document keeps keep their buckets.
-    this.#rateLimits.retain(documentZones(document));
+    this.#zones.retain(document.services);
     this.#routing.retain(document);
     this.#follow(document);
     await this.#settle(
@@ -495,9 +498,14 @@ export class ProcessPool {
   async applyDelta(delta: ConfigDelta, document: ConfigDocument): Promise<void> {
     const previous = this.#document;
     this.#document = document;
-    this.#rateLimits.retain(documentZones(document));
+    // Each host-wide service follows the delta's services alone (O(changed), not a walk of the document).
+    this.#zones.retainChanged(delta.services, delta.removed);
     this.#routing.retainChanged(delta.services, delta.removed);
-    this.#follow(document);
+    this.#engines.retainChanged(delta.services, delta.removed);
+    this.#health.retainChanged(delta.services, delta.removed);
+    // Retired series (of processes gone) drop the samples of replicas the document no longer has;
+    // nothing retired (the usual case): nothing looked up (`replicaIds` indexes only when asked).
+    this.#series.retain(replicaIds(document));
     await this.#settle(
       previous,
       this.#slots.map((slot) => this.#applyDeltaTo(slot, delta, previous, document)),
@@ -517,7 +525,7 @@ export class ProcessPool {
     const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (!failure) return;
     this.#document = previous;
-    this.#rateLimits.retain(documentZones(previous));
+    this.#zones.retain(previous?.services ?? []);
     this.#routing.retain(previous);
     this.#engines.retain(previous);
     this.#health.retain(previous);

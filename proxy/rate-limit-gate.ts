@@ -20,6 +20,8 @@ export interface RateLimitGate {
   take(zone: ZoneSpec, key: string, done: (verdict: Verdict | null) => void): void;
   /** The zones of a new document (a local gate keeps its registry in step; a remote one has nothing to do). */
   retain(zones: Iterable<ZoneSpec>): void;
+  /** The zones a delta's services have now (`added`) and had before (`dropped`, ids); `ZoneRegistry.retainChanged`. */
+  retainChanged(added: Iterable<ZoneSpec>, dropped: Iterable<string>): void;
 }
 
 /** The buckets live in this process. */
@@ -36,6 +38,10 @@ export class LocalGate implements RateLimitGate {
 
   retain(zones: Iterable<ZoneSpec>): void {
     this.registry.retain(zones);
+  }
+
+  retainChanged(added: Iterable<ZoneSpec>, dropped: Iterable<string>): void {
+    this.registry.retainChanged(added, dropped);
   }
 }
 
@@ -90,6 +96,8 @@ export class IpcGate implements RateLimitGate {
   }
 
   retain(): void {}
+
+  retainChanged(): void {}
 
   /** The parent's answer to one batch. */
   receive(message: RateLimitVerdicts): void {

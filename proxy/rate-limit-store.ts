@@ -185,6 +185,23 @@ export class ZoneRegistry {
     for (const [id, spec] of wanted) if (!this.#zones.has(id)) this.#zones.set(id, new Zone(spec, this.#cap));
   }
 
+  /**
+   * Follows a delta: the zones of the services it changed or removed (`dropped`, the rules they had)
+   * go unless `added` (the rules they have now) still has them; a kept rule keeps its buckets. Every
+   * other zone is left as it is, unvisited (a zone's id names its service, `rate-limit.ts`).
+   */
+  retainChanged(added: Iterable<ZoneSpec>, dropped: Iterable<string>): void {
+    const wanted = new Map<string, ZoneSpec>();
+    for (const spec of added) wanted.set(spec.id, spec);
+    for (const id of dropped) if (!wanted.has(id)) this.#zones.delete(id);
+    for (const [id, spec] of wanted) if (!this.#zones.has(id)) this.#zones.set(id, new Zone(spec, this.#cap));
+  }
+
+  /** The ids of the zones kept (tests, diagnostics). */
+  ids(): string[] {
+    return [...this.#zones.keys()];
+  }
+
   zone(id: string): Zone | undefined {
     return this.#zones.get(id);
   }

@@ -168,6 +168,31 @@ describe("bounded key store", () => {
   });
 });
 
+describe("registry and deltas", () => {
+  it("follows a delta's zones alone: a kept rule keeps its buckets, a changed or removed one goes, others stay", () => {
+    const registry = new ZoneRegistry(100, () => 0);
+    const zones = (rps: number, name = "svc") =>
+      documentZones(parseDocument(configDocument(1, [{ name, replicas: [], rate_limits: [limit({ rps })] }])));
+    const [a1] = zones(1);
+    const [b1] = zones(1, "other");
+    registry.retain([a1!, b1!]);
+    registry.take(a1!.id, "k");
+    registry.take(b1!.id, "k");
+    // svc unchanged in a delta that names it: its bucket stays.
+    registry.retainChanged([a1!], [a1!.id]);
+    expect(registry.take(a1!.id, "k")! < 0).toBe(true);
+    // svc's rule changed: the old zone goes, the new starts empty; other's is not touched.
+    const [a2] = zones(2);
+    registry.retainChanged([a2!], [a1!.id]);
+    expect(registry.take(a1!.id, "k")).toBeNull();
+    expect(registry.take(a2!.id, "k")).toBe(0);
+    expect(registry.take(b1!.id, "k")! < 0).toBe(true);
+    // other removed.
+    registry.retainChanged([], [b1!.id]);
+    expect(registry.ids()).toEqual([a2!.id]);
+  });
+});
+
 describe("rules", () => {
   it("the longest matching prefix wins, on the normalized path without query", () => {
     const compiled = rules(limit({ rps: 1 }), limit({ prefix: "/v1/chat", rps: 2 }), limit({ prefix: "/v1", rps: 3 }));

@@ -27,6 +27,7 @@ import { compileRateLimits, type RateLimitRule, rateLimitProblems } from "./rate
 import type { ZoneSpec } from "./rate-limit-store.ts";
 import { sharesState } from "./routing-state.ts";
 import type { RequestCounter, StatsRegistry } from "./stats.ts";
+import { Origins, TableIndex } from "./table-index.ts";
 
 export { normalizeHost } from "./headers.ts";
 
@@ -84,12 +85,16 @@ export interface RoutingTable {
   readonly byModel: ReadonlyMap<string, ServiceRoute>;
   /** Unix seconds reported as the models' `created` (the document's `generated_at`). */
   readonly createdAt: number;
-  readonly origins: ReadonlySet<string>;
+  /** The origins of every replica (`table-index.ts`). */
+  readonly origins: Origins;
+  /** The services' names in the document's order (made when read, after a delta). */
   readonly services: readonly string[];
   /** The project members' tokens, for services with `auth`. */
   readonly tokens: TokenSet;
-  /** Every rate-limit zone of the document. */
+  /** Every rate-limit zone of the document (made when read: a delta follows its own services' zones). */
   readonly zones: readonly ZoneSpec[];
+  /** What the table derives from its routes, which a delta changes in place (`table-index.ts`). */
+  readonly index: TableIndex;
   /** `observability.metrics.public`: `GET /metrics` on the gateway's address, with a service token. */
   readonly metricsPublic: boolean;
 }
@@ -101,10 +106,11 @@ export const EMPTY_TABLE: RoutingTable = {
   entrypointHost: null,
   byModel: new Map(),
   createdAt: 0,
-  origins: new Set(),
+  origins: new Origins(),
   services: [],
   tokens: new TokenSet([]),
   zones: [],
+  index: new TableIndex(),
   metricsPublic: false,
 };
 
@@ -115,7 +121,8 @@ export const EMPTY_TABLE: RoutingTable = {
 export const usageInclude = (service: ConfigService): boolean => service.usage === "include";
 
 /** `observability.metrics.public` of a document (false when absent, as above). */
-export const metricsPublic = (doc: ConfigDocument): boolean => doc.observability?.metrics?.public === true;
+export const metricsPublic = (doc: Pick<ConfigDocument, "observability">): boolean =>
+  doc.observability?.metrics?.public === true;
 
 /**
  * Whether a router service exposes `path` (with its query): `/generate`, `/v1/…` and `/chat/completions`,
@@ -253,12 +260,8 @@ export function assembleTable(
   byModel: Map<string, ServiceRoute>,
   head: RoutingTable | null,
 ): RoutingTable {
-  const origins = new Set<string>();
-  const zones: ZoneSpec[] = [];
-  for (const route of byHost.values()) {
-    for (const r of route.balancer.replicas) origins.add(r.origin);
-    for (const rule of route.rateLimits) zones.push(rule.zone);
-  }
+  const index = new TableIndex();
+  for (const route of byHost.values()) index.add(route);
   const generatedAt = Date.parse(doc.generated_at);
   return {
     version: doc.version,
@@ -271,12 +274,20 @@ export function assembleTable(
       : Number.isFinite(generatedAt)
         ? Math.floor(generatedAt / 1000)
         : Math.floor(Date.now() / 1000),
-    origins,
+    origins: index.origins,
     services: doc.services.map((s) => s.name),
     tokens: head ? head.tokens : new TokenSet(doc.service_tokens),
-    zones,
+    zones: routeZones(byHost.values()),
     metricsPublic: head ? head.metricsPublic : metricsPublic(doc),
+    index,
   };
+}
+
+/** The rate-limit zones of `routes`. */
+export function routeZones(routes: Iterable<ServiceRoute>): ZoneSpec[] {
+  const zones: ZoneSpec[] = [];
+  for (const route of routes) for (const rule of route.rateLimits) zones.push(rule.zone);
+  return zones;
 }
 
 /** One service's route; `before` is its route in the table in force, whose replica and policy state it keeps. */

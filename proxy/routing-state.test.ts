@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { RouterConfig } from "../schema/router.ts";
 import { configDocument, type ServiceSpec } from "../test/support/config-builder.ts";
 import { Balancer, DEFAULT_HEALTH_POLICY, ReplicaState } from "./balancer.ts";
+import { Mesh } from "./mesh/mesh.ts";
 import { pdSideKey } from "./pd/pd-side.ts";
 import type { CacheAware } from "./policies/cache-aware.ts";
 import { RoundRobin } from "./policies/round-robin.ts";
@@ -140,6 +141,21 @@ describe("RoutingState", () => {
     expect(state.policy(pdSideKey("pd", "prefill"))).toBeUndefined();
     expect(state.policy(pdSideKey("pd", "decode"))).toBeUndefined();
     expect(state.loads().every((l) => l.service === "llm")).toBe(true);
+  });
+
+  it("has the mesh follow a delta's services alone: tree services it changes or removes, the others untouched", () => {
+    const state = new RoutingState();
+    const mesh = new Mesh();
+    const tree: RouterConfig = { type: "sglang", policy: "cache_aware" };
+    const named = (name: string, router: RouterConfig | null): ServiceSpec => ({ ...three(router), name });
+    state.setMesh(mesh);
+    state.retain(doc([named("a", tree), named("b", tree), named("c", RR)]));
+    expect(mesh.treeServices().sort()).toEqual(["a", "b"]);
+    // b leaves the tree policies, c joins them, a is removed: as a whole document of b and c would give.
+    state.retainChanged(doc([named("b", RR), named("c", tree)]).services, ["a"]);
+    expect(mesh.treeServices().sort()).toEqual(["c"]);
+    state.retainChanged(doc([named("d", tree)]).services, []);
+    expect(mesh.treeServices().sort()).toEqual(["c", "d"]);
   });
 
   it("decides among the eligible ids only, and leaves random and router-less services to the workers", () => {

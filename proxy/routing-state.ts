@@ -126,28 +126,27 @@ export class RoutingState {
 
   /** Follows a delta: only the services it changes or removes; every other one keeps its state as it is. */
   retainChanged(changed: readonly ConfigService[], removed: readonly string[]): void {
-    let trees = false;
     const drop = (name: string) => {
-      for (const key of [name, pdSideKey(name, "prefill"), pdSideKey(name, "decode")]) {
-        trees ||= this.#services.get(key)?.tree != null;
-        this.#services.delete(key);
-      }
+      for (const key of [name, pdSideKey(name, "prefill"), pdSideKey(name, "decode")]) this.#services.delete(key);
       this.#replicas.delete(name);
     };
     for (const name of removed) drop(name);
+    const trees: string[] = [];
+    const others: string[] = [...removed];
     for (const service of changed) {
       // The service's states are rebuilt from what it had (the policies keep theirs while the router stays).
       const next = new Map<string, ServiceState>();
       const nextReplicas = new Map<string, ReadonlyMap<string, HostReplica>>();
       this.#follow(service, next, nextReplicas);
       drop(service.name);
-      for (const [key, state] of next) {
-        trees ||= state.tree != null;
-        this.#services.set(key, state);
-      }
+      for (const [key, state] of next) this.#services.set(key, state);
       for (const [name, replicas] of nextReplicas) this.#replicas.set(name, replicas);
+      const own = next.get(service.name);
+      if (own?.tree != null && own.role === null) trees.push(service.name);
+      else others.push(service.name);
     }
-    if (trees) this.#mesh?.retain(this.#treeServices());
+    // The mesh follows the changed services only (a walk of every service per delta is what this avoids).
+    this.#mesh?.retainChanged(trees, others);
   }
 
   /** One service's states (its own, and a PD service's per role) into `next`, from what it had. */

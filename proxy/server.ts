@@ -13,12 +13,11 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
-import type { ConfigDelta } from "../schema/config-delta.ts";
+import type { ConfigDelta, ConfigHead } from "../schema/config-delta.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
 import type { ReplicaHealth, ReplicaHealthState } from "../schema/health.ts";
 import { answerChallenge, CHALLENGE_PREFIX, type ChallengeTokens } from "./acme-challenge.ts";
 import { trackResponse } from "./client-error.ts";
-import { type ConfigState, indexDocument, mergeDelta } from "./config-merge.ts";
 import { ProxyContext } from "./context.ts";
 import { type Dispatch, dispatchRequest, dispatchUpgrade } from "./dispatch.ts";
 import { ConfigRejectedError } from "./errors.ts";
@@ -75,10 +74,14 @@ export class ProxyServer {
   readonly #dispatch: Dispatch;
   readonly #observe: Observability;
   #table: RoutingTable = EMPTY_TABLE;
-  /** The document in force and its indexes, which a delta applies on top of. */
-  #state: ConfigState | null = null;
-  /** The host's latest active-check verdict per replica, for replicas a later document brings. */
-  readonly #verdicts = new Map<string, ActiveVerdict>();
+  /**
+   * The envelope in force (what a delta's head replaces); its version is the table's. The services
+   * are the table's routes: a process keeps no document besides them (the parent holds it whole).
+   */
+  #head: ConfigHead | null = null;
+  /** The host's latest active-check verdict per replica, by service, for replicas a later document brings. */
+  readonly #verdicts = new Map<string, Map<string, ActiveVerdict>>();
+  #verdictCount = 0;
   /** What `routeRequest` reads of this process; its getters follow the table and listeners in force. */
   readonly #view: RoutingView;
   #closed: Promise<void> | null = null;
@@ -172,48 +175,47 @@ export class ProxyServer {
     this.#ctx.rateLimits.retain(table.zones);
     this.#ctx.routing.retain(doc);
     this.#observe.apply(doc);
-    this.#state = indexDocument(doc);
+    const { version: _v, services: _s, ...head } = doc;
+    this.#head = head;
     this.#table = table;
-    if (this.#verdicts.size > 0) this.setActive([...this.#verdicts.values()], false);
+    if (this.#verdictCount > 0) this.setActive([...this.#allVerdicts()], false);
     this.#holds.release(table);
   }
 
   /**
-   * Swaps in a validated delta on top of the document in force (`config-merge.ts`): only the services
-   * it changes or removes get new routes and state; requests already running finish on the previous table.
-   * Throws, changing nothing, when it does not apply on top of the version in force.
+   * Swaps in a validated delta on top of the document in force, in O(changed): only the services it
+   * changes or removes get new routes and state (`routes-delta.ts`); requests already running finish
+   * on the routes they hold. Throws, changing nothing, when it does not apply on top of the version in force.
    */
-  applyDelta(delta: ConfigDelta, merged?: ConfigState): void {
-    const state = this.#state;
-    if (state === null || delta.base_version !== state.doc.version) {
+  applyDelta(delta: ConfigDelta): void {
+    const head = this.#head;
+    if (head === null || delta.base_version !== this.#table.version) {
       throw new ConfigRejectedError(delta.version, [
-        `base_version: ${delta.base_version} is not the version in force (${state?.doc.version ?? "none"})`,
+        `base_version: ${delta.base_version} is not the version in force (${head === null ? "none" : this.#table.version})`,
       ]);
     }
-    // `merged`: the caller merged it already (the in-process proxy keeps the same state).
-    const next = merged ?? mergeDelta(state, delta);
     this.#ctx.metrics?.retainChanged(delta.services, delta.removed);
-    const table = updateRoutingTable(this.#table, delta, next.doc, this.#tableDeps());
+    const change = updateRoutingTable(this.#table, delta, this.#tableDeps());
+    const table = change.table;
     this.#stats.forget(delta.removed);
-    this.#ctx.pools.retain(table.origins);
-    this.#ctx.rateLimits.retain(table.zones);
+    this.#ctx.pools.retainChanged(table.origins, change.goneOrigins);
+    this.#ctx.rateLimits.retainChanged(change.zones, change.droppedZones);
     this.#ctx.routing.retainChanged(delta.services, delta.removed);
-    if (delta.head) this.#observe.apply(next.doc);
-    this.#state = next;
+    if (delta.head) {
+      this.#head = delta.head;
+      // The sinks read the envelope alone (`observe/sinks.ts`).
+      this.#observe.apply({ ...delta.head, version: delta.version, services: [] });
+    }
     this.#table = table;
-    if (this.#verdicts.size > 0) {
-      const changed = new Set(delta.services.map((s) => s.name));
-      this.setActive(
-        [...this.#verdicts.values()].filter((v) => changed.has(v.service)),
-        false,
-      );
+    if (this.#verdictCount > 0) {
+      const verdicts = delta.services.flatMap((s) => [...(this.#verdicts.get(s.name)?.values() ?? [])]);
+      if (verdicts.length > 0) this.setActive(verdicts, false);
     }
     this.#holds.release(table);
   }
 
-  /** The document in force, whole (null before the first). */
-  get document(): ConfigDocument | null {
-    return this.#state?.doc ?? null;
+  *#allVerdicts(): Iterable<ActiveVerdict> {
+    for (const byKey of this.#verdicts.values()) yield* byKey.values();
   }
 
   #tableDeps(): TableDeps {
@@ -235,13 +237,24 @@ export class ProxyServer {
     const now = Date.now();
     const routes = this.#table.byName;
     for (const v of verdicts) {
-      if (remember) this.#verdicts.set(`${v.service}\u0000${v.id}\u0000${v.url}`, v);
+      if (remember) this.#remember(v);
       const balancer = routes.get(v.service)?.balancer;
       const replica = balancer?.replicas.find((r) => r.id === v.id && r.url === v.url);
       if (replica && (replica.active !== v.verdict || replica.lastCheck !== v.last))
         balancer!.setActive(replica, v.verdict, v.last, v.error, now);
     }
-    if (remember && this.#verdicts.size > 4 * this.#replicaCount()) this.#forgetVerdicts();
+    if (remember && this.#verdictCount > 4 * this.#replicaCount()) this.#forgetVerdicts();
+  }
+
+  #remember(v: ActiveVerdict): void {
+    let byKey = this.#verdicts.get(v.service);
+    if (!byKey) {
+      byKey = new Map();
+      this.#verdicts.set(v.service, byKey);
+    }
+    const key = `${v.id}\u0000${v.url}`;
+    if (!byKey.has(key)) this.#verdictCount++;
+    byKey.set(key, v);
   }
 
   /** Passive-health changes the host's other processes saw (`health/passive-share.ts`). */
@@ -265,10 +278,15 @@ export class ProxyServer {
 
   /** Drops verdicts of replicas the document in force no longer has (bounded memory). */
   #forgetVerdicts(): void {
-    const live = new Set<string>();
-    for (const route of this.#table.byHost.values())
-      for (const r of route.balancer.replicas) live.add(`${r.service}\u0000${r.id}\u0000${r.url}`);
-    for (const key of this.#verdicts.keys()) if (!live.has(key)) this.#verdicts.delete(key);
+    for (const [service, byKey] of this.#verdicts) {
+      const live = new Set(this.#table.byName.get(service)?.balancer.replicas.map((r) => `${r.id}\u0000${r.url}`));
+      for (const key of byKey.keys()) {
+        if (live.has(key)) continue;
+        byKey.delete(key);
+        this.#verdictCount--;
+      }
+      if (byKey.size === 0) this.#verdicts.delete(service);
+    }
   }
 
   /** Each service's replica health as this process sees it (the report merges processes: `stats.ts`). */

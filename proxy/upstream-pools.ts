@@ -28,7 +28,7 @@ export const DEFAULT_POOL_SETTINGS: PoolSettings = {
 export class UpstreamPools {
   readonly #settings: PoolSettings;
   readonly #pools = new Map<string, Pool>();
-  #wanted: ReadonlySet<string> = new Set();
+  #wanted: { has(origin: string): boolean } = new Set<string>();
 
   constructor(settings: PoolSettings) {
     this.#settings = settings;
@@ -45,10 +45,24 @@ export class UpstreamPools {
   }
 
   /** Keeps the pools of these origins; the others close as soon as their requests are done. */
-  retain(origins: ReadonlySet<string>): void {
+  retain(origins: { has(origin: string): boolean }): void {
     this.#wanted = origins;
     for (const [origin, pool] of this.#pools) {
       if (origins.has(origin)) continue;
+      this.#pools.delete(origin);
+      void pool.close().catch(() => {});
+    }
+  }
+
+  /**
+   * Follows a delta: `origins` is the table's (changed in place, `table-index.ts`), `gone` the origins
+   * it no longer has; only their pools close, the others are not visited.
+   */
+  retainChanged(origins: { has(origin: string): boolean }, gone: Iterable<string>): void {
+    this.#wanted = origins;
+    for (const origin of gone) {
+      const pool = this.#pools.get(origin);
+      if (!pool || origins.has(origin)) continue;
       this.#pools.delete(origin);
       void pool.close().catch(() => {});
     }
@@ -63,7 +77,7 @@ export class UpstreamPools {
   async closeAll(force = false): Promise<void> {
     const pools = [...this.#pools.values()];
     this.#pools.clear();
-    this.#wanted = new Set();
+    this.#wanted = new Set<string>();
     await Promise.all(pools.map((p) => (force ? p.destroy() : p.close()).catch(() => {})));
   }
 

@@ -9,6 +9,7 @@
  * and its certificate and key are deleted. Every change of state is reported through `onChange`.
  */
 import { type CertificateState, MAX_REPORT_TEXT } from "../../schema/agent-protocol.ts";
+import type { ConfigDelta } from "../../schema/config-delta.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import { AcmeIssueError, AcmeIssuer, type AcmeSettings, LETS_ENCRYPT_DIRECTORY, type StatusPolling } from "./acme.ts";
 import type { RenewalWindow } from "./schedule.ts";
@@ -69,6 +70,30 @@ export function certificatePlan(doc: ConfigDocument | null): { hosts: string[]; 
   };
 }
 
+/** Each service needing a certificate (`https`, with ACME set) → its host: what a delta is checked against. */
+export function certificateHosts(doc: ConfigDocument | null): Map<string, string> {
+  const out = new Map<string, string>();
+  if (!doc?.acme) return out;
+  for (const s of doc.services) if (s.https) out.set(s.name, s.host.toLowerCase());
+  return out;
+}
+
+/**
+ * Whether `delta` changes which hosts need a certificate (`hosts`: `certificateHosts` of the document
+ * it applies on): a service with one added, removed, or moved, or the head (ACME settings,
+ * entrypoint) changed. O(changed): a delta that does not is nothing for the certificates.
+ */
+export function deltaChangesCertificates(
+  delta: ConfigDelta,
+  hosts: ReadonlyMap<string, string>,
+  acme: boolean,
+): boolean {
+  if (delta.head) return true;
+  if (!acme) return false;
+  if (delta.removed.some((name) => hosts.has(name))) return true;
+  return delta.services.some((s) => (s.https ? s.host.toLowerCase() : undefined) !== hosts.get(s.name));
+}
+
 interface HostSlot {
   cert: StoredCertificate | null;
   record: HostRecord;
@@ -97,6 +122,8 @@ export class CertificateManager {
   #busy = false;
   #stopped = false;
   #lastReport = "";
+  /** `certificateHosts` of the last document configured. */
+  #serviceHosts = new Map<string, string>();
 
   constructor(options: CertificateManagerOptions) {
     this.#o = options;
@@ -109,8 +136,18 @@ export class CertificateManager {
     this.#records = await this.#store.readRecords();
   }
 
+  /**
+   * Follows a delta applied on top of the last document configured (`doc`: the merged whole): as
+   * `configure` when it changes which hosts need a certificate, else nothing (no walk of the
+   * document, no certificates handed to the proxy again: the periodic check still serves and renews).
+   */
+  async configureDelta(delta: ConfigDelta, doc: ConfigDocument): Promise<void> {
+    if (deltaChangesCertificates(delta, this.#serviceHosts, this.#settings !== null)) await this.configure(doc);
+  }
+
   /** Follows a newly applied document: new hosts load from disk (or queue for issuance), dropped ones stop being served. */
   async configure(doc: ConfigDocument | null): Promise<void> {
+    this.#serviceHosts = certificateHosts(doc);
     const plan = certificatePlan(doc);
     if (JSON.stringify(plan.settings) !== JSON.stringify(this.#settings)) {
       this.#issuer?.close();

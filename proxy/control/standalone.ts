@@ -5,9 +5,10 @@
  * own, so the agent can die, restart or be upgraded while the host keeps serving
  * (`docs/gateway-host.md`). The agent drives it over the control socket (`protocol.ts`).
  *
- * It keeps the last applied document and certificates in `<state-dir>/proxy-state.json`, so when it
- * starts again on its own it serves what it served; the first start of a host reads the agent's
- * last good config (`config.json`) instead.
+ * It keeps the last applied document and certificates in `<state-dir>/proxy-state.json` (and the
+ * deltas applied since in `proxy-state.deltas`, `../delta-journal.ts`), so when it starts again on
+ * its own it serves what it served; the first start of a host reads the agent's last good config
+ * (`config.json` and `config.deltas`) instead.
  *
  * Upgrade (`handover`): this process starts its successor (the new build's command, given by the
  * new agent) with an IPC channel and hands it the listening sockets, the document, certificates and
@@ -23,6 +24,7 @@ import type { ConfigDelta } from "../../schema/config-delta.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import type { ChallengeTokens } from "../acme-challenge.ts";
 import { CoalescedWrite } from "../coalesced-write.ts";
+import { DeltaJournal, QUIET_SNAPSHOT_MS, replayDeltas, snapshotDue } from "../delta-journal.ts";
 import type { ListeningSockets, MetricFamily, TlsCertificate, TunedProxyHandle } from "../index.ts";
 import { ProxyOptionsError, startTunedProxy } from "../index.ts";
 import { stringifyInSlices } from "../json-in-slices.ts";
@@ -74,15 +76,20 @@ async function readJson(file: string): Promise<unknown> {
   }
 }
 
+/** Where the deltas applied since the state file's document are journaled (`../delta-journal.ts`). */
+const journalPath = (statePath: string) => statePath.replace(/\.json$/, "") + ".deltas";
+
 /** The document to serve at start: the one this proxy applied last, else the agent's last good one. */
 async function initialState(stateDir: string): Promise<Persisted> {
   const paths = controlPaths(stateDir);
   const own = (await readJson(paths.state)) as Partial<Persisted> | null;
   if (own && typeof own === "object") {
-    return { document: own.document ?? null, certificates: Array.isArray(own.certificates) ? own.certificates : [] };
+    const document = own.document ? await replayDeltas(journalPath(paths.state), own.document) : null;
+    return { document, certificates: Array.isArray(own.certificates) ? own.certificates : [] };
   }
   const stored = (await readJson(`${stateDir}/config.json`)) as ConfigDocument | null;
-  return { document: stored, certificates: [] };
+  const document = stored ? await replayDeltas(`${stateDir}/config.deltas`, stored) : null;
+  return { document, certificates: [] };
 }
 
 export async function startStandalone(options: StandaloneOptions): Promise<Standalone> {
@@ -132,15 +139,33 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
   if (Object.keys(state.challenges).length > 0) await proxy.setChallenges(state.challenges);
 
   // One write in flight, the latest state wins: a delta a second must not queue a 10 MB write each.
+  // A delta is a line of the journal; the state file is rewritten once the journal is as large as it.
+  const journal = new DeltaJournal(journalPath(paths.state));
+  let snapshotBytes = 0;
   const writes = new CoalescedWrite<void>(async () => {
+    const version = state.document?.version ?? 0;
     const document = state.document ? await stringifyInSlices(state.document, "services") : "null";
     const text = `{"document":${document},"certificates":${JSON.stringify(state.certificates)}}\n`;
     const temp = `${paths.state}.${process.pid}.tmp`;
     await writeFile(temp, text, { mode: 0o600 });
     await rename(temp, paths.state);
+    snapshotBytes = text.length;
+    await journal.truncate(version);
   });
-  const persist = () =>
-    writes.write().catch((error: Error) => log(`proxy: cannot persist its state: ${error.message}`));
+  // Once deltas stop, the state file is written whole again (`QUIET_SNAPSHOT_MS`).
+  let quiet: NodeJS.Timeout | null = null;
+  const persist = (later = false) => {
+    if (quiet) clearTimeout(quiet);
+    quiet = null;
+    return (later ? writes.writeLater() : writes.write()).catch((error: Error) =>
+      log(`proxy: cannot persist its state: ${error.message}`),
+    );
+  };
+  const persistWhenQuiet = () => {
+    if (quiet) clearTimeout(quiet);
+    quiet = setTimeout(() => void persist(), QUIET_SNAPSHOT_MS);
+    quiet.unref();
+  };
 
   let finish!: () => void;
   const done = new Promise<void>((resolve) => {
@@ -154,7 +179,9 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
       if (control.listening) control.close();
       for (const socket of connections) socket.destroy();
       await proxy.close({ successor });
+      if (quiet) await persist();
       await writes.idle();
+      await journal.idle();
       // The pid file names the successor after a handover: only our own goes.
       if ((await readFile(paths.pid, "utf8").catch(() => "")).trim() === String(process.pid)) {
         await rm(paths.pid, { force: true });
@@ -187,10 +214,14 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
         return null;
       }
       case "apply-delta": {
-        await proxy.applyDelta(message.delta as ConfigDelta);
+        const delta = message.delta as ConfigDelta;
+        await proxy.applyDelta(delta);
         state.document = proxy.document();
-        // Not awaited: the agent's ACK must not wait for a 10 MB write (it persists its own copy too).
-        void persist();
+        // Not awaited: the agent's ACK must not wait for it. One line of the journal, O(changed); the
+        // whole state is rewritten only once the journal is as large as it (`../delta-journal.ts`).
+        journal.append(delta).catch((error: Error) => log(`proxy: cannot persist a delta: ${error.message}`));
+        if (snapshotDue(journal.bytes, snapshotBytes)) void persist(true);
+        else persistWhenQuiet();
         return null;
       }
       case "certificates": {

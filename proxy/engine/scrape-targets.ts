@@ -5,7 +5,7 @@
  * services only (a `model:` or a `router:`) — an arbitrary HTTP service is not asked for a
  * `/metrics` it never offered.
  */
-import type { ConfigDocument } from "../../schema/config-document.ts";
+import type { ConfigDocument, ConfigService } from "../../schema/config-document.ts";
 import type { Engine } from "../../schema/engine.ts";
 
 export const METRICS_PATH = "/metrics";
@@ -22,7 +22,7 @@ export interface ScrapeTarget {
 export const targetKey = (service: string, id: string, url: string) => `${service}\u0000${id}\u0000${url}`;
 
 /** Whether a service's engines are scraped: `engine: vllm | sglang`, or none set on an LLM service. */
-function scraped(s: ConfigDocument["services"][number]): boolean {
+export function scraped(s: ConfigService): boolean {
   const engine = s.engine ?? null;
   return engine === null ? s.model !== null || s.router !== null : engine !== "none";
 }
@@ -34,13 +34,14 @@ export function scrapedServices(doc: ConfigDocument | null): Set<string> {
 
 /** The replicas a document asks to scrape, with their expected engine (null: detect). */
 export function scrapeTargets(doc: ConfigDocument | null): ScrapeTarget[] {
-  const out: ScrapeTarget[] = [];
-  for (const s of doc?.services ?? []) {
-    if (!scraped(s)) continue;
-    const expected = (s.engine ?? null) as Exclude<Engine, "none"> | null;
-    for (const r of s.replicas) out.push({ service: s.name, id: r.id, url: r.url, expected });
-  }
-  return out;
+  return (doc?.services ?? []).flatMap(serviceTargets);
+}
+
+/** One service's replicas to scrape (none when its engines are not scraped). */
+export function serviceTargets(s: ConfigService): ScrapeTarget[] {
+  if (!scraped(s)) return [];
+  const expected = (s.engine ?? null) as Exclude<Engine, "none"> | null;
+  return s.replicas.map((r) => ({ service: s.name, id: r.id, url: r.url, expected }));
 }
 
 /** `<replica url>/metrics`: the replica's own path prefix kept, as its API is reached under it. */

@@ -231,6 +231,38 @@ describe("engine scraper", () => {
     expect(net.calls.length).toBe(calls);
   });
 
+  it("follows a delta's services alone: kept replicas keep their scrape, gone and removed ones stop", async () => {
+    const { clock, net, loads, scraper } = setup({ [`${A}/metrics`]: { status: 200, body: VLLM } });
+    const other = service("other", [["o", "http://10.0.0.2:8000"]]);
+    scraper.retain(doc(service("llm", [["a", A]]), other));
+    await clock.advance(2_000);
+    const [a, o] = scraper.replicas();
+    loads.length = 0;
+    scraper.retainChanged(
+      [
+        service("llm", [
+          ["a", A],
+          ["c", "http://10.0.0.3:8000"],
+        ]),
+      ],
+      [],
+    );
+    expect(scraper.replicas().map((r) => r.id)).toEqual(["a", "c", "o"]);
+    expect(scraper.replicas()[0]).toBe(a);
+    expect(scraper.replicas()[2]).toBe(o);
+    // Only the changed service's fresh loads are handed out again.
+    expect(loads).toEqual([{ service: "llm", id: "a", load: expect.objectContaining({ running: 12 }) }]);
+    expect(scraper.signals("llm")).toHaveLength(2);
+    // No longer scraped (engine: none), and removed: every scrape stops.
+    scraper.retainChanged([service("llm", [["a", A]], { engine: "none" })], ["other"]);
+    expect(scraper.replicas()).toEqual([]);
+    expect(scraper.signals("llm")).toBeNull();
+    expect(loads.at(-1)).toEqual({ service: "llm", id: "a", load: null });
+    const calls = net.calls.length;
+    await clock.advance(60_000);
+    expect(net.calls.length).toBe(calls);
+  });
+
   it("samples each service's mean waiting over its fresh replicas once per interval", async () => {
     const other = VLLM.replace(
       /num_requests_waiting\{engine="(\d)"([^}]*)\} [\d.]+/g,

@@ -16,7 +16,7 @@
  * to the gateway's own in-flight count (`onLoad(…, null)`). Time and the network are injected: tests
  * drive the clock, nothing sleeps.
  */
-import type { ConfigDocument } from "../../schema/config-document.ts";
+import type { ConfigDocument, ConfigService } from "../../schema/config-document.ts";
 import type { EngineSignals } from "../../schema/engine.ts";
 import type { LlmWindowName } from "../../schema/llm-stats.ts";
 import type { EngineReport } from "../stats.ts";
@@ -26,7 +26,16 @@ import { fetchMetrics, type MetricsFetch, MetricsTooLargeError } from "./fetch-m
 import { QueueSampler, type QueueWindow } from "./queue-samples.ts";
 import { ReplicaScrape, type ScrapedLoad, type ScrapeResult } from "./replica-scrape.ts";
 import { realClock, type ScrapeClock } from "./scrape-clock.ts";
-import { METRICS_PATH, metricsUrl, scrapedServices, scrapeTargets, targetKey } from "./scrape-targets.ts";
+import {
+  METRICS_PATH,
+  metricsUrl,
+  type ScrapeTarget,
+  scraped,
+  scrapedServices,
+  scrapeTargets,
+  serviceTargets,
+  targetKey,
+} from "./scrape-targets.ts";
 
 export const ENGINE_SCRAPE_DEFAULTS = {
   intervalMs: 2_000,
@@ -57,7 +66,13 @@ export class EngineScraper implements EngineReport {
   readonly #random: () => number;
   readonly #o: typeof ENGINE_SCRAPE_DEFAULTS;
   readonly #onLoad: NonNullable<EngineScraperOptions["onLoad"]>;
-  #replicas = new Map<string, ReplicaScrape>();
+  /**
+   * Service → its replicas by `targetKey`: a delta's services are followed without a walk of every
+   * replica of the host (`retainChanged`), and a service's signals are found without one either.
+   */
+  #replicas = new Map<string, Map<string, ReplicaScrape>>();
+  /** How many replicas are scraped, over every service. */
+  #count = 0;
   /** The services whose engines are scraped (some may have no replica now). */
   #services = new Set<string>();
   readonly #queue: QueueSampler;
@@ -75,7 +90,7 @@ export class EngineScraper implements EngineReport {
     this.#queue = new QueueSampler(this.#clock, this.#o.intervalMs, {
       freshWaiting: (now) => this.#freshWaiting(now),
       services: () => this.#services,
-      active: () => this.#replicas.size > 0,
+      active: () => this.#count > 0,
     });
   }
 
@@ -86,11 +101,54 @@ export class EngineScraper implements EngineReport {
    */
   retain(doc: ConfigDocument | null): void {
     if (this.#closed) return;
-    const next = new Map<string, ReplicaScrape>();
+    const previous = this.#replicas;
+    this.#replicas = new Map();
+    this.#count = 0;
     this.#services = scrapedServices(doc);
+    let service: string | null = null;
+    let targets: ScrapeTarget[] = [];
     for (const t of scrapeTargets(doc)) {
+      if (t.service !== service) {
+        if (service !== null) this.#follow(service, targets, previous.get(service));
+        service = t.service;
+        targets = [];
+      }
+      targets.push(t);
+    }
+    if (service !== null) this.#follow(service, targets, previous.get(service));
+    for (const [name, replicas] of previous)
+      for (const [key, r] of replicas) if (this.#replicas.get(name)?.get(key) !== r) this.#stop(r);
+    if (this.#count > 0) this.#queue.start();
+  }
+
+  /**
+   * Follows a delta (`schema/config-delta.ts`): only the services it changes or removes, as
+   * `retain` would follow them; every other replica is left as it is, unvisited.
+   */
+  retainChanged(changed: readonly ConfigService[], removed: readonly string[]): void {
+    if (this.#closed) return;
+    for (const name of removed) this.#drop(name);
+    for (const s of changed) {
+      const before = this.#replicas.get(s.name);
+      if (!scraped(s)) {
+        this.#services.delete(s.name);
+        this.#drop(s.name);
+        continue;
+      }
+      this.#services.add(s.name);
+      if (before) this.#count -= before.size;
+      const now = this.#follow(s.name, serviceTargets(s), before);
+      if (before) for (const [key, r] of before) if (now.get(key) !== r) this.#stop(r);
+    }
+    if (this.#count > 0) this.#queue.start();
+  }
+
+  /** One service's targets: a replica that stays keeps its scrape (its fresh load handed out again), a new one starts. */
+  #follow(service: string, targets: readonly ScrapeTarget[], before: ReadonlyMap<string, ReplicaScrape> | undefined) {
+    const next = new Map<string, ReplicaScrape>();
+    for (const t of targets) {
       const key = targetKey(t.service, t.id, t.url);
-      const kept = this.#replicas.get(key);
+      const kept = before?.get(key);
       if (kept && kept.expected === t.expected) {
         next.set(key, kept);
         if (kept.published) this.#onLoad(kept.service, kept.id, kept.url, kept.load);
@@ -100,9 +158,21 @@ export class EngineScraper implements EngineReport {
       next.set(key, r);
       this.#schedule(r, this.#random() * this.#o.intervalMs);
     }
-    for (const [key, r] of this.#replicas) if (next.get(key) !== r) this.#stop(r);
-    this.#replicas = next;
-    if (next.size > 0) this.#queue.start();
+    // A service that stays keeps its place (`Map.set` on a key there); one without replicas has none.
+    if (next.size > 0) this.#replicas.set(service, next);
+    else this.#replicas.delete(service);
+    this.#count += next.size;
+    return next;
+  }
+
+  /** A service no longer scraped: its replicas stop. */
+  #drop(name: string): void {
+    this.#services.delete(name);
+    const replicas = this.#replicas.get(name);
+    if (!replicas) return;
+    this.#replicas.delete(name);
+    this.#count -= replicas.size;
+    for (const r of replicas.values()) this.#stop(r);
   }
 
   /** The scraper's clock (ages and staleness are on it). */
@@ -110,21 +180,21 @@ export class EngineScraper implements EngineReport {
     return this.#clock.now();
   }
 
-  /** Every replica scraped, in document order. */
+  /** Every replica scraped: each service's in its document order (services in document order after a whole document). */
   replicas(): ReplicaScrape[] {
-    return [...this.#replicas.values()];
+    const out: ReplicaScrape[] = [];
+    for (const replicas of this.#replicas.values()) for (const r of replicas.values()) out.push(r);
+    return out;
   }
 
   /** A service's replicas as the agent reports them and the API shows them; null: not scraped. */
   signals(service: string): EngineSignals[] | null {
     if (!this.#services.has(service)) return null;
     const now = this.#clock.now();
-    return this.replicas()
-      .filter((r) => r.service === service)
-      .map((r) => {
-        this.refresh(r, now);
-        return r.signals(now);
-      });
+    return [...(this.#replicas.get(service)?.values() ?? [])].map((r) => {
+      this.refresh(r, now);
+      return r.signals(now);
+    });
   }
 
   /** The service's queue samples by window. */
@@ -135,8 +205,9 @@ export class EngineScraper implements EngineReport {
   /** Stops every scrape (the proxy closes). */
   close(): void {
     this.#closed = true;
-    for (const r of this.#replicas.values()) this.#stop(r);
+    for (const replicas of this.#replicas.values()) for (const r of replicas.values()) this.#stop(r);
     this.#replicas.clear();
+    this.#count = 0;
     this.#queue.close();
   }
 
@@ -278,9 +349,10 @@ export class EngineScraper implements EngineReport {
 
   /** The fresh replicas' waiting counts for the queue sampler (states brought up to date first). */
   *#freshWaiting(now: number): Iterable<readonly [string, number]> {
-    for (const r of this.#replicas.values()) {
-      this.refresh(r, now);
-      if (r.state === "fresh") yield [r.service, r.load!.waiting] as const;
-    }
+    for (const replicas of this.#replicas.values())
+      for (const r of replicas.values()) {
+        this.refresh(r, now);
+        if (r.state === "fresh") yield [r.service, r.load!.waiting] as const;
+      }
   }
 }

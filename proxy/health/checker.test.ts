@@ -90,6 +90,36 @@ describe("health checker", () => {
   });
 });
 
+describe("health checker and deltas", () => {
+  it("follows a delta's services alone: kept replicas keep their checks, gone and removed ones stop", async () => {
+    const { clock, calls, checker } = setup({ [A]: 200, "http://10.0.0.2:8000": 200 });
+    const other = service("other", [["o", "http://10.0.0.2:8000"]], { health });
+    checker.retain(doc(llm([["a", A]]), other));
+    await clock.advance(200);
+    const [a, o] = checker.replicas();
+    expect(a!.verdict).toBe("healthy");
+    checker.retainChanged(
+      [
+        llm([
+          ["a", A],
+          ["b", "http://10.0.0.3:8000"],
+        ]),
+      ],
+      [],
+    );
+    expect(checker.get("llm", "a", A)).toBe(a);
+    expect(checker.get("other", "o", "http://10.0.0.2:8000")).toBe(o);
+    expect(checker.replicas().map((c) => c.id)).toEqual(["a", "b", "o"]);
+    // Checks turned off for llm, other removed: nothing is checked any more.
+    checker.retainChanged([service("llm", [["a", A]], { health: healthDocument({ check: false }, true) })], ["other"]);
+    expect(checker.replicas()).toEqual([]);
+    expect(a!.closed && o!.closed).toBe(true);
+    const n = calls.length;
+    await clock.advance(10_000);
+    expect(calls).toHaveLength(n);
+  });
+});
+
 describe("health checker against a real server", () => {
   const servers: ReturnType<typeof createServer>[] = [];
   afterEach(() => {

@@ -16,7 +16,7 @@
  * jittered ±10 %; time and the network are injected (`engine/scrape-clock.ts`), as the engine
  * scraper's (`engine/scraper.ts`), whose shape this copies.
  */
-import type { ConfigDocument } from "../../schema/config-document.ts";
+import type { ConfigDocument, ConfigService } from "../../schema/config-document.ts";
 import type { HealthDocument } from "../../schema/health.ts";
 import { realClock, type ScrapeClock } from "../engine/scrape-clock.ts";
 import { type CheckFetch, checkUrl, fetchHealth } from "./check-fetch.ts";
@@ -91,7 +91,8 @@ export class HealthChecker {
   readonly #random: () => number;
   readonly #onVerdict: (verdict: ActiveVerdict) => void;
   readonly #log: (line: string) => void;
-  #replicas = new Map<string, ReplicaCheck>();
+  /** Service → its replicas' checks by key: a delta follows its services without a walk of every replica. */
+  #replicas = new Map<string, Map<string, ReplicaCheck>>();
   #closed = false;
 
   constructor(options: HealthCheckerOptions = {}) {
@@ -108,13 +109,39 @@ export class HealthChecker {
    */
   retain(doc: ConfigDocument | null): void {
     if (this.#closed) return;
+    const previous = this.#replicas;
+    this.#replicas = new Map();
+    for (const s of doc?.services ?? []) this.#follow(s, previous.get(s.name));
+    for (const [name, checks] of previous)
+      for (const [k, c] of checks) if (this.#replicas.get(name)?.get(k) !== c) this.#stop(c);
+  }
+
+  /**
+   * Follows a delta (`schema/config-delta.ts`): only the services it changes or removes, as `retain`
+   * would follow them; every other replica's checks are left as they are, unvisited.
+   */
+  retainChanged(changed: readonly ConfigService[], removed: readonly string[]): void {
+    if (this.#closed) return;
+    for (const name of removed) {
+      const checks = this.#replicas.get(name);
+      this.#replicas.delete(name);
+      for (const c of checks?.values() ?? []) this.#stop(c);
+    }
+    for (const s of changed) {
+      const before = this.#replicas.get(s.name);
+      const now = this.#follow(s, before);
+      for (const [k, c] of before ?? []) if (now.get(k) !== c) this.#stop(c);
+    }
+  }
+
+  /** One service's checks: a replica that stays keeps its verdict and schedule, a new one is checked within 100 ms. */
+  #follow(s: ConfigService, before: ReadonlyMap<string, ReplicaCheck> | undefined): Map<string, ReplicaCheck> {
     const next = new Map<string, ReplicaCheck>();
-    for (const s of doc?.services ?? []) {
-      const settings = s.health?.check;
-      if (!settings) continue;
+    const settings = s.health?.check;
+    if (settings) {
       for (const r of s.replicas) {
         const k = key(s.name, r.id, r.url);
-        const kept = this.#replicas.get(k);
+        const kept = before?.get(k);
         if (kept) {
           if (!sameSettings(kept.settings, settings)) kept.settings = settings;
           next.set(k, kept);
@@ -125,17 +152,21 @@ export class HealthChecker {
         this.#schedule(c, this.#random() * Math.min(100, settings.unhealthy_interval_ms));
       }
     }
-    for (const [k, c] of this.#replicas) if (next.get(k) !== c) this.#stop(c);
-    this.#replicas = next;
+    // A service that stays keeps its place (`Map.set` on a key there); one without checks has none.
+    if (next.size > 0) this.#replicas.set(s.name, next);
+    else this.#replicas.delete(s.name);
+    return next;
   }
 
   now(): number {
     return this.#clock.now();
   }
 
-  /** Every replica checked, in document order. */
+  /** Every replica checked: each service's in its document order (services in document order after a whole document). */
   replicas(): ReplicaCheck[] {
-    return [...this.#replicas.values()];
+    const out: ReplicaCheck[] = [];
+    for (const checks of this.#replicas.values()) for (const c of checks.values()) out.push(c);
+    return out;
   }
 
   /** Every replica's verdict (for a child process that just started). */
@@ -145,12 +176,12 @@ export class HealthChecker {
 
   /** A replica's checks (null: not checked). */
   get(service: string, id: string, url: string): ReplicaCheck | null {
-    return this.#replicas.get(key(service, id, url)) ?? null;
+    return this.#replicas.get(service)?.get(key(service, id, url)) ?? null;
   }
 
   close(): void {
     this.#closed = true;
-    for (const c of this.#replicas.values()) this.#stop(c);
+    for (const checks of this.#replicas.values()) for (const c of checks.values()) this.#stop(c);
     this.#replicas.clear();
   }
 

@@ -105,6 +105,19 @@ describe.each([CACHE_AWARE, PREFIX_LOAD])("$policy across two hosts", (router) =
   });
 });
 
+describe("tree services", () => {
+  it("follow a delta's services alone: a kept index stays, a service no longer a tree one and a removed one go", () => {
+    const mesh = new Mesh({ random: seeded(1) });
+    mesh.retain(["a", "b", "c"]);
+    mesh.retainChanged(["a", "d"], ["b", "gone"]);
+    expect(mesh.treeServices().sort()).toEqual(["a", "c", "d"]);
+    // The same as following the whole list.
+    const whole = new Mesh({ random: seeded(1) });
+    whole.retain(["a", "c", "d"]);
+    expect(whole.treeServices().sort()).toEqual(mesh.treeServices().sort());
+  });
+});
+
 describe("digests", () => {
   it("sample a busy interval down to the cap, and tell a repeated prompt once", () => {
     const mesh = new Mesh({ random: seeded(1) });

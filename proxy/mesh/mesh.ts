@@ -173,6 +173,17 @@ export class Mesh {
     for (const name of keep) if (!this.#indexes.has(name)) this.#indexes.set(name, new PeerIndex());
   }
 
+  /** The services whose peers' routes are learned (tests, diagnostics). */
+  treeServices(): string[] {
+    return [...this.#indexes.keys()];
+  }
+
+  /** Follows a delta: `trees` now keep a prefix tree, `others` (changed or removed) no longer do; the rest stay unvisited. */
+  retainChanged(trees: Iterable<string>, others: Iterable<string>): void {
+    for (const name of others) this.#indexes.delete(name);
+    for (const name of trees) if (!this.#indexes.has(name)) this.#indexes.set(name, new PeerIndex());
+  }
+
   /** Shares this host's in-flight counts in its digests and hands it its peers' (null: stop). */
   shareLoads(loads: LoadShare | null): void {
     this.#loads = loads;

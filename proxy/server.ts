@@ -25,6 +25,7 @@ import { clientAddress, keepIdentity, readRequestHead } from "./headers.ts";
 import type { ActiveVerdict } from "./health/checker.ts";
 import { hostHealthFamilies, processHealthFamilies } from "./health/health-metrics.ts";
 import type { PassiveEvent } from "./health/passive-share.ts";
+import { setPassive, setVerdicts, VerdictMemory } from "./health/table-health.ts";
 import { HoldQueue } from "./hold.ts";
 import { Listeners, type ListenTarget } from "./listeners.ts";
 import type { ExchangeSink } from "./observe/exchange-record.ts";
@@ -79,9 +80,8 @@ export class ProxyServer {
    * are the table's routes: a process keeps no document besides them (the parent holds it whole).
    */
   #head: ConfigHead | null = null;
-  /** The host's latest active-check verdict per replica, by service, for replicas a later document brings. */
-  readonly #verdicts = new Map<string, Map<string, ActiveVerdict>>();
-  #verdictCount = 0;
+  /** The host's latest active-check verdict per replica, for replicas a later document brings. */
+  readonly #verdicts = new VerdictMemory();
   /** What `routeRequest` reads of this process; its getters follow the table and listeners in force. */
   readonly #view: RoutingView;
   #closed: Promise<void> | null = null;
@@ -178,7 +178,7 @@ export class ProxyServer {
     const { version: _v, services: _s, ...head } = doc;
     this.#head = head;
     this.#table = table;
-    if (this.#verdictCount > 0) this.setActive([...this.#allVerdicts()], false);
+    if (this.#verdicts.size > 0) setVerdicts(table, this.#verdicts.all(), Date.now());
     this.#holds.release(table);
   }
 
@@ -207,15 +207,8 @@ export class ProxyServer {
       this.#observe.apply({ ...delta.head, version: delta.version, services: [] });
     }
     this.#table = table;
-    if (this.#verdictCount > 0) {
-      const verdicts = delta.services.flatMap((s) => [...(this.#verdicts.get(s.name)?.values() ?? [])]);
-      if (verdicts.length > 0) this.setActive(verdicts, false);
-    }
+    if (this.#verdicts.size > 0) setVerdicts(table, this.#verdicts.of(delta.services), Date.now());
     this.#holds.release(table);
-  }
-
-  *#allVerdicts(): Iterable<ActiveVerdict> {
-    for (const byKey of this.#verdicts.values()) yield* byKey.values();
   }
 
   #tableDeps(): TableDeps {
@@ -231,62 +224,16 @@ export class ProxyServer {
 
   /**
    * The host's active health checks' verdicts (`health/checker.ts`) for this process's balancers;
-   * kept for replicas a later document brings.
+   * kept for replicas a later document brings (`health/table-health.ts`).
    */
-  setActive(verdicts: readonly ActiveVerdict[], remember = true): void {
-    const now = Date.now();
-    const routes = this.#table.byName;
-    for (const v of verdicts) {
-      if (remember) this.#remember(v);
-      const balancer = routes.get(v.service)?.balancer;
-      const replica = balancer?.replicas.find((r) => r.id === v.id && r.url === v.url);
-      if (replica && (replica.active !== v.verdict || replica.lastCheck !== v.last))
-        balancer!.setActive(replica, v.verdict, v.last, v.error, now);
-    }
-    if (remember && this.#verdictCount > 4 * this.#replicaCount()) this.#forgetVerdicts();
-  }
-
-  #remember(v: ActiveVerdict): void {
-    let byKey = this.#verdicts.get(v.service);
-    if (!byKey) {
-      byKey = new Map();
-      this.#verdicts.set(v.service, byKey);
-    }
-    const key = `${v.id}\u0000${v.url}`;
-    if (!byKey.has(key)) this.#verdictCount++;
-    byKey.set(key, v);
+  setActive(verdicts: readonly ActiveVerdict[]): void {
+    this.#verdicts.remember(verdicts, this.#table);
+    setVerdicts(this.#table, verdicts, Date.now());
   }
 
   /** Passive-health changes the host's other processes saw (`health/passive-share.ts`). */
   applyPassive(events: readonly PassiveEvent[]): void {
-    const now = Date.now();
-    const routes = this.#table.byName;
-    for (const e of events) {
-      const balancer = routes.get(e.service)?.balancer;
-      const replica = balancer?.replicas.find((r) => r.id === e.id && r.url === e.url);
-      if (!replica) continue;
-      if (e.kind === "failure") balancer!.remoteFailed(replica, e, now);
-      else balancer!.remoteSucceeded(replica, e, now);
-    }
-  }
-
-  #replicaCount(): number {
-    let n = 0;
-    for (const route of this.#table.byHost.values()) n += route.balancer.replicas.length;
-    return n;
-  }
-
-  /** Drops verdicts of replicas the document in force no longer has (bounded memory). */
-  #forgetVerdicts(): void {
-    for (const [service, byKey] of this.#verdicts) {
-      const live = new Set(this.#table.byName.get(service)?.balancer.replicas.map((r) => `${r.id}\u0000${r.url}`));
-      for (const key of byKey.keys()) {
-        if (live.has(key)) continue;
-        byKey.delete(key);
-        this.#verdictCount--;
-      }
-      if (byKey.size === 0) this.#verdicts.delete(service);
-    }
+    setPassive(this.#table, events, Date.now());
   }
 
   /** Each service's replica health as this process sees it (the report merges processes: `stats.ts`). */

@@ -16,6 +16,7 @@ import {
 import {
   ADMIN_PORT,
   AGENT_BIN,
+  AGENT_NODE_FLAGS,
   AGENT_UNIT,
   BOOTSTRAP_PATH,
 } from "../../durable-objects/backends/clouds/systemd-unit.ts";
@@ -140,7 +141,7 @@ describe("renderCloudInit", () => {
     }
     const execStart = lines.find((l) => l.startsWith("ExecStart="))!;
     expect(execStart).toBe(
-      `ExecStart=${AGENT_BIN} --user-data %d/bootstrap.json --state-dir /var/lib/gateplane --host 0.0.0.0 --http-port 80 --https-port 443 --admin-port ${ADMIN_PORT}`,
+      `ExecStart=/usr/bin/env node ${AGENT_NODE_FLAGS.join(" ")} ${AGENT_BIN} --user-data %d/bootstrap.json --state-dir /var/lib/gateplane --host 0.0.0.0 --http-port 80 --https-port 443 --admin-port ${ADMIN_PORT}`,
     );
   });
 });

@@ -12,6 +12,8 @@ export const BOOTSTRAP_PATH = "/etc/gateplane/bootstrap.json";
 export const AGENT_USER = "gateplane";
 export const AGENT_BIN = "/usr/local/bin/gateplane-agent";
 export const ADMIN_PORT = 9901;
+/** The agent's V8 flags: the proxy's `LEAN_HEAP_FLAGS` (a part this one may not import; a test keeps them equal). */
+export const AGENT_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=4", "--heap-growing-percent=50"];
 
 export const AGENT_UNIT = `# Gateplane agent: runs the gateway's proxy on ports 80/443 and keeps its config in sync with the
 # control plane. Installed by the cloud-init that the control plane's cloud backends render
@@ -37,7 +39,11 @@ LoadCredential=bootstrap.json:/etc/gateplane/bootstrap.json
 # /var/lib/gateplane, owned by the service user: the agent token and the last good config.
 StateDirectory=gateplane
 StateDirectoryMode=0700
-ExecStart=/usr/local/bin/gateplane-agent --user-data %d/bootstrap.json --state-dir /var/lib/gateplane --host 0.0.0.0 --http-port 80 --https-port 443 --admin-port 9901
+# Node with the proxy's lean heap flags (its configuration's copy would otherwise sit in V8's default
+# 16 MiB semi-spaces and heap slack: docs/gateway-host.md#memory), found on systemd's PATH (the one
+# the install script put in /usr/local/bin, or the system's of the same major); Node follows the
+# bin's symlink.
+ExecStart=/usr/bin/env node --max-semi-space-size=4 --heap-growing-percent=50 /usr/local/bin/gateplane-agent --user-data %d/bootstrap.json --state-dir /var/lib/gateplane --host 0.0.0.0 --http-port 80 --https-port 443 --admin-port 9901
 Environment=NODE_ENV=production
 Restart=always
 RestartSec=2

@@ -67,6 +67,8 @@ export async function startEchoWebSocketServer(): Promise<EchoWebSocketServer> {
   });
   server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
     upgrades.push(req);
+    // node gives an upgrade's socket no error listener: a client's reset must not throw here.
+    socket.on("error", () => socket.destroy());
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     const key = req.headers["sec-websocket-key"];

@@ -267,6 +267,9 @@ export async function startFakeControlPlane(options: FakeControlPlaneOptions): P
   const wss = new WebSocketServer({ noServer: true });
   let nextSocketId = 1;
   const answerUpgrade = (socket: Duplex, status: number, message: string) => {
+    // An upgrade's socket has no error listener of node's: a client that resets it while the answer
+    // is on its way (an agent giving up) must not throw in the test's process.
+    socket.on("error", () => {});
     const body = JSON.stringify({ error: { code: String(status), message } });
     socket.end(
       `HTTP/1.1 ${status} ${message}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,

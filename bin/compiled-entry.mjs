@@ -7,11 +7,11 @@
 // source it was built from changed (size or mtime, each checked with one stat). Where the cache
 // cannot be written (a read-only install) tsx compiles on import as before.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { bundleIsFresh, inputsRecord } from "../lib/bundle-inputs.mjs";
+import { bundleIsFresh, entryBuildOptions, writeBundle } from "../lib/entry-bundle.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DEFAULT_CACHE = path.join(ROOT, "node_modules/.cache/gateplane");
@@ -57,23 +57,7 @@ async function build(source, bundle, root) {
   // esbuild's service is a child process that would otherwise stay for the life of the process
   // that built (an agent, a proxy: tens of MiB in its tree, and a child where none is expected).
   const result = await esbuild
-    .build({
-      absWorkingDir: root,
-      entryPoints: [source],
-      bundle: true,
-      packages: "external",
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      write: false,
-      metafile: true,
-      logLevel: "silent",
-      plugins: [keepModuleUrls],
-    })
+    .build({ ...entryBuildOptions(source, root), plugins: [keepModuleUrls] })
     .finally(() => esbuild.stop());
-  mkdirSync(path.dirname(bundle), { recursive: true });
-  // Written aside and renamed: a command starting meanwhile reads the old bundle or the new, whole.
-  const temp = `${bundle}.${process.pid}.tmp`;
-  writeFileSync(temp, `${result.outputFiles[0].text}${inputsRecord(result.metafile.inputs, root)}`);
-  renameSync(temp, bundle);
+  writeBundle(bundle, result, root);
 }

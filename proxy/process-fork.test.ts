@@ -2,7 +2,7 @@ import { mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { bundleIsFresh } from "../lib/bundle-inputs.mjs";
+import { bundleIsFresh } from "../lib/entry-bundle.mjs";
 import { buildBundle } from "./process-fork.ts";
 
 describe("the serving process's bundle", () => {

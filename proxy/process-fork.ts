@@ -9,12 +9,10 @@
 import { fork } from "node:child_process";
 import cluster from "node:cluster";
 import { createHash } from "node:crypto";
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
-import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { bundleIsFresh, inputsRecord } from "../lib/bundle-inputs.mjs";
+import { bundleIsFresh, entryBuildOptions, writeBundle } from "../lib/entry-bundle.mjs";
 import type { Child } from "./child-face.ts";
 import { ProxyProcessError } from "./errors.ts";
 import { startInProcess } from "./in-process-child.ts";
@@ -50,7 +48,7 @@ const ENTRY_BUNDLE = fileURLToPath(
 /**
  * The child's entry: this checkout's `process-main.ts` compiled once to plain JavaScript, so each
  * child runs without the TypeScript loader (whose compiler thread costs tens of MiB per process).
- * The bundle records the size and mtime of every source it was built from (`lib/bundle-inputs.mjs`,
+ * The bundle records the size and mtime of every source it was built from (`lib/entry-bundle.mjs`,
  * as the bins' bundles do) and is reused while they are unchanged: a proxy that starts (an agent's
  * upgrade, a restart) forks at once instead of spending ~0.3 CPU-s on esbuild first. Falls back to
  * the loader where the bundle cannot be written (a read-only install).
@@ -75,23 +73,7 @@ const PACKAGE_ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Bundles `source` (its packages left as imports) into `bundle`, followed by its inputs' sizes and mtimes. */
 export function buildBundle(source: string, bundle: string, root: string): void {
   const esbuild = createRequire(import.meta.url)("esbuild") as typeof import("esbuild");
-  const result = esbuild.buildSync({
-    absWorkingDir: root,
-    entryPoints: [source],
-    bundle: true,
-    packages: "external",
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    write: false,
-    metafile: true,
-    logLevel: "silent",
-  });
-  mkdirSync(path.dirname(bundle), { recursive: true });
-  // Written aside and renamed: a proxy starting meanwhile reads the old bundle or the new, whole.
-  const temp = `${bundle}.${process.pid}.tmp`;
-  writeFileSync(temp, `${result.outputFiles[0]!.text}${inputsRecord(result.metafile.inputs, root)}`);
-  renameSync(temp, bundle);
+  writeBundle(bundle, esbuild.buildSync(entryBuildOptions(source, root)), root);
 }
 
 /** How the pool's processes are started (the fields of its options this module reads). */

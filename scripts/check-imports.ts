@@ -18,8 +18,9 @@ const ALLOWED: Record<string, string[]> = {
   core: ["schema"],
   "durable-objects": ["schema", "core"],
   worker: ["schema", "core"],
-  // Node helpers that know no part of Gateplane (atomic file replacement; a compiled bundle's record
-  // of its inputs), needed by the host-side processes and the bins. Imports nothing of ours.
+  // Node helpers that know no part of Gateplane (atomic file replacement; an entry compiled to one
+  // module and reused while its sources are unchanged), needed by the host-side processes and the
+  // bins. Imports nothing of ours.
   lib: [],
   agent: ["schema", "proxy", "lib"], // the agent embeds the proxy; the proxy never imports the agent
   proxy: ["schema", "lib"],

@@ -63,12 +63,22 @@ async function setUp(health: ReturnType<typeof healthDocument> | null, passive: 
     return failed;
   };
   const bHealth = async () => (await p.stats())[0]?.health?.find((h) => h.replica === "alpha-1");
-  return { state, p, request, burst, bHealth, log };
+  /** Waits until b answers again (its ejection or open circuit ran out). */
+  const bServesAgain = () =>
+    until(
+      "b serves again",
+      async () => {
+        const res = await request();
+        return res.status === 200 && (JSON.parse(res.body) as Echo).replica === "b";
+      },
+      10_000,
+    );
+  return { state, p, request, burst, bHealth, bServesAgain, log };
 }
 
 describe("passive health shared by a host's proxy processes", () => {
   it("a 500-ing replica reaches clients at most 3 times in all; both processes readmit it", async () => {
-    const { state, request, burst, bHealth, log } = await setUp(null, {
+    const { state, burst, bHealth, bServesAgain, log } = await setUp(null, {
       maxFailures: 3,
       // Longer than the burst can take on a loaded machine: an ejection that ran out mid-burst
       // would let b fail again, which is not what this counts.
@@ -85,14 +95,7 @@ describe("passive health shared by a host's proxy processes", () => {
     // Recovered: once the ejection (the same end in both processes) ran out, b serves again, and
     // the first success clears the failures in both (the report is the worst over the processes).
     state.broken = false;
-    await until(
-      "b serves again",
-      async () => {
-        const res = await request();
-        return res.status === 200 && (JSON.parse(res.body) as Echo).replica === "b";
-      },
-      10_000,
-    );
+    await bServesAgain();
     await until("b healthy in both processes", async () => (await bHealth())?.state === "healthy", 2_000);
     expect((await bHealth())?.error).toBeNull();
   }, 30_000);
@@ -104,7 +107,7 @@ describe("passive health shared by a host's proxy processes", () => {
       { check: false, slow_start: 0, circuit_breaker: { consecutive_failures: 3, open: 4, half_open_successes: 1 } },
       true,
     );
-    const { state, request, burst, bHealth } = await setUp(health, {
+    const { state, burst, bHealth, bServesAgain } = await setUp(health, {
       maxFailures: 1_000,
       baseEjectionMs: 1_000,
       maxEjectionMs: 1_000,
@@ -115,14 +118,7 @@ describe("passive health shared by a host's proxy processes", () => {
     expect(failed).toBeLessThanOrEqual(3);
     expect((await bHealth())?.circuit).toBe("open");
     state.broken = false;
-    await until(
-      "b serves again",
-      async () => {
-        const res = await request();
-        return res.status === 200 && (JSON.parse(res.body) as Echo).replica === "b";
-      },
-      10_000,
-    );
+    await bServesAgain();
     // One process's half-open probe closed it; the other closes too, without a probe of its own.
     await until("the breaker closed in both processes", async () => (await bHealth())?.circuit === "closed", 500);
     expect((await bHealth())?.state).toBe("healthy");

@@ -23,6 +23,9 @@ import { loadOrCreateSecrets } from "./secrets.ts";
 import { claimStateDir, STACK_MARKER_ENV } from "./stack-lock.ts";
 import { startWranglerDev, type WranglerDev, waitForHealthy } from "./wrangler.ts";
 
+/** wrangler dev's default DevTools inspector port. */
+const WRANGLER_INSPECTOR_PORT = 9229;
+
 export interface StackOptions {
   /** Where everything lives: secrets, D1 and Durable Object state, hosts, the CLI config. */
   dir?: string;
@@ -38,7 +41,10 @@ export interface StackOptions {
   log?: (line: string) => void;
   /** How often the Worker's scheduled handler runs (production's cron: every minute). */
   cronIntervalMs?: number;
-  /** Port of wrangler's inspector: 0 picks a free one (tests side by side); unset, wrangler's 9229. */
+  /**
+   * Port of wrangler's inspector: 0 picks a free one (tests side by side); unset, wrangler's 9229,
+   * or a free one when 9229 is taken (a second stack on the machine would otherwise fail to start).
+   */
   inspectorPort?: number;
   /** How the hosts' agents are launched (default: this checkout's agent, `defaultAgentCommand`). */
   agentCommand?: AgentCommand;
@@ -66,7 +72,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const dir = path.resolve(options.dir ?? ".gateplane");
   const port = options.port ?? 8787;
   // Chosen once: a restarted control plane (startControlPlane) keeps it.
-  const inspectorPort = options.inspectorPort === 0 ? await freePort() : options.inspectorPort;
+  const inspectorPort =
+    options.inspectorPort === 0
+      ? await freePort()
+      : (options.inspectorPort ?? ((await isPortInUse(WRANGLER_INSPECTOR_PORT)) ? await freePort() : undefined));
   const write = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const log = options.quiet ? () => {} : write;
   const url = `http://127.0.0.1:${port}`;

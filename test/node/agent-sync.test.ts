@@ -429,9 +429,11 @@ describe("HTTP fallback", () => {
   it("polls only once the socket has been down for the grace period", async () => {
     cp.setConfig(configDocument(1, replicas[0]!.url));
     // Polls every 50 ms once the socket has been down 200 ms; stats every 50 ms; reconnects within 80 ms.
+    // Pings every 5 s: liveness is not what this checks, and on a loaded machine a 100 ms ping's two
+    // missed pongs would give the socket up and start the HTTP fallback this test watches for.
     await start({
       poll: { fallbackAfterMs: 200, intervalMs: 50 },
-      socket: { ...FAST_SOCKET, statsIntervalMs: 50, backoff: { initialMs: 20, maxMs: 80 } },
+      socket: { ...FAST_SOCKET, statsIntervalMs: 50, pingIntervalMs: 5_000, backoff: { initialMs: 20, maxMs: 80 } },
     });
     await vi.waitFor(() => expect(acks()).toEqual([1]), WAIT);
     // The boot fetch, then nothing while the socket is up: watched for eight stats periods (50 ms

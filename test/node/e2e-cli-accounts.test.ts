@@ -107,5 +107,6 @@ describe("account commands against the real Worker", () => {
     const old = await cli(["--url", stack.url, "user", "whoami"]);
     expect(old.code).toBe(2);
     expect(old.stderr).toContain("--api-url");
-  });
+    // Two real CLI runs: ~1 s each alone, up to ~15 s each with another suite beside this one.
+  }, 60_000);
 });

@@ -29,7 +29,9 @@ afterAll(async () => {
 });
 
 it(`serves every request while its agent is killed ${agentKills}×, upgraded ${agentUpgrades}×, and a proxy process crashes ${processKills}×`, {
-  timeout: 60_000,
+  // ~20 s alone; each restart waits on a new agent or proxy, which takes several times longer with
+  // another suite on the machine.
+  timeout: 120_000,
 }, async () => {
   const started = Date.now();
   const figures = await host.run({ agentKills, agentUpgrades, processKills }, (f) => console.log(formatHostFigures(f)));

@@ -14,17 +14,15 @@
  * a model's owner is the first service declaring it in the document's order, by name.
  */
 import type { ConfigDelta } from "../schema/config-delta.ts";
-import { TokenSet } from "./auth.ts";
-import { normalizeHost } from "./headers.ts";
 import type { ZoneSpec } from "./rate-limit-store.ts";
 import {
   buildRoute,
   EMPTY_TABLE,
-  metricsPublic,
   type RoutingTable,
   routeZones,
   type ServiceRoute,
   type TableDeps,
+  tableEnvelope,
 } from "./routes.ts";
 import { TableIndex } from "./table-index.ts";
 
@@ -75,33 +73,28 @@ export function updateRoutingTable(previous: RoutingTable, delta: ConfigDelta, d
   }
   // An origin a new route brought back is not gone.
   const gone = goneOrigins.filter((origin) => !index.origins.has(origin));
-  const head = delta.head;
-  const generatedAt = head ? Date.parse(head.generated_at) : Number.NaN;
+  const envelope = delta.head ? tableEnvelope(delta.head) : previous;
   let services: readonly string[] | null = null;
   let zones: readonly ZoneSpec[] | null = null;
   const table: RoutingTable = {
     version: delta.version,
     byName,
     byHost,
-    entrypointHost: head ? (head.entrypoint ? normalizeHost(head.entrypoint.host) : null) : previous.entrypointHost,
     byModel,
-    createdAt: head
-      ? Number.isFinite(generatedAt)
-        ? Math.floor(generatedAt / 1000)
-        : Math.floor(Date.now() / 1000)
-      : previous.createdAt,
+    entrypointHost: envelope.entrypointHost,
+    createdAt: envelope.createdAt,
+    tokens: envelope.tokens,
+    metricsPublic: envelope.metricsPublic,
     origins: index.origins,
     // Made only when read (a whole document's stats retain them): the document's order is by name.
     get services() {
       services ??= [...byName.keys()].sort();
       return services;
     },
-    tokens: head ? new TokenSet(head.service_tokens) : previous.tokens,
     get zones() {
       zones ??= routeZones(byHost.values());
       return zones;
     },
-    metricsPublic: head ? metricsPublic(head) : previous.metricsPublic,
     index,
   };
   return { table, goneOrigins: gone, zones: built.flatMap((r) => r.rateLimits.map((rule) => rule.zone)), droppedZones };

@@ -246,40 +246,31 @@ export function buildRoutingTable(doc: ConfigDocument, previous: RoutingTable, d
     byHost.set(route.host, route);
     if (route.model && !byModel.has(route.model.name)) byModel.set(route.model.name, route);
   }
-  return assembleTable(doc, byName, byHost, byModel, null);
-}
-
-/**
- * The table's document-wide parts around its routes: `head` is the previous table whose envelope
- * (tokens, entrypoint, dates) stays, or null to take it from `doc`.
- */
-export function assembleTable(
-  doc: ConfigDocument,
-  byName: Map<string, ServiceRoute>,
-  byHost: Map<string, ServiceRoute>,
-  byModel: Map<string, ServiceRoute>,
-  head: RoutingTable | null,
-): RoutingTable {
   const index = new TableIndex();
   for (const route of byHost.values()) index.add(route);
-  const generatedAt = Date.parse(doc.generated_at);
   return {
     version: doc.version,
     byName,
     byHost,
-    entrypointHost: head ? head.entrypointHost : doc.entrypoint ? normalizeHost(doc.entrypoint.host) : null,
     byModel,
-    createdAt: head
-      ? head.createdAt
-      : Number.isFinite(generatedAt)
-        ? Math.floor(generatedAt / 1000)
-        : Math.floor(Date.now() / 1000),
+    ...tableEnvelope(doc),
     origins: index.origins,
     services: doc.services.map((s) => s.name),
-    tokens: head ? head.tokens : new TokenSet(doc.service_tokens),
     zones: routeZones(byHost.values()),
-    metricsPublic: head ? head.metricsPublic : metricsPublic(doc),
     index,
+  };
+}
+
+/** What a table takes from a document's envelope (a whole document's, or a delta's new `head`). */
+export function tableEnvelope(
+  head: Pick<ConfigDocument, "entrypoint" | "generated_at" | "service_tokens" | "observability">,
+): Pick<RoutingTable, "entrypointHost" | "createdAt" | "tokens" | "metricsPublic"> {
+  const generatedAt = Date.parse(head.generated_at);
+  return {
+    entrypointHost: head.entrypoint ? normalizeHost(head.entrypoint.host) : null,
+    createdAt: Number.isFinite(generatedAt) ? Math.floor(generatedAt / 1000) : Math.floor(Date.now() / 1000),
+    tokens: new TokenSet(head.service_tokens),
+    metricsPublic: metricsPublic(head),
   };
 }
 

@@ -16,8 +16,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import * as v from "valibot";
 import { writeFileAtomic } from "../lib/atomic-file.ts";
-import { CoalescedWrite } from "../proxy/coalesced-write.ts";
-import { DeltaJournal, QUIET_SNAPSHOT_MS, replayDeltas, snapshotDue } from "../proxy/delta-journal.ts";
+import { JournaledSnapshot, replayDeltas } from "../proxy/delta-journal.ts";
 import { stringifyInSlices } from "../proxy/json-in-slices.ts";
 import type { ConfigDelta } from "../schema/config-delta.ts";
 import { ConfigDocument } from "../schema/config-document.ts";
@@ -31,17 +30,17 @@ export type StoredConfig =
 
 export class ConfigStore {
   readonly file: string;
-  /** The deltas applied since the snapshot in `file` (`proxy/delta-journal.ts`). */
-  readonly #journal: DeltaJournal;
-  /** The size of the last snapshot written (0: none yet by this process). */
-  #snapshotBytes = 0;
-  /** The merged document of the last delta journaled, written whole once deltas stop (`QUIET_SNAPSHOT_MS`). */
-  #latest: ConfigDocument | null = null;
-  #quiet: NodeJS.Timeout | null = null;
+  /** `file` and the deltas applied since it, in `config.deltas` (`proxy/delta-journal.ts`). */
+  readonly #snapshot: JournaledSnapshot<ConfigDocument>;
 
   constructor(stateDir: string) {
     this.file = path.join(stateDir, "config.json");
-    this.#journal = new DeltaJournal(path.join(stateDir, "config.deltas"));
+    this.#snapshot = new JournaledSnapshot(path.join(stateDir, "config.deltas"), async (document) => {
+      const text = await stringifyInSlices(document, "services");
+      // 0600: it is the gateway's whole routing table, and services' credentials (hashed) travel in it.
+      await writeFileAtomic(this.file, `${text}\n`, 0o600);
+      return { bytes: text.length, version: document.version };
+    });
   }
 
   async read(): Promise<StoredConfig> {
@@ -65,50 +64,25 @@ export class ConfigStore {
       return { kind: "unusable", reason: fromValibot(result.issues).map(formatIssue).join("; ") };
     }
     // The deltas applied since, each checked again as it is read.
-    return { kind: "document", document: await replayDeltas(this.#journal.path, result.output) };
+    return { kind: "document", document: await replayDeltas(this.#snapshot.journal.path, result.output) };
   }
-
-  readonly #writes = new CoalescedWrite<ConfigDocument>(async (document) => {
-    const text = await stringifyInSlices(document, "services");
-    // 0600: it is the gateway's whole routing table, and services' credentials (hashed) travel in it.
-    await writeFileAtomic(this.file, `${text}\n`, 0o600);
-    this.#snapshotBytes = text.length;
-    await this.#journal.truncate(document.version);
-  });
 
   /** Persists `document`; resolves once it (or a later document) is on disk, rejects if that write failed. */
   write(document: ConfigDocument): Promise<void> {
-    this.#latest = null;
-    if (this.#quiet) clearTimeout(this.#quiet);
-    this.#quiet = null;
-    return this.#writes.write(document);
+    return this.#snapshot.write(document);
   }
 
   /**
    * Persists a delta applied on top of the document persisted (its ACK does not wait): one line
    * appended to the journal; the whole `document` (the merged one) is written only when the journal
-   * has grown as large as the last snapshot (`proxy/delta-journal.ts`).
+   * has grown as large as the last snapshot, or once deltas stop (`proxy/delta-journal.ts`).
    */
   writeDelta(delta: ConfigDelta, document: ConfigDocument): Promise<void> {
-    const appended = this.#journal.append(delta);
-    this.#latest = document;
-    if (this.#quiet) clearTimeout(this.#quiet);
-    this.#quiet = setTimeout(() => void this.#flush().catch(() => {}), QUIET_SNAPSHOT_MS);
-    this.#quiet.unref();
-    if (!snapshotDue(this.#journal.bytes, this.#snapshotBytes)) return appended;
-    return Promise.all([appended, this.#writes.writeLater(document)]).then(() => {});
-  }
-
-  /** Writes the last delta's document whole now (deltas stopped, or the store goes idle); its journal is then empty. */
-  #flush(): Promise<void> {
-    const document = this.#latest;
-    return document ? this.write(document) : Promise.resolve();
+    return this.#snapshot.writeDelta(delta, document);
   }
 
   /** Writes what is waiting for deltas to stop, and resolves once no write is in flight or waiting (tests, shutdown). */
-  async idle(): Promise<void> {
-    await this.#flush().catch(() => {});
-    await this.#writes.idle();
-    await this.#journal.idle();
+  idle(): Promise<void> {
+    return this.#snapshot.idle();
   }
 }

@@ -17,6 +17,7 @@ import { appendFile, readFile, rename, rm, writeFile } from "node:fs/promises";
 import * as v from "valibot";
 import { ConfigDelta } from "../schema/config-delta.ts";
 import type { ConfigDocument } from "../schema/config-document.ts";
+import { CoalescedWrite } from "./coalesced-write.ts";
 import { indexDocument } from "./config-merge.ts";
 
 /** Below this a journal is never folded into a snapshot (a small document's deltas would rewrite it each). */
@@ -80,6 +81,80 @@ export class DeltaJournal {
     const done = this.#tail.then(op);
     this.#tail = done.catch(() => {});
     return done;
+  }
+}
+
+/**
+ * A snapshot file with its journal, as its owners keep them (the agent's `config.json`, the standalone
+ * proxy's `proxy-state.json`): `write` rewrites the snapshot whole (coalesced: one write in flight,
+ * the latest value wins) and then truncates the journal to the version it holds; `writeDelta` appends
+ * the delta, and the snapshot is rewritten once the journal outgrew it (`snapshotDue`, the write
+ * deferred by `CoalescedWrite.writeLater`'s spacing) or once deltas stopped for `QUIET_SNAPSHOT_MS`.
+ */
+export class JournaledSnapshot<T> {
+  readonly journal: DeltaJournal;
+  readonly #writes: CoalescedWrite<T>;
+  readonly #onError: (error: Error) => void;
+  /** The size of the last snapshot written (0: none yet by this process). */
+  #snapshotBytes = 0;
+  /** The value of the last delta journaled, written whole once deltas stop; null: nothing waits. */
+  #latest: { value: T } | null = null;
+  #quiet: NodeJS.Timeout | null = null;
+
+  /**
+   * `writeSnapshot` writes `value` whole and says how large it was and which version it holds;
+   * `onError` hears of a snapshot written once deltas stopped that failed (nobody awaits it).
+   */
+  constructor(
+    journalPath: string,
+    writeSnapshot: (value: T) => Promise<{ bytes: number; version: number }>,
+    onError: (error: Error) => void = () => {},
+  ) {
+    this.journal = new DeltaJournal(journalPath);
+    this.#onError = onError;
+    this.#writes = new CoalescedWrite<T>(async (value) => {
+      const { bytes, version } = await writeSnapshot(value);
+      this.#snapshotBytes = bytes;
+      await this.journal.truncate(version);
+    });
+  }
+
+  /** Writes `value` whole; resolves once it (or a later value) is on disk, rejects if that write failed. */
+  write(value: T): Promise<void> {
+    this.#latest = null;
+    this.#stopQuiet();
+    return this.#writes.write(value);
+  }
+
+  /** Journals `delta` (which made `value`); resolves once appended (and, when due, the snapshot written). */
+  writeDelta(delta: ConfigDelta, value: T): Promise<void> {
+    const appended = this.journal.append(delta);
+    this.#stopQuiet();
+    if (snapshotDue(this.journal.bytes, this.#snapshotBytes)) {
+      this.#latest = null;
+      return Promise.all([appended, this.#writes.writeLater(value)]).then(() => {});
+    }
+    this.#latest = { value };
+    this.#quiet = setTimeout(() => void this.#flush(), QUIET_SNAPSHOT_MS);
+    this.#quiet.unref();
+    return appended;
+  }
+
+  /** Writes what waits for deltas to stop, then resolves once no write or append is in flight or waiting. */
+  async idle(): Promise<void> {
+    await this.#flush();
+    await this.#writes.idle();
+    await this.journal.idle();
+  }
+
+  #flush(): Promise<void> {
+    const latest = this.#latest;
+    return latest ? this.write(latest.value).catch(this.#onError) : Promise.resolve();
+  }
+
+  #stopQuiet(): void {
+    if (this.#quiet) clearTimeout(this.#quiet);
+    this.#quiet = null;
   }
 }
 

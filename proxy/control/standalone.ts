@@ -23,8 +23,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { ConfigDelta } from "../../schema/config-delta.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import type { ChallengeTokens } from "../acme-challenge.ts";
-import { CoalescedWrite } from "../coalesced-write.ts";
-import { DeltaJournal, QUIET_SNAPSHOT_MS, replayDeltas, snapshotDue } from "../delta-journal.ts";
+import { JournaledSnapshot, replayDeltas } from "../delta-journal.ts";
 import type { ListeningSockets, MetricFamily, TlsCertificate, TunedProxyHandle } from "../index.ts";
 import { ProxyOptionsError, startTunedProxy } from "../index.ts";
 import { stringifyInSlices } from "../json-in-slices.ts";
@@ -139,33 +138,23 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
   if (Object.keys(state.challenges).length > 0) await proxy.setChallenges(state.challenges);
 
   // One write in flight, the latest state wins: a delta a second must not queue a 10 MB write each.
-  // A delta is a line of the journal; the state file is rewritten once the journal is as large as it.
-  const journal = new DeltaJournal(journalPath(paths.state));
-  let snapshotBytes = 0;
-  const writes = new CoalescedWrite<void>(async () => {
-    const version = state.document?.version ?? 0;
-    const document = state.document ? await stringifyInSlices(state.document, "services") : "null";
-    const text = `{"document":${document},"certificates":${JSON.stringify(state.certificates)}}\n`;
-    const temp = `${paths.state}.${process.pid}.tmp`;
-    await writeFile(temp, text, { mode: 0o600 });
-    await rename(temp, paths.state);
-    snapshotBytes = text.length;
-    await journal.truncate(version);
-  });
-  // Once deltas stop, the state file is written whole again (`QUIET_SNAPSHOT_MS`).
-  let quiet: NodeJS.Timeout | null = null;
-  const persist = (later = false) => {
-    if (quiet) clearTimeout(quiet);
-    quiet = null;
-    return (later ? writes.writeLater() : writes.write()).catch((error: Error) =>
-      log(`proxy: cannot persist its state: ${error.message}`),
-    );
-  };
-  const persistWhenQuiet = () => {
-    if (quiet) clearTimeout(quiet);
-    quiet = setTimeout(() => void persist(), QUIET_SNAPSHOT_MS);
-    quiet.unref();
-  };
+  // A delta is a line of the journal; the state file is rewritten once the journal is as large as it,
+  // or once deltas stop (`../delta-journal.ts`). The write reads the state as it is then.
+  const cannotPersist = (error: Error) => log(`proxy: cannot persist its state: ${error.message}`);
+  const snapshot = new JournaledSnapshot<void>(
+    journalPath(paths.state),
+    async () => {
+      const version = state.document?.version ?? 0;
+      const document = state.document ? await stringifyInSlices(state.document, "services") : "null";
+      const text = `{"document":${document},"certificates":${JSON.stringify(state.certificates)}}\n`;
+      const temp = `${paths.state}.${process.pid}.tmp`;
+      await writeFile(temp, text, { mode: 0o600 });
+      await rename(temp, paths.state);
+      return { bytes: text.length, version };
+    },
+    cannotPersist,
+  );
+  const persist = () => snapshot.write().catch(cannotPersist);
 
   let finish!: () => void;
   const done = new Promise<void>((resolve) => {
@@ -179,9 +168,7 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
       if (control.listening) control.close();
       for (const socket of connections) socket.destroy();
       await proxy.close({ successor });
-      if (quiet) await persist();
-      await writes.idle();
-      await journal.idle();
+      await snapshot.idle();
       // The pid file names the successor after a handover: only our own goes.
       if ((await readFile(paths.pid, "utf8").catch(() => "")).trim() === String(process.pid)) {
         await rm(paths.pid, { force: true });
@@ -217,11 +204,8 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
         const delta = message.delta as ConfigDelta;
         await proxy.applyDelta(delta);
         state.document = proxy.document();
-        // Not awaited: the agent's ACK must not wait for it. One line of the journal, O(changed); the
-        // whole state is rewritten only once the journal is as large as it (`../delta-journal.ts`).
-        journal.append(delta).catch((error: Error) => log(`proxy: cannot persist a delta: ${error.message}`));
-        if (snapshotDue(journal.bytes, snapshotBytes)) void persist(true);
-        else persistWhenQuiet();
+        // Not awaited: the agent's ACK must not wait for it. One line of the journal, O(changed).
+        snapshot.writeDelta(delta).catch(cannotPersist);
         return null;
       }
       case "certificates": {

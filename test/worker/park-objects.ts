@@ -4,7 +4,7 @@
  * alarms), so without this a gateway left provisioning keeps polling its fake cloud every 2 s for
  * the rest of the run, work that later files wait behind. No test looks at another file's objects.
  * (Most of the run's old slowdown of later files, 3-20 × their time alone, was the pool's own
- * Proxy build-up: pool-prototype-fix.ts.)
+ * Proxy build-up: pool-patches.ts.)
  */
 import { env, runInDurableObject } from "cloudflare:test";
 import { afterAll, beforeAll } from "vitest";

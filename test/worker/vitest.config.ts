@@ -2,10 +2,11 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import path from "node:path";
 import { defineWorkersProject, readD1Migrations } from "@cloudflare/vitest-pool-workers/config";
 import { freePort } from "../../local-host/ports.ts";
-// Before the pool starts: it loads its runtime modules through fs.readFileSync (see the module).
-import "./pool-prototype-fix.ts";
+import { installPoolPatches } from "./pool-patches.ts";
 
 const root = path.resolve(__dirname, "../..");
+// Before the pool starts: it loads its runtime modules through fs.readFileSync (see the module).
+installPoolPatches();
 
 // The global setup runs in this process (vitest resets process.env for it, so a global carries
 // these) and starts the host daemon's fault proxy on this port.

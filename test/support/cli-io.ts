@@ -5,10 +5,11 @@
  * asserted without waiting for them).
  */
 
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { afterAll, onTestFinished } from "vitest";
 import type { Io, Output } from "../../cli/io.ts";
 import { run } from "../../cli/run.ts";
 
@@ -49,8 +50,20 @@ export function capture(tty = false): CapturedOutput {
   return out;
 }
 
+/**
+ * A new empty directory under the system's temporary one, removed when the test that made it ends
+ * (or, made outside a test, when its suite's tests have run). Every CLI test gets two (its cwd and
+ * home): ~700 a run, which were left behind in /tmp.
+ */
 export function tempDir(prefix = "gateplane-cli-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  try {
+    onTestFinished(remove);
+  } catch {
+    afterAll(remove);
+  }
+  return dir;
 }
 
 export function testIo(options: TestIoOptions = {}): TestIo {

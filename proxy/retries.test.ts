@@ -4,6 +4,7 @@ import { type Handler, startReplica, type TestReplica } from "../test/fakes/repl
 import { configDocument, DOMAIN, type ServiceSpec } from "../test/support/config-builder.ts";
 import { send } from "../test/support/http-client.ts";
 import { until } from "../test/support/until.ts";
+import { ENGINE_SCRAPER_USER_AGENT } from "./engine/fetch-metrics.ts";
 import { type ProxyHandle, startTunedProxy } from "./index.ts";
 import type { ServerSettings } from "./settings.ts";
 
@@ -37,6 +38,19 @@ const answering =
       res.writeHead(status, { "content-type": "application/json", ...headers });
       res.end(JSON.stringify({ error: `status ${status}` }));
     });
+  };
+
+/**
+ * A replica handler that holds each request until the test calls its entry in `waiting`. The host's
+ * engine scrapes of a model service (`proxy/engine/`) are answered at once and not held: a held
+ * scrape would count as a request at the replica (and take the test's release).
+ */
+const holding =
+  (waiting: (() => void)[]): Handler =>
+  (req, res) => {
+    req.resume();
+    if (req.headers["user-agent"] === ENGINE_SCRAPER_USER_AGENT) res.writeHead(404).end();
+    else waiting.push(() => res.end("done"));
   };
 
 /** A metric's samples in the proxy's exposition whose labels include `labels`, added up (0 when none). */
@@ -176,10 +190,7 @@ describe("retries over real sockets", () => {
 describe("admission control over real sockets", () => {
   it("max_concurrency with a queue: one runs, one waits then runs, the next is refused 429 with Retry-After", async () => {
     const waiting: (() => void)[] = [];
-    const slow = await replica("slow", (req, res) => {
-      req.resume();
-      waiting.push(() => res.end("done"));
-    });
+    const slow = await replica("slow", holding(waiting));
     const p = await proxy([
       {
         name: "alpha",
@@ -208,10 +219,7 @@ describe("admission control over real sockets", () => {
 
   it("a wait past queue_timeout is a 503 with Retry-After", async () => {
     const waiting: (() => void)[] = [];
-    const slow = await replica("slow", (req, res) => {
-      req.resume();
-      waiting.push(() => res.end("done"));
-    });
+    const slow = await replica("slow", holding(waiting));
     const p = await proxy([
       {
         name: "alpha",
@@ -233,10 +241,7 @@ describe("admission control over real sockets", () => {
 
   it("a client that leaves the queue frees its place", async () => {
     const waiting: (() => void)[] = [];
-    const slow = await replica("slow", (req, res) => {
-      req.resume();
-      waiting.push(() => res.end("done"));
-    });
+    const slow = await replica("slow", holding(waiting));
     const p = await proxy([
       {
         name: "alpha",

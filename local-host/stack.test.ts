@@ -8,6 +8,7 @@ import { renderDevVars } from "./dev-vars.ts";
 import { StackError } from "./errors.ts";
 import { loadOrCreateSecrets } from "./secrets.ts";
 import { startStack } from "./stack.ts";
+import { inspectorPortTaken } from "./wrangler.ts";
 
 let dir: string;
 
@@ -91,5 +92,15 @@ describe("startStack", () => {
     } finally {
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
     }
+  });
+});
+
+describe("wrangler's inspector port", () => {
+  it("knows the port was lost from what wrangler prints, and which port", () => {
+    const output =
+      "✘ [ERROR] Address already in use (127.0.0.1:9229). Please check that you are not already running a server on this address or specify a different port with --port.";
+    expect(inspectorPortTaken(output, 9229)).toBe(true);
+    expect(inspectorPortTaken(output, 9230)).toBe(false);
+    expect(inspectorPortTaken("✘ [ERROR] Address already in use (127.0.0.1:8787).", 9229)).toBe(false);
   });
 });

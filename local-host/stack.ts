@@ -21,7 +21,7 @@ import { migrateLocalD1 } from "./migrations.ts";
 import { freePort, isPortInUse } from "./ports.ts";
 import { loadOrCreateSecrets } from "./secrets.ts";
 import { claimStateDir, STACK_MARKER_ENV } from "./stack-lock.ts";
-import { startWranglerDev, type WranglerDev, waitForHealthy } from "./wrangler.ts";
+import { inspectorPortTaken, startWranglerDev, type WranglerDev, waitForHealthy } from "./wrangler.ts";
 
 /** wrangler dev's default DevTools inspector port. */
 const WRANGLER_INSPECTOR_PORT = 9229;
@@ -71,11 +71,13 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const dir = path.resolve(options.dir ?? ".gateplane");
   const port = options.port ?? 8787;
-  // Chosen once: a restarted control plane (startControlPlane) keeps it.
-  const inspectorPort =
+  // Chosen once (a restarted control plane, startControlPlane, keeps it), unless it is lost to another
+  // wrangler starting at the same moment: then the launch below takes another free one.
+  let inspectorPort =
     options.inspectorPort === 0
       ? await freePort()
       : (options.inspectorPort ?? ((await isPortInUse(WRANGLER_INSPECTOR_PORT)) ? await freePort() : undefined));
+  const inspectorChosen = options.inspectorPort !== undefined && options.inspectorPort !== 0;
   const write = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const log = options.quiet ? () => {} : write;
   const url = `http://127.0.0.1:${port}`;
@@ -133,17 +135,30 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     });
     log(`starting the control plane (wrangler dev) on ${url}…`);
     launch = async () => {
-      wrangler = startWranglerDev({
-        root: ROOT,
-        port,
-        persistTo,
-        envFile,
-        onLine: withoutCronNotice((line) => log(`[wrangler] ${line}`)),
-        env: { [STACK_MARKER_ENV]: dir },
-        inspectorPort,
-      });
-      await lock.recordWrangler(wrangler.pid);
-      await waitForHealthy(`${url}/api/v1/health`, wrangler, options.readyTimeoutMs ?? 60_000);
+      for (let attempt = 1; ; attempt++) {
+        const started = startWranglerDev({
+          root: ROOT,
+          port,
+          persistTo,
+          envFile,
+          onLine: withoutCronNotice((line) => log(`[wrangler] ${line}`)),
+          env: { [STACK_MARKER_ENV]: dir },
+          inspectorPort,
+        });
+        wrangler = started;
+        await lock.recordWrangler(started.pid);
+        try {
+          await waitForHealthy(`${url}/api/v1/health`, started, options.readyTimeoutMs ?? 60_000);
+          return;
+        } catch (error) {
+          const lost = inspectorPortTaken(started.output(), inspectorPort ?? WRANGLER_INSPECTOR_PORT);
+          if (!lost || inspectorChosen || attempt === 3) throw error;
+          log(
+            `wrangler's inspector port ${inspectorPort ?? WRANGLER_INSPECTOR_PORT} was taken meanwhile; trying another`,
+          );
+          inspectorPort = await freePort();
+        }
+      }
     };
     await launch();
 

@@ -159,6 +159,15 @@ export function startWranglerDev(options: WranglerDevOptions): WranglerDev {
   };
 }
 
+/**
+ * Whether wrangler ended because its DevTools inspector's port was taken: what it prints then
+ * ("Address already in use (127.0.0.1:9229)"). A stack that chose the port as free can still lose
+ * it to another `wrangler dev` starting at the same moment (two stacks, or two test suites, at once).
+ */
+export function inspectorPortTaken(output: string, port: number): boolean {
+  return output.includes(`Address already in use (127.0.0.1:${port})`);
+}
+
 /** Polls `url` until it answers 200; fails early if wrangler exits, or after `timeoutMs`. */
 export async function waitForHealthy(url: string, wrangler: WranglerDev, timeoutMs: number): Promise<void> {
   let exitReason: string | null = null;

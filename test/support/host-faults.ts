@@ -224,7 +224,8 @@ export async function startHostFaults(): Promise<HostFaults> {
     const loop = requestLoop(4, 5);
     const figures: HostScenarioFigures[] = [];
     const scenario = async (name: string, rounds: number, round: (i: number) => Promise<number>) => {
-      const before = { ...loop.counts };
+      // The errors' count, not the array: the spread copies the same array.
+      const before = { ...loop.counts, errors: loop.counts.errors.length };
       const recoverMs: number[] = [];
       for (let i = 0; i < rounds; i++) recoverMs.push(await round(i));
       const f: HostScenarioFigures = {
@@ -235,7 +236,7 @@ export async function startHostFaults(): Promise<HostFaults> {
         unavoidable: loop.counts.unavoidable - before.unavoidable,
         refused: loop.counts.refused - before.refused,
         recoverMs,
-        errors: loop.counts.errors.slice(before.errors.length),
+        errors: loop.counts.errors.slice(before.errors),
       };
       figures.push(f);
       onScenario?.(f);

@@ -196,7 +196,9 @@ export class Browser {
         `--user-data-dir=${profile}`,
         "about:blank",
       ],
-      { stdio: ["ignore", "ignore", "pipe"] },
+      // A process group of its own: chromium's renderers and helpers go down with it (close()).
+      // Its temporary files (the singleton socket's directory) inside the profile, removed with it.
+      { stdio: ["ignore", "ignore", "pipe"], detached: true, env: { ...process.env, TMPDIR: profile } },
     );
     const endpoint = await new Promise<string>((resolve, reject) => {
       let log = "";
@@ -242,12 +244,23 @@ export class Browser {
 
   async close(): Promise<void> {
     this.ws.close();
-    if (this.child.exitCode === null && this.child.pid) {
-      const exited = new Promise((r) => this.child.once("exit", r));
-      process.kill(this.child.pid, "SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-      if (this.child.exitCode === null) process.kill(this.child.pid, "SIGKILL");
+    const pid = this.child.pid;
+    if (pid) {
+      const exited = this.child.exitCode === null ? new Promise((r) => this.child.once("exit", r)) : null;
+      const group = (signal: NodeJS.Signals) => {
+        try {
+          process.kill(-pid, signal);
+        } catch {
+          // The group is gone.
+        }
+      };
+      group("SIGTERM");
+      if (exited) await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      // Whatever of the group is left (a loaded machine: helpers still writing the profile) goes now.
+      group("SIGKILL");
+      if (exited) await exited;
     }
-    await rm(this.profile, { recursive: true, force: true });
+    // A helper's last writes can land while the tree is removed: rm retries what is not yet empty.
+    await rm(this.profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 }

@@ -271,6 +271,10 @@ export async function startHostFaults(): Promise<HostFaults> {
           children = childrenOf(parent);
         }
         const victim = children[0]!;
+        // Stopped first, so it accepts nothing more while its connections are listed: the processes
+        // accept from one shared socket, and a connection it took during the listing (a loaded
+        // machine makes that take a while) would be lost with it yet counted as avoidable.
+        process.kill(victim, "SIGSTOP");
         for (const port of clientPortsOf(victim, httpPort)) loop.doomed.add(port);
         process.kill(victim, "SIGKILL");
         const at = Date.now();

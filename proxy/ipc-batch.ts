@@ -40,7 +40,12 @@ export class IpcBatcher<Item, Answer> {
   #warned = false;
 
   constructor(options: BatcherOptions<Item, Answer>) {
-    this.#options = options;
+    this.#options = { ...options };
+  }
+
+  /** How long a batch waits for its answer from now on (the process's settings arrive after it is made). */
+  set timeoutMs(ms: number) {
+    this.#options.timeoutMs = ms;
   }
 
   /** Asks `item` in this turn's batch; `done` gets the parent's answer or the fallback. */

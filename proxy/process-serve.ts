@@ -16,6 +16,7 @@ import type { FromProcess, ToProcess } from "./process-protocol.ts";
 import { IpcGate } from "./rate-limit-gate.ts";
 import { IpcRoutingGate } from "./routing-gate.ts";
 import { ProxyServer } from "./server.ts";
+import { DEFAULT_SERVER_SETTINGS } from "./settings.ts";
 
 /** How a serving process talks to the pool's parent. */
 export interface ServingChannel {
@@ -37,11 +38,6 @@ export interface Serving {
 
 /** Past this, a batch of checks the parent has not answered is admitted. */
 const RATE_LIMIT_TIMEOUT_MS = 2_000;
-/**
- * Past this, a routing decision the parent has not answered is taken here. Short: every request of
- * such a service waits on it, and the parent answers in well under a millisecond when it is well.
- */
-const ROUTING_TIMEOUT_MS = 500;
 /** Past this, a `GET /metrics` the parent has not answered gets a 503. */
 const EXPOSITION_TIMEOUT_MS = 15_000;
 
@@ -64,7 +60,8 @@ export function serve(channel: ServingChannel): Serving {
   let receiveTlsHandle: (handle: object) => void = () => {};
 
   const rateLimits = new IpcGate(ask, RATE_LIMIT_TIMEOUT_MS, log);
-  const routing = new IpcRoutingGate(ask, ROUTING_TIMEOUT_MS, log);
+  // Until `init` brings the settings: their default.
+  const routing = new IpcRoutingGate(ask, DEFAULT_SERVER_SETTINGS.routingAnswerMs, log);
   /** Passive-health changes, one message per event-loop turn; the parent relays them to the other children. */
   const passive = new PassiveShare((events) => send({ type: "passive", events }));
 
@@ -93,6 +90,7 @@ export function serve(channel: ServingChannel): Serving {
   };
 
   const init = async (message: Extract<ToProcess, { type: "init" }>, handle: object | undefined) => {
+    routing.timeoutMs = message.settings.routingAnswerMs;
     server = new ProxyServer(message.settings, log, {
       rateLimits,
       onHold: (service) => send({ type: "held", service }),

@@ -153,6 +153,11 @@ export class IpcRoutingGate implements RoutingGate {
   readonly #batcher: IpcBatcher<RouteItem, Decision | null>;
   #releases: number[] = [];
 
+  /** How long a decision waits for the parent from now on (`ServerSettings.routingAnswerMs`). */
+  set timeoutMs(ms: number) {
+    this.#batcher.timeoutMs = ms;
+  }
+
   /** `send` returns false when the channel is closed; `timeoutMs` bounds the wait for an answer. */
   constructor(send: (message: RouteAsk) => boolean, timeoutMs: number, log: (line: string) => void) {
     this.#batcher = new IpcBatcher<RouteItem, Decision | null>({

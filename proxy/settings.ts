@@ -48,6 +48,12 @@ export interface ServerSettings {
   observe: ObserveLimits;
   /** The processes serving the host, which split admission limits and retry floors (`admission/`); set by `index.ts`. */
   processShares: number;
+  /**
+   * A serving process waits this long for the parent's routing decision (the host's shared state)
+   * before deciding with its own: every request of such a service waits on it, and a parent that is
+   * well answers in well under a millisecond.
+   */
+  routingAnswerMs: number;
 }
 
 export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
@@ -68,6 +74,7 @@ export const DEFAULT_SERVER_SETTINGS: ServerSettings = {
   metrics: true,
   observe: DEFAULT_OBSERVE_LIMITS,
   processShares: 1,
+  routingAnswerMs: 500,
 };
 
 /** Throws `ProxyOptionsError` naming the first setting a process cannot work with. */
@@ -80,6 +87,7 @@ export function checkSettings(settings: ServerSettings): void {
     "keepAliveTimeoutMs",
     "drainTimeoutMs",
     "drainIdleMs",
+    "routingAnswerMs",
   ];
   for (const key of positive) {
     const value = settings[key];

@@ -34,7 +34,9 @@ describe("PD decisions in the host's routing state", () => {
       host: "127.0.0.1",
       port: 0,
       count: 2,
-      settings: { ...DEFAULT_SERVER_SETTINGS, drainTimeoutMs: 1_000 },
+      // Decisions are the parent's even when a loaded machine stalls it past the 500 ms a serving
+      // process waits by default before deciding alone (that fallback has its own tests).
+      settings: { ...DEFAULT_SERVER_SETTINGS, drainTimeoutMs: 1_000, routingAnswerMs: 30_000 },
       document: configDocument(1, [
         {
           name: "pd",

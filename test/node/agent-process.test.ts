@@ -6,9 +6,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { stopStandaloneProxy } from "../../agent/proxy-link.ts";
-import { allocatePorts } from "../../local-host/ports.ts";
 import { type FakeControlPlane, startFakeControlPlane } from "../fakes/control-plane/agent-api.ts";
 import { configDocument, get, type Replica, startReplica } from "../support/agent-fixtures.ts";
+import { freePorts } from "../support/ports.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/gateplane-agent.mjs", import.meta.url));
 const SECRET = "bootstrap-secret-0123456789abcdef0123456789";
@@ -98,7 +98,7 @@ describe("gateplane-agent", () => {
       }),
     );
     cp.setConfig(configDocument(1, replica.url));
-    const [httpPort, httpsPort, adminPort] = await allocatePorts(3, new Set());
+    const [httpPort, httpsPort, adminPort] = await freePorts(3);
     const { child: c, output } = run([
       "--user-data",
       userData,

@@ -13,13 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AcmeIssuer } from "../../agent/certificates/acme.ts";
 import { CertificateManager, type Issuer } from "../../agent/certificates/manager.ts";
 import { CertificateStore } from "../../agent/certificates/store.ts";
-import { allocatePorts } from "../../local-host/ports.ts";
 import { startTunedProxy, type TunedProxyHandle } from "../../proxy/index.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import { startReplica, type TestReplica } from "../fakes/replica-server.ts";
 import { configDocument, DOMAIN } from "../support/config-builder.ts";
 import { send } from "../support/http-client.ts";
 import { type Pebble, pebbleMissing, startPebble } from "../support/pebble.ts";
+import { freePorts } from "../support/ports.ts";
 import { type Check, until as waitUntil } from "../support/until.ts";
 
 const LLAMA = `llama.${DOMAIN}`;
@@ -116,7 +116,7 @@ describe("HTTPS with ACME against Pebble", () => {
     if (missing) throw new Error(missing);
     stateDir = await mkdtemp(path.join(tmpdir(), "gateplane-https-"));
     replica = await startReplica("llama");
-    const [httpPort] = await allocatePorts(1, new Set());
+    const [httpPort] = await freePorts(1);
     doc = {
       ...configDocument(1, [
         { name: "llama", https: true, hsts: { max_age: 600, include_subdomains: false }, replicas: [replica.url] },

@@ -16,11 +16,11 @@ import type { TLSSocket } from "node:tls";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { stopStandaloneProxy } from "../../agent/proxy-link.ts";
-import { allocatePorts } from "../../local-host/ports.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import { type FakeControlPlane, startFakeControlPlane } from "../fakes/control-plane/agent-api.ts";
 import { configDocument, get, type Replica, startReplica } from "../support/agent-fixtures.ts";
 import { type Pebble, pebbleMissing, startPebble } from "../support/pebble.ts";
+import { freePorts } from "../support/ports.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/gateplane-agent.mjs", import.meta.url));
 const SECRET = "bootstrap-secret-0123456789abcdef0123456789";
@@ -62,7 +62,7 @@ describe("HTTPS through the agent process", () => {
     dir = await mkdtemp(path.join(tmpdir(), "gp-https-agent-"));
     cp = await startFakeControlPlane({ bootstrapSecret: SECRET });
     replica = await startReplica("one");
-    [httpPort, httpsPort] = (await allocatePorts(2, new Set())) as [number, number];
+    [httpPort, httpsPort] = (await freePorts(2)) as [number, number];
     // Pebble's VA validates against the agent's HTTP port; its DNS resolves every name to 127.0.0.1.
     pebble = await startPebble({ httpPort, eab: { [KID]: HMAC } });
   }, 120_000);

@@ -9,12 +9,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CertificateManager } from "../../agent/certificates/manager.ts";
-import { allocatePorts } from "../../local-host/ports.ts";
 import { startTunedProxy, type TunedProxyHandle } from "../../proxy/index.ts";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import { startReplica, type TestReplica } from "../fakes/replica-server.ts";
 import { configDocument, DOMAIN } from "../support/config-builder.ts";
 import { type Pebble, pebbleMissing, startPebble } from "../support/pebble.ts";
+import { freePorts } from "../support/ports.ts";
 import { type Check, until as waitUntil } from "../support/until.ts";
 
 const LLAMA = `llama.${DOMAIN}`;
@@ -60,7 +60,7 @@ describe("External Account Binding against Pebble", () => {
     const missing = pebbleMissing();
     if (missing) throw new Error(missing);
     replica = await startReplica("llama");
-    const [httpPort] = await allocatePorts(1, new Set());
+    const [httpPort] = await freePorts(1);
     base = configDocument(1, [{ name: "llama", https: true, replicas: [replica.url] }]);
     // Only the service host: the entrypoint is not part of what this test is about.
     base = { ...base, entrypoint: null };

@@ -19,9 +19,9 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { stopStandaloneProxy } from "../../agent/proxy-link.ts";
-import { allocatePorts } from "../../local-host/ports.ts";
 import { type FakeControlPlane, startFakeControlPlane } from "../fakes/control-plane/agent-api.ts";
 import { bootstrapFor, configDocument, type Replica, SECRET, startReplica } from "./agent-fixtures.ts";
+import { freePorts } from "./ports.ts";
 
 const ENTRY = fileURLToPath(new URL("../../bin/compiled-entry.mjs", import.meta.url));
 const LAUNCH = `import { importEntry } from ${JSON.stringify(ENTRY)}; await importEntry("test/support/host-agent.ts");`;
@@ -115,7 +115,7 @@ export async function startHostFaults(): Promise<HostFaults> {
   const dir = await mkdtemp(path.join(tmpdir(), "gp-host-faults-"));
   const cp: FakeControlPlane = await startFakeControlPlane({ bootstrapSecret: SECRET });
   const replica: Replica = await startReplica("one");
-  const [httpPort] = (await allocatePorts(1, new Set())) as [number];
+  const [httpPort] = (await freePorts(1)) as [number];
   cp.setConfig(configDocument(1, replica.url));
   const agents = new Set<ChildProcess>();
   const proxyPid = () => Number(readFileSync(path.join(dir, "proxy.pid"), "utf8"));

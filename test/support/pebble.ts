@@ -9,8 +9,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Agent, fetch } from "undici";
-import { allocatePorts } from "../../local-host/ports.ts";
 import { selfSignedCertificate } from "../fakes/tls/self-signed.ts";
+import { freePorts } from "./ports.ts";
 
 export interface Pebble {
   directoryUrl: string;
@@ -60,7 +60,7 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
   const missing = pebbleMissing();
   if (missing) throw new Error(missing);
   const dir = await mkdtemp(path.join(tmpdir(), "gateplane-pebble-"));
-  const [acmePort, managementPort, dnsPort, challManagementPort] = await allocatePorts(4, new Set());
+  const [acmePort, managementPort, dnsPort, challManagementPort] = await freePorts(4);
   const listener = selfSignedCertificate({
     commonName: "pebble",
     subjectAltName: "IP:127.0.0.1,DNS:localhost",

@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { freePort } from "../../local-host/ports.ts";
+import { freePort } from "./ports.ts";
 import { until } from "./until.ts";
 
 export interface PrometheusServer {

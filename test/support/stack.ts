@@ -8,24 +8,10 @@ import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { isPortInUse } from "../../local-host/ports.ts";
 import type { LocalInstance } from "../../schema/local-host.ts";
 
+export { freePort } from "./ports.ts";
 export { until } from "./until.ts";
-
-/**
- * A free port for a stack's control plane, below the kernel's ephemeral range (32768 and up): a
- * port the kernel picked (`listen(0)`) is an ephemeral one, which the thousands of outgoing
- * connections of a run (two runs, on a loaded machine) can take between the check and wrangler's
- * bind ("Address already in use").
- */
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    if (!(await isPortInUse(port))) return port;
-  }
-  throw new Error("no free port in 20000-31999");
-}
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const BIN = path.join(ROOT, "bin/gateplane.mjs");

@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import path from "node:path";
 import { defineWorkersProject, readD1Migrations } from "@cloudflare/vitest-pool-workers/config";
-import { freePort } from "../../local-host/ports.ts";
+import { freePort } from "../support/ports.ts";
 import { installPoolPatches } from "./pool-patches.ts";
 
 const root = path.resolve(__dirname, "../..");

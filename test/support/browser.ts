@@ -202,7 +202,19 @@ export class Browser {
     );
     const endpoint = await new Promise<string>((resolve, reject) => {
       let log = "";
-      const timer = setTimeout(() => reject(new Error(`chromium did not start: ${log}`)), 20_000);
+      // Slow to start on a loaded machine (seen past 20 s beside another suite); a failed start
+      // leaves nothing running.
+      const timer = setTimeout(() => {
+        if (child.pid) {
+          try {
+            process.kill(-child.pid, "SIGKILL");
+          } catch {
+            // Already gone.
+          }
+        }
+        void rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+        reject(new Error(`chromium did not start within 45 s: ${log}`));
+      }, 45_000);
       child.stderr!.on("data", (d: Buffer) => {
         log += d;
         const m = log.match(/DevTools listening on (ws:\/\/\S+)/);

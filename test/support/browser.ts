@@ -147,6 +147,15 @@ export class Page {
   }
 }
 
+/** Signals Chromium's process group (it leads its own: `detached`); a group already gone is fine. */
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is gone.
+  }
+}
+
 export class Browser {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
@@ -205,13 +214,7 @@ export class Browser {
       // Slow to start on a loaded machine (seen past 20 s beside another suite); a failed start
       // leaves nothing running.
       const timer = setTimeout(() => {
-        if (child.pid) {
-          try {
-            process.kill(-child.pid, "SIGKILL");
-          } catch {
-            // Already gone.
-          }
-        }
+        if (child.pid) signalGroup(child.pid, "SIGKILL");
         void rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
         reject(new Error(`chromium did not start within 45 s: ${log}`));
       }, 45_000);
@@ -259,17 +262,10 @@ export class Browser {
     const pid = this.child.pid;
     if (pid) {
       const exited = this.child.exitCode === null ? new Promise((r) => this.child.once("exit", r)) : null;
-      const group = (signal: NodeJS.Signals) => {
-        try {
-          process.kill(-pid, signal);
-        } catch {
-          // The group is gone.
-        }
-      };
-      group("SIGTERM");
+      signalGroup(pid, "SIGTERM");
       if (exited) await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
       // Whatever of the group is left (a loaded machine: helpers still writing the profile) goes now.
-      group("SIGKILL");
+      signalGroup(pid, "SIGKILL");
       if (exited) await exited;
     }
     // A helper's last writes can land while the tree is removed: rm retries what is not yet empty.

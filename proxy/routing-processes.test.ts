@@ -6,7 +6,7 @@
  * stop routing.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -317,8 +317,11 @@ describe("routing state shared by 2 proxy processes", () => {
     const flag = new Int32Array(new SharedArrayBuffer(4));
     const waker = new Worker(WAKER, { eval: true, workerData: { buffer: flag.buffer, file: `${go}.done` } });
     cleanups.push(() => waker.terminate());
-    // Synchronously: this process's event loop is about to stop.
-    writeFileSync(go, String(port));
+    // Synchronously: this process's event loop is about to stop. Written aside and renamed: the
+    // helper polls for the file, and a read between its creation and its write saw it empty (port
+    // 0: every request went to port 80).
+    writeFileSync(`${go}.tmp`, String(port));
+    renameSync(`${go}.tmp`, go);
     // Block this process's event loop (without burning CPU); the helper starts asking after 300 ms.
     const blockedAt = Date.now();
     Atomics.wait(flag, 0, 0, 15_000);

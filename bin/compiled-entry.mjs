@@ -7,11 +7,10 @@
 // source it was built from changed (size or mtime, each checked with one stat). Where the cache
 // cannot be written (a read-only install) tsx compiles on import as before.
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { bundleIsFresh, entryBuildOptions, writeBundle } from "../lib/entry-bundle.mjs";
+import { bundleIsFresh, entryBuildOptions, keepModuleUrls, writeBundle } from "../lib/entry-bundle.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DEFAULT_CACHE = path.join(ROOT, "node_modules/.cache/gateplane");
@@ -38,19 +37,6 @@ export async function importEntry(entry, options = {}) {
   }
   return import(pathToFileURL(bundle).href);
 }
-
-/** esbuild leaves `import.meta.url` alone, so each module gets its source's URL back: its paths
- * (`../package.json`, a child's entry) stay what they are under tsx. */
-const keepModuleUrls = {
-  name: "keep-module-urls",
-  setup(b) {
-    b.onLoad({ filter: /\.ts$/ }, (args) => {
-      const text = readFileSync(args.path, "utf8");
-      const url = JSON.stringify(pathToFileURL(args.path).href);
-      return { contents: text.replace(/\bimport\.meta\.url\b/g, url), loader: "ts" };
-    });
-  },
-};
 
 async function build(source, bundle, root) {
   const esbuild = createRequire(import.meta.url)("esbuild");

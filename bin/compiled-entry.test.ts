@@ -2,6 +2,7 @@ import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promi
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { bundleIsFresh, writeBundle } from "../lib/entry-bundle.mjs";
 import { importEntry } from "./compiled-entry.mjs";
 
 let root: string;
@@ -54,5 +55,41 @@ describe("importEntry", () => {
     const mod = await importEntry("main.ts", { root, cacheDir: path.join(cacheDir, "sub") });
     expect(mod.value).toBe("one");
     expect(mod.url).toBe(new URL(`file://${path.join(root, "main.ts")}`).href);
+  });
+
+  it("writes an ASCII bundle: what its comments kept becomes an escape, and a string's value is the same", async () => {
+    await writeFile(
+      path.join(root, "value.ts"),
+      '/*! A licence’s comment, kept by esbuild */\nexport const value: string = "café → ≤ 😀";\n',
+    );
+    const { mod, text } = await load();
+    expect(mod.value).toBe("café → ≤ 😀");
+    expect(text).toContain("licence\\u2019s");
+    expect(/[\u0080-\uffff]/.test(text)).toBe(false);
+  });
+});
+
+describe("bundleIsFresh", () => {
+  it("finds the inputs' record at the end of a bundle, however long the record and the code before it", async () => {
+    // 2,000 inputs: a record of ~100 KB, past the tail the check reads first.
+    const inputs: Record<string, unknown> = {};
+    for (let i = 0; i < 2000; i++) {
+      const name = `input-with-a-long-enough-name-${String(i).padStart(5, "0")}.ts`;
+      await writeFile(path.join(root, name), "");
+      inputs[name] = {};
+    }
+    const bundle = path.join(root, "big.mjs");
+    writeBundle(bundle, { outputFiles: [{ text: `// ${"x".repeat(500_000)}\n` }], metafile: { inputs } }, root);
+    expect(bundleIsFresh(bundle, root)).toBe(true);
+    await writeFile(path.join(root, "input-with-a-long-enough-name-01999.ts"), "changed");
+    expect(bundleIsFresh(bundle, root)).toBe(false);
+  });
+
+  it("is false for a bundle without a record, an empty file and no file", async () => {
+    await writeFile(path.join(root, "plain.mjs"), "export const a = 1;\n");
+    await writeFile(path.join(root, "empty.mjs"), "");
+    expect(bundleIsFresh(path.join(root, "plain.mjs"), root)).toBe(false);
+    expect(bundleIsFresh(path.join(root, "empty.mjs"), root)).toBe(false);
+    expect(bundleIsFresh(path.join(root, "none.mjs"), root)).toBe(false);
   });
 });

@@ -11,3 +11,5 @@ export function writeBundle(
   result: { outputFiles: { text: string }[]; metafile: { inputs: Record<string, unknown> } },
   root: string,
 ): void;
+/** The esbuild plugin that gives each bundled module its source's `import.meta.url`. */
+export const keepModuleUrls: import("esbuild").Plugin;

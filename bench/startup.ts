@@ -17,6 +17,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { bundleFile } from "../bin/compiled-entry.mjs";
 import { entryBuildOptions, keepModuleUrls } from "../lib/entry-bundle.mjs";
 import { renderTable } from "./report.ts";
 
@@ -99,15 +100,6 @@ async function bundledAsBefore(source: string, name: string, record: string): Pr
   return file;
 }
 
-/** The current bundle of an entry, built by running its bin once. */
-async function currentBundle(prefix: string): Promise<string> {
-  const cache = path.join(ROOT, "node_modules/.cache/gateplane");
-  const { readdirSync } = await import("node:fs");
-  const found = readdirSync(cache).find((f) => f.startsWith(prefix) && f.endsWith(".mjs"));
-  if (!found) throw new Error(`no bundle ${prefix}* in ${cache}`);
-  return path.join(cache, found);
-}
-
 const rows: string[][] = [["process", "build", "bundle MB", "CPU ms (median)", "wall ms (median)", "CPU vs before"]];
 const befores: string[] = [];
 try {
@@ -115,21 +107,26 @@ try {
   for (const bin of ["gateplane.mjs", "gateplane-agent.mjs", "gateplane-proxy.mjs"]) {
     await once({ args: [path.join(ROOT, "bin", bin), "--help"] }, 0);
   }
-  const { forkChild } = await import("../proxy/process-fork.ts");
+  const { forkChild, ENTRY_BUNDLE } = await import("../proxy/process-fork.ts");
   // Forking one builds the serving process's bundle when stale; it is not needed beyond that.
   forkChild("handle", []).process.kill("SIGKILL");
 
-  const kinds: { name: string; source: string; prefix: string; bin?: string; ipc?: boolean }[] = [
-    { name: "CLI", source: "cli/main.ts", prefix: "cli-main-", bin: "gateplane.mjs" },
-    { name: "agent", source: "agent/main.ts", prefix: "agent-main-", bin: "gateplane-agent.mjs" },
-    { name: "proxy", source: "proxy/control/main.ts", prefix: "proxy-control-main-", bin: "gateplane-proxy.mjs" },
-    { name: "serving process", source: "proxy/process-main.ts", prefix: "proxy-process-main-", ipc: true },
+  const kinds: { name: string; source: string; bundle: string; bin?: string; ipc?: boolean }[] = [
+    { name: "CLI", source: "cli/main.ts", bundle: bundleFile("cli/main.ts"), bin: "gateplane.mjs" },
+    { name: "agent", source: "agent/main.ts", bundle: bundleFile("agent/main.ts"), bin: "gateplane-agent.mjs" },
+    {
+      name: "proxy",
+      source: "proxy/control/main.ts",
+      bundle: bundleFile("proxy/control/main.ts"),
+      bin: "gateplane-proxy.mjs",
+    },
+    { name: "serving process", source: "proxy/process-main.ts", bundle: ENTRY_BUNDLE, ipc: true },
   ];
   const floor: Target = { args: ["-e", "0"] };
   const targets: { kind: string; build: string; target: Target }[] = [{ kind: "bare node", build: "-", target: floor }];
   for (const kind of kinds) {
-    const now = await currentBundle(kind.prefix);
-    const before = await bundledAsBefore(kind.source, kind.prefix, recordOf(now));
+    const now = kind.bundle;
+    const before = await bundledAsBefore(kind.source, path.basename(now, ".mjs"), recordOf(now));
     befores.push(before);
     const beforeArgs = kind.bin ? [BEFORE_LOADER, ROOT, before, "--help"] : [before];
     const nowArgs = kind.bin ? [path.join(ROOT, "bin", kind.bin), "--help"] : [now];

@@ -3,3 +3,5 @@ export function importEntry(
   entry: string,
   options?: { cacheDir?: string; root?: string },
 ): Promise<Record<string, unknown>>;
+/** Where `entry`'s bundle is kept. */
+export function bundleFile(entry: string, options?: { cacheDir?: string; root?: string }): string;

@@ -15,6 +15,19 @@ import { bundleIsFresh, entryBuildOptions, keepModuleUrls, writeBundle } from ".
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DEFAULT_CACHE = path.join(ROOT, "node_modules/.cache/gateplane");
 
+/** Where `entry`'s bundle is kept (the options as for {@link importEntry}). */
+export function bundleFile(entry, options = {}) {
+  // Named for the checkout too: worktrees sharing one node_modules must not load each other's build.
+  const checkout = createHash("sha256")
+    .update(options.root ?? ROOT)
+    .digest("hex")
+    .slice(0, 8);
+  return path.join(
+    options.cacheDir ?? DEFAULT_CACHE,
+    `${entry.replaceAll("/", "-").replace(/\.ts$/, "")}-${checkout}.mjs`,
+  );
+}
+
 /**
  * Imports `entry` (a path from the package's root, e.g. "cli/main.ts") compiled, or under tsx when it
  * cannot be. `options.cacheDir` and `options.root` are for tests.
@@ -22,10 +35,7 @@ const DEFAULT_CACHE = path.join(ROOT, "node_modules/.cache/gateplane");
 export async function importEntry(entry, options = {}) {
   const root = options.root ?? ROOT;
   const source = path.join(root, entry);
-  // Named for the checkout too: worktrees sharing one node_modules must not load each other's build.
-  const checkout = createHash("sha256").update(root).digest("hex").slice(0, 8);
-  const name = `${entry.replaceAll("/", "-").replace(/\.ts$/, "")}-${checkout}.mjs`;
-  const bundle = path.join(options.cacheDir ?? DEFAULT_CACHE, name);
+  const bundle = bundleFile(entry, options);
   if (!bundleIsFresh(bundle, root)) {
     try {
       await build(source, bundle, root);

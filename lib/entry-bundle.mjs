@@ -90,9 +90,9 @@ export function entryBuildOptions(source, root) {
     absWorkingDir: root,
     entryPoints: [source],
     // Its packages too: one file for Node to read and compile instead of one per file of each
-    // package (undici alone is dozens, each found through package.json lookups): an agent starts
-    // with fewer CPU-s (npm run bench:startup). Their CommonJS code reaches Node's built-ins through the
-    // `require` the banner makes (an ES module has none).
+    // package (undici alone is dozens, each found through package.json lookups); starts are
+    // measured by `npm run bench:startup`. Their CommonJS code reaches Node's built-ins through
+    // the `require` the banner makes (an ES module has none).
     bundle: true,
     // Loaded when first used (agent/certificates/acme.ts): it and its packages are half the agent's
     // code, which every start would read and compile for an issuance most hosts never make.

@@ -38,7 +38,7 @@ const ENTRY_SOURCE = fileURLToPath(new URL("./process-main.ts", import.meta.url)
  * Inside the package, so the bundle's bare imports (undici, valibot) resolve from its node_modules;
  * named for the checkout, so worktrees sharing one node_modules never fork each other's build.
  */
-const ENTRY_BUNDLE = fileURLToPath(
+export const ENTRY_BUNDLE = fileURLToPath(
   new URL(
     `../node_modules/.cache/gateplane/proxy-process-main-${createHash("sha256").update(ENTRY_SOURCE).digest("hex").slice(0, 8)}.mjs`,
     import.meta.url,

@@ -18,6 +18,8 @@ export interface ChildProcessFace {
   on(event: "message", listener: (message: FromProcess, handle: object | undefined) => void): this;
   off(event: "message", listener: (message: FromProcess, handle: object | undefined) => void): this;
   once(event: "exit", listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
+  /** The IPC channel closed: every message the child sent has been emitted. */
+  once(event: "disconnect", listener: () => void): this;
   once(event: "error", listener: (err: Error) => void): this;
 }
 

@@ -393,7 +393,19 @@ export class ProcessPool {
       });
       child.process.once("exit", (code, signal) => {
         this.#routing.forget(owner);
-        fail(new ProxyProcessError(`proxy process ${pid} exited while starting (${signal ?? `code ${code}`})`));
+        const exited = () =>
+          fail(new ProxyProcessError(`proxy process ${pid} exited while starting (${signal ?? `code ${code}`})`));
+        // A child that could not start says why (`failed`: "listen EADDRINUSE …") and exits; Node
+        // can emit the exit before that message, which the channel still holds until it closes.
+        if (child.process.connected) {
+          const late = setTimeout(exited, 1_000);
+          child.process.once("disconnect", () => {
+            clearTimeout(late);
+            exited();
+          });
+        } else {
+          exited();
+        }
         this.#onExit(slot, child, code, signal);
       });
       child.process.once("error", (err) =>

@@ -2,6 +2,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import { configDocument, memoryLog, type Replica, startReplica } from "../../test/support/agent-fixtures.ts";
+import { routerPorts } from "../../test/support/ports.ts";
 import { until } from "../../test/support/until.ts";
 import { parseRouterHelp, routerHelp } from "./detect.ts";
 import { tunableFlags } from "./router-process.ts";
@@ -53,10 +54,9 @@ function leastLoad(): ConfigDocument {
 }
 
 function start(command: string[]) {
-  const from = 20000 + Math.floor(Math.random() * 120) * 100;
   routers = new SglangRouters({
     detect: async () => ({ installed: true, command, source: "test" }),
-    ports: { from, to: from + 99 },
+    ports: routerPorts(),
     timing: TIMING,
     log: memoryLog(),
     applyToProxy: async () => {},

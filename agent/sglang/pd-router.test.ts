@@ -4,6 +4,7 @@ import type { ConfigDocument, ConfigReplica } from "../../schema/config-document
 import type { RouterConfig } from "../../schema/router.ts";
 import { startPdEngines } from "../../test/fakes/pd-engines.ts";
 import { configDocument, memoryLog } from "../../test/support/agent-fixtures.ts";
+import { routerPorts } from "../../test/support/ports.ts";
 import { type Check, until as waitUntil } from "../../test/support/until.ts";
 import type { RouterInstallation } from "./detect.ts";
 import { SglangRouters } from "./routers.ts";
@@ -74,14 +75,13 @@ const d = (i: number): ConfigReplica => ({ id: `d${i + 1}`, url: engines.decode[
 
 function start(...fakeArgs: string[]) {
   const applied: ConfigDocument[] = [];
-  const from = 20000 + Math.floor(Math.random() * 120) * 100;
   const r = new SglangRouters({
     detect: async (): Promise<RouterInstallation> => ({
       installed: true,
       command: [process.execPath, FAKE, ...fakeArgs],
       source: "test",
     }),
-    ports: { from, to: from + 99 },
+    ports: routerPorts(),
     timing: TIMING,
     log: memoryLog(),
     applyToProxy: async (document) => {

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ConfigDocument } from "../../schema/config-document.ts";
 import type { RouterPolicy } from "../../schema/gateway.ts";
 import { configDocument, memoryLog, type Replica, startReplica } from "../../test/support/agent-fixtures.ts";
+import { routerPorts } from "../../test/support/ports.ts";
 import { type Check, until as waitUntil } from "../../test/support/until.ts";
 import { SglangRouterClient } from "./client.ts";
 import { detectSglangRouter, NOT_INSTALLED, type RouterInstallation } from "./detect.ts";
@@ -86,9 +87,7 @@ const release = (pid: number) => writeFile(path.join(holdDir, `${pid}.go`), "");
 beforeEach(async () => {
   holdDir = await mkdtemp(path.join(tmpdir(), "gp-sglang-hold-"));
   replicas = await Promise.all([startReplica("one"), startReplica("two"), startReplica("three")]);
-  // Below the kernel's ephemeral range (32768+), where outgoing connections would make ports look taken.
-  const from = 20000 + Math.floor(Math.random() * 120) * 100;
-  ports = { from, to: from + 99 };
+  ports = routerPorts();
   routers = [];
 });
 

@@ -16,6 +16,7 @@ import {
   SECRET,
   startReplica,
 } from "../../test/support/agent-fixtures.ts";
+import { routerPorts } from "../../test/support/ports.ts";
 import { type Agent, type AgentOptions, startAgent } from "../agent.ts";
 import { NOT_INSTALLED } from "./detect.ts";
 import type { ServiceRouterTiming } from "./service-router.ts";
@@ -55,7 +56,6 @@ afterEach(async () => {
 });
 
 async function start(sglang: AgentOptions["sglang"], overrides: Partial<AgentOptions> = {}): Promise<Agent> {
-  const from = 20000 + Math.floor(Math.random() * 120) * 100;
   agent = await startAgent({
     bootstrap: bootstrapFor(cp.url),
     stateDir: dir,
@@ -66,7 +66,7 @@ async function start(sglang: AgentOptions["sglang"], overrides: Partial<AgentOpt
     socket: FAST_SOCKET,
     poll: { fallbackAfterMs: 300, intervalMs: 100 },
     log: memoryLog(),
-    sglang: { ports: { from, to: from + 99 }, timing: FAST_ROUTER, ...sglang },
+    sglang: { ports: routerPorts(), timing: FAST_ROUTER, ...sglang },
     ...overrides,
   });
   return agent;

@@ -19,7 +19,6 @@ import { startReplica, type TestReplica } from "../fakes/replica-server.ts";
 import { configDocument, DOMAIN } from "../support/config-builder.ts";
 import { send } from "../support/http-client.ts";
 import { type Pebble, pebbleMissing, startPebble } from "../support/pebble.ts";
-import { freePorts } from "../support/ports.ts";
 import { type Check, until as waitUntil } from "../support/until.ts";
 
 const LLAMA = `llama.${DOMAIN}`;
@@ -116,7 +115,6 @@ describe("HTTPS with ACME against Pebble", () => {
     if (missing) throw new Error(missing);
     stateDir = await mkdtemp(path.join(tmpdir(), "gateplane-https-"));
     replica = await startReplica("llama");
-    const [httpPort] = await freePorts(1);
     doc = {
       ...configDocument(1, [
         { name: "llama", https: true, hsts: { max_age: 600, include_subdomains: false }, replicas: [replica.url] },
@@ -124,7 +122,7 @@ describe("HTTPS with ACME against Pebble", () => {
         { name: "plain", https: false, replicas: [replica.url] },
       ]),
     };
-    proxy = await startTunedProxy({ httpPort: httpPort!, httpsPort: 0, processes: 2, initialConfig: doc }, {});
+    proxy = await startTunedProxy({ httpPort: 0, httpsPort: 0, processes: 2, initialConfig: doc }, {});
     pebble = await startPebble({ httpPort: proxy.port });
     await pebble.pointHost(BAD, "127.0.0.2");
     root = await pebble.root();

@@ -14,7 +14,6 @@ import type { ConfigDocument } from "../../schema/config-document.ts";
 import { startReplica, type TestReplica } from "../fakes/replica-server.ts";
 import { configDocument, DOMAIN } from "../support/config-builder.ts";
 import { type Pebble, pebbleMissing, startPebble } from "../support/pebble.ts";
-import { freePorts } from "../support/ports.ts";
 import { type Check, until as waitUntil } from "../support/until.ts";
 
 const LLAMA = `llama.${DOMAIN}`;
@@ -60,11 +59,10 @@ describe("External Account Binding against Pebble", () => {
     const missing = pebbleMissing();
     if (missing) throw new Error(missing);
     replica = await startReplica("llama");
-    const [httpPort] = await freePorts(1);
     base = configDocument(1, [{ name: "llama", https: true, replicas: [replica.url] }]);
     // Only the service host: the entrypoint is not part of what this test is about.
     base = { ...base, entrypoint: null };
-    proxy = await startTunedProxy({ httpPort: httpPort!, httpsPort: 0, processes: 0, initialConfig: base }, {});
+    proxy = await startTunedProxy({ httpPort: 0, httpsPort: 0, processes: 0, initialConfig: base }, {});
     pebble = await startPebble({ httpPort: proxy.port, eab: { [KID]: HMAC } });
   }, 120_000);
 

@@ -72,11 +72,7 @@ async function replicas(n: number) {
  * 500 ms on a loaded machine lets a process decide alone, by design (placing a prefix elsewhere,
  * seen under load). The test of that fallback passes production's bound.
  */
-async function pool(
-  services: ServiceSpec[],
-  log: (line: string) => void = () => {},
-  routingAnswerMs = 30_000,
-) {
+async function pool(services: ServiceSpec[], log: (line: string) => void = () => {}, routingAnswerMs = 30_000) {
   const processes = await ProcessPool.start({
     host: "127.0.0.1",
     port: 0,

@@ -102,7 +102,9 @@ afterEach(async () => {
 function start(detect: () => Promise<RouterInstallation>, timing: Partial<ServiceRouterTiming> = {}) {
   const applied: ConfigDocument[] = [];
   const log = memoryLog();
-  const r = new SglangRouters({
+  /** Every report as it changed: a state that lasts a back-off (a few ms) is seen by no poll on a loaded machine. */
+  const history: ReturnType<SglangRouters["reports"]> = [];
+  const r: SglangRouters = new SglangRouters({
     detect,
     ports,
     timing: { ...FAST, ...timing },
@@ -110,6 +112,7 @@ function start(detect: () => Promise<RouterInstallation>, timing: Partial<Servic
     applyToProxy: async (document) => {
       applied.push(structuredClone(document));
     },
+    onReportsChange: () => history.push(...structuredClone(r.reports())),
   });
   routers.push(r);
   const served = () => applied.at(-1)?.services[0]?.replicas.map((x) => x.url) ?? [];
@@ -121,7 +124,7 @@ function start(detect: () => Promise<RouterInstallation>, timing: Partial<Servic
       pids.add(mode.pid!);
       return mode.port;
     });
-  return { routers: r, applied, served, log, external };
+  return { routers: r, applied, served, log, external, history };
 }
 
 describe.each(["workers", "legacy"] as const)("with the %s worker API", (api) => {
@@ -194,15 +197,16 @@ describe.each(["workers", "legacy"] as const)("with the %s worker API", (api) =>
     await h.routers.apply(doc(1, urls));
     const first = await h.external();
     const firstPid = (await fakeState(first)).pid;
+    const crashedAt = h.history.length;
     await post(first, "/_fake/crash");
 
     await until("built-in after the crash", () => h.served().join() === urls.join());
     // A sync in flight when the process dies may report "not answering" first; the exit then says
-    // the router restarts, still on the built-in balancer.
-    const report = await until("reported as restarting", () => {
-      const r = h.routers.reports()[0];
-      return r && /restart/.test(r.reason ?? "") ? r : null;
-    });
+    // the router restarts, still on the built-in balancer (until its back-off ends: from the history).
+    const report = await until(
+      "reported as restarting",
+      () => h.history.slice(crashedAt).find((r) => /restart/.test(r.reason ?? "")) ?? null,
+    );
     expect(report.mode).toBe("built-in");
     expect(report.reason).toMatch(/restart/);
     await until("a second launch", () => h.routers.router("llama")!.launches === 2);

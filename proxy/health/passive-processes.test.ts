@@ -21,14 +21,14 @@ afterEach(async () => {
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The failures' times, in ms after the first, for the log. */
+const offsets = (failures: number[]) => failures.map((at) => at - failures[0]!).join(", ");
+
 /**
  * The failures before the replica could be let through again: those up to `windowMs` after the
  * third (the ejection's or open breaker's length). A burst that a loaded machine stretched past it
  * rightly sends b a request again (a readmission, a half-open probe), which is not what is counted.
  */
-/** The failures' times, in ms after the first, for the log. */
-const offsets = (failures: number[]) => failures.map((at) => at - failures[0]!).join(", ");
-
 const beforeReadmission = (failures: number[], windowMs: number) =>
   failures.length < 3 ? failures : failures.filter((at) => at < failures[2]! + windowMs);
 

@@ -397,8 +397,9 @@ export class ProcessPool {
           fail(new ProxyProcessError(`proxy process ${pid} exited while starting (${signal ?? `code ${code}`})`));
         // A child that could not start says why (`failed`: "listen EADDRINUSE …") and exits; Node
         // can emit the exit before that message, which the channel still holds until it closes.
-        if (child.process.connected) {
+        if (booting && child.process.connected) {
           const late = setTimeout(exited, 1_000);
+          late.unref();
           child.process.once("disconnect", () => {
             clearTimeout(late);
             exited();

@@ -30,11 +30,12 @@ export async function freePort(): Promise<number> {
 
 /**
  * A block of 100 ports for the SGLang routers of an agent a test starts (`sglang.ports`): one of the
- * 50 blocks of the agents' default range, 20000–24999, apart from {@link freePorts}' range. Agents
- * probe a port before a router takes it, so blocks that two tests (or an agent on the default
- * range) share only move a router to the next free port.
+ * blocks 20100–24999 of the agents' default range, apart from {@link freePorts}' range. Not the
+ * first block: agents started on the default range (the `npm start` stacks') take ports from 20000
+ * up. Agents probe a port before a router takes it, so a block two tests share only moves a router
+ * to the next free port; a test of the allocator itself needs its few ports free.
  */
 export function routerPorts(): { from: number; to: number } {
-  const from = 20_000 + Math.floor(Math.random() * 50) * 100;
+  const from = 20_100 + Math.floor(Math.random() * 49) * 100;
   return { from, to: from + 99 };
 }

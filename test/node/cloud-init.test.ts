@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -150,12 +150,14 @@ describe("the install script", () => {
   let dir: string;
   let bin: string;
   let calls: string;
+  let tmp: string;
 
   beforeEach(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "gp-cloud-init-"));
     bin = path.join(dir, "bin");
     calls = path.join(dir, "calls.log");
-    await run("mkdir", [bin]);
+    tmp = path.join(dir, "tmp");
+    await run("mkdir", [bin, tmp]);
     // Stand-ins for everything that would change the machine or reach the network; each logs its call.
     const stub = async (name: string, body = "") => {
       await writeFile(path.join(bin, name), `#!/bin/bash\necho "${name} $*" >> "$CALLS"\n${body}\n`);
@@ -182,7 +184,8 @@ case "$url" in *SHASUMS256.txt) printf '%s' "$SUMS" > "$out" ;; *) printf '%s' "
     const script = path.join(dir, "install-agent.sh");
     await writeFile(script, parsed(text).script);
     try {
-      await run("bash", [script], { env: { PATH: `${bin}:/usr/bin:/bin`, CALLS: calls, ...env } });
+      // Its temporary files in this test's directory, where the tests see what it leaves behind.
+      await run("bash", [script], { env: { PATH: `${bin}:/usr/bin:/bin`, CALLS: calls, TMPDIR: tmp, ...env } });
       return { code: 0, calls: await readFile(calls, "utf8") };
     } catch (error) {
       return { code: (error as { code: number }).code, calls: await readFile(calls, "utf8").catch(() => "") };
@@ -221,11 +224,14 @@ case "$url" in *SHASUMS256.txt) printf '%s' "$SUMS" > "$out" ;; *) printf '%s' "
       "systemctl daemon-reload",
       "systemctl enable --now gateplane-agent.service",
     ]);
+    expect(await readdir(tmp)).toEqual([]);
   });
 
   it("stops before installing anything when the tarball does not match its checksum", async () => {
     const result = await runScript(render(), { SUMS: sums("x64"), TARBALL: "tampered" });
     expect(result.code).not.toBe(0);
     expect(result.calls).not.toMatch(/^(tar|npm|systemctl)/m);
+    // The download that failed its check is removed (it stayed in /tmp before).
+    expect(await readdir(tmp)).toEqual([]);
   });
 });

@@ -147,6 +147,8 @@ install_node() {
     *) echo "gateplane: unsupported architecture $(uname -m)" >&2; exit 1 ;;
   esac
   work=$(mktemp -d)
+  # Gone however this ends: a tarball that fails its check must not stay behind in /tmp.
+  trap "rm -rf '$work'" EXIT
   retry curl -fsSL -o "$work/SHASUMS256.txt" "$base/SHASUMS256.txt"
   tarball=$(grep -oE "node-v\${NODE_MAJOR}\\.[0-9]+\\.[0-9]+-linux-\${arch}\\.tar\\.xz$" "$work/SHASUMS256.txt" | head -n 1)
   retry curl -fsSL -o "$work/$tarball" "$base/$tarball"

@@ -120,21 +120,23 @@ export interface AcmeIssuerOptions {
 export class AcmeIssuer {
   readonly #options: AcmeIssuerOptions;
   readonly #dispatcher: Agent | undefined;
+  /** For acme-client's axios when there is an extra root: one per issuer, so its kept-alive sockets are reused. */
+  readonly #httpsAgent: HttpsAgent | undefined;
   #renewalInfoUrl: Promise<string | undefined> | null = null;
 
   constructor(options: AcmeIssuerOptions) {
     this.#options = options;
-    if (options.directoryCa) this.#dispatcher = new Agent({ connect: { ca: options.directoryCa } });
+    if (options.directoryCa) {
+      this.#dispatcher = new Agent({ connect: { ca: options.directoryCa } });
+      this.#httpsAgent = new HttpsAgent({ ca: options.directoryCa, keepAlive: true });
+    }
   }
 
   /** acme-client, trusting the extra root when there is one. */
   async #acme(): Promise<typeof Acme> {
     const acme = await loadAcme();
-    const ca = this.#options.directoryCa;
-    if (ca) {
-      // acme-client talks through its one axios instance: trust the extra root for it as a whole.
-      acme.axios.defaults.httpsAgent = new HttpsAgent({ ca, keepAlive: true });
-    }
+    // acme-client talks through its one axios instance: trust the extra root for it as a whole.
+    if (this.#httpsAgent) acme.axios.defaults.httpsAgent = this.#httpsAgent;
     return acme;
   }
 
@@ -227,5 +229,6 @@ export class AcmeIssuer {
 
   close(): void {
     this.#dispatcher?.close().catch(() => {});
+    this.#httpsAgent?.destroy();
   }
 }

@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { bundleFile } from "../bin/compiled-entry.mjs";
-import { entryBuildOptions, keepModuleUrls } from "../lib/entry-bundle.mjs";
+import { entryBuildOptions, keepModuleUrls, MARK } from "../lib/entry-bundle.mjs";
 import { renderTable } from "./report.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -60,8 +60,6 @@ function once(target: Target, n: number): Promise<{ cpu: number; wall: number }>
     });
   });
 }
-
-const MARK = "\n//# gateplane-inputs=";
 
 /** The inputs' record at the end of a current bundle (the "before" build gets the same to check). */
 function recordOf(bundle: string): string {

@@ -1,3 +1,5 @@
+/** Precedes the JSON of a bundle's inputs record at its end. */
+export const MARK: string;
 /** True when `bundle` exists and every input recorded at its end still has the size and mtime it had. */
 export function bundleIsFresh(bundle: string, root: string): boolean;
 /** esbuild's options for `source` (a path under `root`): one ESM module for this Node, with a metafile. */

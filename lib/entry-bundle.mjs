@@ -19,7 +19,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 const THIS_FILE = fileURLToPath(import.meta.url);
 
 /** Precedes the JSON of the inputs, `{ path: [size, mtimeMs] }`, paths from the package's root. */
-const MARK = "\n//# gateplane-inputs=";
+export const MARK = "\n//# gateplane-inputs=";
 
 /** True when `bundle` exists and every input recorded at its end still has the size and mtime it had. */
 export function bundleIsFresh(bundle, root) {

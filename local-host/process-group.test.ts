@@ -41,4 +41,22 @@ describe("process groups", () => {
       } catch {}
     }
   });
+
+  it("a group whose leader has exited is alive while another member runs", async () => {
+    // sh leads the group and exits at once, leaving its sleep running in the group.
+    const sh = spawn("sh", ["-c", "sleep 300 & echo $!"], { detached: true, stdio: ["ignore", "pipe", "ignore"] });
+    const pid = await new Promise<number>((resolve) => sh.stdout!.once("data", (d: Buffer) => resolve(Number(d))));
+    await new Promise((resolve) => sh.once("exit", resolve));
+    try {
+      expect(state(sh.pid!)).toBe("gone");
+      expect(isGroupAlive(sh.pid!)).toBe(true);
+      expect(await stopProcessGroup(sh.pid!, 1_000)).toBe("terminated");
+      expect(state(pid)).not.toBe("S");
+      expect(isGroupAlive(sh.pid!)).toBe(false);
+    } finally {
+      try {
+        process.kill(-sh.pid!, "SIGKILL");
+      } catch {}
+    }
+  });
 });

@@ -1,15 +1,13 @@
 /**
  * Issue 11 item 13 against the real Worker: the account commands (user, token, member, project,
- * backend, dns) through the real `gateplane` bin and the `npm start` stack's control plane, so the
- * CLI and the routes it calls cannot drift apart (the unit tests use a fake).
+ * backend, dns) through the CLI (in-process: `cliWith`) and the `npm start` stack's control plane,
+ * so the CLI and the routes it calls cannot drift apart (the unit tests use a fake).
  */
-import { execFile } from "node:child_process";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type SharedStack, sharedStack } from "../support/shared-stack.ts";
-import { type CliResult, ROOT } from "../support/stack.ts";
+import { type CliResult, cliWith } from "../support/stack.ts";
 
-const BIN = path.join(ROOT, "bin/gateplane.mjs");
 const ZONE = "0123456789abcdef0123456789abcdef";
 
 let stack: SharedStack;
@@ -18,19 +16,7 @@ let dir: string;
 let name: string;
 
 /** `gateplane` with the stack's settings, overridden by `env` (another user's token, a secret). */
-function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      {
-        cwd: ROOT,
-        env: { ...process.env, GATEPLANE_CONFIG: path.join(stack.dir, "config.json"), NO_COLOR: "1", ...env },
-      },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const cli = (args: string[], env: Record<string, string> = {}): Promise<CliResult> => cliWith(stack, args, env);
 
 beforeAll(async () => {
   stack = await sharedStack("accounts");

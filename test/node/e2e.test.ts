@@ -8,13 +8,14 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Gateway } from "../../schema/api.ts";
 import { type SharedStack, sharedStack } from "../support/shared-stack.ts";
-import { alive, hosts as daemonHosts, ROOT, cli as run, until } from "../support/stack.ts";
+import { alive, cliProcess, hosts as daemonHosts, ROOT, until } from "../support/stack.ts";
 
 const EXAMPLE = path.join(ROOT, "examples/local-gateway.dstack.yml");
 
 let stack: SharedStack;
 let dir: string;
-const cli = (...args: string[]) => run(stack, ...args);
+// The real bin, as a user runs it: the other end-to-end files run the CLI in-process (`cli`).
+const cli = (...args: string[]) => cliProcess(stack, ...args);
 const hosts = () => daemonHosts(stack);
 
 beforeAll(async () => {

@@ -1,13 +1,18 @@
 /**
- * Helpers shared by the end-to-end tests that run the `npm start` stack: the real `gateplane`
- * bin, the local host daemon's view of hosts, and polling. They take a `StackLike`: a file's own
+ * Helpers shared by the end-to-end tests that run the `npm start` stack: the `gateplane` CLI (in
+ * this process, or as the real bin), the local host daemon's view of hosts, and polling. They take a `StackLike`: a file's own
  * `Stack` (`startStack`) or its project in the shared stack (`sharedStack`, `shared-stack.ts`).
  */
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { homedir } from "node:os";
 import path from "node:path";
+import { Readable } from "node:stream";
+import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import type { Io, Output } from "../../cli/io.ts";
+import { run } from "../../cli/run.ts";
 import type { LocalInstance } from "../../schema/local-host.ts";
 
 export { freePort } from "./ports.ts";
@@ -37,8 +42,59 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `gateplane` as a user would, with the stack's CLI config. */
+/**
+ * Runs `gateplane …` with the stack's CLI config, in this process: the `run()` that
+ * bin/gateplane.mjs calls, with what a user's shell gives it (this checkout as the working
+ * directory, the environment plus `GATEPLANE_CONFIG` and `NO_COLOR`, output to a pipe: no TTY, no
+ * width; no input) and real time. Why not the bin: a `gateplane` process costs ~0.5 CPU-s under the
+ * suite's load (Node's start and the bundle) and the end-to-end files run ~75 commands, ~35 of the
+ * suite's ~400 CPU-s. What only the process adds (the bin, its bundle, its streams and exit code)
+ * runs as users run it in {@link cliProcess}, which e2e.test.ts (the README's walkthrough and its
+ * error lines) uses for every command.
+ */
 export function cli(stack: StackLike, ...args: string[]): Promise<CliResult> {
+  return cliWith(stack, args);
+}
+
+/** {@link cli} with more environment (another user's token, a secret). */
+export async function cliWith(
+  stack: StackLike,
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<CliResult> {
+  const stdout = pipe();
+  const stderr = pipe();
+  const io: Io = {
+    stdin: Readable.from([]),
+    stdout,
+    stderr,
+    env: { ...process.env, GATEPLANE_CONFIG: path.join(stack.dir, "config.json"), NO_COLOR: "1", ...env },
+    cwd: ROOT,
+    homedir: homedir(),
+    // No Ctrl-C comes: the handler is never called, as in a process nobody interrupts.
+    onInterrupt: () => () => {},
+    sleep: (ms, signal) => delay(ms, undefined, signal ? { signal } : undefined),
+    now: () => Date.now(),
+  };
+  const code = await run(args, io);
+  return { code, stdout: stdout.text, stderr: stderr.text };
+}
+
+/** An output as a process's stdout is when piped: not a TTY, no columns. */
+function pipe(): Output & { text: string } {
+  const out = {
+    text: "",
+    isTTY: false,
+    write(chunk: string) {
+      out.text += chunk;
+      return true;
+    },
+  };
+  return out;
+}
+
+/** Runs the real `gateplane` bin as a user would, with the stack's CLI config (see {@link cli}). */
+export function cliProcess(stack: StackLike, ...args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,

@@ -1,7 +1,8 @@
 /**
  * Helpers shared by the end-to-end tests that run the `npm start` stack: the `gateplane` CLI (in
- * this process, or as the real bin), the local host daemon's view of hosts, and polling. They take a `StackLike`: a file's own
- * `Stack` (`startStack`) or its project in the shared stack (`sharedStack`, `shared-stack.ts`).
+ * this process, or as the real bin), the local host daemon's view of hosts, and polling. They take
+ * a `StackLike`: a file's own `Stack` (`startStack`) or its project in the shared stack
+ * (`sharedStack`, `shared-stack.ts`).
  */
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";

@@ -45,8 +45,10 @@ describe("process groups", () => {
   it("a group whose leader has exited is alive while another member runs", async () => {
     // sh leads the group and exits at once, leaving its sleep running in the group.
     const sh = spawn("sh", ["-c", "sleep 300 & echo $!"], { detached: true, stdio: ["ignore", "pipe", "ignore"] });
+    // Listened for from the start: sh's exit may come before its output is read.
+    const exited = new Promise((resolve) => sh.once("exit", resolve));
     const pid = await new Promise<number>((resolve) => sh.stdout!.once("data", (d: Buffer) => resolve(Number(d))));
-    await new Promise((resolve) => sh.once("exit", resolve));
+    await exited;
     try {
       expect(state(sh.pid!)).toBe("gone");
       expect(isGroupAlive(sh.pid!)).toBe(true);

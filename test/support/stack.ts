@@ -7,13 +7,10 @@
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { homedir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
-import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { Io, Output } from "../../cli/io.ts";
-import { run } from "../../cli/run.ts";
 import type { LocalInstance } from "../../schema/local-host.ts";
 
 export { freePort } from "./ports.ts";
@@ -63,19 +60,21 @@ export async function cliWith(
   args: readonly string[],
   env: Record<string, string> = {},
 ): Promise<CliResult> {
+  // Loaded at the first command, not with this module: shared-stack-setup.ts imports it (for
+  // `daemonToken`) in vitest's main process, which runs no CLI.
+  const [{ processIo }, { run }] = await Promise.all([import("../../cli/io.ts"), import("../../cli/run.ts")]);
   const stdout = pipe();
   const stderr = pipe();
   const io: Io = {
+    // The process's home, clock and sleeps; the rest as a shell running `gateplane` would give it.
+    ...processIo(),
     stdin: Readable.from([]),
     stdout,
     stderr,
     env: { ...process.env, GATEPLANE_CONFIG: path.join(stack.dir, "config.json"), NO_COLOR: "1", ...env },
     cwd: ROOT,
-    homedir: homedir(),
     // No Ctrl-C comes: the handler is never called, as in a process nobody interrupts.
     onInterrupt: () => () => {},
-    sleep: (ms, signal) => delay(ms, undefined, signal ? { signal } : undefined),
-    now: () => Date.now(),
   };
   const code = await run(args, io);
   return { code, stdout: stdout.text, stderr: stderr.text };

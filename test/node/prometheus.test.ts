@@ -16,7 +16,8 @@ import { until } from "../support/until.ts";
 
 // A real Prometheus scrapes a real agent's admin listener (two proxy processes) while a fake model
 // server streams with a known time to first token; Prometheus's own histogram_quantile must land
-// within one bucket of it. The agent's report to the control plane carries the same distributions.
+// between that time's bucket and the bucket of the slowest time a client saw. The agent's report to
+// the control plane carries the same distributions.
 const TTFT_MS = 600;
 const MODEL = "llama-3";
 
@@ -144,9 +145,9 @@ describe("Prometheus scraping the agent", () => {
     expect(check.status).toBe(0);
   });
 
-  it("answers histogram_quantile of the time to first token within one bucket of what the replica did", async () => {
+  it("answers histogram_quantile of the time to first token between the replica's bucket and the slowest client's", async () => {
     // One request first, seen by Prometheus, so that rate() has a sample before the measured ones.
-    await chat(false);
+    const firstSeen = await chat(false);
     await until("the first request in Prometheus", async () => (await scalar(TTFT_COUNT)) === 1, 30_000, 200);
     const seen = await Promise.all(Array.from({ length: 10 }, (_, i) => chat(i % 2 === 1)));
     await until("11 requests in Prometheus", async () => (await scalar(TTFT_COUNT)) === 11, 30_000, 200);
@@ -154,17 +155,19 @@ describe("Prometheus scraping the agent", () => {
     const p90 = await scalar(
       'histogram_quantile(0.9, sum by (le) (rate(gen_ai_server_time_to_first_token_seconds_bucket{service="llama"}[1m])))',
     );
-    // The gateway's TTFT is at least the replica's and at most what the clients saw (on an idle
-    // machine both are the replica's 0.6 s; on a loaded one the proxy's own delay is in both).
-    const clientP90 = [...seen].sort((a, b) => a - b)[8]!;
+    // Every request's TTFT at the gateway is at least the replica's (0.6 s) and at most what its
+    // client saw (the proxy's own delay is in both on a loaded machine). histogram_quantile lands
+    // in the bucket that holds the ranked observation, interpolating inside it, so its answer lies
+    // between the lower edge of the replica's bucket and the upper edge of the bucket holding the
+    // slowest client's time (under load that can be a wide bucket: 1–2.5 s).
+    const slowest = Math.max(firstSeen, ...seen);
     console.log(
-      `histogram_quantile(0.9) of TTFT: ${p90} s (replica: ${TTFT_MS / 1000} s, clients' p90: ${clientP90} s)`,
+      `histogram_quantile(0.9) of TTFT: ${p90} s (replica: ${TTFT_MS / 1000} s, slowest client: ${slowest} s)`,
     );
-    const seconds = TTFT_MS / 1000;
-    const upper = TTFT_BOUNDS.findIndex((b) => b >= seconds);
-    const width = TTFT_BOUNDS[upper]! - TTFT_BOUNDS[upper - 1]!;
-    expect(p90, `p90 ${p90}, log: ${prometheus.log()}`).toBeGreaterThanOrEqual(seconds - width);
-    expect(p90, `p90 ${p90}, log: ${prometheus.log()}`).toBeLessThanOrEqual(Math.max(seconds, clientP90) + width);
+    const floor = TTFT_BOUNDS[TTFT_BOUNDS.findIndex((b) => b >= TTFT_MS / 1000) - 1]!;
+    const ceiling = TTFT_BOUNDS.find((b) => b >= slowest) ?? TTFT_BOUNDS[TTFT_BOUNDS.length - 1];
+    expect(p90, `p90 ${p90}, log: ${prometheus.log()}`).toBeGreaterThanOrEqual(floor);
+    expect(p90, `p90 ${p90}, log: ${prometheus.log()}`).toBeLessThanOrEqual(ceiling);
     // Tokens are the replica's own usage, exactly, summed over both proxy processes.
     expect(await scalar('sum(gateplane_tokens_total{service="llama",gen_ai_token_type="output",source="usage"})')).toBe(
       11 * TOKENS.length,

@@ -89,10 +89,16 @@ function start(...fakeArgs: string[]) {
     },
   });
   routers = r;
+  /**
+   * The router's port once traffic goes through it: its mode is external and the proxy's last
+   * document sends the service there (the agent applies the switch after the mode changes).
+   */
   const external = () =>
-    until("external mode", () => {
+    until("traffic through the router", () => {
       const mode = r.router("llama")?.mode;
-      return mode?.mode === "external" ? mode.port : null;
+      if (mode?.mode !== "external") return null;
+      const urls = applied.at(-1)?.services[0]?.replicas.map((x) => x.url) ?? [];
+      return urls.join() === `http://127.0.0.1:${mode.port}` ? mode.port : null;
     });
   return { routers: r, applied, external };
 }

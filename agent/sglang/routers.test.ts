@@ -116,13 +116,16 @@ function start(detect: () => Promise<RouterInstallation>, timing: Partial<Servic
   });
   routers.push(r);
   const served = () => applied.at(-1)?.services[0]?.replicas.map((x) => x.url) ?? [];
-  /** The router's port once traffic goes through it. */
+  /**
+   * The router's port once traffic goes through it: its mode is external and the proxy's last
+   * document sends the service there (the agent applies the switch after the mode changes).
+   */
   const external = () =>
-    until("external mode", () => {
+    until("traffic through the router", () => {
       const mode = r.router("llama")?.mode;
       if (mode?.mode !== "external") return null;
       pids.add(mode.pid!);
-      return mode.port;
+      return served().join() === `http://127.0.0.1:${mode.port}` ? mode.port : null;
     });
   return { routers: r, applied, served, log, external, history };
 }
@@ -188,7 +191,8 @@ describe.each(["workers", "legacy"] as const)("with the %s worker API", (api) =>
     await until("built-in", () => h.routers.reports()[0]?.mode === "built-in");
     expect(h.routers.reports()[0]?.reason).toBe("service has no replicas");
     await until("no workers", async () => (await fakeState(port)).workers.length === 0);
-    expect(h.served()).toEqual([]);
+    // The switch reaches the proxy after the mode changed (as in `external()`).
+    await until("the proxy's document on the built-in balancer", () => h.served().length === 0);
   });
 
   it("restarts a crashed router, resyncs it, and serves from the built-in balancer meanwhile", async () => {

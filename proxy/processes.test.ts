@@ -96,9 +96,9 @@ describe("proxy processes", () => {
     }
     await proxy.close();
     expect(pids.filter(alive)).toEqual([]);
-    // Four serving processes start and four stop, one after another, each waited for by an event:
-    // 1.6 s alone, 8 s in a quiet `npm test`, 10–19 s in a paired run and twice past 30 s (timed step
-    // by step under load, every start and request grows with it; nothing waits on a timer).
+    // Four serving processes start and four stop, one after another, each waited for by polling its
+    // state (no fixed sleep): 1.6 s alone, 8 s in a quiet `npm test`, 10–19 s in a paired run and
+    // twice past 30 s (timed step by step under load, every start and request grows with it).
   }, 60_000);
 
   it("work with node:cluster sharing too", async () => {
